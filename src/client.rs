@@ -1,0 +1,322 @@
+//! The client: one connection to a host, with the same store as the host.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use crossbeam_channel::Receiver;
+use mio::Token;
+use socket2::SockRef;
+
+use crate::engine::{Engine, FIRST_CONN, Peer, PeerParts, Role, Shared, configure_stream, resolve};
+use crate::error::check_channel;
+use crate::protocol::{Header, Hello, Outbox, WELCOME_LEN, Welcome, WelcomeStatus};
+use crate::readers::store_readers;
+use crate::{ChannelStats, ClientBuilder, ClientId, Error, ErrorKind, Event, Message, Result};
+
+/// A client connected to a host.
+///
+/// `Client` is a cheap handle (`Clone`, `Send`, `Sync`); the connection closes
+/// when [`close`](Self::close) is called or the last handle is dropped, and both
+/// join the event-loop thread.
+///
+/// # Examples
+///
+/// ```
+/// use socketengine::{Client, Host};
+/// use std::time::Duration;
+///
+/// let host = Host::builder().addr("127.0.0.1:0").start()?;
+/// let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+/// let cmd = client.subscribe("cmd");
+/// host.write_lock_to(client.id(), "cmd", "stop")?;
+/// assert_eq!(&cmd.recv_timeout(Duration::from_secs(5)).unwrap().payload()[..], b"stop");
+/// assert_eq!(client.get("cmd").map(|m| m.into_payload()), Some("stop".into()));
+/// # Ok::<(), socketengine::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+#[derive(Debug)]
+struct ClientInner {
+    shared: Arc<Shared>,
+    engine: Engine,
+    /// The connection to the host; its outbox takes every write.
+    host: Arc<Peer>,
+    id: ClientId,
+    name: String,
+}
+
+impl Client {
+    /// A builder with the defaults (host `127.0.0.1:8080`, no name).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    pub(crate) fn connect(builder: ClientBuilder) -> Result<Client> {
+        let connect_err = |source| {
+            Error::new(ErrorKind::Connect {
+                addr: builder.addr.clone(),
+                source,
+            })
+        };
+        let addr = resolve(&builder.addr).map_err(connect_err)?;
+        let deadline = Instant::now() + builder.connect_timeout;
+        let stream =
+            TcpStream::connect_timeout(&addr, builder.connect_timeout).map_err(connect_err)?;
+        configure_stream(SockRef::from(&stream), &builder.config)?;
+        let welcome =
+            handshake(&stream, &builder.name, deadline).map_err(|e| match e.into_kind() {
+                ErrorKind::Io(source) => connect_err(source),
+                kind => Error::new(kind),
+            })?;
+        let id = ClientId(welcome.client_id);
+        let shared = Arc::new(Shared::new(builder.config));
+        let mut host_peer = None;
+        let engine = Engine::spawn(
+            "socketengine-client",
+            Arc::clone(&shared),
+            |notifier, registry| {
+                let token = Token(FIRST_CONN);
+                let parts = PeerParts {
+                    addr,
+                    token,
+                    stream: stream.try_clone()?,
+                    notifier: notifier.clone(),
+                    budget: shared.config.outbox_budget,
+                    max_frame: shared.config.max_frame,
+                    epoch: shared.epoch,
+                };
+                let peer = Arc::new(Peer::new(ClientId::HOST, addr.to_string(), parts));
+                stream.set_nonblocking(true)?;
+                let mut stream = mio::net::TcpStream::from_std(stream);
+                registry.register(
+                    &mut stream,
+                    token,
+                    mio::Interest::READABLE | mio::Interest::WRITABLE,
+                )?;
+                host_peer = Some(Arc::clone(&peer));
+                Ok(Role::Client { stream, peer })
+            },
+        )?;
+        let host = host_peer.ok_or(ErrorKind::Closed)?;
+        let name = match builder.name.is_empty() {
+            true => format!("client-{}", id.0),
+            false => builder.name,
+        };
+        shared.emit(Event::Connected {
+            client: id,
+            name: name.clone(),
+            addr,
+        });
+        let inner = ClientInner {
+            shared,
+            engine,
+            host,
+            id,
+            name,
+        };
+        Ok(Client {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The id the host gave this client.
+    pub fn id(&self) -> ClientId {
+        self.inner.id
+    }
+
+    /// The name the host lists this client under.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The host's address.
+    pub fn host_addr(&self) -> SocketAddr {
+        self.inner.host.addr()
+    }
+
+    /// Whether the connection to the host is open.
+    pub fn is_connected(&self) -> bool {
+        self.inner.host.is_connected()
+    }
+
+    fn check(&self, channel: &str, payload: &Bytes) -> Result<()> {
+        if self.inner.engine.is_stopped() {
+            return Err(Error::new(ErrorKind::Closed).with_payload(payload.clone()));
+        }
+        check_channel(channel).map_err(|e| e.with_payload(payload.clone()))
+    }
+
+    /// Queues `payload` on `channel` to the host and returns at once (an unlocked
+    /// write). Small frames written in a burst are coalesced into one system call.
+    ///
+    /// # Errors
+    ///
+    /// `Full` when the outbox already holds its
+    /// [budget](crate::ClientBuilder::outbox_budget) (back off, or
+    /// [`flush`](Self::flush), and retry), `NotConnected`, `Closed`,
+    /// `InvalidChannel` or `FrameTooLarge`. Each hands the payload back
+    /// ([`Error::into_payload`]); nothing is dropped silently.
+    pub fn write(&self, channel: &str, payload: impl Into<Bytes>) -> Result<()> {
+        let payload = payload.into();
+        self.check(channel, &payload)?;
+        self.inner.host.queue(&Header::data(channel), payload)
+    }
+
+    /// Sends `payload` on `channel` and returns once it has been handed to the
+    /// kernel. On an idle connection the caller's thread writes it directly, so a
+    /// locked write costs one system call and no thread hop.
+    ///
+    /// # Locking
+    ///
+    /// Blocks until the frame is written, in order with every write made before
+    /// it, for at most the [write timeout](crate::ClientBuilder::write_timeout).
+    /// Locked writes ignore the outbox budget: they wait instead.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write) (except `Full`), and `TimedOut`: the frame then
+    /// stays queued and is still sent.
+    pub fn write_lock(&self, channel: &str, payload: impl Into<Bytes>) -> Result<()> {
+        let payload = payload.into();
+        self.check(channel, &payload)?;
+        let host = &self.inner.host;
+        let target = host.start_locked(&Header::data(channel), payload)?;
+        host.wait_written(target, self.inner.shared.config.write_timeout)
+    }
+
+    /// Starts a batch of writes that go out together, in order, with no other
+    /// write between them; see [`WriteGuard`].
+    pub fn lock(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            client: self,
+            batch: Outbox::new(),
+        }
+    }
+
+    /// Waits until everything queued so far has been handed to the kernel.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` after the write timeout; `NotConnected` if the connection closed.
+    pub fn flush(&self) -> Result<()> {
+        let host = &self.inner.host;
+        host.wait_written(host.flush_target(), self.inner.shared.config.write_timeout)
+    }
+
+    store_readers!();
+
+    /// Closes the connection and joins the event loop. Writes afterwards fail with
+    /// `Closed`; stored messages stay readable. Idempotent; dropping the last
+    /// handle does the same.
+    pub fn close(&self) {
+        self.inner.engine.shutdown();
+    }
+}
+
+/// A batch of writes from [`Client::lock`], sent as one unit.
+///
+/// Frames written to the guard are encoded into a private buffer; no lock is held
+/// meanwhile. [`finish`](Self::finish) appends the whole batch to the connection
+/// at once (so no other thread's frame lands inside it) and waits until it has
+/// been handed to the kernel. Dropping an unfinished guard finishes it and
+/// ignores the result.
+///
+/// # Examples
+///
+/// ```
+/// # use socketengine::{Client, Host};
+/// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+/// # let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+/// let mut batch = client.lock();
+/// batch.write("arm", "lift")?;
+/// batch.write("gripper", "open")?;
+/// batch.finish()?;
+/// # Ok::<(), socketengine::Error>(())
+/// ```
+///
+/// # Locking
+///
+/// `finish` blocks like [`Client::write_lock`].
+#[derive(Debug)]
+#[must_use = "a batch is sent when finished or dropped"]
+pub struct WriteGuard<'a> {
+    client: &'a Client,
+    batch: Outbox,
+}
+
+impl WriteGuard<'_> {
+    /// Adds a frame to the batch.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidChannel` or `FrameTooLarge`, with the payload handed back.
+    pub fn write(&mut self, channel: &str, payload: impl Into<Bytes>) -> Result<()> {
+        let payload = payload.into();
+        self.client.check(channel, &payload)?;
+        let max = self.client.inner.shared.config.max_frame;
+        let header = Header::data(channel);
+        let len = header.body_prefix_len() + payload.len();
+        if len > max {
+            return Err(Error::new(ErrorKind::FrameTooLarge { len, max }).with_payload(payload));
+        }
+        self.batch
+            .push(&header, payload.clone())
+            .map_err(|e| Error::from(e).with_payload(payload))?;
+        Ok(())
+    }
+
+    /// Sends the batch and waits until it has been handed to the kernel.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected`, `Closed` or `TimedOut`.
+    pub fn finish(mut self) -> Result<()> {
+        self.send()
+    }
+
+    fn send(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.client.inner;
+        let target = inner.host.queue_batch(&mut self.batch)?;
+        inner
+            .host
+            .wait_written(target, inner.shared.config.write_timeout)
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
+}
+
+/// Sends the hello and reads the welcome on a blocking stream, within `deadline`.
+fn handshake(stream: &TcpStream, name: &str, deadline: Instant) -> Result<Welcome> {
+    let mut hello = Vec::new();
+    Hello::new(name).encode(&mut hello)?;
+    let remaining = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(std::time::Duration::from_millis(1))
+    };
+    stream.set_write_timeout(Some(remaining()))?;
+    (&*stream).write_all(&hello)?;
+    stream.set_read_timeout(Some(remaining()))?;
+    let mut buf = [0u8; WELCOME_LEN];
+    (&*stream).read_exact(&mut buf)?;
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+    let welcome = Welcome::decode(&buf)?.ok_or(ErrorKind::Closed)?;
+    match welcome.status {
+        WelcomeStatus::Accepted => Ok(welcome),
+        status => Err(ErrorKind::Refused(format!("{status:?}")).into()),
+    }
+}

@@ -1,0 +1,224 @@
+//! Builders for [`Host`] and [`Client`]. Every setter states its default.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::{Client, Host, Result};
+
+/// Default address of a host, and of the host a client connects to.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// Settings shared by hosts and clients.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) max_frame: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) channel_capacity: HashMap<String, usize>,
+    pub(crate) outbox_budget: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) nodelay: bool,
+    pub(crate) send_buffer: Option<usize>,
+    pub(crate) recv_buffer: Option<usize>,
+    pub(crate) keepalive: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_frame: 64 << 20,
+            queue_capacity: 1024,
+            channel_capacity: HashMap::new(),
+            outbox_budget: 16 << 20,
+            handshake_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            nodelay: true,
+            send_buffer: None,
+            recv_buffer: None,
+            keepalive: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Setters common to both builders, written once.
+macro_rules! common_setters {
+    () => {
+        /// Largest frame body accepted or sent, in bytes. A peer declaring a larger
+        /// frame is disconnected before any memory is reserved for it; a larger
+        /// write fails with [`ErrorKind::FrameTooLarge`](crate::ErrorKind::FrameTooLarge).
+        /// Default: 64 MiB.
+        pub fn max_frame(mut self, bytes: usize) -> Self {
+            self.config.max_frame = bytes;
+            self
+        }
+
+        /// Messages each channel's queue holds for `get_all` before the oldest is
+        /// dropped (and counted). 0 keeps only the latest value. Default: 1024.
+        pub fn queue_capacity(mut self, messages: usize) -> Self {
+            self.config.queue_capacity = messages;
+            self
+        }
+
+        /// Queue capacity of one channel, overriding
+        /// [`queue_capacity`](Self::queue_capacity). Default: none.
+        pub fn channel_capacity(mut self, channel: impl Into<String>, messages: usize) -> Self {
+            self.config
+                .channel_capacity
+                .insert(channel.into(), messages);
+            self
+        }
+
+        /// Bytes that unlocked writes may queue per connection before they fail
+        /// with [`ErrorKind::Full`](crate::ErrorKind::Full). A single frame larger
+        /// than the budget is accepted when nothing else is queued. Default: 16 MiB.
+        pub fn outbox_budget(mut self, bytes: usize) -> Self {
+            self.config.outbox_budget = bytes;
+            self
+        }
+
+        /// How long locked writes and flushes wait for the kernel to take their
+        /// bytes before failing with [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut).
+        /// Default: 5 s.
+        pub fn write_timeout(mut self, timeout: Duration) -> Self {
+            self.config.write_timeout = timeout;
+            self
+        }
+
+        /// Whether to set `TCP_NODELAY` (disable Nagle's algorithm). Default: true.
+        pub fn nodelay(mut self, on: bool) -> Self {
+            self.config.nodelay = on;
+            self
+        }
+
+        /// Kernel send buffer size (`SO_SNDBUF`) per connection. Default: the
+        /// system's (auto-tuned).
+        pub fn send_buffer(mut self, bytes: usize) -> Self {
+            self.config.send_buffer = Some(bytes);
+            self
+        }
+
+        /// Kernel receive buffer size (`SO_RCVBUF`) per connection. Default: the
+        /// system's (auto-tuned).
+        pub fn recv_buffer(mut self, bytes: usize) -> Self {
+            self.config.recv_buffer = Some(bytes);
+            self
+        }
+
+        /// TCP keepalive idle time, or `None` to turn keepalive off. Default: 10 s.
+        pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
+            self.config.keepalive = idle;
+            self
+        }
+    };
+}
+
+/// Configures and starts a [`Host`]; from [`Host::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `start` is called"]
+pub struct HostBuilder {
+    pub(crate) addr: String,
+    pub(crate) config: Config,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        HostBuilder {
+            addr: DEFAULT_ADDR.to_owned(),
+            config: Config::default(),
+        }
+    }
+}
+
+impl HostBuilder {
+    /// Address to listen on, as `host:port`; port 0 picks a free port (see
+    /// [`Host::local_addr`]). Default: `127.0.0.1:8080`.
+    pub fn addr(mut self, addr: impl Into<String>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// How long a new connection may take to send its hello before it is dropped.
+    /// Default: 5 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Most clients connected at once; further connections are closed at once.
+    /// Default: 1024.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n;
+        self
+    }
+
+    common_setters!();
+
+    /// Binds the address and starts the event loop.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) when the address is
+    /// taken; [`ErrorKind::Io`](crate::ErrorKind::Io) when it cannot be resolved or bound.
+    pub fn start(self) -> Result<Host> {
+        Host::start(self)
+    }
+}
+
+/// Configures and connects a [`Client`]; from [`Client::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct ClientBuilder {
+    pub(crate) addr: String,
+    pub(crate) name: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) config: Config,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            addr: DEFAULT_ADDR.to_owned(),
+            name: String::new(),
+            connect_timeout: Duration::from_secs(5),
+            config: Config::default(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The host's address, as `host:port`. Default: `127.0.0.1:8080`.
+    pub fn addr(mut self, addr: impl Into<String>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// The name the host lists this client under (at most 255 bytes). A client
+    /// reconnecting under the same name keeps its id. Default: empty, and the
+    /// host names it `client-N`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// How long connecting and the handshake may take together. Default: 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    common_setters!();
+
+    /// Connects, completes the handshake and starts the event loop. Blocks for at
+    /// most the [connect timeout](Self::connect_timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) when the host cannot be
+    /// reached or does not answer the handshake in time;
+    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when it turns the client away.
+    pub fn connect(self) -> Result<Client> {
+        Client::connect(self)
+    }
+}

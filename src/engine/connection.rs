@@ -1,0 +1,276 @@
+//! The event loop's half of a connection: the socket, the read buffer, the
+//! decoder and the bytes in flight.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+
+use super::{Peer, Shared, would_block};
+use crate::protocol::{Decoder, Frame, Header, Kind, Outbox};
+use crate::store::{Message, Slot};
+use crate::{ClientId, ErrorKind, Result};
+
+/// Frames larger than this are read into a buffer of their exact size.
+const LARGE_FRAME: usize = 64 * 1024;
+
+/// Bytes reserved in the read buffer when its free room runs low.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Free room below which the read buffer is grown before a read.
+const MIN_SPARE: usize = 16 * 1024;
+
+/// Most `IoSlice`s handed to one `write_vectored`.
+const MAX_SLICES: usize = 64;
+
+/// Whether a read pass left the connection open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadEnd {
+    /// Everything available was read; wait for the next readiness event.
+    Drained,
+    /// The peer closed its side cleanly, between frames.
+    Eof,
+}
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(crate) enum State {
+    /// Accepted by a host, waiting for the hello (until its deadline in the
+    /// loop's handshake queue).
+    Handshake,
+    /// Handshake done: frames flow.
+    Open(Open),
+}
+
+/// An open connection's receive state.
+#[derive(Debug)]
+pub(crate) struct Open {
+    pub(crate) peer: Arc<Peer>,
+    decoder: Decoder,
+    /// Sender recorded on messages that carry no origin.
+    from: ClientId,
+    /// Whether an origin field in a frame is believed (a client trusts its host;
+    /// a host ignores origins claimed by clients).
+    trust_origin: bool,
+    /// The channel of the last data frame, so a run of frames on one channel
+    /// costs one lookup.
+    slot: Option<Arc<Slot>>,
+    /// Messages for `slot` not yet stored; stored with one lock per run.
+    batch: Vec<Message>,
+}
+
+impl Open {
+    pub(crate) fn new(
+        peer: Arc<Peer>,
+        max_frame: usize,
+        from: ClientId,
+        trust_origin: bool,
+    ) -> Self {
+        Open {
+            peer,
+            decoder: Decoder::new(max_frame),
+            from,
+            trust_origin,
+            slot: None,
+            batch: Vec::new(),
+        }
+    }
+
+    /// Handles one decoded frame.
+    fn on_frame(&mut self, frame: Frame, shared: &Shared, now: Instant) {
+        match frame.kind {
+            Kind::Data => self.on_data(frame, shared, now),
+            Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns),
+            // Other kinds belong to features not built yet; they are dropped.
+            _ => {}
+        }
+    }
+
+    fn on_data(&mut self, frame: Frame, shared: &Shared, now: Instant) {
+        let same = self
+            .slot
+            .as_ref()
+            .is_some_and(|s| s.name().as_bytes() == &frame.channel[..]);
+        if !same {
+            self.store_batch();
+            self.slot = Some(shared.store.slot(frame.channel_str()));
+        }
+        let Some(slot) = &self.slot else { return };
+        let from = match (self.trust_origin, frame.origin) {
+            (true, Some(origin)) => ClientId(origin),
+            _ => self.from,
+        };
+        let msg = Message::new(Arc::clone(slot.name()), frame.payload, from, now);
+        self.batch.push(msg);
+    }
+
+    fn on_ping(&mut self, frame: &Frame, ping_sent_ns: u64) {
+        let sent_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let kind = Kind::Pong {
+            ping_sent_ns,
+            sent_ns,
+        };
+        if let Ok(pong) = Header::new(kind, frame.channel_str()).to_bytes(&[]) {
+            self.peer.queue_raw(pong);
+        }
+    }
+
+    /// Stores the pending run of messages.
+    fn store_batch(&mut self) {
+        if let Some(slot) = &self.slot {
+            slot.push_batch(&mut self.batch);
+        }
+    }
+}
+
+/// One socket owned by the event loop.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    pub(crate) addr: SocketAddr,
+    pub(crate) state: State,
+    /// Received bytes not yet decoded. Decoded payloads are split off it, so they
+    /// share its memory; a large frame gets a fresh buffer of its exact size.
+    pub(crate) rbuf: BytesMut,
+    /// Bytes the loop took from the peer's outbox and has not yet written.
+    inflight: Outbox,
+}
+
+impl Conn {
+    pub(crate) fn new(stream: TcpStream, addr: SocketAddr, state: State) -> Conn {
+        Conn {
+            stream,
+            addr,
+            state,
+            rbuf: BytesMut::new(),
+            inflight: Outbox::new(),
+        }
+    }
+
+    /// Reads and stores frames until the socket has nothing more.
+    ///
+    /// # Errors
+    ///
+    /// A protocol or I/O error, or `Truncated` when the peer closed mid-frame;
+    /// frames decoded before the error are stored.
+    pub(crate) fn read_frames(&mut self, shared: &Shared, now: Instant) -> Result<ReadEnd> {
+        let State::Open(open) = &mut self.state else {
+            return Ok(ReadEnd::Drained);
+        };
+        open.peer.touch(now);
+        let result = read_open(&mut self.stream, &mut self.rbuf, open, shared, now);
+        open.store_batch();
+        result
+    }
+
+    /// Reads whatever is available into the read buffer (for the handshake);
+    /// returns false at end of stream.
+    pub(crate) fn read_some(&mut self, limit: usize) -> io::Result<bool> {
+        while self.rbuf.len() < limit {
+            let want = limit - self.rbuf.len();
+            match fill(&mut self.stream, &mut self.rbuf, want) {
+                Ok(0) => return Ok(false),
+                Ok(_) => {}
+                Err(e) if would_block(&e) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes queued frames until the outbox is empty or the socket would block.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        let State::Open(open) = &self.state else {
+            return Ok(());
+        };
+        loop {
+            if self.inflight.is_empty() && !open.peer.refill(&mut self.inflight) {
+                return Ok(());
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = self.inflight.io_slices(&mut slices);
+            match self.stream.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.inflight.advance(n);
+                    open.peer.wrote(n);
+                }
+                Err(e) if would_block(&e) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The read loop of an open connection.
+fn read_open(
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    open: &mut Open,
+    shared: &Shared,
+    now: Instant,
+) -> Result<ReadEnd> {
+    loop {
+        let want = prepare(rbuf, open.decoder.frame_len());
+        match fill(stream, rbuf, want) {
+            Ok(0) => return eof(rbuf, &open.decoder),
+            Ok(_) => {}
+            Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+        while let Some(frame) = open.decoder.decode(rbuf)? {
+            open.on_frame(frame, shared, now);
+        }
+    }
+}
+
+/// Makes room for the next read and returns how many bytes to ask for. The rest
+/// of a large frame gets a buffer of exactly its size, so its payload is never
+/// copied after the kernel's copy (only the few bytes already read move).
+fn prepare(rbuf: &mut BytesMut, frame_len: Option<usize>) -> usize {
+    match frame_len {
+        Some(total) if total > LARGE_FRAME => {
+            if rbuf.capacity() < total {
+                let mut exact = BytesMut::with_capacity(total);
+                exact.extend_from_slice(rbuf);
+                *rbuf = exact;
+            }
+            total - rbuf.len()
+        }
+        _ => {
+            if rbuf.capacity() - rbuf.len() < MIN_SPARE {
+                rbuf.reserve(READ_CHUNK);
+            }
+            rbuf.capacity() - rbuf.len()
+        }
+    }
+}
+
+/// Reads at most `want` bytes onto the end of `rbuf`.
+fn fill(stream: &mut TcpStream, rbuf: &mut BytesMut, want: usize) -> io::Result<usize> {
+    let start = rbuf.len();
+    rbuf.resize(start + want, 0);
+    let result = stream.read(&mut rbuf[start..]);
+    rbuf.truncate(start + *result.as_ref().unwrap_or(&0));
+    result
+}
+
+/// End of stream: clean between frames, `Truncated` inside one.
+fn eof(rbuf: &BytesMut, decoder: &Decoder) -> Result<ReadEnd> {
+    if rbuf.is_empty() {
+        return Ok(ReadEnd::Eof);
+    }
+    let expected = decoder.frame_len().unwrap_or(0);
+    Err(ErrorKind::Truncated {
+        received: rbuf.len(),
+        expected,
+    }
+    .into())
+}

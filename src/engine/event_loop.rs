@@ -1,0 +1,378 @@
+//! The event loop: accepts, reads, flushes and runs commands until shut down.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes};
+use crossbeam_channel::Receiver;
+use mio::event::Event as MioEvent;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use socket2::SockRef;
+
+use super::connection::{Conn, Open, ReadEnd, State};
+use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
+use crate::protocol::{Hello, VERSION, Welcome, WelcomeStatus};
+use crate::{ClientId, Error, ErrorKind, Event};
+
+/// Token of the host's listening socket.
+pub(crate) const LISTENER: Token = Token(0);
+/// Token of the waker that other threads use to interrupt `poll`.
+pub(crate) const WAKER: Token = Token(1);
+/// Connection `i` has token `FIRST_CONN + i`.
+pub(crate) const FIRST_CONN: usize = 2;
+
+/// Readiness events taken from one `poll`.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Longest hello: the fixed part plus a 255-byte name.
+const MAX_HELLO: usize = 7 + 255;
+
+/// What the loop serves.
+#[derive(Debug)]
+pub(crate) enum Role {
+    /// Accept clients on the listener.
+    Host {
+        /// The bound, registered listener.
+        listener: TcpListener,
+    },
+    /// Serve one connection to a host, already through its handshake.
+    Client {
+        /// The registered stream (token [`FIRST_CONN`]).
+        stream: TcpStream,
+        /// The peer holding its outbox.
+        peer: Arc<Peer>,
+    },
+}
+
+/// The loop's state, owned by its thread.
+pub(crate) struct EventLoop {
+    poll: Poll,
+    commands: Receiver<Command>,
+    notifier: Notifier,
+    shared: Arc<Shared>,
+    listener: Option<TcpListener>,
+    /// Connections by token index; `None` marks a free slot.
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    /// Connections waiting for their hello, by deadline (all share one timeout,
+    /// so this is in deadline order).
+    handshakes: VecDeque<(Instant, Token)>,
+    open_count: usize,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        poll: Poll,
+        commands: Receiver<Command>,
+        notifier: Notifier,
+        shared: Arc<Shared>,
+        role: Role,
+    ) -> EventLoop {
+        let mut event_loop = EventLoop {
+            poll,
+            commands,
+            notifier,
+            shared,
+            listener: None,
+            conns: Vec::new(),
+            free: Vec::new(),
+            handshakes: VecDeque::new(),
+            open_count: 0,
+        };
+        match role {
+            Role::Host { listener } => event_loop.listener = Some(listener),
+            Role::Client { stream, peer } => {
+                let addr = peer.addr();
+                let open = Open::new(
+                    peer,
+                    event_loop.shared.config.max_frame,
+                    ClientId::HOST,
+                    true,
+                );
+                event_loop
+                    .conns
+                    .push(Some(Conn::new(stream, addr, State::Open(open))));
+                event_loop.open_count = 1;
+            }
+        }
+        event_loop
+    }
+
+    /// Runs until a shutdown command (or a fatal poll error), then closes every
+    /// connection.
+    pub(crate) fn run(&mut self) {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self
+                .handshakes
+                .front()
+                .map(|(d, _)| d.saturating_duration_since(Instant::now()));
+            if let Err(err) = self.poll.poll(&mut events, timeout) {
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(now),
+                    WAKER => {}
+                    token => self.on_conn_event(token, event, now),
+                }
+            }
+            if !self.run_commands() {
+                break;
+            }
+            self.expire_handshakes(Instant::now());
+        }
+        self.close_all();
+    }
+
+    /// Runs queued commands; false on shutdown.
+    fn run_commands(&mut self) -> bool {
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Flush(token) => self.flush(token),
+                Command::Shutdown => return false,
+            }
+        }
+        true
+    }
+
+    fn conn_mut(&mut self, token: Token) -> Option<&mut Conn> {
+        let index = token.0.checked_sub(FIRST_CONN)?;
+        self.conns.get_mut(index)?.as_mut()
+    }
+
+    fn on_conn_event(&mut self, token: Token, event: &MioEvent, now: Instant) {
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.read(token, now);
+        }
+        if event.is_writable() {
+            self.flush(token);
+        }
+    }
+
+    fn read(&mut self, token: Token, now: Instant) {
+        let shared = Arc::clone(&self.shared);
+        let Some(conn) = self.conn_mut(token) else {
+            return;
+        };
+        let result = match conn.state {
+            State::Handshake => return self.read_hello(token, now),
+            State::Open(_) => conn.read_frames(&shared, now),
+        };
+        match result {
+            Ok(ReadEnd::Drained) => {}
+            Ok(ReadEnd::Eof) => self.close(token, None),
+            Err(err) => self.close(token, Some(err)),
+        }
+    }
+
+    fn flush(&mut self, token: Token) {
+        let Some(conn) = self.conn_mut(token) else {
+            return;
+        };
+        if let Err(err) = conn.flush() {
+            self.close(token, Some(err.into()));
+        }
+    }
+
+    /// Accepts every waiting connection.
+    fn accept_all(&mut self, now: Instant) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, addr)) => self.admit_stream(stream, addr, now),
+                Err(e) if would_block(&e) => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Out of descriptors or the like: wait for the next readiness.
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn admit_stream(&mut self, mut stream: TcpStream, addr: std::net::SocketAddr, now: Instant) {
+        let config = &self.shared.config;
+        if self.open_count + self.handshakes.len() >= config.max_connections {
+            let error = Error::new(ErrorKind::Refused("host full".to_owned()));
+            self.shared.emit(Event::Error {
+                client: None,
+                addr,
+                error,
+            });
+            return;
+        }
+        if let Err(err) = configure_stream(SockRef::from(&stream), config) {
+            self.shared.emit(Event::Error {
+                client: None,
+                addr,
+                error: err.into(),
+            });
+            return;
+        }
+        let deadline = now + config.handshake_timeout;
+        let token = self.next_token();
+        if let Err(err) = self.poll.registry().register(
+            &mut stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            self.free.push(token.0 - FIRST_CONN);
+            self.shared.emit(Event::Error {
+                client: None,
+                addr,
+                error: err.into(),
+            });
+            return;
+        }
+        self.conns[token.0 - FIRST_CONN] = Some(Conn::new(stream, addr, State::Handshake));
+        self.handshakes.push_back((deadline, token));
+    }
+
+    fn next_token(&mut self) -> Token {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        Token(FIRST_CONN + index)
+    }
+
+    /// Reads a hello; on success registers the client and answers with a welcome.
+    fn read_hello(&mut self, token: Token, now: Instant) {
+        let Some(conn) = self.conn_mut(token) else {
+            return;
+        };
+        let open = match conn.read_some(MAX_HELLO) {
+            Ok(open) => open,
+            Err(err) => return self.close(token, Some(err.into())),
+        };
+        match Hello::decode(&conn.rbuf) {
+            Ok(Some((hello, used))) => {
+                conn.rbuf.advance(used);
+                self.open(token, hello, now);
+            }
+            Ok(None) if open => {}
+            Ok(None) => self.close(token, None),
+            Err(err) => self.close(token, Some(err.into())),
+        }
+    }
+
+    fn open(&mut self, token: Token, hello: Hello, now: Instant) {
+        let shared = Arc::clone(&self.shared);
+        let notifier = self.notifier.clone();
+        let Some(conn) = self.conn_mut(token) else {
+            return;
+        };
+        let stream = match SockRef::from(&conn.stream).try_clone() {
+            Ok(socket) => std::net::TcpStream::from(socket),
+            Err(err) => return self.close(token, Some(err.into())),
+        };
+        let parts = PeerParts {
+            addr: conn.addr,
+            token,
+            stream,
+            notifier,
+            budget: shared.config.outbox_budget,
+            max_frame: shared.config.max_frame,
+            epoch: shared.epoch,
+        };
+        let keep = shared.config.max_connections;
+        let make = |id, name| Arc::new(Peer::new(id, name, parts));
+        let (peer, replaced) = shared.registry.admit(&hello.name, make, keep);
+        let welcome = Welcome {
+            version: VERSION,
+            status: WelcomeStatus::Accepted,
+            client_id: peer.id().0,
+            host_time_ns: unix_ns(),
+        };
+        peer.queue_raw(Bytes::copy_from_slice(&welcome.encode()));
+        let max_frame = shared.config.max_frame;
+        conn.state = State::Open(Open::new(Arc::clone(&peer), max_frame, peer.id(), false));
+        self.handshakes.retain(|(_, t)| *t != token);
+        self.open_count += 1;
+        if let Some(old) = replaced {
+            self.close(old.token(), None);
+        }
+        let (client, name, addr) = (peer.id(), peer.name().to_owned(), peer.addr());
+        shared.emit(Event::Connected { client, name, addr });
+        // Frames may have followed the hello in the same read.
+        self.read(token, now);
+    }
+
+    /// Drops connections whose hello did not arrive in time.
+    fn expire_handshakes(&mut self, now: Instant) {
+        while let Some(&(deadline, token)) = self.handshakes.front() {
+            if deadline > now {
+                return;
+            }
+            self.handshakes.pop_front();
+            let timeout = self.shared.config.handshake_timeout;
+            self.close(token, Some(ErrorKind::HandshakeTimeout(timeout).into()));
+        }
+    }
+
+    /// Closes one connection, reporting `error` first if there is one.
+    fn close(&mut self, token: Token, error: Option<Error>) {
+        let Some(index) = token.0.checked_sub(FIRST_CONN) else {
+            return;
+        };
+        let Some(mut conn) = self.conns.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(index);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+        let addr = conn.addr;
+        match conn.state {
+            State::Handshake => {
+                self.handshakes.retain(|(_, t)| *t != token);
+                if let Some(error) = error {
+                    self.shared.emit(Event::Error {
+                        client: None,
+                        addr,
+                        error,
+                    });
+                }
+            }
+            State::Open(open) => {
+                self.open_count -= 1;
+                let peer = &open.peer;
+                peer.close();
+                if let Some(error) = error {
+                    self.shared.emit(Event::Error {
+                        client: Some(peer.id()),
+                        addr,
+                        error,
+                    });
+                }
+                let (client, name) = (peer.id(), peer.name().to_owned());
+                self.shared.emit(Event::Disconnected { client, name, addr });
+            }
+        }
+    }
+
+    /// Shutdown: pushes out what can go without blocking, then closes everything.
+    fn close_all(&mut self) {
+        for index in 0..self.conns.len() {
+            let token = Token(FIRST_CONN + index);
+            if let Some(conn) = self.conn_mut(token) {
+                let _ = conn.flush();
+            }
+            self.close(token, None);
+        }
+    }
+}
+
+/// The wall clock in nanoseconds since the Unix epoch (0 if it reads earlier).
+pub(crate) fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

@@ -1,0 +1,162 @@
+//! The engine: one mio event-loop thread that owns the sockets.
+//!
+//! Other threads reach the loop only through a crossbeam channel of [`Command`]s
+//! plus a [`mio::Waker`] ([`Notifier`]), and through each connection's shared
+//! [`Peer`]. The loop never runs user code.
+
+mod connection;
+mod event_loop;
+mod peer;
+mod socket;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::{Token, Waker};
+use parking_lot::Mutex;
+
+pub(crate) use event_loop::{EventLoop, FIRST_CONN, LISTENER, Role};
+pub(crate) use peer::{Peer, PeerParts};
+pub(crate) use socket::{bind_listener, configure_stream, resolve};
+
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::{Event, Result};
+
+/// Events kept for a reader of `events()` before new ones are dropped (and counted).
+const EVENT_BACKLOG: usize = 4096;
+
+/// Requests from other threads to the event loop.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// The connection's outbox went from idle to busy: write it.
+    Flush(Token),
+    /// Stop: close every connection and return.
+    Shutdown,
+}
+
+/// Sends commands to the loop and wakes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Notifier {
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl Notifier {
+    pub(crate) fn send(&self, command: Command) {
+        if self.commands.send(command).is_ok() {
+            // A failed wake means the loop is gone; the command has nowhere to go.
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// State shared by the event loop and the public handles.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    /// The host's clients (on a client: its one connection to the host).
+    pub(crate) registry: Registry,
+    pub(crate) config: Config,
+    /// The zero of every peer's `last_seen` clock.
+    pub(crate) epoch: Instant,
+    events_tx: Sender<Event>,
+    events_rx: Receiver<Event>,
+    /// Events dropped because nobody drained `events()`.
+    events_dropped: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Shared {
+        let store = Store::new(config.queue_capacity, config.channel_capacity.clone());
+        let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
+        Shared {
+            store,
+            registry: Registry::default(),
+            config,
+            epoch: Instant::now(),
+            events_tx,
+            events_rx,
+            events_dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        if self.events_tx.try_send(event).is_err() {
+            self.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn events(&self) -> Receiver<Event> {
+        self.events_rx.clone()
+    }
+
+    pub(crate) fn events_dropped(&self) -> u64 {
+        self.events_dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The handle on a running event loop: its notifier and its thread.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    notifier: Notifier,
+    /// Taken by the first `shutdown`, so closing twice (or `close` then `Drop`)
+    /// joins once.
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Creates the loop's poll and waker, lets `setup` build the loop, and runs
+    /// it on a new thread named `name`.
+    pub(crate) fn spawn(
+        name: &str,
+        shared: Arc<Shared>,
+        role: impl FnOnce(&Notifier, &mio::Registry) -> Result<Role>,
+    ) -> Result<Engine> {
+        let poll = mio::Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), event_loop::WAKER)?);
+        let (commands, rx) = crossbeam_channel::unbounded();
+        let notifier = Notifier { commands, waker };
+        let role = role(&notifier, poll.registry())?;
+        let mut event_loop = EventLoop::new(poll, rx, notifier.clone(), shared, role);
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || event_loop.run())?;
+        Ok(Engine {
+            notifier,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Whether `shutdown` has been called.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.thread.lock().is_none()
+    }
+
+    /// Stops the loop and joins its thread. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        let Some(thread) = self.thread.lock().take() else {
+            return;
+        };
+        self.notifier.send(Command::Shutdown);
+        if thread.join().is_err() {
+            // The loop panicked; its connections are gone either way.
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Whether an I/O error means "try again later" rather than failure.
+fn would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}

@@ -1,0 +1,336 @@
+//! The shared half of a connection: its outbox and counters, reachable from any
+//! thread. The event loop owns the other half ([`Conn`](super::connection::Conn)).
+//!
+//! # Who writes to the socket
+//!
+//! At any moment exactly one party may write: the event loop while
+//! [`OutState::loop_writing`] is set, otherwise a caller holding the outbox lock.
+//! Unlocked writes only queue and, on the idle-to-busy edge, ask the loop to flush.
+//! Locked writes on an idle connection go straight to the kernel from the caller's
+//! thread (no hop through the loop); on a busy one they queue behind everything
+//! else and wait for the loop to report their last byte written.
+
+use std::io::{self, IoSlice, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::Token;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::{Command, Notifier};
+use crate::protocol::{Header, Outbox};
+use crate::{ClientId, ClientInfo, Error, ErrorKind, Result};
+
+/// One connected peer, shared by the event loop and the public handles.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    id: ClientId,
+    name: String,
+    addr: SocketAddr,
+    token: Token,
+    /// Frames queued by callers and the write-side bookkeeping. A mutex, not a
+    /// channel, so that many small writes coalesce into one buffer and the budget
+    /// check sees every queued byte; held only to push, swap or count.
+    out: Mutex<OutState>,
+    /// Signalled whenever `OutState::written` moves or the peer closes.
+    written_cv: Condvar,
+    /// A duplicate of the connection's socket for direct locked writes. The event
+    /// loop reads and flushes through its own mio handle on the same socket.
+    stream: TcpStream,
+    notifier: Notifier,
+    budget: usize,
+    max_frame: usize,
+    connected: AtomicBool,
+    /// Nanoseconds after `epoch` when bytes last arrived; atomic so the loop can
+    /// update it without a lock on every read.
+    last_seen_ns: AtomicU64,
+    epoch: Instant,
+    /// Unlocked writes refused with `Full`.
+    dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct OutState {
+    /// Frames not yet taken by the event loop.
+    pending: Outbox,
+    /// Set while the event loop owns the write side: it has bytes in flight, or a
+    /// flush command is on its way to it.
+    loop_writing: bool,
+    /// Bytes the loop took from `pending` and has not yet written.
+    inflight: usize,
+    /// Bytes ever queued or written directly; a locked write waits for
+    /// `written` to reach the value this had after its frame.
+    pushed: u64,
+    /// Bytes ever handed to the kernel.
+    written: u64,
+    closed: bool,
+}
+
+/// Settings and handles a new peer needs.
+pub(crate) struct PeerParts {
+    pub(crate) addr: SocketAddr,
+    pub(crate) token: Token,
+    pub(crate) stream: TcpStream,
+    pub(crate) notifier: Notifier,
+    pub(crate) budget: usize,
+    pub(crate) max_frame: usize,
+    pub(crate) epoch: Instant,
+}
+
+impl Peer {
+    pub(crate) fn new(id: ClientId, name: String, parts: PeerParts) -> Peer {
+        let last_seen = parts.epoch.elapsed().as_nanos() as u64;
+        Peer {
+            id,
+            name,
+            addr: parts.addr,
+            token: parts.token,
+            out: Mutex::default(),
+            written_cv: Condvar::new(),
+            stream: parts.stream,
+            notifier: parts.notifier,
+            budget: parts.budget,
+            max_frame: parts.max_frame,
+            connected: AtomicBool::new(true),
+            last_seen_ns: AtomicU64::new(last_seen),
+            epoch: parts.epoch,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn id(&self) -> ClientId {
+        self.id
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Records that bytes arrived at `now`.
+    pub(crate) fn touch(&self, now: Instant) {
+        let ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
+        self.last_seen_ns.store(ns, Ordering::Relaxed);
+    }
+
+    pub(crate) fn info(&self) -> ClientInfo {
+        let ns = self.last_seen_ns.load(Ordering::Relaxed);
+        let out = self.out.lock();
+        ClientInfo {
+            id: self.id,
+            name: self.name.clone(),
+            addr: self.addr,
+            connected: self.is_connected(),
+            last_seen: self.epoch + Duration::from_nanos(ns),
+            queued_bytes: out.pending.len() + out.inflight,
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn check_size(&self, header: &Header<'_>, payload: &Bytes) -> Result<()> {
+        let len = header.body_prefix_len() + payload.len();
+        match len > self.max_frame {
+            true => Err(ErrorKind::FrameTooLarge {
+                len,
+                max: self.max_frame,
+            }
+            .into()),
+            false => Ok(()),
+        }
+    }
+
+    fn lock_open(&self, payload: &Bytes) -> Result<MutexGuard<'_, OutState>> {
+        let out = self.out.lock();
+        match out.closed {
+            true => Err(Error::new(ErrorKind::NotConnected).with_payload(payload.clone())),
+            false => Ok(out),
+        }
+    }
+
+    /// Queues a frame without waiting (an unlocked write).
+    ///
+    /// Fails with `Full`, handing the payload back, when the outbox already holds
+    /// its budget.
+    pub(crate) fn queue(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
+        self.check_size(header, &payload)
+            .map_err(|e| e.with_payload(payload.clone()))?;
+        let mut out = self.lock_open(&payload)?;
+        let queued = out.pending.len() + out.inflight;
+        if queued > 0 && queued + payload.len() > self.budget {
+            drop(out);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            let full = ErrorKind::Full {
+                queued,
+                budget: self.budget,
+            };
+            return Err(Error::new(full).with_payload(payload));
+        }
+        let size = out
+            .pending
+            .push(header, payload.clone())
+            .map_err(|e| Error::from(e).with_payload(payload))?;
+        out.pushed += size as u64;
+        self.wake_loop(out);
+        Ok(())
+    }
+
+    /// Queues already-encoded bytes from the event loop thread (the welcome, a pong).
+    pub(crate) fn queue_raw(&self, bytes: Bytes) {
+        let mut out = self.out.lock();
+        out.pushed += bytes.len() as u64;
+        out.pending.push_raw(bytes);
+        self.wake_loop(out);
+    }
+
+    /// Marks the loop as the writer and, if it was not already, tells it to flush.
+    fn wake_loop(&self, mut out: MutexGuard<'_, OutState>) {
+        if !out.loop_writing {
+            out.loop_writing = true;
+            drop(out);
+            self.notifier.send(Command::Flush(self.token));
+        }
+    }
+
+    /// Queues a frame, or writes it straight to the kernel when the connection is
+    /// idle; returns the byte count `written` must reach for the frame to be out.
+    pub(crate) fn start_locked(&self, header: &Header<'_>, payload: Bytes) -> Result<u64> {
+        self.check_size(header, &payload)
+            .map_err(|e| e.with_payload(payload.clone()))?;
+        let mut out = self.lock_open(&payload)?;
+        if out.loop_writing {
+            let size = out
+                .pending
+                .push(header, payload.clone())
+                .map_err(|e| Error::from(e).with_payload(payload))?;
+            out.pushed += size as u64;
+            return Ok(out.pushed);
+        }
+        let mut head = Vec::with_capacity(header.body_prefix_len() + 4);
+        header
+            .encode(payload.len(), &mut head)
+            .map_err(|e| Error::from(e).with_payload(payload.clone()))?;
+        let total = (head.len() + payload.len()) as u64;
+        // A failed socket is closing: the frame was not delivered, hand it back.
+        let n = self
+            .write_direct(&head, &payload)
+            .map_err(|err| Error::from(err).with_payload(payload.clone()))?;
+        out.pushed += total;
+        out.written += n as u64;
+        let target = out.pushed;
+        if n < head.len() + payload.len() {
+            let head_rest = head.get(n..).unwrap_or_default();
+            out.pending.push_raw(Bytes::copy_from_slice(head_rest));
+            out.pending
+                .push_raw(payload.slice(n.saturating_sub(head.len())..));
+            self.wake_loop(out);
+        }
+        Ok(target)
+    }
+
+    /// Writes `head` then `payload` until done or the socket would block; returns
+    /// the bytes written.
+    fn write_direct(&self, head: &[u8], payload: &[u8]) -> io::Result<usize> {
+        let total = head.len() + payload.len();
+        let mut done = 0;
+        while done < total {
+            let slices = [
+                IoSlice::new(head.get(done..).unwrap_or_default()),
+                IoSlice::new(
+                    payload
+                        .get(done.saturating_sub(head.len())..)
+                        .unwrap_or_default(),
+                ),
+            ];
+            match (&self.stream).write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Appends a batch of frames atomically; returns the `written` target.
+    pub(crate) fn queue_batch(&self, batch: &mut Outbox) -> Result<u64> {
+        let mut out = self.out.lock();
+        if out.closed {
+            return Err(ErrorKind::NotConnected.into());
+        }
+        out.pushed += batch.len() as u64;
+        out.pending.append(batch);
+        let target = out.pushed;
+        self.wake_loop(out);
+        Ok(target)
+    }
+
+    /// The `written` target covering everything queued so far.
+    pub(crate) fn flush_target(&self) -> u64 {
+        self.out.lock().pushed
+    }
+
+    /// Waits until `target` bytes have been handed to the kernel.
+    pub(crate) fn wait_written(&self, target: u64, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut out = self.out.lock();
+        while out.written < target {
+            if out.closed {
+                return Err(ErrorKind::NotConnected.into());
+            }
+            if self.written_cv.wait_until(&mut out, deadline).timed_out() && out.written < target {
+                return Err(ErrorKind::TimedOut(timeout).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Loop side: moves pending frames into the loop's empty `inflight` outbox.
+    /// Returns false, and gives up the write side, when nothing is pending.
+    pub(crate) fn refill(&self, inflight: &mut Outbox) -> bool {
+        let mut out = self.out.lock();
+        if out.pending.is_empty() {
+            out.loop_writing = false;
+            return false;
+        }
+        std::mem::swap(&mut out.pending, inflight);
+        out.inflight = inflight.len();
+        true
+    }
+
+    /// Loop side: records that the kernel took `n` bytes of the in-flight outbox.
+    pub(crate) fn wrote(&self, n: usize) {
+        let mut out = self.out.lock();
+        out.written += n as u64;
+        out.inflight -= n;
+        drop(out);
+        self.written_cv.notify_all();
+    }
+
+    /// Marks the peer closed: queued frames are dropped and waiting writers fail.
+    pub(crate) fn close(&self) {
+        self.connected.store(false, Ordering::Release);
+        let mut out = self.out.lock();
+        out.closed = true;
+        out.pending = Outbox::new();
+        out.inflight = 0;
+        drop(out);
+        self.written_cv.notify_all();
+        // The loop's handle and this one share the socket: shut it down so the
+        // peer sees the close even while this handle lives on.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}

@@ -1,0 +1,214 @@
+//! The crate's error type.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::ClientId;
+use crate::protocol::DecodeError;
+
+/// A specialised `Result` for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error from a host or client: what went wrong ([`ErrorKind`]) and, for a
+/// write that failed before its bytes were queued, the payload handed back.
+///
+/// # Examples
+///
+/// ```
+/// use socketengine::{Client, ErrorKind};
+///
+/// // Nothing listens on port 1.
+/// let err = Client::builder().addr("127.0.0.1:1").connect().unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::Connect { .. }));
+/// ```
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    payload: Option<Bytes>,
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The outbox of that connection holds its byte budget already; the payload
+    /// was not queued and is available from [`Error::into_payload`].
+    #[error("outbox full: {queued} bytes queued, budget {budget}")]
+    Full {
+        /// Bytes already queued on the connection.
+        queued: usize,
+        /// The configured budget ([`HostBuilder::outbox_budget`](crate::HostBuilder::outbox_budget)).
+        budget: usize,
+    },
+    /// The connection is not (or no longer) open.
+    #[error("not connected")]
+    NotConnected,
+    /// The host or client was closed.
+    #[error("closed")]
+    Closed,
+    /// A locked write or flush did not complete in time. The frame stays queued
+    /// and is still sent if the peer catches up.
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
+    /// The listening address is taken by another socket.
+    #[error("address {addr} is already in use")]
+    AddrInUse {
+        /// The address that could not be bound.
+        addr: SocketAddr,
+    },
+    /// Connecting to a host failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// The host refused the handshake.
+    #[error("host refused the connection: {0}")]
+    Refused(String),
+    /// No client with this id is connected.
+    #[error("no connected client {0}")]
+    UnknownClient(ClientId),
+    /// A channel name is empty or longer than 255 bytes.
+    #[error("invalid channel name {name:?}: {reason}")]
+    InvalidChannel {
+        /// The name given (cut to 64 characters).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A payload exceeds the maximum frame size.
+    #[error("frame of {len} bytes exceeds the maximum of {max}")]
+    FrameTooLarge {
+        /// Body length of the frame.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The peer broke the wire format; that connection was closed.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] DecodeError),
+    /// The peer did not finish the handshake within the timeout.
+    #[error("handshake not completed within {0:?}")]
+    HandshakeTimeout(Duration),
+    /// The peer closed the connection in the middle of a frame.
+    #[error("connection closed mid-frame ({received} of {expected} bytes received)")]
+    Truncated {
+        /// Bytes of the frame received.
+        received: usize,
+        /// Bytes the frame declared.
+        expected: usize,
+    },
+    /// An operating-system I/O error.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    /// An error of `kind` with no payload.
+    pub(crate) fn new(kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            payload: None,
+        }
+    }
+
+    /// Attaches the payload of a write that was not queued.
+    pub(crate) fn with_payload(mut self, payload: Bytes) -> Error {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// Consumes the error, returning its [`ErrorKind`].
+    pub fn into_kind(self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The payload of a write that was not queued, if this error came from one.
+    pub fn payload(&self) -> Option<&Bytes> {
+        self.payload.as_ref()
+    }
+
+    /// Takes the payload of a write that was not queued, to retry it later.
+    pub fn into_payload(self) -> Option<Bytes> {
+        self.payload
+    }
+
+    /// Whether the error is [`ErrorKind::Full`]: back off and retry.
+    pub fn is_full(&self) -> bool {
+        matches!(self.kind, ErrorKind::Full { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io(err) | ErrorKind::Connect { source: err, .. } => Some(err),
+            ErrorKind::Protocol(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error::new(kind)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        Error::new(ErrorKind::Io(err))
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(err: DecodeError) -> Error {
+        Error::new(ErrorKind::Protocol(err))
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        let kind = match &err.kind {
+            ErrorKind::Io(e) => e.kind(),
+            ErrorKind::Full { .. } => io::ErrorKind::WouldBlock,
+            ErrorKind::NotConnected => io::ErrorKind::NotConnected,
+            ErrorKind::Closed => io::ErrorKind::BrokenPipe,
+            ErrorKind::TimedOut(_) | ErrorKind::HandshakeTimeout(_) => io::ErrorKind::TimedOut,
+            ErrorKind::AddrInUse { .. } => io::ErrorKind::AddrInUse,
+            ErrorKind::Connect { source, .. } => source.kind(),
+            ErrorKind::Refused(_) => io::ErrorKind::ConnectionRefused,
+            ErrorKind::Truncated { .. } => io::ErrorKind::UnexpectedEof,
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+/// Checks a channel name given to a public method.
+pub(crate) fn check_channel(name: &str) -> Result<()> {
+    let reason = match name.len() {
+        0 => "empty",
+        1..=255 => return Ok(()),
+        _ => "longer than 255 bytes",
+    };
+    let name = name.chars().take(64).collect();
+    Err(ErrorKind::InvalidChannel { name, reason }.into())
+}

@@ -1,0 +1,230 @@
+//! The host: listens, accepts clients, stores what they send, and writes to them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_channel::Receiver;
+
+use crate::engine::{Engine, Peer, Role, Shared, bind_listener};
+use crate::error::check_channel;
+use crate::protocol::Header;
+use crate::readers::store_readers;
+use crate::{
+    ChannelStats, ClientId, ClientInfo, Error, ErrorKind, Event, HostBuilder, Message, Result,
+};
+
+/// A running host: one event-loop thread serving every client.
+///
+/// `Host` is a cheap handle (`Clone`, `Send`, `Sync`); the loop stops when
+/// [`close`](Self::close) is called or the last handle is dropped, and both join
+/// the thread.
+///
+/// # Examples
+///
+/// ```
+/// use socketengine::{Client, Host};
+///
+/// let host = Host::builder().addr("127.0.0.1:0").start()?;
+/// let client = Client::builder().addr(host.local_addr().to_string()).name("cam").connect()?;
+/// client.write_lock("pose", "x=1")?;
+/// let pose = host.subscribe("pose");
+/// client.write_lock("pose", "x=2")?;
+/// let msg = pose.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+/// assert_eq!(&msg.payload()[..], b"x=2");
+/// assert_eq!(host.clients()[0].name, "cam");
+/// # Ok::<(), socketengine::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+#[derive(Debug)]
+struct HostInner {
+    shared: Arc<Shared>,
+    engine: Engine,
+    local_addr: SocketAddr,
+}
+
+impl Host {
+    /// A builder with the defaults (`127.0.0.1:8080`).
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    pub(crate) fn start(builder: HostBuilder) -> Result<Host> {
+        let mut listener = bind_listener(&builder.addr)?;
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(builder.config));
+        let engine = Engine::spawn("socketengine-host", Arc::clone(&shared), |_, registry| {
+            let interest = mio::Interest::READABLE;
+            registry.register(&mut listener, crate::engine::LISTENER, interest)?;
+            Ok(Role::Host { listener })
+        })?;
+        let inner = HostInner {
+            shared,
+            engine,
+            local_addr,
+        };
+        Ok(Host {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The address the host listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// Every client seen, connected or recently disconnected, ordered by id.
+    pub fn clients(&self) -> Vec<ClientInfo> {
+        self.inner.shared.registry.infos()
+    }
+
+    fn check(&self, channel: &str, payload: &Bytes) -> Result<()> {
+        if self.inner.engine.is_stopped() {
+            return Err(Error::new(ErrorKind::Closed).with_payload(payload.clone()));
+        }
+        check_channel(channel).map_err(|e| e.with_payload(payload.clone()))
+    }
+
+    fn peer(&self, client: ClientId, payload: &Bytes) -> Result<Arc<Peer>> {
+        let peer = self.inner.shared.registry.get(client);
+        peer.ok_or_else(|| {
+            Error::new(ErrorKind::UnknownClient(client)).with_payload(payload.clone())
+        })
+    }
+
+    /// Queues `payload` on `channel` to every connected client and returns at
+    /// once; the payload buffer is shared, not copied per client. Returns how
+    /// many clients it was queued to: a client whose outbox is over its budget is
+    /// skipped, and the skip is counted in its [`ClientInfo::dropped`].
+    ///
+    /// # Errors
+    ///
+    /// `InvalidChannel`, `FrameTooLarge` or `Closed`, with the payload handed back.
+    pub fn write_all(&self, channel: &str, payload: impl Into<Bytes>) -> Result<usize> {
+        let payload = payload.into();
+        self.check(channel, &payload)?;
+        let header = Header::data(channel);
+        let mut queued = 0;
+        let mut fatal = None;
+        self.inner.shared.registry.for_each_connected(|peer| {
+            match peer.queue(&header, payload.clone()) {
+                Ok(()) => queued += 1,
+                Err(e) if matches!(e.kind(), ErrorKind::FrameTooLarge { .. }) => fatal = Some(e),
+                Err(_) => {}
+            }
+        });
+        fatal.map_or(Ok(queued), Err)
+    }
+
+    /// Sends `payload` on `channel` to every connected client and returns once
+    /// every copy has been handed to the kernel (or failed). Returns how many
+    /// clients received it.
+    ///
+    /// # Locking
+    ///
+    /// Blocks until each client's frame is written, in order with everything
+    /// queued to that client before; at most the
+    /// [write timeout](crate::HostBuilder::write_timeout) per client.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_all`](Self::write_all), and `TimedOut` if a client did not take
+    /// the frame in time (the frame stays queued to it).
+    pub fn write_lock_all(&self, channel: &str, payload: impl Into<Bytes>) -> Result<usize> {
+        let payload = payload.into();
+        self.check(channel, &payload)?;
+        let header = Header::data(channel);
+        let peers = self.inner.shared.registry.connected();
+        let mut started = Vec::with_capacity(peers.len());
+        for peer in &peers {
+            match peer.start_locked(&header, payload.clone()) {
+                Ok(target) => started.push((peer, target)),
+                Err(e) if matches!(e.kind(), ErrorKind::FrameTooLarge { .. }) => return Err(e),
+                Err(_) => {}
+            }
+        }
+        let timeout = self.inner.shared.config.write_timeout;
+        let mut delivered = 0;
+        for (peer, target) in started {
+            match peer.wait_written(target, timeout) {
+                Ok(()) => delivered += 1,
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Queues `payload` on `channel` to one client and returns at once.
+    ///
+    /// # Errors
+    ///
+    /// `Full` when the client's outbox is over its budget, `UnknownClient` when it
+    /// is not connected, and the errors of [`write_all`](Self::write_all); each
+    /// hands the payload back ([`Error::into_payload`]).
+    pub fn write_to(
+        &self,
+        client: ClientId,
+        channel: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<()> {
+        let payload = payload.into();
+        self.check(channel, &payload)?;
+        self.peer(client, &payload)?
+            .queue(&Header::data(channel), payload)
+    }
+
+    /// Sends `payload` on `channel` to one client and returns once it has been
+    /// handed to the kernel.
+    ///
+    /// # Locking
+    ///
+    /// Blocks until the frame is written, in order with everything queued to that
+    /// client before, for at most the [write timeout](crate::HostBuilder::write_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`write_to`](Self::write_to) (except `Full`), and `TimedOut`.
+    pub fn write_lock_to(
+        &self,
+        client: ClientId,
+        channel: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<()> {
+        let payload = payload.into();
+        self.check(channel, &payload)?;
+        let peer = self.peer(client, &payload)?;
+        let target = peer.start_locked(&Header::data(channel), payload)?;
+        peer.wait_written(target, self.inner.shared.config.write_timeout)
+    }
+
+    /// Waits until everything queued so far to every client has been handed to
+    /// the kernel.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` when a client does not catch up within the write timeout.
+    pub fn flush(&self) -> Result<()> {
+        let timeout = self.inner.shared.config.write_timeout;
+        for peer in self.inner.shared.registry.connected() {
+            match peer.wait_written(peer.flush_target(), timeout) {
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    store_readers!();
+
+    /// Stops the host: closes every connection and joins the event loop. Writes
+    /// afterwards fail with `Closed`; stored messages stay readable. Idempotent;
+    /// dropping the last handle does the same.
+    pub fn close(&self) {
+        self.inner.engine.shutdown();
+    }
+}

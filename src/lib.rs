@@ -1,0 +1,89 @@
+//! # socketengine
+//!
+//! A raw-TCP, channelled data engine for robotics and vision pipelines. A
+//! [`Host`] and its [`Client`]s exchange length-prefixed `(channel, payload)`
+//! frames (the [wire format](protocol)) driven by one [mio] event-loop thread per
+//! handle. Each side keeps, per channel:
+//!
+//! * the **latest** message — [`Host::get`] / [`Client::get`], non-consuming,
+//!   never blocking on the network;
+//! * a **bounded queue** — [`get_all`](Host::get_all) drains it in order; when it
+//!   is full the oldest message is dropped and counted
+//!   ([`ChannelStats::dropped`]);
+//! * the latest message **per sender** — [`get_by_client`](Host::get_by_client);
+//! * optional blocking **subscribers** — [`subscribe`](Host::subscribe) returns a
+//!   crossbeam [`Receiver`](crossbeam_channel::Receiver).
+//!
+//! Writes come in two flavours:
+//!
+//! * **unlocked** ([`Client::write`], [`Host::write_all`], [`Host::write_to`]):
+//!   queue and return at once. Bursts of small frames coalesce into one system
+//!   call. When a connection's outbox holds its byte budget the write fails with
+//!   [`ErrorKind::Full`] and hands the payload back;
+//! * **locked** ([`Client::write_lock`], [`Host::write_lock_all`],
+//!   [`Host::write_lock_to`], the [`Client::lock`] batch guard): return once the
+//!   bytes are in the kernel, in order with every other write on that connection.
+//!
+//! Payloads are [`Bytes`](bytes::Bytes): a received payload points into the buffer
+//! the socket was read into, and a broadcast shares one buffer between clients.
+//!
+//! ## Example
+//!
+//! A host and a client on loopback:
+//!
+//! ```
+//! use socketengine::{Client, Host};
+//! use std::time::Duration;
+//!
+//! let host = Host::builder().addr("127.0.0.1:0").start()?; // port 0: any free port
+//! let planner = Client::builder()
+//!     .addr(host.local_addr().to_string())
+//!     .name("planner")
+//!     .connect()?;
+//!
+//! // Unlocked writes queue and return at once; flush waits for the kernel.
+//! for i in 0..3 {
+//!     planner.write("pose", format!("x={i}"))?;
+//! }
+//! planner.flush()?;
+//!
+//! // Wait (bounded) until the host has stored all three.
+//! let deadline = std::time::Instant::now() + Duration::from_secs(5);
+//! while host.channel_stats("pose").map_or(0, |s| s.received) < 3 {
+//!     assert!(std::time::Instant::now() < deadline, "host did not receive");
+//!     std::thread::yield_now();
+//! }
+//! assert_eq!(&host.get("pose").unwrap().payload()[..], b"x=2"); // the latest
+//! let queued: Vec<_> = host.get_all("pose").into_iter().map(|m| m.into_payload()).collect();
+//! assert_eq!(queued, ["x=0", "x=1", "x=2"]); // everything, in order
+//! assert!(host.get_all("pose").is_empty()); // drained
+//!
+//! // The host answers one client by id.
+//! let cmd = planner.subscribe("cmd");
+//! host.write_lock_to(planner.id(), "cmd", "stop")?;
+//! assert_eq!(&cmd.recv_timeout(Duration::from_secs(5)).unwrap().payload()[..], b"stop");
+//! # Ok::<(), socketengine::Error>(())
+//! ```
+//!
+//! ## Threads
+//!
+//! Each `Host` and `Client` runs one event-loop thread, which never runs user
+//! code. [`Host::close`] / [`Client::close`], and dropping the last handle, stop
+//! and join it.
+
+mod client;
+mod config;
+mod engine;
+mod error;
+mod host;
+pub mod protocol;
+mod readers;
+mod registry;
+mod store;
+
+pub use client::{Client, WriteGuard};
+pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder};
+pub use error::{Error, ErrorKind, Result};
+pub use host::Host;
+pub use registry::{ClientId, ClientInfo, Event};
+pub use store::{ChannelStats, Message};

@@ -1,0 +1,226 @@
+//! The incremental frame decoder: a `Head -> Body` state machine over a `BytesMut`.
+
+use bytes::{Buf, BytesMut};
+
+use super::frame::{self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Kind, LEN_PREFIX, Route};
+
+/// Bytes the decoder needs before it can judge a frame: the length prefix, the
+/// kind byte and the flags byte.
+const HEAD_LEN: usize = LEN_PREFIX + 2;
+
+/// Smallest legal body: kind, flags, channel length and a one-byte channel name.
+const MIN_BODY: usize = 4;
+
+/// Why bytes could not be decoded. Small and `Copy`, so the pure layer can return it
+/// freely; the engine wraps it in [`crate::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The declared body length exceeds the configured maximum.
+    #[error("frame of {len} bytes exceeds the maximum of {max}")]
+    FrameTooLarge {
+        /// Declared body length.
+        len: u64,
+        /// Configured maximum.
+        max: u64,
+    },
+    /// The declared body length cannot hold even the fixed header fields.
+    #[error("frame of {len} bytes is shorter than its header")]
+    FrameTooShort {
+        /// Declared body length.
+        len: u32,
+    },
+    /// The kind byte names no known frame kind.
+    #[error("unknown frame kind {0:#04x}")]
+    UnknownKind(u8),
+    /// The flags byte sets a reserved bit.
+    #[error("unknown flags {0:#04x}")]
+    UnknownFlags(u8),
+    /// The channel name is empty.
+    #[error("empty channel name")]
+    EmptyChannel,
+    /// The channel name is longer than 255 bytes.
+    #[error("channel name of {0} bytes exceeds 255")]
+    ChannelTooLong(usize),
+    /// A text field is not valid UTF-8.
+    #[error("{0} is not valid utf-8")]
+    BadUtf8(&'static str),
+    /// A field runs past the end of the frame body.
+    #[error("frame truncated in its {0} field")]
+    Truncated(&'static str),
+    /// The route tag is unknown.
+    #[error("unknown route tag {0}")]
+    BadRoute(u8),
+    /// The handshake did not start with the protocol's magic tag.
+    #[error("peer is not speaking the socketengine protocol")]
+    BadMagic,
+    /// The peer speaks a protocol version this build does not.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u16),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the length prefix, kind and flags.
+    Head,
+    /// The head was valid; waiting for `len` body bytes.
+    Body { len: usize },
+    /// A frame was bad; the stream cannot be resynchronised.
+    Failed(DecodeError),
+}
+
+/// Splits a byte stream into [`Frame`]s.
+///
+/// Feed it by appending received bytes to a `BytesMut` and calling
+/// [`decode`](Self::decode) until it returns `Ok(None)`. The stream may be split at
+/// any byte. The declared length is checked against `max_frame` as soon as the
+/// first six bytes are in, before the caller reserves room for the body
+/// ([`frame_len`](Self::frame_len) tells how much to reserve). Payloads are split
+/// off the buffer, not copied.
+///
+/// After an error every further call returns the same error: a byte stream cannot
+/// be resynchronised, so the caller closes the connection.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use socketengine::protocol::{Decoder, Header};
+///
+/// let wire = Header::data("pose").to_bytes(b"x=1").unwrap();
+/// let mut buf = BytesMut::from(&wire[..3]); // a partial frame
+/// let mut decoder = Decoder::new(1 << 20);
+/// assert_eq!(decoder.decode(&mut buf), Ok(None));
+/// buf.extend_from_slice(&wire[3..]);
+/// let frame = decoder.decode(&mut buf).unwrap().unwrap();
+/// assert_eq!((frame.channel_str(), &frame.payload[..]), ("pose", &b"x=1"[..]));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    max_frame: usize,
+    state: State,
+}
+
+impl Decoder {
+    /// A decoder that rejects bodies longer than `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Decoder {
+        Decoder {
+            max_frame,
+            state: State::Head,
+        }
+    }
+
+    /// Total bytes (length prefix included) of the frame being received, once its
+    /// head has been checked; `None` while waiting for a head.
+    pub fn frame_len(&self) -> Option<usize> {
+        match self.state {
+            State::Body { len } => Some(LEN_PREFIX + len),
+            _ => None,
+        }
+    }
+
+    /// Decodes the next whole frame from the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when `buf` holds only part of a frame; the bytes stay in
+    /// `buf` for the next call.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when the stream is not valid; the error is sticky.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        let len = match self.state {
+            State::Failed(err) => return Err(err),
+            State::Head => match self.decode_head(buf) {
+                Ok(Some(len)) => len,
+                Ok(None) => return Ok(None),
+                Err(err) => return Err(self.fail(err)),
+            },
+            State::Body { len } => len,
+        };
+        if buf.len() < LEN_PREFIX + len {
+            return Ok(None);
+        }
+        self.state = State::Head;
+        let mut body = buf.split_to(LEN_PREFIX + len);
+        body.advance(LEN_PREFIX);
+        parse_body(body).map(Some).map_err(|err| self.fail(err))
+    }
+
+    fn fail(&mut self, err: DecodeError) -> DecodeError {
+        self.state = State::Failed(err);
+        err
+    }
+
+    /// Checks the head once six bytes are in; returns the body length.
+    fn decode_head(&mut self, buf: &BytesMut) -> Result<Option<usize>, DecodeError> {
+        if buf.len() < HEAD_LEN {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        if len as u64 > self.max_frame as u64 {
+            return Err(DecodeError::FrameTooLarge {
+                len: len as u64,
+                max: self.max_frame as u64,
+            });
+        }
+        let len = len as usize;
+        if len < MIN_BODY {
+            return Err(DecodeError::FrameTooShort { len: len as u32 });
+        }
+        Kind::fields_len(buf[LEN_PREFIX])?;
+        frame::check_flags(buf[LEN_PREFIX + 1])?;
+        self.state = State::Body { len };
+        Ok(Some(len))
+    }
+}
+
+/// Parses a whole frame body (everything after the length prefix).
+fn parse_body(mut body: BytesMut) -> Result<Frame, DecodeError> {
+    let (code, flags, name_len) = (body[0], body[1], body[2] as usize);
+    let mut pos = 3;
+    let name = body
+        .get(pos..pos + name_len)
+        .ok_or(DecodeError::Truncated("channel"))?;
+    if name.is_empty() {
+        return Err(DecodeError::EmptyChannel);
+    }
+    std::str::from_utf8(name).map_err(|_| DecodeError::BadUtf8("channel"))?;
+    pos += name_len;
+    let route = match flags & FLAG_ROUTE {
+        0 => None,
+        _ => {
+            let (route, used) = Route::parse(&body[pos..])?;
+            pos += used;
+            Some(route)
+        }
+    };
+    let origin = match flags & FLAG_ORIGIN {
+        0 => None,
+        _ => {
+            let b = body
+                .get(pos..pos + 8)
+                .ok_or(DecodeError::Truncated("origin"))?;
+            pos += 8;
+            Some(u64::from_le_bytes([
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+            ]))
+        }
+    };
+    let fields_len = Kind::fields_len(code)?;
+    let fields = body
+        .get(pos..pos + fields_len)
+        .ok_or(DecodeError::Truncated("kind fields"))?;
+    let kind = Kind::parse(code, fields)?;
+    pos += fields_len;
+    body.advance(3);
+    let channel = body.split_to(name_len).freeze();
+    body.advance(pos - 3 - name_len);
+    Ok(Frame {
+        kind,
+        channel,
+        route,
+        origin,
+        mirror: flags & FLAG_MIRROR != 0,
+        payload: body.freeze(),
+    })
+}

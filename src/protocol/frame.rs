@@ -1,0 +1,418 @@
+//! Frame headers: the kinds, flags and routing fields of the [wire format](super),
+//! and their encoding.
+
+use bytes::{BufMut, Bytes};
+
+use super::DecodeError;
+
+/// Bytes of the length prefix that starts every frame.
+pub const LEN_PREFIX: usize = 4;
+
+/// Longest channel name in bytes (the name's length travels in one byte).
+pub const MAX_CHANNEL_LEN: usize = 255;
+
+/// The header bit set in [`Header::flags`] when a [`Route`] follows the channel.
+pub const FLAG_ROUTE: u8 = 0x01;
+/// The header bit set when an origin client id follows the channel (and route).
+pub const FLAG_ORIGIN: u8 = 0x02;
+/// The header bit asking the host to send a routed frame back to its sender too.
+pub const FLAG_MIRROR: u8 = 0x04;
+const KNOWN_FLAGS: u8 = FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR;
+
+/// Pixel geometry and timing of an image frame; see the [wire format](super).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ImageMeta {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Pixel format code (defined by the image layer).
+    pub format: u8,
+    /// Bytes per row, padding included.
+    pub stride: u32,
+    /// Sender's frame sequence number.
+    pub seq: u64,
+    /// Capture time, nanoseconds since the Unix epoch on the sender's clock.
+    pub timestamp_ns: u64,
+    /// Payload bytes of the whole image, across all its chunks.
+    pub total_len: u64,
+}
+
+/// What a frame is, with the fields specific to its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A plain channel message.
+    Data,
+    /// An image; the payload is the first (or only) chunk of its pixels.
+    Image(ImageMeta),
+    /// A later chunk of image `seq`, placed at byte `offset` of its payload.
+    ImageChunk {
+        /// Sequence number of the image this chunk belongs to.
+        seq: u64,
+        /// Byte offset of this chunk within the image payload.
+        offset: u64,
+    },
+    /// A request that expects a [`Kind::Reply`] with the same id.
+    Request {
+        /// Request id, unique per sender.
+        id: u64,
+    },
+    /// The answer to a request.
+    Reply {
+        /// Id of the request answered.
+        id: u64,
+        /// Application status; 0 means success.
+        status: u8,
+    },
+    /// A liveness probe carrying the sender's clock.
+    Ping {
+        /// Sender's clock when sent, in nanoseconds.
+        sent_ns: u64,
+    },
+    /// The answer to a ping.
+    Pong {
+        /// The `sent_ns` of the ping answered.
+        ping_sent_ns: u64,
+        /// Responder's clock when answering, in nanoseconds.
+        sent_ns: u64,
+    },
+    /// A control operation (join or leave a room, subscribe); the payload is its argument.
+    Control {
+        /// Operation code.
+        op: u8,
+    },
+    /// The sender is closing the connection; the payload is a UTF-8 message.
+    Close {
+        /// Reason code.
+        reason: u8,
+    },
+}
+
+impl Kind {
+    /// The kind byte on the wire.
+    pub fn code(&self) -> u8 {
+        match self {
+            Kind::Data => 0x01,
+            Kind::Image(_) => 0x02,
+            Kind::ImageChunk { .. } => 0x03,
+            Kind::Request { .. } => 0x04,
+            Kind::Reply { .. } => 0x05,
+            Kind::Ping { .. } => 0x06,
+            Kind::Pong { .. } => 0x07,
+            Kind::Control { .. } => 0x08,
+            Kind::Close { .. } => 0x09,
+        }
+    }
+
+    /// Bytes of kind-specific fields for the kind with wire byte `code`.
+    pub(crate) fn fields_len(code: u8) -> Result<usize, DecodeError> {
+        Ok(match code {
+            0x01 => 0,
+            0x02 => 37,
+            0x03 => 16,
+            0x04 => 8,
+            0x05 => 9,
+            0x06 => 8,
+            0x07 => 16,
+            0x08 | 0x09 => 1,
+            other => return Err(DecodeError::UnknownKind(other)),
+        })
+    }
+
+    fn put_fields(&self, dst: &mut impl BufMut) {
+        match *self {
+            Kind::Data => {}
+            Kind::Image(m) => {
+                dst.put_u32_le(m.width);
+                dst.put_u32_le(m.height);
+                dst.put_u8(m.format);
+                dst.put_u32_le(m.stride);
+                dst.put_u64_le(m.seq);
+                dst.put_u64_le(m.timestamp_ns);
+                dst.put_u64_le(m.total_len);
+            }
+            Kind::ImageChunk { seq, offset } => {
+                dst.put_u64_le(seq);
+                dst.put_u64_le(offset);
+            }
+            Kind::Request { id } => dst.put_u64_le(id),
+            Kind::Reply { id, status } => {
+                dst.put_u64_le(id);
+                dst.put_u8(status);
+            }
+            Kind::Ping { sent_ns } => dst.put_u64_le(sent_ns),
+            Kind::Pong {
+                ping_sent_ns,
+                sent_ns,
+            } => {
+                dst.put_u64_le(ping_sent_ns);
+                dst.put_u64_le(sent_ns);
+            }
+            Kind::Control { op } => dst.put_u8(op),
+            Kind::Close { reason } => dst.put_u8(reason),
+        }
+    }
+
+    /// Parses the fields of kind `code` from `f`, which holds exactly
+    /// [`fields_len(code)`](Self::fields_len) bytes.
+    pub(crate) fn parse(code: u8, f: &[u8]) -> Result<Kind, DecodeError> {
+        let u32_at = |i: usize| u32::from_le_bytes([f[i], f[i + 1], f[i + 2], f[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&f[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        Ok(match code {
+            0x01 => Kind::Data,
+            0x02 => Kind::Image(ImageMeta {
+                width: u32_at(0),
+                height: u32_at(4),
+                format: f[8],
+                stride: u32_at(9),
+                seq: u64_at(13),
+                timestamp_ns: u64_at(21),
+                total_len: u64_at(29),
+            }),
+            0x03 => Kind::ImageChunk {
+                seq: u64_at(0),
+                offset: u64_at(8),
+            },
+            0x04 => Kind::Request { id: u64_at(0) },
+            0x05 => Kind::Reply {
+                id: u64_at(0),
+                status: f[8],
+            },
+            0x06 => Kind::Ping { sent_ns: u64_at(0) },
+            0x07 => Kind::Pong {
+                ping_sent_ns: u64_at(0),
+                sent_ns: u64_at(8),
+            },
+            0x08 => Kind::Control { op: f[0] },
+            0x09 => Kind::Close { reason: f[0] },
+            other => return Err(DecodeError::UnknownKind(other)),
+        })
+    }
+}
+
+/// Where the host should deliver a frame a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// The host only (the same as sending no route).
+    Host,
+    /// Every connected client.
+    All,
+    /// The clients with these ids (at most 255).
+    Clients(Vec<u64>),
+    /// The members of a room.
+    Room(String),
+}
+
+impl Route {
+    fn encoded_len(&self) -> usize {
+        match self {
+            Route::Host | Route::All => 1,
+            Route::Clients(ids) => 2 + 8 * ids.len(),
+            Route::Room(name) => 2 + name.len(),
+        }
+    }
+
+    fn put(&self, dst: &mut impl BufMut) {
+        match self {
+            Route::Host => dst.put_u8(0),
+            Route::All => dst.put_u8(1),
+            Route::Clients(ids) => {
+                dst.put_u8(2);
+                dst.put_u8(ids.len() as u8);
+                ids.iter().for_each(|id| dst.put_u64_le(*id));
+            }
+            Route::Room(name) => {
+                dst.put_u8(3);
+                dst.put_u8(name.len() as u8);
+                dst.put_slice(name.as_bytes());
+            }
+        }
+    }
+
+    /// Parses a route from the start of `b`; returns it and the bytes it used.
+    pub(crate) fn parse(b: &[u8]) -> Result<(Route, usize), DecodeError> {
+        let short = DecodeError::Truncated("route");
+        let (&tag, rest) = b.split_first().ok_or(short)?;
+        match tag {
+            0 => Ok((Route::Host, 1)),
+            1 => Ok((Route::All, 1)),
+            2 => {
+                let n = *rest.first().ok_or(short)? as usize;
+                let ids = rest.get(1..1 + 8 * n).ok_or(short)?;
+                let ids = ids
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect();
+                Ok((Route::Clients(ids), 2 + 8 * n))
+            }
+            3 => {
+                let n = *rest.first().ok_or(short)? as usize;
+                let name = rest.get(1..1 + n).ok_or(short)?;
+                let name = std::str::from_utf8(name).map_err(|_| DecodeError::BadUtf8("room"))?;
+                Ok((Route::Room(name.to_owned()), 2 + n))
+            }
+            other => Err(DecodeError::BadRoute(other)),
+        }
+    }
+}
+
+/// Everything in a frame before its payload, borrowed for encoding.
+///
+/// Build one with [`Header::data`] (or a struct literal) and write it with
+/// [`Header::encode`]; the decoder's output is a [`Frame`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// What the frame is.
+    pub kind: Kind,
+    /// The channel name: 1..=255 bytes of UTF-8.
+    pub channel: &'a str,
+    /// Delivery target requested by a client; `None` means the host.
+    pub route: Option<&'a Route>,
+    /// The client a relayed frame came from (set by the host).
+    pub origin: Option<u64>,
+    /// Ask the host to deliver a routed frame to its sender as well.
+    pub mirror: bool,
+}
+
+impl<'a> Header<'a> {
+    /// A plain data header on `channel`, with no routing fields.
+    pub fn data(channel: &'a str) -> Header<'a> {
+        Header::new(Kind::Data, channel)
+    }
+
+    /// A header of `kind` on `channel`, with no routing fields.
+    pub fn new(kind: Kind, channel: &'a str) -> Header<'a> {
+        Header {
+            kind,
+            channel,
+            route: None,
+            origin: None,
+            mirror: false,
+        }
+    }
+
+    fn flags(&self) -> u8 {
+        let mut flags = 0;
+        if self.route.is_some() {
+            flags |= FLAG_ROUTE;
+        }
+        if self.origin.is_some() {
+            flags |= FLAG_ORIGIN;
+        }
+        if self.mirror {
+            flags |= FLAG_MIRROR;
+        }
+        flags
+    }
+
+    /// Bytes of the body before the payload: kind, flags, channel, routing and
+    /// kind fields.
+    pub fn body_prefix_len(&self) -> usize {
+        let route = self.route.map_or(0, Route::encoded_len);
+        let origin = if self.origin.is_some() { 8 } else { 0 };
+        let fields = Kind::fields_len(self.kind.code()).unwrap_or(0);
+        3 + self.channel.len() + route + origin + fields
+    }
+
+    /// Checks the fields that have limits: the channel name length and routing lists.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        if self.channel.is_empty() {
+            return Err(DecodeError::EmptyChannel);
+        }
+        if self.channel.len() > MAX_CHANNEL_LEN {
+            return Err(DecodeError::ChannelTooLong(self.channel.len()));
+        }
+        match self.route {
+            Some(Route::Clients(ids)) if ids.len() > 255 => Err(DecodeError::BadRoute(2)),
+            Some(Route::Room(name)) if name.len() > 255 => Err(DecodeError::BadRoute(3)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the length prefix and every header byte for a frame carrying
+    /// `payload_len` payload bytes. The payload itself is not written: the outbox
+    /// sends it from its own buffer.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] when [`validate`](Self::validate) fails or the body would not
+    /// fit the `u32` length prefix.
+    pub fn encode(&self, payload_len: usize, dst: &mut impl BufMut) -> Result<(), DecodeError> {
+        self.validate()?;
+        let body = self.body_prefix_len() + payload_len;
+        let len = u32::try_from(body).map_err(|_| DecodeError::FrameTooLarge {
+            len: body as u64,
+            max: u32::MAX as u64,
+        })?;
+        dst.put_u32_le(len);
+        dst.put_u8(self.kind.code());
+        dst.put_u8(self.flags());
+        dst.put_u8(self.channel.len() as u8);
+        dst.put_slice(self.channel.as_bytes());
+        if let Some(route) = self.route {
+            route.put(dst);
+        }
+        if let Some(origin) = self.origin {
+            dst.put_u64_le(origin);
+        }
+        self.kind.put_fields(dst);
+        Ok(())
+    }
+
+    /// Encodes the header and appends `payload`, as one contiguous buffer.
+    /// Convenient for tests and small frames; the engine sends payloads without copying.
+    pub fn to_bytes(&self, payload: &[u8]) -> Result<Bytes, DecodeError> {
+        let mut out = Vec::with_capacity(LEN_PREFIX + self.body_prefix_len() + payload.len());
+        self.encode(payload.len(), &mut out)?;
+        out.extend_from_slice(payload);
+        Ok(out.into())
+    }
+}
+
+/// A decoded frame: header fields plus the payload, which shares the receive buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// What the frame is.
+    pub kind: Kind,
+    /// The channel name's bytes, already checked to be 1..=255 bytes of UTF-8.
+    pub channel: Bytes,
+    /// Delivery target, when the sender set one.
+    pub route: Option<Route>,
+    /// The client a relayed frame came from.
+    pub origin: Option<u64>,
+    /// Whether the sender asked for a copy of a routed frame.
+    pub mirror: bool,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+impl Frame {
+    /// The channel name.
+    pub fn channel_str(&self) -> &str {
+        // The decoder validated the bytes, so this never falls back.
+        std::str::from_utf8(&self.channel).unwrap_or_default()
+    }
+
+    /// The header of this frame, for re-encoding it.
+    pub fn header(&self) -> Header<'_> {
+        Header {
+            kind: self.kind,
+            channel: self.channel_str(),
+            route: self.route.as_ref(),
+            origin: self.origin,
+            mirror: self.mirror,
+        }
+    }
+}
+
+/// Checks the flags byte: no reserved bit may be set.
+pub(crate) fn check_flags(flags: u8) -> Result<u8, DecodeError> {
+    match flags & !KNOWN_FLAGS {
+        0 => Ok(flags),
+        _ => Err(DecodeError::UnknownFlags(flags)),
+    }
+}

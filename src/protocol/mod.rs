@@ -1,0 +1,102 @@
+//! The wire format (v1), sans-IO: bytes in, frames or `IoSlice`s out.
+//!
+//! Nothing in this module touches a socket, a thread or a clock, so all of it can
+//! be fuzzed and tested by table. This page is the one specification of the wire
+//! format; everything else links here.
+//!
+//! # Handshake
+//!
+//! A connection opens with the client's hello; the host answers with a welcome.
+//! Integers are little-endian.
+//!
+//! ```text
+//! client -> host  Hello (7 + n bytes)
+//! +--------+---------+-------+-----------------+
+//! | "SKEN" | version | n: u8 | name: n bytes   |
+//! | 4 B    | u16     |       | UTF-8, may be 0 |
+//! +--------+---------+-------+-----------------+
+//!
+//! host -> client  Welcome (23 bytes)
+//! +--------+---------+--------+---------------+------------------+
+//! | "SKEN" | version | status | client id u64 | host clock u64   |
+//! | 4 B    | u16     | u8     | 0 if refused  | ns since 1970    |
+//! +--------+---------+--------+---------------+------------------+
+//! status: 0 accepted, 1 version mismatch, 2 host full
+//! ```
+//!
+//! The host checks the magic tag byte by byte as it arrives, so a peer speaking
+//! anything else (an HTTP request, random bytes) is dropped after its first
+//! differing byte; a peer that stays silent is dropped after the handshake timeout.
+//! After the welcome both sides send only frames.
+//!
+//! # Frames
+//!
+//! ```text
+//!  0        4      5       6        7              7+n
+//! +--------+------+-------+--------+--------------+-------+--------+-------------+---------+
+//! | len    | kind | flags | n: u8  | channel      | route | origin | kind fields | payload |
+//! | u32 LE | u8   | u8    | 1..255 | n bytes UTF-8| flag  | flag   | per kind    | rest    |
+//! +--------+------+-------+--------+--------------+-------+--------+-------------+---------+
+//!          |<-------------------------- len bytes (the body) -------------------------->|
+//! ```
+//!
+//! * `len` counts the body: every byte after the length prefix. A receiver checks
+//!   it against its configured maximum as soon as the first six bytes are in,
+//!   before it reserves any memory, together with `kind` and `flags`.
+//! * `flags`: bit 0 (`0x01`) a route follows the channel; bit 1 (`0x02`) an origin
+//!   client id (`u64`) follows the route; bit 2 (`0x04`) mirror: the host also
+//!   delivers a routed frame back to its sender. Other bits must be zero.
+//! * `route`: one tag byte, then `0` host, `1` all clients, `2` clients
+//!   (`count: u8`, then `count` ids as `u64`), `3` room (`n: u8`, `n` bytes of UTF-8).
+//!
+//! | kind | code | kind fields (in order)                                                           |
+//! |------|------|----------------------------------------------------------------------------------|
+//! | data        | `0x01` | none                                                                     |
+//! | image       | `0x02` | width u32, height u32, format u8, stride u32, seq u64, capture ns u64, total payload u64 (37 B) |
+//! | image chunk | `0x03` | seq u64, byte offset u64 (16 B)                                          |
+//! | request     | `0x04` | id u64                                                                   |
+//! | reply       | `0x05` | id u64, status u8                                                        |
+//! | ping        | `0x06` | sender clock ns u64                                                      |
+//! | pong        | `0x07` | ping's clock ns u64, responder clock ns u64                              |
+//! | control     | `0x08` | op u8 (payload: its argument)                                            |
+//! | close       | `0x09` | reason u8 (payload: UTF-8 message)                                       |
+//!
+//! A frame that breaks any rule (too long, unknown kind or flag, empty channel,
+//! invalid UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
+//! closes that connection, and only that one.
+//!
+//! ## Worked example
+//!
+//! A data frame on channel `pose` carrying the two bytes `hi`:
+//!
+//! ```text
+//! 09 00 00 00   len = 9: kind + flags + n + "pose" + "hi"
+//! 01            kind: data
+//! 00            flags: none
+//! 04            channel length
+//! 70 6f 73 65   "pose"
+//! 68 69         payload "hi"
+//! ```
+//!
+//! ```
+//! use socketengine::protocol::Header;
+//!
+//! let wire = Header::data("pose").to_bytes(b"hi").unwrap();
+//! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
+//! ```
+
+mod decoder;
+mod frame;
+mod handshake;
+mod outbox;
+
+pub use decoder::{DecodeError, Decoder};
+pub use frame::{
+    FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header, ImageMeta, Kind, LEN_PREFIX,
+    MAX_CHANNEL_LEN, Route,
+};
+pub use handshake::{Hello, MAGIC, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
+pub use outbox::{DEFAULT_COALESCE, Outbox};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,374 @@
+//! The channel store: per channel, the latest message, a bounded queue, the latest
+//! message from each client, and subscribers.
+//!
+//! The event loop inserts whole batches under one short lock; readers (`get`,
+//! `get_all`) take the same lock for a pointer swap or a clone and never wait on
+//! the network.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::{Mutex, RwLock};
+
+use crate::ClientId;
+
+/// One received message: channel, payload, sender and time of arrival.
+///
+/// Cloning is cheap: the payload is a shared [`Bytes`] that points into the buffer
+/// the socket was read into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    channel: Arc<str>,
+    payload: Bytes,
+    from: ClientId,
+    received: Instant,
+}
+
+impl Message {
+    pub(crate) fn new(
+        channel: Arc<str>,
+        payload: Bytes,
+        from: ClientId,
+        received: Instant,
+    ) -> Self {
+        Message {
+            channel,
+            payload,
+            from,
+            received,
+        }
+    }
+
+    /// The channel the message arrived on.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Takes the payload.
+    pub fn into_payload(self) -> Bytes {
+        self.payload
+    }
+
+    /// Who sent it: a client id on the host, [`ClientId::HOST`] on a client
+    /// (unless the host relayed it from another client).
+    pub fn from(&self) -> ClientId {
+        self.from
+    }
+
+    /// When the event loop read it off the socket.
+    pub fn received(&self) -> Instant {
+        self.received
+    }
+}
+
+/// Counters of one channel, from [`Host::channel_stats`](crate::Host::channel_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ChannelStats {
+    /// Messages received on the channel.
+    pub received: u64,
+    /// Payload bytes received on the channel.
+    pub bytes: u64,
+    /// Messages dropped from the full queue (oldest first) or from full subscribers.
+    pub dropped: u64,
+    /// Messages waiting in the queue for `get_all`.
+    pub queued: usize,
+    /// The queue's capacity.
+    pub capacity: usize,
+}
+
+/// All channels of one host or client.
+#[derive(Debug)]
+pub(crate) struct Store {
+    /// Name to slot. A `RwLock` because lookups (a connection's first frame on a
+    /// channel, every `get`) far outnumber the creation of channels.
+    channels: RwLock<HashMap<Arc<str>, Arc<Slot>>>,
+    default_capacity: usize,
+    capacities: HashMap<String, usize>,
+}
+
+impl Store {
+    pub(crate) fn new(default_capacity: usize, capacities: HashMap<String, usize>) -> Store {
+        Store {
+            channels: RwLock::default(),
+            default_capacity,
+            capacities,
+        }
+    }
+
+    /// The slot of `name`, created on first use.
+    pub(crate) fn slot(&self, name: &str) -> Arc<Slot> {
+        if let Some(slot) = self.channels.read().get(name) {
+            return Arc::clone(slot);
+        }
+        let capacity = self.capacities.get(name).copied();
+        let capacity = capacity.unwrap_or(self.default_capacity);
+        let mut channels = self.channels.write();
+        let slot = channels.entry(Arc::from(name)).or_insert_with_key(|name| {
+            Arc::new(Slot {
+                name: Arc::clone(name),
+                state: Mutex::new(SlotState::new(capacity)),
+            })
+        });
+        Arc::clone(slot)
+    }
+
+    fn existing(&self, name: &str) -> Option<Arc<Slot>> {
+        self.channels.read().get(name).cloned()
+    }
+
+    pub(crate) fn get(&self, channel: &str) -> Option<Message> {
+        self.existing(channel)?.state.lock().latest.clone()
+    }
+
+    pub(crate) fn get_all(&self, channel: &str) -> Vec<Message> {
+        let Some(slot) = self.existing(channel) else {
+            return Vec::new();
+        };
+        let queue = std::mem::take(&mut slot.state.lock().queue);
+        Vec::from(queue)
+    }
+
+    pub(crate) fn get_by_client(&self, channel: &str) -> Vec<Message> {
+        let Some(slot) = self.existing(channel) else {
+            return Vec::new();
+        };
+        let state = slot.state.lock();
+        state.by_client.values().cloned().collect()
+    }
+
+    pub(crate) fn subscribe(&self, channel: &str) -> Receiver<Message> {
+        let slot = self.slot(channel);
+        let mut state = slot.state.lock();
+        let (tx, rx) = crossbeam_channel::bounded(state.capacity.max(1));
+        state.subscribers.push(tx);
+        rx
+    }
+
+    pub(crate) fn stats(&self, channel: &str) -> Option<ChannelStats> {
+        let slot = self.existing(channel)?;
+        let state = slot.state.lock();
+        Some(ChannelStats {
+            received: state.received,
+            bytes: state.bytes,
+            dropped: state.dropped,
+            queued: state.queue.len(),
+            capacity: state.capacity,
+        })
+    }
+
+    pub(crate) fn channels(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.channels.read().keys().map(|k| k.to_string()).collect();
+        names.sort();
+        names
+    }
+}
+
+/// One channel.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    name: Arc<str>,
+    /// Held only to push a batch or to swap or clone out; never across I/O.
+    state: Mutex<SlotState>,
+}
+
+impl Slot {
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Stores a batch of messages received in order, emptying `batch`.
+    pub(crate) fn push_batch(&self, batch: &mut Vec<Message>) {
+        let Some(last) = batch.last() else {
+            return;
+        };
+        let mut state = self.state.lock();
+        state.latest = Some(last.clone());
+        let mut prev_from = None;
+        for msg in batch.iter().rev() {
+            if prev_from != Some(msg.from) {
+                state.by_client.insert(msg.from, msg.clone());
+                prev_from = Some(msg.from);
+            }
+            state.received += 1;
+            state.bytes += msg.payload.len() as u64;
+        }
+        if !state.subscribers.is_empty() {
+            state.notify(batch);
+        }
+        state.enqueue(batch);
+    }
+}
+
+#[derive(Debug)]
+struct SlotState {
+    latest: Option<Message>,
+    queue: VecDeque<Message>,
+    capacity: usize,
+    by_client: BTreeMap<ClientId, Message>,
+    subscribers: Vec<Sender<Message>>,
+    received: u64,
+    bytes: u64,
+    dropped: u64,
+}
+
+impl SlotState {
+    fn new(capacity: usize) -> SlotState {
+        SlotState {
+            latest: None,
+            queue: VecDeque::new(),
+            capacity,
+            by_client: BTreeMap::new(),
+            subscribers: Vec::new(),
+            received: 0,
+            bytes: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Appends the batch, dropping the oldest messages beyond capacity.
+    fn enqueue(&mut self, batch: &mut Vec<Message>) {
+        let excess = (self.queue.len() + batch.len()).saturating_sub(self.capacity);
+        self.dropped += excess as u64;
+        let from_queue = excess.min(self.queue.len());
+        self.queue.drain(..from_queue);
+        let skip = excess - from_queue;
+        self.queue.extend(batch.drain(..).skip(skip));
+    }
+
+    /// Offers every message to every subscriber; a full subscriber misses it and
+    /// the miss is counted; a dropped receiver is forgotten.
+    fn notify(&mut self, batch: &[Message]) {
+        let mut dropped = 0;
+        self.subscribers.retain(|tx| {
+            for msg in batch {
+                match tx.try_send(msg.clone()) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => dropped += 1,
+                    Err(TrySendError::Disconnected(_)) => return false,
+                }
+            }
+            true
+        });
+        self.dropped += dropped;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(from: u64, payload: &'static str) -> Message {
+        let channel = Arc::from("ch");
+        Message::new(
+            channel,
+            Bytes::from(payload),
+            ClientId(from),
+            Instant::now(),
+        )
+    }
+
+    fn payloads(msgs: &[Message]) -> Vec<&[u8]> {
+        msgs.iter().map(|m| &m.payload()[..]).collect()
+    }
+
+    #[test]
+    fn latest_overwrites_and_is_repeatable() {
+        let store = Store::new(8, HashMap::new());
+        store
+            .slot("ch")
+            .push_batch(&mut vec![msg(1, "a"), msg(1, "b")]);
+        store.slot("ch").push_batch(&mut vec![msg(2, "c")]);
+        for _ in 0..2 {
+            assert_eq!(
+                store.get("ch").map(|m| m.into_payload()),
+                Some(Bytes::from("c"))
+            );
+        }
+        assert_eq!(store.get("other"), None);
+    }
+
+    #[test]
+    fn get_all_drains_in_order_then_returns_nothing() {
+        let store = Store::new(8, HashMap::new());
+        store
+            .slot("ch")
+            .push_batch(&mut vec![msg(1, "a"), msg(1, "b")]);
+        store.slot("ch").push_batch(&mut vec![msg(1, "c")]);
+        assert_eq!(payloads(&store.get_all("ch")), [b"a", b"b", b"c"]);
+        assert!(store.get_all("ch").is_empty());
+    }
+
+    #[test]
+    fn full_queue_drops_oldest_and_counts() {
+        let cases: &[(&[usize], usize, &[&str], u64)] = &[
+            (&[5], 3, &["c", "d", "e"], 2),
+            (&[2, 2], 3, &["b", "c", "d"], 1),
+            (&[1, 1, 1, 1, 1], 2, &["d", "e"], 3),
+            (&[3], 0, &[], 3),
+        ];
+        let letters = ["a", "b", "c", "d", "e"];
+        for &(batches, capacity, want, dropped) in cases {
+            let store = Store::new(capacity, HashMap::new());
+            let mut next = letters.iter();
+            for &n in batches {
+                let mut batch: Vec<_> = next.by_ref().take(n).map(|p| msg(1, p)).collect();
+                store.slot("ch").push_batch(&mut batch);
+            }
+            let stats = store.stats("ch").unwrap();
+            assert_eq!(
+                (stats.dropped, stats.received),
+                (dropped, 5),
+                "{batches:?} cap {capacity}"
+            );
+            let got: Vec<_> = store
+                .get_all("ch")
+                .iter()
+                .map(|m| m.payload().clone())
+                .collect();
+            assert_eq!(
+                got,
+                want.iter().map(|s| Bytes::from(*s)).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn per_channel_capacity_overrides_default() {
+        let store = Store::new(8, HashMap::from([("small".to_string(), 1)]));
+        assert_eq!(store.slot("small").state.lock().capacity, 1);
+        assert_eq!(store.slot("big").state.lock().capacity, 8);
+    }
+
+    #[test]
+    fn by_client_keeps_one_latest_per_sender() {
+        let store = Store::new(8, HashMap::new());
+        let mut batch = vec![msg(2, "x"), msg(1, "a"), msg(2, "y"), msg(1, "b")];
+        store.slot("ch").push_batch(&mut batch);
+        let got = store.get_by_client("ch");
+        let got: Vec<_> = got.iter().map(|m| (m.from().0, &m.payload()[..])).collect();
+        assert_eq!(got, [(1, &b"b"[..]), (2, &b"y"[..])]);
+    }
+
+    #[test]
+    fn subscriber_sees_every_message_until_full() {
+        let store = Store::new(2, HashMap::new());
+        let rx = store.subscribe("ch");
+        store
+            .slot("ch")
+            .push_batch(&mut vec![msg(1, "a"), msg(1, "b"), msg(1, "c")]);
+        assert_eq!(payloads(&rx.try_iter().collect::<Vec<_>>()), [b"a", b"b"]);
+        assert_eq!(store.stats("ch").unwrap().dropped, 1 + 1);
+        drop(rx);
+        store.slot("ch").push_batch(&mut vec![msg(1, "d")]);
+        assert!(store.slot("ch").state.lock().subscribers.is_empty());
+    }
+}
