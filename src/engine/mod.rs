@@ -11,7 +11,7 @@ mod socket;
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -105,6 +105,8 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct Engine {
     notifier: Notifier,
+    /// Set by the first `shutdown`; read by every write, so an atomic.
+    stopped: AtomicBool,
     /// Taken by the first `shutdown`, so closing twice (or `close` then `Drop`)
     /// joins once.
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -129,17 +131,19 @@ impl Engine {
             .spawn(move || event_loop.run())?;
         Ok(Engine {
             notifier,
+            stopped: AtomicBool::new(false),
             thread: Mutex::new(Some(thread)),
         })
     }
 
     /// Whether `shutdown` has been called.
     pub(crate) fn is_stopped(&self) -> bool {
-        self.thread.lock().is_none()
+        self.stopped.load(Ordering::Acquire)
     }
 
     /// Stops the loop and joins its thread. Idempotent.
     pub(crate) fn shutdown(&self) {
+        self.stopped.store(true, Ordering::Release);
         let Some(thread) = self.thread.lock().take() else {
             return;
         };

@@ -11,7 +11,7 @@ pub const LEN_PREFIX: usize = 4;
 /// Longest channel name in bytes (the name's length travels in one byte).
 pub const MAX_CHANNEL_LEN: usize = 255;
 
-/// The header bit set in [`Header::flags`] when a [`Route`] follows the channel.
+/// The flags bit set when a [`Route`] follows the channel.
 pub const FLAG_ROUTE: u8 = 0x01;
 /// The header bit set when an origin client id follows the channel (and route).
 pub const FLAG_ORIGIN: u8 = 0x02;

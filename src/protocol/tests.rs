@@ -363,161 +363,83 @@ fn body_of_exactly_max_is_accepted() {
 // Decode errors
 // ---------------------------------------------------------------------------
 
-struct BadCase {
-    name: &'static str,
-    bytes: Vec<u8>,
-    max: usize,
-    err: DecodeError,
-}
-
-fn bad(name: &'static str, bytes: Vec<u8>, err: DecodeError) -> BadCase {
-    BadCase {
-        name,
-        bytes,
-        max: MAX,
-        err,
-    }
-}
-
-fn bad_cases() -> Vec<BadCase> {
+/// Bad heads: the six bytes alone (no body) must produce the error.
+#[rustfmt::skip]
+fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 10] {
     use DecodeError::*;
-    let (r, o) = (FLAG_ROUTE, FLAG_ORIGIN);
-    vec![
-        // Head errors: six bytes are enough, the body never arrives.
-        BadCase {
-            name: "over the maximum",
-            bytes: vec![0xe9, 0x03, 0, 0, 1, 0],
-            max: 1000,
-            err: FrameTooLarge {
-                len: 1001,
-                max: 1000,
-            },
-        },
-        bad(
-            "u32::MAX length",
-            vec![0xff; 4].into_iter().chain([1, 0]).collect(),
-            FrameTooLarge {
-                len: u32::MAX as u64,
-                max: MAX as u64,
-            },
-        ),
-        bad(
-            "zero length",
-            vec![0, 0, 0, 0, 1, 0],
-            FrameTooShort { len: 0 },
-        ),
-        bad("length 3", vec![3, 0, 0, 0, 1, 0], FrameTooShort { len: 3 }),
-        bad("kind 0", vec![5, 0, 0, 0, 0x00, 0], UnknownKind(0x00)),
-        bad("kind 0x0a", vec![5, 0, 0, 0, 0x0a, 0], UnknownKind(0x0a)),
-        bad("kind 0xff", vec![5, 0, 0, 0, 0xff, 0], UnknownKind(0xff)),
-        bad("flag 0x08", vec![5, 0, 0, 0, 1, 0x08], UnknownFlags(0x08)),
-        bad("flag 0x80", vec![5, 0, 0, 0, 1, 0x81], UnknownFlags(0x81)),
-        bad("flags 0xff", vec![5, 0, 0, 0, 1, 0xff], UnknownFlags(0xff)),
-        // Body errors.
-        bad("empty channel", with_len(&[1, 0, 0, b'x']), EmptyChannel),
-        bad(
-            "channel not utf-8",
-            with_len(&[1, 0, 2, 0xc3, 0x28]),
-            BadUtf8("channel"),
-        ),
-        bad(
-            "channel past body",
-            with_len(&[1, 0, 9, b'a', b'b']),
-            Truncated("channel"),
-        ),
-        bad(
-            "channel one past",
-            with_len(&[1, 0, 3, b'a', b'b']),
-            Truncated("channel"),
-        ),
-        bad("route tag 4", with_len(&[1, r, 1, b'a', 4]), BadRoute(4)),
-        bad(
-            "route tag 0xff",
-            with_len(&[1, r, 1, b'a', 0xff]),
-            BadRoute(0xff),
-        ),
-        bad(
-            "route missing",
-            with_len(&[1, r, 1, b'a']),
-            Truncated("route"),
-        ),
-        bad(
-            "clients count missing",
-            with_len(&[1, r, 1, b'a', 2]),
-            Truncated("route"),
-        ),
-        bad(
-            "clients past body",
-            with_len(&cat(&[&[1, r, 1, b'a', 2, 2], &[0; 15]])),
-            Truncated("route"),
-        ),
-        bad(
-            "room past body",
-            with_len(&[1, r, 1, b'a', 3, 5, b'x']),
-            Truncated("route"),
-        ),
-        bad(
-            "room not utf-8",
-            with_len(&[1, r, 1, b'a', 3, 1, 0xff]),
-            BadUtf8("room"),
-        ),
-        bad(
-            "origin short",
-            with_len(&[1, o, 1, b'a', 1, 2, 3]),
-            Truncated("origin"),
-        ),
-        bad(
-            "request id short",
-            with_len(&[4, 0, 1, b'a', 1, 2, 3, 4]),
-            Truncated("kind fields"),
-        ),
-        bad(
-            "image meta short",
-            with_len(&cat(&[&[2, 0, 1, b'a'], &[0; 36]])),
-            Truncated("kind fields"),
-        ),
+    let huge = FrameTooLarge { len: u32::MAX as u64, max: MAX as u64 };
+    [
+        ("over the maximum", [0xe9, 3, 0, 0, 1, 0], 1000, FrameTooLarge { len: 1001, max: 1000 }),
+        ("u32::MAX length", [0xff, 0xff, 0xff, 0xff, 1, 0], MAX, huge),
+        ("zero length", [0, 0, 0, 0, 1, 0], MAX, FrameTooShort { len: 0 }),
+        ("length 3", [3, 0, 0, 0, 1, 0], MAX, FrameTooShort { len: 3 }),
+        ("kind 0", [5, 0, 0, 0, 0x00, 0], MAX, UnknownKind(0x00)),
+        ("kind 0x0a", [5, 0, 0, 0, 0x0a, 0], MAX, UnknownKind(0x0a)),
+        ("kind 0xff", [5, 0, 0, 0, 0xff, 0], MAX, UnknownKind(0xff)),
+        ("flag 0x08", [5, 0, 0, 0, 1, 0x08], MAX, UnknownFlags(0x08)),
+        ("flag 0x80", [5, 0, 0, 0, 1, 0x81], MAX, UnknownFlags(0x81)),
+        ("flags 0xff", [5, 0, 0, 0, 1, 0xff], MAX, UnknownFlags(0xff)),
     ]
 }
 
+/// Bad bodies (everything after the length prefix, which is correct).
+#[rustfmt::skip]
+fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 14] {
+    use DecodeError::*;
+    let (r, o) = (FLAG_ROUTE, FLAG_ORIGIN);
+    [
+        ("empty channel", vec![1, 0, 0, b'x'], EmptyChannel),
+        ("channel not utf-8", vec![1, 0, 2, 0xc3, 0x28], BadUtf8("channel")),
+        ("channel past body", vec![1, 0, 9, b'a', b'b'], Truncated("channel")),
+        ("channel one past", vec![1, 0, 3, b'a', b'b'], Truncated("channel")),
+        ("route tag 4", vec![1, r, 1, b'a', 4], BadRoute(4)),
+        ("route tag 0xff", vec![1, r, 1, b'a', 0xff], BadRoute(0xff)),
+        ("route missing", vec![1, r, 1, b'a'], Truncated("route")),
+        ("clients count missing", vec![1, r, 1, b'a', 2], Truncated("route")),
+        ("clients past body", cat(&[&[1, r, 1, b'a', 2, 2], &[0; 15]]), Truncated("route")),
+        ("room past body", vec![1, r, 1, b'a', 3, 5, b'x'], Truncated("route")),
+        ("room not utf-8", vec![1, r, 1, b'a', 3, 1, 0xff], BadUtf8("room")),
+        ("origin short", vec![1, o, 1, b'a', 1, 2, 3], Truncated("origin")),
+        ("request id short", vec![4, 0, 1, b'a', 1, 2, 3, 4], Truncated("kind fields")),
+        ("image meta short", cat(&[&[2, 0, 1, b'a'], &[0; 36]]), Truncated("kind fields")),
+    ]
+}
+
+/// Feeds `bytes` one at a time: every prefix must wait, the whole must fail with
+/// `err`, and the error must stick through later calls and later good bytes.
+fn assert_fails_and_sticks(name: &str, bytes: &[u8], max: usize, err: DecodeError) {
+    let mut decoder = Decoder::new(max);
+    let mut buf = BytesMut::new();
+    let (last, prefix) = bytes.split_last().unwrap();
+    for &byte in prefix {
+        buf.extend_from_slice(&[byte]);
+        assert_eq!(decoder.decode(&mut buf), Ok(None), "{name}: prefix");
+    }
+    buf.extend_from_slice(&[*last]);
+    assert_eq!(decoder.decode(&mut buf), Err(err), "{name}");
+    assert_eq!(decoder.decode(&mut buf), Err(err), "{name}: again");
+    buf.extend_from_slice(&encode(&frame(Kind::Data, "ok", None, b"fine")));
+    assert_eq!(decoder.decode(&mut buf), Err(err), "{name}: good bytes");
+    assert_eq!(decoder.frame_len(), None, "{name}");
+    let mut whole = BytesMut::from(bytes);
+    assert_eq!(
+        Decoder::new(max).decode(&mut whole),
+        Err(err),
+        "{name}: whole"
+    );
+}
+
 #[test]
-fn bad_frames_are_reported_and_sticky() {
-    let good = encode(&frame(Kind::Data, "ok", None, b"fine"));
-    for case in bad_cases() {
-        let name = case.name;
-        let mut decoder = Decoder::new(case.max);
-        let mut buf = BytesMut::new();
-        for &byte in &case.bytes[..case.bytes.len() - 1] {
-            buf.extend_from_slice(&[byte]);
-            assert_eq!(decoder.decode(&mut buf), Ok(None), "{name}: prefix");
-        }
-        buf.extend_from_slice(&case.bytes[case.bytes.len() - 1..]);
-        assert_eq!(decoder.decode(&mut buf), Err(case.err), "{name}");
-        assert_eq!(
-            decoder.decode(&mut buf),
-            Err(case.err),
-            "{name}: second call"
-        );
-        buf.extend_from_slice(&good);
-        assert_eq!(
-            decoder.decode(&mut buf),
-            Err(case.err),
-            "{name}: after good bytes"
-        );
-        assert_eq!(decoder.frame_len(), None, "{name}");
-        // The same bytes in one piece give the same error.
-        let mut buf = BytesMut::from(&case.bytes[..]);
-        assert_eq!(
-            Decoder::new(case.max).decode(&mut buf),
-            Err(case.err),
-            "{name}"
-        );
+fn bad_heads_fail_from_six_bytes_and_stick() {
+    for (name, head, max, err) in bad_heads() {
+        assert_fails_and_sticks(name, &head, max, err);
     }
 }
 
 #[test]
-fn head_errors_need_only_six_bytes() {
-    for case in bad_cases().into_iter().take(10) {
-        assert_eq!(case.bytes.len(), 6, "{}", case.name);
+fn bad_bodies_fail_once_whole_and_stick() {
+    for (name, body, err) in bad_bodies() {
+        assert_fails_and_sticks(name, &with_len(&body), MAX, err);
     }
 }
 
@@ -883,6 +805,18 @@ fn large_payload_is_sent_from_its_own_memory() {
     let mut slices = [IoSlice::new(&[]); 4];
     assert_eq!(first.io_slices(&mut slices), 1);
     assert_eq!(slices[0].as_ptr(), payload[100..].as_ptr());
+}
+
+/// The `Outbox` doc example pushes 100 000 bytes on channel "cam": the header is
+/// 4 + 3 + 3 = 10 bytes (not 13, as that example assumes), so after advancing 10
+/// bytes exactly the payload is left.
+#[test]
+fn outbox_len_counts_header_and_payload() {
+    let mut outbox = Outbox::new();
+    let size = outbox.push(&Header::data("cam"), Bytes::from(vec![7u8; 100_000]));
+    assert_eq!(size, Ok(100_010));
+    outbox.advance(10);
+    assert_eq!(outbox.len(), 100_000);
 }
 
 #[test]
