@@ -27,11 +27,10 @@ use crate::{
 ///
 /// let host = Host::builder().addr("127.0.0.1:0").start()?;
 /// let client = Client::builder().addr(host.local_addr().to_string()).name("cam").connect()?;
-/// client.write_lock("pose", "x=1")?;
 /// let pose = host.subscribe("pose");
-/// client.write_lock("pose", "x=2")?;
+/// client.write_lock("pose", "x=1")?;
 /// let msg = pose.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
-/// assert_eq!(&msg.payload()[..], b"x=2");
+/// assert_eq!((&msg.payload()[..], msg.from()), (&b"x=1"[..], client.id()));
 /// assert_eq!(host.clients()[0].name, "cam");
 /// # Ok::<(), socketengine::Error>(())
 /// ```

@@ -315,7 +315,7 @@ impl Peer {
     pub(crate) fn wrote(&self, n: usize) {
         let mut out = self.out.lock();
         out.written += n as u64;
-        out.inflight -= n;
+        out.inflight = out.inflight.saturating_sub(n);
         drop(out);
         self.written_cv.notify_all();
     }

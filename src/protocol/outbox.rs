@@ -37,7 +37,7 @@ const TAIL_CHUNK: usize = 64 * 1024;
 /// let mut slices = [IoSlice::new(&[]); 8];
 /// assert_eq!(outbox.io_slices(&mut slices), 2); // header, then the payload itself
 /// outbox.advance(10);
-/// assert_eq!(outbox.len(), 100_000 + 13 - 10);
+/// assert_eq!(outbox.len(), 10 + 100_000 - 10); // a 10-byte header, 10 bytes taken
 /// ```
 #[derive(Debug, Default)]
 pub struct Outbox {
