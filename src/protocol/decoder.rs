@@ -42,6 +42,14 @@ pub enum DecodeError {
     /// The channel name is longer than 255 bytes.
     #[error("channel name of {0} bytes exceeds 255")]
     ChannelTooLong(usize),
+    /// A length-limited field (a client name, a room name, a client list) is too long.
+    #[error("{field} of {len} exceeds 255")]
+    FieldTooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its length (bytes, or ids for a client list).
+        len: usize,
+    },
     /// A text field is not valid UTF-8.
     #[error("{0} is not valid utf-8")]
     BadUtf8(&'static str),

@@ -327,8 +327,14 @@ impl<'a> Header<'a> {
             return Err(DecodeError::ChannelTooLong(self.channel.len()));
         }
         match self.route {
-            Some(Route::Clients(ids)) if ids.len() > 255 => Err(DecodeError::BadRoute(2)),
-            Some(Route::Room(name)) if name.len() > 255 => Err(DecodeError::BadRoute(3)),
+            Some(Route::Clients(ids)) if ids.len() > 255 => Err(DecodeError::FieldTooLong {
+                field: "client list",
+                len: ids.len(),
+            }),
+            Some(Route::Room(name)) if name.len() > 255 => Err(DecodeError::FieldTooLong {
+                field: "room name",
+                len: name.len(),
+            }),
             _ => Ok(()),
         }
     }

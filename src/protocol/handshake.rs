@@ -39,10 +39,12 @@ impl Hello {
     ///
     /// # Errors
     ///
-    /// [`DecodeError::ChannelTooLong`] when the name exceeds 255 bytes.
+    /// [`DecodeError::FieldTooLong`] when the name exceeds 255 bytes.
     pub fn encode(&self, dst: &mut impl BufMut) -> Result<(), DecodeError> {
-        let len = u8::try_from(self.name.len())
-            .map_err(|_| DecodeError::ChannelTooLong(self.name.len()))?;
+        let len = u8::try_from(self.name.len()).map_err(|_| DecodeError::FieldTooLong {
+            field: "client name",
+            len: self.name.len(),
+        })?;
         dst.put_slice(&MAGIC);
         dst.put_u16_le(self.version);
         dst.put_u8(len);
@@ -88,7 +90,8 @@ pub enum WelcomeStatus {
     VersionMismatch,
     /// The host has reached its connection limit.
     HostFull,
-    /// A status code this build does not know.
+    /// A status code this build does not know (3 and above; codes 0 to 2 encode
+    /// as the statuses above).
     Unknown(u8),
 }
 
