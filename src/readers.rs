@@ -24,6 +24,14 @@ macro_rules! store_readers {
             self.inner.shared.store.get_all(channel)
         }
 
+        /// As [`get_all`](Self::get_all), but when nothing is queued waits up to
+        /// `timeout` for the next batch instead of returning at once; returns an
+        /// empty `Vec` if none arrives. For a consumer that wants every message
+        /// without spinning.
+        pub fn get_all_timeout(&self, channel: &str, timeout: Duration) -> Vec<Message> {
+            self.inner.shared.store.get_all_timeout(channel, timeout)
+        }
+
         /// The latest message on `channel` from each sender, ordered by sender id.
         pub fn get_by_client(&self, channel: &str) -> Vec<Message> {
             self.inner.shared.store.get_by_client(channel)

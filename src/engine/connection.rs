@@ -1,13 +1,14 @@
 //! The event loop's half of a connection: the socket, the read buffer, the
 //! decoder and the bytes in flight.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use mio::net::TcpStream;
+use socket2::SockRef;
 
 use super::{Peer, Shared, would_block};
 use crate::protocol::{Decoder, Frame, Header, Kind, Outbox};
@@ -173,7 +174,8 @@ impl Conn {
     pub(crate) fn read_some(&mut self, limit: usize) -> io::Result<bool> {
         while self.rbuf.len() < limit {
             let want = limit - self.rbuf.len();
-            match fill(&mut self.stream, &mut self.rbuf, want) {
+            self.rbuf.reserve(want);
+            match fill(&self.stream, &mut self.rbuf, want) {
                 Ok(0) => return Ok(false),
                 Ok(_) => {}
                 Err(e) if would_block(&e) => break,
@@ -188,9 +190,15 @@ impl Conn {
         let State::Open(open) = &self.state else {
             return Ok(());
         };
+        let peer = &open.peer;
+        let mut unreported = 0;
         loop {
-            if self.inflight.is_empty() && !open.peer.refill(&mut self.inflight) {
-                return Ok(());
+            if self.inflight.is_empty() || peer.has_waiters() {
+                let busy = peer.settle(unreported, &mut self.inflight);
+                unreported = 0;
+                if !busy {
+                    return Ok(());
+                }
             }
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let count = self.inflight.io_slices(&mut slices);
@@ -198,9 +206,14 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.inflight.advance(n);
-                    open.peer.wrote(n);
+                    unreported += n;
                 }
-                Err(e) if would_block(&e) => return Ok(()),
+                Err(e) if would_block(&e) => {
+                    if unreported > 0 {
+                        peer.settle(unreported, &mut self.inflight);
+                    }
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -254,12 +267,25 @@ fn prepare(rbuf: &mut BytesMut, frame_len: Option<usize>) -> usize {
 }
 
 /// Reads at most `want` bytes onto the end of `rbuf`.
-fn fill(stream: &mut TcpStream, rbuf: &mut BytesMut, want: usize) -> io::Result<usize> {
-    let start = rbuf.len();
-    rbuf.resize(start + want, 0);
-    let result = stream.read(&mut rbuf[start..]);
-    rbuf.truncate(start + *result.as_ref().unwrap_or(&0));
-    result
+///
+/// The bytes land in the buffer's spare capacity without being zeroed first:
+/// zeroing every read buffer cost about 7 % of the event loop's time in a 64-byte
+/// message stream and a full memory pass per large frame.
+#[allow(unsafe_code)]
+fn fill(stream: &TcpStream, rbuf: &mut BytesMut, want: usize) -> io::Result<usize> {
+    let spare = rbuf.spare_capacity_mut();
+    let want = want.min(spare.len());
+    debug_assert!(
+        want > 0,
+        "a read into no room would look like end of stream"
+    );
+    // socket2's `recv` takes possibly uninitialised memory and initialises the
+    // prefix it reports.
+    let n = SockRef::from(stream).recv(&mut spare[..want])?;
+    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity, which
+    // directly follow the current length, and `n <= want <= spare.len()`.
+    unsafe { rbuf.set_len(rbuf.len() + n) };
+    Ok(n)
 }
 
 /// End of stream: clean between frames, `Truncated` inside one.

@@ -12,7 +12,7 @@
 
 use std::io::{self, IoSlice, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -49,6 +49,9 @@ pub(crate) struct Peer {
     epoch: Instant,
     /// Unlocked writes refused with `Full`.
     dropped: AtomicU64,
+    /// Callers blocked in `wait_written`; while non-zero the loop reports every
+    /// write at once instead of once per batch.
+    waiters: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +100,7 @@ impl Peer {
             last_seen_ns: AtomicU64::new(last_seen),
             epoch: parts.epoch,
             dropped: AtomicU64::new(0),
+            waiters: AtomicUsize::new(0),
         }
     }
 
@@ -287,37 +291,51 @@ impl Peer {
     pub(crate) fn wait_written(&self, target: u64, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut out = self.out.lock();
-        while out.written < target {
+        if out.written >= target {
+            return Ok(());
+        }
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        let result = loop {
+            if out.written >= target {
+                break Ok(());
+            }
             if out.closed {
-                return Err(ErrorKind::NotConnected.into());
+                break Err(ErrorKind::NotConnected.into());
             }
             if self.written_cv.wait_until(&mut out, deadline).timed_out() && out.written < target {
-                return Err(ErrorKind::TimedOut(timeout).into());
+                break Err(ErrorKind::TimedOut(timeout).into());
             }
-        }
-        Ok(())
+        };
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+        result
     }
 
-    /// Loop side: moves pending frames into the loop's empty `inflight` outbox.
-    /// Returns false, and gives up the write side, when nothing is pending.
-    pub(crate) fn refill(&self, inflight: &mut Outbox) -> bool {
+    /// Loop side: reports `written` more bytes handed to the kernel and, when
+    /// `inflight` is empty, refills it with everything pending. Returns whether
+    /// there is anything to write; when not, the loop gives up the write side.
+    ///
+    /// The loop calls this once per drained batch (and after each write while a
+    /// caller waits), not once per system call: with a writer thread locking the
+    /// outbox for every small frame, each extra lock the loop takes risks parking it.
+    pub(crate) fn settle(&self, written: usize, inflight: &mut Outbox) -> bool {
         let mut out = self.out.lock();
-        if out.pending.is_empty() {
-            out.loop_writing = false;
-            return false;
+        out.written += written as u64;
+        if inflight.is_empty() {
+            std::mem::swap(&mut out.pending, inflight);
         }
-        std::mem::swap(&mut out.pending, inflight);
         out.inflight = inflight.len();
-        true
+        let busy = !inflight.is_empty();
+        out.loop_writing = busy;
+        drop(out);
+        if written > 0 {
+            self.written_cv.notify_all();
+        }
+        busy
     }
 
-    /// Loop side: records that the kernel took `n` bytes of the in-flight outbox.
-    pub(crate) fn wrote(&self, n: usize) {
-        let mut out = self.out.lock();
-        out.written += n as u64;
-        out.inflight = out.inflight.saturating_sub(n);
-        drop(out);
-        self.written_cv.notify_all();
+    /// Whether a locked write or flush is waiting for bytes to be written.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Acquire) > 0
     }
 
     /// Marks the peer closed: queued frames are dropped and waiting writers fail.

@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::ClientId;
 
@@ -116,6 +116,7 @@ impl Store {
             Arc::new(Slot {
                 name: Arc::clone(name),
                 state: Mutex::new(SlotState::new(capacity)),
+                arrived: Condvar::new(),
             })
         });
         Arc::clone(slot)
@@ -134,6 +135,22 @@ impl Store {
             return Vec::new();
         };
         let queue = std::mem::take(&mut slot.state.lock().queue);
+        Vec::from(queue)
+    }
+
+    /// As `get_all`, but waits up to `timeout` for a first message when the queue
+    /// is empty.
+    pub(crate) fn get_all_timeout(&self, channel: &str, timeout: Duration) -> Vec<Message> {
+        let slot = self.slot(channel);
+        let deadline = Instant::now() + timeout;
+        let mut state = slot.state.lock();
+        while state.queue.is_empty() {
+            if slot.arrived.wait_until(&mut state, deadline).timed_out() {
+                break;
+            }
+        }
+        let queue = std::mem::take(&mut state.queue);
+        drop(state);
         Vec::from(queue)
     }
 
@@ -178,6 +195,8 @@ pub(crate) struct Slot {
     name: Arc<str>,
     /// Held only to push a batch or to swap or clone out; never across I/O.
     state: Mutex<SlotState>,
+    /// Signalled after every batch, for `get_all_timeout`.
+    arrived: Condvar,
 }
 
 impl Slot {
@@ -192,11 +211,11 @@ impl Slot {
         };
         let mut state = self.state.lock();
         state.latest = Some(last.clone());
-        let mut prev_from = None;
-        for msg in batch.iter().rev() {
-            if prev_from != Some(msg.from) {
+        // The last message of each run of one sender is that sender's latest so far.
+        let mut msgs = batch.iter().peekable();
+        while let Some(msg) = msgs.next() {
+            if msgs.peek().is_none_or(|next| next.from != msg.from) {
                 state.by_client.insert(msg.from, msg.clone());
-                prev_from = Some(msg.from);
             }
             state.received += 1;
             state.bytes += msg.payload.len() as u64;
@@ -205,6 +224,8 @@ impl Slot {
             state.notify(batch);
         }
         state.enqueue(batch);
+        drop(state);
+        self.arrived.notify_all();
     }
 }
 
@@ -311,9 +332,10 @@ mod tests {
     fn full_queue_drops_oldest_and_counts() {
         let cases: &[(&[usize], usize, &[&str], u64)] = &[
             (&[5], 3, &["c", "d", "e"], 2),
-            (&[2, 2], 3, &["b", "c", "d"], 1),
+            (&[2, 3], 3, &["c", "d", "e"], 2),
+            (&[4, 1], 3, &["c", "d", "e"], 2),
             (&[1, 1, 1, 1, 1], 2, &["d", "e"], 3),
-            (&[3], 0, &[], 3),
+            (&[5], 0, &[], 5),
         ];
         let letters = ["a", "b", "c", "d", "e"];
         for &(batches, capacity, want, dropped) in cases {
