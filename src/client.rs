@@ -265,9 +265,7 @@ impl WriteGuard<'_> {
         if len > max {
             return Err(Error::new(ErrorKind::FrameTooLarge { len, max }).with_payload(payload));
         }
-        self.batch
-            .push(&header, payload.clone())
-            .map_err(|e| Error::from(e).with_payload(payload))?;
+        self.batch.push_valid(&header, payload);
         Ok(())
     }
 

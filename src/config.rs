@@ -48,9 +48,10 @@ macro_rules! common_setters {
         /// Largest frame body accepted or sent, in bytes. A peer declaring a larger
         /// frame is disconnected before any memory is reserved for it; a larger
         /// write fails with [`ErrorKind::FrameTooLarge`](crate::ErrorKind::FrameTooLarge).
+        /// Values above `u32::MAX` (the length prefix's limit) are clamped to it.
         /// Default: 64 MiB.
         pub fn max_frame(mut self, bytes: usize) -> Self {
-            self.config.max_frame = bytes;
+            self.config.max_frame = bytes.min(u32::MAX as usize);
             self
         }
 

@@ -104,7 +104,7 @@ impl Open {
             (true, Some(origin)) => ClientId(origin),
             _ => self.from,
         };
-        let msg = Message::new(Arc::clone(slot.name()), frame.payload, from, now);
+        let msg = Message::new(slot.name(), frame.payload, from, now);
         self.batch.push(msg);
     }
 

@@ -144,24 +144,22 @@ impl Peer {
         }
     }
 
-    fn check_size(&self, header: &Header<'_>, payload: &Bytes) -> Result<()> {
+    /// Checks a frame before it is queued: the header's limits and the maximum
+    /// frame size (which the builders keep within the `u32` length prefix).
+    /// Hands the payload back inside the error.
+    fn check(&self, header: &Header<'_>, payload: Bytes) -> Result<Bytes> {
+        if let Err(err) = header.validate() {
+            return Err(Error::from(err).with_payload(payload));
+        }
         let len = header.body_prefix_len() + payload.len();
-        match len > self.max_frame {
-            true => Err(ErrorKind::FrameTooLarge {
+        if len > self.max_frame {
+            let too_large = ErrorKind::FrameTooLarge {
                 len,
                 max: self.max_frame,
-            }
-            .into()),
-            false => Ok(()),
+            };
+            return Err(Error::new(too_large).with_payload(payload));
         }
-    }
-
-    fn lock_open(&self, payload: &Bytes) -> Result<MutexGuard<'_, OutState>> {
-        let out = self.out.lock();
-        match out.closed {
-            true => Err(Error::new(ErrorKind::NotConnected).with_payload(payload.clone())),
-            false => Ok(out),
-        }
+        Ok(payload)
     }
 
     /// Queues a frame without waiting (an unlocked write).
@@ -169,9 +167,11 @@ impl Peer {
     /// Fails with `Full`, handing the payload back, when the outbox already holds
     /// its budget.
     pub(crate) fn queue(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
-        self.check_size(header, &payload)
-            .map_err(|e| e.with_payload(payload.clone()))?;
-        let mut out = self.lock_open(&payload)?;
+        let payload = self.check(header, payload)?;
+        let mut out = self.out.lock();
+        if out.closed {
+            return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        }
         let queued = out.pending.len() + out.inflight;
         if queued > 0 && queued + payload.len() > self.budget {
             drop(out);
@@ -182,11 +182,7 @@ impl Peer {
             };
             return Err(Error::new(full).with_payload(payload));
         }
-        let size = out
-            .pending
-            .push(header, payload.clone())
-            .map_err(|e| Error::from(e).with_payload(payload))?;
-        out.pushed += size as u64;
+        out.pushed += out.pending.push_valid(header, payload) as u64;
         self.wake_loop(out);
         Ok(())
     }
@@ -211,27 +207,23 @@ impl Peer {
     /// Queues a frame, or writes it straight to the kernel when the connection is
     /// idle; returns the byte count `written` must reach for the frame to be out.
     pub(crate) fn start_locked(&self, header: &Header<'_>, payload: Bytes) -> Result<u64> {
-        self.check_size(header, &payload)
-            .map_err(|e| e.with_payload(payload.clone()))?;
-        let mut out = self.lock_open(&payload)?;
+        let payload = self.check(header, payload)?;
+        let mut out = self.out.lock();
+        if out.closed {
+            return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        }
         if out.loop_writing {
-            let size = out
-                .pending
-                .push(header, payload.clone())
-                .map_err(|e| Error::from(e).with_payload(payload))?;
-            out.pushed += size as u64;
+            out.pushed += out.pending.push_valid(header, payload) as u64;
             return Ok(out.pushed);
         }
         let mut head = Vec::with_capacity(header.body_prefix_len() + 4);
-        header
-            .encode(payload.len(), &mut head)
-            .map_err(|e| Error::from(e).with_payload(payload.clone()))?;
-        let total = (head.len() + payload.len()) as u64;
+        header.encode_valid(payload.len(), &mut head);
         // A failed socket is closing: the frame was not delivered, hand it back.
-        let n = self
-            .write_direct(&head, &payload)
-            .map_err(|err| Error::from(err).with_payload(payload.clone()))?;
-        out.pushed += total;
+        let n = match self.write_direct(&head, &payload) {
+            Ok(n) => n,
+            Err(err) => return Err(Error::from(err).with_payload(payload)),
+        };
+        out.pushed += (head.len() + payload.len()) as u64;
         out.written += n as u64;
         let target = out.pushed;
         if n < head.len() + payload.len() {

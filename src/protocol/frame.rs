@@ -350,11 +350,21 @@ impl<'a> Header<'a> {
     pub fn encode(&self, payload_len: usize, dst: &mut impl BufMut) -> Result<(), DecodeError> {
         self.validate()?;
         let body = self.body_prefix_len() + payload_len;
-        let len = u32::try_from(body).map_err(|_| DecodeError::FrameTooLarge {
-            len: body as u64,
-            max: u32::MAX as u64,
-        })?;
-        dst.put_u32_le(len);
+        if u32::try_from(body).is_err() {
+            return Err(DecodeError::FrameTooLarge {
+                len: body as u64,
+                max: u32::MAX as u64,
+            });
+        }
+        self.encode_valid(payload_len, dst);
+        Ok(())
+    }
+
+    /// [`encode`](Self::encode) for a header that passed [`validate`](Self::validate)
+    /// and a body known to fit the `u32` prefix.
+    pub(crate) fn encode_valid(&self, payload_len: usize, dst: &mut impl BufMut) {
+        let body = self.body_prefix_len() + payload_len;
+        dst.put_u32_le(body as u32);
         dst.put_u8(self.kind.code());
         dst.put_u8(self.flags());
         dst.put_u8(self.channel.len() as u8);
@@ -366,7 +376,6 @@ impl<'a> Header<'a> {
             dst.put_u64_le(origin);
         }
         self.kind.put_fields(dst);
-        Ok(())
     }
 
     /// Encodes the header and appends `payload`, as one contiguous buffer.

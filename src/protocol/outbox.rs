@@ -81,13 +81,25 @@ impl Outbox {
     /// A [`DecodeError`] when the header is invalid; nothing is queued then.
     pub fn push(&mut self, header: &Header<'_>, payload: Bytes) -> Result<usize, DecodeError> {
         header.validate()?;
-        let before = self.tail.len();
-        self.tail
-            .reserve(header.body_prefix_len() + 4 + payload.len().min(self.coalesce));
-        if self.tail.capacity() < TAIL_CHUNK {
-            self.tail.reserve(TAIL_CHUNK);
+        let body = header.body_prefix_len() + payload.len();
+        if u32::try_from(body).is_err() {
+            return Err(DecodeError::FrameTooLarge {
+                len: body as u64,
+                max: u32::MAX as u64,
+            });
         }
-        header.encode(payload.len(), &mut self.tail)?;
+        Ok(self.push_valid(header, payload))
+    }
+
+    /// [`push`](Self::push) for a header that passed [`Header::validate`] and a body
+    /// known to fit the `u32` length prefix; returns the frame's size on the wire.
+    pub(crate) fn push_valid(&mut self, header: &Header<'_>, payload: Bytes) -> usize {
+        let before = self.tail.len();
+        let room = header.body_prefix_len() + 4 + payload.len().min(self.coalesce);
+        if self.tail.capacity() - self.tail.len() < room {
+            self.tail.reserve(room.max(TAIL_CHUNK));
+        }
+        header.encode_valid(payload.len(), &mut self.tail);
         let size = self.tail.len() - before + payload.len();
         self.len += size;
         if payload.len() <= self.coalesce {
@@ -96,7 +108,7 @@ impl Outbox {
             self.segments.push_back(self.tail.split().freeze());
             self.segments.push_back(payload);
         }
-        Ok(size)
+        size
     }
 
     /// Queues bytes that are already encoded (such as the rest of a partly written frame).

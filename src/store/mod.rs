@@ -21,7 +21,7 @@ use crate::ClientId;
 /// the socket was read into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    channel: Arc<str>,
+    channel: Name,
     payload: Bytes,
     from: ClientId,
     received: Instant,
@@ -29,13 +29,13 @@ pub struct Message {
 
 impl Message {
     pub(crate) fn new(
-        channel: Arc<str>,
+        channel: &Arc<str>,
         payload: Bytes,
         from: ClientId,
         received: Instant,
     ) -> Self {
         Message {
-            channel,
+            channel: Name::new(channel),
             payload,
             from,
             received,
@@ -44,7 +44,7 @@ impl Message {
 
     /// The channel the message arrived on.
     pub fn channel(&self) -> &str {
-        &self.channel
+        self.channel.as_str()
     }
 
     /// The payload.
@@ -66,6 +66,49 @@ impl Message {
     /// When the event loop read it off the socket.
     pub fn received(&self) -> Instant {
         self.received
+    }
+}
+
+/// Longest channel name kept inside a [`Message`] itself.
+const INLINE_NAME: usize = 30;
+
+/// A message's channel name: inline when short, so that storing and dropping a
+/// message touches no counter shared between the event loop and the reader (a
+/// shared `Arc` refcount bounced between two cores on every small message).
+#[derive(Clone, PartialEq, Eq)]
+enum Name {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Shared(Arc<str>),
+}
+
+impl Name {
+    fn new(name: &Arc<str>) -> Name {
+        let len = name.len();
+        if len > INLINE_NAME {
+            return Name::Shared(Arc::clone(name));
+        }
+        let mut bytes = [0; INLINE_NAME];
+        bytes[..len].copy_from_slice(name.as_bytes());
+        Name::Inline {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // The bytes were copied from a `str`, so this never falls back.
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default()
+            }
+            Name::Shared(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
     }
 }
 
@@ -290,7 +333,7 @@ mod tests {
     fn msg(from: u64, payload: &'static str) -> Message {
         let channel = Arc::from("ch");
         Message::new(
-            channel,
+            &channel,
             Bytes::from(payload),
             ClientId(from),
             Instant::now(),
@@ -360,6 +403,20 @@ mod tests {
                 got,
                 want.iter().map(|s| Bytes::from(*s)).collect::<Vec<_>>()
             );
+        }
+    }
+
+    #[test]
+    fn channel_names_short_and_long_read_back() {
+        for name in [
+            "c",
+            &"s".repeat(INLINE_NAME),
+            &"l".repeat(INLINE_NAME + 1),
+            &"é".repeat(127),
+        ] {
+            let msg = Message::new(&Arc::from(name), Bytes::new(), ClientId(1), Instant::now());
+            assert_eq!(msg.channel(), name);
+            assert_eq!(format!("{:?}", msg.channel), format!("{name:?}"));
         }
     }
 
