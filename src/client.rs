@@ -12,7 +12,7 @@ use socket2::SockRef;
 
 use crate::engine::{Engine, FIRST_CONN, Peer, PeerParts, Role, Shared, configure_stream, resolve};
 use crate::error::check_channel;
-use crate::protocol::{Header, Hello, Outbox, WELCOME_LEN, Welcome, WelcomeStatus};
+use crate::protocol::{DecodeError, Header, Hello, Outbox, WELCOME_LEN, Welcome, WelcomeStatus};
 use crate::readers::store_readers;
 use crate::{ChannelStats, ClientBuilder, ClientId, Error, ErrorKind, Event, Message, Result};
 
@@ -58,6 +58,14 @@ impl Client {
     }
 
     pub(crate) fn connect(builder: ClientBuilder) -> Result<Client> {
+        if builder.name.len() > 255 {
+            let len = builder.name.len();
+            return Err(DecodeError::FieldTooLong {
+                field: "client name",
+                len,
+            }
+            .into());
+        }
         let connect_err = |source| {
             Error::new(ErrorKind::Connect {
                 addr: builder.addr.clone(),
@@ -75,6 +83,10 @@ impl Client {
                 kind => Error::new(kind),
             })?;
         let id = ClientId(welcome.client_id);
+        let name = match builder.name.is_empty() {
+            true => format!("client-{}", id.0),
+            false => builder.name.clone(),
+        };
         let shared = Arc::new(Shared::new(builder.config));
         let mut host_peer = None;
         let engine = Engine::spawn(
@@ -91,7 +103,8 @@ impl Client {
                     max_frame: shared.config.max_frame,
                     epoch: shared.epoch,
                 };
-                let peer = Arc::new(Peer::new(ClientId::HOST, addr.to_string(), parts));
+                // On a client, events name the client itself (see `Event`).
+                let peer = Arc::new(Peer::new(id, name.clone(), parts));
                 stream.set_nonblocking(true)?;
                 let mut stream = mio::net::TcpStream::from_std(stream);
                 registry.register(
@@ -104,10 +117,6 @@ impl Client {
             },
         )?;
         let host = host_peer.ok_or(ErrorKind::Closed)?;
-        let name = match builder.name.is_empty() {
-            true => format!("client-{}", id.0),
-            false => builder.name,
-        };
         shared.emit(Event::Connected {
             client: id,
             name: name.clone(),

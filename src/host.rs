@@ -82,11 +82,19 @@ impl Host {
         self.inner.shared.registry.infos()
     }
 
+    /// Checks a write before any peer sees it: open host, valid channel, size.
     fn check(&self, channel: &str, payload: &Bytes) -> Result<()> {
+        let hand_back = |kind: ErrorKind| Err(Error::new(kind).with_payload(payload.clone()));
         if self.inner.engine.is_stopped() {
-            return Err(Error::new(ErrorKind::Closed).with_payload(payload.clone()));
+            return hand_back(ErrorKind::Closed);
         }
-        check_channel(channel).map_err(|e| e.with_payload(payload.clone()))
+        check_channel(channel).map_err(|e| e.with_payload(payload.clone()))?;
+        let len = Header::data(channel).body_prefix_len() + payload.len();
+        let max = self.inner.shared.config.max_frame;
+        match len > max {
+            true => hand_back(ErrorKind::FrameTooLarge { len, max }),
+            false => Ok(()),
+        }
     }
 
     fn peer(&self, client: ClientId, payload: &Bytes) -> Result<Arc<Peer>> {
@@ -109,15 +117,13 @@ impl Host {
         self.check(channel, &payload)?;
         let header = Header::data(channel);
         let mut queued = 0;
-        let mut fatal = None;
         self.inner.shared.registry.for_each_connected(|peer| {
-            match peer.queue(&header, payload.clone()) {
-                Ok(()) => queued += 1,
-                Err(e) if matches!(e.kind(), ErrorKind::FrameTooLarge { .. }) => fatal = Some(e),
-                Err(_) => {}
+            // A full or closing peer is skipped; `queue` counts the skip.
+            if peer.queue(&header, payload.clone()).is_ok() {
+                queued += 1;
             }
         });
-        fatal.map_or(Ok(queued), Err)
+        Ok(queued)
     }
 
     /// Sends `payload` on `channel` to every connected client and returns once
@@ -141,10 +147,9 @@ impl Host {
         let peers = self.inner.shared.registry.connected();
         let mut started = Vec::with_capacity(peers.len());
         for peer in &peers {
-            match peer.start_locked(&header, payload.clone()) {
-                Ok(target) => started.push((peer, target)),
-                Err(e) if matches!(e.kind(), ErrorKind::FrameTooLarge { .. }) => return Err(e),
-                Err(_) => {}
+            // A peer closing meanwhile is skipped.
+            if let Ok(target) = peer.start_locked(&header, payload.clone()) {
+                started.push((peer, target));
             }
         }
         let timeout = self.inner.shared.config.write_timeout;

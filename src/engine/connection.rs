@@ -230,16 +230,17 @@ fn read_open(
     now: Instant,
 ) -> Result<ReadEnd> {
     loop {
+        // Decode first: bytes may be waiting from the read that carried the hello.
+        while let Some(frame) = open.decoder.decode(rbuf)? {
+            open.on_frame(frame, shared, now);
+        }
         let want = prepare(rbuf, open.decoder.frame_len());
         match fill(stream, rbuf, want) {
             Ok(0) => return eof(rbuf, &open.decoder),
             Ok(_) => {}
             Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
-        }
-        while let Some(frame) = open.decoder.decode(rbuf)? {
-            open.on_frame(frame, shared, now);
         }
     }
 }

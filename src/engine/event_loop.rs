@@ -1,7 +1,7 @@
 //! The event loop: accepts, reads, flushes and runs commands until shut down.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,7 @@ use socket2::SockRef;
 
 use super::connection::{Conn, Open, ReadEnd, State};
 use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
-use crate::protocol::{Hello, VERSION, Welcome, WelcomeStatus};
+use crate::protocol::{DecodeError, Hello, VERSION, Welcome, WelcomeStatus};
 use crate::{ClientId, Error, ErrorKind, Event};
 
 /// Token of the host's listening socket.
@@ -201,6 +201,7 @@ impl EventLoop {
     fn admit_stream(&mut self, mut stream: TcpStream, addr: std::net::SocketAddr, now: Instant) {
         let config = &self.shared.config;
         if self.open_count + self.handshakes.len() >= config.max_connections {
+            refuse(&mut stream, WelcomeStatus::HostFull);
             let error = Error::new(ErrorKind::Refused("host full".to_owned()));
             self.shared.emit(Event::Error {
                 client: None,
@@ -260,7 +261,12 @@ impl EventLoop {
             }
             Ok(None) if open => {}
             Ok(None) => self.close(token, None),
-            Err(err) => self.close(token, Some(err.into())),
+            Err(err) => {
+                if let DecodeError::UnsupportedVersion(_) = err {
+                    refuse(&mut conn.stream, WelcomeStatus::VersionMismatch);
+                }
+                self.close(token, Some(err.into()));
+            }
         }
     }
 
@@ -368,6 +374,18 @@ impl EventLoop {
             self.close(token, None);
         }
     }
+}
+
+/// Tells a client why it is turned away, best effort: the welcome is 23 bytes on a
+/// fresh socket, so it fits the send buffer, and the connection closes next anyway.
+fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
+    let welcome = Welcome {
+        version: VERSION,
+        status,
+        client_id: 0,
+        host_time_ns: unix_ns(),
+    };
+    let _ = stream.write(&welcome.encode());
 }
 
 /// The wall clock in nanoseconds since the Unix epoch (0 if it reads earlier).

@@ -1,0 +1,247 @@
+//! Helpers shared by the integration tests: loopback hosts and clients, bounded
+//! waits, and raw sockets that speak (or break) the wire format by hand.
+//!
+//! Nothing here sleeps: waits poll with `yield_now` or block on a channel, and
+//! every loop is bounded in both iterations and time.
+
+#![allow(dead_code)]
+
+use std::io::{ErrorKind as IoKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_channel::Receiver;
+use socketengine::protocol::{Hello, WELCOME_LEN, Welcome, WelcomeStatus};
+use socketengine::{Client, ClientBuilder, ClientId, Error, Event, Host, HostBuilder, Message};
+
+/// How long any wait may take before the test fails. Generous: the machine is
+/// shared and builds run beside the tests; a passing test never waits this long.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most iterations of any polling loop, whatever the clock says.
+const MAX_POLLS: u64 = 200_000_000;
+
+/// A host on `127.0.0.1:0` with the defaults.
+pub(crate) fn host() -> Host {
+    host_with(|b| b)
+}
+
+/// A host on `127.0.0.1:0`, configured further by `f`.
+pub(crate) fn host_with(f: impl FnOnce(HostBuilder) -> HostBuilder) -> Host {
+    f(Host::builder().addr("127.0.0.1:0"))
+        .start()
+        .expect("host starts on 127.0.0.1:0")
+}
+
+/// A client named `name` connected to `host`.
+pub(crate) fn client(host: &Host, name: &str) -> Client {
+    client_with(host, name, |b| b)
+}
+
+/// A client named `name` connected to `host`, configured further by `f`.
+pub(crate) fn client_with(
+    host: &Host,
+    name: &str,
+    f: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> Client {
+    let builder = Client::builder()
+        .addr(host.local_addr().to_string())
+        .name(name);
+    f(builder).connect().expect("client connects")
+}
+
+/// Polls `cond` (yielding between tries) until it holds or `timeout` passes;
+/// returns whether it held.
+pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    for _ in 0..MAX_POLLS {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    cond()
+}
+
+/// Messages received on `channel` so far (0 before the first).
+pub(crate) fn received(host: &Host, channel: &str) -> u64 {
+    host.channel_stats(channel).map_or(0, |s| s.received)
+}
+
+/// Waits until `host` has received `n` messages on `channel`.
+pub(crate) fn wait_received(host: &Host, channel: &str, n: u64) {
+    let done = wait_until(TIMEOUT, || received(host, channel) >= n);
+    assert!(
+        done,
+        "host received {} of {n} messages on {channel:?}",
+        received(host, channel)
+    );
+}
+
+/// The payloads of `msgs`, in order.
+pub(crate) fn payloads(msgs: &[Message]) -> Vec<Bytes> {
+    msgs.iter().map(|m| m.payload().clone()).collect()
+}
+
+/// `strs` as payloads, for comparing with [`payloads`].
+pub(crate) fn bytes_of(strs: &[&str]) -> Vec<Bytes> {
+    strs.iter()
+        .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+        .collect()
+}
+
+/// The next event that `pick` accepts, skipping others; panics after [`TIMEOUT`].
+pub(crate) fn next_event<T>(
+    events: &Receiver<Event>,
+    mut pick: impl FnMut(Event) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    for _ in 0..MAX_POLLS {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = events
+            .recv_timeout(left)
+            .expect("the awaited event arrives in time");
+        if let Some(found) = pick(event) {
+            return found;
+        }
+    }
+    panic!("too many unrelated events");
+}
+
+/// The next `Event::Error`: its client, address and error.
+pub(crate) fn next_error(events: &Receiver<Event>) -> (Option<ClientId>, SocketAddr, Error) {
+    next_event(events, |event| match event {
+        Event::Error {
+            client,
+            addr,
+            error,
+        } => Some((client, addr, error)),
+        _ => None,
+    })
+}
+
+/// The id of the next client to disconnect.
+pub(crate) fn next_disconnect(events: &Receiver<Event>) -> ClientId {
+    next_event(events, |event| match event {
+        Event::Disconnected { client, .. } => Some(client),
+        _ => None,
+    })
+}
+
+/// An address on 127.0.0.1 where nothing listens: a port the OS just handed out
+/// and was released again.
+pub(crate) fn closed_port_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr")
+}
+
+/// A raw connection to `host` that completed the handshake by hand as `name`;
+/// returns it with the id from the welcome.
+pub(crate) fn raw_handshake(host: &Host, name: &str) -> (TcpStream, ClientId) {
+    let mut stream = raw_connect(host);
+    let mut hello = Vec::new();
+    Hello::new(name).encode(&mut hello).expect("hello encodes");
+    stream.write_all(&hello).expect("send hello");
+    let mut buf = [0u8; WELCOME_LEN];
+    stream.read_exact(&mut buf).expect("read welcome");
+    let welcome = Welcome::decode(&buf)
+        .expect("welcome decodes")
+        .expect("welcome complete");
+    assert_eq!(welcome.status, WelcomeStatus::Accepted);
+    (stream, ClientId(welcome.client_id))
+}
+
+/// A raw TCP connection to `host`, with bounded blocking reads and writes.
+pub(crate) fn raw_connect(host: &Host) -> TcpStream {
+    let stream = TcpStream::connect(host.local_addr()).expect("raw connect");
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("read timeout");
+    stream
+        .set_write_timeout(Some(TIMEOUT))
+        .expect("write timeout");
+    stream
+}
+
+/// Asserts that the other end closed `stream`: a read sees end of stream or a
+/// reset (a reset when the closer left our bytes unread), not a timeout.
+pub(crate) fn assert_closed_by_peer(stream: &mut TcpStream) {
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("read timeout");
+    let mut buf = [0u8; 4096];
+    for _ in 0..1024 {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    IoKind::ConnectionReset | IoKind::ConnectionAborted
+                ) =>
+            {
+                return;
+            }
+            Err(e) => panic!("connection was not closed by the host: {e}"),
+        }
+    }
+    panic!("the host kept sending instead of closing");
+}
+
+/// A fake host on 127.0.0.1:0 that answers one handshake with `welcome` and then
+/// never reads. Returns its address and a thread yielding the accepted stream;
+/// join it after connecting.
+pub(crate) fn fake_host(welcome: Welcome) -> (SocketAddr, JoinHandle<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake host");
+    let addr = listener.local_addr().expect("fake host addr");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
+    let thread = std::thread::spawn(move || {
+        let mut stream = accept_bounded(&listener);
+        stream.set_nonblocking(false).expect("blocking stream");
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("read timeout");
+        let mut head = [0u8; 7];
+        stream.read_exact(&mut head).expect("read hello");
+        let mut name = vec![0u8; usize::from(head[6])];
+        stream.read_exact(&mut name).expect("read hello name");
+        stream.write_all(&welcome.encode()).expect("send welcome");
+        stream
+    });
+    (addr, thread)
+}
+
+/// Accepts one connection on a non-blocking listener, within [`TIMEOUT`].
+fn accept_bounded(listener: &TcpListener) -> TcpStream {
+    let mut accepted = None;
+    let done = wait_until(TIMEOUT, || match listener.accept() {
+        Ok((stream, _)) => {
+            accepted = Some(stream);
+            true
+        }
+        Err(e) if e.kind() == IoKind::WouldBlock => false,
+        Err(e) => panic!("accept failed: {e}"),
+    });
+    assert!(done, "nobody connected to the fake host");
+    accepted.expect("accepted stream")
+}
+
+/// A deterministic pseudo-random byte stream (xorshift64*), for payloads.
+pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
