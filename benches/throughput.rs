@@ -1,1 +1,259 @@
-fn main() {}
+//! Engine versus raw TCP on loopback, side by side in one run.
+//!
+//! Every group holds two benchmarks: `engine` (a socketengine [`Host`] and
+//! [`Client`]) and `raw_tcp` (std sockets, a 4-byte little-endian length prefix,
+//! `TCP_NODELAY`, a 256 KiB buffered writer for small messages, `writev` for large
+//! ones, readers that parse in place into reused buffers). Read a group as the
+//! ratio `engine / raw_tcp` of its two `thrpt:` lines (for `pingpong_64B`, of its
+//! `time:` lines, where lower is better). The machine is noisy: compare ratios
+//! from one run, and take the median of several runs (see the performance
+//! targets in `DESIGN.md`).
+//!
+//! * `small_64B_one_way` — one client writes 64-byte messages with unlocked
+//!   `write` (flushing and retrying when the outbox is full); a reader thread on
+//!   the host drains the channel with `get_all`. One iteration is
+//!   [`SMALL_BATCH`] messages, timed until the reader has all of them; `thrpt` is
+//!   messages per second. Baseline: the same messages through a buffered writer,
+//!   a reader walking the frames in its read buffer.
+//! * `pingpong_64B` — round-trip latency of 64 bytes: a locked `write_lock` to
+//!   the host, an echo thread answering with `write_lock_to`, the client waiting
+//!   on a subscription. Baseline: write 4 + 64 bytes, an echo thread reads and
+//!   writes them back. `time` is one round trip. With `SOCKETENGINE_BENCH_PCT=1`
+//!   the group first prints p50 / p90 / p99 / p99.9 of both, interleaved.
+//! * `payload_1MiB_one_way`, `frame_1080p_one_way` (6,220,800 bytes) — one
+//!   client streams payloads with unlocked `write` (flush and retry on full), the
+//!   host's reader drains with `get_all`. The payloads cycle through distinct
+//!   buffers totalling at least [`DISTINCT_BYTES`], more than the CPU cache; one
+//!   iteration is one pass through them; `thrpt` is bytes per second. Baseline:
+//!   prefix and payload in one vectored write, a reader reading each payload into
+//!   one reused buffer.
+//!
+//! The engine's host reads its socket whether or not its reader keeps up, so
+//! unlike raw TCP nothing slows the writer down when the reader falls behind;
+//! the engine writer therefore keeps at most a window of messages unread
+//! (512 Ki small messages, 1 GiB of payloads), and prints at the end of each
+//! group how often it had to wait for the reader.
+//!
+//! The host, client and reader threads of a group are set up once, outside the
+//! timing, and shut down (joined) at the end of the group. Every wait is bounded:
+//! a lost message or a stalled thread panics with a message rather than hanging.
+//!
+//! Run with `cargo bench --bench throughput`; filter with a group name, e.g.
+//! `cargo bench --bench throughput -- pingpong`.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput};
+#[cfg(doc)]
+use socketengine::{Client, Host};
+
+use util::engine::{EngineOneWay, EnginePingPong};
+use util::raw::{RawOneWay, RawPingPong, ReadMode};
+
+/// Payload of the small-message and ping-pong groups.
+static SMALL_PAYLOAD: [u8; 64] = [0x5a; 64];
+
+/// Messages in one iteration of `small_64B_one_way`.
+const SMALL_BATCH: u64 = 100_000;
+
+/// Most 64-byte messages the engine writer may have unread by its reader (the
+/// host's queue holds twice this; see [`EngineOneWay`]).
+const SMALL_WINDOW: u64 = 1 << 19;
+
+/// Most payload bytes the engine writer of a large group may have unread.
+const LARGE_WINDOW_BYTES: usize = 1 << 30;
+
+/// Size of one 1080p RGB frame.
+const FRAME_1080P: usize = 1920 * 1080 * 3;
+
+/// Least total size of the distinct payload buffers a large group cycles through.
+const DISTINCT_BYTES: usize = 64 << 20;
+
+/// Environment variable that turns on the ping-pong percentile report.
+const PCT_VAR: &str = "SOCKETENGINE_BENCH_PCT";
+
+/// `small_64B_one_way`: 64-byte messages, one writer to a `get_all` reader.
+fn small_64b_one_way(c: &mut Criterion) {
+    let mut group = c.benchmark_group("small_64B_one_way");
+    group.throughput(Throughput::Elements(SMALL_BATCH));
+    let payload = Bytes::from_static(&SMALL_PAYLOAD);
+
+    let mut engine = EngineOneWay::start("ch", SMALL_WINDOW);
+    group.bench_function("engine", |b| {
+        b.iter_custom(|iters| {
+            let target = engine.received().messages() + iters * SMALL_BATCH;
+            let start = Instant::now();
+            for _ in 0..iters * SMALL_BATCH {
+                engine.send(payload.clone());
+            }
+            engine.wait_for(target, "small_64B_one_way/engine");
+            start.elapsed()
+        });
+    });
+    check_bytes(
+        engine.received(),
+        SMALL_PAYLOAD.len(),
+        "small_64B_one_way/engine",
+    );
+    engine.shutdown();
+
+    let mut raw = RawOneWay::start(ReadMode::Small);
+    group.bench_function("raw_tcp", |b| {
+        b.iter_custom(|iters| {
+            let target = raw.received().messages() + iters * SMALL_BATCH;
+            let start = Instant::now();
+            for _ in 0..iters * SMALL_BATCH {
+                raw.send_small(&payload);
+            }
+            raw.flush();
+            raw.wait_for(target, "small_64B_one_way/raw_tcp");
+            start.elapsed()
+        });
+    });
+    check_bytes(
+        raw.received(),
+        SMALL_PAYLOAD.len(),
+        "small_64B_one_way/raw_tcp",
+    );
+    raw.shutdown();
+    group.finish();
+}
+
+/// `pingpong_64B`: 64-byte round trips through an echo thread.
+fn pingpong_64b(c: &mut Criterion) {
+    let engine = EnginePingPong::start(Bytes::from_static(&SMALL_PAYLOAD));
+    let mut raw = RawPingPong::start(&SMALL_PAYLOAD);
+    if std::env::var(PCT_VAR).is_ok_and(|v| v == "1") {
+        report_percentiles(&engine, &mut raw);
+    }
+    let mut group = c.benchmark_group("pingpong_64B");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("engine", |b| b.iter(|| engine.round_trip()));
+    group.bench_function("raw_tcp", |b| b.iter(|| raw.round_trip()));
+    group.finish();
+    engine.shutdown();
+    raw.shutdown();
+}
+
+/// Prints round-trip percentiles of both, measured in interleaved blocks so that
+/// both see the same noise.
+fn report_percentiles(engine: &EnginePingPong, raw: &mut RawPingPong) {
+    const WARM_UP: usize = 2_000;
+    const BLOCK: usize = 2_000;
+    const BLOCKS: usize = 10;
+    let (mut e, mut r) = (Vec::new(), Vec::new());
+    for _ in 0..WARM_UP {
+        engine.round_trip();
+        raw.round_trip();
+    }
+    for _ in 0..BLOCKS {
+        e.extend((0..BLOCK).map(|_| timed(|| engine.round_trip())));
+        r.extend((0..BLOCK).map(|_| timed(|| raw.round_trip())));
+    }
+    let (e, r) = (percentiles(&mut e), percentiles(&mut r));
+    println!(
+        "pingpong_64B percentiles over {} round trips each:",
+        BLOCK * BLOCKS
+    );
+    for (i, name) in ["p50", "p90", "p99", "p99.9"].iter().enumerate() {
+        let ratio = e[i].as_secs_f64() / r[i].as_secs_f64();
+        println!(
+            "  {name:>5}: engine {:>9.1?}  raw_tcp {:>9.1?}  ratio {ratio:.2}",
+            e[i], r[i]
+        );
+    }
+}
+
+/// How long `f` takes.
+fn timed(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+/// p50, p90, p99 and p99.9 of `samples` (sorted in place; not empty).
+fn percentiles(samples: &mut [Duration]) -> [Duration; 4] {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    [at(0.50), at(0.90), at(0.99), at(0.999)]
+}
+
+/// `payload_1MiB_one_way`: a stream of 1 MiB payloads.
+fn payload_1mib_one_way(c: &mut Criterion) {
+    large_one_way(c, "payload_1MiB_one_way", 1 << 20);
+}
+
+/// `frame_1080p_one_way`: a stream of 1080p RGB frames.
+fn frame_1080p_one_way(c: &mut Criterion) {
+    large_one_way(c, "frame_1080p_one_way", FRAME_1080P);
+}
+
+/// The group `name`, streaming `size`-byte payloads: engine, then baseline.
+fn large_one_way(c: &mut Criterion, name: &str, size: usize) {
+    let payloads = util::payload_set(size, DISTINCT_BYTES);
+    let per_iter = payloads.len() as u64;
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(per_iter * size as u64));
+
+    let window = (LARGE_WINDOW_BYTES / size).max(8) as u64;
+    let mut engine = EngineOneWay::start("img", window);
+    group.bench_function("engine", |b| {
+        b.iter_custom(|iters| {
+            let target = engine.received().messages() + iters * per_iter;
+            let start = Instant::now();
+            for _ in 0..iters {
+                payloads.iter().for_each(|p| engine.send(p.clone()));
+            }
+            engine.wait_for(target, &format!("{name}/engine"));
+            start.elapsed()
+        });
+    });
+    check_bytes(engine.received(), size, &format!("{name}/engine"));
+    engine.shutdown();
+
+    let mut raw = RawOneWay::start(ReadMode::Large);
+    group.bench_function("raw_tcp", |b| {
+        b.iter_custom(|iters| {
+            let target = raw.received().messages() + iters * per_iter;
+            let start = Instant::now();
+            for _ in 0..iters {
+                payloads.iter().for_each(|p| raw.send_large(p));
+            }
+            raw.wait_for(target, &format!("{name}/raw_tcp"));
+            start.elapsed()
+        });
+    });
+    check_bytes(raw.received(), size, &format!("{name}/raw_tcp"));
+    raw.shutdown();
+    group.finish();
+}
+
+/// Asserts that every message received had `size` bytes.
+fn check_bytes(counter: &util::Counter, size: usize, what: &str) {
+    let (messages, bytes) = (counter.messages(), counter.bytes());
+    assert_eq!(
+        bytes,
+        messages * size as u64,
+        "{what}: payload bytes received"
+    );
+}
+
+/// Few, short samples: the whole bench runs in about a minute on two cores.
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+}
+
+fn main() {
+    let mut c = config().configure_from_args();
+    small_64b_one_way(&mut c);
+    pingpong_64b(&mut c);
+    payload_1mib_one_way(&mut c);
+    frame_1080p_one_way(&mut c);
+    c.final_summary();
+}
