@@ -8,21 +8,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use mio::net::TcpStream;
-use socket2::SockRef;
 
+use super::read_buf::ReadBuf;
 use super::{Peer, Shared, would_block};
 use crate::protocol::{Decoder, Frame, Header, Kind, Outbox};
 use crate::store::{Message, Slot};
 use crate::{ClientId, ErrorKind, Result};
-
-/// Frames larger than this are read into a buffer of their exact size.
-const LARGE_FRAME: usize = 64 * 1024;
-
-/// Bytes reserved in the read buffer when its free room runs low.
-const READ_CHUNK: usize = 256 * 1024;
-
-/// Free room below which the read buffer is grown before a read.
-const MIN_SPARE: usize = 16 * 1024;
 
 /// Most `IoSlice`s handed to one `write_vectored`.
 const MAX_SLICES: usize = 64;
@@ -94,17 +85,16 @@ impl Open {
         let same = self
             .slot
             .as_ref()
-            .is_some_and(|s| s.name().as_bytes() == &frame.channel[..]);
+            .is_some_and(|s| *s.name() == frame.channel);
         if !same {
             self.store_batch();
-            self.slot = Some(shared.store.slot(frame.channel_str()));
+            self.slot = Some(shared.store.slot(&frame.channel));
         }
-        let Some(slot) = &self.slot else { return };
         let from = match (self.trust_origin, frame.origin) {
             (true, Some(origin)) => ClientId(origin),
             _ => self.from,
         };
-        let msg = Message::new(slot.name(), frame.payload, from, now);
+        let msg = Message::new(frame.channel, frame.payload, from, now);
         self.batch.push(msg);
     }
 
@@ -137,7 +127,7 @@ pub(crate) struct Conn {
     pub(crate) state: State,
     /// Received bytes not yet decoded. Decoded payloads are split off it, so they
     /// share its memory; a large frame gets a fresh buffer of its exact size.
-    pub(crate) rbuf: BytesMut,
+    pub(crate) rbuf: ReadBuf,
     /// Bytes the loop took from the peer's outbox and has not yet written.
     inflight: Outbox,
 }
@@ -148,7 +138,7 @@ impl Conn {
             stream,
             addr,
             state,
-            rbuf: BytesMut::new(),
+            rbuf: ReadBuf::default(),
             inflight: Outbox::new(),
         }
     }
@@ -172,10 +162,10 @@ impl Conn {
     /// Reads whatever is available into the read buffer (for the handshake);
     /// returns false at end of stream.
     pub(crate) fn read_some(&mut self, limit: usize) -> io::Result<bool> {
-        while self.rbuf.len() < limit {
-            let want = limit - self.rbuf.len();
-            self.rbuf.reserve(want);
-            match fill(&self.stream, &mut self.rbuf, want) {
+        while self.rbuf.buf.len() < limit {
+            let want = limit - self.rbuf.buf.len();
+            self.rbuf.buf.reserve(want);
+            match self.rbuf.fill(&self.stream, want) {
                 Ok(0) => return Ok(false),
                 Ok(_) => {}
                 Err(e) if would_block(&e) => break,
@@ -224,69 +214,25 @@ impl Conn {
 /// The read loop of an open connection.
 fn read_open(
     stream: &mut TcpStream,
-    rbuf: &mut BytesMut,
+    rbuf: &mut ReadBuf,
     open: &mut Open,
     shared: &Shared,
     now: Instant,
 ) -> Result<ReadEnd> {
     loop {
         // Decode first: bytes may be waiting from the read that carried the hello.
-        while let Some(frame) = open.decoder.decode(rbuf)? {
+        while let Some(frame) = open.decoder.decode(&mut rbuf.buf)? {
             open.on_frame(frame, shared, now);
         }
-        let want = prepare(rbuf, open.decoder.frame_len());
-        match fill(stream, rbuf, want) {
-            Ok(0) => return eof(rbuf, &open.decoder),
+        let want = rbuf.prepare(open.decoder.frame_len());
+        match rbuf.fill(stream, want) {
+            Ok(0) => return eof(&rbuf.buf, &open.decoder),
             Ok(_) => {}
             Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
     }
-}
-
-/// Makes room for the next read and returns how many bytes to ask for. The rest
-/// of a large frame gets a buffer of exactly its size, so its payload is never
-/// copied after the kernel's copy (only the few bytes already read move).
-fn prepare(rbuf: &mut BytesMut, frame_len: Option<usize>) -> usize {
-    match frame_len {
-        Some(total) if total > LARGE_FRAME => {
-            if rbuf.capacity() < total {
-                let mut exact = BytesMut::with_capacity(total);
-                exact.extend_from_slice(rbuf);
-                *rbuf = exact;
-            }
-            total - rbuf.len()
-        }
-        _ => {
-            if rbuf.capacity() - rbuf.len() < MIN_SPARE {
-                rbuf.reserve(READ_CHUNK);
-            }
-            rbuf.capacity() - rbuf.len()
-        }
-    }
-}
-
-/// Reads at most `want` bytes onto the end of `rbuf`.
-///
-/// The bytes land in the buffer's spare capacity without being zeroed first:
-/// zeroing every read buffer cost about 7 % of the event loop's time in a 64-byte
-/// message stream and a full memory pass per large frame.
-#[allow(unsafe_code)]
-fn fill(stream: &TcpStream, rbuf: &mut BytesMut, want: usize) -> io::Result<usize> {
-    let spare = rbuf.spare_capacity_mut();
-    let want = want.min(spare.len());
-    debug_assert!(
-        want > 0,
-        "a read into no room would look like end of stream"
-    );
-    // socket2's `recv` takes possibly uninitialised memory and initialises the
-    // prefix it reports.
-    let n = SockRef::from(stream).recv(&mut spare[..want])?;
-    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity, which
-    // directly follow the current length, and `n <= want <= spare.len()`.
-    unsafe { rbuf.set_len(rbuf.len() + n) };
-    Ok(n)
 }
 
 /// End of stream: clean between frames, `Truncated` inside one.

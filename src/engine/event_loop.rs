@@ -254,9 +254,9 @@ impl EventLoop {
             Ok(open) => open,
             Err(err) => return self.close(token, Some(err.into())),
         };
-        match Hello::decode(&conn.rbuf) {
+        match Hello::decode(&conn.rbuf.buf) {
             Ok(Some((hello, used))) => {
-                conn.rbuf.advance(used);
+                conn.rbuf.buf.advance(used);
                 self.open(token, hello, now);
             }
             Ok(None) if open => {}

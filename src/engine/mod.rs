@@ -7,6 +7,7 @@
 mod connection;
 mod event_loop;
 mod peer;
+mod read_buf;
 mod socket;
 
 use std::io;

@@ -2,6 +2,7 @@
 
 use bytes::{Buf, BytesMut};
 
+use super::ChannelName;
 use super::frame::{self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Kind, LEN_PREFIX, Route};
 
 /// Bytes the decoder needs before it can judge a frame: the length prefix, the
@@ -149,9 +150,17 @@ impl Decoder {
             return Ok(None);
         }
         self.state = State::Head;
-        let mut body = buf.split_to(LEN_PREFIX + len);
-        body.advance(LEN_PREFIX);
-        parse_body(body).map(Some).map_err(|err| self.fail(err))
+        let head = parse_head(&buf[LEN_PREFIX..LEN_PREFIX + len]).map_err(|err| self.fail(err))?;
+        // Only the payload is split off (one reference count), not copied.
+        buf.advance(LEN_PREFIX + head.len);
+        Ok(Some(Frame {
+            kind: head.kind,
+            channel: head.channel,
+            route: head.route,
+            origin: head.origin,
+            mirror: head.mirror,
+            payload: buf.split_to(len - head.len).freeze(),
+        }))
     }
 
     fn fail(&mut self, err: DecodeError) -> DecodeError {
@@ -182,17 +191,25 @@ impl Decoder {
     }
 }
 
-/// Parses a whole frame body (everything after the length prefix).
-fn parse_body(mut body: BytesMut) -> Result<Frame, DecodeError> {
+/// The fields of a frame body before its payload.
+struct Head {
+    kind: Kind,
+    channel: ChannelName,
+    route: Option<Route>,
+    origin: Option<u64>,
+    mirror: bool,
+    /// Bytes of the body before the payload.
+    len: usize,
+}
+
+/// Parses the fields of a whole frame body (everything after the length prefix).
+fn parse_head(body: &[u8]) -> Result<Head, DecodeError> {
     let (code, flags, name_len) = (body[0], body[1], body[2] as usize);
     let mut pos = 3;
     let name = body
         .get(pos..pos + name_len)
         .ok_or(DecodeError::Truncated("channel"))?;
-    if name.is_empty() {
-        return Err(DecodeError::EmptyChannel);
-    }
-    std::str::from_utf8(name).map_err(|_| DecodeError::BadUtf8("channel"))?;
+    let channel = ChannelName::from_utf8(name)?;
     pos += name_len;
     let route = match flags & FLAG_ROUTE {
         0 => None,
@@ -218,17 +235,12 @@ fn parse_body(mut body: BytesMut) -> Result<Frame, DecodeError> {
     let fields = body
         .get(pos..pos + fields_len)
         .ok_or(DecodeError::Truncated("kind fields"))?;
-    let kind = Kind::parse(code, fields)?;
-    pos += fields_len;
-    body.advance(3);
-    let channel = body.split_to(name_len).freeze();
-    body.advance(pos - 3 - name_len);
-    Ok(Frame {
-        kind,
+    Ok(Head {
+        kind: Kind::parse(code, fields)?,
         channel,
         route,
         origin,
         mirror: flags & FLAG_MIRROR != 0,
-        payload: body.freeze(),
+        len: pos + fields_len,
     })
 }

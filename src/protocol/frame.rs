@@ -3,13 +3,17 @@
 
 use bytes::{BufMut, Bytes};
 
-use super::DecodeError;
+use super::{ChannelName, DecodeError};
 
 /// Bytes of the length prefix that starts every frame.
 pub const LEN_PREFIX: usize = 4;
 
 /// Longest channel name in bytes (the name's length travels in one byte).
 pub const MAX_CHANNEL_LEN: usize = 255;
+
+/// Longest header without a route: prefix, kind, flags, name length, a 255-byte
+/// name, an origin and the largest kind fields (an image's 37 bytes).
+const MAX_UNROUTED_HEAD: usize = LEN_PREFIX + 3 + MAX_CHANNEL_LEN + 8 + 37;
 
 /// The flags bit set when a [`Route`] follows the channel.
 pub const FLAG_ROUTE: u8 = 0x01;
@@ -362,7 +366,21 @@ impl<'a> Header<'a> {
 
     /// [`encode`](Self::encode) for a header that passed [`validate`](Self::validate)
     /// and a body known to fit the `u32` prefix.
+    ///
+    /// A header without a route (the common case) is assembled on the stack and
+    /// handed to `dst` in one copy, rather than one small copy per field.
     pub(crate) fn encode_valid(&self, payload_len: usize, dst: &mut impl BufMut) {
+        if self.route.is_some() {
+            return self.put_fields_into(payload_len, dst);
+        }
+        let mut head = [0u8; MAX_UNROUTED_HEAD];
+        let mut rest = &mut head[..];
+        self.put_fields_into(payload_len, &mut rest);
+        let used = MAX_UNROUTED_HEAD - rest.len();
+        dst.put_slice(&head[..used]);
+    }
+
+    fn put_fields_into(&self, payload_len: usize, dst: &mut impl BufMut) {
         let body = self.body_prefix_len() + payload_len;
         dst.put_u32_le(body as u32);
         dst.put_u8(self.kind.code());
@@ -393,8 +411,8 @@ impl<'a> Header<'a> {
 pub struct Frame {
     /// What the frame is.
     pub kind: Kind,
-    /// The channel name's bytes, already checked to be 1..=255 bytes of UTF-8.
-    pub channel: Bytes,
+    /// The channel name.
+    pub channel: ChannelName,
     /// Delivery target, when the sender set one.
     pub route: Option<Route>,
     /// The client a relayed frame came from.
@@ -408,8 +426,7 @@ pub struct Frame {
 impl Frame {
     /// The channel name.
     pub fn channel_str(&self) -> &str {
-        // The decoder validated the bytes, so this never falls back.
-        std::str::from_utf8(&self.channel).unwrap_or_default()
+        self.channel.as_str()
     }
 
     /// The header of this frame, for re-encoding it.

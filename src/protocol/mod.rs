@@ -85,11 +85,13 @@
 //! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
 //! ```
 
+mod channel;
 mod decoder;
 mod frame;
 mod handshake;
 mod outbox;
 
+pub use channel::ChannelName;
 pub use decoder::{DecodeError, Decoder};
 pub use frame::{
     FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header, ImageMeta, Kind, LEN_PREFIX,

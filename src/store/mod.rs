@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::ClientId;
+use crate::protocol::ChannelName;
 
 /// One received message: channel, payload, sender and time of arrival.
 ///
@@ -21,7 +22,7 @@ use crate::ClientId;
 /// the socket was read into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    channel: Name,
+    channel: ChannelName,
     payload: Bytes,
     from: ClientId,
     received: Instant,
@@ -29,13 +30,13 @@ pub struct Message {
 
 impl Message {
     pub(crate) fn new(
-        channel: &Arc<str>,
+        channel: ChannelName,
         payload: Bytes,
         from: ClientId,
         received: Instant,
     ) -> Self {
         Message {
-            channel: Name::new(channel),
+            channel,
             payload,
             from,
             received,
@@ -66,49 +67,6 @@ impl Message {
     /// When the event loop read it off the socket.
     pub fn received(&self) -> Instant {
         self.received
-    }
-}
-
-/// Longest channel name kept inside a [`Message`] itself.
-const INLINE_NAME: usize = 30;
-
-/// A message's channel name: inline when short, so that storing and dropping a
-/// message touches no counter shared between the event loop and the reader (a
-/// shared `Arc` refcount bounced between two cores on every small message).
-#[derive(Clone, PartialEq, Eq)]
-enum Name {
-    Inline { len: u8, bytes: [u8; INLINE_NAME] },
-    Shared(Arc<str>),
-}
-
-impl Name {
-    fn new(name: &Arc<str>) -> Name {
-        let len = name.len();
-        if len > INLINE_NAME {
-            return Name::Shared(Arc::clone(name));
-        }
-        let mut bytes = [0; INLINE_NAME];
-        bytes[..len].copy_from_slice(name.as_bytes());
-        Name::Inline {
-            len: len as u8,
-            bytes,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            // The bytes were copied from a `str`, so this never falls back.
-            Name::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default()
-            }
-            Name::Shared(name) => name,
-        }
-    }
-}
-
-impl std::fmt::Debug for Name {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.as_str().fmt(f)
     }
 }
 
@@ -148,16 +106,16 @@ impl Store {
     }
 
     /// The slot of `name`, created on first use.
-    pub(crate) fn slot(&self, name: &str) -> Arc<Slot> {
-        if let Some(slot) = self.channels.read().get(name) {
+    pub(crate) fn slot(&self, name: &ChannelName) -> Arc<Slot> {
+        if let Some(slot) = self.channels.read().get(name.as_str()) {
             return Arc::clone(slot);
         }
-        let capacity = self.capacities.get(name).copied();
+        let capacity = self.capacities.get(name.as_str()).copied();
         let capacity = capacity.unwrap_or(self.default_capacity);
         let mut channels = self.channels.write();
-        let slot = channels.entry(Arc::from(name)).or_insert_with_key(|name| {
+        let slot = channels.entry(Arc::from(name.as_str())).or_insert_with(|| {
             Arc::new(Slot {
-                name: Arc::clone(name),
+                name: name.clone(),
                 state: Mutex::new(SlotState::new(capacity)),
                 arrived: Condvar::new(),
             })
@@ -177,14 +135,18 @@ impl Store {
         let Some(slot) = self.existing(channel) else {
             return Vec::new();
         };
-        let queue = std::mem::take(&mut slot.state.lock().queue);
+        let queue = slot.state.lock().take_queue();
         Vec::from(queue)
     }
 
     /// As `get_all`, but waits up to `timeout` for a first message when the queue
     /// is empty.
     pub(crate) fn get_all_timeout(&self, channel: &str, timeout: Duration) -> Vec<Message> {
-        let slot = self.slot(channel);
+        // Nothing can ever arrive on an invalid name: do not wait for it.
+        let Ok(channel) = ChannelName::new(channel) else {
+            return Vec::new();
+        };
+        let slot = self.slot(&channel);
         let deadline = Instant::now() + timeout;
         let mut state = slot.state.lock();
         while state.queue.is_empty() {
@@ -192,7 +154,7 @@ impl Store {
                 break;
             }
         }
-        let queue = std::mem::take(&mut state.queue);
+        let queue = state.take_queue();
         drop(state);
         Vec::from(queue)
     }
@@ -205,8 +167,13 @@ impl Store {
         state.by_client.values().cloned().collect()
     }
 
+    /// A subscription; on an invalid name (where nothing can arrive) a receiver
+    /// that reports disconnection at once.
     pub(crate) fn subscribe(&self, channel: &str) -> Receiver<Message> {
-        let slot = self.slot(channel);
+        let Ok(channel) = ChannelName::new(channel) else {
+            return crossbeam_channel::bounded(1).1;
+        };
+        let slot = self.slot(&channel);
         let mut state = slot.state.lock();
         let (tx, rx) = crossbeam_channel::bounded(state.capacity.max(1));
         state.subscribers.push(tx);
@@ -235,7 +202,7 @@ impl Store {
 /// One channel.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    name: Arc<str>,
+    name: ChannelName,
     /// Held only to push a batch or to swap or clone out; never across I/O.
     state: Mutex<SlotState>,
     /// Signalled after every batch, for `get_all_timeout`.
@@ -243,7 +210,7 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    pub(crate) fn name(&self) -> &Arc<str> {
+    pub(crate) fn name(&self) -> &ChannelName {
         &self.name
     }
 
@@ -298,14 +265,21 @@ impl SlotState {
         }
     }
 
+    /// Takes the queued messages. The buffer goes to the caller; the next one
+    /// starts at the size this one reached instead of regrowing from nothing.
+    fn take_queue(&mut self) -> VecDeque<Message> {
+        let fresh = VecDeque::with_capacity(self.queue.len().min(self.capacity));
+        std::mem::replace(&mut self.queue, fresh)
+    }
+
     /// Appends the batch, dropping the oldest messages beyond capacity.
     fn enqueue(&mut self, batch: &mut Vec<Message>) {
         let excess = (self.queue.len() + batch.len()).saturating_sub(self.capacity);
         self.dropped += excess as u64;
         let from_queue = excess.min(self.queue.len());
         self.queue.drain(..from_queue);
-        let skip = excess - from_queue;
-        self.queue.extend(batch.drain(..).skip(skip));
+        batch.drain(..excess - from_queue);
+        self.queue.extend(batch.drain(..));
     }
 
     /// Offers every message to every subscriber; a full subscriber misses it and
@@ -332,13 +306,16 @@ mod tests {
     use super::*;
 
     fn msg(from: u64, payload: &'static str) -> Message {
-        let channel = Arc::from("ch");
         Message::new(
-            &channel,
+            name("ch"),
             Bytes::from(payload),
             ClientId(from),
             Instant::now(),
         )
+    }
+
+    fn name(s: &str) -> ChannelName {
+        ChannelName::new(s).unwrap()
     }
 
     fn payloads(msgs: &[Message]) -> Vec<&[u8]> {
@@ -349,9 +326,9 @@ mod tests {
     fn latest_overwrites_and_is_repeatable() {
         let store = Store::new(8, HashMap::new());
         store
-            .slot("ch")
+            .slot(&name("ch"))
             .push_batch(&mut vec![msg(1, "a"), msg(1, "b")]);
-        store.slot("ch").push_batch(&mut vec![msg(2, "c")]);
+        store.slot(&name("ch")).push_batch(&mut vec![msg(2, "c")]);
         for _ in 0..2 {
             assert_eq!(
                 store.get("ch").map(|m| m.into_payload()),
@@ -365,9 +342,9 @@ mod tests {
     fn get_all_drains_in_order_then_returns_nothing() {
         let store = Store::new(8, HashMap::new());
         store
-            .slot("ch")
+            .slot(&name("ch"))
             .push_batch(&mut vec![msg(1, "a"), msg(1, "b")]);
-        store.slot("ch").push_batch(&mut vec![msg(1, "c")]);
+        store.slot(&name("ch")).push_batch(&mut vec![msg(1, "c")]);
         assert_eq!(payloads(&store.get_all("ch")), [b"a", b"b", b"c"]);
         assert!(store.get_all("ch").is_empty());
     }
@@ -387,7 +364,7 @@ mod tests {
             let mut next = letters.iter();
             for &n in batches {
                 let mut batch: Vec<_> = next.by_ref().take(n).map(|p| msg(1, p)).collect();
-                store.slot("ch").push_batch(&mut batch);
+                store.slot(&name("ch")).push_batch(&mut batch);
             }
             let stats = store.stats("ch").unwrap();
             assert_eq!(
@@ -408,31 +385,17 @@ mod tests {
     }
 
     #[test]
-    fn channel_names_short_and_long_read_back() {
-        for name in [
-            "c",
-            &"s".repeat(INLINE_NAME),
-            &"l".repeat(INLINE_NAME + 1),
-            &"é".repeat(127),
-        ] {
-            let msg = Message::new(&Arc::from(name), Bytes::new(), ClientId(1), Instant::now());
-            assert_eq!(msg.channel(), name);
-            assert_eq!(format!("{:?}", msg.channel), format!("{name:?}"));
-        }
-    }
-
-    #[test]
     fn per_channel_capacity_overrides_default() {
         let store = Store::new(8, HashMap::from([("small".to_string(), 1)]));
-        assert_eq!(store.slot("small").state.lock().capacity, 1);
-        assert_eq!(store.slot("big").state.lock().capacity, 8);
+        assert_eq!(store.slot(&name("small")).state.lock().capacity, 1);
+        assert_eq!(store.slot(&name("big")).state.lock().capacity, 8);
     }
 
     #[test]
     fn by_client_keeps_one_latest_per_sender() {
         let store = Store::new(8, HashMap::new());
         let mut batch = vec![msg(2, "x"), msg(1, "a"), msg(2, "y"), msg(1, "b")];
-        store.slot("ch").push_batch(&mut batch);
+        store.slot(&name("ch")).push_batch(&mut batch);
         let got = store.get_by_client("ch");
         let got: Vec<_> = got.iter().map(|m| (m.from().0, &m.payload()[..])).collect();
         assert_eq!(got, [(1, &b"b"[..]), (2, &b"y"[..])]);
@@ -443,12 +406,12 @@ mod tests {
         let store = Store::new(2, HashMap::new());
         let rx = store.subscribe("ch");
         store
-            .slot("ch")
+            .slot(&name("ch"))
             .push_batch(&mut vec![msg(1, "a"), msg(1, "b"), msg(1, "c")]);
         assert_eq!(payloads(&rx.try_iter().collect::<Vec<_>>()), [b"a", b"b"]);
         assert_eq!(store.stats("ch").unwrap().dropped, 1 + 1);
         drop(rx);
-        store.slot("ch").push_batch(&mut vec![msg(1, "d")]);
-        assert!(store.slot("ch").state.lock().subscribers.is_empty());
+        store.slot(&name("ch")).push_batch(&mut vec![msg(1, "d")]);
+        assert!(store.slot(&name("ch")).state.lock().subscribers.is_empty());
     }
 }

@@ -59,7 +59,7 @@ fn any_frame() -> impl Strategy<Value = Frame> {
     )
         .prop_map(|(kind, channel, route, origin, mirror, payload)| Frame {
             kind,
-            channel: Bytes::from(channel),
+            channel: ChannelName::new(&channel).unwrap(),
             route,
             origin,
             mirror,
