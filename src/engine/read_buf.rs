@@ -10,11 +10,8 @@ use socket2::SockRef;
 /// Frames larger than this are read into a buffer of their exact size.
 const LARGE_FRAME: usize = 64 * 1024;
 
-/// Bytes reserved for small frames each time the free room runs low.
-const READ_CHUNK: usize = 256 * 1024;
-
-/// Free room below which the buffer is grown before a read.
-const MIN_SPARE: usize = 16 * 1024;
+/// Room of the fresh buffer each read of small frames gets.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Bytes asked for right after a large frame: enough for the next frame's head
 /// without pulling the start of another large payload into a small buffer.
@@ -63,9 +60,15 @@ impl ReadBuf {
                 AFTER_LARGE
             }
             _ => {
-                if self.buf.capacity() - self.buf.len() < MIN_SPARE {
-                    self.buf.reserve(READ_CHUNK);
-                }
+                // A fresh buffer per read (with the few bytes of a partial frame
+                // moved over): the payloads of one read then share one reference
+                // count that the loop finishes with before the batch is stored, so
+                // a reader dropping those messages never contends with the loop
+                // splitting the next batch. Sharing one buffer across reads made
+                // both threads hammer the same counter on every 64-byte message.
+                let mut fresh = BytesMut::with_capacity(READ_CHUNK.max(self.buf.len() * 2));
+                fresh.extend_from_slice(&self.buf);
+                self.buf = fresh;
                 self.buf.capacity() - self.buf.len()
             }
         }
