@@ -12,7 +12,7 @@ use mio::net::TcpStream;
 use super::read_buf::ReadBuf;
 use super::{Peer, Shared, would_block};
 use crate::protocol::{Decoder, Frame, Header, Kind, Outbox};
-use crate::store::{Message, Slot};
+use crate::store::{Message, Run, Slot};
 use crate::{ClientId, ErrorKind, Result};
 
 /// Most `IoSlice`s handed to one `write_vectored`.
@@ -69,6 +69,46 @@ impl Open {
             slot: None,
             batch: Vec::new(),
         }
+    }
+
+    /// Decodes and stores every whole frame in `buf`.
+    fn decode_buffered(&mut self, buf: &mut BytesMut, shared: &Shared, now: Instant) -> Result<()> {
+        loop {
+            self.skim_run(buf, now);
+            match self.decoder.decode(buf)? {
+                Some(frame) => self.on_frame(frame, shared, now),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Stores the plain data frames at the front of `buf` that continue the
+    /// current channel as one run: per frame, a few comparisons and a span; the
+    /// messages are built when read, on the reader's thread.
+    fn skim_run(&mut self, buf: &mut BytesMut, now: Instant) {
+        let Some(slot) = &self.slot else { return };
+        let mut spans = Vec::new();
+        let mut pos = 0;
+        while let Some((start, end)) = self.decoder.plain_data(&buf[pos..], slot.name()) {
+            let (Ok(start), Ok(end)) = (u32::try_from(pos + start), u32::try_from(pos + end))
+            else {
+                break;
+            };
+            spans.push((start, end));
+            pos = end as usize;
+        }
+        if spans.is_empty() {
+            return;
+        }
+        // Messages decoded one by one before this run go first.
+        slot.push_batch(&mut self.batch);
+        slot.push_run(Run {
+            chunk: buf.split_to(pos).freeze(),
+            spans,
+            channel: slot.name().clone(),
+            from: self.from,
+            received: now,
+        });
     }
 
     /// Handles one decoded frame.
@@ -221,9 +261,7 @@ fn read_open(
 ) -> Result<ReadEnd> {
     loop {
         // Decode first: bytes may be waiting from the read that carried the hello.
-        while let Some(frame) = open.decoder.decode(&mut rbuf.buf)? {
-            open.on_frame(frame, shared, now);
-        }
+        open.decode_buffered(&mut rbuf.buf, shared, now)?;
         let want = rbuf.prepare(open.decoder.frame_len());
         match rbuf.fill(stream, want) {
             Ok(0) => return eof(&rbuf.buf, &open.decoder),

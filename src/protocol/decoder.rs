@@ -163,6 +163,42 @@ impl Decoder {
         }))
     }
 
+    /// If `buf` starts with a whole plain data frame (no routing fields) on
+    /// `channel`, returns where its payload starts and where the frame ends,
+    /// consuming nothing; otherwise `None`, and [`decode`](Self::decode) takes
+    /// over (and reports any error).
+    ///
+    /// A fast path for runs of small frames on one channel: it makes the same
+    /// checks as `decode` (a length within the maximum, the kind, no flags, the
+    /// name), but compares the name with one already validated instead of
+    /// validating it again, and splits nothing off the buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use socketengine::protocol::{ChannelName, Decoder, Header};
+    ///
+    /// let wire = Header::data("pose").to_bytes(b"hi").unwrap();
+    /// let pose = ChannelName::new("pose").unwrap();
+    /// let decoder = Decoder::new(1 << 20);
+    /// assert_eq!(decoder.plain_data(&wire, &pose), Some((11, 13)));
+    /// assert_eq!(&wire[11..13], b"hi");
+    /// assert_eq!(decoder.plain_data(&wire[..12], &pose), None); // not whole yet
+    /// ```
+    pub fn plain_data(&self, buf: &[u8], channel: &ChannelName) -> Option<(usize, usize)> {
+        let name = channel.as_str().as_bytes();
+        let start = LEN_PREFIX + 3 + name.len();
+        let head = buf.get(..start)?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let plain = head[4] == Kind::Data.code() && head[5] == 0 && head[6] as usize == name.len();
+        let fits = len <= self.max_frame && len >= start - LEN_PREFIX;
+        if self.state != State::Head || !plain || !fits || &head[LEN_PREFIX + 3..] != name {
+            return None;
+        }
+        let end = LEN_PREFIX + len;
+        (buf.len() >= end).then_some((start, end))
+    }
+
     fn fail(&mut self, err: DecodeError) -> DecodeError {
         self.state = State::Failed(err);
         err

@@ -5,7 +5,7 @@
 //! `get_all`) take the same lock for a pointer swap or a clone and never wait on
 //! the network.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,12 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+mod queue;
+
 use crate::ClientId;
 use crate::protocol::ChannelName;
+use queue::Queue;
+pub(crate) use queue::Run;
 
 /// One received message: channel, payload, sender and time of arrival.
 ///
@@ -135,8 +139,8 @@ impl Store {
         let Some(slot) = self.existing(channel) else {
             return Vec::new();
         };
-        let queue = slot.state.lock().take_queue();
-        Vec::from(queue)
+        let queue = slot.state.lock().queue.take();
+        queue.into_messages()
     }
 
     /// As `get_all`, but waits up to `timeout` for a first message when the queue
@@ -154,9 +158,9 @@ impl Store {
                 break;
             }
         }
-        let queue = state.take_queue();
+        let queue = state.queue.take();
         drop(state);
-        Vec::from(queue)
+        queue.into_messages()
     }
 
     pub(crate) fn get_by_client(&self, channel: &str) -> Vec<Message> {
@@ -231,9 +235,31 @@ impl Slot {
             state.bytes += msg.payload.len() as u64;
         }
         if !state.subscribers.is_empty() {
-            state.notify(batch);
+            state.notify(batch.iter().cloned());
         }
-        state.enqueue(batch);
+        let capacity = state.capacity;
+        state.dropped += state.queue.push_messages(batch, capacity);
+        drop(state);
+        self.arrived.notify_all();
+    }
+
+    /// Stores a run of payloads received together from one sender.
+    pub(crate) fn push_run(&self, run: Run) {
+        let Some(last) = run.spans.len().checked_sub(1) else {
+            return;
+        };
+        let latest = run.message(last);
+        let bytes = run.bytes();
+        let mut state = self.state.lock();
+        state.by_client.insert(run.from, latest.clone());
+        state.latest = Some(latest);
+        state.received += run.spans.len() as u64;
+        state.bytes += bytes;
+        if !state.subscribers.is_empty() {
+            state.notify((0..run.spans.len()).map(|i| run.message(i)));
+        }
+        let capacity = state.capacity;
+        state.dropped += state.queue.push_run(run, capacity);
         drop(state);
         self.arrived.notify_all();
     }
@@ -242,7 +268,7 @@ impl Slot {
 #[derive(Debug)]
 struct SlotState {
     latest: Option<Message>,
-    queue: VecDeque<Message>,
+    queue: Queue,
     capacity: usize,
     by_client: BTreeMap<ClientId, Message>,
     subscribers: Vec<Sender<Message>>,
@@ -255,7 +281,7 @@ impl SlotState {
     fn new(capacity: usize) -> SlotState {
         SlotState {
             latest: None,
-            queue: VecDeque::new(),
+            queue: Queue::default(),
             capacity,
             by_client: BTreeMap::new(),
             subscribers: Vec::new(),
@@ -265,30 +291,13 @@ impl SlotState {
         }
     }
 
-    /// Takes the queued messages. The buffer goes to the caller; the next one
-    /// starts at the size this one reached instead of regrowing from nothing.
-    fn take_queue(&mut self) -> VecDeque<Message> {
-        let fresh = VecDeque::with_capacity(self.queue.len().min(self.capacity));
-        std::mem::replace(&mut self.queue, fresh)
-    }
-
-    /// Appends the batch, dropping the oldest messages beyond capacity.
-    fn enqueue(&mut self, batch: &mut Vec<Message>) {
-        let excess = (self.queue.len() + batch.len()).saturating_sub(self.capacity);
-        self.dropped += excess as u64;
-        let from_queue = excess.min(self.queue.len());
-        self.queue.drain(..from_queue);
-        batch.drain(..excess - from_queue);
-        self.queue.extend(batch.drain(..));
-    }
-
     /// Offers every message to every subscriber; a full subscriber misses it and
     /// the miss is counted; a dropped receiver is forgotten.
-    fn notify(&mut self, batch: &[Message]) {
+    fn notify(&mut self, msgs: impl Iterator<Item = Message> + Clone) {
         let mut dropped = 0;
         self.subscribers.retain(|tx| {
-            for msg in batch {
-                match tx.try_send(msg.clone()) {
+            for msg in msgs.clone() {
+                match tx.try_send(msg) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => dropped += 1,
                     Err(TrySendError::Disconnected(_)) => return false,
