@@ -10,8 +10,11 @@ use socket2::SockRef;
 /// Frames larger than this are read into a buffer of their exact size.
 const LARGE_FRAME: usize = 64 * 1024;
 
-/// Room of the fresh buffer each read of small frames gets.
+/// Room reserved for small frames each time the free room runs low.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Free room below which a new buffer is started before a read.
+const MIN_SPARE: usize = 8 * 1024;
 
 /// Bytes asked for right after a large frame: enough for the next frame's head
 /// without pulling the start of another large payload into a small buffer.
@@ -60,15 +63,12 @@ impl ReadBuf {
                 AFTER_LARGE
             }
             _ => {
-                // A fresh buffer per read (with the few bytes of a partial frame
-                // moved over): the payloads of one read then share one reference
-                // count that the loop finishes with before the batch is stored, so
-                // a reader dropping those messages never contends with the loop
-                // splitting the next batch. Sharing one buffer across reads made
-                // both threads hammer the same counter on every 64-byte message.
-                let mut fresh = BytesMut::with_capacity(READ_CHUNK.max(self.buf.len() * 2));
-                fresh.extend_from_slice(&self.buf);
-                self.buf = fresh;
+                // Successive reads share one buffer until it runs low, so a slow
+                // trickle of small frames does not pin a fresh buffer per message.
+                // (`reserve` starts a new one, moving only a partial frame.)
+                if self.buf.capacity() - self.buf.len() < MIN_SPARE {
+                    self.buf.reserve(READ_CHUNK);
+                }
                 self.buf.capacity() - self.buf.len()
             }
         }
