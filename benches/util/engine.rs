@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use socketengine::{Client, Host, Message};
 
-use super::{Counter, POLL_SLEEP, TIMEOUT, bounded, join_within};
+use super::{Counter, TIMEOUT, bounded, join_within};
 
 /// How often an idle echo thread looks at its stop flag.
 const ECHO_POLL: Duration = Duration::from_millis(50);
@@ -147,13 +147,15 @@ impl EngineOneWay {
     }
 }
 
-/// The reader thread: polls `get_all` and counts; sleeps briefly when it finds
-/// the queue empty (a polling consumer, as a control loop would be).
+/// How long the reader blocks for a batch before it checks whether to stop.
+const DRAIN_WAIT: Duration = Duration::from_millis(20);
+
+/// The reader thread: drains with `get_all_timeout`, which blocks until a batch
+/// arrives (or a short timeout passes, to notice `stop`), and counts.
 fn drain(host: &Host, channel: &str, counter: &Counter, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let batch = host.get_all(channel);
+        let batch = host.get_all_timeout(channel, DRAIN_WAIT);
         if batch.is_empty() {
-            thread::sleep(POLL_SLEEP);
             continue;
         }
         let bytes = batch.iter().map(|m| m.payload().len() as u64).sum();
