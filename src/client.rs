@@ -14,6 +14,7 @@ use crate::engine::{Engine, FIRST_CONN, Peer, PeerParts, Role, Shared, configure
 use crate::error::check_channel;
 use crate::protocol::{DecodeError, Header, Hello, Outbox, WELCOME_LEN, Welcome, WelcomeStatus};
 use crate::readers::store_readers;
+use crate::time::{deadline, remaining};
 use crate::{ChannelStats, ClientBuilder, ClientId, Error, ErrorKind, Event, Message, Result};
 
 /// A client connected to a host.
@@ -73,9 +74,13 @@ impl Client {
             })
         };
         let addr = resolve(&builder.addr).map_err(connect_err)?;
-        let deadline = Instant::now() + builder.connect_timeout;
-        let stream =
-            TcpStream::connect_timeout(&addr, builder.connect_timeout).map_err(connect_err)?;
+        let deadline = deadline(builder.connect_timeout);
+        let stream = match deadline {
+            Some(_) => TcpStream::connect_timeout(&addr, builder.connect_timeout),
+            // No timeout: the operating system's own connect timeout applies.
+            None => TcpStream::connect(addr),
+        }
+        .map_err(connect_err)?;
         configure_stream(SockRef::from(&stream), &builder.config)?;
         let welcome =
             handshake(&stream, &builder.name, deadline).map_err(|e| match e.into_kind() {
@@ -102,6 +107,7 @@ impl Client {
                     budget: shared.config.outbox_budget,
                     max_frame: shared.config.max_frame,
                     epoch: shared.epoch,
+                    first: None,
                 };
                 // On a client, events name the client itself (see `Event`).
                 let peer = Arc::new(Peer::new(id, name.clone(), parts));
@@ -185,18 +191,22 @@ impl Client {
     ///
     /// Blocks until the frame is written, in order with every write made before
     /// it, for at most the [write timeout](crate::ClientBuilder::write_timeout).
-    /// Locked writes ignore the outbox budget: they wait instead.
+    /// Where an unlocked write would fail with `Full`, a locked write waits for
+    /// room instead, so the outbox never grows past its budget.
     ///
     /// # Errors
     ///
-    /// As [`write`](Self::write) (except `Full`), and `TimedOut`: the frame then
-    /// stays queued and is still sent.
+    /// As [`write`](Self::write) (except `Full`), and `TimedOut`: if it timed out
+    /// waiting for room, nothing was queued and the payload is handed back; if
+    /// it timed out waiting for the kernel, the frame stays queued and is still
+    /// sent.
     pub fn write_lock(&self, channel: &str, payload: impl Into<Bytes>) -> Result<()> {
         let payload = payload.into();
         self.check(channel, &payload)?;
         let host = &self.inner.host;
-        let target = host.start_locked(&Header::data(channel), payload)?;
-        host.wait_written(target, self.inner.shared.config.write_timeout)
+        let timeout = self.inner.shared.config.write_timeout;
+        let target = host.start_locked(&Header::data(channel), payload, timeout)?;
+        host.wait_written(target, timeout)
     }
 
     /// Starts a batch of writes that go out together, in order, with no other
@@ -306,17 +316,12 @@ impl Drop for WriteGuard<'_> {
 }
 
 /// Sends the hello and reads the welcome on a blocking stream, within `deadline`.
-fn handshake(stream: &TcpStream, name: &str, deadline: Instant) -> Result<Welcome> {
+fn handshake(stream: &TcpStream, name: &str, deadline: Option<Instant>) -> Result<Welcome> {
     let mut hello = Vec::new();
     Hello::new(name).encode(&mut hello)?;
-    let remaining = || {
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(std::time::Duration::from_millis(1))
-    };
-    stream.set_write_timeout(Some(remaining()))?;
+    stream.set_write_timeout(remaining(deadline))?;
     (&*stream).write_all(&hello)?;
-    stream.set_read_timeout(Some(remaining()))?;
+    stream.set_read_timeout(remaining(deadline))?;
     let mut buf = [0u8; WELCOME_LEN];
     (&*stream).read_exact(&mut buf)?;
     stream.set_read_timeout(None)?;

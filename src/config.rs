@@ -18,6 +18,7 @@ pub(crate) struct Config {
     pub(crate) handshake_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) max_channels: usize,
     pub(crate) nodelay: bool,
     pub(crate) send_buffer: Option<usize>,
     pub(crate) recv_buffer: Option<usize>,
@@ -34,6 +35,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(5),
             max_connections: 1024,
+            max_channels: 4096,
             nodelay: true,
             send_buffer: None,
             recv_buffer: None,
@@ -84,6 +86,15 @@ macro_rules! common_setters {
         /// Default: 5 s.
         pub fn write_timeout(mut self, timeout: Duration) -> Self {
             self.config.write_timeout = timeout;
+            self
+        }
+
+        /// Most channels the peers' frames may create in this handle's store. A
+        /// frame on a new channel beyond it closes its connection with
+        /// [`ErrorKind::ChannelLimit`](crate::ErrorKind::ChannelLimit), so a peer
+        /// cannot exhaust memory by inventing names. Default: 4096.
+        pub fn max_channels(mut self, channels: usize) -> Self {
+            self.config.max_channels = channels;
             self
         }
 

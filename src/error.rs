@@ -93,6 +93,13 @@ pub enum ErrorKind {
     /// The peer broke the wire format; that connection was closed.
     #[error("protocol error: {0}")]
     Protocol(#[from] DecodeError),
+    /// A peer sent a frame on a new channel while the store held its maximum
+    /// number of channels; that connection was closed.
+    #[error("channel limit of {max} reached")]
+    ChannelLimit {
+        /// The configured maximum ([`HostBuilder::max_channels`](crate::HostBuilder::max_channels)).
+        max: usize,
+    },
     /// The peer did not finish the handshake within the timeout.
     #[error("handshake not completed within {0:?}")]
     HandshakeTimeout(Duration),

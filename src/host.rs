@@ -127,37 +127,41 @@ impl Host {
     }
 
     /// Sends `payload` on `channel` to every connected client and returns once
-    /// every copy has been handed to the kernel (or failed). Returns how many
-    /// clients received it.
+    /// every copy has been handed to the kernel. Returns how many clients
+    /// received it: a client that cannot take the frame within the
+    /// [write timeout](crate::HostBuilder::write_timeout) (its outbox stays over
+    /// budget, or the kernel does not take the bytes) is skipped, and the skip
+    /// is counted in its [`ClientInfo::dropped`]; one stalled client never keeps
+    /// the frame from the others.
     ///
     /// # Locking
     ///
     /// Blocks until each client's frame is written, in order with everything
-    /// queued to that client before; at most the
-    /// [write timeout](crate::HostBuilder::write_timeout) per client.
+    /// queued to that client before; at most the write timeout per client.
     ///
     /// # Errors
     ///
-    /// As [`write_all`](Self::write_all), and `TimedOut` if a client did not take
-    /// the frame in time (the frame stays queued to it).
+    /// `InvalidChannel`, `FrameTooLarge` or `Closed`, with the payload handed back.
     pub fn write_lock_all(&self, channel: &str, payload: impl Into<Bytes>) -> Result<usize> {
         let payload = payload.into();
         self.check(channel, &payload)?;
         let header = Header::data(channel);
         let peers = self.inner.shared.registry.connected();
+        let timeout = self.inner.shared.config.write_timeout;
         let mut started = Vec::with_capacity(peers.len());
         for peer in &peers {
-            // A peer closing meanwhile is skipped.
-            if let Ok(target) = peer.start_locked(&header, payload.clone()) {
-                started.push((peer, target));
+            match peer.start_locked(&header, payload.clone(), timeout) {
+                Ok(target) => started.push((peer, target)),
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
+                // A peer closing meanwhile is skipped.
+                Err(_) => {}
             }
         }
-        let timeout = self.inner.shared.config.write_timeout;
         let mut delivered = 0;
         for (peer, target) in started {
             match peer.wait_written(target, timeout) {
                 Ok(()) => delivered += 1,
-                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => return Err(e),
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
                 Err(_) => {}
             }
         }
@@ -203,8 +207,9 @@ impl Host {
         let payload = payload.into();
         self.check(channel, &payload)?;
         let peer = self.peer(client, &payload)?;
-        let target = peer.start_locked(&Header::data(channel), payload)?;
-        peer.wait_written(target, self.inner.shared.config.write_timeout)
+        let timeout = self.inner.shared.config.write_timeout;
+        let target = peer.start_locked(&Header::data(channel), payload, timeout)?;
+        peer.wait_written(target, timeout)
     }
 
     /// Waits until everything queued so far to every client has been handed to

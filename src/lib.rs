@@ -80,6 +80,7 @@ pub mod protocol;
 mod readers;
 mod registry;
 mod store;
+mod time;
 
 pub use client::{Client, WriteGuard};
 pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder};

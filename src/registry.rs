@@ -43,7 +43,8 @@ pub struct ClientInfo {
     pub last_seen: Instant,
     /// Bytes queued to it and not yet written.
     pub queued_bytes: usize,
-    /// Unlocked writes to it refused because its outbox was full.
+    /// Writes to it given up: unlocked writes refused because its outbox was
+    /// full, locked broadcasts that timed out, pongs over the budget.
     pub dropped: u64,
 }
 
@@ -119,11 +120,15 @@ impl Registry {
                 ClientId(inner.next)
             }
         };
+        // Only chosen names are remembered for reconnection: a generated
+        // `client-N` must not let another client claim that id by name.
         let name = match name.is_empty() {
             true => format!("client-{}", id.0),
-            false => name.to_owned(),
+            false => {
+                inner.by_name.insert(name.to_owned(), id);
+                name.to_owned()
+            }
         };
-        inner.by_name.insert(name.clone(), id);
         let peer = make(id, name);
         let old = inner.by_id.insert(id, Arc::clone(&peer));
         inner.evict_disconnected(keep_disconnected);
@@ -169,7 +174,10 @@ impl Inner {
             .collect();
         for id in gone.iter().take(gone.len().saturating_sub(keep)) {
             if let Some(peer) = self.by_id.remove(id) {
-                self.by_name.remove(peer.name());
+                // The name may belong to a newer id by now; forget only this one's.
+                if self.by_name.get(peer.name()) == Some(id) {
+                    self.by_name.remove(peer.name());
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use mio::net::TcpStream;
@@ -13,6 +13,7 @@ use super::read_buf::ReadBuf;
 use super::{Peer, Shared, would_block};
 use crate::protocol::{Decoder, Frame, Header, Kind, Outbox};
 use crate::store::{Message, Run, Slot};
+use crate::time::unix_ns;
 use crate::{ClientId, ErrorKind, Result};
 
 /// Most `IoSlice`s handed to one `write_vectored`.
@@ -76,7 +77,7 @@ impl Open {
         loop {
             self.skim_run(buf, now);
             match self.decoder.decode(buf)? {
-                Some(frame) => self.on_frame(frame, shared, now),
+                Some(frame) => self.on_frame(frame, shared, now)?,
                 None => return Ok(()),
             }
         }
@@ -112,23 +113,28 @@ impl Open {
     }
 
     /// Handles one decoded frame.
-    fn on_frame(&mut self, frame: Frame, shared: &Shared, now: Instant) {
+    fn on_frame(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
         match frame.kind {
-            Kind::Data => self.on_data(frame, shared, now),
+            Kind::Data => return self.on_data(frame, shared, now),
             Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns),
             // Other kinds belong to features not built yet; they are dropped.
             _ => {}
         }
+        Ok(())
     }
 
-    fn on_data(&mut self, frame: Frame, shared: &Shared, now: Instant) {
+    fn on_data(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
         let same = self
             .slot
             .as_ref()
             .is_some_and(|s| *s.name() == frame.channel);
         if !same {
             self.store_batch();
-            self.slot = Some(shared.store.slot(&frame.channel));
+            let Some(slot) = shared.store.slot_for_peer(&frame.channel) else {
+                let max = shared.config.max_channels;
+                return Err(ErrorKind::ChannelLimit { max }.into());
+            };
+            self.slot = Some(slot);
         }
         let from = match (self.trust_origin, frame.origin) {
             (true, Some(origin)) => ClientId(origin),
@@ -136,18 +142,16 @@ impl Open {
         };
         let msg = Message::new(frame.channel, frame.payload, from, now);
         self.batch.push(msg);
+        Ok(())
     }
 
     fn on_ping(&mut self, frame: &Frame, ping_sent_ns: u64) {
-        let sent_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
         let kind = Kind::Pong {
             ping_sent_ns,
-            sent_ns,
+            sent_ns: unix_ns(),
         };
         if let Ok(pong) = Header::new(kind, frame.channel_str()).to_bytes(&[]) {
-            self.peer.queue_raw(pong);
+            self.peer.queue_control(pong);
         }
     }
 

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use crossbeam_channel::Receiver;
@@ -15,6 +15,7 @@ use socket2::SockRef;
 use super::connection::{Conn, Open, ReadEnd, State};
 use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{DecodeError, Hello, VERSION, Welcome, WelcomeStatus};
+use crate::time::unix_ns;
 use crate::{ClientId, Error, ErrorKind, Event};
 
 /// Token of the host's listening socket.
@@ -26,6 +27,9 @@ pub(crate) const FIRST_CONN: usize = 2;
 
 /// Readiness events taken from one `poll`.
 const EVENTS_CAPACITY: usize = 1024;
+
+/// Pause before accepting again after running out of descriptors or memory.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Longest hello: the fixed part plus a 255-byte name.
 const MAX_HELLO: usize = 7 + 255;
@@ -61,6 +65,8 @@ pub(crate) struct EventLoop {
     /// so this is in deadline order).
     handshakes: VecDeque<(Instant, Token)>,
     open_count: usize,
+    /// When to call `accept` again after it failed for lack of resources.
+    accept_retry: Option<Instant>,
 }
 
 impl EventLoop {
@@ -81,6 +87,7 @@ impl EventLoop {
             free: Vec::new(),
             handshakes: VecDeque::new(),
             open_count: 0,
+            accept_retry: None,
         };
         match role {
             Role::Host { listener } => event_loop.listener = Some(listener),
@@ -107,9 +114,8 @@ impl EventLoop {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = self
-                .handshakes
-                .front()
-                .map(|(d, _)| d.saturating_duration_since(Instant::now()));
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -127,9 +133,23 @@ impl EventLoop {
             if !self.run_commands() {
                 break;
             }
-            self.expire_handshakes(Instant::now());
+            let now = Instant::now();
+            self.expire_handshakes(now);
+            if self.accept_retry.is_some_and(|at| at <= now) {
+                self.accept_retry = None;
+                self.accept_all(now);
+            }
         }
         self.close_all();
+    }
+
+    /// The earliest timer: a handshake deadline or an accept retry.
+    fn next_deadline(&self) -> Option<Instant> {
+        let handshake = self.handshakes.front().map(|(d, _)| *d);
+        match (handshake, self.accept_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs queued commands; false on shutdown.
@@ -191,9 +211,15 @@ impl EventLoop {
             match listener.accept() {
                 Ok((stream, addr)) => self.admit_stream(stream, addr, now),
                 Err(e) if would_block(&e) => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Out of descriptors or the like: wait for the next readiness.
-                Err(_) => return,
+                // The connection died in the backlog, or a signal interrupted:
+                // the next one may be fine.
+                Err(e) if is_transient_accept_error(&e) => {}
+                // Out of descriptors or memory: the readiness edge is spent, so
+                // try again shortly instead of waiting for a new connection.
+                Err(_) => {
+                    self.accept_retry = Some(now + ACCEPT_RETRY);
+                    return;
+                }
             }
         }
     }
@@ -218,7 +244,8 @@ impl EventLoop {
             });
             return;
         }
-        let deadline = now + config.handshake_timeout;
+        // A timeout too large to represent (`Duration::MAX`) means none.
+        let deadline = now.checked_add(config.handshake_timeout);
         let token = self.next_token();
         if let Err(err) = self.poll.registry().register(
             &mut stream,
@@ -234,7 +261,9 @@ impl EventLoop {
             return;
         }
         self.conns[token.0 - FIRST_CONN] = Some(Conn::new(stream, addr, State::Handshake));
-        self.handshakes.push_back((deadline, token));
+        if let Some(deadline) = deadline {
+            self.handshakes.push_back((deadline, token));
+        }
     }
 
     fn next_token(&mut self) -> Token {
@@ -288,17 +317,22 @@ impl EventLoop {
             budget: shared.config.outbox_budget,
             max_frame: shared.config.max_frame,
             epoch: shared.epoch,
+            first: None,
         };
         let keep = shared.config.max_connections;
-        let make = |id, name| Arc::new(Peer::new(id, name, parts));
-        let (peer, replaced) = shared.registry.admit(&hello.name, make, keep);
-        let welcome = Welcome {
-            version: VERSION,
-            status: WelcomeStatus::Accepted,
-            client_id: peer.id().0,
-            host_time_ns: unix_ns(),
+        // The welcome is queued before the registry shares the peer, so no
+        // broadcast from another thread can reach the client ahead of it.
+        let make = |id: ClientId, name| {
+            let welcome = Welcome {
+                version: VERSION,
+                status: WelcomeStatus::Accepted,
+                client_id: id.0,
+                host_time_ns: unix_ns(),
+            };
+            let first = Some(Bytes::copy_from_slice(&welcome.encode()));
+            Arc::new(Peer::new(id, name, PeerParts { first, ..parts }))
         };
-        peer.queue_raw(Bytes::copy_from_slice(&welcome.encode()));
+        let (peer, replaced) = shared.registry.admit(&hello.name, make, keep);
         let max_frame = shared.config.max_frame;
         conn.state = State::Open(Open::new(Arc::clone(&peer), max_frame, peer.id(), false));
         self.handshakes.retain(|(_, t)| *t != token);
@@ -308,6 +342,7 @@ impl EventLoop {
         }
         let (client, name, addr) = (peer.id(), peer.name().to_owned(), peer.addr());
         shared.emit(Event::Connected { client, name, addr });
+        self.flush(token);
         // Frames may have followed the hello in the same read.
         self.read(token, now);
     }
@@ -376,6 +411,31 @@ impl EventLoop {
     }
 }
 
+/// Accept errors that concern one connection, not the listener.
+fn is_transient_accept_error(err: &io::Error) -> bool {
+    use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, PermissionDenied};
+    matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | PermissionDenied
+    ) || err.raw_os_error() == Some(PROTOCOL_ERROR)
+}
+
+/// `EPROTO` on Linux: a protocol error on a connection in the backlog.
+const PROTOCOL_ERROR: i32 = 71;
+
+impl Drop for EventLoop {
+    /// Runs on every exit, a panic included: marks the engine stopped and fails
+    /// every waiting writer, so no handle is left looking alive.
+    fn drop(&mut self) {
+        self.shared.mark_stopped();
+        for conn in self.conns.iter().flatten() {
+            if let State::Open(open) = &conn.state {
+                open.peer.close();
+            }
+        }
+    }
+}
+
 /// Tells a client why it is turned away, best effort: the welcome is 23 bytes on a
 /// fresh socket, so it fits the send buffer, and the connection closes next anyway.
 fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
@@ -386,11 +446,4 @@ fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
         host_time_ns: unix_ns(),
     };
     let _ = stream.write(&welcome.encode());
-}
-
-/// The wall clock in nanoseconds since the Unix epoch (0 if it reads earlier).
-pub(crate) fn unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -70,11 +70,15 @@ pub(crate) struct Shared {
     events_rx: Receiver<Event>,
     /// Events dropped because nobody drained `events()`.
     events_dropped: AtomicU64,
+    /// Set by `close` and by the event loop whenever it exits (a panic
+    /// included); read by every write, so an atomic.
+    stopped: AtomicBool,
 }
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
-        let store = Store::new(config.queue_capacity, config.channel_capacity.clone());
+        let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
+            .limit_channels(config.max_channels);
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
         Shared {
             store,
@@ -84,6 +88,7 @@ impl Shared {
             events_tx,
             events_rx,
             events_dropped: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -100,16 +105,24 @@ impl Shared {
     pub(crate) fn events_dropped(&self) -> u64 {
         self.events_dropped.load(Ordering::Relaxed)
     }
+
+    pub(crate) fn mark_stopped(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
 }
 
 /// The handle on a running event loop: its notifier and its thread.
 #[derive(Debug)]
 pub(crate) struct Engine {
     notifier: Notifier,
-    /// Set by the first `shutdown`; read by every write, so an atomic.
-    stopped: AtomicBool,
+    shared: Arc<Shared>,
     /// Taken by the first `shutdown`, so closing twice (or `close` then `Drop`)
-    /// joins once.
+    /// joins once; held across the join, so a second `close` returns only once
+    /// the thread is gone.
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -126,32 +139,32 @@ impl Engine {
         let (commands, rx) = crossbeam_channel::unbounded();
         let notifier = Notifier { commands, waker };
         let role = role(&notifier, poll.registry())?;
-        let mut event_loop = EventLoop::new(poll, rx, notifier.clone(), shared, role);
+        let mut event_loop = EventLoop::new(poll, rx, notifier.clone(), Arc::clone(&shared), role);
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || event_loop.run())?;
         Ok(Engine {
             notifier,
-            stopped: AtomicBool::new(false),
+            shared,
             thread: Mutex::new(Some(thread)),
         })
     }
 
     /// Whether `shutdown` has been called.
     pub(crate) fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::Acquire)
+        self.shared.is_stopped()
     }
 
     /// Stops the loop and joins its thread. Idempotent.
     pub(crate) fn shutdown(&self) {
-        self.stopped.store(true, Ordering::Release);
-        let Some(thread) = self.thread.lock().take() else {
+        self.shared.mark_stopped();
+        let mut thread = self.thread.lock();
+        let Some(handle) = thread.take() else {
             return;
         };
         self.notifier.send(Command::Shutdown);
-        if thread.join().is_err() {
-            // The loop panicked; its connections are gone either way.
-        }
+        // A panicked loop has closed its peers on the way out (its `Drop`).
+        let _ = handle.join();
     }
 }
 

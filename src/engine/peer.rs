@@ -21,6 +21,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::{Command, Notifier};
 use crate::protocol::{Header, Outbox};
+use crate::time::deadline;
 use crate::{ClientId, ClientInfo, Error, ErrorKind, Result};
 
 /// One connected peer, shared by the event loop and the public handles.
@@ -36,9 +37,6 @@ pub(crate) struct Peer {
     out: Mutex<OutState>,
     /// Signalled whenever `OutState::written` moves or the peer closes.
     written_cv: Condvar,
-    /// A duplicate of the connection's socket for direct locked writes. The event
-    /// loop reads and flushes through its own mio handle on the same socket.
-    stream: TcpStream,
     notifier: Notifier,
     budget: usize,
     max_frame: usize,
@@ -47,7 +45,8 @@ pub(crate) struct Peer {
     /// update it without a lock on every read.
     last_seen_ns: AtomicU64,
     epoch: Instant,
-    /// Unlocked writes refused with `Full`.
+    /// Writes to this peer given up: unlocked ones refused with `Full`, locked
+    /// broadcasts that timed out, pongs over the budget.
     dropped: AtomicU64,
     /// Callers blocked in `wait_written`; while non-zero the loop reports every
     /// write at once instead of once per batch.
@@ -69,6 +68,10 @@ struct OutState {
     /// Bytes ever handed to the kernel.
     written: u64,
     closed: bool,
+    /// A duplicate of the connection's socket for direct locked writes (the loop
+    /// reads and flushes through its own handle). Under this lock because only
+    /// the lock holder may write; taken, and so closed, when the peer closes.
+    stream: Option<TcpStream>,
 }
 
 /// Settings and handles a new peer needs.
@@ -80,19 +83,32 @@ pub(crate) struct PeerParts {
     pub(crate) budget: usize,
     pub(crate) max_frame: usize,
     pub(crate) epoch: Instant,
+    /// Bytes to send before anything else (a host's welcome). Queued before the
+    /// peer is shared, so no other thread's frame can overtake them.
+    pub(crate) first: Option<Bytes>,
 }
 
 impl Peer {
+    /// A peer; if `parts.first` holds bytes, the loop owns the write side from the
+    /// start and must flush the connection.
     pub(crate) fn new(id: ClientId, name: String, parts: PeerParts) -> Peer {
         let last_seen = parts.epoch.elapsed().as_nanos() as u64;
+        let mut out = OutState {
+            stream: Some(parts.stream),
+            ..OutState::default()
+        };
+        if let Some(first) = parts.first {
+            out.pushed = first.len() as u64;
+            out.pending.push_raw(first);
+            out.loop_writing = true;
+        }
         Peer {
             id,
             name,
             addr: parts.addr,
             token: parts.token,
-            out: Mutex::default(),
+            out: Mutex::new(out),
             written_cv: Condvar::new(),
-            stream: parts.stream,
             notifier: parts.notifier,
             budget: parts.budget,
             max_frame: parts.max_frame,
@@ -172,8 +188,8 @@ impl Peer {
         if out.closed {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
         }
-        let queued = out.pending.len() + out.inflight;
-        if queued > 0 && queued + payload.len() > self.budget {
+        if !self.has_room(&out, payload.len()) {
+            let queued = out.pending.len() + out.inflight;
             drop(out);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             let full = ErrorKind::Full {
@@ -187,12 +203,24 @@ impl Peer {
         Ok(())
     }
 
-    /// Queues already-encoded bytes from the event loop thread (the welcome, a pong).
-    pub(crate) fn queue_raw(&self, bytes: Bytes) {
+    /// Queues an encoded control frame from the event loop thread (a pong); over
+    /// the budget it is dropped and counted, so a peer that pings without reading
+    /// cannot grow the outbox.
+    pub(crate) fn queue_control(&self, frame: Bytes) {
         let mut out = self.out.lock();
-        out.pushed += bytes.len() as u64;
-        out.pending.push_raw(bytes);
+        if out.closed || !self.has_room(&out, frame.len()) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        out.pushed += frame.len() as u64;
+        out.pending.push_raw(frame);
         self.wake_loop(out);
+    }
+
+    /// Whether `len` more bytes fit the budget (a lone frame always fits).
+    fn has_room(&self, out: &OutState, len: usize) -> bool {
+        let queued = out.pending.len() + out.inflight;
+        queued == 0 || queued + len <= self.budget
     }
 
     /// Marks the loop as the writer and, if it was not already, tells it to flush.
@@ -206,27 +234,64 @@ impl Peer {
 
     /// Queues a frame, or writes it straight to the kernel when the connection is
     /// idle; returns the byte count `written` must reach for the frame to be out.
-    pub(crate) fn start_locked(&self, header: &Header<'_>, payload: Bytes) -> Result<u64> {
+    ///
+    /// On a busy connection over its budget it waits, up to `timeout`, for room:
+    /// locked writes are the back-pressure path and never grow the outbox past
+    /// its budget (a lone frame always fits).
+    pub(crate) fn start_locked(
+        &self,
+        header: &Header<'_>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<u64> {
         let payload = self.check(header, payload)?;
+        let deadline = deadline(timeout);
         let mut out = self.out.lock();
-        if out.closed {
-            return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        loop {
+            if out.closed {
+                return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+            }
+            if !out.loop_writing {
+                return self.write_now(out, header, payload);
+            }
+            if self.has_room(&out, payload.len()) {
+                out.pushed += out.pending.push_valid(header, payload) as u64;
+                return Ok(out.pushed);
+            }
+            if self.wait(&mut out, deadline) {
+                let timed_out = Error::new(ErrorKind::TimedOut(timeout));
+                return Err(timed_out.with_payload(payload));
+            }
         }
-        if out.loop_writing {
-            out.pushed += out.pending.push_valid(header, payload) as u64;
-            return Ok(out.pushed);
-        }
+    }
+
+    /// Writes a frame on an idle connection from the caller's thread; whatever
+    /// the socket does not take goes to the loop.
+    fn write_now(
+        &self,
+        mut out: MutexGuard<'_, OutState>,
+        header: &Header<'_>,
+        payload: Bytes,
+    ) -> Result<u64> {
         let mut head = Vec::with_capacity(header.body_prefix_len() + 4);
         header.encode_valid(payload.len(), &mut head);
-        // A failed socket is closing: the frame was not delivered, hand it back.
-        let n = match self.write_direct(&head, &payload) {
-            Ok(n) => n,
-            Err(err) => return Err(Error::from(err).with_payload(payload)),
+        let total = head.len() + payload.len();
+        let (n, failed) = match &out.stream {
+            Some(stream) => write_direct(stream, &head, &payload),
+            None => (0, Some(io::ErrorKind::NotConnected.into())),
         };
-        out.pushed += (head.len() + payload.len()) as u64;
+        match failed {
+            // Nothing went out: the frame was not delivered, hand it back.
+            Some(err) if n == 0 => return Err(Error::from(err).with_payload(payload)),
+            // Part of the frame went out on a broken socket; the loop sees the
+            // error too and closes the connection.
+            Some(err) => return Err(err.into()),
+            None => {}
+        }
+        out.pushed += total as u64;
         out.written += n as u64;
         let target = out.pushed;
-        if n < head.len() + payload.len() {
+        if n < total {
             let head_rest = head.get(n..).unwrap_or_default();
             out.pending.push_raw(Bytes::copy_from_slice(head_rest));
             out.pending
@@ -236,29 +301,20 @@ impl Peer {
         Ok(target)
     }
 
-    /// Writes `head` then `payload` until done or the socket would block; returns
-    /// the bytes written.
-    fn write_direct(&self, head: &[u8], payload: &[u8]) -> io::Result<usize> {
-        let total = head.len() + payload.len();
-        let mut done = 0;
-        while done < total {
-            let slices = [
-                IoSlice::new(head.get(done..).unwrap_or_default()),
-                IoSlice::new(
-                    payload
-                        .get(done.saturating_sub(head.len())..)
-                        .unwrap_or_default(),
-                ),
-            ];
-            match (&self.stream).write_vectored(&slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+    /// Waits for `written` to move (or the peer to close) until `deadline`;
+    /// returns whether it timed out. Counts as a waiter meanwhile, so the loop
+    /// reports every write at once.
+    fn wait(&self, out: &mut MutexGuard<'_, OutState>, deadline: Option<Instant>) -> bool {
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        let timed_out = match deadline {
+            Some(deadline) => self.written_cv.wait_until(out, deadline).timed_out(),
+            None => {
+                self.written_cv.wait(out);
+                false
             }
-        }
-        Ok(done)
+        };
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+        timed_out
     }
 
     /// Appends a batch of frames atomically; returns the `written` target.
@@ -281,25 +337,19 @@ impl Peer {
 
     /// Waits until `target` bytes have been handed to the kernel.
     pub(crate) fn wait_written(&self, target: u64, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline(timeout);
         let mut out = self.out.lock();
-        if out.written >= target {
-            return Ok(());
-        }
-        self.waiters.fetch_add(1, Ordering::AcqRel);
-        let result = loop {
+        loop {
             if out.written >= target {
-                break Ok(());
+                return Ok(());
             }
             if out.closed {
-                break Err(ErrorKind::NotConnected.into());
+                return Err(ErrorKind::NotConnected.into());
             }
-            if self.written_cv.wait_until(&mut out, deadline).timed_out() && out.written < target {
-                break Err(ErrorKind::TimedOut(timeout).into());
+            if self.wait(&mut out, deadline) && out.written < target {
+                return Err(ErrorKind::TimedOut(timeout).into());
             }
-        };
-        self.waiters.fetch_sub(1, Ordering::AcqRel);
-        result
+        }
     }
 
     /// Loop side: reports `written` more bytes handed to the kernel and, when
@@ -325,6 +375,11 @@ impl Peer {
         busy
     }
 
+    /// Counts a write to this peer that was given up (shown as `dropped`).
+    pub(crate) fn count_drop(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Whether a locked write or flush is waiting for bytes to be written.
     pub(crate) fn has_waiters(&self) -> bool {
         self.waiters.load(Ordering::Acquire) > 0
@@ -337,10 +392,38 @@ impl Peer {
         out.closed = true;
         out.pending = Outbox::new();
         out.inflight = 0;
+        let stream = out.stream.take();
         drop(out);
         self.written_cv.notify_all();
         // The loop's handle and this one share the socket: shut it down so the
-        // peer sees the close even while this handle lives on.
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        // peer sees the close, and drop this descriptor.
+        if let Some(stream) = stream {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
     }
+}
+
+/// Writes `head` then `payload` until done or the socket would block; returns
+/// the bytes written and the error that stopped it, if any.
+fn write_direct(stream: &TcpStream, head: &[u8], payload: &[u8]) -> (usize, Option<io::Error>) {
+    let total = head.len() + payload.len();
+    let mut done = 0;
+    while done < total {
+        let slices = [
+            IoSlice::new(head.get(done..).unwrap_or_default()),
+            IoSlice::new(
+                payload
+                    .get(done.saturating_sub(head.len())..)
+                    .unwrap_or_default(),
+            ),
+        ];
+        match (&*stream).write_vectored(&slices) {
+            Ok(0) => return (done, Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
 }

@@ -20,21 +20,27 @@ const MIN_SPARE: usize = 8 * 1024;
 /// without pulling the start of another large payload into a small buffer.
 const AFTER_LARGE: usize = 512;
 
-/// Buffers of past large frames kept for reuse.
+/// Buffers of past large frames kept for reuse, at most.
 const SPENT_KEPT: usize = 4;
+
+/// Bytes of past large-frame buffers kept for reuse, at most (whatever the
+/// application still holds is not counted: it is its memory).
+const SPENT_BYTES: usize = 64 << 20;
 
 /// A read buffer that hands out its bytes as `Bytes` and sizes itself by frame.
 #[derive(Debug, Default)]
 pub(crate) struct ReadBuf {
     /// Received bytes not yet decoded.
     pub(crate) buf: BytesMut,
-    /// Whether `buf` is the exact-size buffer of a large frame.
+    /// Whether `buf` is the exact-size buffer of a large frame, and its size.
     large: bool,
+    large_len: usize,
     /// Handles on the buffers of recent large frames. Once the application drops
     /// such a frame, its memory is unique again and `try_reclaim` reuses it, so a
     /// stream of camera frames cycles through a few warm buffers instead of
-    /// faulting in fresh pages for every frame. At most [`SPENT_KEPT`].
-    spent: Vec<BytesMut>,
+    /// faulting in fresh pages for every frame. Each with the size of its
+    /// allocation; at most [`SPENT_KEPT`] of them and [`SPENT_BYTES`] in all.
+    spent: Vec<(BytesMut, usize)>,
 }
 
 impl ReadBuf {
@@ -48,11 +54,12 @@ impl ReadBuf {
         match frame_len {
             Some(total) if total > LARGE_FRAME => {
                 if self.buf.capacity() < total {
-                    let mut exact = self.reuse(total);
+                    let (mut exact, size) = self.reuse(total);
                     exact.extend_from_slice(&self.buf);
                     let old = std::mem::replace(&mut self.buf, exact);
                     self.retire(old);
                     self.large = true;
+                    self.large_len = size;
                 }
                 total - self.buf.len()
             }
@@ -74,23 +81,32 @@ impl ReadBuf {
         }
     }
 
-    /// A buffer with room for `total` bytes: a spent one whose frame is gone, or new.
-    fn reuse(&mut self, total: usize) -> BytesMut {
-        let found = self.spent.iter_mut().position(|b| b.try_reclaim(total));
+    /// A buffer with room for `total` bytes, and the size of its allocation: a
+    /// spent one whose frame is gone, or a new one.
+    fn reuse(&mut self, total: usize) -> (BytesMut, usize) {
+        let found = self
+            .spent
+            .iter_mut()
+            .position(|(b, len)| *len >= total && b.try_reclaim(total));
         match found {
             Some(i) => self.spent.swap_remove(i),
-            None => BytesMut::with_capacity(total),
+            None => (BytesMut::with_capacity(total), total),
         }
     }
 
     /// Keeps the handle of a finished large-frame buffer for reuse.
     fn retire(&mut self, old: BytesMut) {
-        if self.large && old.is_empty() {
-            if self.spent.len() == SPENT_KEPT {
-                self.spent.remove(0);
-            }
-            self.spent.push(old);
+        if !self.large || !old.is_empty() {
+            return;
         }
+        self.spent.push((old, self.large_len));
+        while self.spent.len() > SPENT_KEPT || self.spent_bytes() > SPENT_BYTES {
+            self.spent.remove(0);
+        }
+    }
+
+    fn spent_bytes(&self) -> usize {
+        self.spent.iter().map(|(_, len)| len).sum()
     }
 
     /// Reads at most `want` bytes onto the end of the buffer; 0 means end of stream.

@@ -98,6 +98,8 @@ pub(crate) struct Store {
     channels: RwLock<HashMap<Arc<str>, Arc<Slot>>>,
     default_capacity: usize,
     capacities: HashMap<String, usize>,
+    /// Most channels peers may create; every slot lives as long as the store.
+    max_channels: usize,
 }
 
 impl Store {
@@ -106,7 +108,24 @@ impl Store {
             channels: RwLock::default(),
             default_capacity,
             capacities,
+            max_channels: usize::MAX,
         }
+    }
+
+    /// Limits how many channels peers' frames may create.
+    pub(crate) fn limit_channels(mut self, max: usize) -> Store {
+        self.max_channels = max;
+        self
+    }
+
+    /// The slot of `name` for a frame from a peer; `None` when the channel is
+    /// new and the store already holds its maximum of channels.
+    pub(crate) fn slot_for_peer(&self, name: &ChannelName) -> Option<Arc<Slot>> {
+        let full = self.channels.read().len() >= self.max_channels;
+        if full && !self.channels.read().contains_key(name.as_str()) {
+            return None;
+        }
+        Some(self.slot(name))
     }
 
     /// The slot of `name`, created on first use.
@@ -151,9 +170,13 @@ impl Store {
             return Vec::new();
         };
         let slot = self.slot(&channel);
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline(timeout);
         let mut state = slot.state.lock();
         while state.queue.is_empty() {
+            let Some(deadline) = deadline else {
+                slot.arrived.wait(&mut state);
+                continue;
+            };
             if slot.arrived.wait_until(&mut state, deadline).timed_out() {
                 break;
             }
@@ -203,6 +226,21 @@ impl Store {
     }
 }
 
+/// Senders whose latest message one channel remembers, at most.
+const BY_CLIENT_MAX: usize = 4096;
+
+/// Payloads up to this size are copied when kept as a latest value.
+const COMPACT_MAX: usize = 4096;
+
+/// A message to keep for a long time (a latest value): a small payload is copied
+/// out of its receive buffer, so it does not pin a whole shared buffer.
+fn compact(mut msg: Message) -> Message {
+    if msg.payload.len() <= COMPACT_MAX {
+        msg.payload = Bytes::copy_from_slice(&msg.payload);
+    }
+    msg
+}
+
 /// One channel.
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -223,13 +261,14 @@ impl Slot {
         let Some(last) = batch.last() else {
             return;
         };
+        let latest = compact(last.clone());
         let mut state = self.state.lock();
-        state.latest = Some(last.clone());
+        state.latest = Some(latest);
         // The last message of each run of one sender is that sender's latest so far.
         let mut msgs = batch.iter().peekable();
         while let Some(msg) = msgs.next() {
             if msgs.peek().is_none_or(|next| next.from != msg.from) {
-                state.by_client.insert(msg.from, msg.clone());
+                state.set_by_client(compact(msg.clone()));
             }
             state.received += 1;
             state.bytes += msg.payload.len() as u64;
@@ -248,10 +287,10 @@ impl Slot {
         let Some(last) = run.spans.len().checked_sub(1) else {
             return;
         };
-        let latest = run.message(last);
+        let latest = compact(run.message(last));
         let bytes = run.bytes();
         let mut state = self.state.lock();
-        state.by_client.insert(run.from, latest.clone());
+        state.set_by_client(latest.clone());
         state.latest = Some(latest);
         state.received += run.spans.len() as u64;
         state.bytes += bytes;
@@ -288,6 +327,15 @@ impl SlotState {
             received: 0,
             bytes: 0,
             dropped: 0,
+        }
+    }
+
+    /// Records `msg` as its sender's latest, forgetting the lowest (oldest)
+    /// sender ids beyond [`BY_CLIENT_MAX`].
+    fn set_by_client(&mut self, msg: Message) {
+        self.by_client.insert(msg.from, msg);
+        while self.by_client.len() > BY_CLIENT_MAX {
+            self.by_client.pop_first();
         }
     }
 
