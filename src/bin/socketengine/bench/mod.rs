@@ -1,0 +1,394 @@
+//! `socketengine bench`: the engine beside a raw-TCP baseline, in one process on
+//! loopback, for a few seconds per workload.
+//!
+//! The workloads follow the crate's criterion benches (`benches/`), reduced to
+//! timed runs: one writer streaming to one reader (64 B messages, or 1080p
+//! frames from a set of distinct buffers larger than the CPU cache), and a 64 B
+//! ping-pong. Every wait is bounded by [`TIMEOUT`].
+
+mod engine;
+mod raw;
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use parking_lot::Mutex;
+
+use crate::show;
+
+/// Longest any wait in the bench may take before it fails.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a waiter sleeps between looks at a counter.
+const POLL_SLEEP: Duration = Duration::from_micros(20);
+
+/// Size of a small message.
+const SMALL: usize = 64;
+
+/// A 1920x1080 RGB frame.
+pub(crate) const FRAME: usize = 1920 * 1080 * 3;
+
+/// Options of `socketengine bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Which workload to run.
+    #[arg(long, value_enum, default_value = "all")]
+    workload: Workload,
+    /// Seconds per measurement (each workload measures the engine and the baseline).
+    #[arg(long, value_name = "N", default_value_t = 3.0)]
+    secs: f64,
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    /// 64 B messages, one writer to one `get_all` reader: messages per second.
+    Small,
+    /// 1080p RGB frames (6,220,800 B), one sender to one receiver: GB/s.
+    Frame,
+    /// 64 B ping-pong round trips: p50 and p99.
+    Latency,
+    /// All three.
+    All,
+}
+
+/// One line of the result table.
+#[derive(Debug, Clone)]
+struct Row {
+    workload: &'static str,
+    unit: &'static str,
+    engine: f64,
+    raw: f64,
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.engine / self.raw
+    }
+}
+
+/// Runs the chosen workloads and prints the table (or JSON).
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let secs = Duration::try_from_secs_f64(args.secs)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
+        .with_context(|| format!("--secs {} is not between 0 and 3600", args.secs))?;
+    let progress = Progress::start();
+    let mut rows = Vec::new();
+    let wants = |w: Workload| args.workload == w || args.workload == Workload::All;
+    let result = (|| {
+        if wants(Workload::Small) {
+            rows.push(small(&progress, secs)?);
+        }
+        if wants(Workload::Frame) {
+            rows.push(frame(&progress, secs)?);
+        }
+        if wants(Workload::Latency) {
+            rows.extend(latency(&progress, secs)?);
+        }
+        anyhow::Ok(())
+    })();
+    progress.stop();
+    result?;
+    match args.json {
+        true => println!("{}", json(&rows, secs)),
+        false => print_table(&rows, secs),
+    }
+    Ok(())
+}
+
+fn small(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
+    let payload = Bytes::from_static(&[0x5a; SMALL]);
+    progress.phase("small 64 B: engine", secs);
+    let engine = engine::one_way(std::slice::from_ref(&payload), 1 << 16, secs)?;
+    progress.phase("small 64 B: raw TCP", secs);
+    let raw = raw::one_way(std::slice::from_ref(&payload), raw::Mode::Small, secs)?;
+    Ok(Row {
+        workload: "small 64 B one way",
+        unit: "msgs/s",
+        engine: engine.msgs_per_sec(),
+        raw: raw.msgs_per_sec(),
+    })
+}
+
+fn frame(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
+    progress.phase("frame 1080p: preparing frames", secs);
+    let frames = frame_set(FRAME, 64 << 20);
+    progress.phase("frame 1080p: engine", secs);
+    let engine = engine::one_way(&frames, 4, secs)?;
+    progress.phase("frame 1080p: raw TCP", secs);
+    let raw = raw::one_way(&frames, raw::Mode::Large, secs)?;
+    Ok(Row {
+        workload: "frame 1080p one way",
+        unit: "GB/s",
+        engine: engine.bytes_per_sec() / 1e9,
+        raw: raw.bytes_per_sec() / 1e9,
+    })
+}
+
+fn latency(progress: &Progress, secs: Duration) -> anyhow::Result<[Row; 2]> {
+    let payload = Bytes::from_static(&[0xa5; SMALL]);
+    progress.phase("latency 64 B: engine", secs);
+    let engine = Percentiles::of(engine::ping_pong(payload.clone(), secs)?)?;
+    progress.phase("latency 64 B: raw TCP", secs);
+    let raw = Percentiles::of(raw::ping_pong(&payload, secs)?)?;
+    let row = |workload, engine: f64, raw: f64| Row {
+        workload,
+        unit: "µs",
+        engine: engine * 1e6,
+        raw: raw * 1e6,
+    };
+    Ok([
+        row("latency 64 B p50", engine.p50, raw.p50),
+        row("latency 64 B p99", engine.p99, raw.p99),
+    ])
+}
+
+/// Messages and bytes moved in a measured time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Throughput {
+    messages: u64,
+    bytes: u64,
+    elapsed: Duration,
+}
+
+impl Throughput {
+    fn msgs_per_sec(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn bytes_per_sec(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// The median and 99th percentile of round trips, in seconds.
+#[derive(Debug, Clone, Copy)]
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+}
+
+impl Percentiles {
+    fn of(mut samples: Vec<Duration>) -> anyhow::Result<Percentiles> {
+        if samples.is_empty() {
+            bail!("no round trip completed");
+        }
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64();
+        Ok(Percentiles {
+            p50: at(0.50),
+            p99: at(0.99),
+        })
+    }
+}
+
+/// Messages and payload bytes a reader thread has received. Atomics, because the
+/// reader adds while the writer polls.
+#[derive(Debug, Default)]
+pub(crate) struct Counter {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Counter {
+    /// Adds one batch of received messages.
+    pub(crate) fn add(&self, messages: u64, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.messages.fetch_add(messages, Ordering::Release);
+    }
+
+    /// Messages received so far.
+    pub(crate) fn messages(&self) -> u64 {
+        self.messages.load(Ordering::Acquire)
+    }
+
+    /// Waits (bounded by [`TIMEOUT`]) until `target` messages have arrived.
+    pub(crate) fn wait_for(&self, target: u64, what: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.messages() < target {
+            if Instant::now() > deadline {
+                bail!(
+                    "{what}: got {} of {target} messages in {TIMEOUT:?}",
+                    self.messages()
+                );
+            }
+            thread::sleep(POLL_SLEEP);
+        }
+        Ok(())
+    }
+
+    /// What arrived, as a throughput over `elapsed`.
+    pub(crate) fn throughput(&self, elapsed: Duration) -> Throughput {
+        Throughput {
+            messages: self.messages(),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            elapsed,
+        }
+    }
+}
+
+/// Joins `handle` within [`TIMEOUT`], passing on its result.
+pub(crate) fn join_within<T>(
+    handle: JoinHandle<anyhow::Result<T>>,
+    what: &str,
+) -> anyhow::Result<T> {
+    let deadline = Instant::now() + TIMEOUT;
+    while !handle.is_finished() {
+        if Instant::now() > deadline {
+            bail!("{what}: thread still running {TIMEOUT:?} after it was told to stop");
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    match handle.join() {
+        Ok(result) => result,
+        Err(_) => bail!("{what}: thread panicked"),
+    }
+}
+
+/// Distinct frames of `size` bytes, `min_total` bytes or more in all (at least
+/// eight), each a horizontal gradient shifted by its index: every page written.
+pub(crate) fn frame_set(size: usize, min_total: usize) -> Vec<Bytes> {
+    let count = min_total.div_ceil(size).max(8);
+    (0..count).map(|i| gradient(size, i)).collect()
+}
+
+/// An RGB frame of `size` bytes, 1920 pixels wide, shifted by `shift` pixels.
+pub(crate) fn gradient(size: usize, shift: usize) -> Bytes {
+    let row: Vec<u8> = (0..1920 * 3)
+        .map(|b| {
+            let x = b / 3 + shift * 8;
+            match b % 3 {
+                0 => x as u8,
+                1 => (x / 2) as u8,
+                _ => 255 - x as u8,
+            }
+        })
+        .collect();
+    let mut frame = Vec::with_capacity(size);
+    while frame.len() < size {
+        let take = row.len().min(size - frame.len());
+        frame.extend_from_slice(&row[..take]);
+    }
+    frame.into()
+}
+
+/// A one-line progress indicator on stderr, redrawn with `\r` on a terminal;
+/// one line per phase otherwise.
+struct Progress {
+    /// The phase's label, start and length, shared with the drawing thread.
+    phase: Arc<Mutex<(String, Instant, Duration)>>,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Progress {
+    fn start() -> Progress {
+        let phase = Arc::new(Mutex::new((String::new(), Instant::now(), Duration::ZERO)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = std::io::stderr().is_terminal().then(|| {
+            let (phase, stop) = (Arc::clone(&phase), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    let (label, start, length) = phase.lock().clone();
+                    draw_bar(&label, start.elapsed(), length);
+                    thread::sleep(Duration::from_millis(100));
+                }
+                eprint!("\r\x1b[K");
+                Ok(())
+            })
+        });
+        Progress {
+            phase,
+            stop,
+            ticker,
+        }
+    }
+
+    fn phase(&self, label: &str, length: Duration) {
+        *self.phase.lock() = (label.to_owned(), Instant::now(), length);
+        if self.ticker.is_none() {
+            eprintln!("bench: {label}");
+        }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = join_within(ticker, "progress");
+        }
+    }
+}
+
+fn draw_bar(label: &str, elapsed: Duration, length: Duration) {
+    const WIDTH: usize = 30;
+    let done = (elapsed.as_secs_f64() / length.as_secs_f64().max(1e-9)).min(1.0);
+    let filled = (done * WIDTH as f64) as usize;
+    let bar = format!("{}{}", "#".repeat(filled), ".".repeat(WIDTH - filled));
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r\x1b[K{label:<32} [{bar}] {:>4.1}s",
+        elapsed.as_secs_f64()
+    );
+    let _ = err.flush();
+}
+
+fn print_table(rows: &[Row], secs: Duration) {
+    println!(
+        "{:<22} {:>8} {:>12} {:>12} {:>7}",
+        "workload", "unit", "engine", "raw TCP", "ratio"
+    );
+    for row in rows {
+        println!(
+            "{:<22} {:>8} {:>12} {:>12} {:>7.2}",
+            row.workload,
+            row.unit,
+            figure(row.engine),
+            figure(row.raw),
+            row.ratio()
+        );
+    }
+    println!(
+        "\n{:.1} s per measurement, loopback; ratio = engine / raw TCP (throughput: higher \
+         is better; latency: lower is better). The machine is noisy: compare ratios.",
+        secs.as_secs_f64()
+    );
+}
+
+fn figure(n: f64) -> String {
+    match n >= 1e4 {
+        true => show::count(n),
+        false => format!("{n:.2}"),
+    }
+}
+
+fn json(rows: &[Row], secs: Duration) -> String {
+    let results: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"workload\":{},\"unit\":{},\"engine\":{},\"raw\":{},\"ratio\":{}}}",
+                show::json_string(r.workload),
+                show::json_string(r.unit),
+                show::json_number(r.engine),
+                show::json_number(r.raw),
+                show::json_number(r.ratio())
+            )
+        })
+        .collect();
+    format!(
+        "{{\"secs\":{},\"results\":[{}]}}",
+        show::json_number(secs.as_secs_f64()),
+        results.join(",")
+    )
+}

@@ -1,0 +1,294 @@
+//! The client commands: `send`, `watch` and `stats`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Args;
+use socketengine::{Client, Message};
+
+use crate::host::POLL;
+use crate::shutdown::Shutdown;
+use crate::table::Table;
+use crate::{Connect, lib, show};
+
+/// Options of `socketengine send`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("payload").args(["data", "file", "stdin"])))]
+pub(crate) struct SendArgs {
+    #[command(flatten)]
+    connect: Connect,
+    /// The channel to send on (1 to 255 bytes of UTF-8).
+    channel: String,
+    /// The payload, as given (its bytes, UTF-8 or not).
+    data: Option<std::ffi::OsString>,
+    /// Send the contents of this file instead.
+    #[arg(long, value_name = "F")]
+    file: Option<PathBuf>,
+    /// Send standard input, read to its end, instead.
+    #[arg(long)]
+    stdin: bool,
+    /// Use a locked write (returns once the kernel has the bytes) instead of an
+    /// unlocked write followed by a flush; the exit status means the same.
+    #[arg(long)]
+    lock: bool,
+    /// Wait until the host sends the same bytes back on the same channel (as
+    /// `host --echo` does), and fail if it does not within --timeout.
+    #[arg(long)]
+    wait_echo: bool,
+    /// Longest time for connecting, for the write, and for the echo, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    timeout: f64,
+}
+
+/// Sends one message; fails unless it was delivered (and echoed, if asked).
+pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
+    let payload = read_payload(args)?;
+    let timeout = secs(args.timeout)?;
+    let client = connect(&args.connect, "send", timeout)?;
+    let len = payload.len();
+    let sent = Instant::now();
+    let result = match args.lock {
+        true => client.write_lock(&args.channel, payload.clone()),
+        false => (client.write(&args.channel, payload.clone())).and_then(|()| client.flush()),
+    };
+    result
+        .map_err(lib)
+        .with_context(|| format!("{len} bytes on {:?} not delivered", args.channel))?;
+    if args.wait_echo {
+        wait_echo(&client, &args.channel, &payload, sent, timeout)?;
+    } else {
+        eprintln!(
+            "sent {len} bytes on {:?} to {}",
+            args.channel,
+            client.host_addr()
+        );
+    }
+    client.close();
+    Ok(())
+}
+
+/// The payload from the argument, the file or standard input.
+fn read_payload(args: &SendArgs) -> anyhow::Result<Bytes> {
+    if let Some(data) = &args.data {
+        return Ok(data.clone().into_encoded_bytes().into());
+    }
+    if let Some(path) = &args.file {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(bytes.into());
+    }
+    if !args.stdin {
+        bail!("nothing to send: give DATA, --file F or --stdin");
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("cannot read standard input")?;
+    Ok(bytes.into())
+}
+
+/// Waits for `payload` to come back on `channel`.
+fn wait_echo(
+    client: &Client,
+    channel: &str,
+    payload: &Bytes,
+    sent: Instant,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = sent + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("no echo on {channel:?} within {timeout:?} (is the host running with --echo?)");
+        }
+        if !client.is_connected() {
+            bail!("the host closed the connection before echoing");
+        }
+        let msgs = client.get_all_timeout(channel, left.min(POLL));
+        if msgs.iter().any(|m| m.payload() == payload) {
+            let rtt = show::age(sent.elapsed());
+            eprintln!(
+                "sent {} bytes on {channel:?}, echoed after {rtt}",
+                payload.len()
+            );
+            return Ok(());
+        }
+    }
+}
+
+/// Options of `socketengine watch`.
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    #[command(flatten)]
+    connect: Connect,
+    /// Channels to print (default: every channel).
+    channels: Vec<String>,
+    /// Exit after this many messages.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Print one JSON object per message instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints messages as they arrive, until Ctrl-C, --count or a lost connection.
+pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install()?;
+    let client = connect(&args.connect, "watch", Duration::from_secs(5))?;
+    let which = match args.channels.is_empty() {
+        true => "every channel".to_owned(),
+        false => args.channels.join(", "),
+    };
+    eprintln!(
+        "watching {} as {} ({}) on {which}; Ctrl-C to stop",
+        client.host_addr(),
+        client.name(),
+        client.id()
+    );
+    let started = Instant::now();
+    let mut printed = 0;
+    let mut busiest: Option<String> = None;
+    let limit = args.count.unwrap_or(u64::MAX);
+    while printed < limit && !shutdown.requested() {
+        if !client.is_connected() {
+            client.close();
+            bail!("the host closed the connection");
+        }
+        let channels = match args.channels.is_empty() {
+            true => client.channels(),
+            false => args.channels.clone(),
+        };
+        let mut got = 0;
+        for channel in &channels {
+            for msg in client.get_all(channel) {
+                print_message(&msg, started, args.json);
+                got += 1;
+                busiest = Some(channel.clone());
+            }
+        }
+        if got == 0 {
+            let wait_on = busiest.as_ref().or(channels.first());
+            match wait_on {
+                Some(channel) => {
+                    for msg in client.get_all_timeout(channel, POLL) {
+                        print_message(&msg, started, args.json);
+                        got += 1;
+                    }
+                }
+                None => std::thread::sleep(POLL),
+            }
+        }
+        printed += got;
+    }
+    client.close();
+    Ok(())
+}
+
+/// One line for one message.
+fn print_message(msg: &Message, started: Instant, json: bool) {
+    let t = msg
+        .received()
+        .saturating_duration_since(started)
+        .as_secs_f64();
+    let payload = msg.payload();
+    if json {
+        let body = match std::str::from_utf8(payload) {
+            Ok(text) => format!("\"text\":{}", show::json_string(text)),
+            Err(_) => {
+                let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+                format!("\"hex\":\"{hex}\"")
+            }
+        };
+        println!(
+            "{{\"t\":{t:.6},\"channel\":{},\"from\":{},\"size\":{},{body}}}",
+            show::json_string(msg.channel()),
+            msg.from().0,
+            payload.len()
+        );
+    } else {
+        let from = match msg.from() {
+            socketengine::ClientId::HOST => "host".to_owned(),
+            id => id.to_string(),
+        };
+        println!(
+            "{t:>9.3}s {:<16} from {from:<6} {:>10}  {}",
+            msg.channel(),
+            show::bytes(payload.len() as f64),
+            show::preview(payload)
+        );
+    }
+}
+
+/// Options of `socketengine stats`.
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    #[command(flatten)]
+    connect: Connect,
+    /// Exit after this many refreshes.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+}
+
+/// Shows the live table of what this client receives.
+pub(crate) fn stats(args: &StatsArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install()?;
+    let client = connect(&args.connect, "stats", Duration::from_secs(5))?;
+    let started = Instant::now();
+    let mut table = Table::new();
+    let mut refreshes = 0;
+    let limit = args.count.unwrap_or(u64::MAX);
+    while refreshes < limit && !shutdown.requested() {
+        if table.due() {
+            let connected = match client.is_connected() {
+                true => "connected",
+                false => "DISCONNECTED",
+            };
+            let title = vec![
+                format!(
+                    "socketengine stats: {} as {} ({}) — {connected}, up {}",
+                    client.host_addr(),
+                    client.name(),
+                    client.id(),
+                    show::age(started.elapsed())
+                ),
+                "what this client receives from the host (the relay forwards every \
+                 client's messages); Ctrl-C to stop"
+                    .to_owned(),
+            ];
+            table.draw(&title, &client, None);
+            refreshes += 1;
+            // Drained after the draw, so "queued" is the depth at the refresh.
+            for channel in client.channels() {
+                drop(client.get_all(&channel));
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+    client.close();
+    Ok(())
+}
+
+/// Connects under the given name, or `{default_name}-{pid}`: the host lets a
+/// newer client take over a connected name, so two watchers must differ.
+fn connect(args: &Connect, default_name: &str, timeout: Duration) -> anyhow::Result<Client> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => format!("{default_name}-{}", std::process::id()),
+    };
+    Client::builder()
+        .addr(&args.addr)
+        .name(name)
+        .max_frame(args.max_frame)
+        .connect_timeout(timeout)
+        .write_timeout(timeout)
+        .connect()
+        .map_err(lib)
+}
+
+/// A timeout in seconds from the command line.
+fn secs(value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).with_context(|| format!("bad timeout {value} s"))
+}

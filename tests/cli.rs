@@ -1,0 +1,311 @@
+//! The `socketengine` binary, run as a user would: a host with `send`, `watch`
+//! and `stats` on loopback, echo, clean shutdown on SIGTERM, one-line errors,
+//! and short `bench` and `demo` runs.
+//!
+//! Every child process is held by a [`Child`] guard that kills and reaps it on
+//! drop; every wait for its output is bounded by [`TIMEOUT`].
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use socketengine::Client;
+use util::{TIMEOUT, closed_port_addr};
+
+/// The binary under test.
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_socketengine"))
+}
+
+/// A running child with its stdout and stderr read line by line on threads.
+struct Child {
+    child: std::process::Child,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Child {
+    fn spawn(args: &[&str]) -> Child {
+        let mut child = bin()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let (stdout, out_reader) = lines(child.stdout.take().unwrap());
+        let (stderr, err_reader) = lines(child.stderr.take().unwrap());
+        Child {
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    /// The next line on stdout, within [`TIMEOUT`].
+    fn stdout_line(&self) -> String {
+        next_line(&self.stdout, "stdout")
+    }
+
+    /// The next line on stderr, within [`TIMEOUT`].
+    fn stderr_line(&self) -> String {
+        next_line(&self.stderr, "stderr")
+    }
+
+    /// A host started as `host :0 extra…`, and its address from its first line.
+    fn host(extra: &[&str]) -> (Child, String) {
+        let host = Child::spawn(&[&["host", ":0"], extra].concat());
+        let first = host.stdout_line();
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line names the address: {first:?}"))
+            .to_owned();
+        (host, addr)
+    }
+
+    /// Waits for the child to close its output (it has exited then) and returns
+    /// its status and the rest of its stdout and stderr.
+    fn finish(mut self) -> (ExitStatus, String, String) {
+        let out = rest(&self.stdout);
+        let err = rest(&self.stderr);
+        let status = self.child.wait().unwrap();
+        (status, out, err)
+    }
+
+    /// Sends SIGTERM (through `kill`, as an operator would).
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM works");
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// A thread sending each line of `pipe` down a channel, until end of file.
+fn lines(pipe: impl Read + Send + 'static) -> (Receiver<String>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (rx, reader)
+}
+
+fn next_line(rx: &Receiver<String>, what: &str) -> String {
+    rx.recv_timeout(TIMEOUT)
+        .unwrap_or_else(|e| panic!("no line on {what} within {TIMEOUT:?}: {e}"))
+}
+
+/// Every line until end of file, within [`TIMEOUT`] in all.
+fn rest(rx: &Receiver<String>) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut text = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            Err(RecvTimeoutError::Disconnected) => return text,
+            Err(RecvTimeoutError::Timeout) => panic!("output still open after {TIMEOUT:?}: {text}"),
+        }
+    }
+}
+
+/// Runs the binary to completion (bounded), returning status, stdout, stderr.
+fn run(args: &[&str]) -> (ExitStatus, String, String) {
+    Child::spawn(args).finish()
+}
+
+/// Asserts a failed run reported its error on the first line of stderr,
+/// starting with `error:`, and no panic. Runtime errors are that one line;
+/// clap's usage errors (exit status 2) may add a usage hint below it.
+fn assert_one_line_error(status: ExitStatus, err: &str, expect: &str) {
+    assert!(!status.success(), "fails: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: "), "one-line error: {err:?}");
+    assert!(first.contains(expect), "{first:?} mentions {expect:?}");
+    if status.code() != Some(2) {
+        assert_eq!(err.lines().count(), 1, "nothing else on stderr: {err:?}");
+    }
+}
+
+#[test]
+fn host_relays_send_to_watchers_end_to_end() {
+    let (host, addr) = Child::host(&[]);
+    let text = Child::spawn(&["watch", &addr, "pose", "--count", "1"]);
+    let json = Child::spawn(&["watch", &addr, "--json", "--count", "1"]);
+    for watcher in [&text, &json] {
+        assert!(watcher.stderr_line().starts_with("watching "));
+    }
+    let (status, _, err) = run(&["send", &addr, "pose", "x=1.5", "--name", "planner"]);
+    assert!(status.success(), "send delivers: {err}");
+    let (status, out, _) = text.finish();
+    assert!(status.success());
+    assert!(out.contains("pose") && out.contains("\"x=1.5\""), "{out}");
+    let (status, out, _) = json.finish();
+    assert!(status.success());
+    let msg: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(msg["channel"], "pose");
+    assert_eq!(msg["text"], "x=1.5");
+    assert_eq!(msg["size"], 5);
+    drop(host);
+}
+
+#[test]
+fn echo_host_returns_the_message_to_its_sender() {
+    let (_host, addr) = Child::host(&["--echo", "--verbose"]);
+    let (status, _, err) = run(&["send", &addr, "cmd", "stop", "--wait-echo", "--lock"]);
+    assert!(status.success(), "echo arrives: {err}");
+    assert!(err.contains("echoed"), "{err}");
+
+    // A library client against the command-line host, binary payload.
+    let client = Client::builder().addr(addr).name("lib").connect().unwrap();
+    let payload: Vec<u8> = (0..=255).collect();
+    client.write_lock("raw", payload.clone()).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let mut echoed = Vec::new();
+    while echoed.is_empty() && Instant::now() < deadline {
+        echoed = client.get_all_timeout("raw", Duration::from_millis(100));
+    }
+    assert_eq!(echoed.len(), 1, "one echo within {TIMEOUT:?}");
+    assert_eq!(&echoed[0].payload()[..], &payload[..]);
+    client.close();
+}
+
+#[test]
+fn wait_echo_fails_in_one_line_when_nothing_comes_back() {
+    let (_host, addr) = Child::host(&["--no-forward"]);
+    let (status, _, err) = run(&["send", &addr, "cmd", "x", "--wait-echo", "--timeout", "0.2"]);
+    assert_one_line_error(status, &err, "no echo");
+}
+
+#[test]
+fn host_logs_clients_and_shuts_down_cleanly_on_sigterm() {
+    let (host, addr) = Child::host(&["--verbose"]);
+    let (status, _, _) = run(&["send", &addr, "pose", "x=1", "--name", "cam"]);
+    assert!(status.success());
+    let connected = host.stdout_line();
+    assert!(
+        connected.contains("connected") && connected.contains("cam"),
+        "{connected}"
+    );
+    // The host has the message once it logs it; then stop it.
+    let logged = (0..10).any(|_| host.stdout_line().contains("message pose"));
+    assert!(logged, "verbose logs the message");
+    host.terminate();
+    let (status, out, _) = host.finish();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert!(out.contains("closed: 1 messages received"), "{out}");
+}
+
+#[test]
+fn stats_prints_a_table_of_received_channels() {
+    let (_host, addr) = Child::host(&[]);
+    let (status, out, err) = run(&["stats", &addr, "--count", "1"]);
+    assert!(status.success(), "{err}");
+    assert!(
+        out.contains("connected") && out.contains("channel"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["send"], "required"),
+        (&["host", ":abc"], "not an address"),
+        (
+            &["host", ":0", "--max-frame", "12parsecs"],
+            "unknown size unit",
+        ),
+        (&["send", "127.0.0.1:1", "ch"], "nothing to send"),
+        (&["bench", "--workload", "huge"], "invalid value"),
+        (&["demo", "--secs", "0"], "--secs"),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, expect) in cases {
+        let (status, out, err) = run(args);
+        assert_one_line_error(status, &err, expect);
+        assert!(out.is_empty(), "{args:?} prints nothing on stdout: {out}");
+    }
+}
+
+#[test]
+fn unreachable_address_is_a_one_line_error() {
+    let addr = closed_port_addr().to_string();
+    for args in [
+        &["send", &addr, "ch", "x"][..],
+        &["watch", &addr],
+        &["stats", &addr, "--count", "1"],
+    ] {
+        let (status, _, err) = run(args);
+        assert_one_line_error(status, &err, "cannot connect");
+    }
+}
+
+#[test]
+fn address_in_use_and_oversized_frame_are_one_line_errors() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (status, _, err) = run(&["host", &addr]);
+    assert_one_line_error(status, &err, "in use");
+
+    let (_host, addr) = Child::host(&[]);
+    let big = "x".repeat(100);
+    let (status, _, err) = run(&["send", &addr, "ch", &big, "--max-frame", "64B"]);
+    assert_one_line_error(status, &err, "exceeds the maximum");
+}
+
+#[test]
+fn bench_json_is_parseable() {
+    let (status, out, err) = run(&["bench", "--workload", "small", "--secs", "1", "--json"]);
+    assert!(status.success(), "{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    for key in ["engine", "raw", "ratio"] {
+        let figure = results[0][key].as_f64().unwrap();
+        assert!(figure.is_finite() && figure > 0.0, "{key}: {figure}");
+    }
+    assert_eq!(results[0]["unit"], "msgs/s");
+}
+
+#[test]
+fn demo_runs_and_ends_by_itself() {
+    let (status, out, err) = run(&["demo", "--secs", "1", "--cmd-hz", "200"]);
+    assert!(status.success(), "{err}\n{out}");
+    assert!(
+        out.contains("frames/s") && out.contains("summary:"),
+        "{out}"
+    );
+}
