@@ -23,6 +23,8 @@ pub(crate) struct Config {
     pub(crate) send_buffer: Option<usize>,
     pub(crate) recv_buffer: Option<usize>,
     pub(crate) keepalive: Option<Duration>,
+    pub(crate) heartbeat: Option<Duration>,
+    pub(crate) idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -40,6 +42,8 @@ impl Default for Config {
             send_buffer: None,
             recv_buffer: None,
             keepalive: Some(Duration::from_secs(10)),
+            heartbeat: Some(Duration::from_secs(1)),
+            idle_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -115,6 +119,25 @@ macro_rules! common_setters {
         /// system's (auto-tuned).
         pub fn recv_buffer(mut self, bytes: usize) -> Self {
             self.config.recv_buffer = Some(bytes);
+            self
+        }
+
+        /// How long a connection may be silent before this side sends a ping, or
+        /// `None` to send none. The peer answers with a pong, so a live but idle
+        /// connection always carries a little traffic. Default: 1 s.
+        pub fn heartbeat(mut self, interval: Option<Duration>) -> Self {
+            self.config.heartbeat = interval;
+            self
+        }
+
+        /// How long a connection may stay silent (nothing received, not even a
+        /// pong) before it is closed with an [`Event::Error`](crate::Event::Error)
+        /// of kind [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut): a peer that
+        /// lost power or network is noticed in seconds, not in TCP's hours. Only
+        /// checked while [`heartbeat`](Self::heartbeat) is on; keep it a few
+        /// heartbeats long. Default: 5 s.
+        pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+            self.config.idle_timeout = timeout;
             self
         }
 

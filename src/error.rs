@@ -50,8 +50,10 @@ pub enum ErrorKind {
     /// The host or client was closed.
     #[error("closed")]
     Closed,
-    /// A locked write or flush did not complete in time. The frame stays queued
-    /// and is still sent if the peer catches up.
+    /// Something did not happen in time: a locked write or flush (the frame
+    /// stays queued and is still sent if the peer catches up, unless the error
+    /// hands the payload back), or a connection was silent for the
+    /// [idle timeout](crate::HostBuilder::idle_timeout) and was closed.
     #[error("timed out after {0:?}")]
     TimedOut(Duration),
     /// The listening address is taken by another socket.

@@ -16,6 +16,9 @@ use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
 use crate::{ClientId, ErrorKind, Result};
 
+/// The channel heartbeat pings travel on (pings and pongs never reach the store).
+const HEARTBEAT_CHANNEL: &str = "heartbeat";
+
 /// Most `IoSlice`s handed to one `write_vectored`.
 const MAX_SLICES: usize = 64;
 
@@ -143,6 +146,14 @@ impl Open {
         let msg = Message::new(frame.channel, frame.payload, from, now);
         self.batch.push(msg);
         Ok(())
+    }
+
+    /// Sends a heartbeat ping (dropped, like a pong, when the outbox is full).
+    pub(crate) fn ping(&self) {
+        let kind = Kind::Ping { sent_ns: unix_ns() };
+        if let Ok(ping) = Header::new(kind, HEARTBEAT_CHANNEL).to_bytes(&[]) {
+            self.peer.queue_control(ping);
+        }
     }
 
     fn on_ping(&mut self, frame: &Frame, ping_sent_ns: u64) {

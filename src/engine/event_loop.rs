@@ -67,6 +67,8 @@ pub(crate) struct EventLoop {
     open_count: usize,
     /// When to call `accept` again after it failed for lack of resources.
     accept_retry: Option<Instant>,
+    /// When to next check open connections for silence (with heartbeats on).
+    next_heartbeat: Option<Instant>,
 }
 
 impl EventLoop {
@@ -88,7 +90,13 @@ impl EventLoop {
             handshakes: VecDeque::new(),
             open_count: 0,
             accept_retry: None,
+            next_heartbeat: None,
         };
+        event_loop.next_heartbeat = event_loop
+            .shared
+            .config
+            .heartbeat
+            .and_then(|i| Instant::now().checked_add(i));
         match role {
             Role::Host { listener } => event_loop.listener = Some(listener),
             Role::Client { stream, peer } => {
@@ -139,16 +147,48 @@ impl EventLoop {
                 self.accept_retry = None;
                 self.accept_all(now);
             }
+            if self.next_heartbeat.is_some_and(|at| at <= now) {
+                self.heartbeat(now);
+            }
         }
         self.close_all();
     }
 
-    /// The earliest timer: a handshake deadline or an accept retry.
+    /// The earliest timer: a handshake deadline, an accept retry, a heartbeat.
     fn next_deadline(&self) -> Option<Instant> {
         let handshake = self.handshakes.front().map(|(d, _)| *d);
-        match (handshake, self.accept_retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [handshake, self.accept_retry, self.next_heartbeat]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Pings connections silent for a heartbeat interval and closes those
+    /// silent for the idle timeout.
+    fn heartbeat(&mut self, now: Instant) {
+        let Some(interval) = self.shared.config.heartbeat else {
+            return;
+        };
+        self.next_heartbeat = now.checked_add(interval);
+        let idle_timeout = self.shared.config.idle_timeout;
+        let mut dead = Vec::new();
+        for (index, conn) in self.conns.iter().enumerate() {
+            let Some(Conn {
+                state: State::Open(open),
+                ..
+            }) = conn
+            else {
+                continue;
+            };
+            let silent = open.peer.silent_for(now);
+            if silent >= idle_timeout {
+                dead.push(Token(FIRST_CONN + index));
+            } else if silent >= interval {
+                open.ping();
+            }
+        }
+        for token in dead {
+            self.close(token, Some(ErrorKind::TimedOut(idle_timeout).into()));
         }
     }
 

@@ -140,6 +140,12 @@ impl Peer {
         self.connected.load(Ordering::Acquire)
     }
 
+    /// How long nothing has arrived from this peer, as of `now`.
+    pub(crate) fn silent_for(&self, now: Instant) -> Duration {
+        let seen = self.epoch + Duration::from_nanos(self.last_seen_ns.load(Ordering::Relaxed));
+        now.saturating_duration_since(seen)
+    }
+
     /// Records that bytes arrived at `now`.
     pub(crate) fn touch(&self, now: Instant) {
         let ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
