@@ -10,7 +10,9 @@ use crossbeam_channel::Receiver;
 use mio::Token;
 use socket2::SockRef;
 
-use crate::engine::{Engine, FIRST_CONN, Peer, PeerParts, Role, Shared, configure_stream, resolve};
+use crate::engine::{
+    Engine, FIRST_CONN, Peer, PeerParts, Reconnect, Role, Shared, configure_stream, resolve,
+};
 use crate::error::check_channel;
 use crate::protocol::{DecodeError, Header, Hello, Outbox, WELCOME_LEN, Welcome, WelcomeStatus};
 use crate::readers::store_readers;
@@ -46,9 +48,9 @@ pub struct Client {
 struct ClientInner {
     shared: Arc<Shared>,
     engine: Engine,
-    /// The connection to the host; its outbox takes every write.
+    /// The connection to the host; its outbox takes every write. The same peer
+    /// serves every reconnection, and holds the client's current id.
     host: Arc<Peer>,
-    id: ClientId,
     name: String,
 }
 
@@ -119,7 +121,20 @@ impl Client {
                     mio::Interest::READABLE | mio::Interest::WRITABLE,
                 )?;
                 host_peer = Some(Arc::clone(&peer));
-                Ok(Role::Client { stream, peer })
+                let reconnect = builder.reconnect.map(|(first, cap)| {
+                    Reconnect::new(
+                        addr,
+                        builder.name.clone(),
+                        builder.connect_timeout,
+                        first,
+                        cap,
+                    )
+                });
+                Ok(Role::Client {
+                    stream,
+                    peer,
+                    reconnect,
+                })
             },
         )?;
         let host = host_peer.ok_or(ErrorKind::Closed)?;
@@ -132,7 +147,6 @@ impl Client {
             shared,
             engine,
             host,
-            id,
             name,
         };
         Ok(Client {
@@ -142,7 +156,7 @@ impl Client {
 
     /// The id the host gave this client.
     pub fn id(&self) -> ClientId {
-        self.inner.id
+        self.inner.host.id()
     }
 
     /// The name the host lists this client under.

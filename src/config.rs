@@ -208,6 +208,9 @@ pub struct ClientBuilder {
     pub(crate) addr: String,
     pub(crate) name: String,
     pub(crate) connect_timeout: Duration,
+    /// Delays between reconnection attempts, from the first to the cap; `None`
+    /// turns reconnection off.
+    pub(crate) reconnect: Option<(Duration, Duration)>,
     pub(crate) config: Config,
 }
 
@@ -217,6 +220,7 @@ impl Default for ClientBuilder {
             addr: DEFAULT_ADDR.to_owned(),
             name: String::new(),
             connect_timeout: Duration::from_secs(5),
+            reconnect: Some((Duration::from_millis(100), Duration::from_secs(5))),
             config: Config::default(),
         }
     }
@@ -237,9 +241,33 @@ impl ClientBuilder {
         self
     }
 
-    /// How long connecting and the handshake may take together. Default: 5 s.
+    /// How long connecting and the handshake may take together, for the first
+    /// connection and for each reconnection attempt. Default: 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Whether to reconnect when the connection is lost (after the first one
+    /// succeeded). The client waits `first`, then twice as long after each
+    /// failed attempt up to `cap`, each delay scaled by a random factor in
+    /// [0.5, 1] so that clients cut off together do not return together; it
+    /// gives its name again, so the host knows it (and keeps its id unless the
+    /// host restarted). Meanwhile unlocked writes fail at once with
+    /// `NotConnected`, and locked writes wait for the connection, within their
+    /// [write timeout](Self::write_timeout). Every step is an [`Event`](crate::Event):
+    /// `Disconnected`, `Reconnecting`, an `Error` per failed attempt, `Connected`.
+    /// Default: on, 100 ms to 5 s.
+    pub fn reconnect(mut self, on: bool) -> Self {
+        let defaults = (Duration::from_millis(100), Duration::from_secs(5));
+        self.reconnect = on.then(|| self.reconnect.unwrap_or(defaults));
+        self
+    }
+
+    /// The first and the longest delay between reconnection attempts (and turns
+    /// reconnection on). Default: 100 ms and 5 s.
+    pub fn reconnect_backoff(mut self, first: Duration, cap: Duration) -> Self {
+        self.reconnect = Some((first, cap));
         self
     }
 

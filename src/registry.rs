@@ -74,6 +74,19 @@ pub enum Event {
         /// The peer's address.
         addr: SocketAddr,
     },
+    /// A client lost its connection and will try again after `delay` (the
+    /// `attempt`-th try since the loss). Followed by [`Event::Connected`] once
+    /// it is back, or by an [`Event::Error`] for each failed attempt.
+    Reconnecting {
+        /// The client's id (from before the loss).
+        client: ClientId,
+        /// The host's address.
+        addr: SocketAddr,
+        /// Attempts since the connection was lost, this one included.
+        attempt: u32,
+        /// How long the client waits before this attempt.
+        delay: std::time::Duration,
+    },
     /// A connection failed: bad bytes, a handshake that never came, an I/O error.
     /// `client` is `None` when the peer had not completed the handshake.
     Error {

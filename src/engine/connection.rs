@@ -37,6 +37,10 @@ pub(crate) enum State {
     /// Accepted by a host, waiting for the hello (until its deadline in the
     /// loop's handshake queue).
     Handshake,
+    /// A client's reconnection attempt: the TCP connect is in progress.
+    Connecting,
+    /// A client's reconnection attempt: the hello is sent, the welcome awaited.
+    Welcoming,
     /// Handshake done: frames flow.
     Open(Open),
 }

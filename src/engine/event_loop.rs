@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use socket2::SockRef;
 
 use super::connection::{Conn, Open, ReadEnd, State};
+use super::reconnect::Reconnect;
 use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{DecodeError, Hello, VERSION, Welcome, WelcomeStatus};
 use crate::time::unix_ns;
@@ -48,27 +49,35 @@ pub(crate) enum Role {
         stream: TcpStream,
         /// The peer holding its outbox.
         peer: Arc<Peer>,
+        /// How to reconnect when the connection is lost, if at all.
+        reconnect: Option<Reconnect>,
     },
 }
 
 /// The loop's state, owned by its thread.
 pub(crate) struct EventLoop {
-    poll: Poll,
+    pub(super) poll: Poll,
     commands: Receiver<Command>,
     notifier: Notifier,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     listener: Option<TcpListener>,
     /// Connections by token index; `None` marks a free slot.
-    conns: Vec<Option<Conn>>,
+    pub(super) conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     /// Connections waiting for their hello, by deadline (all share one timeout,
     /// so this is in deadline order).
     handshakes: VecDeque<(Instant, Token)>,
-    open_count: usize,
+    pub(super) open_count: usize,
     /// When to call `accept` again after it failed for lack of resources.
     accept_retry: Option<Instant>,
     /// When to next check open connections for silence (with heartbeats on).
     next_heartbeat: Option<Instant>,
+    /// A client's reconnection schedule (`None` on a host, or when off).
+    pub(super) reconnect: Option<Reconnect>,
+    /// A client's one peer, kept across reconnections.
+    pub(super) client: Option<Arc<Peer>>,
+    /// Set while shutting down: a lost connection is not redialled.
+    stopping: bool,
 }
 
 impl EventLoop {
@@ -91,6 +100,9 @@ impl EventLoop {
             open_count: 0,
             accept_retry: None,
             next_heartbeat: None,
+            reconnect: None,
+            client: None,
+            stopping: false,
         };
         event_loop.next_heartbeat = event_loop
             .shared
@@ -99,8 +111,14 @@ impl EventLoop {
             .and_then(|i| Instant::now().checked_add(i));
         match role {
             Role::Host { listener } => event_loop.listener = Some(listener),
-            Role::Client { stream, peer } => {
+            Role::Client {
+                stream,
+                peer,
+                reconnect,
+            } => {
                 let addr = peer.addr();
+                event_loop.reconnect = reconnect;
+                event_loop.client = Some(Arc::clone(&peer));
                 let open = Open::new(
                     peer,
                     event_loop.shared.config.max_frame,
@@ -150,6 +168,7 @@ impl EventLoop {
             if self.next_heartbeat.is_some_and(|at| at <= now) {
                 self.heartbeat(now);
             }
+            self.redial_timers(now);
         }
         self.close_all();
     }
@@ -157,7 +176,8 @@ impl EventLoop {
     /// The earliest timer: a handshake deadline, an accept retry, a heartbeat.
     fn next_deadline(&self) -> Option<Instant> {
         let handshake = self.handshakes.front().map(|(d, _)| *d);
-        [handshake, self.accept_retry, self.next_heartbeat]
+        let redial = self.reconnect.as_ref().and_then(Reconnect::next_deadline);
+        [handshake, self.accept_retry, self.next_heartbeat, redial]
             .into_iter()
             .flatten()
             .min()
@@ -192,6 +212,10 @@ impl EventLoop {
         }
     }
 
+    pub(super) fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
     /// Runs queued commands; false on shutdown.
     fn run_commands(&mut self) -> bool {
         while let Ok(command) = self.commands.try_recv() {
@@ -203,7 +227,7 @@ impl EventLoop {
         true
     }
 
-    fn conn_mut(&mut self, token: Token) -> Option<&mut Conn> {
+    pub(super) fn conn_mut(&mut self, token: Token) -> Option<&mut Conn> {
         let index = token.0.checked_sub(FIRST_CONN)?;
         self.conns.get_mut(index)?.as_mut()
     }
@@ -213,17 +237,22 @@ impl EventLoop {
             self.read(token, now);
         }
         if event.is_writable() {
-            self.flush(token);
+            match self.conn_mut(token).map(|c| &c.state) {
+                Some(State::Connecting) => self.finish_connect(token, now),
+                _ => self.flush(token),
+            }
         }
     }
 
-    fn read(&mut self, token: Token, now: Instant) {
+    pub(super) fn read(&mut self, token: Token, now: Instant) {
         let shared = Arc::clone(&self.shared);
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
         let result = match conn.state {
             State::Handshake => return self.read_hello(token, now),
+            State::Connecting => return self.finish_connect(token, now),
+            State::Welcoming => return self.read_welcome(token, now),
             State::Open(_) => conn.read_frames(&shared, now),
         };
         match result {
@@ -400,7 +429,7 @@ impl EventLoop {
     }
 
     /// Closes one connection, reporting `error` first if there is one.
-    fn close(&mut self, token: Token, error: Option<Error>) {
+    pub(super) fn close(&mut self, token: Token, error: Option<Error>) {
         let Some(index) = token.0.checked_sub(FIRST_CONN) else {
             return;
         };
@@ -425,7 +454,11 @@ impl EventLoop {
             State::Open(open) => {
                 self.open_count -= 1;
                 let peer = &open.peer;
-                peer.close();
+                let redial = self.reconnect.is_some() && !self.stopping;
+                match redial {
+                    true => peer.suspend(),
+                    false => peer.close(),
+                }
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: Some(peer.id()),
@@ -435,12 +468,21 @@ impl EventLoop {
                 }
                 let (client, name) = (peer.id(), peer.name().to_owned());
                 self.shared.emit(Event::Disconnected { client, name, addr });
+                if redial {
+                    self.schedule_redial(Instant::now());
+                }
             }
+            State::Connecting | State::Welcoming => self.attempt_failed(addr, error),
         }
     }
 
     /// Shutdown: pushes out what can go without blocking, then closes everything.
     fn close_all(&mut self) {
+        self.stopping = true;
+        if let Some(peer) = self.client.as_ref().filter(|_| self.open_count == 0) {
+            // Between attempts: nothing to close but the waiting writers.
+            peer.close();
+        }
         for index in 0..self.conns.len() {
             let token = Token(FIRST_CONN + index);
             if let Some(conn) = self.conn_mut(token) {

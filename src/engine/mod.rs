@@ -8,6 +8,8 @@ mod connection;
 mod event_loop;
 mod peer;
 mod read_buf;
+mod reconnect;
+mod redial;
 mod socket;
 
 use std::io;
@@ -22,6 +24,7 @@ use parking_lot::Mutex;
 
 pub(crate) use event_loop::{EventLoop, FIRST_CONN, LISTENER, Role};
 pub(crate) use peer::{Peer, PeerParts};
+pub(crate) use reconnect::Reconnect;
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;

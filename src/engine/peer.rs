@@ -27,7 +27,9 @@ use crate::{ClientId, ClientInfo, Error, ErrorKind, Result};
 /// One connected peer, shared by the event loop and the public handles.
 #[derive(Debug)]
 pub(crate) struct Peer {
-    id: ClientId,
+    /// The client's id; atomic because a client that reconnects to a restarted
+    /// host may be given a new one.
+    id: AtomicU64,
     name: String,
     addr: SocketAddr,
     token: Token,
@@ -68,6 +70,8 @@ struct OutState {
     /// Bytes ever handed to the kernel.
     written: u64,
     closed: bool,
+    /// Closed, but a client is reconnecting: locked writes wait for `reopen`.
+    reconnecting: bool,
     /// A duplicate of the connection's socket for direct locked writes (the loop
     /// reads and flushes through its own handle). Under this lock because only
     /// the lock holder may write; taken, and so closed, when the peer closes.
@@ -103,7 +107,7 @@ impl Peer {
             out.loop_writing = true;
         }
         Peer {
-            id,
+            id: AtomicU64::new(id.0),
             name,
             addr: parts.addr,
             token: parts.token,
@@ -121,7 +125,7 @@ impl Peer {
     }
 
     pub(crate) fn id(&self) -> ClientId {
-        self.id
+        ClientId(self.id.load(Ordering::Relaxed))
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -156,7 +160,7 @@ impl Peer {
         let ns = self.last_seen_ns.load(Ordering::Relaxed);
         let out = self.out.lock();
         ClientInfo {
-            id: self.id,
+            id: self.id(),
             name: self.name.clone(),
             addr: self.addr,
             connected: self.is_connected(),
@@ -254,13 +258,14 @@ impl Peer {
         let deadline = deadline(timeout);
         let mut out = self.out.lock();
         loop {
-            if out.closed {
+            if out.closed && !out.reconnecting {
                 return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
             }
-            if !out.loop_writing {
+            if out.closed {
+                // Reconnecting: wait for `reopen` (which signals the condvar).
+            } else if !out.loop_writing {
                 return self.write_now(out, header, payload);
-            }
-            if self.has_room(&out, payload.len()) {
+            } else if self.has_room(&out, payload.len()) {
                 out.pushed += out.pending.push_valid(header, payload) as u64;
                 return Ok(out.pushed);
             }
@@ -393,9 +398,36 @@ impl Peer {
 
     /// Marks the peer closed: queued frames are dropped and waiting writers fail.
     pub(crate) fn close(&self) {
+        self.shut(false);
+    }
+
+    /// As `close`, but a reconnection is coming: unlocked writes fail at once,
+    /// locked ones wait (within their timeout) for [`reopen`](Self::reopen).
+    pub(crate) fn suspend(&self) {
+        self.shut(true);
+    }
+
+    /// Back on a new connection (after `suspend`): a fresh socket, possibly a
+    /// new id; nothing from before the break is resent.
+    pub(crate) fn reopen(&self, stream: TcpStream, id: ClientId, now: Instant) {
+        self.id.store(id.0, Ordering::Relaxed);
+        self.touch(now);
+        let mut out = self.out.lock();
+        out.closed = false;
+        out.reconnecting = false;
+        out.stream = Some(stream);
+        out.loop_writing = false;
+        out.written = out.pushed;
+        drop(out);
+        self.connected.store(true, Ordering::Release);
+        self.written_cv.notify_all();
+    }
+
+    fn shut(&self, reconnecting: bool) {
         self.connected.store(false, Ordering::Release);
         let mut out = self.out.lock();
         out.closed = true;
+        out.reconnecting = reconnecting;
         out.pending = Outbox::new();
         out.inflight = 0;
         let stream = out.stream.take();
