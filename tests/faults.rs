@@ -67,36 +67,39 @@ fn two_hundred_clients_at_once_are_all_served_and_lose_nothing() {
 
 #[test]
 fn a_connect_and_garbage_flood_does_not_disturb_a_well_behaved_client() {
-    let host = host_with(|b| b.handshake_timeout(Duration::from_millis(200)));
+    let host = host_with(|b| {
+        b.handshake_timeout(Duration::from_millis(200))
+            .queue_capacity(1 << 20)
+    });
     let good = client(&host, "good");
-    let stop = Arc::new(AtomicBool::new(false));
+    const ROUNDS: u64 = 300;
     let flood = {
-        let (addr, stop) = (host.local_addr(), Arc::clone(&stop));
+        let addr = host.local_addr();
         std::thread::spawn(move || {
-            let mut rounds = 0u64;
-            while !stop.load(Ordering::Relaxed) && rounds < 2_000 {
+            for round in 0..ROUNDS {
                 // A scan: connect and close; then a peer speaking nonsense.
                 drop(TcpStream::connect(addr).unwrap());
                 let mut junk = TcpStream::connect(addr).unwrap();
-                let _ = junk.write_all(&noise(rounds, 64));
-                rounds += 1;
+                let _ = junk.write_all(&noise(round, 64));
             }
-            rounds
         })
     };
-    for i in 0..500u32 {
-        good.write_lock("pose", i.to_le_bytes().to_vec()).unwrap();
+    // The good client talks all through the flood (and at least 100 times).
+    let mut sent = 0u32;
+    let deadline = Instant::now() + TIMEOUT;
+    while (sent < 100 || !flood.is_finished()) && Instant::now() < deadline {
+        good.write_lock("pose", sent.to_le_bytes().to_vec())
+            .unwrap();
+        sent += 1;
     }
-    stop.store(true, Ordering::Relaxed);
-    let rounds = flood.join().unwrap();
-    assert!(rounds > 0);
-    assert!(wait_until(TIMEOUT, || util::received(&host, "pose") == 500));
+    flood.join().unwrap();
+    assert!(wait_until(TIMEOUT, || util::received(&host, "pose") == u64::from(sent)));
     let got: Vec<u32> = host
         .get_all("pose")
         .iter()
         .map(|m| u32::from_le_bytes(m.payload()[..].try_into().unwrap()))
         .collect();
-    assert_eq!(got, (0..500).collect::<Vec<_>>());
+    assert_eq!(got, (0..sent).collect::<Vec<_>>());
     assert!(good.is_connected());
     assert_eq!(host.clients().iter().filter(|c| c.connected).count(), 1);
 }
