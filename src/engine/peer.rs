@@ -4,7 +4,9 @@
 //! # Who writes to the socket
 //!
 //! At any moment exactly one party may write: the event loop while
-//! [`OutState::loop_writing`] is set, otherwise a caller holding the outbox lock.
+//! [`OutState::loop_writing`] is set, or a caller that set
+//! [`OutState::caller_writing`] (it writes without holding the lock, so the
+//! loop never waits behind a caller's system call).
 //! Unlocked writes only queue and, on the idle-to-busy edge, ask the loop to flush.
 //! Locked writes on an idle connection go straight to the kernel from the caller's
 //! thread (no hop through the loop); on a busy one they queue behind everything
@@ -12,6 +14,7 @@
 
 use std::io::{self, IoSlice, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -72,10 +75,13 @@ struct OutState {
     closed: bool,
     /// Closed, but a client is reconnecting: locked writes wait for `reopen`.
     reconnecting: bool,
+    /// Set while a caller writes a locked frame straight to the socket. Frames
+    /// queued meanwhile wait in `pending`; the caller wakes the loop for them.
+    caller_writing: bool,
     /// A duplicate of the connection's socket for direct locked writes (the loop
-    /// reads and flushes through its own handle). Under this lock because only
-    /// the lock holder may write; taken, and so closed, when the peer closes.
-    stream: Option<TcpStream>,
+    /// reads and flushes through its own handle). An `Arc` so a caller can write
+    /// after releasing the lock; taken, and shut down, when the peer closes.
+    stream: Option<Arc<TcpStream>>,
 }
 
 /// Settings and handles a new peer needs.
@@ -98,7 +104,7 @@ impl Peer {
     pub(crate) fn new(id: ClientId, name: String, parts: PeerParts) -> Peer {
         let last_seen = parts.epoch.elapsed().as_nanos() as u64;
         let mut out = OutState {
-            stream: Some(parts.stream),
+            stream: Some(Arc::new(parts.stream)),
             ..OutState::default()
         };
         if let Some(first) = parts.first {
@@ -234,8 +240,11 @@ impl Peer {
     }
 
     /// Marks the loop as the writer and, if it was not already, tells it to flush.
+    ///
+    /// While a caller writes directly it does nothing: that caller hands what
+    /// was queued meanwhile to the loop when it is done.
     fn wake_loop(&self, mut out: MutexGuard<'_, OutState>) {
-        if !out.loop_writing {
+        if !out.loop_writing && !out.caller_writing {
             out.loop_writing = true;
             drop(out);
             self.notifier.send(Command::Flush(self.token));
@@ -263,7 +272,7 @@ impl Peer {
             }
             if out.closed {
                 // Reconnecting: wait for `reopen` (which signals the condvar).
-            } else if !out.loop_writing {
+            } else if !out.loop_writing && !out.caller_writing {
                 return self.write_now(out, header, payload);
             } else if self.has_room(&out, payload.len()) {
                 out.pushed += out.pending.push_valid(header, payload) as u64;
@@ -287,26 +296,42 @@ impl Peer {
         let mut head = Vec::with_capacity(header.body_prefix_len() + 4);
         header.encode_valid(payload.len(), &mut head);
         let total = head.len() + payload.len();
-        let (n, failed) = match &out.stream {
-            Some(stream) => write_direct(stream, &head, &payload),
-            None => (0, Some(io::ErrorKind::NotConnected.into())),
+        let Some(stream) = out.stream.clone() else {
+            let closed = Error::new(ErrorKind::NotConnected);
+            return Err(closed.with_payload(payload));
         };
+        // Take the write side and let go of the lock for the system call.
+        out.caller_writing = true;
+        drop(out);
+        let (n, failed) = write_direct(&stream, &head, &payload);
+        let mut out = self.out.lock();
+        out.caller_writing = false;
         match failed {
             // Nothing went out: the frame was not delivered, hand it back.
-            Some(err) if n == 0 => return Err(Error::from(err).with_payload(payload)),
+            Some(err) if n == 0 => {
+                self.wake_loop(out);
+                return Err(Error::from(err).with_payload(payload));
+            }
             // Part of the frame went out on a broken socket; the loop sees the
             // error too and closes the connection.
-            Some(err) => return Err(err.into()),
+            Some(err) => {
+                self.wake_loop(out);
+                return Err(err.into());
+            }
             None => {}
         }
+        // The rest of this frame goes before anything queued during the call.
         out.pushed += total as u64;
         out.written += n as u64;
         let target = out.pushed;
         if n < total {
             let head_rest = head.get(n..).unwrap_or_default();
-            out.pending.push_raw(Bytes::copy_from_slice(head_rest));
             out.pending
-                .push_raw(payload.slice(n.saturating_sub(head.len())..));
+                .push_front_raw(payload.slice(n.saturating_sub(head.len())..));
+            out.pending
+                .push_front_raw(Bytes::copy_from_slice(head_rest));
+        }
+        if !out.pending.is_empty() {
             self.wake_loop(out);
         }
         Ok(target)
@@ -373,6 +398,12 @@ impl Peer {
     pub(crate) fn settle(&self, written: usize, inflight: &mut Outbox) -> bool {
         let mut out = self.out.lock();
         out.written += written as u64;
+        if out.caller_writing {
+            // A stale wake-up while a caller owns the write side (the loop's
+            // `inflight` is empty then); the caller hands over when done.
+            out.loop_writing = false;
+            return false;
+        }
         if inflight.is_empty() {
             std::mem::swap(&mut out.pending, inflight);
         }
@@ -415,7 +446,7 @@ impl Peer {
         let mut out = self.out.lock();
         out.closed = false;
         out.reconnecting = false;
-        out.stream = Some(stream);
+        out.stream = Some(Arc::new(stream));
         out.loop_writing = false;
         out.written = out.pushed;
         drop(out);

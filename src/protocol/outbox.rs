@@ -121,6 +121,16 @@ impl Outbox {
         self.segments.push_back(bytes);
     }
 
+    /// Puts already-encoded bytes before everything queued (the rest of a frame
+    /// that was being written when other frames were queued).
+    pub fn push_front_raw(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.len += bytes.len();
+        self.segments.push_front(bytes);
+    }
+
     /// Moves everything queued in `other` to the back of this outbox.
     pub fn append(&mut self, other: &mut Outbox) {
         other.seal_tail();

@@ -237,3 +237,22 @@ fn advancing_past_the_end_panics() {
         .unwrap();
     outbox.advance(outbox.len() + 1);
 }
+
+#[test]
+fn push_front_raw_goes_before_everything_queued() {
+    let mut outbox = Outbox::new();
+    outbox
+        .push(&Header::data("a"), Bytes::from_static(b"small"))
+        .unwrap();
+    outbox.push_raw(Bytes::from_static(b"[raw]"));
+    outbox.push_front_raw(Bytes::from_static(b"rest"));
+    outbox.push_front_raw(Bytes::from_static(b"head-"));
+    let expected = [
+        &b"head-rest"[..],
+        &Header::data("a").to_bytes(b"small").unwrap(),
+        b"[raw]",
+    ]
+    .concat();
+    assert_eq!(outbox.len(), expected.len());
+    assert_eq!(drain(&mut outbox, 3), expected);
+}
