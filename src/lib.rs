@@ -65,6 +65,19 @@
 //! # Ok::<(), socketengine::Error>(())
 //! ```
 //!
+//! ## Staying up
+//!
+//! * **Bad input** closes one connection with a typed [`Event::Error`] (see
+//!   [`ErrorKind`]); every other connection carries on.
+//! * **Heartbeats**: a silent connection gets a ping; one silent for the
+//!   [idle timeout](HostBuilder::idle_timeout) is closed with
+//!   [`ErrorKind::TimedOut`], so a peer that lost power is noticed in seconds.
+//! * **Reconnection**: a [`Client`] that loses its host redials with capped,
+//!   jittered backoff under the same name ([`ClientBuilder::reconnect`]).
+//! * **Limits**: frame size, connections, the per-connection outbox budget (for
+//!   every kind of write), channels, handshake time — all on the builders, each
+//!   with its default.
+//!
 //! ## Threads
 //!
 //! Each `Host` and `Client` runs one event-loop thread, which never runs user
