@@ -352,15 +352,23 @@ impl<'a> Header<'a> {
     /// [`DecodeError`] when [`validate`](Self::validate) fails or the body would not
     /// fit the `u32` length prefix.
     pub fn encode(&self, payload_len: usize, dst: &mut impl BufMut) -> Result<(), DecodeError> {
+        self.check(payload_len)?;
+        self.encode_valid(payload_len, dst);
+        Ok(())
+    }
+
+    /// [`validate`](Self::validate), then checks that a body carrying `payload_len`
+    /// payload bytes fits the `u32` length prefix. The sum is taken in `u64`, so a
+    /// length near `usize::MAX` is refused rather than wrapped.
+    pub(crate) fn check(&self, payload_len: usize) -> Result<(), DecodeError> {
         self.validate()?;
-        let body = self.body_prefix_len() + payload_len;
-        if u32::try_from(body).is_err() {
+        let body = (self.body_prefix_len() as u64).saturating_add(payload_len as u64);
+        if body > u64::from(u32::MAX) {
             return Err(DecodeError::FrameTooLarge {
-                len: body as u64,
-                max: u32::MAX as u64,
+                len: body,
+                max: u64::from(u32::MAX),
             });
         }
-        self.encode_valid(payload_len, dst);
         Ok(())
     }
 

@@ -80,14 +80,7 @@ impl Outbox {
     ///
     /// A [`DecodeError`] when the header is invalid; nothing is queued then.
     pub fn push(&mut self, header: &Header<'_>, payload: Bytes) -> Result<usize, DecodeError> {
-        header.validate()?;
-        let body = header.body_prefix_len() + payload.len();
-        if u32::try_from(body).is_err() {
-            return Err(DecodeError::FrameTooLarge {
-                len: body as u64,
-                max: u32::MAX as u64,
-            });
-        }
+        header.check(payload.len())?;
         Ok(self.push_valid(header, payload))
     }
 

@@ -537,6 +537,7 @@ fn encode_reports_a_body_too_long_for_the_prefix() {
     assert!(dst.is_empty());
 }
 
+mod fuzz_regressions;
 mod handshake;
 mod outbox;
 mod properties;

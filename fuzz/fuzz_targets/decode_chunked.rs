@@ -1,0 +1,123 @@
+//! The decoder fed one stream in arbitrary chunks must give exactly what it gives
+//! for the whole stream at once; and `Decoder::plain_data`, asked before each
+//! call, must agree with `decode`.
+//!
+//! Input: a byte picking the size limit, a byte `k`, then `k % 16` chunk sizes
+//! (cycled; 0 is a read that brought nothing; none, or all zero, means one byte at
+//! a time), then the stream.
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use socketengine::protocol::{ChannelName, Decoder, Frame, Kind, LEN_PREFIX};
+use socketengine_fuzz::{decode_one_shot, max_frame};
+
+/// What `plain_data` promised: the channel, the payload and the frame's end.
+type Promise = (ChannelName, Vec<u8>, usize);
+
+/// Asks the fast path about `buf` for the channels it is likely to match: the
+/// name the bytes carry, the previous frame's, and a fixed one.
+fn fast_path(decoder: &Decoder, buf: &[u8], last: Option<&Frame>) -> Option<Promise> {
+    let mut candidates = Vec::new();
+    if let Some(&n) = buf.get(LEN_PREFIX + 2) {
+        let name = buf.get(LEN_PREFIX + 3..LEN_PREFIX + 3 + usize::from(n));
+        if let Some(name) = name.and_then(|b| std::str::from_utf8(b).ok()) {
+            candidates.extend(ChannelName::new(name).ok());
+        }
+    }
+    candidates.extend(last.map(|f| f.channel.clone()));
+    candidates.extend(ChannelName::new("a").ok());
+    let mut promise: Option<Promise> = None;
+    for channel in candidates {
+        let Some((start, end)) = decoder.plain_data(buf, &channel) else {
+            continue;
+        };
+        assert_eq!(start, LEN_PREFIX + 3 + channel.len(), "payload start");
+        assert!(
+            start <= end && end <= buf.len(),
+            "{start}..{end} of {}",
+            buf.len()
+        );
+        let found = (channel, buf[start..end].to_vec(), end);
+        if let Some(earlier) = &promise {
+            assert_eq!(*earlier, found, "two channels matched one frame");
+        }
+        promise = Some(found);
+    }
+    promise
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [selector, k, rest @ ..] = data else {
+        return;
+    };
+    let k = usize::from(k % 16).min(rest.len());
+    let (sizes, stream) = rest.split_at(k);
+    let max = max_frame(*selector);
+    let whole = decode_one_shot(stream, max);
+
+    let bytewise = sizes.iter().all(|&s| s == 0);
+    let mut decoder = Decoder::new(max);
+    let mut buf = BytesMut::new();
+    let mut frames: Vec<Frame> = Vec::new();
+    let (mut fed, mut chunk) = (0, 0);
+    let end = 'feed: loop {
+        let size = match bytewise {
+            true => 1,
+            false => usize::from(sizes[chunk % sizes.len()]),
+        };
+        chunk += 1;
+        let take = size.min(stream.len() - fed);
+        buf.extend_from_slice(&stream[fed..fed + take]);
+        fed += take;
+        // Bounded: every frame consumes at least eight bytes.
+        loop {
+            let promise = fast_path(&decoder, &buf, frames.last());
+            let before = buf.len();
+            match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => {
+                    if let Some((channel, payload, end)) = promise {
+                        assert_eq!(frame.kind, Kind::Data, "fast path on another kind");
+                        assert_eq!(frame.channel, channel, "fast path channel");
+                        assert_eq!(frame.payload[..], payload[..], "fast path payload");
+                        assert_eq!(
+                            (frame.route.is_none(), frame.origin.is_none()),
+                            (true, true)
+                        );
+                        assert!(!frame.mirror, "fast path on a mirrored frame");
+                        assert_eq!(before - buf.len(), end, "fast path frame end");
+                    }
+                    frames.push(frame);
+                }
+                Ok(None) => {
+                    assert_eq!(promise, None, "fast path promised a frame decode lacks");
+                    break;
+                }
+                Err(err) => {
+                    assert_eq!(promise, None, "fast path promised a bad frame");
+                    break 'feed Err(err);
+                }
+            }
+        }
+        if fed == stream.len() {
+            break Ok(());
+        }
+    };
+
+    assert_eq!(frames, whole.frames, "chunked frames differ");
+    assert_eq!(end, whole.end, "chunked end differs");
+    // The bytes held are the unfinished (or bad) frame's, as far as they were fed.
+    assert_eq!(
+        &buf[..],
+        &stream[whole.consumed..fed],
+        "chunked leftovers differ"
+    );
+    if end.is_ok() {
+        assert_eq!(fed, stream.len());
+        assert_eq!(
+            decoder.frame_len(),
+            whole.frame_len,
+            "chunked frame_len differs"
+        );
+    }
+});

@@ -1,0 +1,187 @@
+//! The handshake: `Hello::decode` and `Welcome::decode` on arbitrary bytes, and
+//! arbitrary hellos and welcomes encoded and decoded back.
+//!
+//! On raw bytes: no panic; a decoded hello re-encodes to exactly the bytes it
+//! consumed, a decoded welcome to its 23 bytes; and over the prefixes of the input
+//! the answer is `Ok(None)` until it is decided, then the same for every longer
+//! prefix (a wrong magic byte is an error as soon as it arrives, and no error ever
+//! turns into a hello). Structured: a hello under this version decodes back with
+//! trailing bytes left alone and every prefix of it is `Ok(None)`; another version
+//! is refused once the seven fixed bytes are in; a name over 255 bytes
+//! is refused by `encode`, which writes nothing; a welcome decodes back with its
+//! status code kept.
+#![no_main]
+
+use std::fmt::Debug;
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use socketengine::protocol::{DecodeError, Hello, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
+
+/// Longest hello: magic, version, name length and a 255-byte name.
+const HELLO_MAX: usize = 7 + 255;
+
+type Decoded<T> = Result<Option<T>, DecodeError>;
+
+/// Decodes every prefix of `data` up to `longest` bytes: `Ok(None)` until the
+/// answer is decided, then that same answer, which is also `data`'s. Returns it.
+fn check_prefixes<T: PartialEq + Debug>(
+    data: &[u8],
+    longest: usize,
+    decode: impl Fn(&[u8]) -> Decoded<T>,
+) -> Decoded<T> {
+    let full = decode(data);
+    let mut decided: Option<Decoded<T>> = None;
+    for k in 0..=data.len().min(longest) {
+        let answer = decode(&data[..k]);
+        match &decided {
+            Some(d) => assert_eq!(*d, answer, "a prefix of {k} bytes changed the answer"),
+            None if answer != Ok(None) => decided = Some(answer),
+            None => {}
+        }
+    }
+    assert_eq!(
+        decided.unwrap_or(Ok(None)),
+        full,
+        "undecided by {longest} bytes"
+    );
+    full
+}
+
+fn encode_hello(hello: &Hello) -> Vec<u8> {
+    let mut wire = Vec::new();
+    hello
+        .encode(&mut wire)
+        .expect("a name of at most 255 bytes");
+    wire
+}
+
+fn status_code(status: WelcomeStatus) -> u8 {
+    match status {
+        WelcomeStatus::Accepted => 0,
+        WelcomeStatus::VersionMismatch => 1,
+        WelcomeStatus::HostFull => 2,
+        WelcomeStatus::Unknown(code) => code,
+        other => panic!("a status this target does not know: {other:?}"),
+    }
+}
+
+fn check_raw(data: &[u8]) {
+    let hello = check_prefixes(data, HELLO_MAX, Hello::decode);
+    if let Ok(Some((hello, used))) = hello {
+        assert_eq!(hello.version, VERSION, "accepted another version");
+        assert_eq!(
+            encode_hello(&hello),
+            data[..used],
+            "hello re-encodes differently"
+        );
+    }
+    let welcome = check_prefixes(data, WELCOME_LEN, Welcome::decode);
+    if let Ok(Some(welcome)) = welcome {
+        assert_eq!(
+            welcome.encode(),
+            data[..WELCOME_LEN],
+            "welcome re-encodes differently"
+        );
+    }
+}
+
+#[derive(Debug, Arbitrary)]
+struct Structured {
+    version: u16,
+    /// Keep the hello's version as it is instead of this build's.
+    other_version: bool,
+    name: String,
+    /// Pad the name past 255 bytes.
+    long_name: bool,
+    status: u8,
+    client_id: u64,
+    host_time_ns: u64,
+    tail: Vec<u8>,
+}
+
+fn check_structured(s: Structured) {
+    let version = if s.other_version { s.version } else { VERSION };
+    let mut name = s.name;
+    if s.long_name {
+        while name.len() <= 255 {
+            name.push('n');
+        }
+    }
+    let hello = Hello { version, name };
+    let mut wire = vec![0xaa];
+    match hello.encode(&mut wire) {
+        Err(err) => {
+            assert!(hello.name.len() > 255, "refused {hello:?}: {err}");
+            let too_long = DecodeError::FieldTooLong {
+                field: "client name",
+                len: hello.name.len(),
+            };
+            assert_eq!(err, too_long);
+            assert_eq!(wire, [0xaa], "a refused hello wrote bytes");
+        }
+        Ok(()) => {
+            wire.remove(0);
+            assert_eq!(wire.len(), 7 + hello.name.len(), "hello size");
+            let expected = match version {
+                VERSION => Ok(Some((hello.clone(), wire.len()))),
+                other => Err(DecodeError::UnsupportedVersion(other)),
+            };
+            for k in 0..wire.len() {
+                let want = if k >= 7 && version != VERSION {
+                    expected.clone()
+                } else {
+                    Ok(None)
+                };
+                assert_eq!(Hello::decode(&wire[..k]), want, "hello prefix of {k} bytes");
+            }
+            wire.extend_from_slice(&s.tail);
+            assert_eq!(Hello::decode(&wire), expected, "hello with trailing bytes");
+        }
+    }
+
+    let status = match s.status % 4 {
+        0 => WelcomeStatus::Accepted,
+        1 => WelcomeStatus::VersionMismatch,
+        2 => WelcomeStatus::HostFull,
+        _ => WelcomeStatus::Unknown(s.status),
+    };
+    let welcome = Welcome {
+        version: s.version,
+        status,
+        client_id: s.client_id,
+        host_time_ns: s.host_time_ns,
+    };
+    let mut wire = welcome.encode().to_vec();
+    for k in 0..WELCOME_LEN {
+        assert_eq!(
+            Welcome::decode(&wire[..k]),
+            Ok(None),
+            "welcome prefix of {k} bytes"
+        );
+    }
+    wire.extend_from_slice(&s.tail);
+    let back = Welcome::decode(&wire)
+        .expect("a welcome starts with the magic")
+        .expect("a whole welcome");
+    assert_eq!(
+        status_code(back.status),
+        status_code(welcome.status),
+        "status code"
+    );
+    assert_eq!(
+        (back.version, back.client_id, back.host_time_ns),
+        (welcome.version, welcome.client_id, welcome.host_time_ns),
+        "welcome fields"
+    );
+    if !matches!(status, WelcomeStatus::Unknown(0..=2)) {
+        assert_eq!(back, welcome, "welcome round trip");
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    check_raw(data);
+    if let Ok(s) = Structured::arbitrary(&mut Unstructured::new(data)) {
+        check_structured(s);
+    }
+});

@@ -1,0 +1,630 @@
+//! Helpers shared by the fuzz targets (see `README.md`):
+//!
+//! * [`decode_one_shot`] decodes a whole stream from one buffer and checks the
+//!   decoder's invariants on the way (bounded, canonical, sticky errors);
+//! * [`spec_decode`] is a reference parser written from the wire format in
+//!   `socketengine::protocol` (not from the decoder), to compare the decoder with;
+//! * [`AnyFrame`] and friends build frames with `arbitrary`, valid or not, and say
+//!   which errors the encoder may give for the invalid ones.
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::{Bytes, BytesMut};
+use socketengine::protocol::{
+    ChannelName, DecodeError, Decoder, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header,
+    ImageMeta, Kind, LEN_PREFIX, MAX_CHANNEL_LEN, Route,
+};
+
+/// Frame size limits a target picks from with a selector byte: none allowed,
+/// below the smallest body, the smallest body, small, a page, the engine's order
+/// of magnitude, and unlimited.
+pub const MAXES: [usize; 8] = [0, 3, 4, 16, 300, 4096, 1 << 20, usize::MAX];
+
+/// Bytes the decoder needs before it judges a frame: length prefix, kind, flags.
+pub const HEAD_LEN: usize = LEN_PREFIX + 2;
+
+/// Smallest legal body: kind, flags, channel length and a one-byte name.
+pub const MIN_BODY: usize = 4;
+
+/// The limit picked by `selector`.
+pub fn max_frame(selector: u8) -> usize {
+    MAXES[usize::from(selector) % MAXES.len()]
+}
+
+/// What decoding a stream came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Every frame decoded, in order.
+    pub frames: Vec<Frame>,
+    /// `Ok` when the stream ended between frames or inside one; the error otherwise.
+    pub end: Result<(), DecodeError>,
+    /// Bytes of the stream consumed by the frames.
+    pub consumed: usize,
+    /// The decoder's `frame_len()` at the end.
+    pub frame_len: Option<usize>,
+}
+
+/// The bytes `frame` encodes to. A decoded frame always has a valid header.
+pub fn reencode(frame: &Frame) -> Bytes {
+    match frame.header().to_bytes(&frame.payload) {
+        Ok(wire) => wire,
+        Err(err) => panic!("decoded frame {frame:?} does not re-encode: {err}"),
+    }
+}
+
+/// Decodes `stream`, held whole in one buffer, with a decoder limited to `max`.
+///
+/// Checks on the way: the loop ends within `stream.len() / 8 + 1` frames; every
+/// frame re-encodes to exactly the bytes it was decoded from (so the payloads
+/// and headers add up to the bytes consumed, nothing lost or invented); at the
+/// end, `Ok(None)` leaves only a partial frame and asking again changes nothing;
+/// an error consumes nothing and is returned again on every later call, whatever
+/// bytes arrive.
+pub fn decode_one_shot(stream: &[u8], max: usize) -> Outcome {
+    let mut decoder = Decoder::new(max);
+    let mut buf = BytesMut::from(stream);
+    let mut frames = Vec::new();
+    let mut consumed = 0;
+    let bound = stream.len() / (LEN_PREFIX + MIN_BODY) + 1;
+    let end = loop {
+        assert!(
+            frames.len() <= bound,
+            "more frames than the stream can hold"
+        );
+        match decoder.decode(&mut buf) {
+            Ok(Some(frame)) => {
+                let wire = reencode(&frame);
+                let used = stream.get(consumed..consumed + wire.len());
+                assert_eq!(used, Some(&wire[..]), "frame differs from its bytes");
+                consumed += wire.len();
+                assert!(frame.payload.len() <= max, "payload over the limit");
+                frames.push(frame);
+            }
+            Ok(None) => break Ok(()),
+            Err(err) => break Err(err),
+        }
+        assert_eq!(consumed + buf.len(), stream.len(), "bytes lost or invented");
+    };
+    assert_eq!(
+        &buf[..],
+        &stream[consumed..],
+        "the rest is not the stream's tail"
+    );
+    let frame_len = decoder.frame_len();
+    match end {
+        Ok(()) => {
+            match frame_len {
+                Some(n) => assert!(
+                    buf.len() < n && n >= LEN_PREFIX + MIN_BODY && n - LEN_PREFIX <= max,
+                    "frame_len {n} with {} bytes buffered, max {max}",
+                    buf.len()
+                ),
+                None => assert!(buf.len() < HEAD_LEN, "a whole head left undecided"),
+            }
+            assert_eq!(decoder.decode(&mut buf), Ok(None), "asked again");
+            assert_eq!(buf.len(), stream.len() - consumed, "asking again consumed");
+        }
+        Err(err) => {
+            assert_eq!(frame_len, None, "a failed decoder still expects a frame");
+            for more in [&[][..], &[0u8; 64][..], stream] {
+                buf.extend_from_slice(more);
+                assert_eq!(decoder.decode(&mut buf), Err(err), "error not sticky");
+            }
+        }
+    }
+    Outcome {
+        frames,
+        end,
+        consumed,
+        frame_len,
+    }
+}
+
+/// Reads the fields of one frame body in order, naming the field that runs out.
+struct Body<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Body<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos + n;
+        let taken = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(DecodeError::Truncated(field))?;
+        self.pos = end;
+        Ok(taken)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    fn le(&mut self, n: usize, field: &'static str) -> Result<u64, DecodeError> {
+        let b = self.take(n, field)?;
+        Ok(b.iter().rev().fold(0, |acc, &x| (acc << 8) | u64::from(x)))
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+        Ok(self.le(4, field)? as u32)
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        self.le(8, field)
+    }
+}
+
+fn utf8<'a>(b: &'a [u8], field: &'static str) -> Result<&'a str, DecodeError> {
+    std::str::from_utf8(b).map_err(|_| DecodeError::BadUtf8(field))
+}
+
+/// Parses one whole frame body (everything after the length prefix) by the spec.
+fn spec_frame(body: &[u8]) -> Result<Frame, DecodeError> {
+    let mut b = Body {
+        bytes: body,
+        pos: 0,
+    };
+    let code = b.u8("kind")?;
+    let flags = b.u8("flags")?;
+    let n = b.u8("channel")?;
+    let name = utf8(b.take(usize::from(n), "channel")?, "channel")?;
+    if name.is_empty() {
+        return Err(DecodeError::EmptyChannel);
+    }
+    let channel = ChannelName::new(name).expect("1..=255 bytes of UTF-8");
+    let route = match flags & FLAG_ROUTE {
+        0 => None,
+        _ => Some(match b.u8("route")? {
+            0 => Route::Host,
+            1 => Route::All,
+            2 => {
+                let count = b.u8("route")?;
+                let ids = (0..count).map(|_| b.u64("route"));
+                Route::Clients(ids.collect::<Result<_, _>>()?)
+            }
+            3 => {
+                let n = b.u8("route")?;
+                Route::Room(utf8(b.take(usize::from(n), "route")?, "room")?.to_owned())
+            }
+            tag => return Err(DecodeError::BadRoute(tag)),
+        }),
+    };
+    let origin = match flags & FLAG_ORIGIN {
+        0 => None,
+        _ => Some(b.u64("origin")?),
+    };
+    let f = "kind fields";
+    let kind = match code {
+        0x01 => Kind::Data,
+        0x02 => Kind::Image(ImageMeta {
+            width: b.u32(f)?,
+            height: b.u32(f)?,
+            format: b.u8(f)?,
+            stride: b.u32(f)?,
+            seq: b.u64(f)?,
+            timestamp_ns: b.u64(f)?,
+            total_len: b.u64(f)?,
+        }),
+        0x03 => Kind::ImageChunk {
+            seq: b.u64(f)?,
+            offset: b.u64(f)?,
+        },
+        0x04 => Kind::Request { id: b.u64(f)? },
+        0x05 => Kind::Reply {
+            id: b.u64(f)?,
+            status: b.u8(f)?,
+        },
+        0x06 => Kind::Ping { sent_ns: b.u64(f)? },
+        0x07 => Kind::Pong {
+            ping_sent_ns: b.u64(f)?,
+            sent_ns: b.u64(f)?,
+        },
+        0x08 => Kind::Control { op: b.u8(f)? },
+        0x09 => Kind::Close { reason: b.u8(f)? },
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    Ok(Frame {
+        kind,
+        channel,
+        route,
+        origin,
+        mirror: flags & FLAG_MIRROR != 0,
+        payload: Bytes::copy_from_slice(&body[b.pos..]),
+    })
+}
+
+/// The reference decoder: what the wire format says `stream` holds, for a
+/// receiver limited to `max`. Frames are judged on their first six bytes (length
+/// within `1..=max` and at least the smallest body, a known kind, no reserved
+/// flag), then on their whole body, field by field in wire order.
+pub fn spec_decode(stream: &[u8], max: usize) -> Outcome {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    let max64 = u64::try_from(max).unwrap_or(u64::MAX);
+    let end = loop {
+        let rest = &stream[pos..];
+        if rest.len() < HEAD_LEN {
+            break Ok(None);
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let (kind, flags) = (rest[4], rest[5]);
+        if u64::from(len) > max64 {
+            break Err(DecodeError::FrameTooLarge {
+                len: u64::from(len),
+                max: max64,
+            });
+        }
+        if (len as usize) < MIN_BODY {
+            break Err(DecodeError::FrameTooShort { len });
+        }
+        if !(0x01..=0x09).contains(&kind) {
+            break Err(DecodeError::UnknownKind(kind));
+        }
+        if flags & !(FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR) != 0 {
+            break Err(DecodeError::UnknownFlags(flags));
+        }
+        let total = LEN_PREFIX + len as usize;
+        let Some(body) = rest.get(LEN_PREFIX..total) else {
+            break Ok(Some(total));
+        };
+        match spec_frame(body) {
+            Ok(frame) => frames.push(frame),
+            Err(err) => break Err(err),
+        }
+        pos += total;
+    };
+    Outcome {
+        frames,
+        frame_len: end.ok().flatten(),
+        end: end.map(|_| ()),
+        consumed: pos,
+    }
+}
+
+/// Cuts `s` to at most `max` bytes, at a character boundary.
+pub fn truncate_str(s: &mut String, max: usize) {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+}
+
+/// Bytes a route takes on the wire, by the spec.
+pub fn route_len(route: &Route) -> usize {
+    match route {
+        Route::Host | Route::All => 1,
+        Route::Clients(ids) => 2 + 8 * ids.len(),
+        Route::Room(name) => 2 + name.len(),
+    }
+}
+
+/// A channel name: usually valid (1..=255 bytes of UTF-8, now and then exactly
+/// 255), sometimes empty or too long. Running out of input gives a valid one.
+#[derive(Debug, Clone)]
+pub struct AnyChannel(pub String);
+
+impl<'a> Arbitrary<'a> for AnyChannel {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let mut name = String::arbitrary(u)?;
+        match u8::arbitrary(u)? {
+            255 => name.clear(),
+            254 => {
+                let extra = usize::from(u8::arbitrary(u)? % 8) + 1;
+                while name.len() < MAX_CHANNEL_LEN + extra {
+                    name.push('x');
+                }
+            }
+            253 => {
+                truncate_str(&mut name, MAX_CHANNEL_LEN);
+                while name.len() < MAX_CHANNEL_LEN {
+                    name.push('m');
+                }
+            }
+            _ => {
+                truncate_str(&mut name, MAX_CHANNEL_LEN);
+                if name.is_empty() {
+                    name.push('c');
+                }
+            }
+        }
+        Ok(AnyChannel(name))
+    }
+}
+
+/// A valid channel name: 1..=255 bytes of UTF-8.
+#[derive(Debug, Clone)]
+pub struct ValidChannel(pub String);
+
+impl<'a> Arbitrary<'a> for ValidChannel {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let AnyChannel(mut name) = AnyChannel::arbitrary(u)?;
+        truncate_str(&mut name, MAX_CHANNEL_LEN);
+        if name.is_empty() {
+            name.push('v');
+        }
+        Ok(ValidChannel(name))
+    }
+}
+
+/// A route: the short lists valid, the long ones around the 255 limit.
+#[derive(Debug, Clone, Arbitrary)]
+pub enum AnyRoute {
+    /// [`Route::Host`].
+    Host,
+    /// [`Route::All`].
+    All,
+    /// Up to 255 ids.
+    Clients(Vec<u64>),
+    /// A room name of up to 255 bytes.
+    Room(String),
+    /// 250..=259 ids.
+    ManyClients {
+        /// Ids past 250.
+        extra: u8,
+        /// The first id; the others count up from it.
+        first: u64,
+    },
+    /// A room name of 250..=262 bytes.
+    LongRoom {
+        /// Bytes past 250.
+        extra: u8,
+        /// The character it repeats.
+        fill: char,
+    },
+}
+
+impl AnyRoute {
+    /// The route; `valid_only` cuts the long lists to 255.
+    pub fn build(&self, valid_only: bool) -> Route {
+        let limit = if valid_only { 255 } else { usize::MAX };
+        match self {
+            AnyRoute::Host => Route::Host,
+            AnyRoute::All => Route::All,
+            AnyRoute::Clients(ids) => Route::Clients(ids.iter().copied().take(255).collect()),
+            AnyRoute::Room(name) => {
+                let mut name = name.clone();
+                truncate_str(&mut name, 255);
+                Route::Room(name)
+            }
+            AnyRoute::ManyClients { extra, first } => {
+                let n = (250 + usize::from(extra % 10)).min(limit);
+                Route::Clients((0..n as u64).map(|i| first.wrapping_add(i)).collect())
+            }
+            AnyRoute::LongRoom { extra, fill } => {
+                let n = 250 + usize::from(extra % 10);
+                let mut name = String::new();
+                while name.len() < n {
+                    name.push(*fill);
+                }
+                if name.len() > limit {
+                    truncate_str(&mut name, limit);
+                }
+                Route::Room(name)
+            }
+        }
+    }
+}
+
+/// Image fields, all arbitrary.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub struct AnyImageMeta {
+    /// See [`ImageMeta`].
+    pub width: u32,
+    /// See [`ImageMeta`].
+    pub height: u32,
+    /// See [`ImageMeta`].
+    pub format: u8,
+    /// See [`ImageMeta`].
+    pub stride: u32,
+    /// See [`ImageMeta`].
+    pub seq: u64,
+    /// See [`ImageMeta`].
+    pub timestamp_ns: u64,
+    /// See [`ImageMeta`].
+    pub total_len: u64,
+}
+
+impl AnyImageMeta {
+    /// The library's value.
+    pub fn build(self) -> ImageMeta {
+        ImageMeta {
+            width: self.width,
+            height: self.height,
+            format: self.format,
+            stride: self.stride,
+            seq: self.seq,
+            timestamp_ns: self.timestamp_ns,
+            total_len: self.total_len,
+        }
+    }
+}
+
+/// Every [`Kind`], with arbitrary fields.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+#[allow(missing_docs)]
+pub enum AnyKind {
+    Data,
+    Image(AnyImageMeta),
+    ImageChunk { seq: u64, offset: u64 },
+    Request { id: u64 },
+    Reply { id: u64, status: u8 },
+    Ping { sent_ns: u64 },
+    Pong { ping_sent_ns: u64, sent_ns: u64 },
+    Control { op: u8 },
+    Close { reason: u8 },
+}
+
+impl AnyKind {
+    /// The library's value.
+    pub fn build(self) -> Kind {
+        match self {
+            AnyKind::Data => Kind::Data,
+            AnyKind::Image(m) => Kind::Image(m.build()),
+            AnyKind::ImageChunk { seq, offset } => Kind::ImageChunk { seq, offset },
+            AnyKind::Request { id } => Kind::Request { id },
+            AnyKind::Reply { id, status } => Kind::Reply { id, status },
+            AnyKind::Ping { sent_ns } => Kind::Ping { sent_ns },
+            AnyKind::Pong {
+                ping_sent_ns,
+                sent_ns,
+            } => Kind::Pong {
+                ping_sent_ns,
+                sent_ns,
+            },
+            AnyKind::Control { op } => Kind::Control { op },
+            AnyKind::Close { reason } => Kind::Close { reason },
+        }
+    }
+}
+
+/// A frame to encode, valid or not.
+#[derive(Debug, Clone, Arbitrary)]
+pub struct AnyFrame {
+    /// Kind and kind fields.
+    pub kind: AnyKind,
+    /// Channel name.
+    pub channel: AnyChannel,
+    /// Optional route.
+    pub route: Option<AnyRoute>,
+    /// Optional origin.
+    pub origin: Option<u64>,
+    /// Mirror flag.
+    pub mirror: bool,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// An [`AnyFrame`] in the library's types, ready to encode.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// Kind.
+    pub kind: Kind,
+    /// Channel name, maybe invalid.
+    pub channel: String,
+    /// Route, maybe with too long a list.
+    pub route: Option<Route>,
+    /// Origin.
+    pub origin: Option<u64>,
+    /// Mirror flag.
+    pub mirror: bool,
+    /// Payload.
+    pub payload: Bytes,
+}
+
+impl AnyFrame {
+    /// The frame in the library's types.
+    pub fn build(&self) -> Built {
+        Built {
+            kind: self.kind.build(),
+            channel: self.channel.0.clone(),
+            route: self.route.as_ref().map(|r| r.build(false)),
+            origin: self.origin,
+            mirror: self.mirror,
+            payload: Bytes::copy_from_slice(&self.payload),
+        }
+    }
+}
+
+impl Built {
+    /// The header to encode.
+    pub fn header(&self) -> Header<'_> {
+        Header {
+            kind: self.kind,
+            channel: &self.channel,
+            route: self.route.as_ref(),
+            origin: self.origin,
+            mirror: self.mirror,
+        }
+    }
+
+    /// Every rule the header breaks, as the error naming it; empty when valid.
+    pub fn violations(&self) -> Vec<DecodeError> {
+        let mut errors = Vec::new();
+        match self.channel.len() {
+            0 => errors.push(DecodeError::EmptyChannel),
+            n if n > MAX_CHANNEL_LEN => errors.push(DecodeError::ChannelTooLong(n)),
+            _ => {}
+        }
+        match &self.route {
+            Some(Route::Clients(ids)) if ids.len() > 255 => {
+                errors.push(DecodeError::FieldTooLong {
+                    field: "client list",
+                    len: ids.len(),
+                });
+            }
+            Some(Route::Room(name)) if name.len() > 255 => {
+                errors.push(DecodeError::FieldTooLong {
+                    field: "room name",
+                    len: name.len(),
+                });
+            }
+            _ => {}
+        }
+        errors
+    }
+
+    /// Body bytes before the payload, by the spec.
+    pub fn body_prefix_len(&self) -> usize {
+        3 + self.channel.len()
+            + self.route.as_ref().map_or(0, route_len)
+            + if self.origin.is_some() { 8 } else { 0 }
+            + kind_fields_len(&self.kind)
+    }
+
+    /// The frame a decoder must give for this (valid) header and payload.
+    pub fn frame(&self) -> Frame {
+        Frame {
+            kind: self.kind,
+            channel: ChannelName::new(&self.channel).expect("a valid channel"),
+            route: self.route.clone(),
+            origin: self.origin,
+            mirror: self.mirror,
+            payload: self.payload.clone(),
+        }
+    }
+}
+
+/// Bytes of the kind fields, by the spec's table.
+pub fn kind_fields_len(kind: &Kind) -> usize {
+    match kind {
+        Kind::Data => 0,
+        Kind::Image(_) => 37,
+        Kind::ImageChunk { .. } | Kind::Pong { .. } => 16,
+        Kind::Request { .. } | Kind::Ping { .. } => 8,
+        Kind::Reply { .. } => 9,
+        Kind::Control { .. } | Kind::Close { .. } => 1,
+    }
+}
+
+/// Rewrites the length prefix of the valid frame `wire` (encoded from `built`)
+/// to a body of `cut % body_prefix_len` bytes, which ends inside the header
+/// fields, and checks that the decoder names the field the body ends in. The
+/// bytes after the cut stay, as a following frame would.
+pub fn check_truncated(wire: &[u8], built: &Built, cut: usize) {
+    let prefix = built.body_prefix_len();
+    let len = cut % prefix;
+    let channel_end = 3 + built.channel.len();
+    let route_end = channel_end + built.route.as_ref().map_or(0, route_len);
+    let origin_end = route_end + if built.origin.is_some() { 8 } else { 0 };
+    let expected = if len < MIN_BODY {
+        DecodeError::FrameTooShort { len: len as u32 }
+    } else if len < channel_end {
+        DecodeError::Truncated("channel")
+    } else if len < route_end {
+        DecodeError::Truncated("route")
+    } else if len < origin_end {
+        DecodeError::Truncated("origin")
+    } else {
+        DecodeError::Truncated("kind fields")
+    };
+    let mut bytes = BytesMut::from(&(len as u32).to_le_bytes()[..]);
+    bytes.extend_from_slice(&wire[LEN_PREFIX..]);
+    let got = Decoder::new(usize::MAX).decode(&mut bytes);
+    assert_eq!(
+        got,
+        Err(expected),
+        "body of {len} bytes, header of {prefix}"
+    );
+    assert_eq!(spec_decode(&bytes, usize::MAX).end, Err(expected));
+}
