@@ -74,6 +74,9 @@ enum State {
     Head,
     /// The head was valid; waiting for `len` body bytes.
     Body { len: usize },
+    /// The header fields were handed out by [`Decoder::split_header`]; `left`
+    /// payload bytes are still to be consumed by the caller.
+    Payload { left: usize },
     /// A frame was bad; the stream cannot be resynchronised.
     Failed(DecodeError),
 }
@@ -128,6 +131,109 @@ impl Decoder {
         }
     }
 
+    /// The kind byte of the frame being received, once its head has been checked.
+    pub fn pending_kind(&self, buf: &[u8]) -> Option<u8> {
+        match self.state {
+            State::Body { .. } => buf.get(LEN_PREFIX).copied(),
+            _ => None,
+        }
+    }
+
+    /// Payload bytes the caller still has to consume after
+    /// [`split_header`](Self::split_header); `None` when not in that mode.
+    pub fn payload_left(&self) -> Option<usize> {
+        match self.state {
+            State::Payload { left } => Some(left),
+            _ => None,
+        }
+    }
+
+    /// Parses the header of the frame being received as soon as its header
+    /// fields are in `buf`, before its payload is: removes the length prefix and
+    /// header from `buf` and returns the frame with an empty payload, and the
+    /// payload's length.
+    ///
+    /// This lets a receiver read a large payload straight into a buffer of its
+    /// own (an image being reassembled) instead of into `buf`. The caller then
+    /// owns the next `payload_len` bytes of the stream: it takes them from the
+    /// front of `buf` or reads them elsewhere, and reports each step with
+    /// [`consume_payload`](Self::consume_payload). Until the payload is
+    /// consumed, [`decode`](Self::decode) returns `Ok(None)`.
+    ///
+    /// Returns `Ok(None)` when no frame head has been checked yet (call `decode`
+    /// first) or the header fields are not all in; the header is judged as
+    /// `decode` would judge it.
+    ///
+    /// # Errors
+    ///
+    /// The [`DecodeError`] `decode` would give for this frame's header; sticky.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use socketengine::protocol::{Decoder, Header};
+    ///
+    /// let wire = Header::data("cam").to_bytes(&[7; 100]).unwrap();
+    /// let mut buf = BytesMut::from(&wire[..20]); // the header and 12 payload bytes
+    /// let mut decoder = Decoder::new(1 << 20);
+    /// assert_eq!(decoder.decode(&mut buf), Ok(None));
+    /// let (frame, len) = decoder.split_header(&mut buf).unwrap().unwrap();
+    /// assert_eq!((frame.channel_str(), len, buf.len()), ("cam", 100, 12));
+    /// decoder.consume_payload(100);
+    /// assert_eq!(decoder.payload_left(), None);
+    /// ```
+    pub fn split_header(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<(Frame, usize)>, DecodeError> {
+        let State::Body { len } = self.state else {
+            return match self.state {
+                State::Failed(err) => Err(err),
+                _ => Ok(None),
+            };
+        };
+        let body = &buf[LEN_PREFIX..buf.len().min(LEN_PREFIX + len)];
+        let Some(head_len) = head_len(body) else {
+            return Ok(None);
+        };
+        let head = parse_head(&body[..head_len]).map_err(|err| self.fail(err))?;
+        buf.advance(LEN_PREFIX + head.len);
+        let left = len - head.len;
+        self.state = match left {
+            0 => State::Head,
+            _ => State::Payload { left },
+        };
+        let frame = Frame {
+            kind: head.kind,
+            channel: head.channel,
+            route: head.route,
+            origin: head.origin,
+            mirror: head.mirror,
+            payload: bytes::Bytes::new(),
+        };
+        Ok(Some((frame, left)))
+    }
+
+    /// Reports `n` payload bytes of a split frame consumed by the caller; after
+    /// the last one the decoder waits for the next frame's head.
+    ///
+    /// # Panics
+    ///
+    /// If `n` exceeds [`payload_left`](Self::payload_left): the caller would have
+    /// taken bytes of the next frame.
+    pub fn consume_payload(&mut self, n: usize) {
+        let State::Payload { left } = self.state else {
+            assert_eq!(n, 0, "consume_payload without a split frame");
+            return;
+        };
+        assert!(n <= left, "consumed {n} payload bytes of {left}");
+        self.state = match left - n {
+            0 => State::Head,
+            left => State::Payload { left },
+        };
+    }
+
     /// Decodes the next whole frame from the front of `buf`.
     ///
     /// Returns `Ok(None)` when `buf` holds only part of a frame; the bytes stay in
@@ -139,6 +245,7 @@ impl Decoder {
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         let len = match self.state {
             State::Failed(err) => return Err(err),
+            State::Payload { .. } => return Ok(None),
             State::Head => match self.decode_head(buf) {
                 Ok(Some(len)) => len,
                 Ok(None) => return Ok(None),
@@ -225,6 +332,26 @@ impl Decoder {
         self.state = State::Body { len };
         Ok(Some(len))
     }
+}
+
+/// Bytes of header fields at the front of a body whose first bytes (at most the
+/// whole body) are `body`; `None` until they are all in. A header running past
+/// the body is never all in: `decode` reports it once the body is whole.
+fn head_len(body: &[u8]) -> Option<usize> {
+    let (code, flags, name_len) = (*body.first()?, *body.get(1)?, *body.get(2)? as usize);
+    let mut pos = 3 + name_len;
+    if flags & FLAG_ROUTE != 0 {
+        pos += match *body.get(pos)? {
+            2 => 2 + 8 * *body.get(pos + 1)? as usize,
+            3 => 2 + *body.get(pos + 1)? as usize,
+            _ => 1,
+        };
+    }
+    if flags & FLAG_ORIGIN != 0 {
+        pos += 8;
+    }
+    pos += Kind::fields_len(code).ok()?;
+    (pos <= body.len()).then_some(pos)
 }
 
 /// The fields of a frame body before its payload.

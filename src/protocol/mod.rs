@@ -89,6 +89,7 @@ mod channel;
 mod decoder;
 mod frame;
 mod handshake;
+mod lane;
 mod outbox;
 
 pub use channel::ChannelName;
@@ -98,6 +99,7 @@ pub use frame::{
     MAX_CHANNEL_LEN, Route,
 };
 pub use handshake::{Hello, MAGIC, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
+pub use lane::{Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, Offer};
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 
 #[cfg(test)]

@@ -539,5 +539,6 @@ fn encode_reports_a_body_too_long_for_the_prefix() {
 
 mod fuzz_regressions;
 mod handshake;
+mod lane;
 mod outbox;
 mod properties;

@@ -70,6 +70,36 @@ fn any_frame() -> impl Strategy<Value = Frame> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
+    /// `split_header` at every point where a frame's header is in and its payload
+    /// is not: the header `decode` would give, the payload's length, the payload
+    /// bytes already in left at the front of the buffer; then the next frame decodes.
+    #[test]
+    fn split_header_agrees_with_decode_at_every_cut(f in any_frame(), next in any_frame()) {
+        let wire = encode(&f);
+        let head = LEN_PREFIX + f.header().body_prefix_len();
+        let header_only = Frame { payload: Bytes::new(), ..f.clone() };
+        for cut in 0..wire.len() {
+            let mut decoder = Decoder::new(MAX);
+            let mut buf = BytesMut::from(&wire[..cut]);
+            prop_assert_eq!(decoder.decode(&mut buf), Ok(None));
+            let split = decoder.split_header(&mut buf);
+            if cut < head {
+                prop_assert_eq!(split, Ok(None), "cut {}", cut);
+                continue;
+            }
+            prop_assert_eq!(split, Ok(Some((header_only.clone(), f.payload.len()))));
+            prop_assert_eq!(&buf[..], &wire[head..cut]);
+            prop_assert_eq!(decoder.decode(&mut buf), Ok(None));
+            let taken = buf.len();
+            decoder.consume_payload(taken);
+            prop_assert_eq!(decoder.payload_left(), Some(f.payload.len() - taken));
+            decoder.consume_payload(f.payload.len() - taken);
+            prop_assert_eq!(decoder.payload_left(), None);
+            let mut rest = BytesMut::from(&encode(&next)[..]);
+            prop_assert_eq!(decoder.decode(&mut rest), Ok(Some(next.clone())));
+        }
+    }
+
     #[test]
     fn any_frame_round_trips(f in any_frame()) {
         let wire = encode(&f);
