@@ -14,10 +14,15 @@ use crate::engine::{
     Engine, FIRST_CONN, Peer, PeerParts, Reconnect, Role, Shared, configure_stream, resolve,
 };
 use crate::error::check_channel;
-use crate::protocol::{DecodeError, Header, Hello, Outbox, WELCOME_LEN, Welcome, WelcomeStatus};
+use crate::protocol::{
+    DecodeError, Header, Hello, Kind, Outbox, WELCOME_LEN, Welcome, WelcomeStatus,
+};
 use crate::readers::store_readers;
 use crate::time::{deadline, remaining};
-use crate::{ChannelStats, ClientBuilder, ClientId, Error, ErrorKind, Event, Message, Result};
+use crate::{
+    ChannelStats, ClientBuilder, ClientId, Error, ErrorKind, Event, Image, ImageStats, Message,
+    Result,
+};
 
 /// A client connected to a host.
 ///
@@ -108,6 +113,7 @@ impl Client {
                     notifier: notifier.clone(),
                     budget: shared.config.outbox_budget,
                     max_frame: shared.config.max_frame,
+                    image_chunk: shared.config.image_chunk,
                     epoch: shared.epoch,
                     first: None,
                 };
@@ -221,6 +227,62 @@ impl Client {
         let timeout = self.inner.shared.config.write_timeout;
         let target = host.start_locked(&Header::data(channel), payload, timeout)?;
         host.wait_written(target, timeout)
+    }
+
+    /// Queues `image` on `channel` to the host and returns at once, never
+    /// blocking: the camera's write. The pixels are not copied.
+    ///
+    /// Images are conflated per channel: if the previous image has not started
+    /// going out, this one replaces it (counted in [`ImageStats::dropped`]), so
+    /// a slow link carries the newest image, never a backlog. Large images go
+    /// out in [chunks](crate::ClientBuilder::image_chunk), with other frames
+    /// going out between them and first, so a control message is never stuck
+    /// behind a frame.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected`, `Closed`, `InvalidChannel` or `FrameTooLarge`, with the
+    /// pixels handed back. (With chunking off, also `Full`, as [`write`](Self::write).)
+    pub fn write_image(&self, channel: &str, image: &Image) -> Result<()> {
+        let payload = image.data().clone();
+        self.check(channel, &payload)?;
+        let header = Header::new(Kind::Image(image.meta()), channel);
+        self.inner.host.queue_image(&header, payload)
+    }
+
+    /// Sends `image` on `channel` and returns once it has been handed to the
+    /// kernel: the back-pressure variant of [`write_image`](Self::write_image).
+    /// A locked image is never replaced by a newer one; the call waits for its
+    /// turn instead.
+    ///
+    /// # Locking
+    ///
+    /// Blocks for at most the [write timeout](crate::ClientBuilder::write_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`write_image`](Self::write_image), and `TimedOut`.
+    pub fn write_image_lock(&self, channel: &str, image: &Image) -> Result<()> {
+        let payload = image.data().clone();
+        self.check(channel, &payload)?;
+        let header = Header::new(Kind::Image(image.meta()), channel);
+        let host = &self.inner.host;
+        let timeout = self.inner.shared.config.write_timeout;
+        let started = host.start_image_locked(&header, payload, timeout)?;
+        crate::host::wait_image(host, started, timeout)
+    }
+
+    /// Image counters of `channel`: images sent to and dropped for the host,
+    /// images received from it.
+    pub fn image_stats(&self, channel: &str) -> ImageStats {
+        let (received, skipped) = self.inner.shared.store.image_counts(channel);
+        let lane = self.inner.host.image_stats(channel);
+        ImageStats {
+            sent: lane.sent,
+            dropped: lane.dropped,
+            received,
+            skipped,
+        }
     }
 
     /// Starts a batch of writes that go out together, in order, with no other

@@ -25,6 +25,8 @@ pub(crate) struct Config {
     pub(crate) keepalive: Option<Duration>,
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) idle_timeout: Duration,
+    pub(crate) image_chunk: Option<usize>,
+    pub(crate) notsent_lowat: Option<u32>,
 }
 
 impl Default for Config {
@@ -44,9 +46,14 @@ impl Default for Config {
             keepalive: Some(Duration::from_secs(10)),
             heartbeat: Some(Duration::from_secs(1)),
             idle_timeout: Duration::from_secs(5),
+            image_chunk: Some(crate::protocol::DEFAULT_CHUNK),
+            notsent_lowat: Some(DEFAULT_NOTSENT_LOWAT),
         }
     }
 }
+
+/// Default `TCP_NOTSENT_LOWAT`: unsent bytes the kernel may hold per connection.
+pub(crate) const DEFAULT_NOTSENT_LOWAT: u32 = 128 * 1024;
 
 /// Setters common to both builders, written once.
 macro_rules! common_setters {
@@ -138,6 +145,30 @@ macro_rules! common_setters {
         /// heartbeats long. Default: 5 s.
         pub fn idle_timeout(mut self, timeout: Duration) -> Self {
             self.config.idle_timeout = timeout;
+            self
+        }
+
+        /// Payload bytes per chunk of an image, or `None` for plain FIFO sending.
+        ///
+        /// With chunks (the default, 256 KiB), images travel on their own lane per
+        /// connection: they are cut into chunks, control and data frames go out
+        /// between chunks and first, and an image not yet started is replaced by
+        /// a newer one on its channel (conflation, counted in
+        /// [`ImageStats::dropped`](crate::ImageStats::dropped)). With `None`,
+        /// an image is one frame queued in order with every other frame: no
+        /// priority, no conflation, and unlocked image writes fail with
+        /// [`ErrorKind::Full`](crate::ErrorKind::Full) over the outbox budget.
+        pub fn image_chunk(mut self, bytes: Option<usize>) -> Self {
+            self.config.image_chunk = bytes.map(|b| b.max(1));
+            self
+        }
+
+        /// `TCP_NOTSENT_LOWAT` (Linux and Android): how many bytes written but not
+        /// yet sent the kernel may hold per connection, or `None` for the system's
+        /// default (no limit). Keeping it small keeps a control frame from waiting
+        /// behind megabytes of image data already in the kernel. Default: 128 KiB.
+        pub fn notsent_lowat(mut self, bytes: Option<u32>) -> Self {
+            self.config.notsent_lowat = bytes;
             self
         }
 

@@ -113,6 +113,10 @@ pub enum ErrorKind {
         /// Bytes the frame declared.
         expected: usize,
     },
+    /// An image does not fit its geometry, or a conversion failed; received,
+    /// it closes the connection that sent it.
+    #[error("image: {0}")]
+    Image(#[from] crate::image::ImageError),
     /// An operating-system I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
@@ -170,6 +174,7 @@ impl std::error::Error for Error {
         match &self.kind {
             ErrorKind::Io(err) | ErrorKind::Connect { source: err, .. } => Some(err),
             ErrorKind::Protocol(err) => Some(err),
+            ErrorKind::Image(err) => Some(err),
             _ => None,
         }
     }
@@ -184,6 +189,12 @@ impl From<ErrorKind> for Error {
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Error {
         Error::new(ErrorKind::Io(err))
+    }
+}
+
+impl From<crate::image::ImageError> for Error {
+    fn from(err: crate::image::ImageError) -> Error {
+        Error::new(ErrorKind::Image(err))
     }
 }
 

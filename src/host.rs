@@ -9,10 +9,11 @@ use crossbeam_channel::Receiver;
 
 use crate::engine::{Engine, Peer, Role, Shared, bind_listener};
 use crate::error::check_channel;
-use crate::protocol::Header;
+use crate::protocol::{Header, Kind};
 use crate::readers::store_readers;
 use crate::{
-    ChannelStats, ClientId, ClientInfo, Error, ErrorKind, Event, HostBuilder, Message, Result,
+    ChannelStats, ClientId, ClientInfo, Error, ErrorKind, Event, HostBuilder, Image, ImageStats,
+    Message, Result,
 };
 
 /// A running host: one event-loop thread serving every client.
@@ -229,6 +230,105 @@ impl Host {
         Ok(())
     }
 
+    /// Queues `image` on `channel` to every connected client and returns at
+    /// once, never blocking. The pixels are shared by every client's queue, not
+    /// copied.
+    ///
+    /// Images are conflated per client and channel: if the previous image to a
+    /// client has not started going out, this one replaces it (counted in
+    /// [`ImageStats::dropped`] and [`ClientInfo::images_dropped`]); so a slow
+    /// client gets the newest image, never a backlog. Large images go out in
+    /// [chunks](crate::HostBuilder::image_chunk), with other frames to the same
+    /// client going out between them and first. Returns how many clients it was
+    /// queued to.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidChannel`, `FrameTooLarge` or `Closed`, with the pixels handed back.
+    pub fn write_image_all(&self, channel: &str, image: &Image) -> Result<usize> {
+        let payload = image.data().clone();
+        self.check(channel, &payload)?;
+        let header = Header::new(Kind::Image(image.meta()), channel);
+        let mut queued = 0;
+        self.inner.shared.registry.for_each_connected(|peer| {
+            if peer.queue_image(&header, payload.clone()).is_ok() {
+                queued += 1;
+            }
+        });
+        Ok(queued)
+    }
+
+    /// Sends `image` on `channel` to every connected client and returns once
+    /// every copy has been handed to the kernel: the back-pressure variant of
+    /// [`write_image_all`](Self::write_image_all). A locked image is never
+    /// replaced by a newer one; it waits for its turn instead. A client that
+    /// cannot take it within the [write timeout](crate::HostBuilder::write_timeout)
+    /// is skipped and counted in [`ClientInfo::dropped`]. Returns how many
+    /// clients received it.
+    ///
+    /// # Locking
+    ///
+    /// Blocks for at most the write timeout per client.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_image_all`](Self::write_image_all).
+    pub fn write_image_lock_all(&self, channel: &str, image: &Image) -> Result<usize> {
+        let payload = image.data().clone();
+        self.check(channel, &payload)?;
+        let header = Header::new(Kind::Image(image.meta()), channel);
+        let timeout = self.inner.shared.config.write_timeout;
+        let peers = self.inner.shared.registry.connected();
+        let mut started = Vec::with_capacity(peers.len());
+        for peer in &peers {
+            match peer.start_image_locked(&header, payload.clone(), timeout) {
+                Ok(wait) => started.push((peer, wait)),
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
+                Err(_) => {}
+            }
+        }
+        let mut delivered = 0;
+        for (peer, wait) in started {
+            match wait_image(peer, wait, timeout) {
+                Ok(()) => delivered += 1,
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
+                Err(_) => {}
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Queues `image` on `channel` to one client and returns at once, conflated
+    /// and chunked as with [`write_image_all`](Self::write_image_all).
+    ///
+    /// # Errors
+    ///
+    /// `UnknownClient` when it is not connected, and the errors of
+    /// `write_image_all`; each hands the pixels back.
+    pub fn write_image_to(&self, client: ClientId, channel: &str, image: &Image) -> Result<()> {
+        let payload = image.data().clone();
+        self.check(channel, &payload)?;
+        let header = Header::new(Kind::Image(image.meta()), channel);
+        self.peer(client, &payload)?.queue_image(&header, payload)
+    }
+
+    /// Image counters of `channel`: images sent to and dropped for every client
+    /// seen (connected or recently disconnected), images received from all.
+    pub fn image_stats(&self, channel: &str) -> ImageStats {
+        let (received, skipped) = self.inner.shared.store.image_counts(channel);
+        let mut stats = ImageStats {
+            received,
+            skipped,
+            ..ImageStats::default()
+        };
+        for peer in self.inner.shared.registry.peers() {
+            let lane = peer.image_stats(channel);
+            stats.sent += lane.sent;
+            stats.dropped += lane.dropped;
+        }
+        stats
+    }
+
     store_readers!();
 
     /// Stops the host: closes every connection and joins the event loop. Writes
@@ -236,5 +336,17 @@ impl Host {
     /// dropping the last handle does the same.
     pub fn close(&self) {
         self.inner.engine.shutdown();
+    }
+}
+
+/// Waits for a locked image started with `Peer::start_image_locked`.
+pub(crate) fn wait_image(
+    peer: &Peer,
+    started: std::result::Result<u64, u64>,
+    timeout: Duration,
+) -> Result<()> {
+    match started {
+        Ok(ticket) => peer.wait_image(ticket, timeout),
+        Err(target) => peer.wait_written(target, timeout),
     }
 }

@@ -14,8 +14,19 @@ macro_rules! store_readers {
             self.inner.shared.store.get(channel)
         }
 
+        /// The newest image received whole on `channel`, without consuming it
+        /// (as [`get`](Self::get)). `None` if no image has arrived on it. A torn
+        /// image is never returned: an image is stored only once its last byte
+        /// is in. Its pixels point into the buffer the socket read them into.
+        ///
+        /// Never blocks on the network.
+        pub fn get_image(&self, channel: &str) -> Option<Image> {
+            self.inner.shared.store.get_image(channel)
+        }
+
         /// Every message queued on `channel` since the last call, oldest first;
-        /// afterwards the queue is empty. The queue holds at most the channel's
+        /// afterwards the queue is empty. On an image channel these are the
+        /// images in order ([`Message::image`]). The queue holds at most the channel's
         /// [capacity](crate::HostBuilder::queue_capacity); older messages were
         /// dropped and counted in [`ChannelStats::dropped`].
         ///

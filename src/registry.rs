@@ -46,6 +46,9 @@ pub struct ClientInfo {
     /// Writes to it given up: unlocked writes refused because its outbox was
     /// full, locked broadcasts that timed out, pongs over the budget.
     pub dropped: u64,
+    /// Images to it dropped whole before they were sent: replaced by a newer
+    /// image on their channel (conflation), or lost when it disconnected.
+    pub images_dropped: u64,
 }
 
 /// Something that happened to a connection, from
@@ -169,6 +172,11 @@ impl Registry {
         let mut peers = Vec::new();
         self.for_each_connected(|p| peers.push(Arc::clone(p)));
         peers
+    }
+
+    /// Every peer, connected or recently disconnected.
+    pub(crate) fn peers(&self) -> Vec<Arc<Peer>> {
+        self.inner.read().by_id.values().cloned().collect()
     }
 
     pub(crate) fn infos(&self) -> Vec<ClientInfo> {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use mio::net::TcpStream;
 
+use super::image_rx::{Finished, Images, is_image};
 use super::read_buf::ReadBuf;
 use super::{Peer, Shared, would_block};
 use crate::protocol::{Decoder, Frame, Header, Kind, Outbox};
@@ -21,6 +22,11 @@ const HEARTBEAT_CHANNEL: &str = "heartbeat";
 
 /// Most `IoSlice`s handed to one `write_vectored`.
 const MAX_SLICES: usize = 64;
+
+/// Bytes read at a time while the header of an image frame is incomplete, or
+/// right after an image's payload: enough for any unrouted header, and little
+/// enough that the payload behind it is read into its image, not here.
+const IMAGE_HEAD_READ: usize = 512;
 
 /// Whether a read pass left the connection open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +66,11 @@ pub(crate) struct Open {
     slot: Option<Arc<Slot>>,
     /// Messages for `slot` not yet stored; stored with one lock per run.
     batch: Vec<Message>,
+    /// Images being reassembled.
+    images: Images,
+    /// Set when an image's payload has just been read: the next read is
+    /// small, so the payload of a following chunk is not read into `rbuf`.
+    after_image: bool,
 }
 
 impl Open {
@@ -76,15 +87,17 @@ impl Open {
             trust_origin,
             slot: None,
             batch: Vec::new(),
+            images: Images::default(),
+            after_image: false,
         }
     }
 
     /// Decodes and stores every whole frame in `buf`.
-    fn decode_buffered(&mut self, buf: &mut BytesMut, shared: &Shared, now: Instant) -> Result<()> {
+    fn decode_buffered(&mut self, rbuf: &mut ReadBuf, shared: &Shared, now: Instant) -> Result<()> {
         loop {
-            self.skim_run(buf, now);
-            match self.decoder.decode(buf)? {
-                Some(frame) => self.on_frame(frame, shared, now)?,
+            self.skim_run(&mut rbuf.buf, now);
+            match self.decoder.decode(&mut rbuf.buf)? {
+                Some(frame) => self.on_frame(frame, rbuf, shared, now)?,
                 None => return Ok(()),
             }
         }
@@ -120,9 +133,25 @@ impl Open {
     }
 
     /// Handles one decoded frame.
-    fn on_frame(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
+    fn on_frame(
+        &mut self,
+        frame: Frame,
+        rbuf: &mut ReadBuf,
+        shared: &Shared,
+        now: Instant,
+    ) -> Result<()> {
         match frame.kind {
-            Kind::Data => return self.on_data(frame, shared, now),
+            Kind::Data => {
+                let from = self.sender(&frame);
+                let msg = Message::new(frame.channel, frame.payload, from, now);
+                self.store(msg, shared)?;
+            }
+            Kind::Image(_) | Kind::ImageChunk { .. } => {
+                let (from, max) = (self.sender(&frame), shared.config.max_frame);
+                if let Some(image) = self.images.on_frame(frame, from, rbuf, max)? {
+                    self.store_image(image, shared, now)?;
+                }
+            }
             Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns),
             // Other kinds belong to features not built yet; they are dropped.
             _ => {}
@@ -130,25 +159,39 @@ impl Open {
         Ok(())
     }
 
-    fn on_data(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
+    /// The sender a message is recorded from.
+    fn sender(&self, frame: &Frame) -> ClientId {
+        match (self.trust_origin, frame.origin) {
+            (true, Some(origin)) => ClientId(origin),
+            _ => self.from,
+        }
+    }
+
+    /// Queues a message for its channel's slot, storing the previous channel's
+    /// messages first when the channel changes.
+    fn store(&mut self, msg: Message, shared: &Shared) -> Result<()> {
         let same = self
             .slot
             .as_ref()
-            .is_some_and(|s| *s.name() == frame.channel);
+            .is_some_and(|s| s.name() == msg.channel_name());
         if !same {
             self.store_batch();
-            let Some(slot) = shared.store.slot_for_peer(&frame.channel) else {
+            let Some(slot) = shared.store.slot_for_peer(msg.channel_name()) else {
                 let max = shared.config.max_channels;
                 return Err(ErrorKind::ChannelLimit { max }.into());
             };
             self.slot = Some(slot);
         }
-        let from = match (self.trust_origin, frame.origin) {
-            (true, Some(origin)) => ClientId(origin),
-            _ => self.from,
-        };
-        let msg = Message::new(frame.channel, frame.payload, from, now);
         self.batch.push(msg);
+        Ok(())
+    }
+
+    fn store_image(&mut self, image: Finished, shared: &Shared, now: Instant) -> Result<()> {
+        let msg = Message::new(image.channel, image.data, image.from, now).with_image(image.meta);
+        self.store(msg, shared)?;
+        if let (Some(slot), 1..) = (&self.slot, image.skipped) {
+            slot.count_skipped(image.skipped);
+        }
         Ok(())
     }
 
@@ -279,9 +322,38 @@ fn read_open(
     now: Instant,
 ) -> Result<ReadEnd> {
     loop {
+        if open.images.reading() {
+            // The rest of an image's payload, straight into the image.
+            match open.images.fill(&mut open.decoder, stream, rbuf) {
+                Ok((0, _)) => return Err(open.images.truncated().into()),
+                Ok((_, Some(image))) => {
+                    open.store_image(image, shared, now)?;
+                    open.after_image = true;
+                }
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
         // Decode first: bytes may be waiting from the read that carried the hello.
-        open.decode_buffered(&mut rbuf.buf, shared, now)?;
-        let want = rbuf.prepare(open.decoder.frame_len());
+        open.decode_buffered(rbuf, shared, now)?;
+        let (from, max) = (open.from, shared.config.max_frame);
+        let (split, image) =
+            open.images
+                .split(&mut open.decoder, from, open.trust_origin, rbuf, max)?;
+        if let Some(image) = image {
+            open.store_image(image, shared, now)?;
+        }
+        if split {
+            continue;
+        }
+        let image_next = open.decoder.pending_kind(&rbuf.buf).is_some_and(is_image);
+        let want = match image_next || std::mem::take(&mut open.after_image) {
+            true => rbuf.prepare_small(IMAGE_HEAD_READ),
+            false => rbuf.prepare(open.decoder.frame_len()),
+        };
         match rbuf.fill(stream, want) {
             Ok(0) => return eof(&rbuf.buf, &open.decoder),
             Ok(_) => {}

@@ -385,6 +385,7 @@ impl EventLoop {
             notifier,
             budget: shared.config.outbox_budget,
             max_frame: shared.config.max_frame,
+            image_chunk: shared.config.image_chunk,
             epoch: shared.epoch,
             first: None,
         };

@@ -6,6 +6,7 @@
 
 mod connection;
 mod event_loop;
+mod image_rx;
 mod peer;
 mod read_buf;
 mod reconnect;

@@ -11,6 +11,14 @@
 //! Locked writes on an idle connection go straight to the kernel from the caller's
 //! thread (no hop through the loop); on a busy one they queue behind everything
 //! else and wait for the loop to report their last byte written.
+//!
+//! # Images
+//!
+//! Images wait on their own [`ImageLane`] (unless chunking is off, when they are
+//! ordinary frames in the outbox). Each time the loop's bytes in flight run out it
+//! takes everything pending and then one chunk of one image, so control and data
+//! frames overtake images chunk by chunk. A chunk's bytes join the `pushed` count
+//! when the loop takes it, which keeps `pushed` in wire order.
 
 use std::io::{self, IoSlice, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,7 +31,7 @@ use mio::Token;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::{Command, Notifier};
-use crate::protocol::{Header, Outbox};
+use crate::protocol::{Header, ImageLane, LaneStats, Offer, Outbox};
 use crate::time::deadline;
 use crate::{ClientId, ClientInfo, Error, ErrorKind, Result};
 
@@ -78,6 +86,14 @@ struct OutState {
     /// Set while a caller writes a locked frame straight to the socket. Frames
     /// queued meanwhile wait in `pending`; the caller wakes the loop for them.
     caller_writing: bool,
+    /// Images waiting to be sent, conflated and chunked; `None` when chunking
+    /// is off and images are queued in `pending` like any frame.
+    images: Option<ImageLane>,
+    /// Locked images whose last chunk the loop has taken: ticket and the
+    /// `written` target covering it.
+    images_done: Vec<(u64, u64)>,
+    /// The next locked image's ticket.
+    next_ticket: u64,
     /// A duplicate of the connection's socket for direct locked writes (the loop
     /// reads and flushes through its own handle). An `Arc` so a caller can write
     /// after releasing the lock; taken, and shut down, when the peer closes.
@@ -92,6 +108,8 @@ pub(crate) struct PeerParts {
     pub(crate) notifier: Notifier,
     pub(crate) budget: usize,
     pub(crate) max_frame: usize,
+    /// Payload bytes per image chunk; `None` sends images as ordinary frames.
+    pub(crate) image_chunk: Option<usize>,
     pub(crate) epoch: Instant,
     /// Bytes to send before anything else (a host's welcome). Queued before the
     /// peer is shared, so no other thread's frame can overtake them.
@@ -105,6 +123,7 @@ impl Peer {
         let last_seen = parts.epoch.elapsed().as_nanos() as u64;
         let mut out = OutState {
             stream: Some(Arc::new(parts.stream)),
+            images: parts.image_chunk.map(ImageLane::new),
             ..OutState::default()
         };
         if let Some(first) = parts.first {
@@ -171,8 +190,108 @@ impl Peer {
             addr: self.addr,
             connected: self.is_connected(),
             last_seen: self.epoch + Duration::from_nanos(ns),
-            queued_bytes: out.pending.len() + out.inflight,
+            queued_bytes: out.pending.len()
+                + out.inflight
+                + out.images.as_ref().map_or(0, ImageLane::len),
             dropped: self.dropped.load(Ordering::Relaxed),
+            images_dropped: out
+                .images
+                .iter()
+                .flat_map(|l| l.all_stats())
+                .map(|(_, s)| s.dropped)
+                .sum(),
+        }
+    }
+
+    /// Images sent and dropped on `channel` (zero when chunking is off: the
+    /// outbox counts those frames as any other).
+    pub(crate) fn image_stats(&self, channel: &str) -> LaneStats {
+        let out = self.out.lock();
+        let lane = out.images.as_ref().and_then(|l| l.stats(channel));
+        lane.unwrap_or_default()
+    }
+
+    /// Whether images travel on their own lane (chunked, conflated).
+    pub(crate) fn has_image_lane(&self) -> bool {
+        self.out.lock().images.is_some()
+    }
+
+    /// Offers an image to the lane without waiting (an unlocked image write):
+    /// it replaces the channel's waiting image, if any, and never fails for lack
+    /// of room. Without a lane, queues it as [`queue`](Self::queue) does.
+    pub(crate) fn queue_image(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
+        let payload = self.check(header, payload)?;
+        let mut out = self.out.lock();
+        if out.closed {
+            return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        }
+        let Some(lane) = &mut out.images else {
+            drop(out);
+            return self.queue(header, payload);
+        };
+        // Replaced or refused images are counted by the lane.
+        let _ = lane.offer(header, payload, None);
+        self.wake_loop(out);
+        Ok(())
+    }
+
+    /// Offers a locked image: waits, up to `timeout`, for the channel's waiting
+    /// place (a locked image is never replaced), then returns a ticket for
+    /// [`wait_image`](Self::wait_image). Without a lane, writes it as a locked
+    /// frame and returns the `written` target instead (`Err` of the ticket).
+    pub(crate) fn start_image_locked(
+        &self,
+        header: &Header<'_>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<std::result::Result<u64, u64>> {
+        let mut payload = self.check(header, payload)?;
+        if !self.has_image_lane() {
+            return self.start_locked(header, payload, timeout).map(Err);
+        }
+        let deadline = deadline(timeout);
+        let mut out = self.out.lock();
+        loop {
+            if out.closed && !out.reconnecting {
+                return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+            }
+            if !out.closed {
+                let ticket = out.next_ticket;
+                let lane = out.images.as_mut().expect("checked above; never removed");
+                match lane.offer(header, payload, Some(ticket)) {
+                    Offer::Busy(back) => payload = back,
+                    _ => {
+                        out.next_ticket += 1;
+                        self.wake_loop(out);
+                        return Ok(Ok(ticket));
+                    }
+                }
+            }
+            if self.wait(&mut out, deadline) {
+                let timed_out = Error::new(ErrorKind::TimedOut(timeout));
+                return Err(timed_out.with_payload(payload));
+            }
+        }
+    }
+
+    /// Waits until the locked image with `ticket` has been handed to the kernel.
+    pub(crate) fn wait_image(&self, ticket: u64, timeout: Duration) -> Result<()> {
+        let deadline = deadline(timeout);
+        let mut out = self.out.lock();
+        loop {
+            let done = out.images_done.iter().position(|&(t, _)| t == ticket);
+            if let Some(i) = done {
+                if out.written >= out.images_done[i].1 {
+                    out.images_done.swap_remove(i);
+                    return Ok(());
+                }
+            }
+            if out.closed {
+                return Err(ErrorKind::NotConnected.into());
+            }
+            if self.wait(&mut out, deadline) {
+                return Err(ErrorKind::TimedOut(timeout).into());
+            }
         }
     }
 
@@ -331,7 +450,7 @@ impl Peer {
             out.pending
                 .push_front_raw(Bytes::copy_from_slice(head_rest));
         }
-        if !out.pending.is_empty() {
+        if !out.pending.is_empty() || out.images.as_ref().is_some_and(|l| !l.is_empty()) {
             self.wake_loop(out);
         }
         Ok(target)
@@ -406,6 +525,18 @@ impl Peer {
         }
         if inflight.is_empty() {
             std::mem::swap(&mut out.pending, inflight);
+            // Then one image chunk, behind whatever else was pending.
+            let chunk = out
+                .images
+                .as_mut()
+                .and_then(|lane| lane.next_chunk(inflight));
+            if let Some(chunk) = chunk {
+                out.pushed += chunk.bytes as u64;
+                if let Some(ticket) = chunk.finished {
+                    let target = out.pushed;
+                    out.images_done.push((ticket, target));
+                }
+            }
         }
         out.inflight = inflight.len();
         let busy = !inflight.is_empty();
@@ -461,6 +592,10 @@ impl Peer {
         out.reconnecting = reconnecting;
         out.pending = Outbox::new();
         out.inflight = 0;
+        if let Some(lane) = &mut out.images {
+            lane.clear();
+        }
+        out.images_done.clear();
         let stream = out.stream.take();
         drop(out);
         self.written_cv.notify_all();

@@ -8,7 +8,7 @@ use mio::net::TcpStream;
 use socket2::SockRef;
 
 /// Frames larger than this are read into a buffer of their exact size.
-const LARGE_FRAME: usize = 64 * 1024;
+pub(crate) const LARGE_FRAME: usize = 64 * 1024;
 
 /// Room reserved for small frames each time the free room runs low.
 const READ_CHUNK: usize = 64 * 1024;
@@ -96,13 +96,42 @@ impl ReadBuf {
 
     /// Keeps the handle of a finished large-frame buffer for reuse.
     fn retire(&mut self, old: BytesMut) {
-        if !self.large || !old.is_empty() {
+        if self.large {
+            self.recycle(old, self.large_len);
+        }
+    }
+
+    /// An empty buffer with room for `total` bytes (an image being
+    /// reassembled), and the size of its allocation for [`recycle`](Self::recycle).
+    pub(crate) fn exact(&mut self, total: usize) -> (BytesMut, usize) {
+        self.reuse(total)
+    }
+
+    /// Keeps the handle of an exact-size buffer whose bytes have all been split
+    /// off, so its memory is reused once the application drops them.
+    pub(crate) fn recycle(&mut self, handle: BytesMut, size: usize) {
+        if !handle.is_empty() {
             return;
         }
-        self.spent.push((old, self.large_len));
+        self.spent.push((handle, size));
         while self.spent.len() > SPENT_KEPT || self.spent_bytes() > SPENT_BYTES {
             self.spent.remove(0);
         }
+    }
+
+    /// Makes room for a read of `n` bytes, no more: the head of a frame whose
+    /// payload will be read elsewhere (an image chunk), so that the payload
+    /// does not land here first.
+    pub(crate) fn prepare_small(&mut self, n: usize) -> usize {
+        if self.large && self.buf.is_empty() {
+            let old = std::mem::replace(&mut self.buf, BytesMut::with_capacity(AFTER_LARGE));
+            self.retire(old);
+            self.large = false;
+        }
+        if self.buf.capacity() - self.buf.len() < n {
+            self.buf.reserve(READ_CHUNK.max(n));
+        }
+        n
     }
 
     fn spent_bytes(&self) -> usize {
@@ -110,24 +139,30 @@ impl ReadBuf {
     }
 
     /// Reads at most `want` bytes onto the end of the buffer; 0 means end of stream.
-    ///
-    /// The bytes land in the buffer's spare capacity without being zeroed first:
-    /// zeroing every read buffer cost about 7 % of the event loop's time in a
-    /// 64-byte message stream, and a full memory pass per large frame.
-    #[allow(unsafe_code)]
     pub(crate) fn fill(&mut self, stream: &TcpStream, want: usize) -> io::Result<usize> {
-        let spare = self.buf.spare_capacity_mut();
-        let want = want.min(spare.len());
-        debug_assert!(
-            want > 0,
-            "a read into no room would look like end of stream"
-        );
-        // socket2's `recv` takes possibly uninitialised memory and initialises the
-        // prefix it reports.
-        let n = SockRef::from(stream).recv(&mut spare[..want])?;
-        // SAFETY: `recv` initialised the first `n` bytes of the spare capacity,
-        // which directly follow the current length, and `n <= want <= spare.len()`.
-        unsafe { self.buf.set_len(self.buf.len() + n) };
-        Ok(n)
+        recv_into(stream, &mut self.buf, want)
     }
+}
+
+/// Reads at most `want` bytes onto the end of `buf`, within its capacity; 0
+/// means end of stream.
+///
+/// The bytes land in the buffer's spare capacity without being zeroed first:
+/// zeroing every read buffer cost about 7 % of the event loop's time in a
+/// 64-byte message stream, and a full memory pass per large frame.
+#[allow(unsafe_code)]
+pub(crate) fn recv_into(stream: &TcpStream, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let want = want.min(spare.len());
+    debug_assert!(
+        want > 0,
+        "a read into no room would look like end of stream"
+    );
+    // socket2's `recv` takes possibly uninitialised memory and initialises the
+    // prefix it reports.
+    let n = SockRef::from(stream).recv(&mut spare[..want])?;
+    // SAFETY: `recv` initialised the first `n` bytes of the spare capacity,
+    // which directly follow the current length, and `n <= want <= spare.len()`.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
 }

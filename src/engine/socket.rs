@@ -46,6 +46,10 @@ pub(crate) fn configure_stream(socket: SockRef<'_>, config: &Config) -> io::Resu
     if let Some(bytes) = config.recv_buffer {
         socket.set_recv_buffer_size(bytes)?;
     }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(bytes) = config.notsent_lowat {
+        socket.set_tcp_notsent_lowat(bytes)?;
+    }
     match config.keepalive {
         Some(idle) => socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle)),
         None => socket.set_keepalive(false),

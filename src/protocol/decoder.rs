@@ -60,6 +60,11 @@ pub enum DecodeError {
     /// The route tag is unknown.
     #[error("unknown route tag {0}")]
     BadRoute(u8),
+    /// An image chunk that does not continue the image being received on its
+    /// channel (no such image, another sequence number, a gap or overlap, or
+    /// bytes past the image's end), or an image that starts over an unfinished one.
+    #[error("image chunk out of place: {0}")]
+    BadChunk(&'static str),
     /// The handshake did not start with the protocol's magic tag.
     #[error("peer is not speaking the socketengine protocol")]
     BadMagic,
@@ -175,11 +180,11 @@ impl Decoder {
     /// use socketengine::protocol::{Decoder, Header};
     ///
     /// let wire = Header::data("cam").to_bytes(&[7; 100]).unwrap();
-    /// let mut buf = BytesMut::from(&wire[..20]); // the header and 12 payload bytes
+    /// let mut buf = BytesMut::from(&wire[..20]); // the 10-byte header, 10 payload bytes
     /// let mut decoder = Decoder::new(1 << 20);
     /// assert_eq!(decoder.decode(&mut buf), Ok(None));
     /// let (frame, len) = decoder.split_header(&mut buf).unwrap().unwrap();
-    /// assert_eq!((frame.channel_str(), len, buf.len()), ("cam", 100, 12));
+    /// assert_eq!((frame.channel_str(), len, buf.len()), ("cam", 100, 10));
     /// decoder.consume_payload(100);
     /// assert_eq!(decoder.payload_left(), None);
     /// ```

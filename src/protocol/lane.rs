@@ -82,6 +82,21 @@ struct Slot {
 /// Conflating, chunking queue of image frames for one peer. Sans-IO: it fills an
 /// [`Outbox`] one chunk at a time.
 ///
+/// A sender keeps one lane per peer beside its outbox. Whenever the bytes in
+/// flight run out, it moves everything queued in the outbox (control and data
+/// frames) and then one chunk of one image into the next write, so a small
+/// frame written during a camera frame waits for at most one chunk. Channels
+/// take turns chunk by chunk. The first chunk of an image is an image frame
+/// (its geometry, and `total_len` the whole payload's length); the rest are
+/// image-chunk frames (sequence number and offset) on the same channel.
+///
+/// Conflation: a channel holds at most two images, the one being sent and one
+/// waiting. A newer image replaces the waiting one, which is dropped whole and
+/// counted; an image that has started is always finished, so no receiver sees a
+/// torn image. Locked images (back-pressure writes) are never replaced: a
+/// locked offer waits for the channel's waiting place, and an unlocked image
+/// arriving behind a locked one is the one dropped.
+///
 /// # Examples
 ///
 /// ```
@@ -148,8 +163,8 @@ impl ImageLane {
 
     /// Offers an image. `header` must be a valid image header (kind
     /// [`Kind::Image`], whose `total_len` is ignored: the payload's length is
-    /// sent); `ticket` marks a locked image. See the [module docs](self) for
-    /// what is replaced and when.
+    /// sent); `ticket` marks a locked image. See [`ImageLane`] for what is
+    /// replaced and when.
     ///
     /// # Panics
     ///

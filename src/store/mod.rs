@@ -16,7 +16,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 mod queue;
 
 use crate::ClientId;
-use crate::protocol::ChannelName;
+use crate::image::Image;
+use crate::protocol::{ChannelName, ImageMeta};
 use queue::Queue;
 pub(crate) use queue::Run;
 
@@ -30,6 +31,8 @@ pub struct Message {
     payload: Bytes,
     from: ClientId,
     received: Instant,
+    /// The wire fields of an image (boxed: most messages are not images).
+    image: Option<Box<ImageMeta>>,
 }
 
 impl Message {
@@ -44,7 +47,26 @@ impl Message {
             payload,
             from,
             received,
+            image: None,
         }
+    }
+
+    /// The channel the message arrived on, as a validated name.
+    pub(crate) fn channel_name(&self) -> &ChannelName {
+        &self.channel
+    }
+
+    /// Marks the message as an image with these (validated) wire fields.
+    pub(crate) fn with_image(mut self, meta: ImageMeta) -> Self {
+        self.image = Some(Box::new(meta));
+        self
+    }
+
+    /// The image this message carries, if it arrived as one (sent with
+    /// `write_image`); the image's pixels are the payload, not copied.
+    pub fn image(&self) -> Option<Image> {
+        let meta = self.image.as_deref()?;
+        Image::from_wire(meta, self.payload.clone()).ok()
     }
 
     /// The channel the message arrived on.
@@ -152,6 +174,21 @@ impl Store {
 
     pub(crate) fn get(&self, channel: &str) -> Option<Message> {
         self.existing(channel)?.state.lock().latest.clone()
+    }
+
+    pub(crate) fn get_image(&self, channel: &str) -> Option<Image> {
+        let slot = self.existing(channel)?;
+        let state = slot.state.lock();
+        state.latest_image.as_ref()?.image()
+    }
+
+    /// Images received and skipped on `channel`: `(received, skipped)`.
+    pub(crate) fn image_counts(&self, channel: &str) -> (u64, u64) {
+        let Some(slot) = self.existing(channel) else {
+            return (0, 0);
+        };
+        let state = slot.state.lock();
+        (state.images, state.images_skipped)
     }
 
     pub(crate) fn get_all(&self, channel: &str) -> Vec<Message> {
@@ -264,6 +301,10 @@ impl Slot {
         let latest = compact(last.clone());
         let mut state = self.state.lock();
         state.latest = Some(latest);
+        if let Some(image) = batch.iter().rev().find(|m| m.image.is_some()) {
+            state.latest_image = Some(compact(image.clone()));
+            state.images += batch.iter().filter(|m| m.image.is_some()).count() as u64;
+        }
         // The last message of each run of one sender is that sender's latest so far.
         let mut msgs = batch.iter().peekable();
         while let Some(msg) = msgs.next() {
@@ -280,6 +321,11 @@ impl Slot {
         state.dropped += state.queue.push_messages(batch, capacity);
         drop(state);
         self.arrived.notify_all();
+    }
+
+    /// Counts images a sender skipped (a gap in its sequence numbers).
+    pub(crate) fn count_skipped(&self, images: u64) {
+        self.state.lock().images_skipped += images;
     }
 
     /// Stores a run of payloads received together from one sender.
@@ -307,6 +353,13 @@ impl Slot {
 #[derive(Debug)]
 struct SlotState {
     latest: Option<Message>,
+    /// The latest image, kept apart so data messages on an image channel do
+    /// not hide it from `get_image`.
+    latest_image: Option<Message>,
+    /// Images received whole.
+    images: u64,
+    /// Images the senders skipped: gaps in their sequence numbers.
+    images_skipped: u64,
     queue: Queue,
     capacity: usize,
     by_client: BTreeMap<ClientId, Message>,
@@ -320,6 +373,9 @@ impl SlotState {
     fn new(capacity: usize) -> SlotState {
         SlotState {
             latest: None,
+            latest_image: None,
+            images: 0,
+            images_skipped: 0,
             queue: Queue::default(),
             capacity,
             by_client: BTreeMap::new(),

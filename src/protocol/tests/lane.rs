@@ -78,7 +78,7 @@ impl Reassembly {
             finished.push(chunk.finished);
             self.feed(&drain(&mut out, 7));
         }
-        assert!(lane.is_empty() && lane.len() == 0);
+        assert_eq!((lane.is_empty(), lane.len()), (true, 0));
         finished
     }
 
@@ -197,7 +197,7 @@ fn clearing_drops_and_counts_everything_queued() {
     lane.next_chunk(&mut Outbox::new()).unwrap();
     lane.offer(&image(2, "a"), pixels(2, 10), None);
     assert_eq!(lane.clear(), [1]);
-    assert!(lane.is_empty() && lane.len() == 0);
+    assert_eq!((lane.is_empty(), lane.len()), (true, 0));
     let mut dropped: Vec<_> = lane.all_stats().map(|(c, s)| (c, s.dropped)).collect();
     dropped.sort();
     assert_eq!(dropped, [("a", 2), ("b", 1)]);

@@ -1,0 +1,266 @@
+//! The receiving half of the image path: reassembling chunked images, each in
+//! one buffer of its exact size that the socket reads into directly.
+//!
+//! A connection hands every image and image-chunk frame here. A frame that
+//! arrived whole in the read buffer is checked and its payload appended (a small
+//! image sent in one frame is taken as it is, without a copy). A frame still
+//! arriving is split: once its header is in, [`Images::split`] checks it and the
+//! rest of its payload is read by [`Images::fill`] straight into the image's
+//! buffer, so a 1080p frame is copied once, by the kernel.
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use mio::net::TcpStream;
+
+use super::read_buf::{ReadBuf, recv_into};
+use crate::image::Image;
+use crate::protocol::{ChannelName, DecodeError, Decoder, Frame, ImageMeta, Kind};
+use crate::{ClientId, ErrorKind, Result};
+
+/// Images one connection may have half received at once (one per channel).
+const MAX_PARTIAL: usize = 16;
+
+/// A whole image, checked against its geometry, ready to be stored.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) channel: ChannelName,
+    pub(crate) meta: ImageMeta,
+    pub(crate) data: Bytes,
+    pub(crate) from: ClientId,
+    /// Images the sender skipped before this one (a gap in sequence numbers).
+    pub(crate) skipped: u64,
+}
+
+/// The image channels of one connection.
+#[derive(Debug, Default)]
+pub(crate) struct Images {
+    channels: Vec<ChannelRx>,
+    /// The channel whose payload is being read straight from the socket, while
+    /// the decoder waits for that payload.
+    sink: Option<usize>,
+}
+
+#[derive(Debug)]
+struct ChannelRx {
+    channel: ChannelName,
+    partial: Option<Assembly>,
+    last_seq: Option<u64>,
+}
+
+/// An image being reassembled.
+#[derive(Debug)]
+struct Assembly {
+    meta: ImageMeta,
+    buf: BytesMut,
+    /// The size of `buf`'s allocation, to recycle it.
+    size: usize,
+    from: ClientId,
+}
+
+impl Images {
+    /// Whether a split payload is being read into an image.
+    pub(crate) fn reading(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// The error for an end of stream while reading into an image.
+    pub(crate) fn truncated(&self) -> ErrorKind {
+        let image = self.sink.and_then(|i| self.channels[i].partial.as_ref());
+        ErrorKind::Truncated {
+            received: image.map_or(0, |a| a.buf.len()),
+            expected: image.map_or(0, |a| a.meta.total_len as usize),
+        }
+    }
+
+    /// Takes an image or image-chunk frame that arrived whole.
+    pub(crate) fn on_frame(
+        &mut self,
+        frame: Frame,
+        from: ClientId,
+        rbuf: &mut ReadBuf,
+        max_frame: usize,
+    ) -> Result<Option<Finished>> {
+        let i = self.check(&frame, frame.payload.len(), from, rbuf, max_frame)?;
+        let image = self.channels[i].partial.as_mut().expect("set by check");
+        if image.buf.is_empty() && image.meta.total_len == frame.payload.len() as u64 {
+            // The whole image in one frame: its payload as it is.
+            return Ok(self.finish(i, Some(frame.payload), rbuf));
+        }
+        image.buf.extend_from_slice(&frame.payload);
+        Ok(self.finish_if_whole(i, rbuf))
+    }
+
+    /// If the frame being received is an image or chunk whose header is in but
+    /// whose payload is not all in, takes its header and the payload bytes
+    /// already in `rbuf`; the rest is for [`fill`](Self::fill). Returns whether
+    /// it took a frame, and the image it finished, if any.
+    pub(crate) fn split(
+        &mut self,
+        decoder: &mut Decoder,
+        from: ClientId,
+        trust_origin: bool,
+        rbuf: &mut ReadBuf,
+        max_frame: usize,
+    ) -> Result<(bool, Option<Finished>)> {
+        if !decoder.pending_kind(&rbuf.buf).is_some_and(is_image) {
+            return Ok((false, None));
+        }
+        let Some((frame, len)) = decoder.split_header(&mut rbuf.buf)? else {
+            return Ok((false, None));
+        };
+        let from = match (trust_origin, frame.origin) {
+            (true, Some(origin)) => ClientId(origin),
+            _ => from,
+        };
+        let i = self.check(&frame, len, from, rbuf, max_frame)?;
+        let image = self.channels[i].partial.as_mut().expect("set by check");
+        let buffered = rbuf.buf.len().min(len);
+        image.buf.extend_from_slice(&rbuf.buf.split_to(buffered));
+        decoder.consume_payload(buffered);
+        if decoder.payload_left().is_some() {
+            self.sink = Some(i);
+            return Ok((true, None));
+        }
+        Ok((true, self.finish_if_whole(i, rbuf)))
+    }
+
+    /// Reads the split payload straight into its image. Returns the bytes read
+    /// (0 at end of stream) and the image it finished, if any.
+    pub(crate) fn fill(
+        &mut self,
+        decoder: &mut Decoder,
+        stream: &TcpStream,
+        rbuf: &mut ReadBuf,
+    ) -> io::Result<(usize, Option<Finished>)> {
+        let (Some(i), Some(left)) = (self.sink, decoder.payload_left()) else {
+            return Ok((0, None));
+        };
+        let image = self.channels[i]
+            .partial
+            .as_mut()
+            .expect("a sink has an image");
+        let n = recv_into(stream, &mut image.buf, left)?;
+        decoder.consume_payload(n);
+        if decoder.payload_left().is_some() {
+            return Ok((n, None));
+        }
+        self.sink = None;
+        Ok((n, self.finish_if_whole(i, rbuf)))
+    }
+
+    /// Checks a frame of `len` payload bytes against the image being received
+    /// on its channel, starting one for an image frame; returns the channel.
+    fn check(
+        &mut self,
+        frame: &Frame,
+        len: usize,
+        from: ClientId,
+        rbuf: &mut ReadBuf,
+        max_frame: usize,
+    ) -> Result<usize> {
+        let i = self.channel(&frame.channel);
+        let bad = |what| Err(DecodeError::BadChunk(what).into());
+        match frame.kind {
+            Kind::Image(meta) => {
+                if self.channels[i].partial.is_some() {
+                    return bad("an image starts before the last one on its channel ended");
+                }
+                let partial = self.channels.iter().filter(|c| c.partial.is_some());
+                if partial.count() >= MAX_PARTIAL {
+                    return bad("too many images half received at once");
+                }
+                if meta.total_len > max_frame as u64 {
+                    let too_large = ErrorKind::FrameTooLarge {
+                        len: usize::try_from(meta.total_len).unwrap_or(usize::MAX),
+                        max: max_frame,
+                    };
+                    return Err(too_large.into());
+                }
+                Image::check_meta(&meta)?;
+                if len as u64 > meta.total_len {
+                    return bad("the first chunk is longer than its image");
+                }
+                let total = meta.total_len as usize;
+                // An image in one frame keeps that frame's buffer; one in chunks
+                // gets a buffer of its exact size, recycled from earlier images.
+                let (buf, size) = match total == len {
+                    true => (BytesMut::new(), 0),
+                    false => rbuf.exact(total),
+                };
+                self.channels[i].partial = Some(Assembly {
+                    meta,
+                    buf,
+                    size,
+                    from,
+                });
+            }
+            Kind::ImageChunk { seq, offset } => {
+                let Some(image) = &self.channels[i].partial else {
+                    return bad("a chunk without its image");
+                };
+                if seq != image.meta.seq || offset != image.buf.len() as u64 {
+                    return bad("a chunk of another image or at another offset");
+                }
+                if len > image.meta.total_len as usize - image.buf.len() {
+                    return bad("a chunk past the end of its image");
+                }
+            }
+            _ => return bad("not an image frame"),
+        }
+        Ok(i)
+    }
+
+    fn channel(&mut self, name: &ChannelName) -> usize {
+        if let Some(i) = self.channels.iter().position(|c| c.channel == *name) {
+            return i;
+        }
+        self.channels.push(ChannelRx {
+            channel: name.clone(),
+            partial: None,
+            last_seq: None,
+        });
+        self.channels.len() - 1
+    }
+
+    fn finish_if_whole(&mut self, i: usize, rbuf: &mut ReadBuf) -> Option<Finished> {
+        match &self.channels[i].partial {
+            Some(image) if image.buf.len() as u64 == image.meta.total_len => {
+                self.finish(i, None, rbuf)
+            }
+            _ => None,
+        }
+    }
+
+    /// Hands out the image of channel `i` (whose bytes are `whole`, or its
+    /// buffer's); the buffer's handle goes back to `rbuf` for reuse.
+    fn finish(&mut self, i: usize, whole: Option<Bytes>, rbuf: &mut ReadBuf) -> Option<Finished> {
+        let rx = &mut self.channels[i];
+        let mut image = rx.partial.take()?;
+        let data = match whole {
+            Some(data) => data,
+            None => image.buf.split().freeze(),
+        };
+        if image.size > 0 {
+            rbuf.recycle(image.buf, image.size);
+        }
+        // The geometry was checked against the image's length when it started.
+        let skipped = match rx.last_seq {
+            Some(last) if image.meta.seq > last => image.meta.seq - last - 1,
+            _ => 0,
+        };
+        rx.last_seq = Some(image.meta.seq);
+        Some(Finished {
+            channel: rx.channel.clone(),
+            meta: image.meta,
+            data,
+            from: image.from,
+            skipped,
+        })
+    }
+}
+
+/// Whether wire kind byte `code` is an image (`0x02`) or an image chunk (`0x03`).
+pub(crate) fn is_image(code: u8) -> bool {
+    matches!(code, 0x02 | 0x03)
+}
