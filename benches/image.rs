@@ -1,0 +1,438 @@
+//! The image path on loopback, beside a raw-TCP baseline in the same run.
+//!
+//! * `image_1080p_one_way`, `image_4K_one_way` — a camera client sends RGB
+//!   frames (1920×1080, 3840×2160) with `write_image_lock` (back-pressure: no
+//!   frame is conflated away, so every frame is counted); a reader thread on the
+//!   host drains the channel with `get_all_timeout`. One iteration is one pass
+//!   through [`DISTINCT_BYTES`] of distinct frames; `thrpt` is bytes per second.
+//!   Baseline: a 4-byte prefix and the payload in one `writev`, a reader
+//!   reading each payload into one reused buffer.
+//! * `image_broadcast_1080p_4_clients` — the host sends each frame to four
+//!   clients with `write_image_lock_all` (one shared buffer), each client's
+//!   reader drains its channel; `thrpt` counts the bytes all four receive.
+//!   Baseline: one writer `writev`s each frame to four sockets in turn, four
+//!   reader threads.
+//! * `control_rtt_under_1080p_load` — 64-byte ping-pong (`write_lock` to the
+//!   host, an echo thread answering with `write_lock_to`) on a client whose
+//!   connection also carries a saturating stream of 1080p frames (a second
+//!   thread in a `write_image_lock` loop). `chunked`: the default image lane
+//!   (256 KiB chunks, control frames first, `TCP_NOTSENT_LOWAT`); `fifo`:
+//!   `image_chunk(None)`, images queued whole in order with everything else.
+//!   `time` is one round trip; the group also prints p50 / p99 / p99.9 of both,
+//!   measured in interleaved blocks.
+//!
+//! Run with `cargo bench --bench image`; filter with a group name.
+
+// Shared with the throughput bench, whose engine and raw pairs this one does not use.
+#[allow(dead_code)]
+mod util;
+
+use std::io::{IoSlice, Read};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput};
+use crossbeam_channel::Receiver;
+use socketengine::{Client, Host, IMAGE_CHANNEL, Image, Message, PixelFormat};
+
+use util::{Counter, TIMEOUT, bounded, join_within};
+
+/// Least total size of the distinct frames an iteration cycles through.
+const DISTINCT_BYTES: usize = 64 << 20;
+
+/// Clients of the broadcast group.
+const VIEWERS: usize = 4;
+
+/// Distinct RGB frames of `width`×`height`, [`DISTINCT_BYTES`] or more in all.
+fn frames(width: u32, height: u32) -> Vec<Image> {
+    let size = width as usize * height as usize * 3;
+    util::payload_set(size, DISTINCT_BYTES)
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let image = Image::new(width, height, PixelFormat::Rgb8, data);
+            image.expect("bench frame geometry").with_seq(i as u64)
+        })
+        .collect()
+}
+
+fn host() -> Host {
+    Host::builder()
+        .addr("127.0.0.1:0")
+        .write_timeout(TIMEOUT)
+        .start()
+        .expect("start the bench host")
+}
+
+fn client(host: &Host, name: &str, chunked: bool) -> Client {
+    Client::builder()
+        .addr(host.local_addr().to_string())
+        .name(name)
+        .write_timeout(TIMEOUT)
+        .image_chunk(chunked.then_some(socketengine::protocol::DEFAULT_CHUNK))
+        .connect()
+        .expect("connect a bench client")
+}
+
+/// A thread draining `channel` with `drain` into `counter` until `stop`.
+fn reader(
+    name: &str,
+    drain: impl Fn() -> Vec<Message> + Send + 'static,
+    counter: &Arc<Counter>,
+    stop: &Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let (counter, stop) = (Arc::clone(counter), Arc::clone(stop));
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let msgs = drain();
+                let bytes: usize = msgs.iter().map(|m| m.payload().len()).sum();
+                counter.add(msgs.len() as u64, bytes as u64);
+            }
+        })
+        .expect("spawn a bench reader")
+}
+
+/// One-way streams of `width`×`height` frames: engine, then baseline.
+fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
+    let frames = frames(width, height);
+    let size = frames[0].data().len();
+    let per_iter = frames.len() as u64;
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(per_iter * size as u64));
+
+    let host = host();
+    let cam = client(&host, "camera", true);
+    let (counter, stop) = (
+        Arc::new(Counter::default()),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let drainer = host.clone();
+    let drain = move || drainer.get_all_timeout(IMAGE_CHANNEL, Duration::from_millis(50));
+    let reader = reader("engine-reader", drain, &counter, &stop);
+    group.bench_function("engine", |b| {
+        b.iter_custom(|iters| {
+            let target = counter.messages() + iters * per_iter;
+            let start = Instant::now();
+            for _ in 0..iters {
+                for f in &frames {
+                    cam.write_image_lock(IMAGE_CHANNEL, f)
+                        .expect("write_image_lock");
+                }
+            }
+            counter.wait_for(target, name, || {
+                format!("{:?}", host.image_stats(IMAGE_CHANNEL))
+            });
+            start.elapsed()
+        });
+    });
+    assert_eq!(counter.bytes(), counter.messages() * size as u64);
+    stop.store(true, Ordering::Relaxed);
+    join_within(reader, "engine reader");
+    bounded("close-camera", move || cam.close());
+    bounded("close-host", move || host.close());
+
+    let mut raw = RawFanOut::start(1);
+    group.bench_function("raw_tcp", |b| {
+        b.iter_custom(|iters| {
+            let target = raw.counters[0].messages() + iters * per_iter;
+            let start = Instant::now();
+            for _ in 0..iters {
+                frames.iter().for_each(|f| raw.send(f.data()));
+            }
+            raw.wait_for(target, name);
+            start.elapsed()
+        });
+    });
+    raw.shutdown();
+    group.finish();
+}
+
+/// `image_broadcast_1080p_4_clients`.
+fn broadcast(c: &mut Criterion) {
+    let name = "image_broadcast_1080p_4_clients";
+    let frames = frames(1920, 1080);
+    let size = frames[0].data().len();
+    let per_iter = frames.len() as u64;
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(per_iter * (VIEWERS * size) as u64));
+
+    let host = host();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut viewers = Vec::new();
+    for i in 0..VIEWERS {
+        let viewer = client(&host, &format!("viewer{i}"), true);
+        let counter = Arc::new(Counter::default());
+        let v = viewer.clone();
+        let drain = move || v.get_all_timeout(IMAGE_CHANNEL, Duration::from_millis(50));
+        let reader = reader(&format!("viewer{i}"), drain, &counter, &stop);
+        viewers.push((viewer, counter, reader));
+    }
+    let waited = wait_polling(|| host.clients().len() == VIEWERS);
+    assert!(waited, "{name}: viewers did not connect");
+    group.bench_function("engine", |b| {
+        b.iter_custom(|iters| {
+            let targets: Vec<u64> = viewers
+                .iter()
+                .map(|(_, counter, _)| counter.messages() + iters * per_iter)
+                .collect();
+            let start = Instant::now();
+            for _ in 0..iters {
+                for f in &frames {
+                    let sent = host.write_image_lock_all(IMAGE_CHANNEL, f);
+                    assert_eq!(sent.expect("write_image_lock_all"), VIEWERS);
+                }
+            }
+            for ((_, counter, _), target) in viewers.iter().zip(targets) {
+                counter.wait_for(target, name, String::new);
+            }
+            start.elapsed()
+        });
+    });
+    stop.store(true, Ordering::Relaxed);
+    for (viewer, counter, reader) in viewers {
+        assert_eq!(counter.bytes(), counter.messages() * size as u64);
+        join_within(reader, "viewer reader");
+        bounded("close-viewer", move || viewer.close());
+    }
+    bounded("close-host", move || host.close());
+
+    let mut raw = RawFanOut::start(VIEWERS);
+    group.bench_function("raw_tcp", |b| {
+        b.iter_custom(|iters| {
+            let target = raw.counters[0].messages() + iters * per_iter;
+            let start = Instant::now();
+            for _ in 0..iters {
+                frames.iter().for_each(|f| raw.send(f.data()));
+            }
+            raw.wait_for(target, name);
+            start.elapsed()
+        });
+    });
+    raw.shutdown();
+    group.finish();
+}
+
+/// A client streaming frames with `write_image_lock` in a loop, and ping-pong
+/// on the same connection through an echo thread on the host.
+struct LoadedPingPong {
+    host: Host,
+    client: Client,
+    pongs: Receiver<Message>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl LoadedPingPong {
+    fn start(chunked: bool, frames: Vec<Image>) -> LoadedPingPong {
+        let host = host();
+        let client = client(&host, "camera", chunked);
+        let pongs = client.subscribe("pong");
+        let pings = host.subscribe("ping");
+        let stop = Arc::new(AtomicBool::new(false));
+        let echo = {
+            let (host, stop) = (host.clone(), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(ping) = pings.recv_timeout(Duration::from_millis(50)) else {
+                        continue;
+                    };
+                    let payload = ping.payload().clone();
+                    host.write_lock_to(ping.from(), "pong", payload)
+                        .expect("echo the ping");
+                }
+            })
+        };
+        // The host keeps only the newest frames; nobody reads them.
+        let camera = {
+            let (client, stop) = (client.clone(), Arc::clone(&stop));
+            thread::spawn(move || {
+                for f in frames.iter().cycle() {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    client
+                        .write_image_lock(IMAGE_CHANNEL, f)
+                        .expect("stream a frame");
+                }
+            })
+        };
+        LoadedPingPong {
+            host,
+            client,
+            pongs,
+            stop,
+            threads: vec![echo, camera],
+        }
+    }
+
+    fn round_trip(&self) -> Duration {
+        let start = Instant::now();
+        self.client
+            .write_lock("ping", Bytes::from_static(&[0x5a; 64]))
+            .expect("send a ping");
+        self.pongs.recv_timeout(TIMEOUT).expect("the pong arrives");
+        start.elapsed()
+    }
+
+    fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            join_within(t, "loaded ping-pong thread");
+        }
+        let (client, host) = (self.client, self.host);
+        bounded("close-camera", move || client.close());
+        bounded("close-host", move || host.close());
+    }
+}
+
+/// `control_rtt_under_1080p_load`: chunked against FIFO.
+fn control_rtt(c: &mut Criterion) {
+    let frames: Vec<Image> = frames(1920, 1080).into_iter().take(4).collect();
+    let chunked = LoadedPingPong::start(true, frames.clone());
+    let fifo = LoadedPingPong::start(false, frames);
+    report_percentiles(&chunked, &fifo);
+    let mut group = c.benchmark_group("control_rtt_under_1080p_load");
+    group.bench_function("chunked", |b| b.iter(|| chunked.round_trip()));
+    group.bench_function("fifo", |b| b.iter(|| fifo.round_trip()));
+    group.finish();
+    chunked.shutdown();
+    fifo.shutdown();
+}
+
+/// Prints round-trip percentiles of both, in interleaved blocks.
+fn report_percentiles(chunked: &LoadedPingPong, fifo: &LoadedPingPong) {
+    const BLOCK: usize = 200;
+    const BLOCKS: usize = 10;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..BLOCKS {
+        a.extend((0..BLOCK).map(|_| chunked.round_trip()));
+        b.extend((0..BLOCK).map(|_| fifo.round_trip()));
+    }
+    let pct = |s: &mut Vec<Duration>| {
+        s.sort_unstable();
+        let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+        [at(0.5), at(0.99), at(0.999)]
+    };
+    let (a, b) = (pct(&mut a), pct(&mut b));
+    println!(
+        "control_rtt_under_1080p_load over {} round trips each (both streams saturating):",
+        BLOCK * BLOCKS
+    );
+    for (i, name) in ["p50", "p99", "p99.9"].iter().enumerate() {
+        println!("  {name:>5}: chunked {:>9.1?}  fifo {:>9.1?}", a[i], b[i]);
+    }
+}
+
+/// The baseline: one writer `writev`ing each frame to `n` sockets in turn,
+/// a reader thread per socket reading each payload into one reused buffer.
+struct RawFanOut {
+    writers: Vec<TcpStream>,
+    counters: Vec<Arc<Counter>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl RawFanOut {
+    fn start(n: usize) -> RawFanOut {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the baseline listener");
+        let addr = listener.local_addr().expect("baseline address");
+        let (mut writers, mut counters, mut readers) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let near = TcpStream::connect(addr).expect("connect the baseline");
+            let (far, _) = listener.accept().expect("accept the baseline");
+            near.set_nodelay(true).expect("TCP_NODELAY");
+            near.set_write_timeout(Some(TIMEOUT))
+                .expect("write timeout");
+            far.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+            let counter = Arc::new(Counter::default());
+            let c = Arc::clone(&counter);
+            let reader = thread::Builder::new()
+                .name(format!("raw-reader{i}"))
+                .spawn(move || read_frames(far, &c))
+                .expect("spawn a baseline reader");
+            writers.push(near);
+            counters.push(counter);
+            readers.push(reader);
+        }
+        RawFanOut {
+            writers,
+            counters,
+            readers,
+        }
+    }
+
+    fn send(&mut self, payload: &[u8]) {
+        let head = (payload.len() as u32).to_le_bytes();
+        for w in &mut self.writers {
+            let mut slices = [IoSlice::new(&head), IoSlice::new(payload)];
+            let mut slices = &mut slices[..];
+            while !slices.is_empty() {
+                let n = std::io::Write::write_vectored(w, slices).expect("baseline writev");
+                IoSlice::advance_slices(&mut slices, n);
+            }
+        }
+    }
+
+    fn wait_for(&self, target: u64, what: &str) {
+        for c in &self.counters {
+            c.wait_for(target, what, String::new);
+        }
+    }
+
+    fn shutdown(self) {
+        for w in &self.writers {
+            let _ = w.shutdown(Shutdown::Write);
+        }
+        for r in self.readers {
+            join_within(r, "baseline reader");
+        }
+    }
+}
+
+/// Reads length-prefixed payloads into one reused buffer until end of stream.
+fn read_frames(mut stream: TcpStream, counter: &Counter) {
+    let mut buf = Vec::new();
+    loop {
+        let mut head = [0u8; 4];
+        if stream.read_exact(&mut head).is_err() {
+            return;
+        }
+        let len = u32::from_le_bytes(head) as usize;
+        buf.resize(len, 0);
+        stream.read_exact(&mut buf).expect("baseline payload");
+        counter.add(1, len as u64);
+    }
+}
+
+/// Polls `cond` until it holds (true) or [`TIMEOUT`] passes (false).
+fn wait_polling(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(util::POLL_SLEEP);
+    }
+    true
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+}
+
+fn main() {
+    let mut c = config().configure_from_args();
+    one_way(&mut c, "image_1080p_one_way", 1920, 1080);
+    one_way(&mut c, "image_4K_one_way", 3840, 2160);
+    broadcast(&mut c);
+    control_rtt(&mut c);
+    c.final_summary();
+}

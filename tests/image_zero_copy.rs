@@ -1,0 +1,137 @@
+//! Zero copy on the image path, shown by counting allocations: a broadcast to
+//! four clients allocates no payload, and a received image's pixels sit in the
+//! one buffer of their exact size that the socket read them into.
+//!
+//! Its own test binary, because it installs a counting global allocator.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use socketengine::{IMAGE_CHANNEL, Image, PixelFormat};
+use util::{TIMEOUT, client, host, wait_until};
+
+/// Allocations at least this large are recorded (address and size).
+const LARGE: usize = 1 << 20;
+const SLOTS: usize = 1024;
+
+struct Counting;
+
+static LARGE_ADDR: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+static LARGE_SIZE: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+static LARGE_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Bytes allocated by this thread while `COUNTING` is set.
+    static MINE: Cell<usize> = const { Cell::new(0) };
+}
+
+#[allow(unsafe_code)]
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// bookkeeping only reads the layout and the returned address.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let ptr = unsafe { System.alloc(layout) };
+        record(ptr, layout.size());
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        record(new, new_size);
+        new
+    }
+}
+
+fn record(ptr: *mut u8, size: usize) {
+    let _ = MINE.try_with(|m| m.set(m.get() + size));
+    if size >= LARGE {
+        let i = LARGE_COUNT.fetch_add(1, Ordering::Relaxed);
+        if i < SLOTS {
+            LARGE_ADDR[i].store(ptr as usize, Ordering::Relaxed);
+            LARGE_SIZE[i].store(size, Ordering::Relaxed);
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Large allocations recorded from index `from` on.
+fn large_since(from: usize) -> Vec<(usize, usize)> {
+    let to = LARGE_COUNT.load(Ordering::Relaxed).min(SLOTS);
+    (from..to)
+        .map(|i| {
+            let addr = LARGE_ADDR[i].load(Ordering::Relaxed);
+            (addr, LARGE_SIZE[i].load(Ordering::Relaxed))
+        })
+        .collect()
+}
+
+fn frame(seq: u64) -> Image {
+    Image::new(
+        1920,
+        1080,
+        PixelFormat::Rgb8,
+        vec![seq as u8; 1920 * 1080 * 3],
+    )
+    .unwrap()
+    .with_seq(seq)
+}
+
+/// Both properties in one test, so no other test's allocations interleave.
+#[test]
+fn images_are_neither_copied_on_broadcast_nor_on_receive() {
+    let host = host();
+    let clients: Vec<_> = (0..4).map(|i| client(&host, &format!("view{i}"))).collect();
+    assert!(wait_until(TIMEOUT, || host.clients().len() == 4));
+    let len = 1920 * 1080 * 3;
+
+    // Broadcast: this thread allocates a little bookkeeping, no payload.
+    let img = frame(1);
+    let before = MINE.with(Cell::get);
+    assert_eq!(host.write_image_all(IMAGE_CHANNEL, &img).unwrap(), 4);
+    let allocated = MINE.with(Cell::get) - before;
+    assert!(
+        allocated < 64 * 1024,
+        "a broadcast of a {len}-byte image to 4 clients allocated {allocated} bytes"
+    );
+
+    // The broadcast image arrives whole at every client.
+    for c in &clients {
+        assert!(wait_until(TIMEOUT, || c
+            .get_image(IMAGE_CHANNEL)
+            .is_some_and(|i| i.seq() == 1)));
+        assert_eq!(c.get_image(IMAGE_CHANNEL).unwrap().data(), img.data());
+    }
+
+    // Receive: the host's image is the one large allocation of exactly its size
+    // made for it, which the socket read into; nothing copied it elsewhere.
+    let second = frame(2);
+    let mark = LARGE_COUNT.load(Ordering::Relaxed);
+    clients[0].write_image_lock(IMAGE_CHANNEL, &second).unwrap();
+    let mut got = None;
+    assert!(wait_until(TIMEOUT, || {
+        got = host.get_image(IMAGE_CHANNEL).filter(|i| i.seq() == 2);
+        got.is_some()
+    }));
+    let got = got.unwrap();
+    assert_eq!(got.data(), second.data());
+    let large = large_since(mark);
+    assert!(
+        large.contains(&(got.data().as_ptr() as usize, len)),
+        "the received pixels are not in a {len}-byte buffer allocated for them: {large:?}"
+    );
+    let large_bytes: usize = large.iter().map(|(_, s)| s).sum();
+    assert_eq!(large_bytes, len, "receiving one image allocated {large:?}");
+}
