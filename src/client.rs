@@ -114,6 +114,7 @@ impl Client {
                     budget: shared.config.outbox_budget,
                     max_frame: shared.config.max_frame,
                     image_chunk: shared.config.image_chunk,
+                    image_window: shared.config.image_window,
                     epoch: shared.epoch,
                     first: None,
                 };
@@ -294,14 +295,15 @@ impl Client {
         }
     }
 
-    /// Waits until everything queued so far has been handed to the kernel.
+    /// Waits until everything queued so far has been handed to the kernel,
+    /// images included (and images queued while it waits).
     ///
     /// # Errors
     ///
     /// `TimedOut` after the write timeout; `NotConnected` if the connection closed.
     pub fn flush(&self) -> Result<()> {
         let host = &self.inner.host;
-        host.wait_written(host.flush_target(), self.inner.shared.config.write_timeout)
+        host.wait_flushed(self.inner.shared.config.write_timeout)
     }
 
     store_readers!();

@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Duration,
     pub(crate) image_chunk: Option<usize>,
     pub(crate) notsent_lowat: Option<u32>,
+    pub(crate) image_window: usize,
+    pub(crate) image_queue_capacity: usize,
 }
 
 impl Default for Config {
@@ -48,12 +50,17 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(5),
             image_chunk: Some(crate::protocol::DEFAULT_CHUNK),
             notsent_lowat: Some(DEFAULT_NOTSENT_LOWAT),
+            image_window: DEFAULT_IMAGE_WINDOW,
+            image_queue_capacity: 8,
         }
     }
 }
 
 /// Default `TCP_NOTSENT_LOWAT`: unsent bytes the kernel may hold per connection.
 pub(crate) const DEFAULT_NOTSENT_LOWAT: u32 = 128 * 1024;
+
+/// Default image window: image payload bytes sent and not yet acknowledged.
+pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
 
 /// Setters common to both builders, written once.
 macro_rules! common_setters {
@@ -72,6 +79,15 @@ macro_rules! common_setters {
         /// dropped (and counted). 0 keeps only the latest value. Default: 1024.
         pub fn queue_capacity(mut self, messages: usize) -> Self {
             self.config.queue_capacity = messages;
+            self
+        }
+
+        /// Queue capacity of channels that carry images, once the first image
+        /// arrives on them (a camera's queue of 1024 1080p frames would hold
+        /// 6 GB); a channel given its own [`channel_capacity`](Self::channel_capacity)
+        /// keeps that. Default: 8.
+        pub fn image_queue_capacity(mut self, images: usize) -> Self {
+            self.config.image_queue_capacity = images;
             self
         }
 
@@ -160,6 +176,21 @@ macro_rules! common_setters {
         /// [`ErrorKind::Full`](crate::ErrorKind::Full) over the outbox budget.
         pub fn image_chunk(mut self, bytes: Option<usize>) -> Self {
             self.config.image_chunk = bytes.map(|b| b.max(1));
+            self
+        }
+
+        /// Image payload bytes that may be on their way to a peer, sent but not yet
+        /// acknowledged by it, before the next chunk waits (with chunking on).
+        ///
+        /// The receiver acknowledges image bytes as it reads them, so this
+        /// bounds the image data queued in the kernels' buffers (on loopback the
+        /// receive buffer alone may grow to tens of megabytes). What cannot be
+        /// sent waits on the image lane, where newer images replace older ones
+        /// and control frames go first: a control frame never waits behind more
+        /// than this much image data. Keep it above the link's bandwidth-delay
+        /// product (1 MiB is 1 Gbit/s at 8 ms). Default: 1 MiB.
+        pub fn image_window(mut self, bytes: usize) -> Self {
+            self.config.image_window = bytes.max(1);
             self
         }
 

@@ -222,7 +222,7 @@ impl Host {
     pub fn flush(&self) -> Result<()> {
         let timeout = self.inner.shared.config.write_timeout;
         for peer in self.inner.shared.registry.connected() {
-            match peer.wait_written(peer.flush_target(), timeout) {
+            match peer.wait_flushed(timeout) {
                 Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => return Err(e),
                 _ => {}
             }

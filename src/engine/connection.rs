@@ -12,13 +12,17 @@ use mio::net::TcpStream;
 use super::image_rx::{Finished, Images, is_image};
 use super::read_buf::ReadBuf;
 use super::{Peer, Shared, would_block};
-use crate::protocol::{Decoder, Frame, Header, Kind, Outbox};
+use crate::protocol::DecodeError;
+use crate::protocol::{Decoder, Frame, Header, Kind, OP_IMAGE_ACK, Outbox};
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
 use crate::{ClientId, ErrorKind, Result};
 
 /// The channel heartbeat pings travel on (pings and pongs never reach the store).
 const HEARTBEAT_CHANNEL: &str = "heartbeat";
+
+/// The channel image acknowledgements travel on (they never reach the store).
+const ACK_CHANNEL: &str = "image";
 
 /// Most `IoSlice`s handed to one `write_vectored`.
 const MAX_SLICES: usize = 64;
@@ -35,6 +39,23 @@ pub(crate) enum ReadEnd {
     Drained,
     /// The peer closed its side cleanly, between frames.
     Eof,
+    /// The read budget ran out with bytes perhaps still waiting: read again
+    /// before waiting for the next readiness event (which may never come).
+    More,
+}
+
+/// Bytes one connection may read, or write, per turn before the loop serves
+/// the others: a stream that never runs dry must not starve other
+/// connections, timers and commands (nor trip its own idle timeout).
+pub(crate) const TURN_BYTES: usize = 4 << 20;
+
+/// Whether a flush left bytes to write that the socket would still take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlushEnd {
+    /// Everything written, or the socket would block (a writable event follows).
+    Done,
+    /// The write budget ran out: flush again on the next turn.
+    More,
 }
 
 /// Where a connection is in its life.
@@ -98,9 +119,14 @@ impl Open {
             self.skim_run(&mut rbuf.buf, now);
             match self.decoder.decode(&mut rbuf.buf)? {
                 Some(frame) => self.on_frame(frame, rbuf, shared, now)?,
-                None => return Ok(()),
+                None => break,
             }
         }
+        // Store what this pass decoded now, not when the socket runs dry: on a
+        // connection that never runs dry (a saturating image stream) a control
+        // message must not wait for the stream to pause.
+        self.store_batch();
+        Ok(())
     }
 
     /// Stores the plain data frames at the front of `buf` that continue the
@@ -153,6 +179,11 @@ impl Open {
                 }
             }
             Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns),
+            Kind::Control { op: OP_IMAGE_ACK } => {
+                let total = <[u8; 8]>::try_from(&frame.payload[..])
+                    .map_err(|_| DecodeError::Truncated("image acknowledgement"))?;
+                self.peer.ack_images(u64::from_le_bytes(total));
+            }
             // Other kinds belong to features not built yet; they are dropped.
             _ => {}
         }
@@ -193,6 +224,21 @@ impl Open {
             slot.count_skipped(image.skipped);
         }
         Ok(())
+    }
+
+    /// Acknowledges the image bytes received so far, if a frame's payload came
+    /// in since the last time; returns whether it did.
+    fn ack_images(&mut self) -> bool {
+        let Some(total) = self.images.take_ack() else {
+            return false;
+        };
+        let kind = Kind::Control { op: OP_IMAGE_ACK };
+        if let Ok(ack) = Header::new(kind, ACK_CHANNEL).to_bytes(&total.to_le_bytes()) {
+            // Cumulative: if this one is dropped over the budget, the next
+            // carries its count.
+            self.peer.queue_control(ack);
+        }
+        true
     }
 
     /// Sends a heartbeat ping (dropped, like a pong, when the outbox is full).
@@ -277,19 +323,23 @@ impl Conn {
         Ok(true)
     }
 
-    /// Writes queued frames until the outbox is empty or the socket would block.
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
+    /// Writes queued frames until the outbox is empty, the socket would block,
+    /// or this turn's budget of [`TURN_BYTES`] is spent.
+    pub(crate) fn flush(&mut self) -> io::Result<FlushEnd> {
         let State::Open(open) = &self.state else {
-            return Ok(());
+            return Ok(FlushEnd::Done);
         };
         let peer = &open.peer;
-        let mut unreported = 0;
+        let (mut unreported, mut written) = (0, 0);
         loop {
             if self.inflight.is_empty() || peer.has_waiters() {
                 let busy = peer.settle(unreported, &mut self.inflight);
                 unreported = 0;
                 if !busy {
-                    return Ok(());
+                    return Ok(FlushEnd::Done);
+                }
+                if written >= TURN_BYTES {
+                    return Ok(FlushEnd::More);
                 }
             }
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -299,12 +349,13 @@ impl Conn {
                 Ok(n) => {
                     self.inflight.advance(n);
                     unreported += n;
+                    written += n;
                 }
                 Err(e) if would_block(&e) => {
                     if unreported > 0 {
                         peer.settle(unreported, &mut self.inflight);
                     }
-                    return Ok(());
+                    return Ok(FlushEnd::Done);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -321,19 +372,30 @@ fn read_open(
     shared: &Shared,
     now: Instant,
 ) -> Result<ReadEnd> {
+    let mut read = 0;
     loop {
+        if read >= TURN_BYTES {
+            open.decode_buffered(rbuf, shared, now)?;
+            return Ok(ReadEnd::More);
+        }
         if open.images.reading() {
             // The rest of an image's payload, straight into the image.
             match open.images.fill(&mut open.decoder, stream, rbuf) {
                 Ok((0, _)) => return Err(open.images.truncated().into()),
-                Ok((_, Some(image))) => {
+                Ok((n, Some(image))) => {
+                    read += n;
                     open.store_image(image, shared, now)?;
                     open.after_image = true;
                 }
-                Ok(_) => {}
+                Ok((n, None)) => read += n,
                 Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
+            }
+            // The sender waits for acknowledgements to send more: let the loop
+            // write this one now, then read on.
+            if open.ack_images() {
+                return Ok(ReadEnd::More);
             }
             continue;
         }
@@ -346,6 +408,9 @@ fn read_open(
         if let Some(image) = image {
             open.store_image(image, shared, now)?;
         }
+        if open.ack_images() {
+            return Ok(ReadEnd::More);
+        }
         if split {
             continue;
         }
@@ -356,7 +421,7 @@ fn read_open(
         };
         match rbuf.fill(stream, want) {
             Ok(0) => return eof(&rbuf.buf, &open.decoder),
-            Ok(_) => {}
+            Ok(n) => read += n,
             Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),

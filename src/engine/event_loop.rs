@@ -12,7 +12,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use socket2::SockRef;
 
-use super::connection::{Conn, Open, ReadEnd, State};
+use super::connection::{Conn, FlushEnd, Open, ReadEnd, State};
 use super::reconnect::Reconnect;
 use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{DecodeError, Hello, VERSION, Welcome, WelcomeStatus};
@@ -78,6 +78,10 @@ pub(crate) struct EventLoop {
     pub(super) client: Option<Arc<Peer>>,
     /// Set while shutting down: a lost connection is not redialled.
     stopping: bool,
+    /// Connections that used up a turn's budget reading (or writing) with
+    /// bytes perhaps left: served again before the loop waits for events.
+    more_reads: Vec<Token>,
+    more_writes: Vec<Token>,
 }
 
 impl EventLoop {
@@ -103,6 +107,8 @@ impl EventLoop {
             reconnect: None,
             client: None,
             stopping: false,
+            more_reads: Vec::new(),
+            more_writes: Vec::new(),
         };
         event_loop.next_heartbeat = event_loop
             .shared
@@ -139,9 +145,13 @@ impl EventLoop {
     pub(crate) fn run(&mut self) {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
-            let timeout = self
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+            let busy = !self.more_reads.is_empty() || !self.more_writes.is_empty();
+            let timeout = match busy {
+                true => Some(Duration::ZERO),
+                false => self
+                    .next_deadline()
+                    .map(|d| d.saturating_duration_since(Instant::now())),
+            };
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -159,6 +169,7 @@ impl EventLoop {
             if !self.run_commands() {
                 break;
             }
+            self.next_turn(now);
             let now = Instant::now();
             self.expire_handshakes(now);
             if self.accept_retry.is_some_and(|at| at <= now) {
@@ -171,6 +182,16 @@ impl EventLoop {
             self.redial_timers(now);
         }
         self.close_all();
+    }
+
+    /// Gives connections that used up their budget their next turn.
+    fn next_turn(&mut self, now: Instant) {
+        for token in std::mem::take(&mut self.more_reads) {
+            self.read(token, now);
+        }
+        for token in std::mem::take(&mut self.more_writes) {
+            self.flush(token);
+        }
     }
 
     /// The earliest timer: a handshake deadline, an accept retry, a heartbeat.
@@ -257,6 +278,8 @@ impl EventLoop {
         };
         match result {
             Ok(ReadEnd::Drained) => {}
+            Ok(ReadEnd::More) if !self.more_reads.contains(&token) => self.more_reads.push(token),
+            Ok(ReadEnd::More) => {}
             Ok(ReadEnd::Eof) => self.close(token, None),
             Err(err) => self.close(token, Some(err)),
         }
@@ -266,8 +289,13 @@ impl EventLoop {
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
-        if let Err(err) = conn.flush() {
-            self.close(token, Some(err.into()));
+        match conn.flush() {
+            Ok(FlushEnd::Done) => {}
+            Ok(FlushEnd::More) if !self.more_writes.contains(&token) => {
+                self.more_writes.push(token);
+            }
+            Ok(FlushEnd::More) => {}
+            Err(err) => self.close(token, Some(err.into())),
         }
     }
 
@@ -386,6 +414,7 @@ impl EventLoop {
             budget: shared.config.outbox_budget,
             max_frame: shared.config.max_frame,
             image_chunk: shared.config.image_chunk,
+            image_window: shared.config.image_window,
             epoch: shared.epoch,
             first: None,
         };

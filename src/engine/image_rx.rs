@@ -39,6 +39,11 @@ pub(crate) struct Images {
     /// The channel whose payload is being read straight from the socket, while
     /// the decoder waits for that payload.
     sink: Option<usize>,
+    /// Image payload bytes received on this connection, acknowledged to the
+    /// sender (which sends no more than its window ahead of them).
+    received: u64,
+    /// Set when a frame's payload is all in: time to acknowledge.
+    ack_due: bool,
 }
 
 #[derive(Debug)]
@@ -64,6 +69,11 @@ impl Images {
         self.sink.is_some()
     }
 
+    /// The total to acknowledge, once per frame whose payload came in.
+    pub(crate) fn take_ack(&mut self) -> Option<u64> {
+        std::mem::take(&mut self.ack_due).then_some(self.received)
+    }
+
     /// The error for an end of stream while reading into an image.
     pub(crate) fn truncated(&self) -> ErrorKind {
         let image = self.sink.and_then(|i| self.channels[i].partial.as_ref());
@@ -81,7 +91,9 @@ impl Images {
         rbuf: &mut ReadBuf,
         max_frame: usize,
     ) -> Result<Option<Finished>> {
-        let i = self.check(&frame, frame.payload.len(), from, rbuf, max_frame)?;
+        let i = self.check(&frame, frame.payload.len(), true, from, rbuf, max_frame)?;
+        self.received += frame.payload.len() as u64;
+        self.ack_due = true;
         let image = self.channels[i].partial.as_mut().expect("set by check");
         if image.buf.is_empty() && image.meta.total_len == frame.payload.len() as u64 {
             // The whole image in one frame: its payload as it is.
@@ -113,15 +125,17 @@ impl Images {
             (true, Some(origin)) => ClientId(origin),
             _ => from,
         };
-        let i = self.check(&frame, len, from, rbuf, max_frame)?;
+        let i = self.check(&frame, len, false, from, rbuf, max_frame)?;
         let image = self.channels[i].partial.as_mut().expect("set by check");
         let buffered = rbuf.buf.len().min(len);
         image.buf.extend_from_slice(&rbuf.buf.split_to(buffered));
         decoder.consume_payload(buffered);
+        self.received += buffered as u64;
         if decoder.payload_left().is_some() {
             self.sink = Some(i);
             return Ok((true, None));
         }
+        self.ack_due = true;
         Ok((true, self.finish_if_whole(i, rbuf)))
     }
 
@@ -142,19 +156,23 @@ impl Images {
             .expect("a sink has an image");
         let n = recv_into(stream, &mut image.buf, left)?;
         decoder.consume_payload(n);
+        self.received += n as u64;
         if decoder.payload_left().is_some() {
             return Ok((n, None));
         }
         self.sink = None;
+        self.ack_due = true;
         Ok((n, self.finish_if_whole(i, rbuf)))
     }
 
     /// Checks a frame of `len` payload bytes against the image being received
     /// on its channel, starting one for an image frame; returns the channel.
+    /// `in_hand`: the frame's payload is all in the read buffer already.
     fn check(
         &mut self,
         frame: &Frame,
         len: usize,
+        in_hand: bool,
         from: ClientId,
         rbuf: &mut ReadBuf,
         max_frame: usize,
@@ -182,9 +200,10 @@ impl Images {
                     return bad("the first chunk is longer than its image");
                 }
                 let total = meta.total_len as usize;
-                // An image in one frame keeps that frame's buffer; one in chunks
-                // gets a buffer of its exact size, recycled from earlier images.
-                let (buf, size) = match total == len {
+                // An image whose one frame is in hand keeps that frame's buffer;
+                // any other gets a buffer of its exact size, recycled from
+                // earlier images, for its payload to be read or copied into.
+                let (buf, size) = match in_hand && total == len {
                     true => (BytesMut::new(), 0),
                     false => rbuf.exact(total),
                 };

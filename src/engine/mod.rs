@@ -82,6 +82,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
+            .limit_images(config.image_queue_capacity)
             .limit_channels(config.max_channels);
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
         Shared {

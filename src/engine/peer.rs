@@ -94,6 +94,12 @@ struct OutState {
     images_done: Vec<(u64, u64)>,
     /// The next locked image's ticket.
     next_ticket: u64,
+    /// Image payload bytes taken from the lane on this connection, and the
+    /// most the peer has acknowledged; the lane waits while the difference is
+    /// `window` or more.
+    image_sent: u64,
+    image_acked: u64,
+    image_window: u64,
     /// A duplicate of the connection's socket for direct locked writes (the loop
     /// reads and flushes through its own handle). An `Arc` so a caller can write
     /// after releasing the lock; taken, and shut down, when the peer closes.
@@ -110,6 +116,8 @@ pub(crate) struct PeerParts {
     pub(crate) max_frame: usize,
     /// Payload bytes per image chunk; `None` sends images as ordinary frames.
     pub(crate) image_chunk: Option<usize>,
+    /// Image payload bytes that may be unacknowledged by the peer.
+    pub(crate) image_window: usize,
     pub(crate) epoch: Instant,
     /// Bytes to send before anything else (a host's welcome). Queued before the
     /// peer is shared, so no other thread's frame can overtake them.
@@ -124,6 +132,7 @@ impl Peer {
         let mut out = OutState {
             stream: Some(Arc::new(parts.stream)),
             images: parts.image_chunk.map(ImageLane::new),
+            image_window: parts.image_window as u64,
             ..OutState::default()
         };
         if let Some(first) = parts.first {
@@ -485,9 +494,24 @@ impl Peer {
         Ok(target)
     }
 
-    /// The `written` target covering everything queued so far.
-    pub(crate) fn flush_target(&self) -> u64 {
-        self.out.lock().pushed
+    /// Waits until everything queued so far, images included, has been handed
+    /// to the kernel (images not yet taken by the loop have no byte target
+    /// yet, so this waits for the lane to empty first).
+    pub(crate) fn wait_flushed(&self, timeout: Duration) -> Result<()> {
+        let deadline = deadline(timeout);
+        let mut out = self.out.lock();
+        loop {
+            let lane_empty = out.images.as_ref().is_none_or(ImageLane::is_empty);
+            if lane_empty && out.written >= out.pushed {
+                return Ok(());
+            }
+            if out.closed {
+                return Err(ErrorKind::NotConnected.into());
+            }
+            if self.wait(&mut out, deadline) {
+                return Err(ErrorKind::TimedOut(timeout).into());
+            }
+        }
     }
 
     /// Waits until `target` bytes have been handed to the kernel.
@@ -525,12 +549,12 @@ impl Peer {
         }
         if inflight.is_empty() {
             std::mem::swap(&mut out.pending, inflight);
-            // Then one image chunk, behind whatever else was pending.
-            let chunk = out
-                .images
-                .as_mut()
-                .and_then(|lane| lane.next_chunk(inflight));
-            if let Some(chunk) = chunk {
+            // Then one image chunk, behind whatever else was pending, if the
+            // peer has acknowledged enough of the earlier ones.
+            let window_open = out.image_sent - out.image_acked < out.image_window;
+            let lane = out.images.as_mut().filter(|_| window_open);
+            if let Some(chunk) = lane.and_then(|lane| lane.next_chunk(inflight)) {
+                out.image_sent += chunk.payload as u64;
                 out.pushed += chunk.bytes as u64;
                 if let Some(ticket) = chunk.finished {
                     let target = out.pushed;
@@ -546,6 +570,17 @@ impl Peer {
             self.written_cv.notify_all();
         }
         busy
+    }
+
+    /// Records the peer's acknowledgement of `total` image payload bytes (on
+    /// the loop thread) and wakes the loop if images wait for the window.
+    pub(crate) fn ack_images(&self, total: u64) {
+        let mut out = self.out.lock();
+        // Never more than was sent: a lying peer cannot open the window wider.
+        out.image_acked = total.clamp(out.image_acked, out.image_sent);
+        if out.images.as_ref().is_some_and(|l| !l.is_empty()) {
+            self.wake_loop(out);
+        }
     }
 
     /// Counts a write to this peer that was given up (shown as `dropped`).
@@ -580,6 +615,7 @@ impl Peer {
         out.stream = Some(Arc::new(stream));
         out.loop_writing = false;
         out.written = out.pushed;
+        (out.image_sent, out.image_acked) = (0, 0);
         drop(out);
         self.connected.store(true, Ordering::Release);
         self.written_cv.notify_all();

@@ -48,11 +48,18 @@ pub struct LaneStats {
     pub dropped: u64,
 }
 
+/// The control operation acknowledging image bytes: its payload is the total
+/// of image and image-chunk payload bytes received on the connection so far,
+/// as a little-endian `u64`. See the [wire format](super).
+pub const OP_IMAGE_ACK: u8 = 0x01;
+
 /// A chunk moved into the outbox by [`ImageLane::next_chunk`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chunk {
     /// Bytes it added to the outbox, header included.
     pub bytes: usize,
+    /// Payload bytes it carries.
+    pub payload: usize,
     /// When this was the image's last chunk and the image was locked: its ticket.
     pub finished: Option<u64>,
 }
@@ -254,7 +261,11 @@ impl ImageLane {
             slot.stats.sent += 1;
         }
         self.slots.push_back(slot);
-        Some(Chunk { bytes, finished })
+        Some(Chunk {
+            bytes,
+            payload: moved,
+            finished,
+        })
     }
 
     /// Drops every queued image (the connection closed), counting each; an

@@ -99,7 +99,7 @@ pub use frame::{
     MAX_CHANNEL_LEN, Route,
 };
 pub use handshake::{Hello, MAGIC, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
-pub use lane::{Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, Offer};
+pub use lane::{Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, OP_IMAGE_ACK, Offer};
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 
 #[cfg(test)]

@@ -122,6 +122,9 @@ pub(crate) struct Store {
     capacities: HashMap<String, usize>,
     /// Most channels peers may create; every slot lives as long as the store.
     max_channels: usize,
+    /// Queue capacity of a channel once images arrive on it, unless the
+    /// channel has a capacity of its own.
+    image_capacity: usize,
 }
 
 impl Store {
@@ -131,7 +134,14 @@ impl Store {
             default_capacity,
             capacities,
             max_channels: usize::MAX,
+            image_capacity: usize::MAX,
         }
+    }
+
+    /// Caps the queue of channels that carry images at `capacity` messages.
+    pub(crate) fn limit_images(mut self, capacity: usize) -> Store {
+        self.image_capacity = capacity;
+        self
     }
 
     /// Limits how many channels peers' frames may create.
@@ -155,13 +165,17 @@ impl Store {
         if let Some(slot) = self.channels.read().get(name.as_str()) {
             return Arc::clone(slot);
         }
-        let capacity = self.capacities.get(name.as_str()).copied();
-        let capacity = capacity.unwrap_or(self.default_capacity);
+        let own = self.capacities.get(name.as_str()).copied();
+        let capacity = own.unwrap_or(self.default_capacity);
+        let image_capacity = match own {
+            Some(own) => own,
+            None => capacity.min(self.image_capacity),
+        };
         let mut channels = self.channels.write();
         let slot = channels.entry(Arc::from(name.as_str())).or_insert_with(|| {
             Arc::new(Slot {
                 name: name.clone(),
-                state: Mutex::new(SlotState::new(capacity)),
+                state: Mutex::new(SlotState::new(capacity, image_capacity)),
                 arrived: Condvar::new(),
             })
         });
@@ -302,6 +316,7 @@ impl Slot {
         let mut state = self.state.lock();
         state.latest = Some(latest);
         if let Some(image) = batch.iter().rev().find(|m| m.image.is_some()) {
+            state.capacity = state.image_capacity;
             state.latest_image = Some(compact(image.clone()));
             state.images += batch.iter().filter(|m| m.image.is_some()).count() as u64;
         }
@@ -356,6 +371,8 @@ struct SlotState {
     /// The latest image, kept apart so data messages on an image channel do
     /// not hide it from `get_image`.
     latest_image: Option<Message>,
+    /// The queue's capacity once images arrive.
+    image_capacity: usize,
     /// Images received whole.
     images: u64,
     /// Images the senders skipped: gaps in their sequence numbers.
@@ -370,10 +387,11 @@ struct SlotState {
 }
 
 impl SlotState {
-    fn new(capacity: usize) -> SlotState {
+    fn new(capacity: usize, image_capacity: usize) -> SlotState {
         SlotState {
             latest: None,
             latest_image: None,
+            image_capacity,
             images: 0,
             images_skipped: 0,
             queue: Queue::default(),

@@ -1,0 +1,179 @@
+//! A synthetic camera streaming 1080p RGB frames (a moving gradient) to a host,
+//! which prints once a second the frames per second it receives, GB/s, frames
+//! dropped (conflated at the camera) and end-to-end latency (capture to
+//! `get_all` on the host, one machine's clock).
+//!
+//! ```text
+//! cargo run --release --example camera_stream -- [--fps 60] [--secs 5] [--width 1920] [--height 1080]
+//! ```
+//!
+//! `--fps 0` streams as fast as the link takes frames: then the camera
+//! outruns the host now and then and frames are conflated (dropped whole,
+//! never torn), which the `dropped` column counts.
+
+use std::time::{Duration, Instant};
+
+use socketengine::{Client, Host, IMAGE_CHANNEL, Image, PixelFormat};
+
+/// Distinct frames the camera cycles through (rendering a gradient for every
+/// frame would measure the renderer, not the link).
+const RENDERED: u64 = 8;
+
+struct Args {
+    fps: f64,
+    secs: f64,
+    width: u32,
+    height: u32,
+}
+
+fn args() -> Result<Args, String> {
+    let mut args = Args {
+        fps: 60.0,
+        secs: 5.0,
+        width: 1920,
+        height: 1080,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let bad = |e: std::num::ParseFloatError| format!("{flag} {value}: {e}");
+        let bad_int = |e: std::num::ParseIntError| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--fps" => args.fps = value.parse().map_err(bad)?,
+            "--secs" => args.secs = value.parse().map_err(bad)?,
+            "--width" => args.width = value.parse().map_err(bad_int)?,
+            "--height" => args.height = value.parse().map_err(bad_int)?,
+            other => return Err(format!("unknown flag {other}; see the example's doc")),
+        }
+    }
+    Ok(args)
+}
+
+/// A gradient shifted by `t` pixels: what a camera panning across a scene sees.
+fn gradient(width: u32, height: u32, t: u64) -> Vec<u8> {
+    let mut px = Vec::with_capacity(width as usize * height as usize * 3);
+    for y in 0..height as u64 {
+        for x in 0..width as u64 {
+            px.extend_from_slice(&[(x + 8 * t) as u8, (y + 4 * t) as u8, ((x + y) / 8) as u8]);
+        }
+    }
+    px
+}
+
+fn now_ns() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args()?;
+    let host = Host::builder().addr("127.0.0.1:0").start()?;
+    let camera = Client::builder()
+        .addr(host.local_addr().to_string())
+        .name("camera")
+        .connect()?;
+    println!(
+        "camera -> host {}: {}x{} RGB, {} fps, {} s",
+        host.local_addr(),
+        args.width,
+        args.height,
+        match args.fps {
+            0.0 => "as many".to_owned(),
+            fps => fps.to_string(),
+        },
+        args.secs
+    );
+    let rendered: Vec<Image> = (0..RENDERED)
+        .map(|t| {
+            Image::new(
+                args.width,
+                args.height,
+                PixelFormat::Rgb8,
+                gradient(args.width, args.height, t),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+
+    let (fps, secs) = (args.fps, args.secs);
+    let mut streamer = Some(std::thread::spawn(
+        move || -> Result<u64, socketengine::Error> {
+            let start = Instant::now();
+            let mut seq = 0;
+            while start.elapsed().as_secs_f64() < secs {
+                if fps > 0.0 {
+                    // The camera's frame clock.
+                    let due = start + Duration::from_secs_f64(seq as f64 / fps);
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
+                let frame = rendered[(seq % RENDERED) as usize]
+                    .clone()
+                    .with_seq(seq)
+                    .with_timestamp_ns(now_ns());
+                camera.write_image(IMAGE_CHANNEL, &frame)?;
+                seq += 1;
+            }
+            camera.flush()?;
+            Ok(seq)
+        },
+    ));
+
+    println!(
+        "{:>5} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10}",
+        "t", "fps", "GB/s", "dropped", "lat p50", "lat p99", "lat max"
+    );
+    let start = Instant::now();
+    let mut window = (Instant::now(), 0u64, 0u64, Vec::new());
+    let mut total = 0u64;
+    let mut last_skipped = 0;
+    // Until the camera is done and its last frame is in (the last frame is
+    // never conflated away: nothing newer replaces it).
+    let mut sent = None;
+    let give_up = Instant::now() + Duration::from_secs_f64(secs + 10.0);
+    while Instant::now() < give_up {
+        if let Some(done) = streamer.take_if(|s| s.is_finished()) {
+            sent = Some(done.join().map_err(|_| "the camera thread panicked")??);
+        }
+        let stats = host.image_stats(IMAGE_CHANNEL);
+        if sent.is_some_and(|n| stats.received + stats.skipped >= n) {
+            break;
+        }
+        for msg in host.get_all_timeout(IMAGE_CHANNEL, Duration::from_millis(100)) {
+            let Some(image) = msg.image() else { continue };
+            window.1 += 1;
+            window.2 += image.data().len() as u64;
+            window.3.push(now_ns().saturating_sub(image.timestamp_ns()));
+            total += 1;
+        }
+        let elapsed = window.0.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            let skipped = host.image_stats(IMAGE_CHANNEL).skipped;
+            let lat = &mut window.3;
+            lat.sort_unstable();
+            let at = |q: f64| {
+                lat.get(((lat.len().max(1) - 1) as f64 * q) as usize)
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let ms = |ns: u64| format!("{:.2} ms", ns as f64 / 1e6);
+            println!(
+                "{:>4.0}s {:>8.1} {:>8.2} {:>8} {:>10} {:>10} {:>10}",
+                start.elapsed().as_secs_f64(),
+                window.1 as f64 / elapsed.as_secs_f64(),
+                window.2 as f64 / elapsed.as_secs_f64() / 1e9,
+                skipped - last_skipped,
+                ms(at(0.5)),
+                ms(at(0.99)),
+                ms(at(1.0)),
+            );
+            last_skipped = skipped;
+            window = (Instant::now(), 0, 0, Vec::new());
+        }
+    }
+    let sent = sent.ok_or("the camera did not finish in time")?;
+    let stats = host.image_stats(IMAGE_CHANNEL);
+    println!(
+        "camera wrote {sent} frames; host received {total} whole, {} dropped on the way (conflated)",
+        stats.skipped
+    );
+    Ok(())
+}
