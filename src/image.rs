@@ -110,8 +110,9 @@ impl PixelFormat {
 ///
 /// Sending side: every image written to a peer is eventually `sent` or
 /// `dropped`. Receiving side: `skipped` counts the gaps in each sender's
-/// sequence numbers, so with consecutively numbered images it equals the
-/// sender's `dropped` for this receiver once the stream is quiet.
+/// sequence numbers after the first image received, so with consecutively
+/// numbered images it equals the sender's `dropped` for this receiver once the
+/// stream is quiet, less any dropped before that first image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ImageStats {

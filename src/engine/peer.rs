@@ -276,7 +276,7 @@ impl Peer {
                     }
                 }
             }
-            if self.wait(&mut out, deadline) {
+            if self.wait_uncounted(&mut out, deadline) {
                 let timed_out = Error::new(ErrorKind::TimedOut(timeout));
                 return Err(timed_out.with_payload(payload));
             }
@@ -298,7 +298,7 @@ impl Peer {
             if out.closed {
                 return Err(ErrorKind::NotConnected.into());
             }
-            if self.wait(&mut out, deadline) {
+            if self.wait_uncounted(&mut out, deadline) {
                 return Err(ErrorKind::TimedOut(timeout).into());
             }
         }
@@ -406,7 +406,7 @@ impl Peer {
                 out.pushed += out.pending.push_valid(header, payload) as u64;
                 return Ok(out.pushed);
             }
-            if self.wait(&mut out, deadline) {
+            if self.wait_uncounted(&mut out, deadline) {
                 let timed_out = Error::new(ErrorKind::TimedOut(timeout));
                 return Err(timed_out.with_payload(payload));
             }
@@ -470,15 +470,26 @@ impl Peer {
     /// reports every write at once.
     fn wait(&self, out: &mut MutexGuard<'_, OutState>, deadline: Option<Instant>) -> bool {
         self.waiters.fetch_add(1, Ordering::AcqRel);
-        let timed_out = match deadline {
+        let timed_out = self.wait_uncounted(out, deadline);
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+        timed_out
+    }
+
+    /// As [`wait`](Self::wait), without asking the loop to report every write:
+    /// for image writers, whose progress moves chunk by chunk, and the loop
+    /// reports each chunk's end anyway (when its bytes in flight run out).
+    fn wait_uncounted(
+        &self,
+        out: &mut MutexGuard<'_, OutState>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        match deadline {
             Some(deadline) => self.written_cv.wait_until(out, deadline).timed_out(),
             None => {
                 self.written_cv.wait(out);
                 false
             }
-        };
-        self.waiters.fetch_sub(1, Ordering::AcqRel);
-        timed_out
+        }
     }
 
     /// Appends a batch of frames atomically; returns the `written` target.
