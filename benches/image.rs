@@ -68,30 +68,13 @@ fn host() -> Host {
         .expect("start the bench host")
 }
 
+/// A client; `chunked: false` sends images as plain FIFO frames.
 fn client(host: &Host, name: &str, chunked: bool) -> Client {
     Client::builder()
         .addr(host.local_addr().to_string())
         .name(name)
         .write_timeout(TIMEOUT)
-        .image_chunk(
-            chunked.then_some(
-                std::env::var("SE_CHUNK")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(socketengine::protocol::DEFAULT_CHUNK),
-            ),
-        )
-        .notsent_lowat(
-            std::env::var("SE_LOWAT")
-                .ok()
-                .map(|v| v.parse().expect("SE_LOWAT"))
-                .filter(|&v: &u32| v > 0)
-                .or(if std::env::var("SE_LOWAT").is_ok() {
-                    None
-                } else {
-                    Some(128 * 1024)
-                }),
-        )
+        .image_chunk(chunked.then_some(socketengine::protocol::DEFAULT_CHUNK))
         .connect()
         .expect("connect a bench client")
 }
@@ -301,6 +284,7 @@ impl LoadedPingPong {
             let client_events: Vec<_> = self.client.events().try_iter().collect();
             panic!("send a ping: {e}; host {host_events:?}; client {client_events:?}");
         }
+
         self.pongs.recv_timeout(TIMEOUT).expect("the pong arrives");
         start.elapsed()
     }
@@ -322,9 +306,6 @@ fn control_rtt(c: &mut Criterion) {
     let frames: Vec<Image> = frames(1920, 1080).into_iter().take(4).collect();
     let mut group = c.benchmark_group("control_rtt_under_1080p_load");
     for (name, chunked) in [("chunked", true), ("fifo", false)] {
-        if !chunked && std::env::var("SE_CHUNKED_ONLY").is_ok() {
-            return;
-        }
         let pp = LoadedPingPong::start(chunked, frames.clone());
         report_percentiles(name, || pp.round_trip());
         group.bench_function(name, |b| b.iter(|| pp.round_trip()));
@@ -481,9 +462,6 @@ fn config() -> Criterion {
 fn main() {
     let mut c = config().configure_from_args();
     one_way(&mut c, "image_1080p_one_way", 1920, 1080);
-    if std::env::var("SE_ONLY").is_ok() {
-        return;
-    }
     one_way(&mut c, "image_4K_one_way", 3840, 2160);
     broadcast(&mut c);
     control_rtt(&mut c);

@@ -35,6 +35,11 @@ use crate::protocol::{Header, ImageLane, LaneStats, Offer, Outbox};
 use crate::time::deadline;
 use crate::{ClientId, ClientInfo, Error, ErrorKind, Result};
 
+/// Image bytes the loop takes into one write at most (whole chunks; at least
+/// one): fewer, larger writes than one per chunk, while a control frame queued
+/// during them still waits for no more than this.
+const IMAGE_BURST: usize = 512 * 1024;
+
 /// One connected peer, shared by the event loop and the public handles.
 #[derive(Debug)]
 pub(crate) struct Peer {
@@ -560,11 +565,15 @@ impl Peer {
         }
         if inflight.is_empty() {
             std::mem::swap(&mut out.pending, inflight);
-            // Then one image chunk, behind whatever else was pending, if the
-            // peer has acknowledged enough of the earlier ones.
-            let window_open = out.image_sent - out.image_acked < out.image_window;
-            let lane = out.images.as_mut().filter(|_| window_open);
-            if let Some(chunk) = lane.and_then(|lane| lane.next_chunk(inflight)) {
+            // Then image chunks, behind whatever else was pending, up to a
+            // burst, while the peer has acknowledged enough of the earlier ones.
+            // A control frame queued meanwhile waits for this burst at most.
+            while inflight.len() < IMAGE_BURST
+                && out.image_sent - out.image_acked < out.image_window
+            {
+                let Some(chunk) = out.images.as_mut().and_then(|l| l.next_chunk(inflight)) else {
+                    break;
+                };
                 out.image_sent += chunk.payload as u64;
                 out.pushed += chunk.bytes as u64;
                 if let Some(ticket) = chunk.finished {
