@@ -65,6 +65,45 @@
 //! # Ok::<(), socketengine::Error>(())
 //! ```
 //!
+//! ## Camera images
+//!
+//! [`Image`] carries a frame's geometry (width, height, [`PixelFormat`], row
+//! stride), a sequence number and a capture time beside its pixels, checked
+//! against each other when it is made and again when it arrives. Images go out
+//! with [`Client::write_image`], [`Host::write_image_all`] or
+//! [`Host::write_image_to`] (and the locked `write_image_lock*` variants), and
+//! are read with `get_image` (the newest whole image) or `get_all` (in order).
+//!
+//! * **Zero copy.** The pixels are sent from the caller's buffer (a broadcast
+//!   shares it between clients) and received straight into one buffer of the
+//!   image's exact size: the kernel's copies are the only ones.
+//! * **No head-of-line blocking.** Each connection has an image lane beside its
+//!   outbox: images are cut into [chunks](HostBuilder::image_chunk) and
+//!   control and data frames go out between chunks and first; the receiver
+//!   acknowledges image bytes and the sender keeps at most an
+//!   [image window](HostBuilder::image_window) unacknowledged, so no more than
+//!   that sits in the kernels' buffers ahead of a control frame.
+//! * **Newest frame, no backlog.** An image not yet started when a newer one
+//!   arrives on its channel is replaced (whole images only, never a torn one)
+//!   and counted ([`ImageStats::dropped`]); locked image writes wait instead.
+//!
+//! ```
+//! use socketengine::{Client, Host, IMAGE_CHANNEL, Image, PixelFormat};
+//!
+//! let host = Host::builder().addr("127.0.0.1:0").start()?;
+//! let camera = Client::builder().addr(host.local_addr().to_string()).connect()?;
+//! let frame = Image::new(640, 480, PixelFormat::Rgb8, vec![0u8; 640 * 480 * 3])?.with_seq(1);
+//! camera.write_image_lock(IMAGE_CHANNEL, &frame)?;
+//! # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+//! # while host.get_image(IMAGE_CHANNEL).is_none() {
+//! #     assert!(std::time::Instant::now() < deadline);
+//! #     std::thread::yield_now();
+//! # }
+//! let newest = host.get_image(IMAGE_CHANNEL).unwrap();
+//! assert_eq!((newest.width(), newest.seq()), (640, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Staying up
 //!
 //! * **Bad input** closes one connection with a typed [`Event::Error`] (see

@@ -58,8 +58,31 @@
 //! | reply       | `0x05` | id u64, status u8                                                        |
 //! | ping        | `0x06` | sender clock ns u64                                                      |
 //! | pong        | `0x07` | ping's clock ns u64, responder clock ns u64                              |
-//! | control     | `0x08` | op u8 (payload: its argument)                                            |
+//! | control     | `0x08` | op u8 (payload: its argument; op `0x01` image acknowledgement, below)   |
 //! | close       | `0x09` | reason u8 (payload: UTF-8 message)                                       |
+//!
+//! ## Images
+//!
+//! An image travels as an image frame followed by zero or more image-chunk
+//! frames on the same channel. The image frame's `total payload` is the length
+//! of the whole image's pixels (or encoded file); its own payload is the first
+//! chunk of them. Each chunk frame carries the image's sequence number and the
+//! byte offset of its payload within the image; chunks of one image come in
+//! order, without gaps or overlap, and carry no route or origin. Images of
+//! different channels may interleave chunk by chunk, and any other frame may
+//! come between two chunks. A receiver holds an image until its last byte is in;
+//! a chunk that does not continue its channel's image, or an image frame that
+//! starts before the previous one on its channel ended, is an error
+//! ([`DecodeError::BadChunk`]). `format` codes: 1 Gray8, 2 Gray16 (little-endian),
+//! 3 Rgb8, 4 Bgr8, 5 Rgba8, 16 JPEG, 17 PNG; for raw formats the total payload
+//! is `stride × height`, for encoded ones `stride` is 0.
+//!
+//! Flow control: a receiver acknowledges image bytes with a control frame of op
+//! [`OP_IMAGE_ACK`] (`0x01`) whose payload is the total of image and chunk
+//! payload bytes it has received on the connection, a `u64` little-endian, sent
+//! at least after every frame whose payload completes. A sender keeps at most
+//! its window of image bytes unacknowledged; a peer that never acknowledges
+//! gets images up to the window and then only the newest as the window allows.
 //!
 //! A frame that breaks any rule (too long, unknown kind or flag, empty channel,
 //! invalid UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
