@@ -16,7 +16,7 @@
 //!   host, an echo thread answering with `write_lock_to`) on a client whose
 //!   connection also carries a saturating stream of 1080p frames (a second
 //!   thread in a `write_image_lock` loop). `chunked`: the default image lane
-//!   (256 KiB chunks, control frames first, `TCP_NOTSENT_LOWAT`); `fifo`:
+//!   (256 KiB chunks, control frames first, a 1 MiB acknowledged window); `fifo`:
 //!   `image_chunk(None)`, images queued whole in order with everything else.
 //!   `time` is one round trip; the group also prints p50 / p99 / p99.9 of both,
 //!   measured in interleaved blocks.
@@ -138,19 +138,7 @@ fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
     bounded("close-camera", move || cam.close());
     bounded("close-host", move || host.close());
 
-    let mut raw = RawFanOut::start(1);
-    group.bench_function("raw_tcp", |b| {
-        b.iter_custom(|iters| {
-            let target = raw.counters[0].messages() + iters * per_iter;
-            let start = Instant::now();
-            for _ in 0..iters {
-                frames.iter().for_each(|f| raw.send(f.data()));
-            }
-            raw.wait_for(target, name);
-            start.elapsed()
-        });
-    });
-    raw.shutdown();
+    raw_fan_out(&mut group, name, &frames, 1);
     group.finish();
 }
 
@@ -203,7 +191,19 @@ fn broadcast(c: &mut Criterion) {
     }
     bounded("close-host", move || host.close());
 
-    let mut raw = RawFanOut::start(VIEWERS);
+    raw_fan_out(&mut group, name, &frames, VIEWERS);
+    group.finish();
+}
+
+/// The `raw_tcp` benchmark of a group: `frames` to `n` raw sockets.
+fn raw_fan_out(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    frames: &[Image],
+    n: usize,
+) {
+    let per_iter = frames.len() as u64;
+    let mut raw = RawFanOut::start(n);
     group.bench_function("raw_tcp", |b| {
         b.iter_custom(|iters| {
             let target = raw.counters[0].messages() + iters * per_iter;
@@ -216,7 +216,6 @@ fn broadcast(c: &mut Criterion) {
         });
     });
     raw.shutdown();
-    group.finish();
 }
 
 /// A client streaming frames with `write_image_lock` in a loop, and ping-pong
@@ -452,15 +451,8 @@ fn wait_polling(mut cond: impl FnMut() -> bool) -> bool {
     true
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-}
-
 fn main() {
-    let mut c = config().configure_from_args();
+    let mut c = util::config().configure_from_args();
     one_way(&mut c, "image_1080p_one_way", 1920, 1080);
     one_way(&mut c, "image_4K_one_way", 3840, 2160);
     broadcast(&mut c);

@@ -241,16 +241,8 @@ fn check_bytes(counter: &util::Counter, size: usize, what: &str) {
     );
 }
 
-/// Few, short samples: the whole bench runs in about a minute on two cores.
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-}
-
 fn main() {
-    let mut c = config().configure_from_args();
+    let mut c = util::config().configure_from_args();
     small_64b_one_way(&mut c);
     pingpong_64b(&mut c);
     payload_1mib_one_way(&mut c);

@@ -57,7 +57,7 @@ impl Default for Config {
 }
 
 /// Default image window: image payload bytes sent and not yet acknowledged.
-pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 512 * 1024;
+pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
 
 /// Setters common to both builders, written once.
 macro_rules! common_setters {
@@ -185,7 +185,7 @@ macro_rules! common_setters {
         /// sent waits on the image lane, where newer images replace older ones
         /// and control frames go first: a control frame never waits behind more
         /// than this much image data. Keep it above the link's bandwidth-delay
-        /// product (512 KiB is 1 Gbit/s at 4 ms). Default: 512 KiB.
+        /// product (1 MiB is 1 Gbit/s at 8 ms). Default: 1 MiB.
         pub fn image_window(mut self, bytes: usize) -> Self {
             self.config.image_window = bytes.max(1);
             self

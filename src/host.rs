@@ -147,26 +147,11 @@ impl Host {
         let payload = payload.into();
         self.check(channel, &payload)?;
         let header = Header::data(channel);
-        let peers = self.inner.shared.registry.connected();
         let timeout = self.inner.shared.config.write_timeout;
-        let mut started = Vec::with_capacity(peers.len());
-        for peer in &peers {
-            match peer.start_locked(&header, payload.clone(), timeout) {
-                Ok(target) => started.push((peer, target)),
-                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
-                // A peer closing meanwhile is skipped.
-                Err(_) => {}
-            }
-        }
-        let mut delivered = 0;
-        for (peer, target) in started {
-            match peer.wait_written(target, timeout) {
-                Ok(()) => delivered += 1,
-                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
-                Err(_) => {}
-            }
-        }
-        Ok(delivered)
+        Ok(self.lock_all(
+            |peer| peer.start_locked(&header, payload.clone(), timeout),
+            |peer, target| peer.wait_written(target, timeout),
+        ))
     }
 
     /// Queues `payload` on `channel` to one client and returns at once.
@@ -278,24 +263,40 @@ impl Host {
         self.check(channel, &payload)?;
         let header = Header::new(Kind::Image(image.meta()), channel);
         let timeout = self.inner.shared.config.write_timeout;
+        Ok(self.lock_all(
+            |peer| peer.start_image_locked(&header, payload.clone(), timeout),
+            |peer, started| wait_image(peer, started, timeout),
+        ))
+    }
+
+    /// A locked broadcast: `start` on every connected peer, then `wait` on
+    /// each that started; returns how many finished. A peer that times out
+    /// either way is counted in its `dropped`; one that closes meanwhile is
+    /// skipped.
+    fn lock_all<T>(
+        &self,
+        start: impl Fn(&Peer) -> Result<T>,
+        wait: impl Fn(&Peer, T) -> Result<()>,
+    ) -> usize {
+        let timed_out = |e: &Error| matches!(e.kind(), ErrorKind::TimedOut(_));
         let peers = self.inner.shared.registry.connected();
         let mut started = Vec::with_capacity(peers.len());
         for peer in &peers {
-            match peer.start_image_locked(&header, payload.clone(), timeout) {
-                Ok(wait) => started.push((peer, wait)),
-                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
+            match start(peer) {
+                Ok(token) => started.push((peer, token)),
+                Err(e) if timed_out(&e) => peer.count_drop(),
                 Err(_) => {}
             }
         }
         let mut delivered = 0;
-        for (peer, wait) in started {
-            match wait_image(peer, wait, timeout) {
+        for (peer, token) in started {
+            match wait(peer, token) {
                 Ok(()) => delivered += 1,
-                Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
+                Err(e) if timed_out(&e) => peer.count_drop(),
                 Err(_) => {}
             }
         }
-        Ok(delivered)
+        delivered
     }
 
     /// Queues `image` on `channel` to one client and returns at once, conflated

@@ -358,6 +358,21 @@ impl Image {
         Ok(())
     }
 
+    /// An image of these wire fields and pixels, its geometry not yet checked.
+    fn unchecked(meta: &ImageMeta, data: Bytes) -> Result<Image, ImageError> {
+        let format =
+            PixelFormat::from_code(meta.format).ok_or(ImageError::UnknownFormat(meta.format))?;
+        Ok(Image {
+            width: meta.width,
+            height: meta.height,
+            format,
+            stride: meta.stride,
+            seq: meta.seq,
+            timestamp_ns: meta.timestamp_ns,
+            data,
+        })
+    }
+
     /// The wire fields of this image.
     pub(crate) fn meta(&self) -> ImageMeta {
         ImageMeta {
@@ -374,33 +389,12 @@ impl Image {
     /// Checks an image's wire fields, with `total_len` as its payload length,
     /// before any of its payload arrives.
     pub(crate) fn check_meta(meta: &ImageMeta) -> Result<(), ImageError> {
-        let format =
-            PixelFormat::from_code(meta.format).ok_or(ImageError::UnknownFormat(meta.format))?;
-        let probe = Image {
-            width: meta.width,
-            height: meta.height,
-            format,
-            stride: meta.stride,
-            seq: meta.seq,
-            timestamp_ns: meta.timestamp_ns,
-            data: Bytes::new(),
-        };
-        probe.validate_len(meta.total_len)
+        Image::unchecked(meta, Bytes::new())?.validate_len(meta.total_len)
     }
 
     /// An image received with these wire fields, checked as a sent one is.
     pub(crate) fn from_wire(meta: &ImageMeta, data: Bytes) -> Result<Image, ImageError> {
-        let format =
-            PixelFormat::from_code(meta.format).ok_or(ImageError::UnknownFormat(meta.format))?;
-        let image = Image {
-            width: meta.width,
-            height: meta.height,
-            format,
-            stride: meta.stride,
-            seq: meta.seq,
-            timestamp_ns: meta.timestamp_ns,
-            data,
-        };
+        let image = Image::unchecked(meta, data)?;
         image.validate()?;
         Ok(image)
     }

@@ -95,6 +95,14 @@ pub(crate) fn bounded(what: &str, f: impl FnOnce() + Send + 'static) {
     join_within(handle, what);
 }
 
+/// Few, short samples: each bench runs in a minute or two on two cores.
+pub(crate) fn config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+}
+
 /// At least eight distinct buffers of `size` bytes, `min_total` bytes or more in
 /// all, so that a run cycling through them streams from memory, not from the CPU
 /// cache. Every page is written (no zero-page sharing).
