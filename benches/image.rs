@@ -17,9 +17,11 @@
 //!   connection also carries a saturating stream of 1080p frames (a second
 //!   thread in a `write_image_lock` loop). `chunked`: the default image lane
 //!   (256 KiB chunks, control frames first, a 1 MiB acknowledged window); `fifo`:
-//!   `image_chunk(None)`, images queued whole in order with everything else.
-//!   `time` is one round trip; the group also prints p50 / p99 / p99.9 of both,
-//!   measured in interleaved blocks.
+//!   `image_chunk(None)`, images queued whole in order with everything else;
+//!   `raw_tcp_beside_a_raw_stream`, for scale: a raw ping-pong on its own
+//!   connection beside a raw stream of the same frames. One after another (two
+//!   saturating streams at once would share the two cores). `time` is one round
+//!   trip; each also prints p50 / p99 / p99.9 / max over 2,000 round trips.
 //!
 //! Run with `cargo bench --bench image`; filter with a group name.
 

@@ -1,16 +1,17 @@
 //! The decoder fed one stream in arbitrary chunks must give exactly what it gives
-//! for the whole stream at once; and `Decoder::plain_data`, asked before each
-//! call, must agree with `decode`.
+//! for the whole stream at once; `Decoder::plain_data`, asked before each call,
+//! must agree with `decode`; and `Decoder::split_header`, asked whenever a frame
+//! is unfinished, must agree with the frame `decode` gives once it is whole.
 //!
 //! Input: a byte picking the size limit, a byte `k`, then `k % 16` chunk sizes
 //! (cycled; 0 is a read that brought nothing; none, or all zero, means one byte at
 //! a time), then the stream.
 #![no_main]
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use socketengine::protocol::{ChannelName, Decoder, Frame, Kind, LEN_PREFIX};
-use socketengine_fuzz::{decode_one_shot, max_frame};
+use socketengine_fuzz::{Outcome, decode_one_shot, max_frame};
 
 /// What `plain_data` promised: the channel, the payload and the frame's end.
 type Promise = (ChannelName, Vec<u8>, usize);
@@ -45,6 +46,45 @@ fn fast_path(decoder: &Decoder, buf: &[u8], last: Option<&Frame>) -> Option<Prom
         promise = Some(found);
     }
     promise
+}
+
+/// `split_header` on the unfinished frame (on copies of the decoder and the
+/// buffer) hands out the header `decode` gives once the frame is whole, the
+/// payload's length and the payload bytes already in; or `decode`'s error.
+fn split_agrees(decoder: &Decoder, buf: &BytesMut, index: usize, whole: &Outcome) {
+    let (mut decoder, mut buf) = (decoder.clone(), buf.clone());
+    match decoder.split_header(&mut buf) {
+        Ok(None) => {}
+        Ok(Some((header, len))) => {
+            assert!(header.payload.is_empty(), "a split header with a payload");
+            // The one-shot decode has this frame unless the stream ends inside it.
+            if let Some(want) = whole.frames.get(index) {
+                let bare = Frame {
+                    payload: Bytes::new(),
+                    ..want.clone()
+                };
+                assert_eq!(header, bare, "split header differs from the frame's");
+                assert_eq!(len, want.payload.len(), "split payload length");
+                assert_eq!(
+                    buf[..],
+                    want.payload[..buf.len()],
+                    "payload bytes already in"
+                );
+            } else {
+                assert!(whole.end.is_ok() && index == whole.frames.len());
+            }
+        }
+        Err(err) => {
+            // The frame's error, seen before its body is whole; the one-shot
+            // decode reports it too, unless the stream ends inside that body.
+            assert_eq!(index, whole.frames.len(), "split error on a good frame");
+            assert!(
+                whole.end == Err(err) || whole.end.is_ok(),
+                "split error {err:?} vs {:?}",
+                whole.end
+            );
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -91,6 +131,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Ok(None) => {
                     assert_eq!(promise, None, "fast path promised a frame decode lacks");
+                    split_agrees(&decoder, &buf, frames.len(), &whole);
                     break;
                 }
                 Err(err) => {

@@ -234,9 +234,7 @@ impl Open {
         };
         let kind = Kind::Control { op: OP_IMAGE_ACK };
         if let Ok(ack) = Header::new(kind, ACK_CHANNEL).to_bytes(&total.to_le_bytes()) {
-            // Cumulative: if this one is dropped over the budget, the next
-            // carries its count.
-            self.peer.queue_control(ack);
+            self.peer.queue_ack(ack);
         }
         true
     }

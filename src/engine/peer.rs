@@ -356,8 +356,20 @@ impl Peer {
     /// the budget it is dropped and counted, so a peer that pings without reading
     /// cannot grow the outbox.
     pub(crate) fn queue_control(&self, frame: Bytes) {
+        self.queue_small(frame, false);
+    }
+
+    /// Queues an image acknowledgement from the event loop thread, over the
+    /// budget too: the peer sends no more images until it arrives, so dropping
+    /// it could stall the peer's image lane for good. Acknowledgements are a
+    /// few bytes per chunk received, so they cannot grow the outbox by much.
+    pub(crate) fn queue_ack(&self, frame: Bytes) {
+        self.queue_small(frame, true);
+    }
+
+    fn queue_small(&self, frame: Bytes, always: bool) {
         let mut out = self.out.lock();
-        if out.closed || !self.has_room(&out, frame.len()) {
+        if out.closed || !(always || self.has_room(&out, frame.len())) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
