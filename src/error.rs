@@ -25,7 +25,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// let err = Client::builder().addr("127.0.0.1:1").connect().unwrap_err();
 /// assert!(matches!(err.kind(), ErrorKind::Connect { .. }));
 /// ```
-#[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
     payload: Option<Bytes>,
@@ -163,6 +162,27 @@ impl Error {
     }
 }
 
+/// Shows the handed-back payload's length, not its bytes: a refused camera
+/// frame would print megabytes.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let payload = self.payload.as_ref().map(|p| PayloadLen(p.len()));
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("payload", &payload)
+            .finish()
+    }
+}
+
+/// A payload in `Debug` output: its length.
+struct PayloadLen(usize);
+
+impl fmt::Debug for PayloadLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes", self.0)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.kind.fmt(f)
@@ -231,4 +251,18 @@ pub(crate) fn check_channel(name: &str) -> Result<()> {
     };
     let name = name.chars().take(64).collect();
     Err(ErrorKind::InvalidChannel { name, reason }.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_payload_length_not_its_bytes() {
+        let err = Error::new(ErrorKind::NotConnected).with_payload(Bytes::from(vec![1u8; 1 << 20]));
+        assert_eq!(
+            format!("{err:?}"),
+            "Error { kind: NotConnected, payload: Some(1048576 bytes) }"
+        );
+    }
 }

@@ -471,8 +471,12 @@ fn pings_interleave_with_a_stream_of_locked_images() {
 /// straight into its own buffer all the same.
 #[test]
 fn whole_frame_images_round_trip_with_chunking_off() {
-    let host = host_with(|b| b.image_chunk(None));
-    let cam = client_with(&host, "cam", |b| b.image_chunk(None));
+    // FIFO images count against the outbox budget; a 4K frame beside a queued
+    // pong would be refused with `Full` under the default 16 MiB.
+    let host = host_with(|b| b.image_chunk(None).outbox_budget(64 << 20));
+    let cam = client_with(&host, "cam", |b| {
+        b.image_chunk(None).outbox_budget(64 << 20)
+    });
     for seq in 0..3 {
         let img = solid(seq, 3840, 2160);
         cam.write_image_lock(IMAGE_CHANNEL, &img).unwrap();
