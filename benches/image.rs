@@ -21,7 +21,10 @@
 //!   `raw_tcp_beside_a_raw_stream`, for scale: a raw ping-pong on its own
 //!   connection beside a raw stream of the same frames. One after another (two
 //!   saturating streams at once would share the two cores). `time` is one round
-//!   trip; each also prints p50 / p99 / p99.9 / max over 2,000 round trips.
+//!   trip; each also prints p50 / p99 / p99.9 / max over 2,000 round trips, and
+//!   for the engine where the time went: until the ping's `write_lock` returns,
+//!   until the host stored it, until the echo thread woke, until the client
+//!   stored the pong, until the caller woke (each leg from the end of the last).
 //!
 //! Run with `cargo bench --bench image`; filter with a group name.
 
@@ -226,9 +229,22 @@ struct LoadedPingPong {
     host: Host,
     client: Client,
     pongs: Receiver<Message>,
+    /// When the echo thread got each ping, and when the host had stored it.
+    echoed: Receiver<(Instant, Instant)>,
+    /// Where each round trip's time went, for [`report_stages`].
+    stages: std::cell::RefCell<Vec<[Duration; STAGES.len()]>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
+
+/// The legs of a loaded round trip, as [`LoadedPingPong::round_trip`] times them.
+const STAGES: [&str; 5] = [
+    "ping write_lock returns",
+    "ping stored by the host",
+    "echo thread wakes",
+    "pong stored by the client",
+    "caller wakes",
+];
 
 impl LoadedPingPong {
     fn start(chunked: bool, frames: Vec<Image>) -> LoadedPingPong {
@@ -237,6 +253,7 @@ impl LoadedPingPong {
         let pongs = client.subscribe("pong");
         let pings = host.subscribe("ping");
         let stop = Arc::new(AtomicBool::new(false));
+        let (echo_tx, echoed) = crossbeam_channel::unbounded();
         let echo = {
             let (host, stop) = (host.clone(), Arc::clone(&stop));
             thread::spawn(move || {
@@ -244,6 +261,7 @@ impl LoadedPingPong {
                     let Ok(ping) = pings.recv_timeout(Duration::from_millis(50)) else {
                         continue;
                     };
+                    let _ = echo_tx.send((Instant::now(), ping.received()));
                     let payload = ping.payload().clone();
                     host.write_lock_to(ping.from(), "pong", payload)
                         .expect("echo the ping");
@@ -270,6 +288,8 @@ impl LoadedPingPong {
             host,
             client,
             pongs,
+            echoed,
+            stages: std::cell::RefCell::default(),
             stop,
             threads: vec![echo, camera],
         }
@@ -285,9 +305,38 @@ impl LoadedPingPong {
             let client_events: Vec<_> = self.client.events().try_iter().collect();
             panic!("send a ping: {e}; host {host_events:?}; client {client_events:?}");
         }
+        let wrote = Instant::now();
+        let pong = self.pongs.recv_timeout(TIMEOUT).expect("the pong arrives");
+        let end = Instant::now();
+        if let Ok((woke, stored)) = self.echoed.try_recv() {
+            let legs = [wrote, stored, woke, pong.received(), end];
+            let mut from = start;
+            let stages = legs.map(|at| {
+                let leg = at.saturating_duration_since(from);
+                from = from.max(at);
+                leg
+            });
+            self.stages.borrow_mut().push(stages);
+        }
+        end - start
+    }
 
-        self.pongs.recv_timeout(TIMEOUT).expect("the pong arrives");
-        start.elapsed()
+    /// Prints p50 and p99 of each leg of the round trips so far, and forgets them.
+    fn report_stages(&self) {
+        let stages = std::mem::take(&mut *self.stages.borrow_mut());
+        for (i, stage) in STAGES.iter().enumerate() {
+            let mut legs: Vec<Duration> = stages.iter().map(|s| s[i]).collect();
+            legs.sort_unstable();
+            let Some(last) = legs.len().checked_sub(1) else {
+                return;
+            };
+            let at = |q: f64| legs[(last as f64 * q).round() as usize];
+            println!(
+                "    {stage:>26}: p50 {:>9.1?}, p99 {:>9.1?}",
+                at(0.5),
+                at(0.99)
+            );
+        }
     }
 
     fn shutdown(self) {
@@ -309,6 +358,7 @@ fn control_rtt(c: &mut Criterion) {
     for (name, chunked) in [("chunked", true), ("fifo", false)] {
         let pp = LoadedPingPong::start(chunked, frames.clone());
         report_percentiles(name, || pp.round_trip());
+        pp.report_stages();
         group.bench_function(name, |b| b.iter(|| pp.round_trip()));
         pp.shutdown();
     }
