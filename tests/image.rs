@@ -485,3 +485,26 @@ fn whole_frame_images_round_trip_with_chunking_off() {
         assert_eq!(wait_image(|| cam.get_image(IMAGE_CHANNEL), seq), img);
     }
 }
+
+/// More image channels than a receiver holds half-received images: the sender
+/// starts no more than that at once, and every image arrives.
+#[test]
+fn seventeen_cameras_on_one_connection_all_arrive() {
+    let host = host();
+    let events = host.events();
+    let cam = client_with(&host, "cams", |b| b.image_chunk(Some(64 * 1024)));
+    let channels: Vec<String> = (0..17).map(|i| format!("cam{i}")).collect();
+    for (i, ch) in channels.iter().enumerate() {
+        let img = Image::new(1024, 1024, PixelFormat::Gray8, vec![i as u8; 1 << 20]).unwrap();
+        cam.write_image(ch, &img.with_seq(i as u64)).unwrap();
+    }
+    for (i, ch) in channels.iter().enumerate() {
+        let got = wait_image(|| host.get_image(ch), i as u64);
+        assert!(got.data().iter().all(|&b| b == i as u8), "{ch} torn");
+    }
+    assert!(
+        events
+            .try_iter()
+            .all(|e| !matches!(e, socketengine::Event::Error { .. }))
+    );
+}

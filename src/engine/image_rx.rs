@@ -18,8 +18,9 @@ use crate::image::Image;
 use crate::protocol::{ChannelName, DecodeError, Decoder, Frame, ImageMeta, Kind};
 use crate::{ClientId, ErrorKind, Result};
 
-/// Images one connection may have half received at once (one per channel).
-const MAX_PARTIAL: usize = 16;
+/// Images one connection may have half received at once (one per channel):
+/// as many as a sender may have started.
+const MAX_PARTIAL: usize = crate::protocol::MAX_IMAGES_IN_PROGRESS;
 
 /// A whole image, checked against its geometry, ready to be stored.
 #[derive(Debug)]

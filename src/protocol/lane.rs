@@ -3,16 +3,17 @@
 //!
 //! A sender keeps one lane per peer beside its [`Outbox`]. Whenever the bytes in
 //! flight run out, it moves everything queued in the outbox (control and data
-//! frames) and then one chunk of one image into the next write, so a small frame
-//! written during a camera frame waits for at most one chunk, not the whole frame.
+//! frames) and then chunks of images into the next write (the engine takes up
+//! to 512 KiB of them), so a small frame written during a camera frame waits for
+//! that much at most, not the whole frame.
 //! Channels take turns chunk by chunk (several cameras on one connection).
 //!
 //! Conflation: a channel holds at most two images, the one being sent and one
 //! waiting. A newer image replaces the waiting one, which is dropped whole and
 //! counted; an image that has started is always finished, so no receiver ever
 //! sees a torn frame. Locked images (back-pressure writes) are never replaced:
-//! a locked offer waits for the channel's waiting place, and an unlocked image
-//! arriving behind a locked one is the one dropped.
+//! a locked offer replaces an unlocked waiting image or waits behind a locked
+//! one, and an unlocked image arriving behind a locked one is the one dropped.
 
 use std::collections::VecDeque;
 
@@ -47,6 +48,11 @@ pub struct LaneStats {
     /// one, or cleared when the connection closed.
     pub dropped: u64,
 }
+
+/// Most images a sender has started and not finished at once, over all
+/// channels of a connection; a receiver may refuse more (it holds a buffer for
+/// each). See the [wire format](super).
+pub const MAX_IMAGES_IN_PROGRESS: usize = 16;
 
 /// The control operation acknowledging image bytes: its payload is the total
 /// of image and image-chunk payload bytes received on the connection so far,
@@ -91,9 +97,10 @@ struct Slot {
 ///
 /// A sender keeps one lane per peer beside its outbox. Whenever the bytes in
 /// flight run out, it moves everything queued in the outbox (control and data
-/// frames) and then one chunk of one image into the next write, so a small
-/// frame written during a camera frame waits for at most one chunk. Channels
-/// take turns chunk by chunk. The first chunk of an image is an image frame
+/// frames) and then image chunks into the next write (the engine takes up to
+/// 512 KiB of them), so a small frame written during a camera frame waits for
+/// no more than that. Channels take turns chunk by chunk; at most
+/// [`MAX_IMAGES_IN_PROGRESS`] images are started and unfinished at once. The first chunk of an image is an image frame
 /// (its geometry, and `total_len` the whole payload's length); the rest are
 /// image-chunk frames (sequence number and offset) on the same channel.
 ///
@@ -101,8 +108,9 @@ struct Slot {
 /// waiting. A newer image replaces the waiting one, which is dropped whole and
 /// counted; an image that has started is always finished, so no receiver sees a
 /// torn image. Locked images (back-pressure writes) are never replaced: a
-/// locked offer waits for the channel's waiting place, and an unlocked image
-/// arriving behind a locked one is the one dropped.
+/// locked offer replaces an unlocked waiting image (counted) or waits for the
+/// channel's waiting place behind a locked one, and an unlocked image arriving
+/// behind a locked one is the one dropped.
 ///
 /// # Examples
 ///
@@ -184,8 +192,9 @@ impl ImageLane {
             );
         };
         let slot = self.slot(header.channel);
+        // A locked image is never replaced; it replaces an unlocked one.
         let waiting_locked = slot.waiting.as_ref().is_some_and(|w| w.ticket.is_some());
-        if waiting_locked || (ticket.is_some() && slot.waiting.is_some()) {
+        if waiting_locked {
             if ticket.is_none() {
                 slot.stats.dropped += 1;
             }
@@ -221,10 +230,14 @@ impl ImageLane {
     /// Moves the next chunk, taking turns between channels, into `out`; `None`
     /// when no image is queued.
     pub fn next_chunk(&mut self, out: &mut Outbox) -> Option<Chunk> {
+        // At most MAX_IMAGES_IN_PROGRESS images are started and unfinished at
+        // once (a receiver holds a buffer for each); other channels wait.
+        let started = self.slots.iter().filter(|s| s.sending.is_some()).count();
+        let may_start = started < MAX_IMAGES_IN_PROGRESS;
         let turn = self
             .slots
             .iter()
-            .position(|s| s.sending.is_some() || s.waiting.is_some())?;
+            .position(|s| s.sending.is_some() || (may_start && s.waiting.is_some()))?;
         // The channel served goes to the back: channels take turns.
         self.slots.rotate_left(turn);
         let mut slot = self.slots.pop_front()?;

@@ -69,8 +69,9 @@
 //! chunk of them. Each chunk frame carries the image's sequence number and the
 //! byte offset of its payload within the image; chunks of one image come in
 //! order, without gaps or overlap, and carry no route or origin. Images of
-//! different channels may interleave chunk by chunk, and any other frame may
-//! come between two chunks. A receiver holds an image until its last byte is in;
+//! different channels may interleave chunk by chunk, at most
+//! [`MAX_IMAGES_IN_PROGRESS`] (16) started and unfinished at once per
+//! connection, and any other frame may come between two chunks. A receiver holds an image until its last byte is in;
 //! a chunk that does not continue its channel's image, or an image frame that
 //! starts before the previous one on its channel ended, is an error
 //! ([`DecodeError::BadChunk`]). `format` codes: 1 Gray8, 2 Gray16 (little-endian),
@@ -80,9 +81,11 @@
 //! Flow control: a receiver acknowledges image bytes with a control frame of op
 //! [`OP_IMAGE_ACK`] (`0x01`) whose payload is the total of image and chunk
 //! payload bytes it has received on the connection, a `u64` little-endian, sent
-//! at least after every frame whose payload completes. A sender keeps at most
-//! its window of image bytes unacknowledged; a peer that never acknowledges
-//! gets images up to the window and then only the newest as the window allows.
+//! at least after every frame whose payload completes (only the newest count
+//! matters, so a sender may coalesce them). A sender keeps at most its window
+//! of image bytes unacknowledged: a peer that never acknowledges receives
+//! images until the window is spent and then no more (its other frames still
+//! flow). A receiver must acknowledge.
 //!
 //! A frame that breaks any rule (too long, unknown kind or flag, empty channel,
 //! invalid UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
@@ -122,7 +125,9 @@ pub use frame::{
     MAX_CHANNEL_LEN, Route,
 };
 pub use handshake::{Hello, MAGIC, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
-pub use lane::{Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, OP_IMAGE_ACK, Offer};
+pub use lane::{
+    Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, MAX_IMAGES_IN_PROGRESS, OP_IMAGE_ACK, Offer,
+};
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 
 #[cfg(test)]

@@ -308,3 +308,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn at_most_sixteen_images_are_in_progress_at_once() {
+    use crate::protocol::MAX_IMAGES_IN_PROGRESS;
+    let names: Vec<String> = (0..MAX_IMAGES_IN_PROGRESS + 4)
+        .map(|i| format!("cam{i}"))
+        .collect();
+    let mut lane = ImageLane::new(4);
+    for (i, name) in names.iter().enumerate() {
+        lane.offer(&image(i as u64, name), pixels(i as u64, 12), None);
+    }
+    let mut rx = Reassembly::default();
+    let mut out = Outbox::new();
+    let mut most = 0;
+    while lane.next_chunk(&mut out).is_some() {
+        rx.feed(&drain(&mut out, 64));
+        most = most.max(rx.partial.len());
+    }
+    assert_eq!(most, MAX_IMAGES_IN_PROGRESS);
+    assert_eq!(rx.done.len(), names.len());
+}
+
+#[test]
+fn a_locked_image_replaces_an_unlocked_waiting_one() {
+    let mut lane = ImageLane::new(8);
+    lane.offer(&image(1, "cam"), pixels(1, 10), None);
+    assert_eq!(
+        lane.offer(&image(2, "cam"), pixels(2, 10), Some(5)),
+        Offer::Replaced(pixels(1, 10))
+    );
+    let mut rx = Reassembly::default();
+    assert_eq!(rx.drain(&mut lane), [None, Some(5)]);
+    assert_eq!(rx.seqs(), [("cam", 2)]);
+}
