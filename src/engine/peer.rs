@@ -99,6 +99,17 @@ struct OutState {
     images_done: Vec<(u64, u64)>,
     /// The next locked image's ticket.
     next_ticket: u64,
+    /// Tickets below this were issued before the connection last closed: an
+    /// image of theirs not in `images_done` by then was dropped.
+    tickets_lost_below: u64,
+    /// Tickets of locked image writes that gave up waiting (timed out) before
+    /// their last chunk was taken: not recorded in `images_done` then.
+    tickets_abandoned: Vec<u64>,
+    /// The newest image acknowledgement not yet taken into a write.
+    ack: Option<Bytes>,
+    /// Counts closes: a direct write that finds it moved wrote to a
+    /// connection that is gone.
+    generation: u64,
     /// Image payload bytes taken from the lane on this connection, and the
     /// most the peer has acknowledged; the lane waits while the difference is
     /// `window` or more.
@@ -299,11 +310,21 @@ impl Peer {
                     out.images_done.swap_remove(i);
                     return Ok(());
                 }
+            } else if ticket < out.tickets_lost_below {
+                // Dropped with the connection it was queued on.
+                return Err(ErrorKind::NotConnected.into());
             }
-            if out.closed {
+            if out.closed && !out.reconnecting {
                 return Err(ErrorKind::NotConnected.into());
             }
             if self.wait_uncounted(&mut out, deadline) {
+                // Give up the ticket: its entry, or its entry to come.
+                match out.images_done.iter().position(|&(t, _)| t == ticket) {
+                    Some(i) => {
+                        out.images_done.swap_remove(i);
+                    }
+                    None => out.tickets_abandoned.push(ticket),
+                }
                 return Err(ErrorKind::TimedOut(timeout).into());
             }
         }
@@ -356,25 +377,27 @@ impl Peer {
     /// the budget it is dropped and counted, so a peer that pings without reading
     /// cannot grow the outbox.
     pub(crate) fn queue_control(&self, frame: Bytes) {
-        self.queue_small(frame, false);
-    }
-
-    /// Queues an image acknowledgement from the event loop thread, over the
-    /// budget too: the peer sends no more images until it arrives, so dropping
-    /// it could stall the peer's image lane for good. Acknowledgements are a
-    /// few bytes per chunk received, so they cannot grow the outbox by much.
-    pub(crate) fn queue_ack(&self, frame: Bytes) {
-        self.queue_small(frame, true);
-    }
-
-    fn queue_small(&self, frame: Bytes, always: bool) {
         let mut out = self.out.lock();
-        if out.closed || !(always || self.has_room(&out, frame.len())) {
+        if out.closed || !self.has_room(&out, frame.len()) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         out.pushed += frame.len() as u64;
         out.pending.push_raw(frame);
+        self.wake_loop(out);
+    }
+
+    /// Records an image acknowledgement (`frame`, carrying a cumulative count)
+    /// to send from the event loop thread. Only the newest is kept, and it goes
+    /// out with the next write whatever the budget: the peer sends no more
+    /// images until it arrives, and one pending acknowledgement is all the
+    /// memory it takes.
+    pub(crate) fn queue_ack(&self, frame: Bytes) {
+        let mut out = self.out.lock();
+        if out.closed {
+            return;
+        }
+        out.ack = Some(frame);
         self.wake_loop(out);
     }
 
@@ -447,10 +470,21 @@ impl Peer {
         };
         // Take the write side and let go of the lock for the system call.
         out.caller_writing = true;
+        let generation = out.generation;
         drop(out);
         let (n, failed) = write_direct(&stream, &head, &payload);
         let mut out = self.out.lock();
         out.caller_writing = false;
+        if out.generation != generation {
+            // The connection closed meanwhile (and may be open again): the rest
+            // of this frame must not start the next connection's stream.
+            let gone = Error::new(ErrorKind::NotConnected);
+            return Err(if n == 0 {
+                gone.with_payload(payload)
+            } else {
+                gone
+            });
+        }
         match failed {
             // Nothing went out: the frame was not delivered, hand it back.
             Some(err) if n == 0 => {
@@ -476,7 +510,8 @@ impl Peer {
             out.pending
                 .push_front_raw(Bytes::copy_from_slice(head_rest));
         }
-        if !out.pending.is_empty() || out.images.as_ref().is_some_and(|l| !l.is_empty()) {
+        let images = out.images.as_ref().is_some_and(|l| !l.is_empty());
+        if !out.pending.is_empty() || images || out.ack.is_some() {
             self.wake_loop(out);
         }
         Ok(target)
@@ -575,8 +610,13 @@ impl Peer {
             out.loop_writing = false;
             return false;
         }
+        let mut progressed = false;
         if inflight.is_empty() {
             std::mem::swap(&mut out.pending, inflight);
+            if let Some(ack) = out.ack.take() {
+                out.pushed += ack.len() as u64;
+                inflight.push_raw(ack);
+            }
             // Then image chunks, behind whatever else was pending, up to a
             // burst, while the peer has acknowledged enough of the earlier ones.
             // A control frame queued meanwhile waits for this burst at most.
@@ -586,11 +626,20 @@ impl Peer {
                 let Some(chunk) = out.images.as_mut().and_then(|l| l.next_chunk(inflight)) else {
                     break;
                 };
+                progressed = true;
                 out.image_sent += chunk.payload as u64;
                 out.pushed += chunk.bytes as u64;
-                if let Some(ticket) = chunk.finished {
-                    let target = out.pushed;
-                    out.images_done.push((ticket, target));
+                let Some(ticket) = chunk.finished else {
+                    continue;
+                };
+                match out.tickets_abandoned.iter().position(|&t| t == ticket) {
+                    Some(i) => {
+                        out.tickets_abandoned.swap_remove(i);
+                    }
+                    None => {
+                        let target = out.pushed;
+                        out.images_done.push((ticket, target));
+                    }
                 }
             }
         }
@@ -598,7 +647,9 @@ impl Peer {
         let busy = !inflight.is_empty();
         out.loop_writing = busy;
         drop(out);
-        if written > 0 {
+        // Image writers wait for a lane place or their last chunk, which move
+        // here even when no byte was written.
+        if written > 0 || progressed {
             self.written_cv.notify_all();
         }
         busy
@@ -646,6 +697,7 @@ impl Peer {
         out.reconnecting = false;
         out.stream = Some(Arc::new(stream));
         out.loop_writing = false;
+        out.pending = Outbox::new();
         out.written = out.pushed;
         (out.image_sent, out.image_acked) = (0, 0);
         drop(out);
@@ -660,10 +712,17 @@ impl Peer {
         out.reconnecting = reconnecting;
         out.pending = Outbox::new();
         out.inflight = 0;
+        out.generation += 1;
+        out.ack = None;
         if let Some(lane) = &mut out.images {
             lane.clear();
         }
-        out.images_done.clear();
+        // Locked images written whole before the close still count as sent;
+        // the waiters of the rest learn that theirs were dropped.
+        let written = out.written;
+        out.images_done.retain(|&(_, target)| target <= written);
+        out.tickets_lost_below = out.next_ticket;
+        out.tickets_abandoned.clear();
         let stream = out.stream.take();
         drop(out);
         self.written_cv.notify_all();
