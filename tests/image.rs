@@ -494,8 +494,12 @@ fn seventeen_cameras_on_one_connection_all_arrive() {
     let events = host.events();
     let cam = client_with(&host, "cams", |b| b.image_chunk(Some(64 * 1024)));
     let channels: Vec<String> = (0..17).map(|i| format!("cam{i}")).collect();
-    for (i, ch) in channels.iter().enumerate() {
-        let img = Image::new(1024, 1024, PixelFormat::Gray8, vec![i as u8; 1 << 20]).unwrap();
+    // 8 MiB each, made before any is written: all 17 are queued before the
+    // first can finish, so the lane has 17 channels to start.
+    let images: Vec<Image> = (0..17)
+        .map(|i| Image::new(4096, 2048, PixelFormat::Gray8, vec![i as u8; 8 << 20]).unwrap())
+        .collect();
+    for (i, (ch, img)) in channels.iter().zip(images).enumerate() {
         cam.write_image(ch, &img.with_seq(i as u64)).unwrap();
     }
     for (i, ch) in channels.iter().enumerate() {
