@@ -66,6 +66,9 @@ pub(crate) struct Peer {
     /// Writes to this peer given up: unlocked ones refused with `Full`, locked
     /// broadcasts that timed out, pongs over the budget.
     dropped: AtomicU64,
+    /// Whether images travel on their own lane (chunked, conflated); fixed at
+    /// creation, like `OutState::images`.
+    image_lane: bool,
     /// Callers blocked in `wait_written`; while non-zero the loop reports every
     /// write at once instead of once per batch.
     waiters: AtomicUsize,
@@ -171,6 +174,7 @@ impl Peer {
             epoch: parts.epoch,
             dropped: AtomicU64::new(0),
             waiters: AtomicUsize::new(0),
+            image_lane: parts.image_chunk.is_some(),
         }
     }
 
@@ -236,26 +240,22 @@ impl Peer {
         lane.unwrap_or_default()
     }
 
-    /// Whether images travel on their own lane (chunked, conflated).
-    pub(crate) fn has_image_lane(&self) -> bool {
-        self.out.lock().images.is_some()
-    }
-
     /// Offers an image to the lane without waiting (an unlocked image write):
     /// it replaces the channel's waiting image, if any, and never fails for lack
     /// of room. Without a lane, queues it as [`queue`](Self::queue) does.
     pub(crate) fn queue_image(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
+        if !self.image_lane {
+            return self.queue(header, payload);
+        }
         let payload = self.check(header, payload)?;
         let mut out = self.out.lock();
         if out.closed {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
         }
-        let Some(lane) = &mut out.images else {
-            drop(out);
-            return self.queue(header, payload);
-        };
-        // Replaced or refused images are counted by the lane.
-        let _ = lane.offer(header, payload, None);
+        if let Some(lane) = &mut out.images {
+            // Replaced or refused images are counted by the lane.
+            let _ = lane.offer(header, payload, None);
+        }
         self.wake_loop(out);
         Ok(())
     }
@@ -270,19 +270,18 @@ impl Peer {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<std::result::Result<u64, u64>> {
-        let mut payload = self.check(header, payload)?;
-        if !self.has_image_lane() {
+        if !self.image_lane {
             return self.start_locked(header, payload, timeout).map(Err);
         }
+        let mut payload = self.check(header, payload)?;
         let deadline = deadline(timeout);
         let mut out = self.out.lock();
         loop {
             if out.closed && !out.reconnecting {
                 return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
             }
-            if !out.closed {
-                let ticket = out.next_ticket;
-                let lane = out.images.as_mut().expect("checked above; never removed");
+            let ticket = out.next_ticket;
+            if let (false, Some(lane)) = (out.closed, out.images.as_mut()) {
                 match lane.offer(header, payload, Some(ticket)) {
                     Offer::Busy(back) => payload = back,
                     _ => {

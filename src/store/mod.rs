@@ -315,19 +315,23 @@ impl Slot {
         let latest = compact(last.clone());
         let mut state = self.state.lock();
         state.latest = Some(latest);
-        if let Some(image) = batch.iter().rev().find(|m| m.image.is_some()) {
-            state.capacity = state.image_capacity;
-            state.latest_image = Some(compact(image.clone()));
-            state.images += batch.iter().filter(|m| m.image.is_some()).count() as u64;
-        }
         // The last message of each run of one sender is that sender's latest so far.
         let mut msgs = batch.iter().peekable();
+        let mut latest_image = None;
         while let Some(msg) = msgs.next() {
             if msgs.peek().is_none_or(|next| next.from != msg.from) {
                 state.set_by_client(compact(msg.clone()));
             }
+            if msg.image.is_some() {
+                state.images += 1;
+                latest_image = Some(msg);
+            }
             state.received += 1;
             state.bytes += msg.payload.len() as u64;
+        }
+        if let Some(image) = latest_image {
+            state.capacity = state.image_capacity;
+            state.latest_image = Some(compact(image.clone()));
         }
         if !state.subscribers.is_empty() {
             state.notify(batch.iter().cloned());
