@@ -21,12 +21,15 @@
 //!   `raw_tcp_beside_a_raw_stream`, for scale: a raw ping-pong on its own
 //!   connection beside a raw stream of the same frames. One after another (two
 //!   saturating streams at once would share the two cores). `time` is one round
-//!   trip; each also prints p50 / p99 / p99.9 / max over 2,000 round trips, and
+//!   trip; each also prints p50 / p99 / p99.9 / max over 2,000 round trips
+//!   (after 300 unmeasured ones, while the stream's buffers grow), and
 //!   for the engine where the time went: until the ping's `write_lock` returns,
 //!   until the host stored it, until the echo thread woke, until the client
 //!   stored the pong, until the caller woke (each leg from the end of the last).
 //!
-//! Run with `cargo bench --bench image`; filter with a group name.
+//! Run with `cargo bench --bench image`; filter with a group or benchmark
+//! name (`-- control_rtt`): groups filtered out are not set up, and print
+//! nothing.
 
 // Shared with the throughput bench, whose engine and raw pairs this one does not use.
 #[allow(dead_code)]
@@ -48,6 +51,12 @@ use util::{Counter, TIMEOUT, bounded, join_within};
 
 /// Least total size of the distinct frames an iteration cycles through.
 const DISTINCT_BYTES: usize = 64 << 20;
+
+/// The broadcast group's name.
+const BROADCAST: &str = "image_broadcast_1080p_4_clients";
+
+/// The control-latency group's name.
+const CONTROL_RTT: &str = "control_rtt_under_1080p_load";
 
 /// Clients of the broadcast group.
 const VIEWERS: usize = 4;
@@ -149,7 +158,7 @@ fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
 
 /// `image_broadcast_1080p_4_clients`.
 fn broadcast(c: &mut Criterion) {
-    let name = "image_broadcast_1080p_4_clients";
+    let name = BROADCAST;
     let frames = frames(1920, 1080);
     let size = frames[0].data().len();
     let per_iter = frames.len() as u64;
@@ -237,6 +246,9 @@ struct LoadedPingPong {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Round trips run before the percentiles are taken.
+const WARM_UP: usize = 300;
+
 /// The legs of a loaded round trip, as [`LoadedPingPong::round_trip`] times them.
 const STAGES: [&str; 5] = [
     "ping write_lock returns",
@@ -321,6 +333,15 @@ impl LoadedPingPong {
         end - start
     }
 
+    /// Runs [`WARM_UP`] round trips and forgets them (the stream's buffers
+    /// fill and grow meanwhile).
+    fn warm_up(&self) {
+        for _ in 0..WARM_UP {
+            self.round_trip();
+        }
+        self.stages.borrow_mut().clear();
+    }
+
     /// Prints p50 and p99 of each leg of the round trips so far, and forgets them.
     fn report_stages(&self) {
         let stages = std::mem::take(&mut *self.stages.borrow_mut());
@@ -353,14 +374,30 @@ impl LoadedPingPong {
 /// `control_rtt_under_1080p_load`: chunked, then FIFO (one at a time: two
 /// saturating streams at once would share two cores).
 fn control_rtt(c: &mut Criterion) {
-    let frames: Vec<Image> = frames(1920, 1080).into_iter().take(4).collect();
-    let mut group = c.benchmark_group("control_rtt_under_1080p_load");
+    let id = |name: &str| format!("{CONTROL_RTT}/{name}");
+    let mut frames = None;
+    let mut frames = || {
+        let all = frames.get_or_insert_with(|| {
+            let all = self::frames(1920, 1080);
+            all.into_iter().take(4).collect::<Vec<_>>()
+        });
+        all.clone()
+    };
+    let mut group = c.benchmark_group(CONTROL_RTT);
     for (name, chunked) in [("chunked", true), ("fifo", false)] {
-        let pp = LoadedPingPong::start(chunked, frames.clone());
+        if !util::selected(&[&id(name)]) {
+            continue;
+        }
+        let pp = LoadedPingPong::start(chunked, frames());
+        pp.warm_up();
         report_percentiles(name, || pp.round_trip());
         pp.report_stages();
         group.bench_function(name, |b| b.iter(|| pp.round_trip()));
         pp.shutdown();
+    }
+    let raw_name = "raw_tcp_beside_a_raw_stream";
+    if !util::selected(&[&id(raw_name)]) {
+        return;
     }
     // For scale: what the machine gives raw TCP in the same spot, a ping-pong on
     // its own connection beside a raw stream of the same frames (its threads
@@ -368,7 +405,7 @@ fn control_rtt(c: &mut Criterion) {
     let stop = Arc::new(AtomicBool::new(false));
     let streamer = {
         let stop = Arc::clone(&stop);
-        let payloads: Vec<Bytes> = frames.iter().map(|f| f.data().clone()).collect();
+        let payloads: Vec<Bytes> = frames().iter().map(|f| f.data().clone()).collect();
         thread::spawn(move || {
             let mut raw = RawFanOut::start(1);
             for p in payloads.iter().cycle() {
@@ -381,14 +418,13 @@ fn control_rtt(c: &mut Criterion) {
         })
     };
     let mut raw = util::raw::RawPingPong::start(&[0x5a; 64]);
-    report_percentiles("raw_tcp_beside_a_raw_stream", || {
+    (0..WARM_UP).for_each(|_| raw.round_trip());
+    report_percentiles(raw_name, || {
         let start = Instant::now();
         raw.round_trip();
         start.elapsed()
     });
-    group.bench_function("raw_tcp_beside_a_raw_stream", |b| {
-        b.iter(|| raw.round_trip())
-    });
+    group.bench_function(raw_name, |b| b.iter(|| raw.round_trip()));
     stop.store(true, Ordering::Relaxed);
     join_within(streamer, "raw streamer");
     raw.shutdown();
@@ -505,9 +541,20 @@ fn wait_polling(mut cond: impl FnMut() -> bool) -> bool {
 
 fn main() {
     let mut c = util::config().configure_from_args();
-    one_way(&mut c, "image_1080p_one_way", 1920, 1080);
-    one_way(&mut c, "image_4K_one_way", 3840, 2160);
-    broadcast(&mut c);
+    for (group, width, height) in [
+        ("image_1080p_one_way", 1920, 1080),
+        ("image_4K_one_way", 3840, 2160),
+    ] {
+        if util::selected(&[&format!("{group}/engine"), &format!("{group}/raw_tcp")]) {
+            one_way(&mut c, group, width, height);
+        }
+    }
+    if util::selected(&[
+        &format!("{BROADCAST}/engine"),
+        &format!("{BROADCAST}/raw_tcp"),
+    ]) {
+        broadcast(&mut c);
+    }
     control_rtt(&mut c);
     c.final_summary();
 }

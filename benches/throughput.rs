@@ -243,9 +243,19 @@ fn check_bytes(counter: &util::Counter, size: usize, what: &str) {
 
 fn main() {
     let mut c = util::config().configure_from_args();
-    small_64b_one_way(&mut c);
-    pingpong_64b(&mut c);
-    payload_1mib_one_way(&mut c);
-    frame_1080p_one_way(&mut c);
+    let ids = |group: &str| [format!("{group}/engine"), format!("{group}/raw_tcp")];
+    type Group = fn(&mut Criterion);
+    let groups: [(&str, Group); 4] = [
+        ("small_64B_one_way", small_64b_one_way),
+        ("pingpong_64B", pingpong_64b),
+        ("payload_1MiB_one_way", payload_1mib_one_way),
+        ("frame_1080p_one_way", frame_1080p_one_way),
+    ];
+    for (group, run) in groups {
+        let [engine, raw] = ids(group);
+        if util::selected(&[&engine, &raw]) {
+            run(&mut c);
+        }
+    }
     c.final_summary();
 }

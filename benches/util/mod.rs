@@ -103,6 +103,45 @@ pub(crate) fn config() -> criterion::Criterion {
         .warm_up_time(Duration::from_secs(1))
 }
 
+/// Whether the command line's filter (`cargo bench --bench x -- FILTER`)
+/// selects any of the benchmarks `ids` (`group/function`): no filter, a
+/// filter that is a part of one (Criterion matches it as a regular
+/// expression; one with special characters selects everything here). Lets a
+/// bench skip the set-up of a group filtered out, and the figures it prints
+/// outside Criterion's own measurements.
+pub(crate) fn selected(ids: &[&str]) -> bool {
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            // Criterion's options that take a value.
+            "--save-baseline"
+            | "--baseline"
+            | "--load-baseline"
+            | "--profile-time"
+            | "--sample-size"
+            | "--warm-up-time"
+            | "--measurement-time"
+            | "--nresamples"
+            | "--noise-threshold"
+            | "--confidence-level"
+            | "--significance-level"
+            | "--color"
+            | "--output-format"
+            | "--plotting-backend"
+            | "--format" => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {}
+            name => filter = Some(name.to_owned()),
+        }
+    }
+    filter.is_none_or(|f| {
+        let plain = !f.contains(|c| "\\.*+?()[]{}|^$".contains(c));
+        !plain || ids.iter().any(|id| id.contains(f.as_str()))
+    })
+}
+
 /// At least eight distinct buffers of `size` bytes, `min_total` bytes or more in
 /// all, so that a run cycling through them streams from memory, not from the CPU
 /// cache. Every page is written (no zero-page sharing).

@@ -89,9 +89,10 @@ pub(crate) struct Open {
     batch: Vec<Message>,
     /// Images being reassembled.
     images: Images,
-    /// Set when an image's payload has just been read: the next read is
-    /// small, so the payload of a following chunk is not read into `rbuf`.
-    after_image: bool,
+    /// Set when an image chunk's payload has just been read: the next read is
+    /// small, so the payload of a following chunk is not read into `rbuf`
+    /// (and copied out of it).
+    after_chunk: bool,
 }
 
 impl Open {
@@ -109,7 +110,7 @@ impl Open {
             slot: None,
             batch: Vec::new(),
             images: Images::default(),
-            after_image: false,
+            after_chunk: false,
         }
     }
 
@@ -332,6 +333,8 @@ impl Conn {
         loop {
             if self.inflight.is_empty() || peer.has_waiters() {
                 let busy = peer.settle(unreported, &mut self.inflight);
+                // A caller waiting for these bytes may run now.
+                super::pace::handoff();
                 unreported = 0;
                 if !busy {
                     return Ok(FlushEnd::Done);
@@ -380,12 +383,15 @@ fn read_open(
             // The rest of an image's payload, straight into the image.
             match open.images.fill(&mut open.decoder, stream, rbuf) {
                 Ok((0, _)) => return Err(open.images.truncated().into()),
-                Ok((n, Some(image))) => {
+                Ok((n, image)) => {
                     read += n;
-                    open.store_image(image, shared, now)?;
-                    open.after_image = true;
+                    if let Some(image) = image {
+                        open.store_image(image, shared, now)?;
+                    }
+                    // A chunk is in: read just the next header, so that the
+                    // next chunk's payload, too, goes straight into its image.
+                    open.after_chunk |= !open.images.reading();
                 }
-                Ok((n, None)) => read += n,
                 Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
@@ -413,7 +419,7 @@ fn read_open(
             continue;
         }
         let image_next = open.decoder.pending_kind(&rbuf.buf).is_some_and(is_image);
-        let want = match image_next || std::mem::take(&mut open.after_image) {
+        let want = match image_next || std::mem::take(&mut open.after_chunk) {
             true => rbuf.prepare_small(IMAGE_HEAD_READ),
             false => rbuf.prepare(open.decoder.frame_len()),
         };

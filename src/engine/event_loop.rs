@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use socket2::SockRef;
 
 use super::connection::{Conn, FlushEnd, Open, ReadEnd, State};
+use super::pace::Pacer;
 use super::reconnect::Reconnect;
 use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{DecodeError, Hello, VERSION, Welcome, WelcomeStatus};
@@ -82,6 +83,8 @@ pub(crate) struct EventLoop {
     /// bytes perhaps left: served again before the loop waits for events.
     more_reads: Vec<Token>,
     more_writes: Vec<Token>,
+    /// When to give up the core to other threads.
+    pacer: Pacer,
 }
 
 impl EventLoop {
@@ -109,6 +112,7 @@ impl EventLoop {
             stopping: false,
             more_reads: Vec::new(),
             more_writes: Vec::new(),
+            pacer: Pacer::new(),
         };
         event_loop.next_heartbeat = event_loop
             .shared
@@ -144,8 +148,13 @@ impl EventLoop {
     /// connection.
     pub(crate) fn run(&mut self) {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        self.notifier.enter_loop();
         loop {
-            let busy = !self.more_reads.is_empty() || !self.more_writes.is_empty();
+            // Commands the loop sent itself came without a wake-up.
+            let busy = !self.more_reads.is_empty()
+                || !self.more_writes.is_empty()
+                || !self.commands.is_empty();
+            let polled = Instant::now();
             let timeout = match busy {
                 true => Some(Duration::ZERO),
                 false => self
@@ -159,6 +168,7 @@ impl EventLoop {
                 break;
             }
             let now = Instant::now();
+            self.pacer.after_poll(polled, now);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(now),
@@ -283,6 +293,7 @@ impl EventLoop {
             Ok(ReadEnd::Eof) => self.close(token, None),
             Err(err) => self.close(token, Some(err)),
         }
+        self.pacer.after_work();
     }
 
     fn flush(&mut self, token: Token) {
@@ -297,6 +308,7 @@ impl EventLoop {
             Ok(FlushEnd::More) => {}
             Err(err) => self.close(token, Some(err.into())),
         }
+        self.pacer.after_work();
     }
 
     /// Accepts every waiting connection.

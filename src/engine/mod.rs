@@ -7,12 +7,14 @@
 mod connection;
 mod event_loop;
 mod image_rx;
+mod pace;
 mod peer;
 mod read_buf;
 mod reconnect;
 mod redial;
 mod socket;
 
+use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +26,7 @@ use mio::{Token, Waker};
 use parking_lot::Mutex;
 
 pub(crate) use event_loop::{EventLoop, FIRST_CONN, LISTENER, Role};
+pub(crate) use pace::woke_a_waiter;
 pub(crate) use peer::{Peer, PeerParts};
 pub(crate) use reconnect::Reconnect;
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
@@ -52,12 +55,34 @@ pub(crate) struct Notifier {
     waker: Arc<Waker>,
 }
 
+thread_local! {
+    /// The waker of the event loop running on this thread (its address), or 0.
+    static LOOP_WAKER: Cell<usize> = const { Cell::new(0) };
+}
+
 impl Notifier {
     pub(crate) fn send(&self, command: Command) {
-        if self.commands.send(command).is_ok() {
-            // A failed wake means the loop is gone; the command has nowhere to go.
-            let _ = self.waker.wake();
+        if self.commands.send(command).is_err() || self.on_own_loop() {
+            // The loop is gone; or this is the loop, which reads its commands
+            // before it next polls and needs no wake-up (an eventfd write and
+            // an extra event, once per image acknowledgement otherwise).
+            return;
         }
+        // A failed wake means the loop is gone; the command has nowhere to go.
+        let _ = self.waker.wake();
+    }
+
+    /// Marks the calling thread as the one running this notifier's loop.
+    pub(crate) fn enter_loop(&self) {
+        LOOP_WAKER.with(|own| own.set(self.waker_address()));
+    }
+
+    fn on_own_loop(&self) -> bool {
+        LOOP_WAKER.with(Cell::get) == self.waker_address()
+    }
+
+    fn waker_address(&self) -> usize {
+        Arc::as_ptr(&self.waker) as usize
     }
 }
 

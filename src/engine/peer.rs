@@ -445,7 +445,7 @@ impl Peer {
                 out.pushed += out.pending.push_valid(header, payload) as u64;
                 return Ok(out.pushed);
             }
-            if self.wait_uncounted(&mut out, deadline) {
+            if self.wait(&mut out, deadline) {
                 let timed_out = Error::new(ErrorKind::TimedOut(timeout));
                 return Err(timed_out.with_payload(payload));
             }
@@ -527,8 +527,9 @@ impl Peer {
     }
 
     /// As [`wait`](Self::wait), without asking the loop to report every write:
-    /// for image writers, whose progress moves chunk by chunk, and the loop
-    /// reports each chunk's end anyway (when its bytes in flight run out).
+    /// for image writers, which the loop wakes only when they may go on (a
+    /// waiting place freed, a locked image's last chunk taken, then written),
+    /// and each chunk's end is reported anyway (when its bytes in flight run out).
     fn wait_uncounted(
         &self,
         out: &mut MutexGuard<'_, OutState>,
@@ -609,7 +610,9 @@ impl Peer {
             out.loop_writing = false;
             return false;
         }
-        let mut progressed = false;
+        // Whether an image writer may go on: a waiting place freed, or a
+        // locked image's last chunk taken.
+        let mut images_moved = false;
         if inflight.is_empty() {
             std::mem::swap(&mut out.pending, inflight);
             if let Some(ack) = out.ack.take() {
@@ -625,7 +628,7 @@ impl Peer {
                 let Some(chunk) = out.images.as_mut().and_then(|l| l.next_chunk(inflight)) else {
                     break;
                 };
-                progressed = true;
+                images_moved |= chunk.started || chunk.finished.is_some();
                 out.image_sent += chunk.payload as u64;
                 out.pushed += chunk.bytes as u64;
                 let Some(ticket) = chunk.finished else {
@@ -645,11 +648,17 @@ impl Peer {
         out.inflight = inflight.len();
         let busy = !inflight.is_empty();
         out.loop_writing = busy;
+        let image_written = out.images_done.iter().any(|&(_, end)| end <= out.written);
         drop(out);
-        // Image writers wait for a lane place or their last chunk, which move
-        // here even when no byte was written.
-        if written > 0 || progressed {
-            self.written_cv.notify_all();
+        // Waking only those who can go on: a camera waiting for its image is
+        // not woken by each of its chunks.
+        let counted = written > 0 && self.has_waiters();
+        if counted || images_moved || (written > 0 && image_written) {
+            let woken = self.written_cv.notify_all();
+            if counted && woken > 0 {
+                // A locked writer or a flush: let it run soon.
+                super::pace::woke_a_waiter();
+            }
         }
         busy
     }

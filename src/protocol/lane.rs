@@ -66,6 +66,9 @@ pub struct Chunk {
     pub bytes: usize,
     /// Payload bytes it carries.
     pub payload: usize,
+    /// Whether this was the image's first chunk: its channel's waiting place
+    /// is free again (a locked offer refused with [`Offer::Busy`] may retry).
+    pub started: bool,
     /// When this was the image's last chunk and the image was locked: its ticket.
     pub finished: Option<u64>,
 }
@@ -263,6 +266,7 @@ impl ImageLane {
                 slot.channel.as_str(),
             ),
         };
+        let started = image.sent == 0;
         let piece = image.payload.slice(image.sent..end);
         let moved = piece.len();
         let bytes = out.push_valid(&header, piece);
@@ -277,6 +281,7 @@ impl ImageLane {
         Some(Chunk {
             bytes,
             payload: moved,
+            started,
             finished,
         })
     }

@@ -333,13 +333,16 @@ impl Slot {
             state.capacity = state.image_capacity;
             state.latest_image = Some(compact(image.clone()));
         }
-        if !state.subscribers.is_empty() {
+        let subscribed = !state.subscribers.is_empty();
+        if subscribed {
             state.notify(batch.iter().cloned());
         }
         let capacity = state.capacity;
         state.dropped += state.queue.push_messages(batch, capacity);
         drop(state);
-        self.arrived.notify_all();
+        if self.arrived.notify_all() > 0 || subscribed {
+            crate::engine::woke_a_waiter();
+        }
     }
 
     /// Counts images a sender skipped (a gap in its sequence numbers).
@@ -359,13 +362,16 @@ impl Slot {
         state.latest = Some(latest);
         state.received += run.spans.len() as u64;
         state.bytes += bytes;
-        if !state.subscribers.is_empty() {
+        let subscribed = !state.subscribers.is_empty();
+        if subscribed {
             state.notify((0..run.spans.len()).map(|i| run.message(i)));
         }
         let capacity = state.capacity;
         state.dropped += state.queue.push_run(run, capacity);
         drop(state);
-        self.arrived.notify_all();
+        if self.arrived.notify_all() > 0 || subscribed {
+            crate::engine::woke_a_waiter();
+        }
     }
 }
 

@@ -69,7 +69,8 @@ impl Reassembly {
         }
     }
 
-    /// Drains the lane one chunk at a time.
+    /// Drains the lane one chunk at a time, checking that a chunk reports
+    /// `started` exactly when it is its image's first.
     fn drain(&mut self, lane: &mut ImageLane) -> Vec<Option<u64>> {
         let mut finished = Vec::new();
         let mut out = Outbox::new();
@@ -77,6 +78,8 @@ impl Reassembly {
             assert_eq!(chunk.bytes, out.len());
             finished.push(chunk.finished);
             self.feed(&drain(&mut out, 7));
+            let first = matches!(self.frames.last().map(|f| f.kind), Some(Kind::Image(_)));
+            assert_eq!(chunk.started, first, "started on the first chunk only");
         }
         assert_eq!((lane.is_empty(), lane.len()), (true, 0));
         finished
