@@ -13,7 +13,8 @@
 //!   Baseline: one writer `writev`s each frame to four sockets in turn, four
 //!   reader threads.
 //! * `control_rtt_under_1080p_load` — 64-byte ping-pong (`write_lock` to the
-//!   host, an echo thread answering with `write_lock_to`) on a client whose
+//!   host, an echo thread answering with `write_lock_to`, both sides waiting
+//!   in `get_all_timeout`) on a client whose
 //!   connection also carries a saturating stream of 1080p frames (a second
 //!   thread in a `write_image_lock` loop). `chunked`: the default image lane
 //!   (256 KiB chunks, control frames first, a 1 MiB acknowledged window); `fifo`:
@@ -237,7 +238,6 @@ fn raw_fan_out(
 struct LoadedPingPong {
     host: Host,
     client: Client,
-    pongs: Receiver<Message>,
     /// When the echo thread got each ping, and when the host had stored it.
     echoed: Receiver<(Instant, Instant)>,
     /// Where each round trip's time went, for [`report_stages`].
@@ -262,15 +262,17 @@ impl LoadedPingPong {
     fn start(chunked: bool, frames: Vec<Image>) -> LoadedPingPong {
         let host = host();
         let client = client(&host, "camera", chunked);
-        let pongs = client.subscribe("pong");
-        let pings = host.subscribe("ping");
         let stop = Arc::new(AtomicBool::new(false));
         let (echo_tx, echoed) = crossbeam_channel::unbounded();
         let echo = {
             let (host, stop) = (host.clone(), Arc::clone(&stop));
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(ping) = pings.recv_timeout(Duration::from_millis(50)) else {
+                    // `get_all_timeout` parks at once; a subscription's
+                    // `recv` spins and yields first, which a saturated core
+                    // makes slow to come back from.
+                    let pings = host.get_all_timeout("ping", Duration::from_millis(50));
+                    let Some(ping) = pings.into_iter().last() else {
                         continue;
                     };
                     let _ = echo_tx.send((Instant::now(), ping.received()));
@@ -299,7 +301,6 @@ impl LoadedPingPong {
         LoadedPingPong {
             host,
             client,
-            pongs,
             echoed,
             stages: std::cell::RefCell::default(),
             stop,
@@ -318,7 +319,8 @@ impl LoadedPingPong {
             panic!("send a ping: {e}; host {host_events:?}; client {client_events:?}");
         }
         let wrote = Instant::now();
-        let pong = self.pongs.recv_timeout(TIMEOUT).expect("the pong arrives");
+        let pongs = self.client.get_all_timeout("pong", TIMEOUT);
+        let pong = pongs.into_iter().last().expect("the pong arrives");
         let end = Instant::now();
         if let Ok((woke, stored)) = self.echoed.try_recv() {
             let legs = [wrote, stored, woke, pong.received(), end];

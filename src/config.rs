@@ -184,8 +184,11 @@ macro_rules! common_setters {
         /// receive buffer alone may grow to tens of megabytes). What cannot be
         /// sent waits on the image lane, where newer images replace older ones
         /// and control frames go first: a control frame never waits behind more
-        /// than this much image data. Keep it above the link's bandwidth-delay
-        /// product (1 MiB is 1 Gbit/s at 8 ms). Default: 1 MiB.
+        /// than this much image data. While control or data frames flow (for
+        /// 100 ms after the last one) only half of it is used, so they wait
+        /// behind half as much; a stream of images alone uses all of it. Keep
+        /// it above the link's bandwidth-delay product (1 MiB is 1 Gbit/s at
+        /// 8 ms). Default: 1 MiB.
         pub fn image_window(mut self, bytes: usize) -> Self {
             self.config.image_window = bytes.max(1);
             self

@@ -416,6 +416,41 @@ fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
     }
 }
 
+/// While control or data frames flow, a sender lets only half its image
+/// window (1 MiB by default) go unacknowledged, so a frame queued behind
+/// images finds less image data ahead of it; 100 ms after the last frame, the
+/// whole window again. The peer here never acknowledges until told to.
+#[test]
+fn a_sender_halves_its_image_window_while_frames_flow() {
+    const CHUNK: u64 = 256 * 1024;
+    let host = host();
+    let (mut raw, id) = raw_handshake(&host, "viewer");
+    let big = solid(1, 3840, 2160);
+    let total = big.data().len() as u64;
+    let queued = || {
+        let info = host.clients().into_iter().find(|c| c.id == id).unwrap();
+        info.queued_bytes as u64
+    };
+    host.write_to(id, "cmd", "go").unwrap();
+    host.write_image_to(id, IMAGE_CHANNEL, &big).unwrap();
+    // Two chunks go out: half the window.
+    assert!(wait_until(TIMEOUT, || queued() == total - 2 * CHUNK));
+    // And no more without an acknowledgement (watched for longer than the
+    // 100 ms for which the halving lasts).
+    let more = wait_until(Duration::from_millis(250), || queued() < total - 2 * CHUNK);
+    assert!(!more, "sent past half the window: {} queued", queued());
+    // Acknowledged now, with no frame for 100 ms: the whole window, 1 MiB
+    // more unacknowledged.
+    let ack = Header::new(Kind::Control { op: OP_IMAGE_ACK }, IMAGE_CHANNEL);
+    let ack = ack.to_bytes(&(2 * CHUNK).to_le_bytes()).unwrap();
+    std::io::Write::write_all(&mut raw, &ack).unwrap();
+    assert!(
+        wait_until(TIMEOUT, || queued() == total - 6 * CHUNK),
+        "{} queued",
+        queued()
+    );
+}
+
 /// Locked image writes wait rather than drop: every one arrives.
 #[test]
 fn locked_image_writes_are_never_dropped() {

@@ -44,10 +44,15 @@ pub(crate) enum ReadEnd {
     More,
 }
 
-/// Bytes one connection may read, or write, per turn before the loop serves
-/// the others: a stream that never runs dry must not starve other
-/// connections, timers and commands (nor trip its own idle timeout).
+/// Bytes one connection may read per turn before the loop serves the others:
+/// a stream that never runs dry must not starve other connections, timers and
+/// commands (nor trip its own idle timeout).
 pub(crate) const TURN_BYTES: usize = 4 << 20;
+
+/// As [`TURN_BYTES`], for writing: smaller, so that a loop streaming images
+/// looks at its events (a reply arriving for a caller) between bursts rather
+/// than after eight of them.
+pub(crate) const WRITE_TURN_BYTES: usize = 512 << 10;
 
 /// Whether a flush left bytes to write that the socket would still take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,7 +328,7 @@ impl Conn {
     }
 
     /// Writes queued frames until the outbox is empty, the socket would block,
-    /// or this turn's budget of [`TURN_BYTES`] is spent.
+    /// or this turn's budget of [`WRITE_TURN_BYTES`] is spent.
     pub(crate) fn flush(&mut self) -> io::Result<FlushEnd> {
         let State::Open(open) = &self.state else {
             return Ok(FlushEnd::Done);
@@ -339,7 +344,7 @@ impl Conn {
                 if !busy {
                     return Ok(FlushEnd::Done);
                 }
-                if written >= TURN_BYTES {
+                if written >= WRITE_TURN_BYTES {
                     return Ok(FlushEnd::More);
                 }
             }
