@@ -53,6 +53,13 @@ macro_rules! store_readers {
         /// many messages as the channel's queue capacity (at least one); when it
         /// is full, further messages skip it and are counted as dropped. Dropping
         /// the receiver unsubscribes.
+        ///
+        /// Its `recv` spins and yields the core a few times before it sleeps,
+        /// which answers fast on idle cores; on cores kept busy (a saturating
+        /// stream) a thread that yielded can wait a while to run again, and
+        /// [`get_all_timeout`](Self::get_all_timeout), which sleeps at once,
+        /// has the lower tail latency (the image bench's loaded ping-pong: p99
+        /// about 0.8 ms against 1.1 ms).
         pub fn subscribe(&self, channel: &str) -> Receiver<Message> {
             self.inner.shared.store.subscribe(channel)
         }

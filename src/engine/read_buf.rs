@@ -20,12 +20,14 @@ const MIN_SPARE: usize = 8 * 1024;
 /// without pulling the start of another large payload into a small buffer.
 const AFTER_LARGE: usize = 512;
 
-/// Buffers of past large frames kept for reuse, at most.
-const SPENT_KEPT: usize = 4;
+/// Buffers of past large frames kept for reuse, at most. More than an image
+/// channel's queue holds (8 by default, plus the one being received), or a
+/// reader that leaves the queue full would never free one in time to reuse it.
+const SPENT_KEPT: usize = 32;
 
-/// Bytes of past large-frame buffers kept for reuse, at most (whatever the
-/// application still holds is not counted: it is its memory).
-const SPENT_BYTES: usize = 64 << 20;
+/// Bytes of past large-frame buffers kept for reuse that the application no
+/// longer holds, at most (what it still holds is its memory, not ours).
+const SPENT_IDLE_BYTES: usize = 64 << 20;
 
 /// A read buffer that hands out its bytes as `Bytes` and sizes itself by frame.
 #[derive(Debug, Default)]
@@ -38,8 +40,10 @@ pub(crate) struct ReadBuf {
     /// Handles on the buffers of recent large frames. Once the application drops
     /// such a frame, its memory is unique again and `try_reclaim` reuses it, so a
     /// stream of camera frames cycles through a few warm buffers instead of
-    /// faulting in fresh pages for every frame. Each with the size of its
-    /// allocation; at most [`SPENT_KEPT`] of them and [`SPENT_BYTES`] in all.
+    /// faulting in fresh pages for every frame (and unmapping old ones, which
+    /// interrupts the other cores). Each with the size of its allocation,
+    /// oldest first; at most [`SPENT_KEPT`] of them, and [`SPENT_IDLE_BYTES`]
+    /// of those the application has dropped.
     spent: Vec<(BytesMut, usize)>,
 }
 
@@ -114,9 +118,21 @@ impl ReadBuf {
             return;
         }
         self.spent.push((handle, size));
-        while self.spent.len() > SPENT_KEPT || self.spent_bytes() > SPENT_BYTES {
+        if self.spent.len() > SPENT_KEPT {
             self.spent.remove(0);
         }
+        // Keep the newest idle buffers up to the limit; one still in use
+        // costs nothing to keep.
+        let mut idle = 0;
+        let mut keep = vec![true; self.spent.len()];
+        for (i, (buf, len)) in self.spent.iter_mut().enumerate().rev() {
+            if buf.try_reclaim(*len) {
+                idle += *len;
+                keep[i] = idle <= SPENT_IDLE_BYTES;
+            }
+        }
+        let mut kept = keep.into_iter();
+        self.spent.retain(|_| kept.next().unwrap_or(true));
     }
 
     /// Makes room for a read of `n` bytes, no more: the head of a frame whose
@@ -132,10 +148,6 @@ impl ReadBuf {
             self.buf.reserve(READ_CHUNK.max(n));
         }
         n
-    }
-
-    fn spent_bytes(&self) -> usize {
-        self.spent.iter().map(|(_, len)| len).sum()
     }
 
     /// Reads at most `want` bytes onto the end of the buffer; 0 means end of stream.
@@ -165,4 +177,55 @@ pub(crate) fn recv_into(stream: &TcpStream, buf: &mut BytesMut, want: usize) -> 
     // which directly follow the current length, and `n <= want <= spare.len()`.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    /// An exact buffer of `size` filled and split off whole, as an image's
+    /// bytes are, then recycled; returns the bytes the application holds.
+    fn image(rb: &mut ReadBuf, size: usize) -> Bytes {
+        let (mut buf, len) = rb.exact(size);
+        buf.resize(size, 7);
+        let bytes = buf.split().freeze();
+        rb.recycle(buf, len);
+        bytes
+    }
+
+    #[test]
+    fn a_dropped_image_buffer_is_reused_while_the_application_holds_a_full_queue() {
+        const SIZE: usize = 1 << 20;
+        let mut rb = ReadBuf::default();
+        // Ten images held (a full image queue and more), then the oldest dropped.
+        let mut held: VecDeque<Bytes> = (0..10).map(|_| image(&mut rb, SIZE)).collect();
+        let oldest = held.pop_front().expect("ten images");
+        let memory = oldest.as_ptr();
+        drop(oldest);
+        let (next, _) = rb.exact(SIZE);
+        assert_eq!(
+            next.as_ptr(),
+            memory,
+            "the dropped image's memory is reused"
+        );
+    }
+
+    #[test]
+    fn idle_buffers_past_the_limit_are_let_go_and_those_in_use_kept() {
+        let size = SPENT_IDLE_BYTES / 4;
+        let mut rb = ReadBuf::default();
+        let held: Vec<Bytes> = (0..8).map(|_| image(&mut rb, size)).collect();
+        assert_eq!(rb.spent.len(), 8, "in use, all kept");
+        drop(held);
+        // One more image reuses an idle buffer; recycling it lets go of the
+        // idle ones past the limit: four of 16 MiB stay, with the one in use.
+        let in_use = image(&mut rb, size);
+        assert_eq!(rb.spent.len(), 5);
+        assert!(rb.spent.iter().any(|(b, _)| b.capacity() == 0));
+        drop(in_use);
+    }
 }
