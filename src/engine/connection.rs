@@ -339,7 +339,7 @@ impl Conn {
             if self.inflight.is_empty() || peer.has_waiters() {
                 let busy = peer.settle(unreported, &mut self.inflight);
                 // A caller waiting for these bytes may run now.
-                super::pace::handoff();
+                super::pace::checkpoint();
                 unreported = 0;
                 if !busy {
                     return Ok(FlushEnd::Done);

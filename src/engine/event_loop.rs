@@ -13,7 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use socket2::SockRef;
 
 use super::connection::{Conn, FlushEnd, Open, ReadEnd, State};
-use super::pace::Pacer;
+use super::pace;
 use super::reconnect::Reconnect;
 use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{DecodeError, Hello, VERSION, Welcome, WelcomeStatus};
@@ -83,8 +83,6 @@ pub(crate) struct EventLoop {
     /// bytes perhaps left: served again before the loop waits for events.
     more_reads: Vec<Token>,
     more_writes: Vec<Token>,
-    /// When to give up the core to other threads.
-    pacer: Pacer,
 }
 
 impl EventLoop {
@@ -112,7 +110,6 @@ impl EventLoop {
             stopping: false,
             more_reads: Vec::new(),
             more_writes: Vec::new(),
-            pacer: Pacer::new(),
         };
         event_loop.next_heartbeat = event_loop
             .shared
@@ -168,7 +165,7 @@ impl EventLoop {
                 break;
             }
             let now = Instant::now();
-            self.pacer.after_poll(polled, now);
+            pace::after_poll(polled, now);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(now),
@@ -293,7 +290,7 @@ impl EventLoop {
             Ok(ReadEnd::Eof) => self.close(token, None),
             Err(err) => self.close(token, Some(err)),
         }
-        self.pacer.after_work();
+        pace::checkpoint();
     }
 
     fn flush(&mut self, token: Token) {
@@ -308,7 +305,7 @@ impl EventLoop {
             Ok(FlushEnd::More) => {}
             Err(err) => self.close(token, Some(err.into())),
         }
-        self.pacer.after_work();
+        pace::checkpoint();
     }
 
     /// Accepts every waiting connection.

@@ -10,15 +10,18 @@
 //! The image bench's loaded ping-pong showed exactly that: at p99, each of its
 //! two wake-ups took about 2 ms.
 //!
-//! So the loop yields the core (`sched_yield`):
-//! * soon after it wakes a thread that waits on it ([`woke_a_waiter`], called
-//!   by the store and the outbox where they notify), at the next point where
-//!   it holds no lock ([`Pacer::after_work`], [`handoff`]); and
-//! * after [`RUN_BEFORE_YIELD`] of work without blocking, which lets threads
+//! So the loop yields its core (`sched_yield`) at [`checkpoint`]s, points
+//! between reads and writes where it holds no lock:
+//! * once it has run [`HANDOFF_AFTER`] without blocking or yielding, if it has
+//!   woken a thread that waits on it since ([`woke_a_waiter`], called by the
+//!   store and the outbox where they notify); and
+//! * once it has run [`RUN_BEFORE_YIELD`], whatever it did, which lets threads
 //!   woken by the *other* loop, queued behind this one, run too.
 //!
-//! A yield with nobody else to run returns at once: one system call, well
-//! under a microsecond, at most a few thousand times a second.
+//! A yield with nobody else to run returns at once (one system call, well
+//! under a microsecond). The least run between yields bounds how often a
+//! stream of small messages, whose every batch wakes its reader, trades its
+//! batches for context switches: at most one hand-off per 50 µs.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -26,12 +29,18 @@ use std::time::{Duration, Instant};
 /// Longest the loop works without blocking before it yields its core.
 pub(crate) const RUN_BEFORE_YIELD: Duration = Duration::from_micros(100);
 
+/// Least the loop works without blocking before it yields its core to a thread
+/// it woke.
+pub(crate) const HANDOFF_AFTER: Duration = Duration::from_micros(50);
+
 /// A `poll` that took longer than this probably blocked: the loop has rested.
 const RESTED: Duration = Duration::from_micros(20);
 
 thread_local! {
     /// Set when this thread woke a waiting thread since it last yielded.
     static WOKE: Cell<bool> = const { Cell::new(false) };
+    /// When this thread (the loop) last blocked or yielded.
+    static SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// Records that the calling thread (the loop, when it matters) has just woken
@@ -40,44 +49,29 @@ pub(crate) fn woke_a_waiter() {
     WOKE.with(|woke| woke.set(true));
 }
 
-/// Yields the core if this thread has woken a waiting thread since it last
-/// yielded; returns whether it did.
-pub(crate) fn handoff() -> bool {
-    let woke = WOKE.with(|woke| woke.replace(false));
-    if woke {
+/// After a `poll` that began at `started` and returned at `now`.
+pub(crate) fn after_poll(started: Instant, now: Instant) {
+    if now.saturating_duration_since(started) > RESTED {
+        SINCE.with(|since| since.set(Some(now)));
+    }
+}
+
+/// Yields the core if the loop has run long enough since it last blocked or
+/// yielded: [`HANDOFF_AFTER`] when it has woken a waiter, [`RUN_BEFORE_YIELD`]
+/// otherwise.
+pub(crate) fn checkpoint() {
+    let now = Instant::now();
+    let since = SINCE.with(Cell::get).unwrap_or(now);
+    let ran = now.saturating_duration_since(since);
+    let due = match WOKE.with(Cell::get) {
+        true => HANDOFF_AFTER,
+        false => RUN_BEFORE_YIELD,
+    };
+    if ran >= due {
+        WOKE.with(|woke| woke.set(false));
         std::thread::yield_now();
-    }
-    woke
-}
-
-/// The loop's running time since it last blocked or yielded.
-#[derive(Debug)]
-pub(crate) struct Pacer {
-    since: Instant,
-}
-
-impl Pacer {
-    pub(crate) fn new() -> Pacer {
-        Pacer {
-            since: Instant::now(),
-        }
-    }
-
-    /// After a `poll` that began at `started` and returned at `now`.
-    pub(crate) fn after_poll(&mut self, started: Instant, now: Instant) {
-        if now.saturating_duration_since(started) > RESTED {
-            self.since = now;
-        }
-    }
-
-    /// After a read or a flush: yields if the loop woke a waiter or has run
-    /// for [`RUN_BEFORE_YIELD`].
-    pub(crate) fn after_work(&mut self) {
-        if handoff() {
-            self.since = Instant::now();
-        } else if self.since.elapsed() >= RUN_BEFORE_YIELD {
-            std::thread::yield_now();
-            self.since = Instant::now();
-        }
+        SINCE.with(|since| since.set(Some(Instant::now())));
+    } else if SINCE.with(Cell::get).is_none() {
+        SINCE.with(|since| since.set(Some(now)));
     }
 }
