@@ -22,6 +22,12 @@ use crate::{ClientId, ErrorKind, Result};
 /// as many as a sender may have started.
 const MAX_PARTIAL: usize = crate::protocol::MAX_IMAGES_IN_PROGRESS;
 
+/// Image channels whose state (an image in progress, the last sequence
+/// number) one connection keeps; past this, a new channel evicts the oldest
+/// idle one, which only resets that channel's count of skipped images. Keeps a
+/// peer cycling through channel names from growing the receiver's memory.
+const CHANNELS_KEPT: usize = 64;
+
 /// A whole image, checked against its geometry, ready to be stored.
 #[derive(Debug)]
 pub(crate) struct Finished {
@@ -235,6 +241,15 @@ impl Images {
         if let Some(i) = self.channels.iter().position(|c| c.channel == *name) {
             return i;
         }
+        // Called between frames: no payload is being read into any channel,
+        // so indices may move.
+        debug_assert!(self.sink.is_none());
+        if self.channels.len() >= CHANNELS_KEPT {
+            // At most MAX_PARTIAL channels are busy: an idle one exists.
+            if let Some(idle) = self.channels.iter().position(|c| c.partial.is_none()) {
+                self.channels.remove(idle);
+            }
+        }
         self.channels.push(ChannelRx {
             channel: name.clone(),
             partial: None,
@@ -283,4 +298,48 @@ impl Images {
 /// Whether wire kind byte `code` is an image (`0x02`) or an image chunk (`0x03`).
 pub(crate) fn is_image(code: u8) -> bool {
     matches!(code, 0x02 | 0x03)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::protocol::Header;
+
+    /// A whole 1×1 Gray8 image frame with sequence number `seq` on `channel`.
+    fn frame(channel: &str, seq: u64) -> Frame {
+        let meta = ImageMeta {
+            width: 1,
+            height: 1,
+            format: 1,
+            stride: 1,
+            seq,
+            timestamp_ns: 0,
+            total_len: 1,
+        };
+        let wire = Header::new(Kind::Image(meta), channel)
+            .to_bytes(&[seq as u8])
+            .expect("a valid frame");
+        let mut buf = BytesMut::from(&wire[..]);
+        Decoder::new(1 << 20)
+            .decode(&mut buf)
+            .expect("decodes")
+            .expect("whole")
+    }
+
+    #[test]
+    fn a_peer_cycling_through_channel_names_does_not_grow_the_receiver() {
+        let (mut images, mut rbuf) = (Images::default(), ReadBuf::default());
+        let mut take = |channel: &str, seq| {
+            let done = images.on_frame(frame(channel, seq), ClientId(1), &mut rbuf, 1 << 20);
+            done.expect("a good frame").expect("a whole image")
+        };
+        for i in 0..1000 {
+            take(&format!("cam{i}"), 0);
+        }
+        // The newest channels are remembered: a gap on one is counted.
+        assert_eq!(take("cam999", 3).skipped, 2);
+        assert_eq!(images.channels.len(), CHANNELS_KEPT);
+    }
 }
