@@ -17,7 +17,8 @@
 //!   in `get_all_timeout`) on a client whose
 //!   connection also carries a saturating stream of 1080p frames (a second
 //!   thread in a `write_image_lock` loop). `chunked`: the default image lane
-//!   (256 KiB chunks, control frames first, a 1 MiB acknowledged window); `fifo`:
+//!   (256 KiB chunks, control frames first, a 1 MiB acknowledged window, half
+//!   of it while the pings flow); `fifo`:
 //!   `image_chunk(None)`, images queued whole in order with everything else;
 //!   `raw_tcp_beside_a_raw_stream`, for scale: a raw ping-pong on its own
 //!   connection beside a raw stream of the same frames. One after another (two
@@ -377,13 +378,13 @@ impl LoadedPingPong {
 /// saturating streams at once would share two cores).
 fn control_rtt(c: &mut Criterion) {
     let id = |name: &str| format!("{CONTROL_RTT}/{name}");
-    let mut frames = None;
+    let mut made = None;
     let mut frames = || {
-        let all = frames.get_or_insert_with(|| {
+        let four = made.get_or_insert_with(|| {
             let all = self::frames(1920, 1080);
             all.into_iter().take(4).collect::<Vec<_>>()
         });
-        all.clone()
+        four.clone()
     };
     let mut group = c.benchmark_group(CONTROL_RTT);
     for (name, chunked) in [("chunked", true), ("fifo", false)] {

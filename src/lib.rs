@@ -82,7 +82,7 @@
 //!   control and data frames go out between chunks and first; the receiver
 //!   acknowledges image bytes and the sender keeps at most an
 //!   [image window](HostBuilder::image_window) unacknowledged (half of it
-//!   while control frames flow), so no more than that sits in the kernels'
+//!   while control or data frames flow), so no more than that sits in the kernels'
 //!   buffers ahead of a control frame.
 //! * **Newest frame, no backlog.** An image not yet started when a newer one
 //!   arrives on its channel is replaced (whole images only, never a torn one)

@@ -34,4 +34,3 @@ fn disconnected_clients_release_their_descriptors() {
         "{before} descriptors before, {after} after"
     );
 }
-

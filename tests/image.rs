@@ -423,8 +423,18 @@ fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
 #[test]
 fn a_sender_halves_its_image_window_while_frames_flow() {
     const CHUNK: u64 = 256 * 1024;
-    let host = host();
+    // No heartbeat pings: they are frames too, and would halve the window.
+    let host = host_with(|b| b.heartbeat(None));
     let (mut raw, id) = raw_handshake(&host, "viewer");
+    // Read everything and acknowledge nothing, so that what is written never
+    // waits on the kernel's buffers, only on the window.
+    let sink = {
+        let mut raw = raw.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            while matches!(raw.read(&mut buf), Ok(n) if n > 0) {}
+        })
+    };
     let big = solid(1, 3840, 2160);
     let total = big.data().len() as u64;
     let queued = || {
@@ -435,8 +445,8 @@ fn a_sender_halves_its_image_window_while_frames_flow() {
     host.write_image_to(id, IMAGE_CHANNEL, &big).unwrap();
     // Two chunks go out: half the window.
     assert!(wait_until(TIMEOUT, || queued() == total - 2 * CHUNK));
-    // And no more without an acknowledgement (watched for longer than the
-    // 100 ms for which the halving lasts).
+    // And no more without an acknowledgement (watched past the 100 ms the
+    // halving lasts: only an acknowledgement lets the lane take more).
     let more = wait_until(Duration::from_millis(250), || queued() < total - 2 * CHUNK);
     assert!(!more, "sent past half the window: {} queued", queued());
     // Acknowledged now, with no frame for 100 ms: the whole window, 1 MiB
@@ -449,6 +459,8 @@ fn a_sender_halves_its_image_window_while_frames_flow() {
         "{} queued",
         queued()
     );
+    host.close();
+    sink.join().unwrap();
 }
 
 /// Locked image writes wait rather than drop: every one arrives.

@@ -51,7 +51,9 @@ pub(crate) const TURN_BYTES: usize = 4 << 20;
 
 /// As [`TURN_BYTES`], for writing: smaller, so that a loop streaming images
 /// looks at its events (a reply arriving for a caller) between bursts rather
-/// than after eight of them.
+/// than after eight of them. Checked where the loop refills its bytes in
+/// flight, so a turn may end up to one refill (the outbox's budget, or a
+/// burst of image chunks) past it.
 pub(crate) const WRITE_TURN_BYTES: usize = 512 << 10;
 
 /// Whether a flush left bytes to write that the socket would still take.
@@ -424,7 +426,8 @@ fn read_open(
             continue;
         }
         let image_next = open.decoder.pending_kind(&rbuf.buf).is_some_and(is_image);
-        let want = match image_next || std::mem::take(&mut open.after_chunk) {
+        let after_chunk = std::mem::take(&mut open.after_chunk);
+        let want = match image_next || after_chunk {
             true => rbuf.prepare_small(IMAGE_HEAD_READ),
             false => rbuf.prepare(open.decoder.frame_len()),
         };

@@ -220,14 +220,18 @@ impl EventLoop {
         self.next_heartbeat = now.checked_add(interval);
         let idle_timeout = self.shared.config.idle_timeout;
         let mut dead = Vec::new();
-        for (index, conn) in self.conns.iter().enumerate() {
+        for (index, conn) in self.conns.iter_mut().enumerate() {
             let Some(Conn {
                 state: State::Open(open),
+                rbuf,
                 ..
             }) = conn
             else {
                 continue;
             };
+            // Image buffers the application has let go of since the last
+            // image arrived (a stream that stopped) are not kept for ever.
+            rbuf.trim();
             let silent = open.peer.silent_for(now);
             if silent >= idle_timeout {
                 dead.push(Token(FIRST_CONN + index));

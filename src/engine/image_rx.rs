@@ -23,8 +23,9 @@ use crate::{ClientId, ErrorKind, Result};
 const MAX_PARTIAL: usize = crate::protocol::MAX_IMAGES_IN_PROGRESS;
 
 /// Image channels whose state (an image in progress, the last sequence
-/// number) one connection keeps; past this, a new channel evicts the oldest
-/// idle one, which only resets that channel's count of skipped images. Keeps a
+/// number) one connection keeps; past this, a new channel evicts the least
+/// recently used idle one, which only resets that channel's count of skipped
+/// images. Keeps a
 /// peer cycling through channel names from growing the receiver's memory.
 const CHANNELS_KEPT: usize = 64;
 
@@ -238,12 +239,15 @@ impl Images {
     }
 
     fn channel(&mut self, name: &ChannelName) -> usize {
-        if let Some(i) = self.channels.iter().position(|c| c.channel == *name) {
-            return i;
-        }
         // Called between frames: no payload is being read into any channel,
-        // so indices may move.
+        // so indices may move. The channel used goes to the back, so the
+        // front holds the least recently used.
         debug_assert!(self.sink.is_none());
+        if let Some(i) = self.channels.iter().position(|c| c.channel == *name) {
+            let used = self.channels.remove(i);
+            self.channels.push(used);
+            return self.channels.len() - 1;
+        }
         if self.channels.len() >= CHANNELS_KEPT {
             // At most MAX_PARTIAL channels are busy: an idle one exists.
             if let Some(idle) = self.channels.iter().position(|c| c.partial.is_none()) {
@@ -336,10 +340,15 @@ mod tests {
             done.expect("a good frame").expect("a whole image")
         };
         for i in 0..1000 {
+            take("steady", i);
             take(&format!("cam{i}"), 0);
         }
-        // The newest channels are remembered: a gap on one is counted.
+        // Channels in use are remembered, the least recently used forgotten:
+        // a gap is counted on the steady channel and the newest one, not on
+        // one a thousand channels ago.
+        assert_eq!(take("steady", 1001).skipped, 1);
         assert_eq!(take("cam999", 3).skipped, 2);
+        assert_eq!(take("cam0", 3).skipped, 0);
         assert_eq!(images.channels.len(), CHANNELS_KEPT);
     }
 }

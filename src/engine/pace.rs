@@ -52,6 +52,8 @@ pub(crate) fn woke_a_waiter() {
 /// After a `poll` that began at `started` and returned at `now`.
 pub(crate) fn after_poll(started: Instant, now: Instant) {
     if now.saturating_duration_since(started) > RESTED {
+        // Whoever the loop woke has had the core meanwhile.
+        WOKE.with(|woke| woke.set(false));
         SINCE.with(|since| since.set(Some(now)));
     }
 }

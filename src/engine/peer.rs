@@ -57,7 +57,9 @@ pub(crate) struct Peer {
     /// channel, so that many small writes coalesce into one buffer and the budget
     /// check sees every queued byte; held only to push, swap or count.
     out: Mutex<OutState>,
-    /// Signalled whenever `OutState::written` moves or the peer closes.
+    /// Signalled when a waiter may go on: bytes written while a counted
+    /// waiter waits (`waiters`), an image started or finished, a finished
+    /// locked image written, the peer closed or reopened.
     written_cv: Condvar,
     notifier: Notifier,
     budget: usize,
@@ -73,8 +75,9 @@ pub(crate) struct Peer {
     /// Whether images travel on their own lane (chunked, conflated); fixed at
     /// creation, like `OutState::images`.
     image_lane: bool,
-    /// Callers blocked in `wait_written`; while non-zero the loop reports every
-    /// write at once instead of once per batch.
+    /// Callers blocked in `wait_written`, `wait_flushed` or `start_locked`;
+    /// while non-zero the loop reports every write at once instead of once per
+    /// batch, and wakes them.
     waiters: AtomicUsize,
 }
 
@@ -123,7 +126,8 @@ struct OutState {
     image_sent: u64,
     image_acked: u64,
     image_window: u64,
-    /// When the loop last took control or data frames to write. For
+    /// When the loop last took control or data frames to write, or a caller
+    /// wrote one directly. For
     /// [`FRAMES_LINGER`] after that, images may have only half the window
     /// unacknowledged: a frame queued behind them finds half as much image
     /// data ahead of it in the kernels' buffers (p99 of the loaded ping-pong
@@ -539,6 +543,8 @@ impl Peer {
             }
             None => {}
         }
+        // A frame went out: images keep to half their window for a while.
+        out.frames_sent_at = Some(Instant::now());
         // The rest of this frame goes before anything queued during the call.
         out.pushed += total as u64;
         out.written += n as u64;

@@ -43,7 +43,7 @@ pub(crate) struct ReadBuf {
     /// faulting in fresh pages for every frame (and unmapping old ones, which
     /// interrupts the other cores). Each with the size of its allocation,
     /// oldest first; at most [`SPENT_KEPT`] of them, and [`SPENT_IDLE_BYTES`]
-    /// of those the application has dropped.
+    /// of those the application has dropped as of the last [`trim`](Self::trim).
     spent: Vec<(BytesMut, usize)>,
 }
 
@@ -93,7 +93,8 @@ impl ReadBuf {
             .iter_mut()
             .position(|(b, len)| *len >= total && b.try_reclaim(total));
         match found {
-            Some(i) => self.spent.swap_remove(i),
+            // `remove`, not `swap_remove`: the list stays oldest first.
+            Some(i) => self.spent.remove(i),
             None => (BytesMut::with_capacity(total), total),
         }
     }
@@ -121,18 +122,26 @@ impl ReadBuf {
         if self.spent.len() > SPENT_KEPT {
             self.spent.remove(0);
         }
-        // Keep the newest idle buffers up to the limit; one still in use
-        // costs nothing to keep.
+        self.trim();
+    }
+
+    /// Lets go of the oldest buffers the application no longer holds past
+    /// [`SPENT_IDLE_BYTES`]; one still in use costs nothing to keep. Called
+    /// on each recycle, and by the loop's heartbeat for a stream that stopped.
+    pub(crate) fn trim(&mut self) {
         let mut idle = 0;
-        let mut keep = vec![true; self.spent.len()];
-        for (i, (buf, len)) in self.spent.iter_mut().enumerate().rev() {
-            if buf.try_reclaim(*len) {
-                idle += *len;
-                keep[i] = idle <= SPENT_IDLE_BYTES;
+        for i in (0..self.spent.len()).rev() {
+            let (buf, len) = &mut self.spent[i];
+            if !buf.try_reclaim(*len) {
+                continue;
+            }
+            match idle + *len <= SPENT_IDLE_BYTES {
+                true => idle += *len,
+                false => {
+                    self.spent.remove(i);
+                }
             }
         }
-        let mut kept = keep.into_iter();
-        self.spent.retain(|_| kept.next().unwrap_or(true));
     }
 
     /// Makes room for a read of `n` bytes, no more: the head of a frame whose
@@ -226,6 +235,10 @@ mod tests {
         let in_use = image(&mut rb, size);
         assert_eq!(rb.spent.len(), 5);
         assert!(rb.spent.iter().any(|(b, _)| b.capacity() == 0));
+        // The stream stops and the application lets go of the last one: the
+        // next trim (the heartbeat's) keeps four idle buffers.
         drop(in_use);
+        rb.trim();
+        assert_eq!(rb.spent.len(), 4);
     }
 }
