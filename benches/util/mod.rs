@@ -106,16 +106,22 @@ pub(crate) fn config() -> criterion::Criterion {
 /// Whether the command line's filter (`cargo bench --bench x -- FILTER`)
 /// selects any of the benchmarks `ids` (`group/function`): no filter, a
 /// filter that is a part of one (Criterion matches it as a regular
-/// expression; one with special characters selects everything here). Lets a
+/// expression; one with special characters selects everything here), or with
+/// `--exact`, one of them whole. Lets a
 /// bench skip the set-up of a group filtered out, and the figures it prints
 /// outside Criterion's own measurements.
 pub(crate) fn selected(ids: &[&str]) -> bool {
     let mut args = std::env::args().skip(1);
-    let mut filter = None;
+    let (mut filter, mut exact) = (None, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            // Criterion's options that take a value.
-            "--save-baseline"
+            "--exact" => exact = true,
+            // Criterion's options that take a value (`-s`, `-b`, `-c` are the
+            // short forms of three of them).
+            "-s"
+            | "-b"
+            | "-c"
+            | "--save-baseline"
             | "--baseline"
             | "--load-baseline"
             | "--profile-time"
@@ -137,6 +143,9 @@ pub(crate) fn selected(ids: &[&str]) -> bool {
         }
     }
     filter.is_none_or(|f| {
+        if exact {
+            return ids.contains(&f.as_str());
+        }
         let plain = !f.contains(|c| "\\.*+?()[]{}|^$".contains(c));
         !plain || ids.iter().any(|id| id.contains(f.as_str()))
     })
