@@ -378,20 +378,13 @@ impl LoadedPingPong {
 /// saturating streams at once would share two cores).
 fn control_rtt(c: &mut Criterion) {
     let id = |name: &str| format!("{CONTROL_RTT}/{name}");
-    let mut made = None;
-    let mut frames = || {
-        let four = made.get_or_insert_with(|| {
-            let all = self::frames(1920, 1080);
-            all.into_iter().take(4).collect::<Vec<_>>()
-        });
-        four.clone()
-    };
+    let frames: Vec<Image> = frames(1920, 1080).into_iter().take(4).collect();
     let mut group = c.benchmark_group(CONTROL_RTT);
     for (name, chunked) in [("chunked", true), ("fifo", false)] {
         if !util::selected(&[&id(name)]) {
             continue;
         }
-        let pp = LoadedPingPong::start(chunked, frames());
+        let pp = LoadedPingPong::start(chunked, frames.clone());
         pp.warm_up();
         report_percentiles(name, || pp.round_trip());
         pp.report_stages();
@@ -408,7 +401,7 @@ fn control_rtt(c: &mut Criterion) {
     let stop = Arc::new(AtomicBool::new(false));
     let streamer = {
         let stop = Arc::clone(&stop);
-        let payloads: Vec<Bytes> = frames().iter().map(|f| f.data().clone()).collect();
+        let payloads: Vec<Bytes> = frames.iter().map(|f| f.data().clone()).collect();
         thread::spawn(move || {
             let mut raw = RawFanOut::start(1);
             for p in payloads.iter().cycle() {
@@ -558,6 +551,10 @@ fn main() {
     ]) {
         broadcast(&mut c);
     }
-    control_rtt(&mut c);
+    let rtt =
+        ["chunked", "fifo", "raw_tcp_beside_a_raw_stream"].map(|n| format!("{CONTROL_RTT}/{n}"));
+    if util::selected(&rtt.each_ref().map(String::as_str)) {
+        control_rtt(&mut c);
+    }
     c.final_summary();
 }

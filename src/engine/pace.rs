@@ -63,17 +63,18 @@ pub(crate) fn after_poll(started: Instant, now: Instant) {
 /// otherwise.
 pub(crate) fn checkpoint() {
     let now = Instant::now();
-    let since = SINCE.with(Cell::get).unwrap_or(now);
-    let ran = now.saturating_duration_since(since);
+    let Some(since) = SINCE.with(Cell::get) else {
+        // The loop's first checkpoint: it starts running now.
+        SINCE.with(|since| since.set(Some(now)));
+        return;
+    };
     let due = match WOKE.with(Cell::get) {
         true => HANDOFF_AFTER,
         false => RUN_BEFORE_YIELD,
     };
-    if ran >= due {
+    if now.saturating_duration_since(since) >= due {
         WOKE.with(|woke| woke.set(false));
         std::thread::yield_now();
         SINCE.with(|since| since.set(Some(Instant::now())));
-    } else if SINCE.with(Cell::get).is_none() {
-        SINCE.with(|since| since.set(Some(now)));
     }
 }

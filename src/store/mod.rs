@@ -340,6 +340,13 @@ impl Slot {
         let capacity = state.capacity;
         state.dropped += state.queue.push_messages(batch, capacity);
         drop(state);
+        self.wake_readers(subscribed);
+    }
+
+    /// Wakes the threads waiting for this batch; if there were any (or
+    /// subscribers, whose waiting cannot be seen), lets the loop hand them its
+    /// core soon.
+    fn wake_readers(&self, subscribed: bool) {
         if self.arrived.notify_all() > 0 || subscribed {
             crate::engine::woke_a_waiter();
         }
@@ -369,9 +376,7 @@ impl Slot {
         let capacity = state.capacity;
         state.dropped += state.queue.push_run(run, capacity);
         drop(state);
-        if self.arrived.notify_all() > 0 || subscribed {
-            crate::engine::woke_a_waiter();
-        }
+        self.wake_readers(subscribed);
     }
 }
 
