@@ -269,9 +269,8 @@ impl LoadedPingPong {
             let (host, stop) = (host.clone(), Arc::clone(&stop));
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    // `get_all_timeout` parks at once; a subscription's
-                    // `recv` spins and yields first, which a saturated core
-                    // makes slow to come back from.
+                    // Parks at once, as a `Subscription` does (both wait on
+                    // the channel's condition variable).
                     let pings = host.get_all_timeout("ping", Duration::from_millis(50));
                     let Some(ping) = pings.into_iter().last() else {
                         continue;

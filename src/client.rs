@@ -21,7 +21,7 @@ use crate::readers::store_readers;
 use crate::time::{deadline, remaining};
 use crate::{
     ChannelStats, ClientBuilder, ClientId, Error, ErrorKind, Event, Image, ImageStats, Message,
-    Result,
+    Result, Subscription,
 };
 
 /// A client connected to a host.

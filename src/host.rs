@@ -13,7 +13,7 @@ use crate::protocol::{Header, Kind};
 use crate::readers::store_readers;
 use crate::{
     ChannelStats, ClientId, ClientInfo, Error, ErrorKind, Event, HostBuilder, Image, ImageStats,
-    Message, Result,
+    Message, Result, Subscription,
 };
 
 /// A running host: one event-loop thread serving every client.

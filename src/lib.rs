@@ -12,7 +12,7 @@
 //!   ([`ChannelStats::dropped`]);
 //! * the latest message **per sender** — [`get_by_client`](Host::get_by_client);
 //! * optional blocking **subscribers** — [`subscribe`](Host::subscribe) returns a
-//!   crossbeam [`Receiver`](crossbeam_channel::Receiver).
+//!   [`Subscription`] whose `recv` sleeps until the next message.
 //!
 //! Writes come in two flavours:
 //!
@@ -142,4 +142,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use host::Host;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use registry::{ClientId, ClientInfo, Event};
-pub use store::{ChannelStats, Message};
+pub use store::{ChannelStats, Message, Subscription};

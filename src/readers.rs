@@ -37,8 +37,8 @@ macro_rules! store_readers {
 
         /// As [`get_all`](Self::get_all), but when nothing is queued waits up to
         /// `timeout` for the next batch instead of returning at once; returns an
-        /// empty `Vec` if none arrives. For a consumer that wants every message
-        /// without spinning.
+        /// empty `Vec` if none arrives, or at once if this handle is closed. For
+        /// a consumer that wants every message without spinning.
         pub fn get_all_timeout(&self, channel: &str, timeout: Duration) -> Vec<Message> {
             self.inner.shared.store.get_all_timeout(channel, timeout)
         }
@@ -48,19 +48,13 @@ macro_rules! store_readers {
             self.inner.shared.store.get_by_client(channel)
         }
 
-        /// A receiver of every message arriving on `channel` from now on, for
-        /// callers that prefer to block (`recv`, `recv_timeout`). It buffers as
-        /// many messages as the channel's queue capacity (at least one); when it
-        /// is full, further messages skip it and are counted as dropped. Dropping
-        /// the receiver unsubscribes.
-        ///
-        /// Its `recv` spins and yields the core a few times before it sleeps,
-        /// which answers fast on idle cores; on cores kept busy (a saturating
-        /// stream) a thread that yielded can wait a while to run again, and
-        /// [`get_all_timeout`](Self::get_all_timeout), which sleeps at once,
-        /// has the lower tail latency (the image bench's loaded ping-pong,
-        /// median p99 over many runs: 0.9 ms against 1.2 ms).
-        pub fn subscribe(&self, channel: &str) -> Receiver<Message> {
+        /// A [`Subscription`]: every message arriving on `channel` from now
+        /// on, for a thread that prefers to block (`recv`, `recv_timeout`).
+        /// It buffers as many messages as the channel's queue capacity (at
+        /// least one); when it is full, further messages skip it and are
+        /// counted as dropped. Dropping it unsubscribes; closing this handle
+        /// ends it.
+        pub fn subscribe(&self, channel: &str) -> Subscription {
             self.inner.shared.store.subscribe(channel)
         }
 

@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use bytes::Bytes;
+use crossbeam_channel::RecvTimeoutError;
 use socketengine::protocol::{Header, Hello, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
 use socketengine::{Client, ClientId, ErrorKind, Event, Host, Message};
 use util::{
@@ -470,6 +471,32 @@ fn writes_after_close_fail_with_closed_and_close_is_idempotent() {
         "stored messages stay readable"
     );
     assert!(host.clients().iter().all(|c| !c.connected));
+}
+
+#[test]
+fn closing_a_handle_ends_its_subscriptions_after_what_they_hold() {
+    let host = host();
+    let robot = client(&host, "robot");
+    let cmd = robot.subscribe("cmd");
+    host.write_lock_to(robot.id(), "cmd", "stop").unwrap();
+    assert_eq!(text(&cmd.recv_timeout(TIMEOUT).unwrap()), "stop");
+    host.write_lock_to(robot.id(), "cmd", "park").unwrap();
+    assert!(wait_until(TIMEOUT, || !cmd.is_empty()));
+    // A reader blocked with no timeout is woken by the close.
+    let quiet = robot.subscribe("quiet");
+    let waiter = std::thread::spawn(move || quiet.recv());
+
+    robot.close();
+    assert_eq!(text(&cmd.recv().unwrap()), "park", "what it held is kept");
+    let ended = Err(RecvTimeoutError::Disconnected);
+    assert_eq!(cmd.recv_timeout(TIMEOUT), ended);
+    assert!(wait_until(TIMEOUT, || waiter.is_finished()));
+    assert!(waiter.join().unwrap().is_err());
+    assert_eq!(robot.subscribe("late").recv_timeout(TIMEOUT), ended);
+    let drainer = robot.clone();
+    let drained = std::thread::spawn(move || drainer.get_all_timeout("quiet", Duration::MAX));
+    assert!(wait_until(TIMEOUT, || drained.is_finished()));
+    assert!(drained.join().unwrap().is_empty());
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use socketengine::{Client, Host, Message};
+use crossbeam_channel::RecvTimeoutError;
+use socketengine::{Client, Host, Subscription};
 
 use super::{Counter, TIMEOUT, bounded, join_within};
 
@@ -168,7 +168,7 @@ fn drain(host: &Host, channel: &str, counter: &Counter, stop: &AtomicBool) {
 pub(crate) struct EnginePingPong {
     host: Host,
     client: Client,
-    pong: Receiver<Message>,
+    pong: Subscription,
     payload: Bytes,
     stop: Arc<AtomicBool>,
     echo: JoinHandle<()>,
@@ -217,7 +217,7 @@ impl EnginePingPong {
 }
 
 /// The echo thread: answers each ping on `pong` to its sender, with a locked write.
-fn echo(host: &Host, pings: &Receiver<Message>, stop: &AtomicBool) {
+fn echo(host: &Host, pings: &Subscription, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         match pings.recv_timeout(ECHO_POLL) {
             Ok(ping) => host

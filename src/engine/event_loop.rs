@@ -549,10 +549,12 @@ fn is_transient_accept_error(err: &io::Error) -> bool {
 const PROTOCOL_ERROR: i32 = 71;
 
 impl Drop for EventLoop {
-    /// Runs on every exit, a panic included: marks the engine stopped and fails
-    /// every waiting writer, so no handle is left looking alive.
+    /// Runs on every exit, a panic included: marks the engine stopped, fails
+    /// every waiting writer and ends every subscription, so no handle is left
+    /// looking alive.
     fn drop(&mut self) {
         self.shared.mark_stopped();
+        self.shared.store.close();
         for conn in self.conns.iter().flatten() {
             if let State::Open(open) = &conn.state {
                 open.peer.close();

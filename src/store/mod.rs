@@ -7,19 +7,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 mod queue;
+mod subscription;
 
 use crate::ClientId;
 use crate::image::Image;
 use crate::protocol::{ChannelName, ImageMeta};
 use queue::Queue;
 pub(crate) use queue::Run;
+pub use subscription::Subscription;
 
 /// One received message: channel, payload, sender and time of arrival.
 ///
@@ -125,6 +128,8 @@ pub(crate) struct Store {
     /// Queue capacity of a channel once images arrive on it, unless the
     /// channel has a capacity of its own.
     image_capacity: usize,
+    /// Set by [`close`](Self::close); channels made afterwards start closed.
+    closed: AtomicBool,
 }
 
 impl Store {
@@ -135,6 +140,7 @@ impl Store {
             capacities,
             max_channels: usize::MAX,
             image_capacity: usize::MAX,
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -173,9 +179,13 @@ impl Store {
         };
         let mut channels = self.channels.write();
         let slot = channels.entry(Arc::from(name.as_str())).or_insert_with(|| {
+            // Read under the write lock: `close` sets the flag before it
+            // visits the channels, so a slot is either visited or born closed.
+            let mut state = SlotState::new(capacity, image_capacity);
+            state.closed = self.closed.load(Ordering::SeqCst);
             Arc::new(Slot {
                 name: name.clone(),
-                state: Mutex::new(SlotState::new(capacity, image_capacity)),
+                state: Mutex::new(state),
                 arrived: Condvar::new(),
             })
         });
@@ -223,7 +233,7 @@ impl Store {
         let slot = self.slot(&channel);
         let deadline = crate::time::deadline(timeout);
         let mut state = slot.state.lock();
-        while state.queue.is_empty() {
+        while state.queue.is_empty() && !state.closed {
             let Some(deadline) = deadline else {
                 slot.arrived.wait(&mut state);
                 continue;
@@ -245,17 +255,34 @@ impl Store {
         state.by_client.values().cloned().collect()
     }
 
-    /// A subscription; on an invalid name (where nothing can arrive) a receiver
-    /// that reports disconnection at once.
-    pub(crate) fn subscribe(&self, channel: &str) -> Receiver<Message> {
+    /// A subscription; on an invalid name (where nothing can arrive) or a
+    /// closed store, one that reports disconnection at once.
+    pub(crate) fn subscribe(&self, channel: &str) -> Subscription {
         let Ok(channel) = ChannelName::new(channel) else {
-            return crossbeam_channel::bounded(1).1;
+            return Subscription::new(crossbeam_channel::bounded(1).1, None);
         };
         let slot = self.slot(&channel);
         let mut state = slot.state.lock();
         let (tx, rx) = crossbeam_channel::bounded(state.capacity.max(1));
-        state.subscribers.push(tx);
-        rx
+        if !state.closed {
+            state.subscribers.push(tx);
+        }
+        drop(state);
+        Subscription::new(rx, Some(slot))
+    }
+
+    /// Ends every subscription (each returns what it buffered, then reports
+    /// disconnection) and wakes every waiting reader: nothing will arrive
+    /// any more. For the event loop's exit.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        for slot in self.channels.read().values() {
+            let mut state = slot.state.lock();
+            state.closed = true;
+            state.subscribers.clear();
+            drop(state);
+            slot.arrived.notify_all();
+        }
     }
 
     pub(crate) fn stats(&self, channel: &str) -> Option<ChannelStats> {
@@ -298,7 +325,8 @@ pub(crate) struct Slot {
     name: ChannelName,
     /// Held only to push a batch or to swap or clone out; never across I/O.
     state: Mutex<SlotState>,
-    /// Signalled after every batch, for `get_all_timeout`.
+    /// Signalled after every batch and on close, for `get_all_timeout` and
+    /// [`Subscription`]s.
     arrived: Condvar,
 }
 
@@ -333,21 +361,20 @@ impl Slot {
             state.capacity = state.image_capacity;
             state.latest_image = Some(compact(image.clone()));
         }
-        let subscribed = !state.subscribers.is_empty();
-        if subscribed {
+        if !state.subscribers.is_empty() {
             state.notify(batch.iter().cloned());
         }
         let capacity = state.capacity;
         state.dropped += state.queue.push_messages(batch, capacity);
         drop(state);
-        self.wake_readers(subscribed);
+        self.wake_readers();
     }
 
-    /// Wakes the threads waiting for this batch; if there were any (or
-    /// subscribers, whose waiting cannot be seen), lets the loop hand them its
-    /// core soon.
-    fn wake_readers(&self, subscribed: bool) {
-        if self.arrived.notify_all() > 0 || subscribed {
+    /// Wakes the threads waiting for this batch (in `get_all_timeout` or a
+    /// [`Subscription`]); if there were any, lets the loop hand them its core
+    /// soon.
+    fn wake_readers(&self) {
+        if self.arrived.notify_all() > 0 {
             crate::engine::woke_a_waiter();
         }
     }
@@ -369,14 +396,13 @@ impl Slot {
         state.latest = Some(latest);
         state.received += run.spans.len() as u64;
         state.bytes += bytes;
-        let subscribed = !state.subscribers.is_empty();
-        if subscribed {
+        if !state.subscribers.is_empty() {
             state.notify((0..run.spans.len()).map(|i| run.message(i)));
         }
         let capacity = state.capacity;
         state.dropped += state.queue.push_run(run, capacity);
         drop(state);
-        self.wake_readers(subscribed);
+        self.wake_readers();
     }
 }
 
@@ -396,6 +422,9 @@ struct SlotState {
     capacity: usize,
     by_client: BTreeMap<ClientId, Message>,
     subscribers: Vec<Sender<Message>>,
+    /// Set when the store closes: no subscriber is added any more and no
+    /// reader waits.
+    closed: bool,
     received: u64,
     bytes: u64,
     dropped: u64,
@@ -413,6 +442,7 @@ impl SlotState {
             capacity,
             by_client: BTreeMap::new(),
             subscribers: Vec::new(),
+            closed: false,
             received: 0,
             bytes: 0,
             dropped: 0,
@@ -545,6 +575,81 @@ mod tests {
         let got = store.get_by_client("ch");
         let got: Vec<_> = got.iter().map(|m| (m.from().0, &m.payload()[..])).collect();
         assert_eq!(got, [(1, &b"b"[..]), (2, &b"y"[..])]);
+    }
+
+    /// Runs `wait` on a thread and returns its result, or panics if it takes
+    /// longer than a bound no healthy wait comes near.
+    fn within_bound<T: Send + 'static>(wait: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(wait()));
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the waiting thread returns")
+    }
+
+    #[test]
+    fn a_waiting_subscription_wakes_for_the_next_batch() {
+        let store = Arc::new(Store::new(8, HashMap::new()));
+        let sub = store.subscribe("ch");
+        let waiting = {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || tx.send(sub.recv()));
+            rx
+        };
+        store.slot(&name("ch")).push_batch(&mut vec![msg(1, "a")]);
+        let got = waiting.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(got.unwrap().into_payload(), Bytes::from("a"));
+    }
+
+    #[test]
+    fn closing_ends_subscriptions_after_their_buffer_and_wakes_readers() {
+        let store = Arc::new(Store::new(8, HashMap::new()));
+        let sub = store.subscribe("ch");
+        store
+            .slot(&name("ch"))
+            .push_batch(&mut vec![msg(1, "a"), msg(1, "b")]);
+        let idle = store.subscribe("idle");
+        let idle_waiter = {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || tx.send(idle.recv()));
+            rx
+        };
+        let queue_waiter = {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || tx.send(store.get_all_timeout("idle", Duration::MAX)));
+            rx
+        };
+        store.close();
+        let bound = Duration::from_secs(30);
+        assert!(idle_waiter.recv_timeout(bound).unwrap().is_err());
+        assert!(queue_waiter.recv_timeout(bound).unwrap().is_empty());
+        assert_eq!(payloads(&sub.try_iter().collect::<Vec<_>>()), [b"a", b"b"]);
+        assert_eq!(sub.recv(), Err(crossbeam_channel::RecvError));
+
+        // Channels old and new: nothing is waited for once closed.
+        for ch in ["ch", "new"] {
+            let late = store.subscribe(ch);
+            let got = within_bound(move || late.recv_timeout(Duration::MAX));
+            assert_eq!(got, Err(crossbeam_channel::RecvTimeoutError::Disconnected));
+            let store = Arc::clone(&store);
+            assert!(within_bound(move || store.get_all_timeout("new2", Duration::MAX)).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_subscription_times_out_on_a_quiet_channel_and_refuses_bad_names() {
+        let store = Store::new(8, HashMap::new());
+        let quiet = store.subscribe("quiet");
+        assert_eq!(
+            quiet.recv_timeout(Duration::ZERO),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout)
+        );
+        assert!(quiet.is_empty());
+        let bad = store.subscribe("");
+        assert_eq!(
+            bad.recv_timeout(Duration::MAX),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        );
     }
 
     #[test]

@@ -1,0 +1,154 @@
+//! [`Subscription`]: a blocking receiver of one channel's messages that sleeps
+//! as soon as it finds nothing.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, TryIter, TryRecvError};
+
+use super::{Message, Slot};
+
+/// Every message arriving on one channel from the moment of
+/// [`subscribe`](crate::Host::subscribe), for a thread that prefers to block.
+///
+/// It buffers as many messages as the channel's queue capacity (at least one);
+/// when it is full, further messages skip it and are counted in
+/// [`ChannelStats::dropped`](crate::ChannelStats::dropped). Dropping it
+/// unsubscribes. Once its host or client is closed, the receiving calls return
+/// what is buffered and then report disconnection.
+///
+/// # Waiting
+///
+/// [`recv`](Self::recv) and [`recv_timeout`](Self::recv_timeout) put the thread
+/// to sleep as soon as nothing is buffered, on the condition variable the event
+/// loop signals after each batch it stores on the channel; the loop knows a
+/// sleeper is there and hands it the core soon after. A crossbeam receiver's
+/// `recv` spins and yields the core a few times first, which on cores kept
+/// busy (a saturating image stream beside a control loop) leaves the thread
+/// queued behind others for milliseconds. To wait on several channels at once
+/// with crossbeam's `select!`, take the underlying [`receiver`](Self::receiver)
+/// (which then waits in crossbeam's way).
+///
+/// ```
+/// use socketengine::{Client, Host};
+/// use std::time::Duration;
+///
+/// let host = Host::builder().addr("127.0.0.1:0").start()?;
+/// let robot = Client::builder().addr(host.local_addr().to_string()).connect()?;
+/// let cmd = robot.subscribe("cmd");
+/// host.write_lock_to(robot.id(), "cmd", "stop")?;
+/// let msg = cmd.recv_timeout(Duration::from_secs(5)).expect("the command arrives");
+/// assert_eq!(&msg.payload()[..], b"stop");
+///
+/// robot.close();
+/// assert!(cmd.recv().is_err(), "a closed client's subscription disconnects");
+/// # Ok::<(), socketengine::Error>(())
+/// ```
+pub struct Subscription {
+    rx: Receiver<Message>,
+    /// The channel's slot, whose condition variable announces new messages;
+    /// `None` for a channel nothing can arrive on (an invalid name).
+    slot: Option<Arc<Slot>>,
+}
+
+impl Subscription {
+    pub(super) fn new(rx: Receiver<Message>, slot: Option<Arc<Slot>>) -> Subscription {
+        Subscription { rx, slot }
+    }
+
+    /// The next message, waiting as long as it takes; an error once the
+    /// host or client is closed and nothing is left.
+    pub fn recv(&self) -> Result<Message, RecvError> {
+        self.wait(None).map_err(|_| RecvError)
+    }
+
+    /// The next message, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
+        self.wait(crate::time::deadline(timeout))
+    }
+
+    /// The next message, waiting until `deadline` at the latest.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Message, RecvTimeoutError> {
+        self.wait(Some(deadline))
+    }
+
+    /// The next message if one is buffered, without waiting.
+    pub fn try_recv(&self) -> Result<Message, TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// Every buffered message, oldest first, without waiting.
+    pub fn try_iter(&self) -> TryIter<'_, Message> {
+        self.rx.try_iter()
+    }
+
+    /// Messages as they arrive, waiting for each; ends once the host or
+    /// client is closed and nothing is left.
+    pub fn iter(&self) -> impl Iterator<Item = Message> + '_ {
+        std::iter::from_fn(|| self.recv().ok())
+    }
+
+    /// How many messages are buffered.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether no message is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// The crossbeam receiver underneath, for `select!` over several
+    /// channels or event streams. Waiting on it directly spins and yields
+    /// before it sleeps (see [Waiting](Self#waiting)).
+    pub fn receiver(&self) -> &Receiver<Message> {
+        &self.rx
+    }
+
+    /// Waits for the next message until `deadline` (`None`: forever).
+    fn wait(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
+        if let Some(taken) = self.take() {
+            return taken;
+        }
+        let Some(slot) = &self.slot else {
+            return Err(RecvTimeoutError::Disconnected);
+        };
+        // The loop sends to subscribers under the slot's lock and signals
+        // after releasing it, so a check made under the lock cannot miss a
+        // message that is then never signalled.
+        let mut state = slot.state.lock();
+        loop {
+            if let Some(taken) = self.take() {
+                return taken;
+            }
+            let Some(deadline) = deadline else {
+                slot.arrived.wait(&mut state);
+                continue;
+            };
+            if slot.arrived.wait_until(&mut state, deadline).timed_out() {
+                return self.take().unwrap_or(Err(RecvTimeoutError::Timeout));
+            }
+        }
+    }
+
+    /// The next message or the news that none will come; `None` while the
+    /// buffer is empty.
+    fn take(&self) -> Option<Result<Message, RecvTimeoutError>> {
+        match self.rx.try_recv() {
+            Ok(msg) => Some(Ok(msg)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let channel = self.slot.as_ref().map(|slot| slot.name().as_str());
+        f.debug_struct("Subscription")
+            .field("channel", &channel)
+            .field("buffered", &self.rx.len())
+            .finish()
+    }
+}
