@@ -335,6 +335,11 @@ impl LoadedPingPong {
         end - start
     }
 
+    /// Images the host has received whole so far.
+    fn images_received(&self) -> u64 {
+        self.host.image_stats(IMAGE_CHANNEL).received
+    }
+
     /// Runs [`WARM_UP`] round trips and forgets them (the stream's buffers
     /// fill and grow meanwhile).
     fn warm_up(&self) {
@@ -385,7 +390,10 @@ fn control_rtt(c: &mut Criterion) {
         }
         let pp = LoadedPingPong::start(chunked, frames.clone());
         pp.warm_up();
+        let (images, start) = (pp.images_received(), Instant::now());
         report_percentiles(name, || pp.round_trip());
+        let rate = (pp.images_received() - images) as f64 / start.elapsed().as_secs_f64();
+        println!("    the stream meanwhile: {rate:.0} frames/s");
         pp.report_stages();
         group.bench_function(name, |b| b.iter(|| pp.round_trip()));
         pp.shutdown();
