@@ -47,6 +47,8 @@ fn a_restarted_host_gets_its_streaming_client_back() {
     let addr = first.local_addr().to_string();
     let cam = camera(&first);
     let events = cam.events();
+    // Subscribed before the restart: a subscription outlives the connection.
+    let cmd = cam.subscribe("cmd");
     cam.write_lock("frame", "before").unwrap();
     assert_eq!(
         &first.get_all_timeout("frame", TIMEOUT)[0].payload()[..],
@@ -83,7 +85,6 @@ fn a_restarted_host_gets_its_streaming_client_back() {
         ("camera", true)
     );
     // And the host can reach it.
-    let cmd = cam.subscribe("cmd");
     second.write_lock_to(cam.id(), "cmd", "go").unwrap();
     assert_eq!(&cmd.recv_timeout(TIMEOUT).unwrap().payload()[..], b"go");
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 mod queue;
 mod subscription;
@@ -192,6 +192,16 @@ impl Store {
         Arc::clone(slot)
     }
 
+    /// The slot a reader may wait on for `name`; `None` where nothing can
+    /// ever arrive: an invalid name, or a new one once the store is closed.
+    fn slot_to_wait_on(&self, name: &str) -> Option<Arc<Slot>> {
+        let name = ChannelName::new(name).ok()?;
+        match self.closed.load(Ordering::SeqCst) {
+            true => self.existing(name.as_str()),
+            false => Some(self.slot(&name)),
+        }
+    }
+
     fn existing(&self, name: &str) -> Option<Arc<Slot>> {
         self.channels.read().get(name).cloned()
     }
@@ -226,19 +236,13 @@ impl Store {
     /// As `get_all`, but waits up to `timeout` for a first message when the queue
     /// is empty.
     pub(crate) fn get_all_timeout(&self, channel: &str, timeout: Duration) -> Vec<Message> {
-        // Nothing can ever arrive on an invalid name: do not wait for it.
-        let Ok(channel) = ChannelName::new(channel) else {
+        let Some(slot) = self.slot_to_wait_on(channel) else {
             return Vec::new();
         };
-        let slot = self.slot(&channel);
         let deadline = crate::time::deadline(timeout);
         let mut state = slot.state.lock();
         while state.queue.is_empty() && !state.closed {
-            let Some(deadline) = deadline else {
-                slot.arrived.wait(&mut state);
-                continue;
-            };
-            if slot.arrived.wait_until(&mut state, deadline).timed_out() {
+            if slot.sleep(&mut state, deadline) {
                 break;
             }
         }
@@ -258,10 +262,9 @@ impl Store {
     /// A subscription; on an invalid name (where nothing can arrive) or a
     /// closed store, one that reports disconnection at once.
     pub(crate) fn subscribe(&self, channel: &str) -> Subscription {
-        let Ok(channel) = ChannelName::new(channel) else {
+        let Some(slot) = self.slot_to_wait_on(channel) else {
             return Subscription::new(crossbeam_channel::bounded(1).1, None);
         };
-        let slot = self.slot(&channel);
         let mut state = slot.state.lock();
         let (tx, rx) = crossbeam_channel::bounded(state.capacity.max(1));
         if !state.closed {
@@ -333,6 +336,28 @@ pub(crate) struct Slot {
 impl Slot {
     pub(crate) fn name(&self) -> &ChannelName {
         &self.name
+    }
+
+    /// Sleeps until the slot is signalled (a batch stored, or the store
+    /// closed) or `deadline` passes (`None`: no deadline); returns whether
+    /// it timed out. The lock is released meanwhile.
+    fn sleep(&self, state: &mut MutexGuard<'_, SlotState>, deadline: Option<Instant>) -> bool {
+        #[cfg(test)]
+        {
+            state.sleepers += 1;
+        }
+        let timed_out = match deadline {
+            None => {
+                self.arrived.wait(state);
+                false
+            }
+            Some(deadline) => self.arrived.wait_until(state, deadline).timed_out(),
+        };
+        #[cfg(test)]
+        {
+            state.sleepers -= 1;
+        }
+        timed_out
     }
 
     /// Stores a batch of messages received in order, emptying `batch`.
@@ -425,6 +450,10 @@ struct SlotState {
     /// Set when the store closes: no subscriber is added any more and no
     /// reader waits.
     closed: bool,
+    /// Threads asleep in [`Slot::sleep`], for tests that must act while a
+    /// reader sleeps.
+    #[cfg(test)]
+    sleepers: usize,
     received: u64,
     bytes: u64,
     dropped: u64,
@@ -443,6 +472,8 @@ impl SlotState {
             by_client: BTreeMap::new(),
             subscribers: Vec::new(),
             closed: false,
+            #[cfg(test)]
+            sleepers: 0,
             received: 0,
             bytes: 0,
             dropped: 0,
@@ -586,6 +617,21 @@ mod tests {
             .expect("the waiting thread returns")
     }
 
+    /// Returns with `slot`'s lock held once a thread sleeps on the slot (or
+    /// panics after a bound): a batch stored next must wake it.
+    fn until_asleep(slot: &Slot) -> parking_lot::MutexGuard<'_, SlotState> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = slot.state.lock();
+            if state.sleepers > 0 {
+                return state;
+            }
+            drop(state);
+            assert!(Instant::now() < deadline, "no thread came to wait");
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn a_waiting_subscription_wakes_for_the_next_batch() {
         let store = Arc::new(Store::new(8, HashMap::new()));
@@ -595,7 +641,9 @@ mod tests {
             std::thread::spawn(move || tx.send(sub.recv()));
             rx
         };
-        store.slot(&name("ch")).push_batch(&mut vec![msg(1, "a")]);
+        let slot = store.slot(&name("ch"));
+        drop(until_asleep(&slot));
+        slot.push_batch(&mut vec![msg(1, "a")]);
         let got = waiting.recv_timeout(Duration::from_secs(30)).unwrap();
         assert_eq!(got.unwrap().into_payload(), Bytes::from("a"));
     }
@@ -619,12 +667,21 @@ mod tests {
             std::thread::spawn(move || tx.send(store.get_all_timeout("idle", Duration::MAX)));
             rx
         };
+        let idle = store.slot(&name("idle"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while until_asleep(&idle).sleepers < 2 {
+            assert!(Instant::now() < deadline, "both readers come to wait");
+            std::thread::yield_now();
+        }
         store.close();
         let bound = Duration::from_secs(30);
         assert!(idle_waiter.recv_timeout(bound).unwrap().is_err());
         assert!(queue_waiter.recv_timeout(bound).unwrap().is_empty());
         assert_eq!(payloads(&sub.try_iter().collect::<Vec<_>>()), [b"a", b"b"]);
-        assert_eq!(sub.recv(), Err(crossbeam_channel::RecvError));
+        assert_eq!(
+            sub.recv_timeout(Duration::ZERO),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        );
 
         // Channels old and new: nothing is waited for once closed.
         for ch in ["ch", "new"] {

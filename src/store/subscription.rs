@@ -15,8 +15,11 @@ use super::{Message, Slot};
 /// It buffers as many messages as the channel's queue capacity (at least one);
 /// when it is full, further messages skip it and are counted in
 /// [`ChannelStats::dropped`](crate::ChannelStats::dropped). Dropping it
-/// unsubscribes. Once its host or client is closed, the receiving calls return
-/// what is buffered and then report disconnection.
+/// unsubscribes; clones share one buffer (each message goes to one of them).
+/// Once its host or client is closed, the receiving calls return what is
+/// buffered and then report disconnection. A subscription outlives lost
+/// connections: a client that reconnects keeps it, and one without
+/// reconnection keeps waiting on it until it is closed.
 ///
 /// # Waiting
 ///
@@ -28,7 +31,7 @@ use super::{Message, Slot};
 /// busy (a saturating image stream beside a control loop) leaves the thread
 /// queued behind others for milliseconds. To wait on several channels at once
 /// with crossbeam's `select!`, take the underlying [`receiver`](Self::receiver)
-/// (which then waits in crossbeam's way).
+/// (which then waits in crossbeam's way, unseen by the loop).
 ///
 /// ```
 /// use socketengine::{Client, Host};
@@ -42,9 +45,11 @@ use super::{Message, Slot};
 /// assert_eq!(&msg.payload()[..], b"stop");
 ///
 /// robot.close();
-/// assert!(cmd.recv().is_err(), "a closed client's subscription disconnects");
+/// let ended = cmd.recv_timeout(Duration::from_secs(5));
+/// assert!(ended.is_err(), "a closed client's subscription disconnects");
 /// # Ok::<(), socketengine::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Subscription {
     rx: Receiver<Message>,
     /// The channel's slot, whose condition variable announces new messages;
@@ -101,7 +106,8 @@ impl Subscription {
 
     /// The crossbeam receiver underneath, for `select!` over several
     /// channels or event streams. Waiting on it directly spins and yields
-    /// before it sleeps (see [Waiting](Self#waiting)).
+    /// before it sleeps (see [Waiting](Self#waiting)), and the event loop
+    /// cannot see such a waiter to hand it its core.
     pub fn receiver(&self) -> &Receiver<Message> {
         &self.rx
     }
@@ -122,11 +128,7 @@ impl Subscription {
             if let Some(taken) = self.take() {
                 return taken;
             }
-            let Some(deadline) = deadline else {
-                slot.arrived.wait(&mut state);
-                continue;
-            };
-            if slot.arrived.wait_until(&mut state, deadline).timed_out() {
+            if slot.sleep(&mut state, deadline) {
                 return self.take().unwrap_or(Err(RecvTimeoutError::Timeout));
             }
         }
