@@ -608,44 +608,38 @@ mod tests {
         assert_eq!(got, [(1, &b"b"[..]), (2, &b"y"[..])]);
     }
 
-    /// Runs `wait` on a thread and returns its result, or panics if it takes
-    /// longer than a bound no healthy wait comes near.
-    fn within_bound<T: Send + 'static>(wait: impl FnOnce() -> T + Send + 'static) -> T {
+    /// Longest a test waits for a thread that should be quick.
+    const BOUND: Duration = Duration::from_secs(30);
+
+    /// Runs `wait` on a thread; the returned closure gives its result, or
+    /// panics if it takes longer than [`BOUND`].
+    fn on_a_thread<T: Send + 'static>(
+        wait: impl FnOnce() -> T + Send + 'static,
+    ) -> impl FnOnce() -> T {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || tx.send(wait()));
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("the waiting thread returns")
+        move || rx.recv_timeout(BOUND).expect("the waiting thread returns")
     }
 
-    /// Returns with `slot`'s lock held once a thread sleeps on the slot (or
-    /// panics after a bound): a batch stored next must wake it.
-    fn until_asleep(slot: &Slot) -> parking_lot::MutexGuard<'_, SlotState> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let state = slot.state.lock();
-            if state.sleepers > 0 {
-                return state;
-            }
-            drop(state);
-            assert!(Instant::now() < deadline, "no thread came to wait");
+    /// Returns once `n` threads sleep on `slot` (or panics after [`BOUND`]):
+    /// a batch stored or a close made next must wake them.
+    fn until_asleep(slot: &Slot, n: usize) {
+        let deadline = Instant::now() + BOUND;
+        while slot.state.lock().sleepers < n {
+            assert!(Instant::now() < deadline, "{n} readers come to wait");
             std::thread::yield_now();
         }
     }
 
     #[test]
     fn a_waiting_subscription_wakes_for_the_next_batch() {
-        let store = Arc::new(Store::new(8, HashMap::new()));
+        let store = Store::new(8, HashMap::new());
         let sub = store.subscribe("ch");
-        let waiting = {
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || tx.send(sub.recv()));
-            rx
-        };
+        let got = on_a_thread(move || sub.recv());
         let slot = store.slot(&name("ch"));
-        drop(until_asleep(&slot));
+        until_asleep(&slot, 1);
         slot.push_batch(&mut vec![msg(1, "a")]);
-        let got = waiting.recv_timeout(Duration::from_secs(30)).unwrap();
-        assert_eq!(got.unwrap().into_payload(), Bytes::from("a"));
+        assert_eq!(got().unwrap().into_payload(), Bytes::from("a"));
     }
 
     #[test]
@@ -656,27 +650,13 @@ mod tests {
             .slot(&name("ch"))
             .push_batch(&mut vec![msg(1, "a"), msg(1, "b")]);
         let idle = store.subscribe("idle");
-        let idle_waiter = {
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || tx.send(idle.recv()));
-            rx
-        };
-        let queue_waiter = {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let store = Arc::clone(&store);
-            std::thread::spawn(move || tx.send(store.get_all_timeout("idle", Duration::MAX)));
-            rx
-        };
-        let idle = store.slot(&name("idle"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while until_asleep(&idle).sleepers < 2 {
-            assert!(Instant::now() < deadline, "both readers come to wait");
-            std::thread::yield_now();
-        }
+        let idle_got = on_a_thread(move || idle.recv());
+        let drainer = Arc::clone(&store);
+        let drained = on_a_thread(move || drainer.get_all_timeout("idle", Duration::MAX));
+        until_asleep(&store.slot(&name("idle")), 2);
         store.close();
-        let bound = Duration::from_secs(30);
-        assert!(idle_waiter.recv_timeout(bound).unwrap().is_err());
-        assert!(queue_waiter.recv_timeout(bound).unwrap().is_empty());
+        assert!(idle_got().is_err());
+        assert!(drained().is_empty());
         assert_eq!(payloads(&sub.try_iter().collect::<Vec<_>>()), [b"a", b"b"]);
         assert_eq!(
             sub.recv_timeout(Duration::ZERO),
@@ -686,10 +666,14 @@ mod tests {
         // Channels old and new: nothing is waited for once closed.
         for ch in ["ch", "new"] {
             let late = store.subscribe(ch);
-            let got = within_bound(move || late.recv_timeout(Duration::MAX));
-            assert_eq!(got, Err(crossbeam_channel::RecvTimeoutError::Disconnected));
+            let got = on_a_thread(move || late.recv_timeout(Duration::MAX));
+            assert_eq!(
+                got(),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+            );
             let store = Arc::clone(&store);
-            assert!(within_bound(move || store.get_all_timeout("new2", Duration::MAX)).is_empty());
+            let drained = on_a_thread(move || store.get_all_timeout("new2", Duration::MAX));
+            assert!(drained().is_empty());
         }
     }
 
