@@ -138,8 +138,7 @@ fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
             let start = Instant::now();
             for _ in 0..iters {
                 for f in &frames {
-                    cam.write_image_lock(IMAGE_CHANNEL, f)
-                        .expect("write_image_lock");
+                    cam.write_lock(IMAGE_CHANNEL, f).expect("write_image_lock");
                 }
             }
             counter.wait_for(target, name, || {
@@ -189,7 +188,7 @@ fn broadcast(c: &mut Criterion) {
             let start = Instant::now();
             for _ in 0..iters {
                 for f in &frames {
-                    let sent = host.write_image_lock_all(IMAGE_CHANNEL, f);
+                    let sent = host.write_lock(IMAGE_CHANNEL, f);
                     assert_eq!(sent.expect("write_image_lock_all"), VIEWERS);
                 }
             }
@@ -277,7 +276,8 @@ impl LoadedPingPong {
                     };
                     let _ = echo_tx.send((Instant::now(), ping.received()));
                     let payload = ping.payload().clone();
-                    host.write_lock_to(ping.from(), "pong", payload)
+                    host.to(ping.from())
+                        .write_lock("pong", payload)
                         .expect("echo the ping");
                 }
             })
@@ -290,7 +290,7 @@ impl LoadedPingPong {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    if let Err(e) = client.write_image_lock(IMAGE_CHANNEL, f) {
+                    if let Err(e) = client.write_lock(IMAGE_CHANNEL, f) {
                         let he: Vec<_> = h.events().try_iter().collect();
                         let ce: Vec<_> = client.events().try_iter().collect();
                         panic!("stream a frame: {e}; host {he:?}; client {ce:?}");

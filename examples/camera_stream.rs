@@ -109,7 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .clone()
                     .with_seq(seq)
                     .with_timestamp_ns(now_ns());
-                camera.write_image(IMAGE_CHANNEL, &frame)?;
+                camera.write(IMAGE_CHANNEL, &frame)?;
                 seq += 1;
             }
             camera.flush()?;

@@ -54,8 +54,8 @@ fn main() -> Result<(), socketengine::Error> {
     // The host broadcasts a command and answers the planner alone.
     let camera_cmds = camera.subscribe("cmd");
     let planner_cmds = planner.subscribe("cmd");
-    host.write_lock_all("cmd", "start")?;
-    host.write_lock_to(planner.id(), "cmd", "plan")?;
+    host.write_lock("cmd", "start")?;
+    host.to(planner.id()).write_lock("cmd", "plan")?;
     for (name, rx, expected) in [("camera", &camera_cmds, 1), ("planner", &planner_cmds, 2)] {
         for _ in 0..expected {
             let msg = rx

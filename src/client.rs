@@ -2,33 +2,34 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
-use crossbeam_channel::Receiver;
 use mio::Token;
 use socket2::SockRef;
 
 use crate::engine::{
     Engine, FIRST_CONN, Peer, PeerParts, Reconnect, Role, Shared, configure_stream, resolve,
 };
-use crate::error::check_channel;
-use crate::protocol::{
-    DecodeError, Header, Hello, Kind, Outbox, WELCOME_LEN, Welcome, WelcomeStatus,
-};
-use crate::readers::store_readers;
+use crate::handle::Core;
+use crate::protocol::{DecodeError, Hello, WELCOME_LEN, Welcome, WelcomeStatus};
 use crate::time::{deadline, remaining};
 use crate::{
-    ChannelStats, ClientBuilder, ClientId, Error, ErrorKind, Event, Image, ImageStats, Message,
-    Result, Subscription,
+    ClientBuilder, ClientId, Error, ErrorKind, Event, Inbox, Outgoing, Result, Target, To,
+    WriteGuard,
 };
 
 /// A client connected to a host.
 ///
 /// `Client` is a cheap handle (`Clone`, `Send`, `Sync`); the connection closes
 /// when [`close`](Self::close) is called or the last handle is dropped, and both
-/// join the event-loop thread.
+/// join the event-loop thread. It dereferences to its [`Inbox`], the reading
+/// side it shares with [`Host`](crate::Host): `get`, `get_all`, `subscribe`,
+/// `events`...
+///
+/// [`write`](Self::write) and [`write_lock`](Self::write_lock) send to the
+/// host; [`to`](Self::to) names another target.
 ///
 /// # Examples
 ///
@@ -39,7 +40,7 @@ use crate::{
 /// let host = Host::builder().addr("127.0.0.1:0").start()?;
 /// let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
 /// let cmd = client.subscribe("cmd");
-/// host.write_lock_to(client.id(), "cmd", "stop")?;
+/// host.to(client.id()).write_lock("cmd", "stop")?;
 /// assert_eq!(&cmd.recv_timeout(Duration::from_secs(5)).unwrap().payload()[..], b"stop");
 /// assert_eq!(client.get("cmd").map(|m| m.into_payload()), Some("stop".into()));
 /// # Ok::<(), socketengine::Error>(())
@@ -51,11 +52,10 @@ pub struct Client {
 
 #[derive(Debug)]
 struct ClientInner {
-    shared: Arc<Shared>,
-    engine: Engine,
-    /// The connection to the host; its outbox takes every write. The same peer
-    /// serves every reconnection, and holds the client's current id.
-    host: Arc<Peer>,
+    /// Its upstream is the connection to the host, whose outbox takes every
+    /// write: the same peer serves every reconnection, and holds the
+    /// client's current id.
+    core: Core,
     name: String,
 }
 
@@ -150,10 +150,9 @@ impl Client {
             name: name.clone(),
             addr,
         });
+        shared.registry.insert(Arc::clone(&host));
         let inner = ClientInner {
-            shared,
-            engine,
-            host,
+            core: Core::new(shared, engine, Some(host)),
             name,
         };
         Ok(Client {
@@ -161,9 +160,17 @@ impl Client {
         })
     }
 
+    /// The connection to the host.
+    fn host(&self) -> &Peer {
+        self.inner
+            .core
+            .upstream()
+            .expect("a client has an upstream")
+    }
+
     /// The id the host gave this client.
     pub fn id(&self) -> ClientId {
-        self.inner.host.id()
+        self.host().id()
     }
 
     /// The name the host lists this client under.
@@ -173,23 +180,25 @@ impl Client {
 
     /// The host's address.
     pub fn host_addr(&self) -> SocketAddr {
-        self.inner.host.addr()
+        self.host().addr()
     }
 
     /// Whether the connection to the host is open.
     pub fn is_connected(&self) -> bool {
-        self.inner.host.is_connected()
+        self.host().is_connected()
     }
 
-    fn check(&self, channel: &str, payload: &Bytes) -> Result<()> {
-        if self.inner.engine.is_stopped() {
-            return Err(Error::new(ErrorKind::Closed).with_payload(payload.clone()));
-        }
-        check_channel(channel).map_err(|e| e.with_payload(payload.clone()))
+    /// Sends to `to` instead of the host; see [`Target`]. Today a client
+    /// sends to [`To::Host`] only: other targets fail with
+    /// [`ErrorKind::Unsupported`] (routing through the host comes with the hub).
+    pub fn to(&self, to: impl Into<To>) -> Target<'_> {
+        Target::new(&self.inner.core, to.into())
     }
 
-    /// Queues `payload` on `channel` to the host and returns at once (an unlocked
-    /// write). Small frames written in a burst are coalesced into one system call.
+    /// Queues `payload` on `channel` to the host and returns at once (an
+    /// unlocked write); see [`Target::write`]. An [`Image`](crate::Image)
+    /// goes on the image path: chunked so control frames overtake it, and
+    /// replaced by a newer one if it has not started going out.
     ///
     /// # Errors
     ///
@@ -198,101 +207,29 @@ impl Client {
     /// [`flush`](Self::flush), and retry), `NotConnected`, `Closed`,
     /// `InvalidChannel` or `FrameTooLarge`. Each hands the payload back
     /// ([`Error::into_payload`]); nothing is dropped silently.
-    pub fn write(&self, channel: &str, payload: impl Into<Bytes>) -> Result<()> {
-        let payload = payload.into();
-        self.check(channel, &payload)?;
-        self.inner.host.queue(&Header::data(channel), payload)
+    pub fn write(&self, channel: &str, payload: impl Outgoing) -> Result<()> {
+        self.to(To::Host).write(channel, payload).map(drop)
     }
 
-    /// Sends `payload` on `channel` and returns once it has been handed to the
-    /// kernel. On an idle connection the caller's thread writes it directly, so a
-    /// locked write costs one system call and no thread hop.
+    /// Sends `payload` on `channel` to the host and returns once it has been
+    /// handed to the kernel (a locked write); see [`Target::write_lock`].
     ///
     /// # Locking
     ///
-    /// Blocks until the frame is written, in order with every write made before
-    /// it, for at most the [write timeout](crate::ClientBuilder::write_timeout).
-    /// Where an unlocked write would fail with `Full`, a locked write waits for
-    /// room instead, so the outbox never grows past its budget.
+    /// Blocks until the frame is written, in order with every write made
+    /// before it, for at most the [write timeout](crate::ClientBuilder::write_timeout).
     ///
     /// # Errors
     ///
-    /// As [`write`](Self::write) (except `Full`), and `TimedOut`: if it timed out
-    /// waiting for room, nothing was queued and the payload is handed back; if
-    /// it timed out waiting for the kernel, the frame stays queued and is still
-    /// sent.
-    pub fn write_lock(&self, channel: &str, payload: impl Into<Bytes>) -> Result<()> {
-        let payload = payload.into();
-        self.check(channel, &payload)?;
-        let host = &self.inner.host;
-        let timeout = self.inner.shared.config.write_timeout;
-        let target = host.start_locked(&Header::data(channel), payload, timeout)?;
-        host.wait_written(target, timeout)
+    /// As [`write`](Self::write) (except `Full`), and `TimedOut`.
+    pub fn write_lock(&self, channel: &str, payload: impl Outgoing) -> Result<()> {
+        self.to(To::Host).write_lock(channel, payload).map(drop)
     }
 
-    /// Queues `image` on `channel` to the host and returns at once, never
-    /// blocking: the camera's write. The pixels are not copied.
-    ///
-    /// Images are conflated per channel: if the previous image has not started
-    /// going out, this one replaces it (counted in [`ImageStats::dropped`]), so
-    /// a slow link carries the newest image, never a backlog. Large images go
-    /// out in [chunks](crate::ClientBuilder::image_chunk), with other frames
-    /// going out between them and first, so a control message is never stuck
-    /// behind a frame.
-    ///
-    /// # Errors
-    ///
-    /// `NotConnected`, `Closed`, `InvalidChannel` or `FrameTooLarge`, with the
-    /// pixels handed back. (With chunking off, also `Full`, as [`write`](Self::write).)
-    pub fn write_image(&self, channel: &str, image: &Image) -> Result<()> {
-        let payload = image.data().clone();
-        self.check(channel, &payload)?;
-        let header = Header::new(Kind::Image(image.meta()), channel);
-        self.inner.host.queue_image(&header, payload)
-    }
-
-    /// Sends `image` on `channel` and returns once it has been handed to the
-    /// kernel: the back-pressure variant of [`write_image`](Self::write_image).
-    /// A locked image is never replaced by a newer one; the call waits for its
-    /// turn instead.
-    ///
-    /// # Locking
-    ///
-    /// Blocks for at most the [write timeout](crate::ClientBuilder::write_timeout).
-    ///
-    /// # Errors
-    ///
-    /// As [`write_image`](Self::write_image), and `TimedOut`.
-    pub fn write_image_lock(&self, channel: &str, image: &Image) -> Result<()> {
-        let payload = image.data().clone();
-        self.check(channel, &payload)?;
-        let header = Header::new(Kind::Image(image.meta()), channel);
-        let host = &self.inner.host;
-        let timeout = self.inner.shared.config.write_timeout;
-        let started = host.start_image_locked(&header, payload, timeout)?;
-        crate::host::wait_image(host, started, timeout)
-    }
-
-    /// Image counters of `channel`: images sent to and dropped for the host,
-    /// images received from it.
-    pub fn image_stats(&self, channel: &str) -> ImageStats {
-        let (received, skipped) = self.inner.shared.store.image_counts(channel);
-        let lane = self.inner.host.image_stats(channel);
-        ImageStats {
-            sent: lane.sent,
-            dropped: lane.dropped,
-            received,
-            skipped,
-        }
-    }
-
-    /// Starts a batch of writes that go out together, in order, with no other
-    /// write between them; see [`WriteGuard`].
+    /// Starts a batch of writes to the host that go out together, in order,
+    /// with no other write between them; see [`WriteGuard`].
     pub fn lock(&self) -> WriteGuard<'_> {
-        WriteGuard {
-            client: self,
-            batch: Outbox::new(),
-        }
+        self.to(To::Host).lock()
     }
 
     /// Waits until everything queued so far has been handed to the kernel,
@@ -302,94 +239,22 @@ impl Client {
     ///
     /// `TimedOut` after the write timeout; `NotConnected` if the connection closed.
     pub fn flush(&self) -> Result<()> {
-        let host = &self.inner.host;
-        host.wait_flushed(self.inner.shared.config.write_timeout)
+        self.inner.core.flush()
     }
-
-    store_readers!();
 
     /// Closes the connection and joins the event loop. Writes afterwards fail with
     /// `Closed`; stored messages stay readable. Idempotent; dropping the last
     /// handle does the same.
     pub fn close(&self) {
-        self.inner.engine.shutdown();
+        self.inner.core.close();
     }
 }
 
-/// A batch of writes from [`Client::lock`], sent as one unit.
-///
-/// Frames written to the guard are encoded into a private buffer; no lock is held
-/// meanwhile. [`finish`](Self::finish) appends the whole batch to the connection
-/// at once (so no other thread's frame lands inside it) and waits until it has
-/// been handed to the kernel. Dropping an unfinished guard finishes it and
-/// ignores the result.
-///
-/// # Examples
-///
-/// ```
-/// # use socketengine::{Client, Host};
-/// # let host = Host::builder().addr("127.0.0.1:0").start()?;
-/// # let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
-/// let mut batch = client.lock();
-/// batch.write("arm", "lift")?;
-/// batch.write("gripper", "open")?;
-/// batch.finish()?;
-/// # Ok::<(), socketengine::Error>(())
-/// ```
-///
-/// # Locking
-///
-/// `finish` blocks like [`Client::write_lock`].
-#[derive(Debug)]
-#[must_use = "a batch is sent when finished or dropped"]
-pub struct WriteGuard<'a> {
-    client: &'a Client,
-    batch: Outbox,
-}
+impl Deref for Client {
+    type Target = Inbox;
 
-impl WriteGuard<'_> {
-    /// Adds a frame to the batch.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidChannel` or `FrameTooLarge`, with the payload handed back.
-    pub fn write(&mut self, channel: &str, payload: impl Into<Bytes>) -> Result<()> {
-        let payload = payload.into();
-        self.client.check(channel, &payload)?;
-        let max = self.client.inner.shared.config.max_frame;
-        let header = Header::data(channel);
-        let len = header.body_prefix_len() + payload.len();
-        if len > max {
-            return Err(Error::new(ErrorKind::FrameTooLarge { len, max }).with_payload(payload));
-        }
-        self.batch.push_valid(&header, payload);
-        Ok(())
-    }
-
-    /// Sends the batch and waits until it has been handed to the kernel.
-    ///
-    /// # Errors
-    ///
-    /// `NotConnected`, `Closed` or `TimedOut`.
-    pub fn finish(mut self) -> Result<()> {
-        self.send()
-    }
-
-    fn send(&mut self) -> Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let inner = &self.client.inner;
-        let target = inner.host.queue_batch(&mut self.batch)?;
-        inner
-            .host
-            .wait_written(target, inner.shared.config.write_timeout)
-    }
-}
-
-impl Drop for WriteGuard<'_> {
-    fn drop(&mut self) {
-        let _ = self.send();
+    fn deref(&self) -> &Inbox {
+        &self.inner.core
     }
 }
 

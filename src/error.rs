@@ -75,6 +75,14 @@ pub enum ErrorKind {
     /// No client with this id is connected.
     #[error("no connected client {0}")]
     UnknownClient(ClientId),
+    /// No connected client has this name.
+    #[error("no connected client named {0:?}")]
+    UnknownName(String),
+    /// The target or feature is not built yet (or makes no sense from this
+    /// side, such as a host sending to [`To::Host`](crate::To::Host)); nothing
+    /// was sent.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
     /// A channel name is empty or longer than 255 bytes.
     #[error("invalid channel name {name:?}: {reason}")]
     InvalidChannel {
@@ -240,6 +248,34 @@ impl From<Error> for io::Error {
         };
         io::Error::new(kind, err)
     }
+}
+
+/// Why a blocking receive returned nothing: the handle was closed and
+/// everything buffered has been taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("receiving on a closed handle")]
+pub struct RecvError;
+
+/// Why [`try_recv`](crate::Subscription::try_recv) returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// Nothing is buffered now.
+    #[error("nothing to receive yet")]
+    Empty,
+    /// The handle was closed and everything buffered has been taken.
+    #[error("receiving on a closed handle")]
+    Disconnected,
+}
+
+/// Why [`recv_timeout`](crate::Subscription::recv_timeout) returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived in time.
+    #[error("nothing received in time")]
+    Timeout,
+    /// The handle was closed and everything buffered has been taken.
+    #[error("receiving on a closed handle")]
+    Disconnected,
 }
 
 /// Checks a channel name given to a public method.

@@ -8,8 +8,8 @@
 //! and sent ones are written from the caller's buffer, so pixels are never copied
 //! in user space on either side.
 //!
-//! Send with [`Client::write_image`](crate::Client::write_image) or
-//! [`Host::write_image_all`](crate::Host::write_image_all); read the newest with
+//! Send with [`Client::write`](crate::Client::write) or
+//! [`Host::write`](crate::Host::write); read the newest with
 //! `get_image`.
 //!
 //! # Examples
@@ -105,8 +105,8 @@ impl PixelFormat {
     }
 }
 
-/// Image counters of one channel, from `image_stats` on a
-/// [`Host`](crate::Host::image_stats) or a [`Client`](crate::Client::image_stats).
+/// Image counters of one channel, from
+/// [`image_stats`](crate::Inbox::image_stats) on a host or a client.
 ///
 /// Sending side: every image written to a peer is eventually `sent` or
 /// `dropped`. Receiving side: `skipped` counts the gaps in each sender's

@@ -3,29 +3,42 @@
 //! A raw-TCP, channelled data engine for robotics and vision pipelines. A
 //! [`Host`] and its [`Client`]s exchange length-prefixed `(channel, payload)`
 //! frames (the [wire format](protocol)) driven by one [mio] event-loop thread per
-//! handle. Each side keeps, per channel:
+//! handle.
 //!
-//! * the **latest** message — [`Host::get`] / [`Client::get`], non-consuming,
-//!   never blocking on the network;
-//! * a **bounded queue** — [`get_all`](Host::get_all) drains it in order; when it
-//!   is full the oldest message is dropped and counted
+//! ## Reading: the [`Inbox`]
+//!
+//! Both handles dereference to an [`Inbox`], which keeps per channel:
+//!
+//! * the **latest** message — [`get`](Inbox::get), non-consuming, never
+//!   blocking on the network;
+//! * a **bounded queue** — [`get_all`](Inbox::get_all) drains it in order; when
+//!   it is full the oldest message is dropped and counted
 //!   ([`ChannelStats::dropped`]);
-//! * the latest message **per sender** — [`get_by_client`](Host::get_by_client);
-//! * optional blocking **subscribers** — [`subscribe`](Host::subscribe) returns a
-//!   [`Subscription`] whose `recv` sleeps until the next message.
+//! * the latest message **per sender** — [`get_by_client`](Inbox::get_by_client);
+//! * optional blocking **subscribers** — [`subscribe`](Inbox::subscribe) returns
+//!   a [`Subscription`] whose `recv` sleeps until the next message;
+//! * connection [`events`](Inbox::events).
 //!
-//! Writes come in two flavours:
+//! ## Sending: a target, a payload, a mode
 //!
-//! * **unlocked** ([`Client::write`], [`Host::write_all`], [`Host::write_to`]):
-//!   queue and return at once. Bursts of small frames coalesce into one system
-//!   call. When a connection's outbox holds its byte budget the write fails with
-//!   [`ErrorKind::Full`] and hands the payload back;
-//! * **locked** ([`Client::write_lock`], [`Host::write_lock_all`],
-//!   [`Host::write_lock_to`], the [`Client::lock`] batch guard): return once the
-//!   bytes are in the kernel, in order with every other write on that connection.
+//! * **The target is an argument**: a client's [`write`](Client::write) goes to
+//!   its host, a host's [`write`](Host::write) to every client, and
+//!   [`to`](Host::to) names any other [`To`]: `host.to(id)`,
+//!   `host.to("planner")`, a list of ids or names.
+//! * **The payload kind is a type** ([`Outgoing`]): bytes (`&str`, `Vec<u8>`,
+//!   [`Bytes`](bytes::Bytes), ...) travel as data; an [`Image`] travels on the
+//!   image path (chunked, conflated) whichever call sends it.
+//! * **The mode is the verb**: [`write`](Target::write) is *unlocked* — it
+//!   queues and returns at once, bursts of small frames coalesce into one
+//!   system call, and when a connection's outbox holds its byte budget it
+//!   fails with [`ErrorKind::Full`] and hands the payload back;
+//!   [`write_lock`](Target::write_lock) is *locked* — it returns once the
+//!   bytes are in the kernel, in order with every other write on that
+//!   connection. [`lock`](Client::lock) starts a batch ([`WriteGuard`]) that
+//!   goes out as one unit.
 //!
-//! Payloads are [`Bytes`](bytes::Bytes): a received payload points into the buffer
-//! the socket was read into, and a broadcast shares one buffer between clients.
+//! A received payload points into the buffer the socket was read into, and a
+//! broadcast shares one buffer between clients.
 //!
 //! ## Example
 //!
@@ -60,7 +73,7 @@
 //!
 //! // The host answers one client by id.
 //! let cmd = planner.subscribe("cmd");
-//! host.write_lock_to(planner.id(), "cmd", "stop")?;
+//! host.to(planner.id()).write_lock("cmd", "stop")?;
 //! assert_eq!(&cmd.recv_timeout(Duration::from_secs(5)).unwrap().payload()[..], b"stop");
 //! # Ok::<(), socketengine::Error>(())
 //! ```
@@ -70,9 +83,9 @@
 //! [`Image`] carries a frame's geometry (width, height, [`PixelFormat`], row
 //! stride), a sequence number and a capture time beside its pixels, checked
 //! against each other when it is made and again when it arrives. Images go out
-//! with [`Client::write_image`], [`Host::write_image_all`] or
-//! [`Host::write_image_to`] (and the locked `write_image_lock*` variants), and
-//! are read with `get_image` (the newest whole image) or `get_all` (in order).
+//! with the same calls as bytes ([`Client::write`], [`Host::write`],
+//! `host.to(id).write_lock(..)`), and are read with `get_image` (the newest
+//! whole image) or `get_all` (in order).
 //!
 //! * **Zero copy.** The pixels are sent from the caller's buffer (a broadcast
 //!   shares it between clients) and received straight into one buffer of the
@@ -94,7 +107,7 @@
 //! let host = Host::builder().addr("127.0.0.1:0").start()?;
 //! let camera = Client::builder().addr(host.local_addr().to_string()).connect()?;
 //! let frame = Image::new(640, 480, PixelFormat::Rgb8, vec![0u8; 640 * 480 * 3])?.with_seq(1);
-//! camera.write_image_lock(IMAGE_CHANNEL, &frame)?;
+//! camera.write_lock(IMAGE_CHANNEL, &frame)?;
 //! # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
 //! # while host.get_image(IMAGE_CHANNEL).is_none() {
 //! #     assert!(std::time::Instant::now() < deadline);
@@ -128,18 +141,22 @@ mod client;
 mod config;
 mod engine;
 mod error;
+mod handle;
 mod host;
 mod image;
+mod inbox;
 pub mod protocol;
-mod readers;
 mod registry;
+mod send;
 mod store;
 mod time;
 
-pub use client::{Client, WriteGuard};
+pub use client::Client;
 pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, RecvError, RecvTimeoutError, Result, TryRecvError};
 pub use host::Host;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
+pub use inbox::{Events, Inbox};
 pub use registry::{ClientId, ClientInfo, Event};
+pub use send::{Outgoing, Payload, Target, To, WriteGuard};
 pub use store::{ChannelStats, Message, Subscription};

@@ -52,7 +52,7 @@ pub struct ClientInfo {
 }
 
 /// Something that happened to a connection, from
-/// [`Host::events`](crate::Host::events) or [`Client::events`](crate::Client::events).
+/// [`events`](crate::Inbox::events) on a host or a client.
 ///
 /// On a client, `client` and `name` are the client's own id and name, and `addr`
 /// the host's address.
@@ -149,6 +149,19 @@ impl Registry {
         let old = inner.by_id.insert(id, Arc::clone(&peer));
         inner.evict_disconnected(keep_disconnected);
         (peer, old.filter(|old| old.is_connected()))
+    }
+
+    /// Adds a peer under its id (a client's one connection, for the
+    /// counters that sum over peers).
+    pub(crate) fn insert(&self, peer: Arc<Peer>) {
+        self.inner.write().by_id.insert(peer.id(), peer);
+    }
+
+    /// The connected peer with this name.
+    pub(crate) fn get_by_name(&self, name: &str) -> Option<Arc<Peer>> {
+        let inner = self.inner.read();
+        let id = inner.by_name.get(name)?;
+        inner.by_id.get(id).filter(|p| p.is_connected()).cloned()
     }
 
     /// The connected peer with this id.

@@ -10,9 +10,8 @@ use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
 use socketengine::protocol::{DecodeError, Header, Hello, MAGIC};
-use socketengine::{Client, ClientId, Error, ErrorKind, Event, Host, HostBuilder};
+use socketengine::{Client, ClientId, Error, ErrorKind, Events, Host, HostBuilder};
 use util::{
     TIMEOUT, assert_closed_by_peer, bytes_of, client, host_with, next_disconnect, next_error,
     noise, payloads, raw_connect, raw_handshake, wait_received, wait_until,
@@ -22,7 +21,7 @@ use util::{
 /// `before`.
 struct Bystander {
     host: Host,
-    events: Receiver<Event>,
+    events: Events,
     good: Client,
 }
 
@@ -62,7 +61,8 @@ impl Bystander {
         good.write_lock("after", "a1").unwrap();
         wait_received(host, "after", 1);
         assert_eq!(host.get("after").unwrap().from(), good.id());
-        host.write_lock_to(good.id(), "reply", "still here")
+        host.to(good.id())
+            .write_lock("reply", "still here")
             .unwrap();
         assert!(wait_until(TIMEOUT, || good.get("reply").is_some()));
     }

@@ -16,7 +16,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use socketengine::Client;
+use socketengine::{Client, IMAGE_CHANNEL, Image, PixelFormat};
 use util::{TIMEOUT, closed_port_addr};
 
 /// The binary under test.
@@ -200,6 +200,41 @@ fn echo_host_returns_the_message_to_its_sender() {
     assert_eq!(echoed.len(), 1, "one echo within {TIMEOUT:?}");
     assert_eq!(&echoed[0].payload()[..], &payload[..]);
     client.close();
+}
+
+#[test]
+fn the_relay_forwards_an_image_as_an_image() {
+    let (_host, addr) = Child::host(&[]);
+    let connect = |name: &str| Client::builder().addr(&addr).name(name).connect().unwrap();
+    let viewer = connect("viewer");
+    let frames = viewer.subscribe(IMAGE_CHANNEL);
+    let camera = connect("camera");
+    let pixels: Vec<u8> = (0..640 * 480 * 3).map(|i| (i % 251) as u8).collect();
+    let frame = Image::new(640, 480, PixelFormat::Rgb8, pixels)
+        .unwrap()
+        .with_seq(42)
+        .with_timestamp_ns(7);
+    camera.write_lock(IMAGE_CHANNEL, &frame).unwrap();
+    let msg = frames
+        .recv_timeout(TIMEOUT)
+        .expect("the relay forwards the frame");
+    let got = msg.image().expect("it arrives as an image, not bytes");
+    assert_eq!(
+        (
+            got.width(),
+            got.height(),
+            got.format(),
+            got.seq(),
+            got.timestamp_ns()
+        ),
+        (640, 480, PixelFormat::Rgb8, 42, 7)
+    );
+    assert_eq!(got.data(), frame.data());
+    assert_eq!(
+        msg.from(),
+        socketengine::ClientId::HOST,
+        "origins come with the hub"
+    );
 }
 
 #[test]

@@ -58,7 +58,7 @@ fn two_hundred_clients_at_once_are_all_served_and_lose_nothing() {
         CLIENTS
     );
     // And the host reaches every one of them.
-    assert_eq!(host.write_lock_all("cmd", "go").unwrap(), CLIENTS);
+    assert_eq!(host.write_lock("cmd", "go").unwrap(), CLIENTS);
     for (c, cmd) in &clients {
         let msg = cmd.recv_timeout(TIMEOUT).unwrap();
         assert_eq!((&msg.payload()[..], c.is_connected()), (&b"go"[..], true));
@@ -125,11 +125,11 @@ fn a_peer_that_stops_reading_during_a_broadcast_costs_only_its_budget() {
         // Unlocked broadcast; the good client is never full for long, so wait
         // for it (bounded) and retry until it took the frame.
         let deadline = Instant::now() + TIMEOUT;
-        while host.write_to(good.id(), "frame", payload.clone()).is_err() {
+        while host.to(good.id()).write("frame", payload.clone()).is_err() {
             assert!(Instant::now() < deadline, "good client starved");
             std::thread::yield_now();
         }
-        let _ = host.write_to(stalled_id, "frame", payload.clone());
+        let _ = host.to(stalled_id).write("frame", payload.clone());
         let stalled = info(&host, stalled_id);
         assert!(stalled.queued_bytes <= BUDGET + FRAME, "{stalled:?}");
     }

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use bytes::Bytes;
-use crossbeam_channel::RecvTimeoutError;
+use socketengine::RecvTimeoutError;
 use socketengine::protocol::{Header, Hello, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
 use socketengine::{Client, ClientId, ErrorKind, Event, Host, Message};
 use util::{
@@ -214,9 +214,9 @@ fn client_list_and_events_reflect_a_disconnect() {
         .map(|i| (i.name.as_str(), i.connected))
         .collect();
     assert_eq!(state, [("stay", true), ("leave", false)]);
-    let err = host.write_to(leave.id(), "cmd", "gone").unwrap_err();
+    let err = host.to(leave.id()).write("cmd", "gone").unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::UnknownClient(id) if *id == leave.id()));
-    host.write_lock_to(stay.id(), "cmd", "here").unwrap();
+    host.to(stay.id()).write_lock("cmd", "here").unwrap();
     assert!(stay.is_connected() && !leave.is_connected());
 }
 
@@ -227,12 +227,12 @@ fn host_writes_to_one_client_or_all_of_them() {
     let subs: Vec<_> = clients.iter().map(|c| c.subscribe("cmd")).collect();
     let recv = |i: usize| subs[i].recv_timeout(TIMEOUT).unwrap();
 
-    host.write_to(clients[1].id(), "cmd", "only b").unwrap();
+    host.to(clients[1].id()).write("cmd", "only b").unwrap();
     let msg = recv(1);
     assert_eq!((text(&msg), msg.from()), ("only b".into(), ClientId::HOST));
 
-    assert_eq!(host.write_all("cmd", "everyone").unwrap(), 3);
-    assert_eq!(host.write_lock_all("cmd", "locked").unwrap(), 3);
+    assert_eq!(host.write("cmd", "everyone").unwrap(), 3);
+    assert_eq!(host.write_lock("cmd", "locked").unwrap(), 3);
     for (i, c) in clients.iter().enumerate() {
         assert_eq!(text(&recv(i)), "everyone");
         assert_eq!(text(&recv(i)), "locked");
@@ -244,14 +244,15 @@ fn host_writes_to_one_client_or_all_of_them() {
         assert_eq!(queued, want, "client {}", c.name());
     }
 
-    let err = host.write_to(ClientId(999), "cmd", "nobody").unwrap_err();
+    let err = host.to(ClientId(999)).write("cmd", "nobody").unwrap_err();
     assert!(matches!(
         err.kind(),
         ErrorKind::UnknownClient(ClientId(999))
     ));
     assert_eq!(err.into_payload(), Some(Bytes::from("nobody")));
     let err = host
-        .write_lock_to(ClientId(999), "cmd", "nobody")
+        .to(ClientId(999))
+        .write_lock("cmd", "nobody")
         .unwrap_err();
     assert!(matches!(
         err.kind(),
@@ -311,8 +312,8 @@ fn unlocked_write_to_a_peer_that_stops_reading_fails_full_with_the_payload() {
     // 2000 x 64 KiB is far more than the budget and any kernel buffers.
     for i in 0..2000u32 {
         let payload = Bytes::from(vec![i as u8; CHUNK]);
-        match host.write_to(id, "frames", payload.clone()) {
-            Ok(()) => {}
+        match host.to(id).write("frames", payload.clone()) {
+            Ok(_) => {}
             Err(err) if err.is_full() => {
                 full = Some((err, payload));
                 break;
@@ -454,15 +455,15 @@ fn writes_after_close_fail_with_closed_and_close_is_idempotent() {
 
     host.close();
     host.close();
-    let err = host.write_all("ch", "late").unwrap_err();
+    let err = host.write("ch", "late").unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Closed));
     assert_eq!(err.into_payload(), Some(Bytes::from("late")));
     assert!(matches!(
-        host.write_lock_all("ch", "x").unwrap_err().kind(),
+        host.write_lock("ch", "x").unwrap_err().kind(),
         ErrorKind::Closed
     ));
     assert!(matches!(
-        host.write_to(client.id(), "ch", "x").unwrap_err().kind(),
+        host.to(client.id()).write("ch", "x").unwrap_err().kind(),
         ErrorKind::Closed
     ));
     assert_eq!(
@@ -478,9 +479,9 @@ fn closing_a_handle_ends_its_subscriptions_after_what_they_hold() {
     let host = host();
     let robot = client(&host, "robot");
     let cmd = robot.subscribe("cmd");
-    host.write_lock_to(robot.id(), "cmd", "stop").unwrap();
+    host.to(robot.id()).write_lock("cmd", "stop").unwrap();
     assert_eq!(text(&cmd.recv_timeout(TIMEOUT).unwrap()), "stop");
-    host.write_lock_to(robot.id(), "cmd", "park").unwrap();
+    host.to(robot.id()).write_lock("cmd", "park").unwrap();
     assert!(wait_until(TIMEOUT, || !cmd.is_empty()));
     // A reader blocked with no timeout is woken by the close.
     let quiet = robot.subscribe("quiet");
@@ -569,10 +570,11 @@ fn invalid_channel_names_are_refused_with_the_payload() {
             client.write(bad, "p"),
             client.write_lock(bad, "p"),
             client.lock().write(bad, "p"),
-            host.write_to(client.id(), bad, "p"),
-            host.write_lock_to(client.id(), bad, "p"),
-            host.write_all(bad, "p").map(drop),
-            host.write_lock_all(bad, "p").map(drop),
+            host.to(client.id()).write(bad, "p").map(drop),
+            host.to(client.id()).write_lock(bad, "p").map(drop),
+            host.write(bad, "p").map(drop),
+            host.write_lock(bad, "p").map(drop),
+            host.lock().write(bad, "p"),
         ];
         for (i, result) in results.into_iter().enumerate() {
             let err = result.unwrap_err();
@@ -598,7 +600,7 @@ fn channel_names_of_255_bytes_work_both_ways() {
         let msg = host.get(&name).unwrap();
         assert_eq!((msg.channel(), text(&msg).as_str()), (name.as_str(), "up"));
         let down = client.subscribe(&name);
-        host.write_lock_to(client.id(), &name, "down").unwrap();
+        host.to(client.id()).write_lock(&name, "down").unwrap();
         let msg = down.recv_timeout(TIMEOUT).unwrap();
         assert_eq!(
             (msg.channel(), text(&msg).as_str()),
@@ -619,10 +621,13 @@ fn payload_over_max_frame_fails_with_frame_too_large() {
         client.write("ch", over.clone()),
         client.write_lock("ch", over.clone()),
         client.lock().write("ch", over.clone()),
-        host.write_to(client.id(), "ch", over.clone()),
-        host.write_lock_to(client.id(), "ch", over.clone()),
-        host.write_all("ch", over.clone()).map(drop),
-        host.write_lock_all("ch", over.clone()).map(drop),
+        host.to(client.id()).write("ch", over.clone()).map(drop),
+        host.to(client.id())
+            .write_lock("ch", over.clone())
+            .map(drop),
+        host.write("ch", over.clone()).map(drop),
+        host.write_lock("ch", over.clone()).map(drop),
+        host.lock().write("ch", over.clone()),
     ];
     for (i, result) in results.into_iter().enumerate() {
         let err = result.unwrap_err();
@@ -642,7 +647,7 @@ fn payload_over_max_frame_fails_with_frame_too_large() {
     client.write_lock("ch", fits.clone()).unwrap();
     wait_received(&host, "ch", 1);
     assert_eq!(host.get("ch").unwrap().into_payload(), fits);
-    host.write_lock_to(client.id(), "ch", fits.clone()).unwrap();
+    host.to(client.id()).write_lock("ch", fits.clone()).unwrap();
     assert!(wait_until(TIMEOUT, || client.get("ch").is_some()));
 }
 
@@ -667,12 +672,12 @@ fn a_full_host_refuses_further_clients() {
 fn oversized_broadcast_fails_even_with_no_clients() {
     let host = host_with(|b| b.max_frame(1024));
     let over = Bytes::from(vec![0u8; 2048]);
-    let err = host.write_all("ch", over.clone()).unwrap_err();
+    let err = host.write("ch", over.clone()).unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::FrameTooLarge { .. }),
         "{err:?}"
     );
-    let err = host.write_lock_all("ch", over).unwrap_err();
+    let err = host.write_lock("ch", over).unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::FrameTooLarge { .. }),
         "{err:?}"

@@ -84,11 +84,11 @@ fn every_pixel_format_and_odd_size_round_trips_bit_exact() {
             .unwrap()
             .with_seq(seq)
             .with_timestamp_ns(1_000 + seq);
-        cam.write_image_lock(IMAGE_CHANNEL, &sent).unwrap();
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
         let got = wait_image(|| host.get_image(IMAGE_CHANNEL), seq);
         assert_eq!(got, sent, "{w}x{h} {format:?} stride {stride}");
         // And back, host to client, on another channel.
-        host.write_image_to(cam.id(), "back", &sent).unwrap();
+        host.to(cam.id()).write("back", &sent).unwrap();
         assert_eq!(wait_image(|| cam.get_image("back"), seq), sent);
     }
     let stats = host.image_stats(IMAGE_CHANNEL);
@@ -111,8 +111,8 @@ fn encoded_images_round_trip_jpeg_keeping_dimensions_and_png_bit_exact() {
     let png = raw.encode_png().unwrap().with_seq(2);
     assert_eq!((jpeg.format(), jpeg.stride()), (PixelFormat::Jpeg, 0));
     assert!(jpeg.data().len() < raw.data().len());
-    cam.write_image_lock("jpeg", &jpeg).unwrap();
-    cam.write_image_lock("png", &png).unwrap();
+    cam.write_lock("jpeg", &jpeg).unwrap();
+    cam.write_lock("png", &png).unwrap();
     let got = wait_image(|| host.get_image("jpeg"), 1).decode().unwrap();
     assert_eq!(
         (got.width(), got.height(), got.format()),
@@ -213,7 +213,7 @@ fn a_payload_that_does_not_fit_its_geometry_is_refused_on_send_and_on_receive() 
     );
     assert_closed_by_peer(&mut liar);
     let img = solid(5, 4, 4);
-    good.write_image_lock(IMAGE_CHANNEL, &img).unwrap();
+    good.write_lock(IMAGE_CHANNEL, &img).unwrap();
     assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), 5), img);
 }
 
@@ -222,8 +222,7 @@ fn get_all_on_an_image_channel_returns_the_images_in_order() {
     let host = host();
     let cam = client(&host, "cam");
     for seq in 0..5 {
-        cam.write_image_lock(IMAGE_CHANNEL, &solid(seq, 640, 480))
-            .unwrap();
+        cam.write_lock(IMAGE_CHANNEL, solid(seq, 640, 480)).unwrap();
     }
     let mut got = Vec::new();
     assert!(wait_until(TIMEOUT, || {
@@ -256,8 +255,7 @@ fn a_reader_polling_at_2_hz_always_sees_a_whole_image_at_most_one_frame_old() {
                 // The camera's own clock: one frame every 1/60 s.
                 let due = start + Duration::from_secs_f64(seq as f64 / 60.0);
                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
-                cam.write_image(IMAGE_CHANNEL, &solid(seq, 1920, 1080))
-                    .unwrap();
+                cam.write(IMAGE_CHANNEL, solid(seq, 1920, 1080)).unwrap();
                 written.store(seq + 1, Ordering::Release);
             }
         })
@@ -308,9 +306,7 @@ fn a_broadcast_to_a_stalled_peer_conflates_and_never_blocks_the_host() {
     assert!(wait_until(TIMEOUT, || host.clients().len() == 2));
     let frame_len = 1280 * 720 * 3;
     for seq in 0..FRAMES {
-        let queued = host
-            .write_image_all(IMAGE_CHANNEL, &solid(seq, 1280, 720))
-            .unwrap();
+        let queued = host.write(IMAGE_CHANNEL, solid(seq, 1280, 720)).unwrap();
         assert_eq!(queued, 2);
     }
     let info = |id| host.clients().into_iter().find(|c| c.id == id).unwrap();
@@ -394,7 +390,7 @@ fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
             .unwrap();
         let mut stream = accepted.join().unwrap();
         let big = solid(1, 3840, 2160);
-        cam.write_image(IMAGE_CHANNEL, &big).unwrap();
+        cam.write(IMAGE_CHANNEL, &big).unwrap();
         cam.write("cmd", "stop").unwrap();
         let frames = read_until_image_done(&mut stream, big.data().len() as u64);
         let cmd_at = frames
@@ -441,8 +437,8 @@ fn a_sender_halves_its_image_window_while_frames_flow() {
         let info = host.clients().into_iter().find(|c| c.id == id).unwrap();
         info.queued_bytes as u64
     };
-    host.write_to(id, "cmd", "go").unwrap();
-    host.write_image_to(id, IMAGE_CHANNEL, &big).unwrap();
+    host.to(id).write("cmd", "go").unwrap();
+    host.to(id).write(IMAGE_CHANNEL, &big).unwrap();
     // Two chunks go out: half the window.
     assert!(wait_until(TIMEOUT, || queued() == total - 2 * CHUNK));
     // And no more without an acknowledgement (watched past the 100 ms the
@@ -469,8 +465,7 @@ fn locked_image_writes_are_never_dropped() {
     let host = host();
     let cam = client_with(&host, "cam", |b| b.image_chunk(Some(64 * 1024)));
     for seq in 0..30 {
-        cam.write_image_lock(IMAGE_CHANNEL, &solid(seq, 640, 480))
-            .unwrap();
+        cam.write_lock(IMAGE_CHANNEL, solid(seq, 640, 480)).unwrap();
     }
     wait_image(|| host.get_image(IMAGE_CHANNEL), 29);
     let (sent, got) = (
@@ -495,7 +490,7 @@ fn pings_interleave_with_a_stream_of_locked_images() {
         let cam = cam.clone();
         std::thread::spawn(move || {
             for seq in 0..40 {
-                cam.write_image_lock(IMAGE_CHANNEL, &solid(seq, 1920, 1080))
+                cam.write_lock(IMAGE_CHANNEL, solid(seq, 1920, 1080))
                     .unwrap();
             }
         })
@@ -526,9 +521,9 @@ fn whole_frame_images_round_trip_with_chunking_off() {
     });
     for seq in 0..3 {
         let img = solid(seq, 3840, 2160);
-        cam.write_image_lock(IMAGE_CHANNEL, &img).unwrap();
+        cam.write_lock(IMAGE_CHANNEL, &img).unwrap();
         assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), seq), img);
-        host.write_image_to(cam.id(), IMAGE_CHANNEL, &img).unwrap();
+        host.to(cam.id()).write(IMAGE_CHANNEL, &img).unwrap();
         assert_eq!(wait_image(|| cam.get_image(IMAGE_CHANNEL), seq), img);
     }
 }
@@ -547,7 +542,7 @@ fn seventeen_cameras_on_one_connection_all_arrive() {
         .map(|i| Image::new(4096, 2048, PixelFormat::Gray8, vec![i as u8; 8 << 20]).unwrap())
         .collect();
     for (i, (ch, img)) in channels.iter().zip(images).enumerate() {
-        cam.write_image(ch, &img.with_seq(i as u64)).unwrap();
+        cam.write(ch, img.with_seq(i as u64)).unwrap();
     }
     for (i, ch) in channels.iter().enumerate() {
         let got = wait_image(|| host.get_image(ch), i as u64);

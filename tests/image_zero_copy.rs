@@ -100,7 +100,7 @@ fn images_are_neither_copied_on_broadcast_nor_on_receive() {
     // Broadcast: this thread allocates a little bookkeeping, no payload.
     let img = frame(1);
     let before = MINE.with(Cell::get);
-    assert_eq!(host.write_image_all(IMAGE_CHANNEL, &img).unwrap(), 4);
+    assert_eq!(host.write(IMAGE_CHANNEL, &img).unwrap(), 4);
     let allocated = MINE.with(Cell::get) - before;
     assert!(
         allocated < 64 * 1024,
@@ -119,7 +119,7 @@ fn images_are_neither_copied_on_broadcast_nor_on_receive() {
     // made for it, which the socket read into; nothing copied it elsewhere.
     let second = frame(2);
     let mark = LARGE_COUNT.load(Ordering::Relaxed);
-    clients[0].write_image_lock(IMAGE_CHANNEL, &second).unwrap();
+    clients[0].write_lock(IMAGE_CHANNEL, &second).unwrap();
     let mut got = None;
     assert!(wait_until(TIMEOUT, || {
         got = host.get_image(IMAGE_CHANNEL).filter(|i| i.seq() == 2);

@@ -25,8 +25,8 @@ fn clients_connecting_during_a_broadcast_storm_all_get_their_welcome() {
         std::thread::spawn(move || {
             let mut rounds = 0u64;
             while !stop.load(Ordering::Relaxed) && rounds < 50_000_000 {
-                host.write_all("storm", Bytes::from_static(b"x")).unwrap();
-                let _ = host.write_lock_all("storm", Bytes::from_static(b"y"));
+                host.write("storm", Bytes::from_static(b"x")).unwrap();
+                let _ = host.write_lock("storm", Bytes::from_static(b"y"));
                 rounds += 1;
             }
         })
@@ -73,8 +73,8 @@ fn locked_writes_to_a_stalled_peer_time_out_within_the_budget() {
     let payload = Bytes::from(vec![7u8; 256 * 1024]);
     let mut handed_back = 0;
     for _ in 0..40 {
-        match host.write_lock_to(id, "frames", payload.clone()) {
-            Ok(()) => {}
+        match host.to(id).write_lock("frames", payload.clone()) {
+            Ok(_) => {}
             // Timed out waiting for the kernel (the frame stays queued), or for
             // room (nothing queued, the payload comes back).
             Err(err) if matches!(err.kind(), ErrorKind::TimedOut(_)) => {
@@ -133,7 +133,7 @@ fn timeouts_of_duration_max_mean_no_timeout() {
     c.write_lock("ch", "1").unwrap();
     let got = host.get_all_timeout("ch", Duration::MAX);
     assert_eq!(&got[0].payload()[..], b"1");
-    host.write_lock_to(c.id(), "ch", "2").unwrap();
+    host.to(c.id()).write_lock("ch", "2").unwrap();
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn a_stalled_peer_does_not_slow_locked_writes_to_others_past_the_timeout() {
     for _ in 0..20 {
         // Delivered to `fast` every time; the stalled peer fills up and then
         // times out, which ends the call with that error.
-        let _ = host.write_lock_all("cmd", payload.clone());
+        let _ = host.write_lock("cmd", payload.clone());
     }
     let mut got = 0;
     while got < 20 && rx.recv_timeout(TIMEOUT).is_ok() {

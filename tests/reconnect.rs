@@ -7,8 +7,7 @@ mod util;
 
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
-use socketengine::{Client, ErrorKind, Event, Host};
+use socketengine::{Client, ErrorKind, Event, Events, Host};
 use util::{TIMEOUT, wait_until};
 
 const FIRST: Duration = Duration::from_millis(10);
@@ -28,7 +27,7 @@ fn camera(host: &Host) -> Client {
 }
 
 /// The next event that `pick` accepts, skipping others; panics after `TIMEOUT`.
-fn next<T>(events: &Receiver<Event>, mut pick: impl FnMut(Event) -> Option<T>) -> T {
+fn next<T>(events: &Events, mut pick: impl FnMut(Event) -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -85,7 +84,7 @@ fn a_restarted_host_gets_its_streaming_client_back() {
         ("camera", true)
     );
     // And the host can reach it.
-    second.write_lock_to(cam.id(), "cmd", "go").unwrap();
+    second.to(cam.id()).write_lock("cmd", "go").unwrap();
     assert_eq!(&cmd.recv_timeout(TIMEOUT).unwrap().payload()[..], b"go");
 }
 

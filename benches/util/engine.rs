@@ -7,7 +7,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use bytes::Bytes;
-use crossbeam_channel::RecvTimeoutError;
+use socketengine::RecvTimeoutError;
 use socketengine::{Client, Host, Subscription};
 
 use super::{Counter, TIMEOUT, bounded, join_within};
@@ -221,7 +221,9 @@ fn echo(host: &Host, pings: &Subscription, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         match pings.recv_timeout(ECHO_POLL) {
             Ok(ping) => host
-                .write_lock_to(ping.from(), "pong", ping.into_payload())
+                .to(ping.from())
+                .write_lock("pong", ping.into_payload())
+                .map(drop)
                 .expect("engine echo write"),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,

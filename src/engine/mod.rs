@@ -32,7 +32,7 @@ pub(crate) use reconnect::Reconnect;
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
-use crate::registry::Registry;
+pub(crate) use crate::registry::Registry;
 use crate::store::Store;
 use crate::{Event, Result};
 

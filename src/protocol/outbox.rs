@@ -39,7 +39,7 @@ const TAIL_CHUNK: usize = 64 * 1024;
 /// outbox.advance(10);
 /// assert_eq!(outbox.len(), 10 + 100_000 - 10); // a 10-byte header, 10 bytes taken
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Outbox {
     /// Frozen buffers, oldest first; `tail` follows them.
     segments: VecDeque<Bytes>,

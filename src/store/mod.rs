@@ -65,11 +65,16 @@ impl Message {
         self
     }
 
-    /// The image this message carries, if it arrived as one (sent with
-    /// `write_image`); the image's pixels are the payload, not copied.
+    /// The image this message carries, if it arrived as one (an
+    /// [`Image`] was sent); the image's pixels are the payload, not copied.
     pub fn image(&self) -> Option<Image> {
         let meta = self.image.as_deref()?;
         Image::from_wire(meta, self.payload.clone()).ok()
+    }
+
+    /// The wire fields of the image this message carries, if any.
+    pub(crate) fn image_meta(&self) -> Option<&ImageMeta> {
+        self.image.as_deref()
     }
 
     /// The channel the message arrived on.
@@ -99,7 +104,7 @@ impl Message {
     }
 }
 
-/// Counters of one channel, from [`Host::channel_stats`](crate::Host::channel_stats).
+/// Counters of one channel, from [`channel_stats`](crate::Inbox::channel_stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ChannelStats {
@@ -660,17 +665,14 @@ mod tests {
         assert_eq!(payloads(&sub.try_iter().collect::<Vec<_>>()), [b"a", b"b"]);
         assert_eq!(
             sub.recv_timeout(Duration::ZERO),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+            Err(crate::error::RecvTimeoutError::Disconnected)
         );
 
         // Channels old and new: nothing is waited for once closed.
         for ch in ["ch", "new"] {
             let late = store.subscribe(ch);
             let got = on_a_thread(move || late.recv_timeout(Duration::MAX));
-            assert_eq!(
-                got(),
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected)
-            );
+            assert_eq!(got(), Err(crate::error::RecvTimeoutError::Disconnected));
             let store = Arc::clone(&store);
             let drained = on_a_thread(move || store.get_all_timeout("new2", Duration::MAX));
             assert!(drained().is_empty());
@@ -683,13 +685,13 @@ mod tests {
         let quiet = store.subscribe("quiet");
         assert_eq!(
             quiet.recv_timeout(Duration::ZERO),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout)
+            Err(crate::error::RecvTimeoutError::Timeout)
         );
         assert!(quiet.is_empty());
         let bad = store.subscribe("");
         assert_eq!(
             bad.recv_timeout(Duration::MAX),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+            Err(crate::error::RecvTimeoutError::Disconnected)
         );
     }
 

@@ -5,12 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, TryIter, TryRecvError};
+use crossbeam_channel::Receiver;
 
 use super::{Message, Slot};
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 
 /// Every message arriving on one channel from the moment of
-/// [`subscribe`](crate::Host::subscribe), for a thread that prefers to block.
+/// [`subscribe`](crate::Inbox::subscribe), for a thread that prefers to block.
 ///
 /// It buffers as many messages as the channel's queue capacity (at least one);
 /// when it is full, further messages skip it and are counted in
@@ -29,9 +30,7 @@ use super::{Message, Slot};
 /// sleeper is there and hands it the core soon after. A crossbeam receiver's
 /// `recv` spins and yields the core a few times first, which on cores kept
 /// busy (a saturating image stream beside a control loop) leaves the thread
-/// queued behind others for milliseconds. To wait on several channels at once
-/// with crossbeam's `select!`, take the underlying [`receiver`](Self::receiver)
-/// (which then waits in crossbeam's way, unseen by the loop).
+/// queued behind others for milliseconds.
 ///
 /// ```
 /// use socketengine::{Client, Host};
@@ -40,7 +39,7 @@ use super::{Message, Slot};
 /// let host = Host::builder().addr("127.0.0.1:0").start()?;
 /// let robot = Client::builder().addr(host.local_addr().to_string()).connect()?;
 /// let cmd = robot.subscribe("cmd");
-/// host.write_lock_to(robot.id(), "cmd", "stop")?;
+/// host.to(robot.id()).write_lock("cmd", "stop")?;
 /// let msg = cmd.recv_timeout(Duration::from_secs(5)).expect("the command arrives");
 /// assert_eq!(&msg.payload()[..], b"stop");
 ///
@@ -80,11 +79,14 @@ impl Subscription {
 
     /// The next message if one is buffered, without waiting.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
-        self.rx.try_recv()
+        self.rx.try_recv().map_err(|err| match err {
+            crossbeam_channel::TryRecvError::Empty => TryRecvError::Empty,
+            crossbeam_channel::TryRecvError::Disconnected => TryRecvError::Disconnected,
+        })
     }
 
     /// Every buffered message, oldest first, without waiting.
-    pub fn try_iter(&self) -> TryIter<'_, Message> {
+    pub fn try_iter(&self) -> impl Iterator<Item = Message> + '_ {
         self.rx.try_iter()
     }
 
@@ -102,14 +104,6 @@ impl Subscription {
     /// Whether no message is buffered.
     pub fn is_empty(&self) -> bool {
         self.rx.is_empty()
-    }
-
-    /// The crossbeam receiver underneath, for `select!` over several
-    /// channels or event streams. Waiting on it directly spins and yields
-    /// before it sleeps (see [Waiting](Self#waiting)), and the event loop
-    /// cannot see such a waiter to hand it its core.
-    pub fn receiver(&self) -> &Receiver<Message> {
-        &self.rx
     }
 
     /// Waits for the next message until `deadline` (`None`: forever).
@@ -137,7 +131,7 @@ impl Subscription {
     /// The next message or the news that none will come; `None` while the
     /// buffer is empty.
     fn take(&self) -> Option<Result<Message, RecvTimeoutError>> {
-        match self.rx.try_recv() {
+        match self.try_recv() {
             Ok(msg) => Some(Ok(msg)),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),

@@ -12,9 +12,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::Receiver;
+
 use socketengine::protocol::{Hello, WELCOME_LEN, Welcome, WelcomeStatus};
-use socketengine::{Client, ClientBuilder, ClientId, Error, Event, Host, HostBuilder, Message};
+use socketengine::{
+    Client, ClientBuilder, ClientId, Error, Event, Events, Host, HostBuilder, Message,
+};
 
 /// How long any wait may take before the test fails. Generous: the machine is
 /// shared and builds run beside the tests; a passing test never waits this long.
@@ -96,10 +98,7 @@ pub(crate) fn bytes_of(strs: &[&str]) -> Vec<Bytes> {
 }
 
 /// The next event that `pick` accepts, skipping others; panics after [`TIMEOUT`].
-pub(crate) fn next_event<T>(
-    events: &Receiver<Event>,
-    mut pick: impl FnMut(Event) -> Option<T>,
-) -> T {
+pub(crate) fn next_event<T>(events: &Events, mut pick: impl FnMut(Event) -> Option<T>) -> T {
     let deadline = Instant::now() + TIMEOUT;
     for _ in 0..MAX_POLLS {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -114,7 +113,7 @@ pub(crate) fn next_event<T>(
 }
 
 /// The next `Event::Error`: its client, address and error.
-pub(crate) fn next_error(events: &Receiver<Event>) -> (Option<ClientId>, SocketAddr, Error) {
+pub(crate) fn next_error(events: &Events) -> (Option<ClientId>, SocketAddr, Error) {
     next_event(events, |event| match event {
         Event::Error {
             client,
@@ -126,7 +125,7 @@ pub(crate) fn next_error(events: &Receiver<Event>) -> (Option<ClientId>, SocketA
 }
 
 /// The id of the next client to disconnect.
-pub(crate) fn next_disconnect(events: &Receiver<Event>) -> ClientId {
+pub(crate) fn next_disconnect(events: &Events) -> ClientId {
     next_event(events, |event| match event {
         Event::Disconnected { client, .. } => Some(client),
         _ => None,

@@ -168,7 +168,7 @@ fn drain(host: &Host, channel: &str, shared: &Shared) -> anyhow::Result<()> {
 fn respond(host: &Host, shared: &Shared) -> anyhow::Result<()> {
     while !stopped(shared) {
         for cmd in host.get_all_timeout("cmd", WAIT) {
-            match host.write_to(cmd.from(), "ack", cmd.into_payload()) {
+            match host.to(cmd.from()).write("ack", cmd.into_payload()) {
                 // A refused write is counted in the client's `dropped`.
                 Err(e) if !e.is_full() => return Err(lib(e)),
                 _ => {}
@@ -193,7 +193,7 @@ fn stream(
             break;
         }
         let frame = frame.clone().with_seq(seq);
-        match camera.write_image_lock("camera", &frame) {
+        match camera.write_lock("camera", &frame) {
             Ok(()) => {}
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => {
                 shared.full.fetch_add(1, Ordering::Relaxed);

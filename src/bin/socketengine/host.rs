@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use socketengine::{ClientId, Event, Host, Message};
+use socketengine::{ClientId, Event, Events, Host, Message, RecvTimeoutError};
 
 use crate::args::{parse_addr, parse_size};
 use crate::shutdown::Shutdown;
@@ -70,7 +69,7 @@ struct Relay<'a> {
     host: &'a Host,
     args: &'a HostArgs,
     started: Instant,
-    events: Receiver<Event>,
+    events: Events,
     /// Client names by id, for log lines.
     names: HashMap<ClientId, String>,
     /// The channel that last had messages: the one to wait on when all are idle.
@@ -183,9 +182,10 @@ impl<'a> Relay<'a> {
 
     /// Queues `msg` to `to` (an unlocked write: a slow client misses it).
     fn send(&mut self, to: ClientId, msg: &Message, echo: bool) {
-        match self.host.write_to(to, msg.channel(), msg.payload().clone()) {
-            Ok(()) if echo => self.echoed += 1,
-            Ok(()) => self.forwarded += 1,
+        // The message as it came: an image is forwarded as an image.
+        match self.host.to(to).write(msg.channel(), msg) {
+            Ok(_) if echo => self.echoed += 1,
+            Ok(_) => self.forwarded += 1,
             Err(err) => {
                 self.missed += 1;
                 if self.args.verbose {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use crossbeam_channel::RecvTimeoutError;
+use socketengine::RecvTimeoutError;
 use socketengine::{Client, Host};
 
 use super::{Counter, TIMEOUT, Throughput, join_within};
@@ -142,7 +142,9 @@ pub(crate) fn ping_pong(payload: Bytes, secs: Duration) -> anyhow::Result<Vec<Du
                 while !stop.load(Ordering::Acquire) {
                     match pings.recv_timeout(DRAIN_WAIT) {
                         Ok(ping) => host
-                            .write_lock_to(ping.from(), "pong", ping.into_payload())
+                            .to(ping.from())
+                            .write_lock("pong", ping.into_payload())
+                            .map(drop)
                             .map_err(lib)?,
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => break,

@@ -1,0 +1,191 @@
+//! The reading side, one type for both handles: what arrived, per channel,
+//! and the connection events.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use crate::engine::Shared;
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
+use crate::{ChannelStats, Event, Image, ImageStats, Message, Subscription};
+
+/// What a handle has received: per channel the latest message, a bounded
+/// queue, the latest per sender, subscriptions, and connection events.
+///
+/// [`Host`](crate::Host) and [`Client`](crate::Client) both dereference to
+/// their `Inbox`, so these are called on the handle: `host.get("pose")`,
+/// `client.get_all("cmd")`. Code that only reads can take an `&Inbox` and
+/// serve either.
+///
+/// Nothing here blocks on the network: `get`, `get_all`, `get_by_client` and
+/// `get_image` take the channel's lock for a clone or a swap; only
+/// `get_all_timeout`, a [`Subscription`]'s `recv` and [`Events::recv`] wait,
+/// and they say for how long.
+pub struct Inbox {
+    /// Shared with the event loop, which stores into it.
+    shared: Arc<Shared>,
+}
+
+impl Inbox {
+    pub(crate) fn new(shared: Arc<Shared>) -> Inbox {
+        Inbox { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The latest message on `channel`, without consuming it: calling again
+    /// returns the same message until a newer one arrives. `None` if nothing
+    /// has arrived on it yet.
+    pub fn get(&self, channel: &str) -> Option<Message> {
+        self.shared.store.get(channel)
+    }
+
+    /// The newest image received whole on `channel`, without consuming it
+    /// (as [`get`](Self::get)). `None` if no image has arrived on it. A torn
+    /// image is never returned: an image is stored only once its last byte
+    /// is in. Its pixels point into the buffer the socket read them into.
+    pub fn get_image(&self, channel: &str) -> Option<Image> {
+        self.shared.store.get_image(channel)
+    }
+
+    /// Every message queued on `channel` since the last call, oldest first;
+    /// afterwards the queue is empty. On an image channel these are the
+    /// images in order ([`Message::image`]). The queue holds at most the
+    /// channel's [capacity](crate::HostBuilder::queue_capacity); older
+    /// messages were dropped and counted in [`ChannelStats::dropped`].
+    pub fn get_all(&self, channel: &str) -> Vec<Message> {
+        self.shared.store.get_all(channel)
+    }
+
+    /// As [`get_all`](Self::get_all), but when nothing is queued waits up to
+    /// `timeout` for the next batch instead of returning at once; returns an
+    /// empty `Vec` if none arrives, or at once if this handle is closed. For
+    /// a consumer that wants every message without spinning.
+    pub fn get_all_timeout(&self, channel: &str, timeout: Duration) -> Vec<Message> {
+        self.shared.store.get_all_timeout(channel, timeout)
+    }
+
+    /// The latest message on `channel` from each sender, ordered by sender id.
+    pub fn get_by_client(&self, channel: &str) -> Vec<Message> {
+        self.shared.store.get_by_client(channel)
+    }
+
+    /// A [`Subscription`]: every message arriving on `channel` from now
+    /// on, for a thread that prefers to block (`recv`, `recv_timeout`).
+    /// It buffers as many messages as the channel's queue capacity (at
+    /// least one); when it is full, further messages skip it and are
+    /// counted as dropped. Dropping it unsubscribes; closing this handle
+    /// ends it.
+    pub fn subscribe(&self, channel: &str) -> Subscription {
+        self.shared.store.subscribe(channel)
+    }
+
+    /// Counters of `channel`, or `None` if nothing has arrived on it.
+    pub fn channel_stats(&self, channel: &str) -> Option<ChannelStats> {
+        self.shared.store.stats(channel)
+    }
+
+    /// Names of the channels that have received messages or subscribers, sorted.
+    pub fn channels(&self) -> Vec<String> {
+        self.shared.store.channels()
+    }
+
+    /// Image counters of `channel`: images sent and dropped (summed over
+    /// every connection, connected or recently disconnected), images
+    /// received and skipped.
+    pub fn image_stats(&self, channel: &str) -> ImageStats {
+        let (received, skipped) = self.shared.store.image_counts(channel);
+        let mut stats = ImageStats {
+            received,
+            skipped,
+            ..ImageStats::default()
+        };
+        for peer in self.shared.registry.peers() {
+            let lane = peer.image_stats(channel);
+            stats.sent += lane.sent;
+            stats.dropped += lane.dropped;
+        }
+        stats
+    }
+
+    /// Connection events (connected, disconnected, errors). All clones of
+    /// the handle share one stream: each event goes to one receiver. Up to
+    /// 4096 undelivered events are kept; later ones are dropped and counted
+    /// in [`events_dropped`](Self::events_dropped).
+    pub fn events(&self) -> Events {
+        Events {
+            rx: self.shared.events(),
+        }
+    }
+
+    /// Events dropped because nobody drained [`events`](Self::events).
+    pub fn events_dropped(&self) -> u64 {
+        self.shared.events_dropped()
+    }
+}
+
+impl fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("channels", &self.shared.store.channels().len())
+            .finish()
+    }
+}
+
+/// A handle's stream of connection [`Event`]s, from
+/// [`Inbox::events`]. Clones share the stream: each event goes to one of them.
+#[derive(Debug, Clone)]
+pub struct Events {
+    rx: Receiver<Event>,
+}
+
+impl Events {
+    /// The next event, waiting as long as it takes.
+    pub fn recv(&self) -> Result<Event, RecvError> {
+        self.rx.recv().map_err(|_| RecvError)
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
+        match crate::time::deadline(timeout) {
+            Some(deadline) => self.recv_deadline(deadline),
+            // Too far to represent: wait as long as it takes.
+            None => self.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        }
+    }
+
+    /// The next event, waiting until `deadline` at the latest.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Event, RecvTimeoutError> {
+        self.rx.recv_deadline(deadline).map_err(|err| match err {
+            crossbeam_channel::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
+            crossbeam_channel::RecvTimeoutError::Disconnected => RecvTimeoutError::Disconnected,
+        })
+    }
+
+    /// The next event if one is waiting, without waiting.
+    pub fn try_recv(&self) -> Result<Event, TryRecvError> {
+        self.rx.try_recv().map_err(|err| match err {
+            crossbeam_channel::TryRecvError::Empty => TryRecvError::Empty,
+            crossbeam_channel::TryRecvError::Disconnected => TryRecvError::Disconnected,
+        })
+    }
+
+    /// Every waiting event, oldest first, without waiting.
+    pub fn try_iter(&self) -> impl Iterator<Item = Event> + '_ {
+        self.rx.try_iter()
+    }
+
+    /// How many events are waiting.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether no event is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+}

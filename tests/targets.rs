@@ -1,0 +1,162 @@
+//! Where a write goes: the target as an argument (`To`, `host.to(..)`,
+//! `client.to(..)`), the payload kind as a type, and the batch guard on both
+//! handles.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use bytes::Bytes;
+use socketengine::{ClientId, ErrorKind, IMAGE_CHANNEL, Image, Message, PixelFormat, To};
+use util::{TIMEOUT, client, host, wait_received};
+
+fn text(msg: &Message) -> String {
+    String::from_utf8(msg.payload().to_vec()).unwrap()
+}
+
+#[test]
+fn a_host_sends_by_name_by_id_list_and_name_list() {
+    let host = host();
+    let [a, b, c] = ["a", "b", "c"].map(|name| client(&host, name));
+    let subs = [&a, &b, &c].map(|client| client.subscribe("cmd"));
+    let next = |i: usize| text(&subs[i].recv_timeout(TIMEOUT).unwrap());
+
+    assert_eq!(host.to("b").write_lock("cmd", "by name").unwrap(), 1);
+    assert_eq!(next(1), "by name");
+    let ids = vec![a.id(), c.id()];
+    assert_eq!(host.to(ids).write_lock("cmd", "by ids").unwrap(), 2);
+    assert_eq!((next(0), next(2)), ("by ids".into(), "by ids".into()));
+    let names = To::Names(vec!["c".into(), "b".into()]);
+    assert_eq!(host.to(names).write_lock("cmd", "by names").unwrap(), 2);
+    assert_eq!((next(1), next(2)), ("by names".into(), "by names".into()));
+    assert!(subs[0].try_recv().is_err(), "a was not named");
+}
+
+#[test]
+fn an_unknown_name_or_id_is_an_error_that_hands_the_payload_back() {
+    let host = host();
+    let known = client(&host, "known");
+    let cmds = known.subscribe("cmd");
+    let payload = Bytes::from_static(b"for nobody");
+    let unknown_name = host.to("nobody").write("cmd", payload.clone()).unwrap_err();
+    assert!(matches!(unknown_name.kind(), ErrorKind::UnknownName(n) if n == "nobody"));
+    assert_eq!(unknown_name.into_payload(), Some(payload.clone()));
+    let unknown_id = host.to(ClientId(999)).write_lock("cmd", payload.clone());
+    let err = unknown_id.unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::UnknownClient(ClientId(999))
+    ));
+    // One unknown id in a list: nothing is sent to the others either.
+    let list = host
+        .to(vec![known.id(), ClientId(999)])
+        .write("cmd", payload.clone());
+    assert!(matches!(
+        list.unwrap_err().kind(),
+        ErrorKind::UnknownClient(_)
+    ));
+    host.to(known.id()).write_lock("cmd", "marker").unwrap();
+    assert_eq!(text(&cmds.recv_timeout(TIMEOUT).unwrap()), "marker");
+}
+
+#[test]
+fn targets_not_built_yet_are_unsupported_never_silently_dropped() {
+    let host = host();
+    let client = client(&host, "router");
+    let payload = Bytes::from_static(b"p");
+    let results = [
+        host.to(To::Host).write("ch", payload.clone()),
+        host.to(To::Room("arm".into()))
+            .write_lock("ch", payload.clone()),
+        host.to(To::Group("arm/*".into()))
+            .write("ch", payload.clone()),
+        client.to("planner").write("ch", payload.clone()),
+        client.to(To::All).write_lock("ch", payload.clone()),
+    ];
+    for (i, result) in results.into_iter().enumerate() {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Unsupported(_)),
+            "call {i}: {err}"
+        );
+        assert_eq!(err.into_payload(), Some(payload.clone()), "call {i}");
+    }
+    // A client's explicit `To::Host` is its plain write.
+    assert_eq!(client.to(To::Host).write_lock("ch", "up").unwrap(), 1);
+    wait_received(&host, "ch", 1);
+}
+
+#[test]
+fn a_host_batch_reaches_every_client_whole_and_in_order() {
+    let host = host();
+    let clients = ["a", "b"].map(|name| client(&host, name));
+    let subs = clients.each_ref().map(|c| c.subscribe("arm"));
+    let mut batch = host.lock();
+    for step in ["lift", "turn", "drop"] {
+        batch.write("arm", step).unwrap();
+    }
+    assert_eq!(batch.finish().unwrap(), 2);
+    for sub in &subs {
+        let got: Vec<String> = (0..3)
+            .map(|_| text(&sub.recv_timeout(TIMEOUT).unwrap()))
+            .collect();
+        assert_eq!(got, ["lift", "turn", "drop"]);
+    }
+    // One client by id, through the same guard.
+    let mut one = host.to(clients[1].id()).lock();
+    one.write("arm", "only b").unwrap();
+    assert_eq!(one.finish().unwrap(), 1);
+    assert_eq!(text(&subs[1].recv_timeout(TIMEOUT).unwrap()), "only b");
+    assert!(subs[0].try_recv().is_err());
+}
+
+#[test]
+fn an_image_in_a_batch_goes_on_the_image_path() {
+    let host = host();
+    let camera = client(&host, "camera");
+    let frame = Image::new(64, 48, PixelFormat::Gray8, vec![9u8; 64 * 48])
+        .unwrap()
+        .with_seq(4);
+    let mut batch = camera.lock();
+    batch.write("pose", "x=1").unwrap();
+    batch.write(IMAGE_CHANNEL, &frame).unwrap();
+    batch.finish().unwrap();
+    wait_received(&host, IMAGE_CHANNEL, 1);
+    let got = host.get_image(IMAGE_CHANNEL).unwrap();
+    assert_eq!((got.width(), got.height(), got.seq()), (64, 48, 4));
+    assert_eq!(text(&host.get("pose").unwrap()), "x=1");
+}
+
+#[test]
+fn a_forwarded_message_keeps_its_kind_an_image_stays_an_image() {
+    let host = host();
+    let camera = client(&host, "camera");
+    let viewer = client(&host, "viewer");
+    let frame = Image::new(640, 480, PixelFormat::Rgb8, vec![7u8; 640 * 480 * 3])
+        .unwrap()
+        .with_seq(11)
+        .with_timestamp_ns(1234);
+    camera.write_lock(IMAGE_CHANNEL, &frame).unwrap();
+    camera.write_lock("note", "hello").unwrap();
+    wait_received(&host, IMAGE_CHANNEL, 1);
+    wait_received(&host, "note", 1);
+    let images = viewer.subscribe(IMAGE_CHANNEL);
+    let notes = viewer.subscribe("note");
+    for channel in [IMAGE_CHANNEL, "note"] {
+        let msg = host.get(channel).unwrap();
+        host.to("viewer").write_lock(channel, &msg).unwrap();
+    }
+    let got = images
+        .recv_timeout(TIMEOUT)
+        .unwrap()
+        .image()
+        .expect("an image");
+    assert_eq!(
+        (got.width(), got.height(), got.seq(), got.timestamp_ns()),
+        (640, 480, 11, 1234)
+    );
+    assert_eq!(got.data(), frame.data());
+    let note = notes.recv_timeout(TIMEOUT).unwrap();
+    assert!(note.image().is_none());
+    assert_eq!(text(&note), "hello");
+}
