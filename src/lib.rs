@@ -131,6 +131,18 @@
 //!   every kind of write), channels, handshake time — all on the builders, each
 //!   with its default.
 //!
+//! ## Features
+//!
+//! * `image` (default): conversions between [`Image`] and the `image` crate's
+//!   buffers (`as_rgb`, `from_rgb`, `to_dynamic`, ...) and JPEG/PNG encoding
+//!   and decoding (`encode_jpeg`, `encode_png`, `decode`). The image path
+//!   itself needs no feature: without it, raw images and JPEG/PNG files (as
+//!   opaque encoded bytes) are still sent and received.
+//! * `cli` (default): the `socketengine` command-line tool (clap, anyhow,
+//!   ctrlc).
+//!
+//! `default-features = false` builds the library alone, without either.
+//!
 //! ## Threads
 //!
 //! Each `Host` and `Client` runs one event-loop thread, which never runs user

@@ -97,6 +97,7 @@ fn every_pixel_format_and_odd_size_round_trips_bit_exact() {
 }
 
 #[test]
+#[cfg(feature = "image")]
 fn encoded_images_round_trip_jpeg_keeping_dimensions_and_png_bit_exact() {
     let host = host();
     let cam = client(&host, "cam");
@@ -123,6 +124,7 @@ fn encoded_images_round_trip_jpeg_keeping_dimensions_and_png_bit_exact() {
 }
 
 #[test]
+#[cfg(feature = "image")]
 fn image_crate_conversions_do_not_copy_pixels() {
     let rgb = image::RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8, y as u8, 9]));
     let ptr = rgb.as_raw().as_ptr();
