@@ -2,7 +2,7 @@
 //!
 //! A raw-TCP, channelled data engine for robotics and vision pipelines. A
 //! [`Host`] and its [`Client`]s exchange length-prefixed `(channel, payload)`
-//! frames (the [wire format](protocol)) driven by one [mio] event-loop thread per
+//! frames (the wire format, specified once in `src/protocol/mod.rs`) driven by one [mio] event-loop thread per
 //! handle.
 //!
 //! ## Reading: the [`Inbox`]
@@ -155,10 +155,18 @@ mod engine;
 mod error;
 mod handle;
 mod host;
+mod id;
 mod image;
 mod inbox;
+mod info;
+// The sans-IO wire format. Not public API: the `protocol` feature exposes it
+// to the fuzz targets and the tests that craft raw frames.
+#[cfg(feature = "protocol")]
+#[doc(hidden)]
 pub mod protocol;
-mod registry;
+#[cfg(not(feature = "protocol"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod protocol;
 mod send;
 mod store;
 mod time;
@@ -167,8 +175,9 @@ pub use client::Client;
 pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder};
 pub use error::{Error, ErrorKind, RecvError, RecvTimeoutError, Result, TryRecvError};
 pub use host::Host;
+pub use id::ClientId;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
-pub use registry::{ClientId, ClientInfo, Event};
+pub use info::{ClientInfo, Event};
 pub use send::{Outgoing, Payload, Target, To, WriteGuard};
 pub use store::{ChannelStats, Message, Subscription};

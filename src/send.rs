@@ -4,11 +4,14 @@
 //! ([`write_lock`](Target::write_lock): back-pressure, return once the kernel
 //! has the bytes) — plus the batch guard ([`WriteGuard`]).
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::engine::Peer;
+use crate::engine::Registry;
 use crate::error::check_channel;
-use crate::handle::{Core, Peers};
+use crate::handle::Core;
 use crate::protocol::{Header, ImageMeta, Kind, Outbox};
 use crate::{ClientId, Error, ErrorKind, Image, Message, Result};
 
@@ -324,9 +327,69 @@ impl<'a> Target<'a> {
 
     /// The peers of this target, or the error handing `payload` back.
     fn resolve(&self, payload: &Payload) -> Result<Peers<'a>> {
-        self.core
-            .resolve(&self.to)
-            .map_err(|kind| payload.refused(kind))
+        resolve(self.core, &self.to).map_err(|kind| payload.refused(kind))
+    }
+}
+
+/// The connections a target names.
+enum Peers<'a> {
+    One(Arc<Peer>),
+    Many(Vec<Arc<Peer>>),
+    /// Every connected client, visited under the registry's read lock.
+    All(&'a Registry),
+}
+
+impl Peers<'_> {
+    /// Calls `f` on each peer; for `All` under the registry's read lock, so
+    /// `f` must not block.
+    fn for_each(&self, mut f: impl FnMut(&Arc<Peer>)) {
+        match self {
+            Peers::One(peer) => f(peer),
+            Peers::Many(peers) => peers.iter().for_each(f),
+            Peers::All(registry) => registry.for_each_connected(f),
+        }
+    }
+
+    /// The peers, for a caller that may block on each.
+    fn into_vec(self) -> Vec<Arc<Peer>> {
+        match self {
+            Peers::One(peer) => vec![peer],
+            Peers::Many(peers) => peers,
+            Peers::All(registry) => registry.connected(),
+        }
+    }
+}
+
+/// The connections `to` names, or why it names none.
+fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
+    let registry = &core.shared().registry;
+    let by_id = |id| registry.get(id).ok_or(ErrorKind::UnknownClient(id));
+    let by_name = |name: &String| {
+        let peer = registry.get_by_name(name);
+        peer.ok_or_else(|| ErrorKind::UnknownName(name.clone()))
+    };
+    match (core.upstream(), to) {
+        (Some(host), To::Host) => Ok(Peers::One(Arc::clone(host))),
+        (Some(_), _) => Err(ErrorKind::Unsupported(
+            "a client sends to the host only (routing through it comes with the hub)",
+        )),
+        (None, To::Host) => Err(ErrorKind::Unsupported("a host sending to itself")),
+        (None, To::All) => Ok(Peers::All(registry)),
+        (None, To::Client(id)) => by_id(*id).map(Peers::One),
+        (None, To::Name(name)) => by_name(name).map(Peers::One),
+        (None, To::Clients(ids)) => ids
+            .iter()
+            .map(|&id| by_id(id))
+            .collect::<Result<_, _>>()
+            .map(Peers::Many),
+        (None, To::Names(names)) => names
+            .iter()
+            .map(by_name)
+            .collect::<Result<_, _>>()
+            .map(Peers::Many),
+        (None, To::Room(_) | To::Group(_)) => Err(ErrorKind::Unsupported(
+            "rooms and groups (they come with the hub)",
+        )),
     }
 }
 
@@ -458,7 +521,7 @@ impl WriteGuard<'_> {
         let frames = std::mem::take(&mut self.frames);
         let images = std::mem::take(&mut self.images);
         let timeout = self.core.write_timeout();
-        let peers = self.core.resolve(&self.to)?;
+        let peers = resolve(self.core, &self.to)?;
         let one = matches!(peers, Peers::One(_));
         let mut started = Vec::new();
         let mut failed = None;

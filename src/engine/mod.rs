@@ -12,6 +12,7 @@ mod peer;
 mod read_buf;
 mod reconnect;
 mod redial;
+mod registry;
 mod socket;
 
 use std::cell::Cell;
@@ -29,10 +30,10 @@ pub(crate) use event_loop::{EventLoop, FIRST_CONN, LISTENER, Role};
 pub(crate) use pace::woke_a_waiter;
 pub(crate) use peer::{Peer, PeerParts};
 pub(crate) use reconnect::Reconnect;
+pub(crate) use registry::Registry;
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
-pub(crate) use crate::registry::Registry;
 use crate::store::Store;
 use crate::{Event, Result};
 

@@ -3,7 +3,7 @@
 //! configuration.
 //!
 //! Named `Image`, not frame, to stay apart from the wire-level frames of
-//! [`protocol`](crate::protocol). An image is its geometry (width, height, pixel
+//! the protocol. An image is its geometry (width, height, pixel
 //! format, row stride), a sequence number, a capture time, and its pixels as
 //! [`Bytes`]: received images point into the buffer the socket was read into,
 //! and sent ones are written from the caller's buffer, so pixels are never copied

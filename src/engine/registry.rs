@@ -1,106 +1,12 @@
-//! Client ids, the host's client list, and connection events.
+//! The host's client list: peers by id and by name.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use parking_lot::RwLock;
 
-use crate::Error;
-use crate::engine::Peer;
-
-/// Identifies a client of a host. Ids start at 1 and are never reused by a host;
-/// a client that reconnects under the same name gets its old id back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ClientId(pub u64);
-
-impl ClientId {
-    /// The host itself, as the sender of the messages a client receives.
-    pub const HOST: ClientId = ClientId(0);
-}
-
-impl fmt::Display for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
-/// A snapshot of one client, from [`Host::clients`](crate::Host::clients).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ClientInfo {
-    /// The client's id.
-    pub id: ClientId,
-    /// The name it gave in the handshake (or `client-N` if it gave none).
-    pub name: String,
-    /// Its address.
-    pub addr: SocketAddr,
-    /// Whether it is connected now.
-    pub connected: bool,
-    /// When the host last received bytes from it.
-    pub last_seen: Instant,
-    /// Bytes queued to it and not yet written.
-    pub queued_bytes: usize,
-    /// Writes to it given up: unlocked writes refused because its outbox was
-    /// full, locked broadcasts that timed out, pongs over the budget.
-    pub dropped: u64,
-    /// Images to it dropped whole before they were sent: replaced by a newer
-    /// image on their channel (conflation), or lost when it disconnected.
-    pub images_dropped: u64,
-}
-
-/// Something that happened to a connection, from
-/// [`events`](crate::Inbox::events) on a host or a client.
-///
-/// On a client, `client` and `name` are the client's own id and name, and `addr`
-/// the host's address.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Event {
-    /// A peer completed the handshake.
-    Connected {
-        /// The client's id.
-        client: ClientId,
-        /// The client's name.
-        name: String,
-        /// The peer's address.
-        addr: SocketAddr,
-    },
-    /// A connection closed. An [`Event::Error`] precedes it if an error closed it.
-    Disconnected {
-        /// The client's id.
-        client: ClientId,
-        /// The client's name.
-        name: String,
-        /// The peer's address.
-        addr: SocketAddr,
-    },
-    /// A client lost its connection and will try again after `delay` (the
-    /// `attempt`-th try since the loss). Followed by [`Event::Connected`] once
-    /// it is back, or by an [`Event::Error`] for each failed attempt.
-    Reconnecting {
-        /// The client's id (from before the loss).
-        client: ClientId,
-        /// The host's address.
-        addr: SocketAddr,
-        /// Attempts since the connection was lost, this one included.
-        attempt: u32,
-        /// How long the client waits before this attempt.
-        delay: std::time::Duration,
-    },
-    /// A connection failed: bad bytes, a handshake that never came, an I/O error.
-    /// `client` is `None` when the peer had not completed the handshake.
-    Error {
-        /// The client, if it had completed the handshake.
-        client: Option<ClientId>,
-        /// The peer's address.
-        addr: SocketAddr,
-        /// What went wrong.
-        error: Error,
-    },
-}
+use super::Peer;
+use crate::{ClientId, ClientInfo};
 
 /// The host's clients, connected and recently disconnected.
 #[derive(Debug, Default)]
