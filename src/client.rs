@@ -270,7 +270,7 @@ impl Client {
         let host = &self.inner.host;
         let timeout = self.inner.shared.config.write_timeout;
         let started = host.start_image_locked(&header, payload, timeout)?;
-        crate::host::wait_image(host, started, timeout)
+        host.wait_image(started, timeout)
     }
 
     /// Image counters of `channel`: images sent to and dropped for the host,

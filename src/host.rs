@@ -265,7 +265,7 @@ impl Host {
         let timeout = self.inner.shared.config.write_timeout;
         Ok(self.lock_all(
             |peer| peer.start_image_locked(&header, payload.clone(), timeout),
-            |peer, started| wait_image(peer, started, timeout),
+            |peer, started| peer.wait_image(started, timeout),
         ))
     }
 
@@ -337,17 +337,5 @@ impl Host {
     /// dropping the last handle does the same.
     pub fn close(&self) {
         self.inner.engine.shutdown();
-    }
-}
-
-/// Waits for a locked image started with `Peer::start_image_locked`.
-pub(crate) fn wait_image(
-    peer: &Peer,
-    started: std::result::Result<u64, u64>,
-    timeout: Duration,
-) -> Result<()> {
-    match started {
-        Ok(ticket) => peer.wait_image(ticket, timeout),
-        Err(target) => peer.wait_written(target, timeout),
     }
 }
