@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use crate::engine::Peer;
-use crate::engine::Registry;
+use crate::engine::{LockedImage, Registry};
 use crate::error::check_channel;
 use crate::handle::Core;
 use crate::protocol::{Header, ImageMeta, Kind, Outbox};
@@ -421,15 +421,15 @@ fn queue(peer: &Peer, header: &Header<'_>, payload: &Payload) -> Result<()> {
 enum Locked {
     /// A frame: `written` must reach this many bytes.
     Bytes(u64),
-    /// A locked image on the lane: its ticket.
-    Image(u64),
+    /// An image: its ticket on the lane, or its frame's byte target.
+    Image(LockedImage),
 }
 
 impl Locked {
     fn wait(self, peer: &Peer, timeout: std::time::Duration) -> Result<()> {
         match self {
             Locked::Bytes(target) => peer.wait_written(target, timeout),
-            Locked::Image(ticket) => peer.wait_image(ticket, timeout),
+            Locked::Image(image) => peer.wait_image(image, timeout),
         }
     }
 }
@@ -442,10 +442,9 @@ fn start_locked(
 ) -> Result<Locked> {
     let bytes = payload.bytes.clone();
     match payload.image {
-        Some(_) => match peer.start_image_locked(header, bytes, timeout)? {
-            Ok(ticket) => Ok(Locked::Image(ticket)),
-            Err(target) => Ok(Locked::Bytes(target)),
-        },
+        Some(_) => peer
+            .start_image_locked(header, bytes, timeout)
+            .map(Locked::Image),
         None => peer.start_locked(header, bytes, timeout).map(Locked::Bytes),
     }
 }

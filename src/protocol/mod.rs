@@ -83,9 +83,9 @@
 //! payload bytes it has received on the connection, a `u64` little-endian, sent
 //! at least after every frame whose payload completes (only the newest count
 //! matters, so a sender may coalesce them). A sender keeps at most its window
-//! of image bytes unacknowledged: a peer that never acknowledges receives
-//! images until the window is spent and then no more (its other frames still
-//! flow). A receiver must acknowledge.
+//! of image bytes unacknowledged ([`ImageFlow`]): a peer that never
+//! acknowledges receives images until the window is spent and then no more
+//! (its other frames still flow). A receiver must acknowledge.
 //!
 //! A frame that breaks any rule (too long, unknown kind or flag, empty channel,
 //! invalid UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
@@ -113,6 +113,7 @@
 
 mod channel;
 mod decoder;
+mod flow;
 mod frame;
 mod handshake;
 mod lane;
@@ -120,6 +121,7 @@ mod outbox;
 
 pub use channel::ChannelName;
 pub use decoder::{DecodeError, Decoder};
+pub use flow::{FRAMES_LINGER, ImageFlow, TicketStatus};
 pub use frame::{
     FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header, ImageMeta, Kind, LEN_PREFIX,
     MAX_CHANNEL_LEN, Route,

@@ -1,0 +1,141 @@
+//! A locked write from the caller's thread: queued behind a busy connection,
+//! or, on an idle one, written straight to the kernel while the caller holds
+//! the write side ([`Writer::Caller`]) without holding the lock.
+
+use std::io::{self, IoSlice, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::MutexGuard;
+
+use super::Peer;
+use super::out::{Link, OutState, Writer};
+use crate::protocol::Header;
+use crate::time::deadline;
+use crate::{Error, ErrorKind, Result};
+
+impl Peer {
+    /// Queues a frame, or writes it straight to the kernel when the connection is
+    /// idle; returns the byte count `written` must reach for the frame to be out.
+    ///
+    /// On a busy connection over its budget it waits, up to `timeout`, for room:
+    /// locked writes are the back-pressure path and never grow the outbox past
+    /// its budget (a lone frame always fits).
+    pub(crate) fn start_locked(
+        &self,
+        header: &Header<'_>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<u64> {
+        let payload = self.check(header, payload)?;
+        let deadline = deadline(timeout);
+        let mut out = self.out.lock();
+        loop {
+            match (&out.link, out.writer) {
+                (Link::Closed, _) => {
+                    return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+                }
+                // Wait for `reopen` (which signals the condvar).
+                (Link::Reconnecting, _) => {}
+                (Link::Open { .. }, Writer::Idle) => return self.write_now(out, header, payload),
+                (Link::Open { .. }, _) if out.has_room(payload.len(), self.budget) => {
+                    out.pushed += out.pending.push_valid(header, payload) as u64;
+                    return Ok(out.pushed);
+                }
+                (Link::Open { .. }, _) => {}
+            }
+            if self.wait(&mut out, deadline) {
+                let timed_out = Error::new(ErrorKind::TimedOut(timeout));
+                return Err(timed_out.with_payload(payload));
+            }
+        }
+    }
+
+    /// Writes a frame on an idle connection from the caller's thread; whatever
+    /// the socket does not take goes to the loop.
+    fn write_now(
+        &self,
+        mut out: MutexGuard<'_, OutState>,
+        header: &Header<'_>,
+        payload: Bytes,
+    ) -> Result<u64> {
+        let mut head = Vec::with_capacity(header.body_prefix_len() + 4);
+        header.encode_valid(payload.len(), &mut head);
+        let total = head.len() + payload.len();
+        // Take the write side and let go of the lock for the system call.
+        let Some(stream) = out.take_for_caller() else {
+            let closed = Error::new(ErrorKind::NotConnected);
+            return Err(closed.with_payload(payload));
+        };
+        drop(out);
+        let (n, failed) = write_direct(&stream, &head, &payload);
+        let mut out = self.out.lock();
+        if out.caller_done() {
+            // The connection closed meanwhile (and may be open again): the rest
+            // of this frame must not start the next connection's stream.
+            let gone = Error::new(ErrorKind::NotConnected);
+            return Err(if n == 0 {
+                gone.with_payload(payload)
+            } else {
+                gone
+            });
+        }
+        match failed {
+            // Nothing went out: the frame was not delivered, hand it back.
+            Some(err) if n == 0 => {
+                self.wake_loop(out);
+                return Err(Error::from(err).with_payload(payload));
+            }
+            // Part of the frame went out on a broken socket; the loop sees the
+            // error too and closes the connection.
+            Some(err) => {
+                self.wake_loop(out);
+                return Err(err.into());
+            }
+            None => {}
+        }
+        // A frame went out: images keep to half their window for a while.
+        out.flow.frames_sent(self.epoch.elapsed());
+        // The rest of this frame goes before anything queued during the call.
+        out.pushed += total as u64;
+        out.written += n as u64;
+        let target = out.pushed;
+        if n < total {
+            let head_rest = head.get(n..).unwrap_or_default();
+            out.pending
+                .push_front_raw(payload.slice(n.saturating_sub(head.len())..));
+            out.pending
+                .push_front_raw(Bytes::copy_from_slice(head_rest));
+        }
+        if !out.pending.is_empty() || out.images_waiting() || out.ack.is_some() {
+            self.wake_loop(out);
+        }
+        Ok(target)
+    }
+}
+
+/// Writes `head` then `payload` until done or the socket would block; returns
+/// the bytes written and the error that stopped it, if any.
+fn write_direct(stream: &TcpStream, head: &[u8], payload: &[u8]) -> (usize, Option<io::Error>) {
+    let total = head.len() + payload.len();
+    let mut done = 0;
+    while done < total {
+        let slices = [
+            IoSlice::new(head.get(done..).unwrap_or_default()),
+            IoSlice::new(
+                payload
+                    .get(done.saturating_sub(head.len())..)
+                    .unwrap_or_default(),
+            ),
+        ];
+        match (&*stream).write_vectored(&slices) {
+            Ok(0) => return (done, Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
+}

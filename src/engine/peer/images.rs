@@ -1,0 +1,142 @@
+//! The image lane's side of a peer: unlocked and locked image writes, the
+//! wait for a locked image, and the peer's acknowledgements that open the
+//! window again.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::Peer;
+use super::out::Link;
+use crate::protocol::{Header, LaneStats, Offer, TicketStatus};
+use crate::time::deadline;
+use crate::{Error, ErrorKind, Result};
+
+/// A locked image write once started: what its writer waits for, with
+/// [`Peer::wait_image`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockedImage {
+    /// Offered to the image lane under this ticket: out once the loop has
+    /// taken its last chunk and written it.
+    Ticket(u64),
+    /// Sent as an ordinary locked frame (chunking off): out once `written`
+    /// bytes of the stream are.
+    Frame { written: u64 },
+}
+
+impl Peer {
+    /// Images sent and dropped on `channel` (zero when chunking is off: the
+    /// outbox counts those frames as any other).
+    pub(crate) fn image_stats(&self, channel: &str) -> LaneStats {
+        let out = self.out.lock();
+        let lane = out.images.as_ref().and_then(|l| l.stats(channel));
+        lane.unwrap_or_default()
+    }
+
+    /// Offers an image to the lane without waiting (an unlocked image write):
+    /// it replaces the channel's waiting image, if any, and never fails for lack
+    /// of room. Without a lane, queues it as [`queue`](Self::queue) does.
+    pub(crate) fn queue_image(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
+        if !self.image_lane {
+            return self.queue(header, payload);
+        }
+        let payload = self.check(header, payload)?;
+        let mut out = self.out.lock();
+        if !out.is_open() {
+            return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        }
+        if let Some(lane) = &mut out.images {
+            // Replaced or refused images are counted by the lane.
+            let _ = lane.offer(header, payload, None);
+        }
+        self.wake_loop(out);
+        Ok(())
+    }
+
+    /// Offers a locked image: waits, up to `timeout`, for the channel's waiting
+    /// place (a locked image is never replaced), then returns its ticket.
+    /// Without a lane, writes it as a locked frame (see
+    /// [`start_locked`](Self::start_locked)). Either way, the writer then
+    /// waits with [`wait_image`](Self::wait_image).
+    pub(crate) fn start_image_locked(
+        &self,
+        header: &Header<'_>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<LockedImage> {
+        if !self.image_lane {
+            let written = self.start_locked(header, payload, timeout)?;
+            return Ok(LockedImage::Frame { written });
+        }
+        let mut payload = self.check(header, payload)?;
+        let deadline = deadline(timeout);
+        let mut out = self.out.lock();
+        loop {
+            match out.link {
+                Link::Closed => {
+                    return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+                }
+                // Wait for `reopen` (which signals the condvar).
+                Link::Reconnecting => {}
+                Link::Open { .. } => {
+                    let ticket = out.flow.next_ticket();
+                    if let Some(lane) = &mut out.images {
+                        match lane.offer(header, payload, Some(ticket)) {
+                            Offer::Busy(back) => payload = back,
+                            Offer::Queued | Offer::Replaced(_) => {
+                                out.flow.issue_ticket();
+                                self.wake_loop(out);
+                                return Ok(LockedImage::Ticket(ticket));
+                            }
+                        }
+                    }
+                }
+            }
+            if self.wait_uncounted(&mut out, deadline) {
+                let timed_out = Error::new(ErrorKind::TimedOut(timeout));
+                return Err(timed_out.with_payload(payload));
+            }
+        }
+    }
+
+    /// Waits until the locked image `started` has been handed to the kernel.
+    pub(crate) fn wait_image(&self, started: LockedImage, timeout: Duration) -> Result<()> {
+        match started {
+            LockedImage::Ticket(ticket) => self.wait_ticket(ticket, timeout),
+            LockedImage::Frame { written } => self.wait_written(written, timeout),
+        }
+    }
+
+    /// Waits until the locked image with `ticket` has been handed to the
+    /// kernel; gives the ticket up when it times out.
+    fn wait_ticket(&self, ticket: u64, timeout: Duration) -> Result<()> {
+        let deadline = deadline(timeout);
+        let mut out = self.out.lock();
+        loop {
+            let written = out.written;
+            match out.flow.poll_ticket(ticket, written) {
+                TicketStatus::Written => return Ok(()),
+                // Dropped with the connection it was queued on.
+                TicketStatus::Lost => return Err(ErrorKind::NotConnected.into()),
+                TicketStatus::Pending => {}
+            }
+            if let Link::Closed = out.link {
+                return Err(ErrorKind::NotConnected.into());
+            }
+            if self.wait_uncounted(&mut out, deadline) {
+                out.flow.abandon(ticket);
+                return Err(ErrorKind::TimedOut(timeout).into());
+            }
+        }
+    }
+
+    /// Records the peer's acknowledgement of `total` image payload bytes (on
+    /// the loop thread) and wakes the loop if images wait for the window.
+    pub(crate) fn ack_images(&self, total: u64) {
+        let mut out = self.out.lock();
+        out.flow.ack(total);
+        if out.images_waiting() {
+            self.wake_loop(out);
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! The shared half of a connection: its outbox and counters, reachable from any
+//! thread. The event loop owns the other half ([`Conn`](super::connection::Conn)).
+//!
+//! Submodules: `out`, the state under the lock and its transitions; `direct`,
+//! a locked write from the caller's thread; `images`, image writes and their
+//! acknowledgements. This file holds the peer, its queued writes and its waits.
+//!
+//! # Who writes to the socket
+//!
+//! At any moment one party at most may write, the [`Writer`]: the event loop
+//! ([`Writer::Loop`]), or a caller writing a locked frame directly
+//! ([`Writer::Caller`]; it writes without holding the lock, so the loop never
+//! waits behind a caller's system call, and a wake-up reaching the loop
+//! meanwhile is stale and changes nothing). The caller hands what was queued
+//! during its write to the loop when done.
+//! Unlocked writes only queue and, on the idle-to-busy edge, ask the loop to flush.
+//! Locked writes on an idle connection go straight to the kernel from the caller's
+//! thread (no hop through the loop); on a busy one they queue behind everything
+//! else and wait for the loop to report their last byte written. While the
+//! [`Link`](out::Link) is not open, writes fail, or (locked ones, while a client
+//! reconnects) wait for it to reopen.
+//!
+//! # Images
+//!
+//! Images wait on their own [`ImageLane`] (unless chunking is off, when they are
+//! ordinary frames in the outbox). Each time the loop's bytes in flight run out it
+//! takes everything pending and then one chunk of one image, so control and data
+//! frames overtake images chunk by chunk. A chunk's bytes join the `pushed` count
+//! when the loop takes it, which keeps `pushed` in wire order. How many image
+//! bytes may be unacknowledged, and which locked images are out, is the
+//! [`ImageFlow`](crate::protocol::ImageFlow)'s business.
+
+mod direct;
+mod images;
+mod out;
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::Token;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+pub(crate) use images::LockedImage;
+use out::{OutState, Writer};
+
+use super::{Command, Notifier};
+use crate::protocol::{Header, ImageLane, Outbox};
+use crate::time::deadline;
+use crate::{ClientId, ClientInfo, Error, ErrorKind, Result};
+
+/// One connected peer, shared by the event loop and the public handles.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    /// The client's id; atomic because a client that reconnects to a restarted
+    /// host may be given a new one.
+    id: AtomicU64,
+    name: String,
+    addr: SocketAddr,
+    token: Token,
+    /// Frames queued by callers and the write-side bookkeeping. A mutex, not a
+    /// channel, so that many small writes coalesce into one buffer and the budget
+    /// check sees every queued byte; held only to push, swap or count.
+    out: Mutex<OutState>,
+    /// Signalled when a waiter may go on: bytes written while a counted
+    /// waiter waits (`waiters`), an image started or finished, a finished
+    /// locked image written, the peer closed or reopened.
+    written_cv: Condvar,
+    notifier: Notifier,
+    budget: usize,
+    max_frame: usize,
+    connected: AtomicBool,
+    /// Nanoseconds after `epoch` when bytes last arrived; atomic so the loop can
+    /// update it without a lock on every read.
+    last_seen_ns: AtomicU64,
+    /// Creation time; also the epoch of the image flow's clock.
+    epoch: Instant,
+    /// Writes to this peer given up: unlocked ones refused with `Full`, locked
+    /// broadcasts that timed out, pongs over the budget.
+    dropped: AtomicU64,
+    /// Whether images travel on their own lane (chunked, conflated); fixed at
+    /// creation, like `OutState::images`.
+    image_lane: bool,
+    /// Callers blocked in `wait_written`, `wait_flushed` or `start_locked`;
+    /// while non-zero the loop reports every write at once instead of once per
+    /// batch, and wakes them.
+    waiters: AtomicUsize,
+}
+
+/// Settings and handles a new peer needs.
+pub(crate) struct PeerParts {
+    pub(crate) addr: SocketAddr,
+    pub(crate) token: Token,
+    pub(crate) stream: TcpStream,
+    pub(crate) notifier: Notifier,
+    pub(crate) budget: usize,
+    pub(crate) max_frame: usize,
+    /// Payload bytes per image chunk; `None` sends images as ordinary frames.
+    pub(crate) image_chunk: Option<usize>,
+    /// Image payload bytes that may be unacknowledged by the peer.
+    pub(crate) image_window: usize,
+    pub(crate) epoch: Instant,
+    /// Bytes to send before anything else (a host's welcome). Queued before the
+    /// peer is shared, so no other thread's frame can overtake them.
+    pub(crate) first: Option<Bytes>,
+}
+
+impl Peer {
+    /// A peer; if `parts.first` holds bytes, the loop owns the write side from the
+    /// start and must flush the connection.
+    pub(crate) fn new(id: ClientId, name: String, parts: PeerParts) -> Peer {
+        let last_seen = parts.epoch.elapsed().as_nanos() as u64;
+        let lane = parts.image_chunk.map(ImageLane::new);
+        let mut out = OutState::new(parts.stream, lane, parts.image_window as u64);
+        if let Some(first) = parts.first {
+            out.pushed = first.len() as u64;
+            out.pending.push_raw(first);
+            out.writer = Writer::Loop;
+        }
+        Peer {
+            id: AtomicU64::new(id.0),
+            name,
+            addr: parts.addr,
+            token: parts.token,
+            out: Mutex::new(out),
+            written_cv: Condvar::new(),
+            notifier: parts.notifier,
+            budget: parts.budget,
+            max_frame: parts.max_frame,
+            connected: AtomicBool::new(true),
+            last_seen_ns: AtomicU64::new(last_seen),
+            epoch: parts.epoch,
+            dropped: AtomicU64::new(0),
+            waiters: AtomicUsize::new(0),
+            image_lane: parts.image_chunk.is_some(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> ClientId {
+        ClientId(self.id.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// How long nothing has arrived from this peer, as of `now`.
+    pub(crate) fn silent_for(&self, now: Instant) -> Duration {
+        let seen = self.epoch + Duration::from_nanos(self.last_seen_ns.load(Ordering::Relaxed));
+        now.saturating_duration_since(seen)
+    }
+
+    /// Records that bytes arrived at `now`.
+    pub(crate) fn touch(&self, now: Instant) {
+        let ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
+        self.last_seen_ns.store(ns, Ordering::Relaxed);
+    }
+
+    pub(crate) fn info(&self) -> ClientInfo {
+        let ns = self.last_seen_ns.load(Ordering::Relaxed);
+        let out = self.out.lock();
+        ClientInfo {
+            id: self.id(),
+            name: self.name.clone(),
+            addr: self.addr,
+            connected: self.is_connected(),
+            last_seen: self.epoch + Duration::from_nanos(ns),
+            queued_bytes: out.queued() + out.images.as_ref().map_or(0, ImageLane::len),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            images_dropped: out
+                .images
+                .iter()
+                .flat_map(|l| l.all_stats())
+                .map(|(_, s)| s.dropped)
+                .sum(),
+        }
+    }
+
+    /// Checks a frame before it is queued: the header's limits and the maximum
+    /// frame size (which the builders keep within the `u32` length prefix).
+    /// Hands the payload back inside the error.
+    fn check(&self, header: &Header<'_>, payload: Bytes) -> Result<Bytes> {
+        if let Err(err) = header.validate() {
+            return Err(Error::from(err).with_payload(payload));
+        }
+        let len = header.body_prefix_len() + payload.len();
+        if len > self.max_frame {
+            let too_large = ErrorKind::FrameTooLarge {
+                len,
+                max: self.max_frame,
+            };
+            return Err(Error::new(too_large).with_payload(payload));
+        }
+        Ok(payload)
+    }
+
+    /// Queues a frame without waiting (an unlocked write).
+    ///
+    /// Fails with `Full`, handing the payload back, when the outbox already holds
+    /// its budget.
+    pub(crate) fn queue(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
+        let payload = self.check(header, payload)?;
+        let mut out = self.out.lock();
+        if !out.is_open() {
+            return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        }
+        if !out.has_room(payload.len(), self.budget) {
+            let queued = out.queued();
+            drop(out);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            let full = ErrorKind::Full {
+                queued,
+                budget: self.budget,
+            };
+            return Err(Error::new(full).with_payload(payload));
+        }
+        out.pushed += out.pending.push_valid(header, payload) as u64;
+        self.wake_loop(out);
+        Ok(())
+    }
+
+    /// Queues an encoded control frame from the event loop thread (a pong); over
+    /// the budget it is dropped and counted, so a peer that pings without reading
+    /// cannot grow the outbox.
+    pub(crate) fn queue_control(&self, frame: Bytes) {
+        let mut out = self.out.lock();
+        if !out.is_open() || !out.has_room(frame.len(), self.budget) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        out.pushed += frame.len() as u64;
+        out.pending.push_raw(frame);
+        self.wake_loop(out);
+    }
+
+    /// Records an image acknowledgement (`frame`, carrying a cumulative count)
+    /// to send from the event loop thread. Only the newest is kept, and it goes
+    /// out with the next write whatever the budget: the peer sends no more
+    /// images until it arrives, and one pending acknowledgement is all the
+    /// memory it takes.
+    pub(crate) fn queue_ack(&self, frame: Bytes) {
+        let mut out = self.out.lock();
+        if !out.is_open() {
+            return;
+        }
+        out.ack = Some(frame);
+        self.wake_loop(out);
+    }
+
+    /// Makes the loop the writer and, if it was not already, tells it to flush.
+    ///
+    /// While a caller writes directly it does nothing: that caller hands what
+    /// was queued meanwhile to the loop when it is done.
+    fn wake_loop(&self, mut out: MutexGuard<'_, OutState>) {
+        if out.wake_loop() {
+            drop(out);
+            self.notifier.send(Command::Flush(self.token));
+        }
+    }
+    /// Waits for `written` to move (or the peer to close) until `deadline`;
+    /// returns whether it timed out. Counts as a waiter meanwhile, so the loop
+    /// reports every write at once.
+    fn wait(&self, out: &mut MutexGuard<'_, OutState>, deadline: Option<Instant>) -> bool {
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        let timed_out = self.wait_uncounted(out, deadline);
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+        timed_out
+    }
+
+    /// As [`wait`](Self::wait), without asking the loop to report every write:
+    /// for image writers, which the loop wakes only when they may go on (a
+    /// waiting place freed, a locked image's last chunk taken, then written),
+    /// and each chunk's end is reported anyway (when its bytes in flight run out).
+    fn wait_uncounted(
+        &self,
+        out: &mut MutexGuard<'_, OutState>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        match deadline {
+            Some(deadline) => self.written_cv.wait_until(out, deadline).timed_out(),
+            None => {
+                self.written_cv.wait(out);
+                false
+            }
+        }
+    }
+
+    /// Appends a batch of frames atomically; returns the `written` target.
+    pub(crate) fn queue_batch(&self, batch: &mut Outbox) -> Result<u64> {
+        let mut out = self.out.lock();
+        if !out.is_open() {
+            return Err(ErrorKind::NotConnected.into());
+        }
+        out.pushed += batch.len() as u64;
+        out.pending.append(batch);
+        let target = out.pushed;
+        self.wake_loop(out);
+        Ok(target)
+    }
+
+    /// Waits until everything queued so far, images included, has been handed
+    /// to the kernel (images not yet taken by the loop have no byte target
+    /// yet, so this waits for the lane to empty first).
+    pub(crate) fn wait_flushed(&self, timeout: Duration) -> Result<()> {
+        let deadline = deadline(timeout);
+        let mut out = self.out.lock();
+        loop {
+            let lane_empty = out.images.as_ref().is_none_or(ImageLane::is_empty);
+            if lane_empty && out.written >= out.pushed {
+                return Ok(());
+            }
+            if !out.is_open() {
+                return Err(ErrorKind::NotConnected.into());
+            }
+            if self.wait(&mut out, deadline) {
+                return Err(ErrorKind::TimedOut(timeout).into());
+            }
+        }
+    }
+
+    /// Waits until `target` bytes have been handed to the kernel.
+    pub(crate) fn wait_written(&self, target: u64, timeout: Duration) -> Result<()> {
+        let deadline = deadline(timeout);
+        let mut out = self.out.lock();
+        loop {
+            if out.written >= target {
+                return Ok(());
+            }
+            if !out.is_open() {
+                return Err(ErrorKind::NotConnected.into());
+            }
+            if self.wait(&mut out, deadline) && out.written < target {
+                return Err(ErrorKind::TimedOut(timeout).into());
+            }
+        }
+    }
+
+    /// Loop side: reports `written` more bytes handed to the kernel and, when
+    /// `inflight` is empty, refills it with everything pending. Returns whether
+    /// there is anything to write; when not, the loop gives up the write side.
+    ///
+    /// The loop calls this once per drained batch (and after each write while a
+    /// caller waits), not once per system call: with a writer thread locking the
+    /// outbox for every small frame, each extra lock the loop takes risks parking it.
+    pub(crate) fn settle(&self, written: usize, inflight: &mut Outbox) -> bool {
+        let mut out = self.out.lock();
+        out.written += written as u64;
+        if let Writer::Caller { .. } = out.writer {
+            // A stale wake-up while a caller owns the write side (the loop's
+            // `inflight` is empty then); the caller hands over when done.
+            return false;
+        }
+        let images_moved = inflight.is_empty() && out.refill(inflight, self.epoch);
+        out.inflight = inflight.len();
+        let busy = !inflight.is_empty();
+        out.writer = if busy { Writer::Loop } else { Writer::Idle };
+        let image_written = out.flow.any_written(out.written);
+        drop(out);
+        // Waking only those who can go on: a camera waiting for its image is
+        // not woken by each of its chunks.
+        let counted = written > 0 && self.has_waiters();
+        if counted || images_moved || (written > 0 && image_written) {
+            let woken = self.written_cv.notify_all();
+            if counted && woken > 0 {
+                // A locked writer or a flush: let it run soon.
+                super::pace::woke_a_waiter();
+            }
+        }
+        busy
+    }
+
+    /// Counts a write to this peer that was given up (shown as `dropped`).
+    pub(crate) fn count_drop(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether a locked write or flush is waiting for bytes to be written.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Acquire) > 0
+    }
+
+    /// Marks the peer closed: queued frames are dropped and waiting writers fail.
+    pub(crate) fn close(&self) {
+        self.shut(false);
+    }
+
+    /// As `close`, but a reconnection is coming: unlocked writes fail at once,
+    /// locked ones wait (within their timeout) for [`reopen`](Self::reopen).
+    pub(crate) fn suspend(&self) {
+        self.shut(true);
+    }
+
+    /// Back on a new connection (after `suspend`): a fresh socket, possibly a
+    /// new id; nothing from before the break is resent.
+    pub(crate) fn reopen(&self, stream: TcpStream, id: ClientId, now: Instant) {
+        self.id.store(id.0, Ordering::Relaxed);
+        self.touch(now);
+        self.out.lock().reopen(stream);
+        self.connected.store(true, Ordering::Release);
+        self.written_cv.notify_all();
+    }
+
+    fn shut(&self, reconnecting: bool) {
+        self.connected.store(false, Ordering::Release);
+        let stream = self.out.lock().shut(reconnecting);
+        self.written_cv.notify_all();
+        // The loop's handle and this one share the socket: shut it down so the
+        // peer sees the close, and drop this descriptor.
+        if let Some(stream) = stream {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! A peer's write side as it stands under the lock: the outbox, the image
+//! lane and its flow, the byte counts, and the two states that decide who may
+//! write, [`Link`] (is the connection open) and [`Writer`] (who holds the
+//! socket's write side). Every method here runs with the lock held.
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::protocol::{ImageFlow, ImageLane, Outbox};
+
+/// Image bytes the loop takes into one write at most (whole chunks; at least
+/// one): fewer, larger writes than one per chunk, while a control frame queued
+/// during them still waits for no more than this.
+const IMAGE_BURST: usize = 512 * 1024;
+
+/// Whether the connection is open, and what a write finds when it is not.
+#[derive(Debug)]
+pub(super) enum Link {
+    /// Frames flow. `stream` duplicates the connection's socket for direct
+    /// locked writes (the loop reads and flushes through its own handle); an
+    /// `Arc` so a caller can write after releasing the lock.
+    Open { stream: Arc<TcpStream> },
+    /// Lost, and a client is reconnecting: unlocked writes fail at once,
+    /// locked ones wait for the reopen.
+    Reconnecting,
+    /// Lost for good: every write fails.
+    Closed,
+}
+
+/// Who may write to the socket: one party at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Writer {
+    /// Nobody: a locked write may go straight to the kernel.
+    Idle,
+    /// The event loop: it has bytes in flight, or a flush command is on its
+    /// way to it.
+    Loop,
+    /// A caller writing a locked frame without holding the lock. Frames queued
+    /// meanwhile wait in `pending`; the caller hands them to the loop when done.
+    /// `link_lost`: the connection closed meanwhile (and may be open again), so
+    /// the rest of the caller's frame must not start the next one's stream.
+    Caller { link_lost: bool },
+}
+
+/// Frames queued by callers and the write-side bookkeeping.
+#[derive(Debug)]
+pub(super) struct OutState {
+    /// Frames not yet taken by the event loop.
+    pub(super) pending: Outbox,
+    pub(super) link: Link,
+    pub(super) writer: Writer,
+    /// Bytes the loop took from `pending` and has not yet written.
+    pub(super) inflight: usize,
+    /// Bytes ever queued or written directly; a locked write waits for
+    /// `written` to reach the value this had after its frame.
+    pub(super) pushed: u64,
+    /// Bytes ever handed to the kernel.
+    pub(super) written: u64,
+    /// Images waiting to be sent, conflated and chunked; `None` when chunking
+    /// is off and images are queued in `pending` like any frame.
+    pub(super) images: Option<ImageLane>,
+    /// The image window and the locked images' tickets.
+    pub(super) flow: ImageFlow,
+    /// The newest image acknowledgement not yet taken into a write.
+    pub(super) ack: Option<Bytes>,
+}
+
+impl OutState {
+    /// An open, idle connection writing through `stream`.
+    pub(super) fn new(stream: TcpStream, images: Option<ImageLane>, window: u64) -> OutState {
+        OutState {
+            pending: Outbox::new(),
+            link: Link::Open {
+                stream: Arc::new(stream),
+            },
+            writer: Writer::Idle,
+            inflight: 0,
+            pushed: 0,
+            written: 0,
+            images,
+            flow: ImageFlow::new(window),
+            ack: None,
+        }
+    }
+
+    pub(super) fn is_open(&self) -> bool {
+        matches!(self.link, Link::Open { .. })
+    }
+
+    /// Bytes queued and in flight, images not counted.
+    pub(super) fn queued(&self) -> usize {
+        self.pending.len() + self.inflight
+    }
+
+    /// Whether `len` more bytes fit `budget` (a lone frame always fits).
+    pub(super) fn has_room(&self, len: usize, budget: usize) -> bool {
+        let queued = self.queued();
+        queued == 0 || queued + len <= budget
+    }
+
+    /// Whether images wait on the lane.
+    pub(super) fn images_waiting(&self) -> bool {
+        self.images.as_ref().is_some_and(|l| !l.is_empty())
+    }
+
+    /// Makes the loop the writer if nobody is; returns whether it must be told
+    /// to flush. A writing caller hands over to the loop itself when done.
+    pub(super) fn wake_loop(&mut self) -> bool {
+        let idle = self.writer == Writer::Idle;
+        if idle {
+            self.writer = Writer::Loop;
+        }
+        idle
+    }
+
+    /// Takes the write side for a caller's direct write; the socket to write to.
+    pub(super) fn take_for_caller(&mut self) -> Option<Arc<TcpStream>> {
+        let Link::Open { stream } = &self.link else {
+            return None;
+        };
+        let stream = Arc::clone(stream);
+        self.writer = Writer::Caller { link_lost: false };
+        Some(stream)
+    }
+
+    /// Ends a caller's direct write; returns whether the connection it wrote
+    /// to closed meanwhile.
+    pub(super) fn caller_done(&mut self) -> bool {
+        let writer = std::mem::replace(&mut self.writer, Writer::Idle);
+        writer == Writer::Caller { link_lost: true }
+    }
+
+    /// Refills the loop's empty `inflight` with everything pending, the newest
+    /// acknowledgement, then image chunks up to a burst while the window allows
+    /// (time measured from `epoch`). Returns whether an image writer may go on:
+    /// a waiting place freed, or a locked image's last chunk taken.
+    pub(super) fn refill(&mut self, inflight: &mut Outbox, epoch: Instant) -> bool {
+        std::mem::swap(&mut self.pending, inflight);
+        let window = self.image_window(!inflight.is_empty(), epoch);
+        if let Some(ack) = self.ack.take() {
+            self.pushed += ack.len() as u64;
+            inflight.push_raw(ack);
+        }
+        // Image chunks go behind whatever else was pending, so a control frame
+        // queued meanwhile waits for this burst at most.
+        let mut images_moved = false;
+        while inflight.len() < IMAGE_BURST && self.flow.may_send(window) {
+            let Some(chunk) = self.images.as_mut().and_then(|l| l.next_chunk(inflight)) else {
+                break;
+            };
+            images_moved |= chunk.started || chunk.finished.is_some();
+            self.flow.record_sent(chunk.payload);
+            self.pushed += chunk.bytes as u64;
+            if let Some(ticket) = chunk.finished {
+                self.flow.finish(ticket, self.pushed);
+            }
+        }
+        images_moved
+    }
+
+    /// The image window in force, noting whether control or data frames are
+    /// being taken now; reads the clock only when frames narrow the window.
+    fn image_window(&mut self, taking_frames: bool, epoch: Instant) -> u64 {
+        if !taking_frames && !self.flow.is_narrowed() {
+            return self.flow.full_window();
+        }
+        let now = epoch.elapsed();
+        if taking_frames {
+            self.flow.frames_sent(now);
+        }
+        self.flow.window(now)
+    }
+
+    /// The connection is lost: queued frames and images are dropped, the
+    /// tickets not written whole are lost, and a writing caller learns that
+    /// its connection is gone. Returns the direct-write socket to shut down.
+    pub(super) fn shut(&mut self, reconnecting: bool) -> Option<Arc<TcpStream>> {
+        let next = match reconnecting {
+            true => Link::Reconnecting,
+            false => Link::Closed,
+        };
+        let stream = match std::mem::replace(&mut self.link, next) {
+            Link::Open { stream } => Some(stream),
+            Link::Reconnecting | Link::Closed => None,
+        };
+        if let Writer::Caller { link_lost } = &mut self.writer {
+            *link_lost = true;
+        }
+        self.pending = Outbox::new();
+        self.inflight = 0;
+        self.ack = None;
+        if let Some(lane) = &mut self.images {
+            lane.clear();
+        }
+        self.flow.close(self.written);
+        stream
+    }
+
+    /// Open again on `stream`; nothing from before the break is resent.
+    pub(super) fn reopen(&mut self, stream: TcpStream) {
+        self.link = Link::Open {
+            stream: Arc::new(stream),
+        };
+        // The loop starts the new connection idle; a caller still writing to
+        // the old socket hands over itself.
+        if self.writer == Writer::Loop {
+            self.writer = Writer::Idle;
+        }
+        self.pending = Outbox::new();
+        self.written = self.pushed;
+        self.flow.reopen();
+    }
+}
