@@ -1,23 +1,14 @@
 //! The client: one connection to a host, with the same store as the host.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Instant;
 
-use mio::Token;
-use socket2::SockRef;
-
-use crate::engine::{
-    Engine, FIRST_CONN, Peer, PeerParts, Reconnect, Role, Shared, configure_stream, resolve,
-};
+use crate::engine::{Dial, DialTarget, Engine, Peer, Role, Shared, resolve};
 use crate::handle::Core;
-use crate::protocol::{DecodeError, Hello, WELCOME_LEN, Welcome, WelcomeStatus};
-use crate::time::{deadline, remaining};
+use crate::protocol::DecodeError;
 use crate::{
-    ClientBuilder, ClientId, Error, ErrorKind, Event, Inbox, Outgoing, Result, Target, To,
-    WriteGuard,
+    ClientBuilder, ClientId, Error, ErrorKind, Inbox, Outgoing, Result, Target, To, WriteGuard,
 };
 
 /// A client connected to a host.
@@ -80,80 +71,40 @@ impl Client {
                 source,
             })
         };
-        let addr = resolve(&builder.addr).map_err(connect_err)?;
-        let deadline = deadline(builder.connect_timeout);
-        let stream = match deadline {
-            Some(_) => TcpStream::connect_timeout(&addr, builder.connect_timeout),
-            // No timeout: the operating system's own connect timeout applies.
-            None => TcpStream::connect(addr),
-        }
-        .map_err(connect_err)?;
-        configure_stream(SockRef::from(&stream), &builder.config)?;
-        let welcome =
-            handshake(&stream, &builder.name, deadline).map_err(|e| match e.into_kind() {
-                ErrorKind::Io(source) => connect_err(source),
-                kind => Error::new(kind),
-            })?;
-        let id = ClientId(welcome.client_id);
-        let name = match builder.name.is_empty() {
-            true => format!("client-{}", id.0),
-            false => builder.name.clone(),
+        let target = DialTarget {
+            addr: resolve(&builder.addr).map_err(connect_err)?,
+            name: builder.name.clone(),
+            timeout: builder.connect_timeout,
+            reconnect: builder.reconnect,
         };
         let shared = Arc::new(Shared::new(builder.config));
-        let mut host_peer = None;
-        let engine = Engine::spawn(
-            "socketengine-client",
-            Arc::clone(&shared),
-            |notifier, registry| {
-                let token = Token(FIRST_CONN);
-                let parts = PeerParts {
-                    addr,
-                    token,
-                    stream: stream.try_clone()?,
-                    notifier: notifier.clone(),
-                    budget: shared.config.outbox_budget,
-                    max_frame: shared.config.max_frame,
-                    image_chunk: shared.config.image_chunk,
-                    image_window: shared.config.image_window,
-                    epoch: shared.epoch,
-                    first: None,
-                };
-                // On a client, events name the client itself (see `Event`).
-                let peer = Arc::new(Peer::new(id, name.clone(), parts));
-                stream.set_nonblocking(true)?;
-                let mut stream = mio::net::TcpStream::from_std(stream);
-                registry.register(
-                    &mut stream,
-                    token,
-                    mio::Interest::READABLE | mio::Interest::WRITABLE,
-                )?;
-                host_peer = Some(Arc::clone(&peer));
-                let reconnect = builder.reconnect.map(|(first, cap)| {
-                    Reconnect::new(
-                        addr,
-                        builder.name.clone(),
-                        builder.connect_timeout,
-                        first,
-                        cap,
-                    )
-                });
-                Ok(Role::Client {
-                    stream,
-                    peer,
-                    reconnect,
-                })
-            },
-        )?;
-        let host = host_peer.ok_or(ErrorKind::Closed)?;
-        shared.emit(Event::Connected {
-            client: id,
-            name: name.clone(),
-            addr,
-        });
+        let (first_tx, first) = crossbeam_channel::bounded(1);
+        let mut host = None;
+        let engine = Engine::spawn("socketengine-client", Arc::clone(&shared), |notifier, _| {
+            let dial = Dial::new(target, &shared, notifier, first_tx);
+            host = Some(Arc::clone(dial.peer()));
+            Ok(Role::Client {
+                dial: Box::new(dial),
+            })
+        })?;
+        let host = host.ok_or(ErrorKind::Closed)?;
+        // The loop fails the attempt at its deadline, and drops the sender if
+        // it stops, so this wait is bounded by the connect timeout.
+        let opened = first
+            .recv()
+            .unwrap_or_else(|_| Err(ErrorKind::Closed.into()));
+        if let Err(err) = opened {
+            engine.shutdown();
+            return Err(match err.into_kind() {
+                ErrorKind::Io(source) => connect_err(source),
+                kind => Error::new(kind),
+            });
+        }
+        // For the counters that sum over connections.
         shared.registry.insert(Arc::clone(&host));
         let inner = ClientInner {
+            name: host.name().to_owned(),
             core: Core::new(shared, engine, Some(host)),
-            name,
         };
         Ok(Client {
             inner: Arc::new(inner),
@@ -255,23 +206,5 @@ impl Deref for Client {
 
     fn deref(&self) -> &Inbox {
         &self.inner.core
-    }
-}
-
-/// Sends the hello and reads the welcome on a blocking stream, within `deadline`.
-fn handshake(stream: &TcpStream, name: &str, deadline: Option<Instant>) -> Result<Welcome> {
-    let mut hello = Vec::new();
-    Hello::new(name).encode(&mut hello)?;
-    stream.set_write_timeout(remaining(deadline))?;
-    (&*stream).write_all(&hello)?;
-    stream.set_read_timeout(remaining(deadline))?;
-    let mut buf = [0u8; WELCOME_LEN];
-    (&*stream).read_exact(&mut buf)?;
-    stream.set_read_timeout(None)?;
-    stream.set_write_timeout(None)?;
-    let welcome = Welcome::decode(&buf)?.ok_or(ErrorKind::Closed)?;
-    match welcome.status {
-        WelcomeStatus::Accepted => Ok(welcome),
-        status => Err(ErrorKind::Refused(format!("{status:?}")).into()),
     }
 }

@@ -307,7 +307,13 @@ impl ClientBuilder {
     }
 
     /// How long connecting and the handshake may take together, for the first
-    /// connection and for each reconnection attempt. Default: 5 s.
+    /// connection and for each reconnection attempt. An attempt whose TCP
+    /// connect has not finished by then fails with
+    /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) (an I/O `TimedOut`);
+    /// one whose host has not answered the hello by then fails with
+    /// [`ErrorKind::HandshakeTimeout`](crate::ErrorKind::HandshakeTimeout).
+    /// `Duration::MAX` waits for ever (the system's connect timeout still
+    /// applies). Default: 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -338,14 +344,23 @@ impl ClientBuilder {
 
     common_setters!();
 
-    /// Connects, completes the handshake and starts the event loop. Blocks for at
-    /// most the [connect timeout](Self::connect_timeout).
+    /// Starts the event loop, which connects and completes the handshake, and
+    /// waits for that first attempt. Blocks for at most the
+    /// [connect timeout](Self::connect_timeout). A failed first attempt is
+    /// returned, not retried, even with [reconnection](Self::reconnect) on;
+    /// the loop is stopped and joined before the error is.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) when the host cannot be
-    /// reached or does not answer the handshake in time;
-    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when it turns the client away.
+    /// reached (refused, unreachable, the TCP connect not done in time) or
+    /// closes before its welcome;
+    /// [`ErrorKind::HandshakeTimeout`](crate::ErrorKind::HandshakeTimeout) when it
+    /// does not answer the hello within the connect timeout;
+    /// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) when it answers with
+    /// something other than a welcome (it is not a socketengine host);
+    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when it turns the client
+    /// away (full, or another protocol version).
     pub fn connect(self) -> Result<Client> {
         Client::connect(self)
     }

@@ -109,7 +109,9 @@ pub enum ErrorKind {
         /// The configured maximum ([`HostBuilder::max_channels`](crate::HostBuilder::max_channels)).
         max: usize,
     },
-    /// The peer did not finish the handshake within the timeout.
+    /// The peer did not finish the handshake within the timeout: a client's
+    /// hello on a host, or a host's welcome on a client (within the
+    /// [connect timeout](crate::ClientBuilder::connect_timeout)).
     #[error("handshake not completed within {0:?}")]
     HandshakeTimeout(Duration),
     /// The peer closed the connection in the middle of a frame.

@@ -8,13 +8,6 @@ pub(crate) fn deadline(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-/// What is left until `deadline` (at least a millisecond, so a socket timeout
-/// is never zero, which would mean "none"); `None` without a deadline.
-pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    let left = deadline?.saturating_duration_since(Instant::now());
-    Some(left.max(Duration::from_millis(1)))
-}
-
 /// The wall clock in nanoseconds since the Unix epoch (0 if it reads earlier).
 pub(crate) fn unix_ns() -> u64 {
     SystemTime::now()

@@ -1,19 +1,35 @@
-//! Descriptors released on disconnect. Alone in its binary: it counts the
-//! process's open descriptors, which tests running beside it would move.
+//! Descriptors and threads released on disconnect and on a failed connect.
+//! Alone in their binary: they count the process's open descriptors and
+//! threads, which tests running beside them would move; the tests here take
+//! turns for the same reason.
 
 #![allow(clippy::unwrap_used)]
 
 mod util;
 
-use util::{TIMEOUT, client, host, wait_until};
+use std::net::TcpListener;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use socketengine::Client;
+use util::{TIMEOUT, client, closed_port_addr, host, wait_until};
+
+/// Held by each test here, so that none counts while another runs.
+static ALONE: Mutex<()> = Mutex::new(());
 
 /// Open descriptors of this process.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
 
+/// Threads of this process (`/proc` shows a thread's name cut to 15 bytes).
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+}
+
 #[test]
 fn disconnected_clients_release_their_descriptors() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let host = host();
     let warm = client(&host, "warm");
     drop(warm);
@@ -33,4 +49,22 @@ fn disconnected_clients_release_their_descriptors() {
         after <= before + 2,
         "{before} descriptors before, {after} after"
     );
+}
+
+#[test]
+fn a_failed_connect_leaves_no_thread_or_descriptor_behind() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let refused = closed_port_addr().to_string();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = silent.local_addr().unwrap().to_string();
+    let before = (open_fds(), threads());
+    for addr in [&refused, &silent].into_iter().cycle().take(10) {
+        let result = Client::builder()
+            .addr(addr)
+            .connect_timeout(Duration::from_millis(50))
+            .connect();
+        assert!(result.is_err(), "{addr}");
+    }
+    // `connect` joined each loop before returning its error: nothing to wait for.
+    assert_eq!((open_fds(), threads()), before);
 }

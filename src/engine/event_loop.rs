@@ -14,7 +14,7 @@ use socket2::SockRef;
 
 use super::connection::{Conn, FlushEnd, Open, ReadEnd, State};
 use super::pace;
-use super::reconnect::Reconnect;
+use super::redial::Dial;
 use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{DecodeError, Hello, VERSION, Welcome, WelcomeStatus};
 use crate::time::unix_ns;
@@ -44,14 +44,12 @@ pub(crate) enum Role {
         /// The bound, registered listener.
         listener: TcpListener,
     },
-    /// Serve one connection to a host, already through its handshake.
+    /// Serve one connection to a host (token [`FIRST_CONN`]), which the loop
+    /// dials at once and, if so configured, again whenever it is lost.
     Client {
-        /// The registered stream (token [`FIRST_CONN`]).
-        stream: TcpStream,
-        /// The peer holding its outbox.
-        peer: Arc<Peer>,
-        /// How to reconnect when the connection is lost, if at all.
-        reconnect: Option<Reconnect>,
+        /// The host, the client's peer, and the attempts to reach it (boxed:
+        /// a role is built once, and a host's is small).
+        dial: Box<Dial>,
     },
 }
 
@@ -73,10 +71,8 @@ pub(crate) struct EventLoop {
     accept_retry: Option<Instant>,
     /// When to next check open connections for silence (with heartbeats on).
     next_heartbeat: Option<Instant>,
-    /// A client's reconnection schedule (`None` on a host, or when off).
-    pub(super) reconnect: Option<Reconnect>,
-    /// A client's one peer, kept across reconnections.
-    pub(super) client: Option<Arc<Peer>>,
+    /// A client's one peer and its dialling (`None` on a host).
+    pub(super) client: Option<Dial>,
     /// Set while shutting down: a lost connection is not redialled.
     stopping: bool,
     /// Connections that used up a turn's budget reading (or writing) with
@@ -105,7 +101,6 @@ impl EventLoop {
             open_count: 0,
             accept_retry: None,
             next_heartbeat: None,
-            reconnect: None,
             client: None,
             stopping: false,
             more_reads: Vec::new(),
@@ -118,25 +113,8 @@ impl EventLoop {
             .and_then(|i| Instant::now().checked_add(i));
         match role {
             Role::Host { listener } => event_loop.listener = Some(listener),
-            Role::Client {
-                stream,
-                peer,
-                reconnect,
-            } => {
-                let addr = peer.addr();
-                event_loop.reconnect = reconnect;
-                event_loop.client = Some(Arc::clone(&peer));
-                let open = Open::new(
-                    peer,
-                    event_loop.shared.config.max_frame,
-                    ClientId::HOST,
-                    true,
-                );
-                event_loop
-                    .conns
-                    .push(Some(Conn::new(stream, addr, State::Open(open))));
-                event_loop.open_count = 1;
-            }
+            // The first attempt is due at once (see `Dial::new`).
+            Role::Client { dial } => event_loop.client = Some(*dial),
         }
         event_loop
     }
@@ -201,10 +179,11 @@ impl EventLoop {
         }
     }
 
-    /// The earliest timer: a handshake deadline, an accept retry, a heartbeat.
+    /// The earliest timer: a handshake deadline, an accept retry, a heartbeat,
+    /// a client's next attempt or its deadline.
     fn next_deadline(&self) -> Option<Instant> {
         let handshake = self.handshakes.front().map(|(d, _)| *d);
-        let redial = self.reconnect.as_ref().and_then(Reconnect::next_deadline);
+        let redial = self.client.as_ref().and_then(Dial::next_deadline);
         [handshake, self.accept_retry, self.next_heartbeat, redial]
             .into_iter()
             .flatten()
@@ -422,7 +401,7 @@ impl EventLoop {
         let parts = PeerParts {
             addr: conn.addr,
             token,
-            stream,
+            stream: Some(stream),
             notifier,
             budget: shared.config.outbox_budget,
             max_frame: shared.config.max_frame,
@@ -497,7 +476,7 @@ impl EventLoop {
             State::Open(open) => {
                 self.open_count -= 1;
                 let peer = &open.peer;
-                let redial = self.reconnect.is_some() && !self.stopping;
+                let redial = self.client.as_ref().is_some_and(Dial::reconnects) && !self.stopping;
                 match redial {
                     true => peer.suspend(),
                     false => peer.close(),
@@ -522,9 +501,9 @@ impl EventLoop {
     /// Shutdown: pushes out what can go without blocking, then closes everything.
     fn close_all(&mut self) {
         self.stopping = true;
-        if let Some(peer) = self.client.as_ref().filter(|_| self.open_count == 0) {
+        if let Some(dial) = self.client.as_ref().filter(|_| self.open_count == 0) {
             // Between attempts: nothing to close but the waiting writers.
-            peer.close();
+            dial.peer().close();
         }
         for index in 0..self.conns.len() {
             let token = Token(FIRST_CONN + index);
@@ -559,6 +538,10 @@ impl Drop for EventLoop {
             if let State::Open(open) = &conn.state {
                 open.peer.close();
             }
+        }
+        // A client's peer may have no open connection (between attempts).
+        if let Some(dial) = &self.client {
+            dial.peer().close();
         }
     }
 }

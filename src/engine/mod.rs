@@ -26,10 +26,10 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Token, Waker};
 use parking_lot::Mutex;
 
-pub(crate) use event_loop::{EventLoop, FIRST_CONN, LISTENER, Role};
+pub(crate) use event_loop::{EventLoop, LISTENER, Role};
 pub(crate) use pace::woke_a_waiter;
 pub(crate) use peer::{LockedImage, Peer, PeerParts};
-pub(crate) use reconnect::Reconnect;
+pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 

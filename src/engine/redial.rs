@@ -1,66 +1,170 @@
-//! The client side of reconnection, run by the event loop: a non-blocking
-//! connect, the hello, the welcome, then the same peer reopened on the new
-//! socket. Nothing here blocks the loop.
+//! A client's connection to its host, made by the event loop: a non-blocking
+//! connect, the hello, the welcome, then the client's one peer opened on the
+//! new socket. The first connection and every reconnection take this path;
+//! nothing here blocks the loop.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Buf;
+use crossbeam_channel::Sender;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use socket2::SockRef;
 
 use super::connection::{Conn, Open, State};
 use super::event_loop::{EventLoop, FIRST_CONN};
-use super::{configure_stream, would_block};
+use super::reconnect::Reconnect;
+use super::{Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{Hello, WELCOME_LEN, Welcome, WelcomeStatus};
-use crate::{ClientId, Error, ErrorKind, Event};
+use crate::{ClientId, Error, ErrorKind, Event, Result};
 
 /// A client has exactly one connection, always in the first slot.
 const CLIENT_TOKEN: Token = Token(FIRST_CONN);
 
+/// What a client dials, as `connect` resolved and configured it.
+#[derive(Debug)]
+pub(crate) struct DialTarget {
+    /// The host's address, resolved once, for every attempt.
+    pub(crate) addr: SocketAddr,
+    /// The name given in every hello, so the host knows the client again.
+    pub(crate) name: String,
+    /// How long one attempt (connect, hello, welcome) may take.
+    pub(crate) timeout: Duration,
+    /// The first and the longest delay between reconnection attempts; `None`
+    /// turns reconnection off.
+    pub(crate) reconnect: Option<(Duration, Duration)>,
+}
+
+/// A client's side of the loop: its one peer and its attempts to reach the host.
+#[derive(Debug)]
+pub(crate) struct Dial {
+    target: DialTarget,
+    /// Kept across connections; suspended until the first welcome opens it.
+    peer: Arc<Peer>,
+    /// When to start the next attempt.
+    next_try: Option<Instant>,
+    /// When the attempt in progress fails, if it has not succeeded.
+    attempt_deadline: Option<Instant>,
+    reconnect: Option<Reconnect>,
+    /// Where the first attempt's outcome goes (`connect` waits for it); taken
+    /// when sent, so only later attempts are retried.
+    first: Option<Sender<Result<()>>>,
+}
+
+impl Dial {
+    /// A client that dials `target` as soon as its loop runs, and reports the
+    /// first attempt's outcome on `first`.
+    pub(crate) fn new(
+        target: DialTarget,
+        shared: &Shared,
+        notifier: &Notifier,
+        first: Sender<Result<()>>,
+    ) -> Dial {
+        let config = &shared.config;
+        let parts = PeerParts {
+            addr: target.addr,
+            token: CLIENT_TOKEN,
+            stream: None,
+            notifier: notifier.clone(),
+            budget: config.outbox_budget,
+            max_frame: config.max_frame,
+            image_chunk: config.image_chunk,
+            image_window: config.image_window,
+            epoch: shared.epoch,
+            first: None,
+        };
+        let seed = u64::from(target.addr.port());
+        let reconnect = target
+            .reconnect
+            .map(|(min, max)| Reconnect::new(min, max, seed));
+        Dial {
+            target,
+            peer: Arc::new(Peer::dialing(parts)),
+            next_try: Some(Instant::now()),
+            attempt_deadline: None,
+            reconnect,
+            first: Some(first),
+        }
+    }
+
+    /// The client's peer; on a client, events name the client itself (see `Event`).
+    pub(crate) fn peer(&self) -> &Arc<Peer> {
+        &self.peer
+    }
+
+    /// Whether a lost connection is dialled again.
+    pub(super) fn reconnects(&self) -> bool {
+        self.reconnect.is_some()
+    }
+
+    /// The earlier of the next try and the attempt deadline.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        [self.next_try, self.attempt_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
 impl EventLoop {
-    /// Plans the next attempt and reports it.
+    /// Plans the next attempt (with reconnection on) and reports it.
     pub(super) fn schedule_redial(&mut self, now: Instant) {
-        let Some(reconnect) = &mut self.reconnect else {
+        let Some(dial) = &mut self.client else {
             return;
         };
-        let delay = reconnect.schedule(now);
-        let (attempt, addr) = (reconnect.attempts, reconnect.addr);
-        if let Some(peer) = &self.client {
-            let client = peer.id();
-            self.shared.emit(Event::Reconnecting {
-                client,
-                addr,
-                attempt,
-                delay,
-            });
-        }
+        let Some(reconnect) = &mut dial.reconnect else {
+            return;
+        };
+        let delay = reconnect.next_delay();
+        dial.next_try = now.checked_add(delay);
+        self.shared.emit(Event::Reconnecting {
+            client: dial.peer.id(),
+            addr: dial.target.addr,
+            attempt: reconnect.attempts,
+            delay,
+        });
     }
 
     /// Starts a due attempt, or fails one that ran out of time.
     pub(super) fn redial_timers(&mut self, now: Instant) {
-        let Some(reconnect) = &self.reconnect else {
+        let Some(dial) = &mut self.client else {
             return;
         };
-        if reconnect.attempt_deadline.is_some_and(|d| d <= now) {
-            let timeout = reconnect.attempt_timeout;
-            let error = Error::new(ErrorKind::TimedOut(timeout));
+        if dial.attempt_deadline.is_some_and(|d| d <= now) {
+            dial.attempt_deadline = None;
+            let error = self.attempt_timed_out();
             return self.close(CLIENT_TOKEN, Some(error));
         }
-        if reconnect.next_try.is_some_and(|t| t <= now) {
+        if dial.next_try.is_some_and(|t| t <= now) {
             self.start_attempt(now);
+        }
+    }
+
+    /// Why an attempt ran out of time: the TCP connect did not finish (an I/O
+    /// error, as the system's own connect timeout), or the host never answered
+    /// the hello.
+    fn attempt_timed_out(&mut self) -> Error {
+        let timeout = self
+            .client
+            .as_ref()
+            .map_or(Duration::ZERO, |d| d.target.timeout);
+        match self.conn_mut(CLIENT_TOKEN).map(|c| &c.state) {
+            Some(State::Welcoming) => ErrorKind::HandshakeTimeout(timeout).into(),
+            _ => io::Error::new(io::ErrorKind::TimedOut, "connect timed out").into(),
         }
     }
 
     /// Opens a non-blocking connection to the host in the client's slot.
     fn start_attempt(&mut self, now: Instant) {
-        let Some(reconnect) = &mut self.reconnect else {
+        let Some(dial) = &mut self.client else {
             return;
         };
-        reconnect.start(now);
-        let addr = reconnect.addr;
+        dial.next_try = None;
+        dial.attempt_deadline = now.checked_add(dial.target.timeout);
+        let addr = dial.target.addr;
         let mut stream = match TcpStream::connect(addr) {
             Ok(stream) => stream,
             Err(err) => return self.attempt_failed(addr, Some(err.into())),
@@ -80,9 +184,9 @@ impl EventLoop {
     /// The connect finished (or failed): on success, send the hello.
     pub(super) fn finish_connect(&mut self, token: Token, _now: Instant) {
         let name = self
-            .reconnect
+            .client
             .as_ref()
-            .map(|r| r.name.clone())
+            .map(|d| d.target.name.clone())
             .unwrap_or_default();
         let config = self.shared.config.clone();
         let Some(conn) = self.conn_mut(token) else {
@@ -111,7 +215,9 @@ impl EventLoop {
         }
     }
 
-    /// Reads the welcome; on acceptance the client's peer goes live again.
+    /// Reads the welcome; on acceptance the client's peer goes live. Bytes
+    /// that are not a welcome fail at once (the decoder checks the magic as
+    /// it arrives), however few of them came.
     pub(super) fn read_welcome(&mut self, token: Token, now: Instant) {
         let Some(conn) = self.conn_mut(token) else {
             return;
@@ -123,7 +229,10 @@ impl EventLoop {
         let welcome = match Welcome::decode(&conn.rbuf.buf) {
             Ok(Some(welcome)) => welcome,
             Ok(None) if open => return,
-            Ok(None) => return self.close(token, Some(ErrorKind::NotConnected.into())),
+            Ok(None) => {
+                let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "closed before the welcome");
+                return self.close(token, Some(eof.into()));
+            }
             Err(err) => return self.close(token, Some(err.into())),
         };
         conn.rbuf.buf.advance(WELCOME_LEN);
@@ -134,12 +243,18 @@ impl EventLoop {
         self.reopen(token, ClientId(welcome.client_id), now);
     }
 
-    /// Puts the client's peer on the new socket and resumes normal service.
+    /// Puts the client's peer on the new socket and starts (or resumes) service.
     fn reopen(&mut self, token: Token, id: ClientId, now: Instant) {
-        let Some(peer) = self.client.clone() else {
+        let max_frame = self.shared.config.max_frame;
+        let Some(dial) = &mut self.client else {
             return;
         };
-        let max_frame = self.shared.config.max_frame;
+        let peer = Arc::clone(&dial.peer);
+        // Unnamed, the host lists the client as `client-N`; it keeps the first.
+        peer.name_once(|| match dial.target.name.is_empty() {
+            true => format!("client-{}", id.0),
+            false => dial.target.name.clone(),
+        });
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
@@ -151,22 +266,39 @@ impl EventLoop {
         conn.state = State::Open(Open::new(peer.clone(), max_frame, ClientId::HOST, true));
         let addr = conn.addr;
         self.open_count += 1;
-        if let Some(reconnect) = &mut self.reconnect {
-            reconnect.succeeded();
-        }
         let name = peer.name().to_owned();
         self.shared.emit(Event::Connected {
             client: id,
             name,
             addr,
         });
+        if let Some(dial) = &mut self.client {
+            dial.attempt_deadline = None;
+            if let Some(reconnect) = &mut dial.reconnect {
+                reconnect.succeeded();
+            }
+            if let Some(first) = dial.first.take() {
+                // `connect` may have gone (a panic); then nobody needs to know.
+                let _ = first.send(Ok(()));
+            }
+        }
         // Frames may have followed the welcome.
         self.read(token, now);
     }
 
-    /// A failed attempt: report it and plan the next (unless shutting down).
+    /// A failed attempt: the first one's error goes to `connect`; later ones
+    /// are reported and the next is planned (unless shutting down).
     pub(super) fn attempt_failed(&mut self, addr: SocketAddr, error: Option<Error>) {
-        let client = self.client.as_ref().map(|p| p.id());
+        let Some(dial) = &mut self.client else {
+            return;
+        };
+        dial.attempt_deadline = None;
+        if let Some(first) = dial.first.take() {
+            let error = error.unwrap_or_else(|| ErrorKind::Closed.into());
+            let _ = first.send(Err(error));
+            return;
+        }
+        let client = Some(dial.peer.id());
         if let Some(error) = error {
             self.shared.emit(Event::Error {
                 client,
@@ -182,7 +314,7 @@ impl EventLoop {
 
 /// Writes all of `bytes` to a fresh non-blocking socket (a hello fits its
 /// empty send buffer; not taking it all is treated as a failed attempt).
-fn send_all(stream: &mut TcpStream, bytes: &[u8]) -> crate::Result<()> {
+fn send_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<()> {
     match stream.write(bytes) {
         Ok(n) if n == bytes.len() => Ok(()),
         Ok(_) => Err(io::Error::from(io::ErrorKind::WriteZero).into()),

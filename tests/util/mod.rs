@@ -196,6 +196,11 @@ pub(crate) fn assert_closed_by_peer(stream: &mut TcpStream) {
 /// never reads. Returns its address and a thread yielding the accepted stream;
 /// join it after connecting.
 pub(crate) fn fake_host(welcome: Welcome) -> (SocketAddr, JoinHandle<TcpStream>) {
+    fake_peer(welcome.encode().to_vec())
+}
+
+/// As [`fake_host`], answering the hello with `answer`, whatever it is.
+pub(crate) fn fake_peer(answer: Vec<u8>) -> (SocketAddr, JoinHandle<TcpStream>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake host");
     let addr = listener.local_addr().expect("fake host addr");
     listener
@@ -211,7 +216,7 @@ pub(crate) fn fake_host(welcome: Welcome) -> (SocketAddr, JoinHandle<TcpStream>)
         stream.read_exact(&mut head).expect("read hello");
         let mut name = vec![0u8; usize::from(head[6])];
         stream.read_exact(&mut name).expect("read hello name");
-        stream.write_all(&welcome.encode()).expect("send welcome");
+        stream.write_all(&answer).expect("send answer");
         stream
     });
     (addr, thread)

@@ -35,6 +35,7 @@ mod images;
 mod out;
 
 use std::net::{SocketAddr, TcpStream};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,9 @@ pub(crate) struct Peer {
     /// The client's id; atomic because a client that reconnects to a restarted
     /// host may be given a new one.
     id: AtomicU64,
-    name: String,
+    /// Set once: at creation on a host, by the first welcome on a client
+    /// (whose default name carries the id that welcome gives).
+    name: OnceLock<String>,
     addr: SocketAddr,
     token: Token,
     /// Frames queued by callers and the write-side bookkeeping. A mutex, not a
@@ -92,7 +95,8 @@ pub(crate) struct Peer {
 pub(crate) struct PeerParts {
     pub(crate) addr: SocketAddr,
     pub(crate) token: Token,
-    pub(crate) stream: TcpStream,
+    /// The connected socket; `None` for a client's peer before its first welcome.
+    pub(crate) stream: Option<TcpStream>,
     pub(crate) notifier: Notifier,
     pub(crate) budget: usize,
     pub(crate) max_frame: usize,
@@ -120,7 +124,7 @@ impl Peer {
         }
         Peer {
             id: AtomicU64::new(id.0),
-            name,
+            name: OnceLock::from(name),
             addr: parts.addr,
             token: parts.token,
             out: Mutex::new(out),
@@ -137,12 +141,29 @@ impl Peer {
         }
     }
 
+    /// A client's peer before its first connection: suspended as if
+    /// reconnecting, so that the first welcome opens it through
+    /// [`reopen`](Self::reopen) like any later one; no id or name until then.
+    pub(crate) fn dialing(parts: PeerParts) -> Peer {
+        let peer = Peer {
+            name: OnceLock::new(),
+            ..Peer::new(ClientId::HOST, String::new(), parts)
+        };
+        peer.suspend();
+        peer
+    }
+
+    /// Names a dialing peer; a peer keeps its first name.
+    pub(crate) fn name_once(&self, name: impl FnOnce() -> String) {
+        self.name.get_or_init(name);
+    }
+
     pub(crate) fn id(&self) -> ClientId {
         ClientId(self.id.load(Ordering::Relaxed))
     }
 
     pub(crate) fn name(&self) -> &str {
-        &self.name
+        self.name.get().map_or("", String::as_str)
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -174,7 +195,7 @@ impl Peer {
         let out = self.out.lock();
         ClientInfo {
             id: self.id(),
-            name: self.name.clone(),
+            name: self.name().to_owned(),
             addr: self.addr,
             connected: self.is_connected(),
             last_seen: self.epoch + Duration::from_nanos(ns),

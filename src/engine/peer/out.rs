@@ -69,13 +69,22 @@ pub(super) struct OutState {
 }
 
 impl OutState {
-    /// An open, idle connection writing through `stream`.
-    pub(super) fn new(stream: TcpStream, images: Option<ImageLane>, window: u64) -> OutState {
-        OutState {
-            pending: Outbox::new(),
-            link: Link::Open {
+    /// An idle connection writing through `stream`; without one (a client
+    /// before its first welcome), waiting to be opened as after a loss.
+    pub(super) fn new(
+        stream: Option<TcpStream>,
+        images: Option<ImageLane>,
+        window: u64,
+    ) -> OutState {
+        let link = match stream {
+            Some(stream) => Link::Open {
                 stream: Arc::new(stream),
             },
+            None => Link::Reconnecting,
+        };
+        OutState {
+            pending: Outbox::new(),
+            link,
             writer: Writer::Idle,
             inflight: 0,
             pushed: 0,
