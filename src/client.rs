@@ -201,6 +201,29 @@ impl Client {
     }
 }
 
+impl ClientBuilder {
+    /// Starts the event loop, which connects and completes the handshake, and
+    /// waits for that first attempt. Blocks for at most the
+    /// [connect timeout](Self::connect_timeout). A failed first attempt is
+    /// returned, not retried, even with [reconnection](Self::reconnect) on;
+    /// the loop is stopped and joined before the error is.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) when the host cannot be
+    /// reached (refused, unreachable, the TCP connect not done in time) or
+    /// closes before its welcome;
+    /// [`ErrorKind::HandshakeTimeout`](crate::ErrorKind::HandshakeTimeout) when it
+    /// does not answer the hello within the connect timeout;
+    /// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) when it answers with
+    /// something other than a welcome (it is not a socketengine host);
+    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when it turns the client
+    /// away (full, or another protocol version).
+    pub fn connect(self) -> Result<Client> {
+        Client::connect(self)
+    }
+}
+
 impl Deref for Client {
     type Target = Inbox;
 

@@ -1,9 +1,7 @@
-//! Builders for [`Host`] and [`Client`]. Every setter states its default.
+//! Builders for [`Host`](crate::Host) and [`Client`](crate::Client). Every setter states its default.
 
 use std::collections::HashMap;
 use std::time::Duration;
-
-use crate::{Client, Host, Result};
 
 /// Default address of a host, and of the host a client connects to.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -214,7 +212,7 @@ macro_rules! common_setters {
     };
 }
 
-/// Configures and starts a [`Host`]; from [`Host::builder`].
+/// Configures and starts a [`Host`](crate::Host); from [`Host::builder`](crate::Host::builder).
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `start` is called"]
 pub struct HostBuilder {
@@ -233,7 +231,7 @@ impl Default for HostBuilder {
 
 impl HostBuilder {
     /// Address to listen on, as `host:port`; port 0 picks a free port (see
-    /// [`Host::local_addr`]). Default: `127.0.0.1:8080`.
+    /// [`Host::local_addr`](crate::Host::local_addr)). Default: `127.0.0.1:8080`.
     pub fn addr(mut self, addr: impl Into<String>) -> Self {
         self.addr = addr.into();
         self
@@ -254,19 +252,9 @@ impl HostBuilder {
     }
 
     common_setters!();
-
-    /// Binds the address and starts the event loop.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) when the address is
-    /// taken; [`ErrorKind::Io`](crate::ErrorKind::Io) when it cannot be resolved or bound.
-    pub fn start(self) -> Result<Host> {
-        Host::start(self)
-    }
 }
 
-/// Configures and connects a [`Client`]; from [`Client::builder`].
+/// Configures and connects a [`Client`](crate::Client); from [`Client::builder`](crate::Client::builder).
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `connect` is called"]
 pub struct ClientBuilder {
@@ -343,25 +331,4 @@ impl ClientBuilder {
     }
 
     common_setters!();
-
-    /// Starts the event loop, which connects and completes the handshake, and
-    /// waits for that first attempt. Blocks for at most the
-    /// [connect timeout](Self::connect_timeout). A failed first attempt is
-    /// returned, not retried, even with [reconnection](Self::reconnect) on;
-    /// the loop is stopped and joined before the error is.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) when the host cannot be
-    /// reached (refused, unreachable, the TCP connect not done in time) or
-    /// closes before its welcome;
-    /// [`ErrorKind::HandshakeTimeout`](crate::ErrorKind::HandshakeTimeout) when it
-    /// does not answer the hello within the connect timeout;
-    /// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) when it answers with
-    /// something other than a welcome (it is not a socketengine host);
-    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when it turns the client
-    /// away (full, or another protocol version).
-    pub fn connect(self) -> Result<Client> {
-        Client::connect(self)
-    }
 }

@@ -280,17 +280,6 @@ pub enum RecvTimeoutError {
     Disconnected,
 }
 
-/// Checks a channel name given to a public method.
-pub(crate) fn check_channel(name: &str) -> Result<()> {
-    let reason = match name.len() {
-        0 => "empty",
-        1..=255 => return Ok(()),
-        _ => "longer than 255 bytes",
-    };
-    let name = name.chars().take(64).collect();
-    Err(ErrorKind::InvalidChannel { name, reason }.into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,3 +154,15 @@ impl Deref for Host {
         &self.inner.core
     }
 }
+
+impl HostBuilder {
+    /// Binds the address and starts the event loop.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) when the address is
+    /// taken; [`ErrorKind::Io`](crate::ErrorKind::Io) when it cannot be resolved or bound.
+    pub fn start(self) -> Result<Host> {
+        Host::start(self)
+    }
+}

@@ -10,7 +10,6 @@ use bytes::{Bytes, BytesMut};
 
 use crate::engine::Peer;
 use crate::engine::{LockedImage, Registry};
-use crate::error::check_channel;
 use crate::handle::Core;
 use crate::protocol::{Header, ImageMeta, Kind, Outbox};
 use crate::{ClientId, Error, ErrorKind, Image, Message, Result};
@@ -406,6 +405,17 @@ fn check<'c>(core: &Core, channel: &'c str, payload: &Payload) -> Result<Header<
         true => Err(payload.refused(ErrorKind::FrameTooLarge { len, max })),
         false => Ok(header),
     }
+}
+
+/// Checks a channel name given to a public method.
+fn check_channel(name: &str) -> Result<()> {
+    let reason = match name.len() {
+        0 => "empty",
+        1..=255 => return Ok(()),
+        _ => "longer than 255 bytes",
+    };
+    let name = name.chars().take(64).collect();
+    Err(ErrorKind::InvalidChannel { name, reason }.into())
 }
 
 /// Queues one payload to one peer without waiting.

@@ -404,7 +404,6 @@ impl EventLoop {
             stream: Some(stream),
             notifier,
             budget: shared.config.outbox_budget,
-            max_frame: shared.config.max_frame,
             image_chunk: shared.config.image_chunk,
             image_window: shared.config.image_window,
             epoch: shared.epoch,

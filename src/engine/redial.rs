@@ -70,7 +70,6 @@ impl Dial {
             stream: None,
             notifier: notifier.clone(),
             budget: config.outbox_budget,
-            max_frame: config.max_frame,
             image_chunk: config.image_chunk,
             image_window: config.image_window,
             epoch: shared.epoch,

@@ -28,7 +28,6 @@ impl Peer {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<u64> {
-        let payload = self.check(header, payload)?;
         let deadline = deadline(timeout);
         let mut out = self.out.lock();
         loop {

@@ -40,7 +40,6 @@ impl Peer {
         if !self.image_lane {
             return self.queue(header, payload);
         }
-        let payload = self.check(header, payload)?;
         let mut out = self.out.lock();
         if !out.is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
@@ -68,7 +67,7 @@ impl Peer {
             let written = self.start_locked(header, payload, timeout)?;
             return Ok(LockedImage::Frame { written });
         }
-        let mut payload = self.check(header, payload)?;
+        let mut payload = payload;
         let deadline = deadline(timeout);
         let mut out = self.out.lock();
         loop {

@@ -20,6 +20,9 @@
 //! [`Link`](out::Link) is not open, writes fail, or (locked ones, while a client
 //! reconnects) wait for it to reopen.
 //!
+//! Frames arrive checked: the handles' one check (`send::check`) has passed
+//! their channel and size before any peer sees them.
+//!
 //! # Images
 //!
 //! Images wait on their own [`ImageLane`] (unless chunking is off, when they are
@@ -72,7 +75,6 @@ pub(crate) struct Peer {
     written_cv: Condvar,
     notifier: Notifier,
     budget: usize,
-    max_frame: usize,
     connected: AtomicBool,
     /// Nanoseconds after `epoch` when bytes last arrived; atomic so the loop can
     /// update it without a lock on every read.
@@ -99,7 +101,6 @@ pub(crate) struct PeerParts {
     pub(crate) stream: Option<TcpStream>,
     pub(crate) notifier: Notifier,
     pub(crate) budget: usize,
-    pub(crate) max_frame: usize,
     /// Payload bytes per image chunk; `None` sends images as ordinary frames.
     pub(crate) image_chunk: Option<usize>,
     /// Image payload bytes that may be unacknowledged by the peer.
@@ -131,7 +132,6 @@ impl Peer {
             written_cv: Condvar::new(),
             notifier: parts.notifier,
             budget: parts.budget,
-            max_frame: parts.max_frame,
             connected: AtomicBool::new(true),
             last_seen_ns: AtomicU64::new(last_seen),
             epoch: parts.epoch,
@@ -210,30 +210,11 @@ impl Peer {
         }
     }
 
-    /// Checks a frame before it is queued: the header's limits and the maximum
-    /// frame size (which the builders keep within the `u32` length prefix).
-    /// Hands the payload back inside the error.
-    fn check(&self, header: &Header<'_>, payload: Bytes) -> Result<Bytes> {
-        if let Err(err) = header.validate() {
-            return Err(Error::from(err).with_payload(payload));
-        }
-        let len = header.body_prefix_len() + payload.len();
-        if len > self.max_frame {
-            let too_large = ErrorKind::FrameTooLarge {
-                len,
-                max: self.max_frame,
-            };
-            return Err(Error::new(too_large).with_payload(payload));
-        }
-        Ok(payload)
-    }
-
     /// Queues a frame without waiting (an unlocked write).
     ///
     /// Fails with `Full`, handing the payload back, when the outbox already holds
     /// its budget.
     pub(crate) fn queue(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
-        let payload = self.check(header, payload)?;
         let mut out = self.out.lock();
         if !out.is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
