@@ -159,6 +159,7 @@ mod id;
 mod image;
 mod inbox;
 mod info;
+mod pace;
 // The sans-IO wire format. Not public API: the `protocol` feature exposes it
 // to the fuzz targets and the tests that craft raw frames.
 #[cfg(feature = "protocol")]

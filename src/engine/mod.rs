@@ -7,7 +7,6 @@
 mod connection;
 mod event_loop;
 mod image_rx;
-mod pace;
 mod peer;
 mod read_buf;
 mod reconnect;
@@ -27,13 +26,14 @@ use mio::{Token, Waker};
 use parking_lot::Mutex;
 
 pub(crate) use event_loop::{EventLoop, LISTENER, Role};
-pub(crate) use pace::woke_a_waiter;
 pub(crate) use peer::{LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
+// The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
+use crate::pace;
 use crate::store::Store;
 use crate::{Event, Result};
 

@@ -405,7 +405,7 @@ impl Slot {
     /// soon.
     fn wake_readers(&self) {
         if self.arrived.notify_all() > 0 {
-            crate::engine::woke_a_waiter();
+            crate::pace::woke_a_waiter();
         }
     }
 

@@ -1,5 +1,9 @@
 //! When the event-loop thread gives up its core.
 //!
+//! A module of its own, below the store and the engine: the store reports the
+//! waiting readers it wakes, the loop decides when to yield. All of it is the
+//! calling thread's own state (thread-locals).
+//!
 //! While a stream saturates a connection the loop never blocks in `poll`:
 //! there is always more to read or write. A thread that becomes runnable on
 //! the loop's core meanwhile — a caller the loop has just woken (its locked
