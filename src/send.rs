@@ -4,6 +4,7 @@
 //! ([`write_lock`](Target::write_lock): back-pressure, return once the kernel
 //! has the bytes) — plus the batch guard ([`WriteGuard`]).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -332,7 +333,9 @@ impl<'a> Target<'a> {
 
 /// The connections a target names.
 enum Peers<'a> {
-    One(Arc<Peer>),
+    /// One peer: the client's own connection is borrowed, not cloned, on
+    /// every write.
+    One(Cow<'a, Arc<Peer>>),
     Many(Vec<Arc<Peer>>),
     /// Every connected client, visited under the registry's read lock.
     All(&'a Registry),
@@ -352,7 +355,7 @@ impl Peers<'_> {
     /// The peers, for a caller that may block on each.
     fn into_vec(self) -> Vec<Arc<Peer>> {
         match self {
-            Peers::One(peer) => vec![peer],
+            Peers::One(peer) => vec![peer.into_owned()],
             Peers::Many(peers) => peers,
             Peers::All(registry) => registry.connected(),
         }
@@ -368,14 +371,14 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
         peer.ok_or_else(|| ErrorKind::UnknownName(name.clone()))
     };
     match (core.upstream(), to) {
-        (Some(host), To::Host) => Ok(Peers::One(Arc::clone(host))),
+        (Some(host), To::Host) => Ok(Peers::One(Cow::Borrowed(host))),
         (Some(_), _) => Err(ErrorKind::Unsupported(
             "a client sends to the host only (routing through it comes with the hub)",
         )),
         (None, To::Host) => Err(ErrorKind::Unsupported("a host sending to itself")),
         (None, To::All) => Ok(Peers::All(registry)),
-        (None, To::Client(id)) => by_id(*id).map(Peers::One),
-        (None, To::Name(name)) => by_name(name).map(Peers::One),
+        (None, To::Client(id)) => by_id(*id).map(|peer| Peers::One(Cow::Owned(peer))),
+        (None, To::Name(name)) => by_name(name).map(|peer| Peers::One(Cow::Owned(peer))),
         (None, To::Clients(ids)) => ids
             .iter()
             .map(|&id| by_id(id))
