@@ -240,7 +240,7 @@ fn the_relay_forwards_an_image_as_an_image() {
 #[test]
 fn wait_echo_fails_in_one_line_when_nothing_comes_back() {
     let (_host, addr) = Child::host(&["--no-forward"]);
-    let (status, _, err) = run(&["send", &addr, "cmd", "x", "--wait-echo", "--timeout", "0.2"]);
+    let (status, _, err) = run(&["send", &addr, "cmd", "x", "--wait-echo", "--timeout", "1"]);
     assert_one_line_error(status, &err, "no echo");
 }
 
