@@ -6,8 +6,8 @@
 //! ones, readers that parse in place into reused buffers). Read a group as the
 //! ratio `engine / raw_tcp` of its two `thrpt:` lines (for `pingpong_64B`, of its
 //! `time:` lines, where lower is better). The machine is noisy: compare ratios
-//! from one run, and take the median of several runs (see the performance
-//! targets in `DESIGN.md`).
+//! from one run, and take the median of several runs (the targets and past
+//! figures: `docs/PERFORMANCE.md`).
 //!
 //! * `small_64B_one_way` — one client writes 64-byte messages with unlocked
 //!   `write` (flushing and retrying when the outbox is full); a reader thread on
