@@ -33,12 +33,10 @@
 //! name (`-- control_rtt`): groups filtered out are not set up, and print
 //! nothing.
 
-// Shared with the throughput bench, whose engine and raw pairs this one does not use.
-#[allow(dead_code)]
 mod util;
 
-use std::io::{IoSlice, Read};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{self, IoSlice};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -49,7 +47,8 @@ use criterion::{Criterion, Throughput};
 use crossbeam_channel::Receiver;
 use socketengine::{Client, Host, IMAGE_CHANNEL, Image, Message, PixelFormat};
 
-use util::{Counter, TIMEOUT, bounded, join_within};
+use util::harness::raw::{self, RawPingPong};
+use util::harness::{Counter, POLL_SLEEP, RoundTrip, TIMEOUT, bounded, join_within};
 
 /// Least total size of the distinct frames an iteration cycles through.
 const DISTINCT_BYTES: usize = 64 << 20;
@@ -66,7 +65,7 @@ const VIEWERS: usize = 4;
 /// Distinct RGB frames of `width`×`height`, [`DISTINCT_BYTES`] or more in all.
 fn frames(width: u32, height: u32) -> Vec<Image> {
     let size = width as usize * height as usize * 3;
-    util::payload_set(size, DISTINCT_BYTES)
+    util::harness::payload_set(size, DISTINCT_BYTES)
         .into_iter()
         .enumerate()
         .map(|(i, data)| {
@@ -141,17 +140,18 @@ fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
                     cam.write_lock(IMAGE_CHANNEL, f).expect("write_image_lock");
                 }
             }
-            counter.wait_for(target, name, || {
+            let waited = counter.wait_for(target, name, || {
                 format!("{:?}", host.image_stats(IMAGE_CHANNEL))
             });
+            waited.expect("the reader gets every frame");
             start.elapsed()
         });
     });
     assert_eq!(counter.bytes(), counter.messages() * size as u64);
     stop.store(true, Ordering::Relaxed);
-    join_within(reader, "engine reader");
-    bounded("close-camera", move || cam.close());
-    bounded("close-host", move || host.close());
+    join_within(reader, "engine reader").expect("stop the reader");
+    bounded("close-camera", move || cam.close()).expect("close the camera");
+    bounded("close-host", move || host.close()).expect("close the host");
 
     raw_fan_out(&mut group, name, &frames, 1);
     group.finish();
@@ -193,7 +193,8 @@ fn broadcast(c: &mut Criterion) {
                 }
             }
             for ((_, counter, _), target) in viewers.iter().zip(targets) {
-                counter.wait_for(target, name, String::new);
+                let waited = counter.wait_for(target, name, String::new);
+                waited.expect("every viewer gets every frame");
             }
             start.elapsed()
         });
@@ -201,10 +202,10 @@ fn broadcast(c: &mut Criterion) {
     stop.store(true, Ordering::Relaxed);
     for (viewer, counter, reader) in viewers {
         assert_eq!(counter.bytes(), counter.messages() * size as u64);
-        join_within(reader, "viewer reader");
-        bounded("close-viewer", move || viewer.close());
+        join_within(reader, "viewer reader").expect("stop a viewer's reader");
+        bounded("close-viewer", move || viewer.close()).expect("close a viewer");
     }
-    bounded("close-host", move || host.close());
+    bounded("close-host", move || host.close()).expect("close the host");
 
     raw_fan_out(&mut group, name, &frames, VIEWERS);
     group.finish();
@@ -370,11 +371,11 @@ impl LoadedPingPong {
     fn shutdown(self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
-            join_within(t, "loaded ping-pong thread");
+            join_within(t, "loaded ping-pong thread").expect("stop a thread");
         }
         let (client, host) = (self.client, self.host);
-        bounded("close-camera", move || client.close());
-        bounded("close-host", move || host.close());
+        bounded("close-camera", move || client.close()).expect("close the camera");
+        bounded("close-host", move || host.close()).expect("close the host");
     }
 }
 
@@ -420,17 +421,18 @@ fn control_rtt(c: &mut Criterion) {
             raw.shutdown();
         })
     };
-    let mut raw = util::raw::RawPingPong::start(&[0x5a; 64]);
-    (0..WARM_UP).for_each(|_| raw.round_trip());
+    let mut raw = RawPingPong::start(&[0x5a; 64]).expect("start the baseline ping-pong");
+    let mut round_trip = || raw.round_trip().expect("a baseline round trip");
+    (0..WARM_UP).for_each(|_| round_trip());
     report_percentiles(raw_name, || {
         let start = Instant::now();
-        raw.round_trip();
+        round_trip();
         start.elapsed()
     });
-    group.bench_function(raw_name, |b| b.iter(|| raw.round_trip()));
+    group.bench_function(raw_name, |b| b.iter(&mut round_trip));
     stop.store(true, Ordering::Relaxed);
-    join_within(streamer, "raw streamer");
-    raw.shutdown();
+    join_within(streamer, "raw streamer").expect("stop the raw stream");
+    raw.shutdown().expect("stop the baseline ping-pong");
     group.finish();
 }
 
@@ -455,26 +457,19 @@ fn report_percentiles(name: &str, mut round_trip: impl FnMut() -> Duration) {
 struct RawFanOut {
     writers: Vec<TcpStream>,
     counters: Vec<Arc<Counter>>,
-    readers: Vec<JoinHandle<()>>,
+    readers: Vec<JoinHandle<io::Result<()>>>,
 }
 
 impl RawFanOut {
     fn start(n: usize) -> RawFanOut {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the baseline listener");
-        let addr = listener.local_addr().expect("baseline address");
         let (mut writers, mut counters, mut readers) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
-            let near = TcpStream::connect(addr).expect("connect the baseline");
-            let (far, _) = listener.accept().expect("accept the baseline");
-            near.set_nodelay(true).expect("TCP_NODELAY");
-            near.set_write_timeout(Some(TIMEOUT))
-                .expect("write timeout");
-            far.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+            let (near, far) = raw::tcp_pair().expect("connect a baseline pair");
             let counter = Arc::new(Counter::default());
             let c = Arc::clone(&counter);
             let reader = thread::Builder::new()
                 .name(format!("raw-reader{i}"))
-                .spawn(move || read_frames(far, &c))
+                .spawn(move || raw::read_large(far, &c))
                 .expect("spawn a baseline reader");
             writers.push(near);
             counters.push(counter);
@@ -488,20 +483,17 @@ impl RawFanOut {
     }
 
     fn send(&mut self, payload: &[u8]) {
-        let head = (payload.len() as u32).to_le_bytes();
+        let head = raw::prefix(payload.len()).expect("a frame under 4 GiB");
         for w in &mut self.writers {
             let mut slices = [IoSlice::new(&head), IoSlice::new(payload)];
-            let mut slices = &mut slices[..];
-            while !slices.is_empty() {
-                let n = std::io::Write::write_vectored(w, slices).expect("baseline writev");
-                IoSlice::advance_slices(&mut slices, n);
-            }
+            raw::write_all_vectored(w, &mut slices).expect("baseline writev");
         }
     }
 
     fn wait_for(&self, target: u64, what: &str) {
         for c in &self.counters {
-            c.wait_for(target, what, String::new);
+            let waited = c.wait_for(target, what, String::new);
+            waited.expect("every baseline reader gets every frame");
         }
     }
 
@@ -510,23 +502,9 @@ impl RawFanOut {
             let _ = w.shutdown(Shutdown::Write);
         }
         for r in self.readers {
-            join_within(r, "baseline reader");
+            let read = join_within(r, "baseline reader").expect("stop a baseline reader");
+            read.expect("a baseline reader reads to the end");
         }
-    }
-}
-
-/// Reads length-prefixed payloads into one reused buffer until end of stream.
-fn read_frames(mut stream: TcpStream, counter: &Counter) {
-    let mut buf = Vec::new();
-    loop {
-        let mut head = [0u8; 4];
-        if stream.read_exact(&mut head).is_err() {
-            return;
-        }
-        let len = u32::from_le_bytes(head) as usize;
-        buf.resize(len, 0);
-        stream.read_exact(&mut buf).expect("baseline payload");
-        counter.add(1, len as u64);
     }
 }
 
@@ -537,7 +515,7 @@ fn wait_polling(mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() > deadline {
             return false;
         }
-        thread::sleep(util::POLL_SLEEP);
+        thread::sleep(POLL_SLEEP);
     }
     true
 }

@@ -6,8 +6,8 @@
 //! ones, readers that parse in place into reused buffers). Read a group as the
 //! ratio `engine / raw_tcp` of its two `thrpt:` lines (for `pingpong_64B`, of its
 //! `time:` lines, where lower is better). The machine is noisy: compare ratios
-//! from one run, and take the median of several runs (see the performance
-//! targets in `DESIGN.md`).
+//! from one run, and take the median of several runs (the targets and past
+//! figures: `docs/PERFORMANCE.md`).
 //!
 //! * `small_64B_one_way` — one client writes 64-byte messages with unlocked
 //!   `write` (flushing and retrying when the outbox is full); a reader thread on
@@ -50,8 +50,9 @@ use criterion::{Criterion, Throughput};
 #[cfg(doc)]
 use socketengine::{Client, Host};
 
-use util::engine::{EngineOneWay, EnginePingPong};
-use util::raw::{RawOneWay, RawPingPong, ReadMode};
+use util::harness::engine::{EngineOneWay, EnginePingPong};
+use util::harness::raw::{Mode, RawOneWay, RawPingPong};
+use util::harness::{Counter, FRAME_1080P, OneWay, RoundTrip};
 
 /// Payload of the small-message and ping-pong groups.
 static SMALL_PAYLOAD: [u8; 64] = [0x5a; 64];
@@ -66,9 +67,6 @@ const SMALL_WINDOW: u64 = 1 << 19;
 /// Most payload bytes the engine writer of a large group may have unread.
 const LARGE_WINDOW_BYTES: usize = 1 << 30;
 
-/// Size of one 1080p RGB frame.
-const FRAME_1080P: usize = 1920 * 1080 * 3;
-
 /// Least total size of the distinct payload buffers a large group cycles through.
 const DISTINCT_BYTES: usize = 64 << 20;
 
@@ -81,15 +79,16 @@ fn small_64b_one_way(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SMALL_BATCH));
     let payload = Bytes::from_static(&SMALL_PAYLOAD);
 
-    let mut engine = EngineOneWay::start("ch", SMALL_WINDOW);
+    let mut engine = EngineOneWay::start("ch", SMALL_WINDOW).expect("start the engine pair");
     group.bench_function("engine", |b| {
         b.iter_custom(|iters| {
             let target = engine.received().messages() + iters * SMALL_BATCH;
             let start = Instant::now();
             for _ in 0..iters * SMALL_BATCH {
-                engine.send(payload.clone());
+                engine.send(&payload).expect("engine send");
             }
-            engine.wait_for(target, "small_64B_one_way/engine");
+            let waited = engine.wait_for(target, "small_64B_one_way/engine");
+            waited.expect("the engine reader gets every message");
             start.elapsed()
         });
     });
@@ -98,18 +97,19 @@ fn small_64b_one_way(c: &mut Criterion) {
         SMALL_PAYLOAD.len(),
         "small_64B_one_way/engine",
     );
-    engine.shutdown();
+    shutdown_engine(engine, SMALL_WINDOW);
 
-    let mut raw = RawOneWay::start(ReadMode::Small);
+    let mut raw = RawOneWay::start(Mode::Small).expect("start the baseline pair");
     group.bench_function("raw_tcp", |b| {
         b.iter_custom(|iters| {
             let target = raw.received().messages() + iters * SMALL_BATCH;
             let start = Instant::now();
             for _ in 0..iters * SMALL_BATCH {
-                raw.send_small(&payload);
+                raw.send(&payload).expect("baseline send");
             }
-            raw.flush();
-            raw.wait_for(target, "small_64B_one_way/raw_tcp");
+            raw.flush().expect("baseline flush");
+            let waited = raw.wait_for(target, "small_64B_one_way/raw_tcp");
+            waited.expect("the baseline reader gets every message");
             start.elapsed()
         });
     });
@@ -118,40 +118,41 @@ fn small_64b_one_way(c: &mut Criterion) {
         SMALL_PAYLOAD.len(),
         "small_64B_one_way/raw_tcp",
     );
-    raw.shutdown();
+    raw.shutdown().expect("stop the baseline pair");
     group.finish();
 }
 
 /// `pingpong_64B`: 64-byte round trips through an echo thread.
 fn pingpong_64b(c: &mut Criterion) {
-    let engine = EnginePingPong::start(Bytes::from_static(&SMALL_PAYLOAD));
-    let mut raw = RawPingPong::start(&SMALL_PAYLOAD);
+    let payload = Bytes::from_static(&SMALL_PAYLOAD);
+    let mut engine = EnginePingPong::start(payload).expect("start the engine pair");
+    let mut raw = RawPingPong::start(&SMALL_PAYLOAD).expect("start the baseline pair");
     if std::env::var(PCT_VAR).is_ok_and(|v| v == "1") {
-        report_percentiles(&engine, &mut raw);
+        report_percentiles(&mut engine, &mut raw);
     }
     let mut group = c.benchmark_group("pingpong_64B");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("engine", |b| b.iter(|| engine.round_trip()));
-    group.bench_function("raw_tcp", |b| b.iter(|| raw.round_trip()));
+    group.bench_function("engine", |b| b.iter(|| round_trip(&mut engine)));
+    group.bench_function("raw_tcp", |b| b.iter(|| round_trip(&mut raw)));
     group.finish();
-    engine.shutdown();
-    raw.shutdown();
+    engine.shutdown().expect("stop the engine pair");
+    raw.shutdown().expect("stop the baseline pair");
 }
 
 /// Prints round-trip percentiles of both, measured in interleaved blocks so that
 /// both see the same noise.
-fn report_percentiles(engine: &EnginePingPong, raw: &mut RawPingPong) {
+fn report_percentiles(engine: &mut EnginePingPong, raw: &mut RawPingPong) {
     const WARM_UP: usize = 2_000;
     const BLOCK: usize = 2_000;
     const BLOCKS: usize = 10;
     let (mut e, mut r) = (Vec::new(), Vec::new());
     for _ in 0..WARM_UP {
-        engine.round_trip();
-        raw.round_trip();
+        round_trip(engine);
+        round_trip(raw);
     }
     for _ in 0..BLOCKS {
-        e.extend((0..BLOCK).map(|_| timed(|| engine.round_trip())));
-        r.extend((0..BLOCK).map(|_| timed(|| raw.round_trip())));
+        e.extend((0..BLOCK).map(|_| timed(|| round_trip(engine))));
+        r.extend((0..BLOCK).map(|_| timed(|| round_trip(raw))));
     }
     let (e, r) = (percentiles(&mut e), percentiles(&mut r));
     println!(
@@ -165,6 +166,11 @@ fn report_percentiles(engine: &EnginePingPong, raw: &mut RawPingPong) {
             e[i], r[i]
         );
     }
+}
+
+/// One round trip of `pp`, which must succeed.
+fn round_trip(pp: &mut impl RoundTrip) {
+    pp.round_trip().expect("a round trip");
 }
 
 /// How long `f` takes.
@@ -193,46 +199,59 @@ fn frame_1080p_one_way(c: &mut Criterion) {
 
 /// The group `name`, streaming `size`-byte payloads: engine, then baseline.
 fn large_one_way(c: &mut Criterion, name: &str, size: usize) {
-    let payloads = util::payload_set(size, DISTINCT_BYTES);
+    let payloads = util::harness::payload_set(size, DISTINCT_BYTES);
     let per_iter = payloads.len() as u64;
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(per_iter * size as u64));
 
     let window = (LARGE_WINDOW_BYTES / size).max(8) as u64;
-    let mut engine = EngineOneWay::start("img", window);
+    let mut engine = EngineOneWay::start("img", window).expect("start the engine pair");
     group.bench_function("engine", |b| {
         b.iter_custom(|iters| {
             let target = engine.received().messages() + iters * per_iter;
             let start = Instant::now();
             for _ in 0..iters {
-                payloads.iter().for_each(|p| engine.send(p.clone()));
+                for p in &payloads {
+                    engine.send(p).expect("engine send");
+                }
             }
-            engine.wait_for(target, &format!("{name}/engine"));
+            let waited = engine.wait_for(target, &format!("{name}/engine"));
+            waited.expect("the engine reader gets every payload");
             start.elapsed()
         });
     });
     check_bytes(engine.received(), size, &format!("{name}/engine"));
-    engine.shutdown();
+    shutdown_engine(engine, window);
 
-    let mut raw = RawOneWay::start(ReadMode::Large);
+    let mut raw = RawOneWay::start(Mode::Large).expect("start the baseline pair");
     group.bench_function("raw_tcp", |b| {
         b.iter_custom(|iters| {
             let target = raw.received().messages() + iters * per_iter;
             let start = Instant::now();
             for _ in 0..iters {
-                payloads.iter().for_each(|p| raw.send_large(p));
+                for p in &payloads {
+                    raw.send(p).expect("baseline send");
+                }
             }
-            raw.wait_for(target, &format!("{name}/raw_tcp"));
+            let waited = raw.wait_for(target, &format!("{name}/raw_tcp"));
+            waited.expect("the baseline reader gets every payload");
             start.elapsed()
         });
     });
     check_bytes(raw.received(), size, &format!("{name}/raw_tcp"));
-    raw.shutdown();
+    raw.shutdown().expect("stop the baseline pair");
     group.finish();
 }
 
+/// Stops the engine pair and prints how often its writer waited for its reader
+/// (`window`, as it was started with).
+fn shutdown_engine(engine: EngineOneWay, window: u64) {
+    let stalls = engine.shutdown().expect("stop the engine pair");
+    println!("engine writer waited for its reader {stalls} times (window {window} messages)");
+}
+
 /// Asserts that every message received had `size` bytes.
-fn check_bytes(counter: &util::Counter, size: usize, what: &str) {
+fn check_bytes(counter: &Counter, size: usize, what: &str) {
     let (messages, bytes) = (counter.messages(), counter.bytes());
     assert_eq!(
         bytes,

@@ -196,9 +196,9 @@ macro_rules! common_setters {
         /// yet sent the kernel may hold per connection, or `None` for the system's
         /// default (no limit). The [image window](Self::image_window) already
         /// bounds image data in the kernels' buffers (send and receive), so this
-        /// is off by default: on loopback a 128 KiB limit cut 1080p throughput
-        /// by a third (`cargo bench --bench image`). For links where other bulk
-        /// data shares the connection. Default: `None`.
+        /// is off by default: on loopback a limit cost image throughput (figures
+        /// in `docs/PERFORMANCE.md`). For links where other bulk data shares
+        /// the connection. Default: `None`.
         pub fn notsent_lowat(mut self, bytes: Option<u32>) -> Self {
             self.config.notsent_lowat = bytes;
             self

@@ -11,8 +11,7 @@
 //! waits until the scheduler preempts the loop. On a kernel without full
 //! preemption (`PREEMPT_NONE`, usual on servers and VMs) with the scheduler's
 //! wake-up preemption declined, that is the next tick: up to 4 ms at 250 Hz.
-//! The image bench's loaded ping-pong showed exactly that: at p99, each of its
-//! two wake-ups took about 2 ms.
+//! The image bench's loaded ping-pong waited exactly so (`docs/PERFORMANCE.md`).
 //!
 //! So the loop yields its core (`sched_yield`) at [`checkpoint`]s, points
 //! between reads and writes where it holds no lock:

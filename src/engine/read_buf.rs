@@ -169,8 +169,8 @@ impl ReadBuf {
 /// means end of stream.
 ///
 /// The bytes land in the buffer's spare capacity without being zeroed first:
-/// zeroing every read buffer cost about 7 % of the event loop's time in a
-/// 64-byte message stream, and a full memory pass per large frame.
+/// zeroing is a full memory pass per large frame and showed in the event
+/// loop's profile of a 64-byte message stream (`docs/PERFORMANCE.md`).
 #[allow(unsafe_code)]
 pub(crate) fn recv_into(stream: &TcpStream, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();

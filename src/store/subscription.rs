@@ -30,7 +30,7 @@ use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 /// sleeper is there and hands it the core soon after. A crossbeam receiver's
 /// `recv` spins and yields the core a few times first, which on cores kept
 /// busy (a saturating image stream beside a control loop) leaves the thread
-/// queued behind others for milliseconds.
+/// queued behind others (measured in `docs/PERFORMANCE.md`).
 ///
 /// ```
 /// use socketengine::{Client, Host};

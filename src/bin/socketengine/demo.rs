@@ -12,7 +12,7 @@ use clap::Args;
 use parking_lot::Mutex;
 use socketengine::{Client, ErrorKind, Host, Image, PixelFormat};
 
-use crate::bench::{FRAME, frame_set, join_within};
+use crate::bench::harness::{FRAME_1080P as FRAME, join_within};
 use crate::shutdown::Shutdown;
 use crate::{lib, show};
 
@@ -121,7 +121,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     shared.stop.store(true, Ordering::Release);
     let mut failure = None;
     for (name, handle) in threads {
-        if let Err(e) = join_within(handle, name) {
+        let joined = join_within(handle, name).map_err(anyhow::Error::from);
+        if let Err(e) = joined.and_then(|done| done) {
             failure.get_or_insert(e.context(format!("{name} thread")));
         }
     }
@@ -349,4 +350,31 @@ fn percentile(sorted: &[Duration], q: f64) -> String {
         0 => "-".to_owned(),
         n => show::age(sorted[((n - 1) as f64 * q).round() as usize]),
     }
+}
+
+/// Distinct frames of `size` bytes, `min_total` bytes or more in all (at least
+/// eight), each a horizontal gradient shifted by its index: every page written.
+fn frame_set(size: usize, min_total: usize) -> Vec<Bytes> {
+    let count = min_total.div_ceil(size).max(8);
+    (0..count).map(|i| gradient(size, i)).collect()
+}
+
+/// An RGB frame of `size` bytes, 1920 pixels wide, shifted by `shift` pixels.
+fn gradient(size: usize, shift: usize) -> Bytes {
+    let row: Vec<u8> = (0..1920 * 3)
+        .map(|b| {
+            let x = b / 3 + shift * 8;
+            match b % 3 {
+                0 => x as u8,
+                1 => (x / 2) as u8,
+                _ => 255 - x as u8,
+            }
+        })
+        .collect();
+    let mut frame = Vec::with_capacity(size);
+    while frame.len() < size {
+        let take = row.len().min(size - frame.len());
+        frame.extend_from_slice(&row[..take]);
+    }
+    frame.into()
 }

@@ -4,14 +4,14 @@
 //! The workloads follow the crate's criterion benches (`benches/`), reduced to
 //! timed runs: one writer streaming to one reader (64 B messages, or 1080p
 //! frames from a set of distinct buffers larger than the CPU cache), and a 64 B
-//! ping-pong. Every wait is bounded by [`TIMEOUT`].
+//! ping-pong. The measuring is [`harness`], which the criterion benches compile
+//! too; this module chooses the workloads and prints.
 
-mod engine;
-mod raw;
+pub(crate) mod harness;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -21,18 +21,13 @@ use clap::{Args, ValueEnum};
 use parking_lot::Mutex;
 
 use crate::show;
-
-/// Longest any wait in the bench may take before it fails.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a waiter sleeps between looks at a counter.
-const POLL_SLEEP: Duration = Duration::from_micros(20);
+use harness::{FRAME_1080P, join_within, payload_set, raw};
 
 /// Size of a small message.
 const SMALL: usize = 64;
 
-/// A 1920x1080 RGB frame.
-pub(crate) const FRAME: usize = 1920 * 1080 * 3;
+/// The engine's channel.
+const CHANNEL: &str = "bench";
 
 /// Options of `socketengine bench`.
 #[derive(Debug, Args)]
@@ -109,7 +104,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
 fn small(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
     let payload = Bytes::from_static(&[0x5a; SMALL]);
     progress.phase("small 64 B: engine", secs);
-    let engine = engine::one_way(std::slice::from_ref(&payload), 1 << 16, secs)?;
+    let engine = harness::engine::one_way(CHANNEL, std::slice::from_ref(&payload), 1 << 16, secs)?;
     progress.phase("small 64 B: raw TCP", secs);
     let raw = raw::one_way(std::slice::from_ref(&payload), raw::Mode::Small, secs)?;
     Ok(Row {
@@ -122,9 +117,9 @@ fn small(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
 
 fn frame(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
     progress.phase("frame 1080p: preparing frames", secs);
-    let frames = frame_set(FRAME, 64 << 20);
+    let frames = payload_set(FRAME_1080P, 64 << 20);
     progress.phase("frame 1080p: engine", secs);
-    let engine = engine::one_way(&frames, 4, secs)?;
+    let engine = harness::engine::one_way(CHANNEL, &frames, 4, secs)?;
     progress.phase("frame 1080p: raw TCP", secs);
     let raw = raw::one_way(&frames, raw::Mode::Large, secs)?;
     Ok(Row {
@@ -138,9 +133,13 @@ fn frame(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
 fn latency(progress: &Progress, secs: Duration) -> anyhow::Result<[Row; 2]> {
     let payload = Bytes::from_static(&[0xa5; SMALL]);
     progress.phase("latency 64 B: engine", secs);
-    let engine = Percentiles::of(engine::ping_pong(payload.clone(), secs)?)?;
+    let mut samples = Vec::new();
+    harness::engine::ping_pong(payload.clone(), secs, |rtt| samples.push(rtt))?;
+    let engine = Percentiles::of(samples)?;
     progress.phase("latency 64 B: raw TCP", secs);
-    let raw = Percentiles::of(raw::ping_pong(&payload, secs)?)?;
+    let mut samples = Vec::new();
+    raw::ping_pong(&payload, secs, |rtt| samples.push(rtt))?;
+    let raw = Percentiles::of(samples)?;
     let row = |workload, engine: f64, raw: f64| Row {
         workload,
         unit: "µs",
@@ -151,24 +150,6 @@ fn latency(progress: &Progress, secs: Duration) -> anyhow::Result<[Row; 2]> {
         row("latency 64 B p50", engine.p50, raw.p50),
         row("latency 64 B p99", engine.p99, raw.p99),
     ])
-}
-
-/// Messages and bytes moved in a measured time.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Throughput {
-    messages: u64,
-    bytes: u64,
-    elapsed: Duration,
-}
-
-impl Throughput {
-    fn msgs_per_sec(&self) -> f64 {
-        self.messages as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn bytes_per_sec(&self) -> f64 {
-        self.bytes as f64 / self.elapsed.as_secs_f64()
-    }
 }
 
 /// The median and 99th percentile of round trips, in seconds.
@@ -190,96 +171,6 @@ impl Percentiles {
             p99: at(0.99),
         })
     }
-}
-
-/// Messages and payload bytes a reader thread has received. Atomics, because the
-/// reader adds while the writer polls.
-#[derive(Debug, Default)]
-pub(crate) struct Counter {
-    messages: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl Counter {
-    /// Adds one batch of received messages.
-    pub(crate) fn add(&self, messages: u64, bytes: u64) {
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.messages.fetch_add(messages, Ordering::Release);
-    }
-
-    /// Messages received so far.
-    pub(crate) fn messages(&self) -> u64 {
-        self.messages.load(Ordering::Acquire)
-    }
-
-    /// Waits (bounded by [`TIMEOUT`]) until `target` messages have arrived.
-    pub(crate) fn wait_for(&self, target: u64, what: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + TIMEOUT;
-        while self.messages() < target {
-            if Instant::now() > deadline {
-                bail!(
-                    "{what}: got {} of {target} messages in {TIMEOUT:?}",
-                    self.messages()
-                );
-            }
-            thread::sleep(POLL_SLEEP);
-        }
-        Ok(())
-    }
-
-    /// What arrived, as a throughput over `elapsed`.
-    pub(crate) fn throughput(&self, elapsed: Duration) -> Throughput {
-        Throughput {
-            messages: self.messages(),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            elapsed,
-        }
-    }
-}
-
-/// Joins `handle` within [`TIMEOUT`], passing on its result.
-pub(crate) fn join_within<T>(
-    handle: JoinHandle<anyhow::Result<T>>,
-    what: &str,
-) -> anyhow::Result<T> {
-    let deadline = Instant::now() + TIMEOUT;
-    while !handle.is_finished() {
-        if Instant::now() > deadline {
-            bail!("{what}: thread still running {TIMEOUT:?} after it was told to stop");
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    match handle.join() {
-        Ok(result) => result,
-        Err(_) => bail!("{what}: thread panicked"),
-    }
-}
-
-/// Distinct frames of `size` bytes, `min_total` bytes or more in all (at least
-/// eight), each a horizontal gradient shifted by its index: every page written.
-pub(crate) fn frame_set(size: usize, min_total: usize) -> Vec<Bytes> {
-    let count = min_total.div_ceil(size).max(8);
-    (0..count).map(|i| gradient(size, i)).collect()
-}
-
-/// An RGB frame of `size` bytes, 1920 pixels wide, shifted by `shift` pixels.
-pub(crate) fn gradient(size: usize, shift: usize) -> Bytes {
-    let row: Vec<u8> = (0..1920 * 3)
-        .map(|b| {
-            let x = b / 3 + shift * 8;
-            match b % 3 {
-                0 => x as u8,
-                1 => (x / 2) as u8,
-                _ => 255 - x as u8,
-            }
-        })
-        .collect();
-    let mut frame = Vec::with_capacity(size);
-    while frame.len() < size {
-        let take = row.len().min(size - frame.len());
-        frame.extend_from_slice(&row[..take]);
-    }
-    frame.into()
 }
 
 /// A one-line progress indicator on stderr, redrawn with `\r` on a terminal;
