@@ -1,22 +1,22 @@
 //! The image path on loopback, beside a raw-TCP baseline in the same run.
 //!
 //! * `image_1080p_one_way`, `image_4K_one_way` — a camera client sends RGB
-//!   frames (1920×1080, 3840×2160) with `write_image_lock` (back-pressure: no
+//!   frames (1920×1080, 3840×2160) with `write_lock` of an `Image` (back-pressure: no
 //!   frame is conflated away, so every frame is counted); a reader thread on the
 //!   host drains the channel with `get_all_timeout`. One iteration is one pass
 //!   through [`DISTINCT_BYTES`] of distinct frames; `thrpt` is bytes per second.
 //!   Baseline: a 4-byte prefix and the payload in one `writev`, a reader
 //!   reading each payload into one reused buffer.
 //! * `image_broadcast_1080p_4_clients` — the host sends each frame to four
-//!   clients with `write_image_lock_all` (one shared buffer), each client's
+//!   clients with `host.write_lock` of an `Image` (one shared buffer), each client's
 //!   reader drains its channel; `thrpt` counts the bytes all four receive.
 //!   Baseline: one writer `writev`s each frame to four sockets in turn, four
 //!   reader threads.
 //! * `control_rtt_under_1080p_load` — 64-byte ping-pong (`write_lock` to the
-//!   host, an echo thread answering with `write_lock_to`, both sides waiting
+//!   host, an echo thread answering with `host.to(id).write_lock`, both sides waiting
 //!   in `get_all_timeout`) on a client whose
 //!   connection also carries a saturating stream of 1080p frames (a second
-//!   thread in a `write_image_lock` loop). `chunked`: the default image lane
+//!   thread in a loop of locked `Image` writes). `chunked`: the default image lane
 //!   (256 KiB chunks, control frames first, a 1 MiB acknowledged window, half
 //!   of it while the pings flow); `fifo`:
 //!   `image_chunk(None)`, images queued whole in order with everything else;
@@ -234,7 +234,7 @@ fn raw_fan_out(
     raw.shutdown();
 }
 
-/// A client streaming frames with `write_image_lock` in a loop, and ping-pong
+/// A client streaming frames with locked `Image` writes in a loop, and ping-pong
 /// on the same connection through an echo thread on the host.
 struct LoadedPingPong {
     host: Host,

@@ -16,7 +16,7 @@
 //!   messages per second. Baseline: the same messages through a buffered writer,
 //!   a reader walking the frames in its read buffer.
 //! * `pingpong_64B` — round-trip latency of 64 bytes: a locked `write_lock` to
-//!   the host, an echo thread answering with `write_lock_to`, the client waiting
+//!   the host, an echo thread answering with `host.to(id).write_lock`, the client waiting
 //!   on a subscription. Baseline: write 4 + 64 bytes, an echo thread reads and
 //!   writes them back. `time` is one round trip. With `SOCKETENGINE_BENCH_PCT=1`
 //!   the group first prints p50 / p90 / p99 / p99.9 of both, interleaved.
