@@ -344,3 +344,14 @@ fn demo_runs_and_ends_by_itself() {
         "{out}"
     );
 }
+
+#[test]
+fn demo_help_describes_the_locked_writes_it_makes() {
+    let (status, out, err) = run(&["help", "demo"]);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("locked writes"), "{out}");
+    assert!(
+        !out.contains("unlocked"),
+        "the demo makes no unlocked writes: {out}"
+    );
+}
