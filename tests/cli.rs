@@ -285,7 +285,15 @@ fn bad_arguments_are_one_line_errors() {
         ),
         (&["send", "127.0.0.1:1", "ch"], "nothing to send"),
         (&["bench", "--workload", "huge"], "invalid value"),
-        (&["demo", "--secs", "0"], "--secs"),
+        (
+            &["demo", "--secs", "0"],
+            "--secs 0 is out of range: give more than 0 and at most 86400",
+        ),
+        (&["demo", "--secs", "86401"], "at most 86400"),
+        (
+            &["bench", "--secs", "0"],
+            "--secs 0 is out of range: give more than 0 and at most 3600",
+        ),
         (&["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, expect) in cases {

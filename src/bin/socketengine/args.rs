@@ -1,4 +1,7 @@
-//! Parsers for command-line values: sizes with units and short addresses.
+//! Parsers for command-line values: sizes with units, short addresses and
+//! run lengths.
+
+use std::time::Duration;
 
 /// Parses a byte size: a plain number of bytes, or a number with a unit — `B`,
 /// `KB`/`MB`/`GB` (powers of 1000) or `KiB`/`MiB`/`GiB` (powers of 1024), in any
@@ -61,6 +64,16 @@ pub(crate) fn parse_addr(text: &str) -> Result<String, String> {
     Ok(format!("{host}:{port}"))
 }
 
+/// Checks a run length given as `--secs`: more than 0 and at most `max`
+/// seconds, fractions allowed. The error is one line naming the flag, the value
+/// and the range.
+pub(crate) fn run_length(secs: f64, max: u64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(max))
+        .ok_or_else(|| format!("--secs {secs} is out of range: give more than 0 and at most {max}"))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -100,6 +113,28 @@ mod tests {
         ] {
             assert!(parse_size(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn run_lengths_above_zero_up_to_the_maximum() {
+        let cases = [
+            (0.5, Some(Duration::from_millis(500))),
+            (1.0, Some(Duration::from_secs(1))),
+            (60.0, Some(Duration::from_secs(60))),
+            (60.5, None),
+            (0.0, None),
+            (-1.0, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(run_length(secs, 60).ok(), want, "{secs}");
+        }
+        let err = run_length(0.0, 86_400).unwrap_err();
+        assert_eq!(
+            err,
+            "--secs 0 is out of range: give more than 0 and at most 86400"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use clap::Args;
 use parking_lot::Mutex;
 use socketengine::{Client, ErrorKind, Host, Image, PixelFormat};
 
+use crate::args::run_length;
 use crate::bench::{FRAME, frame_set, join_within};
 use crate::shutdown::Shutdown;
 use crate::{lib, show};
@@ -22,10 +23,13 @@ const WAIT: Duration = Duration::from_millis(20);
 /// Longest a command may wait for its acknowledgement before it counts as lost.
 const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Longest run, in seconds: a day.
+const MAX_SECS: u64 = 86_400;
+
 /// Options of `socketengine demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// How long to run, in seconds.
+    /// How long to run, in seconds: more than 0, at most 86400.
     #[arg(long, value_name = "N", default_value_t = 10.0)]
     secs: f64,
     /// Camera frames per second (default: as fast as the link takes them).
@@ -53,10 +57,7 @@ struct Shared {
 
 /// Runs the demo.
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    let secs = Duration::try_from_secs_f64(args.secs)
-        .ok()
-        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(86_400))
-        .with_context(|| format!("--secs {} is not between 0 and 86400", args.secs))?;
+    let secs = run_length(args.secs, MAX_SECS).map_err(anyhow::Error::msg)?;
     let frame_period = match args.fps {
         Some(fps) if fps > 0.0 && fps.is_finite() => Some(Duration::from_secs_f64(1.0 / fps)),
         Some(fps) => bail!("--fps {fps} is not a positive number"),

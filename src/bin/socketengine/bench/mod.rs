@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use parking_lot::Mutex;
@@ -78,10 +78,7 @@ impl Row {
 
 /// Runs the chosen workloads and prints the table (or JSON).
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let secs = Duration::try_from_secs_f64(args.secs)
-        .ok()
-        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
-        .with_context(|| format!("--secs {} is not between 0 and 3600", args.secs))?;
+    let secs = crate::args::run_length(args.secs, 3600).map_err(anyhow::Error::msg)?;
     let progress = Progress::start();
     let mut rows = Vec::new();
     let wants = |w: Workload| args.workload == w || args.workload == Workload::All;
