@@ -285,6 +285,7 @@ fn bad_arguments_are_one_line_errors() {
         ),
         (&["send", "127.0.0.1:1", "ch"], "nothing to send"),
         (&["bench", "--workload", "huge"], "invalid value"),
+        (&["host", ":0", "--queue", "0"], "give 1 or more"),
         (
             &["demo", "--secs", "0"],
             "--secs 0 is out of range: give more than 0 and at most 86400",
@@ -362,4 +363,20 @@ fn demo_help_describes_the_locked_writes_it_makes() {
         !out.contains("unlocked"),
         "the demo makes no unlocked writes: {out}"
     );
+}
+
+#[test]
+fn a_queue_of_zero_is_refused_and_a_queue_of_one_relays() {
+    let (status, out, err) = run(&["host", ":0", "--queue", "0"]);
+    assert_one_line_error(status, &err, "--queue");
+    assert!(out.is_empty(), "no host started: {out}");
+
+    let (_host, addr) = Child::host(&["--queue", "1"]);
+    let watcher = Child::spawn(&["watch", &addr, "pose", "--count", "1"]);
+    assert!(watcher.stderr_line().starts_with("watching "));
+    let (status, _, err) = run(&["send", &addr, "pose", "x=2"]);
+    assert!(status.success(), "{err}");
+    let (status, out, _) = watcher.finish();
+    assert!(status.success());
+    assert!(out.contains("\"x=2\""), "{out}");
 }

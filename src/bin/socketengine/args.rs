@@ -1,5 +1,5 @@
-//! Parsers for command-line values: sizes with units, short addresses and
-//! run lengths.
+//! Parsers for command-line values: sizes with units, short addresses, queue
+//! lengths and run lengths.
 
 use std::time::Duration;
 
@@ -64,6 +64,19 @@ pub(crate) fn parse_addr(text: &str) -> Result<String, String> {
     Ok(format!("{host}:{port}"))
 }
 
+/// Parses the relay host's queue length: 1 or more messages. The library
+/// accepts 0 (only the latest value is kept), but the relay forwards what it
+/// takes from the queues, so with 0 it would forward nothing.
+pub(crate) fn parse_queue(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => {
+            Err("a queue of 0 holds nothing for the relay to forward: give 1 or more".to_owned())
+        }
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a number of messages")),
+    }
+}
+
 /// Checks a run length given as `--secs`: more than 0 and at most `max`
 /// seconds, fractions allowed. The error is one line naming the flag, the value
 /// and the range.
@@ -112,6 +125,15 @@ mod tests {
             "x12",
         ] {
             assert!(parse_size(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn queue_lengths_from_one() {
+        assert_eq!(parse_queue("1"), Ok(1));
+        assert_eq!(parse_queue("1024"), Ok(1024));
+        for text in ["0", "", "-1", "x"] {
+            assert!(parse_queue(text).is_err(), "{text}");
         }
     }
 
