@@ -19,6 +19,7 @@ use anyhow::bail;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use parking_lot::Mutex;
+use serde::Serialize;
 
 use crate::show;
 
@@ -97,7 +98,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     progress.stop();
     result?;
     match args.json {
-        true => println!("{}", json(&rows, secs)),
+        true => println!("{}", json(&rows, secs)?),
         false => print_table(&rows, secs),
     }
     Ok(())
@@ -369,23 +370,34 @@ fn figure(n: f64) -> String {
     }
 }
 
-fn json(rows: &[Row], secs: Duration) -> String {
-    let results: Vec<String> = rows
+fn json(rows: &[Row], secs: Duration) -> serde_json::Result<String> {
+    /// One result, fields in this order.
+    #[derive(Serialize)]
+    struct Line<'a> {
+        workload: &'a str,
+        unit: &'a str,
+        engine: f64,
+        raw: f64,
+        ratio: f64,
+    }
+    /// The whole report (non-finite figures come out as `null`).
+    #[derive(Serialize)]
+    struct Report<'a> {
+        secs: f64,
+        results: Vec<Line<'a>>,
+    }
+    let results = rows
         .iter()
-        .map(|r| {
-            format!(
-                "{{\"workload\":{},\"unit\":{},\"engine\":{},\"raw\":{},\"ratio\":{}}}",
-                show::json_string(r.workload),
-                show::json_string(r.unit),
-                show::json_number(r.engine),
-                show::json_number(r.raw),
-                show::json_number(r.ratio())
-            )
+        .map(|r| Line {
+            workload: r.workload,
+            unit: r.unit,
+            engine: r.engine,
+            raw: r.raw,
+            ratio: r.ratio(),
         })
         .collect();
-    format!(
-        "{{\"secs\":{},\"results\":[{}]}}",
-        show::json_number(secs.as_secs_f64()),
-        results.join(",")
-    )
+    serde_json::to_string(&Report {
+        secs: secs.as_secs_f64(),
+        results,
+    })
 }
