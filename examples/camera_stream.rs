@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example camera_stream -- [--fps 60] [--secs 5] [--width 1920] [--height 1080]
+//! cargo run --release --example camera_stream -- --help
 //! ```
 //!
 //! `--fps 0` streams as fast as the link takes frames: then the camera
@@ -13,40 +14,49 @@
 
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use socketengine::{Client, Host, IMAGE_CHANNEL, Image, PixelFormat};
 
 /// Distinct frames the camera cycles through (rendering a gradient for every
 /// frame would measure the renderer, not the link).
 const RENDERED: u64 = 8;
 
+/// A synthetic camera streaming a moving gradient to a host on loopback; the
+/// host prints the frames it receives once a second.
+#[derive(Debug, Parser)]
+#[command(name = "camera_stream")]
 struct Args {
+    /// Frames per second the camera captures; 0 streams as fast as the link
+    /// takes frames (then some are conflated: dropped whole, never torn).
+    #[arg(long, value_name = "FPS", default_value_t = 60.0, value_parser = non_negative)]
+    #[arg(allow_negative_numbers = true)]
     fps: f64,
+    /// How long the camera streams, in seconds.
+    #[arg(long, value_name = "N", default_value_t = 5.0, value_parser = positive)]
+    #[arg(allow_negative_numbers = true)]
     secs: f64,
+    /// Frame width in pixels.
+    #[arg(long, default_value_t = 1920, value_parser = clap::value_parser!(u32).range(1..))]
     width: u32,
+    /// Frame height in pixels.
+    #[arg(long, default_value_t = 1080, value_parser = clap::value_parser!(u32).range(1..))]
     height: u32,
 }
 
-fn args() -> Result<Args, String> {
-    let mut args = Args {
-        fps: 60.0,
-        secs: 5.0,
-        width: 1920,
-        height: 1080,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = |e: std::num::ParseFloatError| format!("{flag} {value}: {e}");
-        let bad_int = |e: std::num::ParseIntError| format!("{flag} {value}: {e}");
-        match flag.as_str() {
-            "--fps" => args.fps = value.parse().map_err(bad)?,
-            "--secs" => args.secs = value.parse().map_err(bad)?,
-            "--width" => args.width = value.parse().map_err(bad_int)?,
-            "--height" => args.height = value.parse().map_err(bad_int)?,
-            other => return Err(format!("unknown flag {other}; see the example's doc")),
-        }
+/// A finite number, 0 or more.
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("{text:?} is not a number, 0 or more")),
     }
-    Ok(args)
+}
+
+/// A finite number above 0.
+fn positive(text: &str) -> Result<f64, String> {
+    match non_negative(text) {
+        Ok(n) if n > 0.0 => Ok(n),
+        _ => Err(format!("{text:?} is not a number above 0")),
+    }
 }
 
 /// A gradient shifted by `t` pixels: what a camera panning across a scene sees.
@@ -66,7 +76,7 @@ fn now_ns() -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args()?;
+    let args = Args::parse();
     let host = Host::builder().addr("127.0.0.1:0").start()?;
     let camera = Client::builder()
         .addr(host.local_addr().to_string())
@@ -176,4 +186,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.skipped
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_and_flags_parse() {
+        let help = Args::try_parse_from(["camera_stream", "--help"]).map(drop);
+        let kind = help.map_err(|e| e.kind());
+        assert_eq!(kind, Err(clap::error::ErrorKind::DisplayHelp));
+        let args = Args::try_parse_from(["camera_stream", "--fps", "0", "--secs", "3"]);
+        let args = args.map(|a| (a.fps, a.secs, a.width, a.height));
+        assert_eq!(args.ok(), Some((0.0, 3.0, 1920, 1080)));
+        for bad in [
+            ["--fps", "-1"],
+            ["--secs", "0"],
+            ["--width", "0"],
+            ["--fps", "x"],
+        ] {
+            let args = Args::try_parse_from([&["camera_stream"][..], &bad].concat());
+            assert!(args.is_err(), "{bad:?}");
+        }
+    }
 }
