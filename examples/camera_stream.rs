@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use hdrhistogram::Histogram;
 use socketengine::{Client, Host, IMAGE_CHANNEL, Image, PixelFormat};
 
 /// Distinct frames the camera cycles through (rendering a gradient for every
@@ -132,7 +133,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "t", "fps", "GB/s", "dropped", "lat p50", "lat p99", "lat max"
     );
     let start = Instant::now();
-    let mut window = (Instant::now(), 0u64, 0u64, Vec::new());
+    // Latencies in nanoseconds, to three significant digits, in constant memory.
+    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut window = (Instant::now(), 0u64, 0u64);
     let mut total = 0u64;
     let mut last_skipped = 0;
     // Until the camera is done and its last frame is in (the last frame is
@@ -151,19 +154,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let Some(image) = msg.image() else { continue };
             window.1 += 1;
             window.2 += image.data().len() as u64;
-            window.3.push(now_ns().saturating_sub(image.timestamp_ns()));
+            latencies.saturating_record(now_ns().saturating_sub(image.timestamp_ns()));
             total += 1;
         }
         let elapsed = window.0.elapsed();
         if elapsed >= Duration::from_secs(1) {
             let skipped = host.image_stats(IMAGE_CHANNEL).skipped;
-            let lat = &mut window.3;
-            lat.sort_unstable();
-            let at = |q: f64| {
-                lat.get(((lat.len().max(1) - 1) as f64 * q) as usize)
-                    .copied()
-                    .unwrap_or(0)
-            };
+            let at = |q: f64| latencies.value_at_quantile(q);
             let ms = |ns: u64| format!("{:.2} ms", ns as f64 / 1e6);
             println!(
                 "{:>4.0}s {:>8.1} {:>8.2} {:>8} {:>10} {:>10} {:>10}",
@@ -176,7 +173,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ms(at(1.0)),
             );
             last_skipped = skipped;
-            window = (Instant::now(), 0, 0, Vec::new());
+            window = (Instant::now(), 0, 0);
+            latencies.reset();
         }
     }
     let sent = sent.ok_or("the camera did not finish in time")?;

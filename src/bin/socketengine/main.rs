@@ -18,6 +18,7 @@ mod bench;
 mod client;
 mod demo;
 mod host;
+mod rtt;
 mod show;
 mod shutdown;
 mod table;

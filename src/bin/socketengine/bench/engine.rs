@@ -12,6 +12,7 @@ use socketengine::{Client, Host};
 
 use super::{Counter, TIMEOUT, Throughput, join_within};
 use crate::lib;
+use crate::rtt::Rtts;
 
 /// How long a reader blocks for a batch before it looks at its stop flag.
 const DRAIN_WAIT: Duration = Duration::from_millis(20);
@@ -128,8 +129,8 @@ fn drain(host: &Host, counter: &Counter, stop: &AtomicBool) -> anyhow::Result<()
 }
 
 /// Locked `ping`s from the client, answered on `pong` by an echo thread on the
-/// host, for `secs`; returns every round trip.
-pub(crate) fn ping_pong(payload: Bytes, secs: Duration) -> anyhow::Result<Vec<Duration>> {
+/// host, for `secs`; returns the round trips.
+pub(crate) fn ping_pong(payload: Bytes, secs: Duration) -> anyhow::Result<Rtts> {
     let (host, client) = pair("bench-pinger", 1024)?;
     let pings = host.subscribe("ping");
     let pongs = client.subscribe("pong");
@@ -153,14 +154,14 @@ pub(crate) fn ping_pong(payload: Bytes, secs: Duration) -> anyhow::Result<Vec<Du
                 anyhow::Ok(())
             })?
     };
-    let mut samples = Vec::new();
+    let mut samples = Rtts::default();
     let deadline = Instant::now() + secs;
     let result = (|| {
         while Instant::now() < deadline {
             let start = Instant::now();
             client.write_lock("ping", payload.clone()).map_err(lib)?;
             match pongs.recv_timeout(TIMEOUT) {
-                Ok(_) => samples.push(start.elapsed()),
+                Ok(_) => samples.record(start.elapsed()),
                 Err(e) => bail!("engine pong did not arrive in {TIMEOUT:?}: {e}"),
             }
         }

@@ -21,6 +21,7 @@ use clap::{Args, ValueEnum};
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::rtt::Rtts;
 use crate::show;
 
 /// Longest any wait in the bench may take before it fails.
@@ -136,9 +137,9 @@ fn frame(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
 fn latency(progress: &Progress, secs: Duration) -> anyhow::Result<[Row; 2]> {
     let payload = Bytes::from_static(&[0xa5; SMALL]);
     progress.phase("latency 64 B: engine", secs);
-    let engine = Percentiles::of(engine::ping_pong(payload.clone(), secs)?)?;
+    let engine = Percentiles::of(&engine::ping_pong(payload.clone(), secs)?)?;
     progress.phase("latency 64 B: raw TCP", secs);
-    let raw = Percentiles::of(raw::ping_pong(&payload, secs)?)?;
+    let raw = Percentiles::of(&raw::ping_pong(&payload, secs)?)?;
     let row = |workload, engine: f64, raw: f64| Row {
         workload,
         unit: "µs",
@@ -177,16 +178,12 @@ struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(mut samples: Vec<Duration>) -> anyhow::Result<Percentiles> {
-        if samples.is_empty() {
-            bail!("no round trip completed");
+    fn of(samples: &Rtts) -> anyhow::Result<Percentiles> {
+        let at = |q: f64| samples.quantile(q).map(|d| d.as_secs_f64());
+        match (at(0.50), at(0.99)) {
+            (Some(p50), Some(p99)) => Ok(Percentiles { p50, p99 }),
+            _ => bail!("no round trip completed"),
         }
-        samples.sort_unstable();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64();
-        Ok(Percentiles {
-            p50: at(0.50),
-            p99: at(0.99),
-        })
     }
 }
 

@@ -12,6 +12,7 @@ use anyhow::Context;
 use bytes::Bytes;
 
 use super::{Counter, TIMEOUT, Throughput, join_within};
+use crate::rtt::Rtts;
 
 /// Capacity of the small-message writer's buffer.
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -182,7 +183,7 @@ fn read_large(mut stream: TcpStream, counter: &Counter) -> anyhow::Result<()> {
 }
 
 /// Round trips of one frame carrying `payload` against an echo thread, for `secs`.
-pub(crate) fn ping_pong(payload: &[u8], secs: Duration) -> anyhow::Result<Vec<Duration>> {
+pub(crate) fn ping_pong(payload: &[u8], secs: Duration) -> anyhow::Result<Rtts> {
     let (mut near, far) = tcp_pair()?;
     let frame = [&prefix(payload.len())?[..], payload].concat();
     let size = frame.len();
@@ -190,14 +191,14 @@ pub(crate) fn ping_pong(payload: &[u8], secs: Duration) -> anyhow::Result<Vec<Du
         .name("raw-echo".to_owned())
         .spawn(move || raw_echo(far, size))?;
     let mut reply = vec![0u8; size];
-    let mut samples = Vec::new();
+    let mut samples = Rtts::default();
     let deadline = Instant::now() + secs;
     let result = (|| {
         while Instant::now() < deadline {
             let start = Instant::now();
             near.write_all(&frame)?;
             near.read_exact(&mut reply)?;
-            samples.push(start.elapsed());
+            samples.record(start.elapsed());
         }
         anyhow::Ok(())
     })();
