@@ -285,7 +285,16 @@ fn bad_arguments_are_one_line_errors() {
         ),
         (&["send", "127.0.0.1:1", "ch"], "nothing to send"),
         (&["bench", "--workload", "huge"], "invalid value"),
-        (&["demo", "--secs", "0"], "--secs"),
+        (&["host", ":0", "--queue", "0"], "give 1 or more"),
+        (
+            &["demo", "--secs", "0"],
+            "--secs 0 is out of range: give more than 0 and at most 86400",
+        ),
+        (&["demo", "--secs", "86401"], "at most 86400"),
+        (
+            &["bench", "--secs", "0"],
+            "--secs 0 is out of range: give more than 0 and at most 3600",
+        ),
         (&["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, expect) in cases {
@@ -333,6 +342,9 @@ fn bench_json_is_parseable() {
         assert!(figure.is_finite() && figure > 0.0, "{key}: {figure}");
     }
     assert_eq!(results[0]["unit"], "msgs/s");
+    let workload = results[0]["workload"].as_str().unwrap();
+    assert!(workload.starts_with("small"), "{workload}");
+    assert_eq!(report["secs"].as_f64(), Some(1.0));
 }
 
 #[test]
@@ -343,4 +355,57 @@ fn demo_runs_and_ends_by_itself() {
         out.contains("frames/s") && out.contains("summary:"),
         "{out}"
     );
+}
+
+#[test]
+fn demo_help_describes_the_locked_writes_it_makes() {
+    let (status, out, err) = run(&["help", "demo"]);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("locked writes"), "{out}");
+    assert!(
+        !out.contains("unlocked"),
+        "the demo makes no unlocked writes: {out}"
+    );
+}
+
+#[test]
+fn a_queue_of_zero_is_refused_and_a_queue_of_one_relays() {
+    let (status, out, err) = run(&["host", ":0", "--queue", "0"]);
+    assert_one_line_error(status, &err, "--queue");
+    assert!(out.is_empty(), "no host started: {out}");
+
+    let (_host, addr) = Child::host(&["--queue", "1"]);
+    let watcher = Child::spawn(&["watch", &addr, "pose", "--count", "1"]);
+    assert!(watcher.stderr_line().starts_with("watching "));
+    let (status, _, err) = run(&["send", &addr, "pose", "x=2"]);
+    assert!(status.success(), "{err}");
+    let (status, out, _) = watcher.finish();
+    assert!(status.success());
+    assert!(out.contains("\"x=2\""), "{out}");
+}
+
+#[test]
+fn watch_json_escapes_control_characters_and_shows_binary_as_hex() {
+    let (_host, addr) = Child::host(&[]);
+    let watcher = Child::spawn(&["watch", &addr, "--json", "--count", "2"]);
+    assert!(watcher.stderr_line().starts_with("watching "));
+    let text = "line one\nsays \"hi\" \\ \x1b[31mred\x1b[0m\t\u{7f}";
+    let (status, _, err) = run(&["send", &addr, "log", text, "--lock"]);
+    assert!(status.success(), "{err}");
+    let client = Client::builder().addr(&addr).name("bin").connect().unwrap();
+    client.write_lock("raw", vec![0xff, 0x00, 0x1b]).unwrap();
+    let (status, out, err) = watcher.finish();
+    assert!(status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per message: {out:?}");
+    let by_channel = |ch: &str| lines.iter().find(|m| m["channel"] == ch).unwrap();
+    assert_eq!(by_channel("log")["text"], text);
+    assert_eq!(by_channel("log")["size"], text.len());
+    assert_eq!(by_channel("raw")["hex"], "ff001b");
+    assert_eq!(by_channel("raw")["size"], 3);
+    assert!(by_channel("raw")["t"].is_f64());
+    client.close();
 }

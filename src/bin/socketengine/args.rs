@@ -1,4 +1,7 @@
-//! Parsers for command-line values: sizes with units and short addresses.
+//! Parsers for command-line values: sizes with units, short addresses, queue
+//! lengths and run lengths.
+
+use std::time::Duration;
 
 /// Parses a byte size: a plain number of bytes, or a number with a unit — `B`,
 /// `KB`/`MB`/`GB` (powers of 1000) or `KiB`/`MiB`/`GiB` (powers of 1024), in any
@@ -61,6 +64,29 @@ pub(crate) fn parse_addr(text: &str) -> Result<String, String> {
     Ok(format!("{host}:{port}"))
 }
 
+/// Parses the relay host's queue length: 1 or more messages. The library
+/// accepts 0 (only the latest value is kept), but the relay forwards what it
+/// takes from the queues, so with 0 it would forward nothing.
+pub(crate) fn parse_queue(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => {
+            Err("a queue of 0 holds nothing for the relay to forward: give 1 or more".to_owned())
+        }
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a number of messages")),
+    }
+}
+
+/// Checks a run length given as `--secs`: more than 0 and at most `max`
+/// seconds, fractions allowed. The error is one line naming the flag, the value
+/// and the range.
+pub(crate) fn run_length(secs: f64, max: u64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(max))
+        .ok_or_else(|| format!("--secs {secs} is out of range: give more than 0 and at most {max}"))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -100,6 +126,37 @@ mod tests {
         ] {
             assert!(parse_size(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn queue_lengths_from_one() {
+        assert_eq!(parse_queue("1"), Ok(1));
+        assert_eq!(parse_queue("1024"), Ok(1024));
+        for text in ["0", "", "-1", "x"] {
+            assert!(parse_queue(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn run_lengths_above_zero_up_to_the_maximum() {
+        let cases = [
+            (0.5, Some(Duration::from_millis(500))),
+            (1.0, Some(Duration::from_secs(1))),
+            (60.0, Some(Duration::from_secs(60))),
+            (60.5, None),
+            (0.0, None),
+            (-1.0, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(run_length(secs, 60).ok(), want, "{secs}");
+        }
+        let err = run_length(0.0, 86_400).unwrap_err();
+        assert_eq!(
+            err,
+            "--secs 0 is out of range: give more than 0 and at most 86400"
+        );
     }
 
     #[test]

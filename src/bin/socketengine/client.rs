@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
+use serde::Serialize;
 use socketengine::{Client, Message};
 
 use crate::host::POLL;
@@ -164,7 +165,7 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         let mut got = 0;
         for channel in &channels {
             for msg in client.get_all(channel) {
-                print_message(&msg, started, args.json);
+                print_message(&msg, started, args.json)?;
                 got += 1;
                 busiest = Some(channel.clone());
             }
@@ -174,7 +175,7 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             match wait_on {
                 Some(channel) => {
                     for msg in client.get_all_timeout(channel, POLL) {
-                        print_message(&msg, started, args.json);
+                        print_message(&msg, started, args.json)?;
                         got += 1;
                     }
                 }
@@ -188,7 +189,7 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
 }
 
 /// One line for one message.
-fn print_message(msg: &Message, started: Instant, json: bool) {
+fn print_message(msg: &Message, started: Instant, json: bool) -> anyhow::Result<()> {
     let t = msg
         .received()
         .saturating_duration_since(started)
@@ -196,18 +197,17 @@ fn print_message(msg: &Message, started: Instant, json: bool) {
     let payload = msg.payload();
     if json {
         let body = match std::str::from_utf8(payload) {
-            Ok(text) => format!("\"text\":{}", show::json_string(text)),
-            Err(_) => {
-                let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
-                format!("\"hex\":\"{hex}\"")
-            }
+            Ok(text) => Body::Text(text),
+            Err(_) => Body::Hex(payload.iter().map(|b| format!("{b:02x}")).collect()),
         };
-        println!(
-            "{{\"t\":{t:.6},\"channel\":{},\"from\":{},\"size\":{},{body}}}",
-            show::json_string(msg.channel()),
-            msg.from().0,
-            payload.len()
-        );
+        let line = JsonMessage {
+            t: (t * 1e6).round() / 1e6,
+            channel: msg.channel(),
+            from: msg.from().0,
+            size: payload.len(),
+            body,
+        };
+        println!("{}", serde_json::to_string(&line)?);
     } else {
         let from = match msg.from() {
             socketengine::ClientId::HOST => "host".to_owned(),
@@ -220,6 +220,29 @@ fn print_message(msg: &Message, started: Instant, json: bool) {
             show::preview(payload)
         );
     }
+    Ok(())
+}
+
+/// One message as `watch --json` prints it, fields in this order.
+#[derive(Debug, Serialize)]
+struct JsonMessage<'a> {
+    /// Seconds from the start of `watch` to the message's arrival.
+    t: f64,
+    channel: &'a str,
+    /// The sender's client id (0: the host).
+    from: u64,
+    /// Payload bytes.
+    size: usize,
+    #[serde(flatten)]
+    body: Body<'a>,
+}
+
+/// The payload: `"text"` when it is UTF-8, otherwise `"hex"`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Body<'a> {
+    Text(&'a str),
+    Hex(String),
 }
 
 /// Options of `socketengine stats`.

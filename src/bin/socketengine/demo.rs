@@ -12,7 +12,9 @@ use clap::Args;
 use parking_lot::Mutex;
 use socketengine::{Client, ErrorKind, Host, Image, PixelFormat};
 
+use crate::args::run_length;
 use crate::bench::harness::{FRAME_1080P as FRAME, join_within};
+use crate::rtt::Rtts;
 use crate::shutdown::Shutdown;
 use crate::{lib, show};
 
@@ -22,10 +24,13 @@ const WAIT: Duration = Duration::from_millis(20);
 /// Longest a command may wait for its acknowledgement before it counts as lost.
 const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Longest run, in seconds: a day.
+const MAX_SECS: u64 = 86_400;
+
 /// Options of `socketengine demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// How long to run, in seconds.
+    /// How long to run, in seconds: more than 0, at most 86400.
     #[arg(long, value_name = "N", default_value_t = 10.0)]
     secs: f64,
     /// Camera frames per second (default: as fast as the link takes them).
@@ -47,16 +52,13 @@ struct Shared {
     lost: AtomicU64,
     /// Frames the camera gave up on after the write timeout.
     full: AtomicU64,
-    /// Round trips since the last report (a lock held only to push or swap).
-    rtts: Mutex<Vec<Duration>>,
+    /// Round trips since the last report (a lock held only to record or swap).
+    rtts: Mutex<Rtts>,
 }
 
 /// Runs the demo.
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    let secs = Duration::try_from_secs_f64(args.secs)
-        .ok()
-        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(86_400))
-        .with_context(|| format!("--secs {} is not between 0 and 86400", args.secs))?;
+    let secs = run_length(args.secs, MAX_SECS).map_err(anyhow::Error::msg)?;
     let frame_period = match args.fps {
         Some(fps) if fps > 0.0 && fps.is_finite() => Some(Duration::from_secs_f64(1.0 / fps)),
         Some(fps) => bail!("--fps {fps} is not a positive number"),
@@ -220,7 +222,7 @@ fn control(controller: &Client, period: Duration, shared: &Shared) -> anyhow::Re
         controller.write_lock("cmd", payload.clone()).map_err(lib)?;
         match wait_ack(controller, &payload, sent + ACK_TIMEOUT, shared) {
             true => {
-                shared.rtts.lock().push(sent.elapsed());
+                shared.rtts.lock().record(sent.elapsed());
                 shared.acks.fetch_add(1, Ordering::Relaxed);
             }
             false if stopped(shared) => break,
@@ -267,7 +269,7 @@ fn report(
     );
     let start = Instant::now();
     let mut last = (start, 0u64, 0u64, 0u64);
-    let mut all_rtts = Vec::new();
+    let mut all_rtts = Rtts::default();
     let mut tick = start;
     while !stopped(shared) && !shutdown.requested() && start.elapsed() < secs {
         tick += Duration::from_secs(1);
@@ -282,8 +284,9 @@ fn report(
         let (frames, bytes) = camera_counts(host);
         let acks = shared.acks.load(Ordering::Relaxed);
         let dt = now.duration_since(last.0).as_secs_f64().max(1e-3);
-        let mut rtts = std::mem::take(&mut *shared.rtts.lock());
-        rtts.sort_unstable();
+        // The fresh histogram is allocated before the lock is taken.
+        let fresh = Rtts::default();
+        let rtts = std::mem::replace(&mut *shared.rtts.lock(), fresh);
         println!(
             "{:>5.1}s {:>9.0} {:>8.2} {:>9.0} {:>10} {:>10} {:>7}",
             now.duration_since(start).as_secs_f64(),
@@ -295,9 +298,8 @@ fn report(
             drops(host, controller),
         );
         last = (now, frames, bytes, acks);
-        all_rtts.extend(rtts);
+        all_rtts.add(&rtts);
     }
-    all_rtts.sort_unstable();
     let elapsed = start.elapsed().as_secs_f64();
     let (frames, bytes) = camera_counts(host);
     format!(
@@ -344,12 +346,9 @@ fn drop_parts(host: &Host, controller: &Client) -> [(&'static str, u64); 4] {
     ]
 }
 
-/// The `q` quantile of sorted samples, formatted; `-` when there are none.
-fn percentile(sorted: &[Duration], q: f64) -> String {
-    match sorted.len() {
-        0 => "-".to_owned(),
-        n => show::age(sorted[((n - 1) as f64 * q).round() as usize]),
-    }
+/// The `q` quantile of the round trips, formatted; `-` when there are none.
+fn percentile(rtts: &Rtts, q: f64) -> String {
+    rtts.quantile(q).map_or_else(|| "-".to_owned(), show::age)
 }
 
 /// Distinct frames of `size` bytes, `min_total` bytes or more in all (at least

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use socketengine::{ClientId, Event, Events, Host, Message, RecvTimeoutError};
 
-use crate::args::{parse_addr, parse_size};
+use crate::args::{parse_addr, parse_queue, parse_size};
 use crate::shutdown::Shutdown;
 use crate::table::Table;
 use crate::{lib, show};
@@ -38,8 +38,9 @@ pub(crate) struct HostArgs {
     /// one is disconnected.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
     max_frame: usize,
-    /// Messages each channel's queue holds before the oldest is dropped.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    /// Messages each channel's queue holds before the oldest is dropped; at
+    /// least 1, since the relay forwards what it takes from the queues.
+    #[arg(long, value_name = "N", value_parser = parse_queue, default_value_t = 1024)]
     queue: usize,
 }
 

@@ -18,6 +18,7 @@ mod bench;
 mod client;
 mod demo;
 mod host;
+mod rtt;
 mod show;
 mod shutdown;
 mod table;
@@ -91,9 +92,11 @@ enum Command {
     /// rates; ends by itself.
     ///
     /// An embedded host on 127.0.0.1 (a free port), a "camera" client streaming
-    /// 1920x1080 RGB frames (6,220,800 bytes each, a moving gradient) with
-    /// unlocked writes, and a "controller" client sending small commands on
-    /// "cmd" that the host answers on "ack". Once a second it prints frames/s,
+    /// 1920x1080 RGB frames (6,220,800 bytes each, a moving gradient) on the
+    /// image path with locked writes (each returns once the frame is in the
+    /// kernel, so no frame is conflated away and every frame is counted), and a
+    /// "controller" client sending small commands on "cmd", each with a locked
+    /// write, that the host answers on "ack". Once a second it prints frames/s,
     /// GB/s, control round trips per second, round-trip p50/p99 and drops; after
     /// --secs seconds (or Ctrl-C), a summary, and everything is closed.
     Demo(demo::DemoArgs),

@@ -59,31 +59,6 @@ pub(crate) fn age(d: Duration) -> String {
     }
 }
 
-/// `text` with `"` and `\` escaped and control characters as `\u` escapes, for
-/// hand-written JSON.
-pub(crate) fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A finite number for JSON (`null` for NaN or infinity).
-pub(crate) fn json_number(n: f64) -> String {
-    match n.is_finite() {
-        true => format!("{n}"),
-        false => "null".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,7 +78,5 @@ mod tests {
         assert_eq!(count(950.0), "950");
         assert_eq!(count(4_100_000.0), "4.10 M");
         assert_eq!(age(Duration::from_micros(850)), "850 µs");
-        assert_eq!(json_string("a\"b\n"), "\"a\\\"b\\u000a\"");
-        assert_eq!(json_number(f64::NAN), "null");
     }
 }

@@ -15,11 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use parking_lot::Mutex;
+use serde::Serialize;
 
+use crate::rtt::Rtts;
 use crate::show;
 use harness::{FRAME_1080P, join_within, payload_set, raw};
 
@@ -73,10 +75,7 @@ impl Row {
 
 /// Runs the chosen workloads and prints the table (or JSON).
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let secs = Duration::try_from_secs_f64(args.secs)
-        .ok()
-        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
-        .with_context(|| format!("--secs {} is not between 0 and 3600", args.secs))?;
+    let secs = crate::args::run_length(args.secs, 3600).map_err(anyhow::Error::msg)?;
     let progress = Progress::start();
     let mut rows = Vec::new();
     let wants = |w: Workload| args.workload == w || args.workload == Workload::All;
@@ -95,7 +94,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     progress.stop();
     result?;
     match args.json {
-        true => println!("{}", json(&rows, secs)),
+        true => println!("{}", json(&rows, secs)?),
         false => print_table(&rows, secs),
     }
     Ok(())
@@ -133,13 +132,13 @@ fn frame(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
 fn latency(progress: &Progress, secs: Duration) -> anyhow::Result<[Row; 2]> {
     let payload = Bytes::from_static(&[0xa5; SMALL]);
     progress.phase("latency 64 B: engine", secs);
-    let mut samples = Vec::new();
-    harness::engine::ping_pong(payload.clone(), secs, |rtt| samples.push(rtt))?;
-    let engine = Percentiles::of(samples)?;
+    let mut samples = Rtts::default();
+    harness::engine::ping_pong(payload.clone(), secs, |rtt| samples.record(rtt))?;
+    let engine = Percentiles::of(&samples)?;
     progress.phase("latency 64 B: raw TCP", secs);
-    let mut samples = Vec::new();
-    raw::ping_pong(&payload, secs, |rtt| samples.push(rtt))?;
-    let raw = Percentiles::of(samples)?;
+    let mut samples = Rtts::default();
+    raw::ping_pong(&payload, secs, |rtt| samples.record(rtt))?;
+    let raw = Percentiles::of(&samples)?;
     let row = |workload, engine: f64, raw: f64| Row {
         workload,
         unit: "µs",
@@ -160,16 +159,12 @@ struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(mut samples: Vec<Duration>) -> anyhow::Result<Percentiles> {
-        if samples.is_empty() {
-            bail!("no round trip completed");
+    fn of(samples: &Rtts) -> anyhow::Result<Percentiles> {
+        let at = |q: f64| samples.quantile(q).map(|d| d.as_secs_f64());
+        match (at(0.50), at(0.99)) {
+            (Some(p50), Some(p99)) => Ok(Percentiles { p50, p99 }),
+            _ => bail!("no round trip completed"),
         }
-        samples.sort_unstable();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64();
-        Ok(Percentiles {
-            p50: at(0.50),
-            p99: at(0.99),
-        })
     }
 }
 
@@ -263,23 +258,34 @@ fn figure(n: f64) -> String {
     }
 }
 
-fn json(rows: &[Row], secs: Duration) -> String {
-    let results: Vec<String> = rows
+fn json(rows: &[Row], secs: Duration) -> serde_json::Result<String> {
+    /// One result, fields in this order.
+    #[derive(Serialize)]
+    struct Line<'a> {
+        workload: &'a str,
+        unit: &'a str,
+        engine: f64,
+        raw: f64,
+        ratio: f64,
+    }
+    /// The whole report (non-finite figures come out as `null`).
+    #[derive(Serialize)]
+    struct Report<'a> {
+        secs: f64,
+        results: Vec<Line<'a>>,
+    }
+    let results = rows
         .iter()
-        .map(|r| {
-            format!(
-                "{{\"workload\":{},\"unit\":{},\"engine\":{},\"raw\":{},\"ratio\":{}}}",
-                show::json_string(r.workload),
-                show::json_string(r.unit),
-                show::json_number(r.engine),
-                show::json_number(r.raw),
-                show::json_number(r.ratio())
-            )
+        .map(|r| Line {
+            workload: r.workload,
+            unit: r.unit,
+            engine: r.engine,
+            raw: r.raw,
+            ratio: r.ratio(),
         })
         .collect();
-    format!(
-        "{{\"secs\":{},\"results\":[{}]}}",
-        show::json_number(secs.as_secs_f64()),
-        results.join(",")
-    )
+    serde_json::to_string(&Report {
+        secs: secs.as_secs_f64(),
+        results,
+    })
 }
