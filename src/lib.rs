@@ -143,6 +143,7 @@ mod engine;
 mod error;
 mod handle;
 mod host;
+mod hub;
 mod image;
 mod inbox;
 pub mod protocol;
