@@ -155,6 +155,7 @@ mod engine;
 mod error;
 mod handle;
 mod host;
+mod hub;
 mod id;
 mod image;
 mod inbox;

@@ -4,12 +4,14 @@
 //! (see `decode_one_shot`): no panic; a bounded loop; every frame re-encodes to
 //! exactly the bytes it came from; after an error every call returns that error.
 //! Then the frames and the final error must equal the reference parser's, written
-//! from the wire spec, and `Decoder::plain_data` must accept every plain data
-//! frame the decoder gave, at exactly its payload.
+//! from the wire spec, and `Decoder::step`, asked for runs on its channel, must
+//! give every plain data frame the decoder gave as a run of one, at exactly its
+//! payload.
 #![no_main]
 
+use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use socketengine::protocol::{Decoder, Kind, LEN_PREFIX};
+use socketengine::protocol::{Decoded, Decoder, Kind, LEN_PREFIX, Need};
 use socketengine_fuzz::{decode_one_shot, max_frame, reencode, spec_decode};
 
 fuzz_target!(|data: &[u8]| {
@@ -20,7 +22,6 @@ fuzz_target!(|data: &[u8]| {
     let got = decode_one_shot(stream, max);
     assert_eq!(got, spec_decode(stream, max), "decoder and spec disagree");
 
-    let decoder = Decoder::new(max);
     for frame in &got.frames {
         let plain = frame.route.is_none() && frame.origin.is_none() && !frame.mirror;
         if frame.kind != Kind::Data || !plain {
@@ -28,13 +29,18 @@ fuzz_target!(|data: &[u8]| {
         }
         let wire = reencode(frame);
         let start = LEN_PREFIX + 3 + frame.channel.len();
-        let fast = decoder.plain_data(&wire, &frame.channel);
-        assert_eq!(
-            fast,
-            Some((start, wire.len())),
-            "fast path missed {frame:?}"
+        let mut buf = BytesMut::from(&wire[..]);
+        let run = Decoder::new(max).step(&mut buf, Some(&frame.channel));
+        let Ok(Decoded::Run { chunk, spans }) = run else {
+            panic!("fast path missed {frame:?}: {run:?}");
+        };
+        assert_eq!(spans, [(start as u32, wire.len() as u32)], "run spans");
+        assert_eq!((&chunk[..], buf.len()), (&wire[..], 0), "run chunk");
+        let mut short = BytesMut::from(&wire[..wire.len() - 1]);
+        let step = Decoder::new(max).step(&mut short, Some(&frame.channel));
+        assert!(
+            matches!(step, Ok(Decoded::NeedMore(Need::Frame { .. }))),
+            "fast path took a partial frame: {step:?}"
         );
-        let short = decoder.plain_data(&wire[..wire.len() - 1], &frame.channel);
-        assert_eq!(short, None, "fast path took a partial frame");
     }
 });

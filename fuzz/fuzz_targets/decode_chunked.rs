@@ -1,24 +1,26 @@
 //! The decoder fed one stream in arbitrary chunks must give exactly what it gives
-//! for the whole stream at once; `Decoder::plain_data`, asked before each call,
-//! must agree with `decode`; and `Decoder::split_header`, asked whenever a frame
-//! is unfinished, must agree with the frame `decode` gives once it is whole.
+//! for the whole stream at once; `Decoder::step`, asked before each call for a
+//! run on a likely channel, must agree with `decode`; and `step`, asked whenever
+//! a frame is unfinished, must split an image header as the frame `decode`
+//! gives once it is whole.
 //!
 //! Input: a byte picking the size limit, a byte `k`, then `k % 16` chunk sizes
 //! (cycled; 0 is a read that brought nothing; none, or all zero, means one byte at
 //! a time), then the stream.
 #![no_main]
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use socketengine::protocol::{ChannelName, Decoder, Frame, Kind, LEN_PREFIX};
+use socketengine::protocol::{ChannelName, Decoded, Decoder, Frame, Kind, LEN_PREFIX};
 use socketengine_fuzz::{Outcome, decode_one_shot, max_frame};
 
-/// What `plain_data` promised: the channel, the payload and the frame's end.
+/// What a run promised: the channel, its first payload and that frame's end.
 type Promise = (ChannelName, Vec<u8>, usize);
 
-/// Asks the fast path about `buf` for the channels it is likely to match: the
-/// name the bytes carry, the previous frame's, and a fixed one.
-fn fast_path(decoder: &Decoder, buf: &[u8], last: Option<&Frame>) -> Option<Promise> {
+/// Asks `step` (on copies of the decoder and the buffer) for a run on the
+/// channels it is likely to match: the name the bytes carry, the previous
+/// frame's, and a fixed one.
+fn fast_path(decoder: &Decoder, buf: &BytesMut, last: Option<&Frame>) -> Option<Promise> {
     let mut candidates = Vec::new();
     if let Some(&n) = buf.get(LEN_PREFIX + 2) {
         let name = buf.get(LEN_PREFIX + 3..LEN_PREFIX + 3 + usize::from(n));
@@ -30,16 +32,29 @@ fn fast_path(decoder: &Decoder, buf: &[u8], last: Option<&Frame>) -> Option<Prom
     candidates.extend(ChannelName::new("a").ok());
     let mut promise: Option<Promise> = None;
     for channel in candidates {
-        let Some((start, end)) = decoder.plain_data(buf, &channel) else {
+        let (mut decoder, mut rest) = (decoder.clone(), buf.clone());
+        let Ok(Decoded::Run { chunk, spans }) = decoder.step(&mut rest, Some(&channel)) else {
             continue;
         };
+        let (start, end) = (spans[0].0 as usize, spans[0].1 as usize);
         assert_eq!(start, LEN_PREFIX + 3 + channel.len(), "payload start");
         assert!(
-            start <= end && end <= buf.len(),
+            start <= end && end <= chunk.len(),
             "{start}..{end} of {}",
-            buf.len()
+            chunk.len()
         );
-        let found = (channel, buf[start..end].to_vec(), end);
+        let last_end = spans.last().map(|s| s.1 as usize);
+        assert_eq!(
+            last_end,
+            Some(chunk.len()),
+            "a run ends with its last frame"
+        );
+        assert_eq!(
+            chunk.len() + rest.len(),
+            buf.len(),
+            "a run is split off the front"
+        );
+        let found = (channel, chunk[start..end].to_vec(), end);
         if let Some(earlier) = &promise {
             assert_eq!(*earlier, found, "two channels matched one frame");
         }
@@ -48,32 +63,35 @@ fn fast_path(decoder: &Decoder, buf: &[u8], last: Option<&Frame>) -> Option<Prom
     promise
 }
 
-/// `split_header` on the unfinished frame (on copies of the decoder and the
-/// buffer) hands out the header `decode` gives once the frame is whole, the
-/// payload's length and the payload bytes already in; or `decode`'s error.
+/// `step` on the unfinished frame (on copies of the decoder and the buffer)
+/// splits an image header as `decode` gives it once the frame is whole, with
+/// the payload's length and the payload bytes already in; or gives `decode`'s
+/// error; or waits.
 fn split_agrees(decoder: &Decoder, buf: &BytesMut, index: usize, whole: &Outcome) {
     let (mut decoder, mut buf) = (decoder.clone(), buf.clone());
-    match decoder.split_header(&mut buf) {
-        Ok(None) => {}
-        Ok(Some((header, len))) => {
-            assert!(header.payload.is_empty(), "a split header with a payload");
+    match decoder.step(&mut buf, None) {
+        Ok(Decoded::NeedMore(_)) => {}
+        Ok(Decoded::Large { frame, payload_len }) => {
+            assert!(
+                frame.kind.kind_code().is_image(),
+                "a split {:?}",
+                frame.kind
+            );
+            assert!(buf.is_empty(), "payload bytes left behind a split header");
             // The one-shot decode has this frame unless the stream ends inside it.
             if let Some(want) = whole.frames.get(index) {
+                let in_hand = frame.payload.len();
                 let bare = Frame {
-                    payload: Bytes::new(),
+                    payload: want.payload.slice(..in_hand),
                     ..want.clone()
                 };
-                assert_eq!(header, bare, "split header differs from the frame's");
-                assert_eq!(len, want.payload.len(), "split payload length");
-                assert_eq!(
-                    buf[..],
-                    want.payload[..buf.len()],
-                    "payload bytes already in"
-                );
+                assert_eq!(frame, bare, "split header differs from the frame's");
+                assert_eq!(payload_len, want.payload.len(), "split payload length");
             } else {
                 assert!(whole.end.is_ok() && index == whole.frames.len());
             }
         }
+        Ok(other) => panic!("a step past an unfinished frame: {other:?}"),
         Err(err) => {
             // The frame's error, seen before its body is whole; the one-shot
             // decode reports it too, unless the stream ends inside that body.

@@ -7,7 +7,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use socketengine::protocol::{FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Kind, LEN_PREFIX};
+use socketengine::protocol::{FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Kind, KindCode, LEN_PREFIX};
 use socketengine_fuzz::{
     AnyImageMeta, AnyRoute, Built, ValidChannel, check_truncated, decode_one_shot, max_frame,
     route_len, spec_decode,
@@ -55,7 +55,7 @@ fuzz_target!(|input: Input| {
     let flags = flags.iter().filter(|f| f.0).fold(0, |acc, f| acc | f.1);
     assert_eq!(
         wire[LEN_PREFIX..LEN_PREFIX + 3],
-        [0x02, flags, n as u8],
+        [KindCode::Image.code(), flags, n as u8],
         "kind, flags, n"
     );
     let at = LEN_PREFIX

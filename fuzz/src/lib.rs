@@ -11,7 +11,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use socketengine::protocol::{
     ChannelName, DecodeError, Decoder, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header,
-    ImageMeta, Kind, LEN_PREFIX, MAX_CHANNEL_LEN, Route,
+    ImageMeta, Kind, KindCode, LEN_PREFIX, MAX_CHANNEL_LEN, Route,
 };
 
 /// Frame size limits a target picks from with a selector byte: none allowed,
@@ -194,9 +194,12 @@ fn spec_frame(body: &[u8]) -> Result<Frame, DecodeError> {
         _ => Some(b.u64("origin")?),
     };
     let f = "kind fields";
+    let Some(code) = KindCode::from_code(code) else {
+        return Err(DecodeError::UnknownKind(code));
+    };
     let kind = match code {
-        0x01 => Kind::Data,
-        0x02 => Kind::Image(ImageMeta {
+        KindCode::Data => Kind::Data,
+        KindCode::Image => Kind::Image(ImageMeta {
             width: b.u32(f)?,
             height: b.u32(f)?,
             format: b.u8(f)?,
@@ -205,23 +208,22 @@ fn spec_frame(body: &[u8]) -> Result<Frame, DecodeError> {
             timestamp_ns: b.u64(f)?,
             total_len: b.u64(f)?,
         }),
-        0x03 => Kind::ImageChunk {
+        KindCode::ImageChunk => Kind::ImageChunk {
             seq: b.u64(f)?,
             offset: b.u64(f)?,
         },
-        0x04 => Kind::Request { id: b.u64(f)? },
-        0x05 => Kind::Reply {
+        KindCode::Request => Kind::Request { id: b.u64(f)? },
+        KindCode::Reply => Kind::Reply {
             id: b.u64(f)?,
             status: b.u8(f)?,
         },
-        0x06 => Kind::Ping { sent_ns: b.u64(f)? },
-        0x07 => Kind::Pong {
+        KindCode::Ping => Kind::Ping { sent_ns: b.u64(f)? },
+        KindCode::Pong => Kind::Pong {
             ping_sent_ns: b.u64(f)?,
             sent_ns: b.u64(f)?,
         },
-        0x08 => Kind::Control { op: b.u8(f)? },
-        0x09 => Kind::Close { reason: b.u8(f)? },
-        other => return Err(DecodeError::UnknownKind(other)),
+        KindCode::Control => Kind::Control { op: b.u8(f)? },
+        KindCode::Close => Kind::Close { reason: b.u8(f)? },
     };
     Ok(Frame {
         kind,
@@ -257,7 +259,7 @@ pub fn spec_decode(stream: &[u8], max: usize) -> Outcome {
         if (len as usize) < MIN_BODY {
             break Err(DecodeError::FrameTooShort { len });
         }
-        if !(0x01..=0x09).contains(&kind) {
+        if KindCode::from_code(kind).is_none() {
             break Err(DecodeError::UnknownKind(kind));
         }
         if flags & !(FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR) != 0 {

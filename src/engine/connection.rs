@@ -6,13 +6,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 
-use super::image_rx::{Finished, Images, is_image};
+use super::image_rx::{Finished, Images};
 use super::read_buf::ReadBuf;
 use super::{Peer, Shared, would_block};
-use crate::protocol::{DecodeError, Decoder, Frame, Header, Kind, OP_IMAGE_ACK, Outbox};
+use crate::hub::{self, Verdict};
+use crate::protocol::{
+    DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, Outbox,
+};
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
 use crate::{ClientId, ErrorKind, Result};
@@ -120,44 +123,21 @@ impl Open {
         }
     }
 
-    /// Decodes and stores every whole frame in `buf`.
-    fn decode_buffered(&mut self, rbuf: &mut ReadBuf, shared: &Shared, now: Instant) -> Result<()> {
-        loop {
-            self.skim_run(&mut rbuf.buf, now);
-            match self.decoder.decode(&mut rbuf.buf)? {
-                Some(frame) => self.on_frame(frame, rbuf, shared, now)?,
-                None => break,
-            }
-        }
-        // Store what this pass decoded now, not when the socket runs dry: on a
-        // connection that never runs dry (a saturating image stream) a control
-        // message must not wait for the stream to pause.
-        self.store_batch();
-        Ok(())
+    /// One decoding step over `buf`; runs are sought on the channel stored to last.
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Decoded> {
+        let current = self.slot.as_deref().map(Slot::name);
+        Ok(self.decoder.step(buf, current)?)
     }
 
-    /// Stores the plain data frames at the front of `buf` that continue the
-    /// current channel as one run: per frame, a few comparisons and a span; the
-    /// messages are built when read, on the reader's thread.
-    fn skim_run(&mut self, buf: &mut BytesMut, now: Instant) {
+    /// Stores a run of plain data frames on the current channel: the messages
+    /// are built when read, on the reader's thread.
+    fn store_run(&mut self, chunk: Bytes, spans: Vec<(u32, u32)>, now: Instant) {
+        // The decoder only finds runs on the current channel.
         let Some(slot) = &self.slot else { return };
-        let mut spans = Vec::new();
-        let mut pos = 0;
-        while let Some((start, end)) = self.decoder.plain_data(&buf[pos..], slot.name()) {
-            let (Ok(start), Ok(end)) = (u32::try_from(pos + start), u32::try_from(pos + end))
-            else {
-                break;
-            };
-            spans.push((start, end));
-            pos = end as usize;
-        }
-        if spans.is_empty() {
-            return;
-        }
         // Messages decoded one by one before this run go first.
         slot.push_batch(&mut self.batch);
         slot.push_run(Run {
-            chunk: buf.split_to(pos).freeze(),
+            chunk,
             spans,
             channel: slot.name().clone(),
             from: self.from,
@@ -165,7 +145,8 @@ impl Open {
         });
     }
 
-    /// Handles one decoded frame.
+    /// Handles one decoded frame: the engine's own kinds here, the others
+    /// by the hub's verdict.
     fn on_frame(
         &mut self,
         frame: Frame,
@@ -174,11 +155,11 @@ impl Open {
         now: Instant,
     ) -> Result<()> {
         match frame.kind {
-            Kind::Data => {
-                let from = self.sender(&frame);
-                let msg = Message::new(frame.channel, frame.payload, from, now);
-                self.store(msg, shared)?;
+            Kind::Data if frame.route.is_some() => {
+                let verdict = hub::on_routed(&frame);
+                self.act(verdict, frame, shared, now)?;
             }
+            Kind::Data => self.store_data(frame, shared, now)?,
             Kind::Image(_) | Kind::ImageChunk { .. } => {
                 let (from, max) = (self.sender(&frame), shared.config.max_frame);
                 if let Some(image) = self.images.on_frame(frame, from, rbuf, max)? {
@@ -186,15 +167,52 @@ impl Open {
                 }
             }
             Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns),
+            // Any byte read counts as liveness; round trips are not measured yet.
+            Kind::Pong { .. } => {}
             Kind::Control { op: OP_IMAGE_ACK } => {
                 let total = <[u8; 8]>::try_from(&frame.payload[..])
                     .map_err(|_| DecodeError::Truncated("image acknowledgement"))?;
                 self.peer.ack_images(u64::from_le_bytes(total));
             }
-            // Other kinds belong to features not built yet; they are dropped.
-            _ => {}
+            Kind::Control { .. } => self.act(hub::on_control(&frame), frame, shared, now)?,
+            Kind::Request { .. } => self.act(hub::on_request(&frame), frame, shared, now)?,
+            Kind::Reply { .. } => self.act(hub::on_reply(&frame), frame, shared, now)?,
+            Kind::Close { .. } => self.act(hub::on_close(&frame), frame, shared, now)?,
         }
         Ok(())
+    }
+
+    /// Carries out the hub's verdict on `frame`.
+    fn act(&mut self, verdict: Verdict, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
+        match verdict {
+            Verdict::Store => self.store_data(frame, shared, now),
+            Verdict::Drop => Ok(()),
+        }
+    }
+
+    /// Takes the header and first bytes of an image frame whose payload is
+    /// read straight into its image; `Some` ends the read pass.
+    fn start_image(
+        &mut self,
+        frame: Frame,
+        payload_len: usize,
+        rbuf: &mut ReadBuf,
+        shared: &Shared,
+        now: Instant,
+    ) -> Result<Option<ReadEnd>> {
+        self.store_batch();
+        let (from, max) = (self.sender(&frame), shared.config.max_frame);
+        if let Some(image) = self.images.start(frame, payload_len, from, rbuf, max)? {
+            self.store_image(image, shared, now)?;
+        }
+        Ok(self.ack_images().then_some(ReadEnd::More))
+    }
+
+    /// Stores a frame's payload as a data message on its channel.
+    fn store_data(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
+        let from = self.sender(&frame);
+        let msg = Message::new(frame.channel, frame.payload, from, now);
+        self.store(msg, shared)
     }
 
     /// The sender a message is recorded from.
@@ -371,7 +389,8 @@ impl Conn {
     }
 }
 
-/// The read loop of an open connection.
+/// The read loop of an open connection: one match on the decoder's step, until
+/// a step ends the pass.
 fn read_open(
     stream: &mut TcpStream,
     rbuf: &mut ReadBuf,
@@ -381,62 +400,99 @@ fn read_open(
 ) -> Result<ReadEnd> {
     let mut read = 0;
     loop {
-        if read >= TURN_BYTES {
-            open.decode_buffered(rbuf, shared, now)?;
-            return Ok(ReadEnd::More);
-        }
-        if open.images.reading() {
-            // The rest of an image's payload, straight into the image.
-            match open.images.fill(&mut open.decoder, stream, rbuf) {
-                Ok((0, _)) => return Err(open.images.truncated().into()),
-                Ok((n, image)) => {
-                    read += n;
-                    if let Some(image) = image {
-                        open.store_image(image, shared, now)?;
-                    }
-                    // A chunk is in: read just the next header, so that the
-                    // next chunk's payload, too, goes straight into its image.
-                    open.after_chunk |= !open.images.reading();
-                }
-                Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+        let end = match open.step(&mut rbuf.buf)? {
+            Decoded::Frame(frame) => {
+                open.on_frame(frame, rbuf, shared, now)?;
+                None
             }
-            // The sender waits for acknowledgements to send more: let the loop
-            // write this one now, then read on.
-            if open.ack_images() {
-                return Ok(ReadEnd::More);
+            Decoded::Run { chunk, spans } => {
+                open.store_run(chunk, spans, now);
+                None
             }
-            continue;
-        }
-        // Decode first: bytes may be waiting from the read that carried the hello.
-        open.decode_buffered(rbuf, shared, now)?;
-        let (from, max) = (open.from, shared.config.max_frame);
-        let (split, image) =
-            open.images
-                .split(&mut open.decoder, from, open.trust_origin, rbuf, max)?;
-        if let Some(image) = image {
-            open.store_image(image, shared, now)?;
-        }
-        if open.ack_images() {
-            return Ok(ReadEnd::More);
-        }
-        if split {
-            continue;
-        }
-        let image_next = open.decoder.pending_kind(&rbuf.buf).is_some_and(is_image);
-        let after_chunk = std::mem::take(&mut open.after_chunk);
-        let want = match image_next || after_chunk {
-            true => rbuf.prepare_small(IMAGE_HEAD_READ),
-            false => rbuf.prepare(open.decoder.frame_len()),
+            Decoded::Large { frame, payload_len } => {
+                open.start_image(frame, payload_len, rbuf, shared, now)?
+            }
+            Decoded::NeedMore(Need::Payload { left }) => {
+                fill_image(stream, rbuf, open, left, &mut read, shared, now)?
+            }
+            Decoded::NeedMore(need) => fill_buf(stream, rbuf, open, need, &mut read)?,
         };
-        match rbuf.fill(stream, want) {
-            Ok(0) => return eof(&rbuf.buf, &open.decoder),
-            Ok(n) => read += n,
-            Err(e) if would_block(&e) => return Ok(ReadEnd::Drained),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+        if let Some(end) = end {
+            return Ok(end);
         }
+    }
+}
+
+/// Reads the rest of an image's payload (`left` bytes) straight into the
+/// image, adding the bytes read to `read`; `Some` ends the read pass.
+fn fill_image(
+    stream: &TcpStream,
+    rbuf: &mut ReadBuf,
+    open: &mut Open,
+    left: usize,
+    read: &mut usize,
+    shared: &Shared,
+    now: Instant,
+) -> Result<Option<ReadEnd>> {
+    if *read >= TURN_BYTES {
+        return Ok(Some(ReadEnd::More));
+    }
+    let (n, image) = match open.images.fill(stream, left, rbuf) {
+        Ok((0, _)) => return Err(open.images.truncated().into()),
+        Ok(filled) => filled,
+        Err(e) => return read_failed(e),
+    };
+    *read += n;
+    open.decoder.consume_payload(n);
+    if let Some(image) = image {
+        open.store_image(image, shared, now)?;
+    }
+    // A chunk is in: read just the next header, so that the next chunk's
+    // payload, too, goes straight into its image.
+    open.after_chunk |= n == left;
+    // The sender waits for acknowledgements to send more: let the loop write
+    // this one now, then read on.
+    Ok(open.ack_images().then_some(ReadEnd::More))
+}
+
+/// Reads into the read buffer, sized by what the decoder needs, adding the
+/// bytes read to `read`; `Some` ends the read pass.
+fn fill_buf(
+    stream: &TcpStream,
+    rbuf: &mut ReadBuf,
+    open: &mut Open,
+    need: Need,
+    read: &mut usize,
+) -> Result<Option<ReadEnd>> {
+    // Store what this pass decoded now, not when the socket runs dry: on a
+    // connection that never runs dry (a saturating image stream) a control
+    // message must not wait for the stream to pause.
+    open.store_batch();
+    if open.ack_images() || *read >= TURN_BYTES {
+        return Ok(Some(ReadEnd::More));
+    }
+    let after_chunk = std::mem::take(&mut open.after_chunk);
+    let want = match need {
+        Need::Frame { frame_len } if !after_chunk => rbuf.prepare(frame_len),
+        _ => rbuf.prepare_small(IMAGE_HEAD_READ),
+    };
+    match rbuf.fill(stream, want) {
+        Ok(0) => eof(&rbuf.buf, &open.decoder).map(Some),
+        Ok(n) => {
+            *read += n;
+            Ok(None)
+        }
+        Err(e) => read_failed(e),
+    }
+}
+
+/// A failed read: the end of the pass when the socket is drained, nothing when
+/// interrupted (read again), the connection's error otherwise.
+fn read_failed(e: io::Error) -> Result<Option<ReadEnd>> {
+    match e {
+        e if would_block(&e) => Ok(Some(ReadEnd::Drained)),
+        e if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+        e => Err(e.into()),
     }
 }
 

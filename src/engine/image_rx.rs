@@ -4,9 +4,12 @@
 //! A connection hands every image and image-chunk frame here. A frame that
 //! arrived whole in the read buffer is checked and its payload appended (a small
 //! image sent in one frame is taken as it is, without a copy). A frame still
-//! arriving is split: once its header is in, [`Images::split`] checks it and the
-//! rest of its payload is read by [`Images::fill`] straight into the image's
-//! buffer, so a 1080p frame is copied once, by the kernel.
+//! arriving comes from the decoder as [`Decoded::Large`] once its header is in:
+//! [`Images::start`] checks it and the rest of its payload is read by
+//! [`Images::fill`] straight into the image's buffer, so a 1080p frame is
+//! copied once, by the kernel.
+//!
+//! [`Decoded::Large`]: crate::protocol::Decoded::Large
 
 use std::io;
 
@@ -15,7 +18,7 @@ use mio::net::TcpStream;
 
 use super::read_buf::{ReadBuf, recv_into};
 use crate::image::Image;
-use crate::protocol::{ChannelName, DecodeError, Decoder, Frame, ImageMeta, Kind};
+use crate::protocol::{ChannelName, DecodeError, Frame, ImageMeta, Kind};
 use crate::{ClientId, ErrorKind, Result};
 
 /// Images one connection may have half received at once (one per channel):
@@ -72,11 +75,6 @@ struct Assembly {
 }
 
 impl Images {
-    /// Whether a split payload is being read into an image.
-    pub(crate) fn reading(&self) -> bool {
-        self.sink.is_some()
-    }
-
     /// The total to acknowledge, once per frame whose payload came in.
     pub(crate) fn take_ack(&mut self) -> Option<u64> {
         std::mem::take(&mut self.ack_due).then_some(self.received)
@@ -111,51 +109,40 @@ impl Images {
         Ok(self.finish_if_whole(i, rbuf))
     }
 
-    /// If the frame being received is an image or chunk whose header is in but
-    /// whose payload is not all in, takes its header and the payload bytes
-    /// already in `rbuf`; the rest is for [`fill`](Self::fill). Returns whether
-    /// it took a frame, and the image it finished, if any.
-    pub(crate) fn split(
+    /// Takes the header of an image or chunk frame whose payload is not all
+    /// in (the decoder's `Large`): `frame` carries the payload bytes already
+    /// received, of `payload_len`; the rest is for [`fill`](Self::fill).
+    /// Returns the image it finished, if any.
+    pub(crate) fn start(
         &mut self,
-        decoder: &mut Decoder,
+        frame: Frame,
+        payload_len: usize,
         from: ClientId,
-        trust_origin: bool,
         rbuf: &mut ReadBuf,
         max_frame: usize,
-    ) -> Result<(bool, Option<Finished>)> {
-        if !decoder.pending_kind(&rbuf.buf).is_some_and(is_image) {
-            return Ok((false, None));
-        }
-        let Some((frame, len)) = decoder.split_header(&mut rbuf.buf)? else {
-            return Ok((false, None));
-        };
-        let from = match (trust_origin, frame.origin) {
-            (true, Some(origin)) => ClientId(origin),
-            _ => from,
-        };
-        let i = self.check(&frame, len, false, from, rbuf, max_frame)?;
+    ) -> Result<Option<Finished>> {
+        let i = self.check(&frame, payload_len, false, from, rbuf, max_frame)?;
         let image = self.channels[i].partial.as_mut().expect("set by check");
-        let buffered = rbuf.buf.len().min(len);
-        image.buf.extend_from_slice(&rbuf.buf.split_to(buffered));
-        decoder.consume_payload(buffered);
-        self.received += buffered as u64;
-        if decoder.payload_left().is_some() {
+        image.buf.extend_from_slice(&frame.payload);
+        self.received += frame.payload.len() as u64;
+        if frame.payload.len() < payload_len {
             self.sink = Some(i);
-            return Ok((true, None));
+            return Ok(None);
         }
         self.ack_due = true;
-        Ok((true, self.finish_if_whole(i, rbuf)))
+        Ok(self.finish_if_whole(i, rbuf))
     }
 
-    /// Reads the split payload straight into its image. Returns the bytes read
-    /// (0 at end of stream) and the image it finished, if any.
+    /// Reads at most `left` bytes, the rest of the started payload, straight
+    /// into its image. Returns the bytes read (0 at end of stream) and the
+    /// image it finished, if any.
     pub(crate) fn fill(
         &mut self,
-        decoder: &mut Decoder,
         stream: &TcpStream,
+        left: usize,
         rbuf: &mut ReadBuf,
     ) -> io::Result<(usize, Option<Finished>)> {
-        let (Some(i), Some(left)) = (self.sink, decoder.payload_left()) else {
+        let Some(i) = self.sink else {
             return Ok((0, None));
         };
         let image = self.channels[i]
@@ -163,9 +150,8 @@ impl Images {
             .as_mut()
             .expect("a sink has an image");
         let n = recv_into(stream, &mut image.buf, left)?;
-        decoder.consume_payload(n);
         self.received += n as u64;
-        if decoder.payload_left().is_some() {
+        if n < left {
             return Ok((n, None));
         }
         self.sink = None;
@@ -299,17 +285,12 @@ impl Images {
     }
 }
 
-/// Whether wire kind byte `code` is an image (`0x02`) or an image chunk (`0x03`).
-pub(crate) fn is_image(code: u8) -> bool {
-    matches!(code, 0x02 | 0x03)
-}
-
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::protocol::Header;
+    use crate::protocol::{Decoder, Header};
 
     /// A whole 1×1 Gray8 image frame with sequence number `seq` on `channel`.
     fn frame(channel: &str, seq: u64) -> Frame {

@@ -1,9 +1,12 @@
-//! The incremental frame decoder: a `Head -> Body` state machine over a `BytesMut`.
+//! The incremental frame decoder: a `Head -> Body` state machine over a `BytesMut`,
+//! and the receive path's one step over it ([`Decoder::step`]).
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
-use super::ChannelName;
-use super::frame::{self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Kind, LEN_PREFIX, Route};
+use super::frame::{
+    self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Kind, KindCode, LEN_PREFIX, Route,
+};
+use super::{ChannelName, DecodeError};
 
 /// Bytes the decoder needs before it can judge a frame: the length prefix, the
 /// kind byte and the flags byte.
@@ -12,78 +15,68 @@ const HEAD_LEN: usize = LEN_PREFIX + 2;
 /// Smallest legal body: kind, flags, channel length and a one-byte channel name.
 const MIN_BODY: usize = 4;
 
-/// Why bytes could not be decoded. Small and `Copy`, so the pure layer can return it
-/// freely; the engine wraps it in [`crate::Error`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The declared body length exceeds the configured maximum.
-    #[error("frame of {len} bytes exceeds the maximum of {max}")]
-    FrameTooLarge {
-        /// Declared body length.
-        len: u64,
-        /// Configured maximum.
-        max: u64,
-    },
-    /// The declared body length cannot hold even the fixed header fields.
-    #[error("frame of {len} bytes is shorter than its header")]
-    FrameTooShort {
-        /// Declared body length.
-        len: u32,
-    },
-    /// The kind byte names no known frame kind.
-    #[error("unknown frame kind {0:#04x}")]
-    UnknownKind(u8),
-    /// The flags byte sets a reserved bit.
-    #[error("unknown flags {0:#04x}")]
-    UnknownFlags(u8),
-    /// The channel name is empty.
-    #[error("empty channel name")]
-    EmptyChannel,
-    /// The channel name is longer than 255 bytes.
-    #[error("channel name of {0} bytes exceeds 255")]
-    ChannelTooLong(usize),
-    /// A length-limited field (a client name, a room name, a client list) is too long.
-    #[error("{field} of {len} exceeds 255")]
-    FieldTooLong {
-        /// Which field.
-        field: &'static str,
-        /// Its length (bytes, or ids for a client list).
-        len: usize,
-    },
-    /// A text field is not valid UTF-8.
-    #[error("{0} is not valid utf-8")]
-    BadUtf8(&'static str),
-    /// A field runs past the end of the frame body.
-    #[error("frame truncated in its {0} field")]
-    Truncated(&'static str),
-    /// The route tag is unknown.
-    #[error("unknown route tag {0}")]
-    BadRoute(u8),
-    /// An image chunk that does not continue the image being received on its
-    /// channel (no such image, another sequence number, a gap or overlap, or
-    /// bytes past the image's end), or an image that starts over an unfinished one.
-    #[error("image chunk out of place: {0}")]
-    BadChunk(&'static str),
-    /// The handshake did not start with the protocol's magic tag.
-    #[error("peer is not speaking the socketengine protocol")]
-    BadMagic,
-    /// The peer speaks a protocol version this build does not.
-    #[error("unsupported protocol version {0}")]
-    UnsupportedVersion(u16),
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Waiting for the length prefix, kind and flags.
     Head,
     /// The head was valid; waiting for `len` body bytes.
     Body { len: usize },
-    /// The header fields were handed out by [`Decoder::split_header`]; `left`
+    /// The header fields were handed out as [`Decoded::Large`]; `left`
     /// payload bytes are still to be consumed by the caller.
     Payload { left: usize },
     /// A frame was bad; the stream cannot be resynchronised.
     Failed(DecodeError),
+}
+
+/// What one [`Decoder::step`] found at the front of the receive buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// A whole frame, its payload split off the buffer (not copied).
+    Frame(Frame),
+    /// Consecutive plain data frames (no routing fields) on the caller's
+    /// current channel, split off the buffer as one piece: per frame, a few
+    /// comparisons and a span, no allocation and no second name check.
+    Run {
+        /// The frames' bytes, headers included.
+        chunk: Bytes,
+        /// Where each payload starts and ends in `chunk`, in order.
+        spans: Vec<(u32, u32)>,
+    },
+    /// An image or image-chunk frame whose header is in and whose payload is
+    /// not all in. `frame` carries the header fields and, as its payload, the
+    /// payload bytes already received (split off, not copied); the remaining
+    /// `payload_len - frame.payload.len()` bytes are next on the stream, for the
+    /// caller to read into a buffer of its own (see [`Need::Payload`]), so a
+    /// large image is copied once, by the kernel.
+    Large {
+        /// The header fields and the first payload bytes.
+        frame: Frame,
+        /// The whole payload's length.
+        payload_len: usize,
+    },
+    /// Nothing more to decode until more bytes arrive; what they are for.
+    NeedMore(Need),
+}
+
+/// What the stream owes the decoder next, so the caller can size its read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Bytes of the next frame; its total length (prefix included) once its
+    /// head is in, so a large frame can be read into a buffer of its size.
+    Frame {
+        /// The frame's length, once known.
+        frame_len: Option<usize>,
+    },
+    /// The rest of an image frame's header: read little, since its payload
+    /// goes to a buffer of its own once the header is in.
+    Header,
+    /// `left` more payload bytes of the last [`Decoded::Large`] frame, which
+    /// the caller reads into its own buffer and reports with
+    /// [`Decoder::consume_payload`]; the decoder's buffer is not theirs.
+    Payload {
+        /// Payload bytes still to come.
+        left: usize,
+    },
 }
 
 /// Splits a byte stream into [`Frame`]s.
@@ -94,6 +87,10 @@ enum State {
 /// first six bytes are in, before the caller reserves room for the body
 /// ([`frame_len`](Self::frame_len) tells how much to reserve). Payloads are split
 /// off the buffer, not copied.
+///
+/// A receiver calls [`step`](Self::step) instead, which also groups runs of
+/// small frames and hands out large image payloads for the caller to read
+/// elsewhere.
 ///
 /// After an error every further call returns the same error: a byte stream cannot
 /// be resynchronised, so the caller closes the connection.
@@ -136,16 +133,8 @@ impl Decoder {
         }
     }
 
-    /// The kind byte of the frame being received, once its head has been checked.
-    pub fn pending_kind(&self, buf: &[u8]) -> Option<u8> {
-        match self.state {
-            State::Body { .. } => buf.get(LEN_PREFIX).copied(),
-            _ => None,
-        }
-    }
-
-    /// Payload bytes the caller still has to consume after
-    /// [`split_header`](Self::split_header); `None` when not in that mode.
+    /// Payload bytes the caller still has to consume after a
+    /// [`Decoded::Large`]; `None` when not in that mode.
     pub fn payload_left(&self) -> Option<usize> {
         match self.state {
             State::Payload { left } => Some(left),
@@ -156,42 +145,13 @@ impl Decoder {
     /// Parses the header of the frame being received as soon as its header
     /// fields are in `buf`, before its payload is: removes the length prefix and
     /// header from `buf` and returns the frame with an empty payload, and the
-    /// payload's length.
+    /// payload's length. The caller then owns the next `payload_len` bytes of the
+    /// stream and reports them with [`consume_payload`](Self::consume_payload).
     ///
-    /// This lets a receiver read a large payload straight into a buffer of its
-    /// own (an image being reassembled) instead of into `buf`. The caller then
-    /// owns the next `payload_len` bytes of the stream: it takes them from the
-    /// front of `buf` or reads them elsewhere, and reports each step with
-    /// [`consume_payload`](Self::consume_payload). Until the payload is
-    /// consumed, [`decode`](Self::decode) returns `Ok(None)`.
-    ///
-    /// Returns `Ok(None)` when no frame head has been checked yet (call `decode`
-    /// first) or the header fields are not all in; the header is judged as
-    /// `decode` would judge it.
-    ///
-    /// # Errors
-    ///
-    /// The [`DecodeError`] `decode` would give for this frame's header; sticky.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use bytes::BytesMut;
-    /// use socketengine::protocol::{Decoder, Header};
-    ///
-    /// let wire = Header::data("cam").to_bytes(&[7; 100]).unwrap();
-    /// let mut buf = BytesMut::from(&wire[..20]); // the 10-byte header, 10 payload bytes
-    /// let mut decoder = Decoder::new(1 << 20);
-    /// assert_eq!(decoder.decode(&mut buf), Ok(None));
-    /// let (frame, len) = decoder.split_header(&mut buf).unwrap().unwrap();
-    /// assert_eq!((frame.channel_str(), len, buf.len()), ("cam", 100, 10));
-    /// decoder.consume_payload(100);
-    /// assert_eq!(decoder.payload_left(), None);
-    /// ```
-    pub fn split_header(
-        &mut self,
-        buf: &mut BytesMut,
-    ) -> Result<Option<(Frame, usize)>, DecodeError> {
+    /// `Ok(None)` when no frame head has been checked yet or the header fields
+    /// are not all in; the header is judged as `decode` would judge it, and an
+    /// error is sticky.
+    fn split_header(&mut self, buf: &mut BytesMut) -> Result<Option<(Frame, usize)>, DecodeError> {
         let State::Body { len } = self.state else {
             return match self.state {
                 State::Failed(err) => Err(err),
@@ -220,7 +180,8 @@ impl Decoder {
         Ok(Some((frame, left)))
     }
 
-    /// Reports `n` payload bytes of a split frame consumed by the caller; after
+    /// Reports `n` payload bytes of a [`Decoded::Large`] frame consumed by the
+    /// caller; after
     /// the last one the decoder waits for the next frame's head.
     ///
     /// # Panics
@@ -280,35 +241,114 @@ impl Decoder {
     /// consuming nothing; otherwise `None`, and [`decode`](Self::decode) takes
     /// over (and reports any error).
     ///
-    /// A fast path for runs of small frames on one channel: it makes the same
-    /// checks as `decode` (a length within the maximum, the kind, no flags, the
-    /// name), but compares the name with one already validated instead of
-    /// validating it again, and splits nothing off the buffer.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use socketengine::protocol::{ChannelName, Decoder, Header};
-    ///
-    /// let wire = Header::data("pose").to_bytes(b"hi").unwrap();
-    /// let pose = ChannelName::new("pose").unwrap();
-    /// let decoder = Decoder::new(1 << 20);
-    /// assert_eq!(decoder.plain_data(&wire, &pose), Some((11, 13)));
-    /// assert_eq!(&wire[11..13], b"hi");
-    /// assert_eq!(decoder.plain_data(&wire[..12], &pose), None); // not whole yet
-    /// ```
-    pub fn plain_data(&self, buf: &[u8], channel: &ChannelName) -> Option<(usize, usize)> {
+    /// It makes the same checks as `decode` (a length within the maximum, the
+    /// kind, no flags, the name), but compares the name with one already
+    /// validated instead of validating it again, and splits nothing off.
+    fn plain_data(&self, buf: &[u8], channel: &ChannelName) -> Option<(usize, usize)> {
         let name = channel.as_str().as_bytes();
         let start = LEN_PREFIX + 3 + name.len();
         let head = buf.get(..start)?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let plain = head[4] == Kind::Data.code() && head[5] == 0 && head[6] as usize == name.len();
+        let plain =
+            head[4] == KindCode::Data.code() && head[5] == 0 && head[6] as usize == name.len();
         let fits = len <= self.max_frame && len >= start - LEN_PREFIX;
         if self.state != State::Head || !plain || !fits || &head[LEN_PREFIX + 3..] != name {
             return None;
         }
         let end = LEN_PREFIX + len;
         (buf.len() >= end).then_some((start, end))
+    }
+
+    /// One step of the receive path: decodes what is at the front of `buf`.
+    ///
+    /// In order: the rest of a [`Decoded::Large`] payload is owed
+    /// ([`Need::Payload`]); plain data frames on `current` (the channel the
+    /// caller stored to last) come as one [`Decoded::Run`]; a whole frame comes
+    /// as [`Decoded::Frame`]; an image or image chunk whose header is in but
+    /// whose payload is not comes as [`Decoded::Large`]; otherwise
+    /// [`Decoded::NeedMore`]. Call it until it asks for more, then read as it
+    /// says and call it again.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when the stream is not valid; the error is sticky.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use socketengine::protocol::{ChannelName, Decoded, Decoder, Header, Need};
+    ///
+    /// let pose = ChannelName::new("pose").unwrap();
+    /// let one = Header::data("pose").to_bytes(b"hi").unwrap();
+    /// let mut buf = BytesMut::from(&[&one[..], &one[..], &one[..5]].concat()[..]);
+    /// let mut decoder = Decoder::new(1 << 20);
+    /// let Ok(Decoded::Run { chunk, spans }) = decoder.step(&mut buf, Some(&pose)) else {
+    ///     panic!("two frames on pose");
+    /// };
+    /// assert_eq!((chunk.len(), spans), (26, vec![(11, 13), (24, 26)]));
+    /// let need = decoder.step(&mut buf, Some(&pose));
+    /// assert_eq!(need, Ok(Decoded::NeedMore(Need::Frame { frame_len: None })));
+    /// ```
+    pub fn step(
+        &mut self,
+        buf: &mut BytesMut,
+        current: Option<&ChannelName>,
+    ) -> Result<Decoded, DecodeError> {
+        match self.state {
+            State::Failed(err) => return Err(err),
+            State::Payload { left } => return Ok(Decoded::NeedMore(Need::Payload { left })),
+            State::Head => {
+                if let Some(run) = current.and_then(|channel| self.run(buf, channel)) {
+                    return Ok(run);
+                }
+            }
+            State::Body { .. } => {}
+        }
+        match self.decode(buf)? {
+            Some(frame) => Ok(Decoded::Frame(frame)),
+            None => self.split_large(buf),
+        }
+    }
+
+    /// The plain data frames on `channel` at the front of `buf`, if any.
+    fn run(&self, buf: &mut BytesMut, channel: &ChannelName) -> Option<Decoded> {
+        let mut spans = Vec::new();
+        let mut pos = 0;
+        while let Some((start, end)) = self.plain_data(&buf[pos..], channel) {
+            let (Ok(start), Ok(end)) = (u32::try_from(pos + start), u32::try_from(pos + end))
+            else {
+                break;
+            };
+            spans.push((start, end));
+            pos = end as usize;
+        }
+        if spans.is_empty() {
+            return None;
+        }
+        let chunk = buf.split_to(pos).freeze();
+        Some(Decoded::Run { chunk, spans })
+    }
+
+    /// After `decode` found no whole frame: hands out an image frame's header
+    /// and the payload bytes in hand, or says what to read next.
+    fn split_large(&mut self, buf: &mut BytesMut) -> Result<Decoded, DecodeError> {
+        let State::Body { len } = self.state else {
+            return Ok(Decoded::NeedMore(Need::Frame { frame_len: None }));
+        };
+        // The kind byte was checked with the head.
+        let image = KindCode::from_code(buf[LEN_PREFIX]).is_some_and(KindCode::is_image);
+        if !image {
+            let frame_len = Some(LEN_PREFIX + len);
+            return Ok(Decoded::NeedMore(Need::Frame { frame_len }));
+        }
+        let Some((mut frame, payload_len)) = self.split_header(buf)? else {
+            return Ok(Decoded::NeedMore(Need::Header));
+        };
+        let in_hand = buf.len().min(payload_len);
+        frame.payload = buf.split_to(in_hand).freeze();
+        self.consume_payload(in_hand);
+        Ok(Decoded::Large { frame, payload_len })
     }
 
     fn fail(&mut self, err: DecodeError) -> DecodeError {
@@ -332,7 +372,7 @@ impl Decoder {
         if len < MIN_BODY {
             return Err(DecodeError::FrameTooShort { len: len as u32 });
         }
-        Kind::fields_len(buf[LEN_PREFIX])?;
+        frame::parse_code(buf[LEN_PREFIX])?;
         frame::check_flags(buf[LEN_PREFIX + 1])?;
         self.state = State::Body { len };
         Ok(Some(len))
@@ -355,7 +395,7 @@ fn head_len(body: &[u8]) -> Option<usize> {
     if flags & FLAG_ORIGIN != 0 {
         pos += 8;
     }
-    pos += Kind::fields_len(code).ok()?;
+    pos += KindCode::from_code(code)?.fields_len();
     (pos <= body.len()).then_some(pos)
 }
 
@@ -399,12 +439,13 @@ fn parse_head(body: &[u8]) -> Result<Head, DecodeError> {
             ]))
         }
     };
-    let fields_len = Kind::fields_len(code)?;
+    let code = frame::parse_code(code)?;
+    let fields_len = code.fields_len();
     let fields = body
         .get(pos..pos + fields_len)
         .ok_or(DecodeError::Truncated("kind fields"))?;
     Ok(Head {
-        kind: Kind::parse(code, fields)?,
+        kind: Kind::parse(code, fields),
         channel,
         route,
         origin,

@@ -13,7 +13,8 @@ pub const MAX_CHANNEL_LEN: usize = 255;
 
 /// Longest header without a route: prefix, kind, flags, name length, a 255-byte
 /// name, an origin and the largest kind fields (an image's 37 bytes).
-const MAX_UNROUTED_HEAD: usize = LEN_PREFIX + 3 + MAX_CHANNEL_LEN + 8 + 37;
+const MAX_UNROUTED_HEAD: usize =
+    LEN_PREFIX + 3 + MAX_CHANNEL_LEN + 8 + KindCode::Image.fields_len();
 
 /// The flags bit set when a [`Route`] follows the channel.
 pub const FLAG_ROUTE: u8 = 0x01;
@@ -92,35 +93,116 @@ pub enum Kind {
     },
 }
 
+/// The kind byte of a frame: the one table of kind codes in the
+/// [wire format](super), used by the decoder, [`Kind`] and the image path.
+///
+/// # Examples
+///
+/// ```
+/// use socketengine::protocol::KindCode;
+///
+/// assert_eq!(KindCode::Image.code(), 0x02);
+/// assert_eq!(KindCode::from_code(0x09), Some(KindCode::Close));
+/// assert_eq!(KindCode::from_code(0x0a), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum KindCode {
+    /// [`Kind::Data`].
+    Data = 0x01,
+    /// [`Kind::Image`].
+    Image = 0x02,
+    /// [`Kind::ImageChunk`].
+    ImageChunk = 0x03,
+    /// [`Kind::Request`].
+    Request = 0x04,
+    /// [`Kind::Reply`].
+    Reply = 0x05,
+    /// [`Kind::Ping`].
+    Ping = 0x06,
+    /// [`Kind::Pong`].
+    Pong = 0x07,
+    /// [`Kind::Control`].
+    Control = 0x08,
+    /// [`Kind::Close`].
+    Close = 0x09,
+}
+
+impl KindCode {
+    /// Every kind, in code order.
+    pub const ALL: [KindCode; 9] = [
+        KindCode::Data,
+        KindCode::Image,
+        KindCode::ImageChunk,
+        KindCode::Request,
+        KindCode::Reply,
+        KindCode::Ping,
+        KindCode::Pong,
+        KindCode::Control,
+        KindCode::Close,
+    ];
+
+    /// The byte on the wire.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind with wire byte `code`, if any.
+    pub fn from_code(code: u8) -> Option<KindCode> {
+        // Codes run from 1 without gaps (checked below at compile time), so the
+        // table is indexed rather than searched.
+        KindCode::ALL
+            .get(usize::from(code).wrapping_sub(1))
+            .copied()
+    }
+
+    /// Whether frames of this kind carry image bytes (an image or an image
+    /// chunk), whose payloads a receiver reads into a buffer of their own.
+    pub const fn is_image(self) -> bool {
+        matches!(self, KindCode::Image | KindCode::ImageChunk)
+    }
+
+    /// Bytes of kind-specific fields after the routing fields.
+    pub const fn fields_len(self) -> usize {
+        match self {
+            KindCode::Data => 0,
+            KindCode::Image => 37,
+            KindCode::ImageChunk | KindCode::Pong => 16,
+            KindCode::Request | KindCode::Ping => 8,
+            KindCode::Reply => 9,
+            KindCode::Control | KindCode::Close => 1,
+        }
+    }
+}
+
+// `from_code` indexes `ALL` by code: every code must sit at its index plus one.
+const _: () = {
+    let mut i = 0;
+    while i < KindCode::ALL.len() {
+        assert!(KindCode::ALL[i] as usize == i + 1);
+        i += 1;
+    }
+};
+
 impl Kind {
     /// The kind byte on the wire.
     pub fn code(&self) -> u8 {
-        match self {
-            Kind::Data => 0x01,
-            Kind::Image(_) => 0x02,
-            Kind::ImageChunk { .. } => 0x03,
-            Kind::Request { .. } => 0x04,
-            Kind::Reply { .. } => 0x05,
-            Kind::Ping { .. } => 0x06,
-            Kind::Pong { .. } => 0x07,
-            Kind::Control { .. } => 0x08,
-            Kind::Close { .. } => 0x09,
-        }
+        self.kind_code().code()
     }
 
-    /// Bytes of kind-specific fields for the kind with wire byte `code`.
-    pub(crate) fn fields_len(code: u8) -> Result<usize, DecodeError> {
-        Ok(match code {
-            0x01 => 0,
-            0x02 => 37,
-            0x03 => 16,
-            0x04 => 8,
-            0x05 => 9,
-            0x06 => 8,
-            0x07 => 16,
-            0x08 | 0x09 => 1,
-            other => return Err(DecodeError::UnknownKind(other)),
-        })
+    /// The entry of the kind table this kind has.
+    pub fn kind_code(&self) -> KindCode {
+        match self {
+            Kind::Data => KindCode::Data,
+            Kind::Image(_) => KindCode::Image,
+            Kind::ImageChunk { .. } => KindCode::ImageChunk,
+            Kind::Request { .. } => KindCode::Request,
+            Kind::Reply { .. } => KindCode::Reply,
+            Kind::Ping { .. } => KindCode::Ping,
+            Kind::Pong { .. } => KindCode::Pong,
+            Kind::Control { .. } => KindCode::Control,
+            Kind::Close { .. } => KindCode::Close,
+        }
     }
 
     fn put_fields(&self, dst: &mut impl BufMut) {
@@ -158,17 +240,17 @@ impl Kind {
     }
 
     /// Parses the fields of kind `code` from `f`, which holds exactly
-    /// [`fields_len(code)`](Self::fields_len) bytes.
-    pub(crate) fn parse(code: u8, f: &[u8]) -> Result<Kind, DecodeError> {
+    /// [`code.fields_len()`](KindCode::fields_len) bytes.
+    pub(crate) fn parse(code: KindCode, f: &[u8]) -> Kind {
         let u32_at = |i: usize| u32::from_le_bytes([f[i], f[i + 1], f[i + 2], f[i + 3]]);
         let u64_at = |i: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&f[i..i + 8]);
             u64::from_le_bytes(b)
         };
-        Ok(match code {
-            0x01 => Kind::Data,
-            0x02 => Kind::Image(ImageMeta {
+        match code {
+            KindCode::Data => Kind::Data,
+            KindCode::Image => Kind::Image(ImageMeta {
                 width: u32_at(0),
                 height: u32_at(4),
                 format: f[8],
@@ -177,25 +259,29 @@ impl Kind {
                 timestamp_ns: u64_at(21),
                 total_len: u64_at(29),
             }),
-            0x03 => Kind::ImageChunk {
+            KindCode::ImageChunk => Kind::ImageChunk {
                 seq: u64_at(0),
                 offset: u64_at(8),
             },
-            0x04 => Kind::Request { id: u64_at(0) },
-            0x05 => Kind::Reply {
+            KindCode::Request => Kind::Request { id: u64_at(0) },
+            KindCode::Reply => Kind::Reply {
                 id: u64_at(0),
                 status: f[8],
             },
-            0x06 => Kind::Ping { sent_ns: u64_at(0) },
-            0x07 => Kind::Pong {
+            KindCode::Ping => Kind::Ping { sent_ns: u64_at(0) },
+            KindCode::Pong => Kind::Pong {
                 ping_sent_ns: u64_at(0),
                 sent_ns: u64_at(8),
             },
-            0x08 => Kind::Control { op: f[0] },
-            0x09 => Kind::Close { reason: f[0] },
-            other => return Err(DecodeError::UnknownKind(other)),
-        })
+            KindCode::Control => Kind::Control { op: f[0] },
+            KindCode::Close => Kind::Close { reason: f[0] },
+        }
     }
+}
+
+/// The table entry of wire byte `code`, or the decoder's error for an unknown one.
+pub(crate) fn parse_code(code: u8) -> Result<KindCode, DecodeError> {
+    KindCode::from_code(code).ok_or(DecodeError::UnknownKind(code))
 }
 
 /// Where the host should deliver a frame a client sends.
@@ -318,7 +404,7 @@ impl<'a> Header<'a> {
     pub fn body_prefix_len(&self) -> usize {
         let route = self.route.map_or(0, Route::encoded_len);
         let origin = if self.origin.is_some() { 8 } else { 0 };
-        let fields = Kind::fields_len(self.kind.code()).unwrap_or(0);
+        let fields = self.kind.kind_code().fields_len();
         3 + self.channel.len() + route + origin + fields
     }
 

@@ -61,6 +61,8 @@
 //! | control     | `0x08` | op u8 (payload: its argument; op `0x01` image acknowledgement, below)   |
 //! | close       | `0x09` | reason u8 (payload: UTF-8 message)                                       |
 //!
+//! The codes are defined once in code, as [`KindCode`].
+//!
 //! ## Images
 //!
 //! An image travels as an image frame followed by zero or more image-chunk
@@ -113,6 +115,7 @@
 
 mod channel;
 mod decoder;
+mod error;
 mod flow;
 mod frame;
 mod handshake;
@@ -120,10 +123,11 @@ mod lane;
 mod outbox;
 
 pub use channel::ChannelName;
-pub use decoder::{DecodeError, Decoder};
+pub use decoder::{Decoded, Decoder, Need};
+pub use error::DecodeError;
 pub use flow::{FRAMES_LINGER, ImageFlow, TicketStatus};
 pub use frame::{
-    FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header, ImageMeta, Kind, LEN_PREFIX,
+    FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header, ImageMeta, Kind, KindCode, LEN_PREFIX,
     MAX_CHANNEL_LEN, Route,
 };
 pub use handshake::{Hello, MAGIC, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};

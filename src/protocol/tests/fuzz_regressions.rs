@@ -35,30 +35,25 @@ fn encode_refuses_a_payload_len_that_overflows_usize() {
     }
 }
 
-/// `decode_chunked` (checking `split_header`), minimised: a routed data frame
-/// declaring a 460,135-byte body on an empty channel, cut after its header.
-/// `decode` waits for the body; `split_header` judges the header at once, with
-/// the error `decode` gives once the body is in. (The harness, not the decoder,
-/// was wrong: it expected no error before the body.)
+/// `decode_chunked` (checking the header split, now `step`'s `Large`),
+/// minimised, then made an image: a header on an empty channel declaring a
+/// 460,135-byte body, cut after its header. `decode` waits for the body; `step`
+/// judges an image header at once, with the error `decode` gives once the body
+/// is in. (The harness, not the decoder, was wrong: it expected no error
+/// before the body.)
 #[test]
-fn split_header_reports_a_bad_header_before_the_body_is_in() {
-    let head = [0x67, 0x05, 0x07, 0x00, 0x01, 0x01, 0x00, 0x26, 0x01];
+fn an_image_header_is_judged_before_the_body_is_in() {
+    let head = cat(&[&[0x67, 0x05, 0x07, 0x00, 0x02, 0x00, 0x00], &[0; 37]]);
     let mut decoder = Decoder::new(usize::MAX);
     let mut buf = BytesMut::from(&head[..]);
     assert_eq!(decoder.decode(&mut buf), Ok(None));
-    assert_eq!(
-        decoder.split_header(&mut buf),
-        Err(DecodeError::EmptyChannel)
-    );
-    assert_eq!(
-        decoder.decode(&mut buf),
-        Err(DecodeError::EmptyChannel),
-        "sticky"
-    );
+    let err = DecodeError::EmptyChannel;
+    assert_eq!(decoder.step(&mut buf, None), Err(err));
+    assert_eq!(decoder.decode(&mut buf), Err(err), "sticky");
     let mut whole = BytesMut::from(&head[..]);
     whole.resize(LEN_PREFIX + 0x07_0567, 0);
     let mut fresh = Decoder::new(usize::MAX);
-    assert_eq!(fresh.decode(&mut whole), Err(DecodeError::EmptyChannel));
+    assert_eq!(fresh.decode(&mut whole), Err(err));
 }
 
 // ---------------------------------------------------------------------------

@@ -542,3 +542,4 @@ mod handshake;
 mod lane;
 mod outbox;
 mod properties;
+mod step;

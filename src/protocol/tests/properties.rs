@@ -2,6 +2,7 @@
 
 use super::outbox::drain;
 use super::*;
+use crate::protocol::{Decoded, Need};
 
 // ---------------------------------------------------------------------------
 // Properties
@@ -70,33 +71,41 @@ fn any_frame() -> impl Strategy<Value = Frame> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// `split_header` at every point where a frame's header is in and its payload
-    /// is not: the header `decode` would give, the payload's length, the payload
-    /// bytes already in left at the front of the buffer; then the next frame decodes.
+    /// `step` at every cut of a frame followed by another: an image or chunk
+    /// whose header is in and whose payload is not comes as `Large`, with the
+    /// payload bytes in hand, and the rest of its payload is owed; anything
+    /// else waits, asking for what it needs. Then the next frame decodes.
     #[test]
-    fn split_header_agrees_with_decode_at_every_cut(f in any_frame(), next in any_frame()) {
+    fn step_agrees_with_decode_at_every_cut(f in any_frame(), next in any_frame()) {
         let wire = encode(&f);
         let head = LEN_PREFIX + f.header().body_prefix_len();
-        let header_only = Frame { payload: Bytes::new(), ..f.clone() };
+        let image = f.kind.kind_code().is_image();
         for cut in 0..wire.len() {
             let mut decoder = Decoder::new(MAX);
             let mut buf = BytesMut::from(&wire[..cut]);
-            prop_assert_eq!(decoder.decode(&mut buf), Ok(None));
-            let split = decoder.split_header(&mut buf);
-            if cut < head {
-                prop_assert_eq!(split, Ok(None), "cut {}", cut);
+            let step = decoder.step(&mut buf, None);
+            let need = match cut {
+                0..6 => Some(Need::Frame { frame_len: None }),
+                _ if !image => Some(Need::Frame { frame_len: Some(wire.len()) }),
+                _ if cut < head => Some(Need::Header),
+                _ => None,
+            };
+            if let Some(need) = need {
+                prop_assert_eq!(step, Ok(Decoded::NeedMore(need)), "cut {}", cut);
+                prop_assert_eq!(buf.len(), cut);
                 continue;
             }
-            prop_assert_eq!(split, Ok(Some((header_only.clone(), f.payload.len()))));
-            prop_assert_eq!(&buf[..], &wire[head..cut]);
-            prop_assert_eq!(decoder.decode(&mut buf), Ok(None));
-            let taken = buf.len();
-            decoder.consume_payload(taken);
-            prop_assert_eq!(decoder.payload_left(), Some(f.payload.len() - taken));
-            decoder.consume_payload(f.payload.len() - taken);
+            let in_hand = Frame { payload: f.payload.slice(..cut - head), ..f.clone() };
+            let payload_len = f.payload.len();
+            prop_assert_eq!(step, Ok(Decoded::Large { frame: in_hand, payload_len }));
+            prop_assert!(buf.is_empty());
+            let left = payload_len - (cut - head);
+            let owed = decoder.step(&mut buf, None);
+            prop_assert_eq!(owed, Ok(Decoded::NeedMore(Need::Payload { left })));
+            decoder.consume_payload(left);
             prop_assert_eq!(decoder.payload_left(), None);
             let mut rest = BytesMut::from(&encode(&next)[..]);
-            prop_assert_eq!(decoder.decode(&mut rest), Ok(Some(next.clone())));
+            prop_assert_eq!(decoder.step(&mut rest, None), Ok(Decoded::Frame(next.clone())));
         }
     }
 
