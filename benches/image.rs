@@ -137,7 +137,8 @@ fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
             let start = Instant::now();
             for _ in 0..iters {
                 for f in &frames {
-                    cam.write_lock(IMAGE_CHANNEL, f).expect("write_image_lock");
+                    cam.write_lock(IMAGE_CHANNEL, f)
+                        .expect("locked image write");
                 }
             }
             let waited = counter.wait_for(target, name, || {
@@ -189,7 +190,7 @@ fn broadcast(c: &mut Criterion) {
             for _ in 0..iters {
                 for f in &frames {
                     let sent = host.write_lock(IMAGE_CHANNEL, f);
-                    assert_eq!(sent.expect("write_image_lock_all"), VIEWERS);
+                    assert_eq!(sent.expect("locked image broadcast"), VIEWERS);
                 }
             }
             for ((_, counter, _), target) in viewers.iter().zip(targets) {

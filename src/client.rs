@@ -47,7 +47,6 @@ struct ClientInner {
     /// write: the same peer serves every reconnection, and holds the
     /// client's current id.
     core: Core,
-    name: String,
 }
 
 impl Client {
@@ -103,7 +102,6 @@ impl Client {
         // For the counters that sum over connections.
         shared.registry.insert(Arc::clone(&host));
         let inner = ClientInner {
-            name: host.name().to_owned(),
             core: Core::new(shared, engine, Some(host)),
         };
         Ok(Client {
@@ -124,9 +122,11 @@ impl Client {
         self.host().id()
     }
 
-    /// The name the host lists this client under.
+    /// The name this client connected under: the one it chose, or, if it
+    /// chose none, `client-N` with the id of its first connection (after a
+    /// reconnection the host may list it under a new id and name).
     pub fn name(&self) -> &str {
-        &self.inner.name
+        self.host().name()
     }
 
     /// The host's address.
@@ -165,14 +165,14 @@ impl Client {
     /// Sends `payload` on `channel` to the host and returns once it has been
     /// handed to the kernel (a locked write); see [`Target::write_lock`].
     ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write) (except `Full`), and `TimedOut`.
+    ///
     /// # Locking
     ///
     /// Blocks until the frame is written, in order with every write made
     /// before it, for at most the [write timeout](crate::ClientBuilder::write_timeout).
-    ///
-    /// # Errors
-    ///
-    /// As [`write`](Self::write) (except `Full`), and `TimedOut`.
     pub fn write_lock(&self, channel: &str, payload: impl Outgoing) -> Result<()> {
         self.to(To::Host).write_lock(channel, payload).map(drop)
     }

@@ -112,14 +112,14 @@ impl Host {
     /// every copy has been handed to the kernel:
     /// [`to(To::All)`](Self::to)[`.write_lock`](Target::write_lock).
     ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write).
+    ///
     /// # Locking
     ///
     /// Blocks for at most the [write timeout](crate::HostBuilder::write_timeout)
     /// per client; a client that stalls is skipped and counted.
-    ///
-    /// # Errors
-    ///
-    /// As [`write`](Self::write).
     pub fn write_lock(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
         self.to(To::All).write_lock(channel, payload)
     }

@@ -130,9 +130,7 @@ impl Inbox {
 
 impl fmt::Debug for Inbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Inbox")
-            .field("channels", &self.shared.store.channels().len())
-            .finish()
+        f.debug_struct("Inbox").finish_non_exhaustive()
     }
 }
 

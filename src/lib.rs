@@ -139,9 +139,11 @@
 //!   itself needs no feature: without it, raw images and JPEG/PNG files (as
 //!   opaque encoded bytes) are still sent and received.
 //! * `cli` (default): the `socketengine` command-line tool (clap, anyhow,
-//!   ctrlc).
+//!   ctrlc, hdrhistogram, serde, serde_json).
+//! * `protocol` (off): exposes the wire format's types to the fuzz targets and
+//!   the tests that craft raw frames; not a stable API.
 //!
-//! `default-features = false` builds the library alone, without either.
+//! `default-features = false` builds the library alone, without the first two.
 //!
 //! ## Threads
 //!

@@ -160,3 +160,75 @@ fn a_forwarded_message_keeps_its_kind_an_image_stays_an_image() {
     assert!(note.image().is_none());
     assert_eq!(text(&note), "hello");
 }
+
+#[test]
+fn a_client_named_twice_in_a_list_gets_the_message_once() {
+    let host = host();
+    let [a, b] = ["a", "b"].map(|name| client(&host, name));
+    let subs = [&a, &b].map(|c| c.subscribe("cmd"));
+    let twice = vec![a.id(), b.id(), a.id()];
+    assert_eq!(host.to(twice).write_lock("cmd", "once").unwrap(), 2);
+    let names = To::Names(vec!["b".into(), "b".into()]);
+    assert_eq!(host.to(names).write_lock("cmd", "once more").unwrap(), 1);
+    host.write_lock("cmd", "marker").unwrap();
+    let got = |i: usize| -> Vec<String> {
+        (0..)
+            .map(|_| text(&subs[i].recv_timeout(TIMEOUT).unwrap()))
+            .take_while(|t| t != "marker")
+            .collect()
+    };
+    assert_eq!(got(0), ["once"]);
+    assert_eq!(got(1), ["once", "once more"]);
+}
+
+#[test]
+fn a_batch_to_nowhere_fails_at_its_first_write_with_the_payload() {
+    let host = host();
+    let mut batch = host.to("nobody").lock();
+    let err = batch.write("cmd", "lost?").unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::UnknownName(_)));
+    assert_eq!(err.into_payload(), Some(Bytes::from_static(b"lost?")));
+    assert_eq!(batch.finish().unwrap(), 0, "nothing was added");
+    let client = client(&host, "router");
+    let err = client.to("elsewhere").lock().write("cmd", "x").unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Unsupported(_)));
+}
+
+#[test]
+fn an_image_is_held_to_the_maximum_frame_with_its_header() {
+    // Body of a Gray8 image frame on "image": kind, flags, n, the channel
+    // (5), the image fields (37), then the pixels.
+    const HEADER: usize = 3 + 5 + 37;
+    const PIXELS: usize = 64 * 48;
+    let max = HEADER + PIXELS;
+    let host = util::host_with(|b| b.max_frame(max));
+    let camera = util::client_with(&host, "camera", |b| b.max_frame(max));
+    let fits = Image::new(64, 48, PixelFormat::Gray8, vec![3u8; PIXELS]).unwrap();
+    camera.write_lock(IMAGE_CHANNEL, &fits).unwrap();
+    wait_received(&host, IMAGE_CHANNEL, 1);
+    assert_eq!(host.get_image(IMAGE_CHANNEL).unwrap().data().len(), PIXELS);
+    let over = Image::new(65, 48, PixelFormat::Gray8, vec![3u8; 65 * 48]).unwrap();
+    let err = camera.write(IMAGE_CHANNEL, &over).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::FrameTooLarge { max: m, .. } if *m == max));
+    assert_eq!(err.into_payload().map(|p| p.len()), Some(65 * 48));
+    assert!(camera.is_connected(), "refused before anything was sent");
+}
+
+#[test]
+fn literals_owned_buffers_and_borrowed_ones_all_arrive_as_sent() {
+    let host = host();
+    let client = client(&host, "kinds");
+    let owned = String::from("owned");
+    let vec = b"vec".to_vec();
+    client.write_lock("k", "literal").unwrap();
+    client.write_lock("k", b"bytes").unwrap();
+    client.write_lock("k", &owned).unwrap();
+    client.write_lock("k", &vec).unwrap();
+    client.write_lock("k", owned.clone()).unwrap();
+    client
+        .write_lock("k", Bytes::from_static(b"shared"))
+        .unwrap();
+    wait_received(&host, "k", 6);
+    let got: Vec<String> = host.get_all("k").iter().map(text).collect();
+    assert_eq!(got, ["literal", "bytes", "owned", "vec", "owned", "shared"]);
+}

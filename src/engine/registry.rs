@@ -1,4 +1,5 @@
-//! The host's client list: peers by id and by name.
+//! The host's client list: peers by id and by name. On a client it holds
+//! the one connection to the host, for the counters that sum over peers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

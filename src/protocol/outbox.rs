@@ -133,6 +133,12 @@ impl Outbox {
         self.segments.append(&mut other.segments);
     }
 
+    /// Freezes what is queued into shared segments, so that a clone shares
+    /// its buffers instead of copying them.
+    pub(crate) fn seal(&mut self) {
+        self.seal_tail();
+    }
+
     /// Freezes the coalescing buffer into a segment, keeping its spare capacity.
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {

@@ -72,7 +72,9 @@ impl Peer {
         let mut out = self.out.lock();
         if out.caller_done() {
             // The connection closed meanwhile (and may be open again): the rest
-            // of this frame must not start the next connection's stream.
+            // of this frame must not start the next connection's stream, but
+            // what was queued on that next connection meanwhile goes out.
+            self.hand_over(out);
             let gone = Error::new(ErrorKind::NotConnected);
             return Err(if n == 0 {
                 gone.with_payload(payload)
@@ -107,10 +109,17 @@ impl Peer {
             out.pending
                 .push_front_raw(Bytes::copy_from_slice(head_rest));
         }
-        if !out.pending.is_empty() || out.images_waiting() || out.ack.is_some() {
+        self.hand_over(out);
+        Ok(target)
+    }
+
+    /// After a direct write: the loop takes over whatever was queued
+    /// meanwhile (a caller's write side suppressed its wake-ups).
+    fn hand_over(&self, out: MutexGuard<'_, OutState>) {
+        let waiting = !out.pending.is_empty() || out.images_waiting() || out.ack.is_some();
+        if out.is_open() && waiting {
             self.wake_loop(out);
         }
-        Ok(target)
     }
 }
 

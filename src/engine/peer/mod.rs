@@ -20,7 +20,7 @@
 //! [`Link`](out::Link) is not open, writes fail, or (locked ones, while a client
 //! reconnects) wait for it to reopen.
 //!
-//! Frames arrive checked: the handles' one check (`send::check`) has passed
+//! Frames arrive checked: the handles' one check (`send::target::check`) has passed
 //! their channel and size before any peer sees them.
 //!
 //! # Images

@@ -1,0 +1,443 @@
+//! Sending to a target: [`Target`] (one write, unlocked or locked) and
+//! [`WriteGuard`] (a batch), over the peers a [`To`] names.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Outgoing, Payload, To};
+use crate::engine::{LockedImage, Peer, Registry};
+use crate::handle::Core;
+use crate::protocol::{Header, Outbox};
+use crate::{Error, ErrorKind, Result};
+
+/// Sends to one target: from [`Host::to`](crate::Host::to) or
+/// [`Client::to`](crate::Client::to).
+///
+/// Every method returns how many connections took the message. The rule for
+/// failures depends on the target:
+///
+/// * **one peer** ([`To::Host`], [`To::Client`], [`To::Name`]): the count is 1,
+///   and any failure (`Full`, `NotConnected`, `TimedOut`, ...) is an error
+///   that hands the payload back;
+/// * **several** ([`To::All`], [`To::Clients`], [`To::Names`]): a client whose
+///   outbox is full, or that does not take a locked write within the write
+///   timeout, is skipped and counted in its
+///   [`ClientInfo::dropped`](crate::ClientInfo::dropped); the count says how
+///   many took it.
+///
+/// Either way, an invalid channel, an oversized frame, a closed handle, an
+/// unknown id or name, or an `Unsupported` target fails before any peer sees
+/// the message, with the payload handed back.
+#[derive(Debug)]
+#[must_use = "a target sends nothing until written to"]
+pub struct Target<'a> {
+    core: &'a Core,
+    to: To,
+}
+
+impl<'a> Target<'a> {
+    pub(crate) fn new(core: &'a Core, to: To) -> Target<'a> {
+        Target { core, to }
+    }
+
+    /// Queues `payload` on `channel` and returns at once (an unlocked write).
+    /// Small frames written in a burst are coalesced into one system call;
+    /// several receivers share one payload buffer. An image is conflated: if
+    /// the previous image on its channel has not started going out, this one
+    /// replaces it (counted in [`ImageStats::dropped`](crate::ImageStats::dropped)).
+    ///
+    /// # Errors
+    ///
+    /// To one peer: `Full` when its outbox already holds its budget (back off,
+    /// or [`flush`](crate::Client::flush), and retry), `NotConnected`,
+    /// `UnknownClient` / `UnknownName`. To any target: `Closed`,
+    /// `InvalidChannel`, `FrameTooLarge`, `Unsupported`. Each hands the payload
+    /// back ([`Error::into_payload`]); nothing is dropped silently.
+    pub fn write(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
+        let payload = payload.into_outgoing();
+        let header = check(self.core, channel, &payload)?;
+        let peers = self.resolve(&payload)?;
+        if let Peers::One(peer) = peers {
+            return queue(&peer, &header, payload).map(|()| 1);
+        }
+        let mut queued = 0;
+        peers.for_each(|peer| {
+            // A full or closing peer is skipped; the peer counts the skip.
+            if queue(peer, &header, payload.clone()).is_ok() {
+                queued += 1;
+            }
+        });
+        Ok(queued)
+    }
+
+    /// Sends `payload` on `channel` and returns once it has been handed to
+    /// the kernel (a locked write). On an idle connection the caller's thread
+    /// writes it directly: one system call, no thread hop. A locked image is
+    /// never replaced by a newer one; it waits for its turn instead.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write) (except `Full`), and `TimedOut` to one peer:
+    /// if it timed out waiting for room, nothing was queued and the payload is
+    /// handed back; if it timed out waiting for the kernel, the frame stays
+    /// queued and is still sent.
+    ///
+    /// # Locking
+    ///
+    /// Blocks until the frame is written, in order with every write made
+    /// before it to that connection, for at most the write timeout per
+    /// connection ([`HostBuilder::write_timeout`](crate::HostBuilder::write_timeout)).
+    /// Where an unlocked write would fail with `Full`, a locked write waits
+    /// for room instead. To several clients it starts on every one before
+    /// waiting on any, so one that stalls is skipped after its timeout and
+    /// never keeps the frame from the others.
+    pub fn write_lock(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
+        let payload = payload.into_outgoing();
+        let header = check(self.core, channel, &payload)?;
+        let timeout = self.core.write_timeout();
+        let peers = self.resolve(&payload)?;
+        if let Peers::One(peer) = peers {
+            let started = start_locked(&peer, &header, payload, timeout)?;
+            return started.wait(&peer, timeout).map(|()| 1);
+        }
+        Ok(lock_each(peers.into_vec(), timeout, |peer, parts| {
+            parts.push(start_locked(peer, &header, payload.clone(), timeout)?);
+            Ok(())
+        }))
+    }
+
+    /// Starts a batch of writes that go out together, in order, with no
+    /// other write between them; see [`WriteGuard`].
+    pub fn lock(self) -> WriteGuard<'a> {
+        WriteGuard {
+            core: self.core,
+            to: self.to,
+            frames: Outbox::new(),
+            images: Vec::new(),
+        }
+    }
+
+    /// The peers of this target, or the error handing `payload` back.
+    fn resolve(&self, payload: &Payload) -> Result<Peers<'a>> {
+        resolve(self.core, &self.to).map_err(|kind| payload.refused(kind))
+    }
+}
+
+/// A batch of writes from [`lock`](Target::lock) (or the handles' `lock`),
+/// sent as one unit.
+///
+/// Frames written to the guard are encoded into a private buffer; no lock is
+/// held meanwhile. [`finish`](Self::finish) appends the whole batch to each
+/// target connection at once (so no other thread's frame lands inside it) and
+/// waits until it has been handed to the kernel. Images in a batch go on their
+/// lane behind it, as locked image writes. Dropping an unfinished guard
+/// finishes it and ignores the result.
+///
+/// # Examples
+///
+/// ```
+/// # use socketengine::{Client, Host};
+/// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+/// # let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+/// let mut batch = client.lock();
+/// batch.write("arm", "lift")?;
+/// batch.write("gripper", "open")?;
+/// batch.finish()?;
+/// # Ok::<(), socketengine::Error>(())
+/// ```
+///
+/// # Locking
+///
+/// `finish` waits for each part of the batch on each connection — its frames,
+/// then each image — for at most the write timeout per part.
+#[derive(Debug)]
+#[must_use = "a batch is sent when finished or dropped"]
+pub struct WriteGuard<'a> {
+    core: &'a Core,
+    to: To,
+    frames: Outbox,
+    images: Vec<(String, Payload)>,
+}
+
+impl WriteGuard<'_> {
+    /// Adds a message to the batch.
+    ///
+    /// # Errors
+    ///
+    /// `Closed`, `InvalidChannel` or `FrameTooLarge`, and on the batch's first
+    /// message the target's errors (`UnknownClient`, `UnknownName`,
+    /// `Unsupported`), with the payload handed back: a batch to nowhere fails
+    /// before it is built.
+    pub fn write(&mut self, channel: &str, payload: impl Outgoing) -> Result<()> {
+        let payload = payload.into_outgoing();
+        let header = check(self.core, channel, &payload)?;
+        if self.frames.is_empty() && self.images.is_empty() {
+            resolve(self.core, &self.to).map_err(|kind| payload.refused(kind))?;
+        }
+        match payload.image {
+            Some(_) => self.images.push((channel.to_owned(), payload)),
+            None => {
+                self.frames.push_valid(&header, payload.bytes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the batch and waits until it has been handed to the kernel;
+    /// returns how many connections took it, with the rule of [`Target`]:
+    /// to one peer any failure is an error (frames already queued still go
+    /// out), to several a peer that fails is skipped and counted.
+    ///
+    /// # Errors
+    ///
+    /// To one peer: `NotConnected`, `TimedOut`. To any target: `Closed`, and
+    /// the target's errors if its peers left since the first write.
+    pub fn finish(mut self) -> Result<usize> {
+        self.send()
+    }
+
+    fn send(&mut self) -> Result<usize> {
+        if self.frames.is_empty() && self.images.is_empty() {
+            return Ok(0);
+        }
+        let mut frames = std::mem::take(&mut self.frames);
+        let images = std::mem::take(&mut self.images);
+        let timeout = self.core.write_timeout();
+        if let Peers::One(peer) = resolve(self.core, &self.to)? {
+            let mut parts = Vec::with_capacity(1 + images.len());
+            let started = start_batch(&peer, &mut frames, &images, timeout, &mut parts);
+            return wait_parts(&peer, parts, started, timeout).map(|()| 1);
+        }
+        // Frozen once, so each peer's copy shares its buffers.
+        frames.seal();
+        let peers = resolve(self.core, &self.to)?.into_vec();
+        Ok(lock_each(peers, timeout, |peer, parts| {
+            start_batch(peer, &mut frames.clone(), &images, timeout, parts)
+        }))
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
+}
+
+/// The connections a target names.
+enum Peers<'a> {
+    /// One peer: the client's own connection is borrowed, not cloned, on
+    /// every write.
+    One(Cow<'a, Arc<Peer>>),
+    Many(Vec<Arc<Peer>>),
+    /// Every connected client, visited under the registry's read lock.
+    All(&'a Registry),
+}
+
+impl Peers<'_> {
+    /// Calls `f` on each peer; for `All` under the registry's read lock, so
+    /// `f` must not block.
+    fn for_each(&self, mut f: impl FnMut(&Arc<Peer>)) {
+        match self {
+            Peers::One(peer) => f(peer),
+            Peers::Many(peers) => peers.iter().for_each(f),
+            Peers::All(registry) => registry.for_each_connected(f),
+        }
+    }
+
+    /// The peers, for a caller that may block on each.
+    fn into_vec(self) -> Vec<Arc<Peer>> {
+        match self {
+            Peers::One(peer) => vec![peer.into_owned()],
+            Peers::Many(peers) => peers,
+            Peers::All(registry) => registry.connected(),
+        }
+    }
+}
+
+/// The connections `to` names, or why it names none. A list naming a peer
+/// twice names it once.
+fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
+    let registry = &core.shared().registry;
+    let by_id = |id| registry.get(id).ok_or(ErrorKind::UnknownClient(id));
+    let by_name = |name: &String| {
+        let peer = registry.get_by_name(name);
+        peer.ok_or_else(|| ErrorKind::UnknownName(name.clone()))
+    };
+    let one = |peer| Peers::One(Cow::Owned(peer));
+    let many = |mut peers: Vec<Arc<Peer>>| {
+        peers.sort_by_key(|peer| peer.id());
+        peers.dedup_by_key(|peer| peer.id());
+        Peers::Many(peers)
+    };
+    match (core.upstream(), to) {
+        (Some(host), To::Host) => Ok(Peers::One(Cow::Borrowed(host))),
+        (Some(_), _) => Err(ErrorKind::Unsupported(
+            "a client sends to the host only (routing through it comes with the hub)",
+        )),
+        (None, To::Host) => Err(ErrorKind::Unsupported("a host sending to itself")),
+        (None, To::All) => Ok(Peers::All(registry)),
+        (None, To::Client(id)) => by_id(*id).map(one),
+        (None, To::Name(name)) => by_name(name).map(one),
+        (None, To::Clients(ids)) => ids
+            .iter()
+            .map(|&id| by_id(id))
+            .collect::<Result<_, _>>()
+            .map(many),
+        (None, To::Names(names)) => names
+            .iter()
+            .map(by_name)
+            .collect::<Result<_, _>>()
+            .map(many),
+        (None, To::Room(_) | To::Group(_)) => Err(ErrorKind::Unsupported(
+            "rooms and groups (they come with the hub)",
+        )),
+    }
+}
+
+/// Checks a write before any peer sees it: an open handle, a valid channel,
+/// a frame within the maximum size. Returns the frame's header.
+///
+/// The handles' one check: peers trust what passed it. An image is held to
+/// the maximum with its header, as if it went in one frame (it may: a small
+/// image is one chunk), so every frame of it fits.
+fn check<'c>(core: &Core, channel: &'c str, payload: &Payload) -> Result<Header<'c>> {
+    if core.is_stopped() {
+        return Err(payload.refused(ErrorKind::Closed));
+    }
+    check_channel(channel).map_err(|e| e.with_payload(payload.bytes.clone()))?;
+    let header = payload.header(channel);
+    let (len, max) = (header.body_prefix_len() + payload.len(), core.max_frame());
+    match len > max {
+        true => Err(payload.refused(ErrorKind::FrameTooLarge { len, max })),
+        false => Ok(header),
+    }
+}
+
+/// Checks a channel name given to a public method.
+fn check_channel(name: &str) -> Result<()> {
+    let reason = match name.len() {
+        0 => "empty",
+        1..=255 => return Ok(()),
+        _ => "longer than 255 bytes",
+    };
+    let name = name.chars().take(64).collect();
+    Err(ErrorKind::InvalidChannel { name, reason }.into())
+}
+
+/// Queues one payload to one peer without waiting.
+fn queue(peer: &Peer, header: &Header<'_>, payload: Payload) -> Result<()> {
+    match payload.image {
+        Some(_) => peer.queue_image(header, payload.bytes),
+        None => peer.queue(header, payload.bytes),
+    }
+}
+
+/// A locked write under way on one peer: what to wait for.
+#[derive(Debug, Clone, Copy)]
+enum Locked {
+    /// A frame (or a batch of them): `written` must reach this many bytes.
+    Bytes(u64),
+    /// An image: its ticket on the lane, or its frame's byte target.
+    Image(LockedImage),
+}
+
+impl Locked {
+    fn wait(self, peer: &Peer, timeout: Duration) -> Result<()> {
+        match self {
+            Locked::Bytes(target) => peer.wait_written(target, timeout),
+            Locked::Image(image) => peer.wait_image(image, timeout),
+        }
+    }
+}
+
+fn start_locked(
+    peer: &Peer,
+    header: &Header<'_>,
+    payload: Payload,
+    timeout: Duration,
+) -> Result<Locked> {
+    match payload.image {
+        Some(_) => peer
+            .start_image_locked(header, payload.bytes, timeout)
+            .map(Locked::Image),
+        None => peer
+            .start_locked(header, payload.bytes, timeout)
+            .map(Locked::Bytes),
+    }
+}
+
+/// Appends a batch to one peer — the frames at once, then each image — and
+/// records in `parts` what was started, even when a later part fails.
+fn start_batch(
+    peer: &Peer,
+    frames: &mut Outbox,
+    images: &[(String, Payload)],
+    timeout: Duration,
+    parts: &mut Vec<Locked>,
+) -> Result<()> {
+    if !frames.is_empty() {
+        parts.push(Locked::Bytes(peer.queue_batch(frames)?));
+    }
+    for (channel, image) in images {
+        parts.push(start_locked(
+            peer,
+            &image.header(channel),
+            image.clone(),
+            timeout,
+        )?);
+    }
+    Ok(())
+}
+
+/// Waits for every part started on `peer`, also after `started` failed, so
+/// no locked image is left waiting for a taker; the first error wins.
+fn wait_parts(
+    peer: &Peer,
+    parts: Vec<Locked>,
+    started: Result<()>,
+    timeout: Duration,
+) -> Result<()> {
+    let mut result = started;
+    for part in parts {
+        let waited = part.wait(peer, timeout);
+        if result.is_ok() {
+            result = waited;
+        }
+    }
+    result
+}
+
+/// A locked write to several peers: `start` on every one before waiting on
+/// any, then wait for each; returns how many took it. A peer that timed out
+/// is counted in its `dropped`; one that closed meanwhile is skipped.
+fn lock_each(
+    peers: Vec<Arc<Peer>>,
+    timeout: Duration,
+    start: impl Fn(&Peer, &mut Vec<Locked>) -> Result<()>,
+) -> usize {
+    let started: Vec<_> = peers
+        .into_iter()
+        .map(|peer| {
+            let mut parts = Vec::new();
+            let result = start(&peer, &mut parts);
+            (peer, parts, result)
+        })
+        .collect();
+    let mut delivered = 0;
+    for (peer, parts, result) in started {
+        match wait_parts(&peer, parts, result, timeout) {
+            Ok(()) => delivered += 1,
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut(_)) => peer.count_drop(),
+            Err(_) => {}
+        }
+    }
+    delivered
+}
+
+/// An error of `kind` that hands `payload`'s bytes back.
+impl Payload {
+    fn refused(&self, kind: ErrorKind) -> Error {
+        Error::new(kind).with_payload(self.bytes.clone())
+    }
+}
