@@ -139,9 +139,27 @@ impl Client {
         self.host().is_connected()
     }
 
-    /// Sends to `to` instead of the host; see [`Target`]. Today a client
-    /// sends to [`To::Host`] only: other targets fail with
-    /// [`ErrorKind::Unsupported`] (routing through the host comes with the hub).
+    /// Sends to `to` through the host, which routes the message on to the
+    /// clients it names (by id, by name, a list, or all the others), with
+    /// this client as the sender they see; see [`Target`] and [`To`].
+    ///
+    /// The call's count is 1 (the host took it); an id or name the host does
+    /// not know comes back later as an
+    /// [`Event::Undelivered`](crate::Event::Undelivered), and the other
+    /// targets of the same message still get it.
+    ///
+    /// ```
+    /// # use socketengine::{Client, Host};
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// # let addr = host.local_addr().to_string();
+    /// let arm = Client::builder().addr(&addr).name("arm").connect()?;
+    /// let planner = Client::builder().addr(&addr).name("planner").connect()?;
+    /// let cmds = arm.subscribe("cmd");
+    /// planner.to("arm").write_lock("cmd", "lift")?;
+    /// let msg = cmds.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    /// assert_eq!(msg.from(), planner.id()); // the sender, not the host
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
     pub fn to(&self, to: impl Into<To>) -> Target<'_> {
         Target::new(&self.inner.core, to.into())
     }

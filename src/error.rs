@@ -78,6 +78,15 @@ pub enum ErrorKind {
     /// No connected client has this name.
     #[error("no connected client named {0:?}")]
     UnknownName(String),
+    /// The host did not deliver a message this client routed: its policy
+    /// refused the route, or it does not support it; reported in an
+    /// [`Event::Undelivered`](crate::Event::Undelivered).
+    #[error("the host did not deliver: {0}")]
+    RouteRefused(String),
+    /// A target that cannot go on the wire as given: a list of more than 255
+    /// ids or names, an empty name or one over 255 bytes.
+    #[error("invalid target: {0}")]
+    InvalidTarget(String),
     /// The target or feature is not built yet (or makes no sense from this
     /// side, such as a host sending to [`To::Host`](crate::To::Host)); nothing
     /// was sent.

@@ -68,6 +68,18 @@ pub enum Event {
         /// How long the client waits before this attempt.
         delay: std::time::Duration,
     },
+    /// The host did not deliver a message this client routed to other
+    /// clients (or to some of them): an unknown id or name, or a route the
+    /// host refused. The connection stays open; other targets of the same
+    /// message got it.
+    Undelivered {
+        /// The channel of the message.
+        channel: String,
+        /// Why: [`ErrorKind::UnknownClient`](crate::ErrorKind::UnknownClient),
+        /// [`ErrorKind::UnknownName`](crate::ErrorKind::UnknownName) or
+        /// [`ErrorKind::RouteRefused`](crate::ErrorKind::RouteRefused).
+        error: Error,
+    },
     /// A connection failed: bad bytes, a handshake that never came, an I/O error.
     /// `client` is `None` when the peer had not completed the handshake.
     Error {

@@ -70,8 +70,14 @@ fn targets_not_built_yet_are_unsupported_never_silently_dropped() {
             .write_lock("ch", payload.clone()),
         host.to(To::Group("arm/*".into()))
             .write("ch", payload.clone()),
-        client.to("planner").write("ch", payload.clone()),
-        client.to(To::All).write_lock("ch", payload.clone()),
+        client
+            .to(To::Room("arm".into()))
+            .write("ch", payload.clone()),
+        client
+            .to(To::Group("arm/*".into()))
+            .write_lock("ch", payload.clone()),
+        client.to(To::Host).mirror().write("ch", payload.clone()),
+        host.to(To::All).mirror().write("ch", payload.clone()),
     ];
     for (i, result) in results.into_iter().enumerate() {
         let err = result.unwrap_err();
@@ -190,7 +196,11 @@ fn a_batch_to_nowhere_fails_at_its_first_write_with_the_payload() {
     assert_eq!(err.into_payload(), Some(Bytes::from_static(b"lost?")));
     assert_eq!(batch.finish().unwrap(), 0, "nothing was added");
     let client = client(&host, "router");
-    let err = client.to("elsewhere").lock().write("cmd", "x").unwrap_err();
+    let err = client
+        .to(To::Room("r".into()))
+        .lock()
+        .write("cmd", "x")
+        .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Unsupported(_)));
 }
 

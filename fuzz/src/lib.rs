@@ -186,6 +186,19 @@ fn spec_frame(body: &[u8]) -> Result<Frame, DecodeError> {
                 let n = b.u8("route")?;
                 Route::Room(utf8(b.take(usize::from(n), "route")?, "room")?.to_owned())
             }
+            4 => {
+                let count = b.u8("route")?;
+                let mut names = Vec::with_capacity(usize::from(count));
+                for _ in 0..count {
+                    let n = b.u8("route")?;
+                    let name = utf8(b.take(usize::from(n), "route")?, "client name")?;
+                    if name.is_empty() {
+                        return Err(DecodeError::EmptyName);
+                    }
+                    names.push(name.to_owned());
+                }
+                Route::Names(names)
+            }
             tag => return Err(DecodeError::BadRoute(tag)),
         }),
     };
@@ -298,6 +311,7 @@ pub fn route_len(route: &Route) -> usize {
         Route::Host | Route::All => 1,
         Route::Clients(ids) => 2 + 8 * ids.len(),
         Route::Room(name) => 2 + name.len(),
+        Route::Names(names) => 2 + names.iter().map(|n| 1 + n.len()).sum::<usize>(),
     }
 }
 
@@ -360,6 +374,8 @@ pub enum AnyRoute {
     Clients(Vec<u64>),
     /// A room name of up to 255 bytes.
     Room(String),
+    /// Up to 255 client names of 1..=255 bytes.
+    Names(Vec<String>),
     /// 250..=259 ids.
     ManyClients {
         /// Ids past 250.
@@ -389,6 +405,20 @@ impl AnyRoute {
                 truncate_str(&mut name, 255);
                 Route::Room(name)
             }
+            AnyRoute::Names(names) => Route::Names(
+                names
+                    .iter()
+                    .take(255)
+                    .map(|name| {
+                        let mut name = name.clone();
+                        truncate_str(&mut name, 255);
+                        if name.is_empty() {
+                            name.push('n');
+                        }
+                        name
+                    })
+                    .collect(),
+            ),
             AnyRoute::ManyClients { extra, first } => {
                 let n = (250 + usize::from(extra % 10)).min(limit);
                 Route::Clients((0..n as u64).map(|i| first.wrapping_add(i)).collect())

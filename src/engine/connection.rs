@@ -11,14 +11,15 @@ use mio::net::TcpStream;
 
 use super::image_rx::{Finished, Images};
 use super::read_buf::ReadBuf;
+use super::route::{self, Routed};
 use super::{Peer, Shared, would_block};
-use crate::hub::{self, Verdict};
+use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
     DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, Outbox,
 };
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
-use crate::{ClientId, ErrorKind, Result};
+use crate::{ClientId, ErrorKind, Event, Result};
 
 /// The channel heartbeat pings travel on (pings and pongs never reach the store).
 const HEARTBEAT_CHANNEL: &str = "heartbeat";
@@ -155,11 +156,13 @@ impl Open {
         now: Instant,
     ) -> Result<()> {
         match frame.kind {
-            Kind::Data if frame.route.is_some() => {
-                let verdict = hub::on_routed(&frame);
-                self.act(verdict, frame, shared, now)?;
-            }
-            Kind::Data => self.store_data(frame, shared, now)?,
+            Kind::Data => match &frame.route {
+                Some(route) => {
+                    let verdict = hub::on_routed(route, self.side());
+                    self.act(verdict, frame, shared, now)?;
+                }
+                None => self.store_data(frame, shared, now)?,
+            },
             Kind::Image(_) | Kind::ImageChunk { .. } => {
                 let (from, max) = (self.sender(&frame), shared.config.max_frame);
                 if let Some(image) = self.images.on_frame(frame, from, rbuf, max)? {
@@ -174,7 +177,10 @@ impl Open {
                     .map_err(|_| DecodeError::Truncated("image acknowledgement"))?;
                 self.peer.ack_images(u64::from_le_bytes(total));
             }
-            Kind::Control { .. } => self.act(hub::on_control(&frame), frame, shared, now)?,
+            Kind::Control { .. } => {
+                let verdict = hub::on_control(&frame, self.side());
+                self.act(verdict, frame, shared, now)?;
+            }
             Kind::Request { .. } => self.act(hub::on_request(&frame), frame, shared, now)?,
             Kind::Reply { .. } => self.act(hub::on_reply(&frame), frame, shared, now)?,
             Kind::Close { .. } => self.act(hub::on_close(&frame), frame, shared, now)?,
@@ -185,8 +191,35 @@ impl Open {
     /// Carries out the hub's verdict on `frame`.
     fn act(&mut self, verdict: Verdict, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
         match verdict {
-            Verdict::Store => self.store_data(frame, shared, now),
-            Verdict::Drop => Ok(()),
+            Verdict::Store => return self.store_data(frame, shared, now),
+            Verdict::Deliver => {
+                let Some(route) = &frame.route else {
+                    return Ok(());
+                };
+                let routed = Routed {
+                    channel: frame.channel_str(),
+                    kind: frame.kind,
+                    payload: frame.payload.clone(),
+                    route,
+                    mirror: frame.mirror,
+                };
+                route::deliver(shared, &self.peer, routed);
+            }
+            Verdict::Refuse(notice) => route::notify(&self.peer, frame.channel_str(), &notice),
+            Verdict::Report(notice) => shared.emit(Event::Undelivered {
+                channel: frame.channel_str().to_owned(),
+                error: route::error_of(notice),
+            }),
+            Verdict::Drop => {}
+        }
+        Ok(())
+    }
+
+    /// Which end of the connection this is, for the hub.
+    fn side(&self) -> Side {
+        match self.trust_origin {
+            true => Side::Client,
+            false => Side::Host,
         }
     }
 
@@ -242,7 +275,28 @@ impl Open {
         Ok(())
     }
 
-    fn store_image(&mut self, image: Finished, shared: &Shared, now: Instant) -> Result<()> {
+    fn store_image(&mut self, mut image: Finished, shared: &Shared, now: Instant) -> Result<()> {
+        if let Some(route) = image.route.take() {
+            match hub::on_routed(&route, self.side()) {
+                Verdict::Store => {}
+                Verdict::Deliver => {
+                    let routed = Routed {
+                        channel: image.channel.as_str(),
+                        kind: Kind::Image(image.meta),
+                        payload: image.data,
+                        route: &route,
+                        mirror: image.mirror,
+                    };
+                    route::deliver(shared, &self.peer, routed);
+                    return Ok(());
+                }
+                Verdict::Refuse(notice) => {
+                    route::notify(&self.peer, image.channel.as_str(), &notice);
+                    return Ok(());
+                }
+                Verdict::Report(_) | Verdict::Drop => return Ok(()),
+            }
+        }
         let msg = Message::new(image.channel, image.data, image.from, now).with_image(image.meta);
         self.store(msg, shared)?;
         if let (Some(slot), 1..) = (&self.slot, image.skipped) {

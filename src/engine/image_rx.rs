@@ -18,7 +18,7 @@ use mio::net::TcpStream;
 
 use super::read_buf::{ReadBuf, recv_into};
 use crate::image::Image;
-use crate::protocol::{ChannelName, DecodeError, Frame, ImageMeta, Kind};
+use crate::protocol::{ChannelName, DecodeError, Frame, ImageMeta, Kind, Route};
 use crate::{ClientId, ErrorKind, Result};
 
 /// Images one connection may have half received at once (one per channel):
@@ -41,6 +41,10 @@ pub(crate) struct Finished {
     pub(crate) from: ClientId,
     /// Images the sender skipped before this one (a gap in sequence numbers).
     pub(crate) skipped: u64,
+    /// Where its sender routed it, from its first frame.
+    pub(crate) route: Option<Route>,
+    /// Whether its sender asked to get it back.
+    pub(crate) mirror: bool,
 }
 
 /// The image channels of one connection.
@@ -72,6 +76,8 @@ struct Assembly {
     /// The size of `buf`'s allocation, to recycle it.
     size: usize,
     from: ClientId,
+    route: Option<Route>,
+    mirror: bool,
 }
 
 impl Images {
@@ -206,6 +212,8 @@ impl Images {
                     buf,
                     size,
                     from,
+                    route: frame.route.clone(),
+                    mirror: frame.mirror,
                 });
             }
             Kind::ImageChunk { seq, offset } => {
@@ -281,6 +289,8 @@ impl Images {
             data,
             from: image.from,
             skipped,
+            route: image.route,
+            mirror: image.mirror,
         })
     }
 }

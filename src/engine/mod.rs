@@ -12,6 +12,7 @@ mod read_buf;
 mod reconnect;
 mod redial;
 mod registry;
+mod route;
 mod socket;
 
 use std::cell::Cell;

@@ -4,10 +4,10 @@
 //! operations (rooms, subscriptions) and closes come here, one function per
 //! kind, and the engine acts on the [`Verdict`] returned.
 //!
-//! For now each function does what the engine did before the hub existed
-//! (routed data is stored as if unrouted, the rest is dropped), but says so in
-//! one place, so routing and request/reply fill in these functions without
-//! touching the engine's read path.
+//! Routing is here: a host delivers what a client routes (`on_routed`), and a
+//! client learns what its host could not deliver (`on_control`). Requests,
+//! replies, rooms and closes are still dropped, in one place, so the issues
+//! to come fill in these functions without touching the engine's read path.
 //!
 //! # Layering
 //!
@@ -18,24 +18,49 @@
 //! carries out its answer, so the hub decides without sockets or threads and is
 //! tested as plain functions.
 
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Kind, OP_UNDELIVERED, Route, Undelivered};
 
 /// What the engine does with a frame it handed to the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub(crate) enum Verdict {
     /// Store the frame's payload on its channel, as an unrouted data message.
     Store,
+    /// Deliver it to the clients its route names, with its sender as origin
+    /// (and back to the sender too if it asked, with the mirror flag).
+    Deliver,
+    /// Tell the sender its frame was not delivered, and why.
+    Refuse(Undelivered),
+    /// Report to the application that the host did not deliver something
+    /// this client routed.
+    Report(Undelivered),
     /// Drop the frame: nothing handles its kind yet.
     Drop,
 }
 
-/// A data frame that carries a route.
+/// Which end of a connection a frame arrived at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// A host: clients route through it.
+    Host,
+    /// A client: what its host sends is final (a route on it means nothing).
+    Client,
+}
+
+/// A data frame, or the first frame of an image, that carries a route.
 ///
-/// To come with the hub (issue: routing): deliver to the route's target.
-/// Until then it is stored on the receiver's channel as if it had no route.
-pub(crate) fn on_routed(_frame: &Frame) -> Verdict {
-    Verdict::Store
+/// At a host: a route to the host itself is stored like an unrouted frame;
+/// one naming clients or all of them is delivered; rooms are not built yet,
+/// so a route to one is refused with a notice to the sender. At a client:
+/// stored.
+pub(crate) fn on_routed(route: &Route, side: Side) -> Verdict {
+    match (side, route) {
+        (Side::Client, _) | (Side::Host, Route::Host) => Verdict::Store,
+        (Side::Host, Route::All | Route::Clients(_) | Route::Names(_)) => Verdict::Deliver,
+        (Side::Host, Route::Room(_)) => Verdict::Refuse(Undelivered::Unsupported(
+            "rooms (they come with the hub)".to_owned(),
+        )),
+    }
 }
 
 /// A request, which expects a reply with its id.
@@ -52,12 +77,23 @@ pub(crate) fn on_reply(_frame: &Frame) -> Verdict {
     Verdict::Drop
 }
 
-/// A control operation other than an image acknowledgement: joining or
-/// leaving a room, subscribing.
+/// A control operation other than an image acknowledgement.
 ///
-/// To come with the hub (issue: routing). Until then it is dropped.
-pub(crate) fn on_control(_frame: &Frame) -> Verdict {
-    Verdict::Drop
+/// At a client, a host's notice that it did not deliver a routed frame is
+/// reported; a malformed one is reported as refused, with the decoder's
+/// words, rather than closing the connection. Other operations (joining or
+/// leaving a room, subscribing) come with the hub; until then they are
+/// dropped.
+pub(crate) fn on_control(frame: &Frame, side: Side) -> Verdict {
+    match (side, frame.kind) {
+        (Side::Client, Kind::Control { op: OP_UNDELIVERED }) => {
+            match Undelivered::decode(&frame.payload) {
+                Ok(notice) => Verdict::Report(notice),
+                Err(err) => Verdict::Report(Undelivered::Refused(err.to_string())),
+            }
+        }
+        _ => Verdict::Drop,
+    }
 }
 
 /// The peer announces it is closing, with a reason.
@@ -87,17 +123,48 @@ mod tests {
     }
 
     #[test]
-    fn routed_data_is_stored_and_the_other_kinds_dropped_until_the_hub_comes() {
-        let routed = frame(Kind::Data, Some(Route::All));
+    fn a_host_delivers_routes_to_clients_and_stores_routes_to_itself() {
+        let room = Verdict::Refuse(Undelivered::Unsupported(
+            "rooms (they come with the hub)".to_owned(),
+        ));
+        let table = [
+            (Route::Host, Side::Host, Verdict::Store),
+            (Route::All, Side::Host, Verdict::Deliver),
+            (Route::Clients(vec![1]), Side::Host, Verdict::Deliver),
+            (Route::Names(vec!["a".into()]), Side::Host, Verdict::Deliver),
+            (Route::Room("arm".into()), Side::Host, room),
+            (Route::All, Side::Client, Verdict::Store),
+            (Route::Names(vec!["a".into()]), Side::Client, Verdict::Store),
+        ];
+        for (i, (route, side, want)) in table.into_iter().enumerate() {
+            assert_eq!(on_routed(&route, side), want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn a_client_reports_undelivered_notices_and_a_host_ignores_them() {
+        let notice = Undelivered::UnknownName("planner".into());
+        let mut control = frame(Kind::Control { op: OP_UNDELIVERED }, None);
+        control.payload = notice.encode();
+        assert_eq!(on_control(&control, Side::Client), Verdict::Report(notice));
+        assert_eq!(on_control(&control, Side::Host), Verdict::Drop);
+        control.payload = Bytes::from_static(b"\x09");
+        let Verdict::Report(Undelivered::Refused(why)) = on_control(&control, Side::Client) else {
+            panic!("a malformed notice is reported as refused");
+        };
+        assert!(why.contains("unknown undelivered code"), "{why}");
+    }
+
+    #[test]
+    fn requests_replies_rooms_and_closes_are_dropped_until_their_issues() {
         let request = frame(Kind::Request { id: 1 }, None);
         let reply = frame(Kind::Reply { id: 1, status: 0 }, None);
-        let control = frame(Kind::Control { op: 2 }, None);
+        let control = frame(Kind::Control { op: 0x20 }, None);
         let close = frame(Kind::Close { reason: 0 }, None);
-        let table: [(Verdict, Verdict); 5] = [
-            (on_routed(&routed), Verdict::Store),
+        let table: [(Verdict, Verdict); 4] = [
             (on_request(&request), Verdict::Drop),
             (on_reply(&reply), Verdict::Drop),
-            (on_control(&control), Verdict::Drop),
+            (on_control(&control, Side::Client), Verdict::Drop),
             (on_close(&close), Verdict::Drop),
         ];
         for (i, (got, want)) in table.into_iter().enumerate() {

@@ -386,11 +386,7 @@ fn head_len(body: &[u8]) -> Option<usize> {
     let (code, flags, name_len) = (*body.first()?, *body.get(1)?, *body.get(2)? as usize);
     let mut pos = 3 + name_len;
     if flags & FLAG_ROUTE != 0 {
-        pos += match *body.get(pos)? {
-            2 => 2 + 8 * *body.get(pos + 1)? as usize,
-            3 => 2 + *body.get(pos + 1)? as usize,
-            _ => 1,
-        };
+        pos += Route::wire_len(body.get(pos..)?)?;
     }
     if flags & FLAG_ORIGIN != 0 {
         pos += 8;

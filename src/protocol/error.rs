@@ -45,6 +45,12 @@ pub enum DecodeError {
     /// A field runs past the end of the frame body.
     #[error("frame truncated in its {0} field")]
     Truncated(&'static str),
+    /// A client name in a route is empty.
+    #[error("empty client name in a route")]
+    EmptyName,
+    /// A control frame's payload does not fit its operation.
+    #[error("malformed control payload: {0}")]
+    BadControl(&'static str),
     /// The route tag is unknown.
     #[error("unknown route tag {0}")]
     BadRoute(u8),

@@ -295,6 +295,8 @@ pub enum Route {
     Clients(Vec<u64>),
     /// The members of a room.
     Room(String),
+    /// The clients with these names (at most 255, each 1..=255 bytes).
+    Names(Vec<String>),
 }
 
 impl Route {
@@ -303,6 +305,7 @@ impl Route {
             Route::Host | Route::All => 1,
             Route::Clients(ids) => 2 + 8 * ids.len(),
             Route::Room(name) => 2 + name.len(),
+            Route::Names(names) => 2 + names.iter().map(|n| 1 + n.len()).sum::<usize>(),
         }
     }
 
@@ -320,6 +323,31 @@ impl Route {
                 dst.put_u8(name.len() as u8);
                 dst.put_slice(name.as_bytes());
             }
+            Route::Names(names) => {
+                dst.put_u8(4);
+                dst.put_u8(names.len() as u8);
+                for name in names {
+                    dst.put_u8(name.len() as u8);
+                    dst.put_slice(name.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// How many bytes the route at the start of `b` takes, once enough of
+    /// it is in `b` to tell; an unknown tag counts one byte (parsing refuses it).
+    pub(crate) fn wire_len(b: &[u8]) -> Option<usize> {
+        match *b.first()? {
+            2 => Some(2 + 8 * *b.get(1)? as usize),
+            3 => Some(2 + *b.get(1)? as usize),
+            4 => {
+                let mut at = 2;
+                for _ in 0..*b.get(1)? {
+                    at += 1 + *b.get(at)? as usize;
+                }
+                Some(at)
+            }
+            _ => Some(1),
         }
     }
 
@@ -344,6 +372,22 @@ impl Route {
                 let name = rest.get(1..1 + n).ok_or(short)?;
                 let name = std::str::from_utf8(name).map_err(|_| DecodeError::BadUtf8("room"))?;
                 Ok((Route::Room(name.to_owned()), 2 + n))
+            }
+            4 => {
+                let count = *rest.first().ok_or(short)? as usize;
+                let (mut names, mut at) = (Vec::with_capacity(count), 1);
+                for _ in 0..count {
+                    let n = *rest.get(at).ok_or(short)? as usize;
+                    let name = rest.get(at + 1..at + 1 + n).ok_or(short)?;
+                    let name = std::str::from_utf8(name)
+                        .map_err(|_| DecodeError::BadUtf8("client name"))?;
+                    if name.is_empty() {
+                        return Err(DecodeError::EmptyName);
+                    }
+                    names.push(name.to_owned());
+                    at += 1 + n;
+                }
+                Ok((Route::Names(names), 1 + at))
             }
             other => Err(DecodeError::BadRoute(other)),
         }
@@ -425,6 +469,20 @@ impl<'a> Header<'a> {
                 field: "room name",
                 len: name.len(),
             }),
+            Some(Route::Names(names)) if names.len() > 255 => Err(DecodeError::FieldTooLong {
+                field: "name list",
+                len: names.len(),
+            }),
+            Some(Route::Names(names)) if names.iter().any(String::is_empty) => {
+                Err(DecodeError::EmptyName)
+            }
+            Some(Route::Names(names)) => match names.iter().find(|n| n.len() > 255) {
+                Some(name) => Err(DecodeError::FieldTooLong {
+                    field: "client name",
+                    len: name.len(),
+                }),
+                None => Ok(()),
+            },
             _ => Ok(()),
         }
     }

@@ -47,7 +47,9 @@
 //!   client id (`u64`) follows the route; bit 2 (`0x04`) mirror: the host also
 //!   delivers a routed frame back to its sender. Other bits must be zero.
 //! * `route`: one tag byte, then `0` host, `1` all clients, `2` clients
-//!   (`count: u8`, then `count` ids as `u64`), `3` room (`n: u8`, `n` bytes of UTF-8).
+//!   (`count: u8`, then `count` ids as `u64`), `3` room (`n: u8`, `n` bytes of
+//!   UTF-8), `4` clients by name (`count: u8`, then per name `n: u8` (1..=255)
+//!   and `n` bytes of UTF-8).
 //!
 //! | kind | code | kind fields (in order)                                                           |
 //! |------|------|----------------------------------------------------------------------------------|
@@ -89,6 +91,39 @@
 //! acknowledges receives images until the window is spent and then no more
 //! (its other frames still flow). A receiver must acknowledge.
 //!
+//! ## Routing
+//!
+//! A client sets a route on a data frame, or on the first frame of an image,
+//! to have its host deliver it to other clients: `1` every other client, `2`
+//! by id, `4` by name (`0`, or no route, is the host itself; `3`, rooms, is
+//! refused for now). The host delivers each copy without a route and with the
+//! origin flag set to the sender's id, so receivers see who sent it; with the
+//! mirror flag the sender gets a copy too. A client never routes what it
+//! receives. For each id or name that names no connected client, and for a
+//! route it refuses, the host sends the sender a control frame of op
+//! [`OP_UNDELIVERED`] (`0x02`) on the frame's channel, whose payload is a reason
+//! code `u8` (1 unknown id, 2 unknown name, 3 refused, 4 unsupported) and UTF-8
+//! detail ([`Undelivered`]): the other targets still get their copies.
+//!
+//! A data frame on `cmd`, routed to the client named `arm`, carrying `go`:
+//!
+//! ```text
+//! 0e 00 00 00   len = 14
+//! 01            kind: data
+//! 01            flags: route
+//! 03 63 6d 64   channel "cmd"
+//! 04 01 03      route: by name, one name of 3 bytes
+//! 61 72 6d      "arm"
+//! 67 6f         payload "go"
+//! ```
+//!
+//! The host's notice that no client is named `arm`: a control frame on `cmd`
+//! of op `0x02` with payload `02` "arm":
+//!
+//! ```text
+//! 0b 00 00 00 08 00 03 63 6d 64 02 02 61 72 6d
+//! ```
+//!
 //! A frame that breaks any rule (too long, unknown kind or flag, empty channel,
 //! invalid UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
 //! closes that connection, and only that one.
@@ -114,6 +149,7 @@
 //! ```
 
 mod channel;
+mod control;
 mod decoder;
 mod error;
 mod flow;
@@ -123,6 +159,7 @@ mod lane;
 mod outbox;
 
 pub use channel::ChannelName;
+pub use control::{OP_UNDELIVERED, Undelivered};
 pub use decoder::{Decoded, Decoder, Need};
 pub use error::DecodeError;
 pub use flow::{FRAMES_LINGER, ImageFlow, TicketStatus};

@@ -20,15 +20,19 @@ use crate::{ClientId, Image, Message};
 /// host's plain [`write`](crate::Host::write) goes to [`To::All`]. Ids and
 /// names convert: `host.to(id)`, `host.to("planner")`.
 ///
-/// Targets not built yet (rooms, groups; a client sending to other clients
-/// through the host) fail with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and hand the payload
-/// back: nothing is dropped silently.
+/// A client's target other than [`To::Host`] is routed: the message goes to
+/// the host, which delivers it to the clients named, with this client as its
+/// sender ([`Message::from`]); an id or name the host does not know comes back
+/// as an [`Event::Undelivered`](crate::Event::Undelivered). Targets not built
+/// yet (rooms, groups) fail with
+/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and hand the
+/// payload back: nothing is dropped silently.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum To {
     /// The host; from a host itself, `Unsupported`.
     Host,
-    /// Every connected client.
+    /// Every connected client (from a client: every other one).
     All,
     /// One client, by id.
     Client(ClientId),

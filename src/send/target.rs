@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Outgoing, Payload, To};
 use crate::engine::{LockedImage, Peer, Registry};
 use crate::handle::Core;
-use crate::protocol::{Header, Outbox};
+use crate::protocol::{Header, Outbox, Route};
 use crate::{Error, ErrorKind, Result};
 
 /// Sends to one target: from [`Host::to`](crate::Host::to) or
@@ -17,9 +17,11 @@ use crate::{Error, ErrorKind, Result};
 /// Every method returns how many connections took the message. The rule for
 /// failures depends on the target:
 ///
-/// * **one peer** ([`To::Host`], [`To::Client`], [`To::Name`]): the count is 1,
-///   and any failure (`Full`, `NotConnected`, `TimedOut`, ...) is an error
-///   that hands the payload back;
+/// * **one peer** ([`To::Host`], [`To::Client`], [`To::Name`], and every
+///   target of a client, whose one peer is its host): the count is 1, and any
+///   failure (`Full`, `NotConnected`, `TimedOut`, ...) is an error that hands
+///   the payload back; what a client's host cannot deliver comes back as an
+///   [`Event::Undelivered`](crate::Event::Undelivered);
 /// * **several** ([`To::All`], [`To::Clients`], [`To::Names`]): a client whose
 ///   outbox is full, or that does not take a locked write within the write
 ///   timeout, is skipped and counted in its
@@ -34,11 +36,25 @@ use crate::{Error, ErrorKind, Result};
 pub struct Target<'a> {
     core: &'a Core,
     to: To,
+    mirror: bool,
 }
 
 impl<'a> Target<'a> {
     pub(crate) fn new(core: &'a Core, to: To) -> Target<'a> {
-        Target { core, to }
+        Target {
+            core,
+            to,
+            mirror: false,
+        }
+    }
+
+    /// Asks the host to deliver this client's routed message back to the
+    /// client itself too, as the other targets receive it (with this client
+    /// as its sender). Only a client's route to other clients can mirror:
+    /// elsewhere the writes fail with `Unsupported`.
+    pub fn mirror(mut self) -> Self {
+        self.mirror = true;
+        self
     }
 
     /// Queues `payload` on `channel` and returns at once (an unlocked write).
@@ -56,7 +72,8 @@ impl<'a> Target<'a> {
     /// back ([`Error::into_payload`]); nothing is dropped silently.
     pub fn write(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
         let payload = payload.into_outgoing();
-        let header = check(self.core, channel, &payload)?;
+        let route = self.route(&payload)?;
+        let header = check(self.core, channel, &payload, route.as_ref(), self.mirror)?;
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
             return queue(&peer, &header, payload).map(|()| 1);
@@ -94,7 +111,8 @@ impl<'a> Target<'a> {
     /// never keeps the frame from the others.
     pub fn write_lock(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
         let payload = payload.into_outgoing();
-        let header = check(self.core, channel, &payload)?;
+        let route = self.route(&payload)?;
+        let header = check(self.core, channel, &payload, route.as_ref(), self.mirror)?;
         let timeout = self.core.write_timeout();
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
@@ -113,6 +131,7 @@ impl<'a> Target<'a> {
         WriteGuard {
             core: self.core,
             to: self.to,
+            mirror: self.mirror,
             frames: Outbox::new(),
             images: Vec::new(),
         }
@@ -121,6 +140,12 @@ impl<'a> Target<'a> {
     /// The peers of this target, or the error handing `payload` back.
     fn resolve(&self, payload: &Payload) -> Result<Peers<'a>> {
         resolve(self.core, &self.to).map_err(|kind| payload.refused(kind))
+    }
+
+    /// The route this target puts on the wire, or the error handing
+    /// `payload` back.
+    fn route(&self, payload: &Payload) -> Result<Option<Route>> {
+        wire_route(self.core, &self.to, self.mirror).map_err(|kind| payload.refused(kind))
     }
 }
 
@@ -156,7 +181,9 @@ impl<'a> Target<'a> {
 pub struct WriteGuard<'a> {
     core: &'a Core,
     to: To,
+    mirror: bool,
     frames: Outbox,
+    /// Images, with their channel, sent behind the frames.
     images: Vec<(String, Payload)>,
 }
 
@@ -171,7 +198,9 @@ impl WriteGuard<'_> {
     /// before it is built.
     pub fn write(&mut self, channel: &str, payload: impl Outgoing) -> Result<()> {
         let payload = payload.into_outgoing();
-        let header = check(self.core, channel, &payload)?;
+        let route = wire_route(self.core, &self.to, self.mirror);
+        let route = route.map_err(|kind| payload.refused(kind))?;
+        let header = check(self.core, channel, &payload, route.as_ref(), self.mirror)?;
         if self.frames.is_empty() && self.images.is_empty() {
             resolve(self.core, &self.to).map_err(|kind| payload.refused(kind))?;
         }
@@ -204,16 +233,23 @@ impl WriteGuard<'_> {
         let mut frames = std::mem::take(&mut self.frames);
         let images = std::mem::take(&mut self.images);
         let timeout = self.core.write_timeout();
+        let route = wire_route(self.core, &self.to, self.mirror)?;
+        let batch = Batch {
+            images: &images,
+            route: route.as_ref(),
+            mirror: self.mirror,
+            timeout,
+        };
         if let Peers::One(peer) = resolve(self.core, &self.to)? {
             let mut parts = Vec::with_capacity(1 + images.len());
-            let started = start_batch(&peer, &mut frames, &images, timeout, &mut parts);
+            let started = batch.start(&peer, &mut frames, &mut parts);
             return wait_parts(&peer, parts, started, timeout).map(|()| 1);
         }
         // Frozen once, so each peer's copy shares its buffers.
         frames.seal();
         let peers = resolve(self.core, &self.to)?.into_vec();
         Ok(lock_each(peers, timeout, |peer, parts| {
-            start_batch(peer, &mut frames.clone(), &images, timeout, parts)
+            batch.start(peer, &mut frames.clone(), parts)
         }))
     }
 }
@@ -271,10 +307,11 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
         Peers::Many(peers)
     };
     match (core.upstream(), to) {
-        (Some(host), To::Host) => Ok(Peers::One(Cow::Borrowed(host))),
-        (Some(_), _) => Err(ErrorKind::Unsupported(
-            "a client sends to the host only (routing through it comes with the hub)",
+        (Some(_), To::Room(_) | To::Group(_)) => Err(ErrorKind::Unsupported(
+            "rooms and groups (they come with the hub)",
         )),
+        // Everything a client sends goes to its host, which routes it on.
+        (Some(host), _) => Ok(Peers::One(Cow::Borrowed(host))),
         (None, To::Host) => Err(ErrorKind::Unsupported("a host sending to itself")),
         (None, To::All) => Ok(Peers::All(registry)),
         (None, To::Client(id)) => by_id(*id).map(one),
@@ -301,17 +338,55 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
 /// The handles' one check: peers trust what passed it. An image is held to
 /// the maximum with its header, as if it went in one frame (it may: a small
 /// image is one chunk), so every frame of it fits.
-fn check<'c>(core: &Core, channel: &'c str, payload: &Payload) -> Result<Header<'c>> {
+fn check<'c>(
+    core: &Core,
+    channel: &'c str,
+    payload: &Payload,
+    route: Option<&'c Route>,
+    mirror: bool,
+) -> Result<Header<'c>> {
     if core.is_stopped() {
         return Err(payload.refused(ErrorKind::Closed));
     }
     check_channel(channel).map_err(|e| e.with_payload(payload.bytes.clone()))?;
-    let header = payload.header(channel);
+    let mut header = payload.header(channel);
+    header.route = route;
+    header.mirror = mirror;
     let (len, max) = (header.body_prefix_len() + payload.len(), core.max_frame());
     match len > max {
         true => Err(payload.refused(ErrorKind::FrameTooLarge { len, max })),
         false => Ok(header),
     }
+}
+
+/// The route a frame carries for `to`: a client names the clients its host
+/// should deliver to; a host sends directly, without one. Checked against
+/// the wire's limits.
+fn wire_route(core: &Core, to: &To, mirror: bool) -> Result<Option<Route>, ErrorKind> {
+    let route = match (core.upstream(), to) {
+        (None, _) | (Some(_), To::Host) => None,
+        (Some(_), To::All) => Some(Route::All),
+        (Some(_), To::Client(id)) => Some(Route::Clients(vec![id.0])),
+        (Some(_), To::Clients(ids)) => Some(Route::Clients(ids.iter().map(|id| id.0).collect())),
+        (Some(_), To::Name(name)) => Some(Route::Names(vec![name.clone()])),
+        (Some(_), To::Names(names)) => Some(Route::Names(names.clone())),
+        // Refused by `resolve`.
+        (Some(_), To::Room(_) | To::Group(_)) => None,
+    };
+    if mirror && route.is_none() {
+        let why = "mirror: only a client's route to other clients comes back to it";
+        return Err(ErrorKind::Unsupported(why));
+    }
+    if let Some(route) = &route {
+        let header = Header {
+            route: Some(route),
+            ..Header::data("c")
+        };
+        header
+            .validate()
+            .map_err(|err| ErrorKind::InvalidTarget(err.to_string()))?;
+    }
+    Ok(route)
 }
 
 /// Checks a channel name given to a public method.
@@ -367,27 +442,29 @@ fn start_locked(
     }
 }
 
-/// Appends a batch to one peer — the frames at once, then each image — and
-/// records in `parts` what was started, even when a later part fails.
-fn start_batch(
-    peer: &Peer,
-    frames: &mut Outbox,
-    images: &[(String, Payload)],
+/// What a batch sends behind its frames, and how.
+struct Batch<'b> {
+    images: &'b [(String, Payload)],
+    route: Option<&'b Route>,
+    mirror: bool,
     timeout: Duration,
-    parts: &mut Vec<Locked>,
-) -> Result<()> {
-    if !frames.is_empty() {
-        parts.push(Locked::Bytes(peer.queue_batch(frames)?));
+}
+
+impl Batch<'_> {
+    /// Appends the batch to one peer — the frames at once, then each image —
+    /// and records in `parts` what was started, even when a later part fails.
+    fn start(&self, peer: &Peer, frames: &mut Outbox, parts: &mut Vec<Locked>) -> Result<()> {
+        if !frames.is_empty() {
+            parts.push(Locked::Bytes(peer.queue_batch(frames)?));
+        }
+        for (channel, image) in self.images {
+            let mut header = image.header(channel);
+            header.route = self.route;
+            header.mirror = self.mirror;
+            parts.push(start_locked(peer, &header, image.clone(), self.timeout)?);
+        }
+        Ok(())
     }
-    for (channel, image) in images {
-        parts.push(start_locked(
-            peer,
-            &image.header(channel),
-            image.clone(),
-            timeout,
-        )?);
-    }
-    Ok(())
 }
 
 /// Waits for every part started on `peer`, also after `started` failed, so

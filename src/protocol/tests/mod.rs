@@ -100,7 +100,7 @@ fn all_kinds() -> [Kind; 9] {
     ]
 }
 
-fn all_routes() -> [Option<Route>; 7] {
+fn all_routes() -> [Option<Route>; 9] {
     [
         None,
         Some(Route::Host),
@@ -109,6 +109,8 @@ fn all_routes() -> [Option<Route>; 7] {
         Some(Route::Clients(vec![1, u64::MAX])),
         Some(Route::Room(String::new())),
         Some(Route::Room("lab-ü".to_owned())),
+        Some(Route::Names(vec![])),
+        Some(Route::Names(vec!["planner".to_owned(), "ü".to_owned()])),
     ]
 }
 
@@ -131,6 +133,12 @@ fn sample_stream() -> Vec<Frame> {
         routed,
         frame(Kind::Close { reason: 1 }, &long, None, "bye ✓".as_bytes()),
         frame(Kind::Data, "ü", Some(Route::Room("r".into())), &[0; 1]),
+        frame(
+            Kind::Data,
+            "cmd",
+            Some(Route::Names(vec!["arm".into()])),
+            b"go",
+        ),
     ]
 }
 
@@ -279,7 +287,7 @@ fn every_kind_route_origin_and_mirror_round_trips() {
             }
         }
     }
-    assert_eq!(count, 9 * 7 * 3 * 2);
+    assert_eq!(count, 9 * 9 * 3 * 2);
 }
 
 #[test]
@@ -385,7 +393,7 @@ fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 10] {
 
 /// Bad bodies (everything after the length prefix, which is correct).
 #[rustfmt::skip]
-fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 14] {
+fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 18] {
     use DecodeError::*;
     let (r, o) = (FLAG_ROUTE, FLAG_ORIGIN);
     [
@@ -393,7 +401,11 @@ fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 14] {
         ("channel not utf-8", vec![1, 0, 2, 0xc3, 0x28], BadUtf8("channel")),
         ("channel past body", vec![1, 0, 9, b'a', b'b'], Truncated("channel")),
         ("channel one past", vec![1, 0, 3, b'a', b'b'], Truncated("channel")),
-        ("route tag 4", vec![1, r, 1, b'a', 4], BadRoute(4)),
+        ("route tag 5", vec![1, r, 1, b'a', 5], BadRoute(5)),
+        ("names count missing", vec![1, r, 1, b'a', 4], Truncated("route")),
+        ("name past body", vec![1, r, 1, b'a', 4, 1, 3, b'x'], Truncated("route")),
+        ("empty name", vec![1, r, 1, b'a', 4, 1, 0], EmptyName),
+        ("name not utf-8", vec![1, r, 1, b'a', 4, 1, 1, 0xff], BadUtf8("client name")),
         ("route tag 0xff", vec![1, r, 1, b'a', 0xff], BadRoute(0xff)),
         ("route missing", vec![1, r, 1, b'a'], Truncated("route")),
         ("clients count missing", vec![1, r, 1, b'a', 2], Truncated("route")),

@@ -45,6 +45,7 @@ fn any_route() -> impl Strategy<Value = Route> {
         vec(any::<u64>(), 0..8).prop_map(Route::Clients),
         // At most 63 chars of at most 4 bytes: within the 255-byte limit.
         "\\PC{0,63}".prop_map(Route::Room),
+        vec("\\PC{1,63}", 0..6).prop_map(Route::Names),
     ]
 }
 

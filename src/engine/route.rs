@@ -1,0 +1,133 @@
+//! Delivery of what a client routes through its host: to the peers the route
+//! names, each copy marked with the sender as its origin, with the same
+//! back-pressure as any host write (a full outbox drops the copy and counts
+//! it). What the host cannot deliver goes back to the sender as a notice.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Peer, Registry, Shared};
+use crate::protocol::{Header, Kind, OP_UNDELIVERED, Route, Undelivered};
+use crate::{ClientId, Error, ErrorKind};
+
+/// A message a client routed: a data frame, or an image received whole.
+pub(super) struct Routed<'a> {
+    pub(super) channel: &'a str,
+    /// `Kind::Data`, or `Kind::Image` with the image's fields.
+    pub(super) kind: Kind,
+    pub(super) payload: Bytes,
+    pub(super) route: &'a Route,
+    /// Whether the sender also gets it back.
+    pub(super) mirror: bool,
+}
+
+/// Delivers `routed` from `sender` to the peers its route names; tells the
+/// sender about each id or name that names no connected client.
+pub(super) fn deliver(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
+    let origin = sender.id();
+    let header = Header {
+        kind: routed.kind,
+        channel: routed.channel,
+        route: None,
+        origin: Some(origin.0),
+        mirror: false,
+    };
+    // Unlocked, as the loop never waits: a full outbox drops the copy and
+    // the peer counts the drop.
+    let send = |peer: &Peer| {
+        let payload = routed.payload.clone();
+        let _ = match routed.kind {
+            Kind::Image(_) => peer.queue_image(&header, payload),
+            _ => peer.queue(&header, payload),
+        };
+    };
+    let mut reached_sender = false;
+    let mut each = |peer: &Arc<Peer>| {
+        reached_sender |= Arc::ptr_eq(peer, sender);
+        send(peer);
+    };
+    let missing = match routed.route {
+        Route::All => {
+            let others = |peer: &Arc<Peer>| {
+                if !Arc::ptr_eq(peer, sender) {
+                    send(peer);
+                }
+            };
+            shared.registry.for_each_connected(others);
+            Vec::new()
+        }
+        Route::Clients(ids) => visit(
+            &shared.registry,
+            ids.iter().map(|&id| Key::Id(id)),
+            &mut each,
+        ),
+        Route::Names(names) => visit(
+            &shared.registry,
+            names.iter().map(|n| Key::Name(n)),
+            &mut each,
+        ),
+        // The hub stores these or refuses them; nothing to deliver.
+        Route::Host | Route::Room(_) => Vec::new(),
+    };
+    if routed.mirror && !reached_sender {
+        send(sender);
+    }
+    for notice in missing {
+        notify(sender, routed.channel, &notice);
+    }
+}
+
+/// A client named in a route.
+enum Key<'a> {
+    Id(u64),
+    Name(&'a str),
+}
+
+/// Calls `each` once per connected client the keys name (a client named
+/// twice gets one copy); returns a notice for each key naming none.
+fn visit<'a>(
+    registry: &Registry,
+    keys: impl Iterator<Item = Key<'a>>,
+    each: &mut impl FnMut(&Arc<Peer>),
+) -> Vec<Undelivered> {
+    let mut reached: Vec<ClientId> = Vec::new();
+    let mut missing = Vec::new();
+    for key in keys {
+        let peer = match key {
+            Key::Id(id) => registry
+                .get(ClientId(id))
+                .ok_or(Undelivered::UnknownClient(id)),
+            Key::Name(name) => registry
+                .get_by_name(name)
+                .ok_or_else(|| Undelivered::UnknownName(name.to_owned())),
+        };
+        match peer {
+            Ok(peer) if !reached.contains(&peer.id()) => {
+                reached.push(peer.id());
+                each(&peer);
+            }
+            Ok(_) => {}
+            Err(notice) => missing.push(notice),
+        }
+    }
+    missing
+}
+
+/// Tells `sender` that a frame it routed on `channel` was not delivered.
+pub(super) fn notify(sender: &Peer, channel: &str, notice: &Undelivered) {
+    let kind = Kind::Control { op: OP_UNDELIVERED };
+    if let Ok(frame) = Header::new(kind, channel).to_bytes(&notice.encode()) {
+        sender.queue_control(frame);
+    }
+}
+
+/// The error a client reports for its host's notice.
+pub(super) fn error_of(notice: Undelivered) -> Error {
+    let kind = match notice {
+        Undelivered::UnknownClient(id) => ErrorKind::UnknownClient(ClientId(id)),
+        Undelivered::UnknownName(name) => ErrorKind::UnknownName(name),
+        Undelivered::Refused(why) | Undelivered::Unsupported(why) => ErrorKind::RouteRefused(why),
+    };
+    Error::new(kind)
+}

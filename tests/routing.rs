@@ -1,0 +1,168 @@
+//! Routing through a host: a client sends to other clients by id, by name, in
+//! lists or to all of them; they see it as from the sender (its origin), the
+//! host does not keep it, images stay images, and what the host cannot
+//! deliver comes back to the sender as an event.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use bytes::Bytes;
+use socketengine::{
+    Client, ClientId, ErrorKind, Event, Events, IMAGE_CHANNEL, Image, Message, PixelFormat, To,
+};
+use util::{TIMEOUT, client, host, next_event};
+
+fn text(msg: &Message) -> String {
+    String::from_utf8(msg.payload().to_vec()).unwrap()
+}
+
+/// The next `Undelivered` event's channel and error kind.
+fn next_undelivered(events: &Events) -> (String, ErrorKind) {
+    next_event(events, |event| match event {
+        Event::Undelivered { channel, error } => Some((channel, error.into_kind())),
+        _ => None,
+    })
+}
+
+/// Every message a subscription receives up to the host's `marker`.
+fn until_marker(sub: &socketengine::Subscription) -> Vec<(String, ClientId)> {
+    (0..)
+        .map(|_| sub.recv_timeout(TIMEOUT).unwrap())
+        .map(|m| (text(&m), m.from()))
+        .take_while(|(t, _)| t != "marker")
+        .collect()
+}
+
+#[test]
+fn a_message_routed_by_name_arrives_from_its_sender_and_skips_the_host_store() {
+    let host = host();
+    let planner = client(&host, "planner");
+    let arm = client(&host, "arm");
+    let cmds = arm.subscribe("cmd");
+    assert_eq!(planner.to("arm").write_lock("cmd", "lift").unwrap(), 1);
+    let msg = cmds.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!((text(&msg), msg.from()), ("lift".to_owned(), planner.id()));
+    assert_eq!(arm.get("cmd").unwrap().from(), planner.id());
+    assert!(
+        host.get("cmd").is_none(),
+        "a routed message is not the host's"
+    );
+}
+
+#[test]
+fn routes_by_id_by_list_and_to_all_the_others_with_mirror() {
+    let host = host();
+    let [a, b, c] = ["a", "b", "c"].map(|n| client(&host, n));
+    let subs = [&a, &b, &c].map(|x| x.subscribe("ch"));
+    a.to(b.id()).write_lock("ch", "to b by id").unwrap();
+    a.to(vec![b.id(), c.id()])
+        .write_lock("ch", "to b and c")
+        .unwrap();
+    a.to(To::Names(vec!["c".into()]))
+        .write_lock("ch", "to c by name")
+        .unwrap();
+    a.to(To::All).write_lock("ch", "to the others").unwrap();
+    a.to(To::All)
+        .mirror()
+        .write_lock("ch", "to all, a too")
+        .unwrap();
+    // The host's marker goes out after each routed copy it delivered: routed
+    // copies are queued on the loop as they arrive, and the host's own write
+    // follows them on each connection.
+    a.flush().unwrap();
+    let idle = |cl: &Client| util::wait_until(TIMEOUT, || cl.channel_stats("ch").is_some());
+    assert!(idle(&b) && idle(&c));
+    util::wait_until(TIMEOUT, || {
+        c.channel_stats("ch").map_or(0, |s| s.received) >= 4
+    });
+    host.write_lock("ch", "marker").unwrap();
+    let from_a = |texts: &[&str]| -> Vec<(String, ClientId)> {
+        texts.iter().map(|t| (t.to_string(), a.id())).collect()
+    };
+    assert_eq!(until_marker(&subs[0]), from_a(&["to all, a too"]));
+    assert_eq!(
+        until_marker(&subs[1]),
+        from_a(&["to b by id", "to b and c", "to the others", "to all, a too"])
+    );
+    assert_eq!(
+        until_marker(&subs[2]),
+        from_a(&[
+            "to b and c",
+            "to c by name",
+            "to the others",
+            "to all, a too"
+        ])
+    );
+}
+
+#[test]
+fn an_unknown_name_or_id_comes_back_to_the_sender_and_the_rest_still_get_it() {
+    let host = host();
+    let sender = client(&host, "sender");
+    let known = client(&host, "known");
+    let events = sender.events();
+    let got = known.subscribe("cmd");
+    let names = To::Names(vec!["nobody".into(), "known".into()]);
+    sender.to(names).write_lock("cmd", "hello").unwrap();
+    let (channel, kind) = next_undelivered(&events);
+    assert_eq!(channel, "cmd");
+    assert!(
+        matches!(&kind, ErrorKind::UnknownName(n) if n == "nobody"),
+        "{kind}"
+    );
+    assert_eq!(text(&got.recv_timeout(TIMEOUT).unwrap()), "hello");
+    sender.to(ClientId(4242)).write("cmd", "lost").unwrap();
+    let (channel, kind) = next_undelivered(&events);
+    assert_eq!(channel, "cmd");
+    assert!(
+        matches!(kind, ErrorKind::UnknownClient(ClientId(4242))),
+        "{kind}"
+    );
+    assert!(
+        sender.is_connected() && known.is_connected(),
+        "nothing else disturbed"
+    );
+}
+
+#[test]
+fn a_routed_image_arrives_as_an_image_from_its_sender() {
+    let host = host();
+    let camera = client(&host, "camera");
+    let viewer = client(&host, "viewer");
+    let frames = viewer.subscribe(IMAGE_CHANNEL);
+    // Four chunks of the default 256 KiB.
+    let pixels: Vec<u8> = (0..640 * 480 * 3).map(|i| (i % 253) as u8).collect();
+    let frame = Image::new(640, 480, PixelFormat::Rgb8, pixels)
+        .unwrap()
+        .with_seq(9)
+        .with_timestamp_ns(77);
+    let sent = camera.to("viewer").write_lock(IMAGE_CHANNEL, &frame);
+    sent.unwrap();
+    let msg = frames.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(msg.from(), camera.id());
+    let got = msg.image().expect("an image");
+    assert_eq!((got.seq(), got.timestamp_ns(), got.width()), (9, 77, 640));
+    assert_eq!(got.data(), frame.data());
+    assert!(host.get_image(IMAGE_CHANNEL).is_none());
+}
+
+#[test]
+fn a_route_the_wire_cannot_carry_is_refused_before_sending() {
+    let host = host();
+    let sender = client(&host, "sender");
+    let payload = Bytes::from_static(b"p");
+    let many: Vec<String> = (0..100_000).map(|i| format!("n{i}")).collect();
+    let err = sender
+        .to(To::Names(many))
+        .write("ch", payload.clone())
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidTarget(_)), "{err}");
+    assert_eq!(err.into_payload(), Some(payload.clone()));
+    let err = sender.to("").write_lock("ch", payload.clone()).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidTarget(_)), "{err}");
+    let long = "x".repeat(256);
+    let err = sender.to(long.as_str()).write("ch", payload).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidTarget(_)), "{err}");
+    assert!(sender.is_connected());
+}
