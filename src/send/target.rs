@@ -57,6 +57,7 @@ impl<'a> Target<'a> {
     pub fn write(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
         let payload = payload.into_outgoing();
         let header = check(self.core, channel, &payload)?;
+        latch(self.core, &self.to, channel, &payload);
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
             return queue(&peer, &header, payload).map(|()| 1);
@@ -96,6 +97,7 @@ impl<'a> Target<'a> {
         let payload = payload.into_outgoing();
         let header = check(self.core, channel, &payload)?;
         let timeout = self.core.write_timeout();
+        latch(self.core, &self.to, channel, &payload);
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
             let started = start_locked(&peer, &header, payload, timeout)?;
@@ -175,6 +177,7 @@ impl WriteGuard<'_> {
         if self.frames.is_empty() && self.images.is_empty() {
             resolve(self.core, &self.to).map_err(|kind| payload.refused(kind))?;
         }
+        latch(self.core, &self.to, channel, &payload);
         match payload.image {
             Some(_) => self.images.push((channel.to_owned(), payload)),
             None => {
@@ -311,6 +314,17 @@ fn check<'c>(core: &Core, channel: &'c str, payload: &Payload) -> Result<Header<
     match len > max {
         true => Err(payload.refused(ErrorKind::FrameTooLarge { len, max })),
         false => Ok(header),
+    }
+}
+
+/// A host's write to every client on a latched channel: stored as the
+/// channel's latest value, for clients that join later
+/// ([`HostBuilder::latched`](crate::HostBuilder::latched)).
+fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
+    let shared = core.shared();
+    if core.upstream().is_none() && *to == To::All && !shared.config.latched.is_empty() {
+        let (latched, store) = (&shared.config.latched, &shared.store);
+        crate::hub::latched::record_write(store, latched, channel, &payload.bytes, payload.image);
     }
 }
 
