@@ -27,6 +27,11 @@ pub(crate) struct Config {
     pub(crate) notsent_lowat: Option<u32>,
     pub(crate) image_window: usize,
     pub(crate) image_queue_capacity: usize,
+    pub(crate) history_depth: usize,
+    pub(crate) channel_history: HashMap<String, usize>,
+    pub(crate) history_bytes: usize,
+    /// A host's latched channels (see [`HostBuilder::latched`]); empty on a client.
+    pub(crate) latched: Vec<String>,
 }
 
 impl Default for Config {
@@ -50,12 +55,19 @@ impl Default for Config {
             notsent_lowat: None,
             image_window: DEFAULT_IMAGE_WINDOW,
             image_queue_capacity: 8,
+            history_depth: 0,
+            channel_history: HashMap::new(),
+            history_bytes: DEFAULT_HISTORY_BYTES,
+            latched: Vec::new(),
         }
     }
 }
 
 /// Default image window: image payload bytes sent and not yet acknowledged.
 pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
+
+/// Default byte cap of one channel's history.
+pub(crate) const DEFAULT_HISTORY_BYTES: usize = 64 << 20;
 
 /// Setters common to both builders, written once.
 macro_rules! common_setters {
@@ -92,6 +104,34 @@ macro_rules! common_setters {
             self.config
                 .channel_capacity
                 .insert(channel.into(), messages);
+            self
+        }
+
+        /// Messages each channel keeps in its history, read with
+        /// [`Inbox::history`](crate::Inbox::history): the last ones stored,
+        /// apart from the queue, so `get_all` does not drain them. 0 turns
+        /// history off (no memory is spent on it). Image channels keep their
+        /// history too, images counting as messages, within
+        /// [`history_bytes`](Self::history_bytes). Default: 0 (off).
+        pub fn history_depth(mut self, messages: usize) -> Self {
+            self.config.history_depth = messages;
+            self
+        }
+
+        /// History depth of one channel, overriding
+        /// [`history_depth`](Self::history_depth) (0 turns it off for this
+        /// channel). Default: none.
+        pub fn channel_history(mut self, channel: impl Into<String>, messages: usize) -> Self {
+            self.config.channel_history.insert(channel.into(), messages);
+            self
+        }
+
+        /// Most payload bytes one channel's history holds: beyond it the oldest
+        /// messages are forgotten, though the newest is always kept. This bounds
+        /// an image channel's history (64 MiB is ten 1080p RGB frames), whatever
+        /// its depth. Default: 64 MiB.
+        pub fn history_bytes(mut self, bytes: usize) -> Self {
+            self.config.history_bytes = bytes;
             self
         }
 
@@ -248,6 +288,28 @@ impl HostBuilder {
     /// Default: 1024.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.config.max_connections = n;
+        self
+    }
+
+    /// Latches `channel` (exact name; call once per channel): a client that
+    /// connects is sent the channel's latest value at once, right after the
+    /// welcome and before anything else written to it, like ROS 2's
+    /// transient-local durability. The latest value is what
+    /// [`get`](crate::Inbox::get) returns on this host: the last message a
+    /// client sent on the channel, or the last one the host itself wrote to
+    /// every client ([`Host::write`](crate::Host::write), `write_lock`, a
+    /// batch to all), which on a latched channel the host stores as its own
+    /// (sender [`ClientId::HOST`](crate::ClientId::HOST); not queued for
+    /// `get_all`). A write to chosen clients is not latched: it is not for
+    /// the others. Data arrives as data, an image as an image. A client
+    /// connected before the value existed gets it as an ordinary message;
+    /// one connecting while the host writes may get the value twice. An
+    /// invalid name latches nothing. Default: none.
+    pub fn latched(mut self, channel: impl Into<String>) -> Self {
+        let channel = channel.into();
+        if !self.config.latched.contains(&channel) {
+            self.config.latched.push(channel);
+        }
         self
     }
 

@@ -69,6 +69,20 @@ impl Inbox {
         self.shared.store.get_all_timeout(channel, timeout)
     }
 
+    /// The last messages stored on `channel`, oldest first, without consuming
+    /// them: the channel's history, kept apart from the queue, so neither this
+    /// nor [`get_all`](Self::get_all) disturbs the other. Empty unless a
+    /// history depth is configured
+    /// ([`HostBuilder::history_depth`](crate::HostBuilder::history_depth),
+    /// [`channel_history`](crate::HostBuilder::channel_history), and the same
+    /// on [`ClientBuilder`](crate::ClientBuilder)). The messages share their
+    /// payloads with what `get_all` returns; on an image channel they are
+    /// images ([`Message::image`]). On a host, its own writes on a
+    /// [latched](crate::HostBuilder::latched) channel are part of it.
+    pub fn history(&self, channel: &str) -> Vec<Message> {
+        self.shared.store.history(channel)
+    }
+
     /// The latest message on `channel` from each sender, ordered by sender id.
     pub fn get_by_client(&self, channel: &str) -> Vec<Message> {
         self.shared.store.get_by_client(channel)

@@ -420,7 +420,12 @@ impl EventLoop {
                 host_time_ns: unix_ns(),
             };
             let first = Some(Bytes::copy_from_slice(&welcome.encode()));
-            Arc::new(Peer::new(id, name, PeerParts { first, ..parts }))
+            let peer = Arc::new(Peer::new(id, name, PeerParts { first, ..parts }));
+            // Read under the registry's lock: a latched write the host makes
+            // meanwhile is either in this snapshot or sees this peer.
+            let latched = crate::hub::latched::latest_values(&shared.store, &shared.config.latched);
+            peer.queue_messages(&latched);
+            peer
         };
         let (peer, replaced) = shared.registry.admit(&hello.name, make, keep);
         let max_frame = shared.config.max_frame;

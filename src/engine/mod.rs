@@ -35,7 +35,7 @@ pub(crate) use socket::{bind_listener, configure_stream, resolve};
 use crate::config::Config;
 // The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
 use crate::pace;
-use crate::store::Store;
+use crate::store::{HistoryRule, Store};
 use crate::{Event, Result};
 
 /// Events kept for a reader of `events()` before new ones are dropped (and counted).
@@ -110,7 +110,12 @@ impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
             .limit_images(config.image_queue_capacity)
-            .limit_channels(config.max_channels);
+            .limit_channels(config.max_channels)
+            .keep_history(HistoryRule {
+                depth: config.history_depth,
+                depths: config.channel_history.clone(),
+                max_bytes: config.history_bytes,
+            });
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
         Shared {
             store,

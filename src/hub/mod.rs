@@ -18,6 +18,8 @@
 //! carries out its answer, so the hub decides without sockets or threads and is
 //! tested as plain functions.
 
+pub(crate) mod latched;
+
 use crate::protocol::{Frame, Kind, OP_UNDELIVERED, Route, Undelivered};
 
 /// What the engine does with a frame it handed to the hub.

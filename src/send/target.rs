@@ -74,6 +74,7 @@ impl<'a> Target<'a> {
         let payload = payload.into_outgoing();
         let route = self.route(&payload)?;
         let header = check(self.core, channel, &payload, route.as_ref(), self.mirror)?;
+        latch(self.core, &self.to, channel, &payload);
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
             return queue(&peer, &header, payload).map(|()| 1);
@@ -114,6 +115,7 @@ impl<'a> Target<'a> {
         let route = self.route(&payload)?;
         let header = check(self.core, channel, &payload, route.as_ref(), self.mirror)?;
         let timeout = self.core.write_timeout();
+        latch(self.core, &self.to, channel, &payload);
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
             let started = start_locked(&peer, &header, payload, timeout)?;
@@ -204,6 +206,7 @@ impl WriteGuard<'_> {
         if self.frames.is_empty() && self.images.is_empty() {
             resolve(self.core, &self.to).map_err(|kind| payload.refused(kind))?;
         }
+        latch(self.core, &self.to, channel, &payload);
         match payload.image {
             Some(_) => self.images.push((channel.to_owned(), payload)),
             None => {
@@ -387,6 +390,17 @@ fn wire_route(core: &Core, to: &To, mirror: bool) -> Result<Option<Route>, Error
             .map_err(|err| ErrorKind::InvalidTarget(err.to_string()))?;
     }
     Ok(route)
+}
+
+/// A host's write to every client on a latched channel: stored as the
+/// channel's latest value, for clients that join later
+/// ([`HostBuilder::latched`](crate::HostBuilder::latched)).
+fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
+    let shared = core.shared();
+    if core.upstream().is_none() && *to == To::All && !shared.config.latched.is_empty() {
+        let (latched, store) = (&shared.config.latched, &shared.store);
+        crate::hub::latched::record_write(store, latched, channel, &payload.bytes, payload.image);
+    }
 }
 
 /// Checks a channel name given to a public method.

@@ -1,5 +1,5 @@
 //! The channel store: per channel, the latest message, a bounded queue, the latest
-//! message from each client, and subscribers.
+//! message from each client, subscribers, and (if configured) a history.
 //!
 //! The event loop inserts whole batches under one short lock; readers (`get`,
 //! `get_all`) take the same lock for a pointer swap or a clone and never wait on
@@ -14,95 +14,20 @@ use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
+mod history;
+mod message;
 mod queue;
 mod subscription;
 
 use crate::ClientId;
 use crate::image::Image;
-use crate::protocol::{ChannelName, ImageMeta};
+use crate::protocol::ChannelName;
+use history::History;
+pub(crate) use history::HistoryRule;
+pub use message::Message;
 use queue::Queue;
 pub(crate) use queue::Run;
 pub use subscription::Subscription;
-
-/// One received message: channel, payload, sender and time of arrival.
-///
-/// Cloning is cheap: the payload is a shared [`Bytes`] that points into the buffer
-/// the socket was read into.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    channel: ChannelName,
-    payload: Bytes,
-    from: ClientId,
-    received: Instant,
-    /// The wire fields of an image (boxed: most messages are not images).
-    image: Option<Box<ImageMeta>>,
-}
-
-impl Message {
-    pub(crate) fn new(
-        channel: ChannelName,
-        payload: Bytes,
-        from: ClientId,
-        received: Instant,
-    ) -> Self {
-        Message {
-            channel,
-            payload,
-            from,
-            received,
-            image: None,
-        }
-    }
-
-    /// The channel the message arrived on, as a validated name.
-    pub(crate) fn channel_name(&self) -> &ChannelName {
-        &self.channel
-    }
-
-    /// Marks the message as an image with these (validated) wire fields.
-    pub(crate) fn with_image(mut self, meta: ImageMeta) -> Self {
-        self.image = Some(Box::new(meta));
-        self
-    }
-
-    /// The image this message carries, if it arrived as one (an
-    /// [`Image`] was sent); the image's pixels are the payload, not copied.
-    pub fn image(&self) -> Option<Image> {
-        let meta = self.image.as_deref()?;
-        Image::from_wire(meta, self.payload.clone()).ok()
-    }
-
-    /// The wire fields of the image this message carries, if any.
-    pub(crate) fn image_meta(&self) -> Option<&ImageMeta> {
-        self.image.as_deref()
-    }
-
-    /// The channel the message arrived on.
-    pub fn channel(&self) -> &str {
-        self.channel.as_str()
-    }
-
-    /// The payload.
-    pub fn payload(&self) -> &Bytes {
-        &self.payload
-    }
-
-    /// Takes the payload.
-    pub fn into_payload(self) -> Bytes {
-        self.payload
-    }
-
-    /// Who sent it: a client id on the host, [`ClientId::HOST`] on a client
-    /// (unless the host relayed it from another client).
-    pub fn from(&self) -> ClientId {
-        self.from
-    }
-
-    /// When the event loop read it off the socket.
-    pub fn received(&self) -> Instant {
-        self.received
-    }
-}
 
 /// Counters of one channel, from [`channel_stats`](crate::Inbox::channel_stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,6 +58,8 @@ pub(crate) struct Store {
     /// Queue capacity of a channel once images arrive on it, unless the
     /// channel has a capacity of its own.
     image_capacity: usize,
+    /// How deep each channel's history is (off unless configured).
+    history: HistoryRule,
     /// Set by [`close`](Self::close); channels made afterwards start closed.
     closed: AtomicBool,
 }
@@ -145,8 +72,15 @@ impl Store {
             capacities,
             max_channels: usize::MAX,
             image_capacity: usize::MAX,
+            history: HistoryRule::default(),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// Keeps a history per channel under `rule`.
+    pub(crate) fn keep_history(mut self, rule: HistoryRule) -> Store {
+        self.history = rule;
+        self
     }
 
     /// Caps the queue of channels that carry images at `capacity` messages.
@@ -186,7 +120,8 @@ impl Store {
         let slot = channels.entry(Arc::from(name.as_str())).or_insert_with(|| {
             // Read under the write lock: `close` sets the flag before it
             // visits the channels, so a slot is either visited or born closed.
-            let mut state = SlotState::new(capacity, image_capacity);
+            let history = self.history.history_of(name.as_str());
+            let mut state = SlotState::new(capacity, image_capacity, history);
             state.closed = self.closed.load(Ordering::SeqCst);
             Arc::new(Slot {
                 name: name.clone(),
@@ -254,6 +189,15 @@ impl Store {
         let queue = state.queue.take();
         drop(state);
         queue.into_messages()
+    }
+
+    /// The channel's history, oldest first, left in place.
+    pub(crate) fn history(&self, channel: &str) -> Vec<Message> {
+        let Some(slot) = self.existing(channel) else {
+            return Vec::new();
+        };
+        let state = slot.state.lock();
+        state.history.to_vec()
     }
 
     pub(crate) fn get_by_client(&self, channel: &str) -> Vec<Message> {
@@ -394,6 +338,10 @@ impl Slot {
         if !state.subscribers.is_empty() {
             state.notify(batch.iter().cloned());
         }
+        if state.history.is_on() {
+            let skip = batch.len() - state.history.keeps_of(batch.len());
+            state.history.extend(batch[skip..].iter().cloned());
+        }
         let capacity = state.capacity;
         state.dropped += state.queue.push_messages(batch, capacity);
         drop(state);
@@ -407,6 +355,21 @@ impl Slot {
         if self.arrived.notify_all() > 0 {
             crate::pace::woke_a_waiter();
         }
+    }
+
+    /// Records a message this side wrote itself (a host's write on a latched
+    /// channel), so that it is the channel's latest value (and latest image)
+    /// and joins its history. The queue, the subscribers, the per-sender
+    /// latest and the counters are left alone: they are what arrived.
+    pub(crate) fn record_own(&self, msg: Message) {
+        let mut state = self.state.lock();
+        if msg.image.is_some() {
+            state.latest_image = Some(compact(msg.clone()));
+        }
+        if state.history.is_on() {
+            state.history.extend(std::iter::once(msg.clone()));
+        }
+        state.latest = Some(compact(msg));
     }
 
     /// Counts images a sender skipped (a gap in its sequence numbers).
@@ -426,8 +389,13 @@ impl Slot {
         state.latest = Some(latest);
         state.received += run.spans.len() as u64;
         state.bytes += bytes;
+        let len = run.spans.len();
         if !state.subscribers.is_empty() {
-            state.notify((0..run.spans.len()).map(|i| run.message(i)));
+            state.notify((0..len).map(|i| run.message(i)));
+        }
+        if state.history.is_on() {
+            let skip = len - state.history.keeps_of(len);
+            state.history.extend((skip..len).map(|i| run.message(i)));
         }
         let capacity = state.capacity;
         state.dropped += state.queue.push_run(run, capacity);
@@ -450,6 +418,8 @@ struct SlotState {
     images_skipped: u64,
     queue: Queue,
     capacity: usize,
+    /// The last messages, apart from the queue; empty while off.
+    history: History,
     by_client: BTreeMap<ClientId, Message>,
     subscribers: Vec<Sender<Message>>,
     /// Set when the store closes: no subscriber is added any more and no
@@ -465,7 +435,7 @@ struct SlotState {
 }
 
 impl SlotState {
-    fn new(capacity: usize, image_capacity: usize) -> SlotState {
+    fn new(capacity: usize, image_capacity: usize, history: History) -> SlotState {
         SlotState {
             latest: None,
             latest_image: None,
@@ -474,6 +444,7 @@ impl SlotState {
             images_skipped: 0,
             queue: Queue::default(),
             capacity,
+            history,
             by_client: BTreeMap::new(),
             subscribers: Vec::new(),
             closed: false,

@@ -193,3 +193,160 @@ fn subscriber_sees_every_message_until_full() {
     store.slot(&name("ch")).push_batch(&mut vec![msg(1, "d")]);
     assert!(store.slot(&name("ch")).state.lock().subscribers.is_empty());
 }
+
+/// A store whose channels keep `depth` messages of history, `ch2` its own
+/// `ch2_depth`, with `max_bytes` per channel.
+fn with_history(depth: usize, ch2_depth: usize, max_bytes: usize) -> Store {
+    Store::new(8, HashMap::new()).keep_history(HistoryRule {
+        depth,
+        depths: HashMap::from([("ch2".to_string(), ch2_depth)]),
+        max_bytes,
+    })
+}
+
+/// One-letter payloads `letters`, on `channel`, all from client 1.
+fn msgs_on(channel: &str, letters: &str) -> Vec<Message> {
+    letters
+        .chars()
+        .map(|c| {
+            let payload = Bytes::copy_from_slice(c.to_string().as_bytes());
+            Message::new(name(channel), payload, ClientId(1), Instant::now())
+        })
+        .collect()
+}
+
+fn letters(msgs: &[Message]) -> String {
+    msgs.iter()
+        .map(|m| std::str::from_utf8(m.payload()).unwrap())
+        .collect()
+}
+
+/// A run of one-letter payloads on "ch" from client 1.
+fn run_of(letters: &'static str) -> Run {
+    Run {
+        chunk: Bytes::from(letters),
+        spans: (0..letters.len() as u32).map(|i| (i, i + 1)).collect(),
+        channel: name("ch"),
+        from: ClientId(1),
+        received: Instant::now(),
+    }
+}
+
+#[test]
+fn history_keeps_the_newest_n_across_batches_and_runs() {
+    // (depth, batches pushed ("+" marks a run), history after)
+    let cases: &[(usize, &[&'static str], &str)] = &[
+        (0, &["abc"], ""),
+        (1, &["abc"], "c"),
+        (1, &["ab", "+cd"], "d"),
+        (3, &["ab"], "ab"),
+        (3, &["abcde"], "cde"),
+        (3, &["ab", "cd", "e"], "cde"),
+        (3, &["+abcd", "e"], "cde"),
+        (3, &["a", "+bcdef"], "def"),
+    ];
+    for &(depth, batches, want) in cases {
+        let store = with_history(depth, depth, usize::MAX);
+        let slot = store.slot(&name("ch"));
+        for &batch in batches {
+            match batch.strip_prefix('+') {
+                Some(run) => slot.push_run(run_of(run)),
+                None => slot.push_batch(&mut msgs_on("ch", batch)),
+            }
+        }
+        assert_eq!(
+            letters(&store.history("ch")),
+            want,
+            "depth {depth} {batches:?}"
+        );
+        let stored: usize = batches
+            .iter()
+            .map(|b| b.trim_start_matches('+').len())
+            .sum();
+        assert_eq!(store.get_all("ch").len(), stored, "the queue is apart");
+    }
+}
+
+#[test]
+fn history_is_not_drained_by_get_all_nor_by_reading_it() {
+    let store = with_history(3, 3, usize::MAX);
+    store
+        .slot(&name("ch"))
+        .push_batch(&mut msgs_on("ch", "abcd"));
+    assert_eq!(letters(&store.get_all("ch")), "abcd");
+    for _ in 0..2 {
+        assert_eq!(letters(&store.history("ch")), "bcd");
+    }
+    assert!(store.get_all("ch").is_empty());
+    assert_eq!(letters(&store.get_all("ch")), "");
+    store.slot(&name("ch")).push_batch(&mut msgs_on("ch", "e"));
+    assert_eq!(letters(&store.get_all("ch")), "e");
+    assert_eq!(letters(&store.history("ch")), "cde");
+}
+
+#[test]
+fn a_channel_history_depth_overrides_the_default() {
+    // (default depth, ch2's depth, history of "ch", history of "ch2")
+    let cases = [(0, 2, "", "de"), (3, 0, "cde", ""), (1, 4, "e", "bcde")];
+    for (depth, ch2_depth, want, want2) in cases {
+        let store = with_history(depth, ch2_depth, usize::MAX);
+        for ch in ["ch", "ch2"] {
+            store.slot(&name(ch)).push_batch(&mut msgs_on(ch, "abcde"));
+        }
+        assert_eq!(letters(&store.history("ch")), want);
+        assert_eq!(letters(&store.history("ch2")), want2);
+    }
+    assert!(with_history(3, 3, 8).history("never").is_empty());
+}
+
+#[test]
+fn history_bytes_bound_it_but_keep_the_newest() {
+    // (byte cap, payloads, history after)
+    let cases: &[(usize, &[&'static str], &[&str])] = &[
+        (4, &["ab", "cd", "ef"], &["cd", "ef"]),
+        (3, &["ab", "cd", "ef"], &["ef"]),
+        (1, &["abc"], &["abc"]),
+        (0, &["a", "b"], &["b"]),
+    ];
+    for &(max_bytes, sent, want) in cases {
+        let store = with_history(10, 10, max_bytes);
+        let mut batch: Vec<_> = sent.iter().map(|p| msg(1, p)).collect();
+        store.slot(&name("ch")).push_batch(&mut batch);
+        let got = store.history("ch");
+        assert_eq!(
+            payloads(&got),
+            want.iter().map(|s| s.as_bytes()).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn history_shares_payload_buffers_with_the_queue() {
+    let store = with_history(2, 2, usize::MAX);
+    store.slot(&name("ch")).push_run(run_of("abc"));
+    let (queued, kept) = (store.get_all("ch"), store.history("ch"));
+    assert_eq!(letters(&kept), "bc");
+    assert_eq!(kept[1].payload().as_ptr(), queued[2].payload().as_ptr());
+}
+
+#[test]
+fn an_own_write_is_the_latest_and_joins_the_history_but_not_the_queue() {
+    let store = with_history(2, 2, usize::MAX);
+    let sub = store.subscribe("ch");
+    store.slot(&name("ch")).push_batch(&mut vec![msg(1, "a")]);
+    store.slot(&name("ch")).record_own(Message::new(
+        name("ch"),
+        Bytes::from("own"),
+        ClientId::HOST,
+        Instant::now(),
+    ));
+    let latest = store.get("ch").unwrap();
+    assert_eq!(
+        (latest.from(), &latest.payload()[..]),
+        (ClientId::HOST, &b"own"[..])
+    );
+    assert_eq!(payloads(&store.history("ch")), [&b"a"[..], b"own"]);
+    assert_eq!(payloads(&store.get_all("ch")), [b"a"]);
+    assert_eq!(payloads(&sub.try_iter().collect::<Vec<_>>()), [b"a"]);
+    assert_eq!(store.stats("ch").unwrap().received, 1);
+}

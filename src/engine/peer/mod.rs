@@ -50,9 +50,9 @@ pub(crate) use images::LockedImage;
 use out::{OutState, Writer};
 
 use super::{Command, Notifier};
-use crate::protocol::{Header, ImageLane, Outbox};
+use crate::protocol::{Header, ImageLane, Kind, Outbox};
 use crate::time::deadline;
-use crate::{ClientId, ClientInfo, Error, ErrorKind, Result};
+use crate::{ClientId, ClientInfo, Error, ErrorKind, Message, Result};
 
 /// One connected peer, shared by the event loop and the public handles.
 #[derive(Debug)]
@@ -246,6 +246,20 @@ impl Peer {
         out.pushed += frame.len() as u64;
         out.pending.push_raw(frame);
         self.wake_loop(out);
+    }
+
+    /// Queues stored messages as they came, each image on the image path:
+    /// a host's latched values to a client that joins. One that does not
+    /// fit the budget is dropped and counted.
+    pub(crate) fn queue_messages(&self, msgs: &[Message]) {
+        for msg in msgs {
+            let (channel, payload) = (msg.channel(), msg.payload().clone());
+            // `queue` counts a refusal for lack of room.
+            let _ = match msg.image_meta() {
+                Some(meta) => self.queue_image(&Header::new(Kind::Image(*meta), channel), payload),
+                None => self.queue(&Header::data(channel), payload),
+            };
+        }
     }
 
     /// Records an image acknowledgement (`frame`, carrying a cumulative count)

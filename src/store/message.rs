@@ -1,0 +1,89 @@
+//! A received message, as the store keeps and hands it out.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::ClientId;
+use crate::image::Image;
+use crate::protocol::{ChannelName, ImageMeta};
+
+/// One received message: channel, payload, sender and time of arrival.
+///
+/// Cloning is cheap: the payload is a shared [`Bytes`] that points into the buffer
+/// the socket was read into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub(super) channel: ChannelName,
+    pub(super) payload: Bytes,
+    pub(super) from: ClientId,
+    pub(super) received: Instant,
+    /// The wire fields of an image (boxed: most messages are not images).
+    pub(super) image: Option<Box<ImageMeta>>,
+}
+
+impl Message {
+    pub(crate) fn new(
+        channel: ChannelName,
+        payload: Bytes,
+        from: ClientId,
+        received: Instant,
+    ) -> Self {
+        Message {
+            channel,
+            payload,
+            from,
+            received,
+            image: None,
+        }
+    }
+
+    /// The channel the message arrived on, as a validated name.
+    pub(crate) fn channel_name(&self) -> &ChannelName {
+        &self.channel
+    }
+
+    /// Marks the message as an image with these (validated) wire fields.
+    pub(crate) fn with_image(mut self, meta: ImageMeta) -> Self {
+        self.image = Some(Box::new(meta));
+        self
+    }
+
+    /// The image this message carries, if it arrived as one (an
+    /// [`Image`] was sent); the image's pixels are the payload, not copied.
+    pub fn image(&self) -> Option<Image> {
+        let meta = self.image.as_deref()?;
+        Image::from_wire(meta, self.payload.clone()).ok()
+    }
+
+    /// The wire fields of the image this message carries, if any.
+    pub(crate) fn image_meta(&self) -> Option<&ImageMeta> {
+        self.image.as_deref()
+    }
+
+    /// The channel the message arrived on.
+    pub fn channel(&self) -> &str {
+        self.channel.as_str()
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Takes the payload.
+    pub fn into_payload(self) -> Bytes {
+        self.payload
+    }
+
+    /// Who sent it: a client id on the host, [`ClientId::HOST`] on a client
+    /// (unless the host relayed it from another client).
+    pub fn from(&self) -> ClientId {
+        self.from
+    }
+
+    /// When the event loop read it off the socket.
+    pub fn received(&self) -> Instant {
+        self.received
+    }
+}
