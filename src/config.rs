@@ -1,7 +1,11 @@
 //! Builders for [`Host`](crate::Host) and [`Client`](crate::Client). Every setter states its default.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::RouteRequest;
 
 /// Default address of a host, and of the host a client connects to.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -32,6 +36,44 @@ pub(crate) struct Config {
     pub(crate) history_bytes: usize,
     /// A host's latched channels (see [`HostBuilder::latched`]); empty on a client.
     pub(crate) latched: Vec<String>,
+    /// What a host does with its clients' unrouted messages besides storing them.
+    pub(crate) relay: Relay,
+    /// Decides what a host's clients may route; `None` allows everything.
+    pub(crate) route_policy: Option<RoutePolicy>,
+}
+
+/// What a host does with the unrouted messages its clients send, besides
+/// storing them: [`HostBuilder::relay`]. Relayed copies are delivered as
+/// routed ones are: with the sender as origin, images as images, a full
+/// outbox dropping the copy (counted in [`ClientInfo::dropped`](crate::ClientInfo::dropped)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Relay {
+    /// Store only (the default): clients reach each other by routing.
+    #[default]
+    Off,
+    /// Also deliver each message to every other connected client.
+    Others,
+    /// Also send each message back to its sender.
+    Echo,
+    /// Both: every other client, and the sender.
+    OthersAndEcho,
+}
+
+/// The function behind a route policy.
+type PolicyFn = dyn Fn(&RouteRequest<'_>) -> Result<(), String> + Send + Sync;
+
+/// A host's route policy: see [`HostBuilder::route_policy`].
+#[derive(Clone)]
+pub(crate) struct RoutePolicy(
+    /// Shared by the builder's clones and the loop; called on the loop.
+    pub(crate) Arc<PolicyFn>,
+);
+
+impl fmt::Debug for RoutePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RoutePolicy(..)")
+    }
 }
 
 impl Default for Config {
@@ -59,6 +101,8 @@ impl Default for Config {
             channel_history: HashMap::new(),
             history_bytes: DEFAULT_HISTORY_BYTES,
             latched: Vec::new(),
+            relay: Relay::Off,
+            route_policy: None,
         }
     }
 }
@@ -288,6 +332,44 @@ impl HostBuilder {
     /// Default: 1024.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.config.max_connections = n;
+        self
+    }
+
+    /// What the host does with the unrouted messages its clients send,
+    /// besides storing them: nothing, pass them to every other client, echo
+    /// them to their sender, or both — a relay where clients that know
+    /// nothing of routing meet. Default: [`Relay::Off`].
+    pub fn relay(mut self, relay: Relay) -> Self {
+        self.config.relay = relay;
+        self
+    }
+
+    /// Decides what clients may route through this host: called with each
+    /// routed message's sender, channel and target; an `Err` refuses it, and
+    /// the sender gets an [`Event::Undelivered`](crate::Event::Undelivered)
+    /// with [`ErrorKind::RouteRefused`](crate::ErrorKind::RouteRefused)
+    /// carrying the text. It runs on the host's event loop, so it must be
+    /// quick and must not block (a lookup, not a network call): every other
+    /// connection waits meanwhile. Default: every route allowed.
+    ///
+    /// ```
+    /// use socketengine::{Host, To};
+    ///
+    /// // Only the planner may command everyone.
+    /// let host = Host::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .route_policy(|req| match (&req.to, req.channel) {
+    ///         (To::All, "cmd") => Err("only to named clients".to_owned()),
+    ///         _ => Ok(()),
+    ///     })
+    ///     .start()?;
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    pub fn route_policy(
+        mut self,
+        policy: impl Fn(&RouteRequest<'_>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.route_policy = Some(RoutePolicy(Arc::new(policy)));
         self
     }
 

@@ -174,14 +174,16 @@ mod protocol;
 mod send;
 mod store;
 mod time;
+mod to;
 
 pub use client::Client;
-pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder};
+pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, Relay};
 pub use error::{Error, ErrorKind, RecvError, RecvTimeoutError, Result, TryRecvError};
 pub use host::Host;
 pub use id::ClientId;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
 pub use info::{ClientInfo, Event};
-pub use send::{Outgoing, Payload, Target, To, WriteGuard};
+pub use send::{Outgoing, Payload, Target, WriteGuard};
 pub use store::{ChannelStats, Message, Subscription};
+pub use to::{RouteRequest, To};

@@ -166,3 +166,86 @@ fn a_route_the_wire_cannot_carry_is_refused_before_sending() {
     assert!(matches!(err.kind(), ErrorKind::InvalidTarget(_)), "{err}");
     assert!(sender.is_connected());
 }
+
+#[test]
+fn a_relaying_host_passes_unrouted_messages_on_from_their_sender() {
+    use socketengine::Relay;
+    for (relay, to_other, to_sender) in [
+        (Relay::Others, true, false),
+        (Relay::Echo, false, true),
+        (Relay::OthersAndEcho, true, true),
+    ] {
+        let host = util::host_with(|b| b.relay(relay));
+        let [a, b] = ["a", "b"].map(|n| client(&host, n));
+        let subs = [&a, &b].map(|c| c.subscribe("ch"));
+        a.write_lock("ch", "hello").unwrap();
+        util::wait_received(&host, "ch", 1);
+        host.write_lock("ch", "marker").unwrap();
+        let hello =
+            |sub: &socketengine::Subscription| until_marker(sub) == [("hello".to_owned(), a.id())];
+        assert_eq!(hello(&subs[1]), to_other, "{relay:?}: the other client");
+        assert_eq!(hello(&subs[0]), to_sender, "{relay:?}: the sender");
+        assert_eq!(
+            text(&host.get("ch").unwrap()),
+            "hello",
+            "{relay:?}: the host keeps it"
+        );
+    }
+}
+
+#[test]
+fn a_relaying_host_passes_images_on_as_images_and_runs_of_small_messages_whole() {
+    let host = util::host_with(|b| b.relay(socketengine::Relay::Others));
+    let camera = client(&host, "camera");
+    let viewer = client(&host, "viewer");
+    let frames = viewer.subscribe(IMAGE_CHANNEL);
+    let frame = Image::new(320, 240, PixelFormat::Gray8, vec![5u8; 320 * 240])
+        .unwrap()
+        .with_seq(3);
+    camera.write_lock(IMAGE_CHANNEL, &frame).unwrap();
+    let msg = frames.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(
+        (msg.from(), msg.image().map(|i| i.seq())),
+        (camera.id(), Some(3))
+    );
+    // A burst of small frames arrives at the host as runs; each is relayed.
+    let nums = viewer.subscribe("n");
+    for i in 0..500u32 {
+        camera.write("n", i.to_le_bytes().to_vec()).unwrap();
+    }
+    camera.flush().unwrap();
+    for i in 0..500u32 {
+        let msg = nums.recv_timeout(TIMEOUT).unwrap();
+        assert_eq!(
+            (&msg.payload()[..], msg.from()),
+            (&i.to_le_bytes()[..], camera.id())
+        );
+    }
+}
+
+#[test]
+fn a_route_policy_refuses_with_its_reason_and_lets_the_rest_through() {
+    let host = util::host_with(|b| {
+        b.route_policy(|req| match (&req.to, req.channel) {
+            (To::All, "cmd") => Err("commands go to named clients".to_owned()),
+            _ => Ok(()),
+        })
+    });
+    let planner = client(&host, "planner");
+    let arm = client(&host, "arm");
+    let events = planner.events();
+    let cmds = arm.subscribe("cmd");
+    planner
+        .to(To::All)
+        .write_lock("cmd", "everyone stop")
+        .unwrap();
+    let (channel, kind) = next_undelivered(&events);
+    assert_eq!(channel, "cmd");
+    assert!(
+        matches!(&kind, ErrorKind::RouteRefused(why) if why == "commands go to named clients"),
+        "{kind}"
+    );
+    planner.to("arm").write_lock("cmd", "arm stop").unwrap();
+    let msg = cmds.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(text(&msg), "arm stop", "the refused one never arrived");
+}

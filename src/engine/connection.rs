@@ -19,7 +19,7 @@ use crate::protocol::{
 };
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
-use crate::{ClientId, ErrorKind, Event, Result};
+use crate::{ClientId, ErrorKind, Event, Relay, Result};
 
 /// The channel heartbeat pings travel on (pings and pongs never reach the store).
 const HEARTBEAT_CHANNEL: &str = "heartbeat";
@@ -132,9 +132,15 @@ impl Open {
 
     /// Stores a run of plain data frames on the current channel: the messages
     /// are built when read, on the reader's thread.
-    fn store_run(&mut self, chunk: Bytes, spans: Vec<(u32, u32)>, now: Instant) {
+    fn store_run(&mut self, chunk: Bytes, spans: Vec<(u32, u32)>, shared: &Shared, now: Instant) {
         // The decoder only finds runs on the current channel.
         let Some(slot) = &self.slot else { return };
+        if self.relays(shared) {
+            for &(start, end) in &spans {
+                let payload = chunk.slice(start as usize..end as usize);
+                self.relay(shared, slot.name().as_str(), Kind::Data, &payload);
+            }
+        }
         // Messages decoded one by one before this run go first.
         slot.push_batch(&mut self.batch);
         slot.push_run(Run {
@@ -215,6 +221,29 @@ impl Open {
         Ok(())
     }
 
+    /// Whether this host relays its clients' unrouted messages.
+    fn relays(&self, shared: &Shared) -> bool {
+        self.side() == Side::Host && shared.config.relay != Relay::Off
+    }
+
+    /// A host's relay of a client's unrouted message, if it relays.
+    fn relay(&self, shared: &Shared, channel: &str, kind: Kind, payload: &Bytes) {
+        if !self.relays(shared) {
+            return;
+        }
+        let Some((route, mirror)) = hub::relay_route(shared.config.relay) else {
+            return;
+        };
+        let routed = Routed {
+            channel,
+            kind,
+            payload: payload.clone(),
+            route: &route,
+            mirror,
+        };
+        route::relay(shared, &self.peer, routed);
+    }
+
     /// Which end of the connection this is, for the hub.
     fn side(&self) -> Side {
         match self.trust_origin {
@@ -243,6 +272,7 @@ impl Open {
 
     /// Stores a frame's payload as a data message on its channel.
     fn store_data(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
+        self.relay(shared, frame.channel_str(), Kind::Data, &frame.payload);
         let from = self.sender(&frame);
         let msg = Message::new(frame.channel, frame.payload, from, now);
         self.store(msg, shared)
@@ -297,6 +327,8 @@ impl Open {
                 Verdict::Report(_) | Verdict::Drop => return Ok(()),
             }
         }
+        let (channel, kind) = (image.channel.as_str(), Kind::Image(image.meta));
+        self.relay(shared, channel, kind, &image.data);
         let msg = Message::new(image.channel, image.data, image.from, now).with_image(image.meta);
         self.store(msg, shared)?;
         if let (Some(slot), 1..) = (&self.slot, image.skipped) {
@@ -460,7 +492,7 @@ fn read_open(
                 None
             }
             Decoded::Run { chunk, spans } => {
-                open.store_run(chunk, spans, now);
+                open.store_run(chunk, spans, shared, now);
                 None
             }
             Decoded::Large { frame, payload_len } => {

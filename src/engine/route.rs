@@ -26,6 +26,18 @@ pub(super) struct Routed<'a> {
 /// sender about each id or name that names no connected client.
 pub(super) fn deliver(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
     let origin = sender.id();
+    let policy = shared.config.route_policy.as_ref();
+    if let Err(notice) = crate::hub::admit(policy, origin, routed.channel, routed.route) {
+        return notify(sender, routed.channel, &notice);
+    }
+    relay(shared, sender, routed);
+}
+
+/// Delivers `routed` from `sender` as it is, without asking the route
+/// policy: a host's relay of unrouted messages, or a route the policy let
+/// through.
+pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
+    let origin = sender.id();
     let header = Header {
         kind: routed.kind,
         channel: routed.channel,

@@ -20,7 +20,11 @@
 
 pub(crate) mod latched;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::config::{Relay, RoutePolicy};
 use crate::protocol::{Frame, Kind, OP_UNDELIVERED, Route, Undelivered};
+use crate::{ClientId, RouteRequest, To};
 
 /// What the engine does with a frame it handed to the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +66,44 @@ pub(crate) fn on_routed(route: &Route, side: Side) -> Verdict {
         (Side::Host, Route::Room(_)) => Verdict::Refuse(Undelivered::Unsupported(
             "rooms (they come with the hub)".to_owned(),
         )),
+    }
+}
+
+/// Whether the host's route policy lets `from` route a message on `channel`
+/// by `route`. A policy that panics refuses (and the loop carries on).
+pub(crate) fn admit(
+    policy: Option<&RoutePolicy>,
+    from: ClientId,
+    channel: &str,
+    route: &Route,
+) -> Result<(), Undelivered> {
+    let Some(RoutePolicy(policy)) = policy else {
+        return Ok(());
+    };
+    let to = match route {
+        Route::Host => To::Host,
+        Route::All => To::All,
+        Route::Clients(ids) => To::Clients(ids.iter().map(|&id| ClientId(id)).collect()),
+        Route::Names(names) => To::Names(names.clone()),
+        Route::Room(room) => To::Room(room.clone()),
+    };
+    let request = RouteRequest { from, channel, to };
+    match catch_unwind(AssertUnwindSafe(|| policy(&request))) {
+        Ok(verdict) => verdict.map_err(Undelivered::Refused),
+        Err(_) => Err(Undelivered::Refused(
+            "the host's route policy failed".to_owned(),
+        )),
+    }
+}
+
+/// Where a host relays a client's unrouted message, if it does: every
+/// other client, and whether the sender gets it back.
+pub(crate) fn relay_route(relay: Relay) -> Option<(Route, bool)> {
+    match relay {
+        Relay::Off => None,
+        Relay::Others => Some((Route::All, false)),
+        Relay::Echo => Some((Route::Clients(Vec::new()), true)),
+        Relay::OthersAndEcho => Some((Route::All, true)),
     }
 }
 
@@ -140,6 +182,38 @@ mod tests {
         ];
         for (i, (route, side, want)) in table.into_iter().enumerate() {
             assert_eq!(on_routed(&route, side), want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn a_route_policy_refuses_with_its_text_and_a_panicking_one_refuses_too() {
+        let policy = RoutePolicy(std::sync::Arc::new(|req: &RouteRequest<'_>| {
+            match (&req.to, req.channel) {
+                (To::All, "cmd") => Err("not to all".to_owned()),
+                (To::Names(names), _) if names.is_empty() => panic!("a bug in the policy"),
+                _ => Ok(()),
+            }
+        }));
+        let from = ClientId(7);
+        let table = [
+            (
+                Route::All,
+                "cmd",
+                Err(Undelivered::Refused("not to all".into())),
+            ),
+            (Route::All, "pose", Ok(())),
+            (Route::Clients(vec![1]), "cmd", Ok(())),
+            (
+                Route::Names(vec![]),
+                "x",
+                Err(Undelivered::Refused(
+                    "the host's route policy failed".into(),
+                )),
+            ),
+        ];
+        for (i, (route, channel, want)) in table.into_iter().enumerate() {
+            assert_eq!(admit(Some(&policy), from, channel, &route), want, "row {i}");
+            assert_eq!(admit(None, from, channel, &route), Ok(()), "row {i}");
         }
     }
 

@@ -1,0 +1,84 @@
+//! Where a message goes: [`To`], the target of every sending call, and the
+//! [`RouteRequest`] a host's route policy judges.
+
+use crate::ClientId;
+
+/// Where a message goes: the argument of [`Host::to`](crate::Host::to) and
+/// [`Client::to`](crate::Client::to).
+///
+/// A client's plain [`write`](crate::Client::write) goes to [`To::Host`]; a
+/// host's plain [`write`](crate::Host::write) goes to [`To::All`]. Ids and
+/// names convert: `host.to(id)`, `host.to("planner")`.
+///
+/// A client's target other than [`To::Host`] is routed: the message goes to
+/// the host, which delivers it to the clients named, with this client as its
+/// sender ([`Message::from`]); an id or name the host does not know comes back
+/// as an [`Event::Undelivered`](crate::Event::Undelivered). Targets not built
+/// yet (rooms, groups) fail with
+/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and hand the
+/// payload back: nothing is dropped silently.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum To {
+    /// The host; from a host itself, `Unsupported`.
+    Host,
+    /// Every connected client (from a client: every other one).
+    All,
+    /// One client, by id.
+    Client(ClientId),
+    /// Several clients, by id; each must be connected.
+    Clients(Vec<ClientId>),
+    /// One client, by the name it chose when it connected. A client that
+    /// chose none is listed as `client-N` but addressed by its id.
+    Name(String),
+    /// Several clients, by name; each must be connected.
+    Names(Vec<String>),
+    /// The members of a room (to come with the hub).
+    Room(String),
+    /// The clients interested in a channel group (to come with the hub).
+    Group(String),
+}
+
+impl From<ClientId> for To {
+    fn from(id: ClientId) -> To {
+        To::Client(id)
+    }
+}
+
+impl From<&str> for To {
+    fn from(name: &str) -> To {
+        To::Name(name.to_owned())
+    }
+}
+
+impl From<String> for To {
+    fn from(name: String) -> To {
+        To::Name(name)
+    }
+}
+
+impl From<Vec<ClientId>> for To {
+    fn from(ids: Vec<ClientId>) -> To {
+        To::Clients(ids)
+    }
+}
+
+impl From<&[ClientId]> for To {
+    fn from(ids: &[ClientId]) -> To {
+        To::Clients(ids.to_vec())
+    }
+}
+
+/// A client's request to route a message through the host, as a host's
+/// [route policy](crate::HostBuilder::route_policy) sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RouteRequest<'a> {
+    /// The client that sent it.
+    pub from: ClientId,
+    /// Its channel.
+    pub channel: &'a str,
+    /// Where it asks the message to go: [`To::All`] (every other client),
+    /// [`To::Clients`], [`To::Names`] or [`To::Room`].
+    pub to: To,
+}
