@@ -12,7 +12,7 @@ use crate::ClientId;
 ///
 /// A client's target other than [`To::Host`] is routed: the message goes to
 /// the host, which delivers it to the clients named, with this client as its
-/// sender ([`Message::from`]); an id or name the host does not know comes back
+/// sender ([`Message::from`](crate::Message::from)); an id or name the host does not know comes back
 /// as an [`Event::Undelivered`](crate::Event::Undelivered). Targets not built
 /// yet (rooms, groups) fail with
 /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and hand the
