@@ -27,6 +27,24 @@ pub(crate) struct Config {
     pub(crate) notsent_lowat: Option<u32>,
     pub(crate) image_window: usize,
     pub(crate) image_queue_capacity: usize,
+    /// A host's answer to a second connection claiming a connected name.
+    pub(crate) name_policy: NamePolicy,
+}
+
+/// What a host does when a connection asks for a name a connected client holds;
+/// from [`HostBuilder::name_policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum NamePolicy {
+    /// Refuse it ([`ErrorKind::NameTaken`](crate::ErrorKind::NameTaken) on its
+    /// `connect`), unless it presents the resume token the holder was given:
+    /// then it is the same client back, and its old connection is closed as
+    /// replaced. Two clients sharing a name cannot knock each other off.
+    #[default]
+    RefuseTaken,
+    /// Let the newer connection take the name and close the older one as
+    /// replaced (the behaviour before names were identities).
+    ReplaceOld,
 }
 
 impl Default for Config {
@@ -50,6 +68,7 @@ impl Default for Config {
             notsent_lowat: None,
             image_window: DEFAULT_IMAGE_WINDOW,
             image_queue_capacity: 8,
+            name_policy: NamePolicy::RefuseTaken,
         }
     }
 }
@@ -251,6 +270,13 @@ impl HostBuilder {
         self
     }
 
+    /// What to do when a connection asks for a name a connected client holds:
+    /// see [`NamePolicy`]. Default: [`NamePolicy::RefuseTaken`].
+    pub fn name_policy(mut self, policy: NamePolicy) -> Self {
+        self.config.name_policy = policy;
+        self
+    }
+
     common_setters!();
 }
 
@@ -264,6 +290,8 @@ pub struct ClientBuilder {
     /// Delays between reconnection attempts, from the first to the cap; `None`
     /// turns reconnection off.
     pub(crate) reconnect: Option<(Duration, Duration)>,
+    /// Whether a client the host kicked redials (with reconnection on).
+    pub(crate) redial_after_kick: bool,
     pub(crate) config: Config,
 }
 
@@ -274,6 +302,7 @@ impl Default for ClientBuilder {
             name: String::new(),
             connect_timeout: Duration::from_secs(5),
             reconnect: Some((Duration::from_millis(100), Duration::from_secs(5))),
+            redial_after_kick: false,
             config: Config::default(),
         }
     }
@@ -320,6 +349,17 @@ impl ClientBuilder {
     pub fn reconnect(mut self, on: bool) -> Self {
         let defaults = (Duration::from_millis(100), Duration::from_secs(5));
         self.reconnect = on.then(|| self.reconnect.unwrap_or(defaults));
+        self
+    }
+
+    /// Whether to reconnect (with [reconnection](Self::reconnect) on) after the
+    /// host disconnected this client on purpose
+    /// ([`Host::disconnect`](crate::Host::disconnect), reason code 1). A client
+    /// whose name was taken over by a connection with its resume token
+    /// (replaced, code 2) never redials: it would take the name back and the
+    /// two would knock each other off. Default: false.
+    pub fn redial_after_kick(mut self, on: bool) -> Self {
+        self.redial_after_kick = on;
         self
     }
 

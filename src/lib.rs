@@ -176,12 +176,12 @@ mod store;
 mod time;
 
 pub use client::Client;
-pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder};
+pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, NamePolicy};
 pub use error::{Error, ErrorKind, RecvError, RecvTimeoutError, Result, TryRecvError};
 pub use host::Host;
 pub use id::ClientId;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
-pub use info::{ClientInfo, Event};
+pub use info::{ClientInfo, CloseCode, DisconnectReason, Event};
 pub use send::{Outgoing, Payload, Target, To, WriteGuard};
 pub use store::{ChannelStats, Message, Subscription};

@@ -18,7 +18,7 @@ use crate::protocol::{
 };
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
-use crate::{ClientId, ErrorKind, Result};
+use crate::{ClientId, DisconnectReason, ErrorKind, Result};
 
 /// The channel heartbeat pings travel on (pings and pongs never reach the store).
 const HEARTBEAT_CHANNEL: &str = "heartbeat";
@@ -102,6 +102,9 @@ pub(crate) struct Open {
     /// small, so the payload of a following chunk is not read into `rbuf`
     /// (and copied out of it).
     after_chunk: bool,
+    /// Why the connection is ending, once a close frame came or went: the
+    /// loop closes it after this read pass and reports the reason.
+    pub(crate) reason: Option<DisconnectReason>,
 }
 
 impl Open {
@@ -120,6 +123,7 @@ impl Open {
             batch: Vec::new(),
             images: Images::default(),
             after_chunk: false,
+            reason: None,
         }
     }
 
@@ -187,6 +191,10 @@ impl Open {
         match verdict {
             Verdict::Store => self.store_data(frame, shared, now),
             Verdict::Drop => Ok(()),
+            Verdict::Disconnect(reason) => {
+                self.reason.get_or_insert(reason);
+                Ok(())
+            }
         }
     }
 

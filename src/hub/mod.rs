@@ -18,16 +18,20 @@
 //! carries out its answer, so the hub decides without sockets or threads and is
 //! tested as plain functions.
 
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Kind, close_message};
+use crate::{CloseCode, DisconnectReason};
 
 /// What the engine does with a frame it handed to the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub(crate) enum Verdict {
     /// Store the frame's payload on its channel, as an unrouted data message.
     Store,
     /// Drop the frame: nothing handles its kind yet.
     Drop,
+    /// End the connection after this read pass and report `reason` (the
+    /// engine decides whether a client redials).
+    Disconnect(DisconnectReason),
 }
 
 /// A data frame that carries a route.
@@ -60,12 +64,14 @@ pub(crate) fn on_control(_frame: &Frame) -> Verdict {
     Verdict::Drop
 }
 
-/// The peer announces it is closing, with a reason.
-///
-/// To come with the hub (issue: routing), which will report the reason. Until
-/// then it is dropped, and the connection ends when the peer closes its socket.
-pub(crate) fn on_close(_frame: &Frame) -> Verdict {
-    Verdict::Drop
+/// The peer announces it is closing, with a reason: the connection ends, and
+/// the reason (its code and at most 1 KiB of message) is reported.
+pub(crate) fn on_close(frame: &Frame) -> Verdict {
+    let Kind::Close { reason } = frame.kind else {
+        return Verdict::Drop;
+    };
+    let code = CloseCode::from_code(reason);
+    Verdict::Disconnect(DisconnectReason::new(code, close_message(&frame.payload)))
 }
 
 #[cfg(test)]
@@ -87,7 +93,7 @@ mod tests {
     }
 
     #[test]
-    fn routed_data_is_stored_and_the_other_kinds_dropped_until_the_hub_comes() {
+    fn routed_data_is_stored_a_close_disconnects_and_the_other_kinds_are_dropped() {
         let routed = frame(Kind::Data, Some(Route::All));
         let request = frame(Kind::Request { id: 1 }, None);
         let reply = frame(Kind::Reply { id: 1, status: 0 }, None);
@@ -98,10 +104,29 @@ mod tests {
             (on_request(&request), Verdict::Drop),
             (on_reply(&reply), Verdict::Drop),
             (on_control(&control), Verdict::Drop),
-            (on_close(&close), Verdict::Drop),
+            (
+                on_close(&close),
+                Verdict::Disconnect(DisconnectReason::new(CloseCode::Normal, "p")),
+            ),
         ];
         for (i, (got, want)) in table.into_iter().enumerate() {
             assert_eq!(got, want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn a_close_reports_its_code_and_message() {
+        let mut kicked = frame(Kind::Close { reason: 1 }, None);
+        kicked.payload = Bytes::from_static(b"go away");
+        let mut odd = frame(Kind::Close { reason: 77 }, None);
+        odd.payload = Bytes::from(vec![b'x'; 5000]);
+        let table = [
+            (kicked, CloseCode::Kicked, "go away".to_owned()),
+            (odd, CloseCode::Other(77), "x".repeat(1024)),
+        ];
+        for (frame, code, message) in table {
+            let want = Verdict::Disconnect(DisconnectReason::new(code, message));
+            assert_eq!(on_close(&frame), want);
         }
     }
 }
