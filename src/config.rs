@@ -316,8 +316,12 @@ impl ClientBuilder {
     }
 
     /// The name the host lists this client under (at most 255 bytes). A client
-    /// reconnecting under the same name keeps its id. Default: empty, and the
-    /// host names it `client-N`.
+    /// reconnecting under the same name keeps its id. While a client is
+    /// connected under a name, the host refuses it to others
+    /// ([`ErrorKind::NameTaken`](crate::ErrorKind::NameTaken), see
+    /// [`NamePolicy`]); a reconnecting client proves it is the holder with the
+    /// resume token of its last welcome. Default: empty, and the host names it
+    /// `client-N`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -340,8 +344,12 @@ impl ClientBuilder {
     /// succeeded). The client waits `first`, then twice as long after each
     /// failed attempt up to `cap`, each delay scaled by a random factor in
     /// [0.5, 1] so that clients cut off together do not return together; it
-    /// gives its name again, so the host knows it (and keeps its id unless the
-    /// host restarted). Meanwhile unlocked writes fail at once with
+    /// gives its name again, with the resume token of its last welcome, so the
+    /// host knows it (and keeps its id unless the host restarted) even if it
+    /// has not yet noticed the old connection is gone. It does not redial after
+    /// the host [kicked](crate::Host::disconnect) it (unless
+    /// [`redial_after_kick`](Self::redial_after_kick)) or gave its name to a
+    /// connection with its token. Meanwhile unlocked writes fail at once with
     /// `NotConnected`, and locked writes wait for the connection, within their
     /// [write timeout](Self::write_timeout). Every step is an [`Event`](crate::Event):
     /// `Disconnected`, `Reconnecting`, an `Error` per failed attempt, `Connected`.

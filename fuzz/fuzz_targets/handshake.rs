@@ -188,7 +188,12 @@ fn check_structured(s: Structured) {
     );
     assert_eq!(
         (back.version, back.client_id, back.host_time_ns, back.resume),
-        (welcome.version, welcome.client_id, welcome.host_time_ns, welcome.resume),
+        (
+            welcome.version,
+            welcome.client_id,
+            welcome.host_time_ns,
+            welcome.resume
+        ),
         "welcome fields"
     );
     if !matches!(status, WelcomeStatus::Unknown(0..=3)) {

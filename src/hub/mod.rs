@@ -4,10 +4,11 @@
 //! operations (rooms, subscriptions) and closes come here, one function per
 //! kind, and the engine acts on the [`Verdict`] returned.
 //!
-//! For now each function does what the engine did before the hub existed
-//! (routed data is stored as if unrouted, the rest is dropped), but says so in
-//! one place, so routing and request/reply fill in these functions without
-//! touching the engine's read path.
+//! A close ends the connection with its reason. For now the other functions
+//! do what the engine did before the hub existed (routed data is stored as if
+//! unrouted, the rest is dropped), but say so in one place, so routing and
+//! request/reply fill in these functions without touching the engine's read
+//! path.
 //!
 //! # Layering
 //!

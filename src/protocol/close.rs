@@ -61,7 +61,7 @@ mod tests {
             (CLOSE_REPLACED, &long, &long[..MAX_CLOSE_MESSAGE]),
         ];
         for (reason, message, want) in table {
-            let wire = close_frame(reason, message).unwrap();
+            let wire = close_frame(reason, message).expect("a close frame encodes");
             let mut buf = bytes::BytesMut::from(&wire[..]);
             let Ok(Decoded::Frame(frame)) = Decoder::new(1 << 20).step(&mut buf, None) else {
                 panic!("a close frame decodes");

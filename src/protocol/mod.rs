@@ -143,8 +143,22 @@
 //! 68 69         payload "hi"
 //! ```
 //!
+//! And the hello of a client named `cam` without a token:
+//!
+//! ```text
+//! 53 4b 45 4e   "SKEN"
+//! 02 00         version 2
+//! 03            name length
+//! 63 61 6d      "cam"
+//! 00            no resume token
 //! ```
-//! use socketengine::protocol::Header;
+//!
+//! ```
+//! use socketengine::protocol::{Header, Hello};
+//!
+//! let mut hello = Vec::new();
+//! Hello::new("cam").encode(&mut hello).unwrap();
+//! assert_eq!(hello, b"SKEN\x02\x00\x03cam\x00");
 //!
 //! let wire = Header::data("pose").to_bytes(b"hi").unwrap();
 //! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
