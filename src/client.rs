@@ -75,6 +75,7 @@ impl Client {
             name: builder.name.clone(),
             timeout: builder.connect_timeout,
             reconnect: builder.reconnect,
+            redial_after_kick: builder.redial_after_kick,
         };
         let shared = Arc::new(Shared::new(builder.config));
         let (first_tx, first) = crossbeam_channel::bounded(1);
@@ -211,7 +212,9 @@ impl Client {
         self.inner.core.flush()
     }
 
-    /// Closes the connection and joins the event loop. Writes afterwards fail with
+    /// Closes the connection and joins the event loop; the host is told first,
+    /// with a close frame of reason 0 ("closing"), which its
+    /// [`Event::Disconnected`](crate::Event::Disconnected) reports. Writes afterwards fail with
     /// `Closed`; stored messages stay readable. Idempotent; dropping the last
     /// handle does the same.
     pub fn close(&self) {
@@ -235,8 +238,10 @@ impl ClientBuilder {
     /// does not answer the hello within the connect timeout;
     /// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) when it answers with
     /// something other than a welcome (it is not a socketengine host);
+    /// [`ErrorKind::NameTaken`](crate::ErrorKind::NameTaken) when another
+    /// connected client holds its [name](Self::name);
     /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when it turns the client
-    /// away (full, or another protocol version).
+    /// away for another reason (full, or another protocol version).
     pub fn connect(self) -> Result<Client> {
         Client::connect(self)
     }

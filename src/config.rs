@@ -40,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) relay: Relay,
     /// Decides what a host's clients may route; `None` allows everything.
     pub(crate) route_policy: Option<RoutePolicy>,
+    /// A host's answer to a second connection claiming a connected name.
+    pub(crate) name_policy: NamePolicy,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -76,6 +78,22 @@ impl fmt::Debug for RoutePolicy {
     }
 }
 
+/// What a host does when a connection asks for a name a connected client holds;
+/// from [`HostBuilder::name_policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum NamePolicy {
+    /// Refuse it ([`ErrorKind::NameTaken`](crate::ErrorKind::NameTaken) on its
+    /// `connect`), unless it presents the resume token the holder was given:
+    /// then it is the same client back, and its old connection is closed as
+    /// replaced. Two clients sharing a name cannot knock each other off.
+    #[default]
+    RefuseTaken,
+    /// Let the newer connection take the name and close the older one as
+    /// replaced (the behaviour before names were identities).
+    ReplaceOld,
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -103,6 +121,7 @@ impl Default for Config {
             latched: Vec::new(),
             relay: Relay::Off,
             route_policy: None,
+            name_policy: NamePolicy::RefuseTaken,
         }
     }
 }
@@ -395,6 +414,13 @@ impl HostBuilder {
         self
     }
 
+    /// What to do when a connection asks for a name a connected client holds:
+    /// see [`NamePolicy`]. Default: [`NamePolicy::RefuseTaken`].
+    pub fn name_policy(mut self, policy: NamePolicy) -> Self {
+        self.config.name_policy = policy;
+        self
+    }
+
     common_setters!();
 }
 
@@ -408,6 +434,8 @@ pub struct ClientBuilder {
     /// Delays between reconnection attempts, from the first to the cap; `None`
     /// turns reconnection off.
     pub(crate) reconnect: Option<(Duration, Duration)>,
+    /// Whether a client the host kicked redials (with reconnection on).
+    pub(crate) redial_after_kick: bool,
     pub(crate) config: Config,
 }
 
@@ -418,6 +446,7 @@ impl Default for ClientBuilder {
             name: String::new(),
             connect_timeout: Duration::from_secs(5),
             reconnect: Some((Duration::from_millis(100), Duration::from_secs(5))),
+            redial_after_kick: false,
             config: Config::default(),
         }
     }
@@ -431,8 +460,12 @@ impl ClientBuilder {
     }
 
     /// The name the host lists this client under (at most 255 bytes). A client
-    /// reconnecting under the same name keeps its id. Default: empty, and the
-    /// host names it `client-N`.
+    /// reconnecting under the same name keeps its id. While a client is
+    /// connected under a name, the host refuses it to others
+    /// ([`ErrorKind::NameTaken`](crate::ErrorKind::NameTaken), see
+    /// [`NamePolicy`]); a reconnecting client proves it is the holder with the
+    /// resume token of its last welcome. Default: empty, and the host names it
+    /// `client-N`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -455,8 +488,12 @@ impl ClientBuilder {
     /// succeeded). The client waits `first`, then twice as long after each
     /// failed attempt up to `cap`, each delay scaled by a random factor in
     /// [0.5, 1] so that clients cut off together do not return together; it
-    /// gives its name again, so the host knows it (and keeps its id unless the
-    /// host restarted). Meanwhile unlocked writes fail at once with
+    /// gives its name again, with the resume token of its last welcome, so the
+    /// host knows it (and keeps its id unless the host restarted) even if it
+    /// has not yet noticed the old connection is gone. It does not redial after
+    /// the host [kicked](crate::Host::disconnect) it (unless
+    /// [`redial_after_kick`](Self::redial_after_kick)) or gave its name to a
+    /// connection with its token. Meanwhile unlocked writes fail at once with
     /// `NotConnected`, and locked writes wait for the connection, within their
     /// [write timeout](Self::write_timeout). Every step is an [`Event`](crate::Event):
     /// `Disconnected`, `Reconnecting`, an `Error` per failed attempt, `Connected`.
@@ -464,6 +501,17 @@ impl ClientBuilder {
     pub fn reconnect(mut self, on: bool) -> Self {
         let defaults = (Duration::from_millis(100), Duration::from_secs(5));
         self.reconnect = on.then(|| self.reconnect.unwrap_or(defaults));
+        self
+    }
+
+    /// Whether to reconnect (with [reconnection](Self::reconnect) on) after the
+    /// host disconnected this client on purpose
+    /// ([`Host::disconnect`](crate::Host::disconnect), reason code 1). A client
+    /// whose name was taken over by a connection with its resume token
+    /// (replaced, code 2) never redials: it would take the name back and the
+    /// two would knock each other off. Default: false.
+    pub fn redial_after_kick(mut self, on: bool) -> Self {
+        self.redial_after_kick = on;
         self
     }
 

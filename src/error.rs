@@ -72,6 +72,13 @@ pub enum ErrorKind {
     /// The host refused the handshake.
     #[error("host refused the connection: {0}")]
     Refused(String),
+    /// The host refused the handshake because another connection holds this
+    /// client's name (and this client could not prove it is that one).
+    #[error("name {name:?} is taken by a connected client")]
+    NameTaken {
+        /// The name asked for.
+        name: String,
+    },
     /// No client with this id is connected.
     #[error("no connected client {0}")]
     UnknownClient(ClientId),
@@ -253,7 +260,7 @@ impl From<Error> for io::Error {
             ErrorKind::TimedOut(_) | ErrorKind::HandshakeTimeout(_) => io::ErrorKind::TimedOut,
             ErrorKind::AddrInUse { .. } => io::ErrorKind::AddrInUse,
             ErrorKind::Connect { source, .. } => source.kind(),
-            ErrorKind::Refused(_) => io::ErrorKind::ConnectionRefused,
+            ErrorKind::Refused(_) | ErrorKind::NameTaken { .. } => io::ErrorKind::ConnectionRefused,
             ErrorKind::Truncated { .. } => io::ErrorKind::UnexpectedEof,
             _ => io::ErrorKind::InvalidData,
         };

@@ -66,6 +66,11 @@ impl Core {
         Ok(())
     }
 
+    /// Asks the loop to kick `client` with `message`; returns at once.
+    pub(crate) fn disconnect(&self, client: crate::ClientId, message: String) {
+        self.engine.disconnect(client, message);
+    }
+
     /// Stops the event loop and joins it. Idempotent.
     pub(crate) fn close(&self) {
         self.engine.shutdown();

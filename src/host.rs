@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::engine::{Engine, Role, Shared, bind_listener};
 use crate::handle::Core;
-use crate::{ClientInfo, HostBuilder, Inbox, Outgoing, Result, Target, To, WriteGuard};
+use crate::{
+    ClientId, ClientInfo, ErrorKind, HostBuilder, Inbox, Outgoing, Result, Target, To, WriteGuard,
+};
 
 /// A running host: one event-loop thread serving every client.
 ///
@@ -139,7 +141,48 @@ impl Host {
         self.inner.core.flush()
     }
 
-    /// Stops the host: closes every connection and joins the event loop. Writes
+    /// Disconnects one client, telling it why: a close frame of reason 1
+    /// ("kicked") carrying `reason` (cut to 1 KiB), then the connection closes.
+    /// The client's [`Event::Disconnected`](crate::Event::Disconnected) and this
+    /// host's carry the reason; the client does not redial unless built with
+    /// [`redial_after_kick`](crate::ClientBuilder::redial_after_kick). Returns
+    /// once the event loop has been asked; the events follow.
+    ///
+    /// ```
+    /// # use socketengine::{Client, CloseCode, Event, Host};
+    /// # use std::time::Duration;
+    /// let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// let arm = Client::builder().addr(host.local_addr().to_string()).name("arm").connect()?;
+    /// let events = arm.events();
+    /// host.disconnect(arm.id(), "maintenance")?;
+    /// let reason = loop {
+    ///     match events.recv_timeout(Duration::from_secs(5)).expect("an event") {
+    ///         Event::Disconnected { reason, .. } => break reason.expect("a reason"),
+    ///         _ => {}
+    ///     }
+    /// };
+    /// assert_eq!((reason.code, reason.message.as_str()), (CloseCode::Kicked, "maintenance"));
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UnknownClient`] when no client with this id is connected;
+    /// [`ErrorKind::Closed`] after [`close`](Self::close).
+    pub fn disconnect(&self, client: ClientId, reason: impl Into<String>) -> Result<()> {
+        let core = &self.inner.core;
+        if core.is_stopped() {
+            return Err(ErrorKind::Closed.into());
+        }
+        if core.shared().registry.get(client).is_none() {
+            return Err(ErrorKind::UnknownClient(client).into());
+        }
+        core.disconnect(client, reason.into());
+        Ok(())
+    }
+
+    /// Stops the host: tells every client (a close frame of reason 3, "host
+    /// shutting down"), closes every connection and joins the event loop. Writes
     /// afterwards fail with `Closed`; stored messages stay readable. Idempotent;
     /// dropping the last handle does the same.
     pub fn close(&self) {

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::protocol::{CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN};
 use crate::{ClientId, Error};
 
 /// A snapshot of one client, from [`Host::clients`](crate::Host::clients).
@@ -54,6 +55,10 @@ pub enum Event {
         name: String,
         /// The peer's address.
         addr: SocketAddr,
+        /// Why, when one side said so with a close frame: the reason the peer
+        /// sent, or the one this side sent (a host's `disconnect`, a replaced
+        /// client, shutting down). `None` when the connection just ended.
+        reason: Option<DisconnectReason>,
     },
     /// A client lost its connection and will try again after `delay` (the
     /// `attempt`-th try since the loss). Followed by [`Event::Connected`] once
@@ -90,4 +95,65 @@ pub enum Event {
         /// What went wrong.
         error: Error,
     },
+}
+
+/// Why a connection was closed on purpose, as sent in a close frame (codes in
+/// the wire format's "Close" section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DisconnectReason {
+    /// What kind of close.
+    pub code: CloseCode,
+    /// Words for people, at most 1 KiB.
+    pub message: String,
+}
+
+impl DisconnectReason {
+    /// A reason with `code` and `message`.
+    pub fn new(code: CloseCode, message: impl Into<String>) -> DisconnectReason {
+        DisconnectReason {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The kind of a [`DisconnectReason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseCode {
+    /// The peer closed normally (a client's `close`).
+    Normal,
+    /// The host disconnected the client ([`Host::disconnect`](crate::Host::disconnect)).
+    Kicked,
+    /// Another connection proved it is the same client and took over its name.
+    Replaced,
+    /// The host is shutting down.
+    ShuttingDown,
+    /// A code this build does not know.
+    Other(u8),
+}
+
+impl CloseCode {
+    /// The code on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            CloseCode::Normal => CLOSE_NORMAL,
+            CloseCode::Kicked => CLOSE_KICKED,
+            CloseCode::Replaced => CLOSE_REPLACED,
+            CloseCode::ShuttingDown => CLOSE_SHUTTING_DOWN,
+            CloseCode::Other(code) => code,
+        }
+    }
+
+    /// The code for a byte on the wire.
+    pub fn from_code(code: u8) -> CloseCode {
+        match code {
+            CLOSE_NORMAL => CloseCode::Normal,
+            CLOSE_KICKED => CloseCode::Kicked,
+            CLOSE_REPLACED => CloseCode::Replaced,
+            CLOSE_SHUTTING_DOWN => CloseCode::ShuttingDown,
+            other => CloseCode::Other(other),
+        }
+    }
 }

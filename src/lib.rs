@@ -126,7 +126,11 @@
 //!   [idle timeout](HostBuilder::idle_timeout) is closed with
 //!   [`ErrorKind::TimedOut`], so a peer that lost power is noticed in seconds.
 //! * **Reconnection**: a [`Client`] that loses its host redials with capped,
-//!   jittered backoff under the same name ([`ClientBuilder::reconnect`]).
+//!   jittered backoff under the same name ([`ClientBuilder::reconnect`]),
+//!   proving it is the same client with a resume token; a connected name is
+//!   refused to anyone else ([`NamePolicy`]).
+//! * **Reasons**: [`Host::disconnect`], a client's `close` and a host shutting
+//!   down tell the peer why ([`Event::Disconnected`]'s [`DisconnectReason`]).
 //! * **Limits**: frame size, connections, the per-connection outbox budget (for
 //!   every kind of write), channels, handshake time — all on the builders, each
 //!   with its default.
@@ -177,13 +181,13 @@ mod time;
 mod to;
 
 pub use client::Client;
-pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, Relay};
+pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, NamePolicy, Relay};
 pub use error::{Error, ErrorKind, RecvError, RecvTimeoutError, Result, TryRecvError};
 pub use host::Host;
 pub use id::ClientId;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
-pub use info::{ClientInfo, Event};
+pub use info::{ClientInfo, CloseCode, DisconnectReason, Event};
 pub use send::{Outgoing, Payload, Target, WriteGuard};
 pub use store::{ChannelStats, Message, Subscription};
 pub use to::{RouteRequest, To};

@@ -119,7 +119,7 @@ fn an_unsupported_version_in_the_hello_is_refused() {
     let mut hello = Vec::new();
     let future = Hello {
         version: 99,
-        name: "future".into(),
+        ..Hello::new("future")
     };
     future.encode(&mut hello).unwrap();
     raw.write_all(&hello).unwrap();

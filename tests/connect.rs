@@ -70,6 +70,7 @@ fn a_welcome_refusing_the_version_fails_with_refused() {
         status: WelcomeStatus::VersionMismatch,
         client_id: 0,
         host_time_ns: 0,
+        resume: socketengine::protocol::ResumeToken::NONE,
     });
     let err = Client::builder()
         .addr(addr.to_string())

@@ -347,6 +347,7 @@ fn client_writes_to_a_host_that_stops_reading_fail_full_or_time_out() {
         status: WelcomeStatus::Accepted,
         client_id: 7,
         host_time_ns: 0,
+        resume: socketengine::protocol::ResumeToken::NONE,
     };
     let (addr, fake) = fake_host(welcome);
     let client = Client::builder()
@@ -396,7 +397,9 @@ fn client_events_name_the_client_itself() {
     );
     host.close();
     let disconnected = next_event(&events, |e| match e {
-        Event::Disconnected { client, name, addr } => Some((client, name, addr)),
+        Event::Disconnected {
+            client, name, addr, ..
+        } => Some((client, name, addr)),
         _ => None,
     });
     assert_eq!(

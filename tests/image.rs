@@ -378,6 +378,7 @@ fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
         status: WelcomeStatus::Accepted,
         client_id: 1,
         host_time_ns: 0,
+        resume: socketengine::protocol::ResumeToken::NONE,
     };
     for chunked in [true, false] {
         let (addr, accepted) = fake_host(welcome);

@@ -64,6 +64,7 @@ fn a_client_notices_a_host_that_stopped_answering() {
         status: socketengine::protocol::WelcomeStatus::Accepted,
         client_id: 7,
         host_time_ns: 0,
+        resume: socketengine::protocol::ResumeToken::NONE,
     });
     let client = socketengine::Client::builder()
         .addr(addr.to_string())

@@ -2,24 +2,28 @@
 //! arbitrary hellos and welcomes encoded and decoded back.
 //!
 //! On raw bytes: no panic; a decoded hello re-encodes to exactly the bytes it
-//! consumed, a decoded welcome to its 23 bytes; and over the prefixes of the input
+//! consumed, a decoded welcome to its 39 bytes; and over the prefixes of the input
 //! the answer is `Ok(None)` until it is decided, then the same for every longer
 //! prefix (a wrong magic byte is an error as soon as it arrives, and no error ever
 //! turns into a hello). Structured: a hello under this version decodes back with
-//! trailing bytes left alone and every prefix of it is `Ok(None)`; another version
+//! trailing bytes left alone and every prefix of it is `Ok(None)`, with or
+//! without a resume token; another version
 //! is refused once the seven fixed bytes are in; a name over 255 bytes
 //! is refused by `encode`, which writes nothing; a welcome decodes back with its
-//! status code kept.
+//! status code and resume token kept.
 #![no_main]
 
 use std::fmt::Debug;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use socketengine::protocol::{DecodeError, Hello, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
+use socketengine::protocol::{
+    DecodeError, Hello, MAX_HELLO, ResumeToken, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome,
+    WelcomeStatus,
+};
 
-/// Longest hello: magic, version, name length and a 255-byte name.
-const HELLO_MAX: usize = 7 + 255;
+/// Longest hello: magic, version, name length, a 255-byte name, token length, token.
+const HELLO_MAX: usize = MAX_HELLO;
 
 type Decoded<T> = Result<Option<T>, DecodeError>;
 
@@ -61,6 +65,7 @@ fn status_code(status: WelcomeStatus) -> u8 {
         WelcomeStatus::Accepted => 0,
         WelcomeStatus::VersionMismatch => 1,
         WelcomeStatus::HostFull => 2,
+        WelcomeStatus::NameTaken => 3,
         WelcomeStatus::Unknown(code) => code,
         other => panic!("a status this target does not know: {other:?}"),
     }
@@ -94,9 +99,13 @@ struct Structured {
     name: String,
     /// Pad the name past 255 bytes.
     long_name: bool,
+    /// The hello's resume token, if it has one.
+    token: Option<[u8; TOKEN_LEN]>,
     status: u8,
     client_id: u64,
     host_time_ns: u64,
+    /// The welcome's resume token.
+    resume: [u8; TOKEN_LEN],
     tail: Vec<u8>,
 }
 
@@ -108,7 +117,12 @@ fn check_structured(s: Structured) {
             name.push('n');
         }
     }
-    let hello = Hello { version, name };
+    let hello = Hello {
+        version,
+        ..Hello::new(name)
+    }
+    .with_resume(s.token.map(ResumeToken));
+    let token_len = s.token.map_or(0, |t| t.len());
     let mut wire = vec![0xaa];
     match hello.encode(&mut wire) {
         Err(err) => {
@@ -122,7 +136,8 @@ fn check_structured(s: Structured) {
         }
         Ok(()) => {
             wire.remove(0);
-            assert_eq!(wire.len(), 7 + hello.name.len(), "hello size");
+            let size = 8 + hello.name.len() + token_len;
+            assert_eq!(wire.len(), size, "hello size");
             let expected = match version {
                 VERSION => Ok(Some((hello.clone(), wire.len()))),
                 other => Err(DecodeError::UnsupportedVersion(other)),
@@ -140,10 +155,11 @@ fn check_structured(s: Structured) {
         }
     }
 
-    let status = match s.status % 4 {
+    let status = match s.status % 5 {
         0 => WelcomeStatus::Accepted,
         1 => WelcomeStatus::VersionMismatch,
         2 => WelcomeStatus::HostFull,
+        3 => WelcomeStatus::NameTaken,
         _ => WelcomeStatus::Unknown(s.status),
     };
     let welcome = Welcome {
@@ -151,6 +167,7 @@ fn check_structured(s: Structured) {
         status,
         client_id: s.client_id,
         host_time_ns: s.host_time_ns,
+        resume: ResumeToken(s.resume),
     };
     let mut wire = welcome.encode().to_vec();
     for k in 0..WELCOME_LEN {
@@ -170,11 +187,16 @@ fn check_structured(s: Structured) {
         "status code"
     );
     assert_eq!(
-        (back.version, back.client_id, back.host_time_ns),
-        (welcome.version, welcome.client_id, welcome.host_time_ns),
+        (back.version, back.client_id, back.host_time_ns, back.resume),
+        (
+            welcome.version,
+            welcome.client_id,
+            welcome.host_time_ns,
+            welcome.resume
+        ),
         "welcome fields"
     );
-    if !matches!(status, WelcomeStatus::Unknown(0..=2)) {
+    if !matches!(status, WelcomeStatus::Unknown(0..=3)) {
         assert_eq!(back, welcome, "welcome round trip");
     }
 }

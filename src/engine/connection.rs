@@ -19,7 +19,7 @@ use crate::protocol::{
 };
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
-use crate::{ClientId, ErrorKind, Event, Relay, Result};
+use crate::{ClientId, DisconnectReason, ErrorKind, Event, Relay, Result};
 
 /// The channel heartbeat pings travel on (pings and pongs never reach the store).
 const HEARTBEAT_CHANNEL: &str = "heartbeat";
@@ -103,6 +103,9 @@ pub(crate) struct Open {
     /// small, so the payload of a following chunk is not read into `rbuf`
     /// (and copied out of it).
     after_chunk: bool,
+    /// Why the connection is ending, once a close frame came or went: the
+    /// loop closes it after this read pass and reports the reason.
+    pub(crate) reason: Option<DisconnectReason>,
 }
 
 impl Open {
@@ -121,6 +124,7 @@ impl Open {
             batch: Vec::new(),
             images: Images::default(),
             after_chunk: false,
+            reason: None,
         }
     }
 
@@ -217,6 +221,9 @@ impl Open {
                 error: route::error_of(notice),
             }),
             Verdict::Drop => {}
+            Verdict::Disconnect(reason) => {
+                self.reason.get_or_insert(reason);
+            }
         }
         Ok(())
     }
@@ -324,7 +331,7 @@ impl Open {
                     route::notify(&self.peer, image.channel.as_str(), &notice);
                     return Ok(());
                 }
-                Verdict::Report(_) | Verdict::Drop => return Ok(()),
+                Verdict::Report(_) | Verdict::Drop | Verdict::Disconnect(_) => return Ok(()),
             }
         }
         let (channel, kind) = (image.channel.as_str(), Kind::Image(image.meta));

@@ -15,10 +15,14 @@ use socket2::SockRef;
 use super::connection::{Conn, FlushEnd, Open, ReadEnd, State};
 use super::pace;
 use super::redial::Dial;
+use super::registry::Admission;
+use super::token::fresh_token;
 use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
-use crate::protocol::{DecodeError, Hello, VERSION, Welcome, WelcomeStatus};
+use crate::protocol::{
+    DecodeError, Hello, MAX_HELLO, ResumeToken, VERSION, Welcome, WelcomeStatus,
+};
 use crate::time::unix_ns;
-use crate::{ClientId, Error, ErrorKind, Event};
+use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event};
 
 /// Token of the host's listening socket.
 pub(crate) const LISTENER: Token = Token(0);
@@ -32,9 +36,6 @@ const EVENTS_CAPACITY: usize = 1024;
 
 /// Pause before accepting again after running out of descriptors or memory.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
-/// Longest hello: the fixed part plus a 255-byte name.
-const MAX_HELLO: usize = 7 + 255;
 
 /// What the loop serves.
 #[derive(Debug)]
@@ -233,6 +234,7 @@ impl EventLoop {
             match command {
                 Command::Flush(token) => self.flush(token),
                 Command::Shutdown => return false,
+                Command::Disconnect { client, message } => self.kick(client, message),
             }
         }
         true
@@ -267,6 +269,10 @@ impl EventLoop {
             State::Open(_) => conn.read_frames(&shared, now),
         };
         match result {
+            // The peer said goodbye: what it sent before is stored; end it now.
+            Ok(ReadEnd::Drained | ReadEnd::More) if self.is_ending(token) => {
+                self.close(token, None)
+            }
             Ok(ReadEnd::Drained) => {}
             Ok(ReadEnd::More) if !self.more_reads.contains(&token) => self.more_reads.push(token),
             Ok(ReadEnd::More) => {}
@@ -409,7 +415,8 @@ impl EventLoop {
             epoch: shared.epoch,
             first: None,
         };
-        let keep = shared.config.max_connections;
+        let (keep, policy) = (shared.config.max_connections, shared.config.name_policy);
+        let resume = fresh_token();
         // The welcome is queued before the registry shares the peer, so no
         // broadcast from another thread can reach the client ahead of it.
         let make = |id: ClientId, name| {
@@ -418,6 +425,7 @@ impl EventLoop {
                 status: WelcomeStatus::Accepted,
                 client_id: id.0,
                 host_time_ns: unix_ns(),
+                resume,
             };
             let first = Some(Bytes::copy_from_slice(&welcome.encode()));
             let peer = Arc::new(Peer::new(id, name, PeerParts { first, ..parts }));
@@ -427,13 +435,21 @@ impl EventLoop {
             peer.queue_messages(&latched);
             peer
         };
-        let (peer, replaced) = shared.registry.admit(&hello.name, make, keep);
+        let (peer, replaced) = match shared.registry.admit(&hello, policy, resume, make, keep) {
+            Admission::Admitted { peer, replaced } => (peer, replaced),
+            Admission::NameTaken => {
+                refuse(&mut conn.stream, WelcomeStatus::NameTaken);
+                let name = hello.name;
+                return self.close(token, Some(ErrorKind::NameTaken { name }.into()));
+            }
+        };
         let max_frame = shared.config.max_frame;
         conn.state = State::Open(Open::new(Arc::clone(&peer), max_frame, peer.id(), false));
         self.handshakes.retain(|(_, t)| *t != token);
         self.open_count += 1;
         if let Some(old) = replaced {
-            self.close(old.token(), None);
+            let why = "another connection proved it is this client";
+            self.hang_up(old.token(), DisconnectReason::new(CloseCode::Replaced, why));
         }
         let (client, name, addr) = (peer.id(), peer.name().to_owned(), peer.addr());
         shared.emit(Event::Connected { client, name, addr });
@@ -479,8 +495,12 @@ impl EventLoop {
             }
             State::Open(open) => {
                 self.open_count -= 1;
-                let peer = &open.peer;
-                let redial = self.client.as_ref().is_some_and(Dial::reconnects) && !self.stopping;
+                let (peer, reason) = (&open.peer, open.reason);
+                let redial = self
+                    .client
+                    .as_ref()
+                    .is_some_and(|dial| dial.redials_after(reason.as_ref()))
+                    && !self.stopping;
                 match redial {
                     true => peer.suspend(),
                     false => peer.close(),
@@ -493,7 +513,12 @@ impl EventLoop {
                     });
                 }
                 let (client, name) = (peer.id(), peer.name().to_owned());
-                self.shared.emit(Event::Disconnected { client, name, addr });
+                self.shared.emit(Event::Disconnected {
+                    client,
+                    name,
+                    addr,
+                    reason,
+                });
                 if redial {
                     self.schedule_redial(Instant::now());
                 }
@@ -509,12 +534,13 @@ impl EventLoop {
             // Between attempts: nothing to close but the waiting writers.
             dial.peer().close();
         }
+        let reason = self.stop_reason();
         for index in 0..self.conns.len() {
             let token = Token(FIRST_CONN + index);
-            if let Some(conn) = self.conn_mut(token) {
-                let _ = conn.flush();
+            match self.conn_mut(token).map(|c| &c.state) {
+                Some(State::Open(_)) => self.hang_up(token, reason.clone()),
+                _ => self.close(token, None),
             }
-            self.close(token, None);
         }
     }
 }
@@ -550,7 +576,7 @@ impl Drop for EventLoop {
     }
 }
 
-/// Tells a client why it is turned away, best effort: the welcome is 23 bytes on a
+/// Tells a client why it is turned away, best effort: the welcome is 39 bytes on a
 /// fresh socket, so it fits the send buffer, and the connection closes next anyway.
 fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
     let welcome = Welcome {
@@ -558,6 +584,7 @@ fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
         status,
         client_id: 0,
         host_time_ns: unix_ns(),
+        resume: ResumeToken::NONE,
     };
     let _ = stream.write(&welcome.encode());
 }

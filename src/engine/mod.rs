@@ -6,6 +6,7 @@
 
 mod connection;
 mod event_loop;
+mod farewell;
 mod image_rx;
 mod peer;
 mod read_buf;
@@ -14,6 +15,7 @@ mod redial;
 mod registry;
 mod route;
 mod socket;
+mod token;
 
 use std::cell::Cell;
 use std::io;
@@ -48,6 +50,11 @@ pub(crate) enum Command {
     Flush(Token),
     /// Stop: close every connection and return.
     Shutdown,
+    /// Close one client's connection, telling it `message` (a host's kick).
+    Disconnect {
+        client: crate::ClientId,
+        message: String,
+    },
 }
 
 /// Sends commands to the loop and wakes it.
@@ -190,6 +197,12 @@ impl Engine {
     /// Whether `shutdown` has been called.
     pub(crate) fn is_stopped(&self) -> bool {
         self.shared.is_stopped()
+    }
+
+    /// Asks the loop to close `client`'s connection with a close frame of
+    /// reason "kicked" and `message`; returns at once.
+    pub(crate) fn disconnect(&self, client: crate::ClientId, message: String) {
+        self.notifier.send(Command::Disconnect { client, message });
     }
 
     /// Stops the loop and joins its thread. Idempotent.

@@ -18,8 +18,8 @@ use super::connection::{Conn, Open, State};
 use super::event_loop::{EventLoop, FIRST_CONN};
 use super::reconnect::Reconnect;
 use super::{Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
-use crate::protocol::{Hello, WELCOME_LEN, Welcome, WelcomeStatus};
-use crate::{ClientId, Error, ErrorKind, Event, Result};
+use crate::protocol::{Hello, ResumeToken, WELCOME_LEN, Welcome, WelcomeStatus};
+use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, Result};
 
 /// A client has exactly one connection, always in the first slot.
 const CLIENT_TOKEN: Token = Token(FIRST_CONN);
@@ -36,6 +36,8 @@ pub(crate) struct DialTarget {
     /// The first and the longest delay between reconnection attempts; `None`
     /// turns reconnection off.
     pub(crate) reconnect: Option<(Duration, Duration)>,
+    /// Whether to redial after the host kicked the client.
+    pub(crate) redial_after_kick: bool,
 }
 
 /// A client's side of the loop: its one peer and its attempts to reach the host.
@@ -49,6 +51,10 @@ pub(crate) struct Dial {
     /// When the attempt in progress fails, if it has not succeeded.
     attempt_deadline: Option<Instant>,
     reconnect: Option<Reconnect>,
+    /// The token of the last welcome, presented in the next hello so the
+    /// host lets this client take its name back from a connection it still
+    /// thinks is open.
+    resume: Option<ResumeToken>,
     /// Where the first attempt's outcome goes (`connect` waits for it); taken
     /// when sent, so only later attempts are retried.
     first: Option<Sender<Result<()>>>,
@@ -85,6 +91,7 @@ impl Dial {
             next_try: Some(Instant::now()),
             attempt_deadline: None,
             reconnect,
+            resume: None,
             first: Some(first),
         }
     }
@@ -97,6 +104,19 @@ impl Dial {
     /// Whether a lost connection is dialled again.
     pub(super) fn reconnects(&self) -> bool {
         self.reconnect.is_some()
+    }
+
+    /// Whether a connection that ended for `reason` is dialled again: with
+    /// reconnection on, unless the host kicked the client (and it is not to
+    /// redial after a kick) or another connection took its name over.
+    pub(super) fn redials_after(&self, reason: Option<&DisconnectReason>) -> bool {
+        let code = reason.map(|r| r.code);
+        let allowed = match code {
+            Some(CloseCode::Kicked) => self.target.redial_after_kick,
+            Some(CloseCode::Replaced) => false,
+            _ => true,
+        };
+        self.reconnects() && allowed
     }
 
     /// The earlier of the next try and the attempt deadline.
@@ -182,10 +202,10 @@ impl EventLoop {
 
     /// The connect finished (or failed): on success, send the hello.
     pub(super) fn finish_connect(&mut self, token: Token, _now: Instant) {
-        let name = self
+        let (name, resume) = self
             .client
             .as_ref()
-            .map(|d| d.target.name.clone())
+            .map(|d| (d.target.name.clone(), d.resume))
             .unwrap_or_default();
         let config = self.shared.config.clone();
         let Some(conn) = self.conn_mut(token) else {
@@ -202,6 +222,7 @@ impl EventLoop {
         }
         let mut hello = Vec::new();
         let sent = Hello::new(name)
+            .with_resume(resume)
             .encode(&mut hello)
             .map_err(Error::from)
             .and_then(|()| {
@@ -235,9 +256,21 @@ impl EventLoop {
             Err(err) => return self.close(token, Some(err.into())),
         };
         conn.rbuf.buf.advance(WELCOME_LEN);
-        if welcome.status != WelcomeStatus::Accepted {
-            let refused = ErrorKind::Refused(format!("{:?}", welcome.status));
+        let refused = match welcome.status {
+            WelcomeStatus::Accepted => None,
+            WelcomeStatus::NameTaken => {
+                let name = self.client.as_ref().map(|d| d.target.name.clone());
+                Some(ErrorKind::NameTaken {
+                    name: name.unwrap_or_default(),
+                })
+            }
+            status => Some(ErrorKind::Refused(format!("{status:?}"))),
+        };
+        if let Some(refused) = refused {
             return self.close(token, Some(refused.into()));
+        }
+        if let Some(dial) = &mut self.client {
+            dial.resume = Some(welcome.resume);
         }
         self.reopen(token, ClientId(welcome.client_id), now);
     }

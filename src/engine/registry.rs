@@ -7,6 +7,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::Peer;
+use crate::config::NamePolicy;
+use crate::protocol::{Hello, ResumeToken};
 use crate::{ClientId, ClientInfo};
 
 /// The host's clients, connected and recently disconnected.
@@ -21,22 +23,43 @@ pub(crate) struct Registry {
 struct Inner {
     by_id: BTreeMap<ClientId, Arc<Peer>>,
     by_name: HashMap<String, ClientId>,
+    /// The token of each client's latest welcome: what proves a connection
+    /// asking for a connected name is that client back.
+    tokens: HashMap<ClientId, ResumeToken>,
     next: u64,
 }
 
+/// The registry's answer to a hello.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// Registered: the new peer, and the connected one it replaces (to close).
+    Admitted {
+        peer: Arc<Peer>,
+        replaced: Option<Arc<Peer>>,
+    },
+    /// The name is connected and the hello did not prove it is that client.
+    NameTaken,
+}
+
 impl Registry {
-    /// Registers a client that completed the handshake. A client reconnecting
-    /// under a known name keeps its id; if that name is still connected, the old
-    /// peer is returned so the caller can close it (the newer connection wins).
+    /// Registers a client that completed the handshake, under `token` for
+    /// its next resumption. A client reconnecting under a known name keeps its
+    /// id. If that name is still connected, the hello must present the
+    /// holder's token (under [`NamePolicy::RefuseTaken`]) or is refused; when
+    /// admitted, the old peer is returned so the caller can close it.
     pub(crate) fn admit(
         &self,
-        name: &str,
+        hello: &Hello,
+        policy: NamePolicy,
+        token: ResumeToken,
         make: impl FnOnce(ClientId, String) -> Arc<Peer>,
         keep_disconnected: usize,
-    ) -> (Arc<Peer>, Option<Arc<Peer>>) {
+    ) -> Admission {
+        let name = hello.name.as_str();
         let mut inner = self.inner.write();
         let known = (!name.is_empty()).then(|| inner.by_name.get(name).copied());
         let id = match known.flatten() {
+            Some(id) if !inner.may_take(id, hello, policy) => return Admission::NameTaken,
             Some(id) => id,
             None => {
                 inner.next += 1;
@@ -54,8 +77,11 @@ impl Registry {
         };
         let peer = make(id, name);
         let old = inner.by_id.insert(id, Arc::clone(&peer));
+        // Every admission issues a new token: an older one proves nothing now.
+        inner.tokens.insert(id, token);
         inner.evict_disconnected(keep_disconnected);
-        (peer, old.filter(|old| old.is_connected()))
+        let replaced = old.filter(|old| old.is_connected());
+        Admission::Admitted { peer, replaced }
     }
 
     /// Adds a peer under its id (a client's one connection, for the
@@ -105,6 +131,14 @@ impl Registry {
 }
 
 impl Inner {
+    /// Whether `hello` may have the name of client `id`: it is free, the policy
+    /// lets the newer connection win, or the hello presents `id`'s token.
+    fn may_take(&self, id: ClientId, hello: &Hello, policy: NamePolicy) -> bool {
+        let held = self.by_id.get(&id).is_some_and(|p| p.is_connected());
+        let proven = hello.resume.is_some() && hello.resume.as_ref() == self.tokens.get(&id);
+        !held || policy == NamePolicy::ReplaceOld || proven
+    }
+
     /// Forgets the oldest disconnected clients beyond `keep`.
     fn evict_disconnected(&mut self, keep: usize) {
         let gone: Vec<ClientId> = self
@@ -114,6 +148,7 @@ impl Inner {
             .map(|(id, _)| *id)
             .collect();
         for id in gone.iter().take(gone.len().saturating_sub(keep)) {
+            self.tokens.remove(id);
             if let Some(peer) = self.by_id.remove(id) {
                 // The name may belong to a newer id by now; forget only this one's.
                 if self.by_name.get(peer.name()) == Some(id) {

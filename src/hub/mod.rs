@@ -5,9 +5,10 @@
 //! kind, and the engine acts on the [`Verdict`] returned.
 //!
 //! Routing is here: a host delivers what a client routes (`on_routed`), and a
-//! client learns what its host could not deliver (`on_control`). Requests,
-//! replies, rooms and closes are still dropped, in one place, so the issues
-//! to come fill in these functions without touching the engine's read path.
+//! client learns what its host could not deliver (`on_control`); a close ends
+//! the connection with its reason (`on_close`). Requests, replies and rooms
+//! are still dropped, in one place, so the issues to come fill in these
+//! functions without touching the engine's read path.
 //!
 //! # Layering
 //!
@@ -23,8 +24,8 @@ pub(crate) mod latched;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::config::{Relay, RoutePolicy};
-use crate::protocol::{Frame, Kind, OP_UNDELIVERED, Route, Undelivered};
-use crate::{ClientId, RouteRequest, To};
+use crate::protocol::{Frame, Kind, OP_UNDELIVERED, Route, Undelivered, close_message};
+use crate::{ClientId, CloseCode, DisconnectReason, RouteRequest, To};
 
 /// What the engine does with a frame it handed to the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub(crate) enum Verdict {
     Report(Undelivered),
     /// Drop the frame: nothing handles its kind yet.
     Drop,
+    /// End the connection after this read pass and report `reason` (the
+    /// engine decides whether a client redials).
+    Disconnect(DisconnectReason),
 }
 
 /// Which end of a connection a frame arrived at.
@@ -140,12 +144,14 @@ pub(crate) fn on_control(frame: &Frame, side: Side) -> Verdict {
     }
 }
 
-/// The peer announces it is closing, with a reason.
-///
-/// To come with the hub (issue: routing), which will report the reason. Until
-/// then it is dropped, and the connection ends when the peer closes its socket.
-pub(crate) fn on_close(_frame: &Frame) -> Verdict {
-    Verdict::Drop
+/// The peer announces it is closing, with a reason: the connection ends, and
+/// the reason (its code and at most 1 KiB of message) is reported.
+pub(crate) fn on_close(frame: &Frame) -> Verdict {
+    let Kind::Close { reason } = frame.kind else {
+        return Verdict::Drop;
+    };
+    let code = CloseCode::from_code(reason);
+    Verdict::Disconnect(DisconnectReason::new(code, close_message(&frame.payload)))
 }
 
 #[cfg(test)]
@@ -241,10 +247,29 @@ mod tests {
             (on_request(&request), Verdict::Drop),
             (on_reply(&reply), Verdict::Drop),
             (on_control(&control, Side::Client), Verdict::Drop),
-            (on_close(&close), Verdict::Drop),
+            (
+                on_close(&close),
+                Verdict::Disconnect(DisconnectReason::new(CloseCode::Normal, "p")),
+            ),
         ];
         for (i, (got, want)) in table.into_iter().enumerate() {
             assert_eq!(got, want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn a_close_reports_its_code_and_message() {
+        let mut kicked = frame(Kind::Close { reason: 1 }, None);
+        kicked.payload = Bytes::from_static(b"go away");
+        let mut odd = frame(Kind::Close { reason: 77 }, None);
+        odd.payload = Bytes::from(vec![b'x'; 5000]);
+        let table = [
+            (kicked, CloseCode::Kicked, "go away".to_owned()),
+            (odd, CloseCode::Other(77), "x".repeat(1024)),
+        ];
+        for (frame, code, message) in table {
+            let want = Verdict::Disconnect(DisconnectReason::new(code, message));
+            assert_eq!(on_close(&frame), want);
         }
     }
 }

@@ -65,4 +65,7 @@ pub enum DecodeError {
     /// The peer speaks a protocol version this build does not.
     #[error("unsupported protocol version {0}")]
     UnsupportedVersion(u16),
+    /// A hello's resume token length is neither 0 nor 16.
+    #[error("resume token of {0} bytes (0 or 16 expected)")]
+    BadTokenLen(u8),
 }

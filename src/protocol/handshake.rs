@@ -8,14 +8,45 @@ use super::DecodeError;
 /// The four bytes that open every connection, in both directions.
 pub const MAGIC: [u8; 4] = *b"SKEN";
 
-/// The protocol version this build speaks.
-pub const VERSION: u16 = 1;
+/// The protocol version this build speaks (2: resume tokens in the handshake).
+pub const VERSION: u16 = 2;
 
 /// Bytes of an encoded [`Welcome`].
-pub const WELCOME_LEN: usize = 23;
+pub const WELCOME_LEN: usize = 39;
+
+/// Bytes of a [`ResumeToken`].
+pub const TOKEN_LEN: usize = 16;
 
 /// Bytes of a [`Hello`] before its name.
 const HELLO_FIXED: usize = 7;
+
+/// Longest encoded [`Hello`]: a 255-byte name and a token.
+pub const MAX_HELLO: usize = HELLO_FIXED + 255 + 1 + TOKEN_LEN;
+
+/// A secret the host gives a client in its [`Welcome`], which the client
+/// presents in its next [`Hello`] to prove it is the same client and take its
+/// connected name back. Compared in constant time; its `Debug` hides it.
+#[derive(Clone, Copy, Eq)]
+pub struct ResumeToken(pub [u8; TOKEN_LEN]);
+
+impl ResumeToken {
+    /// The all-zero token a refusing welcome carries (never issued).
+    pub const NONE: ResumeToken = ResumeToken([0; TOKEN_LEN]);
+}
+
+impl PartialEq for ResumeToken {
+    /// Constant time: how many bytes match does not show in how long it takes.
+    fn eq(&self, other: &ResumeToken) -> bool {
+        let diff = (self.0.iter().zip(&other.0)).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(diff) == 0
+    }
+}
+
+impl std::fmt::Debug for ResumeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResumeToken(..)")
+    }
+}
 
 /// The client's opening message: who it is and which protocol it speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +55,9 @@ pub struct Hello {
     pub version: u16,
     /// The client's name, 0..=255 bytes of UTF-8; empty asks the host to pick one.
     pub name: String,
+    /// The token of the client's previous connection, if it had one: lets it
+    /// take its name back from a connection the host still thinks is open.
+    pub resume: Option<ResumeToken>,
 }
 
 impl Hello {
@@ -32,6 +66,15 @@ impl Hello {
         Hello {
             version: VERSION,
             name: name.into(),
+            resume: None,
+        }
+    }
+
+    /// The same hello, presenting `token` (or none).
+    pub fn with_resume(self, token: Option<ResumeToken>) -> Hello {
+        Hello {
+            resume: token,
+            ..self
         }
     }
 
@@ -49,6 +92,13 @@ impl Hello {
         dst.put_u16_le(self.version);
         dst.put_u8(len);
         dst.put_slice(self.name.as_bytes());
+        match &self.resume {
+            Some(token) => {
+                dst.put_u8(TOKEN_LEN as u8);
+                dst.put_slice(&token.0);
+            }
+            None => dst.put_u8(0),
+        }
         Ok(())
     }
 
@@ -60,8 +110,8 @@ impl Hello {
     ///
     /// # Errors
     ///
-    /// [`DecodeError::BadMagic`], [`DecodeError::UnsupportedVersion`] or
-    /// [`DecodeError::BadUtf8`].
+    /// [`DecodeError::BadMagic`], [`DecodeError::UnsupportedVersion`],
+    /// [`DecodeError::BadUtf8`] or [`DecodeError::BadTokenLen`].
     pub fn decode(buf: &[u8]) -> Result<Option<(Hello, usize)>, DecodeError> {
         check_magic(buf)?;
         if buf.len() < HELLO_FIXED {
@@ -76,7 +126,22 @@ impl Hello {
             return Ok(None);
         };
         let name = std::str::from_utf8(name).map_err(|_| DecodeError::BadUtf8("client name"))?;
-        Ok(Some((Hello::new(name), end)))
+        let Some(&token_len) = buf.get(end) else {
+            return Ok(None);
+        };
+        let (resume, end) = match usize::from(token_len) {
+            0 => (None, end + 1),
+            TOKEN_LEN => match buf.get(end + 1..end + 1 + TOKEN_LEN) {
+                Some(bytes) => {
+                    let mut token = [0u8; TOKEN_LEN];
+                    token.copy_from_slice(bytes);
+                    (Some(ResumeToken(token)), end + 1 + TOKEN_LEN)
+                }
+                None => return Ok(None),
+            },
+            _ => return Err(DecodeError::BadTokenLen(token_len)),
+        };
+        Ok(Some((Hello::new(name).with_resume(resume), end)))
     }
 }
 
@@ -90,7 +155,10 @@ pub enum WelcomeStatus {
     VersionMismatch,
     /// The host has reached its connection limit.
     HostFull,
-    /// A status code this build does not know (3 and above; codes 0 to 2 encode
+    /// Another connection holds the client's name, and the hello did not
+    /// present that client's [`ResumeToken`].
+    NameTaken,
+    /// A status code this build does not know (4 and above; codes 0 to 3 encode
     /// as the statuses above).
     Unknown(u8),
 }
@@ -101,6 +169,7 @@ impl WelcomeStatus {
             WelcomeStatus::Accepted => 0,
             WelcomeStatus::VersionMismatch => 1,
             WelcomeStatus::HostFull => 2,
+            WelcomeStatus::NameTaken => 3,
             WelcomeStatus::Unknown(code) => code,
         }
     }
@@ -110,6 +179,7 @@ impl WelcomeStatus {
             0 => WelcomeStatus::Accepted,
             1 => WelcomeStatus::VersionMismatch,
             2 => WelcomeStatus::HostFull,
+            3 => WelcomeStatus::NameTaken,
             other => WelcomeStatus::Unknown(other),
         }
     }
@@ -126,6 +196,9 @@ pub struct Welcome {
     pub client_id: u64,
     /// The host's clock when it answered, nanoseconds since the Unix epoch.
     pub host_time_ns: u64,
+    /// What the client presents to take its name back when it reconnects
+    /// ([`ResumeToken::NONE`] when not accepted).
+    pub resume: ResumeToken,
 }
 
 impl Welcome {
@@ -138,6 +211,7 @@ impl Welcome {
         dst.put_u8(self.status.code());
         dst.put_u64_le(self.client_id);
         dst.put_u64_le(self.host_time_ns);
+        dst.put_slice(&self.resume.0);
         out
     }
 
@@ -156,11 +230,14 @@ impl Welcome {
             b.copy_from_slice(&buf[i..i + 8]);
             u64::from_le_bytes(b)
         };
+        let mut token = [0u8; TOKEN_LEN];
+        token.copy_from_slice(&buf[23..WELCOME_LEN]);
         Ok(Some(Welcome {
             version: u16::from_le_bytes([buf[4], buf[5]]),
             status: WelcomeStatus::from_code(buf[6]),
             client_id: u64_at(7),
             host_time_ns: u64_at(15),
+            resume: ResumeToken(token),
         }))
     }
 }

@@ -1,4 +1,4 @@
-//! The wire format (v1), sans-IO: bytes in, frames or `IoSlice`s out.
+//! The wire format (v2), sans-IO: bytes in, frames or `IoSlice`s out.
 //!
 //! Nothing in this module touches a socket, a thread or a clock, so all of it can
 //! be fuzzed and tested by table. This page is the one specification of the wire
@@ -10,19 +10,39 @@
 //! Integers are little-endian.
 //!
 //! ```text
-//! client -> host  Hello (7 + n bytes)
-//! +--------+---------+-------+-----------------+
-//! | "SKEN" | version | n: u8 | name: n bytes   |
-//! | 4 B    | u16     |       | UTF-8, may be 0 |
-//! +--------+---------+-------+-----------------+
+//! client -> host  Hello (8 + n + t bytes)
+//! +--------+---------+-------+-----------------+-------+-------------------+
+//! | "SKEN" | version | n: u8 | name: n bytes   | t: u8 | resume token      |
+//! | 4 B    | u16     |       | UTF-8, may be 0 | 0, 16 | t bytes           |
+//! +--------+---------+-------+-----------------+-------+-------------------+
 //!
-//! host -> client  Welcome (23 bytes)
-//! +--------+---------+--------+---------------+------------------+
-//! | "SKEN" | version | status | client id u64 | host clock u64   |
-//! | 4 B    | u16     | u8     | 0 if refused  | ns since 1970    |
-//! +--------+---------+--------+---------------+------------------+
-//! status: 0 accepted, 1 version mismatch, 2 host full
+//! host -> client  Welcome (39 bytes)
+//! +--------+---------+--------+---------------+----------------+--------------+
+//! | "SKEN" | version | status | client id u64 | host clock u64 | resume token |
+//! | 4 B    | u16     | u8     | 0 if refused  | ns since 1970  | 16 B, 0 if   |
+//! |        |         |        |               |                | refused      |
+//! +--------+---------+--------+---------------+----------------+--------------+
+//! status: 0 accepted, 1 version mismatch, 2 host full, 3 name taken
 //! ```
+//!
+//! | field          | in      | meaning                                                        |
+//! |----------------|---------|----------------------------------------------------------------|
+//! | `version`      | both    | 2 ([`VERSION`]); a host refuses any other with status 1        |
+//! | `name`         | hello   | the client's name; empty asks the host for `client-N`          |
+//! | `t`, token     | hello   | `t` = 0: no token; `t` = 16: the token of the client's last welcome; other values are an error |
+//! | `status`       | welcome | 0 accepted; 1 version mismatch; 2 host full; 3 name taken      |
+//! | `client id`    | welcome | the id the host gave the client; a known name keeps its id      |
+//! | `resume token` | welcome | 16 random bytes, new on every accepted connection ([`ResumeToken`]) |
+//!
+//! **Names are identities.** While a client is connected under a name, the host
+//! refuses that name to any other connection (status 3) unless its hello
+//! presents the token of the name's latest welcome: then it is the same client
+//! coming back (its old connection may be half-open), it takes the name over,
+//! and the old connection is closed with reason 2 (replaced). A token is bound
+//! to one name and replaced by every accepted connection under it, so a
+//! made-up token, another name's token, or one from before the name last
+//! connected anew is refused. A name that is not connected is free, token or
+//! not. A host may be configured to let the newer connection win regardless.
 //!
 //! The host checks the magic tag byte by byte as it arrives, so a peer speaking
 //! anything else (an HTTP request, random bytes) is dropped after its first
@@ -61,9 +81,26 @@
 //! | ping        | `0x06` | sender clock ns u64                                                      |
 //! | pong        | `0x07` | ping's clock ns u64, responder clock ns u64                              |
 //! | control     | `0x08` | op u8 (payload: its argument; op `0x01` image acknowledgement, below)   |
-//! | close       | `0x09` | reason u8 (payload: UTF-8 message)                                       |
+//! | close       | `0x09` | reason u8 (payload: UTF-8 message, at most 1 KiB)                        |
 //!
 //! The codes are defined once in code, as [`KindCode`].
+//!
+//! ## Close
+//!
+//! A peer that hangs up on purpose first sends a close frame (on channel
+//! `close`, which the receiver ignores), then closes its socket. Reason codes:
+//!
+//! | code | meaning                                         | sent by                     |
+//! |------|-------------------------------------------------|-----------------------------|
+//! | 0    | normal: the peer is closing                     | a client's `close`          |
+//! | 1    | kicked: the host disconnected this client       | `Host::disconnect`          |
+//! | 2    | replaced: a connection with the token took the name | the host                |
+//! | 3    | shutting down: the host is stopping             | the host's `close`          |
+//!
+//! Other codes are reported as they are. The message is for people: at most
+//! [`MAX_CLOSE_MESSAGE`] (1024) bytes of UTF-8, cut at a character boundary by
+//! the sender; a receiver cuts longer ones and replaces invalid UTF-8. A
+//! client told 1 or 2 does not redial (unless configured to after 1).
 //!
 //! ## Images
 //!
@@ -141,14 +178,29 @@
 //! 68 69         payload "hi"
 //! ```
 //!
+//! And the hello of a client named `cam` without a token:
+//!
+//! ```text
+//! 53 4b 45 4e   "SKEN"
+//! 02 00         version 2
+//! 03            name length
+//! 63 61 6d      "cam"
+//! 00            no resume token
 //! ```
-//! use socketengine::protocol::Header;
+//!
+//! ```
+//! use socketengine::protocol::{Header, Hello};
+//!
+//! let mut hello = Vec::new();
+//! Hello::new("cam").encode(&mut hello).unwrap();
+//! assert_eq!(hello, b"SKEN\x02\x00\x03cam\x00");
 //!
 //! let wire = Header::data("pose").to_bytes(b"hi").unwrap();
 //! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
 //! ```
 
 mod channel;
+mod close;
 mod control;
 mod decoder;
 mod error;
@@ -159,6 +211,10 @@ mod lane;
 mod outbox;
 
 pub use channel::ChannelName;
+pub use close::{
+    CLOSE_CHANNEL, CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN,
+    MAX_CLOSE_MESSAGE, close_frame, close_message,
+};
 pub use control::{OP_UNDELIVERED, Undelivered};
 pub use decoder::{Decoded, Decoder, Need};
 pub use error::DecodeError;
@@ -167,7 +223,9 @@ pub use frame::{
     FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header, ImageMeta, Kind, KindCode, LEN_PREFIX,
     MAX_CHANNEL_LEN, Route,
 };
-pub use handshake::{Hello, MAGIC, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
+pub use handshake::{
+    Hello, MAGIC, MAX_HELLO, ResumeToken, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
+};
 pub use lane::{
     Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, MAX_IMAGES_IN_PROGRESS, OP_IMAGE_ACK, Offer,
 };

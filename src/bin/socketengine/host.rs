@@ -226,9 +226,19 @@ impl<'a> Relay<'a> {
                 self.names.insert(client, name.clone());
                 format!("connected    {name} ({client}) from {addr}")
             }
-            Event::Disconnected { client, name, addr } => {
-                format!("disconnected {name} ({client}) from {addr}")
-            }
+            Event::Disconnected {
+                client,
+                name,
+                addr,
+                reason,
+            } => match reason {
+                // Debug-formatted: the message comes from the peer.
+                Some(r) => format!(
+                    "disconnected {name} ({client}) from {addr}: {:?} {:?}",
+                    r.code, r.message
+                ),
+                None => format!("disconnected {name} ({client}) from {addr}"),
+            },
             Event::Error {
                 client,
                 addr,

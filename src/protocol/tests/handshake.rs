@@ -15,37 +15,75 @@ fn hello_names() -> [String; 4] {
     ]
 }
 
+/// Every hello of the table: each name without a token and with one.
+fn hellos() -> Vec<Hello> {
+    let token = ResumeToken(*b"0123456789abcdef");
+    hello_names()
+        .into_iter()
+        .flat_map(|name| [None, Some(token)].map(|t| Hello::new(name.clone()).with_resume(t)))
+        .collect()
+}
+
 #[test]
 fn hello_round_trips_and_leaves_following_bytes() {
-    for name in hello_names() {
-        let hello = Hello::new(name.clone());
+    for hello in hellos() {
+        let name = &hello.name;
         let mut wire = Vec::new();
         hello.encode(&mut wire).unwrap();
+        let token: &[u8] = match &hello.resume {
+            Some(t) => &t.0,
+            None => &[],
+        };
         let expected = cat(&[
             b"SKEN",
             &VERSION.to_le_bytes(),
             &[name.len() as u8],
             name.as_bytes(),
+            &[token.len() as u8],
+            token,
         ]);
         assert_eq!(wire, expected);
-        assert_eq!(
-            Hello::decode(&wire),
-            Ok(Some((hello.clone(), 7 + name.len())))
-        );
+        let used = 8 + name.len() + token.len();
+        assert_eq!(Hello::decode(&wire), Ok(Some((hello.clone(), used))));
         wire.extend_from_slice(&encode(&frame(Kind::Data, "a", None, b"")));
-        assert_eq!(Hello::decode(&wire), Ok(Some((hello, 7 + name.len()))));
+        assert_eq!(Hello::decode(&wire), Ok(Some((hello, used))));
     }
 }
 
 #[test]
 fn partial_hello_needs_more_at_every_split() {
-    for name in hello_names() {
+    for hello in hellos() {
         let mut wire = Vec::new();
-        Hello::new(name).encode(&mut wire).unwrap();
+        hello.encode(&mut wire).unwrap();
         for i in 0..wire.len() {
             assert_eq!(Hello::decode(&wire[..i]), Ok(None), "{i} of {}", wire.len());
         }
     }
+}
+
+#[test]
+fn hello_token_length_is_0_or_16() {
+    for len in [1u8, 15, 17, 255] {
+        let wire = cat(&[b"SKEN", &VERSION.to_le_bytes(), &[1, b'a', len], &[0; 32]]);
+        assert_eq!(Hello::decode(&wire), Err(DecodeError::BadTokenLen(len)));
+        assert_eq!(
+            Hello::decode(&wire[..9]),
+            Err(DecodeError::BadTokenLen(len))
+        );
+        assert_eq!(Hello::decode(&wire[..8]), Ok(None));
+    }
+}
+
+#[test]
+fn tokens_compare_by_every_byte_and_do_not_show_in_debug() {
+    let a = ResumeToken([7; TOKEN_LEN]);
+    for i in 0..TOKEN_LEN {
+        let mut b = a;
+        b.0[i] ^= 1;
+        assert_ne!(a, b, "byte {i}");
+    }
+    assert_eq!(a, ResumeToken([7; TOKEN_LEN]));
+    assert_eq!(format!("{a:?}"), "ResumeToken(..)");
 }
 
 #[test]
@@ -80,11 +118,11 @@ fn any_wrong_magic_byte_is_caught_as_it_arrives() {
 
 #[test]
 fn hello_with_another_version_is_unsupported() {
-    for version in [0, 2, u16::MAX] {
+    for version in [0, 1, 3, u16::MAX] {
         let mut wire = Vec::new();
         Hello {
             version,
-            name: "a".into(),
+            ..Hello::new("a")
         }
         .encode(&mut wire)
         .unwrap();
@@ -120,15 +158,17 @@ fn welcome_round_trips_every_status() {
         WelcomeStatus::Accepted,
         WelcomeStatus::VersionMismatch,
         WelcomeStatus::HostFull,
-        WelcomeStatus::Unknown(3),
+        WelcomeStatus::NameTaken,
+        WelcomeStatus::Unknown(4),
         WelcomeStatus::Unknown(255),
     ];
-    for (code, status) in [0u8, 1, 2, 3, 255].into_iter().zip(statuses) {
+    for (code, status) in [0u8, 1, 2, 3, 4, 255].into_iter().zip(statuses) {
         let welcome = Welcome {
             version: VERSION,
             status,
             client_id: 0x0102_0304_0506_0708,
             host_time_ns: u64::MAX - 7,
+            resume: ResumeToken(*b"fedcba9876543210"),
         };
         let wire = welcome.encode();
         let expected = cat(&[
@@ -137,6 +177,7 @@ fn welcome_round_trips_every_status() {
             &[code],
             &0x0102_0304_0506_0708u64.to_le_bytes(),
             &(u64::MAX - 7).to_le_bytes(),
+            b"fedcba9876543210",
         ]);
         assert_eq!(wire.len(), WELCOME_LEN);
         assert_eq!(wire.to_vec(), expected, "{status:?}");

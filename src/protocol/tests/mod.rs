@@ -11,8 +11,8 @@ use proptest::prelude::*;
 
 use super::{
     ChannelName, DEFAULT_COALESCE, DecodeError, Decoder, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE,
-    Frame, Header, Hello, ImageMeta, Kind, LEN_PREFIX, MAGIC, MAX_CHANNEL_LEN, Outbox, Route,
-    VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
+    Frame, Header, Hello, ImageMeta, Kind, LEN_PREFIX, MAGIC, MAX_CHANNEL_LEN, Outbox, ResumeToken,
+    Route, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
 };
 
 /// Maximum body length used by decoders in these tests.
