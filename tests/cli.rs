@@ -230,11 +230,46 @@ fn the_relay_forwards_an_image_as_an_image() {
         (640, 480, PixelFormat::Rgb8, 42, 7)
     );
     assert_eq!(got.data(), frame.data());
+    assert_eq!(msg.from(), camera.id(), "the relay keeps the real sender");
+}
+
+#[test]
+fn send_to_a_name_reaches_that_watcher_only_with_the_real_sender() {
+    let (_host, addr) = Child::host(&["--no-forward"]);
+    let named = Child::spawn(&[
+        "watch", &addr, "cmd", "--json", "--count", "1", "--name", "arm",
+    ]);
+    let other = Client::builder()
+        .addr(&addr)
+        .name("other")
+        .connect()
+        .unwrap();
+    assert!(named.stderr_line().starts_with("watching "));
+    let sender = Client::builder()
+        .addr(&addr)
+        .name("planner")
+        .connect()
+        .unwrap();
+    let (status, _, err) = run(&["send", &addr, "cmd", "lift", "--to", "arm", "--lock"]);
+    assert!(status.success(), "send delivers: {err}");
+    let (status, out, _) = named.finish();
+    assert!(status.success());
+    let msg: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
-        msg.from(),
-        socketengine::ClientId::HOST,
-        "origins come with the hub"
+        (msg["channel"].as_str(), msg["text"].as_str()),
+        (Some("cmd"), Some("lift"))
     );
+    assert_ne!(msg["from"], 0, "from the sending client, not the host");
+    // The library client routes the same way; the other client got nothing.
+    let gripper = Client::builder()
+        .addr(&addr)
+        .name("gripper")
+        .connect()
+        .unwrap();
+    let got = gripper.subscribe("cmd");
+    sender.to("gripper").write_lock("cmd", "again").unwrap();
+    assert_eq!(got.recv_timeout(TIMEOUT).unwrap().from(), sender.id());
+    assert!(other.get("cmd").is_none());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
 use serde::Serialize;
-use socketengine::{Client, Message};
+use socketengine::{Client, Message, To};
 
 use crate::host::POLL;
 use crate::shutdown::Shutdown;
@@ -31,6 +31,12 @@ pub(crate) struct SendArgs {
     /// Send standard input, read to its end, instead.
     #[arg(long)]
     stdin: bool,
+    /// Route the message through the host to the client with this name
+    /// instead of to the host; repeat for several. The receivers see this
+    /// client as the sender. (A name the host does not know is reported by
+    /// the host afterwards, not by this exit status.)
+    #[arg(long = "to", value_name = "NAME")]
+    to: Vec<String>,
     /// Use a locked write (returns once the kernel has the bytes) instead of an
     /// unlocked write followed by a flush; the exit status means the same.
     #[arg(long)]
@@ -51,9 +57,14 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
     let client = connect(&args.connect, "send", timeout)?;
     let len = payload.len();
     let sent = Instant::now();
+    let to = match args.to.is_empty() {
+        true => To::Host,
+        false => To::Names(args.to.clone()),
+    };
+    let target = client.to(to);
     let result = match args.lock {
-        true => client.write_lock(&args.channel, payload.clone()),
-        false => (client.write(&args.channel, payload.clone())).and_then(|()| client.flush()),
+        true => target.write_lock(&args.channel, payload.clone()).map(drop),
+        false => (target.write(&args.channel, payload.clone())).and_then(|_| client.flush()),
     };
     result
         .map_err(lib)

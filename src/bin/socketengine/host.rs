@@ -1,11 +1,12 @@
-//! `socketengine host`: a relay host that logs, echoes, forwards and shows stats.
+//! `socketengine host`: a relay host (the library's `Relay` and routing) that
+//! logs what arrives and shows stats.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use socketengine::{ClientId, Event, Events, Host, Message, RecvTimeoutError};
+use socketengine::{ClientId, Event, Events, Host, Message, RecvTimeoutError, Relay};
 
 use crate::args::{parse_addr, parse_queue, parse_size};
 use crate::shutdown::Shutdown;
@@ -47,26 +48,34 @@ pub(crate) struct HostArgs {
 /// Runs the host until SIGINT or SIGTERM.
 pub(crate) fn run(args: &HostArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::install()?;
+    let relay = match (args.no_forward, args.echo) {
+        (false, false) => Relay::Others,
+        (false, true) => Relay::OthersAndEcho,
+        (true, false) => Relay::Off,
+        (true, true) => Relay::Echo,
+    };
     let host = Host::builder()
         .addr(&args.addr)
         .max_frame(args.max_frame)
         .queue_capacity(args.queue)
+        .relay(relay)
         .start()
         .map_err(lib)
         .with_context(|| format!("cannot start a host on {}", args.addr))?;
     println!("listening on {}", host.local_addr());
-    let mut relay = Relay::new(&host, args);
-    let result = relay.serve(&shutdown);
+    let mut serve = Serve::new(&host, args);
+    let result = serve.serve(&shutdown);
+    let missed: u64 = host.clients().iter().map(|c| c.dropped).sum();
     host.close();
-    relay.say(format!(
-        "closed: {} messages received, {} echoed, {} forwarded, {} not sent (full or gone)",
-        relay.received, relay.echoed, relay.forwarded, relay.missed
+    serve.say(format!(
+        "closed: {} messages received, {missed} copies not sent (full or gone)",
+        serve.received
     ));
     result
 }
 
-/// The host's loop and its counters.
-struct Relay<'a> {
+/// The host's loop: it logs what arrives; the library relays it.
+struct Serve<'a> {
     host: &'a Host,
     args: &'a HostArgs,
     started: Instant,
@@ -77,14 +86,11 @@ struct Relay<'a> {
     busiest: Option<String>,
     table: Option<Table>,
     received: u64,
-    echoed: u64,
-    forwarded: u64,
-    missed: u64,
 }
 
-impl<'a> Relay<'a> {
-    fn new(host: &'a Host, args: &'a HostArgs) -> Relay<'a> {
-        Relay {
+impl<'a> Serve<'a> {
+    fn new(host: &'a Host, args: &'a HostArgs) -> Serve<'a> {
+        Serve {
             host,
             args,
             started: Instant::now(),
@@ -93,9 +99,6 @@ impl<'a> Relay<'a> {
             busiest: None,
             table: args.stats.then(Table::new),
             received: 0,
-            echoed: 0,
-            forwarded: 0,
-            missed: 0,
         }
     }
 
@@ -112,7 +115,7 @@ impl<'a> Relay<'a> {
                 self.draw();
             }
         }
-        // What arrived before the signal is still logged and relayed.
+        // What arrived before the signal is still logged.
         while let Ok(event) = self.events.try_recv() {
             self.on_event(event);
         }
@@ -151,60 +154,23 @@ impl<'a> Relay<'a> {
         Ok(())
     }
 
-    /// Logs, echoes and forwards one batch from one channel.
+    /// Counts and logs one batch from one channel (the host relayed it as
+    /// it arrived).
     fn handle(&mut self, msgs: Vec<Message>) {
-        if msgs.is_empty() {
+        self.received += msgs.len() as u64;
+        if !self.args.verbose {
             return;
         }
-        self.received += msgs.len() as u64;
-        let others = match self.args.no_forward {
-            true => Vec::new(),
-            false => self.connected(),
-        };
         for msg in msgs {
-            if self.args.verbose {
-                let line = format!(
-                    "message {:<16} from {:<20} {:>10}  {}",
-                    msg.channel(),
-                    self.name(msg.from()),
-                    show::bytes(msg.payload().len() as f64),
-                    show::preview(msg.payload()),
-                );
-                self.say(line);
-            }
-            if self.args.echo {
-                self.send(msg.from(), &msg, true);
-            }
-            for &to in others.iter().filter(|&&to| to != msg.from()) {
-                self.send(to, &msg, false);
-            }
+            let line = format!(
+                "message {:<16} from {:<20} {:>10}  {}",
+                msg.channel(),
+                self.name(msg.from()),
+                show::bytes(msg.payload().len() as f64),
+                show::preview(msg.payload()),
+            );
+            self.say(line);
         }
-    }
-
-    /// Queues `msg` to `to` (an unlocked write: a slow client misses it).
-    fn send(&mut self, to: ClientId, msg: &Message, echo: bool) {
-        // The message as it came: an image is forwarded as an image.
-        match self.host.to(to).write(msg.channel(), msg) {
-            Ok(_) if echo => self.echoed += 1,
-            Ok(_) => self.forwarded += 1,
-            Err(err) => {
-                self.missed += 1;
-                if self.args.verbose {
-                    let who = self.name(to);
-                    self.say(format!("not sent to {who}: {err}"));
-                }
-            }
-        }
-    }
-
-    /// The ids of the connected clients.
-    fn connected(&self) -> Vec<ClientId> {
-        let clients = self.host.clients();
-        clients
-            .iter()
-            .filter(|c| c.connected)
-            .map(|c| c.id)
-            .collect()
     }
 
     /// `name (#id)` of a client, looked up in the host's list if not yet known.
@@ -269,8 +235,8 @@ impl<'a> Relay<'a> {
                 show::age(self.started.elapsed())
             ),
             format!(
-                "received {}  echoed {}  forwarded {}  not sent {}   (Ctrl-C to stop)",
-                self.received, self.echoed, self.forwarded, self.missed
+                "received {}   (Ctrl-C to stop; relayed copies not sent: \"dropped\" below)",
+                self.received
             ),
         ];
         let clients = self.host.clients();

@@ -45,9 +45,11 @@ enum Command {
     /// Prints the address it listens on as its first line of output (with the
     /// real port when given port 0), then one line per connect, disconnect and
     /// connection error. Every message a client sends is stored on the host and,
-    /// unless --no-forward is given, re-sent on the same channel to every other
-    /// connected client, so `send` and `watch` talk to each other through it.
-    /// A client too slow to take a forwarded message misses it (counted in its
+    /// unless --no-forward is given, relayed on the same channel to every other
+    /// connected client, as sent by that client (`watch` shows the real
+    /// sender), so `send` and `watch` talk to each other through it. Messages a
+    /// client routes itself (`send --to NAME`) go only where they are routed.
+    /// A client too slow to take a relayed message misses it (counted in its
     /// "dropped" column under --stats). SIGINT and SIGTERM close the host cleanly.
     Host(host::HostArgs),
     /// Send one message and exit; the exit status says whether it was delivered.
