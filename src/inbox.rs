@@ -53,7 +53,9 @@ impl Inbox {
     }
 
     /// Every message queued on `channel` since the last call, oldest first;
-    /// afterwards the queue is empty. On an image channel these are the
+    /// afterwards the queue is empty. `channel` may be a pattern (`arm/*`,
+    /// `arm/**`: see [`subscribe`](Self::subscribe)): then every matching
+    /// channel's queue, channel by channel in name order. On an image channel these are the
     /// images in order ([`Message::image`]). The queue holds at most the
     /// channel's [capacity](crate::HostBuilder::queue_capacity); older
     /// messages were dropped and counted in [`ChannelStats::dropped`].
@@ -94,6 +96,16 @@ impl Inbox {
     /// least one); when it is full, further messages skip it and are
     /// counted as dropped. Dropping it unsubscribes; closing this handle
     /// ends it.
+    ///
+    /// `channel` may be a pattern over hierarchical names, as Zenoh's key
+    /// expressions: a `*` segment matches one segment (`arm/*`: `arm/left`,
+    /// not `arm/left/joint3`), a `**` segment any number, none included
+    /// (`arm/**`: `arm`, `arm/left/joint3`). Such a subscription takes every
+    /// matching channel's messages, on channels that exist now and those to
+    /// come; it buffers the default queue capacity and, fed by many channels,
+    /// waits on its buffer rather than on one channel's signal. (Names with a
+    /// `*` or `**` segment are patterns, never channels: writes to them are
+    /// refused with `InvalidChannel`.)
     pub fn subscribe(&self, channel: &str) -> Subscription {
         self.shared.store.subscribe(channel)
     }

@@ -45,6 +45,9 @@ pub enum DecodeError {
     /// A field runs past the end of the frame body.
     #[error("frame truncated in its {0} field")]
     Truncated(&'static str),
+    /// A channel pattern is malformed.
+    #[error("bad channel pattern: {0}")]
+    BadPattern(&'static str),
     /// A client name in a route is empty.
     #[error("empty client name in a route")]
     EmptyName,

@@ -209,6 +209,7 @@ mod frame;
 mod handshake;
 mod lane;
 mod outbox;
+mod pattern;
 
 pub use channel::ChannelName;
 pub use close::{
@@ -230,6 +231,7 @@ pub use lane::{
     Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, MAX_IMAGES_IN_PROGRESS, OP_IMAGE_ACK, Offer,
 };
 pub use outbox::{DEFAULT_COALESCE, Outbox};
+pub use pattern::Pattern;
 
 #[cfg(test)]
 mod tests;

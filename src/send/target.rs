@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Outgoing, Payload, To};
 use crate::engine::{LockedImage, Peer, Registry};
 use crate::handle::Core;
-use crate::protocol::{Header, Outbox, Route};
+use crate::protocol::{Header, Outbox, Pattern, Route};
 use crate::{Error, ErrorKind, Result};
 
 /// Sends to one target: from [`Host::to`](crate::Host::to) or
@@ -407,6 +407,7 @@ fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
 fn check_channel(name: &str) -> Result<()> {
     let reason = match name.len() {
         0 => "empty",
+        1..=255 if Pattern::is_pattern(name) => "a `*` or `**` segment makes it a pattern",
         1..=255 => return Ok(()),
         _ => "longer than 255 bytes",
     };

@@ -21,7 +21,7 @@ mod subscription;
 
 use crate::ClientId;
 use crate::image::Image;
-use crate::protocol::ChannelName;
+use crate::protocol::{ChannelName, Pattern};
 use history::History;
 pub(crate) use history::HistoryRule;
 pub use message::Message;
@@ -51,6 +51,9 @@ pub(crate) struct Store {
     /// Name to slot. A `RwLock` because lookups (a connection's first frame on a
     /// channel, every `get`) far outnumber the creation of channels.
     channels: RwLock<HashMap<Arc<str>, Arc<Slot>>>,
+    /// Subscriptions to patterns, attached to each matching channel as it is
+    /// made. Locked after `channels`, never before.
+    patterns: Mutex<Vec<(Pattern, Sender<Message>)>>,
     default_capacity: usize,
     capacities: HashMap<String, usize>,
     /// Most channels peers may create; every slot lives as long as the store.
@@ -68,6 +71,7 @@ impl Store {
     pub(crate) fn new(default_capacity: usize, capacities: HashMap<String, usize>) -> Store {
         Store {
             channels: RwLock::default(),
+            patterns: Mutex::default(),
             default_capacity,
             capacities,
             max_channels: usize::MAX,
@@ -123,6 +127,9 @@ impl Store {
             let history = self.history.history_of(name.as_str());
             let mut state = SlotState::new(capacity, image_capacity, history);
             state.closed = self.closed.load(Ordering::SeqCst);
+            let patterns = self.patterns.lock();
+            let matching = patterns.iter().filter(|(p, _)| p.matches(name.as_str()));
+            state.subscribers.extend(matching.map(|(_, tx)| tx.clone()));
             Arc::new(Slot {
                 name: name.clone(),
                 state: Mutex::new(state),
@@ -166,11 +173,32 @@ impl Store {
     }
 
     pub(crate) fn get_all(&self, channel: &str) -> Vec<Message> {
+        if Pattern::is_pattern(channel) {
+            return self.get_all_matching(channel);
+        }
         let Some(slot) = self.existing(channel) else {
             return Vec::new();
         };
         let queue = slot.state.lock().queue.take();
         queue.into_messages()
+    }
+
+    /// `get_all` of every channel `pattern` names, channel by channel in
+    /// name order; nothing for an invalid pattern.
+    fn get_all_matching(&self, pattern: &str) -> Vec<Message> {
+        let Ok(pattern) = Pattern::new(pattern) else {
+            return Vec::new();
+        };
+        let mut slots: Vec<Arc<Slot>> = self
+            .channels
+            .read()
+            .iter()
+            .filter(|(name, _)| pattern.matches(name))
+            .map(|(_, slot)| Arc::clone(slot))
+            .collect();
+        slots.sort_by(|a, b| a.name().as_str().cmp(b.name().as_str()));
+        let queues = slots.iter().map(|slot| slot.state.lock().queue.take());
+        queues.flat_map(|queue| queue.into_messages()).collect()
     }
 
     /// As `get_all`, but waits up to `timeout` for a first message when the queue
@@ -211,6 +239,9 @@ impl Store {
     /// A subscription; on an invalid name (where nothing can arrive) or a
     /// closed store, one that reports disconnection at once.
     pub(crate) fn subscribe(&self, channel: &str) -> Subscription {
+        if Pattern::is_pattern(channel) {
+            return self.subscribe_pattern(channel);
+        }
         let Some(slot) = self.slot_to_wait_on(channel) else {
             return Subscription::new(crossbeam_channel::bounded(1).1, None);
         };
@@ -223,11 +254,40 @@ impl Store {
         Subscription::new(rx, Some(slot))
     }
 
+    /// A subscription to every channel `pattern` names, now and to come;
+    /// for an invalid pattern or a closed store, one that reports
+    /// disconnection once empty.
+    fn subscribe_pattern(&self, pattern: &str) -> Subscription {
+        let (tx, rx) = crossbeam_channel::bounded(self.default_capacity.max(1));
+        let Ok(pattern) = Pattern::new(pattern) else {
+            return Subscription::pattern(rx);
+        };
+        // `channels` before `patterns`, as `slot` takes them: a channel made
+        // meanwhile is attached once, by one or the other.
+        let channels = self.channels.read();
+        if self.closed.load(Ordering::SeqCst) {
+            return Subscription::pattern(rx);
+        }
+        for (name, slot) in channels.iter() {
+            if pattern.matches(name) {
+                slot.state.lock().subscribers.push(tx.clone());
+            }
+        }
+        self.patterns.lock().push((pattern, tx));
+        Subscription::pattern(rx)
+    }
+
     /// Ends every subscription (each returns what it buffered, then reports
     /// disconnection) and wakes every waiting reader: nothing will arrive
     /// any more. For the event loop's exit.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        {
+            // Under `channels`, as `subscribe_pattern` reads the flag: a
+            // pattern subscribed meanwhile is dropped here or never added.
+            let _channels = self.channels.write();
+            self.patterns.lock().clear();
+        }
         for slot in self.channels.read().values() {
             let mut state = slot.state.lock();
             state.closed = true;

@@ -54,11 +54,27 @@ pub struct Subscription {
     /// The channel's slot, whose condition variable announces new messages;
     /// `None` for a channel nothing can arrive on (an invalid name).
     slot: Option<Arc<Slot>>,
+    /// Set for a pattern's subscription, fed by many channels: it waits on
+    /// its receiver instead of one channel's condition variable.
+    pattern: bool,
 }
 
 impl Subscription {
     pub(super) fn new(rx: Receiver<Message>, slot: Option<Arc<Slot>>) -> Subscription {
-        Subscription { rx, slot }
+        Subscription {
+            rx,
+            slot,
+            pattern: false,
+        }
+    }
+
+    /// A subscription to every channel a pattern names, fed through `rx`.
+    pub(super) fn pattern(rx: Receiver<Message>) -> Subscription {
+        Subscription {
+            rx,
+            slot: None,
+            pattern: true,
+        }
     }
 
     /// The next message, waiting as long as it takes; an error once the
@@ -112,7 +128,16 @@ impl Subscription {
             return taken;
         }
         let Some(slot) = &self.slot else {
-            return Err(RecvTimeoutError::Disconnected);
+            return match (self.pattern, deadline) {
+                (false, _) => Err(RecvTimeoutError::Disconnected),
+                (true, None) => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                (true, Some(deadline)) => self.rx.recv_deadline(deadline).map_err(|e| match e {
+                    crossbeam_channel::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
+                    crossbeam_channel::RecvTimeoutError::Disconnected => {
+                        RecvTimeoutError::Disconnected
+                    }
+                }),
+            };
         };
         // The loop sends to subscribers under the slot's lock and signals
         // after releasing it, so a check made under the lock cannot miss a

@@ -1,0 +1,150 @@
+//! Channel patterns: channels are hierarchical (`arm/left/joint3`, segments
+//! between `/`), and a pattern names many at once, as Zenoh's key expressions
+//! do: a `*` segment matches exactly one segment, a `**` segment any number
+//! of them, none included. Pure and table-tested.
+
+use super::{DecodeError, MAX_CHANNEL_LEN};
+
+/// A channel pattern: [`matches`](Self::matches) tells which channels it
+/// names. Made from text with [`Pattern::new`]; a name without wildcard
+/// segments is a pattern naming itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Pattern {
+    text: String,
+    /// The segments, `**` runs collapsed to one.
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Segment {
+    Literal(String),
+    /// `*`: exactly one segment.
+    One,
+    /// `**`: zero or more segments.
+    Any,
+}
+
+impl Pattern {
+    /// Parses `text`: 1..=255 bytes; `*` and `**` are wildcards only as whole
+    /// segments, and a segment with a `*` inside others (`cam*`) is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::EmptyChannel`], [`DecodeError::ChannelTooLong`] or
+    /// [`DecodeError::BadPattern`].
+    pub fn new(text: &str) -> Result<Pattern, DecodeError> {
+        if text.is_empty() {
+            return Err(DecodeError::EmptyChannel);
+        }
+        if text.len() > MAX_CHANNEL_LEN {
+            return Err(DecodeError::ChannelTooLong(text.len()));
+        }
+        let mut segments: Vec<Segment> = Vec::new();
+        for part in text.split('/') {
+            let segment = match part {
+                "**" => Segment::Any,
+                "*" => Segment::One,
+                p if p.contains('*') => {
+                    return Err(DecodeError::BadPattern("`*` inside a segment"));
+                }
+                p => Segment::Literal(p.to_owned()),
+            };
+            // `**/**` matches what `**` does.
+            if !(segment == Segment::Any && segments.last() == Some(&Segment::Any)) {
+                segments.push(segment);
+            }
+        }
+        Ok(Pattern {
+            text: text.to_owned(),
+            segments,
+        })
+    }
+
+    /// Whether `text` has a wildcard segment: read as a pattern, not a channel.
+    pub fn is_pattern(text: &str) -> bool {
+        text.split('/').any(|part| part == "*" || part == "**")
+    }
+
+    /// The text it was made from.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `channel` is one of the channels this pattern names.
+    pub fn matches(&self, channel: &str) -> bool {
+        let parts: Vec<&str> = channel.split('/').collect();
+        // reach[j]: the segments seen so far can match the first j parts.
+        // At most 128 segments and parts each (255 bytes): quadratic is small.
+        let mut reach = vec![false; parts.len() + 1];
+        reach[0] = true;
+        for segment in &self.segments {
+            let mut next = vec![false; parts.len() + 1];
+            for j in 0..=parts.len() {
+                if !reach[j] {
+                    continue;
+                }
+                match segment {
+                    Segment::Any => next[j..].iter_mut().for_each(|n| *n = true),
+                    Segment::One if j < parts.len() && !parts[j].is_empty() => next[j + 1] = true,
+                    Segment::Literal(l) if j < parts.len() && parts[j] == l => next[j + 1] = true,
+                    _ => {}
+                }
+            }
+            reach = next;
+        }
+        reach[parts.len()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_by_segment() {
+        let table: &[(&str, &str, bool)] = &[
+            ("pose", "pose", true),
+            ("pose", "pose/x", false),
+            ("arm/*", "arm/left", true),
+            ("arm/*", "arm", false),
+            ("arm/*", "arm/left/joint3", false),
+            ("arm/*", "arm/", false),
+            ("arm/**", "arm", true),
+            ("arm/**", "arm/left", true),
+            ("arm/**", "arm/left/joint3", true),
+            ("arm/**", "army/left", false),
+            ("**", "anything/at/all", true),
+            ("**", "x", true),
+            ("*/left/*", "arm/left/joint3", true),
+            ("*/left/*", "leg/right/joint3", false),
+            ("a/**/z", "a/z", true),
+            ("a/**/z", "a/b/c/z", true),
+            ("a/**/z", "a/b/c/y", false),
+            ("a/**/**/z", "a/b/z", true),
+            ("**/joint3", "arm/left/joint3", true),
+            ("**/joint3", "joint3", true),
+        ];
+        for &(pattern, channel, want) in table {
+            let p = Pattern::new(pattern).expect("a valid pattern");
+            assert_eq!(p.matches(channel), want, "{pattern} ~ {channel}");
+        }
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_and_long_ones_stay_cheap() {
+        assert_eq!(Pattern::new(""), Err(DecodeError::EmptyChannel));
+        assert_eq!(
+            Pattern::new(&"a".repeat(256)),
+            Err(DecodeError::ChannelTooLong(256))
+        );
+        let inside = Err(DecodeError::BadPattern("`*` inside a segment"));
+        assert_eq!(Pattern::new("cam*"), inside);
+        assert_eq!(Pattern::new("a/***"), inside);
+        // The worst case the length allows: many `**` and one-letter parts.
+        let worst = Pattern::new(&"**/a/".repeat(51)).expect("255 bytes");
+        assert!(worst.matches(&"a/".repeat(127)));
+        assert!(!worst.matches(&format!("{}b", "a/".repeat(127))));
+        assert!(Pattern::is_pattern("arm/*") && Pattern::is_pattern("**"));
+        assert!(!Pattern::is_pattern("arm/left") && !Pattern::is_pattern("cam*"));
+    }
+}

@@ -1,0 +1,132 @@
+//! Channel patterns on the reading side: a subscription or a `get_all` over
+//! `arm/*` or `arm/**` takes every matching channel, now and to come.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use bytes::Bytes;
+use socketengine::{ErrorKind, Message};
+use util::{TIMEOUT, client, host, wait_received};
+
+fn label(msg: &Message) -> String {
+    format!(
+        "{}={}",
+        msg.channel(),
+        String::from_utf8_lossy(msg.payload())
+    )
+}
+
+#[test]
+fn a_pattern_subscription_takes_every_matching_channel_and_only_those() {
+    let host = host();
+    let arm_one = host.subscribe("arm/*");
+    let arm_all = host.subscribe("arm/**");
+    let client = client(&host, "robot");
+    for (channel, value) in [
+        ("arm/left", "1"),
+        ("leg/left", "2"),
+        ("arm/left/joint3", "3"),
+        ("arm", "4"),
+        ("arm/right", "5"),
+    ] {
+        client.write_lock(channel, value).unwrap();
+    }
+    wait_received(&host, "arm/right", 1);
+    let one: Vec<String> = arm_one.try_iter().map(|m| label(&m)).collect();
+    assert_eq!(one, ["arm/left=1", "arm/right=5"]);
+    let all: Vec<String> = arm_all.try_iter().map(|m| label(&m)).collect();
+    assert_eq!(
+        all,
+        ["arm/left=1", "arm/left/joint3=3", "arm=4", "arm/right=5"]
+    );
+    // Each channel's own reader still has its messages.
+    assert_eq!(
+        host.get("leg/left").map(|m| label(&m)),
+        Some("leg/left=2".into())
+    );
+}
+
+#[test]
+fn a_pattern_subscription_waits_for_channels_that_do_not_exist_yet() {
+    let host = host();
+    let client = client(&host, "robot");
+    let any = client.subscribe("**");
+    let later = client.clone();
+    let waiting = std::thread::spawn(move || later.subscribe("cam/*").recv_timeout(TIMEOUT));
+    host.write_lock("arm/left/joint3", "a").unwrap();
+    assert_eq!(
+        label(&any.recv_timeout(TIMEOUT).unwrap()),
+        "arm/left/joint3=a"
+    );
+    // Sent until the waiting thread's subscription exists and takes one
+    // (bounded: it subscribes at once).
+    let mut attempts = 0;
+    let got = loop {
+        host.write_lock("cam/left", "x").unwrap();
+        assert_eq!(label(&any.recv_timeout(TIMEOUT).unwrap()), "cam/left=x");
+        if waiting.is_finished() {
+            break waiting.join().unwrap();
+        }
+        attempts += 1;
+        assert!(attempts < 100_000, "the later subscription never received");
+    };
+    assert_eq!(label(&got.unwrap()), "cam/left=x");
+    client.close();
+    while any.try_recv().is_ok() {}
+    assert!(
+        any.recv_timeout(TIMEOUT).is_err(),
+        "closing ends a pattern subscription"
+    );
+}
+
+#[test]
+fn an_invalid_pattern_subscription_ends_at_once() {
+    let host = host();
+    let bad = host.subscribe("arm/*/joint*");
+    assert!(bad.recv_timeout(TIMEOUT).is_err());
+}
+
+#[test]
+fn get_all_with_a_pattern_drains_the_matching_channels_in_name_order() {
+    let host = host();
+    let client = client(&host, "robot");
+    for (channel, value) in [
+        ("arm/right", "r1"),
+        ("arm/left", "l1"),
+        ("leg/left", "x"),
+        ("arm/left", "l2"),
+    ] {
+        client.write_lock(channel, value).unwrap();
+    }
+    wait_received(&host, "arm/left", 2);
+    wait_received(&host, "leg/left", 1);
+    let drained: Vec<String> = host.get_all("arm/*").iter().map(label).collect();
+    assert_eq!(drained, ["arm/left=l1", "arm/left=l2", "arm/right=r1"]);
+    assert!(host.get_all("arm/*").is_empty());
+    assert_eq!(
+        host.get_all("leg/left").len(),
+        1,
+        "other channels untouched"
+    );
+}
+
+#[test]
+fn a_pattern_is_not_a_channel_to_write_to() {
+    let host = host();
+    let client = client(&host, "robot");
+    let payload = Bytes::from_static(b"p");
+    for name in ["arm/*", "**", "a/**/b"] {
+        let err = client.write(name, payload.clone()).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidChannel { .. }),
+            "{name}: {err}"
+        );
+        assert_eq!(err.into_payload(), Some(payload.clone()));
+        assert!(host.write(name, payload.clone()).is_err());
+    }
+    client
+        .write_lock("cam*", "a `*` inside a segment is a plain name")
+        .unwrap();
+    wait_received(&host, "cam*", 1);
+}
