@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::engine::INTEREST_CHANNEL;
 use crate::engine::{Dial, DialTarget, Engine, Peer, Role, Shared, resolve};
 use crate::handle::Core;
-use crate::protocol::DecodeError;
+use crate::protocol::{DecodeError, Header, Kind, OP_INTEREST, Pattern, encode_interest};
 use crate::{
     ClientBuilder, ClientId, Error, ErrorKind, Inbox, Outgoing, Result, Target, To, WriteGuard,
 };
@@ -200,6 +201,51 @@ impl Client {
     /// with no other write between them; see [`WriteGuard`].
     pub fn lock(&self) -> WriteGuard<'_> {
         self.to(To::Host).lock()
+    }
+
+    /// Tells the host which channels this client wants from its broadcasts
+    /// and relays (`host.write` to every client, a relay, a route to all):
+    /// patterns as [`subscribe`](crate::Inbox::subscribe) takes them (`pose`,
+    /// `arm/*`, `arm/**`). The host then skips this client for every other
+    /// channel, so a client that wants `pose` stops paying for 1080p frames
+    /// it never reads. Messages sent to this client by id or name are not
+    /// filtered. It replaces any earlier declaration; `["**"]` wants
+    /// everything again, as a client that declared nothing does. The
+    /// declaration is made again after a reconnection.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidChannel` for a malformed pattern, `InvalidTarget` for more than
+    /// 255 patterns, and the errors of a locked write.
+    ///
+    /// # Locking
+    ///
+    /// Returns once the declaration is handed to the kernel, as
+    /// [`write_lock`](Self::write_lock); the host applies it to what it sends
+    /// after it reads it.
+    pub fn interest<S: AsRef<str>>(&self, patterns: impl IntoIterator<Item = S>) -> Result<()> {
+        let patterns = patterns
+            .into_iter()
+            .map(|p| {
+                Pattern::new(p.as_ref()).map_err(|err| {
+                    let name = p.as_ref().chars().take(64).collect();
+                    let reason = match err {
+                        DecodeError::EmptyChannel => "empty",
+                        DecodeError::ChannelTooLong(_) => "longer than 255 bytes",
+                        _ => "a `*` inside a segment",
+                    };
+                    Error::new(ErrorKind::InvalidChannel { name, reason })
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let payload = encode_interest(&patterns)
+            .map_err(|err| Error::new(ErrorKind::InvalidTarget(err.to_string())))?;
+        let host = self.host();
+        host.set_interest(Some(patterns.into()));
+        let header = Header::new(Kind::Control { op: OP_INTEREST }, INTEREST_CHANNEL);
+        let timeout = self.inner.core.write_timeout();
+        let written = host.start_locked(&header, payload, timeout)?;
+        host.wait_written(written, timeout)
     }
 
     /// Waits until everything queued so far has been handed to the kernel,

@@ -130,3 +130,71 @@ fn a_pattern_is_not_a_channel_to_write_to() {
         .unwrap();
     wait_received(&host, "cam*", 1);
 }
+
+#[test]
+fn a_declared_interest_keeps_other_channels_from_a_clients_connection() {
+    let host = host();
+    let picky = client(&host, "picky");
+    let greedy = client(&host, "greedy");
+    picky.interest(["pose", "arm/**"]).unwrap();
+    // The host applies a declaration once it reads it: wait until a
+    // broadcast on an uninteresting channel skips the picky client.
+    assert!(util::wait_until(TIMEOUT, || host
+        .write("probe", "p")
+        .unwrap()
+        == 1));
+    let frame =
+        socketengine::Image::new(64, 48, socketengine::PixelFormat::Gray8, vec![1u8; 64 * 48])
+            .unwrap();
+    assert_eq!(
+        host.write("camera", &frame).unwrap(),
+        1,
+        "only the greedy client"
+    );
+    assert_eq!(host.write_lock("pose", "x=1").unwrap(), 2);
+    assert_eq!(host.write_lock("arm/left/joint3", "7").unwrap(), 2);
+    // Sent by id, a message is not filtered.
+    host.to(picky.id()).write_lock("camera", &frame).unwrap();
+    host.write_lock("marker", "m").unwrap();
+    host.to(picky.id()).write_lock("by-id", "m").unwrap();
+    assert!(util::wait_until(TIMEOUT, || greedy.get("marker").is_some()));
+    assert!(util::wait_until(TIMEOUT, || picky.get("by-id").is_some()));
+    assert!(picky.get("marker").is_none(), "a broadcast it did not want");
+    assert_eq!(
+        picky.get("pose").map(|m| label(&m)),
+        Some("pose=x=1".into())
+    );
+    assert!(picky.get("arm/left/joint3").is_some());
+    assert_eq!(
+        picky.image_stats("camera").received,
+        1,
+        "the one sent by id"
+    );
+    assert_eq!(greedy.image_stats("camera").received, 1);
+    // Everything again.
+    picky.interest(["**"]).unwrap();
+    assert!(util::wait_until(TIMEOUT, || host
+        .write("probe", "p")
+        .unwrap()
+        == 2));
+}
+
+#[test]
+fn a_relay_honours_interest_and_a_bad_pattern_is_refused_before_sending() {
+    let host = util::host_with(|b| b.relay(socketengine::Relay::Others));
+    let camera = client(&host, "camera");
+    let planner = client(&host, "planner");
+    planner.interest(["pose"]).unwrap();
+    let poses = planner.subscribe("pose");
+    // Relayed frames on "camera" skip the planner; poses reach it.
+    assert!(util::wait_until(TIMEOUT, || {
+        camera.write_lock("camera", "frame").unwrap();
+        camera.write_lock("pose", "p").unwrap();
+        poses.recv_timeout(TIMEOUT).is_ok() && planner.get("camera").is_none()
+    }));
+    let err = planner.interest(["cam*era"]).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidChannel { .. }),
+        "{err}"
+    );
+}

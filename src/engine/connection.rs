@@ -221,6 +221,8 @@ impl Open {
                 error: route::error_of(notice),
             }),
             Verdict::Drop => {}
+            Verdict::Interest(patterns) => self.peer.set_interest(Some(patterns.into())),
+            Verdict::Invalid(err) => return Err(err.into()),
             Verdict::Disconnect(reason) => {
                 self.reason.get_or_insert(reason);
             }
@@ -331,7 +333,7 @@ impl Open {
                     route::notify(&self.peer, image.channel.as_str(), &notice);
                     return Ok(());
                 }
-                Verdict::Report(_) | Verdict::Drop | Verdict::Disconnect(_) => return Ok(()),
+                _ => return Ok(()),
             }
         }
         let (channel, kind) = (image.channel.as_str(), Kind::Image(image.meta));

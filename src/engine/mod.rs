@@ -40,6 +40,10 @@ use crate::pace;
 use crate::store::{HistoryRule, Store};
 use crate::{Event, Result};
 
+/// The channel a client's interest declaration travels on (control frames
+/// never reach a store).
+pub(crate) const INTEREST_CHANNEL: &str = "interest";
+
 /// Events kept for a reader of `events()` before new ones are dropped (and counted).
 const EVENT_BACKLOG: usize = 4096;
 

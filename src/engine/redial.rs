@@ -17,8 +17,11 @@ use socket2::SockRef;
 use super::connection::{Conn, Open, State};
 use super::event_loop::{EventLoop, FIRST_CONN};
 use super::reconnect::Reconnect;
-use super::{Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
-use crate::protocol::{Hello, ResumeToken, WELCOME_LEN, Welcome, WelcomeStatus};
+use super::{INTEREST_CHANNEL, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
+use crate::protocol::{
+    Header, Hello, Kind, OP_INTEREST, ResumeToken, WELCOME_LEN, Welcome, WelcomeStatus,
+    encode_interest,
+};
 use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, Result};
 
 /// A client has exactly one connection, always in the first slot.
@@ -295,6 +298,7 @@ impl EventLoop {
             Err(err) => return self.close(token, Some(err.into())),
         };
         peer.reopen(dup, id, now);
+        declare_interest(&peer);
         conn.state = State::Open(Open::new(peer.clone(), max_frame, ClientId::HOST, true));
         let addr = conn.addr;
         self.open_count += 1;
@@ -351,5 +355,19 @@ fn send_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<()> {
         Ok(n) if n == bytes.len() => Ok(()),
         Ok(_) => Err(io::Error::from(io::ErrorKind::WriteZero).into()),
         Err(err) => Err(err.into()),
+    }
+}
+
+/// Declares again, on a new connection, the channels the client wants (the
+/// host forgets with the old connection); the fresh outbox has room for it.
+fn declare_interest(peer: &Peer) {
+    let Some(patterns) = peer.interest() else {
+        return;
+    };
+    let kind = Kind::Control { op: OP_INTEREST };
+    let frame = encode_interest(&patterns)
+        .and_then(|payload| Header::new(kind, INTEREST_CHANNEL).to_bytes(&payload));
+    if let Ok(frame) = frame {
+        peer.queue_control(frame);
     }
 }

@@ -61,8 +61,9 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
     };
     let missing = match routed.route {
         Route::All => {
+            // Every other client that wants the channel.
             let others = |peer: &Arc<Peer>| {
-                if !Arc::ptr_eq(peer, sender) {
+                if !Arc::ptr_eq(peer, sender) && peer.wants(routed.channel) {
                     send(peer);
                 }
             };

@@ -24,7 +24,10 @@ pub(crate) mod latched;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::config::{Relay, RoutePolicy};
-use crate::protocol::{Frame, Kind, OP_UNDELIVERED, Route, Undelivered, close_message};
+use crate::protocol::{
+    DecodeError, Frame, Kind, OP_INTEREST, OP_UNDELIVERED, Pattern, Route, Undelivered,
+    close_message, decode_interest,
+};
 use crate::{ClientId, CloseCode, DisconnectReason, RouteRequest, To};
 
 /// What the engine does with a frame it handed to the hub.
@@ -43,6 +46,10 @@ pub(crate) enum Verdict {
     Report(Undelivered),
     /// Drop the frame: nothing handles its kind yet.
     Drop,
+    /// The client declared the channels it wants from broadcasts and relays.
+    Interest(Vec<Pattern>),
+    /// The frame breaks the protocol: close the connection with this error.
+    Invalid(DecodeError),
     /// End the connection after this read pass and report `reason` (the
     /// engine decides whether a client redials).
     Disconnect(DisconnectReason),
@@ -134,6 +141,10 @@ pub(crate) fn on_reply(_frame: &Frame) -> Verdict {
 /// dropped.
 pub(crate) fn on_control(frame: &Frame, side: Side) -> Verdict {
     match (side, frame.kind) {
+        (Side::Host, Kind::Control { op: OP_INTEREST }) => match decode_interest(&frame.payload) {
+            Ok(patterns) => Verdict::Interest(patterns),
+            Err(err) => Verdict::Invalid(err),
+        },
         (Side::Client, Kind::Control { op: OP_UNDELIVERED }) => {
             match Undelivered::decode(&frame.payload) {
                 Ok(notice) => Verdict::Report(notice),

@@ -4,7 +4,56 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::DecodeError;
+use super::{DecodeError, Pattern};
+
+/// The control operation a client sends its host to declare which channels
+/// it wants from the host's broadcasts and relays: payload `count: u8`, then
+/// per pattern `n: u8` and `n` bytes of UTF-8. It replaces any earlier
+/// declaration; a client that declared nothing gets every channel.
+pub const OP_INTEREST: u8 = 0x06;
+
+/// The payload of an [`OP_INTEREST`] frame.
+///
+/// # Errors
+///
+/// [`DecodeError::FieldTooLong`] for more than 255 patterns.
+pub fn encode_interest(patterns: &[Pattern]) -> Result<Bytes, DecodeError> {
+    let count = u8::try_from(patterns.len()).map_err(|_| DecodeError::FieldTooLong {
+        field: "pattern list",
+        len: patterns.len(),
+    })?;
+    let mut out = BytesMut::new();
+    out.put_u8(count);
+    for pattern in patterns {
+        // A pattern is 1..=255 bytes (checked when it was made).
+        out.put_u8(pattern.as_str().len() as u8);
+        out.put_slice(pattern.as_str().as_bytes());
+    }
+    Ok(out.freeze())
+}
+
+/// Parses an [`OP_INTEREST`] payload.
+///
+/// # Errors
+///
+/// [`DecodeError::BadControl`] when it runs short or has bytes left over;
+/// a pattern's own error when one is invalid.
+pub fn decode_interest(payload: &[u8]) -> Result<Vec<Pattern>, DecodeError> {
+    let short = DecodeError::BadControl("interest runs short");
+    let (&count, mut rest) = payload.split_first().ok_or(short)?;
+    let mut patterns = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        let (&n, tail) = rest.split_first().ok_or(short)?;
+        let text = tail.get(..usize::from(n)).ok_or(short)?;
+        let text = std::str::from_utf8(text).map_err(|_| DecodeError::BadUtf8("pattern"))?;
+        patterns.push(Pattern::new(text)?);
+        rest = &tail[usize::from(n)..];
+    }
+    match rest.is_empty() {
+        true => Ok(patterns),
+        false => Err(DecodeError::BadControl("bytes after the interest")),
+    }
+}
 
 /// The control operation a host sends back to the sender of a routed frame it
 /// did not deliver, on that frame's channel. Payload: a reason code `u8`, then
@@ -87,6 +136,37 @@ mod tests {
                 .expect("a valid frame")[..],
             b"\x0b\x00\x00\x00\x08\x00\x03cmd\x02\x02arm"
         );
+    }
+
+    #[test]
+    fn interest_round_trips_and_bad_payloads_are_errors() {
+        let patterns: Vec<Pattern> = ["pose", "arm/**"]
+            .iter()
+            .map(|p| Pattern::new(p).expect("valid"))
+            .collect();
+        let payload = encode_interest(&patterns).expect("two patterns");
+        assert_eq!(&payload[..], b"\x02\x04pose\x06arm/**");
+        assert_eq!(decode_interest(&payload), Ok(patterns));
+        assert_eq!(decode_interest(b"\x00"), Ok(Vec::new()));
+        let short = DecodeError::BadControl("interest runs short");
+        let bad: [(&[u8], DecodeError); 5] = [
+            (b"", short),
+            (b"\x01", short),
+            (b"\x01\x05pose", short),
+            (
+                b"\x01\x04posex",
+                DecodeError::BadControl("bytes after the interest"),
+            ),
+            (
+                b"\x01\x04cam*",
+                DecodeError::BadPattern("`*` inside a segment"),
+            ),
+        ];
+        for (payload, want) in bad {
+            assert_eq!(decode_interest(payload), Err(want), "{payload:?}");
+        }
+        let many = vec![Pattern::new("a").expect("valid"); 256];
+        assert!(encode_interest(&many).is_err());
     }
 
     #[test]

@@ -216,7 +216,7 @@ pub use close::{
     CLOSE_CHANNEL, CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN,
     MAX_CLOSE_MESSAGE, close_frame, close_message,
 };
-pub use control::{OP_UNDELIVERED, Undelivered};
+pub use control::{OP_INTEREST, OP_UNDELIVERED, Undelivered, decode_interest, encode_interest};
 pub use decoder::{Decoded, Decoder, Need};
 pub use error::DecodeError;
 pub use flow::{FRAMES_LINGER, ImageFlow, TicketStatus};

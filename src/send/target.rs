@@ -80,7 +80,7 @@ impl<'a> Target<'a> {
             return queue(&peer, &header, payload).map(|()| 1);
         }
         let mut queued = 0;
-        peers.for_each(|peer| {
+        peers.for_each(channel, |peer| {
             // A full or closing peer is skipped; the peer counts the skip.
             if queue(peer, &header, payload.clone()).is_ok() {
                 queued += 1;
@@ -121,10 +121,14 @@ impl<'a> Target<'a> {
             let started = start_locked(&peer, &header, payload, timeout)?;
             return started.wait(&peer, timeout).map(|()| 1);
         }
-        Ok(lock_each(peers.into_vec(), timeout, |peer, parts| {
-            parts.push(start_locked(peer, &header, payload.clone(), timeout)?);
-            Ok(())
-        }))
+        Ok(lock_each(
+            peers.into_vec(Some(channel)),
+            timeout,
+            |peer, parts| {
+                parts.push(start_locked(peer, &header, payload.clone(), timeout)?);
+                Ok(())
+            },
+        ))
     }
 
     /// Starts a batch of writes that go out together, in order, with no
@@ -250,7 +254,7 @@ impl WriteGuard<'_> {
         }
         // Frozen once, so each peer's copy shares its buffers.
         frames.seal();
-        let peers = resolve(self.core, &self.to)?.into_vec();
+        let peers = resolve(self.core, &self.to)?.into_vec(None);
         Ok(lock_each(peers, timeout, |peer, parts| {
             batch.start(peer, &mut frames.clone(), parts)
         }))
@@ -275,21 +279,34 @@ enum Peers<'a> {
 
 impl Peers<'_> {
     /// Calls `f` on each peer; for `All` under the registry's read lock, so
-    /// `f` must not block.
-    fn for_each(&self, mut f: impl FnMut(&Arc<Peer>)) {
+    /// `f` must not block, and only on clients that want `channel` (a
+    /// client's declared interest filters broadcasts, not named targets).
+    fn for_each(&self, channel: &str, mut f: impl FnMut(&Arc<Peer>)) {
         match self {
             Peers::One(peer) => f(peer),
             Peers::Many(peers) => peers.iter().for_each(f),
-            Peers::All(registry) => registry.for_each_connected(f),
+            Peers::All(registry) => registry.for_each_connected(|peer| {
+                if peer.wants(channel) {
+                    f(peer);
+                }
+            }),
         }
     }
 
-    /// The peers, for a caller that may block on each.
-    fn into_vec(self) -> Vec<Arc<Peer>> {
+    /// The peers, for a caller that may block on each; as `for_each`, only
+    /// the clients of `All` that want `channel` (every one for a batch,
+    /// `None`, which goes whole or not at all).
+    fn into_vec(self, channel: Option<&str>) -> Vec<Arc<Peer>> {
         match self {
             Peers::One(peer) => vec![peer.into_owned()],
             Peers::Many(peers) => peers,
-            Peers::All(registry) => registry.connected(),
+            Peers::All(registry) => {
+                let mut peers = registry.connected();
+                if let Some(channel) = channel {
+                    peers.retain(|peer| peer.wants(channel));
+                }
+                peers
+            }
         }
     }
 }

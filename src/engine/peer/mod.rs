@@ -38,19 +38,19 @@ mod images;
 mod out;
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::Token;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 pub(crate) use images::LockedImage;
 use out::{OutState, Writer};
 
 use super::{Command, Notifier};
-use crate::protocol::{Header, ImageLane, Kind, Outbox};
+use crate::protocol::{Header, ImageLane, Kind, Outbox, Pattern};
 use crate::time::deadline;
 use crate::{ClientId, ClientInfo, Error, ErrorKind, Message, Result};
 
@@ -91,6 +91,11 @@ pub(crate) struct Peer {
     /// while non-zero the loop reports every write at once instead of once per
     /// batch, and wakes them.
     waiters: AtomicUsize,
+    /// The channels this peer wants from broadcasts and relays (`None`:
+    /// every one): on a host, what the client declared; on a client, what
+    /// it declared, to declare again after a reconnection. A lock read on
+    /// every broadcast, written only when the client declares.
+    interest: RwLock<Option<Arc<[Pattern]>>>,
 }
 
 /// Settings and handles a new peer needs.
@@ -137,6 +142,7 @@ impl Peer {
             epoch: parts.epoch,
             dropped: AtomicU64::new(0),
             waiters: AtomicUsize::new(0),
+            interest: RwLock::new(None),
             image_lane: parts.image_chunk.is_some(),
         }
     }
@@ -179,6 +185,24 @@ impl Peer {
     }
 
     /// How long nothing has arrived from this peer, as of `now`.
+    /// Whether this peer wants `channel` from a broadcast or relay.
+    pub(crate) fn wants(&self, channel: &str) -> bool {
+        match &*self.interest.read() {
+            None => true,
+            Some(patterns) => patterns.iter().any(|p| p.matches(channel)),
+        }
+    }
+
+    /// Records the channels this peer wants (`None`: every one).
+    pub(crate) fn set_interest(&self, patterns: Option<Arc<[Pattern]>>) {
+        *self.interest.write() = patterns;
+    }
+
+    /// The channels this peer wants, as declared (`None`: every one).
+    pub(crate) fn interest(&self) -> Option<Arc<[Pattern]>> {
+        self.interest.read().clone()
+    }
+
     pub(crate) fn silent_for(&self, now: Instant) -> Duration {
         let seen = self.epoch + Duration::from_nanos(self.last_seen_ns.load(Ordering::Relaxed));
         now.saturating_duration_since(seen)
