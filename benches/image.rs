@@ -1,4 +1,5 @@
-//! The image path on loopback, beside a raw-TCP baseline in the same run.
+//! The image path on loopback, beside a raw-TCP baseline in the same run (or,
+//! `image_1080p_routed`, the direct path beside the routed one).
 //!
 //! * `image_1080p_one_way`, `image_4K_one_way` — a camera client sends RGB
 //!   frames (1920×1080, 3840×2160) with `write_lock` of an `Image` (back-pressure: no
@@ -12,6 +13,16 @@
 //!   reader drains its channel; `thrpt` counts the bytes all four receive.
 //!   Baseline: one writer `writev`s each frame to four sockets in turn, four
 //!   reader threads.
+//! * `image_1080p_routed` — routing images through the host against the
+//!   direct path, both engine, in one run: `direct` is `image_1080p_one_way`'s
+//!   engine benchmark; `routed`, a second client `viewer` on the same host, the
+//!   camera sending with `camera.to("viewer").write_lock` of an `Image`, a
+//!   reader on the viewer draining with `get_all_timeout`. The host forwards a
+//!   routed image unlocked, so a newer frame would replace one still waiting
+//!   for the viewer; the routed camera therefore keeps at most
+//!   [`ROUTED_WINDOW`] frames unread by the viewer's reader, and every frame
+//!   is counted. Read the ratio `routed / direct`: routing should cost one
+//!   hop, not more.
 //! * `control_rtt_under_1080p_load` — 64-byte ping-pong (`write_lock` to the
 //!   host, an echo thread answering with `host.to(id).write_lock`, both sides waiting
 //!   in `get_all_timeout`) on a client whose
@@ -58,6 +69,27 @@ const BROADCAST: &str = "image_broadcast_1080p_4_clients";
 
 /// The control-latency group's name.
 const CONTROL_RTT: &str = "control_rtt_under_1080p_load";
+
+/// The routing group's name.
+const ROUTED: &str = "image_1080p_routed";
+
+/// Most frames the routed camera keeps unread by the viewer: two, one on each
+/// hop. A third could reach the host while the second still waits there for
+/// the viewer's lane, and replace it.
+const ROUTED_WINDOW: u64 = 2;
+
+/// Where a camera's frames go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// To the host (`camera.write_lock`), drained on the host.
+    Direct,
+    /// Through the host to a second client (`camera.to("viewer").write_lock`),
+    /// drained on that client.
+    Routed,
+}
+
+/// A criterion benchmark group of this bench.
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
 /// Clients of the broadcast group.
 const VIEWERS: usize = 4;
@@ -121,29 +153,75 @@ fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
     let per_iter = frames.len() as u64;
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(per_iter * size as u64));
+    stream(&mut group, name, "engine", &frames, Path::Direct);
+    raw_fan_out(&mut group, name, &frames, 1);
+    group.finish();
+}
 
+/// `image_1080p_routed`: the camera's frames to the host, then through it to
+/// a viewer.
+fn routed(c: &mut Criterion) {
+    let frames = frames(1920, 1080);
+    let size = frames[0].data().len();
+    let mut group = c.benchmark_group(ROUTED);
+    group.throughput(Throughput::Bytes(frames.len() as u64 * size as u64));
+    for (id, path) in [("direct", Path::Direct), ("routed", Path::Routed)] {
+        if util::selected(&[&format!("{ROUTED}/{id}")]) {
+            stream(&mut group, ROUTED, id, &frames, path);
+        }
+    }
+    group.finish();
+}
+
+/// The engine benchmark `id` of the group `name`: a camera sends `frames` on
+/// `path` with locked image writes, a reader thread drains where they arrive.
+fn stream(group: &mut Group<'_>, name: &str, id: &str, frames: &[Image], path: Path) {
+    let size = frames[0].data().len();
+    let per_iter = frames.len() as u64;
     let host = host();
     let cam = client(&host, "camera", true);
+    let viewer = (path == Path::Routed).then(|| client(&host, "viewer", true));
     let (counter, stop) = (
         Arc::new(Counter::default()),
         Arc::new(AtomicBool::new(false)),
     );
-    let drainer = host.clone();
-    let drain = move || drainer.get_all_timeout(IMAGE_CHANNEL, Duration::from_millis(50));
+    let timeout = Duration::from_millis(50);
+    let drain: Box<dyn Fn() -> Vec<Message> + Send> = match viewer.clone() {
+        None => {
+            let host = host.clone();
+            Box::new(move || host.get_all_timeout(IMAGE_CHANNEL, timeout))
+        }
+        Some(viewer) => Box::new(move || viewer.get_all_timeout(IMAGE_CHANNEL, timeout)),
+    };
     let reader = reader("engine-reader", drain, &counter, &stop);
-    group.bench_function("engine", |b| {
+    let what = format!("{name}/{id}");
+    let diagnose = || {
+        format!(
+            "{:?}; {:?}",
+            host.image_stats(IMAGE_CHANNEL),
+            host.clients()
+        )
+    };
+    let send = |f: &Image| match path {
+        Path::Direct => cam.write_lock(IMAGE_CHANNEL, f),
+        Path::Routed => cam.to("viewer").write_lock(IMAGE_CHANNEL, f).map(drop),
+    };
+    group.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let target = counter.messages() + iters * per_iter;
+            let mut sent = counter.messages();
             let start = Instant::now();
             for _ in 0..iters {
-                for f in &frames {
-                    cam.write_lock(IMAGE_CHANNEL, f)
-                        .expect("locked image write");
+                for f in frames {
+                    if path == Path::Routed && sent >= ROUTED_WINDOW {
+                        let window = counter.wait_for(sent - ROUTED_WINDOW + 1, &what, diagnose);
+                        window.expect("the viewer reads within the window");
+                    }
+                    send(f).expect("locked image write");
+                    sent += 1;
                 }
             }
-            let waited = counter.wait_for(target, name, || {
-                format!("{:?}", host.image_stats(IMAGE_CHANNEL))
-            });
+            let waited = counter.wait_for(target, &what, diagnose);
             waited.expect("the reader gets every frame");
             start.elapsed()
         });
@@ -151,11 +229,11 @@ fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
     assert_eq!(counter.bytes(), counter.messages() * size as u64);
     stop.store(true, Ordering::Relaxed);
     join_within(reader, "engine reader").expect("stop the reader");
+    if let Some(viewer) = viewer {
+        bounded("close-viewer", move || viewer.close()).expect("close the viewer");
+    }
     bounded("close-camera", move || cam.close()).expect("close the camera");
     bounded("close-host", move || host.close()).expect("close the host");
-
-    raw_fan_out(&mut group, name, &frames, 1);
-    group.finish();
 }
 
 /// `image_broadcast_1080p_4_clients`.
@@ -213,12 +291,7 @@ fn broadcast(c: &mut Criterion) {
 }
 
 /// The `raw_tcp` benchmark of a group: `frames` to `n` raw sockets.
-fn raw_fan_out(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    name: &str,
-    frames: &[Image],
-    n: usize,
-) {
+fn raw_fan_out(group: &mut Group<'_>, name: &str, frames: &[Image], n: usize) {
     let per_iter = frames.len() as u64;
     let mut raw = RawFanOut::start(n);
     group.bench_function("raw_tcp", |b| {
@@ -530,6 +603,9 @@ fn main() {
         if util::selected(&[&format!("{group}/engine"), &format!("{group}/raw_tcp")]) {
             one_way(&mut c, group, width, height);
         }
+    }
+    if util::selected(&[&format!("{ROUTED}/direct"), &format!("{ROUTED}/routed")]) {
+        routed(&mut c);
     }
     if util::selected(&[
         &format!("{BROADCAST}/engine"),

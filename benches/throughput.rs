@@ -1,6 +1,7 @@
 //! Engine versus raw TCP on loopback, side by side in one run.
 //!
-//! Every group holds two benchmarks: `engine` (a socketengine [`Host`] and
+//! Every group but `routed_64B_one_way` (below) holds two benchmarks:
+//! `engine` (a socketengine [`Host`] and
 //! [`Client`]) and `raw_tcp` (std sockets, a 4-byte little-endian length prefix,
 //! `TCP_NODELAY`, a 256 KiB buffered writer for small messages, `writev` for large
 //! ones, readers that parse in place into reused buffers). Read a group as the
@@ -27,6 +28,15 @@
 //!   iteration is one pass through them; `thrpt` is bytes per second. Baseline:
 //!   prefix and payload in one vectored write, a reader reading each payload into
 //!   one reused buffer.
+//! * `routed_64B_one_way` — routing through the host against the direct
+//!   path, both engine, in one run: `direct` is `small_64B_one_way`'s engine
+//!   benchmark (client → host, drained on the host); `routed`, a second client
+//!   `b` on the same host, the writer sending with `a.to("b").write(..)`, drained
+//!   on `b` with `get_all_timeout`. The same [`SMALL_BATCH`] 64-byte messages
+//!   per iteration and the same window ([`ROUTED_WINDOW`], smaller than
+//!   [`SMALL_WINDOW`] so that the host's outbox to `b` never holds its 16 MiB
+//!   budget, where it would drop a copy). Read the ratio `routed / direct`:
+//!   routing should cost one hop, not more.
 //!
 //! The engine's host reads its socket whether or not its reader keeps up, so
 //! unlike raw TCP nothing slows the writer down when the reader falls behind;
@@ -63,6 +73,11 @@ const SMALL_BATCH: u64 = 100_000;
 /// Most 64-byte messages the engine writer may have unread by its reader (the
 /// host's queue holds twice this; see [`EngineOneWay`]).
 const SMALL_WINDOW: u64 = 1 << 19;
+
+/// Most 64-byte messages the writer of `routed_64B_one_way` may have unread:
+/// with their frames (81 bytes each to `b`) well under the host's 16 MiB
+/// outbox budget.
+const ROUTED_WINDOW: u64 = 1 << 17;
 
 /// Most payload bytes the engine writer of a large group may have unread.
 const LARGE_WINDOW_BYTES: usize = 1 << 30;
@@ -119,6 +134,42 @@ fn small_64b_one_way(c: &mut Criterion) {
         "small_64B_one_way/raw_tcp",
     );
     raw.shutdown().expect("stop the baseline pair");
+    group.finish();
+}
+
+/// `routed_64B_one_way`: 64-byte messages to the host, then through it to a
+/// second client.
+fn routed_64b_one_way(c: &mut Criterion) {
+    let name = "routed_64B_one_way";
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(SMALL_BATCH));
+    let payload = Bytes::from_static(&SMALL_PAYLOAD);
+    type Start = fn(&'static str, u64) -> std::io::Result<EngineOneWay>;
+    let paths: [(&str, Start); 2] = [
+        ("direct", EngineOneWay::start),
+        ("routed", EngineOneWay::routed),
+    ];
+    for (id, start) in paths {
+        let what = format!("{name}/{id}");
+        if !util::selected(&[&what]) {
+            continue;
+        }
+        let mut engine = start("ch", ROUTED_WINDOW).expect("start the engine pair");
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                let target = engine.received().messages() + iters * SMALL_BATCH;
+                let start = Instant::now();
+                for _ in 0..iters * SMALL_BATCH {
+                    engine.send(&payload).expect("engine send");
+                }
+                let waited = engine.wait_for(target, &what);
+                waited.expect("the engine reader gets every message");
+                start.elapsed()
+            });
+        });
+        check_bytes(engine.received(), SMALL_PAYLOAD.len(), &what);
+        shutdown_engine(engine, ROUTED_WINDOW);
+    }
     group.finish();
 }
 
@@ -260,19 +311,26 @@ fn check_bytes(counter: &Counter, size: usize, what: &str) {
     );
 }
 
+/// The benchmarks of a group of engine against baseline.
+const ENGINE_RAW: [&str; 2] = ["engine", "raw_tcp"];
+
 fn main() {
     let mut c = util::config().configure_from_args();
-    let ids = |group: &str| [format!("{group}/engine"), format!("{group}/raw_tcp")];
     type Group = fn(&mut Criterion);
-    let groups: [(&str, Group); 4] = [
-        ("small_64B_one_way", small_64b_one_way),
-        ("pingpong_64B", pingpong_64b),
-        ("payload_1MiB_one_way", payload_1mib_one_way),
-        ("frame_1080p_one_way", frame_1080p_one_way),
+    let groups: [(&str, [&str; 2], Group); 5] = [
+        ("small_64B_one_way", ENGINE_RAW, small_64b_one_way),
+        (
+            "routed_64B_one_way",
+            ["direct", "routed"],
+            routed_64b_one_way,
+        ),
+        ("pingpong_64B", ENGINE_RAW, pingpong_64b),
+        ("payload_1MiB_one_way", ENGINE_RAW, payload_1mib_one_way),
+        ("frame_1080p_one_way", ENGINE_RAW, frame_1080p_one_way),
     ];
-    for (group, run) in groups {
-        let [engine, raw] = ids(group);
-        if util::selected(&[&engine, &raw]) {
+    for (group, benches, run) in groups {
+        let [a, b] = benches.map(|bench| format!("{group}/{bench}"));
+        if util::selected(&[&a, &b]) {
             run(&mut c);
         }
     }

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use socketengine::RecvTimeoutError;
-use socketengine::{Client, Host, Subscription};
+use socketengine::{Client, Host, Inbox, Subscription};
 
 use super::{Counter, OneWay, OrFail, RoundTrip, TIMEOUT, Throughput, bounded, join_within, spawn};
 
 /// How long a reader or echo thread blocks before it looks at its stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
 
-/// Starts a host on a free loopback port with `queue_capacity`, and connects a
-/// client named `name` to it.
+/// Starts a host on a free loopback port and connects a client named `name`
+/// to it, both with `queue_capacity`.
 fn pair(name: &str, queue_capacity: usize) -> io::Result<(Host, Client)> {
     let host = Host::builder()
         .addr("127.0.0.1:0")
@@ -25,13 +25,19 @@ fn pair(name: &str, queue_capacity: usize) -> io::Result<(Host, Client)> {
         .write_timeout(TIMEOUT)
         .start()
         .or_fail("cannot start the bench host")?;
-    let client = Client::builder()
+    let client = client(&host, name, queue_capacity)?;
+    Ok((host, client))
+}
+
+/// Connects a client named `name` with `queue_capacity` to `host`.
+fn client(host: &Host, name: &str, queue_capacity: usize) -> io::Result<Client> {
+    Client::builder()
         .addr(host.local_addr().to_string())
         .name(name)
+        .queue_capacity(queue_capacity)
         .write_timeout(TIMEOUT)
         .connect()
-        .or_fail("cannot connect the bench client")?;
-    Ok((host, client))
+        .or_fail("cannot connect the bench client")
 }
 
 /// Closes both handles (joining their event loops), bounded in time.
@@ -40,8 +46,23 @@ fn close(host: Host, client: Client) -> io::Result<()> {
     bounded("close-host", move || host.close())
 }
 
+/// Name of the receiving client of a routed [`EngineOneWay`] (one byte: the
+/// route carries it in every frame).
+const ROUTED_TO: &str = "b";
+
+/// Where an [`EngineOneWay`]'s messages go, and who drains them.
+enum Receiver {
+    /// The host itself (`client.write`); the reader drains the host.
+    Host,
+    /// Another client, through the host (`client.to(ROUTED_TO).write`); the
+    /// reader drains that client.
+    Routed(Client),
+}
+
 /// One client streaming to a host on one channel, and a reader thread on the
-/// host draining that channel with `get_all_timeout` and counting what it gets.
+/// host draining that channel with `get_all_timeout` and counting what it gets;
+/// or, [`routed`](Self::routed), a client streaming through the host to a
+/// second client, whose reader drains it.
 ///
 /// The host reads its socket whether or not anyone drains the queue, so there
 /// is no back-pressure from the reader to the writer (raw TCP has it: a slow
@@ -50,10 +71,13 @@ fn close(host: Host, client: Client) -> io::Result<()> {
 /// drops the oldest, which would stall the bench. So the writer here keeps at
 /// most `window` messages unread, checking every `window / 64` sends, and the
 /// queue holds twice that. With a reader that keeps up the check never waits;
-/// [`shutdown`](Self::shutdown) tells how often it did.
+/// [`shutdown`](Self::shutdown) tells how often it did. Routed, the host drops
+/// a copy when its outbox to the receiver holds its budget (16 MiB by
+/// default), so `window` messages, as frames, must fit well within it.
 pub(crate) struct EngineOneWay {
     host: Host,
     client: Client,
+    receiver: Receiver,
     channel: &'static str,
     /// Shared with the reader thread, which adds to it.
     counter: Arc<Counter>,
@@ -70,19 +94,51 @@ impl EngineOneWay {
     /// Sets up the pair on `channel` and starts the reader; the writer keeps at
     /// most `window` messages unread.
     pub(crate) fn start(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
-        let queue_capacity = usize::try_from(2 * window).or_fail("bench window")?;
-        let (host, client) = pair("bench-writer", queue_capacity.max(64))?;
+        let queue_capacity = queue_capacity(window)?;
+        let (host, client) = pair("bench-writer", queue_capacity)?;
+        EngineOneWay::with_reader(host, client, Receiver::Host, channel, window)
+    }
+
+    /// Sets up a host with two clients on `channel`: the writer, `a`, sends to
+    /// the other, `b`, through the host (`a.to("b").write(..)`), and the reader
+    /// drains `b`. The writer keeps at most `window` messages unread.
+    #[allow(dead_code, reason = "the criterion benches route; the CLI does not")]
+    pub(crate) fn routed(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
+        let queue_capacity = queue_capacity(window)?;
+        let (host, client) = pair("a", queue_capacity)?;
+        let b = self::client(&host, ROUTED_TO, queue_capacity)?;
+        EngineOneWay::with_reader(host, client, Receiver::Routed(b), channel, window)
+    }
+
+    /// Starts the reader thread on `receiver`'s side.
+    fn with_reader(
+        host: Host,
+        client: Client,
+        receiver: Receiver,
+        channel: &'static str,
+        window: u64,
+    ) -> io::Result<EngineOneWay> {
         let counter = Arc::new(Counter::default());
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
-            let (host, counter, stop) = (host.clone(), Arc::clone(&counter), Arc::clone(&stop));
-            spawn("engine-reader", move || {
-                drain(&host, channel, &counter, &stop)
-            })?
+            let (counter, stop) = (Arc::clone(&counter), Arc::clone(&stop));
+            match &receiver {
+                Receiver::Host => {
+                    let host = host.clone();
+                    spawn("engine-reader", move || {
+                        drain(&host, channel, &counter, &stop)
+                    })?
+                }
+                Receiver::Routed(b) => {
+                    let b = b.clone();
+                    spawn("engine-reader", move || drain(&b, channel, &counter, &stop))?
+                }
+            }
         };
         Ok(EngineOneWay {
             host,
             client,
+            receiver,
             channel,
             counter,
             stop,
@@ -108,6 +164,9 @@ impl EngineOneWay {
     pub(crate) fn shutdown(self) -> io::Result<u64> {
         self.stop.store(true, Ordering::Relaxed);
         let joined = join_within(self.reader, "engine reader");
+        if let Receiver::Routed(b) = self.receiver {
+            bounded("close-receiver", move || b.close())?;
+        }
         close(self.host, self.client)?;
         joined.map(|()| self.stalls)
     }
@@ -123,7 +182,15 @@ impl OneWay for EngineOneWay {
         }
         let mut payload = payload.clone();
         loop {
-            match self.client.write(self.channel, payload) {
+            let written = match self.receiver {
+                Receiver::Host => self.client.write(self.channel, payload),
+                Receiver::Routed(_) => self
+                    .client
+                    .to(ROUTED_TO)
+                    .write(self.channel, payload)
+                    .map(drop),
+            };
+            match written {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_full() => {
                     self.client.flush().or_fail("engine flush after Full")?;
@@ -145,18 +212,33 @@ impl OneWay for EngineOneWay {
     }
 
     fn wait_for(&self, target: u64, what: &str) -> io::Result<()> {
-        self.counter.wait_for(target, what, || {
-            let stats = self.host.channel_stats(self.channel);
-            format!("host channel stats: {stats:?}")
-        })
+        self.counter
+            .wait_for(target, what, || match &self.receiver {
+                Receiver::Host => {
+                    let stats = self.host.channel_stats(self.channel);
+                    format!("host channel stats: {stats:?}")
+                }
+                Receiver::Routed(b) => {
+                    let stats = b.channel_stats(self.channel);
+                    let clients = self.host.clients();
+                    format!("receiver channel stats: {stats:?}; host's clients: {clients:?}")
+                }
+            })
     }
 }
 
-/// The reader thread: drains with `get_all_timeout`, which blocks until a batch
-/// arrives (or a short timeout passes, to notice `stop`), and counts.
-fn drain(host: &Host, channel: &str, counter: &Counter, stop: &AtomicBool) {
+/// Queue capacity for a one-way pair whose writer keeps `window` messages unread.
+fn queue_capacity(window: u64) -> io::Result<usize> {
+    let capacity = usize::try_from(2 * window).or_fail("bench window")?;
+    Ok(capacity.max(64))
+}
+
+/// The reader thread: drains `inbox` (the host's or a client's) with
+/// `get_all_timeout`, which blocks until a batch arrives (or a short timeout
+/// passes, to notice `stop`), and counts.
+fn drain(inbox: &Inbox, channel: &str, counter: &Counter, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let batch = host.get_all_timeout(channel, STOP_POLL);
+        let batch = inbox.get_all_timeout(channel, STOP_POLL);
         if batch.is_empty() {
             continue;
         }
