@@ -435,6 +435,7 @@ impl EventLoop {
         if let Some(old) = replaced {
             self.close(old.token(), None);
         }
+        super::rooms::on_admit(&shared, &peer);
         let (client, name, addr) = (peer.id(), peer.name().to_owned(), peer.addr());
         shared.emit(Event::Connected { client, name, addr });
         self.flush(token);
