@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::engine::INTEREST_CHANNEL;
-use crate::engine::{Dial, DialTarget, Engine, Peer, Role, Shared, resolve};
+use crate::engine::{
+    Dial, DialTarget, Engine, INTEREST_CHANNEL, Peer, Role, Shared, request_room, resolve,
+};
 use crate::handle::Core;
 use crate::protocol::{DecodeError, Header, Kind, OP_INTEREST, Pattern, encode_interest};
 use crate::{
@@ -246,6 +247,61 @@ impl Client {
         let timeout = self.inner.core.write_timeout();
         let written = host.start_locked(&header, payload, timeout)?;
         host.wait_written(written, timeout)
+    }
+
+    /// Asks the host to put this client in `room` (an unlocked control
+    /// write): once the host has, [`rooms`](Self::rooms) lists it, and
+    /// messages to the room ([`To::Room`]) reach this client. A host that
+    /// refuses (its [policy](crate::HostBuilder::client_rooms), its
+    /// [limit](crate::HostBuilder::max_rooms_per_client)) answers with an
+    /// [`Event::Undelivered`](crate::Event::Undelivered) on the `rooms`
+    /// channel. Membership follows the client's name across reconnections;
+    /// see [`Host::join`](crate::Host::join).
+    ///
+    /// ```
+    /// # use socketengine::{Client, Host, To};
+    /// # use std::time::{Duration, Instant};
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// # let addr = host.local_addr().to_string();
+    /// let arm = Client::builder().addr(&addr).name("arm").connect()?;
+    /// arm.join("motors")?;
+    /// # let deadline = Instant::now() + Duration::from_secs(5);
+    /// while arm.rooms().is_empty() && Instant::now() < deadline {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(arm.rooms(), ["motors"]);
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `InvalidTarget` for a room name that is empty or over 255 bytes;
+    /// `Full`, `NotConnected`, `Closed` as [`write`](Self::write).
+    pub fn join(&self, room: &str) -> Result<()> {
+        self.room_request(true, room)
+    }
+
+    /// Asks the host to take this client out of `room`; as [`join`](Self::join).
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join).
+    pub fn leave(&self, room: &str) -> Result<()> {
+        self.room_request(false, room)
+    }
+
+    /// The rooms this client is in, sorted, as its host last said: after
+    /// each join or leave it accepts, each change the host makes, and each
+    /// (re)connection. Never blocks.
+    pub fn rooms(&self) -> Vec<String> {
+        self.inner.core.shared().rooms.mine()
+    }
+
+    fn room_request(&self, join: bool, room: &str) -> Result<()> {
+        if self.inner.core.is_stopped() {
+            return Err(ErrorKind::Closed.into());
+        }
+        request_room(self.host(), join, room)
     }
 
     /// Waits until everything queued so far has been handed to the kernel,

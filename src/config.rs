@@ -42,6 +42,10 @@ pub(crate) struct Config {
     pub(crate) route_policy: Option<RoutePolicy>,
     /// A host's answer to a second connection claiming a connected name.
     pub(crate) name_policy: NamePolicy,
+    /// Whether a host's clients may join and leave rooms themselves.
+    pub(crate) client_rooms: bool,
+    /// Most rooms one client (one identity) may be in on a host.
+    pub(crate) max_rooms_per_client: usize,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -122,12 +126,17 @@ impl Default for Config {
             relay: Relay::Off,
             route_policy: None,
             name_policy: NamePolicy::RefuseTaken,
+            client_rooms: true,
+            max_rooms_per_client: DEFAULT_MAX_ROOMS_PER_CLIENT,
         }
     }
 }
 
 /// Default image window: image payload bytes sent and not yet acknowledged.
 pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
+
+/// Default most rooms one client may be in.
+pub(crate) const DEFAULT_MAX_ROOMS_PER_CLIENT: usize = 256;
 
 /// Default byte cap of one channel's history.
 pub(crate) const DEFAULT_HISTORY_BYTES: usize = 64 << 20;
@@ -418,6 +427,27 @@ impl HostBuilder {
     /// see [`NamePolicy`]. Default: [`NamePolicy::RefuseTaken`].
     pub fn name_policy(mut self, policy: NamePolicy) -> Self {
         self.config.name_policy = policy;
+        self
+    }
+
+    /// Whether clients may join and leave rooms themselves
+    /// ([`Client::join`](crate::Client::join)); when not, a client's request
+    /// is refused with an [`Event::Undelivered`](crate::Event::Undelivered)
+    /// on the `rooms` channel, and only the host's
+    /// [`join`](crate::Host::join) and [`leave`](crate::Host::leave) change
+    /// rooms. Default: true.
+    pub fn client_rooms(mut self, allowed: bool) -> Self {
+        self.config.client_rooms = allowed;
+        self
+    }
+
+    /// Most rooms one client may be in (counted by its name, or its id if it
+    /// chose none). A join beyond it fails with
+    /// [`ErrorKind::RoomLimit`](crate::ErrorKind::RoomLimit) on the host, or
+    /// is refused with an [`Event::Undelivered`](crate::Event::Undelivered)
+    /// to a client that asked. Default: 256.
+    pub fn max_rooms_per_client(mut self, rooms: usize) -> Self {
+        self.config.max_rooms_per_client = rooms;
         self
     }
 

@@ -85,8 +85,21 @@ pub enum ErrorKind {
     /// No connected client has this name.
     #[error("no connected client named {0:?}")]
     UnknownName(String),
-    /// The host did not deliver a message this client routed: its policy
-    /// refused the route, or it does not support it; reported in an
+    /// No client is in a room of this name (a room exists while it has a
+    /// member): from a host's send to it, or in an
+    /// [`Event::Undelivered`](crate::Event::Undelivered) for a client's.
+    #[error("no room named {0:?}")]
+    UnknownRoom(String),
+    /// A client is in its maximum number of rooms already
+    /// ([`HostBuilder::max_rooms_per_client`](crate::HostBuilder::max_rooms_per_client)).
+    #[error("room limit of {max} per client reached")]
+    RoomLimit {
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The host did not deliver a message this client routed (its policy
+    /// refused the route, or it does not support it), or refused a request
+    /// to join or leave a room; reported in an
     /// [`Event::Undelivered`](crate::Event::Undelivered).
     #[error("the host did not deliver: {0}")]
     RouteRefused(String),

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::engine::{Engine, Role, Shared, bind_listener};
+use crate::engine::{self, Engine, Role, Shared, bind_listener};
 use crate::handle::Core;
 use crate::{
     ClientId, ClientInfo, ErrorKind, HostBuilder, Inbox, Outgoing, Result, Target, To, WriteGuard,
@@ -129,6 +129,57 @@ impl Host {
     /// Starts a batch to every connected client; see [`WriteGuard`].
     pub fn lock(&self) -> WriteGuard<'_> {
         self.to(To::All).lock()
+    }
+
+    /// Adds `client` to `room` (made when its first member joins), and tells
+    /// the client, whose [`Client::rooms`](crate::Client::rooms) follows.
+    /// [`to(To::Room(..))`](To::Room) then reaches it, from the host or from
+    /// other clients. Joining a room it is in does nothing.
+    ///
+    /// A client that chose a name is a member by that name: it keeps its
+    /// rooms when it reconnects (so does whoever connects under that name
+    /// later). One without a name is a member by id, which a reconnection
+    /// does not keep (it comes back with a new id).
+    ///
+    /// ```
+    /// # use socketengine::{Client, Host, To};
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// let arm = Client::builder().addr(host.local_addr().to_string()).name("arm").connect()?;
+    /// host.join(arm.id(), "motors")?;
+    /// assert_eq!((host.rooms(), host.members("motors")), (vec!["motors".to_owned()], vec![arm.id()]));
+    /// assert_eq!(host.to(To::Room("motors".into())).write_lock("cmd", "stop")?, 1);
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `UnknownClient` for an id the host does not know (connected or
+    /// recently disconnected); `InvalidTarget` for a room name that is empty
+    /// or over 255 bytes; `RoomLimit` when the client is in
+    /// [`max_rooms_per_client`](HostBuilder::max_rooms_per_client) rooms already.
+    pub fn join(&self, client: ClientId, room: &str) -> Result<()> {
+        engine::join(self.inner.core.shared(), client, room)
+    }
+
+    /// Takes `client` out of `room`, and tells the client; a room whose last
+    /// member leaves is gone. Leaving a room it is not in does nothing.
+    ///
+    /// # Errors
+    ///
+    /// `UnknownClient`, `InvalidTarget`, as [`join`](Self::join).
+    pub fn leave(&self, client: ClientId, room: &str) -> Result<()> {
+        engine::leave(self.inner.core.shared(), client, room)
+    }
+
+    /// Every room with a member, sorted.
+    pub fn rooms(&self) -> Vec<String> {
+        self.inner.core.shared().rooms.names()
+    }
+
+    /// The members of `room` by id, connected or recently disconnected,
+    /// ordered; empty for a room that does not exist.
+    pub fn members(&self, room: &str) -> Vec<ClientId> {
+        engine::members(self.inner.core.shared(), room)
     }
 
     /// Waits until everything queued so far to every client has been handed to

@@ -81,8 +81,11 @@ pub enum Event {
         /// The channel of the message.
         channel: String,
         /// Why: [`ErrorKind::UnknownClient`](crate::ErrorKind::UnknownClient),
-        /// [`ErrorKind::UnknownName`](crate::ErrorKind::UnknownName) or
-        /// [`ErrorKind::RouteRefused`](crate::ErrorKind::RouteRefused).
+        /// [`ErrorKind::UnknownName`](crate::ErrorKind::UnknownName),
+        /// [`ErrorKind::UnknownRoom`](crate::ErrorKind::UnknownRoom) or
+        /// [`ErrorKind::RouteRefused`](crate::ErrorKind::RouteRefused) (also
+        /// a refused [`Client::join`](crate::Client::join) or `leave`, on the
+        /// channel `rooms`).
         error: Error,
     },
     /// A connection failed: bad bytes, a handshake that never came, an I/O error.

@@ -12,9 +12,10 @@ use crate::ClientId;
 ///
 /// A client's target other than [`To::Host`] is routed: the message goes to
 /// the host, which delivers it to the clients named, with this client as its
-/// sender ([`Message::from`](crate::Message::from)); an id or name the host does not know comes back
-/// as an [`Event::Undelivered`](crate::Event::Undelivered). Targets not built
-/// yet (rooms, groups) fail with
+/// sender ([`Message::from`](crate::Message::from)); an id, name or room the
+/// host does not know comes back as an
+/// [`Event::Undelivered`](crate::Event::Undelivered). Targets not built yet
+/// (groups) fail with
 /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and hand the
 /// payload back: nothing is dropped silently.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,7 +34,11 @@ pub enum To {
     Name(String),
     /// Several clients, by name; each must be connected.
     Names(Vec<String>),
-    /// The members of a room (to come with the hub).
+    /// The connected members of a room the host keeps
+    /// ([`Host::join`](crate::Host::join), [`Client::join`](crate::Client::join)),
+    /// the sender excepted unless it asks for a [mirror](crate::Target::mirror).
+    /// A room without members is unknown: `UnknownRoom` from a host, an
+    /// [`Event::Undelivered`](crate::Event::Undelivered) to a client.
     Room(String),
     /// The clients interested in a channel group (to come with the hub).
     Group(String),

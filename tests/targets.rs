@@ -66,13 +66,11 @@ fn targets_not_built_yet_are_unsupported_never_silently_dropped() {
     let payload = Bytes::from_static(b"p");
     let results = [
         host.to(To::Host).write("ch", payload.clone()),
-        host.to(To::Room("arm".into()))
-            .write_lock("ch", payload.clone()),
         host.to(To::Group("arm/*".into()))
             .write("ch", payload.clone()),
-        client
-            .to(To::Room("arm".into()))
-            .write("ch", payload.clone()),
+        host.to(To::Room("arm".into()))
+            .mirror()
+            .write_lock("ch", payload.clone()),
         client
             .to(To::Group("arm/*".into()))
             .write_lock("ch", payload.clone()),
@@ -197,7 +195,7 @@ fn a_batch_to_nowhere_fails_at_its_first_write_with_the_payload() {
     assert_eq!(batch.finish().unwrap(), 0, "nothing was added");
     let client = client(&host, "router");
     let err = client
-        .to(To::Room("r".into()))
+        .to(To::Group("r/*".into()))
         .lock()
         .write("cmd", "x")
         .unwrap_err();

@@ -15,7 +15,8 @@ use super::route::{self, Routed};
 use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
-    DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, Outbox,
+    DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, OP_JOIN, OP_LEAVE,
+    OP_ROOMS, Outbox,
 };
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
@@ -187,6 +188,13 @@ impl Open {
                     .map_err(|_| DecodeError::Truncated("image acknowledgement"))?;
                 self.peer.ack_images(u64::from_le_bytes(total));
             }
+            Kind::Control {
+                op: OP_JOIN | OP_LEAVE | OP_ROOMS,
+            } => {
+                let allowed = shared.config.client_rooms;
+                let verdict = hub::rooms::on_control(&frame, self.side(), allowed);
+                self.act(verdict, frame, shared, now)?;
+            }
             Kind::Control { .. } => {
                 let verdict = hub::on_control(&frame, self.side());
                 self.act(verdict, frame, shared, now)?;
@@ -220,6 +228,7 @@ impl Open {
                 channel: frame.channel_str().to_owned(),
                 error: route::error_of(notice),
             }),
+            Verdict::Room(op) => super::rooms::act(shared, &self.peer, op),
             Verdict::Drop => {}
             Verdict::Interest(patterns) => self.peer.set_interest(Some(patterns.into())),
             Verdict::Invalid(err) => return Err(err.into()),

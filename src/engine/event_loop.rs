@@ -451,6 +451,7 @@ impl EventLoop {
             let why = "another connection proved it is this client";
             self.hang_up(old.token(), DisconnectReason::new(CloseCode::Replaced, why));
         }
+        super::rooms::on_admit(&shared, &peer);
         let (client, name, addr) = (peer.id(), peer.name().to_owned(), peer.addr());
         shared.emit(Event::Connected { client, name, addr });
         self.flush(token);

@@ -13,6 +13,7 @@ mod read_buf;
 mod reconnect;
 mod redial;
 mod registry;
+mod rooms;
 mod route;
 mod socket;
 mod token;
@@ -32,6 +33,9 @@ pub(crate) use event_loop::{EventLoop, LISTENER, Role};
 pub(crate) use peer::{LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
+pub(crate) use rooms::RoomState;
+/// A host's and a client's room operations, for the handles.
+pub(crate) use rooms::{connected_members, join, leave, members, request_room};
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
@@ -106,6 +110,8 @@ pub(crate) struct Shared {
     /// The host's clients (on a client: its one connection to the host).
     pub(crate) registry: Registry,
     pub(crate) config: Config,
+    /// A host's rooms; a client's list of its own.
+    pub(crate) rooms: RoomState,
     /// The zero of every peer's `last_seen` clock.
     pub(crate) epoch: Instant,
     events_tx: Sender<Event>,
@@ -131,6 +137,7 @@ impl Shared {
         Shared {
             store,
             registry: Registry::default(),
+            rooms: RoomState::default(),
             config,
             epoch: Instant::now(),
             events_tx,

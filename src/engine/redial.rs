@@ -290,6 +290,8 @@ impl EventLoop {
             true => format!("client-{}", id.0),
             false => dial.target.name.clone(),
         });
+        // The host lists the client's rooms after the welcome, if any.
+        self.shared.rooms.forget_mine();
         let Some(conn) = self.conn_mut(token) else {
             return;
         };

@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 
 use super::Peer;
 use crate::config::NamePolicy;
+use crate::hub::rooms::Member;
 use crate::protocol::{Hello, ResumeToken};
 use crate::{ClientId, ClientInfo};
 
@@ -127,6 +128,26 @@ impl Registry {
 
     pub(crate) fn infos(&self) -> Vec<ClientInfo> {
         self.inner.read().by_id.values().map(|p| p.info()).collect()
+    }
+
+    /// Who a known client (connected or recently disconnected) is as a room
+    /// member: its chosen name, or its id if it chose none.
+    pub(crate) fn member(&self, id: ClientId) -> Option<Member> {
+        let inner = self.inner.read();
+        let peer = inner.by_id.get(&id)?;
+        Some(match inner.by_name.get(peer.name()) == Some(&id) {
+            true => Member::Name(peer.name().to_owned()),
+            false => Member::Id(id),
+        })
+    }
+
+    /// The id of a room member the registry knows, connected or not.
+    pub(crate) fn id_of(&self, member: &Member) -> Option<ClientId> {
+        let inner = self.inner.read();
+        match member {
+            Member::Name(name) => inner.by_name.get(name).copied(),
+            Member::Id(id) => inner.by_id.contains_key(id).then_some(*id),
+        }
     }
 }
 

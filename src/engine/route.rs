@@ -80,8 +80,16 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
             names.iter().map(|n| Key::Name(n)),
             &mut each,
         ),
-        // The hub stores these or refuses them; nothing to deliver.
-        Route::Host | Route::Room(_) => Vec::new(),
+        Route::Room(room) => match super::rooms::connected_members(shared, room) {
+            Some(members) => {
+                let others = members.iter().filter(|p| !Arc::ptr_eq(p, sender));
+                others.for_each(|peer| send(peer));
+                Vec::new()
+            }
+            None => vec![Undelivered::UnknownRoom(room.clone())],
+        },
+        // The hub stores these; nothing to deliver.
+        Route::Host => Vec::new(),
     };
     if routed.mirror && !reached_sender {
         send(sender);
@@ -140,6 +148,7 @@ pub(super) fn error_of(notice: Undelivered) -> Error {
     let kind = match notice {
         Undelivered::UnknownClient(id) => ErrorKind::UnknownClient(ClientId(id)),
         Undelivered::UnknownName(name) => ErrorKind::UnknownName(name),
+        Undelivered::UnknownRoom(room) => ErrorKind::UnknownRoom(room),
         Undelivered::Refused(why) | Undelivered::Unsupported(why) => ErrorKind::RouteRefused(why),
     };
     Error::new(kind)

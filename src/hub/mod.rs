@@ -6,9 +6,10 @@
 //!
 //! Routing is here: a host delivers what a client routes (`on_routed`), and a
 //! client learns what its host could not deliver (`on_control`); a close ends
-//! the connection with its reason (`on_close`). Requests, replies and rooms
-//! are still dropped, in one place, so the issues to come fill in these
-//! functions without touching the engine's read path.
+//! the connection with its reason (`on_close`); rooms, their table and their
+//! control operations, are in [`rooms`]. Requests and replies are still
+//! dropped, in one place, so the issues to come fill in these functions
+//! without touching the engine's read path.
 //!
 //! # Layering
 //!
@@ -20,6 +21,7 @@
 //! tested as plain functions.
 
 pub(crate) mod latched;
+pub(crate) mod rooms;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -44,6 +46,9 @@ pub(crate) enum Verdict {
     /// Report to the application that the host did not deliver something
     /// this client routed.
     Report(Undelivered),
+    /// Carry out a room operation (a client's request at a host; the host's
+    /// list of the client's rooms at a client).
+    Room(rooms::RoomOp),
     /// Drop the frame: nothing handles its kind yet.
     Drop,
     /// The client declared the channels it wants from broadcasts and relays.
@@ -67,16 +72,14 @@ pub(crate) enum Side {
 /// A data frame, or the first frame of an image, that carries a route.
 ///
 /// At a host: a route to the host itself is stored like an unrouted frame;
-/// one naming clients or all of them is delivered; rooms are not built yet,
-/// so a route to one is refused with a notice to the sender. At a client:
+/// one naming clients, a room or all of them is delivered. At a client:
 /// stored.
 pub(crate) fn on_routed(route: &Route, side: Side) -> Verdict {
     match (side, route) {
         (Side::Client, _) | (Side::Host, Route::Host) => Verdict::Store,
-        (Side::Host, Route::All | Route::Clients(_) | Route::Names(_)) => Verdict::Deliver,
-        (Side::Host, Route::Room(_)) => Verdict::Refuse(Undelivered::Unsupported(
-            "rooms (they come with the hub)".to_owned(),
-        )),
+        (Side::Host, Route::All | Route::Clients(_) | Route::Names(_) | Route::Room(_)) => {
+            Verdict::Deliver
+        }
     }
 }
 
@@ -136,9 +139,9 @@ pub(crate) fn on_reply(_frame: &Frame) -> Verdict {
 ///
 /// At a client, a host's notice that it did not deliver a routed frame is
 /// reported; a malformed one is reported as refused, with the decoder's
-/// words, rather than closing the connection. Other operations (joining or
-/// leaving a room, subscribing) come with the hub; until then they are
-/// dropped.
+/// words, rather than closing the connection. Room operations go to
+/// [`rooms::on_control`]; others (subscribing) come with the hub; until then
+/// they are dropped.
 pub(crate) fn on_control(frame: &Frame, side: Side) -> Verdict {
     match (side, frame.kind) {
         (Side::Host, Kind::Control { op: OP_INTEREST }) => match decode_interest(&frame.payload) {
@@ -185,15 +188,12 @@ mod tests {
 
     #[test]
     fn a_host_delivers_routes_to_clients_and_stores_routes_to_itself() {
-        let room = Verdict::Refuse(Undelivered::Unsupported(
-            "rooms (they come with the hub)".to_owned(),
-        ));
         let table = [
             (Route::Host, Side::Host, Verdict::Store),
             (Route::All, Side::Host, Verdict::Deliver),
             (Route::Clients(vec![1]), Side::Host, Verdict::Deliver),
             (Route::Names(vec!["a".into()]), Side::Host, Verdict::Deliver),
-            (Route::Room("arm".into()), Side::Host, room),
+            (Route::Room("arm".into()), Side::Host, Verdict::Deliver),
             (Route::All, Side::Client, Verdict::Store),
             (Route::Names(vec!["a".into()]), Side::Client, Verdict::Store),
         ];
@@ -249,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_replies_rooms_and_closes_are_dropped_until_their_issues() {
+    fn requests_replies_and_closes_are_dropped_until_their_issues() {
         let request = frame(Kind::Request { id: 1 }, None);
         let reply = frame(Kind::Reply { id: 1, status: 0 }, None);
         let control = frame(Kind::Control { op: 0x20 }, None);

@@ -1,6 +1,7 @@
 //! Control operations other than the image acknowledgement: what a host tells
-//! a client about the frames it routed. Pure encode and decode; see the
-//! [wire format](super).
+//! a client about the frames it routed, and rooms (a client's request to join
+//! or leave one, the host's list of its rooms). Pure encode and decode; see
+//! the [wire format](super).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -60,6 +61,73 @@ pub fn decode_interest(payload: &[u8]) -> Result<Vec<Pattern>, DecodeError> {
 /// UTF-8 detail (the unknown id in decimal, the unknown name, or why).
 pub const OP_UNDELIVERED: u8 = 0x02;
 
+/// The control operation a client sends to join a room, on
+/// [`ROOMS_CHANNEL`]. Payload: the room's name, 1..=255 bytes of UTF-8.
+pub const OP_JOIN: u8 = 0x03;
+
+/// The control operation a client sends to leave a room, on
+/// [`ROOMS_CHANNEL`]. Payload: the room's name, as for [`OP_JOIN`].
+pub const OP_LEAVE: u8 = 0x04;
+
+/// The control operation a host sends a client, on [`ROOMS_CHANNEL`], with
+/// every room the client is in: after each join or leave request it accepts,
+/// whenever the host itself changes the client's rooms, and right after the
+/// welcome when the client is in any. Payload: zero or more names, each
+/// `n: u8` (1..=255) then `n` bytes of UTF-8 ([`encode_rooms`]).
+pub const OP_ROOMS: u8 = 0x05;
+
+/// The channel the room operations travel on (they never reach the store).
+pub const ROOMS_CHANNEL: &str = "rooms";
+
+/// Checks a room name: 1..=255 bytes of UTF-8.
+///
+/// # Errors
+///
+/// [`DecodeError::BadControl`] for an empty name,
+/// [`DecodeError::FieldTooLong`] for one over 255 bytes,
+/// [`DecodeError::BadUtf8`] for one that is not UTF-8.
+pub fn room_name(bytes: &[u8]) -> Result<&str, DecodeError> {
+    match bytes.len() {
+        0 => Err(DecodeError::BadControl("empty room name")),
+        1..=255 => std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8("room")),
+        len => Err(DecodeError::FieldTooLong {
+            field: "room name",
+            len,
+        }),
+    }
+}
+
+/// The payload of an [`OP_ROOMS`] frame. Names that are not valid room
+/// names (empty, over 255 bytes) are left out: a host only lists rooms it
+/// accepted with [`room_name`].
+pub fn encode_rooms(rooms: &[String]) -> Bytes {
+    let valid = rooms.iter().filter(|r| (1..=255).contains(&r.len()));
+    let mut out = BytesMut::with_capacity(valid.clone().map(|r| 1 + r.len()).sum());
+    for room in valid {
+        out.put_u8(room.len() as u8);
+        out.put_slice(room.as_bytes());
+    }
+    out.freeze()
+}
+
+/// Parses the payload of an [`OP_ROOMS`] frame.
+///
+/// # Errors
+///
+/// [`DecodeError::Truncated`] for a name running past the payload; the
+/// errors of [`room_name`] for a bad name.
+pub fn decode_rooms(mut payload: &[u8]) -> Result<Vec<String>, DecodeError> {
+    let mut rooms = Vec::new();
+    while let Some((&n, rest)) = payload.split_first() {
+        let name = rest
+            .get(..usize::from(n))
+            .ok_or(DecodeError::Truncated("room list"))?;
+        rooms.push(room_name(name)?.to_owned());
+        payload = &rest[usize::from(n)..];
+    }
+    Ok(rooms)
+}
+
 /// Why a host did not deliver a routed frame (or some of its targets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Undelivered {
@@ -71,6 +139,8 @@ pub enum Undelivered {
     Refused(String),
     /// Code 4: the host does not support this route (yet); the detail says which.
     Unsupported(String),
+    /// Code 5: no client is in a room of this name.
+    UnknownRoom(String),
 }
 
 impl Undelivered {
@@ -81,6 +151,7 @@ impl Undelivered {
             Undelivered::UnknownName(name) => (2, name.clone()),
             Undelivered::Refused(why) => (3, why.clone()),
             Undelivered::Unsupported(what) => (4, what.clone()),
+            Undelivered::UnknownRoom(room) => (5, room.clone()),
         };
         let mut out = BytesMut::with_capacity(1 + detail.len());
         out.put_u8(code);
@@ -107,6 +178,7 @@ impl Undelivered {
             2 => Ok(Undelivered::UnknownName(detail.to_owned())),
             3 => Ok(Undelivered::Refused(detail.to_owned())),
             4 => Ok(Undelivered::Unsupported(detail.to_owned())),
+            5 => Ok(Undelivered::UnknownRoom(detail.to_owned())),
             _ => Err(DecodeError::BadControl("unknown undelivered code")),
         }
     }
@@ -136,6 +208,73 @@ mod tests {
                 .expect("a valid frame")[..],
             b"\x0b\x00\x00\x00\x08\x00\x03cmd\x02\x02arm"
         );
+    }
+
+    /// A control frame on the rooms channel.
+    fn room_frame(op: u8, payload: &[u8]) -> Vec<u8> {
+        let kind = Kind::Control { op };
+        let frame = Header::new(kind, ROOMS_CHANNEL).to_bytes(payload);
+        frame.expect("a valid frame").to_vec()
+    }
+
+    #[test]
+    fn the_room_examples_of_the_spec_are_exact() {
+        let route = Route::Room("arm".into());
+        let routed = Header {
+            route: Some(&route),
+            ..Header::data("cmd")
+        };
+        assert_eq!(
+            &routed.to_bytes(b"go").expect("a valid frame")[..],
+            b"\x0d\x00\x00\x00\x01\x01\x03cmd\x03\x03armgo"
+        );
+        assert_eq!(
+            room_frame(OP_JOIN, b"arm"),
+            b"\x0c\x00\x00\x00\x08\x00\x05rooms\x03arm"
+        );
+        assert_eq!(
+            room_frame(OP_LEAVE, b"arm"),
+            b"\x0c\x00\x00\x00\x08\x00\x05rooms\x04arm"
+        );
+        let list = encode_rooms(&["arm".into(), "cam".into()]);
+        assert_eq!(
+            room_frame(OP_ROOMS, &list),
+            b"\x11\x00\x00\x00\x08\x00\x05rooms\x05\x03arm\x03cam"
+        );
+        let notice = Undelivered::UnknownRoom("arm".into()).encode();
+        assert_eq!(
+            Header::new(Kind::Control { op: OP_UNDELIVERED }, "cmd")
+                .to_bytes(&notice)
+                .expect("a valid frame")[..],
+            b"\x0b\x00\x00\x00\x08\x00\x03cmd\x02\x05arm"[..]
+        );
+    }
+
+    #[test]
+    fn room_lists_round_trip_and_bad_ones_are_errors() {
+        let long = "r".repeat(255);
+        let lists: [Vec<String>; 3] = [vec![], vec!["a".into()], vec!["arm".into(), long]];
+        for list in lists {
+            assert_eq!(decode_rooms(&encode_rooms(&list)), Ok(list));
+        }
+        // Invalid names are never listed.
+        let skipped = encode_rooms(&[String::new(), "x".repeat(256), "ok".into()]);
+        assert_eq!(&skipped[..], b"\x02ok");
+        let bad: [(&[u8], DecodeError); 4] = [
+            (b"\x03ab", DecodeError::Truncated("room list")),
+            (b"\x00", DecodeError::BadControl("empty room name")),
+            (b"\x01\xff", DecodeError::BadUtf8("room")),
+            (b"\x02ok\x05", DecodeError::Truncated("room list")),
+        ];
+        for (payload, want) in bad {
+            assert_eq!(decode_rooms(payload), Err(want), "{payload:?}");
+        }
+        let too_long = DecodeError::FieldTooLong {
+            field: "room name",
+            len: 256,
+        };
+        assert_eq!(room_name(&[b'x'; 256]), Err(too_long));
+        assert_eq!(room_name(b"arm"), Ok("arm"));
     }
 
     #[test]
@@ -177,6 +316,7 @@ mod tests {
             Undelivered::Refused("not allowed".into()),
             Undelivered::Unsupported("rooms".into()),
             Undelivered::UnknownName(String::new()),
+            Undelivered::UnknownRoom("arm".into()),
         ];
         for notice in notices {
             assert_eq!(Undelivered::decode(&notice.encode()), Ok(notice));

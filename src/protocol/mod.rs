@@ -132,15 +132,16 @@
 //!
 //! A client sets a route on a data frame, or on the first frame of an image,
 //! to have its host deliver it to other clients: `1` every other client, `2`
-//! by id, `4` by name (`0`, or no route, is the host itself; `3`, rooms, is
-//! refused for now). The host delivers each copy without a route and with the
+//! by id, `3` the members of a room (below), `4` by name (`0`, or no route,
+//! is the host itself). The host delivers each copy without a route and with the
 //! origin flag set to the sender's id, so receivers see who sent it; with the
 //! mirror flag the sender gets a copy too. A client never routes what it
 //! receives. For each id or name that names no connected client, and for a
 //! route it refuses, the host sends the sender a control frame of op
 //! [`OP_UNDELIVERED`] (`0x02`) on the frame's channel, whose payload is a reason
-//! code `u8` (1 unknown id, 2 unknown name, 3 refused, 4 unsupported) and UTF-8
-//! detail ([`Undelivered`]): the other targets still get their copies.
+//! code `u8` (1 unknown id, 2 unknown name, 3 refused, 4 unsupported, 5
+//! unknown room) and UTF-8 detail ([`Undelivered`]): the other targets still
+//! get their copies.
 //!
 //! A data frame on `cmd`, routed to the client named `arm`, carrying `go`:
 //!
@@ -159,6 +160,47 @@
 //!
 //! ```text
 //! 0b 00 00 00 08 00 03 63 6d 64 02 02 61 72 6d
+//! ```
+//!
+//! ## Rooms
+//!
+//! A room is a named set of clients that the host keeps (names 1..=255 bytes
+//! of UTF-8). A frame routed to a room (tag `3`) goes to the room's connected
+//! members other than its sender (the sender too with mirror); a room with no
+//! members is unknown, and the sender gets an [`OP_UNDELIVERED`] notice of
+//! code 5 with the room's name. The host's application adds and removes
+//! members; a client asks with control frames on the channel
+//! [`ROOMS_CHANNEL`] (`rooms`) whose payload is the room's name: op
+//! [`OP_JOIN`] (`0x03`) or [`OP_LEAVE`] (`0x04`). The host answers a request
+//! it accepts, and tells the client of every change the host itself makes,
+//! with op [`OP_ROOMS`] (`0x05`) on the same channel: the client's rooms, in
+//! order, each `n: u8` and `n` bytes of UTF-8 (an empty payload: none). It
+//! sends that list right after the welcome too, when the client is in any
+//! room, so a client that reconnects learns its rooms again. A request the
+//! host refuses (its policy, a limit on rooms per client, a bad name) is
+//! answered with an [`OP_UNDELIVERED`] notice of code 3 on `rooms`.
+//!
+//! A data frame on `cmd` to the room `arm`, carrying `go`:
+//!
+//! ```text
+//! 0d 00 00 00   len = 13
+//! 01 01         kind: data, flags: route
+//! 03 63 6d 64   channel "cmd"
+//! 03 03         route: room, name of 3 bytes
+//! 61 72 6d      "arm"
+//! 67 6f         payload "go"
+//! ```
+//!
+//! A client joins `arm`, then the host lists its rooms `arm` and `cam`:
+//!
+//! ```text
+//! 0c 00 00 00 08 00 05 72 6f 6f 6d 73 03 61 72 6d
+//!             |     |  "rooms"        |  "arm"
+//!             |     channel length    op: join
+//!             control, no flags
+//! 11 00 00 00 08 00 05 72 6f 6f 6d 73 05 03 61 72 6d 03 63 61 6d
+//!                                     |  3 "arm"     3 "cam"
+//!                                     op: rooms
 //! ```
 //!
 //! A frame that breaks any rule (too long, unknown kind or flag, empty channel,
@@ -216,7 +258,10 @@ pub use close::{
     CLOSE_CHANNEL, CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN,
     MAX_CLOSE_MESSAGE, close_frame, close_message,
 };
-pub use control::{OP_INTEREST, OP_UNDELIVERED, Undelivered, decode_interest, encode_interest};
+pub use control::{
+    OP_INTEREST, OP_JOIN, OP_LEAVE, OP_ROOMS, OP_UNDELIVERED, ROOMS_CHANNEL, Undelivered,
+    decode_interest, decode_rooms, encode_interest, encode_rooms, room_name,
+};
 pub use decoder::{Decoded, Decoder, Need};
 pub use error::DecodeError;
 pub use flow::{FRAMES_LINGER, ImageFlow, TicketStatus};

@@ -22,14 +22,14 @@ use crate::{Error, ErrorKind, Result};
 ///   failure (`Full`, `NotConnected`, `TimedOut`, ...) is an error that hands
 ///   the payload back; what a client's host cannot deliver comes back as an
 ///   [`Event::Undelivered`](crate::Event::Undelivered);
-/// * **several** ([`To::All`], [`To::Clients`], [`To::Names`]): a client whose
+/// * **several** ([`To::All`], [`To::Clients`], [`To::Names`], [`To::Room`]): a client whose
 ///   outbox is full, or that does not take a locked write within the write
 ///   timeout, is skipped and counted in its
 ///   [`ClientInfo::dropped`](crate::ClientInfo::dropped); the count says how
 ///   many took it.
 ///
 /// Either way, an invalid channel, an oversized frame, a closed handle, an
-/// unknown id or name, or an `Unsupported` target fails before any peer sees
+/// unknown id, name or room, or an `Unsupported` target fails before any peer sees
 /// the message, with the payload handed back.
 #[derive(Debug)]
 #[must_use = "a target sends nothing until written to"]
@@ -67,7 +67,8 @@ impl<'a> Target<'a> {
     ///
     /// To one peer: `Full` when its outbox already holds its budget (back off,
     /// or [`flush`](crate::Client::flush), and retry), `NotConnected`,
-    /// `UnknownClient` / `UnknownName`. To any target: `Closed`,
+    /// `UnknownClient` / `UnknownName`. From a host to a room: `UnknownRoom`
+    /// when it has no members. To any target: `Closed`,
     /// `InvalidChannel`, `FrameTooLarge`, `Unsupported`. Each hands the payload
     /// back ([`Error::into_payload`]); nothing is dropped silently.
     pub fn write(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
@@ -200,7 +201,7 @@ impl WriteGuard<'_> {
     ///
     /// `Closed`, `InvalidChannel` or `FrameTooLarge`, and on the batch's first
     /// message the target's errors (`UnknownClient`, `UnknownName`,
-    /// `Unsupported`), with the payload handed back: a batch to nowhere fails
+    /// `UnknownRoom`, `Unsupported`), with the payload handed back: a batch to nowhere fails
     /// before it is built.
     pub fn write(&mut self, channel: &str, payload: impl Outgoing) -> Result<()> {
         let payload = payload.into_outgoing();
@@ -327,9 +328,7 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
         Peers::Many(peers)
     };
     match (core.upstream(), to) {
-        (Some(_), To::Room(_) | To::Group(_)) => Err(ErrorKind::Unsupported(
-            "rooms and groups (they come with the hub)",
-        )),
+        (Some(_), To::Group(_)) => Err(ErrorKind::Unsupported("groups (they come with the hub)")),
         // Everything a client sends goes to its host, which routes it on.
         (Some(host), _) => Ok(Peers::One(Cow::Borrowed(host))),
         (None, To::Host) => Err(ErrorKind::Unsupported("a host sending to itself")),
@@ -346,9 +345,10 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
             .map(by_name)
             .collect::<Result<_, _>>()
             .map(many),
-        (None, To::Room(_) | To::Group(_)) => Err(ErrorKind::Unsupported(
-            "rooms and groups (they come with the hub)",
-        )),
+        (None, To::Room(room)) => crate::engine::connected_members(core.shared(), room)
+            .map(Peers::Many)
+            .ok_or_else(|| ErrorKind::UnknownRoom(room.clone())),
+        (None, To::Group(_)) => Err(ErrorKind::Unsupported("groups (they come with the hub)")),
     }
 }
 
@@ -390,8 +390,12 @@ fn wire_route(core: &Core, to: &To, mirror: bool) -> Result<Option<Route>, Error
         (Some(_), To::Clients(ids)) => Some(Route::Clients(ids.iter().map(|id| id.0).collect())),
         (Some(_), To::Name(name)) => Some(Route::Names(vec![name.clone()])),
         (Some(_), To::Names(names)) => Some(Route::Names(names.clone())),
+        (Some(_), To::Room(room)) if room.is_empty() => {
+            return Err(ErrorKind::InvalidTarget("empty room name".to_owned()));
+        }
+        (Some(_), To::Room(room)) => Some(Route::Room(room.clone())),
         // Refused by `resolve`.
-        (Some(_), To::Room(_) | To::Group(_)) => None,
+        (Some(_), To::Group(_)) => None,
     };
     if mirror && route.is_none() {
         let why = "mirror: only a client's route to other clients comes back to it";
