@@ -12,6 +12,7 @@ use mio::net::TcpStream;
 use super::image_rx::{Finished, Images};
 use super::read_buf::ReadBuf;
 use super::route::{self, Routed};
+use super::service;
 use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
@@ -191,8 +192,14 @@ impl Open {
                 let verdict = hub::on_control(&frame, self.side());
                 self.act(verdict, frame, shared, now)?;
             }
-            Kind::Request { .. } => self.act(hub::on_request(&frame), frame, shared, now)?,
-            Kind::Reply { .. } => self.act(hub::on_reply(&frame), frame, shared, now)?,
+            Kind::Request { .. } => {
+                let verdict = hub::on_request(&frame, self.side());
+                self.act(verdict, frame, shared, now)?;
+            }
+            Kind::Reply { .. } => {
+                let verdict = hub::on_reply(&frame, self.side());
+                self.act(verdict, frame, shared, now)?;
+            }
             Kind::Close { .. } => self.act(hub::on_close(&frame), frame, shared, now)?,
         }
         Ok(())
@@ -220,6 +227,9 @@ impl Open {
                 channel: frame.channel_str().to_owned(),
                 error: route::error_of(notice),
             }),
+            Verdict::Serve(service) => service::serve(shared, &self.peer, &frame, &service),
+            Verdict::Reject(failure) => service::reject(shared, &self.peer, &frame, &failure),
+            Verdict::Complete => shared.requests.complete(&frame),
             Verdict::Drop => {}
             Verdict::Disconnect(reason) => {
                 self.reason.get_or_insert(reason);
@@ -331,7 +341,12 @@ impl Open {
                     route::notify(&self.peer, image.channel.as_str(), &notice);
                     return Ok(());
                 }
-                Verdict::Report(_) | Verdict::Drop | Verdict::Disconnect(_) => return Ok(()),
+                Verdict::Report(_)
+                | Verdict::Drop
+                | Verdict::Disconnect(_)
+                | Verdict::Serve(_)
+                | Verdict::Reject(_)
+                | Verdict::Complete => return Ok(()),
             }
         }
         let (channel, kind) = (image.channel.as_str(), Kind::Image(image.meta));

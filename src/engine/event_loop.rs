@@ -505,6 +505,7 @@ impl EventLoop {
                     true => peer.suspend(),
                     false => peer.close(),
                 }
+                self.shared.requests.fail_peer(peer.token());
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: Some(peer.id()),

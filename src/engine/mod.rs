@@ -13,7 +13,9 @@ mod read_buf;
 mod reconnect;
 mod redial;
 mod registry;
+mod requests;
 mod route;
+mod service;
 mod socket;
 mod token;
 
@@ -32,6 +34,7 @@ pub(crate) use event_loop::{EventLoop, LISTENER, Role};
 pub(crate) use peer::{LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
+use requests::Requests;
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
@@ -104,6 +107,9 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// The zero of every peer's `last_seen` clock.
     pub(crate) epoch: Instant,
+    /// Requests sent and waiting for their replies (a client's questions to
+    /// its host's services).
+    pub(crate) requests: Requests,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     /// Events dropped because nobody drained `events()`.
@@ -129,6 +135,7 @@ impl Shared {
             registry: Registry::default(),
             config,
             epoch: Instant::now(),
+            requests: Requests::default(),
             events_tx,
             events_rx,
             events_dropped: AtomicU64::new(0),

@@ -403,10 +403,12 @@ fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
     }
 }
 
-/// Checks a channel name given to a public method.
+/// Checks a channel name given to a public method; `$` channels are the
+/// host's services ([wire format](crate::protocol#services)).
 fn check_channel(name: &str) -> Result<()> {
     let reason = match name.len() {
         0 => "empty",
+        _ if crate::protocol::is_system(name) => "channels starting with '$' are the host's",
         1..=255 => return Ok(()),
         _ => "longer than 255 bytes",
     };
