@@ -1,6 +1,8 @@
 //! A client asking its host about the others: the client list, a name's id,
 //! the host's channels (requests on the host's `$` service channels).
 
+#![allow(clippy::unwrap_used)]
+
 mod util;
 
 use std::io::{Read, Write};
