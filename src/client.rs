@@ -3,14 +3,22 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use crate::engine::{
     Dial, DialTarget, Engine, INTEREST_CHANNEL, Peer, Role, Shared, request_room, resolve,
 };
 use crate::handle::Core;
-use crate::protocol::{DecodeError, Header, Kind, OP_INTEREST, Pattern, encode_interest};
+use crate::protocol::{
+    ChannelEntry, ClientEntry, DecodeError, Header, Kind, OP_INTEREST, Pattern, SERVICE_CHANNELS,
+    SERVICE_CLIENTS, SERVICE_LOOKUP, decode_channels, decode_clients, decode_lookup,
+    encode_interest,
+};
 use crate::{
-    ClientBuilder, ClientId, Error, ErrorKind, Inbox, Outgoing, Result, Target, To, WriteGuard,
+    ChannelInfo, ClientBuilder, ClientId, ClientInfo, Error, ErrorKind, Inbox, Outgoing, Result,
+    Target, To, WriteGuard,
 };
 
 /// A client connected to a host.
@@ -314,6 +322,89 @@ impl Client {
         self.inner.core.flush()
     }
 
+    /// The host's client list, as the host sees it: every connected client
+    /// (this one included) and those recently gone, with their names,
+    /// addresses, when they connected and were last heard from, their rooms
+    /// and how many writes to them the host gave up. `queued_bytes` and
+    /// `images_dropped` are not carried and read 0; the times are the host's
+    /// "milliseconds ago" applied to this client's clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use socketengine::{Client, Host};
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// # let addr = host.local_addr().to_string();
+    /// let arm = Client::builder().addr(&addr).name("arm").connect()?;
+    /// let planner = Client::builder().addr(&addr).name("planner").connect()?;
+    /// let names: Vec<String> = planner.clients()?.into_iter().map(|c| c.name).collect();
+    /// assert_eq!(names, ["arm", "planner"]);
+    /// assert_eq!(planner.lookup("arm")?, Some(arm.id()));
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` at once while the connection is down (or when it drops
+    /// before the answer), `Closed`, `TimedOut`, `Full` when the outbox
+    /// holds its budget, `Protocol` for an answer that does not decode.
+    ///
+    /// # Locking
+    ///
+    /// Sends a request and blocks until the host's reply arrives, for at most
+    /// the [write timeout](crate::ClientBuilder::write_timeout).
+    pub fn clients(&self) -> Result<Vec<ClientInfo>> {
+        let answer = self.ask(SERVICE_CLIENTS, Bytes::new())?;
+        let now = Instant::now();
+        decode_clients(&answer)?
+            .into_iter()
+            .map(|entry| client_info(entry, now))
+            .collect()
+    }
+
+    /// The id of the client connected to the host under `name`, or `None`
+    /// if no connected client has it.
+    ///
+    /// # Errors
+    ///
+    /// As [`clients`](Self::clients).
+    ///
+    /// # Locking
+    ///
+    /// As [`clients`](Self::clients).
+    pub fn lookup(&self, name: &str) -> Result<Option<ClientId>> {
+        let answer = self.ask(SERVICE_LOOKUP, Bytes::copy_from_slice(name.as_bytes()))?;
+        Ok(decode_lookup(&answer)?.map(ClientId))
+    }
+
+    /// The host's channels, sorted by name, with the host's counters: what
+    /// every client sent it, not only what reached this client.
+    ///
+    /// # Errors
+    ///
+    /// As [`clients`](Self::clients).
+    ///
+    /// # Locking
+    ///
+    /// As [`clients`](Self::clients).
+    pub fn host_channels(&self) -> Result<Vec<ChannelInfo>> {
+        let answer = self.ask(SERVICE_CHANNELS, Bytes::new())?;
+        Ok(decode_channels(&answer)?
+            .into_iter()
+            .map(channel_info)
+            .collect())
+    }
+
+    /// Sends a request on a host service's channel and waits for the answer.
+    fn ask(&self, service: &str, payload: Bytes) -> Result<Bytes> {
+        let core = &self.inner.core;
+        if core.is_stopped() {
+            return Err(ErrorKind::Closed.into());
+        }
+        let requests = &core.shared().requests;
+        requests.ask(self.host(), service, payload, core.write_timeout())
+    }
+
     /// Closes the connection and joins the event loop; the host is told first,
     /// with a close frame of reason 0 ("closing"), which its
     /// [`Event::Disconnected`](crate::Event::Disconnected) reports. Writes afterwards fail with
@@ -321,6 +412,38 @@ impl Client {
     /// handle does the same.
     pub fn close(&self) {
         self.inner.core.close();
+    }
+}
+
+/// A client of the host's list, with its times on this client's clock.
+fn client_info(entry: ClientEntry, now: Instant) -> Result<ClientInfo> {
+    let ago = |ms: u64| now.checked_sub(Duration::from_millis(ms)).unwrap_or(now);
+    let addr = entry
+        .addr
+        .parse()
+        .map_err(|_| DecodeError::BadControl("client address"))?;
+    Ok(ClientInfo {
+        id: ClientId(entry.id),
+        name: entry.name,
+        addr,
+        connected: entry.connected,
+        connected_since: ago(entry.since_ms),
+        last_seen: ago(entry.seen_ms),
+        rooms: entry.rooms,
+        queued_bytes: 0,
+        dropped: entry.dropped,
+        images_dropped: 0,
+    })
+}
+
+fn channel_info(entry: ChannelEntry) -> ChannelInfo {
+    ChannelInfo {
+        name: entry.name,
+        received: entry.received,
+        bytes: entry.bytes,
+        dropped: entry.dropped,
+        queued: entry.queued as usize,
+        capacity: entry.capacity as usize,
     }
 }
 

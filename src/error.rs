@@ -103,6 +103,14 @@ pub enum ErrorKind {
     /// [`Event::Undelivered`](crate::Event::Undelivered).
     #[error("the host did not deliver: {0}")]
     RouteRefused(String),
+    /// Nothing answers requests on this channel: the host has no such
+    /// service (see the wire format's "Services").
+    #[error("no responder on {0:?}")]
+    NoResponder(String),
+    /// The peer could not answer a request (it found it malformed, or the
+    /// answer failed); its words.
+    #[error("the peer could not answer: {0}")]
+    Remote(String),
     /// A target that cannot go on the wire as given: a list of more than 255
     /// ids or names, an empty name or one over 255 bytes.
     #[error("invalid target: {0}")]
@@ -112,7 +120,8 @@ pub enum ErrorKind {
     /// was sent.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
-    /// A channel name is empty or longer than 255 bytes.
+    /// A channel name is empty, longer than 255 bytes, or starts with `$`
+    /// (reserved for the host's services).
     #[error("invalid channel name {name:?}: {reason}")]
     InvalidChannel {
         /// The name given (cut to 64 characters).

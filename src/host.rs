@@ -79,7 +79,7 @@ impl Host {
 
     /// Every client seen, connected or recently disconnected, ordered by id.
     pub fn clients(&self) -> Vec<ClientInfo> {
-        self.inner.core.shared().registry.infos()
+        crate::engine::client_infos(self.inner.core.shared())
     }
 
     /// Sends to `to`: a client id, a name, [`To::All`], a list... See [`Target`]

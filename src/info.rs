@@ -18,16 +18,41 @@ pub struct ClientInfo {
     pub addr: SocketAddr,
     /// Whether it is connected now.
     pub connected: bool,
+    /// When its connection opened (for a disconnected client: its last one).
+    pub connected_since: Instant,
     /// When the host last received bytes from it.
     pub last_seen: Instant,
-    /// Bytes queued to it and not yet written.
+    /// The rooms it is in, sorted.
+    pub rooms: Vec<String>,
+    /// Bytes queued to it and not yet written (0 in a list from
+    /// [`Client::clients`](crate::Client::clients), which does not carry it).
     pub queued_bytes: usize,
     /// Writes to it given up: unlocked writes refused because its outbox was
     /// full, locked broadcasts that timed out, pongs over the budget.
     pub dropped: u64,
     /// Images to it dropped whole before they were sent: replaced by a newer
-    /// image on their channel (conflation), or lost when it disconnected.
+    /// image on their channel (conflation), or lost when it disconnected (0
+    /// in a list from [`Client::clients`](crate::Client::clients)).
     pub images_dropped: u64,
+}
+
+/// One of a host's channels and its counters, from
+/// [`Client::host_channels`](crate::Client::host_channels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelInfo {
+    /// The channel's name.
+    pub name: String,
+    /// Messages the host received on it.
+    pub received: u64,
+    /// Payload bytes the host received on it.
+    pub bytes: u64,
+    /// Messages dropped from the host's queue for it.
+    pub dropped: u64,
+    /// Messages waiting in the host's queue for it.
+    pub queued: usize,
+    /// That queue's capacity.
+    pub capacity: usize,
 }
 
 /// Something that happened to a connection, from

@@ -187,7 +187,7 @@ pub use host::Host;
 pub use id::ClientId;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
-pub use info::{ClientInfo, CloseCode, DisconnectReason, Event};
+pub use info::{ChannelInfo, ClientInfo, CloseCode, DisconnectReason, Event};
 pub use send::{Outgoing, Payload, Target, WriteGuard};
 pub use store::{ChannelStats, Message, Subscription};
 pub use to::{RouteRequest, To};

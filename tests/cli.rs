@@ -178,6 +178,10 @@ fn host_relays_send_to_watchers_end_to_end() {
     assert_eq!(msg["channel"], "pose");
     assert_eq!(msg["text"], "x=1.5");
     assert_eq!(msg["size"], 5);
+    assert_eq!(
+        msg["from_name"], "planner",
+        "the sender's name, from the host"
+    );
     drop(host);
 }
 
@@ -307,6 +311,28 @@ fn stats_prints_a_table_of_received_channels() {
         out.contains("connected") && out.contains("channel"),
         "{out}"
     );
+}
+
+#[test]
+fn stats_shows_the_channels_and_clients_others_sent_on() {
+    let (_host, addr) = Child::host(&["--no-forward"]);
+    let cam = Client::builder().addr(&addr).name("cam").connect().unwrap();
+    for channel in ["pose", "cmd", "log"] {
+        cam.write_lock(channel, "x").unwrap();
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    let mut channels = Vec::new();
+    while channels.len() < 3 && Instant::now() < deadline {
+        channels = cam.host_channels().unwrap();
+    }
+    assert_eq!(channels.len(), 3, "the host has the three channels");
+    let (status, out, err) = run(&["stats", &addr, "--count", "1"]);
+    assert!(status.success(), "{err}");
+    assert!(!out.contains("(no channels yet)"), "{out}");
+    for word in ["pose", "cmd", "log", "cam", "host's channels"] {
+        assert!(out.contains(word), "{word} in {out}");
+    }
+    cam.close();
 }
 
 #[test]

@@ -12,6 +12,7 @@ use mio::net::TcpStream;
 use super::image_rx::{Finished, Images};
 use super::read_buf::ReadBuf;
 use super::route::{self, Routed};
+use super::service;
 use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
@@ -199,8 +200,14 @@ impl Open {
                 let verdict = hub::on_control(&frame, self.side());
                 self.act(verdict, frame, shared, now)?;
             }
-            Kind::Request { .. } => self.act(hub::on_request(&frame), frame, shared, now)?,
-            Kind::Reply { .. } => self.act(hub::on_reply(&frame), frame, shared, now)?,
+            Kind::Request { .. } => {
+                let verdict = hub::on_request(&frame, self.side());
+                self.act(verdict, frame, shared, now)?;
+            }
+            Kind::Reply { .. } => {
+                let verdict = hub::on_reply(&frame, self.side());
+                self.act(verdict, frame, shared, now)?;
+            }
             Kind::Close { .. } => self.act(hub::on_close(&frame), frame, shared, now)?,
         }
         Ok(())
@@ -229,6 +236,9 @@ impl Open {
                 error: route::error_of(notice),
             }),
             Verdict::Room(op) => super::rooms::act(shared, &self.peer, op),
+            Verdict::Serve(service) => service::serve(shared, &self.peer, &frame, &service),
+            Verdict::Reject(failure) => service::reject(shared, &self.peer, &frame, &failure),
+            Verdict::Complete => shared.requests.complete(&frame),
             Verdict::Drop => {}
             Verdict::Interest(patterns) => self.peer.set_interest(Some(patterns.into())),
             Verdict::Invalid(err) => return Err(err.into()),

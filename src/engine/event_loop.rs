@@ -506,6 +506,7 @@ impl EventLoop {
                     true => peer.suspend(),
                     false => peer.close(),
                 }
+                self.shared.requests.fail_peer(peer.token());
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: Some(peer.id()),

@@ -13,8 +13,10 @@ mod read_buf;
 mod reconnect;
 mod redial;
 mod registry;
+mod requests;
 mod rooms;
 mod route;
+mod service;
 mod socket;
 mod token;
 
@@ -33,9 +35,10 @@ pub(crate) use event_loop::{EventLoop, LISTENER, Role};
 pub(crate) use peer::{LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
+use requests::Requests;
 pub(crate) use rooms::RoomState;
 /// A host's and a client's room operations, for the handles.
-pub(crate) use rooms::{connected_members, join, leave, members, request_room};
+pub(crate) use rooms::{client_infos, connected_members, join, leave, members, request_room};
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
@@ -114,6 +117,9 @@ pub(crate) struct Shared {
     pub(crate) rooms: RoomState,
     /// The zero of every peer's `last_seen` clock.
     pub(crate) epoch: Instant,
+    /// Requests sent and waiting for their replies (a client's questions to
+    /// its host's services).
+    pub(crate) requests: Requests,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     /// Events dropped because nobody drained `events()`.
@@ -140,6 +146,7 @@ impl Shared {
             rooms: RoomState::default(),
             config,
             epoch: Instant::now(),
+            requests: Requests::default(),
             events_tx,
             events_rx,
             events_dropped: AtomicU64::new(0),

@@ -15,7 +15,7 @@ use crate::hub::rooms::{Member, RoomOp, Rooms};
 use crate::protocol::{
     Header, Kind, OP_JOIN, OP_LEAVE, OP_ROOMS, ROOMS_CHANNEL, Undelivered, encode_rooms, room_name,
 };
-use crate::{ClientId, ErrorKind, Result};
+use crate::{ClientId, ClientInfo, ErrorKind, Result};
 
 /// The rooms of a handle: a host's table, or a client's own list.
 #[derive(Debug, Default)]
@@ -40,10 +40,27 @@ impl RoomState {
         self.mine.lock().clone()
     }
 
+    /// The rooms `member` is in, sorted.
+    fn rooms_of(&self, member: &Member) -> Vec<String> {
+        self.table.read().rooms_of(member)
+    }
+
     /// A client's connection (re)opened: its host lists its rooms anew.
     pub(crate) fn forget_mine(&self) {
         self.mine.lock().clear();
     }
+}
+
+/// The host's client list, each with its rooms.
+pub(crate) fn client_infos(shared: &Shared) -> Vec<ClientInfo> {
+    let mut infos = shared.registry.infos();
+    for info in &mut infos {
+        // The registry's lock is let go before the table's is taken.
+        if let Some(member) = shared.registry.member(info.id) {
+            info.rooms = shared.rooms.rooms_of(&member);
+        }
+    }
+    infos
 }
 
 /// The host adds `client` to `room`, and tells the client if it changed.

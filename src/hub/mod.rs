@@ -7,9 +7,8 @@
 //! Routing is here: a host delivers what a client routes (`on_routed`), and a
 //! client learns what its host could not deliver (`on_control`); a close ends
 //! the connection with its reason (`on_close`); rooms, their table and their
-//! control operations, are in [`rooms`]. Requests and replies are still
-//! dropped, in one place, so the issues to come fill in these functions
-//! without touching the engine's read path.
+//! control operations, are in [`rooms`]; a request asks a host's service and
+//! a reply completes a client's request (`service`).
 //!
 //! # Layering
 //!
@@ -22,12 +21,15 @@
 
 pub(crate) mod latched;
 pub(crate) mod rooms;
+mod service;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::config::{Relay, RoutePolicy};
+pub(crate) use service::Service;
+
 use crate::protocol::{
-    DecodeError, Frame, Kind, OP_INTEREST, OP_UNDELIVERED, Pattern, Route, Undelivered,
+    DecodeError, Failure, Frame, Kind, OP_INTEREST, OP_UNDELIVERED, Pattern, Route, Undelivered,
     close_message, decode_interest,
 };
 use crate::{ClientId, CloseCode, DisconnectReason, RouteRequest, To};
@@ -55,6 +57,12 @@ pub(crate) enum Verdict {
     Interest(Vec<Pattern>),
     /// The frame breaks the protocol: close the connection with this error.
     Invalid(DecodeError),
+    /// Answer the request with what this host service says.
+    Serve(Service),
+    /// Answer the request with a failure status and its detail.
+    Reject(Failure),
+    /// Complete this client's pending request of the reply's id.
+    Complete,
     /// End the connection after this read pass and report `reason` (the
     /// engine decides whether a client redials).
     Disconnect(DisconnectReason),
@@ -121,18 +129,16 @@ pub(crate) fn relay_route(relay: Relay) -> Option<(Route, bool)> {
     }
 }
 
-/// A request, which expects a reply with its id.
-///
-/// To come with the hub (issue: request-reply). Until then it is dropped.
-pub(crate) fn on_request(_frame: &Frame) -> Verdict {
-    Verdict::Drop
+/// A request, which expects a reply with its id: a host serves its `$`
+/// channels and answers every other request "no responder"; see
+/// [`service::on_request`].
+pub(crate) fn on_request(frame: &Frame, side: Side) -> Verdict {
+    service::on_request(frame, side)
 }
 
-/// A reply to a request.
-///
-/// To come with the hub (issue: request-reply). Until then it is dropped.
-pub(crate) fn on_reply(_frame: &Frame) -> Verdict {
-    Verdict::Drop
+/// A reply to a request: it completes a client's request of that id.
+pub(crate) fn on_reply(frame: &Frame, side: Side) -> Verdict {
+    service::on_reply(frame, side)
 }
 
 /// A control operation other than an image acknowledgement.
@@ -249,14 +255,17 @@ mod tests {
     }
 
     #[test]
-    fn requests_replies_and_closes_are_dropped_until_their_issues() {
+    fn requests_replies_rooms_and_closes_reach_their_handlers() {
         let request = frame(Kind::Request { id: 1 }, None);
         let reply = frame(Kind::Reply { id: 1, status: 0 }, None);
         let control = frame(Kind::Control { op: 0x20 }, None);
         let close = frame(Kind::Close { reason: 0 }, None);
         let table: [(Verdict, Verdict); 4] = [
-            (on_request(&request), Verdict::Drop),
-            (on_reply(&reply), Verdict::Drop),
+            (
+                on_request(&request, Side::Host),
+                Verdict::Reject(Failure::NoResponder("c".into())),
+            ),
+            (on_reply(&reply, Side::Client), Verdict::Complete),
             (on_control(&control, Side::Client), Verdict::Drop),
             (
                 on_close(&close),

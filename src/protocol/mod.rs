@@ -203,6 +203,43 @@
 //!                                     op: rooms
 //! ```
 //!
+//! ## Services
+//!
+//! Channels whose name starts with `$` are reserved for the host's own
+//! services: the handles refuse to write data on them
+//! (`ErrorKind::InvalidChannel`). A client asks a service with a request
+//! frame (`id` chosen by the client, unique among its requests in flight) on
+//! the service's channel; the host answers with a reply frame of the same
+//! `id` on the same channel. Status `0` ([`STATUS_OK`]): the payload is the
+//! answer. Otherwise the payload is UTF-8 detail ([`Failure`]): `1` no
+//! responder (nothing answers on that channel; the detail is its name), `2`
+//! a malformed request, `3` the responder failed (the answer would not fit a
+//! frame). A request from a host to a client is answered with status 1.
+//!
+//! | channel      | request payload | answer                                                                                   |
+//! |--------------|-----------------|------------------------------------------------------------------------------------------|
+//! | `$clients`   | none            | count u32, then per client ([`ClientEntry`]): id u64, flags u8 (bit 0 connected), connected since u64 and last seen u64 (milliseconds ago), name and address (`n: u8`, n bytes UTF-8 each), rooms (count u16, then `n: u8` and a name each), dropped u64 |
+//! | `$lookup`    | a name, UTF-8   | the id u64 of the connected client of that name, or nothing (0 bytes) if none            |
+//! | `$channels`  | none            | count u32, then per channel ([`ChannelEntry`]): name (`n: u8`, n bytes), received u64, bytes u64, dropped u64, queued u32, capacity u32 |
+//!
+//! Request `7` for the id of `arm`, and the host's answer (id 3):
+//!
+//! ```text
+//! 15 00 00 00 04 00     len = 21, kind: request, flags: none
+//! 07 24 6c 6f 6f 6b 75 70   channel "$lookup"
+//! 07 00 00 00 00 00 00 00   id 7
+//! 61 72 6d              payload "arm"
+//!
+//! 1b 00 00 00 05 00     len = 27, kind: reply, flags: none
+//! 07 24 6c 6f 6f 6b 75 70   channel "$lookup"
+//! 07 00 00 00 00 00 00 00   id 7
+//! 00                    status: ok
+//! 03 00 00 00 00 00 00 00   answer: id 3
+//! ```
+//!
+//! A request on `$time`, which nothing answers: the reply has status 1 and
+//! the detail `$time`.
+//!
 //! A frame that breaks any rule (too long, unknown kind or flag, empty channel,
 //! invalid UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
 //! closes that connection, and only that one.
@@ -250,6 +287,7 @@ mod flow;
 mod frame;
 mod handshake;
 mod lane;
+mod listing;
 mod outbox;
 mod pattern;
 
@@ -274,6 +312,12 @@ pub use handshake::{
 };
 pub use lane::{
     Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, MAX_IMAGES_IN_PROGRESS, OP_IMAGE_ACK, Offer,
+};
+pub use listing::{
+    ChannelEntry, ClientEntry, Failure, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP,
+    STATUS_BAD_REQUEST, STATUS_FAILED, STATUS_NO_RESPONDER, STATUS_OK, SYSTEM_PREFIX,
+    decode_channels, decode_clients, decode_lookup, encode_channels, encode_clients, encode_lookup,
+    is_system,
 };
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 pub use pattern::Pattern;

@@ -424,11 +424,13 @@ fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
     }
 }
 
-/// Checks a channel name given to a public method.
+/// Checks a channel name given to a public method; `$` channels are the
+/// host's services ([wire format](crate::protocol#services)).
 fn check_channel(name: &str) -> Result<()> {
     let reason = match name.len() {
         0 => "empty",
         1..=255 if Pattern::is_pattern(name) => "a `*` or `**` segment makes it a pattern",
+        _ if crate::protocol::is_system(name) => "channels starting with '$' are the host's",
         1..=255 => return Ok(()),
         _ => "longer than 255 bytes",
     };

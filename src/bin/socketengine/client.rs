@@ -1,5 +1,6 @@
 //! The client commands: `send`, `watch` and `stats`.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -8,11 +9,11 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
 use serde::Serialize;
-use socketengine::{Client, Message, To};
+use socketengine::{Client, ClientId, Message, To};
 
 use crate::host::POLL;
 use crate::shutdown::Shutdown;
-use crate::table::Table;
+use crate::table::{HostChannels, Table};
 use crate::{Connect, lib, show};
 
 /// Options of `socketengine send`.
@@ -161,6 +162,7 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         client.id()
     );
     let started = Instant::now();
+    let mut names = Names::default();
     let mut printed = 0;
     let mut busiest: Option<String> = None;
     let limit = args.count.unwrap_or(u64::MAX);
@@ -176,7 +178,8 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         let mut got = 0;
         for channel in &channels {
             for msg in client.get_all(channel) {
-                print_message(&msg, started, args.json)?;
+                let from = names.of(&client, msg.from());
+                print_message(&msg, from, started, args.json)?;
                 got += 1;
                 busiest = Some(channel.clone());
             }
@@ -186,7 +189,8 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             match wait_on {
                 Some(channel) => {
                     for msg in client.get_all_timeout(channel, POLL) {
-                        print_message(&msg, started, args.json)?;
+                        let from = names.of(&client, msg.from());
+                        print_message(&msg, from, started, args.json)?;
                         got += 1;
                     }
                 }
@@ -199,8 +203,34 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line for one message.
-fn print_message(msg: &Message, started: Instant, json: bool) -> anyhow::Result<()> {
+/// Senders' names, from the host's client list: asked once, and again when a
+/// message comes from an id not in it (once per such id).
+#[derive(Debug, Default)]
+struct Names {
+    known: HashMap<ClientId, String>,
+    asked_for: HashSet<ClientId>,
+}
+
+impl Names {
+    /// The name of `id`, if the host knows it (`None` for the host itself).
+    fn of(&mut self, client: &Client, id: ClientId) -> Option<&str> {
+        if id != ClientId::HOST && !self.known.contains_key(&id) && self.asked_for.insert(id) {
+            // A host that does not answer leaves the ids bare.
+            if let Ok(list) = client.clients() {
+                self.known.extend(list.into_iter().map(|c| (c.id, c.name)));
+            }
+        }
+        self.known.get(&id).map(String::as_str)
+    }
+}
+
+/// One line for one message; `from_name` is the sender's name, if known.
+fn print_message(
+    msg: &Message,
+    from_name: Option<&str>,
+    started: Instant,
+    json: bool,
+) -> anyhow::Result<()> {
     let t = msg
         .received()
         .saturating_duration_since(started)
@@ -215,17 +245,19 @@ fn print_message(msg: &Message, started: Instant, json: bool) -> anyhow::Result<
             t: (t * 1e6).round() / 1e6,
             channel: msg.channel(),
             from: msg.from().0,
+            from_name,
             size: payload.len(),
             body,
         };
         println!("{}", serde_json::to_string(&line)?);
     } else {
-        let from = match msg.from() {
-            socketengine::ClientId::HOST => "host".to_owned(),
-            id => id.to_string(),
+        let from = match (msg.from(), from_name) {
+            (ClientId::HOST, _) => "host".to_owned(),
+            (id, Some(name)) => format!("{id} ({name})"),
+            (id, None) => id.to_string(),
         };
         println!(
-            "{t:>9.3}s {:<16} from {from:<6} {:>10}  {}",
+            "{t:>9.3}s {:<16} from {from:<14} {:>10}  {}",
             msg.channel(),
             show::bytes(payload.len() as f64),
             show::preview(payload)
@@ -242,6 +274,9 @@ struct JsonMessage<'a> {
     channel: &'a str,
     /// The sender's client id (0: the host).
     from: u64,
+    /// The sender's name, when the host's client list has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_name: Option<&'a str>,
     /// Payload bytes.
     size: usize,
     #[serde(flatten)]
@@ -266,7 +301,8 @@ pub(crate) struct StatsArgs {
     count: Option<u64>,
 }
 
-/// Shows the live table of what this client receives.
+/// Shows the live table of the host's channels (rates from successive
+/// counters) and clients, asked of the host at each refresh.
 pub(crate) fn stats(args: &StatsArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::install()?;
     let client = connect(&args.connect, "stats", Duration::from_secs(5))?;
@@ -280,19 +316,30 @@ pub(crate) fn stats(args: &StatsArgs) -> anyhow::Result<()> {
                 true => "connected",
                 false => "DISCONNECTED",
             };
-            let title = vec![
-                format!(
-                    "socketengine stats: {} as {} ({}) — {connected}, up {}",
-                    client.host_addr(),
-                    client.name(),
-                    client.id(),
-                    show::age(started.elapsed())
-                ),
-                "what this client receives from the host (the relay forwards every \
-                 client's messages); Ctrl-C to stop"
-                    .to_owned(),
-            ];
-            table.draw(&title, &client, None);
+            let mut title = vec![format!(
+                "socketengine stats: {} as {} ({}) — {connected}, up {}",
+                client.host_addr(),
+                client.name(),
+                client.id(),
+                show::age(started.elapsed())
+            )];
+            match client
+                .host_channels()
+                .and_then(|c| Ok((c, client.clients()?)))
+            {
+                Ok((channels, clients)) => {
+                    title.push("the host's channels and clients; Ctrl-C to stop".to_owned());
+                    table.draw(&title, &HostChannels(channels), Some(&clients));
+                }
+                // An older host, or none right now: what this client receives.
+                Err(err) => {
+                    title.push(format!(
+                        "what this client receives (the host did not answer: {err}); \
+                         Ctrl-C to stop"
+                    ));
+                    table.draw(&title, &client, None);
+                }
+            }
             refreshes += 1;
             // Drained after the draw, so "queued" is the depth at the refresh.
             for channel in client.channels() {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use socketengine::{ChannelStats, Client, ClientInfo, Host};
+use socketengine::{ChannelInfo, ChannelStats, Client, ClientInfo, Host};
 
 use crate::show;
 
@@ -20,12 +20,48 @@ pub(crate) const PLAIN_REFRESH: Duration = Duration::from_secs(1);
 /// Lines of recent log output kept under the table.
 const RECENT: usize = 8;
 
+/// One channel's counters, from the local store or from a host's answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counters {
+    received: u64,
+    bytes: u64,
+    dropped: u64,
+    queued: usize,
+    capacity: usize,
+}
+
+impl From<ChannelStats> for Counters {
+    fn from(s: ChannelStats) -> Counters {
+        let (received, bytes, dropped) = (s.received, s.bytes, s.dropped);
+        let (queued, capacity) = (s.queued, s.capacity);
+        Counters {
+            received,
+            bytes,
+            dropped,
+            queued,
+            capacity,
+        }
+    }
+}
+
+impl From<&ChannelInfo> for Counters {
+    fn from(c: &ChannelInfo) -> Counters {
+        Counters {
+            received: c.received,
+            bytes: c.bytes,
+            dropped: c.dropped,
+            queued: c.queued,
+            capacity: c.capacity,
+        }
+    }
+}
+
 /// What the table reads from a host or a client.
 pub(crate) trait Source {
     /// The channel names, sorted.
     fn channel_names(&self) -> Vec<String>;
     /// The counters of one channel.
-    fn stats(&self, channel: &str) -> Option<ChannelStats>;
+    fn stats(&self, channel: &str) -> Option<Counters>;
     /// When the latest message on `channel` arrived.
     fn latest_at(&self, channel: &str) -> Option<Instant>;
 }
@@ -36,8 +72,8 @@ macro_rules! impl_source {
             fn channel_names(&self) -> Vec<String> {
                 self.channels()
             }
-            fn stats(&self, channel: &str) -> Option<ChannelStats> {
-                self.channel_stats(channel)
+            fn stats(&self, channel: &str) -> Option<Counters> {
+                self.channel_stats(channel).map(Counters::from)
             }
             fn latest_at(&self, channel: &str) -> Option<Instant> {
                 self.get(channel).map(|m| m.received())
@@ -49,13 +85,33 @@ macro_rules! impl_source {
 impl_source!(Host);
 impl_source!(Client);
 
+/// A host's channels as a client asked for them (`Client::host_channels`):
+/// counters only, no latest message.
+#[derive(Debug)]
+pub(crate) struct HostChannels(pub(crate) Vec<ChannelInfo>);
+
+impl Source for HostChannels {
+    fn channel_names(&self) -> Vec<String> {
+        self.0.iter().map(|c| c.name.clone()).collect()
+    }
+    fn stats(&self, channel: &str) -> Option<Counters> {
+        self.0
+            .iter()
+            .find(|c| c.name == channel)
+            .map(Counters::from)
+    }
+    fn latest_at(&self, _channel: &str) -> Option<Instant> {
+        None
+    }
+}
+
 /// One channel's row.
 #[derive(Debug, Clone)]
 struct ChannelRow {
     name: String,
     msgs_per_sec: f64,
     bytes_per_sec: f64,
-    stats: ChannelStats,
+    stats: Counters,
     age: Option<Duration>,
 }
 
@@ -63,7 +119,7 @@ struct ChannelRow {
 #[derive(Debug)]
 pub(crate) struct Table {
     /// Counters at the previous refresh, by channel.
-    previous: HashMap<String, ChannelStats>,
+    previous: HashMap<String, Counters>,
     at: Instant,
     tty: bool,
     /// Log lines shown under the table on a terminal.

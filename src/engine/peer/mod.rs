@@ -79,7 +79,10 @@ pub(crate) struct Peer {
     /// Nanoseconds after `epoch` when bytes last arrived; atomic so the loop can
     /// update it without a lock on every read.
     last_seen_ns: AtomicU64,
-    /// Creation time; also the epoch of the image flow's clock.
+    /// Nanoseconds after `epoch` when the connection opened; atomic because a
+    /// client's peer reopens on every reconnection.
+    opened_ns: AtomicU64,
+    /// The zero of its clocks (the handle's epoch); also the epoch of the image flow's clock.
     epoch: Instant,
     /// Writes to this peer given up: unlocked ones refused with `Full`, locked
     /// broadcasts that timed out, pongs over the budget.
@@ -139,6 +142,7 @@ impl Peer {
             budget: parts.budget,
             connected: AtomicBool::new(true),
             last_seen_ns: AtomicU64::new(last_seen),
+            opened_ns: AtomicU64::new(last_seen),
             epoch: parts.epoch,
             dropped: AtomicU64::new(0),
             waiters: AtomicUsize::new(0),
@@ -222,7 +226,10 @@ impl Peer {
             name: self.name().to_owned(),
             addr: self.addr,
             connected: self.is_connected(),
+            connected_since: self.epoch
+                + Duration::from_nanos(self.opened_ns.load(Ordering::Relaxed)),
             last_seen: self.epoch + Duration::from_nanos(ns),
+            rooms: Vec::new(),
             queued_bytes: out.queued() + out.images.as_ref().map_or(0, ImageLane::len),
             dropped: self.dropped.load(Ordering::Relaxed),
             images_dropped: out
@@ -448,6 +455,8 @@ impl Peer {
     pub(crate) fn reopen(&self, stream: TcpStream, id: ClientId, now: Instant) {
         self.id.store(id.0, Ordering::Relaxed);
         self.touch(now);
+        let opened = now.saturating_duration_since(self.epoch).as_nanos() as u64;
+        self.opened_ns.store(opened, Ordering::Relaxed);
         self.out.lock().reopen(stream);
         self.connected.store(true, Ordering::Release);
         self.written_cv.notify_all();
