@@ -277,6 +277,52 @@ fn send_to_a_name_reaches_that_watcher_only_with_the_real_sender() {
 }
 
 #[test]
+fn watch_a_pattern_and_send_to_a_room() {
+    let (host, addr) = Child::host(&[]);
+    let watcher = Child::spawn(&[
+        "watch", &addr, "arm/*", "--json", "--count", "2", "--name", "w",
+    ]);
+    assert!(watcher.stderr_line().starts_with("watching "));
+    let member = Client::builder().addr(&addr).name("m").connect().unwrap();
+    member.join("crew").unwrap();
+    let crew = member.subscribe("cmd");
+    let deadline = Instant::now() + TIMEOUT;
+    while member.rooms().is_empty() {
+        assert!(Instant::now() < deadline, "the host never listed the room");
+        std::thread::yield_now();
+    }
+    for (channel, value) in [
+        ("leg/left", "0"),
+        ("arm/left", "1"),
+        ("arm/left/joint", "x"),
+        ("arm/right", "2"),
+    ] {
+        let (status, _, err) = run(&["send", &addr, channel, value, "--lock"]);
+        assert!(status.success(), "{err}");
+    }
+    let (status, out, _) = watcher.finish();
+    assert!(status.success());
+    let channels: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["channel"].to_string())
+        .collect();
+    assert_eq!(channels, ["\"arm/left\"", "\"arm/right\""]);
+    let (status, _, err) = run(&[
+        "send",
+        &addr,
+        "cmd",
+        "all hands",
+        "--room",
+        "crew",
+        "--lock",
+    ]);
+    assert!(status.success(), "{err}");
+    let msg = crew.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(&msg.payload()[..], b"all hands");
+    drop(host);
+}
+
+#[test]
 fn wait_echo_fails_in_one_line_when_nothing_comes_back() {
     let (_host, addr) = Child::host(&["--no-forward"]);
     let (status, _, err) = run(&["send", &addr, "cmd", "x", "--wait-echo", "--timeout", "1"]);

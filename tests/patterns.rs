@@ -198,3 +198,27 @@ fn a_relay_honours_interest_and_a_bad_pattern_is_refused_before_sending() {
         "{err}"
     );
 }
+
+#[test]
+fn get_all_timeout_with_a_pattern_waits_for_any_matching_channel() {
+    let host = host();
+    let client = client(&host, "robot");
+    let waiter = {
+        let host = host.clone();
+        std::thread::spawn(move || host.get_all_timeout("arm/**", TIMEOUT))
+    };
+    // Written until the waiter has taken one (it subscribes at once).
+    let mut attempts = 0;
+    while !waiter.is_finished() {
+        client.write_lock("arm/left", "go").unwrap();
+        attempts += 1;
+        assert!(attempts < 100_000, "the waiter never woke");
+    }
+    let got = waiter.join().unwrap();
+    assert!(!got.is_empty() && got.iter().all(|m| m.channel() == "arm/left"));
+    assert!(
+        !host.channels().iter().any(|c| c.contains('*')),
+        "a pattern never becomes a channel: {:?}",
+        host.channels()
+    );
+}

@@ -45,6 +45,15 @@ pub struct ChannelStats {
     pub capacity: usize,
 }
 
+/// A subscription to a pattern, kept to attach to channels made later.
+#[derive(Debug)]
+struct PatternSub {
+    pattern: Pattern,
+    tx: Sender<Message>,
+    /// Gone once every clone of the subscription is dropped.
+    alive: std::sync::Weak<()>,
+}
+
 /// All channels of one host or client.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -53,7 +62,7 @@ pub(crate) struct Store {
     channels: RwLock<HashMap<Arc<str>, Arc<Slot>>>,
     /// Subscriptions to patterns, attached to each matching channel as it is
     /// made. Locked after `channels`, never before.
-    patterns: Mutex<Vec<(Pattern, Sender<Message>)>>,
+    patterns: Mutex<Vec<PatternSub>>,
     default_capacity: usize,
     capacities: HashMap<String, usize>,
     /// Most channels peers may create; every slot lives as long as the store.
@@ -127,9 +136,12 @@ impl Store {
             let history = self.history.history_of(name.as_str());
             let mut state = SlotState::new(capacity, image_capacity, history);
             state.closed = self.closed.load(Ordering::SeqCst);
-            let patterns = self.patterns.lock();
-            let matching = patterns.iter().filter(|(p, _)| p.matches(name.as_str()));
-            state.subscribers.extend(matching.map(|(_, tx)| tx.clone()));
+            let mut patterns = self.patterns.lock();
+            patterns.retain(|sub| sub.alive.strong_count() > 0);
+            let matching = patterns
+                .iter()
+                .filter(|sub| sub.pattern.matches(name.as_str()));
+            state.subscribers.extend(matching.map(|sub| sub.tx.clone()));
             Arc::new(Slot {
                 name: name.clone(),
                 state: Mutex::new(state),
@@ -183,6 +195,20 @@ impl Store {
         queue.into_messages()
     }
 
+    /// As `get_all_matching`, but when nothing is queued waits up to
+    /// `timeout` for a message on any matching channel. A message that
+    /// arrives between the first look and the wait is taken by the next call.
+    fn get_all_matching_timeout(&self, pattern: &str, timeout: Duration) -> Vec<Message> {
+        let first = self.get_all_matching(pattern);
+        if !first.is_empty() {
+            return first;
+        }
+        match self.subscribe_pattern(pattern).recv_timeout(timeout) {
+            Ok(_) => self.get_all_matching(pattern),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// `get_all` of every channel `pattern` names, channel by channel in
     /// name order; nothing for an invalid pattern.
     fn get_all_matching(&self, pattern: &str) -> Vec<Message> {
@@ -204,6 +230,9 @@ impl Store {
     /// As `get_all`, but waits up to `timeout` for a first message when the queue
     /// is empty.
     pub(crate) fn get_all_timeout(&self, channel: &str, timeout: Duration) -> Vec<Message> {
+        if Pattern::is_pattern(channel) {
+            return self.get_all_matching_timeout(channel, timeout);
+        }
         let Some(slot) = self.slot_to_wait_on(channel) else {
             return Vec::new();
         };
@@ -259,22 +288,29 @@ impl Store {
     /// disconnection once empty.
     fn subscribe_pattern(&self, pattern: &str) -> Subscription {
         let (tx, rx) = crossbeam_channel::bounded(self.default_capacity.max(1));
+        let alive = Arc::new(());
         let Ok(pattern) = Pattern::new(pattern) else {
-            return Subscription::pattern(rx);
+            return Subscription::pattern(rx, alive);
         };
         // `channels` before `patterns`, as `slot` takes them: a channel made
         // meanwhile is attached once, by one or the other.
         let channels = self.channels.read();
         if self.closed.load(Ordering::SeqCst) {
-            return Subscription::pattern(rx);
+            return Subscription::pattern(rx, alive);
         }
         for (name, slot) in channels.iter() {
             if pattern.matches(name) {
                 slot.state.lock().subscribers.push(tx.clone());
             }
         }
-        self.patterns.lock().push((pattern, tx));
-        Subscription::pattern(rx)
+        let mut patterns = self.patterns.lock();
+        patterns.retain(|sub| sub.alive.strong_count() > 0);
+        patterns.push(PatternSub {
+            pattern,
+            tx,
+            alive: Arc::downgrade(&alive),
+        });
+        Subscription::pattern(rx, alive)
     }
 
     /// Ends every subscription (each returns what it buffered, then reports

@@ -57,6 +57,9 @@ pub struct Subscription {
     /// Set for a pattern's subscription, fed by many channels: it waits on
     /// its receiver instead of one channel's condition variable.
     pattern: bool,
+    /// Held while any clone lives: the store forgets a pattern whose
+    /// subscriptions are all gone (it holds the `Weak`).
+    _alive: Option<Arc<()>>,
 }
 
 impl Subscription {
@@ -65,15 +68,17 @@ impl Subscription {
             rx,
             slot,
             pattern: false,
+            _alive: None,
         }
     }
 
     /// A subscription to every channel a pattern names, fed through `rx`.
-    pub(super) fn pattern(rx: Receiver<Message>) -> Subscription {
+    pub(super) fn pattern(rx: Receiver<Message>, alive: Arc<()>) -> Subscription {
         Subscription {
             rx,
             slot: None,
             pattern: true,
+            _alive: Some(alive),
         }
     }
 

@@ -350,3 +350,18 @@ fn an_own_write_is_the_latest_and_joins_the_history_but_not_the_queue() {
     assert_eq!(payloads(&sub.try_iter().collect::<Vec<_>>()), [b"a"]);
     assert_eq!(store.stats("ch").unwrap().received, 1);
 }
+
+#[test]
+fn a_dropped_pattern_subscription_is_forgotten() {
+    let store = Store::new(4, HashMap::new());
+    let sub = store.subscribe("arm/*");
+    let kept = store.subscribe("leg/*");
+    drop(sub);
+    // The next channel made prunes the list, and is fed only by the living one.
+    let slot = store.slot(&name("arm/left"));
+    assert_eq!(store.patterns.lock().len(), 1);
+    assert!(slot.state.lock().subscribers.is_empty());
+    let _leg = store.slot(&name("leg/left"));
+    assert_eq!(store.patterns.lock().len(), 1);
+    drop(kept);
+}

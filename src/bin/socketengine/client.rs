@@ -36,8 +36,11 @@ pub(crate) struct SendArgs {
     /// instead of to the host; repeat for several. The receivers see this
     /// client as the sender. (A name the host does not know is reported by
     /// the host afterwards, not by this exit status.)
-    #[arg(long = "to", value_name = "NAME")]
+    #[arg(long = "to", value_name = "NAME", conflicts_with = "room")]
     to: Vec<String>,
+    /// Route the message through the host to the members of this room.
+    #[arg(long, value_name = "ROOM")]
+    room: Option<String>,
     /// Use a locked write (returns once the kernel has the bytes) instead of an
     /// unlocked write followed by a flush; the exit status means the same.
     #[arg(long)]
@@ -58,9 +61,10 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
     let client = connect(&args.connect, "send", timeout)?;
     let len = payload.len();
     let sent = Instant::now();
-    let to = match args.to.is_empty() {
-        true => To::Host,
-        false => To::Names(args.to.clone()),
+    let to = match (&args.room, args.to.is_empty()) {
+        (Some(room), _) => To::Room(room.clone()),
+        (None, true) => To::Host,
+        (None, false) => To::Names(args.to.clone()),
     };
     let target = client.to(to);
     let result = match args.lock {
@@ -137,7 +141,9 @@ fn wait_echo(
 pub(crate) struct WatchArgs {
     #[command(flatten)]
     connect: Connect,
-    /// Channels to print (default: every channel).
+    /// Channels or patterns to print (`pose`, `arm/*`, `arm/**`; default:
+    /// every channel). The host is told, so it sends this client nothing else
+    /// of its broadcasts and relays.
     channels: Vec<String>,
     /// Exit after this many messages.
     #[arg(long, value_name = "N")]
@@ -155,6 +161,9 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         true => "every channel".to_owned(),
         false => args.channels.join(", "),
     };
+    if !args.channels.is_empty() {
+        client.interest(&args.channels).map_err(lib)?;
+    }
     eprintln!(
         "watching {} as {} ({}) on {which}; Ctrl-C to stop",
         client.host_addr(),
