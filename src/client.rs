@@ -217,15 +217,15 @@ impl Client {
     /// patterns as [`subscribe`](crate::Inbox::subscribe) takes them (`pose`,
     /// `arm/*`, `arm/**`). The host then skips this client for every other
     /// channel, so a client that wants `pose` stops paying for 1080p frames
-    /// it never reads. Messages sent to this client by id or name are not
-    /// filtered. It replaces any earlier declaration; `["**"]` wants
+    /// it never reads. Messages sent to this client by id, name or room, and
+    /// a host's batches (`host.lock()`), are not filtered. It replaces any earlier declaration; `["**"]` wants
     /// everything again, as a client that declared nothing does. The
     /// declaration is made again after a reconnection.
     ///
     /// # Errors
     ///
     /// `InvalidChannel` for a malformed pattern, `InvalidTarget` for more than
-    /// 255 patterns, and the errors of a locked write.
+    /// 32 patterns, and the errors of a locked write.
     ///
     /// # Locking
     ///

@@ -52,6 +52,9 @@ pub(crate) struct Config {
 /// storing them: [`HostBuilder::relay`]. Relayed copies are delivered as
 /// routed ones are: with the sender as origin, images as images, a full
 /// outbox dropping the copy (counted in [`ClientInfo::dropped`](crate::ClientInfo::dropped)).
+/// Images conflate per receiver and channel, whoever sent them: two cameras
+/// relayed on one channel replace each other's waiting frames at a slow
+/// receiver, so give each camera its own channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Relay {
@@ -373,17 +376,20 @@ impl HostBuilder {
     }
 
     /// Decides what clients may route through this host: called with each
-    /// routed message's sender, channel and target; an `Err` refuses it, and
-    /// the sender gets an [`Event::Undelivered`](crate::Event::Undelivered)
-    /// with [`ErrorKind::RouteRefused`](crate::ErrorKind::RouteRefused)
-    /// carrying the text. It runs on the host's event loop, so it must be
-    /// quick and must not block (a lookup, not a network call): every other
-    /// connection waits meanwhile. Default: every route allowed.
+    /// routed message's sender, channel and target (a message the host
+    /// [relays](Self::relay) to every other client is judged as a route to
+    /// [`To::All`](crate::To::All)); an `Err` refuses it, and the sender gets
+    /// an [`Event::Undelivered`](crate::Event::Undelivered) with
+    /// [`ErrorKind::RouteRefused`](crate::ErrorKind::RouteRefused) carrying
+    /// the text. It runs on the host's event loop, so it must be quick and
+    /// must not block (a lookup, not a network call), and must not call the
+    /// host's locked writes or `flush`, which wait for that very loop: every
+    /// other connection waits meanwhile. Default: every route allowed.
     ///
     /// ```
     /// use socketengine::{Host, To};
     ///
-    /// // Only the planner may command everyone.
+    /// // Commands go to named clients, never to everyone.
     /// let host = Host::builder()
     ///     .addr("127.0.0.1:0")
     ///     .route_policy(|req| match (&req.to, req.channel) {

@@ -84,6 +84,12 @@ fn a_late_client_gets_each_latched_value_at_once_after_connecting() {
     let latched = ["pose", "cam", "mode"];
     let all_in = || latched.iter().all(|ch| received_by(&late, ch) >= 1);
     assert!(wait_until(TIMEOUT, all_in), "every latched value arrives");
+    assert_eq!(
+        late.get("pose").unwrap().from(),
+        early.id(),
+        "from its real sender"
+    );
+    assert_eq!(late.get("mode").unwrap().from(), ClientId::HOST);
     assert_eq!(payloads(&late.get_all("pose")), bytes_of(&["p2"]));
     assert_eq!(payloads(&late.get_all("mode")), bytes_of(&["auto"]));
     let cam = late.get_all("cam");

@@ -249,3 +249,32 @@ fn a_route_policy_refuses_with_its_reason_and_lets_the_rest_through() {
     let msg = cmds.recv_timeout(TIMEOUT).unwrap();
     assert_eq!(text(&msg), "arm stop", "the refused one never arrived");
 }
+
+#[test]
+fn a_route_policy_also_judges_what_a_relay_passes_to_everyone() {
+    let host = util::host_with(|b| {
+        b.relay(socketengine::Relay::Others)
+            .route_policy(|req| match (&req.to, req.channel) {
+                (To::All, "cmd") => Err("no commands to everyone".to_owned()),
+                _ => Ok(()),
+            })
+    });
+    let sender = client(&host, "sender");
+    let other = client(&host, "other");
+    let events = sender.events();
+    sender.write_lock("cmd", "stop all").unwrap();
+    let (channel, kind) = next_undelivered(&events);
+    assert_eq!(channel, "cmd");
+    assert!(matches!(&kind, ErrorKind::RouteRefused(_)), "{kind}");
+    sender.write_lock("pose", "p").unwrap();
+    assert!(util::wait_until(TIMEOUT, || other.get("pose").is_some()));
+    assert!(
+        other.get("cmd").is_none(),
+        "the refused relay never went out"
+    );
+    assert_eq!(
+        text(&host.get("cmd").unwrap()),
+        "stop all",
+        "the host still keeps it"
+    );
+}

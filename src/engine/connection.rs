@@ -17,7 +17,7 @@ use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
     DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, OP_JOIN, OP_LEAVE,
-    OP_ROOMS, Outbox,
+    OP_ROOMS, Outbox, Route,
 };
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
@@ -262,6 +262,13 @@ impl Open {
         let Some((route, mirror)) = hub::relay_route(shared.config.relay) else {
             return;
         };
+        // Relayed to everyone, a message is judged as a route to all would be.
+        if route == Route::All {
+            let policy = shared.config.route_policy.as_ref();
+            if let Err(notice) = hub::admit(policy, self.peer.id(), channel, &route) {
+                return route::notify(&self.peer, channel, &notice);
+            }
+        }
         let routed = Routed {
             channel,
             kind,

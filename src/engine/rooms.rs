@@ -160,15 +160,15 @@ fn apply(shared: &Shared, member: &Member, room: &str, join: bool) -> Result<boo
     joined.map_err(|limit| ErrorKind::RoomLimit { max: limit.max })
 }
 
-/// Takes out of their rooms the members by id whose client the registry
-/// has forgotten: they cannot come back (a reconnection without a name gets
-/// a new id), so the table does not grow with clients long gone.
+/// Takes out of their rooms the members whose client the registry has
+/// forgotten (a name it no longer remembers, an id it evicted), so the table
+/// does not grow with clients long gone: a peer cycling through fresh names
+/// cannot make it hold more than the registry keeps.
 fn forget_gone(shared: &Shared) {
     let table = shared.rooms.table.read();
-    let by_id = table.all().filter(|m| matches!(m, Member::Id(_)));
-    let by_id: Vec<Member> = by_id.cloned().collect();
+    let members: Vec<Member> = table.all().cloned().collect();
     drop(table);
-    let gone: Vec<Member> = by_id
+    let gone: std::collections::HashSet<Member> = members
         .into_iter()
         .filter(|m| shared.registry.id_of(m).is_none())
         .collect();

@@ -51,7 +51,7 @@ pub(crate) enum Verdict {
     /// Carry out a room operation (a client's request at a host; the host's
     /// list of the client's rooms at a client).
     Room(rooms::RoomOp),
-    /// Drop the frame: nothing handles its kind yet.
+    /// Drop the frame: nothing on this side acts on it.
     Drop,
     /// The client declared the channels it wants from broadcasts and relays.
     Interest(Vec<Pattern>),
@@ -146,8 +146,8 @@ pub(crate) fn on_reply(frame: &Frame, side: Side) -> Verdict {
 /// At a client, a host's notice that it did not deliver a routed frame is
 /// reported; a malformed one is reported as refused, with the decoder's
 /// words, rather than closing the connection. Room operations go to
-/// [`rooms::on_control`]; others (subscribing) come with the hub; until then
-/// they are dropped.
+/// [`rooms::on_control`]; at a host, a client's interest is recorded (a
+/// malformed one closes its connection); any other operation is dropped.
 pub(crate) fn on_control(frame: &Frame, side: Side) -> Verdict {
     match (side, frame.kind) {
         (Side::Host, Kind::Control { op: OP_INTEREST }) => match decode_interest(&frame.payload) {

@@ -8,21 +8,28 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::{DecodeError, Pattern};
 
 /// The control operation a client sends its host to declare which channels
-/// it wants from the host's broadcasts and relays: payload `count: u8`, then
-/// per pattern `n: u8` and `n` bytes of UTF-8. It replaces any earlier
+/// it wants from the host's broadcasts and relays: payload `count: u8` (at
+/// most [`MAX_INTEREST`]), then per pattern `n: u8` and `n` bytes of UTF-8. It replaces any earlier
 /// declaration; a client that declared nothing gets every channel.
 pub const OP_INTEREST: u8 = 0x06;
+
+/// Most patterns one interest may hold: a host matches each broadcast's
+/// channel against every one of them, per peer.
+pub const MAX_INTEREST: usize = 32;
 
 /// The payload of an [`OP_INTEREST`] frame.
 ///
 /// # Errors
 ///
-/// [`DecodeError::FieldTooLong`] for more than 255 patterns.
+/// [`DecodeError::FieldTooLong`] for more than [`MAX_INTEREST`] patterns.
 pub fn encode_interest(patterns: &[Pattern]) -> Result<Bytes, DecodeError> {
-    let count = u8::try_from(patterns.len()).map_err(|_| DecodeError::FieldTooLong {
-        field: "pattern list",
-        len: patterns.len(),
-    })?;
+    if patterns.len() > MAX_INTEREST {
+        return Err(DecodeError::FieldTooLong {
+            field: "pattern list",
+            len: patterns.len(),
+        });
+    }
+    let count = patterns.len() as u8;
     let mut out = BytesMut::new();
     out.put_u8(count);
     for pattern in patterns {
@@ -42,6 +49,11 @@ pub fn encode_interest(patterns: &[Pattern]) -> Result<Bytes, DecodeError> {
 pub fn decode_interest(payload: &[u8]) -> Result<Vec<Pattern>, DecodeError> {
     let short = DecodeError::BadControl("interest runs short");
     let (&count, mut rest) = payload.split_first().ok_or(short)?;
+    if usize::from(count) > MAX_INTEREST {
+        return Err(DecodeError::BadControl(
+            "more patterns than an interest holds",
+        ));
+    }
     let mut patterns = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let (&n, tail) = rest.split_first().ok_or(short)?;
@@ -278,6 +290,20 @@ mod tests {
     }
 
     #[test]
+    fn the_interest_example_of_the_spec_is_exact() {
+        let patterns = ["pose", "arm/**"].map(|p| Pattern::new(p).expect("valid"));
+        let payload = encode_interest(&patterns).expect("two patterns");
+        let kind = Kind::Control { op: OP_INTEREST };
+        let frame = Header::new(kind, "interest")
+            .to_bytes(&payload)
+            .expect("a frame");
+        assert_eq!(
+            &frame[..],
+            b"\x19\x00\x00\x00\x08\x00\x08interest\x06\x02\x04pose\x06arm/**"
+        );
+    }
+
+    #[test]
     fn interest_round_trips_and_bad_payloads_are_errors() {
         let patterns: Vec<Pattern> = ["pose", "arm/**"]
             .iter()
@@ -304,8 +330,14 @@ mod tests {
         for (payload, want) in bad {
             assert_eq!(decode_interest(payload), Err(want), "{payload:?}");
         }
-        let many = vec![Pattern::new("a").expect("valid"); 256];
+        let many = vec![Pattern::new("a").expect("valid"); MAX_INTEREST + 1];
         assert!(encode_interest(&many).is_err());
+        assert_eq!(
+            decode_interest(b"\x21"),
+            Err(DecodeError::BadControl(
+                "more patterns than an interest holds"
+            ))
+        );
     }
 
     #[test]

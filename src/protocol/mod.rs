@@ -162,6 +162,28 @@
 //! 0b 00 00 00 08 00 03 63 6d 64 02 02 61 72 6d
 //! ```
 //!
+//! A host may also relay frames that carry no route (a setting of the host,
+//! not of the wire): it delivers them to every other client as it delivers a
+//! route to all, origin flag set, and may echo them to their sender.
+//!
+//! ## Interest
+//!
+//! A client declares which channels it wants from its host's broadcasts,
+//! relays and routes to all with a control frame of op [`OP_INTEREST`]
+//! (`0x06`) on channel `interest`: payload `count: u8` (at most
+//! [`MAX_INTEREST`], 32), then per pattern `n: u8` and `n` bytes of UTF-8. A
+//! pattern names channels by segment (between `/`): `*` one segment, `**` any
+//! number, none included ([`Pattern`]). The host then skips the client for
+//! every other channel; frames sent to it by id, name or room are not
+//! filtered. A declaration replaces the last; a client that declared nothing
+//! gets every channel; a client declares again on each new connection. A
+//! malformed declaration closes the connection.
+//!
+//! ```text
+//! 19 00 00 00 08 00 08 69 6e 74 65 72 65 73 74 06 02 04 70 6f 73 65 06 61 72 6d 2f 2a 2a
+//! control, no flags, "interest", op 0x06, 2 patterns: "pose", "arm/**"
+//! ```
+//!
 //! ## Rooms
 //!
 //! A room is a named set of clients that the host keeps (names 1..=255 bytes
@@ -297,8 +319,8 @@ pub use close::{
     MAX_CLOSE_MESSAGE, close_frame, close_message,
 };
 pub use control::{
-    OP_INTEREST, OP_JOIN, OP_LEAVE, OP_ROOMS, OP_UNDELIVERED, ROOMS_CHANNEL, Undelivered,
-    decode_interest, decode_rooms, encode_interest, encode_rooms, room_name,
+    MAX_INTEREST, OP_INTEREST, OP_JOIN, OP_LEAVE, OP_ROOMS, OP_UNDELIVERED, ROOMS_CHANNEL,
+    Undelivered, decode_interest, decode_rooms, encode_interest, encode_rooms, room_name,
 };
 pub use decoder::{Decoded, Decoder, Need};
 pub use error::DecodeError;

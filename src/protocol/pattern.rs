@@ -71,18 +71,74 @@ impl Pattern {
     }
 
     /// Whether `channel` is one of the channels this pattern names.
+    ///
+    /// Allocation-free: a greedy walk over the channel's parts that, on a
+    /// mismatch, lets the last `**` take one more part (the classic glob
+    /// match, with parts for characters). A host runs it per broadcast and
+    /// peer with a declared interest.
     pub fn matches(&self, channel: &str) -> bool {
-        let parts: Vec<&str> = channel.split('/').collect();
-        // reach[j]: the segments seen so far can match the first j parts.
-        // At most 128 segments and parts each (255 bytes): quadratic is small.
-        let mut reach = vec![false; parts.len() + 1];
-        reach[0] = true;
-        for segment in &self.segments {
-            let mut next = vec![false; parts.len() + 1];
-            for j in 0..=parts.len() {
-                if !reach[j] {
+        let segments = &self.segments;
+        // `part`: the byte offset of the next part; `None` past the last one.
+        let (mut seg, mut part) = (0, Some(0));
+        // The last `**` seen, and where its match ends so far.
+        let mut any: Option<(usize, Option<usize>)> = None;
+        loop {
+            match (segments.get(seg), part) {
+                (None, None) => return true,
+                (Some(Segment::Any), at) => {
+                    any = Some((seg, at));
+                    seg += 1;
                     continue;
                 }
+                (Some(segment), Some(at)) => {
+                    let (text, next) = part_at(channel, at);
+                    let fits = match segment {
+                        Segment::Literal(literal) => text == literal,
+                        Segment::One => !text.is_empty(),
+                        Segment::Any => true,
+                    };
+                    if fits {
+                        (seg, part) = (seg + 1, next);
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            // A mismatch: the last `**` takes one more part, if any is left.
+            let Some((star, Some(at))) = any else {
+                return false;
+            };
+            let (_, next) = part_at(channel, at);
+            any = Some((star, next));
+            (seg, part) = (star + 1, next);
+        }
+    }
+}
+
+/// The part of `channel` starting at byte `at`, and where the next starts.
+fn part_at(channel: &str, at: usize) -> (&str, Option<usize>) {
+    let rest = channel.get(at..).unwrap_or_default();
+    match rest.find('/') {
+        Some(end) => (&rest[..end], Some(at + end + 1)),
+        None => (rest, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The match by the book: which prefixes of the parts each prefix of
+    /// the segments can match.
+    fn reference(pattern: &Pattern, channel: &str) -> bool {
+        let parts: Vec<&str> = channel.split('/').collect();
+        let mut reach = vec![false; parts.len() + 1];
+        reach[0] = true;
+        for segment in &pattern.segments {
+            let mut next = vec![false; parts.len() + 1];
+            for j in (0..=parts.len()).filter(|&j| reach[j]) {
                 match segment {
                     Segment::Any => next[j..].iter_mut().for_each(|n| *n = true),
                     Segment::One if j < parts.len() && !parts[j].is_empty() => next[j + 1] = true,
@@ -94,11 +150,21 @@ impl Pattern {
         }
         reach[parts.len()]
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    proptest! {
+        #[test]
+        fn the_greedy_match_agrees_with_the_book(
+            pattern in proptest::collection::vec(prop_oneof!["a", "b", "", "\\*", "\\*\\*"], 1..7),
+            channel in proptest::collection::vec(prop_oneof!["a", "b", ""], 1..8),
+        ) {
+            // A lone empty segment is an empty name: not a pattern.
+            let Ok(pattern) = Pattern::new(&pattern.join("/")) else {
+                return Ok(());
+            };
+            let channel = channel.join("/");
+            prop_assert_eq!(pattern.matches(&channel), reference(&pattern, &channel), "{:?} ~ {}", pattern.as_str(), channel);
+        }
+    }
 
     #[test]
     fn patterns_match_by_segment() {

@@ -20,8 +20,11 @@ use crate::{Error, ErrorKind, Result};
 /// * **one peer** ([`To::Host`], [`To::Client`], [`To::Name`], and every
 ///   target of a client, whose one peer is its host): the count is 1, and any
 ///   failure (`Full`, `NotConnected`, `TimedOut`, ...) is an error that hands
-///   the payload back; what a client's host cannot deliver comes back as an
-///   [`Event::Undelivered`](crate::Event::Undelivered);
+///   the payload back; an id, name or room a client's host does not know,
+///   or a route its policy refuses, comes back as an
+///   [`Event::Undelivered`](crate::Event::Undelivered) (a copy the host drops
+///   because a receiver's outbox is full is counted there, in its
+///   [`ClientInfo::dropped`](crate::ClientInfo::dropped), not reported);
 /// * **several** ([`To::All`], [`To::Clients`], [`To::Names`], [`To::Room`]): a client whose
 ///   outbox is full, or that does not take a locked write within the write
 ///   timeout, is skipped and counted in its

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -63,6 +63,8 @@ pub(crate) struct Store {
     /// Subscriptions to patterns, attached to each matching channel as it is
     /// made. Locked after `channels`, never before.
     patterns: Mutex<Vec<PatternSub>>,
+    /// Signalled by every slot's batches while a pattern's reader waits.
+    any: Arc<AnyArrival>,
     default_capacity: usize,
     capacities: HashMap<String, usize>,
     /// Most channels peers may create; every slot lives as long as the store.
@@ -81,6 +83,7 @@ impl Store {
         Store {
             channels: RwLock::default(),
             patterns: Mutex::default(),
+            any: Arc::default(),
             default_capacity,
             capacities,
             max_channels: usize::MAX,
@@ -146,6 +149,7 @@ impl Store {
                 name: name.clone(),
                 state: Mutex::new(state),
                 arrived: Condvar::new(),
+                any: Arc::clone(&self.any),
             })
         });
         Arc::clone(slot)
@@ -196,17 +200,32 @@ impl Store {
     }
 
     /// As `get_all_matching`, but when nothing is queued waits up to
-    /// `timeout` for a message on any matching channel. A message that
-    /// arrives between the first look and the wait is taken by the next call.
+    /// `timeout` for a batch on any channel, then looks again.
     fn get_all_matching_timeout(&self, pattern: &str, timeout: Duration) -> Vec<Message> {
-        let first = self.get_all_matching(pattern);
-        if !first.is_empty() {
-            return first;
-        }
-        match self.subscribe_pattern(pattern).recv_timeout(timeout) {
-            Ok(_) => self.get_all_matching(pattern),
-            Err(_) => Vec::new(),
-        }
+        let deadline = crate::time::deadline(timeout);
+        let any = &self.any;
+        // Counted before the first look, so a batch stored after it signals.
+        any.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut held = any.lock.lock();
+        let found = loop {
+            let found = self.get_all_matching(pattern);
+            if !found.is_empty() || self.closed.load(Ordering::SeqCst) {
+                break found;
+            }
+            let timed_out = match deadline {
+                Some(deadline) => any.arrived.wait_until(&mut held, deadline).timed_out(),
+                None => {
+                    any.arrived.wait(&mut held);
+                    false
+                }
+            };
+            if timed_out {
+                break self.get_all_matching(pattern);
+            }
+        };
+        drop(held);
+        any.waiters.fetch_sub(1, Ordering::SeqCst);
+        found
     }
 
     /// `get_all` of every channel `pattern` names, channel by channel in
@@ -324,6 +343,10 @@ impl Store {
             let _channels = self.channels.write();
             self.patterns.lock().clear();
         }
+        {
+            let _held = self.any.lock.lock();
+            self.any.arrived.notify_all();
+        }
         for slot in self.channels.read().values() {
             let mut state = slot.state.lock();
             state.closed = true;
@@ -376,6 +399,28 @@ pub(crate) struct Slot {
     /// Signalled after every batch and on close, for `get_all_timeout` and
     /// [`Subscription`]s.
     arrived: Condvar,
+    /// The store's signal for readers waiting on a pattern.
+    any: Arc<AnyArrival>,
+}
+
+/// A store-wide signal for readers waiting on several channels (a pattern's
+/// `get_all_timeout`): every batch on any channel signals it, but only while
+/// such a reader waits, so other stores pay one atomic load per batch.
+#[derive(Debug, Default)]
+struct AnyArrival {
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    arrived: Condvar,
+}
+
+impl AnyArrival {
+    /// After a batch was stored (and its slot's lock let go).
+    fn signal(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _held = self.lock.lock();
+            self.arrived.notify_all();
+        }
+    }
 }
 
 impl Slot {
@@ -451,6 +496,7 @@ impl Slot {
         if self.arrived.notify_all() > 0 {
             crate::pace::woke_a_waiter();
         }
+        self.any.signal();
     }
 
     /// Records a message this side wrote itself (a host's write on a latched

@@ -365,3 +365,19 @@ fn a_dropped_pattern_subscription_is_forgotten() {
     assert_eq!(store.patterns.lock().len(), 1);
     drop(kept);
 }
+
+#[test]
+fn waiting_on_a_pattern_leaves_nothing_behind() {
+    let store = Store::new(4, HashMap::new());
+    let slot = store.slot(&name("arm/left"));
+    for _ in 0..100 {
+        assert!(
+            store
+                .get_all_timeout("arm/*", Duration::from_micros(10))
+                .is_empty()
+        );
+    }
+    assert!(slot.state.lock().subscribers.is_empty());
+    assert!(store.patterns.lock().is_empty());
+    assert_eq!(store.any.waiters.load(Ordering::SeqCst), 0);
+}

@@ -40,7 +40,7 @@ pub(crate) struct HostArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
     max_frame: usize,
     /// Messages each channel's queue holds before the oldest is dropped; at
-    /// least 1, since the relay forwards what it takes from the queues.
+    /// least 1, since the host counts and logs what it takes from the queues.
     #[arg(long, value_name = "N", value_parser = parse_queue, default_value_t = 1024)]
     queue: usize,
 }

@@ -188,7 +188,6 @@ impl Peer {
         self.connected.load(Ordering::Acquire)
     }
 
-    /// How long nothing has arrived from this peer, as of `now`.
     /// Whether this peer wants `channel` from a broadcast or relay.
     pub(crate) fn wants(&self, channel: &str) -> bool {
         match &*self.interest.read() {
@@ -207,6 +206,7 @@ impl Peer {
         self.interest.read().clone()
     }
 
+    /// How long nothing has arrived from this peer, as of `now`.
     pub(crate) fn silent_for(&self, now: Instant) -> Duration {
         let seen = self.epoch + Duration::from_nanos(self.last_seen_ns.load(Ordering::Relaxed));
         now.saturating_duration_since(seen)
@@ -285,10 +285,20 @@ impl Peer {
     pub(crate) fn queue_messages(&self, msgs: &[Message]) {
         for msg in msgs {
             let (channel, payload) = (msg.channel(), msg.payload().clone());
+            let kind = match msg.image_meta() {
+                Some(meta) => Kind::Image(*meta),
+                None => Kind::Data,
+            };
+            // A client's value arrives as from that client.
+            let origin = (msg.from() != ClientId::HOST).then_some(msg.from().0);
+            let header = Header {
+                origin,
+                ..Header::new(kind, channel)
+            };
             // `queue` counts a refusal for lack of room.
-            let _ = match msg.image_meta() {
-                Some(meta) => self.queue_image(&Header::new(Kind::Image(*meta), channel), payload),
-                None => self.queue(&Header::data(channel), payload),
+            let _ = match kind {
+                Kind::Image(_) => self.queue_image(&header, payload),
+                _ => self.queue(&header, payload),
             };
         }
     }
