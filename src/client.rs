@@ -17,8 +17,8 @@ use crate::protocol::{
     encode_interest,
 };
 use crate::{
-    ChannelInfo, ClientBuilder, ClientId, ClientInfo, Error, ErrorKind, Inbox, Outgoing, Result,
-    Target, To, WriteGuard,
+    ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, Error, ErrorKind, Inbox,
+    Outgoing, Result, Target, To, WriteGuard,
 };
 
 /// A client connected to a host.
@@ -439,11 +439,13 @@ fn client_info(entry: ClientEntry, now: Instant) -> Result<ClientInfo> {
 fn channel_info(entry: ChannelEntry) -> ChannelInfo {
     ChannelInfo {
         name: entry.name,
-        received: entry.received,
-        bytes: entry.bytes,
-        dropped: entry.dropped,
-        queued: entry.queued as usize,
-        capacity: entry.capacity as usize,
+        stats: ChannelStats {
+            received: entry.received,
+            bytes: entry.bytes,
+            dropped: entry.dropped,
+            queued: entry.queued as usize,
+            capacity: entry.capacity as usize,
+        },
     }
 }
 

@@ -43,15 +43,23 @@ pub struct ClientInfo {
 pub struct ChannelInfo {
     /// The channel's name.
     pub name: String,
-    /// Messages the host received on it.
+    /// Its counters on the host.
+    pub stats: ChannelStats,
+}
+
+/// Counters of one channel, from [`channel_stats`](crate::Inbox::channel_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ChannelStats {
+    /// Messages received on the channel.
     pub received: u64,
-    /// Payload bytes the host received on it.
+    /// Payload bytes received on the channel.
     pub bytes: u64,
-    /// Messages dropped from the host's queue for it.
+    /// Messages dropped from the full queue (oldest first) or from full subscribers.
     pub dropped: u64,
-    /// Messages waiting in the host's queue for it.
+    /// Messages waiting in the queue for `get_all`.
     pub queued: usize,
-    /// That queue's capacity.
+    /// The queue's capacity.
     pub capacity: usize,
 }
 

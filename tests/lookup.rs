@@ -112,15 +112,19 @@ fn host_channels_list_what_others_sent_on_three_channels() {
     let mut channels = Vec::new();
     let all_in = wait_until(TIMEOUT, || {
         channels = viewer.host_channels().expect("answered");
-        channels.iter().map(|c| c.received).sum::<u64>() == 4
+        channels.iter().map(|c| c.stats.received).sum::<u64>() == 4
     });
     assert!(all_in, "the host's counters reach 4: {channels:?}");
     let rows: Vec<(&str, u64, u64)> = channels
         .iter()
-        .map(|c| (c.name.as_str(), c.received, c.bytes))
+        .map(|c| (c.name.as_str(), c.stats.received, c.stats.bytes))
         .collect();
     assert_eq!(rows, [("cmd", 1, 2), ("log", 1, 2), ("pose", 2, 4)]);
-    assert!(channels.iter().all(|c| c.capacity > 0 && c.dropped == 0));
+    assert!(
+        channels
+            .iter()
+            .all(|c| c.stats.capacity > 0 && c.stats.dropped == 0)
+    );
     // The viewer itself received nothing: the list is the host's.
     assert!(viewer.channels().is_empty());
 }

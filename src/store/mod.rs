@@ -19,6 +19,7 @@ mod message;
 mod queue;
 mod subscription;
 
+use crate::ChannelStats;
 use crate::ClientId;
 use crate::image::Image;
 use crate::protocol::{ChannelName, Pattern};
@@ -28,22 +29,6 @@ pub use message::Message;
 use queue::Queue;
 pub(crate) use queue::Run;
 pub use subscription::Subscription;
-
-/// Counters of one channel, from [`channel_stats`](crate::Inbox::channel_stats).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ChannelStats {
-    /// Messages received on the channel.
-    pub received: u64,
-    /// Payload bytes received on the channel.
-    pub bytes: u64,
-    /// Messages dropped from the full queue (oldest first) or from full subscribers.
-    pub dropped: u64,
-    /// Messages waiting in the queue for `get_all`.
-    pub queued: usize,
-    /// The queue's capacity.
-    pub capacity: usize,
-}
 
 /// A subscription to a pattern, kept to attach to channels made later.
 #[derive(Debug)]

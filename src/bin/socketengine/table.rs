@@ -20,48 +20,12 @@ pub(crate) const PLAIN_REFRESH: Duration = Duration::from_secs(1);
 /// Lines of recent log output kept under the table.
 const RECENT: usize = 8;
 
-/// One channel's counters, from the local store or from a host's answer.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Counters {
-    received: u64,
-    bytes: u64,
-    dropped: u64,
-    queued: usize,
-    capacity: usize,
-}
-
-impl From<ChannelStats> for Counters {
-    fn from(s: ChannelStats) -> Counters {
-        let (received, bytes, dropped) = (s.received, s.bytes, s.dropped);
-        let (queued, capacity) = (s.queued, s.capacity);
-        Counters {
-            received,
-            bytes,
-            dropped,
-            queued,
-            capacity,
-        }
-    }
-}
-
-impl From<&ChannelInfo> for Counters {
-    fn from(c: &ChannelInfo) -> Counters {
-        Counters {
-            received: c.received,
-            bytes: c.bytes,
-            dropped: c.dropped,
-            queued: c.queued,
-            capacity: c.capacity,
-        }
-    }
-}
-
 /// What the table reads from a host or a client.
 pub(crate) trait Source {
     /// The channel names, sorted.
     fn channel_names(&self) -> Vec<String>;
     /// The counters of one channel.
-    fn stats(&self, channel: &str) -> Option<Counters>;
+    fn stats(&self, channel: &str) -> Option<ChannelStats>;
     /// When the latest message on `channel` arrived.
     fn latest_at(&self, channel: &str) -> Option<Instant>;
 }
@@ -72,8 +36,8 @@ macro_rules! impl_source {
             fn channel_names(&self) -> Vec<String> {
                 self.channels()
             }
-            fn stats(&self, channel: &str) -> Option<Counters> {
-                self.channel_stats(channel).map(Counters::from)
+            fn stats(&self, channel: &str) -> Option<ChannelStats> {
+                self.channel_stats(channel)
             }
             fn latest_at(&self, channel: &str) -> Option<Instant> {
                 self.get(channel).map(|m| m.received())
@@ -94,11 +58,8 @@ impl Source for HostChannels {
     fn channel_names(&self) -> Vec<String> {
         self.0.iter().map(|c| c.name.clone()).collect()
     }
-    fn stats(&self, channel: &str) -> Option<Counters> {
-        self.0
-            .iter()
-            .find(|c| c.name == channel)
-            .map(Counters::from)
+    fn stats(&self, channel: &str) -> Option<ChannelStats> {
+        self.0.iter().find(|c| c.name == channel).map(|c| c.stats)
     }
     fn latest_at(&self, _channel: &str) -> Option<Instant> {
         None
@@ -111,7 +72,7 @@ struct ChannelRow {
     name: String,
     msgs_per_sec: f64,
     bytes_per_sec: f64,
-    stats: Counters,
+    stats: ChannelStats,
     age: Option<Duration>,
 }
 
@@ -119,7 +80,7 @@ struct ChannelRow {
 #[derive(Debug)]
 pub(crate) struct Table {
     /// Counters at the previous refresh, by channel.
-    previous: HashMap<String, Counters>,
+    previous: HashMap<String, ChannelStats>,
     at: Instant,
     tty: bool,
     /// Log lines shown under the table on a terminal.
