@@ -2,6 +2,7 @@
 //! [`RouteRequest`] a host's route policy judges.
 
 use crate::ClientId;
+use crate::protocol::Route;
 
 /// Where a message goes: the argument of [`Host::to`](crate::Host::to) and
 /// [`Client::to`](crate::Client::to).
@@ -71,6 +72,35 @@ impl From<Vec<ClientId>> for To {
 impl From<&[ClientId]> for To {
     fn from(ids: &[ClientId]) -> To {
         To::Clients(ids.to_vec())
+    }
+}
+
+impl To {
+    /// The route a client's frame carries to reach this target through its
+    /// host; `None` for the host itself, and for groups, which have no route
+    /// yet.
+    pub(crate) fn route(&self) -> Option<Route> {
+        match self {
+            To::Host | To::Group(_) => None,
+            To::All => Some(Route::All),
+            To::Client(id) => Some(Route::Clients(vec![id.0])),
+            To::Clients(ids) => Some(Route::Clients(ids.iter().map(|id| id.0).collect())),
+            To::Name(name) => Some(Route::Names(vec![name.clone()])),
+            To::Names(names) => Some(Route::Names(names.clone())),
+            To::Room(room) => Some(Route::Room(room.clone())),
+        }
+    }
+}
+
+impl From<&Route> for To {
+    fn from(route: &Route) -> To {
+        match route {
+            Route::Host => To::Host,
+            Route::All => To::All,
+            Route::Clients(ids) => To::Clients(ids.iter().map(|&id| ClientId(id)).collect()),
+            Route::Names(names) => To::Names(names.clone()),
+            Route::Room(room) => To::Room(room.clone()),
+        }
     }
 }
 

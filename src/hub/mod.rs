@@ -102,13 +102,7 @@ pub(crate) fn admit(
     let Some(RoutePolicy(policy)) = policy else {
         return Ok(());
     };
-    let to = match route {
-        Route::Host => To::Host,
-        Route::All => To::All,
-        Route::Clients(ids) => To::Clients(ids.iter().map(|&id| ClientId(id)).collect()),
-        Route::Names(names) => To::Names(names.clone()),
-        Route::Room(room) => To::Room(room.clone()),
-    };
+    let to = To::from(route);
     let request = RouteRequest { from, channel, to };
     match catch_unwind(AssertUnwindSafe(|| policy(&request))) {
         Ok(verdict) => verdict.map_err(Undelivered::Refused),

@@ -387,18 +387,12 @@ fn check<'c>(
 /// the wire's limits.
 fn wire_route(core: &Core, to: &To, mirror: bool) -> Result<Option<Route>, ErrorKind> {
     let route = match (core.upstream(), to) {
-        (None, _) | (Some(_), To::Host) => None,
-        (Some(_), To::All) => Some(Route::All),
-        (Some(_), To::Client(id)) => Some(Route::Clients(vec![id.0])),
-        (Some(_), To::Clients(ids)) => Some(Route::Clients(ids.iter().map(|id| id.0).collect())),
-        (Some(_), To::Name(name)) => Some(Route::Names(vec![name.clone()])),
-        (Some(_), To::Names(names)) => Some(Route::Names(names.clone())),
+        (None, _) => None,
         (Some(_), To::Room(room)) if room.is_empty() => {
             return Err(ErrorKind::InvalidTarget("empty room name".to_owned()));
         }
-        (Some(_), To::Room(room)) => Some(Route::Room(room.clone())),
-        // Refused by `resolve`.
-        (Some(_), To::Group(_)) => None,
+        // A group has no route: `resolve` refuses it.
+        (Some(_), to) => to.route(),
     };
     if mirror && route.is_none() {
         let why = "mirror: only a client's route to other clients comes back to it";
