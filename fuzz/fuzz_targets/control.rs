@@ -1,0 +1,74 @@
+//! Raw bytes into the payload decoders of control frames and service replies:
+//! a client's interest, a host's undelivered notice and room list, the client
+//! and channel listings, a lookup answer, a close message, and a pattern.
+//!
+//! The first byte picks the decoder; the rest is the payload. Checks: no
+//! panic; whatever decodes encodes again to something that decodes to the
+//! same value (to the very same bytes where the encoding is canonical); a
+//! close message stays within its limit; a pattern matches its own text when
+//! that text is a plain channel.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use socketengine::protocol::{
+    MAX_CLOSE_MESSAGE, Pattern, Undelivered, close_message, decode_channels, decode_clients,
+    decode_interest, decode_lookup, decode_rooms, encode_channels, encode_clients, encode_interest,
+    encode_lookup, encode_rooms,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, payload)) = data.split_first() else {
+        return;
+    };
+    match selector % 8 {
+        0 => {
+            if let Ok(patterns) = decode_interest(payload) {
+                let again = encode_interest(&patterns).expect("a decoded interest encodes");
+                assert_eq!(&again[..], payload, "interest encodes canonically");
+            }
+        }
+        1 => {
+            if let Ok(notice) = Undelivered::decode(payload) {
+                assert_eq!(Undelivered::decode(&notice.encode()), Ok(notice));
+            }
+        }
+        2 => {
+            if let Ok(rooms) = decode_rooms(payload) {
+                assert_eq!(decode_rooms(&encode_rooms(&rooms)), Ok(rooms));
+            }
+        }
+        3 => {
+            if let Ok(clients) = decode_clients(payload) {
+                let again = encode_clients(&clients).expect("a decoded list encodes");
+                assert_eq!(decode_clients(&again), Ok(clients));
+            }
+        }
+        4 => {
+            if let Ok(channels) = decode_channels(payload) {
+                let again = encode_channels(&channels).expect("a decoded list encodes");
+                assert_eq!(decode_channels(&again), Ok(channels));
+            }
+        }
+        5 => {
+            if let Ok(id) = decode_lookup(payload) {
+                assert_eq!(decode_lookup(&encode_lookup(id)), Ok(id));
+            }
+        }
+        6 => {
+            let message = close_message(payload);
+            assert!(message.len() <= MAX_CLOSE_MESSAGE * 3, "a bounded message");
+        }
+        _ => {
+            let Ok(text) = std::str::from_utf8(payload) else {
+                return;
+            };
+            if let Ok(pattern) = Pattern::new(text) {
+                if !Pattern::is_pattern(text) {
+                    assert!(pattern.matches(text), "a plain name matches itself");
+                }
+                // Whatever the channel, matching ends and does not panic.
+                let _ = pattern.matches(&text.replace('*', "x"));
+            }
+        }
+    }
+});
