@@ -14,12 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use socketengine::{Client, ClientId, ErrorKind, Event, Events, Host, Message, Subscription, To};
-use util::{TIMEOUT, client, client_with, host, host_with, next_event, wait_until};
-
-fn text(msg: &Message) -> String {
-    String::from_utf8(msg.payload().to_vec()).unwrap()
-}
+use socketengine::{Client, ClientId, ErrorKind, Event, Host, To};
+use util::{
+    TIMEOUT, client, client_with, host, host_with, next_event, next_undelivered, text,
+    until_marker, wait_until,
+};
 
 fn room(name: &str) -> To {
     To::Room(name.to_owned())
@@ -34,23 +33,6 @@ fn wait_rooms(client: &Client, rooms: &[&str]) {
         client.name(),
         client.rooms()
     );
-}
-
-/// Every message a subscription receives up to the host's `marker`.
-fn until_marker(sub: &Subscription) -> Vec<(String, ClientId)> {
-    (0..)
-        .map(|_| sub.recv_timeout(TIMEOUT).unwrap())
-        .map(|m| (text(&m), m.from()))
-        .take_while(|(t, _)| t != "marker")
-        .collect()
-}
-
-/// The next `Undelivered` event's channel and error kind.
-fn next_undelivered(events: &Events) -> (String, ErrorKind) {
-    next_event(events, |event| match event {
-        Event::Undelivered { channel, error } => Some((channel, error.into_kind())),
-        _ => None,
-    })
 }
 
 #[test]

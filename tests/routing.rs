@@ -8,31 +8,8 @@
 mod util;
 
 use bytes::Bytes;
-use socketengine::{
-    Client, ClientId, ErrorKind, Event, Events, IMAGE_CHANNEL, Image, Message, PixelFormat, To,
-};
-use util::{TIMEOUT, client, host, next_event};
-
-fn text(msg: &Message) -> String {
-    String::from_utf8(msg.payload().to_vec()).unwrap()
-}
-
-/// The next `Undelivered` event's channel and error kind.
-fn next_undelivered(events: &Events) -> (String, ErrorKind) {
-    next_event(events, |event| match event {
-        Event::Undelivered { channel, error } => Some((channel, error.into_kind())),
-        _ => None,
-    })
-}
-
-/// Every message a subscription receives up to the host's `marker`.
-fn until_marker(sub: &socketengine::Subscription) -> Vec<(String, ClientId)> {
-    (0..)
-        .map(|_| sub.recv_timeout(TIMEOUT).unwrap())
-        .map(|m| (text(&m), m.from()))
-        .take_while(|(t, _)| t != "marker")
-        .collect()
-}
+use socketengine::{Client, ClientId, ErrorKind, IMAGE_CHANNEL, Image, PixelFormat, To};
+use util::{TIMEOUT, client, host, next_undelivered, text, until_marker};
 
 #[test]
 fn a_message_routed_by_name_arrives_from_its_sender_and_skips_the_host_store() {

@@ -252,3 +252,29 @@ pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A message's payload as text.
+pub(crate) fn text(msg: &Message) -> String {
+    String::from_utf8(msg.payload().to_vec()).expect("a text payload")
+}
+
+/// The next `Undelivered` event's channel and error kind.
+pub(crate) fn next_undelivered(events: &Events) -> (String, socketengine::ErrorKind) {
+    next_event(events, |event| match event {
+        Event::Undelivered { channel, error } => Some((channel, error.into_kind())),
+        _ => None,
+    })
+}
+
+/// Every message a subscription receives before one whose payload is
+/// `marker`, as (text, sender).
+pub(crate) fn until_marker(sub: &socketengine::Subscription) -> Vec<(String, ClientId)> {
+    (0..)
+        .map(|_| {
+            sub.recv_timeout(TIMEOUT)
+                .expect("a message before the marker")
+        })
+        .map(|m| (text(&m), m.from()))
+        .take_while(|(t, _)| t != "marker")
+        .collect()
+}
