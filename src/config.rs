@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::RouteRequest;
+use crate::protocol::Pattern;
 
 /// Default address of a host, and of the host a client connects to.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -35,7 +36,7 @@ pub(crate) struct Config {
     pub(crate) channel_history: HashMap<String, usize>,
     pub(crate) history_bytes: usize,
     /// A host's latched channels (see [`HostBuilder::latched`]); empty on a client.
-    pub(crate) latched: Vec<String>,
+    pub(crate) latched: Vec<Pattern>,
     /// What a host does with its clients' unrouted messages besides storing them.
     pub(crate) relay: Relay,
     /// Decides what a host's clients may route; `None` allows everything.
@@ -407,10 +408,14 @@ impl HostBuilder {
         self
     }
 
-    /// Latches `channel` (exact name; call once per channel): a client that
-    /// connects is sent the channel's latest value at once, right after the
-    /// welcome and before anything else written to it, like ROS 2's
-    /// transient-local durability. The latest value is what
+    /// Latches `channel`, a name or a [pattern](crate::Inbox::subscribe)
+    /// (`config/**` latches every channel under `config`; call once per
+    /// name or pattern): a client that connects is sent the latest value of
+    /// each latched channel at once, right after the welcome and before
+    /// anything else written to it, like ROS 2's transient-local
+    /// durability. A client that later widens its
+    /// [interest](crate::Client::interest) is sent, at once, the latest
+    /// value of each latched channel it did not want before and wants now. The latest value is what
     /// [`get`](crate::Inbox::get) returns on this host: the last message a
     /// client sent on the channel, or the last one the host itself wrote to
     /// every client ([`Host::write`](crate::Host::write), `write_lock`, a
@@ -420,11 +425,13 @@ impl HostBuilder {
     /// the others. Data arrives as data, an image as an image. A client
     /// connected before the value existed gets it as an ordinary message;
     /// one connecting while the host writes may get the value twice. An
-    /// invalid name latches nothing. Default: none.
+    /// invalid name or pattern latches nothing. Default: none.
     pub fn latched(mut self, channel: impl Into<String>) -> Self {
-        let channel = channel.into();
-        if !self.config.latched.contains(&channel) {
-            self.config.latched.push(channel);
+        match Pattern::new(&channel.into()) {
+            Ok(pattern) if !self.config.latched.contains(&pattern) => {
+                self.config.latched.push(pattern);
+            }
+            _ => {}
         }
         self
     }

@@ -90,6 +90,12 @@ pub enum ErrorKind {
     /// [`Event::Undelivered`](crate::Event::Undelivered) for a client's.
     #[error("no room named {0:?}")]
     UnknownRoom(String),
+    /// No connected client declared an interest overlapping this group (a
+    /// channel pattern; see [`To::Group`](crate::To::Group)): from a host's
+    /// send to it, or in an [`Event::Undelivered`](crate::Event::Undelivered)
+    /// for a client's.
+    #[error("no client is interested in the group {0:?}")]
+    UnknownGroup(String),
     /// A client is in its maximum number of rooms already
     /// ([`HostBuilder::max_rooms_per_client`](crate::HostBuilder::max_rooms_per_client)).
     #[error("room limit of {max} per client reached")]

@@ -2,7 +2,7 @@
 //! [`RouteRequest`] a host's route policy judges.
 
 use crate::ClientId;
-use crate::protocol::Route;
+use crate::protocol::{DecodeError, Pattern, Route};
 
 /// Where a message goes: the argument of [`Host::to`](crate::Host::to) and
 /// [`Client::to`](crate::Client::to).
@@ -15,10 +15,9 @@ use crate::protocol::Route;
 /// the host, which delivers it to the clients named, with this client as its
 /// sender ([`Message::from`](crate::Message::from)); an id, name or room the
 /// host does not know comes back as an
-/// [`Event::Undelivered`](crate::Event::Undelivered). Targets not built yet
-/// (groups) fail with
-/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and hand the
-/// payload back: nothing is dropped silently.
+/// [`Event::Undelivered`](crate::Event::Undelivered). A target that cannot
+/// be sent to fails at once and hands the payload back: nothing is dropped
+/// silently.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum To {
@@ -41,7 +40,16 @@ pub enum To {
     /// A room without members is unknown: `UnknownRoom` from a host, an
     /// [`Event::Undelivered`](crate::Event::Undelivered) to a client.
     Room(String),
-    /// The clients interested in a channel group (to come with the hub).
+    /// A group: the connected clients whose declared
+    /// [interest](crate::Client::interest) overlaps this channel pattern
+    /// (`arm/**` takes a client interested in `arm/left/*`, in `**` or in
+    /// `arm`), the sender excepted unless it asks for a
+    /// [mirror](crate::Target::mirror). A client that declared no interest
+    /// is in no group (it still receives every broadcast). A message sent to
+    /// a group reaches its members whatever its channel, as one sent to a
+    /// room does. A group without members is unknown: `UnknownGroup` from a
+    /// host, an [`Event::Undelivered`](crate::Event::Undelivered) to a
+    /// client; a malformed pattern is `InvalidTarget`.
     Group(String),
 }
 
@@ -77,18 +85,22 @@ impl From<&[ClientId]> for To {
 
 impl To {
     /// The route a client's frame carries to reach this target through its
-    /// host; `None` for the host itself, and for groups, which have no route
-    /// yet.
-    pub(crate) fn route(&self) -> Option<Route> {
-        match self {
-            To::Host | To::Group(_) => None,
+    /// host; `None` for the host itself.
+    ///
+    /// # Errors
+    ///
+    /// A group that is not a valid pattern, as [`Pattern::new`] says.
+    pub(crate) fn route(&self) -> Result<Option<Route>, DecodeError> {
+        Ok(match self {
+            To::Host => None,
+            To::Group(group) => Some(Route::Group(Pattern::new(group)?)),
             To::All => Some(Route::All),
             To::Client(id) => Some(Route::Clients(vec![id.0])),
             To::Clients(ids) => Some(Route::Clients(ids.iter().map(|id| id.0).collect())),
             To::Name(name) => Some(Route::Names(vec![name.clone()])),
             To::Names(names) => Some(Route::Names(names.clone())),
             To::Room(room) => Some(Route::Room(room.clone())),
-        }
+        })
     }
 }
 
@@ -100,6 +112,7 @@ impl From<&Route> for To {
             Route::Clients(ids) => To::Clients(ids.iter().map(|&id| ClientId(id)).collect()),
             Route::Names(names) => To::Names(names.clone()),
             Route::Room(room) => To::Room(room.clone()),
+            Route::Group(group) => To::Group(group.as_str().to_owned()),
         }
     }
 }
@@ -114,6 +127,6 @@ pub struct RouteRequest<'a> {
     /// Its channel.
     pub channel: &'a str,
     /// Where it asks the message to go: [`To::All`] (every other client),
-    /// [`To::Clients`], [`To::Names`] or [`To::Room`].
+    /// [`To::Clients`], [`To::Names`], [`To::Room`] or [`To::Group`].
     pub to: To,
 }

@@ -107,3 +107,32 @@ fn a_late_client_gets_each_latched_value_at_once_after_connecting() {
     assert_eq!(late.get("unset"), None);
     assert_eq!(received_by(&late, "pose"), 1);
 }
+
+#[test]
+fn a_latched_pattern_and_a_widened_interest_send_the_values_not_yet_wanted() {
+    let host = host_with(|b| b.latched("map/**").latched("mode"));
+    for (channel, value) in [("map/floor", "f1"), ("map/roof", "r1"), ("mode", "auto")] {
+        assert_eq!(host.write_lock(channel, value).unwrap(), 0);
+    }
+    let picky = client(&host, "picky");
+    // On connecting: every latched value, a pattern's channels included.
+    let all_in = || {
+        ["map/floor", "map/roof", "mode"]
+            .iter()
+            .all(|ch| received_by(&picky, ch) == 1)
+    };
+    assert!(wait_until(TIMEOUT, all_in), "every latched value arrives");
+    // Narrowed to `pose`, it misses the next value of the floor map...
+    picky.interest(["pose"]).unwrap();
+    assert!(wait_until(TIMEOUT, || host.write("probe", "p").unwrap() == 0));
+    assert_eq!(host.write_lock("map/floor", "f2").unwrap(), 0);
+    // ... and widened again, it is sent the latched values it did not want
+    // before, at once: the floor's latest, and the roof's again.
+    picky.interest(["pose", "map/**"]).unwrap();
+    let floor = || picky.get("map/floor").map(|m| m.payload().clone());
+    assert!(wait_until(TIMEOUT, || floor() == Some("f2".into())));
+    assert!(wait_until(TIMEOUT, || received_by(&picky, "map/roof") == 2));
+    host.to(picky.id()).write_lock("marker", "m").unwrap();
+    assert!(wait_until(TIMEOUT, || picky.get("marker").is_some()));
+    assert_eq!(received_by(&picky, "mode"), 1, "still unwanted: not sent");
+}

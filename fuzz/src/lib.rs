@@ -11,7 +11,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use socketengine::protocol::{
     ChannelName, DecodeError, Decoder, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header,
-    ImageMeta, Kind, KindCode, LEN_PREFIX, MAX_CHANNEL_LEN, Route,
+    ImageMeta, Kind, KindCode, LEN_PREFIX, MAX_CHANNEL_LEN, Pattern, Route,
 };
 
 /// Frame size limits a target picks from with a selector byte: none allowed,
@@ -312,6 +312,7 @@ pub fn route_len(route: &Route) -> usize {
         Route::Clients(ids) => 2 + 8 * ids.len(),
         Route::Room(name) => 2 + name.len(),
         Route::Names(names) => 2 + names.iter().map(|n| 1 + n.len()).sum::<usize>(),
+        Route::Group(pattern) => 2 + pattern.as_str().len(),
     }
 }
 
@@ -383,6 +384,9 @@ pub enum AnyRoute {
         /// The first id; the others count up from it.
         first: u64,
     },
+    /// A group: a channel pattern, its text cut to 255 bytes; one that is
+    /// not a valid pattern becomes `**`.
+    Group(String),
     /// A room name of 250..=262 bytes.
     LongRoom {
         /// Bytes past 250.
@@ -419,6 +423,12 @@ impl AnyRoute {
                     })
                     .collect(),
             ),
+            AnyRoute::Group(text) => {
+                let mut text = text.clone();
+                truncate_str(&mut text, 255);
+                let pattern = Pattern::new(&text).or_else(|_| Pattern::new("**"));
+                Route::Group(pattern.expect("`**` is a pattern"))
+            }
             AnyRoute::ManyClients { extra, first } => {
                 let n = (250 + usize::from(extra % 10)).min(limit);
                 Route::Clients((0..n as u64).map(|i| first.wrapping_add(i)).collect())

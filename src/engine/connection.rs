@@ -17,7 +17,7 @@ use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
     DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, OP_JOIN, OP_LEAVE,
-    OP_ROOMS, Outbox, Route,
+    OP_ROOMS, Outbox, Pattern, Route,
 };
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
@@ -240,7 +240,16 @@ impl Open {
             Verdict::Reject(failure) => service::reject(shared, &self.peer, &frame, &failure),
             Verdict::Complete => shared.requests.complete(&frame),
             Verdict::Drop => {}
-            Verdict::Interest(patterns) => self.peer.set_interest(Some(patterns.into())),
+            Verdict::Interest(patterns) => {
+                let new: Arc<[Pattern]> = patterns.into();
+                let old = self.peer.interest();
+                self.peer.set_interest(Some(Arc::clone(&new)));
+                // The latched values the client did not want before.
+                let latched = &shared.config.latched;
+                let widened = |c: &str| hub::latched::newly_wanted(old.as_deref(), &new, c);
+                let values = hub::latched::latest_values(&shared.store, latched, widened);
+                self.peer.queue_messages(&values);
+            }
             Verdict::Invalid(err) => return Err(err.into()),
             Verdict::Disconnect(reason) => {
                 self.reason.get_or_insert(reason);

@@ -431,7 +431,8 @@ impl EventLoop {
             let peer = Arc::new(Peer::new(id, name, PeerParts { first, ..parts }));
             // Read under the registry's lock: a latched write the host makes
             // meanwhile is either in this snapshot or sees this peer.
-            let latched = crate::hub::latched::latest_values(&shared.store, &shared.config.latched);
+            let latched = &shared.config.latched;
+            let latched = crate::hub::latched::latest_values(&shared.store, latched, |_| true);
             peer.queue_messages(&latched);
             peer
         };

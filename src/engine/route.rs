@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Peer, Registry, Shared};
-use crate::protocol::{Header, Kind, OP_UNDELIVERED, Route, Undelivered};
+use crate::protocol::{Header, Kind, OP_UNDELIVERED, Pattern, Route, Undelivered};
 use crate::{ClientId, Error, ErrorKind};
 
 /// A message a client routed: a data frame, or an image received whole.
@@ -88,6 +88,15 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
             }
             None => vec![Undelivered::UnknownRoom(room.clone())],
         },
+        Route::Group(group) => {
+            let members = group_members(&shared.registry, group);
+            let others = members.iter().filter(|p| !Arc::ptr_eq(p, sender));
+            others.for_each(|peer| send(peer));
+            match members.is_empty() {
+                true => vec![Undelivered::UnknownGroup(group.as_str().to_owned())],
+                false => Vec::new(),
+            }
+        }
         // The hub stores these; nothing to deliver.
         Route::Host => Vec::new(),
     };
@@ -97,6 +106,20 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
     for notice in missing {
         notify(sender, routed.channel, &notice);
     }
+}
+
+/// The connected clients whose declared interest overlaps `group`, by id.
+/// A client that declared none is in no group (it still receives every
+/// broadcast).
+pub(crate) fn group_members(registry: &Registry, group: &Pattern) -> Vec<Arc<Peer>> {
+    let mut members = Vec::new();
+    registry.for_each_connected(|peer| {
+        if peer.in_group(group) {
+            members.push(Arc::clone(peer));
+        }
+    });
+    members.sort_by_key(|peer| peer.id());
+    members
 }
 
 /// A client named in a route.
@@ -149,6 +172,7 @@ pub(super) fn error_of(notice: Undelivered) -> Error {
         Undelivered::UnknownClient(id) => ErrorKind::UnknownClient(ClientId(id)),
         Undelivered::UnknownName(name) => ErrorKind::UnknownName(name),
         Undelivered::UnknownRoom(room) => ErrorKind::UnknownRoom(room),
+        Undelivered::UnknownGroup(group) => ErrorKind::UnknownGroup(group),
         Undelivered::Refused(why) | Undelivered::Unsupported(why) => ErrorKind::RouteRefused(why),
     };
     Error::new(kind)

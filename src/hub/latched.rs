@@ -1,25 +1,27 @@
 //! Latched channels (ROS 2's transient-local durability): a host sends a
-//! client that joins the latest value of each latched channel, and stores its
-//! own writes on them so that there is one to send.
+//! client that joins the latest value of each latched channel, and one that
+//! widens its interest the values it did not want before; it stores its own
+//! writes on them so that there is one to send.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::ClientId;
-use crate::protocol::{ChannelName, ImageMeta};
+use crate::protocol::{ChannelName, ImageMeta, Pattern};
 use crate::store::{Message, Store};
 
 /// Records a host's own write (`payload`, an image if `image` is set) as
-/// `channel`'s latest value when `channel` is one of `latched`.
+/// `channel`'s latest value when one of the `latched` names or patterns
+/// matches `channel`.
 pub(crate) fn record_write(
     store: &Store,
-    latched: &[String],
+    latched: &[Pattern],
     channel: &str,
     payload: &Bytes,
     image: Option<ImageMeta>,
 ) {
-    if !latched.iter().any(|c| c == channel) {
+    if !latched.iter().any(|p| p.matches(channel)) {
         return;
     }
     let Ok(name) = ChannelName::new(channel) else {
@@ -38,10 +40,38 @@ pub(crate) fn record_write(
     store.slot(&name).record_own(msg);
 }
 
-/// The latest value of each of the `latched` channels that has one, in the
-/// order they were latched: what a client that just joined is sent.
-pub(crate) fn latest_values(store: &Store, latched: &[String]) -> Vec<Message> {
-    latched.iter().filter_map(|c| store.get(c)).collect()
+/// The latest value of each latched channel that has one and that `wants`
+/// takes: in the order the names and patterns were latched, the channels of
+/// a pattern by name, each channel once. What a client that just joined is
+/// sent (`wants` takes every channel), or one that widened its interest
+/// (the channels it wants now and did not before).
+pub(crate) fn latest_values(
+    store: &Store,
+    latched: &[Pattern],
+    wants: impl Fn(&str) -> bool,
+) -> Vec<Message> {
+    let mut channels: Vec<String> = Vec::new();
+    // Listed only when a pattern needs it.
+    let mut known: Option<Vec<String>> = None;
+    for pattern in latched {
+        if !Pattern::is_pattern(pattern.as_str()) {
+            channels.push(pattern.as_str().to_owned());
+            continue;
+        }
+        let known = known.get_or_insert_with(|| store.channels());
+        channels.extend(known.iter().filter(|c| pattern.matches(c)).cloned());
+    }
+    let mut seen = std::collections::HashSet::new();
+    channels.retain(|c| seen.insert(c.clone()));
+    let wanted = channels.iter().filter(|c| wants(c));
+    wanted.filter_map(|c| store.get(c)).collect()
+}
+
+/// Whether a client whose interest was `old` (`None`: every channel) wants
+/// `channel` now that it is `new`, and did not before.
+pub(crate) fn newly_wanted(old: Option<&[Pattern]>, new: &[Pattern], channel: &str) -> bool {
+    let wanted = |patterns: &[Pattern]| patterns.iter().any(|p| p.matches(channel));
+    wanted(new) && old.is_some_and(|old| !wanted(old))
 }
 
 #[cfg(test)]
@@ -50,28 +80,58 @@ mod tests {
 
     use super::*;
 
+    fn patterns(texts: &[&str]) -> Vec<Pattern> {
+        texts
+            .iter()
+            .map(|t| Pattern::new(t).expect("a pattern"))
+            .collect()
+    }
+
     #[test]
     fn only_writes_on_latched_channels_become_latest_values() {
         let store = Store::new(8, HashMap::new());
-        let latched = ["mode".to_owned(), "map".to_owned(), "unset".to_owned()];
+        let latched = patterns(&["mode", "map/**", "unset"]);
         // (channel written, payload)
         let writes = [
             ("mode", "auto"),
             ("plain", "x"),
-            ("map", "m1"),
-            ("map", "m2"),
+            ("map/b", "b1"),
+            ("map/a", "a1"),
+            ("map/b", "b2"),
         ];
         for (channel, payload) in writes {
             record_write(&store, &latched, channel, &Bytes::from(payload), None);
         }
-        let got: Vec<_> = latest_values(&store, &latched)
+        let got: Vec<_> = latest_values(&store, &latched, |_| true)
             .iter()
             .map(|m| (m.channel().to_owned(), m.payload().clone(), m.from()))
             .collect();
-        let want = [("mode", "auto"), ("map", "m2")]
+        let want = [("mode", "auto"), ("map/a", "a1"), ("map/b", "b2")]
             .map(|(c, p)| (c.to_owned(), Bytes::from(p), ClientId::HOST));
         assert_eq!(got, want);
         assert_eq!(store.get("plain"), None);
         assert!(store.get_all("mode").is_empty(), "not queued for get_all");
+        let only_maps = latest_values(&store, &latched, |c| c.starts_with("map"));
+        assert_eq!(only_maps.len(), 2);
+        // A channel two entries latch is sent once.
+        let twice = patterns(&["mode", "**"]);
+        assert_eq!(latest_values(&store, &twice, |_| true).len(), 3);
+    }
+
+    #[test]
+    fn a_wider_interest_wants_only_what_the_last_did_not() {
+        let old = patterns(&["pose"]);
+        let new = patterns(&["pose", "map/**"]);
+        // (old interest, channel, newly wanted)
+        let table: &[(Option<&[Pattern]>, &str, bool)] = &[
+            (Some(&old), "map/floor", true),
+            (Some(&old), "pose", false),
+            (Some(&old), "camera", false),
+            // A client that declared nothing was sent every latched value.
+            (None, "map/floor", false),
+        ];
+        for &(old, channel, want) in table {
+            assert_eq!(newly_wanted(old, &new, channel), want, "{old:?} {channel}");
+        }
     }
 }

@@ -85,9 +85,10 @@ pub(crate) enum Side {
 pub(crate) fn on_routed(route: &Route, side: Side) -> Verdict {
     match (side, route) {
         (Side::Client, _) | (Side::Host, Route::Host) => Verdict::Store,
-        (Side::Host, Route::All | Route::Clients(_) | Route::Names(_) | Route::Room(_)) => {
-            Verdict::Deliver
-        }
+        (
+            Side::Host,
+            Route::All | Route::Clients(_) | Route::Names(_) | Route::Room(_) | Route::Group(_),
+        ) => Verdict::Deliver,
     }
 }
 

@@ -153,6 +153,9 @@ pub enum Undelivered {
     Unsupported(String),
     /// Code 5: no client is in a room of this name.
     UnknownRoom(String),
+    /// Code 6: no connected client's interest overlaps this group (a
+    /// channel pattern).
+    UnknownGroup(String),
 }
 
 impl Undelivered {
@@ -164,6 +167,7 @@ impl Undelivered {
             Undelivered::Refused(why) => (3, why.clone()),
             Undelivered::Unsupported(what) => (4, what.clone()),
             Undelivered::UnknownRoom(room) => (5, room.clone()),
+            Undelivered::UnknownGroup(group) => (6, group.clone()),
         };
         let mut out = BytesMut::with_capacity(1 + detail.len());
         out.put_u8(code);
@@ -191,6 +195,7 @@ impl Undelivered {
             3 => Ok(Undelivered::Refused(detail.to_owned())),
             4 => Ok(Undelivered::Unsupported(detail.to_owned())),
             5 => Ok(Undelivered::UnknownRoom(detail.to_owned())),
+            6 => Ok(Undelivered::UnknownGroup(detail.to_owned())),
             _ => Err(DecodeError::BadControl("unknown undelivered code")),
         }
     }
@@ -219,6 +224,31 @@ mod tests {
                 .to_bytes(&notice)
                 .expect("a valid frame")[..],
             b"\x0b\x00\x00\x00\x08\x00\x03cmd\x02\x02arm"
+        );
+    }
+
+    #[test]
+    fn the_group_examples_of_the_spec_are_exact() {
+        let route = Route::Group(Pattern::new("arm/**").expect("a pattern"));
+        let routed = Header {
+            route: Some(&route),
+            ..Header::data("cmd")
+        };
+        assert_eq!(
+            &routed.to_bytes(b"go").expect("a valid frame")[..],
+            b"\x10\x00\x00\x00\x01\x01\x03cmd\x05\x06arm/**go"
+        );
+        let notice = Undelivered::UnknownGroup("arm/**".into()).encode();
+        let kind = Kind::Control { op: OP_UNDELIVERED };
+        assert_eq!(
+            &Header::new(kind, "cmd")
+                .to_bytes(&notice)
+                .expect("a valid frame")[..],
+            b"\x0e\x00\x00\x00\x08\x00\x03cmd\x02\x06arm/**"
+        );
+        assert_eq!(
+            Undelivered::decode(&notice),
+            Ok(Undelivered::UnknownGroup("arm/**".into()))
         );
     }
 

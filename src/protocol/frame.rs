@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes};
 
-use super::{ChannelName, DecodeError};
+use super::{ChannelName, DecodeError, Pattern};
 
 /// Bytes of the length prefix that starts every frame.
 pub const LEN_PREFIX: usize = 4;
@@ -297,6 +297,8 @@ pub enum Route {
     Room(String),
     /// The clients with these names (at most 255, each 1..=255 bytes).
     Names(Vec<String>),
+    /// The clients whose declared interest overlaps a channel pattern.
+    Group(Pattern),
 }
 
 impl Route {
@@ -306,6 +308,7 @@ impl Route {
             Route::Clients(ids) => 2 + 8 * ids.len(),
             Route::Room(name) => 2 + name.len(),
             Route::Names(names) => 2 + names.iter().map(|n| 1 + n.len()).sum::<usize>(),
+            Route::Group(pattern) => 2 + pattern.as_str().len(),
         }
     }
 
@@ -331,6 +334,11 @@ impl Route {
                     dst.put_slice(name.as_bytes());
                 }
             }
+            Route::Group(pattern) => {
+                dst.put_u8(5);
+                dst.put_u8(pattern.as_str().len() as u8);
+                dst.put_slice(pattern.as_str().as_bytes());
+            }
         }
     }
 
@@ -339,7 +347,7 @@ impl Route {
     pub(crate) fn wire_len(b: &[u8]) -> Option<usize> {
         match *b.first()? {
             2 => Some(2 + 8 * *b.get(1)? as usize),
-            3 => Some(2 + *b.get(1)? as usize),
+            3 | 5 => Some(2 + *b.get(1)? as usize),
             4 => {
                 let mut at = 2;
                 for _ in 0..*b.get(1)? {
@@ -388,6 +396,16 @@ impl Route {
                     at += 1 + n;
                 }
                 Ok((Route::Names(names), 1 + at))
+            }
+            5 => {
+                let n = *rest.first().ok_or(short)? as usize;
+                let text = rest.get(1..1 + n).ok_or(short)?;
+                let text = std::str::from_utf8(text).map_err(|_| DecodeError::BadUtf8("group"))?;
+                let pattern = Pattern::new(text).map_err(|err| match err {
+                    DecodeError::EmptyChannel => DecodeError::BadPattern("an empty group"),
+                    err => err,
+                })?;
+                Ok((Route::Group(pattern), 2 + n))
             }
             other => Err(DecodeError::BadRoute(other)),
         }

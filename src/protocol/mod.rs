@@ -69,7 +69,8 @@
 //! * `route`: one tag byte, then `0` host, `1` all clients, `2` clients
 //!   (`count: u8`, then `count` ids as `u64`), `3` room (`n: u8`, `n` bytes of
 //!   UTF-8), `4` clients by name (`count: u8`, then per name `n: u8` (1..=255)
-//!   and `n` bytes of UTF-8).
+//!   and `n` bytes of UTF-8), `5` group (`n: u8` (1..=255), `n` bytes of
+//!   UTF-8: a channel pattern, below).
 //!
 //! | kind | code | kind fields (in order)                                                           |
 //! |------|------|----------------------------------------------------------------------------------|
@@ -132,15 +133,15 @@
 //!
 //! A client sets a route on a data frame, or on the first frame of an image,
 //! to have its host deliver it to other clients: `1` every other client, `2`
-//! by id, `3` the members of a room (below), `4` by name (`0`, or no route,
-//! is the host itself). The host delivers each copy without a route and with the
+//! by id, `3` the members of a room (below), `4` by name, `5` the members of
+//! a group (below; `0`, or no route, is the host itself). The host delivers each copy without a route and with the
 //! origin flag set to the sender's id, so receivers see who sent it; with the
 //! mirror flag the sender gets a copy too. A client never routes what it
 //! receives. For each id or name that names no connected client, and for a
 //! route it refuses, the host sends the sender a control frame of op
 //! [`OP_UNDELIVERED`] (`0x02`) on the frame's channel, whose payload is a reason
 //! code `u8` (1 unknown id, 2 unknown name, 3 refused, 4 unsupported, 5
-//! unknown room) and UTF-8 detail ([`Undelivered`]): the other targets still
+//! unknown room, 6 unknown group) and UTF-8 detail ([`Undelivered`]): the other targets still
 //! get their copies.
 //!
 //! A data frame on `cmd`, routed to the client named `arm`, carrying `go`:
@@ -174,14 +175,36 @@
 //! [`MAX_INTEREST`], 32), then per pattern `n: u8` and `n` bytes of UTF-8. A
 //! pattern names channels by segment (between `/`): `*` one segment, `**` any
 //! number, none included ([`Pattern`]). The host then skips the client for
-//! every other channel; frames sent to it by id, name or room are not
-//! filtered. A declaration replaces the last; a client that declared nothing
+//! every other channel; frames sent to it by id, name, room or group are
+//! not filtered. A declaration replaces the last; a client that declared nothing
 //! gets every channel; a client declares again on each new connection. A
 //! malformed declaration closes the connection.
 //!
 //! ```text
 //! 19 00 00 00 08 00 08 69 6e 74 65 72 65 73 74 06 02 04 70 6f 73 65 06 61 72 6d 2f 2a 2a
 //! control, no flags, "interest", op 0x06, 2 patterns: "pose", "arm/**"
+//! ```
+//!
+//! ## Groups
+//!
+//! A group is a channel pattern; its members are the connected clients whose
+//! declared interest overlaps it (some channel matches both one of the
+//! client's patterns and the group's: `arm/**` takes a client interested in
+//! `arm/left/*`, in `**` or in `arm`). A client that declared nothing is in
+//! no group. A frame routed to a group (tag `5`) goes to its members other
+//! than its sender (the sender too with mirror), whatever its channel; a
+//! group without members is unknown, and the sender gets an
+//! [`OP_UNDELIVERED`] notice of code 6 with the group's pattern. A group
+//! that is not a valid pattern is a malformed frame.
+//!
+//! A data frame on `cmd` to the group `arm/**`, carrying `go`, and the host's
+//! notice when no client's interest overlaps `arm/**`:
+//!
+//! ```text
+//! 10 00 00 00 01 01 03 63 6d 64 05 06 61 72 6d 2f 2a 2a 67 6f
+//! data, route, "cmd", route: group of 6 bytes "arm/**", payload "go"
+//! 0e 00 00 00 08 00 03 63 6d 64 02 06 61 72 6d 2f 2a 2a
+//! control, "cmd", op 0x02 (undelivered), code 6, "arm/**"
 //! ```
 //!
 //! ## Rooms

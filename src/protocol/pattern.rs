@@ -113,6 +113,47 @@ impl Pattern {
             (seg, part) = (star + 1, next);
         }
     }
+
+    /// Whether some channel is named by both this pattern and `other`: a
+    /// client whose interest overlaps a group is one of its members
+    /// ([`Route::Group`](super::Route::Group)).
+    ///
+    /// A table over the two segment lists (at most 128 each, so at most
+    /// 129 × 129 entries): entry `(i, j)` tells whether the segments from
+    /// `i` on and from `j` on name a common run of parts. A `**` takes no
+    /// part or one more of what the other side names; two single segments
+    /// must agree on their part.
+    pub fn overlaps(&self, other: &Pattern) -> bool {
+        let (p, q) = (&self.segments, &other.segments);
+        let width = q.len() + 1;
+        let mut table = vec![false; (p.len() + 1) * width];
+        let at = |i: usize, j: usize| i * width + j;
+        for i in (0..=p.len()).rev() {
+            for j in (0..=q.len()).rev() {
+                let get = |i: usize, j: usize| table.get(at(i, j)).copied().unwrap_or(false);
+                let both = match (p.get(i), q.get(j)) {
+                    (None, None) => true,
+                    (Some(Segment::Any), _) => get(i + 1, j) || (j < q.len() && get(i, j + 1)),
+                    (_, Some(Segment::Any)) => get(i, j + 1) || (i < p.len() && get(i + 1, j)),
+                    (Some(a), Some(b)) => a.agrees(b) && get(i + 1, j + 1),
+                    _ => false,
+                };
+                table[at(i, j)] = both;
+            }
+        }
+        table[0]
+    }
+}
+
+impl Segment {
+    /// Whether two single segments (not `**`) can match the same part.
+    fn agrees(&self, other: &Segment) -> bool {
+        match (self, other) {
+            (Segment::Literal(a), Segment::Literal(b)) => a == b,
+            (Segment::Literal(l), _) | (_, Segment::Literal(l)) => !l.is_empty(),
+            _ => true,
+        }
+    }
 }
 
 /// The part of `channel` starting at byte `at`, and where the next starts.
@@ -164,6 +205,72 @@ mod tests {
             let channel = channel.join("/");
             prop_assert_eq!(pattern.matches(&channel), reference(&pattern, &channel), "{:?} ~ {}", pattern.as_str(), channel);
         }
+    }
+
+    /// Whether some channel of at most `parts` parts over the letters
+    /// both patterns use (and a fresh one) is named by both.
+    fn overlap_by_search(a: &Pattern, b: &Pattern, parts: usize) -> bool {
+        let letters = ["a", "b", "", "c"];
+        let mut channels: Vec<String> = letters.iter().map(|l| l.to_string()).collect();
+        let mut all = channels.clone();
+        for _ in 1..parts {
+            channels = channels
+                .iter()
+                .flat_map(|c| letters.iter().map(move |l| format!("{c}/{l}")))
+                .collect();
+            all.extend(channels.iter().cloned());
+        }
+        all.iter()
+            .any(|c| !c.is_empty() && a.matches(c) && b.matches(c))
+    }
+
+    proptest! {
+        #[test]
+        fn overlap_agrees_with_a_search_over_channels(
+            a in proptest::collection::vec(prop_oneof!["a", "b", "", "\\*", "\\*\\*"], 1..4),
+            b in proptest::collection::vec(prop_oneof!["a", "b", "", "\\*", "\\*\\*"], 1..4),
+        ) {
+            let (Ok(a), Ok(b)) = (Pattern::new(&a.join("/")), Pattern::new(&b.join("/"))) else {
+                return Ok(());
+            };
+            // A common channel, if any, needs no more parts than the two
+            // patterns have single segments (each part is some segment's),
+            // and one more where those parts would make an empty name.
+            let singles = |p: &Pattern| p.segments.iter().filter(|s| **s != Segment::Any).count();
+            let want = overlap_by_search(&a, &b, singles(&a) + singles(&b) + 1);
+            prop_assert_eq!(a.overlaps(&b), want, "{:?} & {:?}", a.as_str(), b.as_str());
+            prop_assert_eq!(b.overlaps(&a), want);
+        }
+    }
+
+    #[test]
+    fn patterns_overlap_when_one_channel_fits_both() {
+        let table: &[(&str, &str, bool)] = &[
+            ("arm/**", "arm/left/*", true),
+            ("arm/**", "arm", true),
+            ("arm/*", "arm", false),
+            ("arm/*", "*/left", true),
+            ("arm/*", "leg/*", false),
+            ("**/joint3", "arm/**", true),
+            ("**/joint3", "arm/*/joint2", false),
+            ("pose", "pose", true),
+            ("pose", "pos", false),
+            ("**", "a/b/c", true),
+            ("a/**/z", "**/y", false),
+            ("a/**/z", "*/m/**", true),
+        ];
+        for &(a, b, want) in table {
+            let (pa, pb) = (
+                Pattern::new(a).expect("valid"),
+                Pattern::new(b).expect("valid"),
+            );
+            assert_eq!(pa.overlaps(&pb), want, "{a} & {b}");
+            assert_eq!(pb.overlaps(&pa), want, "{b} & {a}");
+        }
+        // The longest patterns cost one table of 129 × 129 entries.
+        let worst = Pattern::new(&"**/a/".repeat(51)).expect("255 bytes");
+        let other = Pattern::new(&"a/*/".repeat(63)).expect("252 bytes");
+        assert!(worst.overlaps(&other));
     }
 
     #[test]

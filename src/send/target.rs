@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Outgoing, Payload, To};
 use crate::engine::{LockedImage, Peer, Registry};
 use crate::handle::Core;
-use crate::protocol::{Header, Outbox, Pattern, Route};
+use crate::protocol::{DecodeError, Header, Outbox, Pattern, Route};
 use crate::{Error, ErrorKind, Result};
 
 /// Sends to one target: from [`Host::to`](crate::Host::to) or
@@ -331,7 +331,6 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
         Peers::Many(peers)
     };
     match (core.upstream(), to) {
-        (Some(_), To::Group(_)) => Err(ErrorKind::Unsupported("groups (they come with the hub)")),
         // Everything a client sends goes to its host, which routes it on.
         (Some(host), _) => Ok(Peers::One(Cow::Borrowed(host))),
         (None, To::Host) => Err(ErrorKind::Unsupported("a host sending to itself")),
@@ -351,8 +350,21 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
         (None, To::Room(room)) => crate::engine::connected_members(core.shared(), room)
             .map(Peers::Many)
             .ok_or_else(|| ErrorKind::UnknownRoom(room.clone())),
-        (None, To::Group(_)) => Err(ErrorKind::Unsupported("groups (they come with the hub)")),
+        (None, To::Group(group)) => {
+            let pattern = Pattern::new(group).map_err(|err| invalid_group(to, &err))?;
+            match crate::engine::group_members(registry, &pattern) {
+                members if members.is_empty() => Err(ErrorKind::UnknownGroup(group.clone())),
+                members => Ok(Peers::Many(members)),
+            }
+        }
     }
+}
+
+/// The error for a target whose group is not a valid pattern (the only
+/// target that can be malformed before it meets the wire's limits).
+fn invalid_group(to: &To, err: &DecodeError) -> ErrorKind {
+    let shown: String = format!("{to:?}").chars().take(80).collect();
+    ErrorKind::InvalidTarget(format!("{err} in {shown}"))
 }
 
 /// Checks a write before any peer sees it: an open handle, a valid channel,
@@ -391,8 +403,7 @@ fn wire_route(core: &Core, to: &To, mirror: bool) -> Result<Option<Route>, Error
         (Some(_), To::Room(room)) if room.is_empty() => {
             return Err(ErrorKind::InvalidTarget("empty room name".to_owned()));
         }
-        // A group has no route: `resolve` refuses it.
-        (Some(_), to) => to.route(),
+        (Some(_), to) => to.route().map_err(|err| invalid_group(to, &err))?,
     };
     if mirror && route.is_none() {
         let why = "mirror: only a client's route to other clients comes back to it";

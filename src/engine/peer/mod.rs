@@ -196,6 +196,15 @@ impl Peer {
         }
     }
 
+    /// Whether this peer declared an interest overlapping `group`: a member
+    /// of it. A peer that declared none is in no group.
+    pub(crate) fn in_group(&self, group: &Pattern) -> bool {
+        match &*self.interest.read() {
+            Some(patterns) => patterns.iter().any(|p| p.overlaps(group)),
+            None => false,
+        }
+    }
+
     /// Records the channels this peer wants (`None`: every one).
     pub(crate) fn set_interest(&self, patterns: Option<Arc<[Pattern]>>) {
         *self.interest.write() = patterns;

@@ -11,8 +11,8 @@ use proptest::prelude::*;
 
 use super::{
     ChannelName, DEFAULT_COALESCE, DecodeError, Decoder, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE,
-    Frame, Header, Hello, ImageMeta, Kind, LEN_PREFIX, MAGIC, MAX_CHANNEL_LEN, Outbox, ResumeToken,
-    Route, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
+    Frame, Header, Hello, ImageMeta, Kind, LEN_PREFIX, MAGIC, MAX_CHANNEL_LEN, Outbox, Pattern,
+    ResumeToken, Route, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
 };
 
 /// Maximum body length used by decoders in these tests.
@@ -241,7 +241,7 @@ fn routing_fields_follow_the_spec_order() {
 
 #[test]
 fn routes_encode_as_tag_then_fields() {
-    let table: [(Route, Vec<u8>); 5] = [
+    let table: [(Route, Vec<u8>); 6] = [
         (Route::Host, vec![0]),
         (Route::All, vec![1]),
         (Route::Clients(vec![]), vec![2, 0]),
@@ -250,6 +250,10 @@ fn routes_encode_as_tag_then_fields() {
             cat(&[&[2, 2], &1u64.to_le_bytes(), &0x0200u64.to_le_bytes()]),
         ),
         (Route::Room("ab".into()), vec![3, 2, b'a', b'b']),
+        (
+            Route::Group(Pattern::new("a/*").unwrap()),
+            vec![5, 3, b'a', b'/', b'*'],
+        ),
     ];
     for (route, bytes) in table {
         let mut header = Header::data("c");
@@ -393,7 +397,7 @@ fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 10] {
 
 /// Bad bodies (everything after the length prefix, which is correct).
 #[rustfmt::skip]
-fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 18] {
+fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 22] {
     use DecodeError::*;
     let (r, o) = (FLAG_ROUTE, FLAG_ORIGIN);
     [
@@ -401,7 +405,11 @@ fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 18] {
         ("channel not utf-8", vec![1, 0, 2, 0xc3, 0x28], BadUtf8("channel")),
         ("channel past body", vec![1, 0, 9, b'a', b'b'], Truncated("channel")),
         ("channel one past", vec![1, 0, 3, b'a', b'b'], Truncated("channel")),
-        ("route tag 5", vec![1, r, 1, b'a', 5], BadRoute(5)),
+        ("route tag 6", vec![1, r, 1, b'a', 6], BadRoute(6)),
+        ("group past body", vec![1, r, 1, b'a', 5, 3, b'*'], Truncated("route")),
+        ("empty group", vec![1, r, 1, b'a', 5, 0], BadPattern("an empty group")),
+        ("group not a pattern", vec![1, r, 1, b'a', 5, 2, b'a', b'*'], BadPattern("`*` inside a segment")),
+        ("group not utf-8", vec![1, r, 1, b'a', 5, 1, 0xff], BadUtf8("group")),
         ("names count missing", vec![1, r, 1, b'a', 4], Truncated("route")),
         ("name past body", vec![1, r, 1, b'a', 4, 1, 3, b'x'], Truncated("route")),
         ("empty name", vec![1, r, 1, b'a', 4, 1, 0], EmptyName),
@@ -527,6 +535,7 @@ fn routes_at_their_limits_round_trip() {
     let routes = [
         Route::Clients((0..255).map(|i| i * 0x0101_0101).collect()),
         Route::Room("r".repeat(255)),
+        Route::Group(Pattern::new(&"*/".repeat(127)).unwrap()),
     ];
     for route in routes {
         let f = frame(Kind::Data, "c", Some(route), b"");

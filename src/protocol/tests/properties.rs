@@ -46,6 +46,9 @@ fn any_route() -> impl Strategy<Value = Route> {
         // At most 63 chars of at most 4 bytes: within the 255-byte limit.
         "\\PC{0,63}".prop_map(Route::Room),
         vec("\\PC{1,63}", 0..6).prop_map(Route::Names),
+        // Segments of a few letters or wildcards: always a valid pattern.
+        vec(prop_oneof!["[a-z]{1,4}", "\\*", "\\*\\*"], 1..8)
+            .prop_map(|parts| Route::Group(Pattern::new(&parts.join("/")).expect("a pattern"))),
     ]
 }
 
