@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use socketengine::protocol::{DecodeError, Header, Hello, MAGIC};
+use socketengine::protocol::{DecodeError, Header, Hello, Kind, MAGIC, MAX_INTEREST, OP_INTEREST};
 use socketengine::{Client, ClientId, Error, ErrorKind, Events, Host, HostBuilder};
 use util::{
     TIMEOUT, assert_closed_by_peer, bytes_of, client, host_with, next_disconnect, next_error,
@@ -243,8 +243,16 @@ fn malformed_heads_and_fields_close_only_their_connection() {
             DecodeError::Truncated("kind fields"),
         ),
     ];
+    each_closes_only_its_connection(cases.iter().copied());
+}
+
+/// Sends each case's frame on its own handshaken raw connection: each must
+/// fail with its decode error and close that connection alone.
+fn each_closes_only_its_connection<'a>(
+    cases: impl IntoIterator<Item = (&'a str, &'a [u8], DecodeError)>,
+) {
     let world = Bystander::new(|b| b);
-    for (i, &(what, frame, want)) in cases.iter().enumerate() {
+    for (i, (what, frame, want)) in cases.into_iter().enumerate() {
         let (mut raw, id) = raw_handshake(&world.host, &format!("bad-{i}"));
         raw.write_all(frame).unwrap();
         let error = world.error_from(&raw, Some(id));
@@ -256,6 +264,87 @@ fn malformed_heads_and_fields_close_only_their_connection() {
         assert_closed_by_peer(&mut raw);
     }
     world.assert_good_client_served();
+}
+
+/// A data frame on channel `c` with the route flag, `route` as the route's
+/// bytes and `x` as the payload, length prefix included.
+fn routed_frame(route: &[u8]) -> Vec<u8> {
+    let mut body = vec![0x01, 0x01, 1, b'c'];
+    body.extend_from_slice(route);
+    body.push(b'x');
+    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[test]
+fn a_hand_made_route_past_the_wire_limits_closes_only_its_connection() {
+    // A route holds at most 255 names or ids (a count byte): these claim the
+    // most and carry fewer, or carry what no route may.
+    let short = DecodeError::Truncated("route");
+    let routes: [(&str, &[u8], DecodeError); 6] = [
+        (
+            "255 names claimed, 2 sent",
+            &[4, 255, 1, b'a', 1, b'b'],
+            short,
+        ),
+        (
+            "255 ids claimed, 1 sent",
+            &[2, 255, 1, 0, 0, 0, 0, 0, 0, 0],
+            short,
+        ),
+        ("a room past the body", &[3, 255, b'r'], short),
+        ("an empty name", &[4, 2, 1, b'a', 0], DecodeError::EmptyName),
+        (
+            "a name not in utf-8",
+            &[4, 1, 2, 0xFF, 0xFE],
+            DecodeError::BadUtf8("client name"),
+        ),
+        ("an unknown route tag", &[9], DecodeError::BadRoute(9)),
+    ];
+    let frames = routes.map(|(what, route, want)| (what, routed_frame(route), want));
+    each_closes_only_its_connection(frames.iter().map(|(w, f, e)| (*w, &f[..], *e)));
+}
+
+/// An interest declaration whose payload is `payload`, length prefix included.
+fn interest_frame(payload: &[u8]) -> Vec<u8> {
+    let header = Header::new(Kind::Control { op: OP_INTEREST }, "interest");
+    header.to_bytes(payload).unwrap().to_vec()
+}
+
+#[test]
+fn a_hand_made_interest_over_its_pattern_cap_or_with_a_bad_pattern_closes_only_its_connection() {
+    let patterns = |n: usize| {
+        let mut payload = vec![n as u8];
+        payload.extend([1, b'a'].repeat(n));
+        payload
+    };
+    let mut trailing = patterns(MAX_INTEREST);
+    trailing.push(b'!');
+    let payloads: [(&str, Vec<u8>, DecodeError); 4] = [
+        (
+            "33 patterns",
+            patterns(MAX_INTEREST + 1),
+            DecodeError::BadControl("more patterns than an interest holds"),
+        ),
+        (
+            "32 patterns and a stray byte",
+            trailing,
+            DecodeError::BadControl("bytes after the interest"),
+        ),
+        (
+            "a `*` inside a segment",
+            vec![1, 4, b'c', b'a', b'm', b'*'],
+            DecodeError::BadPattern("`*` inside a segment"),
+        ),
+        (
+            "2 patterns claimed, 1 sent",
+            vec![2, 1, b'a'],
+            DecodeError::BadControl("interest runs short"),
+        ),
+    ];
+    let frames = payloads.map(|(what, payload, want)| (what, interest_frame(&payload), want));
+    each_closes_only_its_connection(frames.iter().map(|(w, f, e)| (*w, &f[..], *e)));
 }
 
 #[test]

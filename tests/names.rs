@@ -15,7 +15,7 @@ use socketengine::protocol::{
     Decoded, Decoder, Hello, Kind, ResumeToken, WELCOME_LEN, Welcome, WelcomeStatus,
 };
 use socketengine::{
-    Client, ClientId, CloseCode, DisconnectReason, ErrorKind, Event, Events, Host, NamePolicy,
+    Client, ClientId, CloseCode, DisconnectReason, ErrorKind, Event, Events, Host, NamePolicy, To,
 };
 use util::{TIMEOUT, client, client_with, host, host_with, next_event, raw_connect};
 
@@ -229,6 +229,25 @@ fn relay(to: SocketAddr, connections: usize) -> Relay {
     Relay { addr, downstream }
 }
 
+impl Relay {
+    /// Breaks the first relayed connection on the client's side only.
+    fn cut_client_side(&self) {
+        let first = self.downstream.lock().unwrap()[0].try_clone().unwrap();
+        first.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+}
+
+/// A client named `cam` that reaches its host through `relay` and redials
+/// at once.
+fn cam_through(relay: &Relay) -> Client {
+    Client::builder()
+        .addr(relay.addr.to_string())
+        .name("cam")
+        .reconnect_backoff(std::time::Duration::from_millis(10), TIMEOUT)
+        .connect()
+        .unwrap()
+}
+
 /// Copies `from` to `to` until either fails; closes neither.
 fn pipe(mut from: TcpStream, mut to: TcpStream) {
     std::thread::spawn(move || std::io::copy(&mut from, &mut to));
@@ -239,18 +258,12 @@ fn a_client_whose_connection_dropped_takes_its_name_back_with_its_token() {
     let host = host();
     let host_events = host.events();
     let relay = relay(host.local_addr(), 2);
-    let cam = Client::builder()
-        .addr(relay.addr.to_string())
-        .name("cam")
-        .reconnect_backoff(std::time::Duration::from_millis(10), TIMEOUT)
-        .connect()
-        .unwrap();
+    let cam = cam_through(&relay);
     let events = cam.events();
     let id = next_connect(&events).0;
     next_connect(&host_events);
     // Cut the client's side only: the host still holds the name.
-    let cut = relay.downstream.lock().unwrap()[0].try_clone().unwrap();
-    cut.shutdown(std::net::Shutdown::Both).unwrap();
+    relay.cut_client_side();
     assert_eq!(next_disconnect_reason(&events), None);
     assert_eq!(next_connect(&events), (id, "cam".to_owned()));
     // The host let the token in: it closed the connection it thought open,
@@ -344,4 +357,156 @@ fn with_replace_old_the_newer_connection_wins_and_the_older_stays_off() {
     new.write_lock("ch", "new").unwrap();
     assert_eq!(host.get_all_timeout("ch", TIMEOUT).len(), 1);
     assert!(new.is_connected());
+}
+
+#[test]
+fn a_token_spent_on_a_resume_is_refused_when_replayed() {
+    let host = host();
+    let events = host.events();
+    let (_old, first) = raw_hello(&host, Hello::new("cam"));
+    let resume = Hello::new("cam").with_resume(Some(first.resume));
+    let (_holder, second) = raw_hello(&host, resume.clone());
+    assert_eq!(second.status, WelcomeStatus::Accepted);
+    // The replaced connection is gone; the spent token proves nothing now.
+    next_connect(&events);
+    assert_eq!(
+        next_disconnect_reason(&events).map(|r| r.code),
+        Some(CloseCode::Replaced)
+    );
+    next_connect(&events);
+    let (mut raw, refused) = raw_hello(&host, resume);
+    assert_eq!(refused.status, WelcomeStatus::NameTaken);
+    util::assert_closed_by_peer(&mut raw);
+    let listed = host.clients();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].connected && listed[0].id == ClientId(second.client_id));
+}
+
+/// The next connect or disconnect, as `ClientId(N) in` or
+/// `ClientId(N) out: Code message`.
+fn coming_or_going(events: &Events) -> String {
+    next_event(events, |e| match e {
+        Event::Connected { client, .. } => Some(format!("{client:?} in")),
+        Event::Disconnected { client, reason, .. } => {
+            let why = reason.map_or(String::new(), |r| format!("{:?} {}", r.code, r.message));
+            Some(format!("{client:?} out: {why}"))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_client_kicked_each_time_it_redials_leaves_the_host_well() {
+    const ROUNDS: usize = 20;
+    let host = host();
+    let host_events = host.events();
+    let planner = client(&host, "planner");
+    next_connect(&host_events);
+    let arm = client_with(&host, "arm", |b| {
+        b.redial_after_kick(true)
+            .reconnect_backoff(std::time::Duration::from_millis(1), TIMEOUT)
+    });
+    let id = arm.id();
+    let events = arm.events();
+    assert_eq!(next_connect(&host_events), (id, "arm".to_owned()));
+    next_connect(&events);
+    for round in 0..ROUNDS {
+        host.disconnect(id, format!("kick {round}")).unwrap();
+        // Out, then back under the same identity: nothing more, each side.
+        let want = [
+            format!("{id:?} out: Kicked kick {round}"),
+            format!("{id:?} in"),
+        ];
+        for side in [&events, &host_events] {
+            let got = [coming_or_going(side), coming_or_going(side)];
+            assert_eq!(got, want, "round {round}");
+        }
+    }
+    // The host keeps one entry for it, and the bystander was never touched.
+    let listed: Vec<(ClientId, bool)> =
+        host.clients().iter().map(|c| (c.id, c.connected)).collect();
+    assert_eq!(listed, [(planner.id(), true), (id, true)]);
+    let cmd = arm.subscribe("cmd");
+    planner.to("arm").write_lock("cmd", "stay").unwrap();
+    assert_eq!(&cmd.recv_timeout(TIMEOUT).unwrap().payload()[..], b"stay");
+    assert!(planner.is_connected());
+    // Once the kicks stop, so do the comings and goings.
+    let after: Vec<Event> = host_events.try_iter().collect();
+    assert!(
+        !after
+            .iter()
+            .any(|e| matches!(e, Event::Connected { .. } | Event::Disconnected { .. })),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_client_whose_code_redials_after_each_kick_keeps_one_identity() {
+    const ROUNDS: usize = 20;
+    let host = host();
+    let host_events = host.events();
+    let planner = client(&host, "planner");
+    let mut cam = client(&host, "cam");
+    let id = cam.id();
+    let arrivals = [coming_or_going(&host_events), coming_or_going(&host_events)];
+    assert_eq!(
+        arrivals,
+        [format!("{:?} in", planner.id()), format!("{id:?} in")]
+    );
+    for round in 0..ROUNDS {
+        host.disconnect(id, "go away").unwrap();
+        // The host has let go of the connection before the code dials again.
+        let out = coming_or_going(&host_events);
+        assert_eq!(out, format!("{id:?} out: Kicked go away"), "round {round}");
+        cam = client(&host, "cam");
+        assert_eq!(cam.id(), id, "round {round}");
+        assert_eq!(coming_or_going(&host_events), format!("{id:?} in"));
+    }
+    assert_eq!(host.clients().len(), 2);
+    assert!(planner.is_connected() && cam.is_connected());
+}
+
+#[test]
+fn a_handed_over_connection_keeps_its_id_name_rooms_and_interest() {
+    let host = host();
+    let host_events = host.events();
+    let relay = relay(host.local_addr(), 2);
+    let cam = cam_through(&relay);
+    let other = client(&host, "other");
+    let (id, events) = (cam.id(), cam.events());
+    cam.join("cams").unwrap();
+    host.join(id, "all").unwrap();
+    cam.interest(["pose"]).unwrap();
+    let rooms = ["all".to_owned(), "cams".to_owned()];
+    let settled = |cam: &Client| {
+        util::wait_until(TIMEOUT, || cam.rooms() == rooms)
+            && util::wait_until(TIMEOUT, || host.write("probe", "p").unwrap() == 1)
+    };
+    assert!(settled(&cam), "rooms {:?}", cam.rooms());
+    // Cut the client's side only: the host still holds the connection, and
+    // the client takes it over with its token.
+    relay.cut_client_side();
+    next_event(&events, |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    });
+    assert_eq!(next_connect(&events), (id, "cam".to_owned()));
+    let handed = next_event(&host_events, |e| match e {
+        Event::Disconnected { client, reason, .. } => Some((client, reason.map(|r| r.code))),
+        _ => None,
+    });
+    assert_eq!(handed, (id, Some(CloseCode::Replaced)));
+    assert_eq!((cam.id(), cam.name()), (id, "cam"));
+    // Its rooms are listed again and its interest declared again.
+    assert!(settled(&cam), "rooms {:?}", cam.rooms());
+    assert_eq!(host.members("cams"), [id]);
+    let poses = cam.subscribe("pose");
+    assert_eq!(host.write_lock("pose", "p").unwrap(), 2);
+    assert_eq!(&poses.recv_timeout(TIMEOUT).unwrap().payload()[..], b"p");
+    let cmds = cam.subscribe("cmd");
+    other
+        .to(To::Room("cams".into()))
+        .write_lock("cmd", "go")
+        .unwrap();
+    let msg = cmds.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!((&msg.payload()[..], msg.from()), (&b"go"[..], other.id()));
 }

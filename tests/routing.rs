@@ -255,3 +255,93 @@ fn a_route_policy_also_judges_what_a_relay_passes_to_everyone() {
         "the host still keeps it"
     );
 }
+
+#[test]
+fn each_unknown_target_comes_back_on_its_own_and_the_known_ones_still_get_it() {
+    let host = host();
+    let sender = client(&host, "sender");
+    let [known, member, bystander] = ["known", "member", "bystander"].map(|n| client(&host, n));
+    let subs = [&known, &member, &bystander].map(|c| c.subscribe("cmd"));
+    member.join("arm").unwrap();
+    assert!(util::wait_until(TIMEOUT, || member.rooms() == ["arm"]));
+    let events = sender.events();
+    let ids = vec![ClientId(4242), known.id(), ClientId(4243)];
+    sender.to(ids).write_lock("cmd", "ids").unwrap();
+    let names = ["ghost", "known", "phantom"].map(String::from).to_vec();
+    sender
+        .to(To::Names(names))
+        .write_lock("cmd", "names")
+        .unwrap();
+    sender
+        .to(To::Room("arm".into()))
+        .write_lock("cmd", "arm")
+        .unwrap();
+    sender
+        .to(To::Room("ghost".into()))
+        .write_lock("cmd", "room")
+        .unwrap();
+    let notices: Vec<String> = (0..5)
+        .map(|_| next_undelivered(&events))
+        .map(|(channel, kind)| format!("{channel}: {kind:?}"))
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            "cmd: UnknownClient(ClientId(4242))",
+            "cmd: UnknownClient(ClientId(4243))",
+            "cmd: UnknownName(\"ghost\")",
+            "cmd: UnknownName(\"phantom\")",
+            "cmd: UnknownRoom(\"ghost\")",
+        ]
+    );
+    // The last notice came after the host had handled every route; its own
+    // marker follows the copies it queued.
+    host.write_lock("cmd", "marker").unwrap();
+    let from_sender = |texts: &[&str]| -> Vec<(String, ClientId)> {
+        texts.iter().map(|t| (t.to_string(), sender.id())).collect()
+    };
+    assert_eq!(until_marker(&subs[0]), from_sender(&["ids", "names"]));
+    assert_eq!(until_marker(&subs[1]), from_sender(&["arm"]));
+    assert_eq!(until_marker(&subs[2]), []);
+    let all = [&sender, &known, &member, &bystander];
+    assert!(all.iter().all(|c| c.is_connected()));
+    assert!(host.clients().iter().all(|c| c.connected));
+}
+
+#[test]
+fn a_route_of_255_names_of_255_bytes_goes_out_and_one_more_is_refused() {
+    let host = host();
+    let sender = client(&host, "sender");
+    let known = client(&host, "known");
+    let got = known.subscribe("cmd");
+    let events = sender.events();
+    let mut names: Vec<String> = (0..254).map(|i| format!("{i:0>255}")).collect();
+    names.push("known".into());
+    let over = [names.clone(), vec!["x".into()]].concat();
+    let payload = Bytes::from_static(b"p");
+    let err = sender
+        .to(To::Names(over))
+        .write("cmd", payload.clone())
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidTarget(_)), "{err}");
+    let err = sender
+        .to(vec![known.id(); 256])
+        .write_lock("cmd", payload)
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidTarget(_)), "{err}");
+    sender
+        .to(To::Names(names.clone()))
+        .write_lock("cmd", "to 255")
+        .unwrap();
+    let msg = got.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!((text(&msg), msg.from()), ("to 255".to_owned(), sender.id()));
+    for name in &names[..254] {
+        let (channel, kind) = next_undelivered(&events);
+        assert_eq!(channel, "cmd");
+        assert!(
+            matches!(&kind, ErrorKind::UnknownName(n) if n == name),
+            "{kind}"
+        );
+    }
+    assert!(sender.is_connected() && known.is_connected());
+}
