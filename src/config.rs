@@ -559,7 +559,11 @@ impl ClientBuilder {
     }
 
     /// The first and the longest delay between reconnection attempts (and turns
-    /// reconnection on). Default: 100 ms and 5 s.
+    /// reconnection on). Default: 100 ms and 5 s. The delay doubles after
+    /// each failed attempt, and after each connection lost before it lasted
+    /// the longest delay (a host that turns the client away as soon as it
+    /// is in); it starts from the first again after a connection that
+    /// lasted.
     pub fn reconnect_backoff(mut self, first: Duration, cap: Duration) -> Self {
         self.reconnect = Some((first, cap));
         self

@@ -402,9 +402,10 @@ fn a_client_kicked_each_time_it_redials_leaves_the_host_well() {
     let host_events = host.events();
     let planner = client(&host, "planner");
     next_connect(&host_events);
+    // Kicked at once each time, it backs off ever longer (to the cap).
+    let ms = std::time::Duration::from_millis;
     let arm = client_with(&host, "arm", |b| {
-        b.redial_after_kick(true)
-            .reconnect_backoff(std::time::Duration::from_millis(1), TIMEOUT)
+        b.redial_after_kick(true).reconnect_backoff(ms(1), ms(16))
     });
     let id = arm.id();
     let events = arm.events();

@@ -303,7 +303,6 @@ fn membership_survives_a_reconnect_under_the_same_name() {
 }
 
 #[test]
-#[ignore = "bug: a name the registry forgot keeps its rooms (Member::Name) until some later join; a new client under that name inherits them"]
 fn a_name_the_host_has_forgotten_comes_back_without_its_old_rooms() {
     // A host of two connections remembers two disconnected clients.
     let host = host_with(|b| b.max_connections(2));

@@ -436,8 +436,16 @@ impl EventLoop {
             peer.queue_messages(&latched);
             peer
         };
-        let (peer, replaced) = match shared.registry.admit(&hello, policy, resume, make, keep) {
-            Admission::Admitted { peer, replaced } => (peer, replaced),
+        let admission = shared.registry.admit(&hello, policy, resume, make, keep);
+        let (peer, replaced) = match admission {
+            Admission::Admitted {
+                peer,
+                replaced,
+                forgotten,
+            } => {
+                super::rooms::forget(&shared, &forgotten);
+                (peer, replaced)
+            }
             Admission::NameTaken => {
                 refuse(&mut conn.stream, WelcomeStatus::NameTaken);
                 let name = hello.name;

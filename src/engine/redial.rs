@@ -140,7 +140,7 @@ impl EventLoop {
         let Some(reconnect) = &mut dial.reconnect else {
             return;
         };
-        let delay = reconnect.next_delay();
+        let delay = reconnect.next_delay(now);
         dial.next_try = now.checked_add(delay);
         self.shared.emit(Event::Reconnecting {
             client: dial.peer.id(),
@@ -313,7 +313,7 @@ impl EventLoop {
         if let Some(dial) = &mut self.client {
             dial.attempt_deadline = None;
             if let Some(reconnect) = &mut dial.reconnect {
-                reconnect.succeeded();
+                reconnect.succeeded(now);
             }
             if let Some(first) = dial.first.take() {
                 // `connect` may have gone (a panic); then nobody needs to know.

@@ -33,10 +33,13 @@ struct Inner {
 /// The registry's answer to a hello.
 #[derive(Debug)]
 pub(crate) enum Admission {
-    /// Registered: the new peer, and the connected one it replaces (to close).
+    /// Registered: the new peer, the connected one it replaces (to close),
+    /// and the disconnected clients forgotten to make room (their rooms go
+    /// with them, before another hello can take their names).
     Admitted {
         peer: Arc<Peer>,
         replaced: Option<Arc<Peer>>,
+        forgotten: Vec<Member>,
     },
     /// The name is connected and the hello did not prove it is that client.
     NameTaken,
@@ -80,9 +83,13 @@ impl Registry {
         let old = inner.by_id.insert(id, Arc::clone(&peer));
         // Every admission issues a new token: an older one proves nothing now.
         inner.tokens.insert(id, token);
-        inner.evict_disconnected(keep_disconnected);
+        let forgotten = inner.evict_disconnected(keep_disconnected);
         let replaced = old.filter(|old| old.is_connected());
-        Admission::Admitted { peer, replaced }
+        Admission::Admitted {
+            peer,
+            replaced,
+            forgotten,
+        }
     }
 
     /// Adds a peer under its id (a client's one connection, for the
@@ -160,22 +167,29 @@ impl Inner {
         !held || policy == NamePolicy::ReplaceOld || proven
     }
 
-    /// Forgets the oldest disconnected clients beyond `keep`.
-    fn evict_disconnected(&mut self, keep: usize) {
+    /// Forgets the oldest disconnected clients beyond `keep`; returns them
+    /// as room members.
+    fn evict_disconnected(&mut self, keep: usize) -> Vec<Member> {
         let gone: Vec<ClientId> = self
             .by_id
             .iter()
             .filter(|(_, p)| !p.is_connected())
             .map(|(id, _)| *id)
             .collect();
+        let mut forgotten = Vec::new();
         for id in gone.iter().take(gone.len().saturating_sub(keep)) {
             self.tokens.remove(id);
             if let Some(peer) = self.by_id.remove(id) {
                 // The name may belong to a newer id by now; forget only this one's.
-                if self.by_name.get(peer.name()) == Some(id) {
-                    self.by_name.remove(peer.name());
+                match self.by_name.get(peer.name()) == Some(id) {
+                    true => {
+                        self.by_name.remove(peer.name());
+                        forgotten.push(Member::Name(peer.name().to_owned()));
+                    }
+                    false => forgotten.push(Member::Id(*id)),
                 }
             }
         }
+        forgotten
     }
 }

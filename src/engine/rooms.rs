@@ -154,24 +154,18 @@ fn apply(shared: &Shared, member: &Member, room: &str, join: bool) -> Result<boo
     if !join {
         return Ok(shared.rooms.table.write().leave(member, room));
     }
-    forget_gone(shared);
     let max = shared.config.max_rooms_per_client;
     let joined = shared.rooms.table.write().join(member, room, max);
     joined.map_err(|limit| ErrorKind::RoomLimit { max: limit.max })
 }
 
-/// Takes out of their rooms the members whose client the registry has
-/// forgotten (a name it no longer remembers, an id it evicted), so the table
-/// does not grow with clients long gone: a peer cycling through fresh names
-/// cannot make it hold more than the registry keeps.
-fn forget_gone(shared: &Shared) {
-    let table = shared.rooms.table.read();
-    let members: Vec<Member> = table.all().cloned().collect();
-    drop(table);
-    let gone: std::collections::HashSet<Member> = members
-        .into_iter()
-        .filter(|m| shared.registry.id_of(m).is_none())
-        .collect();
+/// Takes the clients the registry has just forgotten (`gone`: a name it no
+/// longer remembers, an id it evicted) out of their rooms: the table never
+/// holds more than the registry keeps (a peer cycling through fresh names
+/// cannot grow it), and a name that comes back later as a new client
+/// starts in no room. Called by the loop on the admission that forgot
+/// them, before another hello can take their names.
+pub(super) fn forget(shared: &Shared, gone: &[Member]) {
     if !gone.is_empty() {
         shared.rooms.table.write().forget(|m| gone.contains(m));
     }

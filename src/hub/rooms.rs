@@ -109,11 +109,6 @@ impl Rooms {
         self.members.keys().cloned().collect()
     }
 
-    /// Every member of a room.
-    pub(crate) fn all(&self) -> impl Iterator<Item = &Member> {
-        self.rooms.keys()
-    }
-
     /// Takes out of every room the members `gone` picks.
     pub(crate) fn forget(&mut self, gone: impl Fn(&Member) -> bool) {
         let leaving: Vec<Member> = self.rooms.keys().filter(|m| gone(m)).cloned().collect();

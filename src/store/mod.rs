@@ -175,7 +175,11 @@ impl Store {
 
     pub(crate) fn get_all(&self, channel: &str) -> Vec<Message> {
         if Pattern::is_pattern(channel) {
-            return self.get_all_matching(channel);
+            // A malformed pattern names no channel.
+            let Ok(pattern) = Pattern::new(channel) else {
+                return Vec::new();
+            };
+            return self.get_all_matching(&pattern);
         }
         let Some(slot) = self.existing(channel) else {
             return Vec::new();
@@ -185,8 +189,13 @@ impl Store {
     }
 
     /// As `get_all_matching`, but when nothing is queued waits up to
-    /// `timeout` for a batch on any channel, then looks again.
+    /// `timeout` for a batch on any channel, then looks again. A malformed
+    /// pattern names no channel: nothing, at once, as for a malformed name.
     fn get_all_matching_timeout(&self, pattern: &str, timeout: Duration) -> Vec<Message> {
+        let Ok(pattern) = Pattern::new(pattern) else {
+            return Vec::new();
+        };
+        let pattern = &pattern;
         let deadline = crate::time::deadline(timeout);
         let any = &self.any;
         // Counted before the first look, so a batch stored after it signals.
@@ -214,11 +223,8 @@ impl Store {
     }
 
     /// `get_all` of every channel `pattern` names, channel by channel in
-    /// name order; nothing for an invalid pattern.
-    fn get_all_matching(&self, pattern: &str) -> Vec<Message> {
-        let Ok(pattern) = Pattern::new(pattern) else {
-            return Vec::new();
-        };
+    /// name order.
+    fn get_all_matching(&self, pattern: &Pattern) -> Vec<Message> {
         let mut slots: Vec<Arc<Slot>> = self
             .channels
             .read()
