@@ -5,9 +5,9 @@
 //!   frames (1920×1080, 3840×2160) with `write_lock` of an `Image` (back-pressure: no
 //!   frame is conflated away, so every frame is counted); a reader thread on the
 //!   host drains the channel with `get_all_timeout`. One iteration is one pass
-//!   through [`DISTINCT_BYTES`] of distinct frames; `thrpt` is bytes per second.
-//!   Baseline: a 4-byte prefix and the payload in one `writev`, a reader
-//!   reading each payload into one reused buffer.
+//!   through [`util::load::DISTINCT_BYTES`] of distinct frames; `thrpt` is
+//!   bytes per second. Baseline: a 4-byte prefix and the payload in one
+//!   `writev`, a reader reading each payload into one reused buffer.
 //! * `image_broadcast_1080p_4_clients` — the host sends each frame to four
 //!   clients with `host.write_lock` of an `Image` (one shared buffer), each client's
 //!   reader drains its channel; `thrpt` counts the bytes all four receive.
@@ -56,13 +56,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use crossbeam_channel::Receiver;
-use socketengine::{Client, Host, IMAGE_CHANNEL, Image, Message, PixelFormat};
+use socketengine::{Client, Host, IMAGE_CHANNEL, Image, Message, Relay};
 
 use util::harness::raw::{self, RawPingPong};
 use util::harness::{Counter, POLL_SLEEP, RoundTrip, TIMEOUT, bounded, join_within};
-
-/// Least total size of the distinct frames an iteration cycles through.
-const DISTINCT_BYTES: usize = 64 << 20;
+use util::load::{
+    Percentiles, RawStream, SAMPLES, WARM_UP, camera, client, echo, frames, host, reader,
+};
 
 /// The broadcast group's name.
 const BROADCAST: &str = "image_broadcast_1080p_4_clients";
@@ -93,58 +93,6 @@ type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>
 
 /// Clients of the broadcast group.
 const VIEWERS: usize = 4;
-
-/// Distinct RGB frames of `width`×`height`, [`DISTINCT_BYTES`] or more in all.
-fn frames(width: u32, height: u32) -> Vec<Image> {
-    let size = width as usize * height as usize * 3;
-    util::harness::payload_set(size, DISTINCT_BYTES)
-        .into_iter()
-        .enumerate()
-        .map(|(i, data)| {
-            let image = Image::new(width, height, PixelFormat::Rgb8, data);
-            image.expect("bench frame geometry").with_seq(i as u64)
-        })
-        .collect()
-}
-
-fn host() -> Host {
-    Host::builder()
-        .addr("127.0.0.1:0")
-        .write_timeout(TIMEOUT)
-        .start()
-        .expect("start the bench host")
-}
-
-/// A client; `chunked: false` sends images as plain FIFO frames.
-fn client(host: &Host, name: &str, chunked: bool) -> Client {
-    Client::builder()
-        .addr(host.local_addr().to_string())
-        .name(name)
-        .write_timeout(TIMEOUT)
-        .image_chunk(chunked.then_some(socketengine::protocol::DEFAULT_CHUNK))
-        .connect()
-        .expect("connect a bench client")
-}
-
-/// A thread draining `channel` with `drain` into `counter` until `stop`.
-fn reader(
-    name: &str,
-    drain: impl Fn() -> Vec<Message> + Send + 'static,
-    counter: &Arc<Counter>,
-    stop: &Arc<AtomicBool>,
-) -> JoinHandle<()> {
-    let (counter, stop) = (Arc::clone(counter), Arc::clone(stop));
-    thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let msgs = drain();
-                let bytes: usize = msgs.iter().map(|m| m.payload().len()).sum();
-                counter.add(msgs.len() as u64, bytes as u64);
-            }
-        })
-        .expect("spawn a bench reader")
-}
 
 /// One-way streams of `width`×`height` frames: engine, then baseline.
 fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
@@ -178,7 +126,7 @@ fn routed(c: &mut Criterion) {
 fn stream(group: &mut Group<'_>, name: &str, id: &str, frames: &[Image], path: Path) {
     let size = frames[0].data().len();
     let per_iter = frames.len() as u64;
-    let host = host();
+    let host = host(Relay::Off);
     let cam = client(&host, "camera", true);
     let viewer = (path == Path::Routed).then(|| client(&host, "viewer", true));
     let (counter, stop) = (
@@ -245,7 +193,7 @@ fn broadcast(c: &mut Criterion) {
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(per_iter * (VIEWERS * size) as u64));
 
-    let host = host();
+    let host = host(Relay::Off);
     let stop = Arc::new(AtomicBool::new(false));
     let mut viewers = Vec::new();
     for i in 0..VIEWERS {
@@ -321,9 +269,6 @@ struct LoadedPingPong {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Round trips run before the percentiles are taken.
-const WARM_UP: usize = 300;
-
 /// The legs of a loaded round trip, as [`LoadedPingPong::round_trip`] times them.
 const STAGES: [&str; 5] = [
     "ping write_lock returns",
@@ -335,44 +280,15 @@ const STAGES: [&str; 5] = [
 
 impl LoadedPingPong {
     fn start(chunked: bool, frames: Vec<Image>) -> LoadedPingPong {
-        let host = host();
+        let host = host(Relay::Off);
         let client = client(&host, "camera", chunked);
         let stop = Arc::new(AtomicBool::new(false));
         let (echo_tx, echoed) = crossbeam_channel::unbounded();
-        let echo = {
-            let (host, stop) = (host.clone(), Arc::clone(&stop));
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    // Parks at once, as a `Subscription` does (both wait on
-                    // the channel's condition variable).
-                    let pings = host.get_all_timeout("ping", Duration::from_millis(50));
-                    let Some(ping) = pings.into_iter().last() else {
-                        continue;
-                    };
-                    let _ = echo_tx.send((Instant::now(), ping.received()));
-                    let payload = ping.payload().clone();
-                    host.to(ping.from())
-                        .write_lock("pong", payload)
-                        .expect("echo the ping");
-                }
-            })
-        };
+        let echo = echo(&host, &stop, move |ping| {
+            let _ = echo_tx.send((Instant::now(), ping.received()));
+        });
         // The host keeps only the newest frames; nobody reads them.
-        let camera = {
-            let (client, stop, h) = (client.clone(), Arc::clone(&stop), host.clone());
-            thread::spawn(move || {
-                for f in frames.iter().cycle() {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    if let Err(e) = client.write_lock(IMAGE_CHANNEL, f) {
-                        let he: Vec<_> = h.events().try_iter().collect();
-                        let ce: Vec<_> = client.events().try_iter().collect();
-                        panic!("stream a frame: {e}; host {he:?}; client {ce:?}");
-                    }
-                }
-            })
-        };
+        let camera = camera(&host, &client, frames, &Arc::default(), &stop);
         LoadedPingPong {
             host,
             client,
@@ -430,15 +346,8 @@ impl LoadedPingPong {
         for (i, stage) in STAGES.iter().enumerate() {
             let mut legs: Vec<Duration> = stages.iter().map(|s| s[i]).collect();
             legs.sort_unstable();
-            let Some(last) = legs.len().checked_sub(1) else {
-                return;
-            };
-            let at = |q: f64| legs[(last as f64 * q).round() as usize];
-            println!(
-                "    {stage:>26}: p50 {:>9.1?}, p99 {:>9.1?}",
-                at(0.5),
-                at(0.99)
-            );
+            let (p50, p99) = (util::load::at(&legs, 0.5), util::load::at(&legs, 0.99));
+            println!("    {stage:>26}: p50 {p50:>9.1?}, p99 {p99:>9.1?}");
         }
     }
 
@@ -480,21 +389,8 @@ fn control_rtt(c: &mut Criterion) {
     // For scale: what the machine gives raw TCP in the same spot, a ping-pong on
     // its own connection beside a raw stream of the same frames (its threads
     // compete for the same two cores).
-    let stop = Arc::new(AtomicBool::new(false));
-    let streamer = {
-        let stop = Arc::clone(&stop);
-        let payloads: Vec<Bytes> = frames.iter().map(|f| f.data().clone()).collect();
-        thread::spawn(move || {
-            let mut raw = RawFanOut::start(1);
-            for p in payloads.iter().cycle() {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                raw.send(p);
-            }
-            raw.shutdown();
-        })
-    };
+    let payloads: Vec<Bytes> = frames.iter().map(|f| f.data().clone()).collect();
+    let stream = RawStream::start(payloads, false).expect("start the raw stream");
     let mut raw = RawPingPong::start(&[0x5a; 64]).expect("start the baseline ping-pong");
     let mut round_trip = || raw.round_trip().expect("a baseline round trip");
     (0..WARM_UP).for_each(|_| round_trip());
@@ -504,26 +400,15 @@ fn control_rtt(c: &mut Criterion) {
         start.elapsed()
     });
     group.bench_function(raw_name, |b| b.iter(&mut round_trip));
-    stop.store(true, Ordering::Relaxed);
-    join_within(streamer, "raw streamer").expect("stop the raw stream");
+    stream.stop().expect("stop the raw stream");
     raw.shutdown().expect("stop the baseline ping-pong");
     group.finish();
 }
 
 /// Prints round-trip percentiles of `round_trip`.
-fn report_percentiles(name: &str, mut round_trip: impl FnMut() -> Duration) {
-    const SAMPLES: usize = 2_000;
-    let mut rtt: Vec<Duration> = (0..SAMPLES).map(|_| round_trip()).collect();
-    rtt.sort_unstable();
-    let at = |q: f64| rtt[((rtt.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "control_rtt_under_1080p_load/{name}: {SAMPLES} round trips beside a saturating \
-         1080p stream: p50 {:.1?}, p99 {:.1?}, p99.9 {:.1?}, max {:.1?}",
-        at(0.5),
-        at(0.99),
-        at(0.999),
-        at(1.0)
-    );
+fn report_percentiles(name: &str, round_trip: impl FnMut() -> Duration) {
+    let pct = Percentiles::measure(round_trip);
+    println!("{CONTROL_RTT}/{name}: {SAMPLES} round trips beside a saturating 1080p stream: {pct}");
 }
 
 /// The baseline: one writer `writev`ing each frame to `n` sockets in turn,

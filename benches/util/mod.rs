@@ -1,13 +1,18 @@
 //! Criterion glue shared by the benches: the configuration and the command
-//! line's filter. The measuring (engine and raw-TCP pairs, reader and echo
-//! threads, payloads) is the harness the CLI's `socketengine bench` uses too,
-//! compiled here from its one source.
+//! line's filter; and ([`load`]) the camera frames, threads and percentiles
+//! the image and hub benches share. The measuring (engine and raw-TCP pairs,
+//! reader and echo threads, payloads) is the harness the CLI's
+//! `socketengine bench` uses too, compiled here from its one source.
 
 // Each bench uses part of the harness (the CLI's timed runs, and the engine
 // pairs in the image bench, go unused here), so its unused items are allowed.
 #[allow(dead_code)]
 #[path = "../../src/bin/socketengine/bench/harness/mod.rs"]
 pub(crate) mod harness;
+
+// The image and hub benches share it; the throughput bench does not use it.
+#[allow(dead_code)]
+pub(crate) mod load;
 
 use std::time::Duration;
 
