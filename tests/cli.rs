@@ -277,7 +277,7 @@ fn send_to_a_name_reaches_that_watcher_only_with_the_real_sender() {
 }
 
 #[test]
-fn watch_a_pattern_and_send_to_a_room() {
+fn watch_a_pattern_and_send_to_a_room_and_a_group() {
     let (host, addr) = Child::host(&[]);
     let watcher = Child::spawn(&[
         "watch", &addr, "arm/*", "--json", "--count", "2", "--name", "w",
@@ -319,6 +319,14 @@ fn watch_a_pattern_and_send_to_a_room() {
     assert!(status.success(), "{err}");
     let msg = crew.recv_timeout(TIMEOUT).unwrap();
     assert_eq!(&msg.payload()[..], b"all hands");
+    // A group: the member declares `arm/**`; the host has applied it once
+    // it answers a request the member sent after the declaration.
+    member.interest(["arm/**"]).unwrap();
+    member.clients().unwrap();
+    let (status, _, err) = run(&["send", &addr, "cmd", "arms", "--group", "arm/*", "--lock"]);
+    assert!(status.success(), "{err}");
+    let msg = crew.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(&msg.payload()[..], b"arms");
     drop(host);
 }
 

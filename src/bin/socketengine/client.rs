@@ -36,11 +36,16 @@ pub(crate) struct SendArgs {
     /// instead of to the host; repeat for several. The receivers see this
     /// client as the sender. (A name the host does not know is reported by
     /// the host afterwards, not by this exit status.)
-    #[arg(long = "to", value_name = "NAME", conflicts_with = "room")]
+    #[arg(long = "to", value_name = "NAME", conflicts_with_all = ["room", "group"])]
     to: Vec<String>,
     /// Route the message through the host to the members of this room.
-    #[arg(long, value_name = "ROOM")]
+    #[arg(long, value_name = "ROOM", conflicts_with = "group")]
     room: Option<String>,
+    /// Route the message through the host to the clients whose declared
+    /// interest overlaps this channel pattern (`arm/**` reaches a `watch
+    /// 'arm/*'`).
+    #[arg(long, value_name = "PATTERN")]
+    group: Option<String>,
     /// Use a locked write (returns once the kernel has the bytes) instead of an
     /// unlocked write followed by a flush; the exit status means the same.
     #[arg(long)]
@@ -61,10 +66,11 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
     let client = connect(&args.connect, "send", timeout)?;
     let len = payload.len();
     let sent = Instant::now();
-    let to = match (&args.room, args.to.is_empty()) {
-        (Some(room), _) => To::Room(room.clone()),
-        (None, true) => To::Host,
-        (None, false) => To::Names(args.to.clone()),
+    let to = match (&args.room, &args.group, args.to.is_empty()) {
+        (Some(room), _, _) => To::Room(room.clone()),
+        (None, Some(group), _) => To::Group(group.clone()),
+        (None, None, true) => To::Host,
+        (None, None, false) => To::Names(args.to.clone()),
     };
     let target = client.to(to);
     let result = match args.lock {
