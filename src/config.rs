@@ -47,6 +47,9 @@ pub(crate) struct Config {
     pub(crate) client_rooms: bool,
     /// Most rooms one client (one identity) may be in on a host.
     pub(crate) max_rooms_per_client: usize,
+    /// The ceiling of the bytes peers may make this handle hold (see
+    /// [`crate::memory`]).
+    pub(crate) memory_limit: usize,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -132,9 +135,13 @@ impl Default for Config {
             name_policy: NamePolicy::RefuseTaken,
             client_rooms: true,
             max_rooms_per_client: DEFAULT_MAX_ROOMS_PER_CLIENT,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
         }
     }
 }
+
+/// Default ceiling of the bytes peers may make a handle hold.
+pub(crate) const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 /// Default image window: image payload bytes sent and not yet acknowledged.
 pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
@@ -148,6 +155,16 @@ pub(crate) const DEFAULT_HISTORY_BYTES: usize = 64 << 20;
 /// Setters common to both builders, written once.
 macro_rules! common_setters {
     () => {
+        /// The most bytes peers may make this handle hold at once, all of
+        /// them together: messages queued and latest, outboxes, images being
+        /// reassembled. What would go over it is refused (a frame dropped and
+        /// counted, a write refused with its error, a connection closed with
+        /// its reason) and the rest carries on. Default: 1 GiB.
+        pub fn memory_limit(mut self, bytes: usize) -> Self {
+            self.config.memory_limit = bytes;
+            self
+        }
+
         /// Largest frame body accepted or sent, in bytes. A peer declaring a larger
         /// frame is disconnected before any memory is reserved for it; a larger
         /// write fails with [`ErrorKind::FrameTooLarge`](crate::ErrorKind::FrameTooLarge).

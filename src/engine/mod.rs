@@ -44,6 +44,7 @@ pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
 // The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
+use crate::memory::Memory;
 use crate::pace;
 use crate::store::{HistoryRule, Store};
 use crate::{Event, Result};
@@ -116,6 +117,9 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// A host's rooms; a client's list of its own.
     pub(crate) rooms: RoomState,
+    /// The bytes peers make this handle hold, against its memory limit.
+    #[allow(dead_code)] // until its holders are wired in (issue 13)
+    pub(crate) memory: Arc<Memory>,
     /// The zero of every peer's `last_seen` clock.
     pub(crate) epoch: Instant,
     /// Requests sent and waiting for their replies (a client's questions to
@@ -145,6 +149,7 @@ impl Shared {
             store,
             registry: Registry::default(),
             rooms: RoomState::default(),
+            memory: Memory::new(config.memory_limit),
             config,
             epoch: Instant::now(),
             requests: Requests::default(),
