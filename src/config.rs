@@ -50,6 +50,8 @@ pub(crate) struct Config {
     /// The ceiling of the bytes peers may make this handle hold (see
     /// [`crate::memory`]).
     pub(crate) memory_limit: usize,
+    /// Most payload bytes in one channel's queue (beyond its newest).
+    pub(crate) queue_bytes: usize,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -136,6 +138,7 @@ impl Default for Config {
             client_rooms: true,
             max_rooms_per_client: DEFAULT_MAX_ROOMS_PER_CLIENT,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            queue_bytes: 64 << 20,
         }
     }
 }
@@ -156,10 +159,17 @@ pub(crate) const DEFAULT_HISTORY_BYTES: usize = 64 << 20;
 macro_rules! common_setters {
     () => {
         /// The most bytes peers may make this handle hold at once, all of
-        /// them together: messages queued and latest, outboxes, images being
-        /// reassembled. What would go over it is refused (a frame dropped and
-        /// counted, a write refused with its error, a connection closed with
-        /// its reason) and the rest carries on. Default: 1 GiB.
+        /// them together: messages queued and latest (with history and each
+        /// sender's latest), outboxes, images being reassembled. A message
+        /// that would go over it first makes room: the oldest of what the
+        /// channels hold goes (queued messages, history and per-sender latest
+        /// messages from the channels holding most, then other channels'
+        /// latest values), counted as dropped. A message there is no room for
+        /// even so is refused, counted as dropped, and its sender told (an
+        /// [`Event::Undelivered`](crate::Event::Undelivered) with
+        /// [`ErrorKind::HostLimit`](crate::ErrorKind::HostLimit)). Buffers
+        /// shared by several holders are counted once per holder, so the
+        /// count is an upper bound. Default: 1 GiB.
         pub fn memory_limit(mut self, bytes: usize) -> Self {
             self.config.memory_limit = bytes;
             self
@@ -179,6 +189,15 @@ macro_rules! common_setters {
         /// dropped (and counted). 0 keeps only the latest value. Default: 1024.
         pub fn queue_capacity(mut self, messages: usize) -> Self {
             self.config.queue_capacity = messages;
+            self
+        }
+
+        /// Payload bytes each channel's queue holds for `get_all` beyond its
+        /// newest message, whatever their count: the oldest beyond it are
+        /// dropped (and counted). Default: 64 MiB (eight 1080p RGB frames
+        /// fit; a 4K one always does).
+        pub fn queue_bytes(mut self, bytes: usize) -> Self {
+            self.config.queue_bytes = bytes;
             self
         }
 

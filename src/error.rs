@@ -96,6 +96,12 @@ pub enum ErrorKind {
     /// for a client's.
     #[error("no client is interested in the group {0:?}")]
     UnknownGroup(String),
+    /// The host did not keep a message this client sent: a limit of its
+    /// own (its [memory limit](crate::HostBuilder::memory_limit), its
+    /// channels); the text says which. In an
+    /// [`Event::Undelivered`](crate::Event::Undelivered).
+    #[error("the host did not keep it: {0}")]
+    HostLimit(String),
     /// A client is in its maximum number of rooms already
     /// ([`HostBuilder::max_rooms_per_client`](crate::HostBuilder::max_rooms_per_client)).
     #[error("room limit of {max} per client reached")]

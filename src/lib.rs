@@ -166,8 +166,6 @@ mod id;
 mod image;
 mod inbox;
 mod info;
-// Its holders (store, outboxes, image reassembly) are being wired in, one per step.
-#[allow(dead_code)]
 mod memory;
 mod pace;
 // The sans-IO wire format. Not public API: the `protocol` feature exposes it

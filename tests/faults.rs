@@ -272,7 +272,8 @@ fn soak_mixed_traffic_keeps_memory_and_descriptors_flat() {
 fn locked_and_unlocked_writers_racing_on_one_connection_keep_every_frame_whole_and_in_order() {
     const THREADS: u32 = 4;
     const EACH: u32 = 300;
-    let host = host_with(|b| b.queue_capacity(1 << 16));
+    // Every frame is kept to be checked: about 180 MB in all.
+    let host = host_with(|b| b.queue_capacity(1 << 16).queue_bytes(usize::MAX));
     let c = client_with_budget(&host);
     let writers: Vec<_> = (0..THREADS)
         .map(|t| {

@@ -17,7 +17,7 @@ use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
     DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, OP_JOIN, OP_LEAVE,
-    OP_ROOMS, Outbox, Pattern, Route,
+    OP_ROOMS, Outbox, Pattern, Route, Undelivered,
 };
 use crate::store::{Message, Run, Slot};
 use crate::time::unix_ns;
@@ -148,14 +148,16 @@ impl Open {
             }
         }
         // Messages decoded one by one before this run go first.
-        slot.push_batch(&mut self.batch);
-        slot.push_run(Run {
+        let mut refused = slot.push_batch(&mut self.batch);
+        refused += slot.push_run(Run {
             chunk,
             spans,
             channel: slot.name().clone(),
             from: self.from,
             received: now,
         });
+        let slot = Arc::clone(slot);
+        self.refused(slot.name().as_str(), refused);
     }
 
     /// Handles one decoded frame: the engine's own kinds here, the others
@@ -415,7 +417,18 @@ impl Open {
     /// Stores the pending run of messages.
     fn store_batch(&mut self) {
         if let Some(slot) = &self.slot {
-            slot.push_batch(&mut self.batch);
+            let refused = slot.push_batch(&mut self.batch);
+            self.refused(slot.name().as_str(), refused);
+        }
+    }
+
+    /// Tells the sender that `messages` it sent on `channel` were refused
+    /// for want of memory (a host's client; a client's host only counts
+    /// them).
+    fn refused(&self, channel: &str, messages: usize) {
+        if messages > 0 && self.side() == Side::Host {
+            let why = format!("{messages} message(s) over its memory limit");
+            route::notify(&self.peer, channel, &Undelivered::OverLimit(why));
         }
     }
 }

@@ -443,7 +443,9 @@ impl EventLoop {
                 replaced,
                 forgotten,
             } => {
-                super::rooms::forget(&shared, &forgotten);
+                let (ids, members): (Vec<ClientId>, Vec<_>) = forgotten.into_iter().unzip();
+                super::rooms::forget(&shared, &members);
+                shared.store.forget_senders(&ids);
                 (peer, replaced)
             }
             Admission::NameTaken => {

@@ -118,7 +118,6 @@ pub(crate) struct Shared {
     /// A host's rooms; a client's list of its own.
     pub(crate) rooms: RoomState,
     /// The bytes peers make this handle hold, against its memory limit.
-    #[allow(dead_code)] // until its holders are wired in (issue 13)
     pub(crate) memory: Arc<Memory>,
     /// The zero of every peer's `last_seen` clock.
     pub(crate) epoch: Instant,
@@ -136,7 +135,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
+        let memory = Memory::new(config.memory_limit);
         let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
+            .hold_in(Arc::clone(&memory), config.queue_bytes)
             .limit_images(config.image_queue_capacity)
             .limit_channels(config.max_channels)
             .keep_history(HistoryRule {
@@ -149,7 +150,7 @@ impl Shared {
             store,
             registry: Registry::default(),
             rooms: RoomState::default(),
-            memory: Memory::new(config.memory_limit),
+            memory,
             config,
             epoch: Instant::now(),
             requests: Requests::default(),

@@ -34,12 +34,13 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) enum Admission {
     /// Registered: the new peer, the connected one it replaces (to close),
-    /// and the disconnected clients forgotten to make room (their rooms go
+    /// and the disconnected clients forgotten to make room, each with who
+    /// it was as a room member (their rooms and stored latest messages go
     /// with them, before another hello can take their names).
     Admitted {
         peer: Arc<Peer>,
         replaced: Option<Arc<Peer>>,
-        forgotten: Vec<Member>,
+        forgotten: Vec<(ClientId, Member)>,
     },
     /// The name is connected and the hello did not prove it is that client.
     NameTaken,
@@ -167,9 +168,9 @@ impl Inner {
         !held || policy == NamePolicy::ReplaceOld || proven
     }
 
-    /// Forgets the oldest disconnected clients beyond `keep`; returns them
-    /// as room members.
-    fn evict_disconnected(&mut self, keep: usize) -> Vec<Member> {
+    /// Forgets the oldest disconnected clients beyond `keep`; returns them,
+    /// each with who it was as a room member.
+    fn evict_disconnected(&mut self, keep: usize) -> Vec<(ClientId, Member)> {
         let gone: Vec<ClientId> = self
             .by_id
             .iter()
@@ -181,13 +182,14 @@ impl Inner {
             self.tokens.remove(id);
             if let Some(peer) = self.by_id.remove(id) {
                 // The name may belong to a newer id by now; forget only this one's.
-                match self.by_name.get(peer.name()) == Some(id) {
+                let member = match self.by_name.get(peer.name()) == Some(id) {
                     true => {
                         self.by_name.remove(peer.name());
-                        forgotten.push(Member::Name(peer.name().to_owned()));
+                        Member::Name(peer.name().to_owned())
                     }
-                    false => forgotten.push(Member::Id(*id)),
-                }
+                    false => Member::Id(*id),
+                };
+                forgotten.push((*id, member));
             }
         }
         forgotten

@@ -173,6 +173,7 @@ pub(super) fn error_of(notice: Undelivered) -> Error {
         Undelivered::UnknownName(name) => ErrorKind::UnknownName(name),
         Undelivered::UnknownRoom(room) => ErrorKind::UnknownRoom(room),
         Undelivered::UnknownGroup(group) => ErrorKind::UnknownGroup(group),
+        Undelivered::OverLimit(why) => ErrorKind::HostLimit(why),
         Undelivered::Refused(why) | Undelivered::Unsupported(why) => ErrorKind::RouteRefused(why),
     };
     Error::new(kind)

@@ -156,6 +156,9 @@ pub enum Undelivered {
     /// Code 6: no connected client's interest overlaps this group (a
     /// channel pattern).
     UnknownGroup(String),
+    /// Code 7: the host did not keep the message: a limit of its own (its
+    /// memory, its channels); the detail says which.
+    OverLimit(String),
 }
 
 impl Undelivered {
@@ -168,6 +171,7 @@ impl Undelivered {
             Undelivered::Unsupported(what) => (4, what.clone()),
             Undelivered::UnknownRoom(room) => (5, room.clone()),
             Undelivered::UnknownGroup(group) => (6, group.clone()),
+            Undelivered::OverLimit(why) => (7, why.clone()),
         };
         let mut out = BytesMut::with_capacity(1 + detail.len());
         out.put_u8(code);
@@ -196,6 +200,7 @@ impl Undelivered {
             4 => Ok(Undelivered::Unsupported(detail.to_owned())),
             5 => Ok(Undelivered::UnknownRoom(detail.to_owned())),
             6 => Ok(Undelivered::UnknownGroup(detail.to_owned())),
+            7 => Ok(Undelivered::OverLimit(detail.to_owned())),
             _ => Err(DecodeError::BadControl("unknown undelivered code")),
         }
     }

@@ -75,6 +75,20 @@ impl History {
         }
     }
 
+    /// Payload bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Forgets the oldest message; whether there was one.
+    pub(crate) fn forget_oldest(&mut self) -> bool {
+        let Some(old) = self.msgs.pop_front() else {
+            return false;
+        };
+        self.bytes -= old.payload.len();
+        true
+    }
+
     /// The messages, oldest first, without removing them.
     pub(crate) fn to_vec(&self) -> Vec<Message> {
         self.msgs.iter().cloned().collect()

@@ -22,12 +22,13 @@ mod subscription;
 use crate::ChannelStats;
 use crate::ClientId;
 use crate::image::Image;
+use crate::memory::Memory;
 use crate::protocol::{ChannelName, Pattern};
 use history::History;
 pub(crate) use history::HistoryRule;
 pub use message::Message;
-use queue::Queue;
 pub(crate) use queue::Run;
+use queue::{Limits, Queue};
 pub use subscription::Subscription;
 
 /// A subscription to a pattern, kept to attach to channels made later.
@@ -39,12 +40,16 @@ struct PatternSub {
     alive: std::sync::Weak<()>,
 }
 
+/// Name to slot, shared with the slots (weakly) so that one short of
+/// memory can let go of what the others hold.
+type Channels = RwLock<HashMap<Arc<str>, Arc<Slot>>>;
+
 /// All channels of one host or client.
 #[derive(Debug)]
 pub(crate) struct Store {
     /// Name to slot. A `RwLock` because lookups (a connection's first frame on a
     /// channel, every `get`) far outnumber the creation of channels.
-    channels: RwLock<HashMap<Arc<str>, Arc<Slot>>>,
+    channels: Arc<Channels>,
     /// Subscriptions to patterns, attached to each matching channel as it is
     /// made. Locked after `channels`, never before.
     patterns: Mutex<Vec<PatternSub>>,
@@ -59,6 +64,10 @@ pub(crate) struct Store {
     image_capacity: usize,
     /// How deep each channel's history is (off unless configured).
     history: HistoryRule,
+    /// Most payload bytes one channel's queue holds beyond its newest message.
+    queue_bytes: usize,
+    /// The handle's memory budget: every slot charges what it holds.
+    memory: Arc<Memory>,
     /// Set by [`close`](Self::close); channels made afterwards start closed.
     closed: AtomicBool,
 }
@@ -66,7 +75,7 @@ pub(crate) struct Store {
 impl Store {
     pub(crate) fn new(default_capacity: usize, capacities: HashMap<String, usize>) -> Store {
         Store {
-            channels: RwLock::default(),
+            channels: Arc::default(),
             patterns: Mutex::default(),
             any: Arc::default(),
             default_capacity,
@@ -74,8 +83,18 @@ impl Store {
             max_channels: usize::MAX,
             image_capacity: usize::MAX,
             history: HistoryRule::default(),
+            queue_bytes: usize::MAX,
+            memory: Memory::new(usize::MAX),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// Charges what the channels hold to `memory`, and caps each channel's
+    /// queue at `queue_bytes` of payload (beyond its newest message).
+    pub(crate) fn hold_in(mut self, memory: Arc<Memory>, queue_bytes: usize) -> Store {
+        self.memory = memory;
+        self.queue_bytes = queue_bytes;
+        self
     }
 
     /// Keeps a history per channel under `rule`.
@@ -123,6 +142,7 @@ impl Store {
             // visits the channels, so a slot is either visited or born closed.
             let history = self.history.history_of(name.as_str());
             let mut state = SlotState::new(capacity, image_capacity, history);
+            state.queue_bytes = self.queue_bytes;
             state.closed = self.closed.load(Ordering::SeqCst);
             let mut patterns = self.patterns.lock();
             patterns.retain(|sub| sub.alive.strong_count() > 0);
@@ -135,6 +155,9 @@ impl Store {
                 state: Mutex::new(state),
                 arrived: Condvar::new(),
                 any: Arc::clone(&self.any),
+                memory: Arc::clone(&self.memory),
+                charged: AtomicUsize::new(0),
+                channels: Arc::downgrade(&self.channels),
             })
         });
         Arc::clone(slot)
@@ -184,8 +207,7 @@ impl Store {
         let Some(slot) = self.existing(channel) else {
             return Vec::new();
         };
-        let queue = slot.state.lock().queue.take();
-        queue.into_messages()
+        slot.take_queue().into_messages()
     }
 
     /// As `get_all_matching`, but when nothing is queued waits up to
@@ -233,7 +255,7 @@ impl Store {
             .map(|(_, slot)| Arc::clone(slot))
             .collect();
         slots.sort_by(|a, b| a.name().as_str().cmp(b.name().as_str()));
-        let queues = slots.iter().map(|slot| slot.state.lock().queue.take());
+        let queues = slots.iter().map(|slot| slot.take_queue());
         queues.flat_map(|queue| queue.into_messages()).collect()
     }
 
@@ -254,6 +276,7 @@ impl Store {
             }
         }
         let queue = state.queue.take();
+        slot.settle(&mut state);
         drop(state);
         queue.into_messages()
     }
@@ -364,6 +387,23 @@ impl Store {
         names.sort();
         names
     }
+
+    /// Forgets what `clients` sent as their latest on each channel: the
+    /// registry forgot them, and nobody can ask for them by id any more.
+    pub(crate) fn forget_senders(&self, clients: &[ClientId]) {
+        if clients.is_empty() {
+            return;
+        }
+        for slot in self.channels.read().values() {
+            let mut state = slot.state.lock();
+            for id in clients {
+                if let Some(old) = state.by_client.remove(id) {
+                    state.by_client_bytes -= old.payload.len();
+                }
+            }
+            slot.settle(&mut state);
+        }
+    }
 }
 
 /// Senders whose latest message one channel remembers, at most.
@@ -381,6 +421,16 @@ fn compact(mut msg: Message) -> Message {
     msg
 }
 
+/// The bytes of the copies a channel keeps of the newest payload of a batch
+/// (`len` bytes) as its latest and its sender's latest: none for a large
+/// payload, which they share.
+fn copies(len: usize) -> usize {
+    match len {
+        ..=COMPACT_MAX => 2 * len,
+        _ => 0,
+    }
+}
+
 /// One channel.
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -392,6 +442,13 @@ pub(crate) struct Slot {
     arrived: Condvar,
     /// The store's signal for readers waiting on a pattern.
     any: Arc<AnyArrival>,
+    /// The handle's memory budget, charged with what this slot holds.
+    memory: Arc<Memory>,
+    /// Bytes charged to `memory` now: what the state held when last
+    /// settled. Readable without the lock, to pick whom to shed from.
+    charged: AtomicUsize,
+    /// Every slot of the store, this one included.
+    channels: std::sync::Weak<Channels>,
 }
 
 /// A store-wide signal for readers waiting on several channels (a pattern's
@@ -441,11 +498,20 @@ impl Slot {
         timed_out
     }
 
-    /// Stores a batch of messages received in order, emptying `batch`.
-    pub(crate) fn push_batch(&self, batch: &mut Vec<Message>) {
+    /// Stores a batch of messages received in order, emptying `batch`;
+    /// returns how many it refused (all or none) for want of memory, after
+    /// [making room](Self::make_room), counted as dropped.
+    pub(crate) fn push_batch(&self, batch: &mut Vec<Message>) -> usize {
         let Some(last) = batch.last() else {
-            return;
+            return 0;
         };
+        let bytes = batch.iter().map(|m| m.payload.len()).sum::<usize>();
+        if !self.make_room(bytes + copies(last.payload.len())) {
+            let refused = batch.len();
+            batch.clear();
+            self.count_refused(refused);
+            return refused;
+        }
         let latest = compact(last.clone());
         let mut state = self.state.lock();
         state.latest = Some(latest);
@@ -474,10 +540,12 @@ impl Slot {
             let skip = batch.len() - state.history.keeps_of(batch.len());
             state.history.extend(batch[skip..].iter().cloned());
         }
-        let capacity = state.capacity;
-        state.dropped += state.queue.push_messages(batch, capacity);
+        let limits = state.limits();
+        state.dropped += state.queue.push_messages(batch, limits);
+        self.settle(&mut state);
         drop(state);
         self.wake_readers();
+        0
     }
 
     /// Wakes the threads waiting for this batch (in `get_all_timeout` or a
@@ -488,6 +556,68 @@ impl Slot {
             crate::pace::woke_a_waiter();
         }
         self.any.signal();
+    }
+
+    /// Charges the memory budget with what the state holds now, or gives
+    /// back what it no longer holds. Under the state's lock, after every
+    /// change.
+    fn settle(&self, state: &mut SlotState) {
+        let now = state.retained();
+        let before = self.charged.swap(now, Ordering::AcqRel);
+        match now.cmp(&before) {
+            std::cmp::Ordering::Greater => self.memory.take(now - before),
+            std::cmp::Ordering::Less => self.memory.give_back(before - now),
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+
+    /// Whether `bytes` more fit the memory budget, after letting go of what
+    /// the channels hold if they do not: the channel holding most first,
+    /// its oldest first (queued messages, history, other senders' latest
+    /// messages, then its latest values, which this channel, about to
+    /// store, keeps), until there is room. So a flood of large messages
+    /// pushes out large messages, while a control loop's small channel is
+    /// the last to lose anything. What goes is counted as dropped on its
+    /// channel; nothing goes for a message larger than the whole budget.
+    /// Takes no lock when they fit; never holds two slots' locks at once.
+    fn make_room(&self, bytes: usize) -> bool {
+        let memory = &self.memory;
+        let over = || (memory.used().saturating_add(bytes)).saturating_sub(memory.limit());
+        if over() == 0 {
+            return true;
+        }
+        if bytes > memory.limit() {
+            // Nothing could make room: keep what the others hold.
+            return false;
+        }
+        let Some(channels) = self.channels.upgrade() else {
+            return false;
+        };
+        let mut slots: Vec<Arc<Slot>> = channels.read().values().cloned().collect();
+        slots.sort_by_key(|slot| std::cmp::Reverse(slot.charged.load(Ordering::Acquire)));
+        for slot in &slots {
+            let want = over();
+            if want == 0 {
+                return true;
+            }
+            let mut state = slot.state.lock();
+            state.shed(want, !std::ptr::eq(&**slot, self));
+            slot.settle(&mut state);
+        }
+        over() == 0
+    }
+
+    /// Empties the queue (`get_all`), giving back its bytes.
+    fn take_queue(&self) -> Queue {
+        let mut state = self.state.lock();
+        let queue = state.queue.take();
+        self.settle(&mut state);
+        queue
+    }
+
+    /// Counts `messages` refused for want of memory as dropped.
+    pub(crate) fn count_refused(&self, messages: usize) {
+        self.state.lock().dropped += messages as u64;
     }
 
     /// Records a message this side wrote itself (a host's write on a latched
@@ -503,6 +633,7 @@ impl Slot {
             state.history.extend(std::iter::once(msg.clone()));
         }
         state.latest = Some(compact(msg));
+        self.settle(&mut state);
     }
 
     /// Counts images a sender skipped (a gap in its sequence numbers).
@@ -510,13 +641,19 @@ impl Slot {
         self.state.lock().images_skipped += images;
     }
 
-    /// Stores a run of payloads received together from one sender.
-    pub(crate) fn push_run(&self, run: Run) {
+    /// Stores a run of payloads received together from one sender; as
+    /// [`push_batch`](Self::push_batch), returns how many it refused.
+    pub(crate) fn push_run(&self, run: Run) -> usize {
         let Some(last) = run.spans.len().checked_sub(1) else {
-            return;
+            return 0;
         };
-        let latest = compact(run.message(last));
         let bytes = run.bytes();
+        let (start, end) = run.spans[last];
+        if !self.make_room(bytes as usize + copies((end - start) as usize)) {
+            self.count_refused(run.spans.len());
+            return run.spans.len();
+        }
+        let latest = compact(run.message(last));
         let mut state = self.state.lock();
         state.set_by_client(latest.clone());
         state.latest = Some(latest);
@@ -530,10 +667,12 @@ impl Slot {
             let skip = len - state.history.keeps_of(len);
             state.history.extend((skip..len).map(|i| run.message(i)));
         }
-        let capacity = state.capacity;
-        state.dropped += state.queue.push_run(run, capacity);
+        let limits = state.limits();
+        state.dropped += state.queue.push_run(run, limits);
+        self.settle(&mut state);
         drop(state);
         self.wake_readers();
+        0
     }
 }
 
@@ -551,6 +690,10 @@ struct SlotState {
     images_skipped: u64,
     queue: Queue,
     capacity: usize,
+    /// The queue's byte cap (see [`Store::hold_in`]).
+    queue_bytes: usize,
+    /// Payload bytes of `by_client`.
+    by_client_bytes: usize,
     /// The last messages, apart from the queue; empty while off.
     history: History,
     by_client: BTreeMap<ClientId, Message>,
@@ -577,6 +720,8 @@ impl SlotState {
             images_skipped: 0,
             queue: Queue::default(),
             capacity,
+            queue_bytes: usize::MAX,
+            by_client_bytes: 0,
             history,
             by_client: BTreeMap::new(),
             subscribers: Vec::new(),
@@ -592,10 +737,89 @@ impl SlotState {
     /// Records `msg` as its sender's latest, forgetting the lowest (oldest)
     /// sender ids beyond [`BY_CLIENT_MAX`].
     fn set_by_client(&mut self, msg: Message) {
-        self.by_client.insert(msg.from, msg);
-        while self.by_client.len() > BY_CLIENT_MAX {
-            self.by_client.pop_first();
+        self.by_client_bytes += msg.payload.len();
+        if let Some(old) = self.by_client.insert(msg.from, msg) {
+            self.by_client_bytes -= old.payload.len();
         }
+        while self.by_client.len() > BY_CLIENT_MAX {
+            self.forget_oldest_sender();
+        }
+    }
+
+    /// Forgets the lowest (oldest) sender id's latest message.
+    fn forget_oldest_sender(&mut self) -> Option<Message> {
+        let (_, old) = self.by_client.pop_first()?;
+        self.by_client_bytes -= old.payload.len();
+        Some(old)
+    }
+
+    /// What the queue may hold.
+    fn limits(&self) -> Limits {
+        Limits {
+            messages: self.capacity,
+            bytes: self.queue_bytes,
+        }
+    }
+
+    /// Payload bytes this channel holds: queue, history, each sender's
+    /// latest and its own latest values. A large payload is not copied for
+    /// the latest values, so one buffer is often the queue's newest message,
+    /// its sender's latest and the channel's latest at once: it is counted
+    /// once. The queue and the history are counted apart, though they may
+    /// share: an upper bound.
+    fn retained(&self) -> usize {
+        let same = |a: &[u8], b: &[u8]| a.as_ptr() == b.as_ptr() && a.len() == b.len();
+        let newest = self.queue.newest();
+        let queued = |m: &Message| newest.is_some_and(|n| same(n, &m.payload));
+        let senders = |m: &Message| {
+            let theirs = self.by_client.get(&m.from);
+            theirs.is_some_and(|t| same(&t.payload, &m.payload))
+        };
+        let mut by_client = self.by_client_bytes;
+        let mut latest = 0;
+        if let Some(m) = &self.latest {
+            match (queued(m), senders(m)) {
+                // The sender's latest is the queue's newest.
+                (true, true) => by_client -= m.payload.len(),
+                (false, false) => latest = m.payload.len(),
+                _ => {}
+            }
+        }
+        let image = self.latest_image.as_ref().map_or(0, |m| {
+            let with_latest = self
+                .latest
+                .as_ref()
+                .is_some_and(|l| same(&l.payload, &m.payload));
+            match with_latest || queued(m) || senders(m) {
+                true => 0,
+                false => m.payload.len(),
+            }
+        });
+        self.queue.bytes() + self.history.bytes() + by_client + latest + image
+    }
+
+    /// Lets go of up to `want` bytes, oldest first: queued messages (counted
+    /// as dropped), then history, then other senders' latest messages, and
+    /// with `latest` the channel's latest values too. Returns what it let go.
+    fn shed(&mut self, want: usize, latest: bool) -> usize {
+        let before = self.retained();
+        let target = before.saturating_sub(want);
+        while self.retained() > target && !self.queue.is_empty() {
+            let keep = Limits {
+                messages: self.queue.len() - 1,
+                bytes: usize::MAX,
+            };
+            self.dropped += self.queue.trim(keep);
+        }
+        while self.retained() > target && self.history.forget_oldest() {}
+        while self.retained() > target && self.forget_oldest_sender().is_some() {}
+        if latest && self.retained() > target {
+            self.latest_image = None;
+            if self.retained() > target {
+                self.latest = None;
+            }
+        }
+        before - self.retained()
     }
 
     /// Offers every message to every subscriber; a full subscriber misses it and

@@ -47,12 +47,22 @@ enum Entry {
     },
 }
 
-/// Messages in arrival order, at most a capacity of them.
+/// Messages in arrival order, at most a capacity of them and (beyond the
+/// newest) at most a byte cap of payload.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     entries: VecDeque<Entry>,
     /// Messages held, counting every remaining span of every run.
     len: usize,
+    /// Payload bytes held, counting every remaining span of every run.
+    bytes: usize,
+}
+
+/// The most a queue holds: messages, and payload bytes beyond its newest.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
 }
 
 impl Queue {
@@ -64,45 +74,72 @@ impl Queue {
         self.len == 0
     }
 
-    /// Appends messages, then drops the oldest beyond `capacity`; returns how
+    /// Payload bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The newest message's payload, where it lies.
+    pub(crate) fn newest(&self) -> Option<&[u8]> {
+        match self.entries.back()? {
+            Entry::One(msg) => Some(&msg.payload[..]),
+            Entry::Run { run, .. } => {
+                let &(start, end) = run.spans.last()?;
+                run.chunk.get(start as usize..end as usize)
+            }
+        }
+    }
+
+    /// Appends messages, then drops the oldest beyond `limits`; returns how
     /// many were dropped.
-    pub(crate) fn push_messages(&mut self, batch: &mut Vec<Message>, capacity: usize) -> u64 {
+    pub(crate) fn push_messages(&mut self, batch: &mut Vec<Message>, limits: Limits) -> u64 {
         self.len += batch.len();
+        self.bytes += batch.iter().map(|m| m.payload.len()).sum::<usize>();
         self.entries.extend(batch.drain(..).map(Entry::One));
-        self.trim(capacity)
+        self.trim(limits)
     }
 
-    /// Appends a run, then drops the oldest beyond `capacity`.
-    pub(crate) fn push_run(&mut self, run: Run, capacity: usize) -> u64 {
+    /// Appends a run, then drops the oldest beyond `limits`.
+    pub(crate) fn push_run(&mut self, run: Run, limits: Limits) -> u64 {
         self.len += run.spans.len();
+        self.bytes += run.bytes() as usize;
         self.entries.push_back(Entry::Run { run, next: 0 });
-        self.trim(capacity)
+        self.trim(limits)
     }
 
-    fn trim(&mut self, capacity: usize) -> u64 {
-        let excess = self.len.saturating_sub(capacity);
-        let mut left = excess;
-        while left > 0 {
+    /// Drops the oldest messages while more than `limits.messages` are held,
+    /// or more than `limits.bytes` of payload and more than one message;
+    /// returns how many it dropped.
+    pub(crate) fn trim(&mut self, limits: Limits) -> u64 {
+        let over = |q: &Queue| q.len > limits.messages || (q.bytes > limits.bytes && q.len > 1);
+        let mut dropped = 0;
+        while over(self) {
             let Some(front) = self.entries.front_mut() else {
                 break;
             };
-            let dropped = match front {
-                Entry::One(_) => 1,
+            // Whole entries while the count alone is over; span by span
+            // inside a run, so the bytes are checked after each.
+            let (gone, bytes, whole) = match front {
+                Entry::One(msg) => (1, msg.payload.len(), true),
                 Entry::Run { run, next } => {
-                    let k = left.min(run.spans.len() - *next);
+                    let by_count = self.len.saturating_sub(limits.messages).max(1);
+                    let k = by_count.min(run.spans.len() - *next);
+                    let bytes = run.spans[*next..*next + k]
+                        .iter()
+                        .map(|(s, e)| (e - s) as usize)
+                        .sum();
                     *next += k;
-                    if *next < run.spans.len() {
-                        left -= k;
-                        continue;
-                    }
-                    k
+                    (k, bytes, *next == run.spans.len())
                 }
             };
-            self.entries.pop_front();
-            left -= dropped;
+            if whole {
+                self.entries.pop_front();
+            }
+            self.len -= gone;
+            self.bytes -= bytes;
+            dropped += gone as u64;
         }
-        self.len -= excess;
-        excess as u64
+        dropped
     }
 
     /// Empties the queue, keeping room for as many entries as it had.
@@ -110,6 +147,7 @@ impl Queue {
         let fresh = Queue {
             entries: VecDeque::with_capacity(self.entries.len()),
             len: 0,
+            bytes: 0,
         };
         std::mem::replace(self, fresh)
     }
@@ -157,12 +195,21 @@ mod tests {
             .collect()
     }
 
+    /// Limits of `messages` messages and no byte cap.
+    fn count(messages: usize) -> Limits {
+        Limits {
+            messages,
+            bytes: usize::MAX,
+        }
+    }
+
     #[test]
     fn runs_and_single_messages_keep_arrival_order() {
         let mut queue = Queue::default();
-        assert_eq!(queue.push_run(run("abc"), 10), 0);
-        assert_eq!(queue.push_messages(&mut vec![one("d")], 10), 0);
-        assert_eq!(queue.push_run(run("ef"), 10), 0);
+        assert_eq!(queue.push_run(run("abc"), count(10)), 0);
+        assert_eq!(queue.push_messages(&mut vec![one("d")], count(10)), 0);
+        assert_eq!(queue.push_run(run("ef"), count(10)), 0);
+        assert_eq!(queue.bytes(), 6);
         assert_eq!(queue.len(), 6);
         let msgs = queue.take().into_messages();
         assert_eq!(
@@ -185,10 +232,42 @@ mod tests {
         ];
         for &(runs, capacity, left, dropped) in cases {
             let mut queue = Queue::default();
-            let total: u64 = runs.iter().map(|r| queue.push_run(run(r), capacity)).sum();
+            let total: u64 = runs
+                .iter()
+                .map(|r| queue.push_run(run(r), count(capacity)))
+                .sum();
             assert_eq!(total, dropped, "{runs:?} cap {capacity}");
-            assert_eq!(queue.len(), left.len());
+            assert_eq!((queue.len(), queue.bytes()), (left.len(), left.len()));
             assert_eq!(payloads(queue), left, "{runs:?} cap {capacity}");
+        }
+    }
+
+    #[test]
+    fn a_byte_cap_drops_the_oldest_but_keeps_the_newest() {
+        // (pushed: runs, or single messages as "=x"; byte cap; left; dropped)
+        let cases: &[(&[&'static str], usize, &str, u64)] = &[
+            (&["abcde"], 3, "cde", 2),
+            (&["ab", "cd", "e"], 2, "de", 3),
+            (&["=abcdef"], 2, "abcdef", 0),
+            (&["ab", "=cdefg"], 2, "cdefg", 2),
+            (&["=ab", "=c", "de"], 3, "cde", 1),
+        ];
+        for &(pushed, cap, left, dropped) in cases {
+            let mut queue = Queue::default();
+            let limits = Limits {
+                messages: 100,
+                bytes: cap,
+            };
+            let total: u64 = pushed
+                .iter()
+                .map(|p| match p.strip_prefix('=') {
+                    Some(text) => queue.push_messages(&mut vec![one(text)], limits),
+                    None => queue.push_run(run(p), limits),
+                })
+                .sum();
+            assert_eq!(total, dropped, "{pushed:?} cap {cap}");
+            assert_eq!(queue.bytes(), left.len(), "{pushed:?} cap {cap}");
+            assert_eq!(payloads(queue), left, "{pushed:?} cap {cap}");
         }
     }
 }

@@ -249,10 +249,11 @@ fn history_keeps_the_newest_n_across_batches_and_runs() {
         let store = with_history(depth, depth, usize::MAX);
         let slot = store.slot(&name("ch"));
         for &batch in batches {
-            match batch.strip_prefix('+') {
+            let refused = match batch.strip_prefix('+') {
                 Some(run) => slot.push_run(run_of(run)),
                 None => slot.push_batch(&mut msgs_on("ch", batch)),
-            }
+            };
+            assert_eq!(refused, 0, "no memory limit");
         }
         assert_eq!(
             letters(&store.history("ch")),
@@ -380,4 +381,92 @@ fn waiting_on_a_pattern_leaves_nothing_behind() {
     assert!(slot.state.lock().subscribers.is_empty());
     assert!(store.patterns.lock().is_empty());
     assert_eq!(store.any.waiters.load(Ordering::SeqCst), 0);
+}
+
+/// A message of `len` bytes from `from` on `channel`.
+fn sized(channel: &str, from: u64, len: usize) -> Message {
+    let payload = Bytes::from(vec![7u8; len]);
+    Message::new(name(channel), payload, ClientId(from), Instant::now())
+}
+
+/// A store whose channels hold at most `limit` bytes together.
+fn within(limit: usize) -> (Store, Arc<Memory>) {
+    let memory = Memory::new(limit);
+    let store = Store::new(8, HashMap::new()).hold_in(Arc::clone(&memory), usize::MAX);
+    (store, memory)
+}
+
+#[test]
+fn what_a_channel_holds_is_charged_once_and_given_back_as_it_goes() {
+    let (store, memory) = within(usize::MAX);
+    let slot = store.slot(&name("ch"));
+    // 10 KiB (over the compaction size, so the latest values share its
+    // buffer with the queue): counted once.
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 1, 10_240)]), 0);
+    assert_eq!(memory.used(), 10_240);
+    // A small payload's latest values are copies: counted three times.
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 2, 100)]), 0);
+    assert_eq!(memory.used(), 2 * 10_240 + 3 * 100);
+    assert_eq!(store.get_all("ch").len(), 2);
+    assert_eq!(
+        memory.used(),
+        10_240 + 2 * 100,
+        "the queue's share given back"
+    );
+    store.forget_senders(&[ClientId(1), ClientId(2)]);
+    assert_eq!(memory.used(), 100, "the latest value stays");
+}
+
+#[test]
+fn a_channel_short_of_memory_sheds_the_oldest_of_the_fullest_channels_first() {
+    let (store, memory) = within(100_000);
+    let big = store.slot(&name("big"));
+    // Queued and nobody reads: 60 KiB.
+    for _ in 0..6 {
+        assert_eq!(big.push_batch(&mut vec![sized("big", 1, 10_240)]), 0);
+    }
+    assert_eq!(memory.used(), 6 * 10_240);
+    // A small channel's message makes room by shedding the big one's queue.
+    let small = store.slot(&name("small"));
+    assert_eq!(small.push_batch(&mut vec![sized("small", 2, 50_000)]), 0);
+    assert!(memory.used() <= 100_000, "{}", memory.used());
+    let big_stats = store.stats("big").unwrap();
+    assert_eq!(
+        (big_stats.dropped, big_stats.queued),
+        (2, 4),
+        "the oldest, counted"
+    );
+    assert_eq!(store.get("small").unwrap().payload().len(), 50_000);
+    assert!(store.get("big").is_some(), "latest values go last");
+}
+
+#[test]
+fn a_message_no_shedding_makes_room_for_is_refused_and_counted() {
+    let (store, memory) = within(64_000);
+    let other = store.slot(&name("other"));
+    assert_eq!(other.push_batch(&mut vec![sized("other", 1, 20_000)]), 0);
+    let slot = store.slot(&name("ch"));
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 2, 70_000)]), 1);
+    assert_eq!(
+        store.stats("ch").map(|s| (s.received, s.dropped)),
+        Some((0, 1))
+    );
+    assert!(store.get("ch").is_none());
+    // Larger than the whole budget: nothing else was let go for it.
+    assert_eq!(memory.used(), 20_000);
+    assert!(store.get("other").is_some());
+    // One that fits only without the others' latest values takes their room.
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 2, 50_000)]), 0);
+    assert_eq!((memory.used(), store.get("other")), (50_000, None));
+    // A run is refused whole too.
+    let run = Run {
+        chunk: Bytes::from(vec![1u8; 70_000]),
+        spans: vec![(0, 35_000), (35_000, 70_000)],
+        channel: name("ch"),
+        from: ClientId(3),
+        received: Instant::now(),
+    };
+    assert_eq!(slot.push_run(run), 2);
+    assert_eq!(store.stats("ch").unwrap().dropped, 3);
+    assert_eq!(memory.used(), 50_000);
 }
