@@ -141,7 +141,7 @@
 //! route it refuses, the host sends the sender a control frame of op
 //! [`OP_UNDELIVERED`] (`0x02`) on the frame's channel, whose payload is a reason
 //! code `u8` (1 unknown id, 2 unknown name, 3 refused, 4 unsupported, 5
-//! unknown room, 6 unknown group) and UTF-8 detail ([`Undelivered`]): the other targets still
+//! unknown room, 6 unknown group, 7 over a limit of the host's) and UTF-8 detail ([`Undelivered`]): the other targets still
 //! get their copies.
 //!
 //! A data frame on `cmd`, routed to the client named `arm`, carrying `go`:
