@@ -67,7 +67,20 @@ fuzz_target!(|data: &[u8]| {
                     assert!(pattern.matches(text), "a plain name matches itself");
                 }
                 // Whatever the channel, matching ends and does not panic.
-                let _ = pattern.matches(&text.replace('*', "x"));
+                let channel = text.replace('*', "x");
+                let _ = pattern.matches(&channel);
+                // Two halves of the text as patterns: overlapping is
+                // symmetric, and a channel both name proves an overlap.
+                let half = text.len() / 2;
+                if let (Some(a), Some(b)) = (text.get(..half), text.get(half..)) {
+                    if let (Ok(a), Ok(b)) = (Pattern::new(a), Pattern::new(b)) {
+                        assert_eq!(a.overlaps(&b), b.overlaps(&a));
+                        if a.matches(&channel) && b.matches(&channel) {
+                            assert!(a.overlaps(&b), "{a:?} and {b:?} both name {channel:?}");
+                        }
+                        assert!(pattern.overlaps(&pattern) || !pattern.matches(&channel));
+                    }
+                }
             }
         }
     }
