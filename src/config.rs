@@ -52,6 +52,10 @@ pub(crate) struct Config {
     pub(crate) memory_limit: usize,
     /// Most payload bytes in one channel's queue (beyond its newest).
     pub(crate) queue_bytes: usize,
+    /// Most channels one peer's frames may create.
+    pub(crate) max_channels_per_client: usize,
+    /// How long a channel lies idle before its slot may be reclaimed.
+    pub(crate) channel_idle: Duration,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -139,6 +143,8 @@ impl Default for Config {
             max_rooms_per_client: DEFAULT_MAX_ROOMS_PER_CLIENT,
             memory_limit: DEFAULT_MEMORY_LIMIT,
             queue_bytes: 64 << 20,
+            max_channels_per_client: 1024,
+            channel_idle: Duration::from_secs(60),
         }
     }
 }
@@ -263,12 +269,37 @@ macro_rules! common_setters {
             self
         }
 
-        /// Most channels the peers' frames may create in this handle's store. A
-        /// frame on a new channel beyond it closes its connection with
-        /// [`ErrorKind::ChannelLimit`](crate::ErrorKind::ChannelLimit), so a peer
-        /// cannot exhaust memory by inventing names. Default: 4096.
+        /// Most channels the peers' frames may create in this handle's store.
+        /// When it holds that many, a frame on a new channel takes the slot
+        /// of the channel idle longest, if one has had no message for
+        /// [`channel_idle`](Self::channel_idle), has no subscription or
+        /// waiting reader and was never written by this side itself (a
+        /// latched value); its latest value and counters go with it. Failing
+        /// that, the frame is dropped and its sender told
+        /// ([`ErrorKind::ChannelLimit`](crate::ErrorKind::ChannelLimit) in the
+        /// text of an [`Event::Undelivered`](crate::Event::Undelivered)'s
+        /// [`HostLimit`](crate::ErrorKind::HostLimit)); the connection stays.
+        /// Default: 4096.
         pub fn max_channels(mut self, channels: usize) -> Self {
             self.config.max_channels = channels;
+            self
+        }
+
+        /// Most channels one peer's frames may create (counted by sender id;
+        /// a reclaimed channel counts no more). Beyond it a frame on a new
+        /// channel is dropped and its sender told
+        /// ([`ErrorKind::ChannelQuota`](crate::ErrorKind::ChannelQuota)), so
+        /// one peer inventing names cannot take every slot. Default: 1024.
+        pub fn max_channels_per_client(mut self, channels: usize) -> Self {
+            self.config.max_channels_per_client = channels;
+            self
+        }
+
+        /// How long a channel must have had no message before, with the
+        /// store full ([`max_channels`](Self::max_channels)), its slot may
+        /// go to a new channel. Default: 60 s.
+        pub fn channel_idle(mut self, idle: Duration) -> Self {
+            self.config.channel_idle = idle;
             self
         }
 

@@ -152,11 +152,21 @@ pub enum ErrorKind {
     /// The peer broke the wire format; that connection was closed.
     #[error("protocol error: {0}")]
     Protocol(#[from] DecodeError),
-    /// A peer sent a frame on a new channel while the store held its maximum
-    /// number of channels; that connection was closed.
+    /// A frame on a new channel found the store holding its most channels,
+    /// none idle long enough to make way; it was dropped (and its sender
+    /// told, with [`HostLimit`](Self::HostLimit)).
     #[error("channel limit of {max} reached")]
     ChannelLimit {
         /// The configured maximum ([`HostBuilder::max_channels`](crate::HostBuilder::max_channels)).
+        max: usize,
+    },
+    /// A frame on a new channel came from a client that made its quota of
+    /// channels already; it was dropped (and its sender told, with
+    /// [`HostLimit`](Self::HostLimit)).
+    #[error("quota of {max} channels per client reached")]
+    ChannelQuota {
+        /// The configured quota
+        /// ([`HostBuilder::max_channels_per_client`](crate::HostBuilder::max_channels_per_client)).
         max: usize,
     },
     /// The peer did not finish the handshake within the timeout: a client's

@@ -331,6 +331,20 @@ fn watch_a_pattern_and_send_to_a_room_and_a_group() {
 }
 
 #[test]
+fn send_fails_when_the_host_does_not_deliver_or_keep_the_message() {
+    let (_host, addr) = Child::host(&["--no-forward"]);
+    let (status, _, err) = run(&["send", &addr, "cmd", "lift", "--to", "nobody", "--lock"]);
+    assert_one_line_error(status, &err, "not delivered");
+    assert!(err.contains("nobody"), "{err}");
+    let (status, _, err) = run(&["send", &addr, "cmd", "all", "--group", "arm/**"]);
+    assert_one_line_error(status, &err, "not delivered");
+    assert!(err.contains("arm/**"), "{err}");
+    // What the host keeps succeeds.
+    let (status, _, err) = run(&["send", &addr, "cmd", "kept"]);
+    assert!(status.success(), "{err}");
+}
+
+#[test]
 fn wait_echo_fails_in_one_line_when_nothing_comes_back() {
     let (_host, addr) = Child::host(&["--no-forward"]);
     let (status, _, err) = run(&["send", &addr, "cmd", "x", "--wait-echo", "--timeout", "1"]);

@@ -19,7 +19,7 @@ use crate::protocol::{
     DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, OP_JOIN, OP_LEAVE,
     OP_ROOMS, Outbox, Pattern, Route, Undelivered,
 };
-use crate::store::{Message, Run, Slot};
+use crate::store::{Message, NoSlot, Run, Slot};
 use crate::time::unix_ns;
 use crate::{ClientId, DisconnectReason, ErrorKind, Event, Relay, Result};
 
@@ -333,7 +333,9 @@ impl Open {
     }
 
     /// Queues a message for its channel's slot, storing the previous channel's
-    /// messages first when the channel changes.
+    /// messages first when the channel changes. A message on a new channel
+    /// the store has no slot for (its sender's quota, or a full store) is
+    /// dropped and its sender told.
     fn store(&mut self, msg: Message, shared: &Shared) -> Result<()> {
         let same = self
             .slot
@@ -341,11 +343,18 @@ impl Open {
             .is_some_and(|s| s.name() == msg.channel_name());
         if !same {
             self.store_batch();
-            let Some(slot) = shared.store.slot_for_peer(msg.channel_name()) else {
-                let max = shared.config.max_channels;
-                return Err(ErrorKind::ChannelLimit { max }.into());
-            };
-            self.slot = Some(slot);
+            let store = &shared.store;
+            match store.slot_for_peer(msg.channel_name(), msg.from(), msg.received()) {
+                Ok(slot) => self.slot = Some(slot),
+                Err(no_slot) => {
+                    let error = match no_slot {
+                        NoSlot::Full { max } => ErrorKind::ChannelLimit { max },
+                        NoSlot::Quota { max } => ErrorKind::ChannelQuota { max },
+                    };
+                    self.refuse(msg.channel(), &error.to_string());
+                    return Ok(());
+                }
+            }
         }
         self.batch.push(msg);
         Ok(())
@@ -423,12 +432,21 @@ impl Open {
     }
 
     /// Tells the sender that `messages` it sent on `channel` were refused
-    /// for want of memory (a host's client; a client's host only counts
-    /// them).
+    /// for want of memory.
     fn refused(&self, channel: &str, messages: usize) {
-        if messages > 0 && self.side() == Side::Host {
-            let why = format!("{messages} message(s) over its memory limit");
-            route::notify(&self.peer, channel, &Undelivered::OverLimit(why));
+        if messages > 0 {
+            self.refuse(
+                channel,
+                &format!("{messages} message(s) over its memory limit"),
+            );
+        }
+    }
+
+    /// Tells a host's client that the host did not keep what it sent on
+    /// `channel`, and `why` (a client's host is not told: it only counts).
+    fn refuse(&self, channel: &str, why: &str) {
+        if self.side() == Side::Host {
+            route::notify(&self.peer, channel, &Undelivered::OverLimit(why.to_owned()));
         }
     }
 }

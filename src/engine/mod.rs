@@ -46,7 +46,7 @@ use crate::config::Config;
 // The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
 use crate::memory::Memory;
 use crate::pace;
-use crate::store::{HistoryRule, Store};
+use crate::store::{ChannelRule, HistoryRule, Store};
 use crate::{Event, Result};
 
 /// The channel a client's interest declaration travels on (control frames
@@ -139,7 +139,11 @@ impl Shared {
         let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
             .hold_in(Arc::clone(&memory), config.queue_bytes)
             .limit_images(config.image_queue_capacity)
-            .limit_channels(config.max_channels)
+            .limit_channels(ChannelRule {
+                max: config.max_channels,
+                per_client: config.max_channels_per_client,
+                idle: config.channel_idle,
+            })
             .keep_history(HistoryRule {
                 depth: config.history_depth,
                 depths: config.channel_history.clone(),

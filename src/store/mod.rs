@@ -31,6 +31,35 @@ pub(crate) use queue::Run;
 use queue::{Limits, Queue};
 pub use subscription::Subscription;
 
+/// Who may make channels in a store: at most `max` in all, at most
+/// `per_client` made by one client's frames; a channel idle for `idle`
+/// makes way for a new one when the store is full.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChannelRule {
+    pub(crate) max: usize,
+    pub(crate) per_client: usize,
+    pub(crate) idle: Duration,
+}
+
+impl Default for ChannelRule {
+    fn default() -> ChannelRule {
+        ChannelRule {
+            max: usize::MAX,
+            per_client: usize::MAX,
+            idle: Duration::MAX,
+        }
+    }
+}
+
+/// Why a peer's frame found no slot for its new channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoSlot {
+    /// The store holds its most channels and none has lain idle long enough.
+    Full { max: usize },
+    /// The sender made its quota of channels.
+    Quota { max: usize },
+}
+
 /// A subscription to a pattern, kept to attach to channels made later.
 #[derive(Debug)]
 struct PatternSub {
@@ -57,8 +86,13 @@ pub(crate) struct Store {
     any: Arc<AnyArrival>,
     default_capacity: usize,
     capacities: HashMap<String, usize>,
-    /// Most channels peers may create; every slot lives as long as the store.
-    max_channels: usize,
+    /// Who may make channels, and when an idle one makes way.
+    rule: ChannelRule,
+    /// Channels each client made, against its quota.
+    made: Mutex<HashMap<ClientId, usize>>,
+    /// No slot can be reclaimed before this (the last search found none
+    /// idle long enough): spares a full table a search per frame.
+    no_reclaim_before: Mutex<Option<Instant>>,
     /// Queue capacity of a channel once images arrive on it, unless the
     /// channel has a capacity of its own.
     image_capacity: usize,
@@ -80,7 +114,9 @@ impl Store {
             any: Arc::default(),
             default_capacity,
             capacities,
-            max_channels: usize::MAX,
+            rule: ChannelRule::default(),
+            made: Mutex::default(),
+            no_reclaim_before: Mutex::default(),
             image_capacity: usize::MAX,
             history: HistoryRule::default(),
             queue_bytes: usize::MAX,
@@ -110,19 +146,93 @@ impl Store {
     }
 
     /// Limits how many channels peers' frames may create.
-    pub(crate) fn limit_channels(mut self, max: usize) -> Store {
-        self.max_channels = max;
+    pub(crate) fn limit_channels(mut self, rule: ChannelRule) -> Store {
+        self.rule = rule;
         self
     }
 
-    /// The slot of `name` for a frame from a peer; `None` when the channel is
-    /// new and the store already holds its maximum of channels.
-    pub(crate) fn slot_for_peer(&self, name: &ChannelName) -> Option<Arc<Slot>> {
-        let full = self.channels.read().len() >= self.max_channels;
-        if full && !self.channels.read().contains_key(name.as_str()) {
-            return None;
+    /// The slot of `name` for a frame `from` a peer at `now`, made if new:
+    /// unless `from` made its quota of channels already, or the store holds
+    /// its most and none has lain idle (no arrival, nobody holding it) long
+    /// enough to make way.
+    pub(crate) fn slot_for_peer(
+        &self,
+        name: &ChannelName,
+        from: ClientId,
+        now: Instant,
+    ) -> Result<Arc<Slot>, NoSlot> {
+        if let Some(slot) = self.existing(name.as_str()) {
+            return Ok(slot);
         }
-        Some(self.slot(name))
+        let made = self.made.lock().get(&from).copied().unwrap_or(0);
+        if made >= self.rule.per_client {
+            return Err(NoSlot::Quota {
+                max: self.rule.per_client,
+            });
+        }
+        if self.channels.read().len() >= self.rule.max && !self.reclaim(now) {
+            return Err(NoSlot::Full { max: self.rule.max });
+        }
+        let slot = self.slot(name);
+        let mut state = slot.state.lock();
+        if state.maker.is_none() {
+            state.maker = Some(from);
+            *self.made.lock().entry(from).or_default() += 1;
+        }
+        drop(state);
+        Ok(slot)
+    }
+
+    /// Frees the slot of the channel idle longest, if one has lain idle
+    /// for the rule's time and nobody holds it (no subscription, reader or
+    /// connection on it) and the host never wrote to it itself (a latched
+    /// value); returns whether it freed one.
+    fn reclaim(&self, now: Instant) -> bool {
+        let mut not_before = self.no_reclaim_before.lock();
+        if not_before.is_some_and(|t| now < t) {
+            return false;
+        }
+        let mut channels = self.channels.write();
+        let mut oldest: Option<(Instant, Arc<str>)> = None;
+        let mut next: Option<Instant> = None;
+        for (name, slot) in channels.iter() {
+            if Arc::strong_count(slot) > 1 {
+                continue;
+            }
+            let state = slot.state.lock();
+            if state.own || !state.subscribers.is_empty() {
+                continue;
+            }
+            let Some(free_at) = state.touched.checked_add(self.rule.idle) else {
+                continue;
+            };
+            if free_at > now {
+                next = Some(next.map_or(free_at, |n| n.min(free_at)));
+            } else if oldest.as_ref().is_none_or(|(t, _)| state.touched < *t) {
+                oldest = Some((state.touched, Arc::clone(name)));
+            }
+        }
+        let Some((_, name)) = oldest else {
+            // Nothing before the first idle one comes due; with none coming
+            // due, nothing for an idle time (or an hour, if that is longer).
+            let later = now.checked_add(self.rule.idle.min(Duration::from_secs(3600)));
+            *not_before = next.or(later);
+            return false;
+        };
+        let Some(slot) = channels.remove(&name) else {
+            return false;
+        };
+        drop(channels);
+        let maker = slot.state.lock().maker;
+        if let Some(maker) = maker {
+            let mut made = self.made.lock();
+            if let Some(n) = made.get_mut(&maker) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        // Dropping it gives what it held back to the budget.
+        drop(slot);
+        true
     }
 
     /// The slot of `name`, created on first use.
@@ -388,12 +498,14 @@ impl Store {
         names
     }
 
-    /// Forgets what `clients` sent as their latest on each channel: the
-    /// registry forgot them, and nobody can ask for them by id any more.
+    /// Forgets what `clients` sent as their latest on each channel, and
+    /// the count of channels they made: the registry forgot them, and
+    /// nobody can ask for them by id any more.
     pub(crate) fn forget_senders(&self, clients: &[ClientId]) {
         if clients.is_empty() {
             return;
         }
+        self.made.lock().retain(|id, _| !clients.contains(id));
         for slot in self.channels.read().values() {
             let mut state = slot.state.lock();
             for id in clients {
@@ -449,6 +561,14 @@ pub(crate) struct Slot {
     charged: AtomicUsize,
     /// Every slot of the store, this one included.
     channels: std::sync::Weak<Channels>,
+}
+
+impl Drop for Slot {
+    /// Gives what the slot held back to the budget: a reclaimed slot, or
+    /// the store's end.
+    fn drop(&mut self) {
+        self.memory.give_back(*self.charged.get_mut());
+    }
 }
 
 /// A store-wide signal for readers waiting on several channels (a pattern's
@@ -514,6 +634,7 @@ impl Slot {
         }
         let latest = compact(last.clone());
         let mut state = self.state.lock();
+        state.touched = last.received;
         state.latest = Some(latest);
         // The last message of each run of one sender is that sender's latest so far.
         let mut msgs = batch.iter().peekable();
@@ -572,8 +693,8 @@ impl Slot {
     }
 
     /// Whether `bytes` more fit the memory budget, after letting go of what
-    /// the channels hold if they do not: the channel holding most first,
-    /// its oldest first (queued messages, history, other senders' latest
+    /// the channels hold if they do not: the channel holding most first (of
+    /// equals, the one idle longest), its oldest first (queued messages, history, other senders' latest
     /// messages, then its latest values, which this channel, about to
     /// store, keeps), until there is room. So a flood of large messages
     /// pushes out large messages, while a control loop's small channel is
@@ -593,15 +714,25 @@ impl Slot {
         let Some(channels) = self.channels.upgrade() else {
             return false;
         };
-        let mut slots: Vec<Arc<Slot>> = channels.read().values().cloned().collect();
-        slots.sort_by_key(|slot| std::cmp::Reverse(slot.charged.load(Ordering::Acquire)));
-        for slot in &slots {
+        let slots: Vec<Arc<Slot>> = channels.read().values().cloned().collect();
+        // The fullest first; of equals, the one idle longest.
+        let mut slots: Vec<(std::cmp::Reverse<usize>, Instant, Arc<Slot>)> = slots
+            .into_iter()
+            .map(|slot| {
+                let touched = slot.state.lock().touched;
+                let charged = slot.charged.load(Ordering::Acquire);
+                (std::cmp::Reverse(charged), touched, slot)
+            })
+            .collect();
+        slots.sort_by_key(|(charged, touched, _)| (*charged, *touched));
+        let slots = slots.into_iter().map(|(_, _, slot)| slot);
+        for slot in slots {
             let want = over();
             if want == 0 {
                 return true;
             }
             let mut state = slot.state.lock();
-            state.shed(want, !std::ptr::eq(&**slot, self));
+            state.shed(want, !std::ptr::eq(&*slot, self));
             slot.settle(&mut state);
         }
         over() == 0
@@ -626,6 +757,7 @@ impl Slot {
     /// latest and the counters are left alone: they are what arrived.
     pub(crate) fn record_own(&self, msg: Message) {
         let mut state = self.state.lock();
+        state.own = true;
         if msg.image.is_some() {
             state.latest_image = Some(compact(msg.clone()));
         }
@@ -655,6 +787,7 @@ impl Slot {
         }
         let latest = compact(run.message(last));
         let mut state = self.state.lock();
+        state.touched = run.received;
         state.set_by_client(latest.clone());
         state.latest = Some(latest);
         state.received += run.spans.len() as u64;
@@ -694,6 +827,13 @@ struct SlotState {
     queue_bytes: usize,
     /// Payload bytes of `by_client`.
     by_client_bytes: usize,
+    /// When the last message arrived (or the slot was made).
+    touched: Instant,
+    /// Whether this side wrote to it itself (a host's latched value): never
+    /// reclaimed.
+    own: bool,
+    /// The client whose frame made it, charged against its quota.
+    maker: Option<ClientId>,
     /// The last messages, apart from the queue; empty while off.
     history: History,
     by_client: BTreeMap<ClientId, Message>,
@@ -722,6 +862,9 @@ impl SlotState {
             capacity,
             queue_bytes: usize::MAX,
             by_client_bytes: 0,
+            touched: Instant::now(),
+            own: false,
+            maker: None,
             history,
             by_client: BTreeMap::new(),
             subscribers: Vec::new(),

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
 use serde::Serialize;
-use socketengine::{Client, ClientId, Message, To};
+use socketengine::{Client, ClientId, Event, Message, To};
 
 use crate::host::POLL;
 use crate::shutdown::Shutdown;
@@ -34,8 +34,8 @@ pub(crate) struct SendArgs {
     stdin: bool,
     /// Route the message through the host to the client with this name
     /// instead of to the host; repeat for several. The receivers see this
-    /// client as the sender. (A name the host does not know is reported by
-    /// the host afterwards, not by this exit status.)
+    /// client as the sender. A name the host does not know fails the
+    /// command, as does a message the host would not keep (its limits).
     #[arg(long = "to", value_name = "NAME", conflicts_with_all = ["room", "group"])]
     to: Vec<String>,
     /// Route the message through the host to the members of this room.
@@ -72,14 +72,30 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
         (None, None, true) => To::Host,
         (None, None, false) => To::Names(args.to.clone()),
     };
+    let events = client.events();
     let target = client.to(to);
     let result = match args.lock {
         true => target.write_lock(&args.channel, payload.clone()).map(drop),
         false => (target.write(&args.channel, payload.clone())).and_then(|_| client.flush()),
     };
-    result
-        .map_err(lib)
-        .with_context(|| format!("{len} bytes on {:?} not delivered", args.channel))?;
+    let failed = || format!("{len} bytes on {:?} not delivered", args.channel);
+    result.map_err(lib).with_context(failed)?;
+    // The host answers in order: once it has answered a question asked
+    // after the message, its notice about the message (a name it does not
+    // know, a limit of its own) has arrived, if it sent one.
+    let _ = client.lookup(client.name());
+    let refusals: Vec<String> = events
+        .try_iter()
+        .filter_map(|event| match event {
+            Event::Undelivered { channel, error } if channel == args.channel => {
+                Some(error.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    if !refusals.is_empty() {
+        return Err(anyhow::anyhow!("the host said: {}", refusals.join("; "))).with_context(failed);
+    }
     if args.wait_echo {
         wait_echo(&client, &args.channel, &payload, sent, timeout)?;
     } else {
