@@ -199,6 +199,19 @@ fn spec_frame(body: &[u8]) -> Result<Frame, DecodeError> {
                 }
                 Route::Names(names)
             }
+            5 => {
+                let n = b.u8("route")?;
+                let text = utf8(b.take(usize::from(n), "route")?, "group")?;
+                // A pattern: `*` only as a whole segment, or `**`.
+                let starred = |part: &str| part != "*" && part != "**" && part.contains('*');
+                if text.is_empty() {
+                    return Err(DecodeError::BadPattern("an empty group"));
+                }
+                if text.split('/').any(starred) {
+                    return Err(DecodeError::BadPattern("`*` inside a segment"));
+                }
+                Route::Group(Pattern::new(text).expect("checked by the spec's rules"))
+            }
             tag => return Err(DecodeError::BadRoute(tag)),
         }),
     };
