@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::ClientId;
-use crate::protocol::DecodeError;
+use crate::protocol::{DecodeError, WelcomeStatus};
 
 /// A specialised `Result` for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -69,9 +69,11 @@ pub enum ErrorKind {
         /// Why it failed.
         source: io::Error,
     },
-    /// The host refused the handshake.
+    /// The host turned the connection away before admitting it: on a
+    /// client, from the host's welcome; on a host, in an
+    /// [`Event::Error`](crate::Event::Error) for the connection it refused.
     #[error("host refused the connection: {0}")]
-    Refused(String),
+    Refused(Refusal),
     /// The host refused the handshake because another connection holds this
     /// client's name (and this client could not prove it is that one).
     #[error("name {name:?} is taken by a connected client")]
@@ -173,6 +175,65 @@ pub enum ErrorKind {
     /// An operating-system I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// Why a host turned a connection away before admitting it, in
+/// [`ErrorKind::Refused`]. Limits are set on the [`HostBuilder`](crate::HostBuilder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The host has its most clients connected
+    /// ([`max_connections`](crate::HostBuilder::max_connections)).
+    HostFull,
+    /// The host has its most connections from this source address
+    /// ([`max_connections_per_addr`](crate::HostBuilder::max_connections_per_addr)).
+    AddressLimit,
+    /// The connection had not sent its hello when every handshake slot was
+    /// taken ([`max_handshakes`](crate::HostBuilder::max_handshakes)), and it
+    /// was the oldest: it made way for a newer one. Trying again is fine.
+    Evicted,
+    /// The host does not speak this client's protocol version.
+    VersionMismatch,
+    /// A refusal this build does not know: the welcome's status code.
+    Unknown(u8),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::HostFull => f.write_str("host full"),
+            Refusal::AddressLimit => f.write_str("too many connections from this address"),
+            Refusal::Evicted => f.write_str("handshake evicted for a newer connection"),
+            Refusal::VersionMismatch => f.write_str("protocol version mismatch"),
+            Refusal::Unknown(code) => write!(f, "unknown status {code}"),
+        }
+    }
+}
+
+impl Refusal {
+    /// The welcome status that tells a client about this refusal.
+    pub(crate) fn status(self) -> WelcomeStatus {
+        match self {
+            Refusal::HostFull => WelcomeStatus::HostFull,
+            Refusal::AddressLimit => WelcomeStatus::AddressLimit,
+            Refusal::Evicted => WelcomeStatus::Evicted,
+            Refusal::VersionMismatch => WelcomeStatus::VersionMismatch,
+            Refusal::Unknown(code) => WelcomeStatus::Unknown(code),
+        }
+    }
+
+    /// The refusal a welcome's status means (`None`: accepted, or a name
+    /// taken, which has its own [`ErrorKind::NameTaken`]).
+    pub(crate) fn from_status(status: WelcomeStatus) -> Option<Refusal> {
+        Some(match status {
+            WelcomeStatus::Accepted | WelcomeStatus::NameTaken => return None,
+            WelcomeStatus::HostFull => Refusal::HostFull,
+            WelcomeStatus::AddressLimit => Refusal::AddressLimit,
+            WelcomeStatus::Evicted => Refusal::Evicted,
+            WelcomeStatus::VersionMismatch => Refusal::VersionMismatch,
+            WelcomeStatus::Unknown(code) => Refusal::Unknown(code),
+        })
+    }
 }
 
 impl Error {

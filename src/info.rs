@@ -63,6 +63,33 @@ pub struct ChannelStats {
     pub capacity: usize,
 }
 
+/// How a host's door has been used, from
+/// [`Host::admission_stats`](crate::Host::admission_stats): connections in the
+/// handshake now, and counts (since the host started) of the connections
+/// that never became clients, by reason. Each of them was also reported as
+/// an [`Event::Error`] with no client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct AdmissionStats {
+    /// Connections accepted whose hello has not arrived yet.
+    pub handshaking: usize,
+    /// Refused because every client slot was taken
+    /// ([`Refusal::HostFull`](crate::Refusal::HostFull)).
+    pub host_full: u64,
+    /// Refused because their address had its share
+    /// ([`Refusal::AddressLimit`](crate::Refusal::AddressLimit)).
+    pub address_limit: u64,
+    /// Dropped before their hello to give their handshake slot to a newer
+    /// connection ([`Refusal::Evicted`](crate::Refusal::Evicted)).
+    pub evicted: u64,
+    /// Dropped for sending no hello within the handshake timeout.
+    pub timed_out: u64,
+    /// Refused for asking for a connected client's name without its token.
+    pub name_taken: u64,
+    /// Closed for a malformed hello or one of another protocol version.
+    pub bad_hello: u64,
+}
+
 /// Something that happened to a connection, from
 /// [`events`](crate::Inbox::events) on a host or a client.
 ///
