@@ -109,15 +109,16 @@ pub enum ErrorKind {
     /// refused the route, or it does not support it), or refused a request
     /// to join or leave a room; reported in an
     /// [`Event::Undelivered`](crate::Event::Undelivered).
-    #[error("the host did not deliver: {0}")]
+    /// Shown quoted and escaped: the words come from the host.
+    #[error("the host did not deliver: {0:?}")]
     RouteRefused(String),
     /// Nothing answers requests on this channel: the host has no such
     /// service (see the wire format's "Services").
     #[error("no responder on {0:?}")]
     NoResponder(String),
     /// The peer could not answer a request (it found it malformed, or the
-    /// answer failed); its words.
-    #[error("the peer could not answer: {0}")]
+    /// answer failed); its words, shown quoted and escaped.
+    #[error("the peer could not answer: {0:?}")]
     Remote(String),
     /// A target that cannot go on the wire as given: a list of more than 255
     /// ids or names, an empty name or one over 255 bytes.
@@ -388,6 +389,47 @@ pub enum RecvTimeoutError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_a_peer_is_displayed_quoted_on_one_line() {
+        let forged = "x\n1.000s connected admin (#1) from 10.0.0.1:22\u{1b}[2J\0\u{202e}";
+        let kinds = [
+            ErrorKind::RouteRefused(forged.to_owned()),
+            ErrorKind::Remote(forged.to_owned()),
+            ErrorKind::NameTaken {
+                name: forged.to_owned(),
+            },
+            ErrorKind::UnknownName(forged.to_owned()),
+            ErrorKind::UnknownRoom(forged.to_owned()),
+            ErrorKind::UnknownGroup(forged.to_owned()),
+            ErrorKind::NoResponder(forged.to_owned()),
+        ];
+        for kind in kinds {
+            let shown = Error::new(kind).to_string();
+            assert!(
+                shown.contains(
+                    r#""x\n1.000s connected admin (#1) from 10.0.0.1:22\u{1b}[2J\0\u{202e}""#
+                ),
+                "{shown}"
+            );
+            assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'));
+        }
+    }
+
+    #[test]
+    fn refusals_and_welcome_statuses_correspond() {
+        for refusal in [
+            Refusal::HostFull,
+            Refusal::AddressLimit,
+            Refusal::Evicted,
+            Refusal::VersionMismatch,
+            Refusal::Unknown(200),
+        ] {
+            assert_eq!(Refusal::from_status(refusal.status()), Some(refusal));
+        }
+        assert_eq!(Refusal::from_status(WelcomeStatus::Accepted), None);
+        assert_eq!(Refusal::from_status(WelcomeStatus::NameTaken), None);
+    }
 
     #[test]
     fn debug_shows_the_payload_length_not_its_bytes() {

@@ -220,3 +220,46 @@ impl CloseCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn an_event_logged_with_debug_or_its_error_displayed_stays_on_one_line() {
+        let forged = "x\n   0.001s connected admin (#1)\u{1b}[2J\0\u{202e}".to_owned();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        let events = [
+            Event::Connected {
+                client: ClientId(1),
+                name: forged.clone(),
+                addr,
+            },
+            Event::Disconnected {
+                client: ClientId(1),
+                name: forged.clone(),
+                addr,
+                reason: Some(DisconnectReason::new(CloseCode::Kicked, forged.clone())),
+            },
+            Event::Undelivered {
+                channel: forged.clone(),
+                error: ErrorKind::RouteRefused(forged.clone()).into(),
+            },
+        ];
+        for event in events {
+            let logged = format!("{event:?}");
+            assert!(
+                !logged.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{logged}"
+            );
+            if let Event::Undelivered { error, .. } = event {
+                let shown = error.to_string();
+                assert!(
+                    !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                    "{shown}"
+                );
+            }
+        }
+    }
+}
