@@ -129,9 +129,8 @@ impl EventLoop {
 
     /// Reports an error of a connection that is not a client.
     fn report(&self, addr: SocketAddr, error: Error) {
-        let client = None;
         self.shared.emit(Event::Error {
-            client,
+            client: None,
             addr,
             error,
         });
