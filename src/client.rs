@@ -468,7 +468,9 @@ impl ClientBuilder {
     /// [`ErrorKind::NameTaken`](crate::ErrorKind::NameTaken) when another
     /// connected client holds its [name](Self::name);
     /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when it turns the client
-    /// away for another reason (full, or another protocol version).
+    /// away for another reason: its client slots are full, this address has
+    /// its share, its handshake slots were needed for newer connections
+    /// (worth trying again), or another protocol version ([`Refusal`](crate::Refusal)).
     pub fn connect(self) -> Result<Client> {
         Client::connect(self)
     }

@@ -56,6 +56,8 @@ pub(crate) struct Config {
     pub(crate) max_channels_per_client: usize,
     /// How long a channel lies idle before its slot may be reclaimed.
     pub(crate) channel_idle: Duration,
+    /// A host's limits on connections that are not clients yet.
+    pub(crate) admission: AdmissionLimits,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -118,7 +120,7 @@ impl Default for Config {
             queue_capacity: 1024,
             channel_capacity: HashMap::new(),
             outbox_budget: 16 << 20,
-            handshake_timeout: Duration::from_secs(5),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             write_timeout: Duration::from_secs(5),
             max_connections: 1024,
             max_channels: 4096,
@@ -145,9 +147,13 @@ impl Default for Config {
             queue_bytes: 64 << 20,
             max_channels_per_client: 1024,
             channel_idle: Duration::from_secs(60),
+            admission: AdmissionLimits::default(),
         }
     }
 }
+
+/// Default time a new connection has to send its hello.
+pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Default ceiling of the bytes peers may make a handle hold.
 pub(crate) const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
@@ -420,15 +426,28 @@ impl HostBuilder {
         self
     }
 
-    /// How long a new connection may take to send its hello before it is dropped.
-    /// Default: 5 s.
+    /// How long a new connection may take to send its hello before it is
+    /// dropped (an [`Event::Error`](crate::Event::Error) of kind
+    /// [`ErrorKind::HandshakeTimeout`](crate::ErrorKind::HandshakeTimeout),
+    /// counted in [`AdmissionStats::timed_out`](crate::AdmissionStats::timed_out)).
+    /// A client sends its hello as soon as it is connected, so an honest one
+    /// needs no more than a round trip plus one lost segment resent (Linux
+    /// resends after 1 s at first); the shorter it is, the sooner a silent
+    /// peer gives back its [handshake slot](Self::max_handshakes) and its
+    /// descriptor. `Duration::MAX` waits for ever. Default: 2 s (as NATS's
+    /// `auth_timeout`).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.handshake_timeout = timeout;
         self
     }
 
-    /// Most clients connected at once; further connections are closed at once.
-    /// Default: 1024.
+    /// Most clients connected at once (connections that completed the
+    /// handshake). A connection beyond it is refused at once with a
+    /// `HostFull` welcome ([`Refusal::HostFull`](crate::Refusal::HostFull) on
+    /// the client, an [`Event::Error`](crate::Event::Error) on the host).
+    /// Connections still in the handshake have slots of their own
+    /// ([`max_handshakes`](Self::max_handshakes)), so the host may hold up
+    /// to the sum of both in descriptors. Default: 1024.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.config.max_connections = n;
         self
@@ -637,4 +656,69 @@ impl ClientBuilder {
     }
 
     common_setters!();
+}
+
+/// A host's limits on connections that are not clients yet: see
+/// [`HostBuilder::max_handshakes`] and the per-address limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AdmissionLimits {
+    pub(crate) max_handshakes: usize,
+    pub(crate) per_addr: usize,
+    pub(crate) per_loopback_addr: usize,
+}
+
+impl Default for AdmissionLimits {
+    fn default() -> AdmissionLimits {
+        AdmissionLimits {
+            max_handshakes: 256,
+            per_addr: 64,
+            per_loopback_addr: usize::MAX,
+        }
+    }
+}
+
+/// Admission: who may take a slot before it is a client.
+impl HostBuilder {
+    /// Most connections in the handshake at once (accepted, their hello not
+    /// yet read), apart from the [client slots](Self::max_connections), so
+    /// peers that never finish their hello cannot keep clients out. When
+    /// every slot is taken, the oldest such connection makes way for a new
+    /// one once it has had 100 ms to send its hello (a client sends it as
+    /// soon as it is connected): it is told with an `Evicted` welcome and
+    /// closed, reported as an [`Event::Error`](crate::Event::Error) of
+    /// [`Refusal::Evicted`](crate::Refusal::Evicted) and counted in
+    /// [`AdmissionStats::evicted`](crate::AdmissionStats::evicted). Until it
+    /// has had them, new connections wait in the listener's backlog. So a
+    /// client that sends its hello at once is admitted however many silent
+    /// connections hold the slots. At least 1. Default: 256.
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.config.admission.max_handshakes = n.max(1);
+        self
+    }
+
+    /// Most connections (clients and connections in the handshake) from one
+    /// source IP address other than a loopback one; further ones are refused
+    /// at once with an `AddressLimit` welcome
+    /// ([`Refusal::AddressLimit`](crate::Refusal::AddressLimit)), so one
+    /// remote machine cannot fill the host. Keep it below
+    /// [`max_connections`](Self::max_connections) and
+    /// [`max_handshakes`](Self::max_handshakes) for that. Peers behind one
+    /// NAT share an address; an IPv6 peer with a whole prefix has many. 0
+    /// admits loopback connections only. Default: 64.
+    pub fn max_connections_per_addr(mut self, n: usize) -> Self {
+        self.config.admission.per_addr = n;
+        self
+    }
+
+    /// As [`max_connections_per_addr`](Self::max_connections_per_addr), for
+    /// each loopback address (`127.0.0.0/8`, `::1`). This machine's programs
+    /// all connect from `127.0.0.1`, and a robot may run hundreds of them, so
+    /// by default only [`max_connections`](Self::max_connections) bounds
+    /// them. A limit here caps a runaway local program; it does not stop a
+    /// hostile one, which can use any of `127.0.0.0/8` (keeping such a
+    /// program out takes authentication). Default: no limit.
+    pub fn max_connections_per_loopback_addr(mut self, n: usize) -> Self {
+        self.config.admission.per_loopback_addr = n;
+        self
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::ClientId;
-use crate::protocol::DecodeError;
+use crate::protocol::{DecodeError, WelcomeStatus};
 
 /// A specialised `Result` for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -69,9 +69,11 @@ pub enum ErrorKind {
         /// Why it failed.
         source: io::Error,
     },
-    /// The host refused the handshake.
+    /// The host turned the connection away before admitting it: on a
+    /// client, from the host's welcome; on a host, in an
+    /// [`Event::Error`](crate::Event::Error) for the connection it refused.
     #[error("host refused the connection: {0}")]
-    Refused(String),
+    Refused(Refusal),
     /// The host refused the handshake because another connection holds this
     /// client's name (and this client could not prove it is that one).
     #[error("name {name:?} is taken by a connected client")]
@@ -100,7 +102,7 @@ pub enum ErrorKind {
     /// own (its [memory limit](crate::HostBuilder::memory_limit), its
     /// channels); the text says which. In an
     /// [`Event::Undelivered`](crate::Event::Undelivered).
-    #[error("the host did not keep it: {0}")]
+    #[error("the host did not keep it: {0:?}")]
     HostLimit(String),
     /// A client is in its maximum number of rooms already
     /// ([`HostBuilder::max_rooms_per_client`](crate::HostBuilder::max_rooms_per_client)).
@@ -113,15 +115,16 @@ pub enum ErrorKind {
     /// refused the route, or it does not support it), or refused a request
     /// to join or leave a room; reported in an
     /// [`Event::Undelivered`](crate::Event::Undelivered).
-    #[error("the host did not deliver: {0}")]
+    /// Shown quoted and escaped: the words come from the host.
+    #[error("the host did not deliver: {0:?}")]
     RouteRefused(String),
     /// Nothing answers requests on this channel: the host has no such
     /// service (see the wire format's "Services").
     #[error("no responder on {0:?}")]
     NoResponder(String),
     /// The peer could not answer a request (it found it malformed, or the
-    /// answer failed); its words.
-    #[error("the peer could not answer: {0}")]
+    /// answer failed); its words, shown quoted and escaped.
+    #[error("the peer could not answer: {0:?}")]
     Remote(String),
     /// A target that cannot go on the wire as given: a list of more than 255
     /// ids or names, an empty name or one over 255 bytes.
@@ -189,6 +192,65 @@ pub enum ErrorKind {
     /// An operating-system I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// Why a host turned a connection away before admitting it, in
+/// [`ErrorKind::Refused`]. Limits are set on the [`HostBuilder`](crate::HostBuilder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The host has its most clients connected
+    /// ([`max_connections`](crate::HostBuilder::max_connections)).
+    HostFull,
+    /// The host has its most connections from this source address
+    /// ([`max_connections_per_addr`](crate::HostBuilder::max_connections_per_addr)).
+    AddressLimit,
+    /// The connection had not sent its hello when every handshake slot was
+    /// taken ([`max_handshakes`](crate::HostBuilder::max_handshakes)), and it
+    /// was the oldest: it made way for a newer one. Trying again is fine.
+    Evicted,
+    /// The host does not speak this client's protocol version.
+    VersionMismatch,
+    /// A refusal this build does not know: the welcome's status code.
+    Unknown(u8),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::HostFull => f.write_str("host full"),
+            Refusal::AddressLimit => f.write_str("too many connections from this address"),
+            Refusal::Evicted => f.write_str("handshake evicted for a newer connection"),
+            Refusal::VersionMismatch => f.write_str("protocol version mismatch"),
+            Refusal::Unknown(code) => write!(f, "unknown status {code}"),
+        }
+    }
+}
+
+impl Refusal {
+    /// The welcome status that tells a client about this refusal.
+    pub(crate) fn status(self) -> WelcomeStatus {
+        match self {
+            Refusal::HostFull => WelcomeStatus::HostFull,
+            Refusal::AddressLimit => WelcomeStatus::AddressLimit,
+            Refusal::Evicted => WelcomeStatus::Evicted,
+            Refusal::VersionMismatch => WelcomeStatus::VersionMismatch,
+            Refusal::Unknown(code) => WelcomeStatus::Unknown(code),
+        }
+    }
+
+    /// The refusal a welcome's status means (`None`: accepted, or a name
+    /// taken, which has its own [`ErrorKind::NameTaken`]).
+    pub(crate) fn from_status(status: WelcomeStatus) -> Option<Refusal> {
+        Some(match status {
+            WelcomeStatus::Accepted | WelcomeStatus::NameTaken => return None,
+            WelcomeStatus::HostFull => Refusal::HostFull,
+            WelcomeStatus::AddressLimit => Refusal::AddressLimit,
+            WelcomeStatus::Evicted => Refusal::Evicted,
+            WelcomeStatus::VersionMismatch => Refusal::VersionMismatch,
+            WelcomeStatus::Unknown(code) => Refusal::Unknown(code),
+        })
+    }
 }
 
 impl Error {
@@ -343,6 +405,47 @@ pub enum RecvTimeoutError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_a_peer_is_displayed_quoted_on_one_line() {
+        let forged = "x\n1.000s connected admin (#1) from 10.0.0.1:22\u{1b}[2J\0\u{202e}";
+        let kinds = [
+            ErrorKind::RouteRefused(forged.to_owned()),
+            ErrorKind::Remote(forged.to_owned()),
+            ErrorKind::NameTaken {
+                name: forged.to_owned(),
+            },
+            ErrorKind::UnknownName(forged.to_owned()),
+            ErrorKind::UnknownRoom(forged.to_owned()),
+            ErrorKind::UnknownGroup(forged.to_owned()),
+            ErrorKind::NoResponder(forged.to_owned()),
+        ];
+        for kind in kinds {
+            let shown = Error::new(kind).to_string();
+            assert!(
+                shown.contains(
+                    r#""x\n1.000s connected admin (#1) from 10.0.0.1:22\u{1b}[2J\0\u{202e}""#
+                ),
+                "{shown}"
+            );
+            assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'));
+        }
+    }
+
+    #[test]
+    fn refusals_and_welcome_statuses_correspond() {
+        for refusal in [
+            Refusal::HostFull,
+            Refusal::AddressLimit,
+            Refusal::Evicted,
+            Refusal::VersionMismatch,
+            Refusal::Unknown(200),
+        ] {
+            assert_eq!(Refusal::from_status(refusal.status()), Some(refusal));
+        }
+        assert_eq!(Refusal::from_status(WelcomeStatus::Accepted), None);
+        assert_eq!(Refusal::from_status(WelcomeStatus::NameTaken), None);
+    }
 
     #[test]
     fn debug_shows_the_payload_length_not_its_bytes() {

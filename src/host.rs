@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::engine::{self, Engine, Role, Shared, bind_listener};
 use crate::handle::Core;
 use crate::{
-    ClientId, ClientInfo, ErrorKind, HostBuilder, Inbox, Outgoing, Result, Target, To, WriteGuard,
+    AdmissionStats, ClientId, ClientInfo, ErrorKind, HostBuilder, Inbox, Outgoing, Result, Target,
+    To, WriteGuard,
 };
 
 /// A running host: one event-loop thread serving every client.
@@ -80,6 +81,14 @@ impl Host {
     /// Every client seen, connected or recently disconnected, ordered by id.
     pub fn clients(&self) -> Vec<ClientInfo> {
         crate::engine::client_infos(self.inner.core.shared())
+    }
+
+    /// How the host's door has been used: connections in the handshake now,
+    /// and those turned away so far, by reason (limits on the
+    /// [`HostBuilder`]: `max_connections`, `max_handshakes`,
+    /// `max_connections_per_addr`, `handshake_timeout`). Never blocks.
+    pub fn admission_stats(&self) -> AdmissionStats {
+        self.inner.core.shared().admission.stats()
     }
 
     /// Sends to `to`: a client id, a name, [`To::All`], a list... See [`Target`]

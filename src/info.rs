@@ -63,6 +63,33 @@ pub struct ChannelStats {
     pub capacity: usize,
 }
 
+/// How a host's door has been used, from
+/// [`Host::admission_stats`](crate::Host::admission_stats): connections in the
+/// handshake now, and counts (since the host started) of the connections
+/// that never became clients, by reason. Each of them was also reported as
+/// an [`Event::Error`] with no client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct AdmissionStats {
+    /// Connections accepted whose hello has not arrived yet.
+    pub handshaking: usize,
+    /// Refused because every client slot was taken
+    /// ([`Refusal::HostFull`](crate::Refusal::HostFull)).
+    pub host_full: u64,
+    /// Refused because their address had its share
+    /// ([`Refusal::AddressLimit`](crate::Refusal::AddressLimit)).
+    pub address_limit: u64,
+    /// Dropped before their hello to give their handshake slot to a newer
+    /// connection ([`Refusal::Evicted`](crate::Refusal::Evicted)).
+    pub evicted: u64,
+    /// Dropped for sending no hello within the handshake timeout.
+    pub timed_out: u64,
+    /// Refused for asking for a connected client's name without its token.
+    pub name_taken: u64,
+    /// Closed for a malformed hello or one of another protocol version.
+    pub bad_hello: u64,
+}
+
 /// Something that happened to a connection, from
 /// [`events`](crate::Inbox::events) on a host or a client.
 ///
@@ -190,6 +217,49 @@ impl CloseCode {
             CLOSE_REPLACED => CloseCode::Replaced,
             CLOSE_SHUTTING_DOWN => CloseCode::ShuttingDown,
             other => CloseCode::Other(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn an_event_logged_with_debug_or_its_error_displayed_stays_on_one_line() {
+        let forged = "x\n   0.001s connected admin (#1)\u{1b}[2J\0\u{202e}".to_owned();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        let events = [
+            Event::Connected {
+                client: ClientId(1),
+                name: forged.clone(),
+                addr,
+            },
+            Event::Disconnected {
+                client: ClientId(1),
+                name: forged.clone(),
+                addr,
+                reason: Some(DisconnectReason::new(CloseCode::Kicked, forged.clone())),
+            },
+            Event::Undelivered {
+                channel: forged.clone(),
+                error: ErrorKind::RouteRefused(forged.clone()).into(),
+            },
+        ];
+        for event in events {
+            let logged = format!("{event:?}");
+            assert!(
+                !logged.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{logged}"
+            );
+            if let Event::Undelivered { error, .. } = event {
+                let shown = error.to_string();
+                assert!(
+                    !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                    "{shown}"
+                );
+            }
         }
     }
 }

@@ -183,12 +183,14 @@ mod to;
 
 pub use client::Client;
 pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, NamePolicy, Relay};
-pub use error::{Error, ErrorKind, RecvError, RecvTimeoutError, Result, TryRecvError};
+pub use error::{Error, ErrorKind, RecvError, RecvTimeoutError, Refusal, Result, TryRecvError};
 pub use host::Host;
 pub use id::ClientId;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
-pub use info::{ChannelInfo, ChannelStats, ClientInfo, CloseCode, DisconnectReason, Event};
+pub use info::{
+    AdmissionStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode, DisconnectReason, Event,
+};
 pub use send::{Outgoing, Payload, Target, WriteGuard};
 pub use store::{Message, Subscription};
 pub use to::{RouteRequest, To};

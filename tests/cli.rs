@@ -538,3 +538,129 @@ fn watch_json_escapes_control_characters_and_shows_binary_as_hex() {
     assert!(by_channel("raw")["t"].is_f64());
     client.close();
 }
+
+/// A library client named `name` connected to the host at `addr`.
+fn connect_as(addr: &str, name: &str) -> Client {
+    Client::builder().addr(addr).name(name).connect().unwrap()
+}
+
+/// Characters no peer may put raw on a line of output: they break it, clear
+/// the screen, end a C string or reorder what follows.
+fn has_raw_control(line: &str) -> bool {
+    line.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202e}' | '\u{2028}'))
+}
+
+#[test]
+fn names_and_channels_from_peers_are_escaped_in_the_host_log_and_in_watch() {
+    let (host, addr) = Child::host(&["--verbose"]);
+    let text = Child::spawn(&["watch", &addr, "--count", "2", "--name", "text"]);
+    let json = Child::spawn(&["watch", &addr, "--json", "--count", "2", "--name", "json"]);
+    for watcher in [&text, &json] {
+        assert!(watcher.stderr_line().starts_with("watching "));
+    }
+    // A library client can put NUL in its name and channel (argv cannot).
+    let forged = "admin (#1) from 10.0.0.1:22\n    0.001s connected root\u{1b}[2J\0\u{202e}";
+    let channel = "pose\n\u{1b}[31m\0\u{202e}";
+    let client = connect_as(&addr, forged);
+    client.write_lock(channel, "x=1").unwrap();
+    // The command-line `send`, with what argv can carry.
+    let (cli_name, cli_channel) = ("cli\n\u{1b}[1m\u{202e}", "log\n\u{1b}]0;t\u{7}");
+    let (status, _, err) = run(&[
+        "send",
+        &addr,
+        cli_channel,
+        "y",
+        "--name",
+        cli_name,
+        "--lock",
+    ]);
+    assert!(status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains(&format!("{cli_channel:?}")), "{err:?}");
+
+    // The host's log: each event on one line, what peers chose quoted.
+    let mut log = Vec::new();
+    while log
+        .iter()
+        .filter(|l: &&String| l.contains("message "))
+        .count()
+        < 2
+    {
+        assert!(log.len() < 20, "two messages logged: {log:#?}");
+        log.push(host.stdout_line());
+    }
+    assert!(!log.iter().any(|l| has_raw_control(l)), "{log:#?}");
+    for (name, channel) in [(forged, channel), (cli_name, cli_channel)] {
+        let (name, channel) = (format!("{name:?}"), format!("{channel:?}"));
+        let connected = log
+            .iter()
+            .filter(|l| l.contains("connected"))
+            .any(|l| l.contains(&name));
+        assert!(connected, "{name} in {log:#?}");
+        let message = log
+            .iter()
+            .any(|l| l.contains(&format!("message {channel}")) && l.contains(&name));
+        assert!(message, "{channel} from {name} in {log:#?}");
+    }
+    let forged_line = log.iter().any(|l| l.trim_start().starts_with("0.001s"));
+    assert!(!forged_line, "{log:#?}");
+
+    // `watch`: one line per message, escaped; as JSON, the exact strings back.
+    let (status, out, _) = text.finish();
+    assert!(status.success());
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(!lines.iter().any(|l| has_raw_control(l)), "{out:?}");
+    assert!(out.contains(&format!("{channel:?}")) && out.contains(&format!("{forged:?}")));
+    let (status, out, _) = json.finish();
+    assert!(status.success());
+    assert!(!has_raw_control(&out.replace('\n', "")), "{out:?}");
+    let msgs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pairs: Vec<(&str, &str)> = msgs
+        .iter()
+        .map(|m| {
+            (
+                m["channel"].as_str().unwrap(),
+                m["from_name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(pairs.contains(&(channel, forged)), "{pairs:?}");
+    assert!(pairs.contains(&(cli_channel, cli_name)), "{pairs:?}");
+    client.close();
+}
+
+#[test]
+fn stats_tables_escape_peers_names_and_channels_and_count_who_was_turned_away() {
+    let (host, addr) = Child::host(&["--stats", "--no-forward"]);
+    let forged = "evil\n\u{1b}[2J\0\u{202e}";
+    let client = connect_as(&addr, forged);
+    client.write_lock(forged, "x").unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while client.host_channels().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the host never had the channel");
+    }
+    let shown = format!("{forged:?}");
+    let (status, out, err) = run(&["stats", &addr, "--count", "1"]);
+    assert!(status.success(), "{err}");
+    assert!(!has_raw_control(&out.replace('\n', "")), "{out:?}");
+    let rows = out.lines().filter(|l| l.contains(&shown)).count();
+    assert_eq!(rows, 2, "a channel row and a client row: {out}");
+    // The host's own table, redrawn once a second, says who was turned away.
+    let mut seen = (false, false);
+    for _ in 0..1000 {
+        let line = host.stdout_line();
+        assert!(!has_raw_control(&line), "{line:?}");
+        seen.0 |= line.starts_with("in the handshake 0   turned away: 0 full");
+        seen.1 |= line.starts_with(&format!("#1     {shown}"));
+        if seen == (true, true) {
+            break;
+        }
+    }
+    assert_eq!(seen, (true, true), "the door's line and the client's row");
+    client.close();
+}

@@ -66,6 +66,8 @@ fn status_code(status: WelcomeStatus) -> u8 {
         WelcomeStatus::VersionMismatch => 1,
         WelcomeStatus::HostFull => 2,
         WelcomeStatus::NameTaken => 3,
+        WelcomeStatus::AddressLimit => 4,
+        WelcomeStatus::Evicted => 5,
         WelcomeStatus::Unknown(code) => code,
         other => panic!("a status this target does not know: {other:?}"),
     }
@@ -155,11 +157,14 @@ fn check_structured(s: Structured) {
         }
     }
 
-    let status = match s.status % 5 {
+    // Codes 0 to 5 are named; the rest (6, 13, ...: never below 6) unknown.
+    let status = match s.status % 7 {
         0 => WelcomeStatus::Accepted,
         1 => WelcomeStatus::VersionMismatch,
         2 => WelcomeStatus::HostFull,
         3 => WelcomeStatus::NameTaken,
+        4 => WelcomeStatus::AddressLimit,
+        5 => WelcomeStatus::Evicted,
         _ => WelcomeStatus::Unknown(s.status),
     };
     let welcome = Welcome {
@@ -196,7 +201,7 @@ fn check_structured(s: Structured) {
         ),
         "welcome fields"
     );
-    if !matches!(status, WelcomeStatus::Unknown(0..=3)) {
+    if !matches!(status, WelcomeStatus::Unknown(0..=5)) {
         assert_eq!(back, welcome, "welcome round trip");
     }
 }

@@ -1,26 +1,24 @@
 //! The event loop: accepts, reads, flushes and runs commands until shut down.
 
-use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use crossbeam_channel::Receiver;
 use mio::event::Event as MioEvent;
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::net::TcpListener;
+use mio::{Events, Poll, Token};
 use socket2::SockRef;
 
 use super::connection::{Conn, FlushEnd, Open, ReadEnd, State};
+use super::gate::{Gate, Turned};
 use super::pace;
 use super::redial::Dial;
 use super::registry::Admission;
 use super::token::fresh_token;
-use super::{Command, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
-use crate::protocol::{
-    DecodeError, Hello, MAX_HELLO, ResumeToken, VERSION, Welcome, WelcomeStatus,
-};
+use super::{Command, Notifier, Peer, PeerParts, Shared};
+use crate::protocol::{DecodeError, Hello, MAX_HELLO, VERSION, Welcome, WelcomeStatus};
 use crate::time::unix_ns;
 use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event};
 
@@ -33,9 +31,6 @@ pub(crate) const FIRST_CONN: usize = 2;
 
 /// Readiness events taken from one `poll`.
 const EVENTS_CAPACITY: usize = 1024;
-
-/// Pause before accepting again after running out of descriptors or memory.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// What the loop serves.
 #[derive(Debug)]
@@ -60,16 +55,16 @@ pub(crate) struct EventLoop {
     commands: Receiver<Command>,
     notifier: Notifier,
     pub(super) shared: Arc<Shared>,
-    listener: Option<TcpListener>,
+    pub(super) listener: Option<TcpListener>,
     /// Connections by token index; `None` marks a free slot.
     pub(super) conns: Vec<Option<Conn>>,
-    free: Vec<usize>,
-    /// Connections waiting for their hello, by deadline (all share one timeout,
-    /// so this is in deadline order).
-    handshakes: VecDeque<(Instant, Token)>,
+    pub(super) free: Vec<usize>,
+    /// A host's handshake slots and per-address counts.
+    pub(super) gate: Gate,
     pub(super) open_count: usize,
-    /// When to call `accept` again after it failed for lack of resources.
-    accept_retry: Option<Instant>,
+    /// When to call `accept` again: after it failed for lack of resources,
+    /// or when a handshake slot may be had.
+    pub(super) accept_retry: Option<Instant>,
     /// When to next check open connections for silence (with heartbeats on).
     next_heartbeat: Option<Instant>,
     /// A client's one peer and its dialling (`None` on a host).
@@ -90,6 +85,7 @@ impl EventLoop {
         shared: Arc<Shared>,
         role: Role,
     ) -> EventLoop {
+        let gate = Gate::new(&shared.config, Arc::clone(&shared.admission));
         let mut event_loop = EventLoop {
             poll,
             commands,
@@ -98,7 +94,7 @@ impl EventLoop {
             listener: None,
             conns: Vec::new(),
             free: Vec::new(),
-            handshakes: VecDeque::new(),
+            gate,
             open_count: 0,
             accept_retry: None,
             next_heartbeat: None,
@@ -183,7 +179,7 @@ impl EventLoop {
     /// The earliest timer: a handshake deadline, an accept retry, a heartbeat,
     /// a client's next attempt or its deadline.
     fn next_deadline(&self) -> Option<Instant> {
-        let handshake = self.handshakes.front().map(|(d, _)| *d);
+        let handshake = self.gate.next_deadline();
         let redial = self.client.as_ref().and_then(Dial::next_deadline);
         [handshake, self.accept_retry, self.next_heartbeat, redial]
             .into_iter()
@@ -297,71 +293,7 @@ impl EventLoop {
         pace::checkpoint();
     }
 
-    /// Accepts every waiting connection.
-    fn accept_all(&mut self, now: Instant) {
-        loop {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, addr)) => self.admit_stream(stream, addr, now),
-                Err(e) if would_block(&e) => return,
-                // The connection died in the backlog, or a signal interrupted:
-                // the next one may be fine.
-                Err(e) if is_transient_accept_error(&e) => {}
-                // Out of descriptors or memory: the readiness edge is spent, so
-                // try again shortly instead of waiting for a new connection.
-                Err(_) => {
-                    self.accept_retry = Some(now + ACCEPT_RETRY);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn admit_stream(&mut self, mut stream: TcpStream, addr: std::net::SocketAddr, now: Instant) {
-        let config = &self.shared.config;
-        if self.open_count + self.handshakes.len() >= config.max_connections {
-            refuse(&mut stream, WelcomeStatus::HostFull);
-            let error = Error::new(ErrorKind::Refused("host full".to_owned()));
-            self.shared.emit(Event::Error {
-                client: None,
-                addr,
-                error,
-            });
-            return;
-        }
-        if let Err(err) = configure_stream(SockRef::from(&stream), config) {
-            self.shared.emit(Event::Error {
-                client: None,
-                addr,
-                error: err.into(),
-            });
-            return;
-        }
-        // A timeout too large to represent (`Duration::MAX`) means none.
-        let deadline = now.checked_add(config.handshake_timeout);
-        let token = self.next_token();
-        if let Err(err) = self.poll.registry().register(
-            &mut stream,
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            self.free.push(token.0 - FIRST_CONN);
-            self.shared.emit(Event::Error {
-                client: None,
-                addr,
-                error: err.into(),
-            });
-            return;
-        }
-        self.conns[token.0 - FIRST_CONN] = Some(Conn::new(stream, addr, State::Handshake));
-        if let Some(deadline) = deadline {
-            self.handshakes.push_back((deadline, token));
-        }
-    }
-
-    fn next_token(&mut self) -> Token {
+    pub(super) fn next_token(&mut self) -> Token {
         let index = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -386,10 +318,11 @@ impl EventLoop {
             Ok(None) if open => {}
             Ok(None) => self.close(token, None),
             Err(err) => {
-                if let DecodeError::UnsupportedVersion(_) = err {
-                    refuse(&mut conn.stream, WelcomeStatus::VersionMismatch);
-                }
-                self.close(token, Some(err.into()));
+                let status = match err {
+                    DecodeError::UnsupportedVersion(_) => Some(WelcomeStatus::VersionMismatch),
+                    _ => None,
+                };
+                self.turn_back(token, Turned::BadHello, status, err.into());
             }
         }
     }
@@ -397,6 +330,10 @@ impl EventLoop {
     fn open(&mut self, token: Token, hello: Hello, now: Instant) {
         let shared = Arc::clone(&self.shared);
         let notifier = self.notifier.clone();
+        if let Err(refusal) = self.vet(&hello) {
+            let (turned, status) = (Turned::Refused(refusal), Some(refusal.status()));
+            return self.turn_back(token, turned, status, ErrorKind::Refused(refusal).into());
+        }
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
@@ -449,14 +386,14 @@ impl EventLoop {
                 (peer, replaced)
             }
             Admission::NameTaken => {
-                refuse(&mut conn.stream, WelcomeStatus::NameTaken);
-                let name = hello.name;
-                return self.close(token, Some(ErrorKind::NameTaken { name }.into()));
+                let error = ErrorKind::NameTaken { name: hello.name }.into();
+                let status = Some(WelcomeStatus::NameTaken);
+                return self.turn_back(token, Turned::NameTaken, status, error);
             }
         };
         let max_frame = shared.config.max_frame;
         conn.state = State::Open(Open::new(Arc::clone(&peer), max_frame, peer.id(), false));
-        self.handshakes.retain(|(_, t)| *t != token);
+        self.gate.finish(token);
         self.open_count += 1;
         if let Some(old) = replaced {
             let why = "another connection proved it is this client";
@@ -468,18 +405,6 @@ impl EventLoop {
         self.flush(token);
         // Frames may have followed the hello in the same read.
         self.read(token, now);
-    }
-
-    /// Drops connections whose hello did not arrive in time.
-    fn expire_handshakes(&mut self, now: Instant) {
-        while let Some(&(deadline, token)) = self.handshakes.front() {
-            if deadline > now {
-                return;
-            }
-            self.handshakes.pop_front();
-            let timeout = self.shared.config.handshake_timeout;
-            self.close(token, Some(ErrorKind::HandshakeTimeout(timeout).into()));
-        }
     }
 
     /// Closes one connection, reporting `error` first if there is one.
@@ -494,9 +419,12 @@ impl EventLoop {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
         let addr = conn.addr;
+        if self.client.is_none() {
+            // Every connection of a host came through its gate.
+            self.gate.leave(token, addr.ip());
+        }
         match conn.state {
             State::Handshake => {
-                self.handshakes.retain(|(_, t)| *t != token);
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: None,
@@ -558,18 +486,6 @@ impl EventLoop {
     }
 }
 
-/// Accept errors that concern one connection, not the listener.
-fn is_transient_accept_error(err: &io::Error) -> bool {
-    use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, PermissionDenied};
-    matches!(
-        err.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | PermissionDenied
-    ) || err.raw_os_error() == Some(PROTOCOL_ERROR)
-}
-
-/// `EPROTO` on Linux: a protocol error on a connection in the backlog.
-const PROTOCOL_ERROR: i32 = 71;
-
 impl Drop for EventLoop {
     /// Runs on every exit, a panic included: marks the engine stopped, fails
     /// every waiting writer and ends every subscription, so no handle is left
@@ -587,17 +503,4 @@ impl Drop for EventLoop {
             dial.peer().close();
         }
     }
-}
-
-/// Tells a client why it is turned away, best effort: the welcome is 39 bytes on a
-/// fresh socket, so it fits the send buffer, and the connection closes next anyway.
-fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
-    let welcome = Welcome {
-        version: VERSION,
-        status,
-        client_id: 0,
-        host_time_ns: unix_ns(),
-        resume: ResumeToken::NONE,
-    };
-    let _ = stream.write(&welcome.encode());
 }

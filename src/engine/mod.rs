@@ -4,9 +4,11 @@
 //! plus a [`mio::Waker`] ([`Notifier`]), and through each connection's shared
 //! [`Peer`]. The loop never runs user code.
 
+mod admit;
 mod connection;
 mod event_loop;
 mod farewell;
+mod gate;
 mod image_rx;
 mod peer;
 mod read_buf;
@@ -124,6 +126,9 @@ pub(crate) struct Shared {
     /// Requests sent and waiting for their replies (a client's questions to
     /// its host's services).
     pub(crate) requests: Requests,
+    /// A host's admission counters: an `Arc` because the loop's `Gate`
+    /// holds them too (unused on a client).
+    pub(crate) admission: Arc<gate::Counts>,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     /// Events dropped because nobody drained `events()`.
@@ -158,6 +163,7 @@ impl Shared {
             config,
             epoch: Instant::now(),
             requests: Requests::default(),
+            admission: Arc::default(),
             events_tx,
             events_rx,
             events_dropped: AtomicU64::new(0),

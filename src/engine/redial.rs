@@ -22,7 +22,7 @@ use crate::protocol::{
     Header, Hello, Kind, OP_INTEREST, ResumeToken, WELCOME_LEN, Welcome, WelcomeStatus,
     encode_interest,
 };
-use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, Result};
+use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, Refusal, Result};
 
 /// A client has exactly one connection, always in the first slot.
 const CLIENT_TOKEN: Token = Token(FIRST_CONN);
@@ -267,7 +267,7 @@ impl EventLoop {
                     name: name.unwrap_or_default(),
                 })
             }
-            status => Some(ErrorKind::Refused(format!("{status:?}"))),
+            status => Refusal::from_status(status).map(ErrorKind::Refused),
         };
         if let Some(refused) = refused {
             return self.close(token, Some(refused.into()));

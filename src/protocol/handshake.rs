@@ -158,7 +158,13 @@ pub enum WelcomeStatus {
     /// Another connection holds the client's name, and the hello did not
     /// present that client's [`ResumeToken`].
     NameTaken,
-    /// A status code this build does not know (4 and above; codes 0 to 3 encode
+    /// The host holds its most connections from the client's address.
+    AddressLimit,
+    /// The host dropped the connection before its hello arrived, to give its
+    /// handshake slot to a newer connection (the oldest unfinished handshake
+    /// makes way when all slots are taken).
+    Evicted,
+    /// A status code this build does not know (6 and above; codes 0 to 5 encode
     /// as the statuses above).
     Unknown(u8),
 }
@@ -170,6 +176,8 @@ impl WelcomeStatus {
             WelcomeStatus::VersionMismatch => 1,
             WelcomeStatus::HostFull => 2,
             WelcomeStatus::NameTaken => 3,
+            WelcomeStatus::AddressLimit => 4,
+            WelcomeStatus::Evicted => 5,
             WelcomeStatus::Unknown(code) => code,
         }
     }
@@ -180,6 +188,8 @@ impl WelcomeStatus {
             1 => WelcomeStatus::VersionMismatch,
             2 => WelcomeStatus::HostFull,
             3 => WelcomeStatus::NameTaken,
+            4 => WelcomeStatus::AddressLimit,
+            5 => WelcomeStatus::Evicted,
             other => WelcomeStatus::Unknown(other),
         }
     }

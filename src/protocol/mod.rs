@@ -22,7 +22,8 @@
 //! | 4 B    | u16     | u8     | 0 if refused  | ns since 1970  | 16 B, 0 if   |
 //! |        |         |        |               |                | refused      |
 //! +--------+---------+--------+---------------+----------------+--------------+
-//! status: 0 accepted, 1 version mismatch, 2 host full, 3 name taken
+//! status: 0 accepted, 1 version mismatch, 2 host full, 3 name taken,
+//!         4 address limit, 5 evicted
 //! ```
 //!
 //! | field          | in      | meaning                                                        |
@@ -30,7 +31,7 @@
 //! | `version`      | both    | 2 ([`VERSION`]); a host refuses any other with status 1        |
 //! | `name`         | hello   | the client's name; empty asks the host for `client-N`          |
 //! | `t`, token     | hello   | `t` = 0: no token; `t` = 16: the token of the client's last welcome; other values are an error |
-//! | `status`       | welcome | 0 accepted; 1 version mismatch; 2 host full; 3 name taken      |
+//! | `status`       | welcome | 0 accepted; 1 version mismatch; 2 host full; 3 name taken; 4 address limit; 5 evicted |
 //! | `client id`    | welcome | the id the host gave the client; a known name keeps its id      |
 //! | `resume token` | welcome | 16 random bytes, new on every accepted connection ([`ResumeToken`]) |
 //!
@@ -47,6 +48,12 @@
 //! The host checks the magic tag byte by byte as it arrives, so a peer speaking
 //! anything else (an HTTP request, random bytes) is dropped after its first
 //! differing byte; a peer that stays silent is dropped after the handshake timeout.
+//! A host keeps a bounded number of connections in the handshake; when all
+//! those slots are taken, a new connection displaces the oldest one that has
+//! not sent its hello, which is told so with status 5 (best effort) and closed.
+//! A host refuses a connection with status 2 when its clients fill every
+//! connection slot, and with status 4 when the connection's source address
+//! holds its share already; these refusals may come before the hello is read.
 //! After the welcome both sides send only frames.
 //!
 //! # Frames

@@ -78,7 +78,10 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
         true => target.write_lock(&args.channel, payload.clone()).map(drop),
         false => (target.write(&args.channel, payload.clone())).and_then(|_| client.flush()),
     };
-    let failed = || format!("{len} bytes on {:?} not delivered", args.channel);
+    let failed = || {
+        let channel = show::quoted(&args.channel);
+        format!("{len} bytes on {channel} not delivered")
+    };
     result.map_err(lib).with_context(failed)?;
     // The host answers in order: once it has answered a question asked
     // after the message, its notice about the message (a name it does not
@@ -100,8 +103,8 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
         wait_echo(&client, &args.channel, &payload, sent, timeout)?;
     } else {
         eprintln!(
-            "sent {len} bytes on {:?} to {}",
-            args.channel,
+            "sent {len} bytes on {} to {}",
+            show::quoted(&args.channel),
             client.host_addr()
         );
     }
@@ -141,7 +144,10 @@ fn wait_echo(
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            bail!("no echo on {channel:?} within {timeout:?} (is the host running with --echo?)");
+            bail!(
+                "no echo on {} within {timeout:?} (is the host running with --echo?)",
+                show::quoted(channel)
+            );
         }
         if !client.is_connected() {
             bail!("the host closed the connection before echoing");
@@ -150,8 +156,9 @@ fn wait_echo(
         if msgs.iter().any(|m| m.payload() == payload) {
             let rtt = show::age(sent.elapsed());
             eprintln!(
-                "sent {} bytes on {channel:?}, echoed after {rtt}",
-                payload.len()
+                "sent {} bytes on {}, echoed after {rtt}",
+                payload.len(),
+                show::quoted(channel)
             );
             return Ok(());
         }
@@ -181,7 +188,9 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     let client = connect(&args.connect, "watch", Duration::from_secs(5))?;
     let which = match args.channels.is_empty() {
         true => "every channel".to_owned(),
-        false => args.channels.join(", "),
+        false => (args.channels.iter().map(|c| show::word(c)))
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     if !args.channels.is_empty() {
         client.interest(&args.channels).map_err(lib)?;
@@ -189,7 +198,7 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<()> {
     eprintln!(
         "watching {} as {} ({}) on {which}; Ctrl-C to stop",
         client.host_addr(),
-        client.name(),
+        show::word(client.name()),
         client.id()
     );
     let started = Instant::now();
@@ -280,16 +289,16 @@ fn print_message(
             size: payload.len(),
             body,
         };
-        println!("{}", serde_json::to_string(&line)?);
+        println!("{}", show::json_line(&line)?);
     } else {
         let from = match (msg.from(), from_name) {
             (ClientId::HOST, _) => "host".to_owned(),
-            (id, Some(name)) => format!("{id} ({name})"),
+            (id, Some(name)) => format!("{id} ({})", show::word(name)),
             (id, None) => id.to_string(),
         };
         println!(
             "{t:>9.3}s {:<16} from {from:<14} {:>10}  {}",
-            msg.channel(),
+            show::word(msg.channel()),
             show::bytes(payload.len() as f64),
             show::preview(payload)
         );
@@ -350,7 +359,7 @@ pub(crate) fn stats(args: &StatsArgs) -> anyhow::Result<()> {
             let mut title = vec![format!(
                 "socketengine stats: {} as {} ({}) — {connected}, up {}",
                 client.host_addr(),
-                client.name(),
+                show::word(client.name()),
                 client.id(),
                 show::age(started.elapsed())
             )];

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use socketengine::{ClientId, Event, Events, Host, Message, RecvTimeoutError, Relay};
+use socketengine::{
+    AdmissionStats, ClientId, Event, Events, Host, Message, RecvTimeoutError, Relay,
+};
 
 use crate::args::{parse_addr, parse_queue, parse_size};
 use crate::shutdown::Shutdown;
@@ -164,7 +166,7 @@ impl<'a> Serve<'a> {
         for msg in msgs {
             let line = format!(
                 "message {:<16} from {:<20} {:>10}  {}",
-                msg.channel(),
+                show::word(msg.channel()),
                 self.name(msg.from()),
                 show::bytes(msg.payload().len() as f64),
                 show::preview(msg.payload()),
@@ -181,7 +183,7 @@ impl<'a> Serve<'a> {
             }
         }
         match self.names.get(&id) {
-            Some(name) => format!("{name} ({id})"),
+            Some(name) => format!("{} ({id})", show::word(name)),
             None => id.to_string(),
         }
     }
@@ -189,22 +191,26 @@ impl<'a> Serve<'a> {
     fn on_event(&mut self, event: Event) {
         let line = match event {
             Event::Connected { client, name, addr } => {
-                self.names.insert(client, name.clone());
-                format!("connected    {name} ({client}) from {addr}")
+                let line = format!("connected    {} ({client}) from {addr}", show::word(&name));
+                self.names.insert(client, name);
+                line
             }
             Event::Disconnected {
                 client,
                 name,
                 addr,
                 reason,
-            } => match reason {
-                // Debug-formatted: the message comes from the peer.
-                Some(r) => format!(
-                    "disconnected {name} ({client}) from {addr}: {:?} {:?}",
-                    r.code, r.message
-                ),
-                None => format!("disconnected {name} ({client}) from {addr}"),
-            },
+            } => {
+                let name = show::word(&name);
+                match reason {
+                    Some(r) => format!(
+                        "disconnected {name} ({client}) from {addr}: {:?} {}",
+                        r.code,
+                        show::quoted(&r.message)
+                    ),
+                    None => format!("disconnected {name} ({client}) from {addr}"),
+                }
+            }
             Event::Error {
                 client,
                 addr,
@@ -213,6 +219,7 @@ impl<'a> Serve<'a> {
                 Some(id) => format!("error        {} at {addr}: {error}", self.name(id)),
                 None => format!("error        {addr}: {error}"),
             },
+            // Debug-formatted, which escapes what peers chose.
             other => format!("event        {other:?}"),
         };
         self.say(line);
@@ -238,10 +245,26 @@ impl<'a> Serve<'a> {
                 "received {}   (Ctrl-C to stop; relayed copies not sent: \"dropped\" below)",
                 self.received
             ),
+            door(&self.host.admission_stats()),
         ];
         let clients = self.host.clients();
         if let Some(table) = &mut self.table {
             table.draw(&title, self.host, Some(&clients));
         }
     }
+}
+
+/// The stats table's line about connections that did not become clients.
+fn door(stats: &AdmissionStats) -> String {
+    format!(
+        "in the handshake {}   turned away: {} full, {} per address, {} evicted, \
+         {} timed out, {} bad hello, {} name taken",
+        stats.handshaking,
+        stats.host_full,
+        stats.address_limit,
+        stats.evicted,
+        stats.timed_out,
+        stats.bad_hello,
+        stats.name_taken
+    )
 }

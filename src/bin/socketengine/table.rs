@@ -197,7 +197,7 @@ fn channel_lines(out: &mut String, rows: &[ChannelRow]) {
         let _ = writeln!(
             out,
             "{:<20} {:>10} {:>12} {:>10} {:>12} {:>10} {:>11} {:>8}",
-            row.name,
+            show::word(&row.name),
             show::count(row.msgs_per_sec),
             format!("{}/s", show::bytes(row.bytes_per_sec)),
             show::count(row.stats.received as f64),
@@ -227,7 +227,7 @@ fn client_lines(out: &mut String, clients: &[ClientInfo], now: Instant) {
             out,
             "{:<6} {:<20} {:<22} {:<10} {:>12} {:>10} {:>8}",
             c.id.to_string(),
-            c.name,
+            show::word(&c.name),
             c.addr.to_string(),
             state,
             format!("{seen} ago"),

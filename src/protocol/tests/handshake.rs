@@ -159,10 +159,12 @@ fn welcome_round_trips_every_status() {
         WelcomeStatus::VersionMismatch,
         WelcomeStatus::HostFull,
         WelcomeStatus::NameTaken,
-        WelcomeStatus::Unknown(4),
+        WelcomeStatus::AddressLimit,
+        WelcomeStatus::Evicted,
+        WelcomeStatus::Unknown(6),
         WelcomeStatus::Unknown(255),
     ];
-    for (code, status) in [0u8, 1, 2, 3, 4, 255].into_iter().zip(statuses) {
+    for (code, status) in [0u8, 1, 2, 3, 4, 5, 6, 255].into_iter().zip(statuses) {
         let welcome = Welcome {
             version: VERSION,
             status,
