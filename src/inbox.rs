@@ -122,12 +122,13 @@ impl Inbox {
 
     /// Image counters of `channel`: images sent and dropped (summed over
     /// every connection, connected or recently disconnected), images
-    /// received and skipped.
+    /// received, skipped and dropped incomplete.
     pub fn image_stats(&self, channel: &str) -> ImageStats {
         let (received, skipped) = self.shared.store.image_counts(channel);
         let mut stats = ImageStats {
             received,
             skipped,
+            incomplete: self.shared.incomplete.of(channel),
             ..ImageStats::default()
         };
         for peer in self.shared.registry.peers() {
@@ -151,6 +152,12 @@ impl Inbox {
     /// Events dropped because nobody drained [`events`](Self::events).
     pub fn events_dropped(&self) -> u64 {
         self.shared.events_dropped()
+    }
+
+    /// Bytes that peers make this handle hold now, counted against its
+    /// [memory limit](crate::HostBuilder::memory_limit).
+    pub fn memory_used(&self) -> usize {
+        self.shared.memory.used()
     }
 }
 

@@ -7,7 +7,9 @@
 mod connection;
 mod event_loop;
 mod farewell;
+mod grow;
 mod image_rx;
+mod partial;
 mod peer;
 mod read_buf;
 mod reconnect;
@@ -118,7 +120,6 @@ pub(crate) struct Shared {
     /// A host's rooms; a client's list of its own.
     pub(crate) rooms: RoomState,
     /// The bytes peers make this handle hold, against its memory limit.
-    #[allow(dead_code)] // until its holders are wired in (issue 13)
     pub(crate) memory: Arc<Memory>,
     /// The zero of every peer's `last_seen` clock.
     pub(crate) epoch: Instant,
@@ -132,6 +133,9 @@ pub(crate) struct Shared {
     /// Set by `close` and by the event loop whenever it exits (a panic
     /// included); read by every write, so an atomic.
     stopped: AtomicBool,
+    /// Images dropped before they were whole, per channel: counted by the
+    /// loop, read by the inbox's image stats.
+    pub(crate) incomplete: image_rx::Incomplete,
 }
 
 impl Shared {
@@ -157,6 +161,7 @@ impl Shared {
             events_rx,
             events_dropped: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
+            incomplete: image_rx::Incomplete::default(),
         }
     }
 
