@@ -156,7 +156,9 @@ impl Assembly {
 
     /// Makes room in its buffer for `need` more bytes, growing it within the
     /// budget and the connection's cap (its other images holding `others`);
-    /// returns the room it has (`need` for a dropped image).
+    /// returns the room it has (`need` for a dropped image). A recycled
+    /// buffer has room for the whole image: its charge catches up with what
+    /// arrived at the next call.
     fn make_room(
         &mut self,
         need: usize,
@@ -186,7 +188,7 @@ impl Assembly {
             try_grow(buf, target)?;
             *size = (*size).max(buf.capacity());
         }
-        Ok(grant.bytes() - len)
+        Ok(buf.capacity().min(total) - len)
     }
 }
 

@@ -96,7 +96,10 @@ impl ReadBuf {
     }
 
     /// Makes room for the next read of a large frame of `total` bytes, which
-    /// is not all in: at least a read-ahead, or up to its end.
+    /// is not all in: at least a read-ahead, or up to its end. A recycled
+    /// buffer has room for all of it already and is read into as far as the
+    /// socket allows (fewer reads); its charge catches up with what arrived
+    /// before the next read.
     fn prepare_large(&mut self, total: usize, memory: &Arc<Memory>) -> Result<usize, Refusal> {
         let len = self.buf.len();
         let need = READ_AHEAD.min(total - len);
@@ -112,8 +115,7 @@ impl ReadBuf {
                 None => self.start_large(total, target, memory)?,
             }
         }
-        let granted = self.large.as_ref().map_or(0, |l| l.grant.bytes());
-        Ok(granted - len)
+        Ok(self.buf.capacity().min(total) - len)
     }
 
     /// Moves the start of a large frame into a buffer of its own with room
@@ -367,6 +369,10 @@ mod tests {
         let want = rb.prepare(Some(SIZE), &memory).expect("room");
         assert_eq!(rb.buf.as_ptr(), spent, "the spent buffer is reused");
         assert_eq!(memory.used(), rb.granted(), "charged as a new one would be");
-        assert!(want < SIZE, "reads no further than its grant");
+        assert!(rb.granted() < SIZE);
+        assert_eq!(want, SIZE - 10, "read into as far as the socket allows");
+        rb.buf.resize(SIZE / 2, 0);
+        rb.prepare(Some(SIZE), &memory).expect("room");
+        assert!(rb.granted() >= SIZE / 2, "the charge caught up");
     }
 }
