@@ -115,6 +115,14 @@ impl Inbox {
         self.shared.store.stats(channel)
     }
 
+    /// Bytes peers make this handle hold now, against its
+    /// [memory limit](crate::HostBuilder::memory_limit): what the channels
+    /// hold (queues, latest values, history, each sender's latest), counted
+    /// once per holder. An upper bound of the memory they take.
+    pub fn memory_used(&self) -> usize {
+        self.shared.memory.used()
+    }
+
     /// Names of the channels that have received messages or subscribers, sorted.
     pub fn channels(&self) -> Vec<String> {
         self.shared.store.channels()
@@ -152,12 +160,6 @@ impl Inbox {
     /// Events dropped because nobody drained [`events`](Self::events).
     pub fn events_dropped(&self) -> u64 {
         self.shared.events_dropped()
-    }
-
-    /// Bytes that peers make this handle hold now, counted against its
-    /// [memory limit](crate::HostBuilder::memory_limit).
-    pub fn memory_used(&self) -> usize {
-        self.shared.memory.used()
     }
 }
 
