@@ -171,19 +171,10 @@ pub enum ErrorKind {
     /// byte (a slow body holding a buffer open); that connection was closed.
     #[error("frame not received whole within {0:?}")]
     FrameTimeout(Duration),
-    /// A frame from the peer needed more memory than this handle may hold
-    /// ([`HostBuilder::memory_limit`](crate::HostBuilder::memory_limit)); that
-    /// connection was closed. (An image that does not fit is dropped instead,
-    /// and counted in [`ImageStats::incomplete`](crate::ImageStats::incomplete).)
-    #[error("memory limit of {limit} bytes reached ({wanted} more bytes refused)")]
-    MemoryLimit {
-        /// Bytes asked for.
-        wanted: usize,
-        /// The limit in force.
-        limit: usize,
-    },
     /// The allocator could not give a buffer for a frame from the peer; that
-    /// connection was closed, and the others carry on.
+    /// connection was closed, and the others carry on. (An image that does
+    /// not fit is dropped instead, and counted in
+    /// [`ImageStats::incomplete`](crate::ImageStats::incomplete).)
     #[error("could not allocate {bytes} bytes")]
     AllocFailed {
         /// Bytes of the buffer asked for.
@@ -314,9 +305,7 @@ impl From<Error> for io::Error {
             ErrorKind::Refused(_) | ErrorKind::NameTaken { .. } => io::ErrorKind::ConnectionRefused,
             ErrorKind::Truncated { .. } => io::ErrorKind::UnexpectedEof,
             ErrorKind::FrameTimeout(_) => io::ErrorKind::TimedOut,
-            ErrorKind::MemoryLimit { .. } | ErrorKind::AllocFailed { .. } => {
-                io::ErrorKind::OutOfMemory
-            }
+            ErrorKind::AllocFailed { .. } => io::ErrorKind::OutOfMemory,
             _ => io::ErrorKind::InvalidData,
         };
         io::Error::new(kind, err)

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::memory::{Held, Memory};
+use crate::memory::Memory;
 use crate::{Error, ErrorKind};
 
 /// Room made before a read from the socket into a growing buffer, at least
@@ -39,30 +39,30 @@ pub(crate) fn grown(len: usize, need: usize, total: usize) -> usize {
     doubled.max(len.saturating_add(need)).min(total)
 }
 
-/// Why a buffer could not grow.
+/// The allocator could not give a buffer of `.0` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AllocFailed(pub(crate) usize);
+
+impl From<AllocFailed> for Error {
+    fn from(failed: AllocFailed) -> Error {
+        Error::new(ErrorKind::AllocFailed { bytes: failed.0 })
+    }
+}
+
+/// Why an image's buffer could not grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// The handle's memory budget has no room for `wanted` more bytes.
     Budget { wanted: usize, limit: usize },
     /// The connection's images in progress would hold more than `max` bytes.
     Connection { wanted: usize, max: usize },
-    /// The allocator could not give a buffer of `bytes`.
-    Alloc { bytes: usize },
+    /// The allocator refused.
+    Alloc(AllocFailed),
 }
 
-impl From<Refusal> for ErrorKind {
-    fn from(refusal: Refusal) -> ErrorKind {
-        match refusal {
-            Refusal::Budget { wanted, limit } => ErrorKind::MemoryLimit { wanted, limit },
-            Refusal::Connection { wanted, max } => ErrorKind::MemoryLimit { wanted, limit: max },
-            Refusal::Alloc { bytes } => ErrorKind::AllocFailed { bytes },
-        }
-    }
-}
-
-impl From<Refusal> for Error {
-    fn from(refusal: Refusal) -> Error {
-        Error::new(refusal.into())
+impl From<AllocFailed> for Refusal {
+    fn from(failed: AllocFailed) -> Refusal {
+        Refusal::Alloc(failed)
     }
 }
 
@@ -70,33 +70,54 @@ impl From<Refusal> for Error {
 /// memory budget and given back when dropped (or [released](Self::release)).
 #[derive(Debug, Default)]
 pub(crate) struct Grant {
-    held: Option<Held>,
+    /// The budget charged, once anything is.
+    memory: Option<Arc<Memory>>,
+    bytes: usize,
 }
 
 impl Grant {
     /// The bytes granted.
     pub(crate) fn bytes(&self) -> usize {
-        self.held.as_ref().map_or(0, Held::bytes)
+        self.bytes
     }
 
     /// Grants up to `bytes` in all, if the budget has room for the rest.
     pub(crate) fn raise_to(&mut self, bytes: usize, memory: &Arc<Memory>) -> Result<(), Refusal> {
-        let wanted = bytes.saturating_sub(self.bytes());
-        let fits = match &mut self.held {
-            _ if wanted == 0 => true,
-            Some(held) => held.try_grow(wanted),
-            None => {
-                self.held = memory.try_hold(wanted);
-                self.held.is_some()
-            }
-        };
-        let limit = memory.limit();
-        fits.then_some(()).ok_or(Refusal::Budget { wanted, limit })
+        let wanted = bytes.saturating_sub(self.bytes);
+        if wanted > 0 && !memory.try_take(wanted) {
+            let limit = memory.limit();
+            return Err(Refusal::Budget { wanted, limit });
+        }
+        self.add(wanted, memory);
+        Ok(())
+    }
+
+    /// Grants up to `bytes` in all whatever the budget says: for a plain
+    /// frame, whose bytes come anyway and whose fate the store decides once
+    /// it is whole (making room, or refusing it with a notice to its
+    /// sender). The count stays true, so other holders are refused meanwhile.
+    pub(crate) fn force_to(&mut self, bytes: usize, memory: &Arc<Memory>) {
+        let wanted = bytes.saturating_sub(self.bytes);
+        memory.take(wanted);
+        self.add(wanted, memory);
+    }
+
+    fn add(&mut self, bytes: usize, memory: &Arc<Memory>) {
+        self.memory.get_or_insert_with(|| Arc::clone(memory));
+        self.bytes += bytes;
     }
 
     /// Gives the bytes back: the frame is whole, and its holder now the store.
     pub(crate) fn release(&mut self) {
-        self.held = None;
+        if let Some(memory) = &self.memory {
+            memory.give_back(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -105,14 +126,14 @@ impl Grant {
 /// failure, so the growth goes through a `Vec` and back (by way of `Bytes`),
 /// which moves no bytes for a buffer not shared with others: each conversion
 /// keeps the allocation.
-pub(crate) fn try_grow(buf: &mut BytesMut, capacity: usize) -> Result<(), Refusal> {
+pub(crate) fn try_grow(buf: &mut BytesMut, capacity: usize) -> Result<(), AllocFailed> {
     if buf.capacity() >= capacity {
         return Ok(());
     }
     let mut vec = Vec::from(std::mem::take(buf));
     let grown = vec.try_reserve_exact(capacity - vec.len());
     *buf = BytesMut::from(Bytes::from(vec));
-    grown.map_err(|_| Refusal::Alloc { bytes: capacity })
+    grown.map_err(|_| AllocFailed(capacity))
 }
 
 #[cfg(test)]
@@ -164,6 +185,8 @@ mod tests {
         b.raise_to(40 * K, &memory).expect("exactly the limit");
         a.release();
         assert_eq!(memory.used(), 40 * K);
+        b.force_to(200 * K, &memory);
+        assert_eq!((b.bytes(), memory.used()), (200 * K, 200 * K));
         drop(b);
         assert_eq!(memory.used(), 0);
     }
@@ -179,7 +202,7 @@ mod tests {
         assert!(buf.capacity() >= 1 << 20);
         assert_eq!(&buf[..], b"abc");
         let refused = try_grow(&mut buf, usize::MAX);
-        assert_eq!(refused, Err(Refusal::Alloc { bytes: usize::MAX }));
+        assert_eq!(refused, Err(AllocFailed(usize::MAX)));
         assert_eq!(&buf[..], b"abc", "a refusal keeps the bytes");
     }
 }

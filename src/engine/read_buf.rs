@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use mio::net::TcpStream;
 use socket2::SockRef;
 
-use super::grow::{Grant, READ_AHEAD, Refusal, grown, try_grow};
+use super::grow::{AllocFailed, Grant, READ_AHEAD, grown, try_grow};
 use crate::memory::Memory;
 
 /// Frames larger than this are read into a buffer of their own.
@@ -67,16 +67,17 @@ impl ReadBuf {
     /// A large frame goes into a buffer of its own, so its payload is never
     /// copied after the kernel's copy (only the bytes already read move). That
     /// buffer holds what has arrived plus a read-ahead (see
-    /// [`grow`](super::grow)), charged to `memory`.
+    /// [`grow`](super::grow)), charged to `memory` whatever its limit (the
+    /// store decides on the frame once it is whole).
     ///
     /// # Errors
     ///
-    /// The memory budget or the allocator refused the room for a large frame.
+    /// The allocator refused the room for a large frame.
     pub(crate) fn prepare(
         &mut self,
         frame_len: Option<usize>,
         memory: &Arc<Memory>,
-    ) -> Result<usize, Refusal> {
+    ) -> Result<usize, AllocFailed> {
         match frame_len {
             Some(total) if total > LARGE_FRAME => self.prepare_large(total, memory),
             _ if self.large.is_some() && self.buf.is_empty() => {
@@ -100,7 +101,7 @@ impl ReadBuf {
     /// buffer has room for all of it already and is read into as far as the
     /// socket allows (fewer reads); its charge catches up with what arrived
     /// before the next read.
-    fn prepare_large(&mut self, total: usize, memory: &Arc<Memory>) -> Result<usize, Refusal> {
+    fn prepare_large(&mut self, total: usize, memory: &Arc<Memory>) -> Result<usize, AllocFailed> {
         let len = self.buf.len();
         let need = READ_AHEAD.min(total - len);
         let granted = self.large.as_ref().map_or(0, |l| l.grant.bytes());
@@ -108,7 +109,7 @@ impl ReadBuf {
             let target = grown(len, need, total);
             match self.large.as_mut() {
                 Some(large) => {
-                    large.grant.raise_to(target, memory)?;
+                    large.grant.force_to(target, memory);
                     try_grow(&mut self.buf, target)?;
                     large.size = large.size.max(self.buf.capacity());
                 }
@@ -125,9 +126,9 @@ impl ReadBuf {
         total: usize,
         capacity: usize,
         memory: &Arc<Memory>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), AllocFailed> {
         let mut grant = Grant::default();
-        grant.raise_to(capacity, memory)?;
+        grant.force_to(capacity, memory);
         let (mut own, size) = self.recycled(total).unwrap_or_default();
         try_grow(&mut own, capacity)?;
         own.extend_from_slice(&self.buf);
@@ -338,21 +339,17 @@ mod tests {
     }
 
     #[test]
-    fn a_large_frame_past_the_memory_limit_is_refused_and_holds_nothing() {
+    fn a_large_frame_past_the_memory_limit_is_still_read_and_counted() {
+        // The store decides on it once whole; meanwhile the count is true,
+        // so other holders are refused.
         let memory = Memory::new(1 << 20);
         let mut rb = large_frame_started(8 << 20, 100, &memory);
-        let mut refused = None;
-        for _ in 0..100 {
-            match rb.prepare(Some(8 << 20), &memory) {
-                Ok(want) => rb.buf.resize(rb.buf.len() + want, 0),
-                Err(refusal) => {
-                    refused = Some(refusal);
-                    break;
-                }
-            }
+        while rb.buf.len() < 8 << 20 {
+            let want = rb.prepare(Some(8 << 20), &memory).expect("room");
+            rb.buf.resize(rb.buf.len() + want, 0);
         }
-        assert!(matches!(refused, Some(Refusal::Budget { limit, .. }) if limit == 1 << 20));
-        assert!(memory.used() <= 1 << 20);
+        assert_eq!(memory.used(), 8 << 20);
+        assert!(!memory.try_take(1));
         drop(rb);
         assert_eq!(memory.used(), 0);
     }

@@ -134,7 +134,7 @@
 //! own timeout, part way. It then drops the image and still reads and
 //! acknowledges the rest of its chunks, which the sender keeps sending as
 //! before; nothing on the wire tells the sender. A frame not whole within a
-//! receiver's timeout, or one it has no memory for, closes the connection.
+//! receiver's timeout, or one it cannot allocate, closes the connection.
 //!
 //! ## Routing
 //!
