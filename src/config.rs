@@ -58,6 +58,12 @@ pub(crate) struct Config {
     pub(crate) channel_idle: Duration,
     /// A host's limits on connections that are not clients yet.
     pub(crate) admission: AdmissionLimits,
+    /// How long a frame, or an image across its chunks, may take to arrive
+    /// whole (see [`HostBuilder::partial_timeout`]).
+    pub(crate) partial_timeout: Duration,
+    /// Most bytes one connection's images in progress may hold together
+    /// (see [`HostBuilder::max_partial_image_bytes`]).
+    pub(crate) max_partial_image_bytes: usize,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -148,6 +154,8 @@ impl Default for Config {
             max_channels_per_client: 1024,
             channel_idle: Duration::from_secs(60),
             admission: AdmissionLimits::default(),
+            partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
+            max_partial_image_bytes: DEFAULT_MAX_PARTIAL_IMAGE_BYTES,
         }
     }
 }
@@ -157,6 +165,12 @@ pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Default ceiling of the bytes peers may make a handle hold.
 pub(crate) const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+
+/// Default time a frame or an image may take to arrive whole.
+pub(crate) const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default most bytes of one connection's images in progress.
+pub(crate) const DEFAULT_MAX_PARTIAL_IMAGE_BYTES: usize = 128 << 20;
 
 /// Default image window: image payload bytes sent and not yet acknowledged.
 pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
@@ -396,6 +410,36 @@ macro_rules! common_setters {
         /// TCP keepalive idle time, or `None` to turn keepalive off. Default: 10 s.
         pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
             self.config.keepalive = idle;
+            self
+        }
+
+        /// How long a frame may take to arrive whole from its first byte, and
+        /// an image from its first frame to its last chunk. A frame that
+        /// takes longer (a body sent slowly to hold a buffer open) closes its
+        /// connection with [`ErrorKind::FrameTimeout`](crate::ErrorKind::FrameTimeout);
+        /// an image that takes longer is dropped, its memory given back, and
+        /// counted in [`ImageStats::incomplete`](crate::ImageStats::incomplete)
+        /// (the rest of its chunks are read and let go; the connection stays).
+        /// Checked a few times per timeout, so a late one goes within a
+        /// quarter of it (and at most a second) past it. Keep it above the
+        /// time the largest frame takes on the link, and, with several image
+        /// channels on one connection, all their images in flight together.
+        /// `Duration::MAX` turns it off. Default: 10 s.
+        pub fn partial_timeout(mut self, timeout: Duration) -> Self {
+            self.config.partial_timeout = timeout;
+            self
+        }
+
+        /// Most bytes one connection's images in progress (received in part;
+        /// the wire format allows 16 at once) may hold together. An image's buffer grows as its bytes
+        /// arrive, charged to the [memory limit](Self::memory_limit); a
+        /// growth past either is refused, and the image dropped and counted in
+        /// [`ImageStats::incomplete`](crate::ImageStats::incomplete) (its
+        /// connection stays). A connection's one image in progress is held
+        /// whatever this says, up to [`max_frame`](Self::max_frame).
+        /// Default: 128 MiB.
+        pub fn max_partial_image_bytes(mut self, bytes: usize) -> Self {
+            self.config.max_partial_image_bytes = bytes;
             self
         }
     };

@@ -185,6 +185,20 @@ pub enum ErrorKind {
         /// Bytes the frame declared.
         expected: usize,
     },
+    /// The peer did not send a frame whole within the
+    /// [partial timeout](crate::HostBuilder::partial_timeout) of its first
+    /// byte (a slow body holding a buffer open); that connection was closed.
+    #[error("frame not received whole within {0:?}")]
+    FrameTimeout(Duration),
+    /// The allocator could not give a buffer for a frame from the peer; that
+    /// connection was closed, and the others carry on. (An image that does
+    /// not fit is dropped instead, and counted in
+    /// [`ImageStats::incomplete`](crate::ImageStats::incomplete).)
+    #[error("could not allocate {bytes} bytes")]
+    AllocFailed {
+        /// Bytes of the buffer asked for.
+        bytes: usize,
+    },
     /// An image does not fit its geometry, or a conversion failed; received,
     /// it closes the connection that sent it.
     #[error("image: {0}")]
@@ -368,6 +382,8 @@ impl From<Error> for io::Error {
             ErrorKind::Connect { source, .. } => source.kind(),
             ErrorKind::Refused(_) | ErrorKind::NameTaken { .. } => io::ErrorKind::ConnectionRefused,
             ErrorKind::Truncated { .. } => io::ErrorKind::UnexpectedEof,
+            ErrorKind::FrameTimeout(_) => io::ErrorKind::TimedOut,
+            ErrorKind::AllocFailed { .. } => io::ErrorKind::OutOfMemory,
             _ => io::ErrorKind::InvalidData,
         };
         io::Error::new(kind, err)

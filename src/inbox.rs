@@ -130,12 +130,13 @@ impl Inbox {
 
     /// Image counters of `channel`: images sent and dropped (summed over
     /// every connection, connected or recently disconnected), images
-    /// received and skipped.
+    /// received, skipped and dropped incomplete.
     pub fn image_stats(&self, channel: &str) -> ImageStats {
         let (received, skipped) = self.shared.store.image_counts(channel);
         let mut stats = ImageStats {
             received,
             skipped,
+            incomplete: self.shared.incomplete.of(channel),
             ..ImageStats::default()
         };
         for peer in self.shared.registry.peers() {

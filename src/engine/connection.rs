@@ -108,6 +108,9 @@ pub(crate) struct Open {
     /// Why the connection is ending, once a close frame came or went: the
     /// loop closes it after this read pass and reports the reason.
     pub(crate) reason: Option<DisconnectReason>,
+    /// When the frame being received began to arrive (the read pass that
+    /// brought its first byte), for the partial timeout; `None` between frames.
+    frame_since: Option<Instant>,
 }
 
 impl Open {
@@ -127,6 +130,7 @@ impl Open {
             images: Images::default(),
             after_chunk: false,
             reason: None,
+            frame_since: None,
         }
     }
 
@@ -178,8 +182,8 @@ impl Open {
                 None => self.store_data(frame, shared, now)?,
             },
             Kind::Image(_) | Kind::ImageChunk { .. } => {
-                let (from, max) = (self.sender(&frame), shared.config.max_frame);
-                if let Some(image) = self.images.on_frame(frame, from, rbuf, max)? {
+                let from = self.sender(&frame);
+                if let Some(image) = self.images.on_frame(frame, from, rbuf, shared, now)? {
                     self.store_image(image, shared, now)?;
                 }
             }
@@ -309,8 +313,11 @@ impl Open {
         now: Instant,
     ) -> Result<Option<ReadEnd>> {
         self.store_batch();
-        let (from, max) = (self.sender(&frame), shared.config.max_frame);
-        if let Some(image) = self.images.start(frame, payload_len, from, rbuf, max)? {
+        let from = self.sender(&frame);
+        if let Some(image) = self
+            .images
+            .start(frame, payload_len, from, rbuf, shared, now)?
+        {
             self.store_image(image, shared, now)?;
         }
         Ok(self.ack_images().then_some(ReadEnd::More))
@@ -423,6 +430,31 @@ impl Open {
         }
     }
 
+    /// A frame came in whole: the next one's time starts with its first byte.
+    fn frame_done(&mut self, rbuf: &mut ReadBuf) {
+        self.frame_since = None;
+        rbuf.frame_done();
+    }
+
+    /// After a read pass: notes when a frame left half received began.
+    fn note_partial(&mut self, rbuf: &ReadBuf, now: Instant) {
+        let decoder = &self.decoder;
+        let partial = !rbuf.buf.is_empty()
+            || decoder.frame_len().is_some()
+            || decoder.payload_left().is_some();
+        self.frame_since = partial.then(|| self.frame_since.unwrap_or(now));
+    }
+
+    /// Drops the images in progress past the partial timeout; returns
+    /// whether the frame in progress is past it too (then the connection
+    /// closes: a body sent slowly on purpose).
+    pub(crate) fn expire_partials(&mut self, now: Instant, shared: &Shared) -> bool {
+        self.images.expire(now, shared);
+        let timeout = shared.config.partial_timeout;
+        self.frame_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= timeout)
+    }
+
     /// Stores the pending run of messages.
     fn store_batch(&mut self) {
         if let Some(slot) = &self.slot {
@@ -488,6 +520,7 @@ impl Conn {
         open.peer.touch(now);
         let result = read_open(&mut self.stream, &mut self.rbuf, open, shared, now);
         open.store_batch();
+        open.note_partial(&self.rbuf, now);
         result
     }
 
@@ -563,10 +596,12 @@ fn read_open(
     loop {
         let end = match open.step(&mut rbuf.buf)? {
             Decoded::Frame(frame) => {
+                open.frame_done(rbuf);
                 open.on_frame(frame, rbuf, shared, now)?;
                 None
             }
             Decoded::Run { chunk, spans } => {
+                open.frame_done(rbuf);
                 open.store_run(chunk, spans, shared, now);
                 None
             }
@@ -576,7 +611,7 @@ fn read_open(
             Decoded::NeedMore(Need::Payload { left }) => {
                 fill_image(stream, rbuf, open, left, &mut read, shared, now)?
             }
-            Decoded::NeedMore(need) => fill_buf(stream, rbuf, open, need, &mut read)?,
+            Decoded::NeedMore(need) => fill_buf(stream, rbuf, open, need, &mut read, shared)?,
         };
         if let Some(end) = end {
             return Ok(end);
@@ -598,13 +633,16 @@ fn fill_image(
     if *read >= TURN_BYTES {
         return Ok(Some(ReadEnd::More));
     }
-    let (n, image) = match open.images.fill(stream, left, rbuf) {
+    let (n, image) = match open.images.fill(stream, left, rbuf, shared) {
         Ok((0, _)) => return Err(open.images.truncated().into()),
         Ok(filled) => filled,
         Err(e) => return read_failed(e),
     };
     *read += n;
     open.decoder.consume_payload(n);
+    if n == left {
+        open.frame_done(rbuf);
+    }
     if let Some(image) = image {
         open.store_image(image, shared, now)?;
     }
@@ -624,6 +662,7 @@ fn fill_buf(
     open: &mut Open,
     need: Need,
     read: &mut usize,
+    shared: &Shared,
 ) -> Result<Option<ReadEnd>> {
     // Store what this pass decoded now, not when the socket runs dry: on a
     // connection that never runs dry (a saturating image stream) a control
@@ -634,7 +673,7 @@ fn fill_buf(
     }
     let after_chunk = std::mem::take(&mut open.after_chunk);
     let want = match need {
-        Need::Frame { frame_len } if !after_chunk => rbuf.prepare(frame_len),
+        Need::Frame { frame_len } if !after_chunk => rbuf.prepare(frame_len, &shared.memory)?,
         _ => rbuf.prepare_small(IMAGE_HEAD_READ),
     };
     match rbuf.fill(stream, want) {

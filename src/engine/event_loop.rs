@@ -75,6 +75,8 @@ pub(crate) struct EventLoop {
     /// bytes perhaps left: served again before the loop waits for events.
     more_reads: Vec<Token>,
     more_writes: Vec<Token>,
+    /// When to next look for frames and images past the partial timeout.
+    pub(super) next_partial_check: Option<Instant>,
 }
 
 impl EventLoop {
@@ -102,7 +104,9 @@ impl EventLoop {
             stopping: false,
             more_reads: Vec::new(),
             more_writes: Vec::new(),
+            next_partial_check: None,
         };
+        event_loop.schedule_partial_check(Instant::now());
         event_loop.next_heartbeat = event_loop
             .shared
             .config
@@ -162,6 +166,9 @@ impl EventLoop {
                 self.heartbeat(now);
             }
             self.redial_timers(now);
+            if self.next_partial_check.is_some_and(|at| at <= now) {
+                self.expire_partials(now);
+            }
         }
         self.close_all();
     }
@@ -177,12 +184,13 @@ impl EventLoop {
     }
 
     /// The earliest timer: a handshake deadline, an accept retry, a heartbeat,
-    /// a client's next attempt or its deadline.
+    /// a client's next attempt or its deadline, a look for late frames.
     fn next_deadline(&self) -> Option<Instant> {
         let handshake = self.gate.next_deadline();
         let redial = self.client.as_ref().and_then(Dial::next_deadline);
         [handshake, self.accept_retry, self.next_heartbeat, redial]
             .into_iter()
+            .chain([self.next_partial_check])
             .flatten()
             .min()
     }

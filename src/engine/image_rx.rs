@@ -1,5 +1,5 @@
 //! The receiving half of the image path: reassembling chunked images, each in
-//! one buffer of its exact size that the socket reads into directly.
+//! one buffer that the socket reads into directly.
 //!
 //! A connection hands every image and image-chunk frame here. A frame that
 //! arrived whole in the read buffer is checked and its payload appended (a small
@@ -9,13 +9,25 @@
 //! [`Images::fill`] straight into the image's buffer, so a 1080p frame is
 //! copied once, by the kernel.
 //!
+//! An image's buffer grows as its bytes arrive ([`grow`](super::grow)), charged
+//! to the handle's memory budget and, with the connection's other images in
+//! progress, capped per connection. An image refused room, or not whole within
+//! the partial timeout, is dropped: its memory goes back, it is counted
+//! ([`Incomplete`]), and the rest of its bytes are read, acknowledged and let
+//! go, so its connection carries on.
+//!
 //! [`Decoded::Large`]: crate::protocol::Decoded::Large
 
-use std::io;
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
+use parking_lot::Mutex;
 
+use super::Shared;
+use super::grow::{Grant, READ_AHEAD, Refusal, grown, try_grow};
 use super::read_buf::{ReadBuf, recv_into};
 use crate::image::Image;
 use crate::protocol::{ChannelName, DecodeError, Frame, ImageMeta, Kind, Route};
@@ -32,6 +44,10 @@ const MAX_PARTIAL: usize = crate::protocol::MAX_IMAGES_IN_PROGRESS;
 /// peer cycling through channel names from growing the receiver's memory.
 const CHANNELS_KEPT: usize = 64;
 
+/// Bytes read at a time from the rest of a dropped image, into a scratch
+/// buffer on the stack.
+const DISCARD_READ: usize = 32 << 10;
+
 /// A whole image, checked against its geometry, ready to be stored.
 #[derive(Debug)]
 pub(crate) struct Finished {
@@ -45,6 +61,32 @@ pub(crate) struct Finished {
     pub(crate) route: Option<Route>,
     /// Whether its sender asked to get it back.
     pub(crate) mirror: bool,
+}
+
+/// Images dropped before they were whole, per channel, for
+/// [`ImageStats::incomplete`](crate::ImageStats::incomplete): counted by every
+/// connection's [`Images`], read by the inbox; behind a mutex, taken once per
+/// dropped image.
+#[derive(Debug, Default)]
+pub(crate) struct Incomplete(Mutex<HashMap<String, u64>>);
+
+impl Incomplete {
+    /// Counts one image dropped on `channel`. At most `max` channels are
+    /// counted (as many as the store may hold), so made-up names cannot grow
+    /// the map for ever.
+    pub(crate) fn count(&self, channel: &str, max: usize) {
+        let mut counts = self.0.lock();
+        if let Some(n) = counts.get_mut(channel) {
+            *n += 1;
+        } else if counts.len() < max {
+            counts.insert(channel.to_owned(), 1);
+        }
+    }
+
+    /// Images dropped on `channel` so far.
+    pub(crate) fn of(&self, channel: &str) -> u64 {
+        self.0.lock().get(channel).copied().unwrap_or(0)
+    }
 }
 
 /// The image channels of one connection.
@@ -72,12 +114,82 @@ struct ChannelRx {
 #[derive(Debug)]
 struct Assembly {
     meta: ImageMeta,
-    buf: BytesMut,
-    /// The size of `buf`'s allocation, to recycle it.
-    size: usize,
+    /// Payload bytes received so far: where the next chunk starts.
+    received: usize,
+    body: Body,
+    /// When its first frame was read, for the partial timeout.
+    started: Instant,
     from: ClientId,
     route: Option<Route>,
     mirror: bool,
+}
+
+/// Where the bytes of an image in progress go.
+#[derive(Debug)]
+enum Body {
+    /// Into a buffer that grows as they arrive.
+    Filling {
+        buf: BytesMut,
+        /// The size of `buf`'s allocation, to recycle it.
+        size: usize,
+        /// The bytes `buf` may hold, charged to the memory budget.
+        grant: Grant,
+    },
+    /// Nowhere: the image was dropped (refused room, or too slow); the rest
+    /// of its bytes are read and let go.
+    Dropped,
+}
+
+impl Assembly {
+    fn total(&self) -> usize {
+        // Checked against the maximum frame when it started.
+        self.meta.total_len as usize
+    }
+
+    /// Bytes its buffer may hold, charged to the memory budget.
+    fn held(&self) -> usize {
+        match &self.body {
+            Body::Filling { grant, .. } => grant.bytes(),
+            Body::Dropped => 0,
+        }
+    }
+
+    /// Makes room in its buffer for `need` more bytes, growing it within the
+    /// budget and the connection's cap (its other images holding `others`);
+    /// returns the room it has (`need` for a dropped image). A recycled
+    /// buffer has room for the whole image: its charge catches up with what
+    /// arrived at the next call.
+    fn make_room(
+        &mut self,
+        need: usize,
+        others: usize,
+        rbuf: &mut ReadBuf,
+        shared: &Shared,
+    ) -> Result<usize, Refusal> {
+        let total = self.total();
+        let Body::Filling { buf, size, grant } = &mut self.body else {
+            return Ok(need);
+        };
+        let len = buf.len();
+        if grant.bytes() < len + need {
+            let target = grown(len, need, total);
+            let max = shared.config.max_partial_image_bytes;
+            if others > 0 && others.saturating_add(target) > max {
+                let wanted = target - grant.bytes();
+                return Err(Refusal::Connection { wanted, max });
+            }
+            grant.raise_to(target, &shared.memory)?;
+            if buf.capacity() == 0 {
+                // A spent buffer with room for the whole image grows no more.
+                if let Some((recycled, recycled_size)) = rbuf.recycled(total) {
+                    (*buf, *size) = (recycled, recycled_size);
+                }
+            }
+            try_grow(buf, target)?;
+            *size = (*size).max(buf.capacity());
+        }
+        Ok(buf.capacity().min(total) - len)
+    }
 }
 
 impl Images {
@@ -90,9 +202,20 @@ impl Images {
     pub(crate) fn truncated(&self) -> ErrorKind {
         let image = self.sink.and_then(|i| self.channels[i].partial.as_ref());
         ErrorKind::Truncated {
-            received: image.map_or(0, |a| a.buf.len()),
-            expected: image.map_or(0, |a| a.meta.total_len as usize),
+            received: image.map_or(0, |a| a.received),
+            expected: image.map_or(0, Assembly::total),
         }
+    }
+
+    /// Bytes the images in progress hold (charged to the memory budget),
+    /// but for channel `except`'s.
+    fn held_except(&self, except: Option<usize>) -> usize {
+        let images = self.channels.iter().enumerate();
+        let others = images.filter(|&(i, _)| Some(i) != except);
+        others
+            .filter_map(|(_, c)| c.partial.as_ref())
+            .map(Assembly::held)
+            .sum()
     }
 
     /// Takes an image or image-chunk frame that arrived whole.
@@ -101,17 +224,19 @@ impl Images {
         frame: Frame,
         from: ClientId,
         rbuf: &mut ReadBuf,
-        max_frame: usize,
+        shared: &Shared,
+        now: Instant,
     ) -> Result<Option<Finished>> {
-        let i = self.check(&frame, frame.payload.len(), true, from, rbuf, max_frame)?;
-        self.received += frame.payload.len() as u64;
+        let len = frame.payload.len();
+        let i = self.check(&frame, len, from, shared.config.max_frame, now)?;
+        self.received += len as u64;
         self.ack_due = true;
-        let image = self.channels[i].partial.as_mut().expect("set by check");
-        if image.buf.is_empty() && image.meta.total_len == frame.payload.len() as u64 {
+        let image = self.channels[i].partial.as_ref().expect("set by check");
+        if image.received == 0 && image.total() == len {
             // The whole image in one frame: its payload as it is.
             return Ok(self.finish(i, Some(frame.payload), rbuf));
         }
-        image.buf.extend_from_slice(&frame.payload);
+        self.append(i, &frame.payload, rbuf, shared);
         Ok(self.finish_if_whole(i, rbuf))
     }
 
@@ -125,11 +250,11 @@ impl Images {
         payload_len: usize,
         from: ClientId,
         rbuf: &mut ReadBuf,
-        max_frame: usize,
+        shared: &Shared,
+        now: Instant,
     ) -> Result<Option<Finished>> {
-        let i = self.check(&frame, payload_len, false, from, rbuf, max_frame)?;
-        let image = self.channels[i].partial.as_mut().expect("set by check");
-        image.buf.extend_from_slice(&frame.payload);
+        let i = self.check(&frame, payload_len, from, shared.config.max_frame, now)?;
+        self.append(i, &frame.payload, rbuf, shared);
         self.received += frame.payload.len() as u64;
         if frame.payload.len() < payload_len {
             self.sink = Some(i);
@@ -140,22 +265,35 @@ impl Images {
     }
 
     /// Reads at most `left` bytes, the rest of the started payload, straight
-    /// into its image. Returns the bytes read (0 at end of stream) and the
-    /// image it finished, if any.
+    /// into its image (growing its buffer by a read-ahead at a time), or
+    /// into nothing for a dropped image. Returns the bytes read (0 at end of
+    /// stream) and the image it finished, if any.
     pub(crate) fn fill(
         &mut self,
         stream: &TcpStream,
         left: usize,
         rbuf: &mut ReadBuf,
+        shared: &Shared,
     ) -> io::Result<(usize, Option<Finished>)> {
         let Some(i) = self.sink else {
             return Ok((0, None));
+        };
+        let room = match self.make_room(i, READ_AHEAD.min(left), rbuf, shared) {
+            Ok(room) => room.min(left),
+            Err(_) => {
+                self.drop_image(i, shared);
+                left
+            }
         };
         let image = self.channels[i]
             .partial
             .as_mut()
             .expect("a sink has an image");
-        let n = recv_into(stream, &mut image.buf, left)?;
+        let n = match &mut image.body {
+            Body::Filling { buf, .. } => recv_into(stream, buf, room)?,
+            Body::Dropped => discard(stream, room)?,
+        };
+        image.received += n;
         self.received += n as u64;
         if n < left {
             return Ok((n, None));
@@ -165,17 +303,81 @@ impl Images {
         Ok((n, self.finish_if_whole(i, rbuf)))
     }
 
+    /// Drops the images still in progress that started the partial timeout
+    /// or longer before `now`, giving their memory back.
+    pub(crate) fn expire(&mut self, now: Instant, shared: &Shared) {
+        let timeout = shared.config.partial_timeout;
+        for i in 0..self.channels.len() {
+            let late = self.channels[i].partial.as_ref().is_some_and(|image| {
+                matches!(image.body, Body::Filling { .. })
+                    && now.saturating_duration_since(image.started) >= timeout
+            });
+            if late {
+                self.drop_image(i, shared);
+            }
+        }
+    }
+
+    /// Bytes this connection's images in progress hold.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.held_except(None)
+    }
+
+    /// Makes room for `need` more bytes in channel `i`'s image; see
+    /// [`Assembly::make_room`].
+    fn make_room(
+        &mut self,
+        i: usize,
+        need: usize,
+        rbuf: &mut ReadBuf,
+        shared: &Shared,
+    ) -> Result<usize, Refusal> {
+        let others = self.held_except(Some(i));
+        let image = self.channels[i].partial.as_mut().expect("in progress");
+        image.make_room(need, others, rbuf, shared)
+    }
+
+    /// Appends payload bytes in hand to channel `i`'s image, or drops the
+    /// image if there is no room for them.
+    fn append(&mut self, i: usize, bytes: &[u8], rbuf: &mut ReadBuf, shared: &Shared) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.make_room(i, bytes.len(), rbuf, shared).is_err() {
+            self.drop_image(i, shared);
+        }
+        let image = self.channels[i].partial.as_mut().expect("in progress");
+        image.received += bytes.len();
+        if let Body::Filling { buf, .. } = &mut image.body {
+            buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Lets go of channel `i`'s image in progress (its memory goes back) and
+    /// counts it; the rest of its bytes will be read and let go.
+    fn drop_image(&mut self, i: usize, shared: &Shared) {
+        let rx = &mut self.channels[i];
+        let Some(image) = &mut rx.partial else {
+            return;
+        };
+        if let Body::Filling { .. } = image.body {
+            image.body = Body::Dropped;
+            shared
+                .incomplete
+                .count(rx.channel.as_str(), shared.config.max_channels);
+        }
+    }
+
     /// Checks a frame of `len` payload bytes against the image being received
     /// on its channel, starting one for an image frame; returns the channel.
-    /// `in_hand`: the frame's payload is all in the read buffer already.
     fn check(
         &mut self,
         frame: &Frame,
         len: usize,
-        in_hand: bool,
         from: ClientId,
-        rbuf: &mut ReadBuf,
         max_frame: usize,
+        now: Instant,
     ) -> Result<usize> {
         let i = self.channel(&frame.channel);
         let bad = |what| Err(DecodeError::BadChunk(what).into());
@@ -199,18 +401,17 @@ impl Images {
                 if len as u64 > meta.total_len {
                     return bad("the first chunk is longer than its image");
                 }
-                let total = meta.total_len as usize;
-                // An image whose one frame is in hand keeps that frame's buffer;
-                // any other gets a buffer of its exact size, recycled from
-                // earlier images, for its payload to be read or copied into.
-                let (buf, size) = match in_hand && total == len {
-                    true => (BytesMut::new(), 0),
-                    false => rbuf.exact(total),
+                // No memory yet: the buffer grows as the bytes arrive.
+                let body = Body::Filling {
+                    buf: BytesMut::new(),
+                    size: 0,
+                    grant: Grant::default(),
                 };
                 self.channels[i].partial = Some(Assembly {
                     meta,
-                    buf,
-                    size,
+                    received: 0,
+                    body,
+                    started: now,
                     from,
                     route: frame.route.clone(),
                     mirror: frame.mirror,
@@ -220,10 +421,10 @@ impl Images {
                 let Some(image) = &self.channels[i].partial else {
                     return bad("a chunk without its image");
                 };
-                if seq != image.meta.seq || offset != image.buf.len() as u64 {
+                if seq != image.meta.seq || offset != image.received as u64 {
                     return bad("a chunk of another image or at another offset");
                 }
-                if len > image.meta.total_len as usize - image.buf.len() {
+                if len > image.total() - image.received {
                     return bad("a chunk past the end of its image");
                 }
             }
@@ -258,25 +459,36 @@ impl Images {
 
     fn finish_if_whole(&mut self, i: usize, rbuf: &mut ReadBuf) -> Option<Finished> {
         match &self.channels[i].partial {
-            Some(image) if image.buf.len() as u64 == image.meta.total_len => {
-                self.finish(i, None, rbuf)
-            }
+            Some(image) if image.received == image.total() => self.finish(i, None, rbuf),
             _ => None,
         }
     }
 
     /// Hands out the image of channel `i` (whose bytes are `whole`, or its
-    /// buffer's); the buffer's handle goes back to `rbuf` for reuse.
+    /// buffer's); the buffer's handle goes back to `rbuf` for reuse. A
+    /// dropped image is only forgotten.
     fn finish(&mut self, i: usize, whole: Option<Bytes>, rbuf: &mut ReadBuf) -> Option<Finished> {
         let rx = &mut self.channels[i];
-        let mut image = rx.partial.take()?;
-        let data = match whole {
-            Some(data) => data,
-            None => image.buf.split().freeze(),
+        let image = rx.partial.take()?;
+        let data = match (whole, image.body) {
+            (_, Body::Dropped) => {
+                // Not a gap in the sender's numbers; the images it skipped
+                // before this one still count, with the next image.
+                rx.last_seq = match rx.last_seq {
+                    Some(last) if image.meta.seq > last => Some(last + 1),
+                    _ => Some(image.meta.seq),
+                };
+                return None;
+            }
+            (Some(data), _) => data,
+            (None, Body::Filling { mut buf, size, .. }) => {
+                let data = buf.split().freeze();
+                if size > 0 {
+                    rbuf.recycle(buf, size);
+                }
+                data
+            }
         };
-        if image.size > 0 {
-            rbuf.recycle(image.buf, image.size);
-        }
         // The geometry was checked against the image's length when it started.
         let skipped = match rx.last_seq {
             Some(last) if image.meta.seq > last => image.meta.seq - last - 1,
@@ -295,12 +507,55 @@ impl Images {
     }
 }
 
+/// Reads at most `want` bytes from `stream` and lets them go: the rest of a
+/// dropped image. 0 means end of stream.
+fn discard(stream: &TcpStream, want: usize) -> io::Result<usize> {
+    let mut scratch = [0u8; DISCARD_READ];
+    let mut reader = stream;
+    reader.read(&mut scratch[..want.min(DISCARD_READ)])
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use bytes::BytesMut;
 
     use super::*;
+    use crate::config::Config;
     use crate::protocol::{Decoder, Header};
+
+    const M: usize = 1 << 20;
+
+    fn decode(kind: Kind, channel: &str, payload: &[u8]) -> Frame {
+        let wire = Header::new(kind, channel)
+            .to_bytes(payload)
+            .expect("a valid frame");
+        let mut buf = BytesMut::from(&wire[..]);
+        Decoder::new(64 * M)
+            .decode(&mut buf)
+            .expect("decodes")
+            .expect("whole")
+    }
+
+    /// The first frame of a JPEG image of `total` bytes, carrying `first`.
+    fn start(channel: &str, seq: u64, total: usize, first: &[u8]) -> Frame {
+        let meta = ImageMeta {
+            width: 1,
+            height: 1,
+            format: 16,
+            stride: 0,
+            seq,
+            timestamp_ns: 0,
+            total_len: total as u64,
+        };
+        decode(Kind::Image(meta), channel, first)
+    }
+
+    fn chunk(channel: &str, seq: u64, offset: usize, bytes: &[u8]) -> Frame {
+        let offset = offset as u64;
+        decode(Kind::ImageChunk { seq, offset }, channel, bytes)
+    }
 
     /// A whole 1×1 Gray8 image frame with sequence number `seq` on `channel`.
     fn frame(channel: &str, seq: u64) -> Frame {
@@ -313,23 +568,45 @@ mod tests {
             timestamp_ns: 0,
             total_len: 1,
         };
-        let wire = Header::new(Kind::Image(meta), channel)
-            .to_bytes(&[seq as u8])
-            .expect("a valid frame");
-        let mut buf = BytesMut::from(&wire[..]);
-        Decoder::new(1 << 20)
-            .decode(&mut buf)
-            .expect("decodes")
-            .expect("whole")
+        decode(Kind::Image(meta), channel, &[seq as u8])
+    }
+
+    /// A connection's images, its read buffer, and a handle's shared state
+    /// with `config`.
+    struct Rx {
+        images: Images,
+        rbuf: ReadBuf,
+        shared: Shared,
+        now: Instant,
+    }
+
+    impl Rx {
+        fn new(config: Config) -> Rx {
+            Rx {
+                images: Images::default(),
+                rbuf: ReadBuf::default(),
+                shared: Shared::new(config),
+                now: Instant::now(),
+            }
+        }
+
+        fn take(&mut self, frame: Frame) -> Option<Finished> {
+            let (rbuf, shared) = (&mut self.rbuf, &self.shared);
+            let done = self
+                .images
+                .on_frame(frame, ClientId(1), rbuf, shared, self.now);
+            done.expect("a good frame")
+        }
+
+        fn used(&self) -> usize {
+            self.shared.memory.used()
+        }
     }
 
     #[test]
     fn a_peer_cycling_through_channel_names_does_not_grow_the_receiver() {
-        let (mut images, mut rbuf) = (Images::default(), ReadBuf::default());
-        let mut take = |channel: &str, seq| {
-            let done = images.on_frame(frame(channel, seq), ClientId(1), &mut rbuf, 1 << 20);
-            done.expect("a good frame").expect("a whole image")
-        };
+        let mut rx = Rx::new(Config::default());
+        let mut take = |channel: &str, seq| rx.take(frame(channel, seq)).expect("whole");
         for i in 0..1000 {
             take("steady", i);
             take(&format!("cam{i}"), 0);
@@ -340,6 +617,96 @@ mod tests {
         assert_eq!(take("steady", 1001).skipped, 1);
         assert_eq!(take("cam999", 3).skipped, 2);
         assert_eq!(take("cam0", 3).skipped, 0);
-        assert_eq!(images.channels.len(), CHANNELS_KEPT);
+        assert_eq!(rx.images.channels.len(), CHANNELS_KEPT);
+    }
+
+    #[test]
+    fn images_announced_at_64_mib_hold_only_what_arrived() {
+        let mut rx = Rx::new(Config::default());
+        for cam in 0..MAX_PARTIAL {
+            assert!(
+                rx.take(start(&format!("cam{cam}"), 0, 64 * M, &[7; 100]))
+                    .is_none()
+            );
+        }
+        assert_eq!(rx.images.held(), MAX_PARTIAL * 100);
+        assert_eq!(rx.used(), rx.images.held());
+        // Chunks arrive on one: it doubles, no further ahead than what came.
+        let mut offset = 100;
+        for _ in 0..20 {
+            rx.take(chunk("cam3", 0, offset, &[8; 1000]));
+            offset += 1000;
+        }
+        let cam3 = rx.images.held() - (MAX_PARTIAL - 1) * 100;
+        assert!(cam3 >= offset && cam3 <= 2 * offset, "{cam3} for {offset}");
+        drop(rx.images);
+        assert_eq!(rx.shared.memory.used(), 0);
+    }
+
+    #[test]
+    fn an_image_refused_room_is_dropped_and_counted_and_the_next_one_arrives() {
+        let mut rx = Rx::new(Config {
+            memory_limit: M,
+            ..Config::default()
+        });
+        assert!(rx.take(start("cam", 4, 4 * M, &[1; 1000])).is_none());
+        let piece = vec![2; 256 << 10];
+        for offset in (1000..4 * M - piece.len()).step_by(piece.len()) {
+            assert!(rx.take(chunk("cam", 4, offset, &piece)).is_none());
+            assert!(rx.used() <= M);
+        }
+        // Past the limit it was dropped: no memory, counted once, and the
+        // rest of its chunks are taken (and acknowledged) without an error.
+        assert_eq!((rx.used(), rx.shared.incomplete.of("cam")), (0, 1));
+        let last = 4 * M - 1000 - (4 * M - 1000) / piece.len() * piece.len();
+        let offset = 4 * M - last;
+        assert!(rx.take(chunk("cam", 4, offset, &vec![2; last])).is_none());
+        assert_eq!(rx.images.take_ack(), Some(4 * M as u64));
+        let small = rx.take(start("cam", 6, 1000, &[3; 1000])).expect("whole");
+        assert_eq!(
+            (small.data.len(), small.skipped),
+            (1000, 1),
+            "seq 5 skipped"
+        );
+        assert_eq!(rx.shared.incomplete.of("cam"), 1);
+    }
+
+    #[test]
+    fn a_connection_holds_one_large_image_but_not_a_second_past_its_cap() {
+        let mut rx = Rx::new(Config {
+            max_partial_image_bytes: M,
+            ..Config::default()
+        });
+        let piece = vec![5; 512 << 10];
+        rx.take(start("a", 0, 8 * M, &piece));
+        rx.take(chunk("a", 0, piece.len(), &piece));
+        rx.take(chunk("a", 0, 2 * piece.len(), &piece));
+        assert!(rx.images.held() > M, "a lone image is held past the cap");
+        rx.take(start("b", 0, 8 * M, &piece));
+        assert_eq!(rx.shared.incomplete.of("b"), 1, "a second one is not");
+        assert_eq!(rx.shared.incomplete.of("a"), 0);
+        let held = rx.images.held();
+        assert_eq!(rx.used(), held);
+    }
+
+    #[test]
+    fn an_image_past_the_partial_timeout_is_dropped_and_its_memory_given_back() {
+        let timeout = Duration::from_secs(2);
+        let mut rx = Rx::new(Config {
+            partial_timeout: timeout,
+            ..Config::default()
+        });
+        rx.take(start("slow", 0, 8 * M, &[1; 5000]));
+        rx.now += Duration::from_secs(1);
+        rx.take(start("fast", 0, 8 * M, &[1; 5000]));
+        let (later, shared) = (rx.now + Duration::from_secs(1), &rx.shared);
+        rx.images.expire(later, shared);
+        assert_eq!(rx.shared.incomplete.of("slow"), 1);
+        assert_eq!(rx.shared.incomplete.of("fast"), 0, "not yet");
+        assert_eq!(rx.used(), 5000);
+        rx.images.expire(later + timeout, &rx.shared);
+        assert_eq!((rx.used(), rx.shared.incomplete.of("fast")), (0, 1));
+        // Its chunks still come, and are let go.
+        assert!(rx.take(chunk("slow", 0, 5000, &[2; 1000])).is_none());
     }
 }

@@ -9,7 +9,9 @@ mod connection;
 mod event_loop;
 mod farewell;
 mod gate;
+mod grow;
 mod image_rx;
+mod partial;
 mod peer;
 mod read_buf;
 mod reconnect;
@@ -136,6 +138,9 @@ pub(crate) struct Shared {
     /// Set by `close` and by the event loop whenever it exits (a panic
     /// included); read by every write, so an atomic.
     stopped: AtomicBool,
+    /// Images dropped before they were whole, per channel: counted by the
+    /// loop, read by the inbox's image stats.
+    pub(crate) incomplete: image_rx::Incomplete,
 }
 
 impl Shared {
@@ -168,6 +173,7 @@ impl Shared {
             events_rx,
             events_dropped: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
+            incomplete: image_rx::Incomplete::default(),
         }
     }
 

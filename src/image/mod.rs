@@ -135,6 +135,11 @@ pub struct ImageStats {
     pub received: u64,
     /// Images the senders skipped: gaps in their sequence numbers.
     pub skipped: u64,
+    /// Images that began to arrive and were dropped before their last byte:
+    /// refused room under the [memory limits](crate::HostBuilder::max_partial_image_bytes),
+    /// or not whole within the [partial timeout](crate::HostBuilder::partial_timeout).
+    /// Their connections stay open.
+    pub incomplete: u64,
 }
 
 /// Why an image was refused or could not be converted.

@@ -136,6 +136,13 @@
 //! acknowledges receives images until the window is spent and then no more
 //! (its other frames still flow). A receiver must acknowledge.
 //!
+//! A receiver need not reserve what a header announces before the bytes come:
+//! it may refuse an image it has no memory for, or one not whole within its
+//! own timeout, part way. It then drops the image and still reads and
+//! acknowledges the rest of its chunks, which the sender keeps sending as
+//! before; nothing on the wire tells the sender. A frame not whole within a
+//! receiver's timeout, or one it cannot allocate, closes the connection.
+//!
 //! ## Routing
 //!
 //! A client sets a route on a data frame, or on the first frame of an image,

@@ -15,7 +15,8 @@ use bytes::Bytes;
 
 use socketengine::protocol::{Hello, WELCOME_LEN, Welcome, WelcomeStatus};
 use socketengine::{
-    Client, ClientBuilder, ClientId, Error, Event, Events, Host, HostBuilder, Message,
+    Client, ClientBuilder, ClientId, Error, Event, Events, Host, HostBuilder, Image, Message,
+    PixelFormat,
 };
 
 /// How long any wait may take before the test fails. Generous: the machine is
@@ -68,6 +69,14 @@ pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> b
         std::thread::yield_now();
     }
     cond()
+}
+
+/// A 1080p RGB camera frame numbered `seq`, whose every byte is `seq`.
+pub(crate) fn frame_1080p(seq: u64) -> Image {
+    let pixels = vec![seq as u8; 1920 * 1080 * 3];
+    Image::new(1920, 1080, PixelFormat::Rgb8, pixels)
+        .expect("a 1080p RGB frame")
+        .with_seq(seq)
 }
 
 /// Messages received on `channel` so far (0 before the first).
