@@ -206,6 +206,24 @@ impl Client {
         self.to(To::Host).write_lock(channel, payload).map(drop)
     }
 
+    /// Sends `payload` on `channel` to the host and returns once the host
+    /// has stored it: a [confirmed write](crate::Target::write_confirmed).
+    ///
+    /// # Errors
+    ///
+    /// As [`write_lock`](Self::write_lock), and what the host said about the
+    /// message (`HostLimit`); `NotConnected` or `TimedOut` when it may not
+    /// have it. Each hands the payload back.
+    ///
+    /// # Locking
+    ///
+    /// As [`write_lock`](Self::write_lock), then one round trip to the host.
+    pub fn write_confirmed(&self, channel: &str, payload: impl Outgoing) -> Result<()> {
+        self.to(To::Host)
+            .write_confirmed(channel, payload)
+            .map(drop)
+    }
+
     /// Starts a batch of writes to the host that go out together, in order,
     /// with no other write between them; see [`WriteGuard`].
     pub fn lock(&self) -> WriteGuard<'_> {

@@ -237,10 +237,13 @@ impl Open {
                 route::deliver(shared, &self.peer, routed);
             }
             Verdict::Refuse(notice) => route::notify(&self.peer, frame.channel_str(), &notice),
-            Verdict::Report(notice) => shared.emit(Event::Undelivered {
-                channel: frame.channel_str().to_owned(),
-                error: route::error_of(notice),
-            }),
+            Verdict::Report(notice) => {
+                shared.requests.note(frame.channel_str(), &notice);
+                shared.emit(Event::Undelivered {
+                    channel: frame.channel_str().to_owned(),
+                    error: route::error_of(notice),
+                });
+            }
             Verdict::Room(op) => super::rooms::act(shared, &self.peer, op),
             Verdict::Serve(service) => service::serve(shared, &self.peer, &frame, &service),
             Verdict::Reject(failure) => service::reject(shared, &self.peer, &frame, &failure),

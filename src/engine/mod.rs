@@ -43,7 +43,7 @@ use requests::Requests;
 pub(crate) use rooms::RoomState;
 /// A host's and a client's room operations, for the handles.
 pub(crate) use rooms::{client_infos, connected_members, join, leave, members, request_room};
-pub(crate) use route::group_members;
+pub(crate) use route::{error_of, group_members};
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;

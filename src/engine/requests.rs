@@ -12,7 +12,7 @@ use mio::Token;
 use parking_lot::Mutex;
 
 use super::Peer;
-use crate::protocol::{Failure, Frame, Header, Kind};
+use crate::protocol::{Failure, Frame, Header, Kind, Undelivered};
 use crate::{Error, ErrorKind, Result};
 
 /// Requests waiting for their replies.
@@ -23,6 +23,16 @@ pub(crate) struct Requests {
     /// Pending requests by id. A mutex: touched once per request, its reply
     /// and its end, never held across a wait.
     pending: Mutex<HashMap<u64, Pending>>,
+    /// Confirmed writes in progress: the notices their channels receive.
+    watches: Mutex<Vec<Watch>>,
+}
+
+/// A confirmed write's watch on the notices of its channel.
+#[derive(Debug)]
+struct Watch {
+    id: u64,
+    channel: String,
+    notices: Vec<Undelivered>,
 }
 
 #[derive(Debug)]
@@ -89,6 +99,37 @@ impl Requests {
         };
         // The channel has room for this one result; a caller gone is fine.
         let _ = pending.done.try_send(result);
+    }
+
+    /// Starts collecting the host's notices about frames on `channel`, for
+    /// a confirmed write; returns the watch's id for [`unwatch`](Self::unwatch).
+    pub(crate) fn watch(&self, channel: &str) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let channel = channel.to_owned();
+        let notices = Vec::new();
+        self.watches.lock().push(Watch {
+            id,
+            channel,
+            notices,
+        });
+        id
+    }
+
+    /// A host's notice about a frame on `channel`: kept by every watch on it.
+    pub(crate) fn note(&self, channel: &str, notice: &Undelivered) {
+        let mut watches = self.watches.lock();
+        for watch in watches.iter_mut().filter(|w| w.channel == channel) {
+            watch.notices.push(notice.clone());
+        }
+    }
+
+    /// Ends watch `id`; returns the notices it collected.
+    pub(crate) fn unwatch(&self, id: u64) -> Vec<Undelivered> {
+        let mut watches = self.watches.lock();
+        match watches.iter().position(|w| w.id == id) {
+            Some(at) => watches.swap_remove(at).notices,
+            None => Vec::new(),
+        }
     }
 
     /// The connection of `peer` closed: every request sent on it fails with

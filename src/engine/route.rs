@@ -167,7 +167,7 @@ pub(super) fn notify(sender: &Peer, channel: &str, notice: &Undelivered) {
 }
 
 /// The error a client reports for its host's notice.
-pub(super) fn error_of(notice: Undelivered) -> Error {
+pub(crate) fn error_of(notice: Undelivered) -> Error {
     let kind = match notice {
         Undelivered::UnknownClient(id) => ErrorKind::UnknownClient(ClientId(id)),
         Undelivered::UnknownName(name) => ErrorKind::UnknownName(name),

@@ -22,6 +22,7 @@ pub(super) fn serve(shared: &Shared, peer: &Peer, request: &Frame, service: &Ser
             shared.registry.get_by_name(name).map(|p| p.id().0),
         )),
         Service::Channels => channel_list(shared),
+        Service::Sync => Ok(Bytes::new()),
     };
     match answer {
         Ok(answer) => reply(shared, peer, request, STATUS_OK, &answer),

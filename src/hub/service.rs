@@ -3,7 +3,8 @@
 
 use super::{Side, Verdict};
 use crate::protocol::{
-    Failure, Frame, Kind, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP, is_system,
+    Failure, Frame, Kind, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP, SERVICE_SYNC,
+    is_system,
 };
 
 /// A host service a request asks for.
@@ -15,6 +16,8 @@ pub(crate) enum Service {
     Lookup(String),
     /// The host's channels and their counters.
     Channels,
+    /// Nothing: the answer itself is the point (see [`SERVICE_SYNC`]).
+    Sync,
 }
 
 /// At a host, a request on one of its service channels is served, and any
@@ -28,6 +31,7 @@ pub(crate) fn on_request(frame: &Frame, side: Side) -> Verdict {
     match channel {
         SERVICE_CLIENTS => Verdict::Serve(Service::Clients),
         SERVICE_CHANNELS => Verdict::Serve(Service::Channels),
+        SERVICE_SYNC => Verdict::Serve(Service::Sync),
         SERVICE_LOOKUP => match std::str::from_utf8(&frame.payload) {
             Ok(name) => Verdict::Serve(Service::Lookup(name.to_owned())),
             Err(_) => Verdict::Reject(Failure::BadRequest("the name is not UTF-8".to_owned())),
@@ -73,6 +77,7 @@ mod tests {
                 Side::Host,
                 Verdict::Serve(Service::Clients),
             ),
+            ("$sync", b"", Side::Host, Verdict::Serve(Service::Sync)),
             (
                 "$channels",
                 b"",

@@ -16,6 +16,11 @@ pub const SERVICE_CLIENTS: &str = "$clients";
 pub const SERVICE_LOOKUP: &str = "$lookup";
 /// The service answering with the host's channels ([`ChannelEntry`]s).
 pub const SERVICE_CHANNELS: &str = "$channels";
+/// The service answering at once with nothing: a host reads and acts on a
+/// connection's frames in order, so its answer means every frame the
+/// client sent before the request has been stored, delivered, or refused
+/// with a notice (a confirmed write's barrier).
+pub const SERVICE_SYNC: &str = "$sync";
 
 /// Reply status: answered; the payload is the answer.
 pub const STATUS_OK: u8 = 0;

@@ -280,6 +280,7 @@
 //! | `$clients`   | none            | count u32, then per client ([`ClientEntry`]): id u64, flags u8 (bit 0 connected), connected since u64 and last seen u64 (milliseconds ago), name and address (`n: u8`, n bytes UTF-8 each), rooms (count u16, then `n: u8` and a name each), dropped u64 |
 //! | `$lookup`    | a name, UTF-8   | the id u64 of the connected client of that name, or nothing (0 bytes) if none            |
 //! | `$channels`  | none            | count u32, then per channel ([`ChannelEntry`]): name (`n: u8`, n bytes), received u64, bytes u64, dropped u64, queued u32, capacity u32 |
+//! | `$sync`      | none            | none: answered once the host has acted on every frame the client sent before the request (stored it, delivered it, or sent its notice) |
 //!
 //! Request `7` for the id of `arm`, and the host's answer (id 3):
 //!
@@ -374,7 +375,7 @@ pub use lane::{
 };
 pub use listing::{
     ChannelEntry, ClientEntry, Failure, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP,
-    STATUS_BAD_REQUEST, STATUS_FAILED, STATUS_NO_RESPONDER, STATUS_OK, SYSTEM_PREFIX,
+    SERVICE_SYNC, STATUS_BAD_REQUEST, STATUS_FAILED, STATUS_NO_RESPONDER, STATUS_OK, SYSTEM_PREFIX,
     decode_channels, decode_clients, decode_lookup, encode_channels, encode_clients, encode_lookup,
     is_system,
 };

@@ -4,6 +4,7 @@
 //! ([`write_lock`](Target::write_lock): back-pressure, return once the kernel
 //! has the bytes) — plus the batch guard ([`WriteGuard`]), in `target`.
 
+mod confirm;
 mod target;
 
 pub use target::{Target, WriteGuard};

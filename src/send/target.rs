@@ -37,9 +37,9 @@ use crate::{Error, ErrorKind, Result};
 #[derive(Debug)]
 #[must_use = "a target sends nothing until written to"]
 pub struct Target<'a> {
-    core: &'a Core,
-    to: To,
-    mirror: bool,
+    pub(super) core: &'a Core,
+    pub(super) to: To,
+    pub(super) mirror: bool,
 }
 
 impl<'a> Target<'a> {
@@ -560,7 +560,7 @@ fn lock_each(
 
 /// An error of `kind` that hands `payload`'s bytes back.
 impl Payload {
-    fn refused(&self, kind: ErrorKind) -> Error {
+    pub(super) fn refused(&self, kind: ErrorKind) -> Error {
         Error::new(kind).with_payload(self.bytes.clone())
     }
 }
