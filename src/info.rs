@@ -133,6 +133,18 @@ pub enum Event {
         /// How long the client waits before this attempt.
         delay: std::time::Duration,
     },
+    /// A client reconnected to a host that is not the one it left: the host
+    /// restarted (its epoch in the welcome changed), so whatever it held
+    /// from this client is gone: latest values, queued messages, rooms, and
+    /// writes that had not reached it (a [confirmed
+    /// write](crate::Target::write_confirmed) that failed meanwhile did not
+    /// arrive). Follows the [`Event::Connected`] of the new connection.
+    HostRestarted {
+        /// The client's id from the new host.
+        client: ClientId,
+        /// The host's address.
+        addr: SocketAddr,
+    },
     /// The host did not deliver a message this client routed to other
     /// clients (or to some of them): an unknown id or name, or a route the
     /// host refused. The connection stays open; other targets of the same

@@ -71,6 +71,7 @@ fn a_welcome_refusing_the_version_fails_with_refused() {
         client_id: 0,
         host_time_ns: 0,
         resume: socketengine::protocol::ResumeToken::NONE,
+        epoch: 1,
     });
     let err = Client::builder()
         .addr(addr.to_string())

@@ -348,6 +348,7 @@ fn client_writes_to_a_host_that_stops_reading_fail_full_or_time_out() {
         client_id: 7,
         host_time_ns: 0,
         resume: socketengine::protocol::ResumeToken::NONE,
+        epoch: 1,
     };
     let (addr, fake) = fake_host(welcome);
     let client = Client::builder()

@@ -379,6 +379,7 @@ fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
         client_id: 1,
         host_time_ns: 0,
         resume: socketengine::protocol::ResumeToken::NONE,
+        epoch: 1,
     };
     for chunked in [true, false] {
         let (addr, accepted) = fake_host(welcome);

@@ -65,6 +65,7 @@ fn a_client_notices_a_host_that_stopped_answering() {
         client_id: 7,
         host_time_ns: 0,
         resume: socketengine::protocol::ResumeToken::NONE,
+        epoch: 1,
     });
     let client = socketengine::Client::builder()
         .addr(addr.to_string())

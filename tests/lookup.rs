@@ -41,6 +41,7 @@ fn client_of_fake_host() -> (Client, TcpStream) {
         client_id: 7,
         host_time_ns: 0,
         resume: ResumeToken::NONE,
+        epoch: 1,
     });
     let client = Client::builder()
         .addr(addr.to_string())

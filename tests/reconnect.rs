@@ -71,6 +71,12 @@ fn a_restarted_host_gets_its_streaming_client_back() {
         _ => None,
     });
     assert_eq!(id, (cam.id(), "camera".to_string()));
+    // And it is told this is not the host it left.
+    let restarted = next(&events, |e| match e {
+        Event::HostRestarted { client, .. } => Some(client),
+        _ => None,
+    });
+    assert_eq!(restarted, cam.id());
     assert!(cam.is_connected());
     // Streaming resumes, and the new host lists the client under its name.
     for i in 0..10 {
@@ -164,4 +170,33 @@ fn with_reconnection_off_a_lost_connection_stays_lost() {
         Err(_) => {}
         Ok(event) => panic!("unexpected event {event:?}"),
     }
+}
+
+#[test]
+fn a_client_back_on_the_same_host_is_not_told_it_restarted() {
+    let host = host_on("127.0.0.1:0");
+    let cam = Client::builder()
+        .addr(host.local_addr().to_string())
+        .name("camera")
+        .reconnect_backoff(FIRST, CAP)
+        .redial_after_kick(true)
+        .connect()
+        .unwrap();
+    let events = cam.events();
+    for round in 0..3 {
+        host.disconnect(cam.id(), format!("kick {round}")).unwrap();
+        next(&events, |e| {
+            matches!(e, Event::Connected { .. }).then_some(())
+        });
+    }
+    // A message after the third return, then every event so far: none
+    // says the host restarted.
+    cam.write_confirmed("after", "x").unwrap();
+    let seen: Vec<Event> = events.try_iter().collect();
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::HostRestarted { .. })),
+        "{seen:?}"
+    );
 }

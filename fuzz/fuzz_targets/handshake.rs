@@ -108,6 +108,7 @@ struct Structured {
     host_time_ns: u64,
     /// The welcome's resume token.
     resume: [u8; TOKEN_LEN],
+    epoch: u64,
     tail: Vec<u8>,
 }
 
@@ -173,6 +174,7 @@ fn check_structured(s: Structured) {
         client_id: s.client_id,
         host_time_ns: s.host_time_ns,
         resume: ResumeToken(s.resume),
+        epoch: s.epoch,
     };
     let mut wire = welcome.encode().to_vec();
     for k in 0..WELCOME_LEN {

@@ -162,7 +162,7 @@ fn is_transient_accept_error(err: &io::Error) -> bool {
 /// `EPROTO` on Linux: a protocol error on a connection in the backlog.
 const PROTOCOL_ERROR: i32 = 71;
 
-/// Tells a client why it is turned away, best effort: the welcome is 39 bytes on a
+/// Tells a client why it is turned away, best effort: the welcome is 47 bytes on a
 /// fresh socket, so it fits the send buffer, and the connection closes next anyway.
 fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
     let welcome = Welcome {
@@ -171,6 +171,7 @@ fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
         client_id: 0,
         host_time_ns: unix_ns(),
         resume: ResumeToken::NONE,
+        epoch: 0,
     };
     let _ = stream.write(&welcome.encode());
 }

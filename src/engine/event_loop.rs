@@ -371,6 +371,7 @@ impl EventLoop {
                 client_id: id.0,
                 host_time_ns: unix_ns(),
                 resume,
+                epoch: shared.host_epoch,
             };
             let first = Some(Bytes::copy_from_slice(&welcome.encode()));
             let peer = Arc::new(Peer::new(id, name, PeerParts { first, ..parts }));

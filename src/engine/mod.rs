@@ -125,6 +125,9 @@ pub(crate) struct Shared {
     pub(crate) memory: Arc<Memory>,
     /// The zero of every peer's `last_seen` clock.
     pub(crate) epoch: Instant,
+    /// A host's epoch, sent in every welcome: 64 random bits drawn when it
+    /// started, so a client can tell a restarted host from the one it left.
+    pub(crate) host_epoch: u64,
     /// Requests sent and waiting for their replies (a client's questions to
     /// its host's services).
     pub(crate) requests: Requests,
@@ -167,6 +170,7 @@ impl Shared {
             memory,
             config,
             epoch: Instant::now(),
+            host_epoch: token::fresh_epoch(),
             requests: Requests::default(),
             admission: Arc::default(),
             events_tx,

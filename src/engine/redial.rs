@@ -58,6 +58,9 @@ pub(crate) struct Dial {
     /// host lets this client take its name back from a connection it still
     /// thinks is open.
     resume: Option<ResumeToken>,
+    /// The epoch of the host's last welcome: another one on a reconnection
+    /// means the host restarted.
+    host_epoch: Option<u64>,
     /// Where the first attempt's outcome goes (`connect` waits for it); taken
     /// when sent, so only later attempts are retried.
     first: Option<Sender<Result<()>>>,
@@ -95,6 +98,7 @@ impl Dial {
             attempt_deadline: None,
             reconnect,
             resume: None,
+            host_epoch: None,
             first: Some(first),
         }
     }
@@ -272,10 +276,20 @@ impl EventLoop {
         if let Some(refused) = refused {
             return self.close(token, Some(refused.into()));
         }
+        let mut restarted = false;
         if let Some(dial) = &mut self.client {
             dial.resume = Some(welcome.resume);
+            let before = dial.host_epoch.replace(welcome.epoch);
+            restarted = before.is_some_and(|epoch| epoch != welcome.epoch);
         }
-        self.reopen(token, ClientId(welcome.client_id), now);
+        let (client, addr) = (
+            ClientId(welcome.client_id),
+            self.conn_mut(token).map(|c| c.addr),
+        );
+        self.reopen(token, client, now);
+        if let (true, Some(addr)) = (restarted, addr) {
+            self.shared.emit(Event::HostRestarted { client, addr });
+        }
     }
 
     /// Puts the client's peer on the new socket and starts (or resumes) service.

@@ -18,6 +18,14 @@ pub(crate) fn fresh_token() -> ResumeToken {
     ResumeToken(bytes)
 }
 
+/// A host's epoch: 64 bits from a fresh token.
+pub(crate) fn fresh_epoch() -> u64 {
+    let token = fresh_token();
+    let mut half = [0u8; 8];
+    half.copy_from_slice(&token.0[..8]);
+    u64::from_le_bytes(half)
+}
+
 fn read_urandom(buf: &mut [u8; TOKEN_LEN]) -> bool {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut file| file.read_exact(buf))

@@ -8,11 +8,12 @@ use super::DecodeError;
 /// The four bytes that open every connection, in both directions.
 pub const MAGIC: [u8; 4] = *b"SKEN";
 
-/// The protocol version this build speaks (2: resume tokens in the handshake).
-pub const VERSION: u16 = 2;
+/// The protocol version this build speaks (2: resume tokens in the
+/// handshake; 3: the host's epoch in the welcome).
+pub const VERSION: u16 = 3;
 
 /// Bytes of an encoded [`Welcome`].
-pub const WELCOME_LEN: usize = 39;
+pub const WELCOME_LEN: usize = 47;
 
 /// Bytes of a [`ResumeToken`].
 pub const TOKEN_LEN: usize = 16;
@@ -209,6 +210,10 @@ pub struct Welcome {
     /// What the client presents to take its name back when it reconnects
     /// ([`ResumeToken::NONE`] when not accepted).
     pub resume: ResumeToken,
+    /// The host's epoch: drawn at random when the host started (0 when not
+    /// accepted). A client that reconnects and finds another one knows the
+    /// host restarted, and lost what it held.
+    pub epoch: u64,
 }
 
 impl Welcome {
@@ -222,6 +227,7 @@ impl Welcome {
         dst.put_u64_le(self.client_id);
         dst.put_u64_le(self.host_time_ns);
         dst.put_slice(&self.resume.0);
+        dst.put_u64_le(self.epoch);
         out
     }
 
@@ -241,13 +247,14 @@ impl Welcome {
             u64::from_le_bytes(b)
         };
         let mut token = [0u8; TOKEN_LEN];
-        token.copy_from_slice(&buf[23..WELCOME_LEN]);
+        token.copy_from_slice(&buf[23..23 + TOKEN_LEN]);
         Ok(Some(Welcome {
             version: u16::from_le_bytes([buf[4], buf[5]]),
             status: WelcomeStatus::from_code(buf[6]),
             client_id: u64_at(7),
             host_time_ns: u64_at(15),
             resume: ResumeToken(token),
+            epoch: u64_at(23 + TOKEN_LEN),
         }))
     }
 }

@@ -16,24 +16,25 @@
 //! | 4 B    | u16     |       | UTF-8, may be 0 | 0, 16 | t bytes           |
 //! +--------+---------+-------+-----------------+-------+-------------------+
 //!
-//! host -> client  Welcome (39 bytes)
-//! +--------+---------+--------+---------------+----------------+--------------+
-//! | "SKEN" | version | status | client id u64 | host clock u64 | resume token |
-//! | 4 B    | u16     | u8     | 0 if refused  | ns since 1970  | 16 B, 0 if   |
-//! |        |         |        |               |                | refused      |
-//! +--------+---------+--------+---------------+----------------+--------------+
+//! host -> client  Welcome (47 bytes)
+//! +--------+---------+--------+---------------+----------------+--------------+-----------+
+//! | "SKEN" | version | status | client id u64 | host clock u64 | resume token | epoch u64 |
+//! | 4 B    | u16     | u8     | 0 if refused  | ns since 1970  | 16 B, 0 if   | 0 if      |
+//! |        |         |        |               |                | refused      | refused   |
+//! +--------+---------+--------+---------------+----------------+--------------+-----------+
 //! status: 0 accepted, 1 version mismatch, 2 host full, 3 name taken,
 //!         4 address limit, 5 evicted
 //! ```
 //!
 //! | field          | in      | meaning                                                        |
 //! |----------------|---------|----------------------------------------------------------------|
-//! | `version`      | both    | 2 ([`VERSION`]); a host refuses any other with status 1        |
+//! | `version`      | both    | 3 ([`VERSION`]); a host refuses any other with status 1        |
 //! | `name`         | hello   | the client's name; empty asks the host for `client-N`          |
 //! | `t`, token     | hello   | `t` = 0: no token; `t` = 16: the token of the client's last welcome; other values are an error |
 //! | `status`       | welcome | 0 accepted; 1 version mismatch; 2 host full; 3 name taken; 4 address limit; 5 evicted |
 //! | `client id`    | welcome | the id the host gave the client; a known name keeps its id      |
 //! | `resume token` | welcome | 16 random bytes, new on every accepted connection ([`ResumeToken`]) |
+//! | `epoch`        | welcome | 64 random bits drawn when the host started: a client that reconnects and finds another epoch knows the host restarted and lost what it held |
 //!
 //! **Names are identities.** While a client is connected under a name, the host
 //! refuses that name to any other connection (status 3) unless its hello

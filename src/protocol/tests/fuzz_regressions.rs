@@ -143,14 +143,14 @@ type HelloDecision = Result<Option<(Hello, usize)>, DecodeError>;
 #[rustfmt::skip]
 fn fuzzed_hellos() -> [(&'static str, Vec<u8>, usize, HelloDecision); 6] {
     use DecodeError::*;
-    let doubled = cat(&[b"SKENSKEN", &[0, 0, 0, 0x45], &[0; 27]]);
+    let doubled = cat(&[b"SKENSKEN", &[0, 0, 0, 0x45], &[0; 35]]);
     [
         ("first byte not S", vec![0x8b], 1, Err(BadMagic)),
         ("version 0", cat(&[b"SKEN", &[0, 0, 0]]), 7, Err(UnsupportedVersion(0))),
         ("magic twice", doubled, 7, Err(UnsupportedVersion(0x4b53))),
         ("version 1", cat(&[b"SKEN", &[1, 0, 0]]), 7, Err(UnsupportedVersion(1))),
-        ("empty name", cat(&[b"SKEN", &[2, 0, 0, 0]]), 8, Ok(Some((Hello::new(""), 8)))),
-        ("name of bad utf-8", cat(&[b"SKEN", &[2, 0, 4, 0x0d, 0xe1, 0x3a, 0xcf, 0xde]]), 11,
+        ("empty name", cat(&[b"SKEN", &[3, 0, 0, 0]]), 8, Ok(Some((Hello::new(""), 8)))),
+        ("name of bad utf-8", cat(&[b"SKEN", &[3, 0, 4, 0x0d, 0xe1, 0x3a, 0xcf, 0xde]]), 11,
             Err(BadUtf8("client name"))),
     ]
 }
@@ -176,6 +176,7 @@ fn fuzzed_hellos_wait_then_decide_once() {
         client_id: 0x45_0000_004e,
         host_time_ns: 0,
         resume: ResumeToken::NONE,
+        epoch: 0,
     };
     assert_eq!(Welcome::decode(doubled), Ok(Some(welcome)));
     assert_eq!(welcome.encode()[..], doubled[..WELCOME_LEN]);

@@ -118,7 +118,7 @@ fn any_wrong_magic_byte_is_caught_as_it_arrives() {
 
 #[test]
 fn hello_with_another_version_is_unsupported() {
-    for version in [0, 1, 3, u16::MAX] {
+    for version in [0, 1, 2, 4, u16::MAX] {
         let mut wire = Vec::new();
         Hello {
             version,
@@ -171,6 +171,7 @@ fn welcome_round_trips_every_status() {
             client_id: 0x0102_0304_0506_0708,
             host_time_ns: u64::MAX - 7,
             resume: ResumeToken(*b"fedcba9876543210"),
+            epoch: 0x1122_3344_5566_7788,
         };
         let wire = welcome.encode();
         let expected = cat(&[
@@ -180,6 +181,7 @@ fn welcome_round_trips_every_status() {
             &0x0102_0304_0506_0708u64.to_le_bytes(),
             &(u64::MAX - 7).to_le_bytes(),
             b"fedcba9876543210",
+            &0x1122_3344_5566_7788u64.to_le_bytes(),
         ]);
         assert_eq!(wire.len(), WELCOME_LEN);
         assert_eq!(wire.to_vec(), expected, "{status:?}");
