@@ -186,16 +186,22 @@ macro_rules! common_setters {
     () => {
         /// The most bytes peers may make this handle hold at once, all of
         /// them together: messages queued and latest (with history and each
-        /// sender's latest), outboxes, images being reassembled. A message
-        /// that would go over it first makes room: the oldest of what the
-        /// channels hold goes (queued messages, history and per-sender latest
-        /// messages from the channels holding most, then other channels'
-        /// latest values), counted as dropped. A message there is no room for
-        /// even so is refused, counted as dropped, and its sender told (an
+        /// sender's latest), images and large frames being received, and
+        /// (as it lands) outboxes. A message that would go over it first
+        /// makes room, if what the channels hold could: the channel holding
+        /// most loses its oldest first (queued messages, history, other
+        /// senders' latest messages, then its latest values), then the next
+        /// fullest, and so on; the channel about to store and channels the
+        /// host wrote itself (latched) keep their latest values. So a flood
+        /// of large messages pushes out large messages, and a control loop's
+        /// small channel is the last to lose anything. What goes is counted
+        /// as dropped. A message there is no room for even so is refused,
+        /// counted as dropped, and its sender told (an
         /// [`Event::Undelivered`](crate::Event::Undelivered) with
-        /// [`ErrorKind::HostLimit`](crate::ErrorKind::HostLimit)). Buffers
-        /// shared by several holders are counted once per holder, so the
-        /// count is an upper bound. Default: 1 GiB.
+        /// [`ErrorKind::HostLimit`](crate::ErrorKind::HostLimit)). A large
+        /// buffer that a channel's queue, latest value and sender's latest
+        /// share is counted once; the queue and the history, and several
+        /// senders' latest, are counted apart: an upper bound. Default: 1 GiB.
         pub fn memory_limit(mut self, bytes: usize) -> Self {
             self.config.memory_limit = bytes;
             self

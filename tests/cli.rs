@@ -342,6 +342,25 @@ fn send_fails_when_the_host_does_not_deliver_or_keep_the_message() {
     // What the host keeps succeeds.
     let (status, _, err) = run(&["send", &addr, "cmd", "kept"]);
     assert!(status.success(), "{err}");
+    // A message the host will not keep (over its memory limit) fails too,
+    // however the frame and the confirming question share a read.
+    let small = socketengine::Host::builder()
+        .addr("127.0.0.1:0")
+        .memory_limit(1024)
+        .start()
+        .unwrap();
+    let addr = small.local_addr().to_string();
+    let big = "x".repeat(2048);
+    for lock in [false, true] {
+        let mut args = vec!["send", &addr, "big", &big];
+        if lock {
+            args.push("--lock");
+        }
+        let (status, _, err) = run(&args);
+        assert_one_line_error(status, &err, "not delivered");
+        assert!(err.contains("memory limit"), "{err}");
+    }
+    assert!(small.get("big").is_none());
 }
 
 #[test]

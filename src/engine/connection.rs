@@ -207,6 +207,9 @@ impl Open {
                 self.act(verdict, frame, shared, now)?;
             }
             Kind::Request { .. } => {
+                // What came before is stored (or refused, and the notice
+                // queued) first: the answer says the host has acted on it.
+                self.store_batch();
                 let verdict = hub::on_request(&frame, self.side());
                 self.act(verdict, frame, shared, now)?;
             }
@@ -354,7 +357,9 @@ impl Open {
         if !same {
             self.store_batch();
             let store = &shared.store;
-            match store.slot_for_peer(msg.channel_name(), msg.from(), msg.received()) {
+            // A host holds its clients to their quota of new channels.
+            let maker = (self.side() == Side::Host).then(|| msg.from());
+            match store.slot_for_peer(msg.channel_name(), maker, msg.received()) {
                 Ok(slot) => self.slot = Some(slot),
                 Err(no_slot) => {
                     let error = match no_slot {

@@ -102,6 +102,8 @@ pub(crate) struct Store {
     queue_bytes: usize,
     /// The handle's memory budget: every slot charges what it holds.
     memory: Arc<Memory>,
+    /// What all slots hold together (their share of `memory`).
+    held: Arc<AtomicUsize>,
     /// Set by [`close`](Self::close); channels made afterwards start closed.
     closed: AtomicBool,
 }
@@ -121,6 +123,7 @@ impl Store {
             history: HistoryRule::default(),
             queue_bytes: usize::MAX,
             memory: Memory::new(usize::MAX),
+            held: Arc::default(),
             closed: AtomicBool::new(false),
         }
     }
@@ -151,21 +154,22 @@ impl Store {
         self
     }
 
-    /// The slot of `name` for a frame `from` a peer at `now`, made if new:
-    /// unless `from` made its quota of channels already, or the store holds
-    /// its most and none has lain idle (no arrival, nobody holding it) long
-    /// enough to make way.
+    /// The slot of `name` for a frame from a peer at `now`, made if new:
+    /// unless its `maker` (a host's client; `None` on a client, whose host
+    /// is not held to a quota) made its quota of channels already, or the
+    /// store holds its most and none has lain idle (no arrival, nobody
+    /// holding it) long enough to make way.
     pub(crate) fn slot_for_peer(
         &self,
         name: &ChannelName,
-        from: ClientId,
+        maker: Option<ClientId>,
         now: Instant,
     ) -> Result<Arc<Slot>, NoSlot> {
         if let Some(slot) = self.existing(name.as_str()) {
             return Ok(slot);
         }
-        let made = self.made.lock().get(&from).copied().unwrap_or(0);
-        if made >= self.rule.per_client {
+        let made = maker.and_then(|m| self.made.lock().get(&m).copied());
+        if made.unwrap_or(0) >= self.rule.per_client {
             return Err(NoSlot::Quota {
                 max: self.rule.per_client,
             });
@@ -175,9 +179,9 @@ impl Store {
         }
         let slot = self.slot(name);
         let mut state = slot.state.lock();
-        if state.maker.is_none() {
-            state.maker = Some(from);
-            *self.made.lock().entry(from).or_default() += 1;
+        if let (None, Some(maker)) = (state.maker, maker) {
+            state.maker = Some(maker);
+            *self.made.lock().entry(maker).or_default() += 1;
         }
         drop(state);
         Ok(slot)
@@ -199,8 +203,11 @@ impl Store {
             if Arc::strong_count(slot) > 1 {
                 continue;
             }
+            // A subscription to this very channel holds the slot (counted
+            // above); one to a pattern is attached again if the channel
+            // comes back, and a dropped one is only an unused sender.
             let state = slot.state.lock();
-            if state.own || !state.subscribers.is_empty() {
+            if state.own {
                 continue;
             }
             let Some(free_at) = state.touched.checked_add(self.rule.idle) else {
@@ -266,6 +273,7 @@ impl Store {
                 arrived: Condvar::new(),
                 any: Arc::clone(&self.any),
                 memory: Arc::clone(&self.memory),
+                held: Arc::clone(&self.held),
                 charged: AtomicUsize::new(0),
                 channels: Arc::downgrade(&self.channels),
             })
@@ -556,6 +564,8 @@ pub(crate) struct Slot {
     any: Arc<AnyArrival>,
     /// The handle's memory budget, charged with what this slot holds.
     memory: Arc<Memory>,
+    /// What all the store's slots hold together.
+    held: Arc<AtomicUsize>,
     /// Bytes charged to `memory` now: what the state held when last
     /// settled. Readable without the lock, to pick whom to shed from.
     charged: AtomicUsize,
@@ -567,7 +577,9 @@ impl Drop for Slot {
     /// Gives what the slot held back to the budget: a reclaimed slot, or
     /// the store's end.
     fn drop(&mut self) {
-        self.memory.give_back(*self.charged.get_mut());
+        let charged = *self.charged.get_mut();
+        self.memory.give_back(charged);
+        self.held.fetch_sub(charged, Ordering::AcqRel);
     }
 }
 
@@ -686,17 +698,24 @@ impl Slot {
         let now = state.retained();
         let before = self.charged.swap(now, Ordering::AcqRel);
         match now.cmp(&before) {
-            std::cmp::Ordering::Greater => self.memory.take(now - before),
-            std::cmp::Ordering::Less => self.memory.give_back(before - now),
+            std::cmp::Ordering::Greater => {
+                self.memory.take(now - before);
+                self.held.fetch_add(now - before, Ordering::AcqRel);
+            }
+            std::cmp::Ordering::Less => {
+                self.memory.give_back(before - now);
+                self.held.fetch_sub(before - now, Ordering::AcqRel);
+            }
             std::cmp::Ordering::Equal => {}
         }
     }
 
     /// Whether `bytes` more fit the memory budget, after letting go of what
-    /// the channels hold if they do not: the channel holding most first (of
-    /// equals, the one idle longest), its oldest first (queued messages, history, other senders' latest
+    /// the channels hold if they do not (and only if they could): the
+    /// channel holding most first (of equals, the one idle longest), its
+    /// oldest first (queued messages, history, other senders' latest
     /// messages, then its latest values, which this channel, about to
-    /// store, keeps), until there is room. So a flood of large messages
+    /// store, and latched channels keep), until there is room. So a flood of large messages
     /// pushes out large messages, while a control loop's small channel is
     /// the last to lose anything. What goes is counted as dropped on its
     /// channel; nothing goes for a message larger than the whole budget.
@@ -707,8 +726,9 @@ impl Slot {
         if over() == 0 {
             return true;
         }
-        if bytes > memory.limit() {
-            // Nothing could make room: keep what the others hold.
+        if bytes > memory.limit() || over() > self.held.load(Ordering::Acquire) {
+            // Nothing the channels hold could make room (what fills the
+            // budget is elsewhere: outboxes, frames arriving): keep it all.
             return false;
         }
         let Some(channels) = self.channels.upgrade() else {
@@ -732,7 +752,10 @@ impl Slot {
                 return true;
             }
             let mut state = slot.state.lock();
-            state.shed(want, !std::ptr::eq(&*slot, self));
+            // This channel, about to store, keeps its latest values, and so
+            // do channels the host wrote itself (latched values).
+            let latest = !std::ptr::eq(&*slot, self) && !state.own;
+            state.shed(want, latest);
             slot.settle(&mut state);
         }
         over() == 0

@@ -470,3 +470,76 @@ fn a_message_no_shedding_makes_room_for_is_refused_and_counted() {
     assert_eq!(store.stats("ch").unwrap().dropped, 3);
     assert_eq!(memory.used(), 50_000);
 }
+
+#[test]
+fn room_nothing_the_channels_hold_could_make_is_refused_without_shedding() {
+    let (store, memory) = within(100_000);
+    let other = store.slot(&name("other"));
+    assert_eq!(other.push_batch(&mut vec![sized("other", 1, 20_000)]), 0);
+    // Another holder (an outbox, a frame arriving) fills the budget.
+    memory.take(100_000);
+    let slot = store.slot(&name("ch"));
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 2, 5_000)]), 1);
+    assert!(store.get("other").is_some(), "nothing shed in vain");
+    memory.give_back(100_000);
+    assert_eq!(memory.used(), 20_000);
+}
+
+#[test]
+fn shedding_spares_the_values_the_host_latched() {
+    let (store, memory) = within(100_000);
+    let map = store.slot(&name("map"));
+    map.record_own(sized("map", 0, 60_000));
+    let slot = store.slot(&name("ch"));
+    // 60 000 + 50 000 is over: only what is not latched may go, and that
+    // is not enough.
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 2, 50_000)]), 1);
+    assert_eq!(store.get("map").unwrap().payload().len(), 60_000);
+    assert_eq!(memory.used(), 60_000);
+}
+
+#[test]
+fn a_dropped_subscription_does_not_keep_its_channel_from_being_reclaimed() {
+    let rule = ChannelRule {
+        max: 2,
+        per_client: usize::MAX,
+        idle: Duration::ZERO,
+    };
+    let store = Store::new(8, HashMap::new()).limit_channels(rule);
+    let now = Instant::now();
+    let from = Some(ClientId(1));
+    for channel in ["a", "b"] {
+        let slot = store.slot_for_peer(&name(channel), from, now).unwrap();
+        slot.push_batch(&mut vec![msg(1, "x")]);
+    }
+    let sub = store.subscribe("a");
+    let now = Instant::now();
+    assert_eq!(
+        store.slot_for_peer(&name("c"), from, now).map(|_| ()),
+        Ok(()),
+        "b makes way; a is held by its subscription"
+    );
+    assert!(store.get("a").is_some() && store.get("b").is_none());
+    drop(sub);
+    let later = now + Duration::from_secs(3600);
+    assert!(store.slot_for_peer(&name("d"), from, later).is_ok());
+    assert!(
+        store.get("a").is_none(),
+        "a, idle longest and held by none, made way"
+    );
+    // A client's host is held to no quota.
+    let quota = ChannelRule {
+        max: usize::MAX,
+        per_client: 1,
+        idle: Duration::MAX,
+    };
+    let store = Store::new(8, HashMap::new()).limit_channels(quota);
+    for channel in ["h1", "h2", "h3"] {
+        assert!(store.slot_for_peer(&name(channel), None, now).is_ok());
+    }
+    assert!(store.slot_for_peer(&name("p1"), from, now).is_ok());
+    assert_eq!(
+        store.slot_for_peer(&name("p2"), from, now).map(|_| ()),
+        Err(NoSlot::Quota { max: 1 })
+    );
+}

@@ -86,7 +86,11 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
     // The host answers in order: once it has answered a question asked
     // after the message, its notice about the message (a name it does not
     // know, a limit of its own) has arrived, if it sent one.
-    let _ = client.lookup(client.name());
+    client
+        .lookup(client.name())
+        .map_err(lib)
+        .context("the host did not confirm it")
+        .with_context(failed)?;
     let refusals: Vec<String> = events
         .try_iter()
         .filter_map(|event| match event {
