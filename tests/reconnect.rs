@@ -183,12 +183,20 @@ fn a_client_back_on_the_same_host_is_not_told_it_restarted() {
         .connect()
         .unwrap();
     let events = cam.events();
+    let host_events = host.events();
     for round in 0..3 {
-        host.disconnect(cam.id(), format!("kick {round}")).unwrap();
-        next(&events, |e| {
+        // In, as the host sees it (the first time too), then out.
+        next(&host_events, |e| {
             matches!(e, Event::Connected { .. }).then_some(())
         });
+        host.disconnect(cam.id(), format!("kick {round}")).unwrap();
+        next(&events, |e| {
+            matches!(e, Event::Disconnected { .. }).then_some(())
+        });
     }
+    next(&host_events, |e| {
+        matches!(e, Event::Connected { .. }).then_some(())
+    });
     // A message after the third return, then every event so far: none
     // says the host restarted.
     cam.write_confirmed("after", "x").unwrap();

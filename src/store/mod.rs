@@ -258,6 +258,7 @@ impl Store {
             // Read under the write lock: `close` sets the flag before it
             // visits the channels, so a slot is either visited or born closed.
             let history = self.history.history_of(name.as_str());
+            let keeps_history = history.is_on();
             let mut state = SlotState::new(capacity, image_capacity, history);
             state.queue_bytes = self.queue_bytes;
             state.closed = self.closed.load(Ordering::SeqCst);
@@ -276,6 +277,7 @@ impl Store {
                 held: Arc::clone(&self.held),
                 charged: AtomicUsize::new(0),
                 channels: Arc::downgrade(&self.channels),
+                keeps_history,
             })
         });
         Arc::clone(slot)
@@ -571,6 +573,8 @@ pub(crate) struct Slot {
     charged: AtomicUsize,
     /// Every slot of the store, this one included.
     channels: std::sync::Weak<Channels>,
+    /// Whether the channel keeps a history (its bytes count apart).
+    keeps_history: bool,
 }
 
 impl Drop for Slot {
@@ -638,7 +642,7 @@ impl Slot {
             return 0;
         };
         let bytes = batch.iter().map(|m| m.payload.len()).sum::<usize>();
-        if !self.make_room(bytes + copies(last.payload.len())) {
+        if !self.make_room(self.held_for(bytes) + copies(last.payload.len())) {
             let refused = batch.len();
             batch.clear();
             self.count_refused(refused);
@@ -761,6 +765,15 @@ impl Slot {
         over() == 0
     }
 
+    /// The bytes `payload` bytes arriving make this channel hold: once in
+    /// the queue, and once more in a history, which is counted apart.
+    fn held_for(&self, payload: usize) -> usize {
+        match self.keeps_history {
+            true => 2 * payload,
+            false => payload,
+        }
+    }
+
     /// Empties the queue (`get_all`), giving back its bytes.
     fn take_queue(&self) -> Queue {
         let mut state = self.state.lock();
@@ -804,7 +817,7 @@ impl Slot {
         };
         let bytes = run.bytes();
         let (start, end) = run.spans[last];
-        if !self.make_room(bytes as usize + copies((end - start) as usize)) {
+        if !self.make_room(self.held_for(bytes as usize) + copies((end - start) as usize)) {
             self.count_refused(run.spans.len());
             return run.spans.len();
         }

@@ -543,3 +543,14 @@ fn a_dropped_subscription_does_not_keep_its_channel_from_being_reclaimed() {
         Err(NoSlot::Quota { max: 1 })
     );
 }
+
+#[test]
+fn a_channel_with_a_history_asks_room_for_both_copies() {
+    let memory = Memory::new(100_000);
+    let store = with_history(4, 4, usize::MAX).hold_in(Arc::clone(&memory), usize::MAX);
+    let slot = store.slot(&name("ch"));
+    // In the queue and in the history: 120 000 counted, over the limit.
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 1, 60_000)]), 1);
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 1, 40_000)]), 0);
+    assert_eq!(memory.used(), 80_000);
+}
