@@ -1,4 +1,4 @@
-//! The wire format (v2), sans-IO: bytes in, frames or `IoSlice`s out.
+//! The wire format (v3), sans-IO: bytes in, frames or `IoSlice`s out.
 //!
 //! Nothing in this module touches a socket, a thread or a clock, so all of it can
 //! be fuzzed and tested by table. This page is the one specification of the wire
@@ -322,7 +322,7 @@
 //!
 //! ```text
 //! 53 4b 45 4e   "SKEN"
-//! 02 00         version 2
+//! 03 00         version 3
 //! 03            name length
 //! 63 61 6d      "cam"
 //! 00            no resume token
@@ -333,7 +333,7 @@
 //!
 //! let mut hello = Vec::new();
 //! Hello::new("cam").encode(&mut hello).unwrap();
-//! assert_eq!(hello, b"SKEN\x02\x00\x03cam\x00");
+//! assert_eq!(hello, b"SKEN\x03\x00\x03cam\x00");
 //!
 //! let wire = Header::data("pose").to_bytes(b"hi").unwrap();
 //! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
