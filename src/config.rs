@@ -50,6 +50,9 @@ pub(crate) struct Config {
     /// The ceiling of the bytes peers may make this handle hold (see
     /// [`crate::memory`]).
     pub(crate) memory_limit: usize,
+    /// How long bytes may wait unwritten before their peer is closed as a
+    /// slow consumer; `None`: for ever.
+    pub(crate) write_deadline: Option<Duration>,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -136,12 +139,17 @@ impl Default for Config {
             client_rooms: true,
             max_rooms_per_client: DEFAULT_MAX_ROOMS_PER_CLIENT,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            write_deadline: Some(DEFAULT_WRITE_DEADLINE),
         }
     }
 }
 
 /// Default ceiling of the bytes peers may make a handle hold.
 pub(crate) const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+
+/// Default write deadline: how long bytes may wait unwritten before their
+/// peer is closed as a slow consumer.
+pub(crate) const DEFAULT_WRITE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Default image window: image payload bytes sent and not yet acknowledged.
 pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
@@ -229,8 +237,16 @@ macro_rules! common_setters {
         }
 
         /// Bytes that unlocked writes may queue per connection before they fail
-        /// with [`ErrorKind::Full`](crate::ErrorKind::Full). A single frame larger
-        /// than the budget is accepted when nothing else is queued. Default: 16 MiB.
+        /// with [`ErrorKind::Full`](crate::ErrorKind::Full) (writes the host
+        /// relays or routes are dropped and counted instead). A single frame
+        /// larger than the budget, up to the [maximum frame](Self::max_frame),
+        /// is accepted when nothing else is queued. Images on their lane are
+        /// not counted here: they conflate, two per channel at most (see
+        /// [`image_chunk`](Self::image_chunk)). Everything queued, images
+        /// included, also counts against the [memory limit](Self::memory_limit)
+        /// (an image that does not fit it is dropped and counted, as a
+        /// replaced one is); pings, pongs and image acknowledgements are exempt
+        /// (one of each at most waits). Default: 16 MiB.
         pub fn outbox_budget(mut self, bytes: usize) -> Self {
             self.config.outbox_budget = bytes;
             self
@@ -587,4 +603,36 @@ impl ClientBuilder {
     }
 
     common_setters!();
+}
+
+/// The slow-consumer setters of both builders, written once (issue 13).
+macro_rules! slow_consumer_setters {
+    () => {
+        /// How long bytes may wait to be written to a peer, none of them taken
+        /// by the kernel, before the peer is closed as a slow consumer
+        /// ([`CloseCode::SlowConsumer`](crate::CloseCode::SlowConsumer), sent
+        /// in a close frame and reported in
+        /// [`Event::Disconnected`](crate::Event::Disconnected)), or `None` to
+        /// wait for ever. A peer that stops reading fills the kernel's
+        /// buffers, then its outbox up to its
+        /// [budget](Self::outbox_budget) (images conflate to the newest per
+        /// channel); this frees what it holds, and its slot, once it has read
+        /// nothing for this long, whatever it sends meanwhile (its pings do not
+        /// keep it alive). Checked a few times per deadline, so a peer is
+        /// closed up to a quarter of it late (at most a second). A peer
+        /// reading slowly is not closed: any byte written restarts the
+        /// count. Default: 5 s.
+        pub fn write_deadline(mut self, deadline: Option<Duration>) -> Self {
+            self.config.write_deadline = deadline;
+            self
+        }
+    };
+}
+
+impl HostBuilder {
+    slow_consumer_setters!();
+}
+
+impl ClientBuilder {
+    slow_consumer_setters!();
 }

@@ -82,6 +82,14 @@ impl Host {
         crate::engine::client_infos(self.inner.core.shared())
     }
 
+    /// Bytes this host holds for its peers now, counted against its
+    /// [memory limit](crate::HostBuilder::memory_limit): what is queued to
+    /// clients, frames and images (a payload queued to several clients counts
+    /// once per client).
+    pub fn memory_used(&self) -> usize {
+        self.inner.core.shared().memory.used()
+    }
+
     /// Sends to `to`: a client id, a name, [`To::All`], a list... See [`Target`]
     /// for its `write`, `write_lock` and `lock`.
     ///

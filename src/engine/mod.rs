@@ -17,6 +17,7 @@ mod requests;
 mod rooms;
 mod route;
 mod service;
+mod slow;
 mod socket;
 mod token;
 

@@ -174,6 +174,20 @@ impl ImageLane {
         Some(slot.stats)
     }
 
+    /// Payload bytes of the image waiting on `channel` (not yet started),
+    /// which an unlocked offer there would replace; 0 if none.
+    pub fn waiting_len(&self, channel: &str) -> usize {
+        let slot = self.slots.iter().find(|s| s.channel.as_str() == channel);
+        let waiting = slot.and_then(|s| s.waiting.as_ref());
+        waiting.map_or(0, |image| image.payload.len())
+    }
+
+    /// Counts an image on `channel` dropped before it was offered (the
+    /// sender had no room for it), as one replaced or refused is.
+    pub fn count_dropped(&mut self, channel: &str) {
+        self.slot(channel).stats.dropped += 1;
+    }
+
     /// Channels with their counters.
     pub fn all_stats(&self) -> impl Iterator<Item = (&str, LaneStats)> {
         self.slots.iter().map(|s| (s.channel.as_str(), s.stats))

@@ -35,7 +35,9 @@ impl Peer {
 
     /// Offers an image to the lane without waiting (an unlocked image write):
     /// it replaces the channel's waiting image, if any, and never fails for lack
-    /// of room. Without a lane, queues it as [`queue`](Self::queue) does.
+    /// of room: an image that does not fit the handle's memory is dropped and
+    /// counted, as a replaced one is. Without a lane,
+    /// queues it as [`queue`](Self::queue) does.
     pub(crate) fn queue_image(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
         if !self.image_lane {
             return self.queue(header, payload);
@@ -44,16 +46,21 @@ impl Peer {
         if !out.is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
         }
+        let fits = out.admit_image(header, payload.len());
         if let Some(lane) = &mut out.images {
             // Replaced or refused images are counted by the lane.
-            let _ = lane.offer(header, payload, None);
+            match fits {
+                true => drop(lane.offer(header, payload, None)),
+                false => lane.count_dropped(header.channel),
+            }
         }
         self.wake_loop(out);
         Ok(())
     }
 
     /// Offers a locked image: waits, up to `timeout`, for the channel's waiting
-    /// place (a locked image is never replaced), then returns its ticket.
+    /// place (a locked image is never replaced) and for room in the handle's
+    /// memory, then returns its ticket.
     /// Without a lane, writes it as a locked frame (see
     /// [`start_locked`](Self::start_locked)). Either way, the writer then
     /// waits with [`wait_image`](Self::wait_image).
@@ -78,14 +85,17 @@ impl Peer {
                 // Wait for `reopen` (which signals the condvar).
                 Link::Reconnecting => {}
                 Link::Open { .. } => {
-                    let ticket = out.flow.next_ticket();
-                    if let Some(lane) = &mut out.images {
-                        match lane.offer(header, payload, Some(ticket)) {
-                            Offer::Busy(back) => payload = back,
-                            Offer::Queued | Offer::Replaced(_) => {
-                                out.flow.issue_ticket();
-                                self.wake_loop(out);
-                                return Ok(LockedImage::Ticket(ticket));
+                    // Or wait for room.
+                    if out.admit_image(header, payload.len()) {
+                        let ticket = out.flow.next_ticket();
+                        if let Some(lane) = &mut out.images {
+                            match lane.offer(header, payload, Some(ticket)) {
+                                Offer::Busy(back) => payload = back,
+                                Offer::Queued | Offer::Replaced(_) => {
+                                    out.flow.issue_ticket();
+                                    self.wake_loop(out);
+                                    return Ok(LockedImage::Ticket(ticket));
+                                }
                             }
                         }
                     }

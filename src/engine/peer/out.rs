@@ -1,15 +1,17 @@
 //! A peer's write side as it stands under the lock: the outbox, the image
-//! lane and its flow, the byte counts, and the two states that decide who may
-//! write, [`Link`] (is the connection open) and [`Writer`] (who holds the
-//! socket's write side). Every method here runs with the lock held.
+//! lane and its flow, the byte counts and their share of the handle's
+//! memory, and the two states that decide who may write, [`Link`] (is the
+//! connection open) and [`Writer`] (who holds the socket's write side). Every
+//! method here runs with the lock held.
 
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::protocol::{ImageFlow, ImageLane, Outbox};
+use super::share::Share;
+use crate::protocol::{Header, ImageFlow, ImageLane, Outbox};
 
 /// Image bytes the loop takes into one write at most (whole chunks; at least
 /// one): fewer, larger writes than one per chunk, while a control frame queued
@@ -64,8 +66,65 @@ pub(super) struct OutState {
     pub(super) images: Option<ImageLane>,
     /// The image window and the locked images' tickets.
     pub(super) flow: ImageFlow,
-    /// The newest image acknowledgement not yet taken into a write.
+    /// Acknowledgements, pings and pongs not yet taken into a write: the
+    /// newest of each, outside every budget.
+    pub(super) urgent: Urgent,
+    /// What the outbox, the lane and `urgent` hold, taken from the handle's
+    /// memory budget.
+    share: Share,
+    /// Since when bytes have waited with none written, as the loop's last
+    /// check saw it (see [`stalled_for`](Self::stalled_for)).
+    stall: Option<Stall>,
+}
+
+/// Frames that go out with the next write whatever the budgets, one of each
+/// kind (a newer one replaces the one waiting): they are tiny, and what they
+/// say is only ever the newest. A peer that stops reading cannot grow them.
+#[derive(Debug, Default)]
+pub(super) struct Urgent {
+    /// The newest image acknowledgement: the peer sends no more images until
+    /// it arrives.
     pub(super) ack: Option<Bytes>,
+    /// The answer to the peer's newest ping, so a receiver under a flood
+    /// still shows it is alive.
+    pub(super) pong: Option<Bytes>,
+    /// This side's newest heartbeat ping.
+    pub(super) ping: Option<Bytes>,
+}
+
+impl Urgent {
+    fn len(&self) -> usize {
+        self.frames().map(Bytes::len).sum()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.frames().next().is_none()
+    }
+
+    fn frames(&self) -> impl Iterator<Item = &Bytes> {
+        [&self.ack, &self.pong, &self.ping].into_iter().flatten()
+    }
+
+    /// Moves every frame into `out`; returns their bytes.
+    fn take_into(&mut self, out: &mut Outbox) -> usize {
+        let mut moved = 0;
+        for frame in [self.ack.take(), self.pong.take(), self.ping.take()]
+            .into_iter()
+            .flatten()
+        {
+            moved += frame.len();
+            out.push_raw(frame);
+        }
+        moved
+    }
+}
+
+/// Bytes waiting with none written: how many had been written when the
+/// loop first saw it, and when.
+#[derive(Debug, Clone, Copy)]
+struct Stall {
+    written: u64,
+    since: Instant,
 }
 
 impl OutState {
@@ -75,6 +134,7 @@ impl OutState {
         stream: Option<TcpStream>,
         images: Option<ImageLane>,
         window: u64,
+        share: Share,
     ) -> OutState {
         let link = match stream {
             Some(stream) => Link::Open {
@@ -91,7 +151,9 @@ impl OutState {
             written: 0,
             images,
             flow: ImageFlow::new(window),
-            ack: None,
+            urgent: Urgent::default(),
+            share,
+            stall: None,
         }
     }
 
@@ -104,10 +166,68 @@ impl OutState {
         self.pending.len() + self.inflight
     }
 
-    /// Whether `len` more bytes fit `budget` (a lone frame always fits).
-    pub(super) fn has_room(&self, len: usize, budget: usize) -> bool {
+    /// Bytes held for the peer: frames queued and in flight, image payload
+    /// on the lane, urgent frames. What the memory share covers.
+    pub(super) fn held(&self) -> usize {
+        let lane = self.images.as_ref().map_or(0, ImageLane::len);
+        self.queued() + lane + self.urgent.len()
+    }
+
+    /// Whether a frame of `len` bytes fits `budget` and the handle's memory,
+    /// and if so takes the memory for it. A lone frame fits any `budget`
+    /// (frames are never larger than the maximum frame), but not the
+    /// handle's memory when that is spent.
+    pub(super) fn admit(&mut self, len: usize, budget: usize) -> bool {
         let queued = self.queued();
-        queued == 0 || queued + len <= budget
+        let fits = queued == 0 || queued + len <= budget;
+        fits && self.share.try_cover(self.held() + len)
+    }
+
+    /// Whether an image of `len` payload bytes, offered to the lane on
+    /// `header`'s channel in place of the image waiting there, fits the
+    /// handle's memory, and if so takes the memory for it. The lane needs no
+    /// budget of its own: it holds two images a channel at most.
+    pub(super) fn admit_image(&mut self, header: &Header<'_>, len: usize) -> bool {
+        let replaced = self
+            .images
+            .as_ref()
+            .map_or(0, |lane| lane.waiting_len(header.channel));
+        self.share.try_cover(self.held() - replaced + len)
+    }
+
+    /// Takes memory for bytes that exist already and must be kept (the rest
+    /// of a frame half written, a batch, a close frame), whatever the limit.
+    pub(super) fn cover(&mut self) {
+        self.share.cover(self.held());
+    }
+
+    /// Whether anything waits to be written: frames, urgent frames, images.
+    fn has_output(&self) -> bool {
+        self.queued() > 0 || !self.urgent.is_empty() || self.images_waiting()
+    }
+
+    /// How long bytes have waited to be written with none written, as of
+    /// `now`, as seen by the loop's checks: zero when nothing waits, or
+    /// bytes went out since the last check (which starts the count again).
+    /// Measured at the checks, so the count starts up to a check late.
+    pub(super) fn stalled_for(&mut self, now: Instant) -> Duration {
+        if !self.is_open() || !self.has_output() {
+            self.stall = None;
+            return Duration::ZERO;
+        }
+        match self.stall {
+            Some(stall) if stall.written == self.written => {
+                now.saturating_duration_since(stall.since)
+            }
+            _ => {
+                let written = self.written;
+                self.stall = Some(Stall {
+                    written,
+                    since: now,
+                });
+                Duration::ZERO
+            }
+        }
     }
 
     /// Whether images wait on the lane.
@@ -142,17 +262,16 @@ impl OutState {
         writer == Writer::Caller { link_lost: true }
     }
 
-    /// Refills the loop's empty `inflight` with everything pending, the newest
-    /// acknowledgement, then image chunks up to a burst while the window allows
+    /// Refills the loop's empty `inflight` with everything pending, the
+    /// urgent frames, then image chunks up to a burst while the window allows
     /// (time measured from `epoch`). Returns whether an image writer may go on:
     /// a waiting place freed, or a locked image's last chunk taken.
     pub(super) fn refill(&mut self, inflight: &mut Outbox, epoch: Instant) -> bool {
         std::mem::swap(&mut self.pending, inflight);
         let window = self.image_window(!inflight.is_empty(), epoch);
-        if let Some(ack) = self.ack.take() {
-            self.pushed += ack.len() as u64;
-            inflight.push_raw(ack);
-        }
+        // After the pending frames, which may begin with the rest of a frame
+        // a caller half wrote.
+        self.pushed += self.urgent.take_into(inflight) as u64;
         // Image chunks go behind whatever else was pending, so a control frame
         // queued meanwhile waits for this burst at most.
         let mut images_moved = false;
@@ -168,6 +287,13 @@ impl OutState {
             }
         }
         images_moved
+    }
+
+    /// Records that the loop holds `inflight` bytes not yet written, and
+    /// settles the memory share with what is held now: once per batch.
+    pub(super) fn set_inflight(&mut self, inflight: usize) {
+        self.inflight = inflight;
+        self.share.settle(self.held());
     }
 
     /// The image window in force, noting whether control or data frames are
@@ -199,11 +325,12 @@ impl OutState {
             *link_lost = true;
         }
         self.pending = Outbox::new();
-        self.inflight = 0;
-        self.ack = None;
+        self.urgent = Urgent::default();
         if let Some(lane) = &mut self.images {
             lane.clear();
         }
+        self.set_inflight(0);
+        self.stall = None;
         self.flow.close(self.written);
         stream
     }
@@ -219,6 +346,7 @@ impl OutState {
             self.writer = Writer::Idle;
         }
         self.pending = Outbox::new();
+        self.share.settle(self.held());
         self.written = self.pushed;
         self.flow.reopen();
     }
