@@ -9,6 +9,8 @@ mod util;
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -113,14 +115,15 @@ fn stalled_readers_cost_a_bounded_amount_and_are_closed_as_slow_consumers_while_
     drop(stalled);
 }
 
-/// A client that only receives, while the host broadcasts as fast as it can
-/// to an outbox over its budget: the host's pings still reach it ahead of the
-/// flood and its pongs come back, so it outlives many idle timeouts.
+/// A client that only receives, while the host broadcasts to it as fast as
+/// it can: with a budget of one byte, each frame is alone in the outbox and
+/// a ping would never find room. The host's pings still reach it and its
+/// pongs come back, so it outlives many idle timeouts.
 #[test]
 fn a_passive_receiver_under_a_flood_answers_pings_and_is_not_declared_dead() {
     const IDLE: Duration = Duration::from_millis(300);
     let host = host_with(|b| {
-        b.outbox_budget(64 * 1024)
+        b.outbox_budget(1)
             .heartbeat(Some(Duration::from_millis(30)))
             .idle_timeout(IDLE)
     });
@@ -129,16 +132,30 @@ fn a_passive_receiver_under_a_flood_answers_pings_and_is_not_declared_dead() {
     let receiver = client_with(&host, "receiver", |b| b.queue_capacity(4));
     let id = receiver.id();
     let info = || host.clients().into_iter().find(|c| c.id == id).unwrap();
-    let payload = Bytes::from(vec![1u8; 16 * 1024]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let (host, stop) = (host.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let payload = Bytes::from(vec![1u8; 16 * 1024]);
+            for _ in 0..100_000_000u64 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                host.write("flood", payload.clone()).unwrap();
+            }
+        })
+    };
+    // Ten idle timeouts of flooding, bounded in polls too.
     let (started, mut seen) = (Instant::now(), HashSet::new());
-    // Ten idle timeouts of flooding, bounded in writes too.
-    for _ in 0..50_000_000u64 {
+    for _ in 0..100_000_000u64 {
         if started.elapsed() >= 10 * IDLE {
             break;
         }
-        host.write("flood", payload.clone()).unwrap();
         seen.insert(info().last_seen);
+        std::thread::yield_now();
     }
+    stop.store(true, Ordering::Relaxed);
+    flood.join().unwrap();
     assert!(
         info().dropped > 0,
         "the flood filled the outbox: {:?}",

@@ -119,7 +119,6 @@ pub(crate) struct Shared {
     /// A host's rooms; a client's list of its own.
     pub(crate) rooms: RoomState,
     /// The bytes peers make this handle hold, against its memory limit.
-    #[allow(dead_code)] // until its holders are wired in (issue 13)
     pub(crate) memory: Arc<Memory>,
     /// The zero of every peer's `last_seen` clock.
     pub(crate) epoch: Instant,
