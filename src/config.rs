@@ -615,13 +615,16 @@ macro_rules! slow_consumer_setters {
         /// [`Event::Disconnected`](crate::Event::Disconnected)), or `None` to
         /// wait for ever. A peer that stops reading fills the kernel's
         /// buffers, then its outbox up to its
-        /// [budget](Self::outbox_budget) (images conflate to the newest per
-        /// channel); this frees what it holds, and its slot, once it has read
-        /// nothing for this long, whatever it sends meanwhile (its pings do not
-        /// keep it alive). Checked a few times per deadline, so a peer is
-        /// closed up to a quarter of it late (at most a second). A peer
-        /// reading slowly is not closed: any byte written restarts the
-        /// count. Default: 5 s.
+        /// [budget](Self::outbox_budget), and its image lane with the image
+        /// being sent and the newest one per channel; once two checks in a
+        /// row have seen it read nothing, it keeps only the images being sent
+        /// and is offered no more. This frees what it holds, and its slot,
+        /// once it has read nothing for this long, whatever it sends
+        /// meanwhile: its pings do not keep it alive, nor do the pongs and
+        /// acknowledgements written to it. Checked four times per deadline
+        /// (at most once a second), so a peer is closed up to a quarter of it
+        /// late. A peer reading slowly is not closed: any byte of data written
+        /// to it restarts the count. Default: 5 s.
         pub fn write_deadline(mut self, deadline: Option<Duration>) -> Self {
             self.config.write_deadline = deadline;
             self

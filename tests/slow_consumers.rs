@@ -245,3 +245,87 @@ fn a_closed_slow_consumer_gives_its_bytes_back() {
     assert_eq!((client, code), (id, Some(CloseCode::SlowConsumer)));
     assert!(wait_until(TIMEOUT, || host.memory_used() == 0));
 }
+
+/// The host process's resident memory, in bytes (Linux), or 0.
+fn vm_rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"));
+    let kib = line.and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok());
+    kib.unwrap_or(0) * 1024
+}
+
+/// Soak, ignored (run with `cargo test --release --test slow_consumers --
+/// --ignored --nocapture`): issue 13's attack with default settings. 400 raw
+/// connections complete the hello and ping the host every second, never
+/// reading, while a camera streams 1080p RGB flat out through a relaying
+/// host to a viewer, for 15 s or until the last reader is closed (60 s at
+/// most). Prints the most the host counted, the process's resident memory
+/// (host, camera and viewer together) and when the last reader went; every
+/// stalled reader is closed as a slow consumer and the viewer keeps
+/// receiving.
+#[test]
+#[ignore = "a soak of 15 s or more; prints figures"]
+fn soak_400_pinging_stalled_readers_beside_a_1080p_relay() {
+    const READERS: usize = 400;
+    const SOAK: Duration = Duration::from_secs(15);
+    let host = host_with(|b| b.relay(Relay::Others));
+    let events = host.events();
+    let viewer = client(&host, "viewer");
+    let camera = client(&host, "camera");
+    let rss_before = vm_rss();
+    let mut stalled: Vec<(TcpStream, ClientId)> = (0..READERS)
+        .map(|i| raw_handshake(&host, &format!("stalled-{i}")))
+        .collect();
+    let mut open: HashSet<ClientId> = stalled.iter().map(|(_, id)| *id).collect();
+    for (raw, _) in &stalled {
+        raw.set_nonblocking(true).unwrap();
+    }
+    let ping = Header::new(Kind::Ping { sent_ns: 1 }, "ping")
+        .to_bytes(&[])
+        .unwrap();
+    let (width, height) = (1920, 1080);
+    let data = Bytes::from(vec![0x33; width as usize * height as usize * 3]);
+    let (started, mut last_ping) = (Instant::now(), Instant::now());
+    let (mut most, mut most_rss, mut seq, mut slow) = (0, 0, 0, 0);
+    let mut last_closed = Duration::ZERO;
+    let soaking = |open: &HashSet<ClientId>| {
+        let elapsed = started.elapsed();
+        (elapsed < SOAK || !open.is_empty()) && elapsed < 4 * SOAK
+    };
+    while soaking(&open) && seq < 1_000_000 {
+        let image = Image::new(width, height, PixelFormat::Rgb8, data.clone()).unwrap();
+        camera
+            .write_lock(IMAGE_CHANNEL, image.with_seq(seq))
+            .unwrap();
+        seq += 1;
+        if last_ping.elapsed() >= Duration::from_secs(1) {
+            last_ping = Instant::now();
+            for (raw, _) in &mut stalled {
+                let _ = raw.write(&ping);
+            }
+        }
+        most = most.max(host.memory_used());
+        most_rss = most_rss.max(vm_rss());
+        while let Some((id, code)) = disconnected(&events) {
+            open.remove(&id);
+            slow += usize::from(code == Some(CloseCode::SlowConsumer));
+            last_closed = started.elapsed();
+        }
+    }
+    let viewed = viewer.image_stats(IMAGE_CHANNEL).received;
+    eprintln!(
+        "{seq} frames in {:?}; viewer got {viewed}; {slow} of {READERS} closed as slow \
+         consumers, the last after {last_closed:?}, {} open; host counted at most {} MiB, \
+         {} MiB at the end; VmRSS {} MiB before the readers, at most {} MiB, {} MiB at \
+         the end",
+        started.elapsed(),
+        open.len(),
+        most >> 20,
+        host.memory_used() >> 20,
+        rss_before >> 20,
+        most_rss >> 20,
+        vm_rss() >> 20,
+    );
+    assert!(open.is_empty() && slow == READERS);
+    assert!(viewer.is_connected() && viewed > 0);
+}

@@ -188,6 +188,22 @@ impl ImageLane {
         self.slot(channel).stats.dropped += 1;
     }
 
+    /// Drops the unlocked images waiting on every channel (not yet started;
+    /// locked ones stay, their writers wait for them), counting each: for a
+    /// receiver that reads nothing, which is offered newer ones when it does.
+    /// The images being sent stay, so none is torn. Returns their payload bytes.
+    pub fn drop_waiting(&mut self) -> usize {
+        let mut dropped = 0;
+        for slot in &mut self.slots {
+            if slot.waiting.as_ref().is_some_and(|w| w.ticket.is_none()) {
+                dropped += slot.waiting.take().map_or(0, |image| image.payload.len());
+                slot.stats.dropped += 1;
+            }
+        }
+        self.len -= dropped;
+        dropped
+    }
+
     /// Channels with their counters.
     pub fn all_stats(&self) -> impl Iterator<Item = (&str, LaneStats)> {
         self.slots.iter().map(|s| (s.channel.as_str(), s.stats))

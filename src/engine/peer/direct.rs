@@ -103,6 +103,7 @@ impl Peer {
         out.pushed += total as u64;
         out.written += n as u64;
         let target = out.pushed;
+        out.note_data_written();
         if n < total {
             let head_rest = head.get(n..).unwrap_or_default();
             out.pending

@@ -34,6 +34,7 @@
 //! [`ImageFlow`](crate::protocol::ImageFlow)'s business.
 
 mod direct;
+mod drain;
 mod images;
 mod out;
 mod share;

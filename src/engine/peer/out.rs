@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::drain::Drain;
 use super::share::Share;
 use crate::protocol::{Header, ImageFlow, ImageLane, Outbox};
 
@@ -72,9 +73,9 @@ pub(super) struct OutState {
     /// What the outbox, the lane and `urgent` hold, taken from the handle's
     /// memory budget.
     share: Share,
-    /// Since when bytes have waited with none written, as the loop's last
-    /// check saw it (see [`stalled_for`](Self::stalled_for)).
-    stall: Option<Stall>,
+    /// How far the data written to the peer has gone, for the loop's
+    /// checks (see [`stalled_for`](Self::stalled_for)).
+    drain: Drain,
 }
 
 /// Frames that go out with the next write whatever the budgets, one of each
@@ -119,14 +120,6 @@ impl Urgent {
     }
 }
 
-/// Bytes waiting with none written: how many had been written when the
-/// loop first saw it, and when.
-#[derive(Debug, Clone, Copy)]
-struct Stall {
-    written: u64,
-    since: Instant,
-}
-
 impl OutState {
     /// An idle connection writing through `stream`; without one (a client
     /// before its first welcome), waiting to be opened as after a loss.
@@ -153,7 +146,7 @@ impl OutState {
             flow: ImageFlow::new(window),
             urgent: Urgent::default(),
             share,
-            stall: None,
+            drain: Drain::default(),
         }
     }
 
@@ -186,13 +179,25 @@ impl OutState {
     /// Whether an image of `len` payload bytes, offered to the lane on
     /// `header`'s channel in place of the image waiting there, fits the
     /// handle's memory, and if so takes the memory for it. The lane needs no
-    /// budget of its own: it holds two images a channel at most.
+    /// budget of its own: it holds two images a channel at most, and one
+    /// (the image being sent) for a peer that reads nothing, which is
+    /// offered none until it reads again.
     pub(super) fn admit_image(&mut self, header: &Header<'_>, len: usize) -> bool {
+        if self.drain.is_stalled() {
+            return false;
+        }
         let replaced = self
             .images
             .as_ref()
             .map_or(0, |lane| lane.waiting_len(header.channel));
         self.share.try_cover(self.held() - replaced + len)
+    }
+
+    /// After a caller wrote a data frame directly: its bytes count as data,
+    /// written as far as they were.
+    pub(super) fn note_data_written(&mut self) {
+        self.drain.data_until(self.pushed);
+        self.drain.on_written(self.written);
     }
 
     /// Takes memory for bytes that exist already and must be kept (the rest
@@ -201,33 +206,30 @@ impl OutState {
         self.share.cover(self.held());
     }
 
-    /// Whether anything waits to be written: frames, urgent frames, images.
-    fn has_output(&self) -> bool {
-        self.queued() > 0 || !self.urgent.is_empty() || self.images_waiting()
+    /// Whether data waits for the peer to read it: frames queued or in
+    /// flight, images on the lane (urgent frames do not count: a peer that
+    /// reads nothing still has room for them in the kernel for a long time).
+    fn data_waiting(&self) -> bool {
+        !self.pending.is_empty() || self.images_waiting() || self.drain.in_flight(self.written)
     }
 
-    /// How long bytes have waited to be written with none written, as of
-    /// `now`, as seen by the loop's checks: zero when nothing waits, or
-    /// bytes went out since the last check (which starts the count again).
-    /// Measured at the checks, so the count starts up to a check late.
+    /// How long data has waited for the peer to read it with none written,
+    /// as of `now`, as seen by the loop's checks: zero when none waits, or
+    /// some was written since the last check (which starts the count again).
+    /// Measured at the checks, so the count starts up to a check late. A peer
+    /// seen stalled by two checks in a row keeps only the image being sent
+    /// to it: the ones waiting are dropped, and new ones refused, until it
+    /// reads again.
     pub(super) fn stalled_for(&mut self, now: Instant) -> Duration {
-        if !self.is_open() || !self.has_output() {
-            self.stall = None;
-            return Duration::ZERO;
-        }
-        match self.stall {
-            Some(stall) if stall.written == self.written => {
-                now.saturating_duration_since(stall.since)
+        let waiting = self.is_open() && self.data_waiting();
+        let stalled = self.drain.check(waiting, self.written, now);
+        if self.drain.is_stalled() {
+            if let Some(lane) = &mut self.images {
+                lane.drop_waiting();
             }
-            _ => {
-                let written = self.written;
-                self.stall = Some(Stall {
-                    written,
-                    since: now,
-                });
-                Duration::ZERO
-            }
+            self.share.settle(self.held());
         }
+        stalled
     }
 
     /// Whether images wait on the lane.
@@ -268,6 +270,9 @@ impl OutState {
     /// a waiting place freed, or a locked image's last chunk taken.
     pub(super) fn refill(&mut self, inflight: &mut Outbox, epoch: Instant) -> bool {
         std::mem::swap(&mut self.pending, inflight);
+        if !inflight.is_empty() {
+            self.drain.data_until(self.pushed);
+        }
         let window = self.image_window(!inflight.is_empty(), epoch);
         // After the pending frames, which may begin with the rest of a frame
         // a caller half wrote.
@@ -282,6 +287,7 @@ impl OutState {
             images_moved |= chunk.started || chunk.finished.is_some();
             self.flow.record_sent(chunk.payload);
             self.pushed += chunk.bytes as u64;
+            self.drain.data_until(self.pushed);
             if let Some(ticket) = chunk.finished {
                 self.flow.finish(ticket, self.pushed);
             }
@@ -290,10 +296,12 @@ impl OutState {
     }
 
     /// Records that the loop holds `inflight` bytes not yet written, and
-    /// settles the memory share with what is held now: once per batch.
+    /// settles the memory share and the drain with what is held and written
+    /// now: once per batch.
     pub(super) fn set_inflight(&mut self, inflight: usize) {
         self.inflight = inflight;
         self.share.settle(self.held());
+        self.drain.on_written(self.written);
     }
 
     /// The image window in force, noting whether control or data frames are
@@ -330,7 +338,7 @@ impl OutState {
             lane.clear();
         }
         self.set_inflight(0);
-        self.stall = None;
+        self.drain.reset(self.written);
         self.flow.close(self.written);
         stream
     }
@@ -348,6 +356,7 @@ impl OutState {
         self.pending = Outbox::new();
         self.share.settle(self.held());
         self.written = self.pushed;
+        self.drain.reset(self.written);
         self.flow.reopen();
     }
 }
