@@ -256,9 +256,9 @@ fn vm_rss() -> usize {
 
 /// Soak, ignored (run with `cargo test --release --test slow_consumers --
 /// --ignored --nocapture`): issue 13's attack with default settings. 400 raw
-/// connections complete the hello and ping the host every second, never
-/// reading, while a camera streams 1080p RGB flat out through a relaying
-/// host to a viewer, for 15 s or until the last reader is closed (60 s at
+/// connections complete the hello (eight per frame, while the stream runs)
+/// and ping the host every second, never reading, while a camera streams
+/// 1080p RGB flat out through a relaying host to a viewer, for 15 s or until the last reader is closed (60 s at
 /// most). Prints the most the host counted, the process's resident memory
 /// (host, camera and viewer together) and when the last reader went; every
 /// stalled reader is closed as a slow consumer and the viewer keeps
@@ -273,13 +273,7 @@ fn soak_400_pinging_stalled_readers_beside_a_1080p_relay() {
     let viewer = client(&host, "viewer");
     let camera = client(&host, "camera");
     let rss_before = vm_rss();
-    let mut stalled: Vec<(TcpStream, ClientId)> = (0..READERS)
-        .map(|i| raw_handshake(&host, &format!("stalled-{i}")))
-        .collect();
-    let mut open: HashSet<ClientId> = stalled.iter().map(|(_, id)| *id).collect();
-    for (raw, _) in &stalled {
-        raw.set_nonblocking(true).unwrap();
-    }
+    let (mut stalled, mut open) = (Vec::new(), HashSet::new());
     let ping = Header::new(Kind::Ping { sent_ns: 1 }, "ping")
         .to_bytes(&[])
         .unwrap();
@@ -298,6 +292,13 @@ fn soak_400_pinging_stalled_readers_beside_a_1080p_relay() {
             .write_lock(IMAGE_CHANNEL, image.with_seq(seq))
             .unwrap();
         seq += 1;
+        // Readers arrive while the stream runs, each stalling on another frame.
+        while stalled.len() < READERS && stalled.len() < 8 * seq as usize {
+            let (raw, id) = raw_handshake(&host, &format!("stalled-{}", stalled.len()));
+            raw.set_nonblocking(true).unwrap();
+            open.insert(id);
+            stalled.push((raw, id));
+        }
         if last_ping.elapsed() >= Duration::from_secs(1) {
             last_ping = Instant::now();
             for (raw, _) in &mut stalled {
