@@ -245,8 +245,9 @@ macro_rules! common_setters {
         /// [`image_chunk`](Self::image_chunk)). Everything queued, images
         /// included, also counts against the [memory limit](Self::memory_limit)
         /// (an image that does not fit it is dropped and counted, as a
-        /// replaced one is); pings, pongs and image acknowledgements are exempt
-        /// (one of each at most waits). Default: 16 MiB.
+        /// replaced one is; an image relayed to many clients counts once);
+        /// pings, pongs and image acknowledgements are exempt (one of each at
+        /// most waits). Default: 16 MiB.
         pub fn outbox_budget(mut self, bytes: usize) -> Self {
             self.config.outbox_budget = bytes;
             self

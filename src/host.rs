@@ -84,8 +84,9 @@ impl Host {
 
     /// Bytes this host holds for its peers now, counted against its
     /// [memory limit](crate::HostBuilder::memory_limit): what is queued to
-    /// clients, frames and images (a payload queued to several clients counts
-    /// once per client).
+    /// clients, frames and images. A frame queued to several clients counts
+    /// once per client; an image relayed to several, once (its buffer is
+    /// shared), until the last of them lets it go.
     pub fn memory_used(&self) -> usize {
         self.inner.core.shared().memory.used()
     }

@@ -50,6 +50,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 pub(crate) use images::LockedImage;
 use out::{OutState, Writer};
+pub(crate) use share::Charged;
 use share::Share;
 
 use super::{Command, Notifier};
@@ -95,6 +96,9 @@ pub(crate) struct Peer {
     /// Whether images travel on their own lane (chunked, conflated); fixed at
     /// creation, like `OutState::images`.
     image_lane: bool,
+    /// The handle's memory budget, which images offered to the lane are
+    /// charged to (the outbox's share is under the lock).
+    memory: Arc<Memory>,
     /// Callers blocked in `wait_written`, `wait_flushed` or `start_locked`;
     /// while non-zero the loop reports every write at once instead of once per
     /// batch, and wakes them.
@@ -133,6 +137,7 @@ impl Peer {
     pub(crate) fn new(id: ClientId, name: String, parts: PeerParts) -> Peer {
         let last_seen = parts.epoch.elapsed().as_nanos() as u64;
         let lane = parts.image_chunk.map(ImageLane::new);
+        let memory = Arc::clone(&parts.memory);
         let share = Share::new(parts.memory);
         let mut out = OutState::new(parts.stream, lane, parts.image_window as u64, share);
         if let Some(first) = parts.first {
@@ -158,6 +163,7 @@ impl Peer {
             waiters: AtomicUsize::new(0),
             interest: RwLock::new(None),
             image_lane: parts.image_chunk.is_some(),
+            memory,
         }
     }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::drain::Drain;
 use super::share::Share;
-use crate::protocol::{Header, ImageFlow, ImageLane, Outbox};
+use crate::protocol::{ImageFlow, ImageLane, Outbox};
 
 /// Image bytes the loop takes into one write at most (whole chunks; at least
 /// one): fewer, larger writes than one per chunk, while a control frame queued
@@ -159,11 +159,11 @@ impl OutState {
         self.pending.len() + self.inflight
     }
 
-    /// Bytes held for the peer: frames queued and in flight, image payload
-    /// on the lane, urgent frames. What the memory share covers.
+    /// Bytes held for the peer alone: frames queued and in flight, urgent
+    /// frames. What the memory share covers; images on the lane are
+    /// [charged](super::share::Charged) on their own.
     pub(super) fn held(&self) -> usize {
-        let lane = self.images.as_ref().map_or(0, ImageLane::len);
-        self.queued() + lane + self.urgent.len()
+        self.queued() + self.urgent.len()
     }
 
     /// Whether a frame of `len` bytes fits `budget` and the handle's memory,
@@ -176,21 +176,12 @@ impl OutState {
         fits && self.share.try_cover(self.held() + len)
     }
 
-    /// Whether an image of `len` payload bytes, offered to the lane on
-    /// `header`'s channel in place of the image waiting there, fits the
-    /// handle's memory, and if so takes the memory for it. The lane needs no
-    /// budget of its own: it holds two images a channel at most, and one
-    /// (the image being sent) for a peer that reads nothing, which is
-    /// offered none until it reads again.
-    pub(super) fn admit_image(&mut self, header: &Header<'_>, len: usize) -> bool {
-        if self.drain.is_stalled() {
-            return false;
-        }
-        let replaced = self
-            .images
-            .as_ref()
-            .map_or(0, |lane| lane.waiting_len(header.channel));
-        self.share.try_cover(self.held() - replaced + len)
+    /// Whether the lane takes new images: not while the peer is stalled. It
+    /// holds two images a channel at most (the one being sent and the newest
+    /// waiting), and one (the image being sent) for a peer that reads
+    /// nothing, which is offered none until it reads again.
+    pub(super) fn takes_images(&self) -> bool {
+        !self.drain.is_stalled()
     }
 
     /// After a caller wrote a data frame directly: its bytes count as data,

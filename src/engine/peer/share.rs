@@ -1,10 +1,52 @@
-//! A peer's share of the handle's memory budget ([`Memory`]): the bytes its
-//! outbox and image lane hold, taken ahead by a grain so that a run of small
-//! frames costs one atomic per grain, and given back once per written batch.
+//! What peers hold, in the handle's memory budget ([`Memory`]): each peer's
+//! share for its outbox, taken ahead by a grain so that a run of small frames
+//! costs one atomic per grain and given back once per written batch; and the
+//! images on the lanes, each charged once however many lanes hold it.
 
 use std::sync::Arc;
 
-use crate::memory::Memory;
+use bytes::Bytes;
+
+use crate::memory::{Held, Memory};
+
+/// An image's payload whose bytes are taken from the handle's memory budget
+/// once, however many peers' image lanes hold it, and given back when the
+/// last of them lets it go (its last chunk written, replaced by a newer
+/// image, dropped, or its connection closed): a relay's copy of a frame to
+/// every client counts once, as it is held once.
+#[derive(Debug, Clone)]
+pub(crate) struct Charged(Bytes);
+
+impl Charged {
+    /// `payload` charged to `memory`; `None` if it does not fit.
+    pub(crate) fn new(memory: &Arc<Memory>, payload: &Bytes) -> Option<Charged> {
+        let held = memory.try_hold(payload.len())?;
+        let owner = Owner {
+            bytes: payload.clone(),
+            _held: held,
+        };
+        // The same bytes, not a copy: only the handle that frees them changes.
+        Some(Charged(Bytes::from_owner(owner)))
+    }
+
+    /// The payload, keeping the charge while any clone of it lives.
+    pub(crate) fn bytes(&self) -> Bytes {
+        self.0.clone()
+    }
+}
+
+/// A charged payload's owner: its bytes and the memory taken for them,
+/// given back when the last `Bytes` made from it is dropped.
+struct Owner {
+    bytes: Bytes,
+    _held: Held,
+}
+
+impl AsRef<[u8]> for Owner {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
 
 /// Bytes a share takes ahead of need, and keeps beyond it, so that a peer
 /// queueing small frames touches the handle's count once per grain.
@@ -78,6 +120,21 @@ impl Drop for Share {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_charged_payload_counts_once_until_its_last_clone_goes() {
+        let memory = Memory::new(100);
+        let payload = Bytes::from(vec![7u8; 60]);
+        let image = Charged::new(&memory, &payload).expect("fits");
+        assert_eq!(image.bytes().as_ptr(), payload.as_ptr(), "not copied");
+        let (a, b) = (image.bytes(), image.bytes().slice(10..20));
+        drop(image);
+        assert!(Charged::new(&memory, &payload).is_none(), "60 + 60 > 100");
+        drop(a);
+        assert_eq!(memory.used(), 60, "a slice keeps it");
+        drop(b);
+        assert_eq!(memory.used(), 0);
+    }
 
     #[test]
     fn takes_a_grain_ahead_gives_back_per_batch_and_refuses_past_the_limit() {
