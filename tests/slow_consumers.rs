@@ -330,3 +330,55 @@ fn soak_400_pinging_stalled_readers_beside_a_1080p_relay() {
     assert!(open.is_empty() && slow == READERS);
     assert!(viewer.is_connected() && viewed > 0);
 }
+
+/// A frame relayed to sixteen readers that never read is held once, and
+/// counted once: each lane holds the same buffer.
+#[test]
+fn an_image_relayed_to_many_stalled_readers_counts_once() {
+    const READERS: usize = 16;
+    const FRAME: usize = 640 * 480 * 3;
+    const WINDOW: usize = 64 * 1024;
+    let host = host_with(|b| {
+        b.relay(Relay::Others)
+            .image_window(WINDOW)
+            .heartbeat(None)
+            .write_deadline(None)
+    });
+    let readers: Vec<_> = (0..READERS)
+        .map(|i| raw_handshake(&host, &format!("reader-{i}")))
+        .collect();
+    let camera = client(&host, "camera");
+    let data = Bytes::from(vec![9u8; FRAME]);
+    let image = Image::new(640, 480, PixelFormat::Rgb8, data).unwrap();
+    camera.write_lock(IMAGE_CHANNEL, image.with_seq(7)).unwrap();
+    // Relayed before it is stored: once the host has it, every lane has it.
+    let stored = wait_until(TIMEOUT, || {
+        host.get_image(IMAGE_CHANNEL).is_some_and(|i| i.seq() == 7)
+    });
+    assert!(stored);
+    // The frame once (twice more for the host's own latest value and queue,
+    // once the store draws from the same budget), and per reader what its
+    // window let out and the kernel has not taken, with the chunk headers;
+    // a count per lane would be sixteen frames.
+    let bound = 3 * FRAME + READERS * (WINDOW + 4096);
+    assert!(
+        host.memory_used() <= bound,
+        "{} bytes held for {READERS} readers of one {FRAME}-byte frame",
+        host.memory_used()
+    );
+    drop(readers);
+}
+
+/// A frame alone in an empty outbox fits whatever the connection's budget,
+/// but not past the host's memory limit: it is refused, handed back.
+#[test]
+fn a_lone_frame_fits_the_budget_but_not_the_memory_limit() {
+    let host = host_with(|b| b.outbox_budget(1024).memory_limit(1 << 20));
+    let (_raw, id) = raw_handshake(&host, "reader");
+    let big = Bytes::from(vec![1u8; 2 << 20]);
+    let err = host.to(id).write("big", big.clone()).unwrap_err();
+    assert!(err.is_full(), "{err}");
+    assert_eq!(err.into_payload(), Some(big));
+    // Half the limit goes, alone, past the connection's budget.
+    host.to(id).write("big", vec![1u8; 512 << 10]).unwrap();
+}
