@@ -332,9 +332,10 @@ fn soak_400_pinging_stalled_readers_beside_a_1080p_relay() {
 }
 
 /// A frame relayed to sixteen readers that never read is held once, and
-/// counted once: each lane holds the same buffer.
+/// counted once: each lane holds the same buffer; so is one the host writes
+/// to all of them.
 #[test]
-fn an_image_relayed_to_many_stalled_readers_counts_once() {
+fn an_image_relayed_or_written_to_many_stalled_readers_counts_once() {
     const READERS: usize = 16;
     const FRAME: usize = 640 * 480 * 3;
     const WINDOW: usize = 64 * 1024;
@@ -364,6 +365,15 @@ fn an_image_relayed_to_many_stalled_readers_counts_once() {
     assert!(
         host.memory_used() <= bound,
         "{} bytes held for {READERS} readers of one {FRAME}-byte frame",
+        host.memory_used()
+    );
+    let data = Bytes::from(vec![8u8; FRAME]);
+    let image = Image::new(640, 480, PixelFormat::Rgb8, data).unwrap();
+    // Every reader takes it, and the camera.
+    assert_eq!(host.write("host-cam", image).unwrap(), READERS + 1);
+    assert!(
+        host.memory_used() <= bound + FRAME,
+        "{} bytes held for {READERS} readers of two frames",
         host.memory_used()
     );
     drop(readers);

@@ -33,8 +33,7 @@ use mio::{Token, Waker};
 use parking_lot::Mutex;
 
 pub(crate) use event_loop::{EventLoop, LISTENER, Role};
-use peer::Charged;
-pub(crate) use peer::{LockedImage, Peer, PeerParts};
+pub(crate) use peer::{Charged, LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
 use requests::Requests;

@@ -54,11 +54,11 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
     };
     // Unlocked, as the loop never waits: a full outbox drops the copy and
     // the peer counts the drop.
-    let send = |peer: &Peer| match &image {
-        Some(image) => peer.offer_image(&header, image.as_ref()),
-        None => {
-            let _ = peer.queue(&header, routed.payload.clone());
-        }
+    let send = |peer: &Peer| {
+        let _ = match &image {
+            Some(image) => peer.offer_image(&header, image.as_ref()),
+            None => peer.queue(&header, routed.payload.clone()).is_ok(),
+        };
     };
     let mut reached_sender = false;
     let mut each = |peer: &Arc<Peer>| {

@@ -51,16 +51,18 @@ impl Peer {
     }
 
     /// Offers an image charged to the handle's memory once for all its
-    /// receivers (a relayed frame), as [`queue_image`](Self::queue_image)
-    /// does; `None`, an image that did not fit, is counted as dropped.
-    /// Without a lane, or closed, it does nothing.
-    pub(crate) fn offer_image(&self, header: &Header<'_>, image: Option<&Charged>) {
+    /// receivers (a relayed frame, a write to several), as
+    /// [`queue_image`](Self::queue_image) does; `None`, an image that did not
+    /// fit, is counted as dropped. Returns whether the lane took it (a
+    /// replaced or refused one is counted there). Without a lane, or closed,
+    /// it does nothing.
+    pub(crate) fn offer_image(&self, header: &Header<'_>, image: Option<&Charged>) -> bool {
         let mut out = self.out.lock();
         let image = image.filter(|_| out.is_open() && out.takes_images());
         let Some(lane) = &mut out.images else {
-            return;
+            return false;
         };
-        // Replaced or refused images are counted by the lane.
+        let offered = image.is_some();
         match image {
             Some(image) => drop(lane.offer(header, image.bytes(), None)),
             None => lane.count_dropped(header.channel),
@@ -68,19 +70,21 @@ impl Peer {
         if out.is_open() {
             self.wake_loop(out);
         }
+        offered
     }
 
     /// Offers a locked image: waits, up to `timeout`, for the channel's waiting
     /// place (a locked image is never replaced), for room in the handle's
     /// memory and, for a peer that reads nothing, until it reads again; then
-    /// returns its ticket.
-    /// Without a lane, writes it as a locked frame (see
+    /// returns its ticket. `charged`: the payload charged already, once for
+    /// several peers. Without a lane, writes it as a locked frame (see
     /// [`start_locked`](Self::start_locked)). Either way, the writer then
     /// waits with [`wait_image`](Self::wait_image).
     pub(crate) fn start_image_locked(
         &self,
         header: &Header<'_>,
         payload: Bytes,
+        charged: Option<&Charged>,
         timeout: Duration,
     ) -> Result<LockedImage> {
         if !self.image_lane {
@@ -88,8 +92,9 @@ impl Peer {
             return Ok(LockedImage::Frame { written });
         }
         let deadline = deadline(timeout);
-        // Charged once, on the first try with room.
-        let mut image = None;
+        // Charged once (by the caller, for several peers), or on the first
+        // try with room.
+        let mut image = charged.cloned();
         let mut out = self.out.lock();
         loop {
             match out.link {
