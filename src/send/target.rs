@@ -26,8 +26,10 @@ use crate::{Error, ErrorKind, Result};
 ///   because a receiver's outbox is full is counted there, in its
 ///   [`ClientInfo::dropped`](crate::ClientInfo::dropped), not reported);
 /// * **several** ([`To::All`], [`To::Clients`], [`To::Names`], [`To::Room`]): a client whose
-///   outbox is full, or that does not take a locked write within the write
-///   timeout, is skipped and counted in its
+///   outbox is full (for an image: the handle's memory is spent, or the
+///   client reads nothing and is about to be closed as a slow consumer), or
+///   that does not take a locked write within the write timeout, is skipped
+///   and counted in its
 ///   [`ClientInfo::dropped`](crate::ClientInfo::dropped); the count says how
 ///   many took it.
 ///
