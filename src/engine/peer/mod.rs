@@ -510,11 +510,13 @@ impl Peer {
         busy
     }
 
-    /// Loop side: how long bytes to this peer have waited with none written,
-    /// as of `now` (see `OutState::stalled_for`), and the bytes held for it.
+    /// Loop side: how long data to this peer has waited with none written,
+    /// as of `now` (see `OutState::stalled_for`), and the bytes queued to it
+    /// (as [`ClientInfo::queued_bytes`]).
     pub(crate) fn write_stall(&self, now: Instant) -> (Duration, usize) {
         let mut out = self.out.lock();
-        (out.stalled_for(now), out.held())
+        let lane = out.images.as_ref().map_or(0, ImageLane::len);
+        (out.stalled_for(now), out.queued() + lane)
     }
 
     /// Counts a write to this peer that was given up (shown as `dropped`).

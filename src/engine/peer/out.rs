@@ -68,10 +68,10 @@ pub(super) struct OutState {
     /// The image window and the locked images' tickets.
     pub(super) flow: ImageFlow,
     /// Acknowledgements, pings and pongs not yet taken into a write: the
-    /// newest of each, outside every budget.
+    /// newest of each, never refused for a budget (counted all the same).
     pub(super) urgent: Urgent,
-    /// What the outbox, the lane and `urgent` hold, taken from the handle's
-    /// memory budget.
+    /// What the outbox and `urgent` hold, taken from the handle's memory
+    /// budget (images on the lane are charged on their own).
     share: Share,
     /// How far the data written to the peer has gone, for the loop's
     /// checks (see [`stalled_for`](Self::stalled_for)).
@@ -214,11 +214,9 @@ impl OutState {
     pub(super) fn stalled_for(&mut self, now: Instant) -> Duration {
         let waiting = self.is_open() && self.data_waiting();
         let stalled = self.drain.check(waiting, self.written, now);
-        if self.drain.is_stalled() {
-            if let Some(lane) = &mut self.images {
-                lane.drop_waiting();
-            }
-            self.share.settle(self.held());
+        if let Some(lane) = self.images.as_mut().filter(|_| self.drain.is_stalled()) {
+            // Their memory comes back as they go (see `Charged`).
+            lane.drop_waiting();
         }
         stalled
     }
