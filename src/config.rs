@@ -625,7 +625,9 @@ macro_rules! slow_consumer_setters {
         /// acknowledgements written to it. Checked four times per deadline
         /// (at most once a second), so a peer is closed up to a quarter of it
         /// late. A peer reading slowly is not closed: any byte of data written
-        /// to it restarts the count. Default: 5 s.
+        /// to it restarts the count. A peer to which nothing but pongs is
+        /// written holds next to nothing (one pong waits at most) and is not
+        /// closed by this. Default: 5 s.
         pub fn write_deadline(mut self, deadline: Option<Duration>) -> Self {
             self.config.write_deadline = deadline;
             self
