@@ -58,7 +58,10 @@ impl Peer {
     /// it does nothing.
     pub(crate) fn offer_image(&self, header: &Header<'_>, image: Option<&Charged>) -> bool {
         let mut out = self.out.lock();
-        let image = image.filter(|_| out.is_open() && out.takes_images());
+        if !out.is_open() {
+            return false;
+        }
+        let image = image.filter(|_| out.takes_images());
         let Some(lane) = &mut out.images else {
             return false;
         };
@@ -67,9 +70,7 @@ impl Peer {
             Some(image) => drop(lane.offer(header, image.bytes(), None)),
             None => lane.count_dropped(header.channel),
         }
-        if out.is_open() {
-            self.wake_loop(out);
-        }
+        self.wake_loop(out);
         offered
     }
 
