@@ -71,9 +71,10 @@ fn stalled_readers_cost_a_bounded_amount_and_are_closed_as_slow_consumers_while_
             .image_window(WINDOW)
             .image_queue_capacity(2)
             .send_buffer(64 * 1024)
-            // Raw readers never answer pings: only the write deadline ends them.
+            // Raw readers never answer pings: only the write deadline ends
+            // them, long enough that a loaded machine's viewer never meets it.
             .heartbeat(None)
-            .write_deadline(Some(Duration::from_millis(400)))
+            .write_deadline(Some(Duration::from_secs(1)))
     });
     let events = host.events();
     let viewer = client(&host, "viewer");
@@ -186,7 +187,7 @@ fn a_peer_that_pings_but_never_reads_is_closed_as_a_slow_consumer() {
     let host = host_with(|b| {
         b.send_buffer(4096)
             .outbox_budget(BUDGET)
-            .write_deadline(Some(Duration::from_millis(300)))
+            .write_deadline(Some(Duration::from_secs(1)))
     });
     let events = host.events();
     let reader = client_with(&host, "reader", |b| b.queue_capacity(4));
