@@ -64,6 +64,9 @@ pub(crate) struct Config {
     /// Most bytes one connection's images in progress may hold together
     /// (see [`HostBuilder::max_partial_image_bytes`]).
     pub(crate) max_partial_image_bytes: usize,
+    /// How long bytes may wait unwritten before their peer is closed as a
+    /// slow consumer; `None`: for ever.
+    pub(crate) write_deadline: Option<Duration>,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -156,6 +159,7 @@ impl Default for Config {
             admission: AdmissionLimits::default(),
             partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
             max_partial_image_bytes: DEFAULT_MAX_PARTIAL_IMAGE_BYTES,
+            write_deadline: Some(DEFAULT_WRITE_DEADLINE),
         }
     }
 }
@@ -171,6 +175,10 @@ pub(crate) const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default most bytes of one connection's images in progress.
 pub(crate) const DEFAULT_MAX_PARTIAL_IMAGE_BYTES: usize = 128 << 20;
+
+/// Default write deadline: how long bytes may wait unwritten before their
+/// peer is closed as a slow consumer.
+pub(crate) const DEFAULT_WRITE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Default image window: image payload bytes sent and not yet acknowledged.
 pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
@@ -280,8 +288,17 @@ macro_rules! common_setters {
         }
 
         /// Bytes that unlocked writes may queue per connection before they fail
-        /// with [`ErrorKind::Full`](crate::ErrorKind::Full). A single frame larger
-        /// than the budget is accepted when nothing else is queued. Default: 16 MiB.
+        /// with [`ErrorKind::Full`](crate::ErrorKind::Full) (writes the host
+        /// relays or routes are dropped and counted instead). A single frame
+        /// larger than the budget, up to the [maximum frame](Self::max_frame),
+        /// is accepted when nothing else is queued. Images on their lane are
+        /// not counted here: they conflate, two per channel at most (see
+        /// [`image_chunk`](Self::image_chunk)). Everything queued, images
+        /// included, also counts against the [memory limit](Self::memory_limit)
+        /// (an image that does not fit it is dropped and counted, as a
+        /// replaced one is; an image relayed to many clients counts once);
+        /// pings, pongs and image acknowledgements are exempt (one of each at
+        /// most waits). Default: 16 MiB.
         pub fn outbox_budget(mut self, bytes: usize) -> Self {
             self.config.outbox_budget = bytes;
             self
@@ -771,4 +788,41 @@ impl HostBuilder {
         self.config.admission.per_loopback_addr = n;
         self
     }
+}
+
+/// The slow-consumer setters of both builders, written once (issue 13).
+macro_rules! slow_consumer_setters {
+    () => {
+        /// How long bytes may wait to be written to a peer, none of them taken
+        /// by the kernel, before the peer is closed as a slow consumer
+        /// ([`CloseCode::SlowConsumer`](crate::CloseCode::SlowConsumer), sent
+        /// in a close frame and reported in
+        /// [`Event::Disconnected`](crate::Event::Disconnected)), or `None` to
+        /// wait for ever. A peer that stops reading fills the kernel's
+        /// buffers, then its outbox up to its
+        /// [budget](Self::outbox_budget), and its image lane with the image
+        /// being sent and the newest one per channel; once two checks in a
+        /// row have seen it read nothing, it keeps only the images being sent
+        /// and is offered no more. This frees what it holds, and its slot,
+        /// once it has read nothing for this long, whatever it sends
+        /// meanwhile: its pings do not keep it alive, nor do the pongs and
+        /// acknowledgements written to it. Checked four times per deadline
+        /// (at most once a second), so a peer is closed up to a quarter of it
+        /// late. A peer reading slowly is not closed: any byte of data written
+        /// to it restarts the count. A peer to which nothing but pongs is
+        /// written holds next to nothing (one pong waits at most) and is not
+        /// closed by this. Default: 5 s.
+        pub fn write_deadline(mut self, deadline: Option<Duration>) -> Self {
+            self.config.write_deadline = deadline;
+            self
+        }
+    };
+}
+
+impl HostBuilder {
+    slow_consumer_setters!();
+}
+
+impl ClientBuilder {
+    slow_consumer_setters!();
 }

@@ -34,8 +34,10 @@ pub struct Error {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The outbox of that connection holds its byte budget already; the payload
-    /// was not queued and is available from [`Error::into_payload`].
+    /// The outbox of that connection holds its byte budget already, or the
+    /// handle's [memory limit](crate::HostBuilder::memory_limit) is reached
+    /// (then `queued` may be under `budget`); the payload was not queued and
+    /// is available from [`Error::into_payload`].
     #[error("outbox full: {queued} bytes queued, budget {budget}")]
     Full {
         /// Bytes already queued on the connection.

@@ -117,8 +117,11 @@ impl Inbox {
 
     /// Bytes peers make this handle hold now, against its
     /// [memory limit](crate::HostBuilder::memory_limit): what the channels
-    /// hold (queues, latest values, history, each sender's latest), counted
-    /// once per holder. An upper bound of the memory they take.
+    /// hold (queues, latest values, history, each sender's latest), images
+    /// and large frames being received, and what is queued to peers (a
+    /// frame queued to several clients once per client; an image relayed to
+    /// several once, its buffer being shared). An upper bound of the memory
+    /// they take.
     pub fn memory_used(&self) -> usize {
         self.shared.memory.used()
     }

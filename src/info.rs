@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::protocol::{CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN};
+use crate::protocol::{
+    CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN, CLOSE_SLOW_CONSUMER,
+};
 use crate::{ClientId, Error};
 
 /// A snapshot of one client, from [`Host::clients`](crate::Host::clients).
@@ -28,11 +30,14 @@ pub struct ClientInfo {
     /// [`Client::clients`](crate::Client::clients), which does not carry it).
     pub queued_bytes: usize,
     /// Writes to it given up: unlocked writes refused because its outbox was
-    /// full, locked broadcasts that timed out, pongs over the budget.
+    /// full (or the host's [memory](crate::HostBuilder::memory_limit) spent),
+    /// locked broadcasts that timed out, pings and pongs replaced by newer
+    /// ones before they went out.
     pub dropped: u64,
     /// Images to it dropped whole before they were sent: replaced by a newer
-    /// image on their channel (conflation), or lost when it disconnected (0
-    /// in a list from [`Client::clients`](crate::Client::clients)).
+    /// image on their channel (conflation), refused for lack of room, or lost
+    /// when it disconnected (0 in a list from
+    /// [`Client::clients`](crate::Client::clients)).
     pub images_dropped: u64,
 }
 
@@ -205,6 +210,9 @@ pub enum CloseCode {
     Replaced,
     /// The host is shutting down.
     ShuttingDown,
+    /// A slow consumer: bytes waited for the peer to read them longer than
+    /// the sender's [write deadline](crate::HostBuilder::write_deadline).
+    SlowConsumer,
     /// A code this build does not know.
     Other(u8),
 }
@@ -217,6 +225,7 @@ impl CloseCode {
             CloseCode::Kicked => CLOSE_KICKED,
             CloseCode::Replaced => CLOSE_REPLACED,
             CloseCode::ShuttingDown => CLOSE_SHUTTING_DOWN,
+            CloseCode::SlowConsumer => CLOSE_SLOW_CONSUMER,
             CloseCode::Other(code) => code,
         }
     }
@@ -228,6 +237,7 @@ impl CloseCode {
             CLOSE_KICKED => CloseCode::Kicked,
             CLOSE_REPLACED => CloseCode::Replaced,
             CLOSE_SHUTTING_DOWN => CloseCode::ShuttingDown,
+            CLOSE_SLOW_CONSUMER => CloseCode::SlowConsumer,
             other => CloseCode::Other(other),
         }
     }

@@ -10,44 +10,31 @@
 //! hot paths take once per batch.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The budget: bytes in use, and the most that may be.
 #[derive(Debug)]
 pub(crate) struct Memory {
     limit: usize,
     used: AtomicUsize,
-    /// Requests refused for lack of room, for the stats.
-    #[allow(dead_code)]
-    refused: AtomicU64,
 }
 
-// Outboxes and image reassembly take with `try_take`/`try_hold` (landing
-// next); until then only the store's `take`/`give_back` are used.
-#[allow(dead_code)]
 impl Memory {
     /// A budget of `limit` bytes, none in use.
     pub(crate) fn new(limit: usize) -> Arc<Memory> {
         Arc::new(Memory {
             limit,
             used: AtomicUsize::new(0),
-            refused: AtomicU64::new(0),
         })
     }
 
-    /// Takes `bytes` if they fit under the limit; `false` (and counted) if
-    /// not. Nothing fits once [`take`](Self::take) went over the limit.
+    /// Takes `bytes` if they fit under the limit; `false` if not. Nothing fits once [`take`](Self::take) went over the limit.
     pub(crate) fn try_take(&self, bytes: usize) -> bool {
-        let fits = self
-            .used
+        self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 used.checked_add(bytes).filter(|&after| after <= self.limit)
             })
-            .is_ok();
-        if !fits {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-        }
-        fits
+            .is_ok()
     }
 
     /// Takes `bytes` whatever the limit: for what must be kept once it
@@ -73,11 +60,6 @@ impl Memory {
         self.limit
     }
 
-    /// Requests refused so far.
-    pub(crate) fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
-    }
-
     /// Takes `bytes` if they fit, as a [`Held`] that gives them back when
     /// dropped.
     pub(crate) fn try_hold(self: &Arc<Self>, bytes: usize) -> Option<Held> {
@@ -90,34 +72,9 @@ impl Memory {
 
 /// Bytes taken from a [`Memory`], given back when dropped.
 #[derive(Debug)]
-#[allow(dead_code)]
 pub(crate) struct Held {
     memory: Arc<Memory>,
     bytes: usize,
-}
-
-#[allow(dead_code)]
-impl Held {
-    /// The bytes held.
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Holds `more` bytes besides, if they fit.
-    pub(crate) fn try_grow(&mut self, more: usize) -> bool {
-        let fits = self.memory.try_take(more);
-        if fits {
-            self.bytes += more;
-        }
-        fits
-    }
-
-    /// Gives back all but `bytes` (no more than it holds).
-    pub(crate) fn shrink_to(&mut self, bytes: usize) {
-        let extra = self.bytes.saturating_sub(bytes);
-        self.memory.give_back(extra);
-        self.bytes -= extra;
-    }
 }
 
 impl Drop for Held {
@@ -133,19 +90,17 @@ mod tests {
     #[test]
     fn takes_up_to_the_limit_and_gives_back_when_dropped() {
         let memory = Memory::new(100);
-        let mut a = memory.try_hold(60).expect("fits");
-        assert!(memory.try_hold(41).is_none(), "61 + 41 > 100");
-        assert_eq!(memory.refused(), 1);
-        assert!(a.try_grow(40), "exactly the limit");
-        assert!(!a.try_grow(1));
-        assert_eq!((memory.used(), a.bytes()), (100, 100));
-        a.shrink_to(30);
-        assert_eq!(memory.used(), 30);
+        let held = memory.try_hold(60).expect("fits");
+        assert!(memory.try_hold(41).is_none(), "60 + 41 > 100");
+        assert!(memory.try_take(40), "exactly the limit");
+        assert!(!memory.try_take(1));
+        assert_eq!(memory.used(), 100);
+        memory.give_back(40);
         memory.take(90);
-        assert_eq!(memory.used(), 120, "taken whatever the limit");
+        assert_eq!(memory.used(), 150, "taken whatever the limit");
         assert!(!memory.try_take(0), "over the limit, nothing fits");
         memory.give_back(90);
-        drop(a);
+        drop(held);
         assert_eq!(memory.used(), 0);
         assert!(memory.try_take(0) && memory.try_take(100));
         assert_eq!(memory.limit(), 100);

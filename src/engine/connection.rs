@@ -420,11 +420,11 @@ impl Open {
         true
     }
 
-    /// Sends a heartbeat ping (dropped, like a pong, when the outbox is full).
+    /// Sends a heartbeat ping (with the next write, whatever the budgets).
     pub(crate) fn ping(&self) {
         let kind = Kind::Ping { sent_ns: unix_ns() };
         if let Ok(ping) = Header::new(kind, HEARTBEAT_CHANNEL).to_bytes(&[]) {
-            self.peer.queue_control(ping);
+            self.peer.queue_ping(ping);
         }
     }
 
@@ -434,7 +434,7 @@ impl Open {
             sent_ns: unix_ns(),
         };
         if let Ok(pong) = Header::new(kind, frame.channel_str()).to_bytes(&[]) {
-            self.peer.queue_control(pong);
+            self.peer.queue_pong(pong);
         }
     }
 

@@ -67,6 +67,8 @@ pub(crate) struct EventLoop {
     pub(super) accept_retry: Option<Instant>,
     /// When to next check open connections for silence (with heartbeats on).
     next_heartbeat: Option<Instant>,
+    /// When to next look for slow consumers (with a write deadline).
+    pub(super) next_write_check: Option<Instant>,
     /// A client's one peer and its dialling (`None` on a host).
     pub(super) client: Option<Dial>,
     /// Set while shutting down: a lost connection is not redialled.
@@ -100,6 +102,7 @@ impl EventLoop {
             open_count: 0,
             accept_retry: None,
             next_heartbeat: None,
+            next_write_check: None,
             client: None,
             stopping: false,
             more_reads: Vec::new(),
@@ -112,6 +115,7 @@ impl EventLoop {
             .config
             .heartbeat
             .and_then(|i| Instant::now().checked_add(i));
+        event_loop.next_write_check = event_loop.first_write_check(Instant::now());
         match role {
             Role::Host { listener } => event_loop.listener = Some(listener),
             // The first attempt is due at once (see `Dial::new`).
@@ -165,6 +169,9 @@ impl EventLoop {
             if self.next_heartbeat.is_some_and(|at| at <= now) {
                 self.heartbeat(now);
             }
+            if self.next_write_check.is_some_and(|at| at <= now) {
+                self.check_writes(now);
+            }
             self.redial_timers(now);
             if self.next_partial_check.is_some_and(|at| at <= now) {
                 self.expire_partials(now);
@@ -190,7 +197,7 @@ impl EventLoop {
         let redial = self.client.as_ref().and_then(Dial::next_deadline);
         [handshake, self.accept_retry, self.next_heartbeat, redial]
             .into_iter()
-            .chain([self.next_partial_check])
+            .chain([self.next_partial_check, self.next_write_check])
             .flatten()
             .min()
     }
@@ -359,6 +366,7 @@ impl EventLoop {
             image_window: shared.config.image_window,
             epoch: shared.epoch,
             first: None,
+            memory: Arc::clone(&shared.memory),
         };
         let (keep, policy) = (shared.config.max_connections, shared.config.name_policy);
         let resume = fresh_token();

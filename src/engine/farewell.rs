@@ -22,7 +22,7 @@ impl EventLoop {
         }) = self.conn_mut(token)
         {
             if let Ok(frame) = close_frame(reason.code.code(), &reason.message) {
-                open.peer.queue_control(frame);
+                open.peer.queue_close(frame);
             }
             open.reason = Some(reason);
         }

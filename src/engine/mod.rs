@@ -21,6 +21,7 @@ mod requests;
 mod rooms;
 mod route;
 mod service;
+mod slow;
 mod socket;
 mod token;
 
@@ -36,7 +37,7 @@ use mio::{Token, Waker};
 use parking_lot::Mutex;
 
 pub(crate) use event_loop::{EventLoop, LISTENER, Role};
-pub(crate) use peer::{LockedImage, Peer, PeerParts};
+pub(crate) use peer::{Charged, LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
 use requests::Requests;

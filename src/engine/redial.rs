@@ -86,6 +86,7 @@ impl Dial {
             image_window: config.image_window,
             epoch: shared.epoch,
             first: None,
+            memory: Arc::clone(&shared.memory),
         };
         let seed = u64::from(target.addr.port());
         let reconnect = target

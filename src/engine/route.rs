@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Peer, Registry, Shared};
+use super::{Charged, Peer, Registry, Shared};
 use crate::protocol::{Header, Kind, OP_UNDELIVERED, Pattern, Route, Undelivered};
 use crate::{ClientId, Error, ErrorKind};
 
@@ -45,13 +45,19 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
         origin: Some(origin.0),
         mirror: false,
     };
+    // An image on the lanes is charged to the memory once, for every copy.
+    let image = match routed.kind {
+        Kind::Image(_) if shared.config.image_chunk.is_some() => {
+            Some(Charged::new(&shared.memory, &routed.payload))
+        }
+        _ => None,
+    };
     // Unlocked, as the loop never waits: a full outbox drops the copy and
     // the peer counts the drop.
     let send = |peer: &Peer| {
-        let payload = routed.payload.clone();
-        let _ = match routed.kind {
-            Kind::Image(_) => peer.queue_image(&header, payload),
-            _ => peer.queue(&header, payload),
+        let _ = match &image {
+            Some(image) => peer.offer_image(&header, image.as_ref()),
+            None => peer.queue(&header, routed.payload.clone()).is_ok(),
         };
     };
     let mut reached_sender = false;

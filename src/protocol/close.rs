@@ -19,6 +19,9 @@ pub const CLOSE_KICKED: u8 = 1;
 pub const CLOSE_REPLACED: u8 = 2;
 /// Reason code: the host is shutting down.
 pub const CLOSE_SHUTTING_DOWN: u8 = 3;
+/// Reason code: a slow consumer: bytes waited for the peer to read them
+/// longer than the sender's write deadline.
+pub const CLOSE_SLOW_CONSUMER: u8 = 4;
 
 /// Encodes a close frame with `reason` and `message`, cut to [`MAX_CLOSE_MESSAGE`].
 ///
@@ -55,8 +58,9 @@ mod tests {
     #[test]
     fn close_frames_carry_reason_and_message_cut_at_a_character() {
         let long = "é".repeat(MAX_CLOSE_MESSAGE);
-        let table: [(u8, &str, &str); 3] = [
+        let table: [(u8, &str, &str); 4] = [
             (CLOSE_KICKED, "bye", "bye"),
+            (CLOSE_SLOW_CONSUMER, "slow", "slow"),
             (CLOSE_NORMAL, "", ""),
             (CLOSE_REPLACED, &long, &long[..MAX_CLOSE_MESSAGE]),
         ];

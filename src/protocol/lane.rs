@@ -174,6 +174,36 @@ impl ImageLane {
         Some(slot.stats)
     }
 
+    /// Payload bytes of the image waiting on `channel` (not yet started),
+    /// which an unlocked offer there would replace; 0 if none.
+    pub fn waiting_len(&self, channel: &str) -> usize {
+        let slot = self.slots.iter().find(|s| s.channel.as_str() == channel);
+        let waiting = slot.and_then(|s| s.waiting.as_ref());
+        waiting.map_or(0, |image| image.payload.len())
+    }
+
+    /// Counts an image on `channel` dropped before it was offered (the
+    /// sender had no room for it), as one replaced or refused is.
+    pub fn count_dropped(&mut self, channel: &str) {
+        self.slot(channel).stats.dropped += 1;
+    }
+
+    /// Drops the unlocked images waiting on every channel (not yet started;
+    /// locked ones stay, their writers wait for them), counting each: for a
+    /// receiver that reads nothing, which is offered newer ones when it does.
+    /// The images being sent stay, so none is torn. Returns their payload bytes.
+    pub fn drop_waiting(&mut self) -> usize {
+        let mut dropped = 0;
+        for slot in &mut self.slots {
+            if slot.waiting.as_ref().is_some_and(|w| w.ticket.is_none()) {
+                dropped += slot.waiting.take().map_or(0, |image| image.payload.len());
+                slot.stats.dropped += 1;
+            }
+        }
+        self.len -= dropped;
+        dropped
+    }
+
     /// Channels with their counters.
     pub fn all_stats(&self) -> impl Iterator<Item = (&str, LaneStats)> {
         self.slots.iter().map(|s| (s.channel.as_str(), s.stats))

@@ -105,11 +105,27 @@
 //! | 1    | kicked: the host disconnected this client       | `Host::disconnect`          |
 //! | 2    | replaced: a connection with the token took the name | the host                |
 //! | 3    | shutting down: the host is stopping             | the host's `close`          |
+//! | 4    | slow consumer: bytes waited for the peer to read them past the sender's write deadline | either side |
 //!
 //! Other codes are reported as they are. The message is for people: at most
 //! [`MAX_CLOSE_MESSAGE`] (1024) bytes of UTF-8, cut at a character boundary by
 //! the sender; a receiver cuts longer ones and replaces invalid UTF-8. A
-//! client told 1 or 2 does not redial (unless configured to after 1).
+//! client told 1 or 2 does not redial (unless configured to after 1); told
+//! 4, it redials.
+//!
+//! Code 4 is best effort by nature: it goes out behind whatever the peer has
+//! not read, so a peer that reads again soon after sees it, and one that
+//! never does sees only the connection end.
+//!
+//! A close frame of code 4 with the message `slow`:
+//!
+//! ```text
+//! 0d 00 00 00   len = 13
+//! 09 00         kind: close, flags: none
+//! 05 63 6c 6f 73 65   channel "close"
+//! 04            reason: slow consumer
+//! 73 6c 6f 77   message "slow"
+//! ```
 //!
 //! ## Images
 //!
@@ -337,6 +353,10 @@
 //!
 //! let wire = Header::data("pose").to_bytes(b"hi").unwrap();
 //! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
+//!
+//! // The slow consumer's close frame, from the Close section.
+//! let close = socketengine::protocol::close_frame(4, "slow").unwrap();
+//! assert_eq!(&close[..], b"\x0d\x00\x00\x00\x09\x00\x05close\x04slow");
 //! ```
 
 mod channel;
@@ -355,7 +375,7 @@ mod pattern;
 pub use channel::ChannelName;
 pub use close::{
     CLOSE_CHANNEL, CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN,
-    MAX_CLOSE_MESSAGE, close_frame, close_message,
+    CLOSE_SLOW_CONSUMER, MAX_CLOSE_MESSAGE, close_frame, close_message,
 };
 pub use control::{
     MAX_INTEREST, OP_INTEREST, OP_JOIN, OP_LEAVE, OP_ROOMS, OP_UNDELIVERED, ROOMS_CHANNEL,

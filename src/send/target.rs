@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Outgoing, Payload, To};
-use crate::engine::{LockedImage, Peer, Registry};
+use crate::engine::{Charged, LockedImage, Peer, Registry};
 use crate::handle::Core;
 use crate::protocol::{DecodeError, Header, Outbox, Pattern, Route};
 use crate::{Error, ErrorKind, Result};
@@ -26,8 +26,10 @@ use crate::{Error, ErrorKind, Result};
 ///   because a receiver's outbox is full is counted there, in its
 ///   [`ClientInfo::dropped`](crate::ClientInfo::dropped), not reported);
 /// * **several** ([`To::All`], [`To::Clients`], [`To::Names`], [`To::Room`]): a client whose
-///   outbox is full, or that does not take a locked write within the write
-///   timeout, is skipped and counted in its
+///   outbox is full (for an image: the handle's memory is spent, or the
+///   client reads nothing and is about to be closed as a slow consumer), or
+///   that does not take a locked write within the write timeout, is skipped
+///   and counted in its
 ///   [`ClientInfo::dropped`](crate::ClientInfo::dropped); the count says how
 ///   many took it.
 ///
@@ -83,12 +85,15 @@ impl<'a> Target<'a> {
         if let Peers::One(peer) = peers {
             return queue(&peer, &header, payload).map(|()| 1);
         }
+        let copies = Copies::of(self.core, &payload);
         let mut queued = 0;
         peers.for_each(channel, |peer| {
             // A full or closing peer is skipped; the peer counts the skip.
-            if queue(peer, &header, payload.clone()).is_ok() {
-                queued += 1;
-            }
+            let taken = match &copies {
+                Copies::Image(image) => peer.offer_image(&header, image.as_ref()),
+                Copies::Each => queue(peer, &header, payload.clone()).is_ok(),
+            };
+            queued += usize::from(taken);
         });
         Ok(queued)
     }
@@ -122,14 +127,19 @@ impl<'a> Target<'a> {
         latch(self.core, &self.to, channel, &payload);
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
-            let started = start_locked(&peer, &header, payload, timeout)?;
+            let started = start_locked(&peer, &header, payload, None, timeout)?;
             return started.wait(&peer, timeout).map(|()| 1);
         }
+        let image = match Copies::of(self.core, &payload) {
+            Copies::Image(image) => image,
+            Copies::Each => None,
+        };
         Ok(lock_each(
             peers.into_vec(Some(channel)),
             timeout,
             |peer, parts| {
-                parts.push(start_locked(peer, &header, payload.clone(), timeout)?);
+                let copy = payload.clone();
+                parts.push(start_locked(peer, &header, copy, image.as_ref(), timeout)?);
                 Ok(())
             },
         ))
@@ -446,6 +456,27 @@ fn check_channel(name: &str) -> Result<()> {
     Err(ErrorKind::InvalidChannel { name, reason }.into())
 }
 
+/// How a write to several peers reaches each.
+enum Copies {
+    /// Each peer queues its own copy: data, or images without image lanes.
+    Each,
+    /// An image for the lanes, charged to the handle's memory once for all
+    /// the peers; `None` if it did not fit (each peer counts the drop).
+    Image(Option<Charged>),
+}
+
+impl Copies {
+    fn of(core: &Core, payload: &Payload) -> Copies {
+        let shared = core.shared();
+        match payload.image {
+            Some(_) if shared.config.image_chunk.is_some() => {
+                Copies::Image(Charged::new(&shared.memory, &payload.bytes))
+            }
+            _ => Copies::Each,
+        }
+    }
+}
+
 /// Queues one payload to one peer without waiting.
 fn queue(peer: &Peer, header: &Header<'_>, payload: Payload) -> Result<()> {
     match payload.image {
@@ -472,15 +503,18 @@ impl Locked {
     }
 }
 
+/// Starts a locked write of one payload to one peer; `image`: the payload
+/// charged already, once for several peers.
 fn start_locked(
     peer: &Peer,
     header: &Header<'_>,
     payload: Payload,
+    image: Option<&Charged>,
     timeout: Duration,
 ) -> Result<Locked> {
     match payload.image {
         Some(_) => peer
-            .start_image_locked(header, payload.bytes, timeout)
+            .start_image_locked(header, payload.bytes, image, timeout)
             .map(Locked::Image),
         None => peer
             .start_locked(header, payload.bytes, timeout)
@@ -507,7 +541,8 @@ impl Batch<'_> {
             let mut header = image.header(channel);
             header.route = self.route;
             header.mirror = self.mirror;
-            parts.push(start_locked(peer, &header, image.clone(), self.timeout)?);
+            let copy = image.clone();
+            parts.push(start_locked(peer, &header, copy, None, self.timeout)?);
         }
         Ok(())
     }

@@ -19,9 +19,10 @@ impl Peer {
     /// Queues a frame, or writes it straight to the kernel when the connection is
     /// idle; returns the byte count `written` must reach for the frame to be out.
     ///
-    /// On a busy connection over its budget it waits, up to `timeout`, for room:
-    /// locked writes are the back-pressure path and never grow the outbox past
-    /// its budget (a lone frame always fits).
+    /// On a busy connection over its budget, or with the handle's memory
+    /// spent, it waits, up to `timeout`, for room: locked writes are the
+    /// back-pressure path and never grow the outbox past its budget (a lone
+    /// frame always fits the budget, not the memory).
     pub(crate) fn start_locked(
         &self,
         header: &Header<'_>,
@@ -31,18 +32,18 @@ impl Peer {
         let deadline = deadline(timeout);
         let mut out = self.out.lock();
         loop {
-            match (&out.link, out.writer) {
+            let busy = match (&out.link, out.writer) {
                 (Link::Closed, _) => {
                     return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
                 }
                 // Wait for `reopen` (which signals the condvar).
-                (Link::Reconnecting, _) => {}
+                (Link::Reconnecting, _) => false,
                 (Link::Open { .. }, Writer::Idle) => return self.write_now(out, header, payload),
-                (Link::Open { .. }, _) if out.has_room(payload.len(), self.budget) => {
-                    out.pushed += out.pending.push_valid(header, payload) as u64;
-                    return Ok(out.pushed);
-                }
-                (Link::Open { .. }, _) => {}
+                (Link::Open { .. }, _) => true,
+            };
+            if busy && out.admit(payload.len(), self.budget) {
+                out.pushed += out.pending.push_valid(header, payload) as u64;
+                return Ok(out.pushed);
             }
             if self.wait(&mut out, deadline) {
                 let timed_out = Error::new(ErrorKind::TimedOut(timeout));
@@ -102,12 +103,14 @@ impl Peer {
         out.pushed += total as u64;
         out.written += n as u64;
         let target = out.pushed;
+        out.note_data_written();
         if n < total {
             let head_rest = head.get(n..).unwrap_or_default();
             out.pending
                 .push_front_raw(payload.slice(n.saturating_sub(head.len())..));
             out.pending
                 .push_front_raw(Bytes::copy_from_slice(head_rest));
+            out.cover();
         }
         self.hand_over(out);
         Ok(target)
@@ -116,7 +119,7 @@ impl Peer {
     /// After a direct write: the loop takes over whatever was queued
     /// meanwhile (a caller's write side suppressed its wake-ups).
     fn hand_over(&self, out: MutexGuard<'_, OutState>) {
-        let waiting = !out.pending.is_empty() || out.images_waiting() || out.ack.is_some();
+        let waiting = !out.pending.is_empty() || out.images_waiting() || !out.urgent.is_empty();
         if out.is_open() && waiting {
             self.wake_loop(out);
         }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::Peer;
 use super::out::Link;
+use super::{Charged, Peer};
 use crate::protocol::{Header, LaneStats, Offer, TicketStatus};
 use crate::time::deadline;
 use crate::{Error, ErrorKind, Result};
@@ -34,41 +34,68 @@ impl Peer {
     }
 
     /// Offers an image to the lane without waiting (an unlocked image write):
-    /// it replaces the channel's waiting image, if any, and never fails for lack
-    /// of room. Without a lane, queues it as [`queue`](Self::queue) does.
+    /// it replaces the channel's waiting image, if any, and never fails for
+    /// lack of room: an image that does not fit the handle's memory, or is
+    /// offered to a peer that reads nothing, is dropped and counted, as a
+    /// replaced one is. Without a lane, queues it as [`queue`](Self::queue) does.
     pub(crate) fn queue_image(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
         if !self.image_lane {
             return self.queue(header, payload);
         }
-        let mut out = self.out.lock();
-        if !out.is_open() {
+        if !self.out.lock().is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
         }
-        if let Some(lane) = &mut out.images {
-            // Replaced or refused images are counted by the lane.
-            let _ = lane.offer(header, payload, None);
-        }
-        self.wake_loop(out);
+        let image = Charged::new(&self.memory, &payload);
+        self.offer_image(header, image.as_ref());
         Ok(())
     }
 
+    /// Offers an image charged to the handle's memory once for all its
+    /// receivers (a relayed frame, a write to several), as
+    /// [`queue_image`](Self::queue_image) does; `None`, an image that did not
+    /// fit, is counted as dropped. Returns whether the lane took it (a
+    /// replaced or refused one is counted there). Without a lane, or closed,
+    /// it does nothing.
+    pub(crate) fn offer_image(&self, header: &Header<'_>, image: Option<&Charged>) -> bool {
+        let mut out = self.out.lock();
+        if !out.is_open() {
+            return false;
+        }
+        let image = image.filter(|_| out.takes_images());
+        let Some(lane) = &mut out.images else {
+            return false;
+        };
+        let offered = image.is_some();
+        match image {
+            Some(image) => drop(lane.offer(header, image.bytes(), None)),
+            None => lane.count_dropped(header.channel),
+        }
+        self.wake_loop(out);
+        offered
+    }
+
     /// Offers a locked image: waits, up to `timeout`, for the channel's waiting
-    /// place (a locked image is never replaced), then returns its ticket.
-    /// Without a lane, writes it as a locked frame (see
+    /// place (a locked image is never replaced), for room in the handle's
+    /// memory and, for a peer that reads nothing, until it reads again; then
+    /// returns its ticket. `charged`: the payload charged already, once for
+    /// several peers. Without a lane, writes it as a locked frame (see
     /// [`start_locked`](Self::start_locked)). Either way, the writer then
     /// waits with [`wait_image`](Self::wait_image).
     pub(crate) fn start_image_locked(
         &self,
         header: &Header<'_>,
         payload: Bytes,
+        charged: Option<&Charged>,
         timeout: Duration,
     ) -> Result<LockedImage> {
         if !self.image_lane {
             let written = self.start_locked(header, payload, timeout)?;
             return Ok(LockedImage::Frame { written });
         }
-        let mut payload = payload;
         let deadline = deadline(timeout);
+        // Charged once (by the caller, for several peers), or on the first
+        // try with room.
+        let mut image = charged.cloned();
         let mut out = self.out.lock();
         loop {
             match out.link {
@@ -77,11 +104,15 @@ impl Peer {
                 }
                 // Wait for `reopen` (which signals the condvar).
                 Link::Reconnecting => {}
-                Link::Open { .. } => {
+                Link::Open { .. } if out.takes_images() => {
+                    // Without room in the memory, wait for some.
+                    if image.is_none() {
+                        image = Charged::new(&self.memory, &payload);
+                    }
                     let ticket = out.flow.next_ticket();
-                    if let Some(lane) = &mut out.images {
-                        match lane.offer(header, payload, Some(ticket)) {
-                            Offer::Busy(back) => payload = back,
+                    if let (Some(lane), Some(charged)) = (&mut out.images, &image) {
+                        match lane.offer(header, charged.bytes(), Some(ticket)) {
+                            Offer::Busy(_) => {}
                             Offer::Queued | Offer::Replaced(_) => {
                                 out.flow.issue_ticket();
                                 self.wake_loop(out);
@@ -90,6 +121,8 @@ impl Peer {
                         }
                     }
                 }
+                // Wait until it reads again.
+                Link::Open { .. } => {}
             }
             if self.wait_uncounted(&mut out, deadline) {
                 let timed_out = Error::new(ErrorKind::TimedOut(timeout));

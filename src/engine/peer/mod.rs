@@ -34,8 +34,10 @@
 //! [`ImageFlow`](crate::protocol::ImageFlow)'s business.
 
 mod direct;
+mod drain;
 mod images;
 mod out;
+mod share;
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -48,8 +50,11 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 pub(crate) use images::LockedImage;
 use out::{OutState, Writer};
+pub(crate) use share::Charged;
+use share::Share;
 
 use super::{Command, Notifier};
+use crate::memory::Memory;
 use crate::protocol::{Header, ImageLane, Kind, Outbox, Pattern};
 use crate::time::deadline;
 use crate::{ClientId, ClientInfo, Error, ErrorKind, Message, Result};
@@ -85,11 +90,15 @@ pub(crate) struct Peer {
     /// The zero of its clocks (the handle's epoch); also the epoch of the image flow's clock.
     epoch: Instant,
     /// Writes to this peer given up: unlocked ones refused with `Full`, locked
-    /// broadcasts that timed out, pongs over the budget.
+    /// broadcasts that timed out, pings and pongs replaced by newer ones
+    /// before they went out.
     dropped: AtomicU64,
     /// Whether images travel on their own lane (chunked, conflated); fixed at
     /// creation, like `OutState::images`.
     image_lane: bool,
+    /// The handle's memory budget, which images offered to the lane are
+    /// charged to (the outbox's share is under the lock).
+    memory: Arc<Memory>,
     /// Callers blocked in `wait_written`, `wait_flushed` or `start_locked`;
     /// while non-zero the loop reports every write at once instead of once per
     /// batch, and wakes them.
@@ -117,6 +126,9 @@ pub(crate) struct PeerParts {
     /// Bytes to send before anything else (a host's welcome). Queued before the
     /// peer is shared, so no other thread's frame can overtake them.
     pub(crate) first: Option<Bytes>,
+    /// The handle's memory budget, which the peer's outbox and image lane
+    /// draw from.
+    pub(crate) memory: Arc<Memory>,
 }
 
 impl Peer {
@@ -125,10 +137,13 @@ impl Peer {
     pub(crate) fn new(id: ClientId, name: String, parts: PeerParts) -> Peer {
         let last_seen = parts.epoch.elapsed().as_nanos() as u64;
         let lane = parts.image_chunk.map(ImageLane::new);
-        let mut out = OutState::new(parts.stream, lane, parts.image_window as u64);
+        let memory = Arc::clone(&parts.memory);
+        let share = Share::new(parts.memory);
+        let mut out = OutState::new(parts.stream, lane, parts.image_window as u64, share);
         if let Some(first) = parts.first {
             out.pushed = first.len() as u64;
             out.pending.push_raw(first);
+            out.cover();
             out.writer = Writer::Loop;
         }
         Peer {
@@ -148,6 +163,7 @@ impl Peer {
             waiters: AtomicUsize::new(0),
             interest: RwLock::new(None),
             image_lane: parts.image_chunk.is_some(),
+            memory,
         }
     }
 
@@ -253,13 +269,13 @@ impl Peer {
     /// Queues a frame without waiting (an unlocked write).
     ///
     /// Fails with `Full`, handing the payload back, when the outbox already holds
-    /// its budget.
+    /// its budget or the handle's memory is spent.
     pub(crate) fn queue(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
         let mut out = self.out.lock();
         if !out.is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
         }
-        if !out.has_room(payload.len(), self.budget) {
+        if !out.admit(payload.len(), self.budget) {
             let queued = out.queued();
             drop(out);
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -274,17 +290,60 @@ impl Peer {
         Ok(())
     }
 
-    /// Queues an encoded control frame from the event loop thread (a pong); over
-    /// the budget it is dropped and counted, so a peer that pings without reading
-    /// cannot grow the outbox.
+    /// Queues an encoded control frame from the event loop thread (a notice,
+    /// a service's answer); over the budget it is dropped and counted, so a
+    /// peer that asks without reading cannot grow the outbox.
     pub(crate) fn queue_control(&self, frame: Bytes) {
         let mut out = self.out.lock();
-        if !out.is_open() || !out.has_room(frame.len(), self.budget) {
+        if !out.is_open() || !out.admit(frame.len(), self.budget) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         out.pushed += frame.len() as u64;
         out.pending.push_raw(frame);
+        self.wake_loop(out);
+    }
+
+    /// Queues a close frame after everything queued, whatever the budgets:
+    /// the connection ends next, and the frame says why.
+    pub(crate) fn queue_close(&self, frame: Bytes) {
+        let mut out = self.out.lock();
+        if !out.is_open() {
+            return;
+        }
+        out.pushed += frame.len() as u64;
+        out.pending.push_raw(frame);
+        out.cover();
+        self.wake_loop(out);
+    }
+
+    /// Sends a pong (answering the peer's ping) with the next write, whatever
+    /// the budgets: a receiver under a flood must still show it is alive. A
+    /// newer pong replaces one not yet sent (counted as dropped), so a peer
+    /// that pings without reading cannot grow the outbox.
+    pub(crate) fn queue_pong(&self, frame: Bytes) {
+        self.queue_urgent(frame, |urgent| &mut urgent.pong);
+    }
+
+    /// Sends this side's heartbeat ping with the next write, as
+    /// [`queue_pong`](Self::queue_pong) sends a pong.
+    pub(crate) fn queue_ping(&self, frame: Bytes) {
+        self.queue_urgent(frame, |urgent| &mut urgent.ping);
+    }
+
+    fn queue_urgent(
+        &self,
+        frame: Bytes,
+        slot: impl FnOnce(&mut out::Urgent) -> &mut Option<Bytes>,
+    ) {
+        let mut out = self.out.lock();
+        if !out.is_open() {
+            return;
+        }
+        if slot(&mut out.urgent).replace(frame).is_some() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        out.cover();
         self.wake_loop(out);
     }
 
@@ -322,7 +381,8 @@ impl Peer {
         if !out.is_open() {
             return;
         }
-        out.ack = Some(frame);
+        out.urgent.ack = Some(frame);
+        out.cover();
         self.wake_loop(out);
     }
 
@@ -372,6 +432,8 @@ impl Peer {
         }
         out.pushed += batch.len() as u64;
         out.pending.append(batch);
+        // A locked batch is the caller's own, built already: counted, not refused.
+        out.cover();
         let target = out.pushed;
         self.wake_loop(out);
         Ok(target)
@@ -430,7 +492,7 @@ impl Peer {
             return false;
         }
         let images_moved = inflight.is_empty() && out.refill(inflight, self.epoch);
-        out.inflight = inflight.len();
+        out.set_inflight(inflight.len());
         let busy = !inflight.is_empty();
         out.writer = if busy { Writer::Loop } else { Writer::Idle };
         let image_written = out.flow.any_written(out.written);
@@ -446,6 +508,15 @@ impl Peer {
             }
         }
         busy
+    }
+
+    /// Loop side: how long data to this peer has waited with none written,
+    /// as of `now` (see `OutState::stalled_for`), and the bytes queued to it
+    /// (as [`ClientInfo::queued_bytes`]).
+    pub(crate) fn write_stall(&self, now: Instant) -> (Duration, usize) {
+        let mut out = self.out.lock();
+        let lane = out.images.as_ref().map_or(0, ImageLane::len);
+        (out.stalled_for(now), out.queued() + lane)
     }
 
     /// Counts a write to this peer that was given up (shown as `dropped`).

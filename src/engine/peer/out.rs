@@ -1,14 +1,17 @@
 //! A peer's write side as it stands under the lock: the outbox, the image
-//! lane and its flow, the byte counts, and the two states that decide who may
-//! write, [`Link`] (is the connection open) and [`Writer`] (who holds the
-//! socket's write side). Every method here runs with the lock held.
+//! lane and its flow, the byte counts and their share of the handle's
+//! memory, and the two states that decide who may write, [`Link`] (is the
+//! connection open) and [`Writer`] (who holds the socket's write side). Every
+//! method here runs with the lock held.
 
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::drain::Drain;
+use super::share::Share;
 use crate::protocol::{ImageFlow, ImageLane, Outbox};
 
 /// Image bytes the loop takes into one write at most (whole chunks; at least
@@ -64,8 +67,57 @@ pub(super) struct OutState {
     pub(super) images: Option<ImageLane>,
     /// The image window and the locked images' tickets.
     pub(super) flow: ImageFlow,
-    /// The newest image acknowledgement not yet taken into a write.
+    /// Acknowledgements, pings and pongs not yet taken into a write: the
+    /// newest of each, never refused for a budget (counted all the same).
+    pub(super) urgent: Urgent,
+    /// What the outbox and `urgent` hold, taken from the handle's memory
+    /// budget (images on the lane are charged on their own).
+    share: Share,
+    /// How far the data written to the peer has gone, for the loop's
+    /// checks (see [`stalled_for`](Self::stalled_for)).
+    drain: Drain,
+}
+
+/// Frames that go out with the next write whatever the budgets, one of each
+/// kind (a newer one replaces the one waiting): they are tiny, and what they
+/// say is only ever the newest. A peer that stops reading cannot grow them.
+#[derive(Debug, Default)]
+pub(super) struct Urgent {
+    /// The newest image acknowledgement: the peer sends no more images until
+    /// it arrives.
     pub(super) ack: Option<Bytes>,
+    /// The answer to the peer's newest ping, so a receiver under a flood
+    /// still shows it is alive.
+    pub(super) pong: Option<Bytes>,
+    /// This side's newest heartbeat ping.
+    pub(super) ping: Option<Bytes>,
+}
+
+impl Urgent {
+    fn len(&self) -> usize {
+        self.frames().map(Bytes::len).sum()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.frames().next().is_none()
+    }
+
+    fn frames(&self) -> impl Iterator<Item = &Bytes> {
+        [&self.ack, &self.pong, &self.ping].into_iter().flatten()
+    }
+
+    /// Moves every frame into `out`; returns their bytes.
+    fn take_into(&mut self, out: &mut Outbox) -> usize {
+        let mut moved = 0;
+        for frame in [self.ack.take(), self.pong.take(), self.ping.take()]
+            .into_iter()
+            .flatten()
+        {
+            moved += frame.len();
+            out.push_raw(frame);
+        }
+        moved
+    }
 }
 
 impl OutState {
@@ -75,6 +127,7 @@ impl OutState {
         stream: Option<TcpStream>,
         images: Option<ImageLane>,
         window: u64,
+        share: Share,
     ) -> OutState {
         let link = match stream {
             Some(stream) => Link::Open {
@@ -91,7 +144,9 @@ impl OutState {
             written: 0,
             images,
             flow: ImageFlow::new(window),
-            ack: None,
+            urgent: Urgent::default(),
+            share,
+            drain: Drain::default(),
         }
     }
 
@@ -104,10 +159,66 @@ impl OutState {
         self.pending.len() + self.inflight
     }
 
-    /// Whether `len` more bytes fit `budget` (a lone frame always fits).
-    pub(super) fn has_room(&self, len: usize, budget: usize) -> bool {
+    /// Bytes held for the peer alone: frames queued and in flight, urgent
+    /// frames. What the memory share covers; images on the lane are
+    /// [charged](super::share::Charged) on their own.
+    pub(super) fn held(&self) -> usize {
+        self.queued() + self.urgent.len()
+    }
+
+    /// Whether a frame of `len` bytes fits `budget` and the handle's memory,
+    /// and if so takes the memory for it. A lone frame fits any `budget`
+    /// (frames are never larger than the maximum frame), but not the
+    /// handle's memory when that is spent.
+    pub(super) fn admit(&mut self, len: usize, budget: usize) -> bool {
         let queued = self.queued();
-        queued == 0 || queued + len <= budget
+        let fits = queued == 0 || queued + len <= budget;
+        fits && self.share.try_cover(self.held() + len)
+    }
+
+    /// Whether the lane takes new images: not while the peer is stalled. It
+    /// holds two images a channel at most (the one being sent and the newest
+    /// waiting), and one (the image being sent) for a peer that reads
+    /// nothing, which is offered none until it reads again.
+    pub(super) fn takes_images(&self) -> bool {
+        !self.drain.is_stalled()
+    }
+
+    /// After a caller wrote a data frame directly: its bytes count as data,
+    /// written as far as they were.
+    pub(super) fn note_data_written(&mut self) {
+        self.drain.data_until(self.pushed);
+        self.drain.on_written(self.written);
+    }
+
+    /// Takes memory for bytes that exist already and must be kept (the rest
+    /// of a frame half written, a batch, a close frame), whatever the limit.
+    pub(super) fn cover(&mut self) {
+        self.share.cover(self.held());
+    }
+
+    /// Whether data waits for the peer to read it: frames queued or in
+    /// flight, images on the lane (urgent frames do not count: a peer that
+    /// reads nothing still has room for them in the kernel for a long time).
+    fn data_waiting(&self) -> bool {
+        !self.pending.is_empty() || self.images_waiting() || self.drain.in_flight(self.written)
+    }
+
+    /// How long data has waited for the peer to read it with none written,
+    /// as of `now`, as seen by the loop's checks: zero when none waits, or
+    /// some was written since the last check (which starts the count again).
+    /// Measured at the checks, so the count starts up to a check late. A peer
+    /// seen stalled by two checks in a row keeps only the image being sent
+    /// to it: the ones waiting are dropped, and new ones refused, until it
+    /// reads again.
+    pub(super) fn stalled_for(&mut self, now: Instant) -> Duration {
+        let waiting = self.is_open() && self.data_waiting();
+        let stalled = self.drain.check(waiting, self.written, now);
+        if let Some(lane) = self.images.as_mut().filter(|_| self.drain.is_stalled()) {
+            // Their memory comes back as they go (see `Charged`).
+            lane.drop_waiting();
+        }
+        stalled
     }
 
     /// Whether images wait on the lane.
@@ -142,17 +253,19 @@ impl OutState {
         writer == Writer::Caller { link_lost: true }
     }
 
-    /// Refills the loop's empty `inflight` with everything pending, the newest
-    /// acknowledgement, then image chunks up to a burst while the window allows
+    /// Refills the loop's empty `inflight` with everything pending, the
+    /// urgent frames, then image chunks up to a burst while the window allows
     /// (time measured from `epoch`). Returns whether an image writer may go on:
     /// a waiting place freed, or a locked image's last chunk taken.
     pub(super) fn refill(&mut self, inflight: &mut Outbox, epoch: Instant) -> bool {
         std::mem::swap(&mut self.pending, inflight);
-        let window = self.image_window(!inflight.is_empty(), epoch);
-        if let Some(ack) = self.ack.take() {
-            self.pushed += ack.len() as u64;
-            inflight.push_raw(ack);
+        if !inflight.is_empty() {
+            self.drain.data_until(self.pushed);
         }
+        let window = self.image_window(!inflight.is_empty(), epoch);
+        // After the pending frames, which may begin with the rest of a frame
+        // a caller half wrote.
+        self.pushed += self.urgent.take_into(inflight) as u64;
         // Image chunks go behind whatever else was pending, so a control frame
         // queued meanwhile waits for this burst at most.
         let mut images_moved = false;
@@ -163,11 +276,21 @@ impl OutState {
             images_moved |= chunk.started || chunk.finished.is_some();
             self.flow.record_sent(chunk.payload);
             self.pushed += chunk.bytes as u64;
+            self.drain.data_until(self.pushed);
             if let Some(ticket) = chunk.finished {
                 self.flow.finish(ticket, self.pushed);
             }
         }
         images_moved
+    }
+
+    /// Records that the loop holds `inflight` bytes not yet written, and
+    /// settles the memory share and the drain with what is held and written
+    /// now: once per batch.
+    pub(super) fn set_inflight(&mut self, inflight: usize) {
+        self.inflight = inflight;
+        self.share.settle(self.held());
+        self.drain.on_written(self.written);
     }
 
     /// The image window in force, noting whether control or data frames are
@@ -199,11 +322,12 @@ impl OutState {
             *link_lost = true;
         }
         self.pending = Outbox::new();
-        self.inflight = 0;
-        self.ack = None;
+        self.urgent = Urgent::default();
         if let Some(lane) = &mut self.images {
             lane.clear();
         }
+        self.set_inflight(0);
+        self.drain.reset(self.written);
         self.flow.close(self.written);
         stream
     }
@@ -219,7 +343,9 @@ impl OutState {
             self.writer = Writer::Idle;
         }
         self.pending = Outbox::new();
+        self.share.settle(self.held());
         self.written = self.pushed;
+        self.drain.reset(self.written);
         self.flow.reopen();
     }
 }

@@ -345,3 +345,21 @@ fn a_locked_image_replaces_an_unlocked_waiting_one() {
     assert_eq!(rx.drain(&mut lane), [None, Some(5)]);
     assert_eq!(rx.seqs(), [("cam", 2)]);
 }
+
+#[test]
+fn a_reader_that_reads_nothing_keeps_only_the_images_being_sent_and_the_locked_ones() {
+    let mut lane = ImageLane::new(4);
+    let mut out = Outbox::new();
+    lane.offer(&image(1, "a"), pixels(1, 8), None);
+    lane.next_chunk(&mut out).unwrap(); // image 1 on `a` has started
+    lane.offer(&image(2, "a"), pixels(2, 8), None);
+    lane.offer(&image(3, "b"), pixels(3, 8), Some(0));
+    lane.offer(&image(4, "c"), pixels(4, 8), None);
+    assert_eq!(lane.waiting_len("a"), 8);
+    assert_eq!(lane.waiting_len("z"), 0);
+    assert_eq!(lane.drop_waiting(), 16, "2 on `a` and 4 on `c`");
+    assert_eq!(lane.len(), 4 + 8, "the rest of 1 and the locked 3");
+    lane.count_dropped("c");
+    let dropped = |ch| lane.stats(ch).unwrap().dropped;
+    assert_eq!((dropped("a"), dropped("b"), dropped("c")), (1, 0, 2));
+}

@@ -1,0 +1,58 @@
+//! Slow consumers: connections whose bytes wait to be written and none are,
+//! for the write deadline ([`HostBuilder::write_deadline`](crate::HostBuilder::write_deadline)),
+//! are closed with reason code 4 (wire format, "Close"). What is queued for
+//! them is bounded by the budgets; the deadline frees it, and their slot.
+
+use std::time::{Duration, Instant};
+
+use mio::Token;
+
+use super::connection::{Conn, State};
+use super::event_loop::{EventLoop, FIRST_CONN};
+use crate::{CloseCode, DisconnectReason};
+
+/// Most time between two checks, whatever the deadline.
+const MAX_CHECK_PERIOD: Duration = Duration::from_secs(1);
+
+impl EventLoop {
+    /// The first check for slow consumers, if a write deadline is set.
+    pub(super) fn first_write_check(&self, now: Instant) -> Option<Instant> {
+        let deadline = self.shared.config.write_deadline?;
+        now.checked_add(check_period(deadline))
+    }
+
+    /// Closes, as slow consumers, the connections whose bytes have waited
+    /// the write deadline with none written; schedules the next check.
+    pub(super) fn check_writes(&mut self, now: Instant) {
+        let Some(deadline) = self.shared.config.write_deadline else {
+            self.next_write_check = None;
+            return;
+        };
+        self.next_write_check = now.checked_add(check_period(deadline));
+        let mut slow = Vec::new();
+        for (index, conn) in self.conns.iter().enumerate() {
+            let Some(Conn {
+                state: State::Open(open),
+                ..
+            }) = conn
+            else {
+                continue;
+            };
+            let (stalled, held) = open.peer.write_stall(now);
+            if stalled >= deadline {
+                slow.push((Token(FIRST_CONN + index), held));
+            }
+        }
+        for (token, held) in slow {
+            let why = format!("slow consumer: {held} bytes waited {deadline:?} with none written");
+            self.hang_up(token, DisconnectReason::new(CloseCode::SlowConsumer, why));
+        }
+    }
+}
+
+/// How often connections are checked: a quarter of the deadline, so a slow
+/// consumer is closed within about a quarter past it (its stall is first
+/// seen at a check).
+fn check_period(deadline: Duration) -> Duration {
+    (deadline / 4).clamp(Duration::from_millis(1), MAX_CHECK_PERIOD)
+}
