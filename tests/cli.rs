@@ -599,14 +599,23 @@ fn names_and_channels_from_peers_are_escaped_in_the_host_log_and_in_watch() {
     assert!(err.contains(&format!("{cli_channel:?}")), "{err:?}");
 
     // The host's log: each event on one line, what peers chose quoted.
+    // A message may be logged before its sender's connection (the log
+    // polls the store and the events apart): read until both are in.
+    let names = [format!("{forged:?}"), format!("{cli_name:?}")];
+    let complete = |log: &[String]| {
+        let messages = log.iter().filter(|l| l.contains("message ")).count();
+        let connected = |name: &String| {
+            log.iter()
+                .any(|l| l.contains("connected") && l.contains(name.as_str()))
+        };
+        messages >= 2 && names.iter().all(connected)
+    };
     let mut log = Vec::new();
-    while log
-        .iter()
-        .filter(|l: &&String| l.contains("message "))
-        .count()
-        < 2
-    {
-        assert!(log.len() < 20, "two messages logged: {log:#?}");
+    while !complete(&log) {
+        assert!(
+            log.len() < 20,
+            "two messages and connections logged: {log:#?}"
+        );
         log.push(host.stdout_line());
     }
     assert!(!log.iter().any(|l| has_raw_control(l)), "{log:#?}");
