@@ -14,9 +14,11 @@ use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
+mod budget;
 mod history;
 mod message;
 mod queue;
+mod slots;
 mod subscription;
 
 use crate::ChannelStats;
@@ -24,41 +26,14 @@ use crate::ClientId;
 use crate::image::Image;
 use crate::memory::Memory;
 use crate::protocol::{ChannelName, Pattern};
+use budget::copies;
 use history::History;
 pub(crate) use history::HistoryRule;
 pub use message::Message;
 pub(crate) use queue::Run;
 use queue::{Limits, Queue};
+pub(crate) use slots::{ChannelRule, NoSlot};
 pub use subscription::Subscription;
-
-/// Who may make channels in a store: at most `max` in all, at most
-/// `per_client` made by one client's frames; a channel idle for `idle`
-/// makes way for a new one when the store is full.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ChannelRule {
-    pub(crate) max: usize,
-    pub(crate) per_client: usize,
-    pub(crate) idle: Duration,
-}
-
-impl Default for ChannelRule {
-    fn default() -> ChannelRule {
-        ChannelRule {
-            max: usize::MAX,
-            per_client: usize::MAX,
-            idle: Duration::MAX,
-        }
-    }
-}
-
-/// Why a peer's frame found no slot for its new channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NoSlot {
-    /// The store holds its most channels and none has lain idle long enough.
-    Full { max: usize },
-    /// The sender made its quota of channels.
-    Quota { max: usize },
-}
 
 /// A subscription to a pattern, kept to attach to channels made later.
 #[derive(Debug)]
@@ -152,94 +127,6 @@ impl Store {
     pub(crate) fn limit_channels(mut self, rule: ChannelRule) -> Store {
         self.rule = rule;
         self
-    }
-
-    /// The slot of `name` for a frame from a peer at `now`, made if new:
-    /// unless its `maker` (a host's client; `None` on a client, whose host
-    /// is not held to a quota) made its quota of channels already, or the
-    /// store holds its most and none has lain idle (no arrival, nobody
-    /// holding it) long enough to make way.
-    pub(crate) fn slot_for_peer(
-        &self,
-        name: &ChannelName,
-        maker: Option<ClientId>,
-        now: Instant,
-    ) -> Result<Arc<Slot>, NoSlot> {
-        if let Some(slot) = self.existing(name.as_str()) {
-            return Ok(slot);
-        }
-        let made = maker.and_then(|m| self.made.lock().get(&m).copied());
-        if made.unwrap_or(0) >= self.rule.per_client {
-            return Err(NoSlot::Quota {
-                max: self.rule.per_client,
-            });
-        }
-        if self.channels.read().len() >= self.rule.max && !self.reclaim(now) {
-            return Err(NoSlot::Full { max: self.rule.max });
-        }
-        let slot = self.slot(name);
-        let mut state = slot.state.lock();
-        if let (None, Some(maker)) = (state.maker, maker) {
-            state.maker = Some(maker);
-            *self.made.lock().entry(maker).or_default() += 1;
-        }
-        drop(state);
-        Ok(slot)
-    }
-
-    /// Frees the slot of the channel idle longest, if one has lain idle
-    /// for the rule's time and nobody holds it (no subscription, reader or
-    /// connection on it) and the host never wrote to it itself (a latched
-    /// value); returns whether it freed one.
-    fn reclaim(&self, now: Instant) -> bool {
-        let mut not_before = self.no_reclaim_before.lock();
-        if not_before.is_some_and(|t| now < t) {
-            return false;
-        }
-        let mut channels = self.channels.write();
-        let mut oldest: Option<(Instant, Arc<str>)> = None;
-        let mut next: Option<Instant> = None;
-        for (name, slot) in channels.iter() {
-            if Arc::strong_count(slot) > 1 {
-                continue;
-            }
-            // A subscription to this very channel holds the slot (counted
-            // above); one to a pattern is attached again if the channel
-            // comes back, and a dropped one is only an unused sender.
-            let state = slot.state.lock();
-            if state.own {
-                continue;
-            }
-            let Some(free_at) = state.touched.checked_add(self.rule.idle) else {
-                continue;
-            };
-            if free_at > now {
-                next = Some(next.map_or(free_at, |n| n.min(free_at)));
-            } else if oldest.as_ref().is_none_or(|(t, _)| state.touched < *t) {
-                oldest = Some((state.touched, Arc::clone(name)));
-            }
-        }
-        let Some((_, name)) = oldest else {
-            // Nothing before the first idle one comes due; with none coming
-            // due, nothing for an idle time (or an hour, if that is longer).
-            let later = now.checked_add(self.rule.idle.min(Duration::from_secs(3600)));
-            *not_before = next.or(later);
-            return false;
-        };
-        let Some(slot) = channels.remove(&name) else {
-            return false;
-        };
-        drop(channels);
-        let maker = slot.state.lock().maker;
-        if let Some(maker) = maker {
-            let mut made = self.made.lock();
-            if let Some(n) = made.get_mut(&maker) {
-                *n = n.saturating_sub(1);
-            }
-        }
-        // Dropping it gives what it held back to the budget.
-        drop(slot);
-        true
     }
 
     /// The slot of `name`, created on first use.
@@ -507,25 +394,6 @@ impl Store {
         names.sort();
         names
     }
-
-    /// Forgets what `clients` sent as their latest on each channel, and
-    /// the count of channels they made: the registry forgot them, and
-    /// nobody can ask for them by id any more.
-    pub(crate) fn forget_senders(&self, clients: &[ClientId]) {
-        if clients.is_empty() {
-            return;
-        }
-        self.made.lock().retain(|id, _| !clients.contains(id));
-        for slot in self.channels.read().values() {
-            let mut state = slot.state.lock();
-            for id in clients {
-                if let Some(old) = state.by_client.remove(id) {
-                    state.by_client_bytes -= old.payload.len();
-                }
-            }
-            slot.settle(&mut state);
-        }
-    }
 }
 
 /// Senders whose latest message one channel remembers, at most.
@@ -541,16 +409,6 @@ fn compact(mut msg: Message) -> Message {
         msg.payload = Bytes::copy_from_slice(&msg.payload);
     }
     msg
-}
-
-/// The bytes of the copies a channel keeps of the newest payload of a batch
-/// (`len` bytes) as its latest and its sender's latest: none for a large
-/// payload, which they share.
-fn copies(len: usize) -> usize {
-    match len {
-        ..=COMPACT_MAX => 2 * len,
-        _ => 0,
-    }
 }
 
 /// One channel.
@@ -575,16 +433,6 @@ pub(crate) struct Slot {
     channels: std::sync::Weak<Channels>,
     /// Whether the channel keeps a history (its bytes count apart).
     keeps_history: bool,
-}
-
-impl Drop for Slot {
-    /// Gives what the slot held back to the budget: a reclaimed slot, or
-    /// the store's end.
-    fn drop(&mut self) {
-        let charged = *self.charged.get_mut();
-        self.memory.give_back(charged);
-        self.held.fetch_sub(charged, Ordering::AcqRel);
-    }
 }
 
 /// A store-wide signal for readers waiting on several channels (a pattern's
@@ -693,93 +541,6 @@ impl Slot {
             crate::pace::woke_a_waiter();
         }
         self.any.signal();
-    }
-
-    /// Charges the memory budget with what the state holds now, or gives
-    /// back what it no longer holds. Under the state's lock, after every
-    /// change.
-    fn settle(&self, state: &mut SlotState) {
-        let now = state.retained();
-        let before = self.charged.swap(now, Ordering::AcqRel);
-        match now.cmp(&before) {
-            std::cmp::Ordering::Greater => {
-                self.memory.take(now - before);
-                self.held.fetch_add(now - before, Ordering::AcqRel);
-            }
-            std::cmp::Ordering::Less => {
-                self.memory.give_back(before - now);
-                self.held.fetch_sub(before - now, Ordering::AcqRel);
-            }
-            std::cmp::Ordering::Equal => {}
-        }
-    }
-
-    /// Whether `bytes` more fit the memory budget, after letting go of what
-    /// the channels hold if they do not (and only if they could): the
-    /// channel holding most first (of equals, the one idle longest), its
-    /// oldest first (queued messages, history, other senders' latest
-    /// messages, then its latest values, which this channel, about to
-    /// store, and latched channels keep), until there is room. So a flood of large messages
-    /// pushes out large messages, while a control loop's small channel is
-    /// the last to lose anything. What goes is counted as dropped on its
-    /// channel; nothing goes for a message larger than the whole budget.
-    /// Takes no lock when they fit; never holds two slots' locks at once.
-    fn make_room(&self, bytes: usize) -> bool {
-        let memory = &self.memory;
-        let over = || (memory.used().saturating_add(bytes)).saturating_sub(memory.limit());
-        if over() == 0 {
-            return true;
-        }
-        if bytes > memory.limit() || over() > self.held.load(Ordering::Acquire) {
-            // Nothing the channels hold could make room (what fills the
-            // budget is elsewhere: outboxes, frames arriving): keep it all.
-            return false;
-        }
-        let Some(channels) = self.channels.upgrade() else {
-            return false;
-        };
-        let slots: Vec<Arc<Slot>> = channels.read().values().cloned().collect();
-        // The fullest first; of equals, the one idle longest.
-        let mut slots: Vec<(std::cmp::Reverse<usize>, Instant, Arc<Slot>)> = slots
-            .into_iter()
-            .map(|slot| {
-                let touched = slot.state.lock().touched;
-                let charged = slot.charged.load(Ordering::Acquire);
-                (std::cmp::Reverse(charged), touched, slot)
-            })
-            .collect();
-        slots.sort_by_key(|(charged, touched, _)| (*charged, *touched));
-        let slots = slots.into_iter().map(|(_, _, slot)| slot);
-        for slot in slots {
-            let want = over();
-            if want == 0 {
-                return true;
-            }
-            let mut state = slot.state.lock();
-            // This channel, about to store, keeps its latest values, and so
-            // do channels the host wrote itself (latched values).
-            let latest = !std::ptr::eq(&*slot, self) && !state.own;
-            state.shed(want, latest);
-            slot.settle(&mut state);
-        }
-        over() == 0
-    }
-
-    /// The bytes `payload` bytes arriving make this channel hold: once in
-    /// the queue, and once more in a history, which is counted apart.
-    fn held_for(&self, payload: usize) -> usize {
-        match self.keeps_history {
-            true => 2 * payload,
-            false => payload,
-        }
-    }
-
-    /// Empties the queue (`get_all`), giving back its bytes.
-    fn take_queue(&self) -> Queue {
-        let mut state = self.state.lock();
-        let queue = state.queue.take();
-        self.settle(&mut state);
-        queue
     }
 
     /// Counts `messages` refused for want of memory as dropped.
@@ -938,67 +699,6 @@ impl SlotState {
             messages: self.capacity,
             bytes: self.queue_bytes,
         }
-    }
-
-    /// Payload bytes this channel holds: queue, history, each sender's
-    /// latest and its own latest values. A large payload is not copied for
-    /// the latest values, so one buffer is often the queue's newest message,
-    /// its sender's latest and the channel's latest at once: it is counted
-    /// once. The queue and the history are counted apart, though they may
-    /// share: an upper bound.
-    fn retained(&self) -> usize {
-        let same = |a: &[u8], b: &[u8]| a.as_ptr() == b.as_ptr() && a.len() == b.len();
-        let newest = self.queue.newest();
-        let queued = |m: &Message| newest.is_some_and(|n| same(n, &m.payload));
-        let senders = |m: &Message| {
-            let theirs = self.by_client.get(&m.from);
-            theirs.is_some_and(|t| same(&t.payload, &m.payload))
-        };
-        let mut by_client = self.by_client_bytes;
-        let mut latest = 0;
-        if let Some(m) = &self.latest {
-            match (queued(m), senders(m)) {
-                // The sender's latest is the queue's newest.
-                (true, true) => by_client -= m.payload.len(),
-                (false, false) => latest = m.payload.len(),
-                _ => {}
-            }
-        }
-        let image = self.latest_image.as_ref().map_or(0, |m| {
-            let with_latest = self
-                .latest
-                .as_ref()
-                .is_some_and(|l| same(&l.payload, &m.payload));
-            match with_latest || queued(m) || senders(m) {
-                true => 0,
-                false => m.payload.len(),
-            }
-        });
-        self.queue.bytes() + self.history.bytes() + by_client + latest + image
-    }
-
-    /// Lets go of up to `want` bytes, oldest first: queued messages (counted
-    /// as dropped), then history, then other senders' latest messages, and
-    /// with `latest` the channel's latest values too. Returns what it let go.
-    fn shed(&mut self, want: usize, latest: bool) -> usize {
-        let before = self.retained();
-        let target = before.saturating_sub(want);
-        while self.retained() > target && !self.queue.is_empty() {
-            let keep = Limits {
-                messages: self.queue.len() - 1,
-                bytes: usize::MAX,
-            };
-            self.dropped += self.queue.trim(keep);
-        }
-        while self.retained() > target && self.history.forget_oldest() {}
-        while self.retained() > target && self.forget_oldest_sender().is_some() {}
-        if latest && self.retained() > target {
-            self.latest_image = None;
-            if self.retained() > target {
-                self.latest = None;
-            }
-        }
-        before - self.retained()
     }
 
     /// Offers every message to every subscriber; a full subscriber misses it and
