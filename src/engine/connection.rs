@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use mio::net::TcpStream;
 
-use super::image_rx::{Finished, Images};
+mod storing;
+
+use super::image_rx::Images;
 use super::read_buf::ReadBuf;
 use super::route::{self, Routed};
 use super::service;
@@ -17,11 +19,11 @@ use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
     DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, OP_JOIN, OP_LEAVE,
-    OP_ROOMS, Outbox, Pattern, Route, Undelivered,
+    OP_ROOMS, Outbox, Pattern,
 };
-use crate::store::{Message, NoSlot, Run, Slot};
+use crate::store::{Message, Slot};
 use crate::time::unix_ns;
-use crate::{ClientId, DisconnectReason, ErrorKind, Event, Relay, Result};
+use crate::{ClientId, DisconnectReason, ErrorKind, Event, Result};
 
 /// The channel heartbeat pings travel on (pings and pongs never reach the store).
 const HEARTBEAT_CHANNEL: &str = "heartbeat";
@@ -140,30 +142,6 @@ impl Open {
         Ok(self.decoder.step(buf, current)?)
     }
 
-    /// Stores a run of plain data frames on the current channel: the messages
-    /// are built when read, on the reader's thread.
-    fn store_run(&mut self, chunk: Bytes, spans: Vec<(u32, u32)>, shared: &Shared, now: Instant) {
-        // The decoder only finds runs on the current channel.
-        let Some(slot) = &self.slot else { return };
-        if self.relays(shared) {
-            for &(start, end) in &spans {
-                let payload = chunk.slice(start as usize..end as usize);
-                self.relay(shared, slot.name().as_str(), Kind::Data, &payload);
-            }
-        }
-        // Messages decoded one by one before this run go first.
-        let mut refused = slot.push_batch(&mut self.batch);
-        refused += slot.push_run(Run {
-            chunk,
-            spans,
-            channel: slot.name().clone(),
-            from: self.from,
-            received: now,
-        });
-        let slot = Arc::clone(slot);
-        self.refused(slot.name().as_str(), refused);
-    }
-
     /// Handles one decoded frame: the engine's own kinds here, the others
     /// by the hub's verdict.
     fn on_frame(
@@ -270,36 +248,6 @@ impl Open {
         Ok(())
     }
 
-    /// Whether this host relays its clients' unrouted messages.
-    fn relays(&self, shared: &Shared) -> bool {
-        self.side() == Side::Host && shared.config.relay != Relay::Off
-    }
-
-    /// A host's relay of a client's unrouted message, if it relays.
-    fn relay(&self, shared: &Shared, channel: &str, kind: Kind, payload: &Bytes) {
-        if !self.relays(shared) {
-            return;
-        }
-        let Some((route, mirror)) = hub::relay_route(shared.config.relay) else {
-            return;
-        };
-        // Relayed to everyone, a message is judged as a route to all would be.
-        if route == Route::All {
-            let policy = shared.config.route_policy.as_ref();
-            if let Err(notice) = hub::admit(policy, self.peer.id(), channel, &route) {
-                return route::notify(&self.peer, channel, &notice);
-            }
-        }
-        let routed = Routed {
-            channel,
-            kind,
-            payload: payload.clone(),
-            route: &route,
-            mirror,
-        };
-        route::relay(shared, &self.peer, routed);
-    }
-
     /// Which end of the connection this is, for the hub.
     fn side(&self) -> Side {
         match self.trust_origin {
@@ -327,84 +275,6 @@ impl Open {
             self.store_image(image, shared, now)?;
         }
         Ok(self.ack_images().then_some(ReadEnd::More))
-    }
-
-    /// Stores a frame's payload as a data message on its channel.
-    fn store_data(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
-        self.relay(shared, frame.channel_str(), Kind::Data, &frame.payload);
-        let from = self.sender(&frame);
-        let msg = Message::new(frame.channel, frame.payload, from, now);
-        self.store(msg, shared)
-    }
-
-    /// The sender a message is recorded from.
-    fn sender(&self, frame: &Frame) -> ClientId {
-        match (self.trust_origin, frame.origin) {
-            (true, Some(origin)) => ClientId(origin),
-            _ => self.from,
-        }
-    }
-
-    /// Queues a message for its channel's slot, storing the previous channel's
-    /// messages first when the channel changes. A message on a new channel
-    /// the store has no slot for (its sender's quota, or a full store) is
-    /// dropped and its sender told.
-    fn store(&mut self, msg: Message, shared: &Shared) -> Result<()> {
-        let same = self
-            .slot
-            .as_ref()
-            .is_some_and(|s| s.name() == msg.channel_name());
-        if !same {
-            self.store_batch();
-            let store = &shared.store;
-            // A host holds its clients to their quota of new channels.
-            let maker = (self.side() == Side::Host).then(|| msg.from());
-            match store.slot_for_peer(msg.channel_name(), maker, msg.received()) {
-                Ok(slot) => self.slot = Some(slot),
-                Err(no_slot) => {
-                    let error = match no_slot {
-                        NoSlot::Full { max } => ErrorKind::ChannelLimit { max },
-                        NoSlot::Quota { max } => ErrorKind::ChannelQuota { max },
-                    };
-                    self.refuse(msg.channel(), &error.to_string());
-                    return Ok(());
-                }
-            }
-        }
-        self.batch.push(msg);
-        Ok(())
-    }
-
-    fn store_image(&mut self, mut image: Finished, shared: &Shared, now: Instant) -> Result<()> {
-        if let Some(route) = image.route.take() {
-            match hub::on_routed(&route, self.side()) {
-                Verdict::Store => {}
-                Verdict::Deliver => {
-                    let routed = Routed {
-                        channel: image.channel.as_str(),
-                        kind: Kind::Image(image.meta),
-                        payload: image.data,
-                        route: &route,
-                        mirror: image.mirror,
-                    };
-                    route::deliver(shared, &self.peer, routed);
-                    return Ok(());
-                }
-                Verdict::Refuse(notice) => {
-                    route::notify(&self.peer, image.channel.as_str(), &notice);
-                    return Ok(());
-                }
-                _ => return Ok(()),
-            }
-        }
-        let (channel, kind) = (image.channel.as_str(), Kind::Image(image.meta));
-        self.relay(shared, channel, kind, &image.data);
-        let msg = Message::new(image.channel, image.data, image.from, now).with_image(image.meta);
-        self.store(msg, shared)?;
-        if let (Some(slot), 1..) = (&self.slot, image.skipped) {
-            slot.count_skipped(image.skipped);
-        }
-        Ok(())
     }
 
     /// Acknowledges the image bytes received so far, if a frame's payload came
@@ -461,33 +331,6 @@ impl Open {
         let timeout = shared.config.partial_timeout;
         self.frame_since
             .is_some_and(|since| now.saturating_duration_since(since) >= timeout)
-    }
-
-    /// Stores the pending run of messages.
-    fn store_batch(&mut self) {
-        if let Some(slot) = &self.slot {
-            let refused = slot.push_batch(&mut self.batch);
-            self.refused(slot.name().as_str(), refused);
-        }
-    }
-
-    /// Tells the sender that `messages` it sent on `channel` were refused
-    /// for want of memory.
-    fn refused(&self, channel: &str, messages: usize) {
-        if messages > 0 {
-            self.refuse(
-                channel,
-                &format!("{messages} message(s) over its memory limit"),
-            );
-        }
-    }
-
-    /// Tells a host's client that the host did not keep what it sent on
-    /// `channel`, and `why` (a client's host is not told: it only counts).
-    fn refuse(&self, channel: &str, why: &str) {
-        if self.side() == Side::Host {
-            route::notify(&self.peer, channel, &Undelivered::OverLimit(why.to_owned()));
-        }
     }
 }
 

@@ -1,0 +1,189 @@
+//! An open connection's storing: data frames and whole images into the
+//! store (runs with one lock), a host's relay of what it stores, and the
+//! notices to a sender whose messages the host would not keep.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::super::Shared;
+use super::super::image_rx::Finished;
+use super::super::route::{self, Routed};
+use super::Open;
+use crate::hub::{self, Side, Verdict};
+use crate::protocol::{Frame, Kind, Route, Undelivered};
+use crate::store::{Message, NoSlot, Run};
+use crate::{ClientId, ErrorKind, Relay, Result};
+
+impl Open {
+    /// Stores a run of plain data frames on the current channel: the messages
+    /// are built when read, on the reader's thread.
+    pub(super) fn store_run(
+        &mut self,
+        chunk: Bytes,
+        spans: Vec<(u32, u32)>,
+        shared: &Shared,
+        now: Instant,
+    ) {
+        // The decoder only finds runs on the current channel.
+        let Some(slot) = &self.slot else { return };
+        if self.relays(shared) {
+            for &(start, end) in &spans {
+                let payload = chunk.slice(start as usize..end as usize);
+                self.relay(shared, slot.name().as_str(), Kind::Data, &payload);
+            }
+        }
+        // Messages decoded one by one before this run go first.
+        let mut refused = slot.push_batch(&mut self.batch);
+        refused += slot.push_run(Run {
+            chunk,
+            spans,
+            channel: slot.name().clone(),
+            from: self.from,
+            received: now,
+        });
+        let slot = Arc::clone(slot);
+        self.refused(slot.name().as_str(), refused);
+    }
+
+    /// Whether this host relays its clients' unrouted messages.
+    pub(super) fn relays(&self, shared: &Shared) -> bool {
+        self.side() == Side::Host && shared.config.relay != Relay::Off
+    }
+
+    /// A host's relay of a client's unrouted message, if it relays.
+    pub(super) fn relay(&self, shared: &Shared, channel: &str, kind: Kind, payload: &Bytes) {
+        if !self.relays(shared) {
+            return;
+        }
+        let Some((route, mirror)) = hub::relay_route(shared.config.relay) else {
+            return;
+        };
+        // Relayed to everyone, a message is judged as a route to all would be.
+        if route == Route::All {
+            let policy = shared.config.route_policy.as_ref();
+            if let Err(notice) = hub::admit(policy, self.peer.id(), channel, &route) {
+                return route::notify(&self.peer, channel, &notice);
+            }
+        }
+        let routed = Routed {
+            channel,
+            kind,
+            payload: payload.clone(),
+            route: &route,
+            mirror,
+        };
+        route::relay(shared, &self.peer, routed);
+    }
+
+    /// Stores a frame's payload as a data message on its channel.
+    pub(super) fn store_data(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
+        self.relay(shared, frame.channel_str(), Kind::Data, &frame.payload);
+        let from = self.sender(&frame);
+        let msg = Message::new(frame.channel, frame.payload, from, now);
+        self.store(msg, shared)
+    }
+
+    /// The sender a message is recorded from.
+    pub(super) fn sender(&self, frame: &Frame) -> ClientId {
+        match (self.trust_origin, frame.origin) {
+            (true, Some(origin)) => ClientId(origin),
+            _ => self.from,
+        }
+    }
+
+    /// Queues a message for its channel's slot, storing the previous channel's
+    /// messages first when the channel changes. A message on a new channel
+    /// the store has no slot for (its sender's quota, or a full store) is
+    /// dropped and its sender told.
+    pub(super) fn store(&mut self, msg: Message, shared: &Shared) -> Result<()> {
+        let same = self
+            .slot
+            .as_ref()
+            .is_some_and(|s| s.name() == msg.channel_name());
+        if !same {
+            self.store_batch();
+            let store = &shared.store;
+            // A host holds its clients to their quota of new channels.
+            let maker = (self.side() == Side::Host).then(|| msg.from());
+            match store.slot_for_peer(msg.channel_name(), maker, msg.received()) {
+                Ok(slot) => self.slot = Some(slot),
+                Err(no_slot) => {
+                    let error = match no_slot {
+                        NoSlot::Full { max } => ErrorKind::ChannelLimit { max },
+                        NoSlot::Quota { max } => ErrorKind::ChannelQuota { max },
+                    };
+                    self.refuse(msg.channel(), &error.to_string());
+                    return Ok(());
+                }
+            }
+        }
+        self.batch.push(msg);
+        Ok(())
+    }
+
+    pub(super) fn store_image(
+        &mut self,
+        mut image: Finished,
+        shared: &Shared,
+        now: Instant,
+    ) -> Result<()> {
+        if let Some(route) = image.route.take() {
+            match hub::on_routed(&route, self.side()) {
+                Verdict::Store => {}
+                Verdict::Deliver => {
+                    let routed = Routed {
+                        channel: image.channel.as_str(),
+                        kind: Kind::Image(image.meta),
+                        payload: image.data,
+                        route: &route,
+                        mirror: image.mirror,
+                    };
+                    route::deliver(shared, &self.peer, routed);
+                    return Ok(());
+                }
+                Verdict::Refuse(notice) => {
+                    route::notify(&self.peer, image.channel.as_str(), &notice);
+                    return Ok(());
+                }
+                _ => return Ok(()),
+            }
+        }
+        let (channel, kind) = (image.channel.as_str(), Kind::Image(image.meta));
+        self.relay(shared, channel, kind, &image.data);
+        let msg = Message::new(image.channel, image.data, image.from, now).with_image(image.meta);
+        self.store(msg, shared)?;
+        if let (Some(slot), 1..) = (&self.slot, image.skipped) {
+            slot.count_skipped(image.skipped);
+        }
+        Ok(())
+    }
+
+    /// Stores the pending run of messages.
+    pub(super) fn store_batch(&mut self) {
+        if let Some(slot) = &self.slot {
+            let refused = slot.push_batch(&mut self.batch);
+            self.refused(slot.name().as_str(), refused);
+        }
+    }
+
+    /// Tells the sender that `messages` it sent on `channel` were refused
+    /// for want of memory.
+    pub(super) fn refused(&self, channel: &str, messages: usize) {
+        if messages > 0 {
+            self.refuse(
+                channel,
+                &format!("{messages} message(s) over its memory limit"),
+            );
+        }
+    }
+
+    /// Tells a host's client that the host did not keep what it sent on
+    /// `channel`, and `why` (a client's host is not told: it only counts).
+    pub(super) fn refuse(&self, channel: &str, why: &str) {
+        if self.side() == Side::Host {
+            route::notify(&self.peer, channel, &Undelivered::OverLimit(why.to_owned()));
+        }
+    }
+}
