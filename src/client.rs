@@ -254,15 +254,8 @@ impl Client {
         let patterns = patterns
             .into_iter()
             .map(|p| {
-                Pattern::new(p.as_ref()).map_err(|err| {
-                    let name = p.as_ref().chars().take(64).collect();
-                    let reason = match err {
-                        DecodeError::EmptyChannel => "empty",
-                        DecodeError::ChannelTooLong(_) => "longer than 255 bytes",
-                        _ => "a `*` inside a segment",
-                    };
-                    Error::new(ErrorKind::InvalidChannel { name, reason })
-                })
+                Pattern::new(p.as_ref())
+                    .map_err(|err| crate::error::invalid_pattern(p.as_ref(), &err))
             })
             .collect::<Result<Vec<_>>>()?;
         let payload = encode_interest(&patterns)

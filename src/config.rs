@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::RouteRequest;
+use crate::auth::{Auth, Credential};
 use crate::protocol::Pattern;
 
 /// Default address of a host, and of the host a client connects to.
@@ -67,6 +68,11 @@ pub(crate) struct Config {
     /// How long bytes may wait unwritten before their peer is closed as a
     /// slow consumer; `None`: for ever.
     pub(crate) write_deadline: Option<Duration>,
+    /// Who a host admits and what each may do; `None` admits everyone with
+    /// every permission.
+    pub(crate) auth: Option<Arc<Auth>>,
+    /// What a client proves its name with, when the host asks.
+    pub(crate) credential: Option<Credential>,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -160,6 +166,8 @@ impl Default for Config {
             partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
             max_partial_image_bytes: DEFAULT_MAX_PARTIAL_IMAGE_BYTES,
             write_deadline: Some(DEFAULT_WRITE_DEADLINE),
+            auth: None,
+            credential: None,
         }
     }
 }
@@ -607,6 +615,34 @@ impl HostBuilder {
         self
     }
 
+    /// Admits only the clients `auth` lists, each proving its name with its
+    /// credential, and holds each to its [`Permissions`](crate::Permissions):
+    /// see [`Auth`] for the file form and what a proof is. A client that
+    /// offers no credential, or a wrong one, is refused with
+    /// [`Refusal::Unauthorized`](crate::Refusal::Unauthorized) (counted in
+    /// [`AdmissionStats::unauthorized`](crate::AdmissionStats::unauthorized)),
+    /// and no one without its credential can take a listed name. Default:
+    /// none: every client is admitted under any free name, with every
+    /// permission, which is right for one machine's own programs on
+    /// loopback and wrong for anything reachable from a network.
+    ///
+    /// ```
+    /// use socketengine::{Auth, Client, Credential, Host, Permissions};
+    ///
+    /// let key = Credential::generate();
+    /// let auth = Auth::new().client("arm", key.verifier(), Permissions::all());
+    /// let host = Host::builder().addr("127.0.0.1:0").auth(auth).start()?;
+    /// let addr = host.local_addr().to_string();
+    /// let arm = Client::builder().addr(&addr).name("arm").credential(key).connect()?;
+    /// let stranger = Client::builder().addr(&addr).name("arm").connect();
+    /// assert!(stranger.is_err());
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.config.auth = Some(Arc::new(auth));
+        self
+    }
+
     /// Most rooms one client may be in (counted by its name, or its id if it
     /// chose none). A join beyond it fails with
     /// [`ErrorKind::RoomLimit`](crate::ErrorKind::RoomLimit) on the host, or
@@ -664,6 +700,15 @@ impl ClientBuilder {
     /// `client-N`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// What this client proves its [name](Self::name) with when the host
+    /// requires it ([`HostBuilder::auth`]): an Ed25519 key or a shared
+    /// token ([`Credential`]). The secret never crosses the wire. A host
+    /// that requires none admits the client without asking. Default: none.
+    pub fn credential(mut self, credential: Credential) -> Self {
+        self.config.credential = Some(credential);
         self
     }
 

@@ -205,9 +205,70 @@ pub enum ErrorKind {
     /// it closes the connection that sent it.
     #[error("image: {0}")]
     Image(#[from] crate::image::ImageError),
+    /// The host's permissions for this client do not allow `action` on
+    /// `channel` (a channel, a pattern or a room, as the action says); see
+    /// [`Permissions`](crate::Permissions). Nothing else is affected: the
+    /// connection stays open. In an
+    /// [`Event::Undelivered`](crate::Event::Undelivered), or a request's error.
+    #[error("not permitted to {action} {channel:?}")]
+    Forbidden {
+        /// What the client tried.
+        action: Action,
+        /// On what.
+        channel: String,
+    },
+    /// A credential, key file or auth file could not be used: the text says
+    /// which file or line, and why (never the secret itself).
+    #[error("credential: {0}")]
+    Credential(String),
     /// An operating-system I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// What a client may be permitted to do, in
+/// [`Permissions`](crate::Permissions) and [`ErrorKind::Forbidden`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Write a channel: store it on the host, or route it to other clients.
+    Publish,
+    /// Receive a channel: what the host relays, routes or latches to the client.
+    Subscribe,
+    /// Ask a host service (`$clients`, `$channels`, `$lookup`) or responder.
+    Request,
+    /// Join a room.
+    Join,
+}
+
+impl Action {
+    /// The action's word, as in an auth file (`publish`, `subscribe`,
+    /// `request`, `rooms`) and in the wire's notices.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Publish => "publish",
+            Action::Subscribe => "subscribe",
+            Action::Request => "request",
+            Action::Join => "join",
+        }
+    }
+
+    /// The action a word names (as [`word`](Self::word) gives, and `rooms`
+    /// for [`Action::Join`]).
+    pub fn from_word(word: &str) -> Option<Action> {
+        match word {
+            "publish" => Some(Action::Publish),
+            "subscribe" => Some(Action::Subscribe),
+            "request" => Some(Action::Request),
+            "join" | "rooms" => Some(Action::Join),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
 }
 
 /// Why a host turned a connection away before admitting it, in
@@ -227,6 +288,11 @@ pub enum Refusal {
     Evicted,
     /// The host does not speak this client's protocol version.
     VersionMismatch,
+    /// The host requires a credential ([`HostBuilder::auth`](crate::HostBuilder::auth)),
+    /// and the client offered none, or one that does not prove the name it
+    /// asked for (an unknown name, a wrong key or token: the host does not
+    /// say which).
+    Unauthorized,
     /// A refusal this build does not know: the welcome's status code.
     Unknown(u8),
 }
@@ -238,6 +304,7 @@ impl fmt::Display for Refusal {
             Refusal::AddressLimit => f.write_str("too many connections from this address"),
             Refusal::Evicted => f.write_str("handshake evicted for a newer connection"),
             Refusal::VersionMismatch => f.write_str("protocol version mismatch"),
+            Refusal::Unauthorized => f.write_str("not authorized: no credential, or a wrong one"),
             Refusal::Unknown(code) => write!(f, "unknown status {code}"),
         }
     }
@@ -251,6 +318,7 @@ impl Refusal {
             Refusal::AddressLimit => WelcomeStatus::AddressLimit,
             Refusal::Evicted => WelcomeStatus::Evicted,
             Refusal::VersionMismatch => WelcomeStatus::VersionMismatch,
+            Refusal::Unauthorized => WelcomeStatus::Unauthorized,
             Refusal::Unknown(code) => WelcomeStatus::Unknown(code),
         }
     }
@@ -264,9 +332,21 @@ impl Refusal {
             WelcomeStatus::AddressLimit => Refusal::AddressLimit,
             WelcomeStatus::Evicted => Refusal::Evicted,
             WelcomeStatus::VersionMismatch => Refusal::VersionMismatch,
+            WelcomeStatus::Unauthorized => Refusal::Unauthorized,
             WelcomeStatus::Unknown(code) => Refusal::Unknown(code),
         })
     }
+}
+
+/// The error for `text`, which is not a valid pattern (`err` says why).
+pub(crate) fn invalid_pattern(text: &str, err: &DecodeError) -> Error {
+    let name = text.chars().take(64).collect();
+    let reason = match err {
+        DecodeError::EmptyChannel => "empty",
+        DecodeError::ChannelTooLong(_) => "longer than 255 bytes",
+        _ => "a `*` inside a segment",
+    };
+    Error::new(ErrorKind::InvalidChannel { name, reason })
 }
 
 impl Error {

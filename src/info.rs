@@ -93,6 +93,9 @@ pub struct AdmissionStats {
     pub name_taken: u64,
     /// Closed for a malformed hello or one of another protocol version.
     pub bad_hello: u64,
+    /// Refused for offering no credential, or one that did not prove the
+    /// name ([`Refusal::Unauthorized`](crate::Refusal::Unauthorized)).
+    pub unauthorized: u64,
 }
 
 /// Something that happened to a connection, from

@@ -155,6 +155,7 @@
 //! code. [`Host::close`] / [`Client::close`], and dropping the last handle, stop
 //! and join it.
 
+mod auth;
 mod client;
 mod config;
 mod engine;
@@ -168,6 +169,7 @@ mod inbox;
 mod info;
 mod memory;
 mod pace;
+mod random;
 // The sans-IO wire format. Not public API: the `protocol` feature exposes it
 // to the fuzz targets and the tests that craft raw frames.
 #[cfg(feature = "protocol")]
@@ -181,9 +183,12 @@ mod store;
 mod time;
 mod to;
 
+pub use auth::{Auth, Credential, Permissions, Verifier};
 pub use client::Client;
 pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, NamePolicy, Relay};
-pub use error::{Error, ErrorKind, RecvError, RecvTimeoutError, Refusal, Result, TryRecvError};
+pub use error::{
+    Action, Error, ErrorKind, RecvError, RecvTimeoutError, Refusal, Result, TryRecvError,
+};
 pub use host::Host;
 pub use id::ClientId;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};

@@ -1,8 +1,10 @@
-//! The handshake: `Hello::decode` and `Welcome::decode` on arbitrary bytes, and
-//! arbitrary hellos and welcomes encoded and decoded back.
+//! The handshake: `Hello::decode`, `Welcome::decode`, `Answer::decode` and
+//! `Proof::decode` on arbitrary bytes, and arbitrary hellos and welcomes
+//! encoded and decoded back.
 //!
 //! On raw bytes: no panic; a decoded hello re-encodes to exactly the bytes it
-//! consumed, a decoded welcome to its 39 bytes; and over the prefixes of the input
+//! consumed, a decoded welcome to its 47 bytes, an answer and a proof to the
+//! bytes they used; and over the prefixes of the input
 //! the answer is `Ok(None)` until it is decided, then the same for every longer
 //! prefix (a wrong magic byte is an error as soon as it arrives, and no error ever
 //! turns into a hello). Structured: a hello under this version decodes back with
@@ -18,11 +20,12 @@ use std::fmt::Debug;
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use socketengine::protocol::{
-    DecodeError, Hello, MAX_HELLO, ResumeToken, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome,
-    WelcomeStatus,
+    Answer, AuthMethod, CHALLENGE_LEN, DecodeError, Hello, MAX_HELLO, MAX_PROOF, Proof,
+    ResumeToken, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
 };
 
-/// Longest hello: magic, version, name length, a 255-byte name, token length, token.
+/// Longest hello: magic, version, name length, a 255-byte name, token length,
+/// token, authentication method.
 const HELLO_MAX: usize = MAX_HELLO;
 
 type Decoded<T> = Result<Option<T>, DecodeError>;
@@ -68,6 +71,7 @@ fn status_code(status: WelcomeStatus) -> u8 {
         WelcomeStatus::NameTaken => 3,
         WelcomeStatus::AddressLimit => 4,
         WelcomeStatus::Evicted => 5,
+        WelcomeStatus::Unauthorized => 6,
         WelcomeStatus::Unknown(code) => code,
         other => panic!("a status this target does not know: {other:?}"),
     }
@@ -91,6 +95,27 @@ fn check_raw(data: &[u8]) {
             "welcome re-encodes differently"
         );
     }
+    let answer = check_prefixes(data, WELCOME_LEN.max(CHALLENGE_LEN), Answer::decode);
+    match answer {
+        Ok(Some((Answer::Challenge(c), used))) => {
+            assert_eq!(used, CHALLENGE_LEN);
+            assert_eq!(c.encode(), data[..used], "challenge re-encodes differently");
+        }
+        Ok(Some((Answer::Welcome(w), used))) => {
+            assert_eq!(used, WELCOME_LEN);
+            assert_eq!(
+                w.encode(),
+                data[..used],
+                "answer's welcome re-encodes differently"
+            );
+        }
+        Ok(None) | Err(_) => {}
+    }
+    if let Ok(Some((proof, used))) = check_prefixes(data, 1 + MAX_PROOF, Proof::decode) {
+        let mut wire = Vec::new();
+        proof.encode(&mut wire).expect("a decoded proof encodes");
+        assert_eq!(wire, data[..used], "proof re-encodes differently");
+    }
 }
 
 #[derive(Debug, Arbitrary)]
@@ -103,6 +128,8 @@ struct Structured {
     long_name: bool,
     /// The hello's resume token, if it has one.
     token: Option<[u8; TOKEN_LEN]>,
+    /// The hello's authentication method (its code, modulo 3).
+    auth: u8,
     status: u8,
     client_id: u64,
     host_time_ns: u64,
@@ -124,7 +151,8 @@ fn check_structured(s: Structured) {
         version,
         ..Hello::new(name)
     }
-    .with_resume(s.token.map(ResumeToken));
+    .with_resume(s.token.map(ResumeToken))
+    .with_auth(AuthMethod::from_code(s.auth % 3).expect("codes 0 to 2 are methods"));
     let token_len = s.token.map_or(0, |t| t.len());
     let mut wire = vec![0xaa];
     match hello.encode(&mut wire) {
@@ -139,7 +167,7 @@ fn check_structured(s: Structured) {
         }
         Ok(()) => {
             wire.remove(0);
-            let size = 8 + hello.name.len() + token_len;
+            let size = 9 + hello.name.len() + token_len;
             assert_eq!(wire.len(), size, "hello size");
             let expected = match version {
                 VERSION => Ok(Some((hello.clone(), wire.len()))),
@@ -158,14 +186,15 @@ fn check_structured(s: Structured) {
         }
     }
 
-    // Codes 0 to 5 are named; the rest (6, 13, ...: never below 6) unknown.
-    let status = match s.status % 7 {
+    // Codes 0 to 6 are named; the rest (7, 15, ...: never below 7) unknown.
+    let status = match s.status % 8 {
         0 => WelcomeStatus::Accepted,
         1 => WelcomeStatus::VersionMismatch,
         2 => WelcomeStatus::HostFull,
         3 => WelcomeStatus::NameTaken,
         4 => WelcomeStatus::AddressLimit,
         5 => WelcomeStatus::Evicted,
+        6 => WelcomeStatus::Unauthorized,
         _ => WelcomeStatus::Unknown(s.status),
     };
     let welcome = Welcome {
@@ -203,7 +232,7 @@ fn check_structured(s: Structured) {
         ),
         "welcome fields"
     );
-    if !matches!(status, WelcomeStatus::Unknown(0..=5)) {
+    if !matches!(status, WelcomeStatus::Unknown(0..=6)) {
         assert_eq!(back, welcome, "welcome round trip");
     }
 }

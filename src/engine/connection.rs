@@ -18,12 +18,12 @@ use super::service;
 use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
-    DecodeError, Decoded, Decoder, Frame, Header, Kind, Need, OP_IMAGE_ACK, OP_JOIN, OP_LEAVE,
-    OP_ROOMS, Outbox, Pattern,
+    ChannelName, DecodeError, Decoded, Decoder, Failure, Frame, Header, Kind, Need, OP_IMAGE_ACK,
+    OP_JOIN, OP_LEAVE, OP_ROOMS, Outbox, Pattern, Undelivered,
 };
 use crate::store::{Message, Slot};
 use crate::time::unix_ns;
-use crate::{ClientId, DisconnectReason, ErrorKind, Event, Result};
+use crate::{Action, ClientId, DisconnectReason, ErrorKind, Event, Result};
 
 /// The channel heartbeat pings travel on (pings and pongs never reach the store).
 const HEARTBEAT_CHANNEL: &str = "heartbeat";
@@ -78,6 +78,9 @@ pub(crate) enum State {
     /// Accepted by a host, waiting for the hello (until its deadline in the
     /// loop's handshake queue).
     Handshake,
+    /// Accepted by a host that requires credentials: the hello came and was
+    /// challenged; waiting for the proof (within the same deadline).
+    Proving(super::proving::Proving),
     /// A client's reconnection attempt: the TCP connect is in progress.
     Connecting,
     /// A client's reconnection attempt: the hello is sent, the welcome awaited.
@@ -113,6 +116,9 @@ pub(crate) struct Open {
     /// When the frame being received began to arrive (the read pass that
     /// brought its first byte), for the partial timeout; `None` between frames.
     frame_since: Option<Instant>,
+    /// The last channel this peer was found permitted to publish on, so a
+    /// run of frames on one channel is checked once.
+    may_publish: Option<ChannelName>,
 }
 
 impl Open {
@@ -133,6 +139,7 @@ impl Open {
             after_chunk: false,
             reason: None,
             frame_since: None,
+            may_publish: None,
         }
     }
 
@@ -151,6 +158,9 @@ impl Open {
         shared: &Shared,
         now: Instant,
     ) -> Result<()> {
+        if frame.kind == Kind::Data && !self.permits_publishing(&frame.channel) {
+            return Ok(());
+        }
         match frame.kind {
             Kind::Data => match &frame.route {
                 Some(route) => {
@@ -188,7 +198,10 @@ impl Open {
                 // What came before is stored (or refused, and the notice
                 // queued) first: the answer says the host has acted on it.
                 self.store_batch();
-                let verdict = hub::on_request(&frame, self.side());
+                let verdict = match self.peer.may(Action::Request, frame.channel_str()) {
+                    true => hub::on_request(&frame, self.side()),
+                    false => Verdict::Reject(Failure::Forbidden(frame.channel_str().to_owned())),
+                };
                 self.act(verdict, frame, shared, now)?;
             }
             Kind::Reply { .. } => {
@@ -236,7 +249,10 @@ impl Open {
                 self.peer.set_interest(Some(Arc::clone(&new)));
                 // The latched values the client did not want before.
                 let latched = &shared.config.latched;
-                let widened = |c: &str| hub::latched::newly_wanted(old.as_deref(), &new, c);
+                let widened = |c: &str| {
+                    hub::latched::newly_wanted(old.as_deref(), &new, c)
+                        && self.peer.may(Action::Subscribe, c)
+                };
                 let values = hub::latched::latest_values(&shared.store, latched, widened);
                 self.peer.queue_messages(&values);
             }
@@ -246,6 +262,26 @@ impl Open {
             }
         }
         Ok(())
+    }
+
+    /// Whether this host's client may publish on `channel` (a data frame,
+    /// or an image received whole); if not, its sender is told, and the
+    /// message goes nowhere.
+    fn permits_publishing(&mut self, channel: &ChannelName) -> bool {
+        if !self.peer.is_restricted() || self.may_publish.as_ref() == Some(channel) {
+            return true;
+        }
+        if self.peer.may(Action::Publish, channel.as_str()) {
+            self.may_publish = Some(channel.clone());
+            return true;
+        }
+        let channel = channel.as_str();
+        let forbidden = Undelivered::Forbidden {
+            action: Action::Publish.word().to_owned(),
+            name: channel.to_owned(),
+        };
+        route::notify(&self.peer, channel, &forbidden);
+        false
     }
 
     /// Which end of the connection this is, for the hub.

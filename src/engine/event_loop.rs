@@ -20,7 +20,9 @@ use super::token::fresh_token;
 use super::{Command, Notifier, Peer, PeerParts, Shared};
 use crate::protocol::{DecodeError, Hello, MAX_HELLO, VERSION, Welcome, WelcomeStatus};
 use crate::time::unix_ns;
-use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event};
+use crate::{
+    Action, ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, NamePolicy, Permissions,
+};
 
 /// Token of the host's listening socket.
 pub(crate) const LISTENER: Token = Token(0);
@@ -275,6 +277,7 @@ impl EventLoop {
         };
         let result = match conn.state {
             State::Handshake => return self.read_hello(token, now),
+            State::Proving(_) => return self.read_proof(token, now),
             State::Connecting => return self.finish_connect(token, now),
             State::Welcoming => return self.read_welcome(token, now),
             State::Open(_) => conn.read_frames(&shared, now),
@@ -328,7 +331,7 @@ impl EventLoop {
         match Hello::decode(&conn.rbuf.buf) {
             Ok(Some((hello, used))) => {
                 conn.rbuf.buf.advance(used);
-                self.open(token, hello, now);
+                self.greet(token, hello, now);
             }
             Ok(None) if open => {}
             Ok(None) => self.close(token, None),
@@ -342,7 +345,16 @@ impl EventLoop {
         }
     }
 
-    fn open(&mut self, token: Token, hello: Hello, now: Instant) {
+    /// Admits a client whose hello (and proof, if the host asked for one)
+    /// came: registers it and answers with a welcome. `permissions` are what
+    /// its credential allows (`None` on a host without auth: everything).
+    pub(super) fn open(
+        &mut self,
+        token: Token,
+        hello: Hello,
+        permissions: Option<Arc<Permissions>>,
+        now: Instant,
+    ) {
         let shared = Arc::clone(&self.shared);
         let notifier = self.notifier.clone();
         if let Err(refusal) = self.vet(&hello) {
@@ -367,8 +379,15 @@ impl EventLoop {
             epoch: shared.epoch,
             first: None,
             memory: Arc::clone(&shared.memory),
+            permissions,
         };
-        let (keep, policy) = (shared.config.max_connections, shared.config.name_policy);
+        let keep = shared.config.max_connections;
+        // A client that proved its credential is the name's holder: it takes
+        // the name over from a connection the host still thinks is open.
+        let policy = match parts.permissions {
+            Some(_) => NamePolicy::ReplaceOld,
+            None => shared.config.name_policy,
+        };
         let resume = fresh_token();
         // The welcome is queued before the registry shares the peer, so no
         // broadcast from another thread can reach the client ahead of it.
@@ -386,7 +405,8 @@ impl EventLoop {
             // Read under the registry's lock: a latched write the host makes
             // meanwhile is either in this snapshot or sees this peer.
             let latched = &shared.config.latched;
-            let latched = crate::hub::latched::latest_values(&shared.store, latched, |_| true);
+            let permitted = |c: &str| peer.may(Action::Subscribe, c);
+            let latched = crate::hub::latched::latest_values(&shared.store, latched, permitted);
             peer.queue_messages(&latched);
             peer
         };
@@ -441,7 +461,7 @@ impl EventLoop {
             self.gate.leave(token, addr.ip());
         }
         match conn.state {
-            State::Handshake => {
+            State::Handshake | State::Proving(_) => {
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: None,

@@ -240,6 +240,7 @@ pub(crate) struct Counts {
     timed_out: AtomicU64,
     name_taken: AtomicU64,
     bad_hello: AtomicU64,
+    unauthorized: AtomicU64,
 }
 
 impl Counts {
@@ -251,6 +252,7 @@ impl Counts {
             Turned::Refused(Refusal::VersionMismatch | Refusal::Unknown(_)) | Turned::BadHello => {
                 &self.bad_hello
             }
+            Turned::Refused(Refusal::Unauthorized) => &self.unauthorized,
             Turned::TimedOut => &self.timed_out,
             Turned::NameTaken => &self.name_taken,
         };
@@ -267,6 +269,7 @@ impl Counts {
             timed_out: self.timed_out.load(Relaxed),
             name_taken: self.name_taken.load(Relaxed),
             bad_hello: self.bad_hello.load(Relaxed),
+            unauthorized: self.unauthorized.load(Relaxed),
         }
     }
 }
@@ -398,6 +401,7 @@ mod tests {
             Turned::NameTaken,
             Turned::BadHello,
             Turned::Refused(Refusal::VersionMismatch),
+            Turned::Refused(Refusal::Unauthorized),
         ] {
             gate.count(turned);
         }
@@ -409,6 +413,7 @@ mod tests {
             timed_out: 1,
             name_taken: 1,
             bad_hello: 2,
+            unauthorized: 1,
         };
         assert_eq!(counts.stats(), want);
         gate.leave(Token(1), ONE);

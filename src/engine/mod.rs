@@ -13,6 +13,7 @@ mod grow;
 mod image_rx;
 mod partial;
 mod peer;
+mod proving;
 mod read_buf;
 mod reconnect;
 mod redial;

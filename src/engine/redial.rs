@@ -19,7 +19,7 @@ use super::event_loop::{EventLoop, FIRST_CONN};
 use super::reconnect::Reconnect;
 use super::{INTEREST_CHANNEL, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{
-    Header, Hello, Kind, OP_INTEREST, ResumeToken, WELCOME_LEN, Welcome, WelcomeStatus,
+    Answer, AuthMethod, Header, Hello, Kind, OP_INTEREST, ResumeToken, WELCOME_LEN, WelcomeStatus,
     encode_interest,
 };
 use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, Refusal, Result};
@@ -87,6 +87,7 @@ impl Dial {
             epoch: shared.epoch,
             first: None,
             memory: Arc::clone(&shared.memory),
+            permissions: None,
         };
         let seed = u64::from(target.addr.port());
         let reconnect = target
@@ -215,6 +216,7 @@ impl EventLoop {
             .as_ref()
             .map(|d| (d.target.name.clone(), d.resume))
             .unwrap_or_default();
+        let auth = self.shared.config.credential.as_ref().map(|c| c.method());
         let config = self.shared.config.clone();
         let Some(conn) = self.conn_mut(token) else {
             return;
@@ -231,6 +233,7 @@ impl EventLoop {
         let mut hello = Vec::new();
         let sent = Hello::new(name)
             .with_resume(resume)
+            .with_auth(auth.unwrap_or(AuthMethod::None))
             .encode(&mut hello)
             .map_err(Error::from)
             .and_then(|()| {
@@ -254,8 +257,21 @@ impl EventLoop {
             Ok(open) => open,
             Err(err) => return self.close(token, Some(err.into())),
         };
-        let welcome = match Welcome::decode(&conn.rbuf.buf) {
-            Ok(Some(welcome)) => welcome,
+        let welcome = match Answer::decode(&conn.rbuf.buf) {
+            Ok(Some((Answer::Welcome(welcome), used))) => {
+                conn.rbuf.buf.advance(used);
+                welcome
+            }
+            Ok(Some((Answer::Challenge(challenge), used))) => {
+                conn.rbuf.buf.advance(used);
+                self.answer_challenge(token, &challenge);
+                // The welcome may be in already (it is not, from this build's
+                // host, which waits for the proof).
+                if self.conn_mut(token).is_some_and(|c| !c.rbuf.buf.is_empty()) {
+                    self.read_welcome(token, now);
+                }
+                return;
+            }
             Ok(None) if open => return,
             Ok(None) => {
                 let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "closed before the welcome");
@@ -263,15 +279,11 @@ impl EventLoop {
             }
             Err(err) => return self.close(token, Some(err.into())),
         };
-        conn.rbuf.buf.advance(WELCOME_LEN);
         let refused = match welcome.status {
             WelcomeStatus::Accepted => None,
-            WelcomeStatus::NameTaken => {
-                let name = self.client.as_ref().map(|d| d.target.name.clone());
-                Some(ErrorKind::NameTaken {
-                    name: name.unwrap_or_default(),
-                })
-            }
+            WelcomeStatus::NameTaken => Some(ErrorKind::NameTaken {
+                name: self.client_name(),
+            }),
             status => Refusal::from_status(status).map(ErrorKind::Refused),
         };
         if let Some(refused) = refused {
@@ -367,7 +379,19 @@ impl EventLoop {
 
 /// Writes all of `bytes` to a fresh non-blocking socket (a hello fits its
 /// empty send buffer; not taking it all is treated as a failed attempt).
-fn send_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<()> {
+impl EventLoop {
+    /// The name a client asks for in its hello (empty on a host).
+    pub(super) fn client_name(&self) -> String {
+        self.client
+            .as_ref()
+            .map(|d| d.target.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Writes a handshake message whole on a socket that has sent nothing since
+/// the connect (the send buffer takes it, or the connection is broken).
+pub(super) fn send_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<()> {
     match stream.write(bytes) {
         Ok(n) if n == bytes.len() => Ok(()),
         Ok(_) => Err(io::Error::from(io::ErrorKind::WriteZero).into()),

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use super::Peer;
 use crate::protocol::{Failure, Frame, Header, Kind, Undelivered};
-use crate::{Error, ErrorKind, Result};
+use crate::{Action, Error, ErrorKind, Result};
 
 /// Requests waiting for their replies.
 #[derive(Debug, Default)]
@@ -151,6 +151,10 @@ fn error_of(failure: Failure) -> Error {
     let kind = match failure {
         Failure::NoResponder(channel) => ErrorKind::NoResponder(channel),
         Failure::BadRequest(why) | Failure::Failed(why) => ErrorKind::Remote(why),
+        Failure::Forbidden(channel) => ErrorKind::Forbidden {
+            action: Action::Request,
+            channel,
+        },
     };
     Error::new(kind)
 }

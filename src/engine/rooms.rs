@@ -15,7 +15,7 @@ use crate::hub::rooms::{Member, RoomOp, Rooms};
 use crate::protocol::{
     Header, Kind, OP_JOIN, OP_LEAVE, OP_ROOMS, ROOMS_CHANNEL, Undelivered, encode_rooms, room_name,
 };
-use crate::{ClientId, ClientInfo, ErrorKind, Result};
+use crate::{Action, ClientId, ClientInfo, ErrorKind, Result};
 
 /// The rooms of a handle: a host's table, or a client's own list.
 #[derive(Debug, Default)]
@@ -129,6 +129,13 @@ pub(super) fn act(shared: &Shared, peer: &Peer, op: RoomOp) {
             return;
         }
     };
+    if join && !peer.may(Action::Join, &room) {
+        let forbidden = Undelivered::Forbidden {
+            action: Action::Join.word().to_owned(),
+            name: room,
+        };
+        return notify(peer, ROOMS_CHANNEL, &forbidden);
+    }
     let Some(member) = shared.registry.member(peer.id()) else {
         return;
     };

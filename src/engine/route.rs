@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::{Charged, Peer, Registry, Shared};
 use crate::protocol::{Header, Kind, OP_UNDELIVERED, Pattern, Route, Undelivered};
-use crate::{ClientId, Error, ErrorKind};
+use crate::{Action, ClientId, Error, ErrorKind};
 
 /// A message a client routed: a data frame, or an image received whole.
 pub(super) struct Routed<'a> {
@@ -60,10 +60,21 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
             None => peer.queue(&header, routed.payload.clone()).is_ok(),
         };
     };
+    // A receiver that may not subscribe to the channel is skipped; one
+    // named by the route is reported to the sender.
+    let channel = routed.channel;
+    let may = |peer: &Arc<Peer>| peer.may(Action::Subscribe, channel);
     let mut reached_sender = false;
+    let mut forbidden = Vec::new();
     let mut each = |peer: &Arc<Peer>| {
         reached_sender |= Arc::ptr_eq(peer, sender);
-        send(peer);
+        match may(peer) {
+            true => send(peer),
+            false => forbidden.push(Undelivered::Forbidden {
+                action: Action::Subscribe.word().to_owned(),
+                name: receiver_name(peer),
+            }),
+        }
     };
     let missing = match routed.route {
         Route::All => {
@@ -88,7 +99,7 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
         ),
         Route::Room(room) => match super::rooms::connected_members(shared, room) {
             Some(members) => {
-                let others = members.iter().filter(|p| !Arc::ptr_eq(p, sender));
+                let others = members.iter().filter(|p| !Arc::ptr_eq(p, sender) && may(p));
                 others.for_each(|peer| send(peer));
                 Vec::new()
             }
@@ -96,7 +107,7 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
         },
         Route::Group(group) => {
             let members = group_members(&shared.registry, group);
-            let others = members.iter().filter(|p| !Arc::ptr_eq(p, sender));
+            let others = members.iter().filter(|p| !Arc::ptr_eq(p, sender) && may(p));
             others.for_each(|peer| send(peer));
             match members.is_empty() {
                 true => vec![Undelivered::UnknownGroup(group.as_str().to_owned())],
@@ -106,11 +117,19 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
         // The hub stores these; nothing to deliver.
         Route::Host => Vec::new(),
     };
-    if routed.mirror && !reached_sender {
+    if routed.mirror && !reached_sender && may(sender) {
         send(sender);
     }
-    for notice in missing {
+    for notice in missing.into_iter().chain(forbidden) {
         notify(sender, routed.channel, &notice);
+    }
+}
+
+/// How a notice names a receiver: its name, or `#id` if it has none.
+fn receiver_name(peer: &Peer) -> String {
+    match peer.name() {
+        "" => format!("#{}", peer.id().0),
+        name => name.to_owned(),
     }
 }
 
@@ -181,6 +200,13 @@ pub(crate) fn error_of(notice: Undelivered) -> Error {
         Undelivered::UnknownGroup(group) => ErrorKind::UnknownGroup(group),
         Undelivered::OverLimit(why) => ErrorKind::HostLimit(why),
         Undelivered::Refused(why) | Undelivered::Unsupported(why) => ErrorKind::RouteRefused(why),
+        Undelivered::Forbidden { action, name } => match Action::from_word(&action) {
+            Some(action) => ErrorKind::Forbidden {
+                action,
+                channel: name,
+            },
+            None => ErrorKind::RouteRefused(format!("{action} {name}")),
+        },
     };
     Error::new(kind)
 }

@@ -159,6 +159,16 @@ pub enum Undelivered {
     /// Code 7: the host did not keep the message: a limit of its own (its
     /// memory, its channels); the detail says which.
     OverLimit(String),
+    /// Code 8: the sender's permissions do not allow it; the detail is the
+    /// action (`publish`, `subscribe`, `request`, `join`), a space, and what
+    /// it was tried on (a channel or a room; for `subscribe`, the receiver
+    /// that may not have the channel, by name or `#id`).
+    Forbidden {
+        /// The action's word.
+        action: String,
+        /// The channel, room or receiver.
+        name: String,
+    },
 }
 
 impl Undelivered {
@@ -172,6 +182,7 @@ impl Undelivered {
             Undelivered::UnknownRoom(room) => (5, room.clone()),
             Undelivered::UnknownGroup(group) => (6, group.clone()),
             Undelivered::OverLimit(why) => (7, why.clone()),
+            Undelivered::Forbidden { action, name } => (8, format!("{action} {name}")),
         };
         let mut out = BytesMut::with_capacity(1 + detail.len());
         out.put_u8(code);
@@ -201,6 +212,11 @@ impl Undelivered {
             5 => Ok(Undelivered::UnknownRoom(detail.to_owned())),
             6 => Ok(Undelivered::UnknownGroup(detail.to_owned())),
             7 => Ok(Undelivered::OverLimit(detail.to_owned())),
+            8 => {
+                let (action, name) = detail.split_once(' ').unwrap_or((detail, ""));
+                let (action, name) = (action.to_owned(), name.to_owned());
+                Ok(Undelivered::Forbidden { action, name })
+            }
             _ => Err(DecodeError::BadControl("unknown undelivered code")),
         }
     }
@@ -382,6 +398,10 @@ mod tests {
             Undelivered::UnknownName("planner".into()),
             Undelivered::Refused("not allowed".into()),
             Undelivered::Unsupported("rooms".into()),
+            Undelivered::Forbidden {
+                action: "publish".into(),
+                name: "arm/left joint".into(),
+            },
             Undelivered::UnknownName(String::new()),
             Undelivered::UnknownRoom("arm".into()),
         ];

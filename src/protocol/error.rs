@@ -71,4 +71,10 @@ pub enum DecodeError {
     /// A hello's resume token length is neither 0 nor 16.
     #[error("resume token of {0} bytes (0 or 16 expected)")]
     BadTokenLen(u8),
+    /// A hello named an authentication method this build does not know.
+    #[error("unknown authentication method {0}")]
+    BadAuthMethod(u8),
+    /// A proof was empty or longer than 64 bytes.
+    #[error("proof of {0} bytes (1 to 64 allowed)")]
+    BadProofLen(usize),
 }

@@ -9,8 +9,8 @@ use super::DecodeError;
 pub const MAGIC: [u8; 4] = *b"SKEN";
 
 /// The protocol version this build speaks (2: resume tokens in the
-/// handshake; 3: the host's epoch in the welcome).
-pub const VERSION: u16 = 3;
+/// handshake; 3: the host's epoch in the welcome; 4: authentication).
+pub const VERSION: u16 = 4;
 
 /// Bytes of an encoded [`Welcome`].
 pub const WELCOME_LEN: usize = 47;
@@ -21,8 +21,70 @@ pub const TOKEN_LEN: usize = 16;
 /// Bytes of a [`Hello`] before its name.
 const HELLO_FIXED: usize = 7;
 
-/// Longest encoded [`Hello`]: a 255-byte name and a token.
-pub const MAX_HELLO: usize = HELLO_FIXED + 255 + 1 + TOKEN_LEN;
+/// Longest encoded [`Hello`]: a 255-byte name, a token and the auth method.
+pub const MAX_HELLO: usize = HELLO_FIXED + 255 + 1 + TOKEN_LEN + 1;
+
+/// Bytes of a [`Challenge`]'s nonce.
+pub const NONCE_LEN: usize = 32;
+
+/// Bytes of an encoded [`Challenge`].
+pub const CHALLENGE_LEN: usize = 7 + NONCE_LEN;
+
+/// The status byte that marks a [`Challenge`] where a [`Welcome`] could be.
+const CHALLENGE_STATUS: u8 = 7;
+
+/// Longest proof a [`Proof`] carries (an Ed25519 signature).
+pub const MAX_PROOF: usize = 64;
+
+/// What a [`transcript`] starts with: the purpose and the protocol version,
+/// so a proof made for this handshake means nothing anywhere else.
+const TRANSCRIPT_TAG: &[u8] = b"socketengine auth v4\0";
+
+/// How a client proves who it is, as named in its [`Hello`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// No credential: a host that requires one refuses the client (status 6).
+    None,
+    /// A shared secret: the proof is HMAC-SHA-256 of the [`transcript`],
+    /// keyed with the SHA-256 of the secret.
+    Token,
+    /// An Ed25519 key: the proof is a signature of the [`transcript`].
+    Ed25519,
+}
+
+impl AuthMethod {
+    /// The method's byte in a hello.
+    pub fn code(self) -> u8 {
+        match self {
+            AuthMethod::None => 0,
+            AuthMethod::Token => 1,
+            AuthMethod::Ed25519 => 2,
+        }
+    }
+
+    /// The method of a hello's byte.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::BadAuthMethod`] for a code above 2.
+    pub fn from_code(code: u8) -> Result<AuthMethod, DecodeError> {
+        match code {
+            0 => Ok(AuthMethod::None),
+            1 => Ok(AuthMethod::Token),
+            2 => Ok(AuthMethod::Ed25519),
+            other => Err(DecodeError::BadAuthMethod(other)),
+        }
+    }
+
+    /// Bytes of this method's proof (0 for none).
+    pub fn proof_len(self) -> usize {
+        match self {
+            AuthMethod::None => 0,
+            AuthMethod::Token => 32,
+            AuthMethod::Ed25519 => 64,
+        }
+    }
+}
 
 /// A secret the host gives a client in its [`Welcome`], which the client
 /// presents in its next [`Hello`] to prove it is the same client and take its
@@ -59,6 +121,8 @@ pub struct Hello {
     /// The token of the client's previous connection, if it had one: lets it
     /// take its name back from a connection the host still thinks is open.
     pub resume: Option<ResumeToken>,
+    /// How the client will prove who it is, if the host asks.
+    pub auth: AuthMethod,
 }
 
 impl Hello {
@@ -68,6 +132,7 @@ impl Hello {
             version: VERSION,
             name: name.into(),
             resume: None,
+            auth: AuthMethod::None,
         }
     }
 
@@ -77,6 +142,11 @@ impl Hello {
             resume: token,
             ..self
         }
+    }
+
+    /// The same hello, offering to prove itself by `auth`.
+    pub fn with_auth(self, auth: AuthMethod) -> Hello {
+        Hello { auth, ..self }
     }
 
     /// Appends the encoded hello to `dst`.
@@ -100,6 +170,7 @@ impl Hello {
             }
             None => dst.put_u8(0),
         }
+        dst.put_u8(self.auth.code());
         Ok(())
     }
 
@@ -112,7 +183,8 @@ impl Hello {
     /// # Errors
     ///
     /// [`DecodeError::BadMagic`], [`DecodeError::UnsupportedVersion`],
-    /// [`DecodeError::BadUtf8`] or [`DecodeError::BadTokenLen`].
+    /// [`DecodeError::BadUtf8`], [`DecodeError::BadTokenLen`] or
+    /// [`DecodeError::BadAuthMethod`].
     pub fn decode(buf: &[u8]) -> Result<Option<(Hello, usize)>, DecodeError> {
         check_magic(buf)?;
         if buf.len() < HELLO_FIXED {
@@ -142,7 +214,13 @@ impl Hello {
             },
             _ => return Err(DecodeError::BadTokenLen(token_len)),
         };
-        Ok(Some((Hello::new(name).with_resume(resume), end)))
+        let Some(&auth) = buf.get(end) else {
+            return Ok(None);
+        };
+        let hello = Hello::new(name)
+            .with_resume(resume)
+            .with_auth(AuthMethod::from_code(auth)?);
+        Ok(Some((hello, end + 1)))
     }
 }
 
@@ -165,8 +243,11 @@ pub enum WelcomeStatus {
     /// handshake slot to a newer connection (the oldest unfinished handshake
     /// makes way when all slots are taken).
     Evicted,
-    /// A status code this build does not know (6 and above; codes 0 to 5 encode
-    /// as the statuses above).
+    /// The host requires a credential, and the client offered none, or its
+    /// proof did not hold for the name it asked for.
+    Unauthorized,
+    /// A status code this build does not know (8 and above; codes 0 to 6 encode
+    /// as the statuses above, and 7 marks a [`Challenge`]).
     Unknown(u8),
 }
 
@@ -179,6 +260,7 @@ impl WelcomeStatus {
             WelcomeStatus::NameTaken => 3,
             WelcomeStatus::AddressLimit => 4,
             WelcomeStatus::Evicted => 5,
+            WelcomeStatus::Unauthorized => 6,
             WelcomeStatus::Unknown(code) => code,
         }
     }
@@ -191,6 +273,7 @@ impl WelcomeStatus {
             3 => WelcomeStatus::NameTaken,
             4 => WelcomeStatus::AddressLimit,
             5 => WelcomeStatus::Evicted,
+            6 => WelcomeStatus::Unauthorized,
             other => WelcomeStatus::Unknown(other),
         }
     }
@@ -257,6 +340,129 @@ impl Welcome {
             epoch: u64_at(23 + TOKEN_LEN),
         }))
     }
+}
+
+/// The host's demand that a client prove who it is: a fresh random nonce,
+/// which the client's [`Proof`] covers (through the [`transcript`]), so a
+/// proof seen once is worth nothing on any other connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    /// Protocol version the host speaks.
+    pub version: u16,
+    /// Random bytes, new for every connection.
+    pub nonce: [u8; NONCE_LEN],
+}
+
+impl Challenge {
+    /// Encodes the challenge as its fixed [`CHALLENGE_LEN`] bytes.
+    pub fn encode(&self) -> [u8; CHALLENGE_LEN] {
+        let mut out = [0u8; CHALLENGE_LEN];
+        let mut dst = &mut out[..];
+        dst.put_slice(&MAGIC);
+        dst.put_u16_le(self.version);
+        dst.put_u8(CHALLENGE_STATUS);
+        dst.put_slice(&self.nonce);
+        out
+    }
+}
+
+/// What a host answers a [`Hello`] with: a welcome (accepted or refused), or,
+/// when it requires a credential and the hello offered one, a challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The handshake's end.
+    Welcome(Welcome),
+    /// Prove it: a [`Proof`] goes back, then a welcome comes.
+    Challenge(Challenge),
+}
+
+impl Answer {
+    /// Decodes an answer from the start of `buf`, returning it and the bytes
+    /// used, or `Ok(None)` if more bytes are needed.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::BadMagic`] when the peer is not a socketengine host.
+    pub fn decode(buf: &[u8]) -> Result<Option<(Answer, usize)>, DecodeError> {
+        check_magic(buf)?;
+        match buf.get(6) {
+            None => Ok(None),
+            Some(&CHALLENGE_STATUS) => {
+                let Some(nonce) = buf.get(7..CHALLENGE_LEN) else {
+                    return Ok(None);
+                };
+                let mut challenge = Challenge {
+                    version: u16::from_le_bytes([buf[4], buf[5]]),
+                    nonce: [0; NONCE_LEN],
+                };
+                challenge.nonce.copy_from_slice(nonce);
+                Ok(Some((Answer::Challenge(challenge), CHALLENGE_LEN)))
+            }
+            Some(_) => Ok(Welcome::decode(buf)?.map(|w| (Answer::Welcome(w), WELCOME_LEN))),
+        }
+    }
+}
+
+/// A client's answer to a [`Challenge`]: the proof its [`AuthMethod`]
+/// makes of the [`transcript`]. On the wire: `len: u8` (1..=64), then the
+/// proof.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proof(pub Vec<u8>);
+
+impl Proof {
+    /// Appends the encoded proof to `dst`.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::BadProofLen`] for an empty proof or one over [`MAX_PROOF`] bytes.
+    pub fn encode(&self, dst: &mut impl BufMut) -> Result<(), DecodeError> {
+        let len = check_proof_len(self.0.len())?;
+        dst.put_u8(len);
+        dst.put_slice(&self.0);
+        Ok(())
+    }
+
+    /// Decodes a proof from the start of `buf`, returning it and the bytes
+    /// used, or `Ok(None)` if more bytes are needed.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::BadProofLen`] for a length of 0 or over [`MAX_PROOF`].
+    pub fn decode(buf: &[u8]) -> Result<Option<(Proof, usize)>, DecodeError> {
+        let Some(&len) = buf.first() else {
+            return Ok(None);
+        };
+        let len = usize::from(check_proof_len(len.into())?);
+        Ok(buf.get(1..1 + len).map(|p| (Proof(p.to_vec()), 1 + len)))
+    }
+}
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Proof({} bytes)", self.0.len())
+    }
+}
+
+fn check_proof_len(len: usize) -> Result<u8, DecodeError> {
+    match len {
+        1..=MAX_PROOF => Ok(len as u8),
+        _ => Err(DecodeError::BadProofLen(len)),
+    }
+}
+
+/// The bytes a client's proof covers: a fixed tag, the host's nonce, the
+/// name the client asks for, and `binding` (what ties the proof to the
+/// channel it travels on: empty over plain TCP). Covering the name binds
+/// the proof to it, so a proof for one name is no proof for another.
+pub fn transcript(nonce: &[u8; NONCE_LEN], name: &str, binding: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(TRANSCRIPT_TAG.len() + NONCE_LEN + 2 + name.len() + 64);
+    out.extend_from_slice(TRANSCRIPT_TAG);
+    out.extend_from_slice(nonce);
+    out.push(name.len().min(255) as u8);
+    out.extend_from_slice(name.as_bytes());
+    out.push(binding.len().min(255) as u8);
+    out.extend_from_slice(binding);
+    out
 }
 
 /// Fails as soon as any received byte differs from the magic tag.

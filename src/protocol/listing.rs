@@ -31,6 +31,10 @@ pub const STATUS_BAD_REQUEST: u8 = 2;
 /// Reply status: the responder could not answer (the answer would not fit a frame).
 pub const STATUS_FAILED: u8 = 3;
 
+/// Reply status: the requester's permissions do not allow the request; the
+/// payload is the channel asked.
+pub const STATUS_FORBIDDEN: u8 = 4;
+
 /// Bit of [`ClientEntry`]'s flags: the client is connected.
 const FLAG_CONNECTED: u8 = 0x01;
 
@@ -48,6 +52,8 @@ pub enum Failure {
     BadRequest(String),
     /// Status 3, or a status this build does not know: the responder failed.
     Failed(String),
+    /// Status 4: the requester may not ask this channel; the detail is the channel.
+    Forbidden(String),
 }
 
 impl Failure {
@@ -57,13 +63,17 @@ impl Failure {
             Failure::NoResponder(_) => STATUS_NO_RESPONDER,
             Failure::BadRequest(_) => STATUS_BAD_REQUEST,
             Failure::Failed(_) => STATUS_FAILED,
+            Failure::Forbidden(_) => STATUS_FORBIDDEN,
         }
     }
 
     /// The reply's payload: the detail.
     pub fn detail(&self) -> &str {
         match self {
-            Failure::NoResponder(s) | Failure::BadRequest(s) | Failure::Failed(s) => s,
+            Failure::NoResponder(s)
+            | Failure::BadRequest(s)
+            | Failure::Failed(s)
+            | Failure::Forbidden(s) => s,
         }
     }
 
@@ -73,6 +83,7 @@ impl Failure {
         match status {
             STATUS_NO_RESPONDER => Failure::NoResponder(detail),
             STATUS_BAD_REQUEST => Failure::BadRequest(detail),
+            STATUS_FORBIDDEN => Failure::Forbidden(detail),
             _ => Failure::Failed(detail),
         }
     }

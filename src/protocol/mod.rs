@@ -1,4 +1,4 @@
-//! The wire format (v3), sans-IO: bytes in, frames or `IoSlice`s out.
+//! The wire format (v4), sans-IO: bytes in, frames or `IoSlice`s out.
 //!
 //! Nothing in this module touches a socket, a thread or a clock, so all of it can
 //! be fuzzed and tested by table. This page is the one specification of the wire
@@ -10,11 +10,11 @@
 //! Integers are little-endian.
 //!
 //! ```text
-//! client -> host  Hello (8 + n + t bytes)
-//! +--------+---------+-------+-----------------+-------+-------------------+
-//! | "SKEN" | version | n: u8 | name: n bytes   | t: u8 | resume token      |
-//! | 4 B    | u16     |       | UTF-8, may be 0 | 0, 16 | t bytes           |
-//! +--------+---------+-------+-----------------+-------+-------------------+
+//! client -> host  Hello (9 + n + t bytes)
+//! +--------+---------+-------+-----------------+-------+-------------------+-------+
+//! | "SKEN" | version | n: u8 | name: n bytes   | t: u8 | resume token      | m: u8 |
+//! | 4 B    | u16     |       | UTF-8, may be 0 | 0, 16 | t bytes           | auth  |
+//! +--------+---------+-------+-----------------+-------+-------------------+-------+
 //!
 //! host -> client  Welcome (47 bytes)
 //! +--------+---------+--------+---------------+----------------+--------------+-----------+
@@ -23,15 +23,16 @@
 //! |        |         |        |               |                | refused      | refused   |
 //! +--------+---------+--------+---------------+----------------+--------------+-----------+
 //! status: 0 accepted, 1 version mismatch, 2 host full, 3 name taken,
-//!         4 address limit, 5 evicted
+//!         4 address limit, 5 evicted, 6 unauthorized
 //! ```
 //!
 //! | field          | in      | meaning                                                        |
 //! |----------------|---------|----------------------------------------------------------------|
-//! | `version`      | both    | 3 ([`VERSION`]); a host refuses any other with status 1        |
+//! | `version`      | both    | 4 ([`VERSION`]); a host refuses any other with status 1        |
 //! | `name`         | hello   | the client's name; empty asks the host for `client-N`          |
 //! | `t`, token     | hello   | `t` = 0: no token; `t` = 16: the token of the client's last welcome; other values are an error |
-//! | `status`       | welcome | 0 accepted; 1 version mismatch; 2 host full; 3 name taken; 4 address limit; 5 evicted |
+//! | `m`            | hello   | how the client can prove its name ([`AuthMethod`]): 0 it cannot, 1 a shared token, 2 an Ed25519 key; other values are an error |
+//! | `status`       | welcome | 0 accepted; 1 version mismatch; 2 host full; 3 name taken; 4 address limit; 5 evicted; 6 unauthorized (status 7 marks a challenge, below) |
 //! | `client id`    | welcome | the id the host gave the client; a known name keeps its id      |
 //! | `resume token` | welcome | 16 random bytes, new on every accepted connection ([`ResumeToken`]) |
 //! | `epoch`        | welcome | 64 random bits drawn when the host started: a client that reconnects and finds another epoch knows the host restarted and lost what it held |
@@ -56,6 +57,42 @@
 //! connection slot, and with status 4 when the connection's source address
 //! holds its share already; these refusals may come before the hello is read.
 //! After the welcome both sides send only frames.
+//!
+//! ## Authentication
+//!
+//! A host that requires credentials answers a hello whose `m` is not 0 with
+//! a challenge instead of a welcome; the client answers with a proof, and
+//! the host then sends the welcome (accepted, or status 6). A hello with
+//! `m` = 0 is refused with status 6 at once. A host without credentials
+//! answers every hello with a welcome, whatever its `m`.
+//!
+//! ```text
+//! host -> client  Challenge (39 bytes)
+//! +--------+---------+-----------+--------------------+
+//! | "SKEN" | version | 7: u8     | nonce              |
+//! | 4 B    | u16     | challenge | 32 random bytes    |
+//! +--------+---------+-----------+--------------------+
+//!
+//! client -> host  Proof (1 + p bytes)
+//! +-------------+-------------------------------------------+
+//! | p: u8 1..64 | proof: 32 B (m = 1) or 64 B (m = 2)       |
+//! +-------------+-------------------------------------------+
+//! ```
+//!
+//! The proof covers the [`transcript`]: the 21 bytes `socketengine auth v4`
+//! and a zero byte, the nonce, the name (`n: u8` and its bytes) and a
+//! channel binding (`b: u8` and its bytes; empty, `b` = 0, over plain TCP).
+//! For `m` = 1 the proof is HMAC-SHA-256 of the transcript keyed with the
+//! SHA-256 of the shared token; for `m` = 2, the Ed25519 signature of the
+//! transcript (checked strictly, RFC 8032 with no malleable encodings). The
+//! host checks it against the credential it lists for the name; a name it
+//! does not list, a proof of another method or length, or a wrong proof
+//! get status 6 alike. The nonce is new on every connection, so a proof
+//! seen once proves nothing again; the name is covered, so a proof for one
+//! name proves no other. A client that proves its name takes it over from
+//! a connection the host still thinks is open (it is that name's holder,
+//! token or not). The host's slot and deadline for the handshake cover the
+//! proof.
 //!
 //! # Frames
 //!
@@ -172,7 +209,9 @@
 //! route it refuses, the host sends the sender a control frame of op
 //! [`OP_UNDELIVERED`] (`0x02`) on the frame's channel, whose payload is a reason
 //! code `u8` (1 unknown id, 2 unknown name, 3 refused, 4 unsupported, 5
-//! unknown room, 6 unknown group, 7 over a limit of the host's) and UTF-8 detail ([`Undelivered`]): the other targets still
+//! unknown room, 6 unknown group, 7 over a limit of the host's, 8 forbidden
+//! by the sender's permissions: the detail is the action, a space and what it
+//! was tried on) and UTF-8 detail ([`Undelivered`]): the other targets still
 //! get their copies.
 //!
 //! A data frame on `cmd`, routed to the client named `arm`, carrying `go`:
@@ -290,7 +329,8 @@
 //! answer. Otherwise the payload is UTF-8 detail ([`Failure`]): `1` no
 //! responder (nothing answers on that channel; the detail is its name), `2`
 //! a malformed request, `3` the responder failed (the answer would not fit a
-//! frame). A request from a host to a client is answered with status 1.
+//! frame), `4` forbidden by the requester's permissions (the detail is the
+//! channel). A request from a host to a client is answered with status 1.
 //!
 //! | channel      | request payload | answer                                                                                   |
 //! |--------------|-----------------|------------------------------------------------------------------------------------------|
@@ -338,10 +378,11 @@
 //!
 //! ```text
 //! 53 4b 45 4e   "SKEN"
-//! 03 00         version 3
+//! 04 00         version 4
 //! 03            name length
 //! 63 61 6d      "cam"
 //! 00            no resume token
+//! 00            no credential
 //! ```
 //!
 //! ```
@@ -349,7 +390,7 @@
 //!
 //! let mut hello = Vec::new();
 //! Hello::new("cam").encode(&mut hello).unwrap();
-//! assert_eq!(hello, b"SKEN\x03\x00\x03cam\x00");
+//! assert_eq!(hello, b"SKEN\x04\x00\x03cam\x00\x00");
 //!
 //! let wire = Header::data("pose").to_bytes(b"hi").unwrap();
 //! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
@@ -389,16 +430,17 @@ pub use frame::{
     MAX_CHANNEL_LEN, Route,
 };
 pub use handshake::{
-    Hello, MAGIC, MAX_HELLO, ResumeToken, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
+    Answer, AuthMethod, CHALLENGE_LEN, Challenge, Hello, MAGIC, MAX_HELLO, MAX_PROOF, NONCE_LEN,
+    Proof, ResumeToken, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus, transcript,
 };
 pub use lane::{
     Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, MAX_IMAGES_IN_PROGRESS, OP_IMAGE_ACK, Offer,
 };
 pub use listing::{
     ChannelEntry, ClientEntry, Failure, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP,
-    SERVICE_SYNC, STATUS_BAD_REQUEST, STATUS_FAILED, STATUS_NO_RESPONDER, STATUS_OK, SYSTEM_PREFIX,
-    decode_channels, decode_clients, decode_lookup, encode_channels, encode_clients, encode_lookup,
-    is_system,
+    SERVICE_SYNC, STATUS_BAD_REQUEST, STATUS_FAILED, STATUS_FORBIDDEN, STATUS_NO_RESPONDER,
+    STATUS_OK, SYSTEM_PREFIX, decode_channels, decode_clients, decode_lookup, encode_channels,
+    encode_clients, encode_lookup, is_system,
 };
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 pub use pattern::Pattern;

@@ -223,10 +223,11 @@ pub(crate) fn fake_peer(answer: Vec<u8>) -> (SocketAddr, JoinHandle<TcpStream>) 
             .expect("read timeout");
         let mut head = [0u8; 7];
         stream.read_exact(&mut head).expect("read hello");
-        // The name, then the token's length byte and the token.
+        // The name, then the token's length byte and the token, then the
+        // authentication method.
         let mut name = vec![0u8; usize::from(head[6]) + 1];
         stream.read_exact(&mut name).expect("read hello name");
-        let mut token = vec![0u8; usize::from(name[name.len() - 1])];
+        let mut token = vec![0u8; usize::from(name[name.len() - 1]) + 1];
         stream.read_exact(&mut token).expect("read hello token");
         stream.write_all(&answer).expect("send answer");
         stream

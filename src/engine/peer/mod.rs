@@ -57,7 +57,7 @@ use super::{Command, Notifier};
 use crate::memory::Memory;
 use crate::protocol::{Header, ImageLane, Kind, Outbox, Pattern};
 use crate::time::deadline;
-use crate::{ClientId, ClientInfo, Error, ErrorKind, Message, Result};
+use crate::{Action, ClientId, ClientInfo, Error, ErrorKind, Message, Permissions, Result};
 
 /// One connected peer, shared by the event loop and the public handles.
 #[derive(Debug)]
@@ -108,6 +108,9 @@ pub(crate) struct Peer {
     /// it declared, to declare again after a reconnection. A lock read on
     /// every broadcast, written only when the client declares.
     interest: RwLock<Option<Arc<[Pattern]>>>,
+    /// What a host's client may do, by its credential (`None`: everything;
+    /// always `None` on a client's own peer).
+    permissions: Option<Arc<Permissions>>,
 }
 
 /// Settings and handles a new peer needs.
@@ -129,6 +132,8 @@ pub(crate) struct PeerParts {
     /// The handle's memory budget, which the peer's outbox and image lane
     /// draw from.
     pub(crate) memory: Arc<Memory>,
+    /// What a host's client may do (`None`: everything).
+    pub(crate) permissions: Option<Arc<Permissions>>,
 }
 
 impl Peer {
@@ -162,6 +167,7 @@ impl Peer {
             dropped: AtomicU64::new(0),
             waiters: AtomicUsize::new(0),
             interest: RwLock::new(None),
+            permissions: parts.permissions,
             image_lane: parts.image_chunk.is_some(),
             memory,
         }
@@ -204,12 +210,25 @@ impl Peer {
         self.connected.load(Ordering::Acquire)
     }
 
-    /// Whether this peer wants `channel` from a broadcast or relay.
+    /// Whether this peer wants `channel` from a broadcast or relay: it
+    /// declared an interest in it (or none), and may subscribe to it.
     pub(crate) fn wants(&self, channel: &str) -> bool {
-        match &*self.interest.read() {
+        let wanted = match &*self.interest.read() {
             None => true,
             Some(patterns) => patterns.iter().any(|p| p.matches(channel)),
-        }
+        };
+        wanted && self.may(Action::Subscribe, channel)
+    }
+
+    /// Whether this peer's permissions allow `action` on `name`.
+    pub(crate) fn may(&self, action: Action, name: &str) -> bool {
+        crate::auth::permits(self.permissions.as_deref(), action, name)
+    }
+
+    /// Whether this peer is held to permissions (a host's client that
+    /// proved a credential).
+    pub(crate) fn is_restricted(&self) -> bool {
+        self.permissions.is_some()
     }
 
     /// Whether this peer declared an interest overlapping `group`: a member

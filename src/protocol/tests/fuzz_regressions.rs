@@ -149,8 +149,8 @@ fn fuzzed_hellos() -> [(&'static str, Vec<u8>, usize, HelloDecision); 6] {
         ("version 0", cat(&[b"SKEN", &[0, 0, 0]]), 7, Err(UnsupportedVersion(0))),
         ("magic twice", doubled, 7, Err(UnsupportedVersion(0x4b53))),
         ("version 1", cat(&[b"SKEN", &[1, 0, 0]]), 7, Err(UnsupportedVersion(1))),
-        ("empty name", cat(&[b"SKEN", &[3, 0, 0, 0]]), 8, Ok(Some((Hello::new(""), 8)))),
-        ("name of bad utf-8", cat(&[b"SKEN", &[3, 0, 4, 0x0d, 0xe1, 0x3a, 0xcf, 0xde]]), 11,
+        ("empty name", cat(&[b"SKEN", &[4, 0, 0, 0, 0]]), 9, Ok(Some((Hello::new(""), 9)))),
+        ("name of bad utf-8", cat(&[b"SKEN", &[4, 0, 4, 0x0d, 0xe1, 0x3a, 0xcf, 0xde]]), 11,
             Err(BadUtf8("client name"))),
     ]
 }

@@ -1,6 +1,9 @@
 //! The hello and the welcome.
 
 use super::*;
+use crate::protocol::{
+    Answer, AuthMethod, CHALLENGE_LEN, Challenge, MAX_PROOF, NONCE_LEN, Proof, transcript,
+};
 
 // ---------------------------------------------------------------------------
 // Handshake
@@ -15,13 +18,20 @@ fn hello_names() -> [String; 4] {
     ]
 }
 
-/// Every hello of the table: each name without a token and with one.
+/// Every hello of the table: each name without a token and with one, under
+/// each authentication method.
 fn hellos() -> Vec<Hello> {
     let token = ResumeToken(*b"0123456789abcdef");
-    hello_names()
-        .into_iter()
-        .flat_map(|name| [None, Some(token)].map(|t| Hello::new(name.clone()).with_resume(t)))
-        .collect()
+    let methods = [AuthMethod::None, AuthMethod::Token, AuthMethod::Ed25519];
+    let mut out = Vec::new();
+    for name in hello_names() {
+        for t in [None, Some(token)] {
+            for m in methods {
+                out.push(Hello::new(name.clone()).with_resume(t).with_auth(m));
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -41,9 +51,10 @@ fn hello_round_trips_and_leaves_following_bytes() {
             name.as_bytes(),
             &[token.len() as u8],
             token,
+            &[hello.auth.code()],
         ]);
         assert_eq!(wire, expected);
-        let used = 8 + name.len() + token.len();
+        let used = 9 + name.len() + token.len();
         assert_eq!(Hello::decode(&wire), Ok(Some((hello.clone(), used))));
         wire.extend_from_slice(&encode(&frame(Kind::Data, "a", None, b"")));
         assert_eq!(Hello::decode(&wire), Ok(Some((hello, used))));
@@ -118,7 +129,7 @@ fn any_wrong_magic_byte_is_caught_as_it_arrives() {
 
 #[test]
 fn hello_with_another_version_is_unsupported() {
-    for version in [0, 1, 2, 4, u16::MAX] {
+    for version in [0, 1, 2, 3, 5, u16::MAX] {
         let mut wire = Vec::new();
         Hello {
             version,
@@ -161,10 +172,11 @@ fn welcome_round_trips_every_status() {
         WelcomeStatus::NameTaken,
         WelcomeStatus::AddressLimit,
         WelcomeStatus::Evicted,
-        WelcomeStatus::Unknown(6),
+        WelcomeStatus::Unauthorized,
+        WelcomeStatus::Unknown(8),
         WelcomeStatus::Unknown(255),
     ];
-    for (code, status) in [0u8, 1, 2, 3, 4, 5, 6, 255].into_iter().zip(statuses) {
+    for (code, status) in [0u8, 1, 2, 3, 4, 5, 6, 8, 255].into_iter().zip(statuses) {
         let welcome = Welcome {
             version: VERSION,
             status,
@@ -191,5 +203,95 @@ fn welcome_round_trips_every_status() {
         for i in 0..WELCOME_LEN {
             assert_eq!(Welcome::decode(&wire[..i]), Ok(None), "{status:?} at {i}");
         }
+    }
+}
+
+#[test]
+fn an_unknown_auth_method_is_an_error_once_its_byte_is_in() {
+    for code in [3u8, 7, 255] {
+        let wire = cat(&[b"SKEN", &VERSION.to_le_bytes(), &[1, b'a', 0, code]]);
+        assert_eq!(Hello::decode(&wire[..9]), Ok(None));
+        assert_eq!(Hello::decode(&wire), Err(DecodeError::BadAuthMethod(code)));
+    }
+    assert_eq!(AuthMethod::None.proof_len(), 0);
+    assert_eq!(AuthMethod::Token.proof_len(), 32);
+    assert_eq!(AuthMethod::Ed25519.proof_len(), MAX_PROOF);
+}
+
+#[test]
+fn an_answer_is_a_challenge_or_a_welcome_decided_at_every_split() {
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    let challenge = Challenge {
+        version: VERSION,
+        nonce,
+    };
+    let wire = challenge.encode();
+    let expected = cat(&[b"SKEN", &VERSION.to_le_bytes(), &[7], &nonce]);
+    assert_eq!(wire.to_vec(), expected);
+    assert_eq!(wire.len(), CHALLENGE_LEN);
+    let with_more = cat(&[&wire, &[1, 2, 3]]);
+    let want = Ok(Some((Answer::Challenge(challenge), CHALLENGE_LEN)));
+    assert_eq!(Answer::decode(&with_more), want);
+    for i in 0..CHALLENGE_LEN {
+        assert_eq!(Answer::decode(&wire[..i]), Ok(None), "challenge at {i}");
+    }
+    let welcome = Welcome {
+        version: VERSION,
+        status: WelcomeStatus::Unauthorized,
+        client_id: 0,
+        host_time_ns: 5,
+        resume: ResumeToken::NONE,
+        epoch: 0,
+    };
+    let wire = welcome.encode();
+    let want = Ok(Some((Answer::Welcome(welcome), WELCOME_LEN)));
+    assert_eq!(Answer::decode(&wire), want);
+    for i in 0..WELCOME_LEN {
+        assert_eq!(Answer::decode(&wire[..i]), Ok(None), "welcome at {i}");
+    }
+    assert_eq!(Answer::decode(b"HTTP"), Err(DecodeError::BadMagic));
+}
+
+#[test]
+fn proofs_round_trip_and_bad_lengths_are_errors() {
+    for len in [1usize, 32, MAX_PROOF] {
+        let proof = Proof(vec![0xab; len]);
+        let mut wire = Vec::new();
+        proof.encode(&mut wire).unwrap();
+        assert_eq!(wire[0] as usize, len);
+        wire.push(0x55);
+        assert_eq!(Proof::decode(&wire), Ok(Some((proof.clone(), 1 + len))));
+        for i in 0..=len {
+            assert_eq!(Proof::decode(&wire[..i]), Ok(None), "{len} at {i}");
+        }
+        assert_eq!(format!("{proof:?}"), format!("Proof({len} bytes)"));
+    }
+    for len in [0u8, 65, 255] {
+        assert_eq!(
+            Proof::decode(&[len]),
+            Err(DecodeError::BadProofLen(len.into()))
+        );
+    }
+    let mut dst = Vec::new();
+    for len in [0, MAX_PROOF + 1] {
+        let err = Proof(vec![0; len]).encode(&mut dst);
+        assert_eq!(err, Err(DecodeError::BadProofLen(len)));
+    }
+    assert!(dst.is_empty());
+}
+
+#[test]
+fn a_transcript_covers_the_nonce_the_name_and_the_binding() {
+    let base = transcript(&[1; NONCE_LEN], "arm", b"");
+    assert!(base.starts_with(b"socketengine auth v4\0"));
+    let others = [
+        transcript(&[2; NONCE_LEN], "arm", b""),
+        transcript(&[1; NONCE_LEN], "arm2", b""),
+        transcript(&[1; NONCE_LEN], "ar", b"m"),
+        transcript(&[1; NONCE_LEN], "arm", b"x"),
+    ];
+    for (i, other) in others.iter().enumerate() {
+        assert_ne!(&base, other, "{i}");
     }
 }
