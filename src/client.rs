@@ -13,7 +13,7 @@ use crate::engine::{
 use crate::handle::Core;
 use crate::protocol::{
     ChannelEntry, ClientEntry, DecodeError, Header, Kind, OP_INTEREST, Pattern, SERVICE_CHANNELS,
-    SERVICE_CLIENTS, SERVICE_LOOKUP, decode_channels, decode_clients, decode_lookup,
+    SERVICE_CLIENTS, SERVICE_LOOKUP, SERVICE_SYNC, decode_channels, decode_clients, decode_lookup,
     encode_interest,
 };
 use crate::{
@@ -331,6 +331,25 @@ impl Client {
     /// `TimedOut` after the write timeout; `NotConnected` if the connection closed.
     pub fn flush(&self) -> Result<()> {
         self.inner.core.flush()
+    }
+
+    /// Waits until the host has acted on everything this client sent before
+    /// the call: stored it, delivered it, or sent its notice about it (an
+    /// [`Event::Undelivered`](crate::Event::Undelivered), in the
+    /// [events](crate::Inbox::events) by the time this returns). One round
+    /// trip to the host's `$sync` service, which every client may ask
+    /// whatever its permissions; [`write_confirmed`](Self::write_confirmed)
+    /// is a write and a sync that reports the notice as its error.
+    ///
+    /// # Errors
+    ///
+    /// As [`clients`](Self::clients).
+    ///
+    /// # Locking
+    ///
+    /// As [`clients`](Self::clients).
+    pub fn sync(&self) -> Result<()> {
+        self.ask(SERVICE_SYNC, Bytes::new()).map(drop)
     }
 
     /// The host's client list, as the host sees it: every connected client

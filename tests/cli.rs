@@ -692,3 +692,56 @@ fn stats_tables_escape_peers_names_and_channels_and_count_who_was_turned_away() 
     assert_eq!(seen, (true, true), "the door's line and the client's row");
     client.close();
 }
+
+#[test]
+fn keygen_auth_and_key_admit_only_the_keyholder_and_warn_on_open_addresses() {
+    let dir = std::env::temp_dir().join(format!("socketengine-cli-auth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("arm.key");
+    let key = key.to_str().unwrap();
+    let (status, line, err) = run(&["keygen", "arm", "--key", key]);
+    assert!(status.success(), "{err}");
+    assert!(
+        line.starts_with("arm ed25519:") && line.trim_end().ends_with(" all"),
+        "{line}"
+    );
+    let secret = std::fs::read_to_string(key).unwrap();
+    let secret = secret.lines().find(|l| l.starts_with("ed25519:")).unwrap();
+    assert!(
+        !line.contains(secret) && !err.contains(secret),
+        "the secret was printed"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads the key");
+    }
+    // Again: the file is read, not overwritten, and the line is the same.
+    let (status, again, _) = run(&["keygen", "arm", "--key", key]);
+    assert!(status.success());
+    assert_eq!(again, line);
+    let auth = dir.join("auth");
+    let entry = line.trim_end().replace(" all", " publish=pose");
+    std::fs::write(&auth, format!("# test\n{entry}\n")).unwrap();
+    let (host, addr) = Child::host(&["--auth", auth.to_str().unwrap()]);
+    assert!(host.stderr_line().contains("admitting the 1 client(s)"));
+    let (status, _, err) = run(&["send", &addr, "pose", "1", "--name", "arm", "--key", key]);
+    assert!(status.success(), "the keyholder sends: {err}");
+    let (status, _, err) = run(&["send", &addr, "pose", "1", "--name", "arm"]);
+    assert_one_line_error(status, &err, "not authorized");
+    let (status, _, err) = run(&["send", &addr, "cmd", "1", "--name", "arm", "--key", key]);
+    assert_one_line_error(status, &err, "not permitted to publish \"cmd\"");
+    let bad = dir.join("bad-auth");
+    std::fs::write(&bad, "arm token:s3cret all\n").unwrap();
+    let (status, _, err) = run(&["host", ":0", "--auth", bad.to_str().unwrap()]);
+    assert_one_line_error(status, &err, "line 1");
+    assert!(!err.contains("s3cret"), "{err}");
+    drop(host);
+    // Open to the network without --auth: a warning, and it still runs.
+    let open = Child::spawn(&["host", "0.0.0.0:0"]);
+    assert!(open.stdout_line().starts_with("listening on 0.0.0.0:"));
+    assert!(open.stderr_line().starts_with("warning: "), "warns");
+    let _ = std::fs::remove_dir_all(&dir);
+}

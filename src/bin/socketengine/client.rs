@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
 use serde::Serialize;
-use socketengine::{Client, ClientId, Event, Message, To};
+use socketengine::{Client, ClientId, Credential, Event, Message, To};
 
 use crate::host::POLL;
 use crate::shutdown::Shutdown;
@@ -87,7 +87,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
     // after the message, its notice about the message (a name it does not
     // know, a limit of its own) has arrived, if it sent one.
     client
-        .lookup(client.name())
+        .sync()
         .map_err(lib)
         .context("the host did not confirm it")
         .with_context(failed)?;
@@ -403,14 +403,16 @@ fn connect(args: &Connect, default_name: &str, timeout: Duration) -> anyhow::Res
         Some(name) => name.clone(),
         None => format!("{default_name}-{}", std::process::id()),
     };
-    Client::builder()
+    let mut builder = Client::builder()
         .addr(&args.addr)
         .name(name)
         .max_frame(args.max_frame)
         .connect_timeout(timeout)
-        .write_timeout(timeout)
-        .connect()
-        .map_err(lib)
+        .write_timeout(timeout);
+    if let Some(key) = &args.key {
+        builder = builder.credential(Credential::from_file(key).map_err(lib)?);
+    }
+    builder.connect().map_err(lib)
 }
 
 /// A timeout in seconds from the command line.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use socketengine::{
-    AdmissionStats, ClientId, Event, Events, Host, Message, RecvTimeoutError, Relay,
+    AdmissionStats, Auth, ClientId, Event, Events, Host, Message, RecvTimeoutError, Relay,
 };
 
 use crate::args::{parse_addr, parse_queue, parse_size};
@@ -45,6 +45,16 @@ pub(crate) struct HostArgs {
     /// least 1, since the host counts and logs what it takes from the queues.
     #[arg(long, value_name = "N", value_parser = parse_queue, default_value_t = 1024)]
     queue: usize,
+    /// Admit only the clients this file lists, each proving its name with its
+    /// key, and hold each to the permissions listed with it: one client per
+    /// line, `NAME CREDENTIAL PERMISSIONS` (`socketengine keygen` prints the
+    /// first two and `all`; permissions are `publish=`, `subscribe=`,
+    /// `request=` and `rooms=` with comma-separated channel patterns).
+    /// Without it, anyone who reaches the address may read and write every
+    /// channel under any free name: the host warns when that address is not
+    /// loopback.
+    #[arg(long, value_name = "FILE")]
+    auth: Option<std::path::PathBuf>,
 }
 
 /// Runs the host until SIGINT or SIGTERM.
@@ -56,15 +66,32 @@ pub(crate) fn run(args: &HostArgs) -> anyhow::Result<()> {
         (true, false) => Relay::Off,
         (true, true) => Relay::Echo,
     };
-    let host = Host::builder()
+    let mut builder = Host::builder()
         .addr(&args.addr)
         .max_frame(args.max_frame)
         .queue_capacity(args.queue)
-        .relay(relay)
+        .relay(relay);
+    if let Some(file) = &args.auth {
+        let auth = Auth::from_file(file).map_err(lib)?;
+        eprintln!(
+            "admitting the {} client(s) listed in {}",
+            auth.len(),
+            file.display()
+        );
+        builder = builder.auth(auth);
+    }
+    let host = builder
         .start()
         .map_err(lib)
         .with_context(|| format!("cannot start a host on {}", args.addr))?;
     println!("listening on {}", host.local_addr());
+    if args.auth.is_none() && !host.local_addr().ip().is_loopback() {
+        eprintln!(
+            "warning: {} is reachable from the network and this host has no --auth: anyone \
+             who reaches it can read and write every channel and take any free name",
+            host.local_addr()
+        );
+    }
     let mut serve = Serve::new(&host, args);
     let result = serve.serve(&shutdown);
     let missed: u64 = host.clients().iter().map(|c| c.dropped).sum();
@@ -258,13 +285,14 @@ impl<'a> Serve<'a> {
 fn door(stats: &AdmissionStats) -> String {
     format!(
         "in the handshake {}   turned away: {} full, {} per address, {} evicted, \
-         {} timed out, {} bad hello, {} name taken",
+         {} timed out, {} bad hello, {} name taken, {} unauthorized",
         stats.handshaking,
         stats.host_full,
         stats.address_limit,
         stats.evicted,
         stats.timed_out,
         stats.bad_hello,
-        stats.name_taken
+        stats.name_taken,
+        stats.unauthorized
     )
 }

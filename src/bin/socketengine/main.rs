@@ -18,6 +18,7 @@ mod bench;
 mod client;
 mod demo;
 mod host;
+mod keygen;
 mod rtt;
 mod show;
 mod shutdown;
@@ -54,10 +55,12 @@ enum Command {
     Host(host::HostArgs),
     /// Send one message and exit; the exit status says whether it was delivered.
     ///
-    /// Exit status 0 means the bytes were handed to the kernel on a live
-    /// connection to the host (the wire format has no acknowledgement yet). With
-    /// --wait-echo, it means more: the host (`host --echo`) sent the same bytes
-    /// back on the same channel within --timeout.
+    /// Exit status 0 means the host has acted on the message: stored it, or
+    /// passed it on to where it was routed (a round trip to the host after
+    /// the write confirms it). A name the host does not know, a limit of the
+    /// host's or a permission it lacks fails the command with the host's
+    /// reason. With --wait-echo, it means more: the host (`host --echo`) sent
+    /// the same bytes back on the same channel within --timeout.
     Send(client::SendArgs),
     /// Print the messages this client receives, one line each, until Ctrl-C.
     ///
@@ -102,6 +105,17 @@ enum Command {
     /// GB/s, control round trips per second, round-trip p50/p99 and drops; after
     /// --secs seconds (or Ctrl-C), a summary, and everything is closed.
     Demo(demo::DemoArgs),
+    /// Make a client's key and print the line that admits it to a host.
+    ///
+    /// Writes a new Ed25519 key to --key (readable by its owner only; an
+    /// existing file is read instead, never overwritten) and prints, on
+    /// stdout, the line for the host's `--auth` file: the name, the public
+    /// key, and `all` (every permission; narrow it with `publish=`,
+    /// `subscribe=`, `request=` and `rooms=` patterns). The client then
+    /// connects with `--name NAME --key FILE`. A key file may instead hold a
+    /// shared token, written by hand as `token:SECRET`; its line lists the
+    /// token's SHA-256. Secrets are never printed.
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Options shared by the commands that connect as a client.
@@ -111,10 +125,14 @@ struct Connect {
     #[arg(value_parser = parse_addr)]
     addr: String,
     /// The name this client gives the host (default: the command and the process
-    /// id, e.g. watch-4242). A newer client with a connected client's name takes
-    /// its place.
+    /// id, e.g. watch-4242). The host refuses a connected client's name to
+    /// others, unless they prove it with its key.
     #[arg(long)]
     name: Option<String>,
+    /// The key file that proves --name to a host that requires it (`host
+    /// --auth`); `socketengine keygen` makes one.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
     /// Largest frame accepted or sent (e.g. 64MiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
     max_frame: usize,
@@ -140,6 +158,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => client::stats(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
     }
     .map(|()| ExitCode::SUCCESS)
 }
