@@ -73,6 +73,9 @@ pub(crate) struct Config {
     pub(crate) auth: Option<Arc<Auth>>,
     /// What a client proves its name with, when the host asks.
     pub(crate) credential: Option<Credential>,
+    /// The channels whose own latest write a client sends again to a host
+    /// that restarted.
+    pub(crate) republish: Vec<Pattern>,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -168,6 +171,7 @@ impl Default for Config {
             write_deadline: Some(DEFAULT_WRITE_DEADLINE),
             auth: None,
             credential: None,
+            republish: Vec::new(),
         }
     }
 }
@@ -709,6 +713,24 @@ impl ClientBuilder {
     /// that requires none admits the client without asking. Default: none.
     pub fn credential(mut self, credential: Credential) -> Self {
         self.config.credential = Some(credential);
+        self
+    }
+
+    /// Sends this client's own latest write on each channel `channel` names
+    /// (a name or a [pattern](crate::Inbox::subscribe); call once per name
+    /// or pattern) again when it reconnects to a host that restarted, right
+    /// after the welcome and before the
+    /// [`Event::HostRestarted`](crate::Event::HostRestarted): the state a
+    /// restarted host lost (a robot's mode, its configuration, what a
+    /// [latched](HostBuilder::latched) channel holds) is back before anyone
+    /// asks. Only writes to the host itself count (`write`, `write_lock`,
+    /// `write_confirmed`, not routed ones); the client keeps one value per
+    /// channel (sharing the written buffer). An invalid name or pattern
+    /// keeps nothing. Default: none.
+    pub fn republish(mut self, channel: impl Into<String>) -> Self {
+        if let Ok(pattern) = Pattern::new(&channel.into()) {
+            self.config.republish.push(pattern);
+        }
         self
     }
 

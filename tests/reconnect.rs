@@ -208,3 +208,45 @@ fn a_client_back_on_the_same_host_is_not_told_it_restarted() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_client_republishes_its_own_latest_values_to_a_restarted_host_before_it_hears_of_it() {
+    let first = host_on("127.0.0.1:0");
+    let addr = first.local_addr().to_string();
+    let arm = Client::builder()
+        .addr(&addr)
+        .name("arm")
+        .reconnect_backoff(FIRST, CAP)
+        .republish("mode")
+        .republish("config/**")
+        .connect()
+        .unwrap();
+    let events = arm.events();
+    arm.write_lock("mode", "manual").unwrap();
+    arm.write_lock("mode", "auto").unwrap();
+    arm.write_lock("config/speed", "3").unwrap();
+    arm.write_lock("pose", "x").unwrap();
+    arm.to("nobody").write("config/route", "routed").unwrap();
+    arm.write_confirmed("config/limit", "9").unwrap();
+    first.close();
+    next(&events, |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    });
+    let second = host_on(&addr);
+    next(&events, |e| {
+        matches!(e, Event::HostRestarted { .. }).then_some(())
+    });
+    // Sent right after the welcome, so in by the time a sync returns.
+    arm.sync().unwrap();
+    let value = |c: &str| second.get(c).map(|m| m.payload().clone());
+    assert_eq!(value("mode").as_deref(), Some(&b"auto"[..]));
+    assert_eq!(value("config/speed").as_deref(), Some(&b"3"[..]));
+    assert_eq!(value("config/limit").as_deref(), Some(&b"9"[..]));
+    assert_eq!(value("pose"), None, "not republished");
+    assert_eq!(
+        value("config/route"),
+        None,
+        "routed writes are not the host's"
+    );
+    assert_eq!(second.get_all("mode").len(), 1, "only the latest");
+}

@@ -18,6 +18,7 @@ mod read_buf;
 mod reconnect;
 mod redial;
 mod registry;
+mod republish;
 mod requests;
 mod rooms;
 mod route;
@@ -146,6 +147,8 @@ pub(crate) struct Shared {
     /// Images dropped before they were whole, per channel: counted by the
     /// loop, read by the inbox's image stats.
     pub(crate) incomplete: image_rx::Incomplete,
+    /// A client's own latest writes to send again to a restarted host.
+    pub(crate) republish: republish::Republish,
 }
 
 impl Shared {
@@ -165,6 +168,7 @@ impl Shared {
                 max_bytes: config.history_bytes,
             });
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
+        let config_republish = config.republish.clone();
         Shared {
             store,
             registry: Registry::default(),
@@ -180,6 +184,7 @@ impl Shared {
             events_dropped: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             incomplete: image_rx::Incomplete::default(),
+            republish: republish::Republish::new(config_republish),
         }
     }
 

@@ -300,6 +300,9 @@ impl EventLoop {
             self.conn_mut(token).map(|c| c.addr),
         );
         self.reopen(token, client, now);
+        if let (true, Some(dial)) = (restarted, &self.client) {
+            self.shared.republish.send_all(&dial.peer);
+        }
         if let (true, Some(addr)) = (restarted, addr) {
             self.shared.emit(Event::HostRestarted { client, addr });
         }

@@ -433,12 +433,23 @@ fn wire_route(core: &Core, to: &To, mirror: bool) -> Result<Option<Route>, Error
 
 /// A host's write to every client on a latched channel: stored as the
 /// channel's latest value, for clients that join later
-/// ([`HostBuilder::latched`](crate::HostBuilder::latched)).
+/// ([`HostBuilder::latched`](crate::HostBuilder::latched)). A client's write
+/// to its host on a channel it republishes: kept to send again to a host
+/// that restarted ([`ClientBuilder::republish`](crate::ClientBuilder::republish)).
 fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
     let shared = core.shared();
-    if core.upstream().is_none() && *to == To::All && !shared.config.latched.is_empty() {
-        let (latched, store) = (&shared.config.latched, &shared.store);
-        crate::hub::latched::record_write(store, latched, channel, &payload.bytes, payload.image);
+    match core.upstream() {
+        None if *to == To::All && !shared.config.latched.is_empty() => {
+            let (latched, store) = (&shared.config.latched, &shared.store);
+            let (bytes, image) = (&payload.bytes, payload.image);
+            crate::hub::latched::record_write(store, latched, channel, bytes, image);
+        }
+        Some(_) if *to == To::Host => {
+            shared
+                .republish
+                .record(channel, &payload.bytes, payload.image)
+        }
+        _ => {}
     }
 }
 
