@@ -39,6 +39,7 @@ mod images;
 mod out;
 mod share;
 
+use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -107,10 +108,44 @@ pub(crate) struct Peer {
     /// every one): on a host, what the client declared; on a client, what
     /// it declared, to declare again after a reconnection. A lock read on
     /// every broadcast, written only when the client declares.
-    interest: RwLock<Option<Arc<[Pattern]>>>,
+    interest: RwLock<Option<Interest>>,
     /// What a host's client may do, by its credential (`None`: everything;
     /// always `None` on a client's own peer).
     permissions: Option<Arc<Permissions>>,
+}
+
+/// Groups whose membership a peer keeps the answer for.
+const GROUP_ANSWERS: usize = 16;
+
+/// A declared interest, and whether it overlaps the groups routed to lately.
+#[derive(Debug)]
+struct Interest {
+    patterns: Arc<[Pattern]>,
+    groups: Mutex<VecDeque<(Pattern, bool)>>,
+}
+
+impl Interest {
+    fn new(patterns: Arc<[Pattern]>) -> Interest {
+        Interest {
+            patterns,
+            groups: Mutex::default(),
+        }
+    }
+
+    /// Whether a pattern of this interest overlaps `group`: from the kept
+    /// answers, or worked out and kept (the oldest answer making way).
+    fn overlaps(&self, group: &Pattern) -> bool {
+        let mut groups = self.groups.lock();
+        if let Some((_, answer)) = groups.iter().find(|(g, _)| g == group) {
+            return *answer;
+        }
+        let answer = self.patterns.iter().any(|p| p.overlaps(group));
+        if groups.len() == GROUP_ANSWERS {
+            groups.pop_front();
+        }
+        groups.push_back((group.clone(), answer));
+        answer
+    }
 }
 
 /// Settings and handles a new peer needs.
@@ -215,7 +250,7 @@ impl Peer {
     pub(crate) fn wants(&self, channel: &str) -> bool {
         let wanted = match &*self.interest.read() {
             None => true,
-            Some(patterns) => patterns.iter().any(|p| p.matches(channel)),
+            Some(interest) => interest.patterns.iter().any(|p| p.matches(channel)),
         };
         wanted && self.may(Action::Subscribe, channel)
     }
@@ -232,22 +267,26 @@ impl Peer {
     }
 
     /// Whether this peer declared an interest overlapping `group`: a member
-    /// of it. A peer that declared none is in no group.
+    /// of it. A peer that declared none is in no group. The answer for the
+    /// last few groups asked is kept until the interest changes, so routing
+    /// to a group costs one pattern comparison per client and frame, not an
+    /// overlap test of every pattern.
     pub(crate) fn in_group(&self, group: &Pattern) -> bool {
         match &*self.interest.read() {
-            Some(patterns) => patterns.iter().any(|p| p.overlaps(group)),
+            Some(interest) => interest.overlaps(group),
             None => false,
         }
     }
 
     /// Records the channels this peer wants (`None`: every one).
     pub(crate) fn set_interest(&self, patterns: Option<Arc<[Pattern]>>) {
-        *self.interest.write() = patterns;
+        *self.interest.write() = patterns.map(Interest::new);
     }
 
     /// The channels this peer wants, as declared (`None`: every one).
     pub(crate) fn interest(&self) -> Option<Arc<[Pattern]>> {
-        self.interest.read().clone()
+        let interest = self.interest.read();
+        interest.as_ref().map(|i| Arc::clone(&i.patterns))
     }
 
     /// How long nothing has arrived from this peer, as of `now`.
@@ -580,5 +619,38 @@ impl Peer {
         if let Some(stream) = stream {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(texts: &[&str]) -> Arc<[Pattern]> {
+        texts
+            .iter()
+            .map(|t| Pattern::new(t).expect("valid"))
+            .collect()
+    }
+
+    #[test]
+    fn group_answers_are_kept_for_the_latest_groups_and_agree_with_the_overlap() {
+        let interest = Interest::new(patterns(&["arm/*", "cam/**/raw"]));
+        let groups: Vec<Pattern> = (0..40)
+            .map(|i| match i % 3 {
+                0 => Pattern::new(&format!("arm/{i}")),
+                1 => Pattern::new(&format!("cam/{i}/**")),
+                _ => Pattern::new(&format!("leg/{i}")),
+            })
+            .map(|p| p.expect("valid"))
+            .collect();
+        for _ in 0..3 {
+            for group in &groups {
+                let direct = interest.patterns.iter().any(|p| p.overlaps(group));
+                assert_eq!(interest.overlaps(group), direct, "{}", group.as_str());
+                assert!(interest.groups.lock().len() <= GROUP_ANSWERS);
+            }
+        }
+        assert_eq!(interest.groups.lock().len(), GROUP_ANSWERS);
     }
 }
