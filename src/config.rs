@@ -128,6 +128,10 @@ pub enum NamePolicy {
     RefuseTaken,
     /// Let the newer connection take the name and close the older one as
     /// replaced (the behaviour before names were identities).
+    ///
+    /// On a host with [auth](HostBuilder::auth), a client that proves its
+    /// name always takes it over this way, whatever the policy: it is the
+    /// name's holder, token or not.
     ReplaceOld,
 }
 
@@ -633,7 +637,7 @@ impl HostBuilder {
     /// ```
     /// use socketengine::{Auth, Client, Credential, Host, Permissions};
     ///
-    /// let key = Credential::generate();
+    /// let key = Credential::generate()?;
     /// let auth = Auth::new().client("arm", key.verifier(), Permissions::all());
     /// let host = Host::builder().addr("127.0.0.1:0").auth(auth).start()?;
     /// let addr = host.local_addr().to_string();

@@ -205,17 +205,23 @@ pub enum ErrorKind {
     /// it closes the connection that sent it.
     #[error("image: {0}")]
     Image(#[from] crate::image::ImageError),
-    /// The host's permissions for this client do not allow `action` on
-    /// `channel` (a channel, a pattern or a room, as the action says); see
-    /// [`Permissions`](crate::Permissions). Nothing else is affected: the
+    /// The host's permissions do not allow `action` on `channel` (a
+    /// channel, or a room for [`Action::Join`]); see
+    /// [`Permissions`](crate::Permissions). For this client's own action
+    /// `client` is `None`; for a message it sent to a receiver that may not
+    /// [subscribe](Action::Subscribe) to its channel, `client` is that
+    /// receiver (its name, or `#id`). Nothing else is affected: the
     /// connection stays open. In an
-    /// [`Event::Undelivered`](crate::Event::Undelivered), or a request's error.
-    #[error("not permitted to {action} {channel:?}")]
+    /// [`Event::Undelivered`](crate::Event::Undelivered), a confirmed
+    /// write's or a request's error, or a host's write to that receiver.
+    #[error("{}", forbidden_text(*.action, .channel, .client.as_deref()))]
     Forbidden {
-        /// What the client tried.
+        /// What was tried.
         action: Action,
         /// On what.
         channel: String,
+        /// Who lacks the permission, when it is not the one told.
+        client: Option<String>,
     },
     /// A credential, key file or auth file could not be used: the text says
     /// which file or line, and why (never the secret itself).
@@ -282,9 +288,10 @@ pub enum Refusal {
     /// The host has its most connections from this source address
     /// ([`max_connections_per_addr`](crate::HostBuilder::max_connections_per_addr)).
     AddressLimit,
-    /// The connection had not sent its hello when every handshake slot was
-    /// taken ([`max_handshakes`](crate::HostBuilder::max_handshakes)), and it
-    /// was the oldest: it made way for a newer one. Trying again is fine.
+    /// The connection had not finished its handshake (its hello, or its
+    /// proof when challenged) when every handshake slot was taken
+    /// ([`max_handshakes`](crate::HostBuilder::max_handshakes)), and it was
+    /// the oldest: it made way for a newer one. Trying again is fine.
     Evicted,
     /// The host does not speak this client's protocol version.
     VersionMismatch,
@@ -335,6 +342,14 @@ impl Refusal {
             WelcomeStatus::Unauthorized => Refusal::Unauthorized,
             WelcomeStatus::Unknown(code) => Refusal::Unknown(code),
         })
+    }
+}
+
+/// How [`ErrorKind::Forbidden`] reads.
+fn forbidden_text(action: Action, channel: &str, client: Option<&str>) -> String {
+    match client {
+        None => format!("not permitted to {action} {channel:?}"),
+        Some(client) => format!("{client:?} is not permitted to {action} {channel:?}"),
     }
 }
 

@@ -1,30 +1,28 @@
-//! Unguessable bytes from the system's random source, without a dependency:
-//! resume tokens, host epochs, authentication nonces and new keys.
+//! Unguessable bytes from the operating system's random source
+//! (`getrandom`): resume tokens, host epochs, authentication nonces and new
+//! keys.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Fills `buf` from `/dev/urandom` where it exists, else (or if reading it
-/// fails) from std's randomly keyed SipHash over a counter and the clock.
-pub(crate) fn fill(buf: &mut [u8]) {
-    if !read_urandom(buf) {
-        hashed(buf);
-    }
-}
-
-/// `N` fresh random bytes.
-pub(crate) fn bytes<const N: usize>() -> [u8; N] {
+/// `N` bytes from the system's random source, or `None` if it fails (what
+/// a new key needs: nothing less will do).
+pub(crate) fn system_bytes<const N: usize>() -> Option<[u8; N]> {
     let mut out = [0u8; N];
-    fill(&mut out);
-    out
+    getrandom::fill(&mut out).ok().map(|()| out)
 }
 
-fn read_urandom(buf: &mut [u8]) -> bool {
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut file| file.read_exact(buf))
-        .is_ok()
+/// `N` fresh random bytes: from the system's random source, or, in the
+/// unlikely case it fails, from std's randomly keyed SipHash over a counter
+/// and the clock (enough for a nonce or a token that must not repeat; not
+/// for a key).
+pub(crate) fn bytes<const N: usize>() -> [u8; N] {
+    system_bytes().unwrap_or_else(|| {
+        let mut out = [0u8; N];
+        hashed(&mut out);
+        out
+    })
 }
 
 /// The fallback: each 8 bytes from their own `RandomState`, whose keys std
@@ -46,6 +44,10 @@ mod tests {
 
     #[test]
     fn draws_differ() {
+        assert!(
+            system_bytes::<32>().is_some(),
+            "this machine has a random source"
+        );
         let draws: Vec<[u8; 16]> = (0..64).map(|_| bytes()).collect();
         for (i, a) in draws.iter().enumerate() {
             assert!(draws[i + 1..].iter().all(|b| a != b), "draw {i} repeats");

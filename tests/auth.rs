@@ -23,7 +23,7 @@ const SEED: [u8; 32] = [7; 32];
 /// publishes `camera/**`, subscribes to `cmd/cam`, may join `cams/*`).
 fn auth_host() -> (Host, Credential) {
     let arm = Credential::ed25519(SEED);
-    let cam = Credential::generate();
+    let cam = Credential::generate().unwrap();
     let cam_may = Permissions::none()
         .allow(Action::Publish, "camera/**")
         .and_then(|p| p.allow(Action::Subscribe, "cmd/cam"))
@@ -71,10 +71,10 @@ fn only_a_listed_name_with_its_credential_gets_in() {
     ops.write_confirmed("pose", "2").unwrap();
     let turned_away = [
         connect(&host, "arm", None),
-        connect(&host, "arm", Some(Credential::generate())),
+        connect(&host, "arm", Some(Credential::generate().unwrap())),
         connect(&host, "arm", Some(Credential::token("s3cret"))),
         connect(&host, "ops", Some(Credential::token("S3cret"))),
-        connect(&host, "stranger", Some(Credential::generate())),
+        connect(&host, "stranger", Some(Credential::generate().unwrap())),
         connect(&host, "", Some(Credential::ed25519(SEED))),
         connect(&host, "", None),
     ];
@@ -98,7 +98,11 @@ fn no_one_takes_a_connected_name_without_its_credential_and_its_holder_takes_it_
     let id = arm.id();
     for _ in 0..20 {
         assert!(refused(connect(&host, "arm", None)));
-        assert!(refused(connect(&host, "arm", Some(Credential::generate()))));
+        assert!(refused(connect(
+            &host,
+            "arm",
+            Some(Credential::generate().unwrap())
+        )));
     }
     // The victim keeps its connection and what is addressed to it.
     host.to(id).write_lock("cmd", "stay").unwrap();
@@ -175,7 +179,7 @@ fn a_client_publishes_only_where_permitted_and_is_told_otherwise() {
     let (channel, kind) = next_undelivered(&events);
     assert_eq!(channel, "cmd/arm");
     assert!(
-        matches!(&kind, ErrorKind::Forbidden { action: Action::Publish, channel } if channel == "cmd/arm"),
+        matches!(&kind, ErrorKind::Forbidden { action: Action::Publish, channel, client: None } if channel == "cmd/arm"),
         "{kind:?}"
     );
     // Routed or confirmed, the same; the connection stays, the payload comes back.
@@ -213,8 +217,12 @@ fn a_client_receives_only_what_it_may_subscribe_to_and_senders_are_told() {
     let (channel, kind) = next_undelivered(&arm_events);
     assert_eq!(channel, "secret");
     assert!(
-        matches!(&kind, ErrorKind::Forbidden { action: Action::Subscribe, channel } if channel == "cam"),
+        matches!(&kind, ErrorKind::Forbidden { action: Action::Subscribe, channel, client: Some(c) } if channel == "secret" && c == "cam"),
         "{kind:?}"
+    );
+    assert_eq!(
+        kind.to_string(),
+        "\"cam\" is not permitted to subscribe \"secret\""
     );
     arm.to("cam").write_confirmed("cmd/cam", "marker").unwrap();
     assert!(wait_until(TIMEOUT, || cam
@@ -232,7 +240,7 @@ fn requests_and_rooms_are_held_to_permissions_too() {
     let cam = connect(&host, "cam", Some(cam_key)).unwrap();
     let err = cam.clients().unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::Forbidden { action: Action::Request, channel } if channel == "$clients"),
+        matches!(err.kind(), ErrorKind::Forbidden { action: Action::Request, channel, .. } if channel == "$clients"),
         "{err}"
     );
     // `$sync` (confirmed writes) is always allowed.
@@ -242,7 +250,7 @@ fn requests_and_rooms_are_held_to_permissions_too() {
     let (channel, kind) = next_undelivered(&events);
     assert_eq!(channel, "rooms");
     assert!(
-        matches!(&kind, ErrorKind::Forbidden { action: Action::Join, channel } if channel == "ops"),
+        matches!(&kind, ErrorKind::Forbidden { action: Action::Join, channel, .. } if channel == "ops"),
         "{kind:?}"
     );
     cam.join("cams/left").unwrap();
@@ -257,4 +265,85 @@ fn a_host_without_auth_admits_clients_with_credentials() {
     let c = client_with(&host, "arm", |b| b.credential(Credential::ed25519(SEED)));
     c.write_confirmed("x", "y").unwrap();
     assert_eq!(host.admission_stats().unauthorized, 0);
+}
+
+#[test]
+fn what_the_host_writes_reaches_only_clients_that_may_subscribe_whatever_the_target() {
+    let (host, cam_key) = auth_host();
+    let cam = connect(&host, "cam", Some(cam_key)).unwrap();
+    let arm = connect(&host, "arm", Some(Credential::ed25519(SEED))).unwrap();
+    // The camera declares an interest in what it may not have, and joins a room.
+    cam.interest(["secret/**", "cmd/cam"]).unwrap();
+    cam.join("cams/left").unwrap();
+    arm.join("cams/left").unwrap();
+    assert!(wait_until(TIMEOUT, || host.members("cams/left").len() == 2));
+    arm.interest(["secret/**", "cmd/cam"]).unwrap();
+    cam.sync().unwrap();
+    arm.sync().unwrap();
+    // A batch to all, to a group and to a room: the camera gets none of the secrets.
+    let mut batch = host.lock();
+    batch.write("secret/a", "batch").unwrap();
+    batch.write("cmd/cam", "batch").unwrap();
+    batch.finish().unwrap();
+    host.to(socketengine::To::Group("secret/**".into()))
+        .write("secret/b", "group")
+        .unwrap();
+    host.to(socketengine::To::Room("cams/left".into()))
+        .write_lock("secret/c", "room")
+        .unwrap();
+    // By name: refused, with the payload back.
+    let err = host.to("cam").write("secret/d", "named").unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Forbidden { action: Action::Subscribe, client: Some(c), .. } if c == "cam"),
+        "{err}"
+    );
+    assert_eq!(err.payload().map(|p| &p[..]), Some(&b"named"[..]));
+    let mut batch = host.to("cam").lock();
+    batch.write("cmd/cam", "x").unwrap();
+    batch.write("secret/e", "x").unwrap();
+    assert!(matches!(
+        batch.finish().unwrap_err().kind(),
+        ErrorKind::Forbidden { .. }
+    ));
+    // The one that may has them all; then a marker the camera may have.
+    for c in ["secret/a", "secret/b", "secret/c"] {
+        assert!(wait_until(TIMEOUT, || arm.get(c).is_some()), "{c}");
+    }
+    host.to("cam").write_lock("cmd/cam", "marker").unwrap();
+    assert!(wait_until(TIMEOUT, || cam
+        .get("cmd/cam")
+        .is_some_and(|m| &m.payload()[..] == b"marker")));
+    for c in ["secret/a", "secret/b", "secret/c", "secret/d", "secret/e"] {
+        assert!(
+            cam.get(c).is_none(),
+            "{c} reached a client that may not have it"
+        );
+    }
+}
+
+#[test]
+fn a_client_answers_one_challenge_and_no_more() {
+    let challenge = |n: u8| {
+        socketengine::protocol::Challenge {
+            version: socketengine::protocol::VERSION,
+            nonce: [n; 32],
+        }
+        .encode()
+    };
+    let twice = [challenge(1), challenge(2)].concat();
+    let (addr, fake) = util::fake_peer(twice);
+    let err = Client::builder()
+        .addr(addr.to_string())
+        .name("arm")
+        .credential(Credential::ed25519(SEED))
+        .reconnect(false)
+        .connect()
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Protocol(_)), "{err}");
+    // It sent one proof (65 bytes), and closed.
+    let mut stream = fake.join().unwrap();
+    let mut got = Vec::new();
+    let _ = stream.read_to_end(&mut got);
+    assert_eq!(got.len(), 65, "one proof");
 }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -23,9 +24,10 @@ use crate::{Error, ErrorKind, Result};
 /// ```
 /// use socketengine::Credential;
 ///
-/// let key = Credential::generate();
+/// let key = Credential::generate()?;
 /// // The line the host's auth file lists for this key.
 /// assert!(key.verifier().to_string().starts_with("ed25519:"));
+/// # Ok::<(), socketengine::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Credential(Secret);
@@ -39,9 +41,11 @@ enum Secret {
 
 impl Credential {
     /// A shared token: the host's auth file lists its SHA-256
-    /// (`token-sha256:…`, see [`Credential::verifier`]). Simple to hand out;
-    /// anyone who reads the host's file could prove the name, which a key
-    /// does not allow.
+    /// (`token-sha256:…`, see [`Credential::verifier`]). Simple to hand out,
+    /// but weaker than a key: anyone who reads the host's file can prove the
+    /// name, and anyone who sees a handshake (or a fake host) can try to
+    /// guess the token offline, so make it long and random (32 random
+    /// bytes, say), never a password.
     pub fn token(secret: impl AsRef<[u8]>) -> Credential {
         Credential(Secret::Token(Sha256::digest(secret.as_ref()).into()))
     }
@@ -53,8 +57,15 @@ impl Credential {
     }
 
     /// A new Ed25519 key from the system's random source.
-    pub fn generate() -> Credential {
-        Credential::ed25519(crate::random::bytes())
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Credential`] when the system's random source fails: no
+    /// key is made from anything weaker.
+    pub fn generate() -> Result<Credential> {
+        crate::random::system_bytes()
+            .map(Credential::ed25519)
+            .ok_or_else(|| credential_error("the system's random source failed".into()))
     }
 
     /// Reads a key file: one line, `ed25519:` and the base64 seed (as
@@ -225,6 +236,17 @@ impl fmt::Debug for Verifier {
     }
 }
 
+/// A verifier of `method` that admits no one, checked instead of a listed
+/// one when a hello names no listed credential, so that both take as long.
+pub(super) fn decoy(method: AuthMethod) -> &'static Verifier {
+    static KEY: OnceLock<Verifier> = OnceLock::new();
+    static TOKEN: Verifier = Verifier::TokenSha256([0x5a; 32]);
+    match method {
+        AuthMethod::Ed25519 => KEY.get_or_init(|| Credential::ed25519([0x5a; 32]).verifier()),
+        AuthMethod::Token | AuthMethod::None => &TOKEN,
+    }
+}
+
 fn token_mac(key: &[u8; 32], transcript: &[u8]) -> Hmac<Sha256> {
     // HMAC takes a key of any length; 32 bytes cannot fail.
     let mut mac = <Hmac<Sha256>>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
@@ -266,9 +288,12 @@ mod tests {
 
     #[test]
     fn a_credential_proves_its_name_and_nothing_else() {
-        let (key, token) = (Credential::generate(), Credential::token("s3cret"));
+        let (key, token) = (
+            Credential::generate().expect("a key"),
+            Credential::token("s3cret"),
+        );
         let others = [
-            Credential::generate().verifier(),
+            Credential::generate().expect("a key").verifier(),
             Credential::token("s3cret!").verifier(),
         ];
         for credential in [&key, &token] {
@@ -294,7 +319,7 @@ mod tests {
 
     #[test]
     fn text_forms_round_trip_and_hide_secrets() {
-        let key = Credential::generate();
+        let key = Credential::generate().expect("a key");
         let file = key.to_key_file().expect("a key has a file");
         let again = Credential::parse(&file).expect("reads back");
         assert!(again.verifier() == key.verifier());

@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn lines_list_names_credentials_and_permissions() {
-        let (cam, ops) = (Credential::generate(), Credential::token("s3cret"));
+        let (cam, ops) = (
+            Credential::generate().expect("a key"),
+            Credential::token("s3cret"),
+        );
         let text = format!(
             "# the robot's clients\n\
              \n\
@@ -73,7 +76,7 @@ mod tests {
              mute   {}\n",
             cam.verifier(),
             ops.verifier(),
-            Credential::generate().verifier(),
+            Credential::generate().expect("a key").verifier(),
         );
         let auth = parse(&text).expect("parses");
         assert_eq!(auth.len(), 3);
@@ -88,7 +91,7 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named_and_no_secret_is_quoted() {
-        let key = Credential::generate().verifier();
+        let key = Credential::generate().expect("a key").verifier();
         let cases = [
             ("lonely\n".to_owned(), "line 1: expected a name"),
             (

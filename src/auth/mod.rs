@@ -28,8 +28,23 @@ use crate::{Action, Error, ErrorKind, Result};
 
 /// What one client may do on a host: for each [`Action`], the patterns of
 /// the channels (or, for [`Action::Join`], the rooms) it is permitted.
-/// Refusals reach the client as [`ErrorKind::Forbidden`]; what it may not
-/// subscribe to is simply not sent to it.
+/// Refusals reach the client as [`ErrorKind::Forbidden`], and its
+/// connection stays open.
+///
+/// * **Publish**: what it writes to the host or routes to others.
+/// * **Subscribe**: what it is sent, by anyone: the host's writes to it,
+///   to all, to a room or a group, relays, routes, latched values. A
+///   broadcast skips it; a write naming it is refused to the writer
+///   (`Forbidden` with `client` set; a host's batch naming it, if any
+///   channel in it is not permitted).
+/// * **Request**: the host's services (`$clients` lists every client,
+///   `$channels` every channel); `$sync`, which only confirms the client's
+///   own writes, is always permitted.
+/// * **Join**: the rooms it may join. Routing to a room is publishing.
+///
+/// A pattern `camera/**` matches `camera` itself too. Notices of what
+/// could not be delivered still say whether a name is connected, and
+/// whether a receiver may have a channel.
 ///
 /// ```
 /// use socketengine::{Action, Permissions};
@@ -217,10 +232,14 @@ impl Auth {
         binding: &[u8],
         proof: &Proof,
     ) -> Option<Arc<Permissions>> {
-        let entry = self.clients.get(name)?;
-        let transcript = transcript(nonce, name, binding);
-        let proven = entry.verifier.verify(method, &transcript, proof);
-        proven.then(|| Arc::clone(&entry.permissions))
+        let entry = self.clients.get(name);
+        let entry = entry.filter(|e| e.verifier.method() == method);
+        // A name not listed (or listed for another method) is checked
+        // against a decoy of the same method, so how long the answer takes
+        // does not tell which names are listed.
+        let verifier = entry.map_or_else(|| credential::decoy(method), |e| &e.verifier);
+        let proven = verifier.verify(method, &transcript(nonce, name, binding), proof);
+        entry.filter(|_| proven).map(|e| Arc::clone(&e.permissions))
     }
 }
 
@@ -282,7 +301,7 @@ mod tests {
 
     #[test]
     fn only_the_listed_credential_proves_a_listed_name() {
-        let key = Credential::generate();
+        let key = Credential::generate().expect("a key");
         let auth = Auth::new().client("arm", key.verifier(), Permissions::all());
         let nonce = [3u8; NONCE_LEN];
         let proof = key.prove(&transcript(&nonce, "arm", b""));

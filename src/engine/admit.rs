@@ -111,11 +111,11 @@ impl EventLoop {
         self.close(token, Some(error));
     }
 
-    /// Whether a completed hello may have a client slot: the one place where
-    /// a connection passes from the handshake's slots to the clients'.
-    /// Authentication (issue 13, part 5) goes here: a hello that proves its
-    /// credential is admitted whatever the unproven handshakes do, since
-    /// they only ever take handshake slots and make way for newer ones.
+    /// Whether a completed hello (proven, on a host with auth) may have a
+    /// client slot: the one place where a connection passes from the
+    /// handshake's slots to the clients'. Unproven handshakes only ever take
+    /// handshake slots, and a challenged one makes way only after every
+    /// silent one, with a grace counted from its challenge (`Gate::room`).
     pub(super) fn vet(&self, _hello: &Hello) -> Result<(), Refusal> {
         self.gate.check_clients(self.open_count)
     }

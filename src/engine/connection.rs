@@ -235,7 +235,7 @@ impl Open {
                 shared.requests.note(frame.channel_str(), &notice);
                 shared.emit(Event::Undelivered {
                     channel: frame.channel_str().to_owned(),
-                    error: route::error_of(notice),
+                    error: route::error_of(notice, frame.channel_str()),
                 });
             }
             Verdict::Room(op) => super::rooms::act(shared, &self.peer, op),

@@ -18,10 +18,14 @@ use crate::error::Refusal;
 use crate::info::AdmissionStats;
 
 /// How long a connection keeps its handshake slot whatever newer ones
-/// arrive. A client that sends its hello as soon as it is connected (ours
-/// does) is read well within it, so it cannot be pushed out by a flood; and
-/// a burst of honest clients larger than the slots waits in the listener's
-/// backlog instead of evicting its own members.
+/// arrive, from its accept and again from its challenge. A client that
+/// sends its hello as soon as it is connected (ours does) is read well
+/// within it, and a challenged one makes way only when no silent one can,
+/// so a flood of silent connections cannot push it out; and a burst of
+/// honest clients larger than the slots waits in the listener's backlog
+/// instead of evicting its own members. (A proof that takes longer than
+/// this round trip may be evicted when every slot holds a challenged
+/// connection.)
 pub(crate) const EVICTION_GRACE: Duration = Duration::from_millis(100);
 
 /// Whether a new connection can have a handshake slot now.
@@ -50,13 +54,17 @@ pub(crate) enum Turned {
     BadHello,
 }
 
-/// One connection waiting for its hello.
+/// One connection waiting for its hello (or, challenged, for its proof).
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     token: Token,
+    /// When it came in, or when it was challenged: its grace runs from here.
     since: Instant,
     /// `None`: no timeout (`Duration::MAX`).
     deadline: Option<Instant>,
+    /// Its hello came and was challenged: it makes way only when no
+    /// connection still waiting for its hello can.
+    proving: bool,
 }
 
 /// The door's state, owned by a host's event loop.
@@ -99,7 +107,11 @@ impl Gate {
     /// Whether a new connection can have a handshake slot at `now`; on
     /// [`Room::WaitUntil`] the gate remembers that connections are waiting.
     pub(crate) fn room(&mut self, now: Instant) -> Room {
-        let Some(oldest) = self.handshakes.front().filter(|_| self.is_full()) else {
+        let silent = self.handshakes.iter().find(|p| !p.proving);
+        let Some(oldest) = silent
+            .or(self.handshakes.front())
+            .filter(|_| self.is_full())
+        else {
             return Room::Free;
         };
         // A grace too long to represent never ends.
@@ -153,9 +165,20 @@ impl Gate {
             token,
             since: now,
             deadline,
+            proving: false,
         });
         *self.per_ip.entry(ip.to_canonical()).or_default() += 1;
         self.publish();
+    }
+
+    /// The connection's hello came and it was challenged at `now`: a round
+    /// trip for its proof begins, with a grace of its own, and it makes way
+    /// after every connection still silent.
+    pub(crate) fn challenged(&mut self, token: Token, now: Instant) {
+        if let Some(pending) = self.handshakes.iter_mut().find(|p| p.token == token) {
+            pending.since = now;
+            pending.proving = true;
+        }
     }
 
     /// The connection's handshake is complete: it leaves its slot and keeps
@@ -316,6 +339,24 @@ mod tests {
         gate.drained();
         assert!(!gate.may_accept_again());
         assert_eq!(gate.room(t0), Room::Free);
+    }
+
+    #[test]
+    fn a_challenged_connection_makes_way_last_and_gets_a_grace_of_its_own() {
+        let t0 = Instant::now();
+        let mut gate = gate(2, 10, 10, 10);
+        gate.enter(Token(1), ONE, t0);
+        gate.enter(Token(2), TWO, t0);
+        gate.challenged(Token(1), t0 + EVICTION_GRACE);
+        let later = t0 + EVICTION_GRACE * 3 / 2;
+        // The silent one goes first, though the challenged one is older.
+        assert_eq!(gate.room(later), Room::Evict(Token(2)));
+        gate.leave(Token(2), TWO);
+        gate.enter(Token(3), TWO, later);
+        gate.challenged(Token(3), later);
+        // Both proving: the older, once its grace from the challenge is over.
+        assert_eq!(gate.room(later), Room::WaitUntil(t0 + EVICTION_GRACE * 2));
+        assert_eq!(gate.room(t0 + EVICTION_GRACE * 2), Room::Evict(Token(1)));
     }
 
     #[test]

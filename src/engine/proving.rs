@@ -54,6 +54,7 @@ impl EventLoop {
             nonce: challenge.nonce,
         };
         conn.state = State::Proving(proving);
+        self.gate.challenged(token, now);
         // The proof may have come with the hello.
         self.read_proof(token, now);
     }

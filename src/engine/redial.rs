@@ -19,8 +19,8 @@ use super::event_loop::{EventLoop, FIRST_CONN};
 use super::reconnect::Reconnect;
 use super::{INTEREST_CHANNEL, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
 use crate::protocol::{
-    Answer, AuthMethod, Header, Hello, Kind, OP_INTEREST, ResumeToken, WELCOME_LEN, WelcomeStatus,
-    encode_interest,
+    Answer, AuthMethod, DecodeError, Header, Hello, Kind, OP_INTEREST, ResumeToken, WELCOME_LEN,
+    WelcomeStatus, encode_interest,
 };
 use crate::{ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, Refusal, Result};
 
@@ -61,6 +61,10 @@ pub(crate) struct Dial {
     /// The epoch of the host's last welcome: another one on a reconnection
     /// means the host restarted.
     host_epoch: Option<u64>,
+    /// Whether the attempt in progress has answered a challenge: a host
+    /// challenges once, and a second challenge is a protocol error (no
+    /// proofs of nonces a peer chooses, one after another).
+    challenged: bool,
     /// Where the first attempt's outcome goes (`connect` waits for it); taken
     /// when sent, so only later attempts are retried.
     first: Option<Sender<Result<()>>>,
@@ -101,6 +105,7 @@ impl Dial {
             reconnect,
             resume: None,
             host_epoch: None,
+            challenged: false,
             first: Some(first),
         }
     }
@@ -207,6 +212,9 @@ impl EventLoop {
         }
         self.conns.resize_with(self.conns.len().max(1), || None);
         self.conns[0] = Some(Conn::new(stream, addr, State::Connecting));
+        if let Some(dial) = &mut self.client {
+            dial.challenged = false;
+        }
     }
 
     /// The connect finished (or failed): on success, send the hello.
@@ -264,6 +272,14 @@ impl EventLoop {
             }
             Ok(Some((Answer::Challenge(challenge), used))) => {
                 conn.rbuf.buf.advance(used);
+                let again = self
+                    .client
+                    .as_mut()
+                    .map(|d| std::mem::replace(&mut d.challenged, true));
+                if again == Some(true) {
+                    let twice = DecodeError::BadControl("a second challenge");
+                    return self.close(token, Some(twice.into()));
+                }
                 self.answer_challenge(token, &challenge);
                 // The welcome may be in already (it is not, from this build's
                 // host, which waits for the proof).

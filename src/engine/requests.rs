@@ -154,6 +154,7 @@ fn error_of(failure: Failure) -> Error {
         Failure::Forbidden(channel) => ErrorKind::Forbidden {
             action: Action::Request,
             channel,
+            client: None,
         },
     };
     Error::new(kind)

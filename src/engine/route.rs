@@ -72,7 +72,7 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
             true => send(peer),
             false => forbidden.push(Undelivered::Forbidden {
                 action: Action::Subscribe.word().to_owned(),
-                name: receiver_name(peer),
+                name: peer.label(),
             }),
         }
     };
@@ -122,14 +122,6 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
     }
     for notice in missing.into_iter().chain(forbidden) {
         notify(sender, routed.channel, &notice);
-    }
-}
-
-/// How a notice names a receiver: its name, or `#id` if it has none.
-fn receiver_name(peer: &Peer) -> String {
-    match peer.name() {
-        "" => format!("#{}", peer.id().0),
-        name => name.to_owned(),
     }
 }
 
@@ -191,8 +183,9 @@ pub(super) fn notify(sender: &Peer, channel: &str, notice: &Undelivered) {
     }
 }
 
-/// The error a client reports for its host's notice.
-pub(crate) fn error_of(notice: Undelivered) -> Error {
+/// The error a client reports for its host's notice about what it sent on
+/// `channel`.
+pub(crate) fn error_of(notice: Undelivered, channel: &str) -> Error {
     let kind = match notice {
         Undelivered::UnknownClient(id) => ErrorKind::UnknownClient(ClientId(id)),
         Undelivered::UnknownName(name) => ErrorKind::UnknownName(name),
@@ -201,9 +194,16 @@ pub(crate) fn error_of(notice: Undelivered) -> Error {
         Undelivered::OverLimit(why) => ErrorKind::HostLimit(why),
         Undelivered::Refused(why) | Undelivered::Unsupported(why) => ErrorKind::RouteRefused(why),
         Undelivered::Forbidden { action, name } => match Action::from_word(&action) {
+            // The receiver named may not have the notice's channel.
+            Some(Action::Subscribe) => ErrorKind::Forbidden {
+                action: Action::Subscribe,
+                channel: channel.to_owned(),
+                client: Some(name),
+            },
             Some(action) => ErrorKind::Forbidden {
                 action,
                 channel: name,
+                client: None,
             },
             None => ErrorKind::RouteRefused(format!("{action} {name}")),
         },

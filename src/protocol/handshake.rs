@@ -239,9 +239,10 @@ pub enum WelcomeStatus {
     NameTaken,
     /// The host holds its most connections from the client's address.
     AddressLimit,
-    /// The host dropped the connection before its hello arrived, to give its
-    /// handshake slot to a newer connection (the oldest unfinished handshake
-    /// makes way when all slots are taken).
+    /// The host dropped the connection before its handshake was done (its
+    /// hello, or its proof), to give its handshake slot to a newer
+    /// connection (the oldest unfinished handshake makes way when all slots
+    /// are taken, silent ones before challenged ones).
     Evicted,
     /// The host requires a credential, and the client offered none, or its
     /// proof did not hold for the name it asked for.

@@ -52,7 +52,9 @@
 //! differing byte; a peer that stays silent is dropped after the handshake timeout.
 //! A host keeps a bounded number of connections in the handshake; when all
 //! those slots are taken, a new connection displaces the oldest one that has
-//! not sent its hello, which is told so with status 5 (best effort) and closed.
+//! not sent its hello (or, if every one has and was challenged, the one
+//! challenged longest ago), which is told so with status 5 (best effort) and
+//! closed.
 //! A host refuses a connection with status 2 when its clients fill every
 //! connection slot, and with status 4 when the connection's source address
 //! holds its share already; these refusals may come before the hello is read.

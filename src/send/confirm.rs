@@ -50,7 +50,7 @@ impl Target<'_> {
         let notices = requests.unwatch(watch);
         let written = written?;
         match notices.into_iter().next() {
-            Some(notice) => Err(with_payload(crate::engine::error_of(notice))),
+            Some(notice) => Err(with_payload(crate::engine::error_of(notice, channel))),
             None => Ok(written),
         }
     }

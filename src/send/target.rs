@@ -9,7 +9,7 @@ use super::{Outgoing, Payload, To};
 use crate::engine::{Charged, LockedImage, Peer, Registry};
 use crate::handle::Core;
 use crate::protocol::{DecodeError, Header, Outbox, Pattern, Route};
-use crate::{Error, ErrorKind, Result};
+use crate::{Action, Error, ErrorKind, Result};
 
 /// Sends to one target: from [`Host::to`](crate::Host::to) or
 /// [`Client::to`](crate::Client::to).
@@ -83,6 +83,7 @@ impl<'a> Target<'a> {
         latch(self.core, &self.to, channel, &payload);
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
+            permitted(&peer, &[channel]).map_err(|kind| payload.refused(kind))?;
             return queue(&peer, &header, payload).map(|()| 1);
         }
         let copies = Copies::of(self.core, &payload);
@@ -127,6 +128,7 @@ impl<'a> Target<'a> {
         latch(self.core, &self.to, channel, &payload);
         let peers = self.resolve(&payload)?;
         if let Peers::One(peer) = peers {
+            permitted(&peer, &[channel]).map_err(|kind| payload.refused(kind))?;
             let started = start_locked(&peer, &header, payload, None, timeout)?;
             return started.wait(&peer, timeout).map(|()| 1);
         }
@@ -135,7 +137,7 @@ impl<'a> Target<'a> {
             Copies::Each => None,
         };
         Ok(lock_each(
-            peers.into_vec(Some(channel)),
+            peers.into_vec(&[channel], true),
             timeout,
             |peer, parts| {
                 let copy = payload.clone();
@@ -154,6 +156,7 @@ impl<'a> Target<'a> {
             mirror: self.mirror,
             frames: Outbox::new(),
             images: Vec::new(),
+            channels: Vec::new(),
         }
     }
 
@@ -205,6 +208,9 @@ pub struct WriteGuard<'a> {
     frames: Outbox,
     /// Images, with their channel, sent behind the frames.
     images: Vec<(String, Payload)>,
+    /// Every channel in the batch, once: a receiver gets the batch only if
+    /// it may have them all.
+    channels: Vec<String>,
 }
 
 impl WriteGuard<'_> {
@@ -225,6 +231,9 @@ impl WriteGuard<'_> {
             resolve(self.core, &self.to).map_err(|kind| payload.refused(kind))?;
         }
         latch(self.core, &self.to, channel, &payload);
+        if !self.channels.iter().any(|c| c == channel) {
+            self.channels.push(channel.to_owned());
+        }
         match payload.image {
             Some(_) => self.images.push((channel.to_owned(), payload)),
             None => {
@@ -253,6 +262,8 @@ impl WriteGuard<'_> {
         }
         let mut frames = std::mem::take(&mut self.frames);
         let images = std::mem::take(&mut self.images);
+        let channels = std::mem::take(&mut self.channels);
+        let channels: Vec<&str> = channels.iter().map(String::as_str).collect();
         let timeout = self.core.write_timeout();
         let route = wire_route(self.core, &self.to, self.mirror)?;
         let batch = Batch {
@@ -262,13 +273,14 @@ impl WriteGuard<'_> {
             timeout,
         };
         if let Peers::One(peer) = resolve(self.core, &self.to)? {
+            permitted(&peer, &channels)?;
             let mut parts = Vec::with_capacity(1 + images.len());
             let started = batch.start(&peer, &mut frames, &mut parts);
             return wait_parts(&peer, parts, started, timeout).map(|()| 1);
         }
         // Frozen once, so each peer's copy shares its buffers.
         frames.seal();
-        let peers = resolve(self.core, &self.to)?.into_vec(None);
+        let peers = resolve(self.core, &self.to)?.into_vec(&channels, false);
         Ok(lock_each(peers, timeout, |peer, parts| {
             batch.start(peer, &mut frames.clone(), parts)
         }))
@@ -292,13 +304,16 @@ enum Peers<'a> {
 }
 
 impl Peers<'_> {
-    /// Calls `f` on each peer; for `All` under the registry's read lock, so
-    /// `f` must not block, and only on clients that want `channel` (a
-    /// client's declared interest filters broadcasts, not named targets).
+    /// Calls `f` on each peer that may receive `channel` (its
+    /// [permissions](crate::Permissions)); for `All` under the registry's
+    /// read lock, so `f` must not block, and only on clients that want
+    /// `channel` (a client's declared interest filters broadcasts, not
+    /// named targets).
     fn for_each(&self, channel: &str, mut f: impl FnMut(&Arc<Peer>)) {
+        let may = |peer: &Arc<Peer>| peer.may(Action::Subscribe, channel);
         match self {
             Peers::One(peer) => f(peer),
-            Peers::Many(peers) => peers.iter().for_each(f),
+            Peers::Many(peers) => peers.iter().filter(|p| may(p)).for_each(f),
             Peers::All(registry) => registry.for_each_connected(|peer| {
                 if peer.wants(channel) {
                     f(peer);
@@ -307,21 +322,21 @@ impl Peers<'_> {
         }
     }
 
-    /// The peers, for a caller that may block on each; as `for_each`, only
-    /// the clients of `All` that want `channel` (every one for a batch,
-    /// `None`, which goes whole or not at all).
-    fn into_vec(self, channel: Option<&str>) -> Vec<Arc<Peer>> {
-        match self {
-            Peers::One(peer) => vec![peer.into_owned()],
-            Peers::Many(peers) => peers,
-            Peers::All(registry) => {
-                let mut peers = registry.connected();
-                if let Some(channel) = channel {
-                    peers.retain(|peer| peer.wants(channel));
-                }
-                peers
-            }
-        }
+    /// The peers, for a caller that may block on each: those that may
+    /// receive every one of `channels`, and, of `All`, if `by_interest`,
+    /// those that want them (a batch goes whole or not at all, so its
+    /// receivers' interest does not filter it).
+    fn into_vec(self, channels: &[&str], by_interest: bool) -> Vec<Arc<Peer>> {
+        let (mut peers, all) = match self {
+            Peers::One(peer) => (vec![peer.into_owned()], false),
+            Peers::Many(peers) => (peers, false),
+            Peers::All(registry) => (registry.connected(), true),
+        };
+        peers.retain(|peer| match all && by_interest {
+            true => channels.iter().all(|c| peer.wants(c)),
+            false => channels.iter().all(|c| peer.may(Action::Subscribe, c)),
+        });
+        peers
     }
 }
 
@@ -367,6 +382,20 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
                 members => Ok(Peers::Many(members)),
             }
         }
+    }
+}
+
+/// Whether `peer`, the one connection a write names, may receive every one
+/// of `channels`; if not, the error (on a client, the peer is its host,
+/// which may receive anything).
+fn permitted(peer: &Peer, channels: &[&str]) -> Result<(), ErrorKind> {
+    match channels.iter().find(|c| !peer.may(Action::Subscribe, c)) {
+        None => Ok(()),
+        Some(channel) => Err(ErrorKind::Forbidden {
+            action: Action::Subscribe,
+            channel: (*channel).to_owned(),
+            client: Some(peer.label()),
+        }),
     }
 }
 

@@ -399,9 +399,10 @@ pub(crate) fn stats(args: &StatsArgs) -> anyhow::Result<()> {
 /// Connects under the given name, or `{default_name}-{pid}`: the host lets a
 /// newer client take over a connected name, so two watchers must differ.
 fn connect(args: &Connect, default_name: &str, timeout: Duration) -> anyhow::Result<Client> {
-    let name = match &args.name {
-        Some(name) => name.clone(),
-        None => format!("{default_name}-{}", std::process::id()),
+    let name = match (&args.name, &args.key) {
+        (Some(name), _) => name.clone(),
+        (None, Some(_)) => bail!("--key proves a name: give it with --name"),
+        (None, None) => format!("{default_name}-{}", std::process::id()),
     };
     let mut builder = Client::builder()
         .addr(&args.addr)

@@ -25,13 +25,14 @@ pub(crate) struct KeygenArgs {
 /// Writes or reads the key, then prints the auth file's line for it (the
 /// public half, or the token's SHA-256: never the secret).
 pub(crate) fn run(args: &KeygenArgs) -> anyhow::Result<()> {
-    if args.name.is_empty() || args.name.len() > 255 || args.name.contains(char::is_whitespace) {
-        anyhow::bail!("a name for an auth file is 1 to 255 bytes without spaces");
+    let bad = |c: char| c.is_whitespace() || c == '#';
+    if args.name.is_empty() || args.name.len() > 255 || args.name.contains(bad) {
+        anyhow::bail!("a name for an auth file is 1 to 255 bytes without spaces or '#'");
     }
     let credential = match args.key.exists() {
         true => Credential::from_file(&args.key).map_err(lib)?,
         false => {
-            let credential = Credential::generate();
+            let credential = Credential::generate().map_err(lib)?;
             write_secret(&args.key, &credential)?;
             eprintln!(
                 "wrote a new Ed25519 key to {} (keep it secret; clients use it with --key)",
@@ -41,7 +42,8 @@ pub(crate) fn run(args: &KeygenArgs) -> anyhow::Result<()> {
         }
     };
     eprintln!(
-        "the host admits {:?} with this line in its --auth file (edit its permissions):",
+        "the host admits {:?} with this line in its --auth file (edit its permissions; \
+         a token's line proves the name as the token does: keep the file private):",
         args.name
     );
     println!("{} {} all", args.name, credential.verifier());

@@ -113,8 +113,10 @@ enum Command {
     /// key, and `all` (every permission; narrow it with `publish=`,
     /// `subscribe=`, `request=` and `rooms=` patterns). The client then
     /// connects with `--name NAME --key FILE`. A key file may instead hold a
-    /// shared token, written by hand as `token:SECRET`; its line lists the
-    /// token's SHA-256. Secrets are never printed.
+    /// shared token, written by hand as `token:SECRET` (long and random);
+    /// its line lists the token's SHA-256, which proves the name as the token
+    /// does, so keep the auth file private. A key's secret half is never
+    /// printed.
     Keygen(keygen::KeygenArgs),
 }
 

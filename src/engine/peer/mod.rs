@@ -233,6 +233,14 @@ impl Peer {
         self.name.get().map_or("", String::as_str)
     }
 
+    /// How notices and errors name this peer: its name, or `#id` without one.
+    pub(crate) fn label(&self) -> String {
+        match self.name() {
+            "" => format!("#{}", self.id().0),
+            name => name.to_owned(),
+        }
+    }
+
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
