@@ -170,7 +170,7 @@ impl Open {
                 None => self.store_data(frame, shared, now)?,
             },
             Kind::Image(_) | Kind::ImageChunk { .. } => {
-                let from = self.sender(&frame);
+                let from = (self.sender(&frame), self.refuses_image(&frame));
                 if let Some(image) = self.images.on_frame(frame, from, rbuf, shared, now)? {
                     self.store_image(image, shared, now)?;
                 }
@@ -284,6 +284,13 @@ impl Open {
         false
     }
 
+    /// Whether `frame` starts an image this host's client may not publish:
+    /// its bytes are then read and let go as they come (its sender told at
+    /// once), never assembled.
+    fn refuses_image(&mut self, frame: &Frame) -> bool {
+        matches!(frame.kind, Kind::Image(_)) && !self.permits_publishing(&frame.channel)
+    }
+
     /// Which end of the connection this is, for the hub.
     fn side(&self) -> Side {
         match self.trust_origin {
@@ -304,9 +311,10 @@ impl Open {
     ) -> Result<Option<ReadEnd>> {
         self.store_batch();
         let from = self.sender(&frame);
-        if let Some(image) = self
-            .images
-            .start(frame, payload_len, from, rbuf, shared, now)?
+        let refused = self.refuses_image(&frame);
+        if let Some(image) =
+            self.images
+                .start(frame, payload_len, (from, refused), rbuf, shared, now)?
         {
             self.store_image(image, shared, now)?;
         }

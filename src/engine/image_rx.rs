@@ -218,11 +218,12 @@ impl Images {
             .sum()
     }
 
-    /// Takes an image or image-chunk frame that arrived whole.
+    /// Takes an image or image-chunk frame that arrived whole; `from` is
+    /// its sender and whether an image it starts is refused (then let go).
     pub(crate) fn on_frame(
         &mut self,
         frame: Frame,
-        from: ClientId,
+        from: (ClientId, bool),
         rbuf: &mut ReadBuf,
         shared: &Shared,
         now: Instant,
@@ -248,7 +249,7 @@ impl Images {
         &mut self,
         frame: Frame,
         payload_len: usize,
-        from: ClientId,
+        from: (ClientId, bool),
         rbuf: &mut ReadBuf,
         shared: &Shared,
         now: Instant,
@@ -370,12 +371,13 @@ impl Images {
     }
 
     /// Checks a frame of `len` payload bytes against the image being received
-    /// on its channel, starting one for an image frame; returns the channel.
+    /// on its channel, starting one for an image frame (from `from.0`, let
+    /// go as it arrives if `from.1`); returns the channel.
     fn check(
         &mut self,
         frame: &Frame,
         len: usize,
-        from: ClientId,
+        (from, refused): (ClientId, bool),
         max_frame: usize,
         now: Instant,
     ) -> Result<usize> {
@@ -402,10 +404,13 @@ impl Images {
                     return bad("the first chunk is longer than its image");
                 }
                 // No memory yet: the buffer grows as the bytes arrive.
-                let body = Body::Filling {
-                    buf: BytesMut::new(),
-                    size: 0,
-                    grant: Grant::default(),
+                let body = match refused {
+                    true => Body::Dropped,
+                    false => Body::Filling {
+                        buf: BytesMut::new(),
+                        size: 0,
+                        grant: Grant::default(),
+                    },
                 };
                 self.channels[i].partial = Some(Assembly {
                     meta,
@@ -594,7 +599,7 @@ mod tests {
             let (rbuf, shared) = (&mut self.rbuf, &self.shared);
             let done = self
                 .images
-                .on_frame(frame, ClientId(1), rbuf, shared, self.now);
+                .on_frame(frame, (ClientId(1), false), rbuf, shared, self.now);
             done.expect("a good frame")
         }
 

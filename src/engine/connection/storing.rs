@@ -129,9 +129,6 @@ impl Open {
         shared: &Shared,
         now: Instant,
     ) -> Result<()> {
-        if !self.permits_publishing(&image.channel) {
-            return Ok(());
-        }
         if let Some(route) = image.route.take() {
             match hub::on_routed(&route, self.side()) {
                 Verdict::Store => {}
