@@ -200,7 +200,10 @@ fn a_client_publishes_only_where_permitted_and_is_told_otherwise() {
     // Its bytes were let go as they came; the next, permitted, image is whole.
     cam.write_lock("camera/img", &image).unwrap();
     cam.write_confirmed("camera/right", "ok").unwrap();
-    assert_eq!(host.get_image("camera/img").unwrap().data().len(), 1920 * 1080 * 3);
+    assert_eq!(
+        host.get_image("camera/img").unwrap().data().len(),
+        1920 * 1080 * 3
+    );
     assert!(host.get("camera/left").is_some() && host.get("camera/right").is_some());
     assert!(host.get("cmd/arm").is_none() && host.get("cmd/image").is_none());
     assert!(cam.is_connected());
