@@ -178,7 +178,14 @@ impl Assembly {
                 let wanted = target - grant.bytes();
                 return Err(Refusal::Connection { wanted, max });
             }
-            grant.raise_to(target, &shared.memory)?;
+            if grant.raise_to(target, &shared.memory).is_err() {
+                // The store lets go of channels holding more than this
+                // image will (a flood's, not a control loop's), then it
+                // tries once more.
+                let wanted = target - grant.bytes();
+                shared.store.make_room(wanted, total);
+                grant.raise_to(target, &shared.memory)?;
+            }
             if buf.capacity() == 0 {
                 // A spent buffer with room for the whole image grows no more.
                 if let Some((recycled, recycled_size)) = rbuf.recycled(total) {
@@ -674,6 +681,35 @@ mod tests {
             "seq 5 skipped"
         );
         assert_eq!(rx.shared.incomplete.of("cam"), 1);
+    }
+
+    #[test]
+    fn an_image_makes_the_store_let_go_of_larger_channels_never_smaller_ones() {
+        let mut rx = Rx::new(Config {
+            memory_limit: 4 * M,
+            ..Config::default()
+        });
+        let store = &rx.shared.store;
+        let message = |channel: &str, len: usize| {
+            let name = crate::protocol::ChannelName::new(channel).expect("valid");
+            let payload = bytes::Bytes::from(vec![9u8; len]);
+            crate::Message::new(name, payload, ClientId(2), Instant::now())
+        };
+        let flood = store.slot(&crate::protocol::ChannelName::new("flood").expect("valid"));
+        flood.push_batch(&mut vec![message("flood", 3 * M)]);
+        let control = store.slot(&crate::protocol::ChannelName::new("ctl").expect("valid"));
+        control.push_batch(&mut vec![message("ctl", 100)]);
+        // A 2 MiB image does not fit beside the flood: the flood makes way.
+        let piece = vec![4; M];
+        assert!(rx.take(start("cam", 0, 2 * M, &piece)).is_none());
+        let image = rx.take(chunk("cam", 0, M, &piece)).expect("whole");
+        assert_eq!(image.data.len(), 2 * M);
+        assert!(rx.shared.store.get("flood").is_none());
+        assert!(
+            rx.shared.store.get("ctl").is_some(),
+            "the small channel kept"
+        );
+        assert_eq!(rx.shared.incomplete.of("cam"), 0);
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! where its holders share a buffer), how it charges and gives back, and how
 //! a channel short of room makes it by shedding the fullest channels' oldest.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use super::queue::{Limits, Queue};
-use super::{COMPACT_MAX, Message, Slot, SlotState};
+use super::{COMPACT_MAX, Channels, Message, Slot, SlotState};
+use crate::memory::Memory;
 
 /// The bytes of the copies a channel keeps of the newest payload of a batch
 /// (`len` bytes) as its latest and its sender's latest: none for a large
@@ -54,50 +55,24 @@ impl Slot {
     /// channel holding most first (of equals, the one idle longest), its
     /// oldest first (queued messages, history, other senders' latest
     /// messages, then its latest values, which this channel, about to
-    /// store, and latched channels keep), until there is room. So a flood of large messages
-    /// pushes out large messages, while a control loop's small channel is
-    /// the last to lose anything. What goes is counted as dropped on its
-    /// channel; nothing goes for a message larger than the whole budget.
-    /// Takes no lock when they fit; never holds two slots' locks at once.
+    /// store, and latched channels keep), until there is room. Only
+    /// channels that hold at least as much as this one will once the
+    /// message is in give way (and this one's own oldest): a message never
+    /// costs a smaller channel anything. So a flood of large messages pushes out
+    /// large messages, and a control loop's small channel loses nothing to
+    /// it; if that is not room enough (what fills the budget is elsewhere),
+    /// the message is refused, and its sender told. What goes is counted as
+    /// dropped on its channel; nothing goes for a message larger than the
+    /// whole budget. Takes no lock when they fit; never holds two slots'
+    /// locks at once.
     pub(super) fn make_room(&self, bytes: usize) -> bool {
-        let memory = &self.memory;
-        let over = || (memory.used().saturating_add(bytes)).saturating_sub(memory.limit());
-        if over() == 0 {
-            return true;
-        }
-        if bytes > memory.limit() || over() > self.held.load(Ordering::Acquire) {
-            // Nothing the channels hold could make room (what fills the
-            // budget is elsewhere: outboxes, frames arriving): keep it all.
-            return false;
-        }
-        let Some(channels) = self.channels.upgrade() else {
-            return false;
+        let mine = self.charged.load(Ordering::Acquire).saturating_add(bytes);
+        let holders = Holders {
+            channels: &self.channels,
+            memory: &self.memory,
+            held: &self.held,
         };
-        let slots: Vec<Arc<Slot>> = channels.read().values().cloned().collect();
-        // The fullest first; of equals, the one idle longest.
-        let mut slots: Vec<(std::cmp::Reverse<usize>, Instant, Arc<Slot>)> = slots
-            .into_iter()
-            .map(|slot| {
-                let touched = slot.state.lock().touched;
-                let charged = slot.charged.load(Ordering::Acquire);
-                (std::cmp::Reverse(charged), touched, slot)
-            })
-            .collect();
-        slots.sort_by_key(|(charged, touched, _)| (*charged, *touched));
-        let slots = slots.into_iter().map(|(_, _, slot)| slot);
-        for slot in slots {
-            let want = over();
-            if want == 0 {
-                return true;
-            }
-            let mut state = slot.state.lock();
-            // This channel, about to store, keeps its latest values, and so
-            // do channels the host wrote itself (latched values).
-            let latest = !std::ptr::eq(&*slot, self) && !state.own;
-            state.shed(want, latest);
-            slot.settle(&mut state);
-        }
-        over() == 0
+        holders.make_room(bytes, mine, Some(self))
     }
 
     /// The bytes `payload` bytes arriving make this channel hold: once in
@@ -115,6 +90,62 @@ impl Slot {
         let queue = state.queue.take();
         self.settle(&mut state);
         queue
+    }
+}
+
+/// What the store's channels hold, against the memory budget.
+pub(super) struct Holders<'a> {
+    pub(super) channels: &'a Weak<Channels>,
+    pub(super) memory: &'a Memory,
+    pub(super) held: &'a AtomicUsize,
+}
+
+impl Holders<'_> {
+    /// Lets go of what the channels hold until `bytes` more fit (see
+    /// [`Slot::make_room`]): only channels holding at least `mine` give
+    /// way, and `requester`, the channel about to store if any, only its
+    /// oldest.
+    pub(super) fn make_room(&self, bytes: usize, mine: usize, requester: Option<&Slot>) -> bool {
+        let memory = self.memory;
+        let over = || (memory.used().saturating_add(bytes)).saturating_sub(memory.limit());
+        if over() == 0 {
+            return true;
+        }
+        if bytes > memory.limit() || over() > self.held.load(Ordering::Acquire) {
+            // Nothing the channels hold could make room (what fills the
+            // budget is elsewhere: outboxes, frames arriving): keep it all.
+            return false;
+        }
+        let Some(channels) = self.channels.upgrade() else {
+            return false;
+        };
+        let is_requester = |slot: &Slot| requester.is_some_and(|r| std::ptr::eq(slot, r));
+        // The fullest first; of equals, the one idle longest; only those
+        // holding at least what the requester will.
+        let slots: Vec<Arc<Slot>> = channels.read().values().cloned().collect();
+        let mut slots: Vec<(std::cmp::Reverse<usize>, Instant, Arc<Slot>)> = slots
+            .into_iter()
+            .filter(|slot| slot.charged.load(Ordering::Acquire) >= mine || is_requester(slot))
+            .map(|slot| {
+                let touched = slot.state.lock().touched;
+                let charged = slot.charged.load(Ordering::Acquire);
+                (std::cmp::Reverse(charged), touched, slot)
+            })
+            .collect();
+        slots.sort_by_key(|(charged, touched, _)| (*charged, *touched));
+        for (_, _, slot) in slots {
+            let want = over();
+            if want == 0 {
+                return true;
+            }
+            let mut state = slot.state.lock();
+            // The requester keeps its latest values, and so do channels the
+            // host wrote itself (latched values).
+            let latest = !is_requester(&slot) && !state.own;
+            state.shed(want, latest);
+            slot.settle(&mut state);
+        }
+        over() == 0
     }
 }
 

@@ -170,6 +170,20 @@ impl Store {
         Arc::clone(slot)
     }
 
+    /// Lets go of what the channels hold, the fullest first, until `bytes`
+    /// more fit the memory budget, for something outside any channel that
+    /// will hold `holds` bytes (an image being received): only channels
+    /// that hold at least that give way. Whether they fit now.
+    pub(crate) fn make_room(&self, bytes: usize, holds: usize) -> bool {
+        let channels = Arc::downgrade(&self.channels);
+        let holders = budget::Holders {
+            channels: &channels,
+            memory: &self.memory,
+            held: &self.held,
+        };
+        holders.make_room(bytes, holds, None)
+    }
+
     /// The slot a reader may wait on for `name`; `None` where nothing can
     /// ever arrive: an invalid name, or a new one once the store is closed.
     fn slot_to_wait_on(&self, name: &str) -> Option<Arc<Slot>> {

@@ -455,9 +455,11 @@ fn a_message_no_shedding_makes_room_for_is_refused_and_counted() {
     // Larger than the whole budget: nothing else was let go for it.
     assert_eq!(memory.used(), 20_000);
     assert!(store.get("other").is_some());
-    // One that fits only without the others' latest values takes their room.
-    assert_eq!(slot.push_batch(&mut vec![sized("ch", 2, 50_000)]), 0);
-    assert_eq!((memory.used(), store.get("other")), (50_000, None));
+    // One that fits only without a smaller channel's latest value is
+    // refused: it costs a smaller channel nothing.
+    assert_eq!(slot.push_batch(&mut vec![sized("ch", 2, 50_000)]), 1);
+    assert_eq!(memory.used(), 20_000);
+    assert!(store.get("other").is_some());
     // A run is refused whole too.
     let run = Run {
         chunk: Bytes::from(vec![1u8; 70_000]),
@@ -467,8 +469,34 @@ fn a_message_no_shedding_makes_room_for_is_refused_and_counted() {
         received: Instant::now(),
     };
     assert_eq!(slot.push_run(run), 2);
-    assert_eq!(store.stats("ch").unwrap().dropped, 3);
-    assert_eq!(memory.used(), 50_000);
+    assert_eq!(store.stats("ch").unwrap().dropped, 4);
+    assert_eq!(memory.used(), 20_000);
+}
+
+#[test]
+fn a_message_sheds_only_channels_that_hold_more_than_its_own_will() {
+    let (store, memory) = within(100_000);
+    let control = store.slot(&name("control"));
+    for i in 0..7 {
+        assert_eq!(
+            control.push_batch(&mut vec![sized("control", 1, 100 + i)]),
+            0
+        );
+    }
+    let flood = store.slot(&name("flood"));
+    // The flood fills the rest, shedding its own oldest, never the control queue.
+    for _ in 0..20 {
+        assert_eq!(flood.push_batch(&mut vec![sized("flood", 2, 30_000)]), 0);
+    }
+    assert_eq!(store.stats("control").unwrap().dropped, 0);
+    // With the budget full, a control message sheds the flood's oldest.
+    let flood_dropped = store.stats("flood").unwrap().dropped;
+    let rest = 100_000 - memory.used();
+    memory.take(rest);
+    assert_eq!(control.push_batch(&mut vec![sized("control", 1, 200)]), 0);
+    assert!(store.stats("flood").unwrap().dropped > flood_dropped);
+    assert_eq!(store.get_all("control").len(), 8);
+    memory.give_back(rest);
 }
 
 #[test]
