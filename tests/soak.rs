@@ -365,13 +365,17 @@ fn spread(values: &[usize]) -> (usize, usize, usize) {
     (mib(min), at(&sorted, 0.5) / MIB, mib(max))
 }
 
-/// Every event of a legitimate client other than its first connection.
-fn trouble(client: &Client) -> Vec<String> {
-    let events = client.events();
-    let trouble = events
-        .try_iter()
-        .filter(|e| !matches!(e, Event::Connected { .. }));
-    trouble.map(|e| format!("{e:?}")).collect()
+/// Every event of a legitimate client other than its first connection,
+/// counted by kind, with the first of each.
+fn trouble(client: &Client) -> BTreeMap<String, (u64, String)> {
+    let mut trouble = BTreeMap::new();
+    for event in client.events().try_iter() {
+        if !matches!(event, Event::Connected { .. }) {
+            let first = format!("{event:?}");
+            trouble.entry(variant(&event)).or_insert((0, first)).0 += 1;
+        }
+    }
+    trouble
 }
 
 #[test]
@@ -411,6 +415,12 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     report(&host, &baseline, &attacked, soak, &tallies, &watched);
     let images = host.image_stats(IMAGE_CHANNEL);
     let conflated = host.clients().into_iter().find(|c| c.name == "viewer");
+    let shed = |channel| host.channel_stats(channel).map_or(0, |s| s.dropped);
+    eprintln!(
+        "host dropped from its own queues: {} of ctl/ping, {} of image",
+        shed("ctl/ping"),
+        shed(IMAGE_CHANNEL)
+    );
     eprintln!(
         "camera: {} frames sent ({:.1}/s), {} errors; host received {}, incomplete {}; \
          viewer received {}, saw {} new frames by polling, longest gap {:.0?}, {} corrupt; \
@@ -436,7 +446,8 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     eprintln!(
         "VmRSS {} MiB before the attacks; during them min / median / max {min} / {median} / \
          {max} MiB (bound {ceiling} MiB); median of the first third {first} MiB, of the last \
-         {last} MiB; host counted min / median / max {:?} MiB, of it in outboxes {:?} MiB",
+         {last} MiB; host counted min / median / max {:?} MiB; queued to peers (a buffer once per \
+         peer) {:?} MiB",
         rss_before / MIB,
         spread(&counted),
         spread(&queued),
