@@ -1,0 +1,571 @@
+//! Issue 13's soak: every attack at once against one host, beside a
+//! legitimate 1080p camera and a 1 kHz control loop. Ignored; run with
+//!
+//! ```text
+//! cargo test --release --test soak -- --ignored --nocapture
+//! ```
+//!
+//! for 300 s of attacks (`SOAK_SECS=20` for a short try), after 10 s of
+//! the control loop without them. The host requires credentials
+//! ([`Auth`]) and relays as `socketengine host` does ([`Relay::Others`]);
+//! its limits are the defaults. The attackers are in `soak/attacks.rs`.
+//!
+//! Host, clients and attackers share this process: the resident memory
+//! sampled is theirs together.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "soak/attacks.rs"]
+mod attacks;
+mod util;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socketengine::{
+    Action, Auth, Client, Credential, Event, Host, IMAGE_CHANNEL, Image, Permissions, Relay,
+};
+use util::{TIMEOUT, frame_1080p, host_with, wait_until};
+
+/// The legitimate clients' keys.
+const CAMERA_KEY: [u8; 32] = [1; 32];
+const VIEWER_KEY: [u8; 32] = [2; 32];
+const ARM_KEY: [u8; 32] = [3; 32];
+
+/// Their names: the impostors go after these.
+const LEGIT: [&str; 3] = ["camera", "viewer", "arm"];
+
+/// The control loop's period (1 kHz) and the camera's (60 fps).
+const CONTROL_PERIOD: Duration = Duration::from_millis(1);
+const FRAME_PERIOD: Duration = Duration::from_micros(16_667);
+
+/// How long the control loop runs alone before the attacks, for its baseline.
+const BASELINE: Duration = Duration::from_secs(10);
+
+/// A reply later than this is as good as lost to a 1 kHz control loop.
+const LOST_AFTER: Duration = Duration::from_secs(1);
+
+/// The longest the viewer may go without a new frame.
+const MAX_GAP: Duration = Duration::from_secs(2);
+
+/// The host's default memory ceiling.
+const MEMORY_LIMIT: usize = 1 << 30;
+
+/// What the process may hold beyond its resident memory before the attacks
+/// and the host's ceiling: one large frame being received, charged past the
+/// ceiling (at most `max_frame`, 64 MiB; the memory attacker sends one at a
+/// time), the attackers' own payloads (a 32 MiB frame) and buffers, and the
+/// allocator's slack.
+const BEYOND_CEILING: usize = (64 + 32 + 32) << 20;
+
+/// How much the median resident memory of the soak's last third may exceed
+/// its first third's: a leak of 1 MiB a second over a 300 s soak's 200 s
+/// between them would show above 1 GiB.
+const FLAT_MARGIN: f64 = 0.10;
+
+/// Waits until `next`, then sets it one `period` later; a caller that fell
+/// behind goes on at once and skips the ticks it missed (a rate, not a
+/// synchronisation).
+pub(crate) fn pace(next: &mut Instant, period: Duration) {
+    let now = Instant::now();
+    let due = (*next).max(now);
+    if due > now {
+        std::thread::sleep(due - now);
+    }
+    *next = due + period;
+}
+
+/// The process's resident memory (`VmRSS`), in bytes (0 where unknown).
+fn vm_rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"));
+    let kib = line.and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok());
+    kib.unwrap_or(0) * 1024
+}
+
+/// The soak's length: `SOAK_SECS`, or 300 s.
+fn soak_length() -> Duration {
+    let secs = std::env::var("SOAK_SECS").ok().and_then(|s| s.parse().ok());
+    Duration::from_secs(secs.unwrap_or(300))
+}
+
+/// The legitimate clients and what each may do.
+fn legit_auth() -> Auth {
+    let may = |action, pattern| Permissions::none().allow(action, pattern).unwrap();
+    let arm = may(Action::Publish, "ctl/ping")
+        .allow(Action::Subscribe, "ctl/pong")
+        .unwrap();
+    Auth::new()
+        .client(
+            "camera",
+            verifier(CAMERA_KEY),
+            may(Action::Publish, IMAGE_CHANNEL),
+        )
+        .client(
+            "viewer",
+            verifier(VIEWER_KEY),
+            may(Action::Subscribe, IMAGE_CHANNEL),
+        )
+        .client("arm", verifier(ARM_KEY), arm)
+}
+
+fn verifier(key: [u8; 32]) -> socketengine::Verifier {
+    Credential::ed25519(key).verifier()
+}
+
+fn legit_client(host: &Host, name: &str, key: [u8; 32]) -> Client {
+    util::client_with(host, name, |b| b.credential(Credential::ed25519(key)))
+}
+
+/// A value at quantile `q` of `sorted` (zero if empty).
+fn at<T: Copy + Default>(sorted: &[T], q: f64) -> T {
+    let last = sorted.len().saturating_sub(1);
+    sorted
+        .get((last as f64 * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// What the control loop saw.
+#[derive(Debug, Default)]
+struct Control {
+    rtts: Vec<Duration>,
+    lost: u64,
+    errors: Vec<String>,
+}
+
+impl Control {
+    fn p(&self, q: f64) -> Duration {
+        let mut sorted = self.rtts.clone();
+        sorted.sort_unstable();
+        at(&sorted, q)
+    }
+
+    fn summary(&self, run: Duration) -> String {
+        format!(
+            "{} round trips ({:.0}/s), p50 {:.0?}, p99 {:.0?}, p99.9 {:.0?}, max {:.0?}; {} lost, {} errors",
+            self.rtts.len(),
+            self.rtts.len() as f64 / run.as_secs_f64(),
+            self.p(0.5),
+            self.p(0.99),
+            self.p(0.999),
+            self.p(1.0),
+            self.lost,
+            self.errors.len()
+        )
+    }
+}
+
+/// Waits for the pong numbered `seq` on `arm`, skipping late ones.
+fn pong(arm: &Client, seq: u64) -> bool {
+    let deadline = Instant::now() + LOST_AFTER;
+    for _ in 0..100_000 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let pongs = arm.get_all_timeout("ctl/pong", left);
+        if pongs.iter().any(|m| m.payload()[..8] == seq.to_le_bytes()) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The 1 kHz control loop for `run`: a 64-byte ping to the host, answered
+/// by the host's echo thread, timing each round trip.
+fn control_loop(arm: &Client, first_seq: u64, run: Duration) -> Control {
+    let mut control = Control::default();
+    let (start, mut next) = (Instant::now(), Instant::now());
+    for seq in first_seq..first_seq + 1_000_000_000 {
+        if start.elapsed() >= run {
+            break;
+        }
+        pace(&mut next, CONTROL_PERIOD);
+        let mut ping = vec![0x5a; 64];
+        ping[..8].copy_from_slice(&seq.to_le_bytes());
+        let sent = Instant::now();
+        if let Err(e) = arm.write_lock("ctl/ping", ping) {
+            control.errors.push(e.to_string());
+            continue;
+        }
+        match pong(arm, seq) {
+            true => control.rtts.push(sent.elapsed()),
+            false => control.lost += 1,
+        }
+    }
+    control
+}
+
+/// Runs `body` on a thread until `stop`, each round at most every `period`.
+fn until_stopped<T: Send + 'static>(
+    stop: &Arc<AtomicBool>,
+    period: Duration,
+    mut state: T,
+    mut body: impl FnMut(&mut T) + Send + 'static,
+) -> JoinHandle<T> {
+    let stop = Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut next = Instant::now();
+        for _ in 0..1_000_000_000u64 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            pace(&mut next, period);
+            body(&mut state);
+        }
+        state
+    })
+}
+
+/// What the camera did.
+#[derive(Debug, Default)]
+struct Camera {
+    sent: u64,
+    errors: Vec<String>,
+}
+
+/// 1080p RGB at 60 fps with locked writes; four distinct frames, frame
+/// `seq` filled with `seq % 4`.
+fn camera(camera: Client, stop: &Arc<AtomicBool>) -> JoinHandle<Camera> {
+    let frames: Vec<Image> = (0..4).map(frame_1080p).collect();
+    until_stopped(stop, FRAME_PERIOD, Camera::default(), move |cam| {
+        let frame = frames[(cam.sent % 4) as usize]
+            .clone()
+            .with_seq(cam.sent + 1);
+        match camera.write_lock(IMAGE_CHANNEL, frame) {
+            Ok(()) => cam.sent += 1,
+            Err(e) => cam.errors.push(e.to_string()),
+        }
+    })
+}
+
+/// What the viewer saw, polling the newest frame every 2 ms.
+#[derive(Debug)]
+struct Viewer {
+    frames: u64,
+    corrupt: u64,
+    last_seq: u64,
+    last_new: Instant,
+    max_gap: Duration,
+}
+
+fn viewer(viewer: Client, stop: &Arc<AtomicBool>) -> JoinHandle<Viewer> {
+    let seen = Viewer {
+        frames: 0,
+        corrupt: 0,
+        last_seq: 0,
+        last_new: Instant::now(),
+        max_gap: Duration::ZERO,
+    };
+    until_stopped(stop, Duration::from_millis(2), seen, move |v| {
+        let newest = viewer.get_image(IMAGE_CHANNEL);
+        let Some(image) = newest.filter(|i| i.seq() > v.last_seq) else {
+            return;
+        };
+        let fill = ((image.seq() - 1) % 4) as u8;
+        let data = image.data();
+        v.corrupt += u64::from(data[0] != fill || data[data.len() - 1] != fill);
+        v.max_gap = v.max_gap.max(v.last_new.elapsed());
+        (v.frames, v.last_seq, v.last_new) = (v.frames + 1, image.seq(), Instant::now());
+    })
+}
+
+/// The host's echo: every ping back to its sender on `ctl/pong`; counts
+/// failed answers.
+fn echo(host: Host, stop: &Arc<AtomicBool>) -> JoinHandle<u64> {
+    until_stopped(stop, Duration::ZERO, 0, move |failed| {
+        for ping in host.get_all_timeout("ctl/ping", Duration::from_millis(50)) {
+            let answer = host
+                .to(ping.from())
+                .write_lock("ctl/pong", ping.payload().clone());
+            *failed += u64::from(answer.is_err());
+        }
+    })
+}
+
+/// What the host's events said: every kind counted, and the legitimate
+/// clients' disconnections listed.
+#[derive(Debug, Default)]
+struct Watched {
+    counts: BTreeMap<String, u64>,
+    legit_gone: Vec<String>,
+}
+
+fn watch(host: &Host, stop: &Arc<AtomicBool>) -> JoinHandle<Watched> {
+    let events = host.events();
+    until_stopped(stop, Duration::ZERO, Watched::default(), move |w| {
+        if let Ok(event) = events.recv_timeout(Duration::from_millis(50)) {
+            w.count(event);
+        }
+    })
+}
+
+impl Watched {
+    fn count(&mut self, event: Event) {
+        let what = match &event {
+            Event::Connected { .. } => "connected".to_owned(),
+            Event::Disconnected { name, reason, .. } => {
+                if LEGIT.contains(&name.as_str()) {
+                    self.legit_gone.push(format!("{event:?}"));
+                }
+                format!("disconnected {:?}", reason.as_ref().map(|r| r.code))
+            }
+            Event::Error { error, .. } => format!("error {}", variant(error.kind())),
+            other => variant(other),
+        };
+        *self.counts.entry(what).or_default() += 1;
+    }
+}
+
+/// The name of `value`'s enum variant, from its `Debug`.
+pub(crate) fn variant(value: &impl std::fmt::Debug) -> String {
+    let shown = format!("{value:?}");
+    shown
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// One sample a second while the attacks run.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// The process's resident memory.
+    rss: usize,
+    /// What the host counted against its memory limit.
+    counted: usize,
+    /// Of that, what waits in its outboxes.
+    queued: usize,
+}
+
+fn sample(host: Host, stop: &Arc<AtomicBool>) -> JoinHandle<Vec<Sample>> {
+    until_stopped(stop, Duration::from_secs(1), Vec::new(), move |samples| {
+        let queued = host.clients().iter().map(|c| c.queued_bytes).sum();
+        let (rss, counted) = (vm_rss(), host.memory_used());
+        samples.push(Sample {
+            rss,
+            counted,
+            queued,
+        });
+    })
+}
+
+const MIB: usize = 1 << 20;
+
+/// min / median / max of `values`, in MiB.
+fn spread(values: &[usize]) -> (usize, usize, usize) {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let (min, max) = (sorted.first(), sorted.last());
+    let mib = |v: Option<&usize>| v.copied().unwrap_or_default() / MIB;
+    (mib(min), at(&sorted, 0.5) / MIB, mib(max))
+}
+
+/// Every event of a legitimate client other than its first connection,
+/// counted by kind, with the first of each.
+fn trouble(client: &Client) -> BTreeMap<String, (u64, String)> {
+    let mut trouble = BTreeMap::new();
+    for event in client.events().try_iter() {
+        if !matches!(event, Event::Connected { .. }) {
+            let first = format!("{event:?}");
+            trouble.entry(variant(&event)).or_insert((0, first)).0 += 1;
+        }
+    }
+    trouble
+}
+
+#[test]
+#[ignore = "5-minute soak: cargo test --release --test soak -- --ignored --nocapture"]
+fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
+    let soak = soak_length();
+    let host = host_with(|b| b.relay(Relay::Others).auth(attacks::auth(legit_auth())));
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch(&host, &stop);
+    let (cam, view, arm) = (
+        legit_client(&host, "camera", CAMERA_KEY),
+        legit_client(&host, "viewer", VIEWER_KEY),
+        legit_client(&host, "arm", ARM_KEY),
+    );
+    let echoer = echo(host.clone(), &stop);
+    let streamer = camera(cam.clone(), &stop);
+    let poller = viewer(view.clone(), &stop);
+    assert!(wait_until(TIMEOUT, || view
+        .get_image(IMAGE_CHANNEL)
+        .is_some()));
+
+    let baseline = control_loop(&arm, 0, BASELINE);
+    let rss_before = vm_rss();
+    let sampler = sample(host.clone(), &stop);
+    let attackers = attacks::start(host.local_addr(), Instant::now() + soak);
+    let attacked = control_loop(&arm, 1 << 32, soak);
+    let tallies: Vec<attacks::Tally> = attackers.into_iter().map(|a| a.join().unwrap()).collect();
+    stop.store(true, Ordering::Relaxed);
+    let (sent, viewed) = (streamer.join().unwrap(), poller.join().unwrap());
+    let (echo_failed, samples) = (echoer.join().unwrap(), sampler.join().unwrap());
+    let host_has_all = wait_until(TIMEOUT, || {
+        host.image_stats(IMAGE_CHANNEL).received >= sent.sent
+    });
+    let mut watched = watcher.join().unwrap();
+    host.events().try_iter().for_each(|e| watched.count(e));
+
+    report(&host, &baseline, &attacked, soak, &tallies, &watched);
+    let images = host.image_stats(IMAGE_CHANNEL);
+    let conflated = host.clients().into_iter().find(|c| c.name == "viewer");
+    let shed = |channel| host.channel_stats(channel).map_or(0, |s| s.dropped);
+    eprintln!(
+        "host dropped from its own queues: {} of ctl/ping, {} of image",
+        shed("ctl/ping"),
+        shed(IMAGE_CHANNEL)
+    );
+    eprintln!(
+        "camera: {} frames sent ({:.1}/s), {} errors; host received {}, incomplete {}; \
+         viewer received {}, saw {} new frames by polling, longest gap {:.0?}, {} corrupt; \
+         the host conflated {} for it",
+        sent.sent,
+        sent.sent as f64 / (BASELINE + soak).as_secs_f64(),
+        sent.errors.len(),
+        images.received,
+        images.incomplete,
+        view.image_stats(IMAGE_CHANNEL).received,
+        viewed.frames,
+        viewed.max_gap,
+        viewed.corrupt,
+        conflated.map_or(0, |c| c.images_dropped),
+    );
+    let rss: Vec<usize> = samples.iter().map(|s| s.rss).collect();
+    let counted: Vec<usize> = samples.iter().map(|s| s.counted).collect();
+    let queued: Vec<usize> = samples.iter().map(|s| s.queued).collect();
+    let third = rss.len() / 3;
+    let (first, last) = (spread(&rss[..third]).1, spread(&rss[rss.len() - third..]).1);
+    let (min, median, max) = spread(&rss);
+    let ceiling = (rss_before + MEMORY_LIMIT + BEYOND_CEILING) / MIB;
+    eprintln!(
+        "VmRSS {} MiB before the attacks; during them min / median / max {min} / {median} / \
+         {max} MiB (bound {ceiling} MiB); median of the first third {first} MiB, of the last \
+         {last} MiB; host counted min / median / max {:?} MiB; queued to peers (a buffer once per \
+         peer) {:?} MiB",
+        rss_before / MIB,
+        spread(&counted),
+        spread(&queued),
+    );
+
+    let mut failed = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            failed.push(what);
+        }
+    };
+    // Nothing legitimate lost.
+    check(sent.errors.is_empty(), format!("camera: {:?}", sent.errors));
+    check(
+        host_has_all,
+        format!("host received {images:?} of {} frames", sent.sent),
+    );
+    check(
+        images.incomplete == 0,
+        format!("{} camera frames dropped part way", images.incomplete),
+    );
+    check(
+        viewed.max_gap <= MAX_GAP,
+        format!("the viewer waited {:?}", viewed.max_gap),
+    );
+    check(
+        viewed.corrupt == 0,
+        format!("{} corrupt frames", viewed.corrupt),
+    );
+    for control in [&baseline, &attacked] {
+        let whole = control.lost == 0 && control.errors.is_empty();
+        check(
+            whole,
+            format!(
+                "control: {} lost, errors {:?}",
+                control.lost, control.errors
+            ),
+        );
+    }
+    check(
+        echo_failed == 0,
+        format!("the host's echo failed {echo_failed} times"),
+    );
+    check(
+        watched.legit_gone.is_empty(),
+        format!("{:?}", watched.legit_gone),
+    );
+    for client in [&cam, &view, &arm] {
+        let trouble = trouble(client);
+        check(
+            client.is_connected(),
+            format!("{} disconnected", client.name()),
+        );
+        check(
+            trouble.is_empty(),
+            format!("{}: {trouble:?}", client.name()),
+        );
+    }
+    let dropped = host.events_dropped();
+    check(
+        dropped == 0,
+        format!("{dropped} host events went uncounted"),
+    );
+    // No impostor got in, and no garbage was left open.
+    for tally in &tallies {
+        let bad = tally.counts.contains_key("ADMITTED") || tally.counts.contains_key("LEFT OPEN");
+        check(!bad, format!("{tally:?}"));
+    }
+    // Resident memory bounded and flat.
+    check(
+        max <= ceiling,
+        format!("VmRSS reached {max} MiB, over {ceiling} MiB"),
+    );
+    let flat = (first as f64 * (1.0 + FLAT_MARGIN)) as usize;
+    check(
+        last <= flat,
+        format!("VmRSS grew: median {first} MiB, then {last} MiB"),
+    );
+    // Control round trips within today's ratio. The control loop's p99
+    // beside a relayed 1080p stream was 2.3 to 4.8 times its p99 without
+    // the stream (docs/PERFORMANCE.md, the wildcard-subscriber bench): the
+    // attacks share the host's loop and the two cores as that stream did,
+    // so 5 times the baseline measured here (which has the camera already);
+    // or 5 ms, a few times the scheduler's slice on a shared 2-core VM,
+    // where one descheduling of the loop costs milliseconds.
+    let bound = (5 * baseline.p(0.99)).max(Duration::from_millis(5));
+    let p99 = attacked.p(0.99);
+    check(p99 <= bound, format!("control p99 {p99:?} over {bound:?}"));
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+fn report(
+    host: &Host,
+    baseline: &Control,
+    attacked: &Control,
+    soak: Duration,
+    tallies: &[attacks::Tally],
+    watched: &Watched,
+) {
+    eprintln!("control, baseline: {}", baseline.summary(BASELINE));
+    eprintln!("control, attacked: {}", attacked.summary(soak));
+    let ratio = |q| attacked.p(q).as_secs_f64() / baseline.p(q).as_secs_f64().max(1e-9);
+    eprintln!(
+        "control ratio attacked / baseline: p50 {:.2}, p99 {:.2}",
+        ratio(0.5),
+        ratio(0.99)
+    );
+    eprintln!("admission: {:?}", host.admission_stats());
+    for tally in tallies {
+        eprintln!("attack {}: {:?}", tally.attack, tally.counts);
+    }
+    eprintln!("host events: {:?}", watched.counts);
+    let clients = host.clients();
+    let connected = clients.iter().filter(|c| c.connected).count();
+    eprintln!(
+        "host: {} clients known, {connected} connected, {} channels, {} MiB counted",
+        clients.len(),
+        host.channels().len(),
+        host.memory_used() / MIB
+    );
+}
