@@ -65,3 +65,31 @@ fn a_message_larger_than_the_limit_is_refused_and_its_sender_told() {
     sender.write_lock("after", "still here").unwrap();
     assert!(wait_until(TIMEOUT, || host.get("after").is_some()));
 }
+
+#[test]
+fn a_large_message_relayed_to_many_stalled_readers_is_counted_once() {
+    let host = host_with(|b| {
+        b.memory_limit(64 << 20)
+            .relay(socketengine::Relay::Others)
+            .send_buffer(64 << 10)
+    });
+    // Ten readers that took the welcome and read nothing more.
+    let stalled: Vec<_> = (0..10)
+        .map(|i| util::raw_handshake(&host, &format!("stalled-{i}")).0)
+        .collect();
+    let camera = client(&host, "camera");
+    let frame = Bytes::from(vec![3u8; 2 << 20]);
+    for i in 0..3 {
+        camera
+            .write_lock(&format!("big/{i}"), frame.clone())
+            .unwrap();
+    }
+    camera.sync().unwrap();
+    // Stored once each (6 MiB), and held for the ten readers once each:
+    // not 3 x 10 x 2 MiB.
+    let used = host.memory_used();
+    assert!(used <= 14 << 20, "{} MiB counted", used >> 20);
+    let queued: usize = host.clients().iter().map(|c| c.queued_bytes).sum();
+    assert!(queued >= 10 << 20, "the readers hold copies: {queued}");
+    drop(stalled);
+}

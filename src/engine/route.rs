@@ -8,7 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Charged, Peer, Registry, Shared};
-use crate::protocol::{Header, Kind, OP_UNDELIVERED, Pattern, Route, Undelivered};
+use crate::protocol::{
+    DEFAULT_COALESCE, Header, Kind, OP_UNDELIVERED, Pattern, Route, Undelivered,
+};
 use crate::{Action, ClientId, Error, ErrorKind};
 
 /// A message a client routed: a data frame, or an image received whole.
@@ -45,9 +47,13 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
         origin: Some(origin.0),
         mirror: false,
     };
-    // An image on the lanes is charged to the memory once, for every copy.
-    let image = match routed.kind {
+    // An image on the lanes, and a large message, is charged to the memory
+    // once, for every copy (or, if it does not fit, sent to no one).
+    let shared_copy = match routed.kind {
         Kind::Image(_) if shared.config.image_chunk.is_some() => {
+            Some(Charged::new(&shared.memory, &routed.payload))
+        }
+        Kind::Data if routed.payload.len() > DEFAULT_COALESCE => {
             Some(Charged::new(&shared.memory, &routed.payload))
         }
         _ => None,
@@ -55,9 +61,14 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
     // Unlocked, as the loop never waits: a full outbox drops the copy and
     // the peer counts the drop.
     let send = |peer: &Peer| {
-        let _ = match &image {
-            Some(image) => peer.offer_image(&header, image.as_ref()),
-            None => peer.queue(&header, routed.payload.clone()).is_ok(),
+        let _ = match (&shared_copy, routed.kind) {
+            (Some(image), Kind::Image(_)) => peer.offer_image(&header, image.as_ref()),
+            (Some(Some(data)), _) => peer.queue_charged(&header, data),
+            (Some(None), _) => {
+                peer.count_drop();
+                false
+            }
+            (None, _) => peer.queue(&header, routed.payload.clone()).is_ok(),
         };
     };
     // A receiver that may not subscribe to the channel is skipped; one

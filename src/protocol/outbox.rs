@@ -41,12 +41,16 @@ const TAIL_CHUNK: usize = 64 * 1024;
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Outbox {
-    /// Frozen buffers, oldest first; `tail` follows them.
-    segments: VecDeque<Bytes>,
+    /// Frozen buffers, oldest first, each with whether its memory is
+    /// counted elsewhere; `tail` follows them.
+    segments: VecDeque<(Bytes, bool)>,
     /// Coalescing buffer for headers and small payloads; the newest bytes.
     tail: BytesMut,
     /// Bytes in `segments` and `tail` together.
     len: usize,
+    /// Bytes of segments whose memory is counted elsewhere (a payload
+    /// shared by many outboxes, charged once).
+    charged: usize,
     coalesce: usize,
 }
 
@@ -74,6 +78,12 @@ impl Outbox {
         self.len == 0
     }
 
+    /// Bytes queued whose memory this outbox holds alone: all but the
+    /// payloads [pushed as charged](Self::push_charged).
+    pub fn uncharged_len(&self) -> usize {
+        self.len - self.charged
+    }
+
     /// Queues one frame; returns its size on the wire.
     ///
     /// # Errors
@@ -98,9 +108,28 @@ impl Outbox {
         if payload.len() <= self.coalesce {
             self.tail.extend_from_slice(&payload);
         } else {
-            self.segments.push_back(self.tail.split().freeze());
-            self.segments.push_back(payload);
+            self.segments.push_back((self.tail.split().freeze(), false));
+            self.segments.push_back((payload, false));
         }
+        size
+    }
+
+    /// [`push_valid`](Self::push_valid) for a payload whose memory is
+    /// counted elsewhere (shared by many outboxes, charged once): it is
+    /// kept in its own buffer, whatever its size, and left out of
+    /// [`uncharged_len`](Self::uncharged_len).
+    pub(crate) fn push_charged(&mut self, header: &Header<'_>, payload: Bytes) -> usize {
+        let before = self.tail.len();
+        let room = header.body_prefix_len() + 4;
+        if self.tail.capacity() - self.tail.len() < room {
+            self.tail.reserve(room.max(TAIL_CHUNK));
+        }
+        header.encode_valid(payload.len(), &mut self.tail);
+        let size = self.tail.len() - before + payload.len();
+        self.len += size;
+        self.charged += payload.len();
+        self.segments.push_back((self.tail.split().freeze(), false));
+        self.segments.push_back((payload, true));
         size
     }
 
@@ -111,7 +140,7 @@ impl Outbox {
         }
         self.seal_tail();
         self.len += bytes.len();
-        self.segments.push_back(bytes);
+        self.segments.push_back((bytes, false));
     }
 
     /// Puts already-encoded bytes before everything queued (the rest of a frame
@@ -121,7 +150,7 @@ impl Outbox {
             return;
         }
         self.len += bytes.len();
-        self.segments.push_front(bytes);
+        self.segments.push_front((bytes, false));
     }
 
     /// Moves everything queued in `other` to the back of this outbox.
@@ -129,7 +158,8 @@ impl Outbox {
         other.seal_tail();
         self.seal_tail();
         self.len += other.len;
-        other.len = 0;
+        self.charged += other.charged;
+        (other.len, other.charged) = (0, 0);
         self.segments.append(&mut other.segments);
     }
 
@@ -142,14 +172,14 @@ impl Outbox {
     /// Freezes the coalescing buffer into a segment, keeping its spare capacity.
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {
-            self.segments.push_back(self.tail.split().freeze());
+            self.segments.push_back((self.tail.split().freeze(), false));
         }
     }
 
     /// Fills `dst` with the queued bytes in order; returns how many slices it used.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
-        let chunks = self.segments.iter().map(|s| &s[..]).chain(tail);
+        let chunks = self.segments.iter().map(|(s, _)| &s[..]).chain(tail);
         let mut n = 0;
         for (slot, chunk) in dst.iter_mut().zip(chunks) {
             *slot = IoSlice::new(chunk);
@@ -167,15 +197,19 @@ impl Outbox {
         assert!(n <= self.len, "advance past the end of the outbox");
         self.len -= n;
         while n > 0 {
-            let Some(front) = self.segments.front_mut() else {
+            let Some((front, charged)) = self.segments.front_mut() else {
                 self.tail.advance(n);
                 return;
             };
+            let taken = n.min(front.len());
+            if *charged {
+                self.charged -= taken;
+            }
             if n < front.len() {
                 front.advance(n);
                 return;
             }
-            n -= front.len();
+            n -= taken;
             self.segments.pop_front();
         }
     }

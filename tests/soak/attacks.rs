@@ -403,7 +403,7 @@ fn impostors(addr: SocketAddr, until: Instant) -> JoinHandle<Tally> {
             let name = legit[(n / 5 % 3) as usize];
             let attempt = match n % 5 {
                 0 => outsider(addr, name, None),
-                1 => outsider(addr, name, Some(Credential::generate())),
+                1 => outsider(addr, name, Some(Credential::generate().expect("a key"))),
                 2 => outsider(addr, name, Some(Credential::token("guess"))),
                 3 => {
                     match forged_resume(addr, name) {

@@ -356,6 +356,22 @@ impl Peer {
         Ok(())
     }
 
+    /// Queues a frame whose payload is [charged](Charged) once for every
+    /// peer it goes to (the loop's relay of a large message to many): the
+    /// outbox's budget counts it, the memory share does not. A full outbox
+    /// drops it and counts the drop.
+    pub(crate) fn queue_charged(&self, header: &Header<'_>, payload: &Charged) -> bool {
+        let bytes = payload.bytes();
+        let mut out = self.out.lock();
+        if !out.is_open() || !out.admit_charged(bytes.len(), 0, self.budget) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        out.pushed += out.pending.push_charged(header, bytes) as u64;
+        self.wake_loop(out);
+        true
+    }
+
     /// Queues an encoded control frame from the event loop thread (a notice,
     /// a service's answer); over the budget it is dropped and counted, so a
     /// peer that asks without reading cannot grow the outbox.
@@ -558,7 +574,7 @@ impl Peer {
             return false;
         }
         let images_moved = inflight.is_empty() && out.refill(inflight, self.epoch);
-        out.set_inflight(inflight.len());
+        out.set_inflight(inflight.len(), inflight.uncharged_len());
         let busy = !inflight.is_empty();
         out.writer = if busy { Writer::Loop } else { Writer::Idle };
         let image_written = out.flow.any_written(out.written);

@@ -57,6 +57,9 @@ pub(super) struct OutState {
     pub(super) writer: Writer,
     /// Bytes the loop took from `pending` and has not yet written.
     pub(super) inflight: usize,
+    /// Of `inflight`, the bytes this peer holds alone (not payloads
+    /// charged once for many peers).
+    inflight_uncharged: usize,
     /// Bytes ever queued or written directly; a locked write waits for
     /// `written` to reach the value this had after its frame.
     pub(super) pushed: u64,
@@ -140,6 +143,7 @@ impl OutState {
             link,
             writer: Writer::Idle,
             inflight: 0,
+            inflight_uncharged: 0,
             pushed: 0,
             written: 0,
             images,
@@ -163,7 +167,7 @@ impl OutState {
     /// frames. What the memory share covers; images on the lane are
     /// [charged](super::share::Charged) on their own.
     pub(super) fn held(&self) -> usize {
-        self.queued() + self.urgent.len()
+        self.pending.uncharged_len() + self.inflight_uncharged + self.urgent.len()
     }
 
     /// Whether a frame of `len` bytes fits `budget` and the handle's memory,
@@ -171,9 +175,15 @@ impl OutState {
     /// (frames are never larger than the maximum frame), but not the
     /// handle's memory when that is spent.
     pub(super) fn admit(&mut self, len: usize, budget: usize) -> bool {
+        self.admit_charged(len, len, budget)
+    }
+
+    /// As [`admit`](Self::admit), for a frame of `len` bytes of which only
+    /// `own` are this peer's to hold (the rest a payload charged once).
+    pub(super) fn admit_charged(&mut self, len: usize, own: usize, budget: usize) -> bool {
         let queued = self.queued();
         let fits = queued == 0 || queued + len <= budget;
-        fits && self.share.try_cover(self.held() + len)
+        fits && self.share.try_cover(self.held() + own)
     }
 
     /// Whether the lane takes new images: not while the peer is stalled. It
@@ -287,8 +297,9 @@ impl OutState {
     /// Records that the loop holds `inflight` bytes not yet written, and
     /// settles the memory share and the drain with what is held and written
     /// now: once per batch.
-    pub(super) fn set_inflight(&mut self, inflight: usize) {
+    pub(super) fn set_inflight(&mut self, inflight: usize, uncharged: usize) {
         self.inflight = inflight;
+        self.inflight_uncharged = uncharged;
         self.share.settle(self.held());
         self.drain.on_written(self.written);
     }
@@ -326,7 +337,7 @@ impl OutState {
         if let Some(lane) = &mut self.images {
             lane.clear();
         }
-        self.set_inflight(0);
+        self.set_inflight(0, 0);
         self.drain.reset(self.written);
         self.flow.close(self.written);
         stream

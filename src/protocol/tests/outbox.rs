@@ -256,3 +256,39 @@ fn push_front_raw_goes_before_everything_queued() {
     assert_eq!(outbox.len(), expected.len());
     assert_eq!(drain(&mut outbox, 3), expected);
 }
+
+#[test]
+fn charged_payloads_leave_the_uncharged_count_as_they_are_written() {
+    let mut outbox = Outbox::new();
+    let big = Bytes::from(vec![5u8; 10_000]);
+    let small = Bytes::from_static(b"hi");
+    let a = outbox.push(&Header::data("a"), small.clone()).unwrap();
+    let b = outbox.push_charged(&Header::data("b"), big.clone());
+    let c = outbox.push_charged(&Header::data("c"), small);
+    assert_eq!(outbox.len(), a + b + c);
+    assert_eq!(outbox.uncharged_len(), outbox.len() - 10_002);
+    // Moved to another outbox, the count goes along.
+    let mut inflight = Outbox::new();
+    inflight.append(&mut outbox);
+    assert_eq!((outbox.len(), outbox.uncharged_len()), (0, 0));
+    assert_eq!(inflight.uncharged_len(), a + b + c - 10_002);
+    // Written a byte at a time, the uncharged count never goes below zero
+    // and ends at zero; the bytes are the frames'.
+    let mut sink = Trickle {
+        out: Vec::new(),
+        k: 1,
+    };
+    while !inflight.is_empty() {
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = inflight.io_slices(&mut slices);
+        let written = sink.write_vectored(&slices[..n]).unwrap();
+        inflight.advance(written);
+        assert!(inflight.uncharged_len() <= inflight.len());
+    }
+    assert_eq!(inflight.uncharged_len(), 0);
+    let mut decoder = Decoder::new(MAX);
+    let mut buf = BytesMut::from(&sink.out[..]);
+    let frames: Vec<Frame> = std::iter::from_fn(|| decoder.decode(&mut buf).unwrap()).collect();
+    let payloads: Vec<&[u8]> = frames.iter().map(|f| &f.payload[..]).collect();
+    assert_eq!(payloads, [&b"hi"[..], &big[..], &b"hi"[..]]);
+}
