@@ -67,6 +67,10 @@ pub(crate) struct Config {
     /// How long bytes may wait unwritten before their peer is closed as a
     /// slow consumer; `None`: for ever.
     pub(crate) write_deadline: Option<Duration>,
+    /// TLS below the handshake: a host's server side, a client's client
+    /// side; `None`: plain TCP.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::Tls>,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -160,6 +164,8 @@ impl Default for Config {
             partial_timeout: DEFAULT_PARTIAL_TIMEOUT,
             max_partial_image_bytes: DEFAULT_MAX_PARTIAL_IMAGE_BYTES,
             write_deadline: Some(DEFAULT_WRITE_DEADLINE),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -825,4 +831,38 @@ impl HostBuilder {
 
 impl ClientBuilder {
     slow_consumer_setters!();
+}
+
+#[cfg(feature = "tls")]
+impl HostBuilder {
+    /// Speaks TLS 1.3 to every client (rustls; the `tls` feature): each
+    /// connection makes a TLS handshake before its hello, and its bytes
+    /// travel encrypted. A client without TLS fails its handshake (an
+    /// [`Event::Error`](crate::Event::Error) of kind
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls) here, counted as a bad hello
+    /// in [`AdmissionStats`](crate::AdmissionStats)), and the
+    /// [handshake timeout](Self::handshake_timeout) covers the TLS handshake
+    /// too. With [`TlsServer::require_client_certs`](crate::TlsServer::require_client_certs),
+    /// only clients with a certificate from that authority get through.
+    /// Images lose their zero-copy send: rustls copies every byte into its
+    /// records (see the README's Security section for the cost). Default:
+    /// plain TCP.
+    pub fn tls(mut self, tls: crate::tls::TlsServer) -> Self {
+        self.config.tls = Some(crate::tls::Tls::Server(tls));
+        self
+    }
+}
+
+#[cfg(feature = "tls")]
+impl ClientBuilder {
+    /// Speaks TLS 1.3 to the host (rustls; the `tls` feature), checking its
+    /// certificate against the [`TlsClient`](crate::TlsClient)'s authority
+    /// and server name (by default the host part of [`addr`](Self::addr)).
+    /// A failed TLS handshake fails the attempt with
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls); the
+    /// [connect timeout](Self::connect_timeout) covers it. Default: plain TCP.
+    pub fn tls(mut self, tls: crate::tls::TlsClient) -> Self {
+        self.config.tls = Some(crate::tls::Tls::Client(tls));
+        self
+    }
 }

@@ -179,6 +179,7 @@ mod protocol;
 mod send;
 mod store;
 mod time;
+mod tls;
 mod to;
 
 pub use client::Client;
@@ -193,4 +194,7 @@ pub use info::{
 };
 pub use send::{Outgoing, Payload, Target, WriteGuard};
 pub use store::{Message, Subscription};
+pub use tls::TlsError;
+#[cfg(feature = "tls")]
+pub use tls::{TlsClient, TlsServer};
 pub use to::{RouteRequest, To};

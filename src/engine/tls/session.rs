@@ -1,0 +1,273 @@
+//! The rustls session behind a TLS connection and its non-blocking I/O.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::{Arc, OnceLock};
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+use parking_lot::Mutex;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+
+use crate::tls::{SESSION_BUFFER, TlsError};
+
+/// Plaintext asked of rustls per read, at most: it decrypts a record (16 KiB
+/// at most) at a time, and the room is zeroed first (rustls reads into
+/// initialised memory only), so asking for more would zero bytes for nothing.
+const TLS_READ: usize = 32 << 10;
+
+/// One connection's TLS session.
+pub(crate) struct Session {
+    /// rustls's one state machine for both directions. A mutex because the
+    /// loop reads while a caller thread may write; held for one call (a read
+    /// and its decryption, or an encryption and its write), never across a wait.
+    inner: Mutex<Inner>,
+    /// The SHA-256 of the peer's leaf certificate, set once when the
+    /// handshake ends (on a host requiring client certificates: the verified
+    /// client's). Read by any thread, written once: a `OnceLock`.
+    peer_cert: OnceLock<[u8; 32]>,
+}
+
+struct Inner {
+    conn: Connection,
+    /// Plaintext taken since the ciphertext buffer was last empty: not in
+    /// the kernel yet.
+    unflushed: usize,
+    /// Plaintext whose ciphertext is in the kernel, not yet reported.
+    flushed: usize,
+    /// Whether a TLS record has been received, to tell a peer that does not
+    /// speak TLS from one that fails.
+    received: bool,
+}
+
+impl Session {
+    /// A host's session on an accepted connection.
+    pub(crate) fn server(config: Arc<ServerConfig>) -> Result<Session, TlsError> {
+        let conn = ServerConnection::new(config).map_err(session_error)?;
+        Ok(Session::new(conn.into()))
+    }
+
+    /// A client's session to a host that must prove it is `name`.
+    pub(crate) fn client(
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<Session, TlsError> {
+        let conn = ClientConnection::new(config, name).map_err(session_error)?;
+        Ok(Session::new(conn.into()))
+    }
+
+    fn new(mut conn: Connection) -> Session {
+        // What rustls holds for a connection stays bounded: ciphertext
+        // waiting for the socket (and, before the handshake ends, plaintext).
+        conn.set_buffer_limit(Some(SESSION_BUFFER));
+        let inner = Inner {
+            conn,
+            unflushed: 0,
+            flushed: 0,
+            received: false,
+        };
+        Session {
+            inner: Mutex::new(inner),
+            peer_cert: OnceLock::new(),
+        }
+    }
+
+    /// Drives the TLS handshake as far as the socket allows; returns whether
+    /// it is done (then application bytes may already wait decrypted: read
+    /// them before waiting for readiness).
+    ///
+    /// # Errors
+    ///
+    /// The handshake failed ([`TlsError`] inside the `io::Error`), or the
+    /// socket did.
+    pub(crate) fn handshake(&self, stream: &TcpStream) -> io::Result<bool> {
+        let mut inner = self.inner.lock();
+        loop {
+            inner.push(&mut &*stream)?;
+            if !inner.conn.is_handshaking() {
+                self.note_peer_cert(&inner.conn);
+                return Ok(true);
+            }
+            match inner.conn.read_tls(&mut &*stream) {
+                Ok(0) => return Err(closed_in_handshake(&inner)),
+                Ok(_) => inner.process(&mut &*stream)?,
+                // A peer without TLS may reset rather than close.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !inner.received => {
+                    return Err(closed_in_handshake(&inner));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads at most `want` plaintext bytes onto the end of `buf`, within its
+    /// capacity (as `read_buf::recv_into`); 0 means end of stream.
+    pub(crate) fn recv_into(
+        &self,
+        stream: &TcpStream,
+        buf: &mut BytesMut,
+        want: usize,
+    ) -> io::Result<usize> {
+        let len = buf.len();
+        let want = want.min(buf.capacity() - len).min(TLS_READ);
+        buf.resize(len + want, 0);
+        let read = self.read(stream, &mut buf[len..]);
+        buf.truncate(len + read.as_ref().map_or(0, |n| *n));
+        read
+    }
+
+    /// Reads plaintext into `out`: what rustls holds decrypted, else what
+    /// the socket has, decrypted. `WouldBlock` only once both are drained, so
+    /// edge-triggered readiness holds. 0 means end of stream.
+    pub(crate) fn read(&self, stream: &TcpStream, out: &mut [u8]) -> io::Result<usize> {
+        let mut inner = self.inner.lock();
+        loop {
+            match inner.conn.reader().read(out) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The TCP stream ended without a close_notify: an end of
+                // stream all the same (the framing tells a cut frame).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            match inner.conn.read_tls(&mut &*stream) {
+                Ok(0) => return Ok(0),
+                Ok(_) => inner.process(&mut &*stream)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Encrypts what of `bufs` rustls takes and writes as much ciphertext as
+    /// the socket takes; returns the plaintext bytes taken. `WouldBlock` while
+    /// earlier ciphertext still waits (so rustls holds one buffer's worth at
+    /// most). What reached the kernel is counted in [`take_flushed`](Self::take_flushed).
+    pub(crate) fn write_vectored(
+        &self,
+        wr: &mut dyn Write,
+        bufs: &[IoSlice<'_>],
+    ) -> io::Result<usize> {
+        let mut inner = self.inner.lock();
+        if !inner.push(wr)? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let taken = inner.conn.writer().write_vectored(bufs)?;
+        inner.unflushed += taken;
+        inner.push(wr)?;
+        Ok(taken)
+    }
+
+    /// Writes the ciphertext waiting in rustls; returns whether none is left.
+    pub(crate) fn flush(&self, wr: &mut dyn Write) -> io::Result<bool> {
+        self.inner.lock().push(wr)
+    }
+
+    /// Plaintext bytes whose ciphertext reached the kernel since the last call.
+    pub(crate) fn take_flushed(&self) -> usize {
+        std::mem::take(&mut self.inner.lock().flushed)
+    }
+
+    /// Tells the peer the stream ends here, best effort (a connection closing).
+    pub(crate) fn close_notify(&self, wr: &mut dyn Write) {
+        let mut inner = self.inner.lock();
+        inner.conn.send_close_notify();
+        let _ = inner.push(wr);
+    }
+
+    /// Whether a TLS record has been received from the peer.
+    pub(crate) fn received(&self) -> bool {
+        self.inner.lock().received
+    }
+
+    /// The SHA-256 of the peer's leaf certificate, once the handshake is done
+    /// and if it presented one (see `Conn::peer_cert_sha256`).
+    pub(crate) fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
+        self.peer_cert.get().copied()
+    }
+
+    fn note_peer_cert(&self, conn: &Connection) {
+        let Some(leaf) = conn.peer_certificates().and_then(|c| c.first()) else {
+            return;
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, leaf);
+        if let Ok(sha) = <[u8; 32]>::try_from(digest.as_ref()) {
+            let _ = self.peer_cert.set(sha);
+        }
+    }
+}
+
+impl Inner {
+    /// Writes ciphertext until none waits (then everything taken counts as
+    /// flushed) or the socket would block; returns whether none waits.
+    fn push(&mut self, wr: &mut dyn Write) -> io::Result<bool> {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(wr) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.flushed += std::mem::take(&mut self.unflushed);
+        Ok(true)
+    }
+
+    /// Decrypts what was read. On failure rustls has queued an alert for
+    /// the peer, sent best effort; the error closes this connection.
+    fn process(&mut self, wr: &mut dyn Write) -> io::Result<()> {
+        match self.conn.process_new_packets() {
+            Ok(_) => {
+                self.received = true;
+                // A key update or an alert to answer; a blocked socket
+                // leaves it for the next flush.
+                self.push(wr).map(drop)
+            }
+            Err(err) => {
+                let _ = self.push(wr);
+                let first = !std::mem::replace(&mut self.received, true);
+                Err(failure(err, first))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("peer_cert", &self.peer_cert.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session's failure as the `io::Error` the read and write paths return;
+/// `Error::from` turns it back into [`ErrorKind::Tls`](crate::ErrorKind::Tls).
+fn failure(err: rustls::Error, first_record: bool) -> io::Error {
+    let error = match err {
+        // Not even a TLS record: the peer speaks plain socketengine.
+        rustls::Error::InvalidMessage(_) if first_record => {
+            TlsError::Mismatch("the peer does not speak TLS (its end has no TLS configured?)")
+        }
+        err => session_error(err),
+    };
+    io::Error::new(io::ErrorKind::InvalidData, error)
+}
+
+/// The peer closed the connection before the handshake ended.
+fn closed_in_handshake(inner: &Inner) -> io::Error {
+    let error = match (inner.received, inner.conn.is_handshaking()) {
+        (false, true) => TlsError::Mismatch(
+            "the peer closed the connection during the TLS handshake (its end has no TLS configured?)",
+        ),
+        _ => TlsError::Session("the peer closed the connection during the handshake".to_owned()),
+    };
+    io::Error::new(io::ErrorKind::UnexpectedEof, error)
+}
+
+fn session_error(err: rustls::Error) -> TlsError {
+    TlsError::Session(err.to_string())
+}
