@@ -80,6 +80,9 @@ mod stub {
         ) -> io::Result<usize> {
             match *self {}
         }
+        pub(crate) fn write_all(&self, _: &mut dyn Write, _: &[u8]) -> io::Result<()> {
+            match *self {}
+        }
         pub(crate) fn flush(&self, _: &mut dyn Write) -> io::Result<bool> {
             match *self {}
         }

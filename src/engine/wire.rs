@@ -109,8 +109,11 @@ impl Conn {
     /// Writes all of `bytes` to a fresh connection (a hello fits an empty
     /// send buffer, and a session's; not taking it all counts as a failure).
     pub(crate) fn send_all(&mut self, bytes: &[u8]) -> Result<()> {
-        match write_vectored(&self.stream, self.tls.as_deref(), &[IoSlice::new(bytes)]) {
-            Ok(wrote) if wrote.taken == bytes.len() => Ok(()),
+        if let Some(tls) = &self.tls {
+            return Ok(tls.write_all(&mut &self.stream, bytes)?);
+        }
+        match (&self.stream).write(bytes) {
+            Ok(n) if n == bytes.len() => Ok(()),
             Ok(_) => Err(io::Error::from(io::ErrorKind::WriteZero).into()),
             Err(err) => Err(err.into()),
         }
@@ -118,7 +121,7 @@ impl Conn {
 
     /// Writes `bytes` best effort: a refusal on a connection about to close.
     pub(crate) fn send_best_effort(&mut self, bytes: &[u8]) {
-        let _ = write_vectored(&self.stream, self.tls.as_deref(), &[IoSlice::new(bytes)]);
+        let _ = self.send_all(bytes);
     }
 
     /// Ends the TLS stream, best effort, before the socket closes.

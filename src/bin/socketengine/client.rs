@@ -403,14 +403,13 @@ fn connect(args: &Connect, default_name: &str, timeout: Duration) -> anyhow::Res
         Some(name) => name.clone(),
         None => format!("{default_name}-{}", std::process::id()),
     };
-    Client::builder()
+    let builder = Client::builder()
         .addr(&args.addr)
         .name(name)
         .max_frame(args.max_frame)
         .connect_timeout(timeout)
-        .write_timeout(timeout)
-        .connect()
-        .map_err(lib)
+        .write_timeout(timeout);
+    args.tls.apply(builder)?.connect().map_err(lib)
 }
 
 /// A timeout in seconds from the command line.

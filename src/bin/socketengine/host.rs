@@ -13,6 +13,7 @@ use socketengine::{
 use crate::args::{parse_addr, parse_queue, parse_size};
 use crate::shutdown::Shutdown;
 use crate::table::Table;
+use crate::tls::HostTls;
 use crate::{lib, show};
 
 /// How long the loop waits for a message before it looks at events, other
@@ -45,6 +46,8 @@ pub(crate) struct HostArgs {
     /// least 1, since the host counts and logs what it takes from the queues.
     #[arg(long, value_name = "N", value_parser = parse_queue, default_value_t = 1024)]
     queue: usize,
+    #[command(flatten)]
+    tls: HostTls,
 }
 
 /// Runs the host until SIGINT or SIGTERM.
@@ -56,15 +59,18 @@ pub(crate) fn run(args: &HostArgs) -> anyhow::Result<()> {
         (true, false) => Relay::Off,
         (true, true) => Relay::Echo,
     };
-    let host = Host::builder()
+    let builder = Host::builder()
         .addr(&args.addr)
         .max_frame(args.max_frame)
         .queue_capacity(args.queue)
-        .relay(relay)
+        .relay(relay);
+    let host = args
+        .tls
+        .apply(builder)?
         .start()
         .map_err(lib)
         .with_context(|| format!("cannot start a host on {}", args.addr))?;
-    println!("listening on {}", host.local_addr());
+    println!("listening on {}{}", host.local_addr(), args.tls.describe());
     let mut serve = Serve::new(&host, args);
     let result = serve.serve(&shutdown);
     let missed: u64 = host.clients().iter().map(|c| c.dropped).sum();

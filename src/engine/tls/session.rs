@@ -161,6 +161,16 @@ impl Session {
         Ok(taken)
     }
 
+    /// Encrypts all of `bytes` (a hello, a refusal: far less than the
+    /// session's buffer) even while earlier ciphertext waits, and writes what
+    /// the socket takes; the rest goes with the next flush.
+    pub(crate) fn write_all(&self, wr: &mut dyn Write, bytes: &[u8]) -> io::Result<()> {
+        let mut inner = self.inner.lock();
+        inner.conn.writer().write_all(bytes)?;
+        inner.unflushed += bytes.len();
+        inner.push(wr).map(drop)
+    }
+
     /// Writes the ciphertext waiting in rustls; returns whether none is left.
     pub(crate) fn flush(&self, wr: &mut dyn Write) -> io::Result<bool> {
         self.inner.lock().push(wr)
