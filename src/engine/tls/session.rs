@@ -12,11 +12,6 @@ use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerCon
 
 use crate::tls::{SESSION_BUFFER, TlsError};
 
-/// Plaintext asked of rustls per read, at most: it decrypts a record (16 KiB
-/// at most) at a time, and the room is zeroed first (rustls reads into
-/// initialised memory only), so asking for more would zero bytes for nothing.
-const TLS_READ: usize = 32 << 10;
-
 /// One connection's TLS session.
 pub(crate) struct Session {
     /// rustls's one state machine for both directions. A mutex because the
@@ -91,7 +86,9 @@ impl Session {
             }
             match inner.conn.read_tls(&mut &*stream) {
                 Ok(0) => return Err(closed_in_handshake(&inner)),
-                Ok(_) => inner.process(&mut &*stream)?,
+                Ok(_) => {
+                    inner.process(&mut &*stream)?;
+                }
                 // A peer without TLS may reset rather than close.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !inner.received => {
                     return Err(closed_in_handshake(&inner));
@@ -104,17 +101,21 @@ impl Session {
     }
 
     /// Reads at most `want` plaintext bytes onto the end of `buf`, within its
-    /// capacity (as `read_buf::recv_into`); 0 means end of stream.
+    /// capacity (as `read_buf::recv_into`); 0 means end of stream. Only the
+    /// room the bytes ready will fill is zeroed first (rustls reads into
+    /// initialised memory only).
     pub(crate) fn recv_into(
         &self,
         stream: &TcpStream,
         buf: &mut BytesMut,
         want: usize,
     ) -> io::Result<usize> {
+        let mut inner = self.inner.lock();
+        let ready = inner.decrypted(stream)?;
         let len = buf.len();
-        let want = want.min(buf.capacity() - len).min(TLS_READ);
-        buf.resize(len + want, 0);
-        let read = self.read(stream, &mut buf[len..]);
+        let n = want.min(buf.capacity() - len).min(ready);
+        buf.resize(len + n, 0);
+        let read = inner.read_plain(&mut buf[len..]);
         buf.truncate(len + read.as_ref().map_or(0, |n| *n));
         read
     }
@@ -124,21 +125,9 @@ impl Session {
     /// edge-triggered readiness holds. 0 means end of stream.
     pub(crate) fn read(&self, stream: &TcpStream, out: &mut [u8]) -> io::Result<usize> {
         let mut inner = self.inner.lock();
-        loop {
-            match inner.conn.reader().read(out) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The TCP stream ended without a close_notify: an end of
-                // stream all the same (the framing tells a cut frame).
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
-            }
-            match inner.conn.read_tls(&mut &*stream) {
-                Ok(0) => return Ok(0),
-                Ok(_) => inner.process(&mut &*stream)?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        match inner.decrypted(stream)? {
+            0 => Ok(0),
+            _ => inner.read_plain(out),
         }
     }
 
@@ -211,6 +200,38 @@ impl Session {
 }
 
 impl Inner {
+    /// The plaintext bytes ready to read, reading from the socket and
+    /// decrypting while there are none; 0 at the end of the stream,
+    /// `WouldBlock` when none are ready and the socket has none.
+    fn decrypted(&mut self, stream: &TcpStream) -> io::Result<usize> {
+        let mut state = self
+            .conn
+            .process_new_packets()
+            .map_err(|e| failure(e, false))?;
+        loop {
+            match state.plaintext_bytes_to_read() {
+                0 if state.peer_has_closed() => return Ok(0),
+                0 => {}
+                ready => return Ok(ready),
+            }
+            match self.conn.read_tls(&mut &*stream) {
+                Ok(0) => return Ok(0),
+                Ok(_) => state = self.process(&mut &*stream)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads decrypted bytes into `out`; 0 means end of stream (with or
+    /// without the peer's close_notify: the framing tells a cut frame).
+    fn read_plain(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self.conn.reader().read(out) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            read => read,
+        }
+    }
+
     /// Writes ciphertext until none waits (then everything taken counts as
     /// flushed) or the socket would block; returns whether none waits.
     fn push(&mut self, wr: &mut dyn Write) -> io::Result<bool> {
@@ -229,13 +250,14 @@ impl Inner {
 
     /// Decrypts what was read. On failure rustls has queued an alert for
     /// the peer, sent best effort; the error closes this connection.
-    fn process(&mut self, wr: &mut dyn Write) -> io::Result<()> {
+    fn process(&mut self, wr: &mut dyn Write) -> io::Result<rustls::IoState> {
         match self.conn.process_new_packets() {
-            Ok(_) => {
+            Ok(state) => {
                 self.received = true;
                 // A key update or an alert to answer; a blocked socket
                 // leaves it for the next flush.
-                self.push(wr).map(drop)
+                self.push(wr)?;
+                Ok(state)
             }
             Err(err) => {
                 let _ = self.push(wr);
@@ -281,3 +303,6 @@ fn closed_in_handshake(inner: &Inner) -> io::Error {
 fn session_error(err: rustls::Error) -> TlsError {
     TlsError::Session(err.to_string())
 }
+
+#[cfg(test)]
+mod tests;
