@@ -2,8 +2,9 @@
 //! pairs: a fresh authority and a host certificate for 127.0.0.1 (rcgen).
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use socketengine::{TlsClient, TlsServer};
+use socketengine::{Client, Host, TlsClient, TlsServer};
 
+use super::harness::TIMEOUT;
 use super::harness::engine::Tls;
 
 /// A host's and a client's TLS settings that trust each other.
@@ -21,4 +22,25 @@ pub(crate) fn settings() -> Tls {
         .expect("host TLS settings");
     let client = TlsClient::from_ca_pem(ca.pem().as_bytes()).expect("client TLS settings");
     (server, client)
+}
+
+/// A host on a free loopback port speaking TLS with `tls`'s host side.
+pub(crate) fn host(tls: &Tls) -> Host {
+    Host::builder()
+        .addr("127.0.0.1:0")
+        .write_timeout(TIMEOUT)
+        .tls(tls.0.clone())
+        .start()
+        .expect("start the bench TLS host")
+}
+
+/// A client named `name` of `host`, speaking TLS with `tls`'s client side.
+pub(crate) fn client(host: &Host, name: &str, tls: &Tls) -> Client {
+    Client::builder()
+        .addr(host.local_addr().to_string())
+        .name(name)
+        .write_timeout(TIMEOUT)
+        .tls(tls.1.clone())
+        .connect()
+        .expect("connect a bench TLS client")
 }

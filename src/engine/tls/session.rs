@@ -34,6 +34,11 @@ struct Inner {
     /// Whether a TLS record has been received, to tell a peer that does not
     /// speak TLS from one that fails.
     received: bool,
+    /// Decrypted bytes rustls holds, as of the last decryption less what was
+    /// read since (so a read needs no call into rustls to know).
+    ready: usize,
+    /// Whether the peer's close_notify came.
+    closed: bool,
 }
 
 impl Session {
@@ -61,6 +66,8 @@ impl Session {
             unflushed: 0,
             flushed: 0,
             received: false,
+            ready: 0,
+            closed: false,
         };
         Session {
             inner: Mutex::new(inner),
@@ -86,9 +93,7 @@ impl Session {
             }
             match inner.conn.read_tls(&mut &*stream) {
                 Ok(0) => return Err(closed_in_handshake(&inner)),
-                Ok(_) => {
-                    inner.process(&mut &*stream)?;
-                }
+                Ok(_) => inner.process(&mut &*stream)?,
                 // A peer without TLS may reset rather than close.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !inner.received => {
                     return Err(closed_in_handshake(&inner));
@@ -204,19 +209,15 @@ impl Inner {
     /// decrypting while there are none; 0 at the end of the stream,
     /// `WouldBlock` when none are ready and the socket has none.
     fn decrypted(&mut self, stream: &TcpStream) -> io::Result<usize> {
-        let mut state = self
-            .conn
-            .process_new_packets()
-            .map_err(|e| failure(e, false))?;
         loop {
-            match state.plaintext_bytes_to_read() {
-                0 if state.peer_has_closed() => return Ok(0),
+            match self.ready {
+                0 if self.closed => return Ok(0),
                 0 => {}
                 ready => return Ok(ready),
             }
             match self.conn.read_tls(&mut &*stream) {
                 Ok(0) => return Ok(0),
-                Ok(_) => state = self.process(&mut &*stream)?,
+                Ok(_) => self.process(&mut &*stream)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -227,8 +228,12 @@ impl Inner {
     /// without the peer's close_notify: the framing tells a cut frame).
     fn read_plain(&mut self, out: &mut [u8]) -> io::Result<usize> {
         match self.conn.reader().read(out) {
+            Ok(n) => {
+                self.ready = self.ready.saturating_sub(n);
+                Ok(n)
+            }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
-            read => read,
+            Err(e) => Err(e),
         }
     }
 
@@ -250,14 +255,15 @@ impl Inner {
 
     /// Decrypts what was read. On failure rustls has queued an alert for
     /// the peer, sent best effort; the error closes this connection.
-    fn process(&mut self, wr: &mut dyn Write) -> io::Result<rustls::IoState> {
+    fn process(&mut self, wr: &mut dyn Write) -> io::Result<()> {
         match self.conn.process_new_packets() {
             Ok(state) => {
                 self.received = true;
+                self.ready = state.plaintext_bytes_to_read();
+                self.closed = state.peer_has_closed();
                 // A key update or an alert to answer; a blocked socket
                 // leaves it for the next flush.
-                self.push(wr)?;
-                Ok(state)
+                self.push(wr).map(drop)
             }
             Err(err) => {
                 let _ = self.push(wr);
