@@ -11,13 +11,14 @@ mod util;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use rustls::pki_types::pem::PemObject;
 use socketengine::protocol::{Header, Hello, Kind, WELCOME_LEN, Welcome, WelcomeStatus};
 use socketengine::{
-    Client, ClientBuilder, ErrorKind, Host, HostBuilder, IMAGE_CHANNEL, TlsClient, TlsError,
+    Client, ClientBuilder, ErrorKind, Event, Host, HostBuilder, IMAGE_CHANNEL, TlsClient, TlsError,
     TlsServer,
 };
 
@@ -336,4 +337,86 @@ fn a_tls_client_turned_away_before_its_tls_handshake_learns_why() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn a_kicked_tls_client_redials_over_tls_and_is_served_again() {
+    let setup = tls_host(|s| s);
+    let host_events = setup.host.events();
+    let cam = Client::builder()
+        .addr(setup.host.local_addr().to_string())
+        .name("camera")
+        .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .redial_after_kick(true)
+        .tls(trusting(&setup.ca))
+        .connect()
+        .unwrap();
+    for round in 0..2 {
+        util::next_event(&host_events, |e| {
+            matches!(e, Event::Connected { .. }).then_some(())
+        });
+        setup
+            .host
+            .disconnect(cam.id(), format!("kick {round}"))
+            .unwrap();
+    }
+    util::next_event(&host_events, |e| {
+        matches!(e, Event::Connected { .. }).then_some(())
+    });
+    cam.write_confirmed("after", "x").unwrap();
+    assert_eq!(&setup.host.get("after").unwrap().payload()[..], b"x");
+}
+
+#[test]
+fn locked_and_unlocked_writes_from_many_threads_arrive_whole_and_in_order_over_tls() {
+    const THREADS: usize = 4;
+    const EACH: usize = 300;
+    let setup = tls_host(|s| s);
+    // A small send buffer, so writes often leave ciphertext in rustls.
+    let client = builder(&setup.host, "busy")
+        .send_buffer(64 << 10)
+        .tls(trusting(&setup.ca))
+        .connect()
+        .unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let client = &client;
+            scope.spawn(move || {
+                for n in 0..EACH {
+                    // Some large enough to leave ciphertext in rustls.
+                    let len = if n % 50 == 0 { 256 << 10 } else { 16 };
+                    let mut payload = format!("{n:06}").into_bytes();
+                    payload.resize(len, b'.');
+                    let channel = format!("c{t}");
+                    match t % 2 {
+                        0 => client.write_lock(&channel, payload).unwrap(),
+                        _ => loop {
+                            match client.write(&channel, payload.clone()) {
+                                Ok(()) => break,
+                                Err(err) if err.is_full() => std::thread::yield_now(),
+                                Err(err) => panic!("{err}"),
+                            }
+                        },
+                    }
+                }
+            });
+        }
+    });
+    client.flush().unwrap();
+    for t in 0..THREADS {
+        let channel = format!("c{t}");
+        wait_received(&setup.host, &channel, EACH as u64);
+        let got: Vec<usize> = setup
+            .host
+            .get_all(&channel)
+            .iter()
+            .map(|m| {
+                std::str::from_utf8(&m.payload()[..6])
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(got, (0..EACH).collect::<Vec<_>>(), "{channel}");
+    }
 }

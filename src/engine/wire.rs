@@ -147,7 +147,10 @@ impl Conn {
     /// leaf certificate, set when the TLS handshake ended (so from the hello
     /// on); `None` without TLS or without a client certificate.
     /// Authentication (issue 13, part 5) binds a client's name to it in `vet`.
-    #[allow(dead_code)]
+    #[allow(
+        dead_code,
+        reason = "authentication (issue 13, part 5) reads it in vet"
+    )]
     pub(crate) fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
         self.tls.as_ref().and_then(|tls| tls.peer_cert_sha256())
     }
