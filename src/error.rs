@@ -205,8 +205,8 @@ pub enum ErrorKind {
     /// it closes the connection that sent it.
     #[error("image: {0}")]
     Image(#[from] crate::image::ImageError),
-    /// TLS failed: credentials that cannot be read or used (from the
-    /// builders' [`tls`](crate::HostBuilder::tls) settings), or a session
+    /// TLS failed: credentials that cannot be read or used (the builders'
+    /// `tls` settings, with the `tls` feature), or a session
     /// (a certificate not trusted, a peer without TLS, an alert, a record
     /// that did not decrypt), which closed that one connection.
     #[error("{0}")]

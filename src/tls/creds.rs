@@ -31,12 +31,34 @@ pub(crate) enum Tls {
 ///
 /// # Examples
 ///
+/// A host and a client on loopback over TLS, with a self-signed certificate
+/// made on the spot (in practice: `from_pem_files("host.crt", "host.key")`,
+/// and the authority's certificate on the client):
+///
+/// ```
+/// use socketengine::{Client, Host, TlsClient, TlsServer};
+///
+/// let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?;
+/// let (cert, key) = (made.cert.pem(), made.signing_key.serialize_pem());
+///
+/// let tls = TlsServer::from_pem(cert.as_bytes(), key.as_bytes())?;
+/// let host = Host::builder().addr("127.0.0.1:0").tls(tls).start()?;
+/// let client = Client::builder()
+///     .addr(host.local_addr().to_string())
+///     .tls(TlsClient::from_ca_pem(cert.as_bytes())?)
+///     .connect()?;
+/// client.write_confirmed("pose", "x=1")?;
+/// assert_eq!(&host.get("pose").unwrap().payload()[..], b"x=1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Mutual TLS: only clients with a certificate from `clients-ca.crt` get in.
+///
 /// ```no_run
-/// use socketengine::{Host, TlsServer};
+/// use socketengine::TlsServer;
 ///
 /// let tls = TlsServer::from_pem_files("host.crt", "host.key")?
 ///     .require_client_certs("clients-ca.crt")?;
-/// let host = Host::builder().addr("0.0.0.0:8080").tls(tls).start()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
