@@ -1,7 +1,8 @@
 //! The image path on loopback, beside a raw-TCP baseline in the same run (or,
 //! `image_1080p_routed`, the direct path beside the routed one).
 //!
-//! * `image_1080p_one_way`, `image_4K_one_way` — a camera client sends RGB
+//! * `image_1080p_one_way`, `image_4K_one_way` — (`engine`, and `engine_tls`:
+//!   the same over TLS 1.3) a camera client sends RGB
 //!   frames (1920×1080, 3840×2160) with `write_lock` of an `Image` (back-pressure: no
 //!   frame is conflated away, so every frame is counted); a reader thread on the
 //!   host drains the channel with `get_all_timeout`. One iteration is one pass
@@ -86,6 +87,8 @@ enum Path {
     /// Through the host to a second client (`camera.to("viewer").write_lock`),
     /// drained on that client.
     Routed,
+    /// As `Direct`, over TLS 1.3 (a fresh certificate).
+    Tls,
 }
 
 /// A criterion benchmark group of this bench.
@@ -101,7 +104,12 @@ fn one_way(c: &mut Criterion, name: &str, width: u32, height: u32) {
     let per_iter = frames.len() as u64;
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(per_iter * size as u64));
-    stream(&mut group, name, "engine", &frames, Path::Direct);
+    if util::selected(&[&format!("{name}/engine")]) {
+        stream(&mut group, name, "engine", &frames, Path::Direct);
+    }
+    if util::selected(&[&format!("{name}/engine_tls")]) {
+        stream(&mut group, name, "engine_tls", &frames, Path::Tls);
+    }
     raw_fan_out(&mut group, name, &frames, 1);
     group.finish();
 }
@@ -126,8 +134,15 @@ fn routed(c: &mut Criterion) {
 fn stream(group: &mut Group<'_>, name: &str, id: &str, frames: &[Image], path: Path) {
     let size = frames[0].data().len();
     let per_iter = frames.len() as u64;
-    let host = host(Relay::Off);
-    let cam = client(&host, "camera", true);
+    let tls = (path == Path::Tls).then(util::tls::settings);
+    let host = match &tls {
+        Some(tls) => util::tls::host(tls),
+        None => host(Relay::Off),
+    };
+    let cam = match &tls {
+        Some(tls) => util::tls::client(&host, "camera", tls),
+        None => client(&host, "camera", true),
+    };
     let viewer = (path == Path::Routed).then(|| client(&host, "viewer", true));
     let (counter, stop) = (
         Arc::new(Counter::default()),
@@ -151,7 +166,7 @@ fn stream(group: &mut Group<'_>, name: &str, id: &str, frames: &[Image], path: P
         )
     };
     let send = |f: &Image| match path {
-        Path::Direct => cam.write_lock(IMAGE_CHANNEL, f),
+        Path::Direct | Path::Tls => cam.write_lock(IMAGE_CHANNEL, f),
         Path::Routed => cam.to("viewer").write_lock(IMAGE_CHANNEL, f).map(drop),
     };
     group.bench_function(id, |b| {
@@ -485,7 +500,8 @@ fn main() {
         ("image_1080p_one_way", 1920, 1080),
         ("image_4K_one_way", 3840, 2160),
     ] {
-        if util::selected(&[&format!("{group}/engine"), &format!("{group}/raw_tcp")]) {
+        let ids = ["engine", "engine_tls", "raw_tcp"].map(|id| format!("{group}/{id}"));
+        if util::selected(&ids.each_ref().map(String::as_str)) {
             one_way(&mut c, group, width, height);
         }
     }

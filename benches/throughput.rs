@@ -1,8 +1,9 @@
 //! Engine versus raw TCP on loopback, side by side in one run.
 //!
-//! Every group but `routed_64B_one_way` (below) holds two benchmarks:
-//! `engine` (a socketengine [`Host`] and
-//! [`Client`]) and `raw_tcp` (std sockets, a 4-byte little-endian length prefix,
+//! Every group but `routed_64B_one_way` (below) holds three benchmarks:
+//! `engine` (a socketengine [`Host`] and [`Client`]), `engine_tls` (the same
+//! pair over TLS 1.3: rustls, ring, a fresh certificate; its cost is the ratio
+//! `engine_tls / engine`) and `raw_tcp` (std sockets, a 4-byte little-endian length prefix,
 //! `TCP_NODELAY`, a 256 KiB buffered writer for small messages, `writev` for large
 //! ones, readers that parse in place into reused buffers). Read a group as the
 //! ratio `engine / raw_tcp` of its two `thrpt:` lines (for `pingpong_64B`, of its
@@ -60,7 +61,7 @@ use criterion::{Criterion, Throughput};
 #[cfg(doc)]
 use socketengine::{Client, Host};
 
-use util::harness::engine::{EngineOneWay, EnginePingPong};
+use util::harness::engine::{EngineOneWay, EnginePingPong, Tls};
 use util::harness::raw::{Mode, RawOneWay, RawPingPong};
 use util::harness::{Counter, FRAME_1080P, OneWay, RoundTrip};
 
@@ -94,25 +95,25 @@ fn small_64b_one_way(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SMALL_BATCH));
     let payload = Bytes::from_static(&SMALL_PAYLOAD);
 
-    let mut engine = EngineOneWay::start("ch", SMALL_WINDOW).expect("start the engine pair");
-    group.bench_function("engine", |b| {
-        b.iter_custom(|iters| {
-            let target = engine.received().messages() + iters * SMALL_BATCH;
-            let start = Instant::now();
-            for _ in 0..iters * SMALL_BATCH {
-                engine.send(&payload).expect("engine send");
-            }
-            let waited = engine.wait_for(target, "small_64B_one_way/engine");
-            waited.expect("the engine reader gets every message");
-            start.elapsed()
+    for (id, tls) in engines("small_64B_one_way") {
+        let what = format!("small_64B_one_way/{id}");
+        let mut engine = EngineOneWay::start_tls("ch", SMALL_WINDOW, tls.as_ref())
+            .expect("start the engine pair");
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                let target = engine.received().messages() + iters * SMALL_BATCH;
+                let start = Instant::now();
+                for _ in 0..iters * SMALL_BATCH {
+                    engine.send(&payload).expect("engine send");
+                }
+                let waited = engine.wait_for(target, &what);
+                waited.expect("the engine reader gets every message");
+                start.elapsed()
+            });
         });
-    });
-    check_bytes(
-        engine.received(),
-        SMALL_PAYLOAD.len(),
-        "small_64B_one_way/engine",
-    );
-    shutdown_engine(engine, SMALL_WINDOW);
+        check_bytes(engine.received(), SMALL_PAYLOAD.len(), &what);
+        shutdown_engine(engine, SMALL_WINDOW);
+    }
 
     let mut raw = RawOneWay::start(Mode::Small).expect("start the baseline pair");
     group.bench_function("raw_tcp", |b| {
@@ -176,7 +177,7 @@ fn routed_64b_one_way(c: &mut Criterion) {
 /// `pingpong_64B`: 64-byte round trips through an echo thread.
 fn pingpong_64b(c: &mut Criterion) {
     let payload = Bytes::from_static(&SMALL_PAYLOAD);
-    let mut engine = EnginePingPong::start(payload).expect("start the engine pair");
+    let mut engine = EnginePingPong::start(payload.clone()).expect("start the engine pair");
     let mut raw = RawPingPong::start(&SMALL_PAYLOAD).expect("start the baseline pair");
     if std::env::var(PCT_VAR).is_ok_and(|v| v == "1") {
         report_percentiles(&mut engine, &mut raw);
@@ -184,9 +185,16 @@ fn pingpong_64b(c: &mut Criterion) {
     let mut group = c.benchmark_group("pingpong_64B");
     group.throughput(Throughput::Elements(1));
     group.bench_function("engine", |b| b.iter(|| round_trip(&mut engine)));
+    engine.shutdown().expect("stop the engine pair");
+    if util::selected(&["pingpong_64B/engine_tls"]) {
+        let tls = util::tls::settings();
+        let mut engine =
+            EnginePingPong::start_tls(payload, Some(&tls)).expect("start the TLS engine pair");
+        group.bench_function("engine_tls", |b| b.iter(|| round_trip(&mut engine)));
+        engine.shutdown().expect("stop the TLS engine pair");
+    }
     group.bench_function("raw_tcp", |b| b.iter(|| round_trip(&mut raw)));
     group.finish();
-    engine.shutdown().expect("stop the engine pair");
     raw.shutdown().expect("stop the baseline pair");
 }
 
@@ -256,23 +264,27 @@ fn large_one_way(c: &mut Criterion, name: &str, size: usize) {
     group.throughput(Throughput::Bytes(per_iter * size as u64));
 
     let window = (LARGE_WINDOW_BYTES / size).max(8) as u64;
-    let mut engine = EngineOneWay::start("img", window).expect("start the engine pair");
-    group.bench_function("engine", |b| {
-        b.iter_custom(|iters| {
-            let target = engine.received().messages() + iters * per_iter;
-            let start = Instant::now();
-            for _ in 0..iters {
-                for p in &payloads {
-                    engine.send(p).expect("engine send");
+    for (id, tls) in engines(name) {
+        let what = format!("{name}/{id}");
+        let mut engine =
+            EngineOneWay::start_tls("img", window, tls.as_ref()).expect("start the engine pair");
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                let target = engine.received().messages() + iters * per_iter;
+                let start = Instant::now();
+                for _ in 0..iters {
+                    for p in &payloads {
+                        engine.send(p).expect("engine send");
+                    }
                 }
-            }
-            let waited = engine.wait_for(target, &format!("{name}/engine"));
-            waited.expect("the engine reader gets every payload");
-            start.elapsed()
+                let waited = engine.wait_for(target, &what);
+                waited.expect("the engine reader gets every payload");
+                start.elapsed()
+            });
         });
-    });
-    check_bytes(engine.received(), size, &format!("{name}/engine"));
-    shutdown_engine(engine, window);
+        check_bytes(engine.received(), size, &what);
+        shutdown_engine(engine, window);
+    }
 
     let mut raw = RawOneWay::start(Mode::Large).expect("start the baseline pair");
     group.bench_function("raw_tcp", |b| {
@@ -294,6 +306,20 @@ fn large_one_way(c: &mut Criterion, name: &str, size: usize) {
     group.finish();
 }
 
+/// The engine benchmarks of `group` the command line selects: `engine`
+/// (plain TCP) and `engine_tls` (the same over TLS 1.3, with a fresh
+/// certificate), each with its TLS settings.
+fn engines(group: &str) -> Vec<(&'static str, Option<Tls>)> {
+    let mut pairs = Vec::new();
+    if util::selected(&[&format!("{group}/engine")]) {
+        pairs.push(("engine", None));
+    }
+    if util::selected(&[&format!("{group}/engine_tls")]) {
+        pairs.push(("engine_tls", Some(util::tls::settings())));
+    }
+    pairs
+}
+
 /// Stops the engine pair and prints how often its writer waited for its reader
 /// (`window`, as it was started with).
 fn shutdown_engine(engine: EngineOneWay, window: u64) {
@@ -312,16 +338,16 @@ fn check_bytes(counter: &Counter, size: usize, what: &str) {
 }
 
 /// The benchmarks of a group of engine against baseline.
-const ENGINE_RAW: [&str; 2] = ["engine", "raw_tcp"];
+const ENGINE_RAW: &[&str] = &["engine", "engine_tls", "raw_tcp"];
 
 fn main() {
     let mut c = util::config().configure_from_args();
     type Group = fn(&mut Criterion);
-    let groups: [(&str, [&str; 2], Group); 5] = [
+    let groups: [(&str, &[&str], Group); 5] = [
         ("small_64B_one_way", ENGINE_RAW, small_64b_one_way),
         (
             "routed_64B_one_way",
-            ["direct", "routed"],
+            &["direct", "routed"],
             routed_64b_one_way,
         ),
         ("pingpong_64B", ENGINE_RAW, pingpong_64b),
@@ -329,8 +355,8 @@ fn main() {
         ("frame_1080p_one_way", ENGINE_RAW, frame_1080p_one_way),
     ];
     for (group, benches, run) in groups {
-        let [a, b] = benches.map(|bench| format!("{group}/{bench}"));
-        if util::selected(&[&a, &b]) {
+        let ids: Vec<String> = benches.iter().map(|b| format!("{group}/{b}")).collect();
+        if util::selected(&ids.iter().map(String::as_str).collect::<Vec<_>>()) {
             run(&mut c);
         }
     }

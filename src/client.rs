@@ -65,7 +65,14 @@ impl Client {
         ClientBuilder::default()
     }
 
-    pub(crate) fn connect(builder: ClientBuilder) -> Result<Client> {
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    pub(crate) fn connect(mut builder: ClientBuilder) -> Result<Client> {
+        // The host's certificate must be valid for the host part of the
+        // address as given (unless a server name was set).
+        #[cfg(feature = "tls")]
+        if let Some(crate::tls::Tls::Client(tls)) = &mut builder.config.tls {
+            tls.name_from(&builder.addr)?;
+        }
         if builder.name.len() > 255 {
             let len = builder.name.len();
             return Err(DecodeError::FieldTooLong {

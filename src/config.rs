@@ -76,6 +76,10 @@ pub(crate) struct Config {
     /// The channels whose own latest write a client sends again to a host
     /// that restarted.
     pub(crate) republish: Vec<Pattern>,
+    /// TLS below the handshake: a host's server side, a client's client
+    /// side; `None`: plain TCP.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::Tls>,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -176,6 +180,8 @@ impl Default for Config {
             auth: None,
             credential: None,
             republish: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -896,4 +902,38 @@ impl HostBuilder {
 
 impl ClientBuilder {
     slow_consumer_setters!();
+}
+
+#[cfg(feature = "tls")]
+impl HostBuilder {
+    /// Speaks TLS 1.3 to every client (rustls; the `tls` feature): each
+    /// connection makes a TLS handshake before its hello, and its bytes
+    /// travel encrypted. A client without TLS fails its handshake (an
+    /// [`Event::Error`](crate::Event::Error) of kind
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls) here, counted as a bad hello
+    /// in [`AdmissionStats`](crate::AdmissionStats)), and the
+    /// [handshake timeout](Self::handshake_timeout) covers the TLS handshake
+    /// too. With [`TlsServer::require_client_certs`](crate::TlsServer::require_client_certs),
+    /// only clients with a certificate from that authority get through.
+    /// Images lose their zero-copy send: rustls copies every byte into its
+    /// records (see the README's Security section for the cost). Default:
+    /// plain TCP.
+    pub fn tls(mut self, tls: crate::tls::TlsServer) -> Self {
+        self.config.tls = Some(crate::tls::Tls::Server(tls));
+        self
+    }
+}
+
+#[cfg(feature = "tls")]
+impl ClientBuilder {
+    /// Speaks TLS 1.3 to the host (rustls; the `tls` feature), checking its
+    /// certificate against the [`TlsClient`](crate::TlsClient)'s authority
+    /// and server name (by default the host part of [`addr`](Self::addr)).
+    /// A failed TLS handshake fails the attempt with
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls); the
+    /// [connect timeout](Self::connect_timeout) covers it. Default: plain TCP.
+    pub fn tls(mut self, tls: crate::tls::TlsClient) -> Self {
+        self.config.tls = Some(crate::tls::Tls::Client(tls));
+        self
+    }
 }

@@ -227,6 +227,12 @@ pub enum ErrorKind {
     /// which file or line, and why (never the secret itself).
     #[error("credential: {0}")]
     Credential(String),
+    /// TLS failed: credentials that cannot be read or used (the builders'
+    /// `tls` settings, with the `tls` feature), or a session
+    /// (a certificate not trusted, a peer without TLS, an alert, a record
+    /// that did not decrypt), which closed that one connection.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// An operating-system I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
@@ -438,6 +444,7 @@ impl std::error::Error for Error {
             ErrorKind::Io(err) | ErrorKind::Connect { source: err, .. } => Some(err),
             ErrorKind::Protocol(err) => Some(err),
             ErrorKind::Image(err) => Some(err),
+            ErrorKind::Tls(err) => Some(err),
             _ => None,
         }
     }
@@ -449,9 +456,32 @@ impl From<ErrorKind> for Error {
     }
 }
 
+/// A TLS failure met on the read or write path travels as an `io::Error`
+/// around a [`TlsError`](crate::TlsError); it comes out as [`ErrorKind::Tls`].
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Error {
-        Error::new(ErrorKind::Io(err))
+        if !err
+            .get_ref()
+            .is_some_and(|e| e.is::<crate::tls::TlsError>())
+        {
+            return Error::new(ErrorKind::Io(err));
+        }
+        let kind = err.kind();
+        match err
+            .into_inner()
+            .map(|e| e.downcast::<crate::tls::TlsError>())
+        {
+            Some(Ok(tls)) => Error::new(ErrorKind::Tls(*tls)),
+            // Not reached: it holds a `TlsError`, checked above.
+            Some(Err(other)) => Error::new(ErrorKind::Io(io::Error::new(kind, other))),
+            None => Error::new(ErrorKind::Io(kind.into())),
+        }
+    }
+}
+
+impl From<crate::tls::TlsError> for Error {
+    fn from(err: crate::tls::TlsError) -> Error {
+        Error::new(ErrorKind::Tls(err))
     }
 }
 

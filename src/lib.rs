@@ -135,6 +135,17 @@
 //!   every kind of write), channels, handshake time — all on the builders, each
 //!   with its default.
 //!
+//! ## TLS
+//!
+//! With the `tls` feature (default), `HostBuilder::tls` and
+//! `ClientBuilder::tls` put TLS 1.3 (rustls) below the handshake: the same
+//! bytes, encrypted, the host's certificate checked by the client, and
+//! optionally the client's by the host (mutual TLS). A failure is
+//! [`ErrorKind::Tls`] and closes that one connection. rustls copies every
+//! byte into and out of its records, so the image path's zero copy stops at
+//! the TLS layer. See `TlsServer` and `TlsClient`, and the README's Security
+//! section for what it bounds and costs.
+//!
 //! ## Features
 //!
 //! * `image` (default): conversions between [`Image`] and the `image` crate's
@@ -142,12 +153,13 @@
 //!   and decoding (`encode_jpeg`, `encode_png`, `decode`). The image path
 //!   itself needs no feature: without it, raw images and JPEG/PNG files (as
 //!   opaque encoded bytes) are still sent and received.
+//! * `tls` (default): TLS 1.3 through rustls with the ring provider (above).
 //! * `cli` (default): the `socketengine` command-line tool (clap, anyhow,
-//!   ctrlc, hdrhistogram, serde, serde_json).
+//!   ctrlc, hdrhistogram, serde, serde_json; it brings `tls`).
 //! * `protocol` (off): exposes the wire format's types to the fuzz targets and
 //!   the tests that craft raw frames; not a stable API.
 //!
-//! `default-features = false` builds the library alone, without the first two.
+//! `default-features = false` builds the library alone, without the first three.
 //!
 //! ## Threads
 //!
@@ -181,6 +193,7 @@ mod protocol;
 mod send;
 mod store;
 mod time;
+mod tls;
 mod to;
 
 pub use auth::{Auth, Credential, Permissions, Verifier};
@@ -198,4 +211,7 @@ pub use info::{
 };
 pub use send::{Outgoing, Payload, Target, WriteGuard};
 pub use store::{Message, Subscription};
+pub use tls::TlsError;
+#[cfg(feature = "tls")]
+pub use tls::{TlsClient, TlsServer};
 pub use to::{RouteRequest, To};

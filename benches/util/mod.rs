@@ -14,6 +14,10 @@ pub(crate) mod harness;
 #[allow(dead_code)]
 pub(crate) mod load;
 
+// The `engine_tls` pairs of the throughput bench.
+#[allow(dead_code)]
+pub(crate) mod tls;
+
 use std::time::Duration;
 
 /// Few, short samples: each bench runs in a minute or two on two cores.

@@ -16,7 +16,7 @@ use super::connection::{Conn, State};
 use super::event_loop::{EventLoop, FIRST_CONN};
 use super::gate::{Room, Turned};
 use super::{configure_stream, would_block};
-use crate::protocol::{Hello, ResumeToken, VERSION, Welcome, WelcomeStatus};
+use crate::protocol::{Hello, ResumeToken, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
 use crate::time::unix_ns;
 use crate::{Error, ErrorKind, Event, Refusal};
 
@@ -66,13 +66,24 @@ impl EventLoop {
         if let Err(err) = configure_stream(SockRef::from(&stream), config) {
             return self.report(addr, err.into());
         }
+        // With TLS, its handshake comes first, in the same slot and time.
+        let tls = match super::tls::accepted(config) {
+            Ok(tls) => tls,
+            Err(err) => return self.report(addr, err),
+        };
         let token = self.next_token();
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = self.poll.registry().register(&mut stream, token, interest) {
             self.free.push(token.0 - FIRST_CONN);
             return self.report(addr, err.into());
         }
-        self.conns[token.0 - FIRST_CONN] = Some(Conn::new(stream, addr, State::Handshake));
+        let state = match tls {
+            Some(_) => State::Securing,
+            None => State::Handshake,
+        };
+        let mut conn = Conn::new(stream, addr, state);
+        conn.tls = tls;
+        self.conns[token.0 - FIRST_CONN] = Some(conn);
         self.gate.enter(token, addr.ip(), now);
     }
 
@@ -106,7 +117,7 @@ impl EventLoop {
     ) {
         self.gate.count(turned);
         if let (Some(status), Some(conn)) = (status, self.conn_mut(token)) {
-            refuse(&mut conn.stream, status);
+            conn.send_best_effort(&welcome(status));
         }
         self.close(token, Some(error));
     }
@@ -123,7 +134,7 @@ impl EventLoop {
     /// Refuses a connection that has no slot: tells it why, reports and counts it.
     fn turn_away(&mut self, stream: &mut TcpStream, addr: SocketAddr, refusal: Refusal) {
         self.gate.count(Turned::Refused(refusal));
-        refuse(stream, refusal.status());
+        let _ = stream.write(&welcome(refusal.status()));
         self.report(addr, ErrorKind::Refused(refusal).into());
     }
 
@@ -162,9 +173,11 @@ fn is_transient_accept_error(err: &io::Error) -> bool {
 /// `EPROTO` on Linux: a protocol error on a connection in the backlog.
 const PROTOCOL_ERROR: i32 = 71;
 
-/// Tells a client why it is turned away, best effort: the welcome is 47 bytes on a
-/// fresh socket, so it fits the send buffer, and the connection closes next anyway.
-fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
+/// A welcome telling a client why it is turned away, sent best effort: 47
+/// bytes on a fresh socket fit its send buffer (and, with TLS, its
+/// session's), and the connection closes next anyway. Before a TLS
+/// handshake it goes plain; a TLS client looks for it (`engine::secure`).
+fn welcome(status: WelcomeStatus) -> [u8; WELCOME_LEN] {
     let welcome = Welcome {
         version: VERSION,
         status,
@@ -173,5 +186,5 @@ fn refuse(stream: &mut TcpStream, status: WelcomeStatus) {
         resume: ResumeToken::NONE,
         epoch: 0,
     };
-    let _ = stream.write(&welcome.encode());
+    welcome.encode()
 }

@@ -1,7 +1,7 @@
 //! The event loop's half of a connection: the socket, the read buffer, the
 //! decoder and the bytes in flight.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,8 @@ use super::image_rx::Images;
 use super::read_buf::ReadBuf;
 use super::route::{self, Routed};
 use super::service;
+use super::tls::Session;
+use super::wire::{self, Source};
 use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
@@ -75,6 +77,11 @@ pub(crate) enum FlushEnd {
 /// Where a connection is in its life.
 #[derive(Debug)]
 pub(crate) enum State {
+    /// TLS is being set up, before anything else: on a host, the TLS
+    /// handshake of an accepted connection (in its handshake slot, under its
+    /// deadline), then `Handshake`; on a client, after the TCP connect, then
+    /// the hello and `Welcoming`.
+    Securing,
     /// Accepted by a host, waiting for the hello (until its deadline in the
     /// loop's handshake queue).
     Handshake,
@@ -382,6 +389,9 @@ impl Open {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) stream: TcpStream,
+    /// The TLS session every byte goes through, if the connection speaks
+    /// TLS; shared with the peer's write side (see `engine::tls`).
+    pub(crate) tls: Option<Arc<Session>>,
     pub(crate) addr: SocketAddr,
     pub(crate) state: State,
     /// Received bytes not yet decoded. Decoded payloads are split off it, so they
@@ -395,6 +405,7 @@ impl Conn {
     pub(crate) fn new(stream: TcpStream, addr: SocketAddr, state: State) -> Conn {
         Conn {
             stream,
+            tls: None,
             addr,
             state,
             rbuf: ReadBuf::default(),
@@ -413,7 +424,11 @@ impl Conn {
             return Ok(ReadEnd::Drained);
         };
         open.peer.touch(now);
-        let result = read_open(&mut self.stream, &mut self.rbuf, open, shared, now);
+        let source = Source {
+            stream: &self.stream,
+            tls: self.tls.as_deref(),
+        };
+        let result = read_open(source, &mut self.rbuf, open, shared, now);
         open.store_batch();
         open.note_partial(&self.rbuf, now);
         result
@@ -425,7 +440,11 @@ impl Conn {
         while self.rbuf.buf.len() < limit {
             let want = limit - self.rbuf.buf.len();
             self.rbuf.buf.reserve(want);
-            match self.rbuf.fill(&self.stream, want) {
+            let source = Source {
+                stream: &self.stream,
+                tls: self.tls.as_deref(),
+            };
+            match self.rbuf.fill(source, want) {
                 Ok(0) => return Ok(false),
                 Ok(_) => {}
                 Err(e) if would_block(&e) => break,
@@ -438,11 +457,20 @@ impl Conn {
     /// Writes queued frames until the outbox is empty, the socket would block,
     /// or this turn's budget of [`WRITE_TURN_BYTES`] is spent.
     pub(crate) fn flush(&mut self) -> io::Result<FlushEnd> {
+        // Ciphertext a blocked socket left in the TLS session goes first (a
+        // writable event may come for it alone); its bytes count as written now.
+        let (drained, mut unreported) = self.flush_tls()?;
         let State::Open(open) = &self.state else {
             return Ok(FlushEnd::Done);
         };
         let peer = &open.peer;
-        let (mut unreported, mut written) = (0, 0);
+        if !drained {
+            if unreported > 0 {
+                peer.settle(unreported, &mut self.inflight);
+            }
+            return Ok(FlushEnd::Done);
+        }
+        let mut written = 0;
         loop {
             if self.inflight.is_empty() || peer.has_waiters() {
                 let busy = peer.settle(unreported, &mut self.inflight);
@@ -458,12 +486,12 @@ impl Conn {
             }
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let count = self.inflight.io_slices(&mut slices);
-            match self.stream.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.inflight.advance(n);
-                    unreported += n;
-                    written += n;
+            match wire::write_vectored(&self.stream, self.tls.as_deref(), &slices[..count]) {
+                Ok(wrote) if wrote.taken == 0 => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(wrote) => {
+                    self.inflight.advance(wrote.taken);
+                    unreported += wrote.written;
+                    written += wrote.taken;
                 }
                 Err(e) if would_block(&e) => {
                     if unreported > 0 {
@@ -481,7 +509,7 @@ impl Conn {
 /// The read loop of an open connection: one match on the decoder's step, until
 /// a step ends the pass.
 fn read_open(
-    stream: &mut TcpStream,
+    source: Source<'_>,
     rbuf: &mut ReadBuf,
     open: &mut Open,
     shared: &Shared,
@@ -504,9 +532,9 @@ fn read_open(
                 open.start_image(frame, payload_len, rbuf, shared, now)?
             }
             Decoded::NeedMore(Need::Payload { left }) => {
-                fill_image(stream, rbuf, open, left, &mut read, shared, now)?
+                fill_image(source, rbuf, open, left, &mut read, shared, now)?
             }
-            Decoded::NeedMore(need) => fill_buf(stream, rbuf, open, need, &mut read, shared)?,
+            Decoded::NeedMore(need) => fill_buf(source, rbuf, open, need, &mut read, shared)?,
         };
         if let Some(end) = end {
             return Ok(end);
@@ -517,7 +545,7 @@ fn read_open(
 /// Reads the rest of an image's payload (`left` bytes) straight into the
 /// image, adding the bytes read to `read`; `Some` ends the read pass.
 fn fill_image(
-    stream: &TcpStream,
+    source: Source<'_>,
     rbuf: &mut ReadBuf,
     open: &mut Open,
     left: usize,
@@ -528,7 +556,7 @@ fn fill_image(
     if *read >= TURN_BYTES {
         return Ok(Some(ReadEnd::More));
     }
-    let (n, image) = match open.images.fill(stream, left, rbuf, shared) {
+    let (n, image) = match open.images.fill(source, left, rbuf, shared) {
         Ok((0, _)) => return Err(open.images.truncated().into()),
         Ok(filled) => filled,
         Err(e) => return read_failed(e),
@@ -552,7 +580,7 @@ fn fill_image(
 /// Reads into the read buffer, sized by what the decoder needs, adding the
 /// bytes read to `read`; `Some` ends the read pass.
 fn fill_buf(
-    stream: &TcpStream,
+    source: Source<'_>,
     rbuf: &mut ReadBuf,
     open: &mut Open,
     need: Need,
@@ -571,7 +599,7 @@ fn fill_buf(
         Need::Frame { frame_len } if !after_chunk => rbuf.prepare(frame_len, &shared.memory)?,
         _ => rbuf.prepare_small(IMAGE_HEAD_READ),
     };
-    match rbuf.fill(stream, want) {
+    match rbuf.fill(source, want) {
         Ok(0) => eof(&rbuf.buf, &open.decoder).map(Some),
         Ok(n) => {
             *read += n;

@@ -9,7 +9,6 @@ use crossbeam_channel::Receiver;
 use mio::event::Event as MioEvent;
 use mio::net::TcpListener;
 use mio::{Events, Poll, Token};
-use socket2::SockRef;
 
 use super::connection::{Conn, FlushEnd, Open, ReadEnd, State};
 use super::gate::{Gate, Turned};
@@ -264,7 +263,8 @@ impl EventLoop {
         }
         if event.is_writable() {
             match self.conn_mut(token).map(|c| &c.state) {
-                Some(State::Connecting) => self.finish_connect(token, now),
+                Some(State::Connecting) => self.connected(token, now),
+                Some(State::Securing) => self.secure(token, now),
                 _ => self.flush(token),
             }
         }
@@ -276,9 +276,10 @@ impl EventLoop {
             return;
         };
         let result = match conn.state {
+            State::Securing => return self.secure(token, now),
             State::Handshake => return self.read_hello(token, now),
             State::Proving(_) => return self.read_proof(token, now),
-            State::Connecting => return self.finish_connect(token, now),
+            State::Connecting => return self.connected(token, now),
             State::Welcoming => return self.read_welcome(token, now),
             State::Open(_) => conn.read_frames(&shared, now),
         };
@@ -364,8 +365,8 @@ impl EventLoop {
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
-        let stream = match SockRef::from(&conn.stream).try_clone() {
-            Ok(socket) => std::net::TcpStream::from(socket),
+        let stream = match conn.sink() {
+            Ok(sink) => sink,
             Err(err) => return self.close(token, Some(err.into())),
         };
         let parts = PeerParts {
@@ -454,6 +455,7 @@ impl EventLoop {
         };
         self.free.push(index);
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        conn.close_notify();
         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
         let addr = conn.addr;
         if self.client.is_none() {
@@ -461,7 +463,8 @@ impl EventLoop {
             self.gate.leave(token, addr.ip());
         }
         match conn.state {
-            State::Handshake | State::Proving(_) => {
+            State::Securing if self.client.is_some() => self.attempt_failed(addr, error),
+            State::Handshake | State::Securing | State::Proving(_) => {
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: None,

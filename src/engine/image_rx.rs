@@ -19,16 +19,16 @@
 //! [`Decoded::Large`]: crate::protocol::Decoded::Large
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use mio::net::TcpStream;
 use parking_lot::Mutex;
 
 use super::Shared;
 use super::grow::{Grant, READ_AHEAD, Refusal, grown, try_grow};
-use super::read_buf::{ReadBuf, recv_into};
+use super::read_buf::ReadBuf;
+use super::wire::Source;
 use crate::image::Image;
 use crate::protocol::{ChannelName, DecodeError, Frame, ImageMeta, Kind, Route};
 use crate::{ClientId, ErrorKind, Result};
@@ -278,7 +278,7 @@ impl Images {
     /// stream) and the image it finished, if any.
     pub(crate) fn fill(
         &mut self,
-        stream: &TcpStream,
+        source: Source<'_>,
         left: usize,
         rbuf: &mut ReadBuf,
         shared: &Shared,
@@ -298,8 +298,8 @@ impl Images {
             .as_mut()
             .expect("a sink has an image");
         let n = match &mut image.body {
-            Body::Filling { buf, .. } => recv_into(stream, buf, room)?,
-            Body::Dropped => discard(stream, room)?,
+            Body::Filling { buf, .. } => source.recv_into(buf, room)?,
+            Body::Dropped => discard(source, room)?,
         };
         image.received += n;
         self.received += n as u64;
@@ -521,10 +521,9 @@ impl Images {
 
 /// Reads at most `want` bytes from `stream` and lets them go: the rest of a
 /// dropped image. 0 means end of stream.
-fn discard(stream: &TcpStream, want: usize) -> io::Result<usize> {
+fn discard(source: Source<'_>, want: usize) -> io::Result<usize> {
     let mut scratch = [0u8; DISCARD_READ];
-    let mut reader = stream;
-    reader.read(&mut scratch[..want.min(DISCARD_READ)])
+    source.read(&mut scratch[..want.min(DISCARD_READ)])
 }
 
 #[cfg(test)]

@@ -22,10 +22,13 @@ mod republish;
 mod requests;
 mod rooms;
 mod route;
+mod secure;
 mod service;
 mod slow;
 mod socket;
+mod tls;
 mod token;
+mod wire;
 
 use std::cell::Cell;
 use std::io;

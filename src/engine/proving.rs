@@ -13,7 +13,6 @@ use mio::Token;
 use super::connection::State;
 use super::event_loop::EventLoop;
 use super::gate::Turned;
-use super::redial::send_all;
 use crate::protocol::{
     AuthMethod, Challenge, Hello, MAX_PROOF, NONCE_LEN, Proof, VERSION, transcript,
 };
@@ -46,7 +45,7 @@ impl EventLoop {
         };
         // 39 bytes on a socket that has sent nothing else: the send buffer
         // takes them whole, or the connection is broken.
-        if let Err(err) = send_all(&mut conn.stream, &challenge.encode()) {
+        if let Err(err) = conn.send_all(&challenge.encode()) {
             return self.close(token, Some(err));
         }
         let proving = Proving {
@@ -119,7 +118,7 @@ impl EventLoop {
         let sent = proof
             .encode(&mut wire)
             .map_err(Error::from)
-            .and_then(|()| send_all(&mut conn.stream, &wire));
+            .and_then(|()| conn.send_all(&wire));
         if let Err(err) = sent {
             self.close(token, Some(err));
         }

@@ -9,6 +9,7 @@ use mio::net::TcpStream;
 use socket2::SockRef;
 
 use super::grow::{AllocFailed, Grant, READ_AHEAD, grown, try_grow};
+use super::wire::Source;
 use crate::memory::Memory;
 
 /// Frames larger than this are read into a buffer of their own.
@@ -219,8 +220,8 @@ impl ReadBuf {
     }
 
     /// Reads at most `want` bytes onto the end of the buffer; 0 means end of stream.
-    pub(crate) fn fill(&mut self, stream: &TcpStream, want: usize) -> io::Result<usize> {
-        recv_into(stream, &mut self.buf, want)
+    pub(crate) fn fill(&mut self, source: Source<'_>, want: usize) -> io::Result<usize> {
+        source.recv_into(&mut self.buf, want)
     }
 }
 

@@ -3,7 +3,7 @@
 //! new socket. The first connection and every reconnection take this path;
 //! nothing here blocks the loop.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -185,7 +185,7 @@ impl EventLoop {
             .as_ref()
             .map_or(Duration::ZERO, |d| d.target.timeout);
         match self.conn_mut(CLIENT_TOKEN).map(|c| &c.state) {
-            Some(State::Welcoming) => ErrorKind::HandshakeTimeout(timeout).into(),
+            Some(State::Securing | State::Welcoming) => ErrorKind::HandshakeTimeout(timeout).into(),
             _ => io::Error::new(io::ErrorKind::TimedOut, "connect timed out").into(),
         }
     }
@@ -247,7 +247,7 @@ impl EventLoop {
             .and_then(|()| {
                 configure_stream(SockRef::from(&conn.stream), &config).map_err(Error::from)
             })
-            .and_then(|()| send_all(&mut conn.stream, &hello));
+            .and_then(|()| conn.send_all(&hello));
         match sent {
             Ok(()) => conn.state = State::Welcoming,
             Err(err) => self.close(token, Some(err)),
@@ -293,7 +293,10 @@ impl EventLoop {
                 let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "closed before the welcome");
                 return self.close(token, Some(eof.into()));
             }
-            Err(err) => return self.close(token, Some(err.into())),
+            Err(err) => {
+                let err = super::secure::not_a_welcome(err, &conn.rbuf.buf);
+                return self.close(token, Some(err));
+            }
         };
         let refused = match welcome.status {
             WelcomeStatus::Accepted => None,
@@ -341,8 +344,8 @@ impl EventLoop {
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
-        let dup = match SockRef::from(&conn.stream).try_clone() {
-            Ok(socket) => std::net::TcpStream::from(socket),
+        let dup = match conn.sink() {
+            Ok(sink) => sink,
             Err(err) => return self.close(token, Some(err.into())),
         };
         peer.reopen(dup, id, now);
@@ -396,8 +399,6 @@ impl EventLoop {
     }
 }
 
-/// Writes all of `bytes` to a fresh non-blocking socket (a hello fits its
-/// empty send buffer; not taking it all is treated as a failed attempt).
 impl EventLoop {
     /// The name a client asks for in its hello (empty on a host).
     pub(super) fn client_name(&self) -> String {
@@ -405,16 +406,6 @@ impl EventLoop {
             .as_ref()
             .map(|d| d.target.name.clone())
             .unwrap_or_default()
-    }
-}
-
-/// Writes a handshake message whole on a socket that has sent nothing since
-/// the connect (the send buffer takes it, or the connection is broken).
-pub(super) fn send_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<()> {
-    match stream.write(bytes) {
-        Ok(n) if n == bytes.len() => Ok(()),
-        Ok(_) => Err(io::Error::from(io::ErrorKind::WriteZero).into()),
-        Err(err) => Err(err.into()),
     }
 }
 

@@ -95,6 +95,15 @@
 //! a connection the host still thinks is open (it is that name's holder,
 //! token or not). The host's slot and deadline for the handshake cover the
 //! proof.
+//! # Over TLS
+//!
+//! With TLS configured on both ends, a TLS 1.3 handshake follows the TCP
+//! connect, and everything on this page (hello, welcome, frames) is then sent
+//! byte for byte inside the TLS stream: nothing in the format changes. The
+//! TLS handshake counts as part of the handshake (its slot and timeout). A
+//! host that refuses a connection before its TLS handshake (status 2 or 4)
+//! sends the plain welcome, which a TLS client recognises by its magic tag.
+//! One end with TLS and the other without fails at the first bytes.
 //!
 //! # Frames
 //!

@@ -413,7 +413,7 @@ fn connect(args: &Connect, default_name: &str, timeout: Duration) -> anyhow::Res
     if let Some(key) = &args.key {
         builder = builder.credential(Credential::from_file(key).map_err(lib)?);
     }
-    builder.connect().map_err(lib)
+    args.tls.apply(builder)?.connect().map_err(lib)
 }
 
 /// A timeout in seconds from the command line.

@@ -13,6 +13,7 @@ use socketengine::{
 use crate::args::{parse_addr, parse_queue, parse_size};
 use crate::shutdown::Shutdown;
 use crate::table::Table;
+use crate::tls::HostTls;
 use crate::{lib, show};
 
 /// How long the loop waits for a message before it looks at events, other
@@ -55,6 +56,8 @@ pub(crate) struct HostArgs {
     /// loopback.
     #[arg(long, value_name = "FILE")]
     auth: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    tls: HostTls,
 }
 
 /// Runs the host until SIGINT or SIGTERM.
@@ -80,11 +83,13 @@ pub(crate) fn run(args: &HostArgs) -> anyhow::Result<()> {
         );
         builder = builder.auth(auth);
     }
-    let host = builder
+    let host = args
+        .tls
+        .apply(builder)?
         .start()
         .map_err(lib)
         .with_context(|| format!("cannot start a host on {}", args.addr))?;
-    println!("listening on {}", host.local_addr());
+    println!("listening on {}{}", host.local_addr(), args.tls.describe());
     if args.auth.is_none() && !host.local_addr().ip().is_loopback() {
         eprintln!(
             "warning: {} is reachable from the network and this host has no --auth: anyone \

@@ -23,6 +23,7 @@ mod rtt;
 mod show;
 mod shutdown;
 mod table;
+mod tls;
 
 use args::{parse_addr, parse_size};
 
@@ -138,6 +139,8 @@ struct Connect {
     /// Largest frame accepted or sent (e.g. 64MiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
     max_frame: usize,
+    #[command(flatten)]
+    tls: tls::ClientTls,
 }
 
 fn main() -> ExitCode {

@@ -2,8 +2,7 @@
 //! or, on an idle one, written straight to the kernel while the caller holds
 //! the write side ([`Writer::Caller`]) without holding the lock.
 
-use std::io::{self, IoSlice, Write};
-use std::net::TcpStream;
+use std::io::{self, IoSlice};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +10,7 @@ use parking_lot::MutexGuard;
 
 use super::Peer;
 use super::out::{Link, OutState, Writer};
+use crate::engine::wire::Sink;
 use crate::protocol::Header;
 use crate::time::deadline;
 use crate::{Error, ErrorKind, Result};
@@ -69,7 +69,7 @@ impl Peer {
             return Err(closed.with_payload(payload));
         };
         drop(out);
-        let (n, failed) = write_direct(&stream, &head, &payload);
+        let (n, flushed, failed) = write_direct(&stream, &head, &payload);
         let mut out = self.out.lock();
         if out.caller_done() {
             // The connection closed meanwhile (and may be open again): the rest
@@ -101,7 +101,7 @@ impl Peer {
         out.flow.frames_sent(self.epoch.elapsed());
         // The rest of this frame goes before anything queued during the call.
         out.pushed += total as u64;
-        out.written += n as u64;
+        out.written += flushed as u64;
         let target = out.pushed;
         out.note_data_written();
         if n < total {
@@ -127,10 +127,11 @@ impl Peer {
 }
 
 /// Writes `head` then `payload` until done or the socket would block; returns
-/// the bytes written and the error that stopped it, if any.
-fn write_direct(stream: &TcpStream, head: &[u8], payload: &[u8]) -> (usize, Option<io::Error>) {
+/// the bytes taken, the bytes counted written (see `engine::wire::Wrote`),
+/// and the error that stopped it, if any.
+fn write_direct(sink: &Sink, head: &[u8], payload: &[u8]) -> (usize, usize, Option<io::Error>) {
     let total = head.len() + payload.len();
-    let mut done = 0;
+    let (mut done, mut written) = (0, 0);
     while done < total {
         let slices = [
             IoSlice::new(head.get(done..).unwrap_or_default()),
@@ -140,13 +141,18 @@ fn write_direct(stream: &TcpStream, head: &[u8], payload: &[u8]) -> (usize, Opti
                     .unwrap_or_default(),
             ),
         ];
-        match (&*stream).write_vectored(&slices) {
-            Ok(0) => return (done, Some(io::ErrorKind::WriteZero.into())),
-            Ok(n) => done += n,
+        match sink.write_vectored(&slices) {
+            Ok(wrote) if wrote.taken == 0 => {
+                return (done, written, Some(io::ErrorKind::WriteZero.into()));
+            }
+            Ok(wrote) => {
+                done += wrote.taken;
+                written += wrote.written;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (done, Some(e)),
+            Err(e) => return (done, written, Some(e)),
         }
     }
-    (done, None)
+    (done, written, None)
 }

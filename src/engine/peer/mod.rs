@@ -40,7 +40,7 @@ mod out;
 mod share;
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -54,6 +54,7 @@ use out::{OutState, Writer};
 pub(crate) use share::Charged;
 use share::Share;
 
+use super::wire::Sink;
 use super::{Command, Notifier};
 use crate::memory::Memory;
 use crate::protocol::{Header, ImageLane, Kind, Outbox, Pattern};
@@ -152,8 +153,9 @@ impl Interest {
 pub(crate) struct PeerParts {
     pub(crate) addr: SocketAddr,
     pub(crate) token: Token,
-    /// The connected socket; `None` for a client's peer before its first welcome.
-    pub(crate) stream: Option<TcpStream>,
+    /// The connected socket's write side; `None` for a client's peer before
+    /// its first welcome.
+    pub(crate) stream: Option<Sink>,
     pub(crate) notifier: Notifier,
     pub(crate) budget: usize,
     /// Payload bytes per image chunk; `None` sends images as ordinary frames.
@@ -624,7 +626,7 @@ impl Peer {
 
     /// Back on a new connection (after `suspend`): a fresh socket, possibly a
     /// new id; nothing from before the break is resent.
-    pub(crate) fn reopen(&self, stream: TcpStream, id: ClientId, now: Instant) {
+    pub(crate) fn reopen(&self, stream: Sink, id: ClientId, now: Instant) {
         self.id.store(id.0, Ordering::Relaxed);
         self.touch(now);
         let opened = now.saturating_duration_since(self.epoch).as_nanos() as u64;
@@ -641,7 +643,7 @@ impl Peer {
         // The loop's handle and this one share the socket: shut it down so the
         // peer sees the close, and drop this descriptor.
         if let Some(stream) = stream {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            stream.shutdown();
         }
     }
 }

@@ -4,7 +4,6 @@
 //! connection open) and [`Writer`] (who holds the socket's write side). Every
 //! method here runs with the lock held.
 
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use bytes::Bytes;
 
 use super::drain::Drain;
 use super::share::Share;
+use crate::engine::wire::Sink;
 use crate::protocol::{ImageFlow, ImageLane, Outbox};
 
 /// Image bytes the loop takes into one write at most (whole chunks; at least
@@ -22,10 +22,11 @@ const IMAGE_BURST: usize = 512 * 1024;
 /// Whether the connection is open, and what a write finds when it is not.
 #[derive(Debug)]
 pub(super) enum Link {
-    /// Frames flow. `stream` duplicates the connection's socket for direct
-    /// locked writes (the loop reads and flushes through its own handle); an
-    /// `Arc` so a caller can write after releasing the lock.
-    Open { stream: Arc<TcpStream> },
+    /// Frames flow. `stream` duplicates the connection's socket (and shares
+    /// its TLS session) for direct locked writes (the loop reads and flushes
+    /// through its own handle); an `Arc` so a caller can write after
+    /// releasing the lock.
+    Open { stream: Arc<Sink> },
     /// Lost, and a client is reconnecting: unlocked writes fail at once,
     /// locked ones wait for the reopen.
     Reconnecting,
@@ -127,7 +128,7 @@ impl OutState {
     /// An idle connection writing through `stream`; without one (a client
     /// before its first welcome), waiting to be opened as after a loss.
     pub(super) fn new(
-        stream: Option<TcpStream>,
+        stream: Option<Sink>,
         images: Option<ImageLane>,
         window: u64,
         share: Share,
@@ -247,7 +248,7 @@ impl OutState {
     }
 
     /// Takes the write side for a caller's direct write; the socket to write to.
-    pub(super) fn take_for_caller(&mut self) -> Option<Arc<TcpStream>> {
+    pub(super) fn take_for_caller(&mut self) -> Option<Arc<Sink>> {
         let Link::Open { stream } = &self.link else {
             return None;
         };
@@ -320,7 +321,7 @@ impl OutState {
     /// The connection is lost: queued frames and images are dropped, the
     /// tickets not written whole are lost, and a writing caller learns that
     /// its connection is gone. Returns the direct-write socket to shut down.
-    pub(super) fn shut(&mut self, reconnecting: bool) -> Option<Arc<TcpStream>> {
+    pub(super) fn shut(&mut self, reconnecting: bool) -> Option<Arc<Sink>> {
         let next = match reconnecting {
             true => Link::Reconnecting,
             false => Link::Closed,
@@ -344,7 +345,7 @@ impl OutState {
     }
 
     /// Open again on `stream`; nothing from before the break is resent.
-    pub(super) fn reopen(&mut self, stream: TcpStream) {
+    pub(super) fn reopen(&mut self, stream: Sink) {
         self.link = Link::Open {
             stream: Arc::new(stream),
         };

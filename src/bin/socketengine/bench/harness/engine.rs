@@ -9,35 +9,42 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use socketengine::RecvTimeoutError;
-use socketengine::{Client, Host, Inbox, Subscription};
+use socketengine::{Client, Host, Inbox, Subscription, TlsClient, TlsServer};
 
 use super::{Counter, OneWay, OrFail, RoundTrip, TIMEOUT, Throughput, bounded, join_within, spawn};
 
 /// How long a reader or echo thread blocks before it looks at its stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
 
+/// A host's and its clients' TLS settings, for a pair speaking TLS.
+pub(crate) type Tls = (TlsServer, TlsClient);
+
 /// Starts a host on a free loopback port and connects a client named `name`
-/// to it, both with `queue_capacity`.
-fn pair(name: &str, queue_capacity: usize) -> io::Result<(Host, Client)> {
-    let host = Host::builder()
+/// to it, both with `queue_capacity`, speaking TLS if `tls` is given.
+fn pair(name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<(Host, Client)> {
+    let mut builder = Host::builder()
         .addr("127.0.0.1:0")
         .queue_capacity(queue_capacity)
-        .write_timeout(TIMEOUT)
-        .start()
-        .or_fail("cannot start the bench host")?;
-    let client = client(&host, name, queue_capacity)?;
+        .write_timeout(TIMEOUT);
+    if let Some((server, _)) = tls {
+        builder = builder.tls(server.clone());
+    }
+    let host = builder.start().or_fail("cannot start the bench host")?;
+    let client = client(&host, name, queue_capacity, tls)?;
     Ok((host, client))
 }
 
 /// Connects a client named `name` with `queue_capacity` to `host`.
-fn client(host: &Host, name: &str, queue_capacity: usize) -> io::Result<Client> {
-    Client::builder()
+fn client(host: &Host, name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<Client> {
+    let mut builder = Client::builder()
         .addr(host.local_addr().to_string())
         .name(name)
         .queue_capacity(queue_capacity)
-        .write_timeout(TIMEOUT)
-        .connect()
-        .or_fail("cannot connect the bench client")
+        .write_timeout(TIMEOUT);
+    if let Some((_, tls)) = tls {
+        builder = builder.tls(tls.clone());
+    }
+    builder.connect().or_fail("cannot connect the bench client")
 }
 
 /// Closes both handles (joining their event loops), bounded in time.
@@ -94,8 +101,17 @@ impl EngineOneWay {
     /// Sets up the pair on `channel` and starts the reader; the writer keeps at
     /// most `window` messages unread.
     pub(crate) fn start(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
+        EngineOneWay::start_tls(channel, window, None)
+    }
+
+    /// As [`start`](Self::start), speaking TLS if `tls` is given.
+    pub(crate) fn start_tls(
+        channel: &'static str,
+        window: u64,
+        tls: Option<&Tls>,
+    ) -> io::Result<EngineOneWay> {
         let queue_capacity = queue_capacity(window)?;
-        let (host, client) = pair("bench-writer", queue_capacity)?;
+        let (host, client) = pair("bench-writer", queue_capacity, tls)?;
         EngineOneWay::with_reader(host, client, Receiver::Host, channel, window)
     }
 
@@ -105,8 +121,8 @@ impl EngineOneWay {
     #[allow(dead_code, reason = "the criterion benches route; the CLI does not")]
     pub(crate) fn routed(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
         let queue_capacity = queue_capacity(window)?;
-        let (host, client) = pair("a", queue_capacity)?;
-        let b = self::client(&host, ROUTED_TO, queue_capacity)?;
+        let (host, client) = pair("a", queue_capacity, None)?;
+        let b = self::client(&host, ROUTED_TO, queue_capacity, None)?;
         EngineOneWay::with_reader(host, client, Receiver::Routed(b), channel, window)
     }
 
@@ -263,7 +279,12 @@ pub(crate) struct EnginePingPong {
 impl EnginePingPong {
     /// Sets up the pair and the echo thread; pings carry `payload`.
     pub(crate) fn start(payload: Bytes) -> io::Result<EnginePingPong> {
-        let (host, client) = pair("bench-pinger", 1024)?;
+        EnginePingPong::start_tls(payload, None)
+    }
+
+    /// As [`start`](Self::start), speaking TLS if `tls` is given.
+    pub(crate) fn start_tls(payload: Bytes, tls: Option<&Tls>) -> io::Result<EnginePingPong> {
+        let (host, client) = pair("bench-pinger", 1024, tls)?;
         let pings = host.subscribe("ping");
         let pong = client.subscribe("pong");
         let stop = Arc::new(AtomicBool::new(false));
