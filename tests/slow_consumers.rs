@@ -408,3 +408,35 @@ fn a_lone_frame_fits_the_budget_but_not_the_memory_limit() {
     // Half the limit goes, alone, past the connection's budget.
     host.to(id).write("big", vec![1u8; 512 << 10]).unwrap();
 }
+
+#[test]
+fn while_memory_is_short_a_reader_that_reads_nothing_is_closed_sooner() {
+    // A deadline no test waits for: only the memory's shortage closes it.
+    let host = host_with(|b| {
+        b.memory_limit(16 << 20)
+            .relay(socketengine::Relay::Others)
+            .send_buffer(64 << 10)
+            .write_deadline(Some(std::time::Duration::from_secs(3600)))
+    });
+    let events = host.events();
+    let (stalled, id) = raw_handshake(&host, "stalled");
+    let camera = client(&host, "camera");
+    for i in 0..2 {
+        let frame = Bytes::from(vec![i as u8; 7 << 20]);
+        camera.write_lock(&format!("big/{i}"), frame).unwrap();
+    }
+    camera.sync().unwrap();
+    let reason = util::next_event(&events, |event| match event {
+        socketengine::Event::Disconnected { client, reason, .. } if client == id => Some(reason),
+        _ => None,
+    });
+    let reason = reason.expect("closed with a reason");
+    assert_eq!(reason.code, CloseCode::SlowConsumer);
+    assert!(
+        reason.message.contains("while memory was short"),
+        "{}",
+        reason.message
+    );
+    assert!(camera.is_connected());
+    drop(stalled);
+}

@@ -2,6 +2,9 @@
 //! for the write deadline ([`HostBuilder::write_deadline`](crate::HostBuilder::write_deadline)),
 //! are closed with reason code 4 (wire format, "Close"). What is queued for
 //! them is bounded by the budgets; the deadline frees it, and their slot.
+//! While the handle's memory is nearly spent, the deadline shortens to
+//! [`PRESSED_DEADLINE`]: what a reader that reads nothing pins (a large
+//! message relayed to it, say) is what everyone else is short of.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +16,14 @@ use crate::{CloseCode, DisconnectReason};
 
 /// Most time between two checks, whatever the deadline.
 const MAX_CHECK_PERIOD: Duration = Duration::from_secs(1);
+
+/// The write deadline while the memory is nearly spent (and how often
+/// connections are checked then, a fifth of it).
+const PRESSED_DEADLINE: Duration = Duration::from_millis(500);
+
+/// The memory is nearly spent from this share of its limit on, in
+/// sixteenths.
+const PRESSED_AT: usize = 14;
 
 impl EventLoop {
     /// The first check for slow consumers, if a write deadline is set.
@@ -28,7 +39,13 @@ impl EventLoop {
             self.next_write_check = None;
             return;
         };
-        self.next_write_check = now.checked_add(check_period(deadline));
+        let memory = &self.shared.memory;
+        let pressed = memory.used() >= memory.limit() / 16 * PRESSED_AT;
+        let (deadline, period) = match pressed {
+            true => (deadline.min(PRESSED_DEADLINE), PRESSED_DEADLINE / 5),
+            false => (deadline, check_period(deadline)),
+        };
+        self.next_write_check = now.checked_add(period);
         let mut slow = Vec::new();
         for (index, conn) in self.conns.iter().enumerate() {
             let Some(Conn {
@@ -43,8 +60,14 @@ impl EventLoop {
                 slow.push((Token(FIRST_CONN + index), held));
             }
         }
+        let short = if pressed {
+            " while memory was short"
+        } else {
+            ""
+        };
         for (token, held) in slow {
-            let why = format!("slow consumer: {held} bytes waited {deadline:?} with none written");
+            let why =
+                format!("slow consumer: {held} bytes waited {deadline:?} with none written{short}");
             self.hang_up(token, DisconnectReason::new(CloseCode::SlowConsumer, why));
         }
     }
