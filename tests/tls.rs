@@ -420,3 +420,52 @@ fn locked_and_unlocked_writes_from_many_threads_arrive_whole_and_in_order_over_t
         assert_eq!(got, (0..EACH).collect::<Vec<_>>(), "{channel}");
     }
 }
+
+#[test]
+fn a_client_certificate_listed_in_the_auth_file_proves_its_name() {
+    use rustls::pki_types::CertificateDer;
+    use sha2::Digest;
+    let clients_ca = Authority::new("clients ca");
+    let ca_pem = clients_ca.cert_pem();
+    let robot = clients_ca.issue(&["robot"]);
+    let other = clients_ca.issue(&["other"]);
+    let der = CertificateDer::from_pem_slice(robot.cert.as_bytes()).unwrap();
+    let fingerprint: Vec<String> = sha2::Sha256::digest(der.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    // As `openssl x509 -fingerprint -sha256` prints it.
+    let line = format!("robot x509-sha256:{} publish=pose", fingerprint.join(":"));
+    let auth = socketengine::Auth::parse(&line).unwrap();
+    let setup = tls_host_with(
+        |s| s.require_client_certs_pem(ca_pem.as_bytes()).unwrap(),
+        |b| b.auth(auth),
+    );
+    let with = |pem: &Pem| {
+        trusting(&setup.ca)
+            .client_cert_pem(pem.cert.as_bytes(), pem.key.as_bytes())
+            .unwrap()
+    };
+    let client = builder(&setup.host, "robot")
+        .tls(with(&robot))
+        .connect()
+        .unwrap();
+    client.write_confirmed("pose", &b"1"[..]).unwrap();
+    let err = client.write_confirmed("cmd", &b"1"[..]).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Forbidden { .. }), "{err}");
+    // Another certificate of the same authority does not prove the name,
+    // nor does the right one prove another.
+    for (name, pem) in [("robot", &other), ("other", &robot)] {
+        let err = builder(&setup.host, name)
+            .tls(with(pem))
+            .connect()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Refused(socketengine::Refusal::Unauthorized)
+            ),
+            "{name}: {err}"
+        );
+    }
+}

@@ -159,7 +159,10 @@ impl fmt::Debug for Credential {
 }
 
 /// What a host checks a client's proof against, as listed in its auth file:
-/// `ed25519:<base64 public key>` or `token-sha256:<hex>`.
+/// `ed25519:<base64 public key>`, `token-sha256:<hex>`, or
+/// `x509-sha256:<hex>` for a client that proves itself with its certificate
+/// over mutual TLS (the SHA-256 of the certificate's DER, as `openssl x509
+/// -noout -fingerprint -sha256` prints it, colons allowed).
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verifier {
@@ -168,6 +171,8 @@ pub enum Verifier {
     TokenSha256([u8; 32]),
     /// An Ed25519 public key.
     Ed25519(VerifyingKey),
+    /// The SHA-256 of a client certificate the host's mutual TLS verified.
+    Certificate([u8; 32]),
 }
 
 impl Verifier {
@@ -185,8 +190,11 @@ impl Verifier {
             Some(("token-sha256", hash)) => decode_hex(hash)
                 .map(Verifier::TokenSha256)
                 .ok_or_else(|| credential_error("not a 64-digit hex SHA-256".into())),
+            Some(("x509-sha256", hash)) => decode_hex(hash)
+                .map(Verifier::Certificate)
+                .ok_or_else(|| credential_error("not a 64-digit hex SHA-256".into())),
             _ => Err(credential_error(
-                "expected `ed25519:<base64>` or `token-sha256:<hex>`".into(),
+                "expected `ed25519:<base64>`, `token-sha256:<hex>` or `x509-sha256:<hex>`".into(),
             )),
         }
     }
@@ -196,6 +204,8 @@ impl Verifier {
         match self {
             Verifier::TokenSha256(_) => AuthMethod::Token,
             Verifier::Ed25519(_) => AuthMethod::Ed25519,
+            // Proven by the TLS handshake, not in the hello.
+            Verifier::Certificate(_) => AuthMethod::None,
         }
     }
 
@@ -210,6 +220,7 @@ impl Verifier {
             Verifier::TokenSha256(key) => token_mac(key, transcript).verify_slice(&proof.0).is_ok(),
             Verifier::Ed25519(key) => Signature::from_slice(&proof.0)
                 .is_ok_and(|sig| key.verify_strict(transcript, &sig).is_ok()),
+            Verifier::Certificate(_) => false,
         }
     }
 }
@@ -222,6 +233,10 @@ impl fmt::Display for Verifier {
                 hash.iter().try_for_each(|b| write!(f, "{b:02x}"))
             }
             Verifier::Ed25519(key) => write!(f, "ed25519:{}", BASE64.encode(key.as_bytes())),
+            Verifier::Certificate(hash) => {
+                f.write_str("x509-sha256:")?;
+                hash.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
         }
     }
 }
@@ -231,7 +246,7 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Verifier::TokenSha256(_) => f.write_str("Verifier::TokenSha256(..)"),
-            Verifier::Ed25519(_) => write!(f, "Verifier({self})"),
+            Verifier::Ed25519(_) | Verifier::Certificate(_) => write!(f, "Verifier({self})"),
         }
     }
 }
@@ -263,7 +278,7 @@ fn decode_base64<const N: usize>(text: &str) -> Option<[u8; N]> {
 }
 
 fn decode_hex(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim().as_bytes();
+    let text: Vec<u8> = text.trim().bytes().filter(|&b| b != b':').collect();
     if text.len() != 64 {
         return None;
     }

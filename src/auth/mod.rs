@@ -145,7 +145,14 @@ impl Permissions {
 /// camera    ed25519:Yb0e…=                 publish=camera/**,status subscribe=cmd/camera/**
 /// viewer    ed25519:3kqP…=                 subscribe=camera/**,status request=$channels
 /// operator  token-sha256:1ec1c26b…         all
+/// robot     x509-sha256:3A:F1:…             publish=robot/**
 /// ```
+///
+/// A name listed with `x509-sha256:` proves itself with that client
+/// certificate over mutual TLS (the host's
+/// [`TlsServer::require_client_certs`](crate::TlsServer)): its hello names
+/// no credential, and the host checks the certificate the TLS handshake
+/// verified.
 #[derive(Clone, Default)]
 pub struct Auth {
     clients: HashMap<String, Entry>,
@@ -240,6 +247,24 @@ impl Auth {
         let verifier = entry.map_or_else(|| credential::decoy(method), |e| &e.verifier);
         let proven = verifier.verify(method, &transcript(nonce, name, binding), proof);
         entry.filter(|_| proven).map(|e| Arc::clone(&e.permissions))
+    }
+}
+
+impl Auth {
+    /// The permissions of `name`, if it is listed with the certificate whose
+    /// SHA-256 is `certificate` (what the host's mutual TLS verified).
+    pub(crate) fn verify_certificate(
+        &self,
+        name: &str,
+        certificate: Option<[u8; 32]>,
+    ) -> Option<Arc<Permissions>> {
+        let entry = self.clients.get(name)?;
+        match (&entry.verifier, certificate) {
+            (Verifier::Certificate(listed), Some(presented)) if *listed == presented => {
+                Some(Arc::clone(&entry.permissions))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -33,12 +33,19 @@ impl EventLoop {
         if self.shared.config.auth.is_none() {
             return self.open(token, hello, None, now);
         }
-        if hello.auth == AuthMethod::None {
-            return self.unauthorized(token);
-        }
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
+        if hello.auth == AuthMethod::None {
+            // A client certificate mutual TLS verified is the only proof
+            // such a hello can have.
+            let certificate = conn.peer_cert_sha256();
+            let auth = self.shared.config.auth.as_deref();
+            return match auth.and_then(|a| a.verify_certificate(&hello.name, certificate)) {
+                Some(permissions) => self.open(token, hello, Some(permissions), now),
+                None => self.unauthorized(token),
+            };
+        }
         let challenge = Challenge {
             version: VERSION,
             nonce: crate::random::bytes(),

@@ -146,11 +146,8 @@ impl Conn {
     /// ([`TlsServer::require_client_certs`](crate::TlsServer)), the client's
     /// leaf certificate, set when the TLS handshake ended (so from the hello
     /// on); `None` without TLS or without a client certificate.
-    /// Authentication (issue 13, part 5) binds a client's name to it in `vet`.
-    #[allow(
-        dead_code,
-        reason = "authentication (issue 13, part 5) reads it in vet"
-    )]
+    /// A host with auth admits a hello without a credential whose name the
+    /// auth file lists with this certificate (`engine::proving`).
     pub(crate) fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
         self.tls.as_ref().and_then(|tls| tls.peer_cert_sha256())
     }
