@@ -8,6 +8,12 @@
 //! dropped and counted, a connection closed with a reason. The count is one
 //! atomic, so taking and giving back cost a compare-and-swap each; holders on
 //! hot paths take once per batch.
+//!
+//! The last sixteenth of the limit is kept for small messages: what
+//! [`try_take`](Memory::try_take) grants (outboxes, images, large frames)
+//! stops short of it, and only the store's small messages (a control
+//! loop's) may use it, so a budget filled by large data still has room for
+//! control.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[derive(Debug)]
 pub(crate) struct Memory {
     limit: usize,
+    /// Kept for small messages (see the module docs): a sixteenth of `limit`.
+    reserve: usize,
     used: AtomicUsize,
 }
 
@@ -24,15 +32,18 @@ impl Memory {
     pub(crate) fn new(limit: usize) -> Arc<Memory> {
         Arc::new(Memory {
             limit,
+            reserve: limit / 16,
             used: AtomicUsize::new(0),
         })
     }
 
-    /// Takes `bytes` if they fit under the limit; `false` if not. Nothing fits once [`take`](Self::take) went over the limit.
+    /// Takes `bytes` if they fit under the [ceiling](Self::ceiling); `false`
+    /// if not. Nothing fits once [`take`](Self::take) went over it.
     pub(crate) fn try_take(&self, bytes: usize) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes).filter(|&after| after <= self.limit)
+                used.checked_add(bytes)
+                    .filter(|&after| after <= self.ceiling())
             })
             .is_ok()
     }
@@ -58,6 +69,12 @@ impl Memory {
     /// The most bytes that may be in use.
     pub(crate) fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// The most bytes [`try_take`](Self::try_take) lets be in use: the limit
+    /// less the small messages' reserve.
+    pub(crate) fn ceiling(&self) -> usize {
+        self.limit - self.reserve
     }
 
     /// Takes `bytes` if they fit, as a [`Held`] that gives them back when
@@ -89,29 +106,30 @@ mod tests {
 
     #[test]
     fn takes_up_to_the_limit_and_gives_back_when_dropped() {
-        let memory = Memory::new(100);
-        let held = memory.try_hold(60).expect("fits");
-        assert!(memory.try_hold(41).is_none(), "60 + 41 > 100");
-        assert!(memory.try_take(40), "exactly the limit");
+        // A limit of 160 keeps 10 for small messages: 150 may be taken.
+        let memory = Memory::new(160);
+        assert_eq!((memory.limit(), memory.ceiling()), (160, 150));
+        let held = memory.try_hold(90).expect("fits");
+        assert!(memory.try_hold(61).is_none(), "90 + 61 > 150");
+        assert!(memory.try_take(60), "exactly the ceiling");
         assert!(!memory.try_take(1));
-        assert_eq!(memory.used(), 100);
-        memory.give_back(40);
-        memory.take(90);
-        assert_eq!(memory.used(), 150, "taken whatever the limit");
+        assert_eq!(memory.used(), 150);
+        memory.give_back(60);
+        memory.take(150);
+        assert_eq!(memory.used(), 240, "taken whatever the limit");
         assert!(!memory.try_take(0), "over the limit, nothing fits");
-        memory.give_back(90);
+        memory.give_back(150);
         drop(held);
         assert_eq!(memory.used(), 0);
-        assert!(memory.try_take(0) && memory.try_take(100));
-        assert_eq!(memory.limit(), 100);
+        assert!(memory.try_take(0) && memory.try_take(150));
     }
 
     #[test]
     fn threads_never_take_more_than_the_limit_together() {
-        let memory = Memory::new(1000);
+        let memory = Memory::new(1600);
         let taken: usize = std::thread::scope(|s| {
             let workers: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| (0..500).filter(|_| memory.try_take(3)).count() * 3))
+                .map(|_| s.spawn(|| (0..600).filter(|_| memory.try_take(3)).count() * 3))
                 .collect();
             workers
                 .into_iter()
@@ -119,6 +137,6 @@ mod tests {
                 .sum()
         });
         assert_eq!(taken, memory.used());
-        assert!(taken <= 1000 && taken > 1000 - 3, "{taken}");
+        assert!(taken <= 1500 && taken > 1500 - 3, "{taken}");
     }
 }

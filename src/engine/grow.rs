@@ -168,23 +168,24 @@ mod tests {
 
     #[test]
     fn a_grant_is_charged_to_the_budget_and_given_back_when_dropped() {
-        let memory = Memory::new(100 * K);
+        // 150 K of 160 K may be granted (the rest is small messages').
+        let memory = Memory::new(160 * K);
         let mut a = Grant::default();
-        a.raise_to(60 * K, &memory).expect("fits");
+        a.raise_to(90 * K, &memory).expect("fits");
         a.raise_to(10 * K, &memory).expect("never lowers");
-        assert_eq!((a.bytes(), memory.used()), (60 * K, 60 * K));
+        assert_eq!((a.bytes(), memory.used()), (90 * K, 90 * K));
         let mut b = Grant::default();
-        let refused = b.raise_to(41 * K, &memory);
+        let refused = b.raise_to(61 * K, &memory);
         assert_eq!(
             refused,
             Err(Refusal::Budget {
-                wanted: 41 * K,
-                limit: 100 * K
+                wanted: 61 * K,
+                limit: 160 * K
             })
         );
-        b.raise_to(40 * K, &memory).expect("exactly the limit");
+        b.raise_to(60 * K, &memory).expect("exactly the ceiling");
         a.release();
-        assert_eq!(memory.used(), 40 * K);
+        assert_eq!(memory.used(), 60 * K);
         b.force_to(200 * K, &memory);
         assert_eq!((b.bytes(), memory.used()), (200 * K, 200 * K));
         drop(b);

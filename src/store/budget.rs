@@ -50,7 +50,8 @@ impl Slot {
         }
     }
 
-    /// Whether `bytes` more fit the memory budget, after letting go of what
+    /// Whether `bytes` more fit the memory budget (all of it for a small
+    /// message, short of its reserve otherwise), after letting go of what
     /// the channels hold if they do not (and only if they could): the
     /// channel holding most first (of equals, the one idle longest), its
     /// oldest first (queued messages, history, other senders' latest
@@ -107,7 +108,12 @@ impl Holders<'_> {
     /// oldest.
     pub(super) fn make_room(&self, bytes: usize, mine: usize, requester: Option<&Slot>) -> bool {
         let memory = self.memory;
-        let over = || (memory.used().saturating_add(bytes)).saturating_sub(memory.limit());
+        // A small message (a control loop's) may use the memory's reserve.
+        let ceiling = match (bytes <= COMPACT_MAX, requester) {
+            (true, Some(_)) => memory.limit(),
+            _ => memory.ceiling(),
+        };
+        let over = || (memory.used().saturating_add(bytes)).saturating_sub(ceiling);
         if over() == 0 {
             return true;
         }

@@ -582,3 +582,26 @@ fn a_channel_with_a_history_asks_room_for_both_copies() {
     assert_eq!(slot.push_batch(&mut vec![sized("ch", 1, 40_000)]), 0);
     assert_eq!(memory.used(), 80_000);
 }
+
+#[test]
+fn small_messages_have_a_reserve_that_large_holders_cannot_take() {
+    let (store, memory) = within(160_000);
+    // Another holder (outboxes, say) takes all it may: the ceiling.
+    assert!(memory.try_take(memory.ceiling()));
+    let control = store.slot(&name("control"));
+    for i in 0..8 {
+        assert_eq!(
+            control.push_batch(&mut vec![sized("control", 1, 64 + i)]),
+            0
+        );
+    }
+    assert_eq!(
+        store.get_all("control").len(),
+        8,
+        "small ones fit the reserve"
+    );
+    let large = store.slot(&name("large"));
+    assert_eq!(large.push_batch(&mut vec![sized("large", 2, 5_000)]), 1);
+    assert!(memory.used() <= memory.limit());
+    memory.give_back(memory.ceiling());
+}
