@@ -469,3 +469,47 @@ fn a_client_certificate_listed_in_the_auth_file_proves_its_name() {
         );
     }
 }
+
+#[test]
+fn over_tls_a_proof_is_bound_to_its_session_and_one_made_for_another_is_refused() {
+    use ed25519_dalek::{Signer, SigningKey};
+    use socketengine::protocol::{Answer, AuthMethod, CHALLENGE_LEN, Proof, transcript};
+    let seed = [3u8; 32];
+    let key = socketengine::Credential::ed25519(seed);
+    let auth =
+        socketengine::Auth::new().client("arm", key.verifier(), socketengine::Permissions::all());
+    let setup = tls_host_with(|s| s, |b| b.auth(auth));
+    // The library's client binds its proof to its session: it gets in.
+    let client = builder(&setup.host, "arm")
+        .tls(trusting(&setup.ca))
+        .credential(key)
+        .connect()
+        .unwrap();
+    client.write_confirmed("pose", &b"1"[..]).unwrap();
+    // A proof of the right nonce and name, but bound to no session (as one
+    // relayed from a plain connection would be), is refused.
+    let mut stream = raw_tls(&setup.host, &setup.ca);
+    let mut hello = Vec::new();
+    Hello::new("arm")
+        .with_auth(AuthMethod::Ed25519)
+        .encode(&mut hello)
+        .unwrap();
+    stream.write_all(&hello).unwrap();
+    stream.flush().unwrap();
+    let mut buf = [0u8; CHALLENGE_LEN];
+    stream.read_exact(&mut buf).unwrap();
+    let Some((Answer::Challenge(challenge), _)) = Answer::decode(&buf).unwrap() else {
+        panic!("a challenge");
+    };
+    let unbound = SigningKey::from_bytes(&seed).sign(&transcript(&challenge.nonce, "arm", b""));
+    let mut wire = Vec::new();
+    Proof(unbound.to_bytes().to_vec())
+        .encode(&mut wire)
+        .unwrap();
+    stream.write_all(&wire).unwrap();
+    stream.flush().unwrap();
+    let mut buf = [0u8; WELCOME_LEN];
+    stream.read_exact(&mut buf).unwrap();
+    let welcome = Welcome::decode(&buf).unwrap().unwrap();
+    assert_eq!(welcome.status, WelcomeStatus::Unauthorized);
+}

@@ -87,8 +87,10 @@ impl EventLoop {
             return;
         };
         let Proving { hello, nonce } = proving;
+        let binding = conn.auth_binding();
         let auth = self.shared.config.auth.as_deref();
-        let verified = auth.and_then(|a| a.verify(&hello.name, hello.auth, &nonce, b"", &proof));
+        let verified =
+            auth.and_then(|a| a.verify(&hello.name, hello.auth, &nonce, &binding, &proof));
         match verified {
             Some(permissions) => self.open(token, hello, Some(permissions), now),
             None => self.unauthorized(token),
@@ -120,7 +122,8 @@ impl EventLoop {
             let refused = ErrorKind::Refused(Refusal::Unauthorized);
             return self.close(token, Some(refused.into()));
         };
-        let proof = credential.prove(&transcript(&challenge.nonce, &name, b""));
+        let binding = conn.auth_binding();
+        let proof = credential.prove(&transcript(&challenge.nonce, &name, &binding));
         let mut wire = Vec::with_capacity(1 + MAX_PROOF);
         let sent = proof
             .encode(&mut wire)

@@ -86,6 +86,9 @@ mod stub {
         pub(crate) fn flush(&self, _: &mut dyn Write) -> io::Result<bool> {
             match *self {}
         }
+        pub(crate) fn binding(&self) -> Option<[u8; 32]> {
+            match *self {}
+        }
         pub(crate) fn received(&self) -> bool {
             match *self {}
         }

@@ -151,4 +151,13 @@ impl Conn {
     pub(crate) fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
         self.tls.as_ref().and_then(|tls| tls.peer_cert_sha256())
     }
+
+    /// What an authentication proof on this connection covers besides the
+    /// nonce and the name: over TLS, the session's exported keying material
+    /// (so a proof relayed from another session proves nothing); over plain
+    /// TCP, nothing.
+    pub(crate) fn auth_binding(&self) -> Vec<u8> {
+        let binding = self.tls.as_ref().and_then(|tls| tls.binding());
+        binding.map_or_else(Vec::new, |b| b.to_vec())
+    }
 }

@@ -83,7 +83,11 @@
 //!
 //! The proof covers the [`transcript`]: the 21 bytes `socketengine auth v4`
 //! and a zero byte, the nonce, the name (`n: u8` and its bytes) and a
-//! channel binding (`b: u8` and its bytes; empty, `b` = 0, over plain TCP).
+//! channel binding (`b: u8` and its bytes): over TLS, the 32 bytes of
+//! keying material the session exports (RFC 5705/8446, label
+//! `EXPORTER-socketengine-auth`, no context), so a proof made on one TLS
+//! session (a malicious host relaying another's challenge) proves nothing
+//! on another; over plain TCP, empty (`b` = 0).
 //! For `m` = 1 the proof is HMAC-SHA-256 of the transcript keyed with the
 //! SHA-256 of the shared token; for `m` = 2, the Ed25519 signature of the
 //! transcript (checked strictly, RFC 8032 with no malleable encodings). The

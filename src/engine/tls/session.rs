@@ -187,6 +187,22 @@ impl Session {
         self.inner.lock().received
     }
 
+    /// 32 bytes both ends of this TLS session derive alike, and no other
+    /// session does (RFC 5705 keying material, label
+    /// `EXPORTER-socketengine-auth`): what an authentication proof is bound
+    /// to, so a proof relayed from another session proves nothing. `None`
+    /// before the handshake ends.
+    pub(crate) fn binding(&self) -> Option<[u8; 32]> {
+        let inner = self.inner.lock();
+        let mut out = [0u8; 32];
+        let label = b"EXPORTER-socketengine-auth";
+        inner
+            .conn
+            .export_keying_material(&mut out, label, None)
+            .ok()?;
+        Some(out)
+    }
+
     /// The SHA-256 of the peer's leaf certificate, once the handshake is done
     /// and if it presented one (see `Conn::peer_cert_sha256`).
     pub(crate) fn peer_cert_sha256(&self) -> Option<[u8; 32]> {
