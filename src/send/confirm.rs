@@ -38,7 +38,13 @@ impl Target<'_> {
             return Err(payload.refused(ErrorKind::Unsupported(why)));
         };
         let bytes = payload.bytes.clone();
-        let with_payload = |err: Error| err.with_payload(bytes.clone());
+        // Every error hands the payload back, whichever step failed (a
+        // locked write that lost its connection while its bytes waited
+        // says nothing of them).
+        let with_payload = |err: Error| match err.payload() {
+            Some(_) => err,
+            None => err.with_payload(bytes.clone()),
+        };
         let requests = &self.core.shared().requests;
         // Watched from before the write: a notice may come at once.
         let watch = requests.watch(channel);
@@ -48,7 +54,7 @@ impl Target<'_> {
             synced.map_err(with_payload).map(|_| n)
         });
         let notices = requests.unwatch(watch);
-        let written = written?;
+        let written = written.map_err(with_payload)?;
         match notices.into_iter().next() {
             Some(notice) => Err(with_payload(crate::engine::error_of(notice, channel))),
             None => Ok(written),
