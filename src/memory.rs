@@ -11,9 +11,10 @@
 //!
 //! The last sixteenth of the limit is kept for small messages: what
 //! [`try_take`](Memory::try_take) grants (outboxes, images, large frames)
-//! stops short of it, and only the store's small messages (a control
-//! loop's) may use it, so a budget filled by large data still has room for
-//! control.
+//! stops short of it, and only small messages stored on a channel and small
+//! frames queued to a peer (4 KiB or less: a control loop's, replies,
+//! notices; [`try_take_small`](Memory::try_take_small)) may use it, so a
+//! budget filled by large data still has room for control.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,10 +41,19 @@ impl Memory {
     /// Takes `bytes` if they fit under the [ceiling](Self::ceiling); `false`
     /// if not. Nothing fits once [`take`](Self::take) went over it.
     pub(crate) fn try_take(&self, bytes: usize) -> bool {
+        self.try_take_under(bytes, self.ceiling())
+    }
+
+    /// Takes `bytes` for a small frame or message (4 KiB or less), which may
+    /// use the reserve: up to the limit itself.
+    pub(crate) fn try_take_small(&self, bytes: usize) -> bool {
+        self.try_take_under(bytes, self.limit)
+    }
+
+    fn try_take_under(&self, bytes: usize, ceiling: usize) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes)
-                    .filter(|&after| after <= self.ceiling())
+                used.checked_add(bytes).filter(|&after| after <= ceiling)
             })
             .is_ok()
     }

@@ -19,6 +19,10 @@ use crate::protocol::{ImageFlow, ImageLane, Outbox};
 /// during them still waits for no more than this.
 const IMAGE_BURST: usize = 512 * 1024;
 
+/// Frames up to this size (replies, notices, control messages) may use the
+/// memory's reserve for small messages.
+const SMALL_FRAME: usize = 4096;
+
 /// Whether the connection is open, and what a write finds when it is not.
 #[derive(Debug)]
 pub(super) enum Link {
@@ -184,7 +188,10 @@ impl OutState {
     pub(super) fn admit_charged(&mut self, len: usize, own: usize, budget: usize) -> bool {
         let queued = self.queued();
         let fits = queued == 0 || queued + len <= budget;
-        fits && self.share.try_cover(self.held() + own)
+        // A small frame (a reply, a notice, a control message) may use the
+        // memory's reserve for small messages.
+        let small = len <= SMALL_FRAME;
+        fits && self.share.try_cover(self.held() + own, small)
     }
 
     /// Whether the lane takes new images: not while the peer is stalled. It

@@ -70,17 +70,28 @@ impl Share {
     }
 
     /// Covers `held` bytes, taking what is missing if the budget has room
-    /// for it; `false` (nothing taken) if not.
-    pub(super) fn try_cover(&mut self, held: usize) -> bool {
+    /// for it (for a `small` frame, its reserve too); `false` (nothing
+    /// taken) if not.
+    pub(super) fn try_cover(&mut self, held: usize, small: bool) -> bool {
         let missing = held.saturating_sub(self.reserved);
         if missing == 0 {
             return true;
         }
+        let memory = &self.memory;
+        let ceiling = if small {
+            memory.limit()
+        } else {
+            memory.ceiling()
+        };
         // A grain ahead, unless only the bytes themselves still fit.
         let ahead = missing.max(GRAIN);
-        let room = self.memory.limit().saturating_sub(self.memory.used());
+        let room = ceiling.saturating_sub(memory.used());
         let take = if ahead <= room { ahead } else { missing };
-        if !self.memory.try_take(take) {
+        let taken = match small {
+            true => memory.try_take_small(take),
+            false => memory.try_take(take),
+        };
+        if !taken {
             return false;
         }
         self.reserved += take;
@@ -140,17 +151,28 @@ mod tests {
     fn takes_a_grain_ahead_gives_back_per_batch_and_refuses_past_the_limit() {
         let memory = Memory::new(4 * GRAIN);
         let mut share = Share::new(Arc::clone(&memory));
-        assert!(share.try_cover(64));
+        assert!(share.try_cover(64, true));
         assert_eq!(memory.used(), GRAIN, "a grain ahead");
-        assert!(share.try_cover(GRAIN), "within the grain: no new take");
+        assert!(
+            share.try_cover(GRAIN, true),
+            "within the grain: no new take"
+        );
         assert_eq!(memory.used(), GRAIN);
-        assert!(share.try_cover(3 * GRAIN + 1));
+        assert!(share.try_cover(3 * GRAIN + 1, true));
         assert_eq!(
             memory.used(),
             3 * GRAIN + 1,
             "only what fits, not a grain more"
         );
-        assert!(!share.try_cover(4 * GRAIN + 1), "past the limit");
+        assert!(!share.try_cover(4 * GRAIN + 1, true), "past the limit");
+        // A large frame stops a sixteenth short of the limit, at the ceiling.
+        let mut large = Share::new(Arc::clone(&memory));
+        assert!(!large.try_cover(GRAIN, false), "past the ceiling");
+        assert!(
+            large.try_cover(GRAIN / 2, true),
+            "a small one fits the reserve"
+        );
+        large.settle(0);
         share.cover(4 * GRAIN + 10);
         assert_eq!(memory.used(), 4 * GRAIN + 10, "what exists is counted");
         share.settle(100);
@@ -163,7 +185,7 @@ mod tests {
         assert_eq!(memory.used(), 100 + GRAIN, "within the slack: no atomic");
         share.settle(0);
         assert_eq!(memory.used(), 0, "idle peers hold nothing");
-        assert!(share.try_cover(10));
+        assert!(share.try_cover(10, true));
         drop(share);
         assert_eq!(memory.used(), 0);
     }
