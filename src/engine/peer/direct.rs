@@ -85,9 +85,15 @@ impl Peer {
         }
         match failed {
             // Nothing went out: the frame was not delivered, hand it back.
+            // A connection the peer ended is `NotConnected`, as it is once
+            // the loop has seen the end.
             Some(err) if n == 0 => {
                 self.wake_loop(out);
-                return Err(Error::from(err).with_payload(payload));
+                let err = match is_gone(&err) {
+                    true => Error::new(ErrorKind::NotConnected),
+                    false => Error::from(err),
+                };
+                return Err(err.with_payload(payload));
             }
             // Part of the frame went out on a broken socket; the loop sees the
             // error too and closes the connection.
@@ -124,6 +130,15 @@ impl Peer {
             self.wake_loop(out);
         }
     }
+}
+
+/// Whether a write failed because the peer ended the connection.
+fn is_gone(err: &io::Error) -> bool {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, NotConnected};
+    matches!(
+        err.kind(),
+        BrokenPipe | ConnectionReset | ConnectionAborted | NotConnected
+    )
 }
 
 /// Writes `head` then `payload` until done or the socket would block; returns
