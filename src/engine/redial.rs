@@ -226,18 +226,12 @@ impl EventLoop {
             .unwrap_or_default();
         let auth = self.shared.config.credential.as_ref().map(|c| c.method());
         let config = self.shared.config.clone();
+        if !self.connect_done(token) {
+            return;
+        }
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
-        if let Ok(Some(err)) | Err(err) = conn.stream.take_error() {
-            return self.close(token, Some(err.into()));
-        }
-        match conn.stream.peer_addr() {
-            Ok(_) => {}
-            // Not connected yet: a spurious wake-up; wait for the next one.
-            Err(err) if err.kind() == io::ErrorKind::NotConnected || would_block(&err) => return,
-            Err(err) => return self.close(token, Some(err.into())),
-        }
         let mut hello = Vec::new();
         let sent = Hello::new(name)
             .with_resume(resume)
@@ -400,6 +394,27 @@ impl EventLoop {
 }
 
 impl EventLoop {
+    /// Whether the client's TCP connect at `token` is done: on an error the
+    /// attempt is closed with it; not yet (a spurious wake-up) waits for the
+    /// next one.
+    pub(super) fn connect_done(&mut self, token: Token) -> bool {
+        let Some(conn) = self.conn_mut(token) else {
+            return false;
+        };
+        if let Ok(Some(err)) | Err(err) = conn.stream.take_error() {
+            self.close(token, Some(err.into()));
+            return false;
+        }
+        match conn.stream.peer_addr() {
+            Ok(_) => true,
+            Err(err) if err.kind() == io::ErrorKind::NotConnected || would_block(&err) => false,
+            Err(err) => {
+                self.close(token, Some(err.into()));
+                false
+            }
+        }
+    }
+
     /// The name a client asks for in its hello (empty on a host).
     pub(super) fn client_name(&self) -> String {
         self.client

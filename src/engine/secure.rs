@@ -3,7 +3,6 @@
 //! sends its hello; a client, once its TCP connect is done, makes its TLS
 //! handshake, then sends its hello. Without TLS configured, nothing here runs.
 
-use std::io;
 use std::time::Instant;
 
 use mio::Token;
@@ -12,7 +11,6 @@ use super::connection::State;
 use super::event_loop::EventLoop;
 use super::gate::Turned;
 use super::tls;
-use super::would_block;
 use crate::protocol::{DecodeError, WELCOME_LEN, Welcome};
 use crate::tls::TlsError;
 use crate::{Error, ErrorKind, Refusal};
@@ -32,18 +30,12 @@ impl EventLoop {
         let Some(session) = session else {
             return self.finish_connect(token, now);
         };
+        if !self.connect_done(token) {
+            return;
+        }
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
-        if let Ok(Some(err)) | Err(err) = conn.stream.take_error() {
-            return self.close(token, Some(err.into()));
-        }
-        match conn.stream.peer_addr() {
-            Ok(_) => {}
-            // Not connected yet: a spurious wake-up; wait for the next one.
-            Err(err) if err.kind() == io::ErrorKind::NotConnected || would_block(&err) => return,
-            Err(err) => return self.close(token, Some(err.into())),
-        }
         conn.tls = Some(session);
         conn.state = State::Securing;
         self.secure(token, now);

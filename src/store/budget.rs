@@ -94,6 +94,22 @@ impl Slot {
     }
 }
 
+impl super::Store {
+    /// Lets go of what the channels hold, the fullest first, until `bytes`
+    /// more fit the memory budget, for something outside any channel that
+    /// will hold `holds` bytes (an image being received): only channels
+    /// that hold at least that give way. Whether they fit now.
+    pub(crate) fn make_room(&self, bytes: usize, holds: usize) -> bool {
+        let channels = Arc::downgrade(&self.channels);
+        let holders = Holders {
+            channels: &channels,
+            memory: &self.memory,
+            held: &self.held,
+        };
+        holders.make_room(bytes, holds, None)
+    }
+}
+
 /// What the store's channels hold, against the memory budget.
 pub(super) struct Holders<'a> {
     pub(super) channels: &'a Weak<Channels>,

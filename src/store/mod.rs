@@ -16,6 +16,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 mod budget;
 mod history;
+mod matching;
 mod message;
 mod queue;
 mod slots;
@@ -170,20 +171,6 @@ impl Store {
         Arc::clone(slot)
     }
 
-    /// Lets go of what the channels hold, the fullest first, until `bytes`
-    /// more fit the memory budget, for something outside any channel that
-    /// will hold `holds` bytes (an image being received): only channels
-    /// that hold at least that give way. Whether they fit now.
-    pub(crate) fn make_room(&self, bytes: usize, holds: usize) -> bool {
-        let channels = Arc::downgrade(&self.channels);
-        let holders = budget::Holders {
-            channels: &channels,
-            memory: &self.memory,
-            held: &self.held,
-        };
-        holders.make_room(bytes, holds, None)
-    }
-
     /// The slot a reader may wait on for `name`; `None` where nothing can
     /// ever arrive: an invalid name, or a new one once the store is closed.
     fn slot_to_wait_on(&self, name: &str) -> Option<Arc<Slot>> {
@@ -229,55 +216,6 @@ impl Store {
             return Vec::new();
         };
         slot.take_queue().into_messages()
-    }
-
-    /// As `get_all_matching`, but when nothing is queued waits up to
-    /// `timeout` for a batch on any channel, then looks again. A malformed
-    /// pattern names no channel: nothing, at once, as for a malformed name.
-    fn get_all_matching_timeout(&self, pattern: &str, timeout: Duration) -> Vec<Message> {
-        let Ok(pattern) = Pattern::new(pattern) else {
-            return Vec::new();
-        };
-        let pattern = &pattern;
-        let deadline = crate::time::deadline(timeout);
-        let any = &self.any;
-        // Counted before the first look, so a batch stored after it signals.
-        any.waiters.fetch_add(1, Ordering::SeqCst);
-        let mut held = any.lock.lock();
-        let found = loop {
-            let found = self.get_all_matching(pattern);
-            if !found.is_empty() || self.closed.load(Ordering::SeqCst) {
-                break found;
-            }
-            let timed_out = match deadline {
-                Some(deadline) => any.arrived.wait_until(&mut held, deadline).timed_out(),
-                None => {
-                    any.arrived.wait(&mut held);
-                    false
-                }
-            };
-            if timed_out {
-                break self.get_all_matching(pattern);
-            }
-        };
-        drop(held);
-        any.waiters.fetch_sub(1, Ordering::SeqCst);
-        found
-    }
-
-    /// `get_all` of every channel `pattern` names, channel by channel in
-    /// name order.
-    fn get_all_matching(&self, pattern: &Pattern) -> Vec<Message> {
-        let mut slots: Vec<Arc<Slot>> = self
-            .channels
-            .read()
-            .iter()
-            .filter(|(name, _)| pattern.matches(name))
-            .map(|(_, slot)| Arc::clone(slot))
-            .collect();
-        slots.sort_by(|a, b| a.name().as_str().cmp(b.name().as_str()));
-        let queues = slots.iter().map(|slot| slot.take_queue());
-        queues.flat_map(|queue| queue.into_messages()).collect()
     }
 
     /// As `get_all`, but waits up to `timeout` for a first message when the queue
@@ -335,36 +273,6 @@ impl Store {
         }
         drop(state);
         Subscription::new(rx, Some(slot))
-    }
-
-    /// A subscription to every channel `pattern` names, now and to come;
-    /// for an invalid pattern or a closed store, one that reports
-    /// disconnection once empty.
-    fn subscribe_pattern(&self, pattern: &str) -> Subscription {
-        let (tx, rx) = crossbeam_channel::bounded(self.default_capacity.max(1));
-        let alive = Arc::new(());
-        let Ok(pattern) = Pattern::new(pattern) else {
-            return Subscription::pattern(rx, alive);
-        };
-        // `channels` before `patterns`, as `slot` takes them: a channel made
-        // meanwhile is attached once, by one or the other.
-        let channels = self.channels.read();
-        if self.closed.load(Ordering::SeqCst) {
-            return Subscription::pattern(rx, alive);
-        }
-        for (name, slot) in channels.iter() {
-            if pattern.matches(name) {
-                slot.state.lock().subscribers.push(tx.clone());
-            }
-        }
-        let mut patterns = self.patterns.lock();
-        patterns.retain(|sub| sub.alive.strong_count() > 0);
-        patterns.push(PatternSub {
-            pattern,
-            tx,
-            alive: Arc::downgrade(&alive),
-        });
-        Subscription::pattern(rx, alive)
     }
 
     /// Ends every subscription (each returns what it buffered, then reports
