@@ -461,7 +461,10 @@ fn an_image_that_finds_no_memory_waits_while_a_reader_that_reads_nothing_is_clos
     let pixels = Bytes::from(vec![7u8; 1920 * 1080 * 3]);
     let frame = Image::new(1920, 1080, PixelFormat::Rgb8, pixels).unwrap();
     camera.write_lock(IMAGE_CHANNEL, frame).unwrap();
-    assert!(wait_until(TIMEOUT, || host.image_stats(IMAGE_CHANNEL).received == 1));
+    assert!(wait_until(TIMEOUT, || host
+        .image_stats(IMAGE_CHANNEL)
+        .received
+        == 1));
     assert_eq!(host.image_stats(IMAGE_CHANNEL).incomplete, 0, "not dropped");
     let image = host.get_image(IMAGE_CHANNEL).expect("stored");
     assert!(image.data().iter().all(|&b| b == 7));
