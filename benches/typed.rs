@@ -22,6 +22,8 @@
 //! wait is bounded. Run with `cargo bench --bench typed`; figures in
 //! `docs/PERFORMANCE.md`.
 
+#[path = "../tests/util/pose.rs"]
+mod pose;
 mod util;
 
 use std::hint::black_box;
@@ -33,6 +35,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use serde::{Deserialize, Serialize};
 use socketengine::{Client, Encoding, Host, Json, Message, MsgPack, Outgoing, Payload};
+
+use pose::{Pose, pose};
 
 /// Messages in one iteration of `typed_pose_one_way`.
 const BATCH: u64 = 20_000;
@@ -48,15 +52,6 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const CHANNEL: &str = "pose";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Pose {
-    x: f64,
-    y: f64,
-    z: f64,
-    yaw: f64,
-    t: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Detection {
     id: u32,
     label: String,
@@ -68,17 +63,6 @@ struct Detection {
 struct Detections {
     seq: u64,
     detections: Vec<Detection>,
-}
-
-/// A pose whose JSON is 64 bytes.
-fn pose(t: u64) -> Pose {
-    Pose {
-        x: 12.375,
-        y: -3.25,
-        z: 0.5625,
-        yaw: 1.5625,
-        t: 1_700_000_000_000 + t,
-    }
 }
 
 /// Detections whose JSON is about 4 KiB.

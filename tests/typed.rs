@@ -5,13 +5,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "util/pose.rs"]
+mod pose;
 mod util;
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use pose::{Pose, pose};
+use serde::Serialize;
 use serde_json::{Value, json};
 use socketengine::protocol::{DecodeError, Header, Kind};
 use socketengine::{
@@ -21,25 +24,6 @@ use util::{
     TIMEOUT, assert_closed_by_peer, client, host, host_with, next_error, raw_handshake,
     wait_received, wait_until,
 };
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Pose {
-    x: f64,
-    y: f64,
-    z: f64,
-    yaw: f64,
-    t: u64,
-}
-
-fn pose(t: u64) -> Pose {
-    Pose {
-        x: 1.0,
-        y: -2.5,
-        z: 0.125,
-        yaw: 3.0,
-        t,
-    }
-}
 
 /// A JSON value of another shape than a [`Pose`].
 #[derive(Serialize)]
