@@ -164,10 +164,14 @@ impl Open {
                 _ => return Ok(()),
             }
         }
-        let (channel, kind) = (image.channel.as_str(), Kind::Image(image.meta));
-        self.relay(shared, channel, kind, Encoding::Bytes, &image.data);
-        let msg = Message::new(image.channel, image.data, image.from, now).with_image(image.meta);
-        self.store(msg, shared)?;
+        // Stored before it is relayed: the memory its buffer held while it
+        // arrived has just gone back, and the store gets the first claim
+        // on it (a relay refused room only misses a reader, counted).
+        let (channel, kind) = (image.channel.clone(), Kind::Image(image.meta));
+        let msg = Message::new(image.channel, image.data.clone(), image.from, now);
+        self.store(msg.with_image(image.meta), shared)?;
+        self.store_batch();
+        self.relay(shared, channel.as_str(), kind, Encoding::Bytes, &image.data);
         if let (Some(slot), 1..) = (&self.slot, image.skipped) {
             slot.count_skipped(image.skipped);
         }
