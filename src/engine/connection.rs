@@ -237,6 +237,7 @@ impl Open {
                     payload: frame.payload.clone(),
                     route,
                     mirror: frame.mirror,
+                    encoding: frame.encoding,
                 };
                 route::deliver(shared, &self.peer, routed);
             }
@@ -526,9 +527,13 @@ fn read_open(
                 open.on_frame(frame, rbuf, shared, now)?;
                 None
             }
-            Decoded::Run { chunk, spans } => {
+            Decoded::Run {
+                chunk,
+                spans,
+                encoding,
+            } => {
                 open.frame_done(rbuf);
-                open.store_run(chunk, spans, shared, now);
+                open.store_run(chunk, spans, encoding, shared, now);
                 None
             }
             Decoded::Large { frame, payload_len } => {
