@@ -170,6 +170,7 @@
 mod auth;
 mod client;
 mod config;
+mod dispatch;
 mod engine;
 mod error;
 mod handle;
@@ -208,8 +209,9 @@ pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
 pub use info::{
     AdmissionStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode, DisconnectReason, Event,
+    RequestStats,
 };
-pub use send::{Outgoing, Payload, Target, WriteGuard};
+pub use send::{Outgoing, Payload, Replies, Reply, Request, Target, WriteGuard};
 pub use store::{Message, Subscription};
 pub use tls::TlsError;
 #[cfg(feature = "tls")]

@@ -486,6 +486,7 @@ impl EventLoop {
                     false => peer.close(),
                 }
                 self.shared.requests.fail_peer(peer.token());
+                super::forward::peer_closed(&self.shared, peer);
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: Some(peer.id()),

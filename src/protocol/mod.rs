@@ -427,6 +427,7 @@ mod lane;
 mod listing;
 mod outbox;
 mod pattern;
+mod status;
 
 pub use channel::ChannelName;
 pub use close::{
@@ -452,13 +453,16 @@ pub use lane::{
     Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, MAX_IMAGES_IN_PROGRESS, OP_IMAGE_ACK, Offer,
 };
 pub use listing::{
-    ChannelEntry, ClientEntry, Failure, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP,
-    SERVICE_SYNC, STATUS_BAD_REQUEST, STATUS_FAILED, STATUS_FORBIDDEN, STATUS_NO_RESPONDER,
-    STATUS_OK, SYSTEM_PREFIX, decode_channels, decode_clients, decode_lookup, encode_channels,
-    encode_clients, encode_lookup, is_system,
+    ChannelEntry, ClientEntry, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP, SERVICE_SYNC,
+    SYSTEM_PREFIX, decode_channels, decode_clients, decode_lookup, encode_channels, encode_clients,
+    encode_lookup, is_system,
 };
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 pub use pattern::Pattern;
+pub use status::{
+    Failure, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN, STATUS_GONE,
+    STATUS_NO_RESPONDER, STATUS_OK, STATUS_TOO_LARGE, STATUS_TOO_MANY, STATUS_UNDELIVERED,
+};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,107 @@
+//! Responders: the application's functions that answer requests on a
+//! channel ([`Host::on_request`](crate::Host::on_request),
+//! [`Client::on_request`](crate::Client::on_request)), wrapped for the
+//! engine, which runs them on the handle's dispatcher thread.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::Outgoing;
+use super::target::check_channel;
+use crate::dispatch::guarded;
+use crate::engine::{Incoming, Respond};
+use crate::handle::Core;
+use crate::protocol::{Failure, Kind, STATUS_OK};
+use crate::{ClientId, ErrorKind, RequestStats, Result};
+
+/// A request as its responder sees it: the channel, the payload, and who
+/// asked.
+#[derive(Debug)]
+pub struct Request {
+    incoming: Incoming,
+}
+
+impl Request {
+    /// The channel it was asked on.
+    pub fn channel(&self) -> &str {
+        self.incoming.channel()
+    }
+
+    /// Its payload (sharing the buffer it was received into).
+    pub fn payload(&self) -> &Bytes {
+        self.incoming.payload()
+    }
+
+    /// Who asked: on a host, its client; on a client, [`ClientId::HOST`]
+    /// for the host, or the client whose request the host forwarded.
+    pub fn from(&self) -> ClientId {
+        self.incoming.from()
+    }
+
+    /// The requester's name, where this side knows it: on a host, its
+    /// client's name; on a client, `None`.
+    pub fn name(&self) -> Option<&str> {
+        self.incoming.name()
+    }
+}
+
+/// Makes `f` the responder on `channel` of the handle `core`, replacing any
+/// responder there before.
+///
+/// # Errors
+///
+/// `Closed`, `InvalidChannel` (empty, a pattern, a `$` channel), `Io` when
+/// the dispatcher thread cannot be started.
+pub(crate) fn register<F, R>(core: &Core, channel: &str, f: F) -> Result<()>
+where
+    F: Fn(&Request) -> Result<R, String> + Send + Sync + 'static,
+    R: Outgoing,
+{
+    if core.is_stopped() {
+        return Err(ErrorKind::Closed.into());
+    }
+    check_channel(channel)?;
+    let respond: Respond = Arc::new(move |incoming| answer(&f, Request { incoming }));
+    core.shared().responders.set(channel, respond)
+}
+
+/// Runs the responder `f` on `request` and sends what it says: its answer,
+/// its error text, or its panic's message.
+fn answer<F, R>(f: &F, request: Request)
+where
+    F: Fn(&Request) -> Result<R, String>,
+    R: Outgoing,
+{
+    let outcome = guarded(|| f(&request).map(Outgoing::into_outgoing));
+    let incoming = &request.incoming;
+    match outcome {
+        Ok(Ok(payload)) if payload.is_image() => {
+            let why = "the responder answered with an image, which a reply cannot carry";
+            incoming.fail(&Failure::Failed(why.to_owned()));
+        }
+        Ok(Ok(payload)) => {
+            let kind = Kind::Reply {
+                id: incoming.id(),
+                status: STATUS_OK,
+            };
+            let header = payload.header_as(kind, incoming.channel());
+            incoming.answer(&header, payload.bytes);
+        }
+        Ok(Err(why)) => incoming.fail(&Failure::Failed(why)),
+        Err(message) => incoming.panicked(message),
+    }
+}
+
+/// The requests and responders of the handle `core`.
+pub(crate) fn stats(core: &Core) -> RequestStats {
+    let shared = core.shared();
+    let counts = shared.responders.counts();
+    RequestStats {
+        in_flight: shared.requests.pending(),
+        forwarded: shared.forwards.lock().len(),
+        queued: counts.queued,
+        busy: counts.refused,
+        panicked: counts.panicked,
+    }
+}
