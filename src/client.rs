@@ -18,7 +18,7 @@ use crate::protocol::{
 };
 use crate::{
     ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, Error, ErrorKind, Inbox,
-    Outgoing, Reply, Request, RequestStats, Result, Target, To, WriteGuard,
+    Outgoing, Reply, Result, Target, To, WriteGuard,
 };
 
 /// A client connected to a host.
@@ -266,34 +266,18 @@ impl Client {
         self.to(To::Host).request(channel, payload, timeout)?.one()
     }
 
-    /// Makes `f` the responder on `channel`: it answers the requests the
-    /// host sends this client on that channel
-    /// ([`host.to(..).request`](Target::request)), and those other clients
-    /// send it through the host; as [`Host::on_request`](crate::Host::on_request)
-    /// (which says which thread runs it, and what a slow or panicking
-    /// responder does). [`Request::from`] is the host
-    /// ([`ClientId::HOST`]) or the client that asked.
-    ///
-    /// # Errors
-    ///
-    /// As [`Host::on_request`](crate::Host::on_request).
-    pub fn on_request<F, R>(&self, channel: &str, f: F) -> Result<()>
-    where
-        F: Fn(&Request) -> std::result::Result<R, String> + Send + Sync + 'static,
-        R: Outgoing,
-    {
-        crate::send::register(&self.inner.core, channel, f)
-    }
-
-    /// Removes the responder on `channel`; returns whether there was one.
-    pub fn remove_responder(&self, channel: &str) -> bool {
-        self.inner.core.shared().responders.remove(channel)
-    }
-
-    /// This client's requests in flight and its responders' queue and
-    /// counts. Never blocks.
-    pub fn request_stats(&self) -> RequestStats {
-        crate::send::request_stats(&self.inner.core)
+    crate::send::responder_methods! {
+        /// Makes `f` the responder on `channel`: it answers the requests the
+        /// host sends this client on that channel
+        /// ([`host.to(..).request`](Target::request)), and those other clients
+        /// send it through the host; as [`Host::on_request`](crate::Host::on_request)
+        /// (which says which thread runs it, and what a slow or panicking
+        /// responder does). [`Request::from`](crate::Request::from) is the
+        /// host ([`ClientId::HOST`]) or the client that asked.
+        ///
+        /// # Errors
+        ///
+        /// As [`Host::on_request`](crate::Host::on_request).
     }
 
     /// Starts a batch of writes to the host that go out together, in order,

@@ -534,6 +534,7 @@ impl Drop for EventLoop {
     fn drop(&mut self) {
         self.shared.mark_stopped();
         self.shared.store.close();
+        self.shared.requests.fail_all();
         for conn in self.conns.iter().flatten() {
             if let State::Open(open) = &conn.state {
                 open.peer.close();

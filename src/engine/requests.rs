@@ -5,15 +5,16 @@
 //! Layouts in the [wire format](crate::protocol#requests-and-replies).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use crossbeam_channel::{RecvTimeoutError, Sender};
 use mio::Token;
 use parking_lot::Mutex;
 
 use super::Peer;
+use crate::dispatch::Queue;
 use crate::protocol::{Failure, Frame, Header, Kind, Undelivered};
 use crate::{Action, ClientId, Error, ErrorKind, Result};
 
@@ -49,7 +50,7 @@ struct Pending {
     /// it has one, says better).
     to: ClientId,
     /// Where its answer goes; room for every answer it waits for.
-    done: Sender<Answer>,
+    done: Arc<Queue<Answer>>,
 }
 
 /// The end of one request: who answered, and what.
@@ -89,13 +90,13 @@ impl Requests {
     /// # Errors
     ///
     /// `TooManyRequests` when they would take the pending requests past the limit.
-    pub(crate) fn register(&self, asks: &[Ask], done: &Sender<Answer>) -> Result<()> {
+    pub(crate) fn register(&self, asks: &[Ask], done: &Arc<Queue<Answer>>) -> Result<()> {
         let mut pending = self.pending.lock();
         if pending.len() + asks.len() > self.max {
             return Err(ErrorKind::TooManyRequests { max: self.max }.into());
         }
         for ask in asks {
-            let (peer, to, done) = (ask.peer, ask.to, done.clone());
+            let (peer, to, done) = (ask.peer, ask.to, Arc::clone(done));
             pending.insert(ask.id, Pending { peer, to, done });
         }
         Ok(())
@@ -135,7 +136,7 @@ impl Requests {
         if !peer.is_connected() {
             return Err(ErrorKind::NotConnected.into());
         }
-        let (done, answers) = crossbeam_channel::bounded(1);
+        let done = Arc::new(Queue::new(1));
         let (id, token) = (self.next_id(), peer.token());
         let to = ClientId::HOST;
         self.register(
@@ -151,13 +152,12 @@ impl Requests {
             self.cancel([id]);
             return Err(Error::new(err.into_kind()));
         }
-        match answers.recv_timeout(timeout) {
-            Ok(answer) => answer.result,
-            Err(RecvTimeoutError::Timeout) => {
+        match done.pop(crate::time::deadline(timeout)) {
+            Some(answer) => answer.result,
+            None => {
                 self.cancel([id]);
                 Err(ErrorKind::TimedOut(timeout).into())
             }
-            Err(RecvTimeoutError::Disconnected) => Err(ErrorKind::Closed.into()),
         }
     }
 
@@ -186,8 +186,8 @@ impl Requests {
             }
         };
         let from = reply.origin.map_or(pending.to, ClientId);
-        // The channel has room for this answer; a caller gone is fine.
-        let _ = pending.done.try_send(Answer { id, from, result });
+        // The queue has room for this answer; a caller gone is fine.
+        let _ = pending.done.push(Answer { id, from, result });
     }
 
     /// Starts collecting the host's notices about frames on `channel`, for
@@ -224,13 +224,22 @@ impl Requests {
     /// The connection of `peer` closed: every request sent on it fails with
     /// `NotConnected`.
     pub(crate) fn fail_peer(&self, peer: Token) {
+        self.fail_where(|p| p.peer == peer, || ErrorKind::NotConnected);
+    }
+
+    /// The handle stopped: every request still pending fails with `Closed`.
+    pub(crate) fn fail_all(&self) {
+        self.fail_where(|_| true, || ErrorKind::Closed);
+    }
+
+    fn fail_where(&self, which: impl Fn(&Pending) -> bool, kind: impl Fn() -> ErrorKind) {
         let mut pending = self.pending.lock();
         pending.retain(|&id, p| {
-            if p.peer != peer {
+            if !which(p) {
                 return true;
             }
-            let result = Err(ErrorKind::NotConnected.into());
-            let _ = p.done.try_send(Answer {
+            let result = Err(kind().into());
+            let _ = p.done.push(Answer {
                 id,
                 from: p.to,
                 result,

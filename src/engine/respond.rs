@@ -85,7 +85,6 @@ impl Responders {
 }
 
 /// A request handed to a responder, with what its answer needs.
-#[derive(Debug)]
 pub(crate) struct Incoming {
     id: u64,
     channel: ChannelName,
@@ -101,6 +100,19 @@ pub(crate) struct Incoming {
     events: Emitter,
     /// The dispatcher's count of panics, which [`panicked`](Self::panicked) adds to.
     panics: Arc<AtomicU64>,
+}
+
+/// The request, not the connection it came on.
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("id", &self.id)
+            .field("channel", &self.channel())
+            .field("from", &self.from)
+            .field("name", &self.name)
+            .field("payload", &format_args!("{} bytes", self.payload.len()))
+            .finish()
+    }
 }
 
 impl Incoming {

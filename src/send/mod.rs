@@ -13,7 +13,7 @@ mod target;
 
 pub use request::{Replies, Reply};
 pub use respond::Request;
-pub(crate) use respond::{register, stats as request_stats};
+pub(crate) use respond::{register, responder_methods, stats as request_stats};
 pub use target::{Target, WriteGuard};
 
 use bytes::{Bytes, BytesMut};

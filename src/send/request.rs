@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::Receiver;
 
 use super::target::{Peers, check_channel, permitted, resolve};
 use super::{Outgoing, Payload, Target, To};
+use crate::dispatch::Queue;
 use crate::engine::{Answer, Ask, Peer, Requests};
 use crate::handle::Core;
 use crate::protocol::{Kind, Route};
@@ -49,7 +49,8 @@ pub struct Reply {
 pub struct Replies {
     /// The handle's pending requests, to forget the unanswered when dropped.
     requests: Arc<Requests>,
-    answers: Receiver<Answer>,
+    /// Where the answers come, one per request at most.
+    answers: Arc<Queue<Answer>>,
     /// The requests not answered yet: their ids and who was asked.
     waiting: Vec<(u64, ClientId)>,
     deadline: Option<Instant>,
@@ -76,22 +77,22 @@ impl Iterator for Replies {
     type Item = (ClientId, Result<Reply>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.waiting.is_empty() {
-            return None;
+        // Bounded: each turn takes one answer of this request's, or ends one.
+        while !self.waiting.is_empty() {
+            let answer = self.answers.pop(self.deadline);
+            let Some(Answer { id, from, result }) = answer else {
+                // The deadline passed: the requests left end here, one per call.
+                let (id, to) = self.waiting.pop()?;
+                self.requests.cancel([id]);
+                return Some((to, Err(ErrorKind::TimedOut(self.timeout).into())));
+            };
+            // An answer that came as its request timed out is passed over.
+            if let Some(at) = self.waiting.iter().position(|&(i, _)| i == id) {
+                self.waiting.swap_remove(at);
+                return Some((from, result.map(|payload| Reply { from, payload })));
+            }
         }
-        let answer = match self.deadline {
-            Some(deadline) => self.answers.recv_deadline(deadline).ok(),
-            None => self.answers.recv().ok(),
-        };
-        let Some(Answer { id, from, result }) = answer else {
-            // The deadline passed: the requests left end here, one per call.
-            let (id, to) = self.waiting.pop()?;
-            self.requests.cancel([id]);
-            return Some((to, Err(ErrorKind::TimedOut(self.timeout).into())));
-        };
-        let at = self.waiting.iter().position(|&(i, _)| i == id)?;
-        self.waiting.swap_remove(at);
-        Some((from, result.map(|payload| Reply { from, payload })))
+        None
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -186,13 +187,13 @@ impl Target<'_> {
                 to: a.to,
             })
             .collect();
-        let (done, answers) = crossbeam_channel::bounded(asks.len().max(1));
+        let answers = Arc::new(Queue::new(asks.len()));
         requests
-            .register(&asks, &done)
+            .register(&asks, &answers)
             .map_err(|e| payload.refused(e.into_kind()))?;
         let replies = Replies {
             requests: Arc::clone(requests),
-            answers,
+            answers: Arc::clone(&answers),
             waiting: asks.iter().map(|a| (a.id, a.to)).collect(),
             deadline: crate::time::deadline(timeout),
             timeout,
@@ -210,7 +211,7 @@ impl Target<'_> {
             }
             // Its answer, in the room kept for it: the error.
             let result = Err(Error::new(err.into_kind()));
-            let _ = done.try_send(Answer {
+            let _ = answers.push(Answer {
                 id: ask.id,
                 from: ask.to,
                 result,

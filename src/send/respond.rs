@@ -16,10 +16,15 @@ use crate::protocol::{Failure, Kind, STATUS_OK};
 use crate::{ClientId, ErrorKind, RequestStats, Result};
 
 /// A request as its responder sees it: the channel, the payload, and who
-/// asked.
-#[derive(Debug)]
+/// asked. Its `Debug` shows the payload's length, not its bytes.
 pub struct Request {
     incoming: Incoming,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.incoming.fmt(f)
+    }
 }
 
 impl Request {
@@ -105,3 +110,36 @@ pub(crate) fn stats(core: &Core) -> RequestStats {
         panicked: counts.panicked,
     }
 }
+
+/// The responder methods of [`Host`](crate::Host) and
+/// [`Client`](crate::Client), written once; the caller gives
+/// `on_request`'s doc.
+macro_rules! responder_methods {
+    ($(#[$doc:meta])*) => {
+        $(#[$doc])*
+        pub fn on_request<F, R>(&self, channel: &str, f: F) -> $crate::Result<()>
+        where
+            F: Fn(&$crate::Request) -> std::result::Result<R, String> + Send + Sync + 'static,
+            R: $crate::Outgoing,
+        {
+            $crate::send::register(&self.inner.core, channel, f)
+        }
+
+        /// Removes the responder on `channel`; returns whether there was
+        /// one. Requests that arrive afterwards are answered
+        /// [`NoResponder`](crate::ErrorKind::NoResponder); those queued for
+        /// it already still run it.
+        pub fn remove_responder(&self, channel: &str) -> bool {
+            self.inner.core.shared().responders.remove(channel)
+        }
+
+        /// This handle's requests in flight, those a host forwards between
+        /// its clients (none on a client), and its responders' queue and
+        /// counts. Never blocks.
+        pub fn request_stats(&self) -> $crate::RequestStats {
+            $crate::send::request_stats(&self.inner.core)
+        }
+    };
+}
+
+pub(crate) use responder_methods;

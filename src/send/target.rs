@@ -14,8 +14,9 @@ use crate::{Action, Error, ErrorKind, Result};
 /// Sends to one target: from [`Host::to`](crate::Host::to) or
 /// [`Client::to`](crate::Client::to).
 ///
-/// Every method returns how many connections took the message. The rule for
-/// failures depends on the target:
+/// Every writing method returns how many connections took the message
+/// ([`request`](Self::request) returns the [`Replies`](crate::Replies) to
+/// wait on). The rule for failures depends on the target:
 ///
 /// * **one peer** ([`To::Host`], [`To::Client`], [`To::Name`], and every
 ///   target of a client, whose one peer is its host): the count is 1, and any
