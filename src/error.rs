@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::ClientId;
-use crate::protocol::{DecodeError, WelcomeStatus};
+use crate::protocol::{DecodeError, Encoding, WelcomeStatus};
 
 /// A specialised `Result` for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -237,6 +237,46 @@ pub enum ErrorKind {
     /// An operating-system I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
+    /// A value could not be serialised as `encoding` (with the `serde`
+    /// feature: a map with keys JSON cannot have, a `Serialize` impl that
+    /// failed); nothing was sent.
+    #[error("cannot encode as {encoding}: {message}")]
+    Encode {
+        /// The encoding asked for.
+        encoding: Encoding,
+        /// The serialiser's message.
+        message: String,
+    },
+    /// A payload does not decode as the type asked for (with the `serde`
+    /// feature): not valid JSON or MessagePack, or of another shape. The
+    /// message itself is not lost: a non-consuming read leaves it where it
+    /// was, and a consuming one hands its payload back
+    /// ([`Error::into_payload`]). The decoder's message may quote the
+    /// payload, so it is shown quoted and escaped.
+    #[error("cannot decode a {encoding} payload on {channel:?}: {message:?}")]
+    Decode {
+        /// The channel it arrived on.
+        channel: String,
+        /// The encoding its frame declared ([`Encoding::Bytes`]: none, and
+        /// it was read as JSON).
+        encoding: Encoding,
+        /// The decoder's message.
+        message: String,
+    },
+    /// A command names no handler in the [`Commands`](crate::Commands)
+    /// table it was dispatched to (with the `serde` feature). Shown quoted
+    /// and escaped: the name comes from a peer.
+    #[error("unknown command {0:?}")]
+    UnknownCommand(String),
+    /// A command's handler returned an error (with the `serde` feature):
+    /// its words, shown quoted and escaped.
+    #[error("command {name:?} failed: {message:?}")]
+    CommandFailed {
+        /// The command's name.
+        name: String,
+        /// What the handler returned.
+        message: String,
+    },
     /// A request was not sent: this handle has its most requests waiting
     /// for replies ([`max_requests`](crate::HostBuilder::max_requests)); or
     /// a client's request to another client was not forwarded: its host
@@ -591,6 +631,16 @@ mod tests {
             ErrorKind::UnknownRoom(forged.to_owned()),
             ErrorKind::UnknownGroup(forged.to_owned()),
             ErrorKind::NoResponder(forged.to_owned()),
+            ErrorKind::UnknownCommand(forged.to_owned()),
+            ErrorKind::Decode {
+                channel: "pose".to_owned(),
+                encoding: Encoding::Json,
+                message: forged.to_owned(),
+            },
+            ErrorKind::CommandFailed {
+                name: "move".to_owned(),
+                message: forged.to_owned(),
+            },
             ErrorKind::Busy(forged.to_owned()),
             ErrorKind::ResponderGone(forged.to_owned()),
         ];

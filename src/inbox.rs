@@ -166,6 +166,68 @@ impl Inbox {
     }
 }
 
+/// Reading messages as types (feature `serde`): each decodes by the
+/// [`Encoding`](crate::Encoding) its frame declared ([`Message::decode`]).
+#[cfg(feature = "serde")]
+impl Inbox {
+    /// The latest message on `channel` read as a `T`, without consuming it
+    /// (as [`get`](Self::get)); `Ok(None)` if nothing has arrived on it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Decode`](crate::ErrorKind::Decode) when the latest
+    /// message is not a `T`; it stays the latest, for [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use socketengine::{Client, Host, MsgPack};
+    /// # use std::time::{Duration, Instant};
+    ///
+    /// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    /// struct Pose { x: f64, y: f64, yaw: f64 }
+    ///
+    /// let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// let planner = Client::builder().addr(host.local_addr().to_string()).connect()?;
+    /// planner.write_confirmed("pose", MsgPack(&Pose { x: 1.0, y: 0.5, yaw: 0.1 }))?;
+    /// let pose: Option<Pose> = host.get_as("pose")?;
+    /// assert_eq!(pose, Some(Pose { x: 1.0, y: 0.5, yaw: 0.1 }));
+    /// assert_eq!(host.get_as::<Pose>("elsewhere")?, None);
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    pub fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        channel: &str,
+    ) -> crate::Result<Option<T>> {
+        self.get(channel).map(|msg| msg.decode()).transpose()
+    }
+
+    /// Every message queued on `channel` since the last call, oldest first,
+    /// each read as a `T` (as [`get_all`](Self::get_all), which drains the
+    /// queue). A message that is not a `T` is an `Err` item,
+    /// [`ErrorKind::Decode`](crate::ErrorKind::Decode), that hands its
+    /// payload back ([`Error::into_payload`](crate::Error::into_payload)):
+    /// nothing is lost, and the others are read.
+    pub fn get_all_as<T: serde::de::DeserializeOwned>(
+        &self,
+        channel: &str,
+    ) -> Vec<crate::Result<T>> {
+        let msgs = self.get_all(channel);
+        msgs.iter().map(Message::decode_or_hand_back).collect()
+    }
+
+    /// A [`TypedSubscription`](crate::TypedSubscription): every message
+    /// arriving on `channel` from now on, read as a `T`; as
+    /// [`subscribe`](Self::subscribe) otherwise (`channel` may be a pattern).
+    pub fn subscribe_as<T: serde::de::DeserializeOwned>(
+        &self,
+        channel: &str,
+    ) -> crate::TypedSubscription<T> {
+        crate::TypedSubscription::new(self.subscribe(channel))
+    }
+}
+
 impl fmt::Debug for Inbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbox").finish_non_exhaustive()

@@ -27,7 +27,9 @@
 //!   `host.to("planner")`, a list of ids or names.
 //! * **The payload kind is a type** ([`Outgoing`]): bytes (`&str`, `Vec<u8>`,
 //!   [`Bytes`](bytes::Bytes), ...) travel as data; an [`Image`] travels on the
-//!   image path (chunked, conflated) whichever call sends it.
+//!   image path (chunked, conflated) whichever call sends it; with the
+//!   `serde` feature, `Json(&value)` and `MsgPack(&value)` travel as typed
+//!   data (below).
 //! * **The mode is the verb**: [`write`](Target::write) is *unlocked* — it
 //!   queues and returns at once, bursts of small frames coalesce into one
 //!   system call, and when a connection's outbox holds its byte budget it
@@ -165,6 +167,51 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Typed messages
+//!
+//! With the `serde` feature (default), any `Serialize` value is a payload:
+//! `Json(&value)` or `MsgPack(&value)` serialises it on the writer's thread
+//! and its frame declares the [`Encoding`], which relays and routes keep, so
+//! a reader in any language knows how to read it (MessagePack is written
+//! with field names, so a Python or JavaScript peer reads it without a
+//! schema, as it reads JSON). Any `Deserialize` type reads it back:
+//! `get_as::<T>` (the latest), `get_all_as` (the queue), `subscribe_as`
+//! (a `TypedSubscription`), `Message::decode`. A payload that does not fit
+//! the type is `ErrorKind::Decode` (its channel, encoding and the decoder's
+//! words), and nothing is lost: `get_as` leaves the message where it was,
+//! the draining reads hand its payload back. A payload that declared no
+//! encoding is read as JSON. Commands (`Command`, dispatched by a
+//! `Commands` table) ride on the same path as JSON.
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use serde::{Deserialize, Serialize};
+//! use socketengine::{Client, Encoding, Host, Json, MsgPack};
+//! use std::time::Duration;
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Pose { x: f64, y: f64, yaw: f64 }
+//!
+//! let host = Host::builder().addr("127.0.0.1:0").start()?;
+//! let arm = Client::builder().addr(host.local_addr().to_string()).name("arm").connect()?;
+//! let poses = arm.subscribe_as::<Pose>("pose");
+//!
+//! host.to("arm").write_lock("pose", Json(&Pose { x: 1.0, y: 2.0, yaw: 0.5 }))?;
+//! let pose = poses.recv_timeout(Duration::from_secs(5))?;
+//! assert_eq!(pose, Pose { x: 1.0, y: 2.0, yaw: 0.5 });
+//!
+//! arm.write_confirmed("pose", MsgPack(&pose))?;
+//! assert_eq!(host.get("pose").unwrap().encoding(), Encoding::MsgPack);
+//! assert_eq!(host.get_as::<Pose>("pose")?, Some(pose));
+//!
+//! // Not a pose: a typed error; the message stays readable.
+//! arm.write_confirmed("pose", Json("lost"))?;
+//! assert!(host.get_as::<Pose>("pose").is_err());
+//! assert_eq!(&host.get("pose").unwrap().payload()[..], br#""lost""#);
+//! # }
+//! # Ok::<(), socketengine::Error>(())
+//! ```
+//!
 //! ## Staying up
 //!
 //! * **Bad input** closes one connection with a typed [`Event::Error`] (see
@@ -201,12 +248,14 @@
 //!   itself needs no feature: without it, raw images and JPEG/PNG files (as
 //!   opaque encoded bytes) are still sent and received.
 //! * `tls` (default): TLS 1.3 through rustls with the ring provider (above).
+//! * `serde` (default): typed messages and commands (above) through serde,
+//!   serde_json and rmp-serde.
 //! * `cli` (default): the `socketengine` command-line tool (clap, anyhow,
-//!   ctrlc, hdrhistogram, serde, serde_json; it brings `tls`).
+//!   ctrlc, hdrhistogram; it brings `tls` and `serde`).
 //! * `protocol` (off): exposes the wire format's types to the fuzz targets and
 //!   the tests that craft raw frames; not a stable API.
 //!
-//! `default-features = false` builds the library alone, without the first three.
+//! `default-features = false` builds the library alone, without the first four.
 //!
 //! ## Threads
 //!
@@ -220,6 +269,8 @@
 
 mod auth;
 mod client;
+#[cfg(feature = "serde")]
+mod command;
 mod config;
 mod dispatch;
 mod engine;
@@ -247,9 +298,13 @@ mod store;
 mod time;
 mod tls;
 mod to;
+#[cfg(feature = "serde")]
+mod typed;
 
 pub use auth::{Auth, Credential, Permissions, Verifier};
 pub use client::Client;
+#[cfg(feature = "serde")]
+pub use command::{COMMAND_CHANNEL, Command, Commands};
 pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, NamePolicy, Relay};
 pub use error::{
     Action, Error, ErrorKind, RecvError, RecvTimeoutError, Refusal, Result, TryRecvError,
@@ -262,9 +317,14 @@ pub use info::{
     AdmissionStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode, DisconnectReason, Event,
     RequestStats,
 };
+pub use protocol::Encoding;
 pub use send::{Outgoing, Payload, Replies, Reply, Request, Target, WriteGuard};
+#[cfg(feature = "serde")]
+pub use store::TypedSubscription;
 pub use store::{Message, Subscription};
 pub use tls::TlsError;
 #[cfg(feature = "tls")]
 pub use tls::{TlsClient, TlsServer};
 pub use to::{RouteRequest, To};
+#[cfg(feature = "serde")]
+pub use typed::{Json, MsgPack, decode, encode};

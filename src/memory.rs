@@ -17,7 +17,7 @@
 //! budget filled by large data still has room for control.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The budget: bytes in use, and the most that may be.
 #[derive(Debug)]
@@ -26,6 +26,9 @@ pub(crate) struct Memory {
     /// Kept for small messages (see the module docs): a sixteenth of `limit`.
     reserve: usize,
     used: AtomicUsize,
+    /// Set when a holder was refused room; the event loop answers by
+    /// closing slow consumers (see [`wants_relief`](Self::wants_relief)).
+    short: AtomicBool,
 }
 
 impl Memory {
@@ -35,6 +38,7 @@ impl Memory {
             limit,
             reserve: limit / 16,
             used: AtomicUsize::new(0),
+            short: AtomicBool::new(false),
         })
     }
 
@@ -51,11 +55,27 @@ impl Memory {
     }
 
     fn try_take_under(&self, bytes: usize, ceiling: usize) -> bool {
-        self.used
+        let taken = self
+            .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 used.checked_add(bytes).filter(|&after| after <= ceiling)
             })
-            .is_ok()
+            .is_ok();
+        if !taken {
+            self.ran_short();
+        }
+        taken
+    }
+
+    /// Notes that a holder was refused room.
+    pub(crate) fn ran_short(&self) {
+        self.short.store(true, Ordering::Release);
+    }
+
+    /// Whether a holder was refused room since the last call: the event
+    /// loop then closes the readers that pin memory and read nothing.
+    pub(crate) fn wants_relief(&self) -> bool {
+        self.short.swap(false, Ordering::AcqRel)
     }
 
     /// Takes `bytes` whatever the limit: for what must be kept once it

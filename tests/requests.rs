@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[cfg(feature = "serde")]
+#[path = "util/pose.rs"]
+mod pose;
 mod util;
 
 use std::sync::{Arc, Mutex};
@@ -299,4 +302,44 @@ fn a_request_that_cannot_go_fails_before_sending_and_hands_the_payload_back() {
     client.close();
     let err = client.request("x", "p", TIMEOUT).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Closed), "{err}");
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn typed_requests_and_answers_keep_their_encodings_through_the_host() {
+    use pose::{Pose, pose};
+    use socketengine::{Encoding, Json, MsgPack};
+
+    let host = host();
+    let responder = |req: &Request| {
+        let asked: u64 = req.decode().map_err(|e| e.to_string())?;
+        match req.encoding() {
+            Encoding::Json => Ok(MsgPack(pose(asked))),
+            other => Err(format!("asked in {other}")),
+        }
+    };
+    host.on_request("pose", responder).unwrap();
+    let arm = client(&host, "arm");
+    arm.on_request("pose", responder).unwrap();
+    let planner = client(&host, "planner");
+    let to_host = planner.request("pose", Json(&7u64), TIMEOUT).unwrap();
+    let to_arm = answer(planner.to("arm").request("pose", Json(&8u64), TIMEOUT));
+    for (reply, t) in [(to_host, 7), (to_arm, 8)] {
+        assert_eq!(
+            (reply.encoding, reply.channel()),
+            (Encoding::MsgPack, "pose")
+        );
+        assert_eq!(reply.decode::<Pose>().unwrap(), pose(t));
+    }
+    let wrong = planner.request("pose", "not json", TIMEOUT).unwrap_err();
+    assert!(
+        matches!(wrong.kind(), ErrorKind::Remote(why) if why.contains("decode")),
+        "{wrong}"
+    );
+    let reply = planner.request("pose", Json(&9u64), TIMEOUT).unwrap();
+    let err = reply.decode::<String>().unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Decode { channel, .. } if channel == "pose"),
+        "{err}"
+    );
 }

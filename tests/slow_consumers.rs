@@ -442,3 +442,39 @@ fn while_memory_is_short_a_reader_that_reads_nothing_is_closed_sooner() {
     assert!(camera.is_connected());
     drop(stalled);
 }
+
+#[test]
+fn an_image_that_finds_no_memory_waits_while_a_reader_that_reads_nothing_is_closed() {
+    // A deadline no test waits for: only the image's want of memory closes
+    // the reader.
+    let host = host_with(|b| {
+        b.memory_limit(16 << 20)
+            .send_buffer(64 << 10)
+            .write_deadline(Some(Duration::from_secs(3600)))
+    });
+    let events = host.events();
+    let (stalled, id) = raw_handshake(&host, "stalled");
+    // 12 of the 16 MiB pinned in the reader's outbox, which the store
+    // cannot let go of: only closing the reader frees it.
+    host.to(id).write("big", vec![1u8; 12 << 20]).unwrap();
+    let camera = client(&host, "camera");
+    let pixels = Bytes::from(vec![7u8; 1920 * 1080 * 3]);
+    let frame = Image::new(1920, 1080, PixelFormat::Rgb8, pixels).unwrap();
+    camera.write_lock(IMAGE_CHANNEL, frame).unwrap();
+    assert!(wait_until(TIMEOUT, || host
+        .image_stats(IMAGE_CHANNEL)
+        .received
+        == 1));
+    assert_eq!(host.image_stats(IMAGE_CHANNEL).incomplete, 0, "not dropped");
+    let image = host.get_image(IMAGE_CHANNEL).expect("stored");
+    assert!(image.data().iter().all(|&b| b == 7));
+    let reason = util::next_event(&events, |event| match event {
+        Event::Disconnected { client, reason, .. } if client == id => Some(reason),
+        _ => None,
+    });
+    let reason = reason.expect("closed with a reason");
+    assert_eq!(reason.code, CloseCode::SlowConsumer);
+    assert!(reason.message.contains("memory"), "{}", reason.message);
+    assert!(camera.is_connected());
+    drop(stalled);
+}

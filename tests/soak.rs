@@ -19,11 +19,13 @@
 mod attacks;
 mod util;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use socketengine::{
     Action, Auth, Client, Credential, Event, Host, IMAGE_CHANNEL, Image, Permissions, Relay,
@@ -135,7 +137,14 @@ struct Control {
     rtts: Vec<Duration>,
     lost: u64,
     errors: Vec<String>,
+    /// Per round trip: its sequence number and when it was sent.
+    sent: Vec<(u64, Instant)>,
 }
+
+/// When the host's echo saw each ping arrive (the host's receive time) and
+/// when its answer was written, by the ping's sequence number: to split a
+/// round trip into its way there, the echo's turn and the way back.
+type Stamps = Arc<Mutex<HashMap<u64, (Instant, Instant)>>>;
 
 impl Control {
     fn p(&self, q: f64) -> Duration {
@@ -193,7 +202,10 @@ fn control_loop(arm: &Client, first_seq: u64, run: Duration) -> Control {
             continue;
         }
         match pong(arm, seq) {
-            true => control.rtts.push(sent.elapsed()),
+            true => {
+                control.rtts.push(sent.elapsed());
+                control.sent.push((seq, sent));
+            }
             false => control.lost += 1,
         }
     }
@@ -276,15 +288,44 @@ fn viewer(viewer: Client, stop: &Arc<AtomicBool>) -> JoinHandle<Viewer> {
 
 /// The host's echo: every ping back to its sender on `ctl/pong`; counts
 /// failed answers.
-fn echo(host: Host, stop: &Arc<AtomicBool>) -> JoinHandle<u64> {
+fn echo(host: Host, stop: &Arc<AtomicBool>, stamps: Stamps) -> JoinHandle<u64> {
     until_stopped(stop, Duration::ZERO, 0, move |failed| {
         for ping in host.get_all_timeout("ctl/ping", Duration::from_millis(50)) {
             let answer = host
                 .to(ping.from())
                 .write_lock("ctl/pong", ping.payload().clone());
             *failed += u64::from(answer.is_err());
+            let seq = u64::from_le_bytes(ping.payload()[..8].try_into().unwrap());
+            stamps.lock().insert(seq, (ping.received(), Instant::now()));
         }
     })
+}
+
+/// The control loop's round trips split at the host: p50 / p99 of the way
+/// there (sent to stored by the host's loop), the echo's turn (stored to
+/// answered) and the way back (answered to the pong read).
+fn legs(control: &Control, stamps: &Stamps) -> String {
+    let stamps = stamps.lock();
+    let mut legs: [Vec<Duration>; 3] = Default::default();
+    for (&(seq, sent), rtt) in control.sent.iter().zip(&control.rtts) {
+        let Some(&(stored, answered)) = stamps.get(&seq) else {
+            continue;
+        };
+        let got = sent + *rtt;
+        legs[0].push(stored.saturating_duration_since(sent));
+        legs[1].push(answered.saturating_duration_since(stored));
+        legs[2].push(got.saturating_duration_since(answered));
+    }
+    let names = ["there", "echo", "back"];
+    let parts: Vec<String> = legs
+        .iter_mut()
+        .zip(names)
+        .map(|(leg, name)| {
+            leg.sort_unstable();
+            format!("{name} {:.0?} / {:.0?}", at(leg, 0.5), at(leg, 0.99))
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// What the host's events said: every kind counted, and the legitimate
@@ -390,7 +431,8 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
         legit_client(&host, "viewer", VIEWER_KEY),
         legit_client(&host, "arm", ARM_KEY),
     );
-    let echoer = echo(host.clone(), &stop);
+    let stamps = Stamps::default();
+    let echoer = echo(host.clone(), &stop, Arc::clone(&stamps));
     let streamer = camera(cam.clone(), &stop);
     let poller = viewer(view.clone(), &stop);
     assert!(wait_until(TIMEOUT, || view
@@ -413,6 +455,14 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     host.events().try_iter().for_each(|e| watched.count(e));
 
     report(&host, &baseline, &attacked, soak, &tallies, &watched);
+    eprintln!(
+        "control legs p50 / p99, baseline: {}",
+        legs(&baseline, &stamps)
+    );
+    eprintln!(
+        "control legs p50 / p99, attacked: {}",
+        legs(&attacked, &stamps)
+    );
     let images = host.image_stats(IMAGE_CHANNEL);
     let conflated = host.clients().into_iter().find(|c| c.name == "viewer");
     let shed = |channel| host.channel_stats(channel).map_or(0, |s| s.dropped);

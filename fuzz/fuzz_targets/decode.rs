@@ -31,9 +31,15 @@ fuzz_target!(|data: &[u8]| {
         let start = LEN_PREFIX + 3 + frame.channel.len();
         let mut buf = BytesMut::from(&wire[..]);
         let run = Decoder::new(max).step(&mut buf, Some(&frame.channel));
-        let Ok(Decoded::Run { chunk, spans }) = run else {
+        let Ok(Decoded::Run {
+            chunk,
+            spans,
+            encoding,
+        }) = run
+        else {
             panic!("fast path missed {frame:?}: {run:?}");
         };
+        assert_eq!(encoding, frame.encoding, "run encoding");
         assert_eq!(spans, [(start as u32, wire.len() as u32)], "run spans");
         assert_eq!((&chunk[..], buf.len()), (&wire[..], 0), "run chunk");
         let mut short = BytesMut::from(&wire[..wire.len() - 1]);

@@ -11,11 +11,12 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use socketengine::protocol::{ChannelName, Decoded, Decoder, Frame, Kind, LEN_PREFIX};
+use socketengine::protocol::{ChannelName, Decoded, Decoder, Encoding, Frame, Kind, LEN_PREFIX};
 use socketengine_fuzz::{Outcome, decode_one_shot, max_frame};
 
-/// What a run promised: the channel, its first payload and that frame's end.
-type Promise = (ChannelName, Vec<u8>, usize);
+/// What a run promised: the channel, its first payload, the encoding and
+/// that frame's end.
+type Promise = (ChannelName, Vec<u8>, Encoding, usize);
 
 /// Asks `step` (on copies of the decoder and the buffer) for a run on the
 /// channels it is likely to match: the name the bytes carry, the previous
@@ -33,7 +34,12 @@ fn fast_path(decoder: &Decoder, buf: &BytesMut, last: Option<&Frame>) -> Option<
     let mut promise: Option<Promise> = None;
     for channel in candidates {
         let (mut decoder, mut rest) = (decoder.clone(), buf.clone());
-        let Ok(Decoded::Run { chunk, spans }) = decoder.step(&mut rest, Some(&channel)) else {
+        let Ok(Decoded::Run {
+            chunk,
+            spans,
+            encoding,
+        }) = decoder.step(&mut rest, Some(&channel))
+        else {
             continue;
         };
         let (start, end) = (spans[0].0 as usize, spans[0].1 as usize);
@@ -54,7 +60,7 @@ fn fast_path(decoder: &Decoder, buf: &BytesMut, last: Option<&Frame>) -> Option<
             buf.len(),
             "a run is split off the front"
         );
-        let found = (channel, chunk[start..end].to_vec(), end);
+        let found = (channel, chunk[start..end].to_vec(), encoding, end);
         if let Some(earlier) = &promise {
             assert_eq!(*earlier, found, "two channels matched one frame");
         }
@@ -134,10 +140,11 @@ fuzz_target!(|data: &[u8]| {
             let before = buf.len();
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => {
-                    if let Some((channel, payload, end)) = promise {
+                    if let Some((channel, payload, encoding, end)) = promise {
                         assert_eq!(frame.kind, Kind::Data, "fast path on another kind");
                         assert_eq!(frame.channel, channel, "fast path channel");
                         assert_eq!(frame.payload[..], payload[..], "fast path payload");
+                        assert_eq!(frame.encoding, encoding, "fast path encoding");
                         assert_eq!(
                             (frame.route.is_none(), frame.origin.is_none()),
                             (true, true)

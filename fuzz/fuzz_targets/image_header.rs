@@ -7,7 +7,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use socketengine::protocol::{FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Kind, KindCode, LEN_PREFIX};
+use socketengine::protocol::{
+    Encoding, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Kind, KindCode, LEN_PREFIX,
+};
 use socketengine_fuzz::{
     AnyImageMeta, AnyRoute, Built, ValidChannel, check_truncated, decode_one_shot, max_frame,
     route_len, spec_decode,
@@ -38,6 +40,7 @@ fuzz_target!(|input: Input| {
         route: input.route.map(|r| r.build(true)),
         origin: input.origin,
         mirror: input.mirror,
+        encoding: Encoding::Bytes,
         payload: input.tail.into(),
     };
     let wire = built

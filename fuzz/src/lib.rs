@@ -10,8 +10,9 @@
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use socketengine::protocol::{
-    ChannelName, DecodeError, Decoder, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header,
-    ImageMeta, Kind, KindCode, LEN_PREFIX, MAX_CHANNEL_LEN, Pattern, Route,
+    ChannelName, DecodeError, Decoder, Encoding, FLAG_ENCODING, FLAG_MIRROR, FLAG_ORIGIN,
+    FLAG_ROUTE, Frame, Header, ImageMeta, Kind, KindCode, LEN_PREFIX, MAX_CHANNEL_LEN, Pattern,
+    Route,
 };
 
 /// Frame size limits a target picks from with a selector byte: none allowed,
@@ -257,8 +258,24 @@ fn spec_frame(body: &[u8]) -> Result<Frame, DecodeError> {
         route,
         origin,
         mirror: flags & FLAG_MIRROR != 0,
+        encoding: spec_encoding(code, flags)?,
         payload: Bytes::copy_from_slice(&body[b.pos..]),
     })
+}
+
+/// The payload encoding in bits 4-5 of `flags`, by the spec: 0 bytes, 1
+/// JSON, 2 MessagePack, 3 reserved; other than 0 only on data, request and
+/// reply frames.
+fn spec_encoding(code: KindCode, flags: u8) -> Result<Encoding, DecodeError> {
+    let bits = (flags & FLAG_ENCODING) >> 4;
+    let carries = matches!(code, KindCode::Data | KindCode::Request | KindCode::Reply);
+    match bits {
+        0 => Ok(Encoding::Bytes),
+        3 => Err(DecodeError::UnknownEncoding(3)),
+        _ if !carries => Err(DecodeError::EncodingNotCarried(code.code())),
+        1 => Ok(Encoding::Json),
+        _ => Ok(Encoding::MsgPack),
+    }
 }
 
 /// The reference decoder: what the wire format says `stream` holds, for a
@@ -288,8 +305,11 @@ pub fn spec_decode(stream: &[u8], max: usize) -> Outcome {
         if KindCode::from_code(kind).is_none() {
             break Err(DecodeError::UnknownKind(kind));
         }
-        if flags & !(FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR) != 0 {
+        if flags & !(FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR | FLAG_ENCODING) != 0 {
             break Err(DecodeError::UnknownFlags(flags));
+        }
+        if let Err(err) = spec_encoding(KindCode::from_code(kind).expect("known"), flags) {
+            break Err(err);
         }
         let total = LEN_PREFIX + len as usize;
         let Some(body) = rest.get(LEN_PREFIX..total) else {
@@ -546,6 +566,9 @@ pub struct AnyFrame {
     pub origin: Option<u64>,
     /// Mirror flag.
     pub mirror: bool,
+    /// The payload's encoding: its code modulo 3 (on any kind, so some
+    /// are invalid).
+    pub encoding: u8,
     /// Payload.
     pub payload: Vec<u8>,
 }
@@ -563,6 +586,8 @@ pub struct Built {
     pub origin: Option<u64>,
     /// Mirror flag.
     pub mirror: bool,
+    /// The payload's encoding, maybe on a kind that carries none.
+    pub encoding: Encoding,
     /// Payload.
     pub payload: Bytes,
 }
@@ -576,6 +601,7 @@ impl AnyFrame {
             route: self.route.as_ref().map(|r| r.build(false)),
             origin: self.origin,
             mirror: self.mirror,
+            encoding: Encoding::from_code(self.encoding % 3).expect("0, 1 or 2"),
             payload: Bytes::copy_from_slice(&self.payload),
         }
     }
@@ -590,12 +616,18 @@ impl Built {
             route: self.route.as_ref(),
             origin: self.origin,
             mirror: self.mirror,
+            encoding: self.encoding,
         }
     }
 
     /// Every rule the header breaks, as the error naming it; empty when valid.
     pub fn violations(&self) -> Vec<DecodeError> {
         let mut errors = Vec::new();
+        let code = self.kind.kind_code();
+        let carries = matches!(code, KindCode::Data | KindCode::Request | KindCode::Reply);
+        if self.encoding != Encoding::Bytes && !carries {
+            errors.push(DecodeError::EncodingNotCarried(code.code()));
+        }
         match self.channel.len() {
             0 => errors.push(DecodeError::EmptyChannel),
             n if n > MAX_CHANNEL_LEN => errors.push(DecodeError::ChannelTooLong(n)),
@@ -635,6 +667,7 @@ impl Built {
             route: self.route.clone(),
             origin: self.origin,
             mirror: self.mirror,
+            encoding: self.encoding,
             payload: self.payload.clone(),
         }
     }

@@ -11,7 +11,7 @@ use mio::net::TcpStream;
 
 mod storing;
 
-use super::image_rx::Images;
+use super::image_rx::{Filled, Images};
 use super::read_buf::ReadBuf;
 use super::route::{self, Routed};
 use super::service;
@@ -51,6 +51,9 @@ pub(crate) enum ReadEnd {
     /// The read budget ran out with bytes perhaps still waiting: read again
     /// before waiting for the next readiness event (which may never come).
     More,
+    /// An image being received waits for memory: make some, and read again
+    /// soon (bytes are waiting, no readiness event will come for them).
+    Starved,
 }
 
 /// Bytes one connection may read per turn before the loop serves the others:
@@ -232,6 +235,7 @@ impl Open {
                     payload: frame.payload.clone(),
                     route,
                     mirror: frame.mirror,
+                    encoding: frame.encoding,
                 };
                 route::deliver(shared, &self.peer, routed);
             }
@@ -530,9 +534,13 @@ fn read_open(
                 open.on_frame(frame, rbuf, shared, now)?;
                 None
             }
-            Decoded::Run { chunk, spans } => {
+            Decoded::Run {
+                chunk,
+                spans,
+                encoding,
+            } => {
                 open.frame_done(rbuf);
-                open.store_run(chunk, spans, shared, now);
+                open.store_run(chunk, spans, encoding, shared, now);
                 None
             }
             Decoded::Large { frame, payload_len } => {
@@ -563,9 +571,10 @@ fn fill_image(
     if *read >= TURN_BYTES {
         return Ok(Some(ReadEnd::More));
     }
-    let (n, image) = match open.images.fill(source, left, rbuf, shared) {
-        Ok((0, _)) => return Err(open.images.truncated().into()),
-        Ok(filled) => filled,
+    let (n, image) = match open.images.fill(source, left, rbuf, shared, now) {
+        Ok(Filled::Starved) => return Ok(Some(ReadEnd::Starved)),
+        Ok(Filled::Read(0, _)) => return Err(open.images.truncated().into()),
+        Ok(Filled::Read(n, image)) => (n, image),
         Err(e) => return read_failed(e),
     };
     *read += n;

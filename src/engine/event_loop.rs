@@ -78,6 +78,12 @@ pub(crate) struct EventLoop {
     /// bytes perhaps left: served again before the loop waits for events.
     more_reads: Vec<Token>,
     more_writes: Vec<Token>,
+    /// Connections whose image in progress waits for memory, read again at
+    /// `starved_retry` (soon, not at once: the loop does not spin).
+    pub(super) starved: Vec<Token>,
+    pub(super) starved_retry: Option<Instant>,
+    /// When the loop last closed slow consumers to relieve the memory.
+    pub(super) last_relief: Option<Instant>,
     /// When to next look for frames and images past the partial timeout.
     pub(super) next_partial_check: Option<Instant>,
 }
@@ -108,6 +114,9 @@ impl EventLoop {
             stopping: false,
             more_reads: Vec::new(),
             more_writes: Vec::new(),
+            starved: Vec::new(),
+            starved_retry: None,
+            last_relief: None,
             next_partial_check: None,
         };
         event_loop.schedule_partial_check(Instant::now());
@@ -162,6 +171,7 @@ impl EventLoop {
             }
             self.next_turn(now);
             let now = Instant::now();
+            self.relieve(now);
             self.expire_handshakes(now);
             if self.accept_retry.is_some_and(|at| at <= now) {
                 self.accept_retry = None;
@@ -176,6 +186,12 @@ impl EventLoop {
             self.redial_timers(now);
             if self.next_partial_check.is_some_and(|at| at <= now) {
                 self.expire_partials(now);
+            }
+            if self.starved_retry.is_some_and(|at| at <= now) {
+                self.starved_retry = None;
+                for token in std::mem::take(&mut self.starved) {
+                    self.read(token, now);
+                }
             }
         }
         self.close_all();
@@ -199,6 +215,7 @@ impl EventLoop {
         [handshake, self.accept_retry, self.next_heartbeat, redial]
             .into_iter()
             .chain([self.next_partial_check, self.next_write_check])
+            .chain([self.starved_retry])
             .flatten()
             .min()
     }
@@ -291,6 +308,7 @@ impl EventLoop {
             Ok(ReadEnd::Drained) => {}
             Ok(ReadEnd::More) if !self.more_reads.contains(&token) => self.more_reads.push(token),
             Ok(ReadEnd::More) => {}
+            Ok(ReadEnd::Starved) => self.starve(token, now),
             Ok(ReadEnd::Eof) => self.close(token, None),
             Err(err) => self.close(token, Some(err)),
         }

@@ -38,7 +38,7 @@ pub(super) fn request(shared: &Shared, sender: &Arc<Peer>, frame: &Frame, now: I
     }
     let header = Header {
         origin: Some(sender.id().0),
-        ..Header::new(Kind::Request { id }, channel)
+        ..Header::new(Kind::Request { id }, channel).with_encoding(frame.encoding)
     };
     // Unlocked, as the loop never waits.
     if let Err(err) = target.queue(&header, frame.payload.clone()) {
@@ -97,15 +97,13 @@ pub(super) fn reply(shared: &Shared, responder: &Peer, frame: &Frame) -> bool {
     };
     let (requester, original) = (&forward.requester.1, forward.original);
     let (channel, origin) = (frame.channel_str(), Some(responder.id()));
+    let kind = Kind::Reply {
+        id: original,
+        status,
+    };
     let header = Header {
         origin: origin.map(|id| id.0),
-        ..Header::new(
-            Kind::Reply {
-                id: original,
-                status,
-            },
-            channel,
-        )
+        ..Header::new(kind, channel).with_encoding(frame.encoding)
     };
     // The origin makes the frame 8 bytes longer than the one that came.
     let (len, max) = (

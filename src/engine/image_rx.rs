@@ -11,8 +11,11 @@
 //!
 //! An image's buffer grows as its bytes arrive ([`grow`](super::grow)), charged
 //! to the handle's memory budget and, with the connection's other images in
-//! progress, capped per connection. An image refused room, or not whole within
-//! the partial timeout, is dropped: its memory goes back, it is counted
+//! progress, capped per connection. An image the budget has no room for
+//! waits, reading nothing more, while the loop closes the readers that pin
+//! memory and read nothing ([`STARVE_LIMIT`]). An image refused room past
+//! that wait or by its connection's cap, or not whole within the partial
+//! timeout, is dropped: its memory goes back, it is counted
 //! ([`Incomplete`]), and the rest of its bytes are read, acknowledged and let
 //! go, so its connection carries on.
 //!
@@ -20,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -47,6 +50,22 @@ const CHANNELS_KEPT: usize = 64;
 /// Bytes read at a time from the rest of a dropped image, into a scratch
 /// buffer on the stack.
 const DISCARD_READ: usize = 32 << 10;
+
+/// How long an image in progress that the memory budget has no room for may
+/// wait for some, reading nothing more from its connection, before it is
+/// dropped. Meanwhile the loop closes the slow consumers pinning memory
+/// ([`EventLoop::relieve`](super::EventLoop::relieve)), so that a camera's
+/// frame is not lost to what readers that read nothing hold.
+pub(crate) const STARVE_LIMIT: Duration = Duration::from_millis(300);
+
+/// What [`Images::fill`] did.
+#[derive(Debug)]
+pub(crate) enum Filled {
+    /// Read this many bytes (0 at end of stream), finishing an image or not.
+    Read(usize, Option<Finished>),
+    /// Nothing: the image waits for memory; read again later.
+    Starved,
+}
 
 /// A whole image, checked against its geometry, ready to be stored.
 #[derive(Debug)]
@@ -119,6 +138,8 @@ struct Assembly {
     body: Body,
     /// When its first frame was read, for the partial timeout.
     started: Instant,
+    /// Since when it waits for memory, if it does.
+    starved: Option<Instant>,
     from: ClientId,
     route: Option<Route>,
     mirror: bool,
@@ -156,15 +177,17 @@ impl Assembly {
 
     /// Makes room in its buffer for `need` more bytes, growing it within the
     /// budget and the connection's cap (its other images holding `others`);
-    /// returns the room it has (`need` for a dropped image). A recycled
-    /// buffer has room for the whole image: its charge catches up with what
-    /// arrived at the next call.
+    /// returns the room it has (`need` for a dropped image). Bytes
+    /// `in_hand` (read already) are charged whatever the budget, and only
+    /// they. A recycled buffer has room for the whole image: its charge
+    /// catches up with what arrived at the next call.
     fn make_room(
         &mut self,
         need: usize,
         others: usize,
         rbuf: &mut ReadBuf,
         shared: &Shared,
+        in_hand: bool,
     ) -> Result<usize, Refusal> {
         let total = self.total();
         let Body::Filling { buf, size, grant } = &mut self.body else {
@@ -172,7 +195,10 @@ impl Assembly {
         };
         let len = buf.len();
         if grant.bytes() < len + need {
-            let target = grown(len, need, total);
+            let target = match in_hand {
+                true => len + need,
+                false => grown(len, need, total),
+            };
             let max = shared.config.max_partial_image_bytes;
             if others > 0 && others.saturating_add(target) > max {
                 let wanted = target - grant.bytes();
@@ -184,7 +210,15 @@ impl Assembly {
                 // tries once more.
                 let wanted = target - grant.bytes();
                 shared.store.make_room(wanted, total);
-                grant.raise_to(target, &shared.memory)?;
+                match grant.raise_to(target, &shared.memory) {
+                    // Bytes in hand exist already: moving them from the
+                    // read buffer into the image costs nothing new (those
+                    // still to come wait for room).
+                    Err(Refusal::Budget { .. }) if in_hand => {
+                        grant.force_to(target, &shared.memory);
+                    }
+                    done => done?,
+                }
             }
             if buf.capacity() == 0 {
                 // A spent buffer with room for the whole image grows no more.
@@ -244,7 +278,7 @@ impl Images {
             // The whole image in one frame: its payload as it is.
             return Ok(self.finish(i, Some(frame.payload), rbuf));
         }
-        self.append(i, &frame.payload, rbuf, shared);
+        self.append(i, &frame.payload, rbuf, shared, false);
         Ok(self.finish_if_whole(i, rbuf))
     }
 
@@ -262,7 +296,7 @@ impl Images {
         now: Instant,
     ) -> Result<Option<Finished>> {
         let i = self.check(&frame, payload_len, from, shared.config.max_frame, now)?;
-        self.append(i, &frame.payload, rbuf, shared);
+        self.append(i, &frame.payload, rbuf, shared, true);
         self.received += frame.payload.len() as u64;
         if frame.payload.len() < payload_len {
             self.sink = Some(i);
@@ -275,19 +309,29 @@ impl Images {
     /// Reads at most `left` bytes, the rest of the started payload, straight
     /// into its image (growing its buffer by a read-ahead at a time), or
     /// into nothing for a dropped image. Returns the bytes read (0 at end of
-    /// stream) and the image it finished, if any.
+    /// stream) and the image it finished, if any; or that the image waits
+    /// for memory, reading nothing (see [`STARVE_LIMIT`]).
     pub(crate) fn fill(
         &mut self,
         source: Source<'_>,
         left: usize,
         rbuf: &mut ReadBuf,
         shared: &Shared,
-    ) -> io::Result<(usize, Option<Finished>)> {
+        now: Instant,
+    ) -> io::Result<Filled> {
         let Some(i) = self.sink else {
-            return Ok((0, None));
+            return Ok(Filled::Read(0, None));
         };
-        let room = match self.make_room(i, READ_AHEAD.min(left), rbuf, shared) {
-            Ok(room) => room.min(left),
+        let room = match self.make_room(i, READ_AHEAD.min(left), rbuf, shared, false) {
+            Ok(room) => {
+                self.channels[i]
+                    .partial
+                    .as_mut()
+                    .expect("in progress")
+                    .starved = None;
+                room.min(left)
+            }
+            Err(Refusal::Budget { .. }) if self.may_wait(i, now) => return Ok(Filled::Starved),
             Err(_) => {
                 self.drop_image(i, shared);
                 left
@@ -304,11 +348,20 @@ impl Images {
         image.received += n;
         self.received += n as u64;
         if n < left {
-            return Ok((n, None));
+            return Ok(Filled::Read(n, None));
         }
         self.sink = None;
         self.ack_due = true;
-        Ok((n, self.finish_if_whole(i, rbuf)))
+        Ok(Filled::Read(n, self.finish_if_whole(i, rbuf)))
+    }
+
+    /// Whether channel `i`'s image, refused room by the memory budget, may
+    /// wait for some (its first refusal starts the wait) rather than be
+    /// dropped: for at most [`STARVE_LIMIT`].
+    fn may_wait(&mut self, i: usize, now: Instant) -> bool {
+        let image = self.channels[i].partial.as_mut().expect("in progress");
+        let since = *image.starved.get_or_insert(now);
+        now.saturating_duration_since(since) < STARVE_LIMIT
     }
 
     /// Drops the images still in progress that started the partial timeout
@@ -332,27 +385,42 @@ impl Images {
         self.held_except(None)
     }
 
-    /// Makes room for `need` more bytes in channel `i`'s image; see
-    /// [`Assembly::make_room`].
+    /// Makes room for `need` more bytes in channel `i`'s image (bytes
+    /// `in_hand` already, or still to read); see [`Assembly::make_room`].
     fn make_room(
         &mut self,
         i: usize,
         need: usize,
         rbuf: &mut ReadBuf,
         shared: &Shared,
+        in_hand: bool,
     ) -> Result<usize, Refusal> {
         let others = self.held_except(Some(i));
         let image = self.channels[i].partial.as_mut().expect("in progress");
-        image.make_room(need, others, rbuf, shared)
+        image.make_room(need, others, rbuf, shared, in_hand)
     }
 
-    /// Appends payload bytes in hand to channel `i`'s image, or drops the
-    /// image if there is no room for them.
-    fn append(&mut self, i: usize, bytes: &[u8], rbuf: &mut ReadBuf, shared: &Shared) {
+    /// Appends payload bytes to channel `i`'s image, or drops the image if
+    /// there is no room for them. The first bytes of a frame still arriving
+    /// (one read's worth, at most: `read_ahead`) are taken whatever the
+    /// budget, while its bytes still to come may wait for room; a frame that
+    /// arrived whole gets no such grace, so that small frames cannot walk an
+    /// image past the budget.
+    fn append(
+        &mut self,
+        i: usize,
+        bytes: &[u8],
+        rbuf: &mut ReadBuf,
+        shared: &Shared,
+        read_ahead: bool,
+    ) {
         if bytes.is_empty() {
             return;
         }
-        if self.make_room(i, bytes.len(), rbuf, shared).is_err() {
+        if self
+            .make_room(i, bytes.len(), rbuf, shared, read_ahead)
+            .is_err()
+        {
             self.drop_image(i, shared);
         }
         let image = self.channels[i].partial.as_mut().expect("in progress");
@@ -424,6 +492,7 @@ impl Images {
                     received: 0,
                     body,
                     started: now,
+                    starved: None,
                     from,
                     route: frame.route.clone(),
                     mirror: frame.mirror,

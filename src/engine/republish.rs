@@ -7,14 +7,25 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::Peer;
-use crate::protocol::{Header, ImageMeta, Kind, Pattern};
+use crate::protocol::{Encoding, Header, ImageMeta, Kind, Pattern};
 
 /// The patterns to republish and the latest value written on each channel
 /// they match, in the order the channels were first written.
 #[derive(Debug, Default)]
 pub(crate) struct Republish {
     patterns: Vec<Pattern>,
-    values: Mutex<Vec<(String, Bytes, Option<ImageMeta>)>>,
+    values: Mutex<Vec<Kept>>,
+}
+
+/// A channel's latest own value.
+#[derive(Debug)]
+struct Kept {
+    channel: String,
+    payload: Bytes,
+    /// Set for an image: its wire fields.
+    image: Option<ImageMeta>,
+    /// The encoding bytes declared.
+    encoding: Encoding,
 }
 
 impl Republish {
@@ -25,28 +36,42 @@ impl Republish {
         }
     }
 
-    /// Keeps `payload` as `channel`'s latest own value if a pattern matches
-    /// it (a clone of the handle, no copy of the bytes).
-    pub(crate) fn record(&self, channel: &str, payload: &Bytes, image: Option<ImageMeta>) {
+    /// Keeps `payload` (an image if `image` is set, else bytes of
+    /// `encoding`) as `channel`'s latest own value if a pattern matches it
+    /// (a clone of the handle, no copy of the bytes).
+    pub(crate) fn record(
+        &self,
+        channel: &str,
+        payload: &Bytes,
+        image: Option<ImageMeta>,
+        encoding: Encoding,
+    ) {
         if !self.patterns.iter().any(|p| p.matches(channel)) {
             return;
         }
         let mut values = self.values.lock();
-        match values.iter_mut().find(|(c, _, _)| c == channel) {
-            Some(value) => (value.1, value.2) = (payload.clone(), image),
-            None => values.push((channel.to_owned(), payload.clone(), image)),
+        let kept = Kept {
+            channel: channel.to_owned(),
+            payload: payload.clone(),
+            image,
+            encoding,
+        };
+        match values.iter_mut().find(|k| k.channel == channel) {
+            Some(old) => *old = kept,
+            None => values.push(kept),
         }
     }
 
     /// Queues every kept value to `peer` (a fresh connection's outbox); a
     /// value that does not fit is counted by the peer, like any write.
     pub(crate) fn send_all(&self, peer: &Peer) {
-        for (channel, payload, image) in self.values.lock().iter() {
-            let kind = image.map_or(Kind::Data, Kind::Image);
-            let header = Header::new(kind, channel);
+        for kept in self.values.lock().iter() {
+            let kind = kept.image.map_or(Kind::Data, Kind::Image);
+            let header = Header::new(kind, &kept.channel).with_encoding(kept.encoding);
+            let payload = kept.payload.clone();
             let _ = match kind {
-                Kind::Image(_) => peer.queue_image(&header, payload.clone()),
-                _ => peer.queue(&header, payload.clone()),
+                Kind::Image(_) => peer.queue_image(&header, payload),
+                _ => peer.queue(&header, payload),
             };
         }
     }
@@ -66,12 +91,12 @@ mod tests {
             ("mode", "auto"),
             ("config/a", "2"),
         ] {
-            republish.record(channel, &Bytes::from(value), None);
+            republish.record(channel, &Bytes::from(value), None, Encoding::Bytes);
         }
         let values = republish.values.lock();
         let kept: Vec<(&str, &[u8])> = values
             .iter()
-            .map(|(c, b, _)| (c.as_str(), &b[..]))
+            .map(|k| (k.channel.as_str(), &k.payload[..]))
             .collect();
         assert_eq!(kept, [("config/a", &b"2"[..]), ("mode", b"auto")]);
     }

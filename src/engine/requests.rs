@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 
 use super::Peer;
 use crate::dispatch::Queue;
-use crate::protocol::{Failure, Frame, Header, Kind, Undelivered};
+use crate::protocol::{Encoding, Failure, Frame, Header, Kind, Undelivered};
 use crate::{Action, ClientId, Error, ErrorKind, Result};
 
 /// Requests waiting for their replies.
@@ -59,6 +59,8 @@ pub(crate) struct Answer {
     pub(crate) id: u64,
     pub(crate) from: ClientId,
     pub(crate) result: Result<Bytes>,
+    /// The encoding the reply's frame declared (bytes for a failure).
+    pub(crate) encoding: Encoding,
 }
 
 /// One request about to go out: its id, the connection, and who is asked.
@@ -187,7 +189,13 @@ impl Requests {
         };
         let from = reply.origin.map_or(pending.to, ClientId);
         // The queue has room for this answer; a caller gone is fine.
-        let _ = pending.done.push(Answer { id, from, result });
+        let encoding = reply.encoding;
+        let _ = pending.done.push(Answer {
+            id,
+            from,
+            result,
+            encoding,
+        });
     }
 
     /// Starts collecting the host's notices about frames on `channel`, for
@@ -243,6 +251,7 @@ impl Requests {
                 id,
                 from: p.to,
                 result,
+                encoding: Encoding::Bytes,
             });
             false
         });

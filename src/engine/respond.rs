@@ -14,7 +14,7 @@ use parking_lot::RwLock;
 
 use super::{Emitter, Peer, Shared};
 use crate::dispatch::{Counts, Dispatcher, Job};
-use crate::protocol::{ChannelName, Failure, Frame, Header, Kind};
+use crate::protocol::{ChannelName, Encoding, Failure, Frame, Header, Kind};
 use crate::{ClientId, Error, ErrorKind, Event, Result};
 
 /// A responder as the engine holds it: called on the dispatcher thread
@@ -89,6 +89,8 @@ pub(crate) struct Incoming {
     id: u64,
     channel: ChannelName,
     payload: Bytes,
+    /// How the payload is encoded, as its frame declares.
+    encoding: Encoding,
     /// The requester: at a host, its client; at a client, the host, or the
     /// client whose request the host forwarded.
     from: ClientId,
@@ -108,6 +110,7 @@ impl std::fmt::Debug for Incoming {
         f.debug_struct("Request")
             .field("id", &self.id)
             .field("channel", &self.channel())
+            .field("encoding", &self.encoding)
             .field("from", &self.from)
             .field("name", &self.name)
             .field("payload", &format_args!("{} bytes", self.payload.len()))
@@ -126,6 +129,10 @@ impl Incoming {
 
     pub(crate) fn payload(&self) -> &Bytes {
         &self.payload
+    }
+
+    pub(crate) fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     pub(crate) fn from(&self) -> ClientId {
@@ -165,6 +172,14 @@ impl Incoming {
         if let Err(err) = self.peer.send_now(&header, failure.encode()) {
             self.report(err);
         }
+    }
+
+    /// The responder's answer could not be sent as it was (`error`): the
+    /// requester is told (a `Remote` failure with its text), and the
+    /// responder's handle, in an [`Event::ReplyFailed`].
+    pub(crate) fn fail_reported(&self, error: Error) {
+        self.fail(&Failure::Failed(error.to_string()));
+        self.report(error);
     }
 
     /// The responder panicked with `message`: counted and reported, and
@@ -215,6 +230,7 @@ pub(super) fn respond(shared: &Shared, peer: &Arc<Peer>, frame: Frame, host: boo
         id,
         channel: frame.channel,
         payload: frame.payload,
+        encoding: frame.encoding,
         from,
         name,
         peer: Arc::clone(peer),

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::{Charged, Peer, Registry, Shared};
 use crate::protocol::{
-    DEFAULT_COALESCE, Header, Kind, OP_UNDELIVERED, Pattern, Route, Undelivered,
+    DEFAULT_COALESCE, Encoding, Header, Kind, OP_UNDELIVERED, Pattern, Route, Undelivered,
 };
 use crate::{Action, ClientId, Error, ErrorKind};
 
@@ -22,6 +22,9 @@ pub(super) struct Routed<'a> {
     pub(super) route: &'a Route,
     /// Whether the sender also gets it back.
     pub(super) mirror: bool,
+    /// The payload's encoding, as the sender's frame declared it: every
+    /// copy keeps it.
+    pub(super) encoding: Encoding,
 }
 
 /// Delivers `routed` from `sender` to the peers its route names; tells the
@@ -41,11 +44,9 @@ pub(super) fn deliver(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
 pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
     let origin = sender.id();
     let header = Header {
-        kind: routed.kind,
-        channel: routed.channel,
-        route: None,
         origin: Some(origin.0),
-        mirror: false,
+        encoding: routed.encoding,
+        ..Header::new(routed.kind, routed.channel)
     };
     // An image on the lanes, and a large message, is charged to the memory
     // once, for every copy (or, if it does not fit, sent to no one).

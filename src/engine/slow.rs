@@ -25,6 +25,19 @@ const PRESSED_DEADLINE: Duration = Duration::from_millis(500);
 /// sixteenths.
 const PRESSED_AT: usize = 14;
 
+/// When an image being received finds no memory, connections whose bytes
+/// waited this long with none written are closed at once to make some: long
+/// enough for a reader that reads to be seen reading (scheduling on a busy
+/// machine), short beside [`STARVE_LIMIT`](super::image_rx::STARVE_LIMIT),
+/// which the image waits at most.
+const RELIEF_STALL: Duration = Duration::from_millis(100);
+
+/// Most often [`EventLoop::relieve`] looks for slow consumers to close.
+const RELIEF_PERIOD: Duration = Duration::from_millis(10);
+
+/// How soon a connection whose image waits for memory is read again.
+const STARVED_RETRY: Duration = Duration::from_millis(2);
+
 impl EventLoop {
     /// The first check for slow consumers, if a write deadline is set.
     pub(super) fn first_write_check(&self, now: Instant) -> Option<Instant> {
@@ -46,6 +59,44 @@ impl EventLoop {
             false => (deadline, check_period(deadline)),
         };
         self.next_write_check = now.checked_add(period);
+        let short = match pressed {
+            true => " while memory was short",
+            false => "",
+        };
+        self.close_stalled(now, deadline, short);
+    }
+
+    /// An image being received on `token` waits for memory: closes the
+    /// connections whose bytes waited [`RELIEF_STALL`] with none written
+    /// (what readers that read nothing pin is what the image is short of),
+    /// and reads `token` again soon.
+    pub(super) fn starve(&mut self, token: Token, now: Instant) {
+        self.relieve(now);
+        if !self.starved.contains(&token) {
+            self.starved.push(token);
+        }
+        self.starved_retry.get_or_insert(now + STARVED_RETRY);
+    }
+
+    /// If a holder was refused memory since the last call (and a write
+    /// deadline is set), closes the connections whose bytes waited
+    /// [`RELIEF_STALL`] with none written: what readers that read nothing
+    /// pin is what the refused holder is short of. At most once per
+    /// [`RELIEF_PERIOD`].
+    pub(super) fn relieve(&mut self, now: Instant) {
+        if self.shared.config.write_deadline.is_none()
+            || self.last_relief.is_some_and(|at| now < at + RELIEF_PERIOD)
+            || !self.shared.memory.wants_relief()
+        {
+            return;
+        }
+        self.last_relief = Some(now);
+        self.close_stalled(now, RELIEF_STALL, " while memory was short");
+    }
+
+    /// Closes, as slow consumers, the connections whose bytes waited
+    /// `deadline` with none written; `why` ends the reason.
+    fn close_stalled(&mut self, now: Instant, deadline: Duration, why: &str) {
         let mut slow = Vec::new();
         for (index, conn) in self.conns.iter().enumerate() {
             let Some(Conn {
@@ -60,14 +111,9 @@ impl EventLoop {
                 slow.push((Token(FIRST_CONN + index), held));
             }
         }
-        let short = if pressed {
-            " while memory was short"
-        } else {
-            ""
-        };
         for (token, held) in slow {
             let why =
-                format!("slow consumer: {held} bytes waited {deadline:?} with none written{short}");
+                format!("slow consumer: {held} bytes waited {deadline:?} with none written{why}");
             self.hang_up(token, DisconnectReason::new(CloseCode::SlowConsumer, why));
         }
     }

@@ -8,18 +8,19 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::ClientId;
-use crate::protocol::{ChannelName, ImageMeta, Pattern};
+use crate::protocol::{ChannelName, Encoding, ImageMeta, Pattern};
 use crate::store::{Message, Store};
 
-/// Records a host's own write (`payload`, an image if `image` is set) as
-/// `channel`'s latest value when one of the `latched` names or patterns
-/// matches `channel`.
+/// Records a host's own write (`payload`, an image if `image` is set, else
+/// bytes of `encoding`) as `channel`'s latest value when one of the
+/// `latched` names or patterns matches `channel`.
 pub(crate) fn record_write(
     store: &Store,
     latched: &[Pattern],
     channel: &str,
     payload: &Bytes,
     image: Option<ImageMeta>,
+    encoding: Encoding,
 ) {
     if !latched.iter().any(|p| p.matches(channel)) {
         return;
@@ -32,7 +33,8 @@ pub(crate) fn record_write(
         payload.clone(),
         ClientId::HOST,
         Instant::now(),
-    );
+    )
+    .with_encoding(encoding);
     let msg = match image {
         Some(meta) => msg.with_image(meta),
         None => msg,
@@ -100,7 +102,8 @@ mod tests {
             ("map/b", "b2"),
         ];
         for (channel, payload) in writes {
-            record_write(&store, &latched, channel, &Bytes::from(payload), None);
+            let payload = Bytes::from(payload);
+            record_write(&store, &latched, channel, &payload, None, Encoding::Bytes);
         }
         let got: Vec<_> = latest_values(&store, &latched, |_| true)
             .iter()

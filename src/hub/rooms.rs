@@ -166,6 +166,7 @@ mod tests {
             route: None,
             origin: None,
             mirror: false,
+            encoding: crate::protocol::Encoding::Bytes,
             payload: payload.into(),
         }
     }

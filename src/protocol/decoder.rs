@@ -6,7 +6,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::frame::{
     self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Kind, KindCode, LEN_PREFIX, Route,
 };
-use super::{ChannelName, DecodeError};
+use super::{ChannelName, DecodeError, Encoding, FLAG_ENCODING};
 
 /// Bytes the decoder needs before it can judge a frame: the length prefix, the
 /// kind byte and the flags byte.
@@ -34,13 +34,16 @@ pub enum Decoded {
     /// A whole frame, its payload split off the buffer (not copied).
     Frame(Frame),
     /// Consecutive plain data frames (no routing fields) on the caller's
-    /// current channel, split off the buffer as one piece: per frame, a few
-    /// comparisons and a span, no allocation and no second name check.
+    /// current channel, all declaring one encoding, split off the buffer as
+    /// one piece: per frame, a few comparisons and a span, no allocation and
+    /// no second name check.
     Run {
         /// The frames' bytes, headers included.
         chunk: Bytes,
         /// Where each payload starts and ends in `chunk`, in order.
         spans: Vec<(u32, u32)>,
+        /// The encoding every frame of the run declares.
+        encoding: Encoding,
     },
     /// An image or image-chunk frame whose header is in and whose payload is
     /// not all in. `frame` carries the header fields and, as its payload, the
@@ -175,6 +178,7 @@ impl Decoder {
             route: head.route,
             origin: head.origin,
             mirror: head.mirror,
+            encoding: head.encoding,
             payload: bytes::Bytes::new(),
         };
         Ok(Some((frame, left)))
@@ -232,25 +236,27 @@ impl Decoder {
             route: head.route,
             origin: head.origin,
             mirror: head.mirror,
+            encoding: head.encoding,
             payload: buf.split_to(len - head.len).freeze(),
         }))
     }
 
     /// If `buf` starts with a whole plain data frame (no routing fields) on
-    /// `channel`, returns where its payload starts and where the frame ends,
-    /// consuming nothing; otherwise `None`, and [`decode`](Self::decode) takes
-    /// over (and reports any error).
+    /// `channel` whose flags byte is `flags` (an encoding's bits, checked by
+    /// the caller), returns where its payload starts and where the frame
+    /// ends, consuming nothing; otherwise `None`, and
+    /// [`decode`](Self::decode) takes over (and reports any error).
     ///
     /// It makes the same checks as `decode` (a length within the maximum, the
-    /// kind, no flags, the name), but compares the name with one already
+    /// kind, the flags, the name), but compares the name with one already
     /// validated instead of validating it again, and splits nothing off.
-    fn plain_data(&self, buf: &[u8], channel: &ChannelName) -> Option<(usize, usize)> {
+    fn plain_data(&self, buf: &[u8], channel: &ChannelName, flags: u8) -> Option<(usize, usize)> {
         let name = channel.as_str().as_bytes();
         let start = LEN_PREFIX + 3 + name.len();
         let head = buf.get(..start)?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let plain =
-            head[4] == KindCode::Data.code() && head[5] == 0 && head[6] as usize == name.len();
+            head[4] == KindCode::Data.code() && head[5] == flags && head[6] as usize == name.len();
         let fits = len <= self.max_frame && len >= start - LEN_PREFIX;
         if self.state != State::Head || !plain || !fits || &head[LEN_PREFIX + 3..] != name {
             return None;
@@ -283,7 +289,7 @@ impl Decoder {
     /// let one = Header::data("pose").to_bytes(b"hi").unwrap();
     /// let mut buf = BytesMut::from(&[&one[..], &one[..], &one[..5]].concat()[..]);
     /// let mut decoder = Decoder::new(1 << 20);
-    /// let Ok(Decoded::Run { chunk, spans }) = decoder.step(&mut buf, Some(&pose)) else {
+    /// let Ok(Decoded::Run { chunk, spans, .. }) = decoder.step(&mut buf, Some(&pose)) else {
     ///     panic!("two frames on pose");
     /// };
     /// assert_eq!((chunk.len(), spans), (26, vec![(11, 13), (24, 26)]));
@@ -311,11 +317,18 @@ impl Decoder {
         }
     }
 
-    /// The plain data frames on `channel` at the front of `buf`, if any.
+    /// The plain data frames on `channel` at the front of `buf`, if any: all
+    /// with the first one's flags, which may declare an encoding and nothing
+    /// else.
     fn run(&self, buf: &mut BytesMut, channel: &ChannelName) -> Option<Decoded> {
+        let flags = *buf.get(LEN_PREFIX + 1)?;
+        if flags & !FLAG_ENCODING != 0 {
+            return None;
+        }
+        let encoding = Encoding::from_flags(KindCode::Data, flags).ok()?;
         let mut spans = Vec::new();
         let mut pos = 0;
-        while let Some((start, end)) = self.plain_data(&buf[pos..], channel) {
+        while let Some((start, end)) = self.plain_data(&buf[pos..], channel, flags) {
             let (Ok(start), Ok(end)) = (u32::try_from(pos + start), u32::try_from(pos + end))
             else {
                 break;
@@ -327,7 +340,11 @@ impl Decoder {
             return None;
         }
         let chunk = buf.split_to(pos).freeze();
-        Some(Decoded::Run { chunk, spans })
+        Some(Decoded::Run {
+            chunk,
+            spans,
+            encoding,
+        })
     }
 
     /// After `decode` found no whole frame: hands out an image frame's header
@@ -372,8 +389,8 @@ impl Decoder {
         if len < MIN_BODY {
             return Err(DecodeError::FrameTooShort { len: len as u32 });
         }
-        frame::parse_code(buf[LEN_PREFIX])?;
-        frame::check_flags(buf[LEN_PREFIX + 1])?;
+        let code = frame::parse_code(buf[LEN_PREFIX])?;
+        frame::check_flags(code, buf[LEN_PREFIX + 1])?;
         self.state = State::Body { len };
         Ok(Some(len))
     }
@@ -402,6 +419,7 @@ struct Head {
     route: Option<Route>,
     origin: Option<u64>,
     mirror: bool,
+    encoding: Encoding,
     /// Bytes of the body before the payload.
     len: usize,
 }
@@ -436,6 +454,8 @@ fn parse_head(body: &[u8]) -> Result<Head, DecodeError> {
         }
     };
     let code = frame::parse_code(code)?;
+    // Checked with the head already; the body's parse does not depend on it.
+    let encoding = frame::check_flags(code, flags)?;
     let fields_len = code.fields_len();
     let fields = body
         .get(pos..pos + fields_len)
@@ -446,6 +466,7 @@ fn parse_head(body: &[u8]) -> Result<Head, DecodeError> {
         route,
         origin,
         mirror: flags & FLAG_MIRROR != 0,
+        encoding,
         len: pos + fields_len,
     })
 }

@@ -77,4 +77,11 @@ pub enum DecodeError {
     /// A proof was empty or longer than 64 bytes.
     #[error("proof of {0} bytes (1 to 64 allowed)")]
     BadProofLen(usize),
+    /// A frame declared the reserved payload encoding (3).
+    #[error("unknown payload encoding {0}")]
+    UnknownEncoding(u8),
+    /// A frame of a kind whose payload is not the application's (an image,
+    /// a ping, a control frame, ...) declared a payload encoding.
+    #[error("frame kind {0:#04x} carries no payload encoding")]
+    EncodingNotCarried(u8),
 }

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes};
 
-use super::{ChannelName, DecodeError, Pattern};
+use super::{ChannelName, DecodeError, Encoding, FLAG_ENCODING, Pattern};
 
 /// Bytes of the length prefix that starts every frame.
 pub const LEN_PREFIX: usize = 4;
@@ -22,7 +22,7 @@ pub const FLAG_ROUTE: u8 = 0x01;
 pub const FLAG_ORIGIN: u8 = 0x02;
 /// The header bit asking the host to send a routed frame back to its sender too.
 pub const FLAG_MIRROR: u8 = 0x04;
-const KNOWN_FLAGS: u8 = FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR;
+const KNOWN_FLAGS: u8 = FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR | FLAG_ENCODING;
 
 /// Pixel geometry and timing of an image frame; see the [wire format](super).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -428,6 +428,8 @@ pub struct Header<'a> {
     pub origin: Option<u64>,
     /// Ask the host to deliver a routed frame to its sender as well.
     pub mirror: bool,
+    /// How the payload is encoded (data, request and reply frames only).
+    pub encoding: Encoding,
 }
 
 impl<'a> Header<'a> {
@@ -444,11 +446,17 @@ impl<'a> Header<'a> {
             route: None,
             origin: None,
             mirror: false,
+            encoding: Encoding::Bytes,
         }
     }
 
+    /// The same header, declaring its payload's `encoding`.
+    pub fn with_encoding(self, encoding: Encoding) -> Header<'a> {
+        Header { encoding, ..self }
+    }
+
     fn flags(&self) -> u8 {
-        let mut flags = 0;
+        let mut flags = self.encoding.flag_bits();
         if self.route.is_some() {
             flags |= FLAG_ROUTE;
         }
@@ -470,8 +478,13 @@ impl<'a> Header<'a> {
         3 + self.channel.len() + route + origin + fields
     }
 
-    /// Checks the fields that have limits: the channel name length and routing lists.
+    /// Checks the fields that have limits: the channel name length and
+    /// routing lists, and an encoding only on a kind that carries one.
     pub fn validate(&self) -> Result<(), DecodeError> {
+        let kind = self.kind.kind_code();
+        if self.encoding != Encoding::Bytes && !Encoding::carried_by(kind) {
+            return Err(DecodeError::EncodingNotCarried(kind.code()));
+        }
         if self.channel.is_empty() {
             return Err(DecodeError::EmptyChannel);
         }
@@ -589,6 +602,8 @@ pub struct Frame {
     pub origin: Option<u64>,
     /// Whether the sender asked for a copy of a routed frame.
     pub mirror: bool,
+    /// How the payload is encoded, as the frame declares it.
+    pub encoding: Encoding,
     /// The payload.
     pub payload: Bytes,
 }
@@ -607,14 +622,16 @@ impl Frame {
             route: self.route.as_ref(),
             origin: self.origin,
             mirror: self.mirror,
+            encoding: self.encoding,
         }
     }
 }
 
-/// Checks the flags byte: no reserved bit may be set.
-pub(crate) fn check_flags(flags: u8) -> Result<u8, DecodeError> {
+/// Checks the flags byte of a frame of `kind`: no reserved bit may be set,
+/// and the encoding must be one a frame of that kind may declare.
+pub(crate) fn check_flags(kind: KindCode, flags: u8) -> Result<Encoding, DecodeError> {
     match flags & !KNOWN_FLAGS {
-        0 => Ok(flags),
+        0 => Encoding::from_flags(kind, flags),
         _ => Err(DecodeError::UnknownFlags(flags)),
     }
 }

@@ -282,11 +282,10 @@ impl ImageLane {
         let end = total.min(image.sent.saturating_add(self.chunk));
         let header = match image.sent {
             0 => Header {
-                kind: Kind::Image(image.meta),
-                channel: slot.channel.as_str(),
                 route: image.route.as_ref(),
                 origin: image.origin,
                 mirror: image.mirror,
+                ..Header::new(Kind::Image(image.meta), slot.channel.as_str())
             },
             offset => Header::new(
                 Kind::ImageChunk {

@@ -125,7 +125,9 @@
 //!   before it reserves any memory, together with `kind` and `flags`.
 //! * `flags`: bit 0 (`0x01`) a route follows the channel; bit 1 (`0x02`) an origin
 //!   client id (`u64`) follows the route; bit 2 (`0x04`) mirror: the host also
-//!   delivers a routed frame back to its sender. Other bits must be zero.
+//!   delivers a routed frame back to its sender; bits 4–5 (`0x30`, [`FLAG_ENCODING`])
+//!   the payload's [`Encoding`]: `0` bytes (none declared), `1` JSON, `2`
+//!   MessagePack, `3` reserved (below). Other bits must be zero.
 //! * `route`: one tag byte, then `0` host, `1` all clients, `2` clients
 //!   (`count: u8`, then `count` ids as `u64`), `3` room (`n: u8`, `n` bytes of
 //!   UTF-8), `4` clients by name (`count: u8`, then per name `n: u8` (1..=255)
@@ -145,6 +147,37 @@
 //! | close       | `0x09` | reason u8 (payload: UTF-8 message, at most 1 KiB)                        |
 //!
 //! The codes are defined once in code, as [`KindCode`].
+//!
+//! ## Payload encodings
+//!
+//! Bits 4–5 of the flags say how the payload is encoded, so a receiver in
+//! any language knows how to read it without a schema: `0` declares nothing
+//! (plain bytes, as every frame before typed messages), `1` JSON (UTF-8,
+//! RFC 8259), `2` MessagePack (this crate writes a struct as a map keyed by
+//! its field names, as JSON would have it). Data, request and reply frames
+//! may declare one; on every other kind the bits are `0`. Code `3` is
+//! reserved, and a frame with it, or with a code other than `0` on another
+//! kind, is malformed ([`DecodeError::UnknownEncoding`],
+//! [`DecodeError::EncodingNotCarried`]): the receiver closes that
+//! connection. The bits describe the payload only: nothing on the wire
+//! checks that the payload is what they declare (a receiver that cannot read
+//! it reports that to its application and keeps the connection). A host that
+//! relays or routes a frame keeps its encoding bits on every copy, and a
+//! stored value keeps them when it is sent again (a latched value, a
+//! republished one).
+//!
+//! A data frame on `pose` carrying the JSON `{"x":1}`:
+//!
+//! ```text
+//! 0e 00 00 00            len = 14
+//! 01                     kind: data
+//! 10                     flags: encoding 1 (JSON)
+//! 04 70 6f 73 65         channel "pose"
+//! 7b 22 78 22 3a 31 7d   payload {"x":1}
+//! ```
+//!
+//! The same value in MessagePack (a map of one entry, `"x"`, then 1): flags
+//! `20`, payload `81 a1 78 01`, so `len` = 11.
 //!
 //! ## Close
 //!
@@ -351,8 +384,9 @@
 //! host forwards it under an id of its own on that client's connection,
 //! with the origin flag set to the requester's id, and remembers both ids;
 //! the responder answers the host's id, and the host sends the answer back
-//! under the requester's id, with the origin set to the responder's id. A
-//! route to more than one client is refused (status 5, code 4).
+//! under the requester's id, with the origin set to the responder's id; both
+//! keep the encoding bits they came with. A route to more than one client
+//! is refused (status 5, code 4). A failure's payload declares no encoding.
 //!
 //! Status `0` ([`STATUS_OK`]): the payload is the answer. Otherwise the
 //! payload says why ([`Failure`]):
@@ -447,8 +481,9 @@
 //! A request on `$time`, which nothing answers: the reply has status 1 and
 //! the detail `$time`.
 //!
-//! A frame that breaks any rule (too long, unknown kind or flag, empty channel,
-//! invalid UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
+//! A frame that breaks any rule (too long, unknown kind or flag, the reserved
+//! encoding or an encoding on a kind without one, empty channel, invalid
+//! UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
 //! closes that connection, and only that one.
 //!
 //! ## Worked example
@@ -485,6 +520,15 @@
 //! let wire = Header::data("pose").to_bytes(b"hi").unwrap();
 //! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
 //!
+//! // The JSON data frame, from the Payload encodings section.
+//! use socketengine::protocol::Encoding;
+//! let json = Header::data("pose").with_encoding(Encoding::Json);
+//! let wire = json.to_bytes(br#"{"x":1}"#).unwrap();
+//! assert_eq!(&wire[..], b"\x0e\x00\x00\x00\x01\x10\x04pose{\"x\":1}");
+//! let msgpack = Header::data("pose").with_encoding(Encoding::MsgPack);
+//! let wire = msgpack.to_bytes(b"\x81\xa1x\x01").unwrap();
+//! assert_eq!(&wire[..6], b"\x0b\x00\x00\x00\x01\x20");
+//!
 //! // The slow consumer's close frame, from the Close section.
 //! let close = socketengine::protocol::close_frame(4, "slow").unwrap();
 //! assert_eq!(&close[..], b"\x0d\x00\x00\x00\x09\x00\x05close\x04slow");
@@ -494,6 +538,7 @@ mod channel;
 mod close;
 mod control;
 mod decoder;
+mod encoding;
 mod error;
 mod flow;
 mod frame;
@@ -514,6 +559,7 @@ pub use control::{
     Undelivered, decode_interest, decode_rooms, encode_interest, encode_rooms, room_name,
 };
 pub use decoder::{Decoded, Decoder, Need};
+pub use encoding::{Encoding, FLAG_ENCODING};
 pub use error::DecodeError;
 pub use flow::{FRAMES_LINGER, ImageFlow, TicketStatus};
 pub use frame::{

@@ -32,7 +32,7 @@ impl Target<'_> {
     ///   may or may not have reached it (a host that restarted never had it);
     /// * `Unsupported` from a host, which has no one to confirm to.
     pub fn write_confirmed(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
-        let payload = payload.into_outgoing();
+        let payload = payload.into_outgoing()?;
         let Some(host) = self.core.upstream() else {
             let why = "a confirmed write from a host (nobody confirms to it)";
             return Err(payload.refused(ErrorKind::Unsupported(why)));

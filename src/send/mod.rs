@@ -10,6 +10,8 @@ mod confirm;
 mod request;
 mod respond;
 mod target;
+#[cfg(feature = "serde")]
+mod typed;
 
 pub use request::{Replies, Reply};
 pub use respond::Request;
@@ -18,28 +20,52 @@ pub use target::{Target, WriteGuard};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::protocol::{Header, ImageMeta, Kind};
-use crate::{Image, Message};
+use crate::protocol::{Encoding, Header, ImageMeta, Kind};
+use crate::{Image, Message, Result};
 
 use crate::To;
 
-/// A message ready to send: bytes, or an image (its pixels beside its
-/// geometry). Made by [`Outgoing::into_outgoing`]; the kind decides the path:
-/// images go on the image lane (chunked, conflated), bytes in the outbox.
+/// A message ready to send: bytes (with the [`Encoding`] its frame
+/// declares), or an image (its pixels beside its geometry). Made by
+/// [`Outgoing::into_outgoing`]; the kind decides the path: images go on the
+/// image lane (chunked, conflated), bytes in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
     bytes: Bytes,
     /// Present for an image: its wire fields.
     image: Option<ImageMeta>,
+    /// How the bytes are encoded (always `Bytes` for an image).
+    encoding: Encoding,
 }
 
 impl Payload {
     /// A plain byte payload.
     pub fn bytes(bytes: impl Into<Bytes>) -> Payload {
+        Payload::encoded(bytes, Encoding::Bytes)
+    }
+
+    /// A byte payload encoded already, whose frame declares `encoding` (so
+    /// the receiver's [`Message::encoding`] tells it how to read it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use socketengine::{Encoding, Payload};
+    ///
+    /// let payload = Payload::encoded(r#"{"x":1}"#, Encoding::Json);
+    /// assert_eq!(payload.encoding(), Encoding::Json);
+    /// ```
+    pub fn encoded(bytes: impl Into<Bytes>, encoding: Encoding) -> Payload {
         Payload {
             bytes: bytes.into(),
             image: None,
+            encoding,
         }
+    }
+
+    /// How the payload is encoded ([`Encoding::Bytes`] for an image).
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     /// Payload bytes (an image's pixels).
@@ -69,7 +95,7 @@ impl Payload {
     /// carries these bytes on `channel`: what the payload says of itself
     /// in a header goes in whichever kind of frame carries it.
     fn header_as<'a>(&self, kind: Kind, channel: &'a str) -> Header<'a> {
-        Header::new(kind, channel)
+        Header::new(kind, channel).with_encoding(self.encoding)
     }
 }
 
@@ -78,104 +104,97 @@ impl Payload {
 /// Byte payloads (`Bytes`, `Vec<u8>`, `String`, string and byte literals,
 /// ...) are sent as data; an [`Image`] (or `&Image`) goes on the image path
 /// whichever call sends it; a received [`Message`] is sent on as it came (an
-/// image stays an image). Owned buffers, `Bytes` and literals (`&'static str`,
-/// `&'static [u8]`) are sent without a copy; `&String` and `&Vec<u8>` are
-/// copied once. Implement it for your own types to send them directly.
+/// image stays an image, an encoding stays declared). With the `serde`
+/// feature, `Json(&value)` and `MsgPack(&value)` serialise any
+/// `Serialize` value and declare its encoding in the frame. Owned buffers,
+/// `Bytes` and literals (`&'static str`, `&'static [u8]`) are sent without
+/// a copy; `&String` and `&Vec<u8>` are copied once. Implement it for your
+/// own types to send them directly.
 pub trait Outgoing {
     /// The payload to send.
-    fn into_outgoing(self) -> Payload;
+    ///
+    /// # Errors
+    ///
+    /// A value that cannot be serialised: [`ErrorKind::Encode`](crate::ErrorKind::Encode),
+    /// before anything is sent. Bytes and images never fail.
+    fn into_outgoing(self) -> Result<Payload>;
 }
 
 impl Outgoing for Payload {
-    fn into_outgoing(self) -> Payload {
-        self
+    fn into_outgoing(self) -> Result<Payload> {
+        Ok(self)
     }
 }
 
 impl Outgoing for &Image {
-    fn into_outgoing(self) -> Payload {
-        Payload {
+    fn into_outgoing(self) -> Result<Payload> {
+        Ok(Payload {
             bytes: self.data().clone(),
             image: Some(self.meta()),
-        }
+            encoding: Encoding::Bytes,
+        })
     }
 }
 
 impl Outgoing for Image {
-    fn into_outgoing(self) -> Payload {
+    fn into_outgoing(self) -> Result<Payload> {
         (&self).into_outgoing()
     }
 }
 
 /// A received message, sent on as it came: an image stays an image (its
-/// geometry, sequence number and capture time), bytes stay bytes. The
-/// payload is shared, not copied.
+/// geometry, sequence number and capture time), bytes stay bytes of the
+/// encoding they declared. The payload is shared, not copied.
 impl Outgoing for &Message {
-    fn into_outgoing(self) -> Payload {
-        Payload {
+    fn into_outgoing(self) -> Result<Payload> {
+        Ok(Payload {
             bytes: self.payload().clone(),
             image: self.image_meta().copied(),
-        }
+            encoding: self.encoding(),
+        })
     }
 }
 
 impl Outgoing for Message {
-    fn into_outgoing(self) -> Payload {
-        let image = self.image_meta().copied();
-        Payload {
+    fn into_outgoing(self) -> Result<Payload> {
+        let (image, encoding) = (self.image_meta().copied(), self.encoding());
+        Ok(Payload {
             bytes: self.into_payload(),
             image,
-        }
+            encoding,
+        })
     }
 }
 
-/// Owned byte buffers: moved into a `Bytes`, no copy.
-macro_rules! owned_bytes {
-    ($($t:ty),*) => {$(
+/// Byte payloads that cannot fail: owned buffers moved into a `Bytes` (no
+/// copy), literals sent from where they are (no copy), borrowed buffers
+/// copied once, here.
+macro_rules! byte_payloads {
+    ($($t:ty => $bytes:expr),* $(,)?) => {$(
         impl Outgoing for $t {
-            fn into_outgoing(self) -> Payload {
-                Payload::bytes(self)
+            fn into_outgoing(self) -> Result<Payload> {
+                let to_bytes: fn($t) -> Bytes = $bytes;
+                Ok(Payload::bytes(to_bytes(self)))
             }
         }
     )*};
 }
 
-owned_bytes!(Bytes, BytesMut, Vec<u8>, Box<[u8]>, String);
-
-impl Outgoing for &Bytes {
-    fn into_outgoing(self) -> Payload {
-        Payload::bytes(self.clone())
-    }
-}
-
-/// Static bytes and strings (literals): sent from where they are, no copy.
-impl Outgoing for &'static str {
-    fn into_outgoing(self) -> Payload {
-        Payload::bytes(Bytes::from_static(self.as_bytes()))
-    }
-}
-
-impl Outgoing for &'static [u8] {
-    fn into_outgoing(self) -> Payload {
-        Payload::bytes(Bytes::from_static(self))
-    }
-}
+byte_payloads!(
+    Bytes => |b| b,
+    BytesMut => Bytes::from,
+    Vec<u8> => Bytes::from,
+    Box<[u8]> => Bytes::from,
+    String => Bytes::from,
+    &Bytes => Bytes::clone,
+    &'static str => |s| Bytes::from_static(s.as_bytes()),
+    &'static [u8] => Bytes::from_static,
+    &String => |s| Bytes::copy_from_slice(s.as_bytes()),
+    &Vec<u8> => |v| Bytes::copy_from_slice(v),
+);
 
 impl<const N: usize> Outgoing for &'static [u8; N] {
-    fn into_outgoing(self) -> Payload {
-        Payload::bytes(Bytes::from_static(self))
-    }
-}
-
-/// Borrowed buffers: copied once, here.
-impl Outgoing for &String {
-    fn into_outgoing(self) -> Payload {
-        Payload::bytes(Bytes::copy_from_slice(self.as_bytes()))
-    }
-}
-
-impl Outgoing for &Vec<u8> {
-    fn into_outgoing(self) -> Payload {
-        Payload::bytes(Bytes::copy_from_slice(self))
+    fn into_outgoing(self) -> Result<Payload> {
+        Ok(Payload::bytes(Bytes::from_static(self)))
     }
 }

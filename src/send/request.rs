@@ -12,11 +12,13 @@ use super::{Outgoing, Payload, Target, To};
 use crate::dispatch::Queue;
 use crate::engine::{Answer, Ask, Peer, Requests};
 use crate::handle::Core;
-use crate::protocol::{Kind, Route};
+use crate::protocol::{Encoding, Kind, Route};
 use crate::{ClientId, Error, ErrorKind, Result};
 
 /// An answer to a request: who answered, and the payload it answered with
-/// (sharing the buffer it was received into).
+/// (sharing the buffer it was received into) and the encoding its frame
+/// declared (a responder's `Json(&v)` answer is JSON; with the `serde`
+/// feature, [`decode`](Self::decode) reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reply {
@@ -24,6 +26,29 @@ pub struct Reply {
     pub from: ClientId,
     /// The answer.
     pub payload: Bytes,
+    /// How the answer is encoded, as its frame declares.
+    pub encoding: Encoding,
+    /// The request's channel (for a decoding error's words).
+    channel: Arc<str>,
+}
+
+impl Reply {
+    /// The channel the request was asked on.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// Reads the answer as a `T`, as [`Message::decode`](crate::Message::decode)
+    /// reads a message (feature `serde`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Decode`] with the channel, the encoding and the
+    /// decoder's words.
+    #[cfg(feature = "serde")]
+    pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T> {
+        crate::typed::decode(self.encoding, &self.payload, &self.channel)
+    }
 }
 
 /// The answers to a request, from [`Target::request`]: an iterator that
@@ -55,6 +80,8 @@ pub struct Replies {
     waiting: Vec<(u64, ClientId)>,
     deadline: Option<Instant>,
     timeout: Duration,
+    /// The channel asked, shared by every reply.
+    channel: Arc<str>,
 }
 
 impl Replies {
@@ -80,7 +107,13 @@ impl Iterator for Replies {
         // Bounded: each turn takes one answer of this request's, or ends one.
         while !self.waiting.is_empty() {
             let answer = self.answers.pop(self.deadline);
-            let Some(Answer { id, from, result }) = answer else {
+            let Some(Answer {
+                id,
+                from,
+                result,
+                encoding,
+            }) = answer
+            else {
                 // The deadline passed: the requests left end here, one per call.
                 let (id, to) = self.waiting.pop()?;
                 self.requests.cancel([id]);
@@ -89,7 +122,14 @@ impl Iterator for Replies {
             // An answer that came as its request timed out is passed over.
             if let Some(at) = self.waiting.iter().position(|&(i, _)| i == id) {
                 self.waiting.swap_remove(at);
-                return Some((from, result.map(|payload| Reply { from, payload })));
+                let channel = Arc::clone(&self.channel);
+                let reply = |payload| Reply {
+                    from,
+                    payload,
+                    encoding,
+                    channel,
+                };
+                return Some((from, result.map(reply)));
             }
         }
         None
@@ -175,7 +215,7 @@ impl Target<'_> {
         payload: impl Outgoing,
         timeout: Duration,
     ) -> Result<Replies> {
-        let payload = payload.into_outgoing();
+        let payload = payload.into_outgoing()?;
         let asked = self.asked(channel, &payload)?;
         let shared = self.core.shared();
         let requests = &shared.requests;
@@ -197,6 +237,7 @@ impl Target<'_> {
             waiting: asks.iter().map(|a| (a.id, a.to)).collect(),
             deadline: crate::time::deadline(timeout),
             timeout,
+            channel: channel.into(),
         };
         let one = asked.len() == 1;
         for (ask, asked) in asks.iter().zip(&asked) {
@@ -215,6 +256,7 @@ impl Target<'_> {
                 id: ask.id,
                 from: ask.to,
                 result,
+                encoding: Encoding::Bytes,
             });
         }
         Ok(replies)

@@ -12,7 +12,7 @@ use super::target::check_channel;
 use crate::dispatch::guarded;
 use crate::engine::{Incoming, Respond};
 use crate::handle::Core;
-use crate::protocol::{Failure, Kind, STATUS_OK};
+use crate::protocol::{Encoding, Failure, Kind, STATUS_OK};
 use crate::{ClientId, ErrorKind, RequestStats, Result};
 
 /// A request as its responder sees it: the channel, the payload, and who
@@ -36,6 +36,25 @@ impl Request {
     /// Its payload (sharing the buffer it was received into).
     pub fn payload(&self) -> &Bytes {
         self.incoming.payload()
+    }
+
+    /// How the payload is encoded, as its frame declares (a requester's
+    /// `Json(&v)` is JSON).
+    pub fn encoding(&self) -> Encoding {
+        self.incoming.encoding()
+    }
+
+    /// Reads the payload as a `T`, as [`Message::decode`](crate::Message::decode)
+    /// reads a message (feature `serde`); a responder that fails on it
+    /// can hand the error's text back with `map_err(|e| e.to_string())?`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Decode`] with the channel, the encoding and the
+    /// decoder's words.
+    #[cfg(feature = "serde")]
+    pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T> {
+        crate::typed::decode(self.encoding(), self.payload(), self.channel())
     }
 
     /// Who asked: on a host, its client; on a client, [`ClientId::HOST`]
@@ -80,22 +99,22 @@ where
 {
     let outcome = guarded(|| f(&request).map(Outgoing::into_outgoing));
     let incoming = &request.incoming;
-    match outcome {
-        Ok(Ok(payload)) if payload.is_image() => {
-            let why = "the responder answered with an image, which a reply cannot carry";
-            incoming.fail(&Failure::Failed(why.to_owned()));
-        }
-        Ok(Ok(payload)) => {
-            let kind = Kind::Reply {
-                id: incoming.id(),
-                status: STATUS_OK,
-            };
-            let header = payload.header_as(kind, incoming.channel());
-            incoming.answer(&header, payload.bytes);
-        }
-        Ok(Err(why)) => incoming.fail(&Failure::Failed(why)),
-        Err(message) => incoming.panicked(message),
+    let payload = match outcome {
+        Ok(Ok(Ok(payload))) => payload,
+        Ok(Ok(Err(err))) => return incoming.fail_reported(err),
+        Ok(Err(why)) => return incoming.fail(&Failure::Failed(why)),
+        Err(message) => return incoming.panicked(message),
+    };
+    if payload.is_image() {
+        let why = "an image as an answer (a reply carries bytes)";
+        return incoming.fail_reported(ErrorKind::Unsupported(why).into());
     }
+    let kind = Kind::Reply {
+        id: incoming.id(),
+        status: STATUS_OK,
+    };
+    let header = payload.header_as(kind, incoming.channel());
+    incoming.answer(&header, payload.bytes);
 }
 
 /// The requests and responders of the handle `core`.

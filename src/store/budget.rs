@@ -135,7 +135,9 @@ impl Holders<'_> {
         }
         if bytes > memory.limit() || over() > self.held.load(Ordering::Acquire) {
             // Nothing the channels hold could make room (what fills the
-            // budget is elsewhere: outboxes, frames arriving): keep it all.
+            // budget is elsewhere: outboxes, frames arriving): keep it all,
+            // and ask the loop to close readers pinning outboxes.
+            memory.ran_short();
             return false;
         }
         let Some(channels) = self.channels.upgrade() else {
@@ -167,7 +169,11 @@ impl Holders<'_> {
             state.shed(want, latest);
             slot.settle(&mut state);
         }
-        over() == 0
+        let made = over() == 0;
+        if !made {
+            memory.ran_short();
+        }
+        made
     }
 }
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::ClientId;
 use crate::image::Image;
-use crate::protocol::{ChannelName, ImageMeta};
+use crate::protocol::{ChannelName, Encoding, ImageMeta};
 
 /// One received message: channel, payload, sender and time of arrival.
 ///
@@ -18,6 +18,8 @@ pub struct Message {
     pub(super) payload: Bytes,
     pub(super) from: ClientId,
     pub(super) received: Instant,
+    /// How its frame declared the payload encoded.
+    pub(super) encoding: Encoding,
     /// The wire fields of an image (boxed: most messages are not images).
     pub(super) image: Option<Box<ImageMeta>>,
 }
@@ -34,8 +36,16 @@ impl Message {
             payload,
             from,
             received,
+            encoding: Encoding::Bytes,
             image: None,
         }
+    }
+
+    /// Marks the message's payload as encoded with `encoding`, as its frame
+    /// declared.
+    pub(crate) fn with_encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
     }
 
     /// The channel the message arrived on, as a validated name.
@@ -64,6 +74,14 @@ impl Message {
     /// The channel the message arrived on.
     pub fn channel(&self) -> &str {
         self.channel.as_str()
+    }
+
+    /// How the payload is encoded, as its sender declared it:
+    /// [`Encoding::Bytes`] (nothing declared) unless it was sent typed
+    /// (with the `serde` feature, `Json(&value)` or `MsgPack(&value)`),
+    /// or by a peer that set the encoding bits of its frame.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     /// The payload.

@@ -21,6 +21,8 @@ mod message;
 mod queue;
 mod slots;
 mod subscription;
+#[cfg(feature = "serde")]
+mod typed;
 
 use crate::ChannelStats;
 use crate::ClientId;
@@ -35,6 +37,8 @@ pub(crate) use queue::Run;
 use queue::{Limits, Queue};
 pub(crate) use slots::{ChannelRule, NoSlot};
 pub use subscription::Subscription;
+#[cfg(feature = "serde")]
+pub use typed::TypedSubscription;
 
 /// A subscription to a pattern, kept to attach to channels made later.
 #[derive(Debug)]

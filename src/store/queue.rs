@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::Message;
 use crate::ClientId;
-use crate::protocol::ChannelName;
+use crate::protocol::{ChannelName, Encoding};
 
 /// Payloads from one read, one sender and one channel: `chunk[start..end]` for
 /// each span.
@@ -21,6 +21,8 @@ pub(crate) struct Run {
     pub(crate) channel: ChannelName,
     pub(crate) from: ClientId,
     pub(crate) received: Instant,
+    /// The encoding every frame of the run declared.
+    pub(crate) encoding: Encoding,
 }
 
 impl Run {
@@ -29,6 +31,7 @@ impl Run {
         let (start, end) = self.spans[i];
         let payload = self.chunk.slice(start as usize..end as usize);
         Message::new(self.channel.clone(), payload, self.from, self.received)
+            .with_encoding(self.encoding)
     }
 
     /// Payload bytes of all spans.
@@ -180,6 +183,7 @@ mod tests {
             channel: ChannelName::new("ch").unwrap(),
             from: ClientId(1),
             received: Instant::now(),
+            encoding: Encoding::Bytes,
         }
     }
 

@@ -221,7 +221,7 @@ fn letters(msgs: &[Message]) -> String {
         .collect()
 }
 
-/// A run of one-letter payloads on "ch" from client 1.
+/// A run of one-letter payloads on "ch" from client 1, declared JSON.
 fn run_of(letters: &'static str) -> Run {
     Run {
         chunk: Bytes::from(letters),
@@ -229,6 +229,7 @@ fn run_of(letters: &'static str) -> Run {
         channel: name("ch"),
         from: ClientId(1),
         received: Instant::now(),
+        encoding: crate::protocol::Encoding::Json,
     }
 }
 
@@ -328,6 +329,11 @@ fn history_shares_payload_buffers_with_the_queue() {
     let (queued, kept) = (store.get_all("ch"), store.history("ch"));
     assert_eq!(letters(&kept), "bc");
     assert_eq!(kept[1].payload().as_ptr(), queued[2].payload().as_ptr());
+    // Every message of the run, wherever kept, keeps its encoding.
+    let latest = store.get("ch").unwrap();
+    for msg in queued.iter().chain(&kept).chain([&latest]) {
+        assert_eq!(msg.encoding(), crate::protocol::Encoding::Json);
+    }
 }
 
 #[test]
@@ -467,6 +473,7 @@ fn a_message_no_shedding_makes_room_for_is_refused_and_counted() {
         channel: name("ch"),
         from: ClientId(3),
         received: Instant::now(),
+        encoding: crate::protocol::Encoding::Bytes,
     };
     assert_eq!(slot.push_run(run), 2);
     assert_eq!(store.stats("ch").unwrap().dropped, 4);

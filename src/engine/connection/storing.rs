@@ -12,26 +12,29 @@ use super::super::image_rx::Finished;
 use super::super::route::{self, Routed};
 use super::Open;
 use crate::hub::{self, Side, Verdict};
-use crate::protocol::{Frame, Kind, Route, Undelivered};
+use crate::protocol::{Encoding, Frame, Kind, Route, Undelivered};
 use crate::store::{Message, NoSlot, Run};
 use crate::{ClientId, ErrorKind, Relay, Result};
 
 impl Open {
-    /// Stores a run of plain data frames on the current channel: the messages
-    /// are built when read, on the reader's thread.
+    /// Stores a run of plain data frames on the current channel, all of
+    /// one `encoding`: the messages are built when read, on the reader's
+    /// thread.
     pub(super) fn store_run(
         &mut self,
         chunk: Bytes,
         spans: Vec<(u32, u32)>,
+        encoding: Encoding,
         shared: &Shared,
         now: Instant,
     ) {
         // The decoder only finds runs on the current channel.
         let Some(slot) = &self.slot else { return };
         if self.relays(shared) {
+            let channel = slot.name().as_str();
             for &(start, end) in &spans {
                 let payload = chunk.slice(start as usize..end as usize);
-                self.relay(shared, slot.name().as_str(), Kind::Data, &payload);
+                self.relay(shared, channel, Kind::Data, encoding, &payload);
             }
         }
         // Messages decoded one by one before this run go first.
@@ -42,6 +45,7 @@ impl Open {
             channel: slot.name().clone(),
             from: self.from,
             received: now,
+            encoding,
         });
         let slot = Arc::clone(slot);
         self.refused(slot.name().as_str(), refused);
@@ -53,7 +57,14 @@ impl Open {
     }
 
     /// A host's relay of a client's unrouted message, if it relays.
-    pub(super) fn relay(&self, shared: &Shared, channel: &str, kind: Kind, payload: &Bytes) {
+    pub(super) fn relay(
+        &self,
+        shared: &Shared,
+        channel: &str,
+        kind: Kind,
+        encoding: Encoding,
+        payload: &Bytes,
+    ) {
         if !self.relays(shared) {
             return;
         }
@@ -73,15 +84,17 @@ impl Open {
             payload: payload.clone(),
             route: &route,
             mirror,
+            encoding,
         };
         route::relay(shared, &self.peer, routed);
     }
 
     /// Stores a frame's payload as a data message on its channel.
     pub(super) fn store_data(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
-        self.relay(shared, frame.channel_str(), Kind::Data, &frame.payload);
+        let (channel, encoding) = (frame.channel_str(), frame.encoding);
+        self.relay(shared, channel, Kind::Data, encoding, &frame.payload);
         let from = self.sender(&frame);
-        let msg = Message::new(frame.channel, frame.payload, from, now);
+        let msg = Message::new(frame.channel, frame.payload, from, now).with_encoding(encoding);
         self.store(msg, shared)
     }
 
@@ -139,6 +152,7 @@ impl Open {
                         payload: image.data,
                         route: &route,
                         mirror: image.mirror,
+                        encoding: Encoding::Bytes,
                     };
                     route::deliver(shared, &self.peer, routed);
                     return Ok(());
@@ -150,10 +164,14 @@ impl Open {
                 _ => return Ok(()),
             }
         }
-        let (channel, kind) = (image.channel.as_str(), Kind::Image(image.meta));
-        self.relay(shared, channel, kind, &image.data);
-        let msg = Message::new(image.channel, image.data, image.from, now).with_image(image.meta);
-        self.store(msg, shared)?;
+        // Stored before it is relayed: the memory its buffer held while it
+        // arrived has just gone back, and the store gets the first claim
+        // on it (a relay refused room only misses a reader, counted).
+        let (channel, kind) = (image.channel.clone(), Kind::Image(image.meta));
+        let msg = Message::new(image.channel, image.data.clone(), image.from, now);
+        self.store(msg.with_image(image.meta), shared)?;
+        self.store_batch();
+        self.relay(shared, channel.as_str(), kind, Encoding::Bytes, &image.data);
         if let (Some(slot), 1..) = (&self.slot, image.skipped) {
             slot.count_skipped(image.skipped);
         }

@@ -454,6 +454,7 @@ impl Peer {
             let origin = (msg.from() != ClientId::HOST).then_some(msg.from().0);
             let header = Header {
                 origin,
+                encoding: msg.encoding(),
                 ..Header::new(kind, channel)
             };
             // `queue` counts a refusal for lack of room.

@@ -10,9 +10,9 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::{
-    ChannelName, DEFAULT_COALESCE, DecodeError, Decoder, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE,
-    Frame, Header, Hello, ImageMeta, Kind, LEN_PREFIX, MAGIC, MAX_CHANNEL_LEN, Outbox, Pattern,
-    ResumeToken, Route, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
+    ChannelName, DEFAULT_COALESCE, DecodeError, Decoder, Encoding, FLAG_MIRROR, FLAG_ORIGIN,
+    FLAG_ROUTE, Frame, Header, Hello, ImageMeta, Kind, LEN_PREFIX, MAGIC, MAX_CHANNEL_LEN, Outbox,
+    Pattern, ResumeToken, Route, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
 };
 
 /// Maximum body length used by decoders in these tests.
@@ -30,6 +30,7 @@ fn frame(kind: Kind, channel: &str, route: Option<Route>, payload: &[u8]) -> Fra
         route,
         origin: None,
         mirror: false,
+        encoding: Encoding::Bytes,
         payload: Bytes::copy_from_slice(payload),
     }
 }
@@ -226,10 +227,11 @@ fn routing_fields_follow_the_spec_order() {
         route: Some(&route),
         origin: Some(5),
         mirror: true,
+        encoding: Encoding::MsgPack,
     };
     let expected = cat(&[
         &[27, 0, 0, 0], // len
-        &[0x05, FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR, 2],
+        &[0x05, 0x20 | FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR, 2],
         b"rq",
         &[3, 2, b'a', b'b'],          // route: room "ab"
         &[5, 0, 0, 0, 0, 0, 0, 0],    // origin
@@ -378,7 +380,7 @@ fn body_of_exactly_max_is_accepted() {
 
 /// Bad heads: the six bytes alone (no body) must produce the error.
 #[rustfmt::skip]
-fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 10] {
+fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 14] {
     use DecodeError::*;
     let huge = FrameTooLarge { len: u32::MAX as u64, max: MAX as u64 };
     [
@@ -392,6 +394,10 @@ fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 10] {
         ("flag 0x08", [5, 0, 0, 0, 1, 0x08], MAX, UnknownFlags(0x08)),
         ("flag 0x80", [5, 0, 0, 0, 1, 0x81], MAX, UnknownFlags(0x81)),
         ("flags 0xff", [5, 0, 0, 0, 1, 0xff], MAX, UnknownFlags(0xff)),
+        ("encoding 3", [5, 0, 0, 0, 1, 0x30], MAX, UnknownEncoding(3)),
+        ("encoding 3, routed", [5, 0, 0, 0, 5, 0x31], MAX, UnknownEncoding(3)),
+        ("json on an image", [5, 0, 0, 0, 2, 0x10], MAX, EncodingNotCarried(0x02)),
+        ("msgpack on a ping", [5, 0, 0, 0, 6, 0x20], MAX, EncodingNotCarried(0x06)),
     ]
 }
 
@@ -497,9 +503,11 @@ fn header_limits_are_enforced_before_writing() {
         route: Some(route),
         ..Header::data("c")
     };
+    let json_ping = Header::new(Kind::Ping { sent_ns: 1 }, "c").with_encoding(Encoding::Json);
     let table = [
         (Header::data(&long), DecodeError::ChannelTooLong(256)),
         (Header::data(""), DecodeError::EmptyChannel),
+        (json_ping, DecodeError::EncodingNotCarried(0x06)),
         (
             routed(&many),
             DecodeError::FieldTooLong {

@@ -47,6 +47,13 @@ fn data(channel: &str, payload: &[u8]) -> Frame {
     frame(Kind::Data, channel, None, payload)
 }
 
+fn typed(encoding: Encoding, payload: &[u8]) -> Frame {
+    Frame {
+        encoding,
+        ..data("pose", payload)
+    }
+}
+
 /// Streams and the steps they give from one buffer holding them whole, for a
 /// receiver whose last stored channel starts as `current`.
 #[allow(clippy::type_complexity)]
@@ -85,6 +92,24 @@ fn table() -> Vec<(&'static str, Option<&'static str>, Vec<Frame>, Vec<Step>)> {
                 Step::Run(1),
                 Step::Frame(d),
                 Step::Frame(d),
+                Step::Run(1),
+                end.clone(),
+            ],
+        ),
+        (
+            "a run is of one encoding: another ends it",
+            Some("pose"),
+            vec![
+                typed(Encoding::Json, b"1"),
+                typed(Encoding::Json, b"2"),
+                data("pose", b"3"),
+                typed(Encoding::MsgPack, b"\x04"),
+                typed(Encoding::Json, b"5"),
+            ],
+            vec![
+                Step::Run(2),
+                Step::Run(1),
+                Step::Run(1),
                 Step::Run(1),
                 end.clone(),
             ],
@@ -165,11 +190,16 @@ fn receive(wire: &[u8], cuts: &[usize], current: Option<&str>) -> Received {
                 }
                 got.frames.push(f);
             }
-            Decoded::Run { chunk, spans } => {
+            Decoded::Run {
+                chunk,
+                spans,
+                encoding,
+            } => {
                 let channel = current.as_ref().expect("runs are on the current channel");
                 for (start, end) in spans {
                     let payload = &chunk[start as usize..end as usize];
-                    got.frames.push(frame(Kind::Data, channel, None, payload));
+                    let data = frame(Kind::Data, channel, None, payload);
+                    got.frames.push(Frame { encoding, ..data });
                 }
             }
             Decoded::Large { frame, payload_len } => {
