@@ -216,7 +216,10 @@ impl Host {
         /// [`request_stats`](Self::request_stats)). A responder that panics is
         /// caught: the requester gets `Remote` with the panic's message, an
         /// [`Event::CallbackPanicked`](crate::Event::CallbackPanicked) reports
-        /// it, and the dispatcher goes on. An answer too large for a frame is
+        /// it (and the process's panic hook prints it, by default on standard
+        /// error), and the dispatcher goes on. A responder that itself waits for
+        /// a request this handle's responders would answer waits until that
+        /// request's timeout (they run one at a time). An answer too large for a frame is
         /// answered [`ReplyTooLarge`](crate::ErrorKind::ReplyTooLarge) and
         /// reported in an [`Event::ReplyFailed`](crate::Event::ReplyFailed).
         /// [`close`](Self::close) waits for a responder running at that moment
