@@ -80,6 +80,14 @@ pub(crate) struct Config {
     /// side; `None`: plain TCP.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::Tls>,
+    /// Most requests this handle's callers may have waiting for replies at
+    /// once; on a host, also most requests it forwards between clients.
+    pub(crate) max_requests: usize,
+    /// Most requests waiting for this handle's responders (its dispatcher's queue).
+    pub(crate) responder_queue: usize,
+    /// How long a host keeps a request it forwarded between clients
+    /// waiting for its reply.
+    pub(crate) forward_timeout: Duration,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -182,9 +190,21 @@ impl Default for Config {
             republish: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
+            max_requests: DEFAULT_MAX_REQUESTS,
+            responder_queue: DEFAULT_RESPONDER_QUEUE,
+            forward_timeout: DEFAULT_FORWARD_TIMEOUT,
         }
     }
 }
+
+/// Default most requests in flight per handle.
+pub(crate) const DEFAULT_MAX_REQUESTS: usize = 65_536;
+
+/// Default most requests waiting for a handle's responders.
+pub(crate) const DEFAULT_RESPONDER_QUEUE: usize = 1024;
+
+/// Default time a host keeps a forwarded request waiting for its reply.
+pub(crate) const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default time a new connection has to send its hello.
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -487,6 +507,32 @@ macro_rules! common_setters {
             self.config.max_partial_image_bytes = bytes;
             self
         }
+
+        /// Most requests this handle's callers may have waiting for their
+        /// replies at once (a request to several clients counts one per
+        /// client); one beyond it fails at once with
+        /// [`ErrorKind::TooManyRequests`](crate::ErrorKind::TooManyRequests),
+        /// nothing sent. A request ends when its answer comes, its
+        /// connection closes, or its [`Replies`](crate::Replies) is dropped.
+        /// On a host it also bounds the requests it forwards between its
+        /// clients at once: one beyond it is answered with
+        /// `TooManyRequests`. Default: 65,536.
+        pub fn max_requests(mut self, requests: usize) -> Self {
+            self.config.max_requests = requests;
+            self
+        }
+
+        /// Most requests waiting for this handle's
+        /// [responders](crate::Host::on_request) to run (they run one at a
+        /// time, on the handle's dispatcher thread). A request that finds
+        /// the queue full is answered at once with
+        /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) and counted
+        /// ([`RequestStats::busy`](crate::RequestStats::busy)).
+        /// Default: 1,024.
+        pub fn responder_queue(mut self, requests: usize) -> Self {
+            self.config.responder_queue = requests;
+            self
+        }
     };
 }
 
@@ -664,6 +710,16 @@ impl HostBuilder {
     /// to a client that asked. Default: 256.
     pub fn max_rooms_per_client(mut self, rooms: usize) -> Self {
         self.config.max_rooms_per_client = rooms;
+        self
+    }
+
+    /// How long the host keeps a request it forwarded from one client to
+    /// another waiting for its reply: a reply after that is dropped (the
+    /// requester, whose own timeout is usually shorter, has given up), so a
+    /// responder that never answers does not hold the host's memory. The
+    /// requester is told at once if the responder disconnects. Default: 60 s.
+    pub fn forward_timeout(mut self, timeout: Duration) -> Self {
+        self.config.forward_timeout = timeout;
         self
     }
 

@@ -98,6 +98,28 @@ pub struct AdmissionStats {
     pub unauthorized: u64,
 }
 
+/// A handle's requests and responders, from
+/// [`Host::request_stats`](crate::Host::request_stats) and
+/// [`Client::request_stats`](crate::Client::request_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RequestStats {
+    /// This handle's requests waiting for their replies (at most
+    /// [`max_requests`](crate::HostBuilder::max_requests)).
+    pub in_flight: usize,
+    /// A host's requests forwarded between its clients, waiting for their
+    /// replies (0 on a client).
+    pub forwarded: usize,
+    /// Requests waiting for this handle's responders to run.
+    pub queued: usize,
+    /// Requests answered "busy" because that queue was full
+    /// ([`responder_queue`](crate::HostBuilder::responder_queue)).
+    pub busy: u64,
+    /// Responders that panicked (each reported as an
+    /// [`Event::CallbackPanicked`]).
+    pub panicked: u64,
+}
+
 /// Something that happened to a connection, from
 /// [`events`](crate::Inbox::events) on a host or a client.
 ///
@@ -176,6 +198,29 @@ pub enum Event {
         /// The peer's address.
         addr: SocketAddr,
         /// What went wrong.
+        error: Error,
+    },
+    /// User code this handle runs on its dispatcher thread panicked: a
+    /// [responder](crate::Host::on_request). The panic was caught and the
+    /// dispatcher goes on; the request was answered with a
+    /// [`Remote`](crate::ErrorKind::Remote) failure carrying the message.
+    CallbackPanicked {
+        /// Which callback, such as `responder on "grip"`.
+        callback: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// This handle's responder answered, but the answer could not go back
+    /// as it was: too large for a frame
+    /// ([`ReplyTooLarge`](crate::ErrorKind::ReplyTooLarge); the requester
+    /// was told so), the requester's outbox full, or its connection gone.
+    ReplyFailed {
+        /// The request's channel.
+        channel: String,
+        /// Who asked (on a client: [`ClientId::HOST`], or the client whose
+        /// request the host forwarded).
+        client: ClientId,
+        /// Why.
         error: Error,
     },
 }

@@ -80,6 +80,53 @@
 //! # Ok::<(), socketengine::Error>(())
 //! ```
 //!
+//! ## Requests and replies
+//!
+//! A request expects an answer: [`Client::request`] asks the host's
+//! responder on a channel, `client.to("arm").request(..)` asks another
+//! client through the host, and `host.to(target).request(..)` asks one
+//! client, a list, a room, a group or all of them, its [`Replies`] yielding
+//! each answer as it comes with who gave it. Responders register per channel
+//! with [`Host::on_request`] / [`Client::on_request`] and run on the
+//! handle's dispatcher thread, never on the event loop. Many requests may be
+//! in flight on one connection; every way one can fail is a typed error
+//! ([`ErrorKind::TimedOut`], [`NoResponder`](ErrorKind::NoResponder),
+//! [`Remote`](ErrorKind::Remote), [`Busy`](ErrorKind::Busy),
+//! [`NotConnected`](ErrorKind::NotConnected),
+//! [`ResponderGone`](ErrorKind::ResponderGone),
+//! [`ReplyTooLarge`](ErrorKind::ReplyTooLarge),
+//! [`Forbidden`](ErrorKind::Forbidden), ...), never a hang.
+//!
+//! ```
+//! use socketengine::{Client, Host, To};
+//! use std::time::Duration;
+//!
+//! let host = Host::builder().addr("127.0.0.1:0").start()?;
+//! let addr = host.local_addr().to_string();
+//! host.on_request("time", |_req| Ok("12:00"))?;
+//! let arm = Client::builder().addr(&addr).name("arm").connect()?;
+//! arm.on_request("grip", |req| match &req.payload()[..] {
+//!     b"open" | b"close" => Ok("done"),
+//!     _ => Err("open or close".to_owned()),
+//! })?;
+//! let planner = Client::builder().addr(&addr).name("planner").connect()?;
+//! let timeout = Duration::from_secs(5);
+//!
+//! // To the host, and to the arm through the host.
+//! assert_eq!(&planner.request("time", "", timeout)?.payload[..], b"12:00");
+//! let reply = planner.to("arm").request("grip", "open", timeout)?.one()?;
+//! assert_eq!((reply.from, &reply.payload[..]), (arm.id(), &b"done"[..]));
+//!
+//! // The host asks everyone; each answer comes with who gave it.
+//! for (from, answer) in host.to(To::All).request("grip", "spin", timeout)? {
+//!     match answer {
+//!         Ok(reply) => println!("{from}: {:?}", reply.payload),
+//!         Err(err) => println!("{from}: {err}"), // the arm: "open or close"; the planner: no responder
+//!     }
+//! }
+//! # Ok::<(), socketengine::Error>(())
+//! ```
+//!
 //! ## Camera images
 //!
 //! [`Image`] carries a frame's geometry (width, height, [`PixelFormat`], row
@@ -213,14 +260,19 @@
 //! ## Threads
 //!
 //! Each `Host` and `Client` runs one event-loop thread, which never runs user
-//! code. [`Host::close`] / [`Client::close`], and dropping the last handle, stop
-//! and join it.
+//! code. User code (responders) runs on the handle's dispatcher thread,
+//! started with the first responder: one at a time, a panic caught and
+//! reported, a slow one delaying only what is queued behind it.
+//! [`Host::close`] / [`Client::close`], and dropping the last handle, stop
+//! and join both (a responder running then is waited for up to the write
+//! timeout).
 
 mod auth;
 mod client;
 #[cfg(feature = "serde")]
 mod command;
 mod config;
+mod dispatch;
 mod engine;
 mod error;
 mod handle;
@@ -263,9 +315,10 @@ pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
 pub use info::{
     AdmissionStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode, DisconnectReason, Event,
+    RequestStats,
 };
 pub use protocol::Encoding;
-pub use send::{Outgoing, Payload, Target, WriteGuard};
+pub use send::{Outgoing, Payload, Replies, Reply, Request, Target, WriteGuard};
 #[cfg(feature = "serde")]
 pub use store::TypedSubscription;
 pub use store::{Message, Subscription};

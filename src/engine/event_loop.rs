@@ -504,6 +504,7 @@ impl EventLoop {
                     false => peer.close(),
                 }
                 self.shared.requests.fail_peer(peer.token());
+                super::forward::peer_closed(&self.shared, peer);
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: Some(peer.id()),
@@ -551,6 +552,7 @@ impl Drop for EventLoop {
     fn drop(&mut self) {
         self.shared.mark_stopped();
         self.shared.store.close();
+        self.shared.requests.fail_all();
         for conn in self.conns.iter().flatten() {
             if let State::Open(open) = &conn.state {
                 open.peer.close();

@@ -8,6 +8,7 @@ mod admit;
 mod connection;
 mod event_loop;
 mod farewell;
+mod forward;
 mod gate;
 mod grow;
 mod image_rx;
@@ -20,6 +21,7 @@ mod redial;
 mod registry;
 mod republish;
 mod requests;
+mod respond;
 mod rooms;
 mod route;
 mod secure;
@@ -45,7 +47,8 @@ pub(crate) use event_loop::{EventLoop, LISTENER, Role};
 pub(crate) use peer::{Charged, LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
-use requests::Requests;
+pub(crate) use requests::{Answer, Ask, Requests};
+pub(crate) use respond::{Incoming, Respond, Responders};
 pub(crate) use rooms::RoomState;
 /// A host's and a client's room operations, for the handles.
 pub(crate) use rooms::{client_infos, connected_members, join, leave, members, request_room};
@@ -53,6 +56,7 @@ pub(crate) use route::{error_of, group_members};
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
+use crate::hub::forward::Forwards;
 // The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
 use crate::memory::Memory;
 use crate::pace;
@@ -135,15 +139,21 @@ pub(crate) struct Shared {
     /// started, so a client can tell a restarted host from the one it left.
     pub(crate) host_epoch: u64,
     /// Requests sent and waiting for their replies (a client's questions to
-    /// its host's services).
-    pub(crate) requests: Requests,
+    /// its host's services, and every handle's requests to responders): an
+    /// `Arc` because a `Replies` holds it too, to forget its requests when
+    /// dropped.
+    pub(crate) requests: Arc<Requests>,
+    /// A host's requests forwarded between clients, waiting for their
+    /// replies; touched by the loop alone (a mutex because `Shared` is).
+    pub(crate) forwards: Mutex<Forwards<Token, Arc<Peer>>>,
+    /// This handle's responders and the dispatcher thread they run on.
+    pub(crate) responders: Responders,
     /// A host's admission counters: an `Arc` because the loop's `Gate`
     /// holds them too (unused on a client).
     pub(crate) admission: Arc<gate::Counts>,
-    events_tx: Sender<Event>,
+    /// Sends events, from the loop and from the dispatcher's jobs.
+    emitter: Emitter,
     events_rx: Receiver<Event>,
-    /// Events dropped because nobody drained `events()`.
-    events_dropped: AtomicU64,
     /// Set by `close` and by the event loop whenever it exits (a panic
     /// included); read by every write, so an atomic.
     stopped: AtomicBool,
@@ -172,6 +182,15 @@ impl Shared {
             });
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
         let config_republish = config.republish.clone();
+        let emitter = Emitter {
+            tx: events_tx,
+            dropped: Arc::default(),
+        };
+        let forwards = Forwards::new(config.max_requests, config.forward_timeout);
+        let (requests, responders) = (
+            Requests::new(config.max_requests),
+            Responders::new(config.responder_queue),
+        );
         Shared {
             store,
             registry: Registry::default(),
@@ -180,11 +199,12 @@ impl Shared {
             config,
             epoch: Instant::now(),
             host_epoch: token::fresh_epoch(),
-            requests: Requests::default(),
+            requests: Arc::new(requests),
+            forwards: Mutex::new(forwards),
+            responders,
             admission: Arc::default(),
-            events_tx,
+            emitter,
             events_rx,
-            events_dropped: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             incomplete: image_rx::Incomplete::default(),
             republish: republish::Republish::new(config_republish),
@@ -192,9 +212,12 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, event: Event) {
-        if self.events_tx.try_send(event).is_err() {
-            self.events_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.emitter.emit(event);
+    }
+
+    /// What sends this handle's events, for another thread to hold.
+    pub(crate) fn emitter(&self) -> Emitter {
+        self.emitter.clone()
     }
 
     pub(crate) fn events(&self) -> Receiver<Event> {
@@ -202,7 +225,7 @@ impl Shared {
     }
 
     pub(crate) fn events_dropped(&self) -> u64 {
-        self.events_dropped.load(Ordering::Relaxed)
+        self.emitter.dropped.load(Ordering::Relaxed)
     }
 
     pub(crate) fn mark_stopped(&self) {
@@ -211,6 +234,23 @@ impl Shared {
 
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
+    }
+}
+
+/// Sends a handle's events: the loop's, and those of jobs on its
+/// dispatcher. Events nobody drains are dropped and counted.
+#[derive(Debug, Clone)]
+pub(crate) struct Emitter {
+    tx: Sender<Event>,
+    /// Events dropped because nobody drained `events()`; shared by every clone.
+    dropped: Arc<AtomicU64>,
+}
+
+impl Emitter {
+    pub(crate) fn emit(&self, event: Event) {
+        if self.tx.try_send(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -260,7 +300,9 @@ impl Engine {
         self.notifier.send(Command::Disconnect { client, message });
     }
 
-    /// Stops the loop and joins its thread. Idempotent.
+    /// Stops the loop and joins its thread, then stops the dispatcher (a
+    /// responder running then is waited for up to the write timeout).
+    /// Idempotent.
     pub(crate) fn shutdown(&self) {
         self.shared.mark_stopped();
         let mut thread = self.thread.lock();
@@ -270,6 +312,8 @@ impl Engine {
         self.notifier.send(Command::Shutdown);
         // A panicked loop has closed its peers on the way out (its `Drop`).
         let _ = handle.join();
+        let grace = self.shared.config.write_timeout;
+        self.shared.responders.shutdown(grace);
     }
 }
 

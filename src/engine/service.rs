@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{Peer, Shared};
 use crate::hub::Service;
 use crate::protocol::{
-    ChannelEntry, ClientEntry, DecodeError, Failure, Frame, Header, Kind, STATUS_FAILED, STATUS_OK,
+    ChannelEntry, ClientEntry, DecodeError, Failure, Frame, Header, Kind, STATUS_OK,
     encode_channels, encode_clients, encode_lookup,
 };
 use crate::{ClientInfo, Result};
@@ -32,8 +32,7 @@ pub(super) fn serve(shared: &Shared, peer: &Peer, request: &Frame, service: &Ser
 
 /// Answers `request` from `peer` with a failure status and its detail.
 pub(super) fn reject(shared: &Shared, peer: &Peer, request: &Frame, failure: &Failure) {
-    let detail = failure.detail().as_bytes();
-    reply(shared, peer, request, failure.status(), detail);
+    reply(shared, peer, request, failure.status(), &failure.encode());
 }
 
 /// Queues the reply; an answer over the maximum frame fails instead. Queued
@@ -51,9 +50,12 @@ fn reply(shared: &Shared, peer: &Peer, request: &Frame, status: u8, answer: &[u8
     let frame = match len > max {
         false => header.to_bytes(answer),
         true => {
-            let why = format!("an answer of {len} bytes exceeds the maximum frame of {max}");
-            let status = STATUS_FAILED;
-            Header::new(Kind::Reply { id, status }, channel).to_bytes(why.as_bytes())
+            let too_large = Failure::TooLarge {
+                len: len as u64,
+                max: max as u64,
+            };
+            let status = too_large.status();
+            Header::new(Kind::Reply { id, status }, channel).to_bytes(&too_large.encode())
         }
     };
     if let Ok(frame) = frame {

@@ -2,13 +2,20 @@
 //! what it is ([`Outgoing`]), and the two modes — unlocked
 //! ([`write`](Target::write): queue, never block) and locked
 //! ([`write_lock`](Target::write_lock): back-pressure, return once the kernel
-//! has the bytes) — plus the batch guard ([`WriteGuard`]), in `target`.
+//! has the bytes) — plus the batch guard ([`WriteGuard`]), in `target`;
+//! requests ([`request`](Target::request)) and their [`Replies`] in
+//! `request`; the responders that answer them ([`Request`]) in `respond`.
 
 mod confirm;
+mod request;
+mod respond;
 mod target;
 #[cfg(feature = "serde")]
 mod typed;
 
+pub use request::{Replies, Reply};
+pub use respond::Request;
+pub(crate) use respond::{register, responder_methods, stats as request_stats};
 pub use target::{Target, WriteGuard};
 
 use bytes::{Bytes, BytesMut};
@@ -80,8 +87,15 @@ impl Payload {
     fn header<'a>(&self, channel: &'a str) -> Header<'a> {
         match self.image {
             Some(meta) => Header::new(Kind::Image(meta), channel),
-            None => Header::data(channel).with_encoding(self.encoding),
+            None => self.header_as(Kind::Data, channel),
         }
+    }
+
+    /// The header of a frame of `kind` (data, a request, a reply) that
+    /// carries these bytes on `channel`: what the payload says of itself
+    /// in a header goes in whichever kind of frame carries it.
+    fn header_as<'a>(&self, kind: Kind, channel: &'a str) -> Header<'a> {
+        Header::new(kind, channel).with_encoding(self.encoding)
     }
 }
 

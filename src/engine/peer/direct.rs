@@ -52,6 +52,24 @@ impl Peer {
         }
     }
 
+    /// Writes a frame straight to the kernel when the connection is idle,
+    /// else queues it as an unlocked write does; never waits. A request or
+    /// a reply: on an idle connection it goes out without a hop through the
+    /// loop.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected`, or `Full` on a busy connection over its budget, each
+    /// handing the payload back (`NotConnected` after part of it went out
+    /// does not).
+    pub(crate) fn send_now(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
+        let out = self.out.lock();
+        match (&out.link, out.writer) {
+            (Link::Open { .. }, Writer::Idle) => self.write_now(out, header, payload).map(drop),
+            _ => self.queue_in(out, header, payload),
+        }
+    }
+
     /// Writes a frame on an idle connection from the caller's thread; whatever
     /// the socket does not take goes to the loop.
     fn write_now(

@@ -339,7 +339,16 @@ impl Peer {
     /// Fails with `Full`, handing the payload back, when the outbox already holds
     /// its budget or the handle's memory is spent.
     pub(crate) fn queue(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
-        let mut out = self.out.lock();
+        self.queue_in(self.out.lock(), header, payload)
+    }
+
+    /// [`queue`](Self::queue), under the lock already taken.
+    fn queue_in(
+        &self,
+        mut out: MutexGuard<'_, OutState>,
+        header: &Header<'_>,
+        payload: Bytes,
+    ) -> Result<()> {
         if !out.is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
         }
