@@ -85,6 +85,8 @@ pub(crate) struct Config {
     pub(crate) max_requests: usize,
     /// Most requests waiting for this handle's responders (its dispatcher's queue).
     pub(crate) responder_queue: usize,
+    /// Most messages waiting for one callback; most events for the hooks.
+    pub(crate) callback_queue: usize,
     /// How long a host keeps a request it forwarded between clients
     /// waiting for its reply.
     pub(crate) forward_timeout: Duration,
@@ -192,6 +194,7 @@ impl Default for Config {
             tls: None,
             max_requests: DEFAULT_MAX_REQUESTS,
             responder_queue: DEFAULT_RESPONDER_QUEUE,
+            callback_queue: DEFAULT_CALLBACK_QUEUE,
             forward_timeout: DEFAULT_FORWARD_TIMEOUT,
         }
     }
@@ -202,6 +205,9 @@ pub(crate) const DEFAULT_MAX_REQUESTS: usize = 65_536;
 
 /// Default most requests waiting for a handle's responders.
 pub(crate) const DEFAULT_RESPONDER_QUEUE: usize = 1024;
+
+/// Default most messages waiting for one callback.
+pub(crate) const DEFAULT_CALLBACK_QUEUE: usize = 1024;
 
 /// Default time a host keeps a forwarded request waiting for its reply.
 pub(crate) const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -531,6 +537,18 @@ macro_rules! common_setters {
         /// Default: 1,024.
         pub fn responder_queue(mut self, requests: usize) -> Self {
             self.config.responder_queue = requests;
+            self
+        }
+
+        /// Most messages waiting for one [message
+        /// callback](crate::Host::on) to run, and most events waiting for
+        /// this handle's [hooks](crate::Host::on_connect) (at least one).
+        /// Beyond it, new ones skip the callback: they are counted
+        /// ([`CallbackStats::dropped`](crate::CallbackStats::dropped)) and
+        /// reported ([`Event::CallbackDropped`](crate::Event::CallbackDropped)),
+        /// and the event loop never waits for a callback. Default: 1,024.
+        pub fn callback_queue(mut self, items: usize) -> Self {
+            self.config.callback_queue = items;
             self
         }
     };

@@ -5,6 +5,7 @@
 //! [`Peer`]. The loop never runs user code.
 
 mod admit;
+mod callbacks;
 mod connection;
 mod event_loop;
 mod farewell;
@@ -43,6 +44,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Token, Waker};
 use parking_lot::Mutex;
 
+pub(crate) use callbacks::{Callbacks, HookKind, MessageCallback};
 pub(crate) use event_loop::{EventLoop, LISTENER, Role};
 pub(crate) use peer::{Charged, LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
@@ -56,12 +58,14 @@ pub(crate) use route::{error_of, group_members};
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
+use crate::dispatch::Dispatcher;
 use crate::hub::forward::Forwards;
 // The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
 use crate::memory::Memory;
 use crate::pace;
 use crate::store::{ChannelRule, HistoryRule, Store};
 use crate::{Event, Result};
+use callbacks::Hooks;
 
 /// The channel a client's interest declaration travels on (control frames
 /// never reach a store).
@@ -148,6 +152,8 @@ pub(crate) struct Shared {
     pub(crate) forwards: Mutex<Forwards<Token, Arc<Peer>>>,
     /// This handle's responders and the dispatcher thread they run on.
     pub(crate) responders: Responders,
+    /// This handle's message callbacks and hooks (on the same dispatcher).
+    pub(crate) callbacks: Callbacks,
     /// A host's admission counters: an `Arc` because the loop's `Gate`
     /// holds them too (unused on a client).
     pub(crate) admission: Arc<gate::Counts>,
@@ -182,15 +188,22 @@ impl Shared {
             });
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
         let config_republish = config.republish.clone();
+        let dispatcher = Arc::new(Dispatcher::new(
+            "socketengine-dispatch",
+            config.responder_queue,
+        ));
+        let hooks = Hooks::new(config.callback_queue, Arc::clone(&dispatcher));
         let emitter = Emitter {
             tx: events_tx,
             dropped: Arc::default(),
+            hooks: Arc::clone(&hooks),
         };
         let forwards = Forwards::new(config.max_requests, config.forward_timeout);
         let (requests, responders) = (
             Requests::new(config.max_requests),
-            Responders::new(config.responder_queue),
+            Responders::new(Arc::clone(&dispatcher)),
         );
+        let callbacks = Callbacks::new(dispatcher, hooks, config.callback_queue);
         Shared {
             store,
             registry: Registry::default(),
@@ -202,6 +215,7 @@ impl Shared {
             requests: Arc::new(requests),
             forwards: Mutex::new(forwards),
             responders,
+            callbacks,
             admission: Arc::default(),
             emitter,
             events_rx,
@@ -238,16 +252,25 @@ impl Shared {
 }
 
 /// Sends a handle's events: the loop's, and those of jobs on its
-/// dispatcher. Events nobody drains are dropped and counted.
+/// dispatcher, to `events()` and to the hooks. Events nobody drains are
+/// dropped and counted.
 #[derive(Debug, Clone)]
 pub(crate) struct Emitter {
     tx: Sender<Event>,
     /// Events dropped because nobody drained `events()`; shared by every clone.
     dropped: Arc<AtomicU64>,
+    /// The hooks, which get a copy of the events they want.
+    hooks: Arc<Hooks>,
 }
 
 impl Emitter {
     pub(crate) fn emit(&self, event: Event) {
+        self.hooks.offer(&event, self);
+        self.emit_unhooked(event);
+    }
+
+    /// Sends `event` to `events()` only: what the hooks themselves did.
+    pub(crate) fn emit_unhooked(&self, event: Event) {
         if self.tx.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -301,8 +324,8 @@ impl Engine {
     }
 
     /// Stops the loop and joins its thread, then stops the dispatcher (a
-    /// responder running then is waited for up to the write timeout).
-    /// Idempotent.
+    /// responder or callback running then is waited for up to the write
+    /// timeout) and lets go of the callbacks. Idempotent.
     pub(crate) fn shutdown(&self) {
         self.shared.mark_stopped();
         let mut thread = self.thread.lock();
@@ -314,6 +337,7 @@ impl Engine {
         let _ = handle.join();
         let grace = self.shared.config.write_timeout;
         self.shared.responders.shutdown(grace);
+        self.shared.callbacks.shutdown();
     }
 }
 

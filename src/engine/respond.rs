@@ -27,7 +27,8 @@ pub(crate) struct Responders {
     /// Read by the loop for every request, written when the application
     /// registers or removes a responder.
     table: RwLock<HashMap<String, Respond>>,
-    dispatcher: Dispatcher,
+    /// Shared with the callbacks, which run on the same thread.
+    dispatcher: Arc<Dispatcher>,
 }
 
 impl std::fmt::Debug for Responders {
@@ -41,12 +42,12 @@ impl std::fmt::Debug for Responders {
 }
 
 impl Responders {
-    /// No responders; a dispatcher whose queue holds `queue` requests, its
-    /// thread started with the first responder.
-    pub(crate) fn new(queue: usize) -> Responders {
+    /// No responders; they will run on `dispatcher`, its thread started
+    /// with the first responder (or callback).
+    pub(crate) fn new(dispatcher: Arc<Dispatcher>) -> Responders {
         Responders {
             table: RwLock::default(),
-            dispatcher: Dispatcher::new("socketengine-dispatch", queue),
+            dispatcher,
         }
     }
 

@@ -402,6 +402,7 @@
 //! | 7      | gone: the client the request was forwarded to disconnected before it answered (sent at once, with its id as origin) | its name or `#id`, UTF-8 |
 //! | 8      | the answer would not fit the responder's (or forwarding host's) maximum frame | len u64, max u64 |
 //! | 9      | the host holds its most forwarded requests in flight         | the limit, u64                  |
+//! | 10     | unknown command: a request on the command channel (`cmd`) names no command handler | the name, UTF-8 |
 //!
 //! A receiver reads a status it does not know as 3, with the payload as
 //! text. A host keeps a forwarded request for a bounded time and number;
@@ -583,6 +584,7 @@ pub use pattern::Pattern;
 pub use status::{
     Failure, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN, STATUS_GONE,
     STATUS_NO_RESPONDER, STATUS_OK, STATUS_TOO_LARGE, STATUS_TOO_MANY, STATUS_UNDELIVERED,
+    STATUS_UNKNOWN_COMMAND,
 };
 
 #[cfg(test)]

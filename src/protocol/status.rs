@@ -32,6 +32,9 @@ pub const STATUS_TOO_LARGE: u8 = 8;
 /// Reply status: the host holds its most forwarded requests in flight; the
 /// payload is that limit, a `u64`.
 pub const STATUS_TOO_MANY: u8 = 9;
+/// Reply status: a command (a request on the command channel) names no
+/// handler; the payload is the name.
+pub const STATUS_UNKNOWN_COMMAND: u8 = 10;
 
 /// Why a request got no answer: a reply's non-zero status and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +66,8 @@ pub enum Failure {
         /// The host's limit.
         max: u64,
     },
+    /// Status 10: the command asked for has no handler; the detail is its name.
+    UnknownCommand(String),
 }
 
 impl Failure {
@@ -78,6 +83,7 @@ impl Failure {
             Failure::Gone(_) => STATUS_GONE,
             Failure::TooLarge { .. } => STATUS_TOO_LARGE,
             Failure::TooMany { .. } => STATUS_TOO_MANY,
+            Failure::UnknownCommand(_) => STATUS_UNKNOWN_COMMAND,
         }
     }
 
@@ -89,7 +95,8 @@ impl Failure {
             | Failure::Failed(s)
             | Failure::Forbidden(s)
             | Failure::Busy(s)
-            | Failure::Gone(s) => Bytes::copy_from_slice(s.as_bytes()),
+            | Failure::Gone(s)
+            | Failure::UnknownCommand(s) => Bytes::copy_from_slice(s.as_bytes()),
             Failure::Undelivered(notice) => notice.encode(),
             Failure::TooLarge { len, max } => {
                 let mut out = BytesMut::with_capacity(16);
@@ -120,6 +127,7 @@ impl Failure {
             },
             STATUS_BUSY => Failure::Busy(detail()),
             STATUS_GONE => Failure::Gone(detail()),
+            STATUS_UNKNOWN_COMMAND => Failure::UnknownCommand(detail()),
             STATUS_TOO_LARGE if payload.len() == 16 => match (u64_at(0), u64_at(8)) {
                 (Some(len), Some(max)) => Failure::TooLarge { len, max },
                 _ => malformed(),
@@ -154,6 +162,7 @@ mod tests {
             (Failure::Gone("arm".into()), 7),
             (Failure::TooLarge { len: 20, max: 16 }, 8),
             (Failure::TooMany { max: 65_536 }, 9),
+            (Failure::UnknownCommand("dance".into()), 10),
         ];
         for (failure, status) in table {
             assert_eq!(failure.status(), status);
