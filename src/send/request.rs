@@ -246,18 +246,13 @@ impl Target<'_> {
             let Err(err) = asked.peer.send_now(&header, payload.bytes.clone()) else {
                 continue;
             };
-            requests.cancel([ask.id]);
             if one {
+                requests.cancel([ask.id]);
                 return Err(err);
             }
-            // Its answer, in the room kept for it: the error.
-            let result = Err(Error::new(err.into_kind()));
-            let _ = answers.push(Answer {
-                id: ask.id,
-                from: ask.to,
-                result,
-                encoding: Encoding::Bytes,
-            });
+            // Its answer, in the room kept for it: the error (unless the
+            // loop failed it meanwhile, its connection closing).
+            requests.abandon(ask, Error::new(err.into_kind()), &answers);
         }
         Ok(replies)
     }
