@@ -111,6 +111,11 @@ impl<T> Queue<T> {
     pub(crate) fn len(&self) -> usize {
         self.state.lock().items.len()
     }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
 }
 
 /// One thread and its bounded queue of jobs, started by the first
@@ -252,7 +257,8 @@ impl Dispatcher {
         // Nothing is ever pushed: `pop` returns once the thread closed it.
         let deadline = Instant::now().checked_add(grace);
         running.ended.pop(deadline);
-        if running.handle.is_finished() {
+        // Closed, the thread has only to return: joined, it is gone.
+        if running.ended.is_closed() || running.handle.is_finished() {
             let _ = running.handle.join();
         }
     }

@@ -2,7 +2,8 @@
 //! hold (the memory budget, the queue's bytes, one client's share), a
 //! request or a copy that forwarding would take past the maximum frame, an
 //! answer from before a host restarted, one client's share of the host's
-//! forwarding table, and a forwarded request its responder never answers.
+//! forwarding table, a forwarded request its responder never answers, and
+//! an answer the requester's full outbox has no room for.
 //! Each ends in a typed error for the one who asked, and no connection of
 //! anyone else's is closed.
 
@@ -10,12 +11,14 @@
 
 mod util;
 
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
+use socketengine::protocol::{Failure, Header, Kind, Route, STATUS_BUSY};
 use socketengine::{Client, ErrorKind, Event, Host, HostBuilder, Relay, Replies, Request, To};
-use util::{TIMEOUT, client, client_with, host_with, raw_handshake, wait_until};
+use util::{TIMEOUT, client, client_with, host_with, raw_handshake, read_frame, wait_until};
 
 /// A gate a responder waits at: `open` lets every waiter through.
 fn gate() -> (Sender<()>, Receiver<()>) {
@@ -222,7 +225,7 @@ fn an_answer_from_before_a_host_restart_does_not_answer_the_new_hosts_request() 
     drop(old);
     let second = Host::builder().addr(&addr).start().unwrap();
     let back = |h: &Host| h.clients().iter().any(|c| c.connected);
-    assert!(wait_until(TIMEOUT, || back(&second)));
+    assert!(wait_until(TIMEOUT, || back(&second) && arm.is_connected()));
     // The new host's first request has id 1 too.
     let id = second.clients()[0].id;
     let new = second.to(id).request("slow", "new", TIMEOUT).unwrap();
@@ -265,4 +268,80 @@ fn a_forwarded_request_never_answered_times_out_at_the_host_and_its_requester_is
         "{err}"
     );
     assert_eq!(host.request_stats().forwarded, 0);
+}
+
+#[test]
+fn an_answer_a_full_outbox_has_no_room_for_is_replaced_by_busy() {
+    const BUDGET: usize = 64 << 10;
+    let host = host_with(|b| {
+        b.heartbeat(None)
+            .write_deadline(None)
+            .outbox_budget(BUDGET)
+            .send_buffer(4096)
+    });
+    let (open, held) = gate();
+    let (started_tx, started) = crossbeam_channel::bounded(1);
+    let arm = client(&host, "arm");
+    arm.on_request("grip", move |_| {
+        started_tx.send(()).unwrap();
+        let _ = held.recv_timeout(TIMEOUT);
+        // Most of the budget: what the kernel may still take of the outbox
+        // meanwhile leaves no room for it.
+        Ok(vec![0u8; BUDGET - (8 << 10)])
+    })
+    .unwrap();
+    // A requester that asks the arm, then reads nothing.
+    let (mut asker, asker_id) = raw_handshake(&host, "asker");
+    let route = Route::Names(vec!["arm".into()]);
+    let request = Header {
+        route: Some(&route),
+        ..Header::new(Kind::Request { id: 5 }, "grip")
+    };
+    asker
+        .write_all(&request.to_bytes(b"open").unwrap())
+        .unwrap();
+    started.recv_timeout(TIMEOUT).unwrap();
+    // While the arm holds its answer, the asker's outbox at the host fills
+    // to its budget, to the byte, and again after each turn of the host's
+    // loop (a service request through it), until twice in a row the loop
+    // has written all the kernel takes and the outbox is still full.
+    let full = |len: usize| {
+        let write = host.to(asker_id).write("fill", vec![0u8; len]);
+        matches!(
+            write.map_err(|e| e.into_kind()),
+            Err(ErrorKind::Full { .. })
+        )
+    };
+    let mut still = 0;
+    for _ in 0..1000 {
+        still = match full(1) {
+            true => still + 1,
+            false => {
+                assert!((0..10_000).any(|_| full(16 << 10)));
+                assert!((0..100_000).any(|_| full(1)));
+                0
+            }
+        };
+        if still == 2 {
+            break;
+        }
+        arm.clients().unwrap();
+    }
+    assert_eq!(still, 2, "the outbox stays full");
+    release(&open);
+    // Read back: what filled the outbox, then the failure in the answer's place.
+    let reply = (0..100_000)
+        .map(|_| read_frame(&mut asker))
+        .find(|frame| matches!(frame.kind, Kind::Reply { .. }))
+        .expect("a reply");
+    assert_eq!(
+        reply.kind,
+        Kind::Reply {
+            id: 5,
+            status: STATUS_BUSY
+        }
+    );
+    let failure = Failure::from_reply(STATUS_BUSY, &reply.payload);
+    assert_eq!(failure, Failure::Busy("grip".into()));
+    assert_eq!(reply.origin, Some(arm.id().0));
 }

@@ -463,6 +463,9 @@
 //! Had `arm` disconnected before answering, the host's reply to the
 //! planner would have been status 7 with its name:
 //! `1b 00 00 00 05 02 04 67 72 69 70 03 00 00 00 00 00 00 00 07 00 00 00 00 00 00 00 07 61 72 6d`.
+//! Had it never answered, the host would have told the planner once its
+//! forward timeout (60 s, 60,000 ms) passed: status 10, no origin:
+//! `18 00 00 00 05 00 04 67 72 69 70 07 00 00 00 00 00 00 00 0a 60 ea 00 00 00 00 00 00`.
 //!
 //! ## Services
 //!

@@ -259,7 +259,9 @@ mod tests {
             origin: Some(3),
             ..Header::new(Kind::Reply { id: 7, status: 7 }, "grip")
         };
-        let table: [(Header<'_>, &[u8], &[u8]); 5] = [
+        let expired = Header::new(Kind::Reply { id: 7, status: 10 }, "grip");
+        let after = Failure::TimedOut { ms: 60_000 }.encode();
+        let table: [(Header<'_>, &[u8], &[u8]); 6] = [
             (
                 asked,
                 b"open",
@@ -284,6 +286,11 @@ mod tests {
                 gone,
                 b"arm",
                 b"\x1b\0\0\0\x05\x02\x04grip\x03\0\0\0\0\0\0\0\x07\0\0\0\0\0\0\0\x07arm",
+            ),
+            (
+                expired,
+                &after,
+                b"\x18\0\0\0\x05\x00\x04grip\x07\0\0\0\0\0\0\0\x0a\x60\xea\0\0\0\0\0\0",
             ),
         ];
         for (i, (header, payload, want)) in table.into_iter().enumerate() {
