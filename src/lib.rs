@@ -259,8 +259,9 @@
 //!
 //! ## Threads
 //!
-//! Each `Host` and `Client` runs one event-loop thread, which never runs user
-//! code. User code (responders) runs on the handle's dispatcher thread,
+//! Each `Host` and `Client` runs one event-loop thread, which runs no user
+//! code but a host's [route policy](HostBuilder::route_policy), a check that
+//! must stay short. User code (responders) runs on the handle's dispatcher thread,
 //! started with the first responder: one at a time, a panic caught and
 //! reported, a slow one delaying only what is queued behind it.
 //! [`Host::close`] / [`Client::close`], and dropping the last handle, stop
