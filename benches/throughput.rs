@@ -37,7 +37,9 @@
 //!   per iteration and the same window ([`ROUTED_WINDOW`], smaller than
 //!   [`SMALL_WINDOW`] so that the host's outbox to `b` never holds its 16 MiB
 //!   budget, where it would drop a copy). Read the ratio `routed / direct`:
-//!   routing should cost one hop, not more.
+//!   routing should cost one hop, not more. `routed_policy` is `routed`
+//!   with a trivial route policy on the host (one comparison per message):
+//!   the ratio `routed_policy / routed` is what user code on the loop costs.
 //!
 //! The engine's host reads its socket whether or not its reader keeps up, so
 //! unlike raw TCP nothing slows the writer down when the reader falls behind;
@@ -146,9 +148,10 @@ fn routed_64b_one_way(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SMALL_BATCH));
     let payload = Bytes::from_static(&SMALL_PAYLOAD);
     type Start = fn(&'static str, u64) -> std::io::Result<EngineOneWay>;
-    let paths: [(&str, Start); 2] = [
+    let paths: [(&str, Start); 3] = [
         ("direct", EngineOneWay::start),
         ("routed", EngineOneWay::routed),
+        ("routed_policy", EngineOneWay::routed_policy),
     ];
     for (id, start) in paths {
         let what = format!("{name}/{id}");
@@ -347,7 +350,7 @@ fn main() {
         ("small_64B_one_way", ENGINE_RAW, small_64b_one_way),
         (
             "routed_64B_one_way",
-            &["direct", "routed"],
+            &["direct", "routed", "routed_policy"],
             routed_64b_one_way,
         ),
         ("pingpong_64B", ENGINE_RAW, pingpong_64b),

@@ -122,6 +122,11 @@ impl<T> Queue<T> {
     pub(crate) fn len(&self) -> usize {
         self.state.lock().items.len()
     }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
 }
 
 /// One thread and its bounded queue of jobs, started by the first
@@ -229,6 +234,12 @@ impl Dispatcher {
             .map_err(|(job, _)| job)
     }
 
+    /// Counts a job its caller refused before submitting it (no room for
+    /// it by the caller's own bounds), as a full queue's are counted.
+    pub(crate) fn count_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The count of jobs whose user code panicked, for a job to add to.
     pub(crate) fn panic_counter(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.panicked)
@@ -245,21 +256,30 @@ impl Dispatcher {
     /// Stops the thread: jobs still queued are dropped unrun, the one
     /// running is waited for up to `grace`, and the thread joined if it
     /// ended (else left to end when its job returns). Idempotent; from the
-    /// dispatcher thread itself (a job closing its handle) it does not wait.
+    /// dispatcher thread itself (a job closing its handle) it does not wait,
+    /// and leaves the thread to be joined by a shutdown from elsewhere (a
+    /// `close` on another thread, or the last handle's drop).
     pub(crate) fn shutdown(&self, grace: Duration) {
         self.stopped.store(true, Ordering::Release);
         // Dropped here, on the caller's thread, not run.
         drop(self.queue.close());
-        let Some(running) = self.thread.lock().take() else {
+        let running = {
+            let mut thread = self.thread.lock();
+            match &*thread {
+                Some(running) if running.handle.thread().id() == std::thread::current().id() => {
+                    return;
+                }
+                _ => thread.take(),
+            }
+        };
+        let Some(running) = running else {
             return;
         };
-        if running.handle.thread().id() == std::thread::current().id() {
-            return;
-        }
         // Nothing is ever pushed: `pop` returns once the thread closed it.
         let deadline = Instant::now().checked_add(grace);
         running.ended.pop(deadline);
-        if running.handle.is_finished() {
+        // Closed, the thread has only to return: joined, it is gone.
+        if running.ended.is_closed() || running.handle.is_finished() {
             let _ = running.handle.join();
         }
     }

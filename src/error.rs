@@ -282,7 +282,8 @@ pub enum ErrorKind {
     /// A request was not sent: this handle has its most requests waiting
     /// for replies ([`max_requests`](crate::HostBuilder::max_requests)); or
     /// a client's request to another client was not forwarded: its host
-    /// holds its most forwarded requests.
+    /// holds its most forwarded requests, in all or for this client
+    /// ([`max_forwards_per_client`](crate::HostBuilder::max_forwards_per_client)).
     #[error("too many requests in flight (at most {max})")]
     TooManyRequests {
         /// The limit that was reached.
@@ -291,7 +292,12 @@ pub enum ErrorKind {
     /// The responder on this channel did not take the request: its
     /// handle's queue of requests for responders is full
     /// ([`responder_queue`](crate::HostBuilder::responder_queue)), as when
-    /// a responder takes long or never returns. Shown quoted and escaped.
+    /// a responder takes long or never returns, or has no room for it (its
+    /// [bytes](crate::HostBuilder::responder_queue_bytes), the memory
+    /// limit, or this client's
+    /// [share](crate::HostBuilder::responder_queue_per_client)); or its
+    /// answer found no room in the outbox back to the requester. Shown
+    /// quoted and escaped.
     #[error("the responder on {0:?} is busy")]
     Busy(String),
     /// The client a request was forwarded to (by name, or `#id`) disconnected
@@ -299,7 +305,9 @@ pub enum ErrorKind {
     #[error("{0:?} disconnected before it answered")]
     ResponderGone(String),
     /// The responder's answer would not fit a frame: `len` bytes of body
-    /// over the responder's maximum frame.
+    /// over the responder's (or the forwarding host's) maximum frame; or a
+    /// request a host forwards would not, with its origin in place of its
+    /// route.
     #[error("an answer of {len} bytes exceeds the maximum frame of {max}")]
     ReplyTooLarge {
         /// The reply frame's body length with the answer.

@@ -210,10 +210,17 @@ impl Host {
         /// first), one at a time in the order the requests came, never on the
         /// event loop: a slow one delays only the requests queued behind it,
         /// and the connections keep being read, written and pinged. Up to
-        /// [`responder_queue`](HostBuilder::responder_queue) requests wait;
-        /// beyond that a request is answered at once with
+        /// [`responder_queue`](HostBuilder::responder_queue) requests wait,
+        /// their payloads charged to the
+        /// [memory limit](HostBuilder::memory_limit) and within
+        /// [`responder_queue_bytes`](HostBuilder::responder_queue_bytes)
+        /// and, per client,
+        /// [`responder_queue_per_client`](HostBuilder::responder_queue_per_client);
+        /// beyond any of them a request is answered at once with
         /// [`Busy`](crate::ErrorKind::Busy) (counted in
-        /// [`request_stats`](Self::request_stats)). A responder that panics is
+        /// [`request_stats`](Self::request_stats)). A request whose
+        /// requester's connection closed before its turn is not run, and an
+        /// answer goes back only on the connection its request came on. A responder that panics is
         /// caught: the requester gets `Remote` with the panic's message, an
         /// [`Event::CallbackPanicked`](crate::Event::CallbackPanicked) reports
         /// it (and the process's panic hook prints it, by default on standard

@@ -262,7 +262,9 @@ pub enum Event {
     /// This handle's responder answered, but the answer could not go back
     /// as it was: too large for a frame
     /// ([`ReplyTooLarge`](crate::ErrorKind::ReplyTooLarge); the requester
-    /// was told so), the requester's outbox full, or its connection gone.
+    /// was told so), the requester's outbox full (the requester was told
+    /// [`Busy`](crate::ErrorKind::Busy)), or its connection gone (not
+    /// reported once the request's connection has closed: nobody waits).
     ReplyFailed {
         /// The request's channel.
         channel: String,

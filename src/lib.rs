@@ -340,14 +340,16 @@
 //!
 //! ## Threads
 //!
-//! Each `Host` and `Client` runs one event-loop thread, which never runs user
-//! code. User code (responders, callbacks, hooks, command handlers) runs on
-//! the handle's dispatcher thread, started with the first of them: one at a
-//! time, a panic caught and reported, a slow one delaying only what is
-//! queued behind it (see "Callbacks"). [`Host::close`] / [`Client::close`],
-//! and dropping the last handle, stop and join both (a responder or
-//! callback running then is waited for up to the write timeout; calls still
-//! queued, such as the hooks of the last disconnections, are dropped).
+//! Each `Host` and `Client` runs one event-loop thread, which runs no user
+//! code but a host's [route policy](HostBuilder::route_policy), a check that
+//! must stay short. User code (responders, callbacks, hooks, command
+//! handlers) runs on the handle's dispatcher thread, started with the first
+//! of them: one at a time, a panic caught and reported, a slow one delaying
+//! only what is queued behind it (see "Callbacks"). [`Host::close`] /
+//! [`Client::close`], and dropping the last handle, stop and join both (a
+//! responder or callback running then is waited for up to the write
+//! timeout; calls still queued, such as the hooks of the last
+//! disconnections, are dropped).
 
 mod auth;
 mod client;

@@ -88,6 +88,26 @@ fn replies_to_ids_never_sent_answered_already_or_from_elsewhere_are_ignored() {
 }
 
 #[test]
+fn a_host_takes_no_clients_word_for_who_answered() {
+    let host = quiet_host(|b| b);
+    let (mut raw, raw_id) = raw_handshake(&host, "raw");
+    let replies = host.to(raw_id).request("q", "", TIMEOUT).unwrap();
+    let id = id_of(&read_request(&mut raw));
+    // The reply claims to come from client 999 (an origin only a host sets).
+    let kind = Kind::Reply {
+        id,
+        status: STATUS_OK,
+    };
+    let forged = Header {
+        origin: Some(999),
+        ..Header::new(kind, "q")
+    };
+    raw.write_all(&forged.to_bytes(b"mine").unwrap()).unwrap();
+    let reply = replies.one().unwrap();
+    assert_eq!((reply.from, &reply.payload[..]), (raw_id, &b"mine"[..]));
+}
+
+#[test]
 fn requests_beyond_the_limit_fail_typed_and_nothing_else_breaks() {
     let host = quiet_host(|b| b);
     let (mut raw, raw_id) = raw_handshake(&host, "raw");

@@ -249,10 +249,13 @@ impl Open {
             }
             Verdict::Room(op) => super::rooms::act(shared, &self.peer, op),
             Verdict::Serve(service) => service::serve(shared, &self.peer, &frame, &service),
-            Verdict::Reject(failure) => service::reject(shared, &self.peer, &frame, &failure),
+            Verdict::Reject(failure) => service::reject(&self.peer, &frame, &failure),
             Verdict::Complete => {
                 if !super::forward::reply(shared, &self.peer, &frame) {
-                    shared.requests.complete(self.peer.token(), &frame);
+                    // Only a client trusts the origin a reply carries (its
+                    // host's word on who answered a forwarded request).
+                    let trust = self.side() == Side::Client;
+                    shared.requests.complete(self.peer.token(), &frame, trust);
                 }
             }
             Verdict::Respond => {

@@ -3,12 +3,17 @@
 //! (recorded in the [table](crate::hub::forward)) with the requester as its
 //! origin; the reply goes back under the requester's id with the responder
 //! as its origin. Every way it can fail is a reply to the requester, at
-//! once. Layouts in the [wire format](crate::protocol#requests-and-replies).
+//! once: the table full, the forwarded frame over the maximum (the origin
+//! in place of the route can make it longer), the responder gone, or not
+//! answering within the forward timeout. Layouts in the
+//! [wire format](crate::protocol#requests-and-replies).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::respond::{fail, fail_from};
+use mio::Token;
+
+use super::reply::Reply;
 use super::{Peer, Shared};
 use crate::hub::forward::Forward;
 use crate::protocol::{Failure, Frame, Header, Kind, Route, Undelivered};
@@ -20,11 +25,28 @@ pub(super) fn request(shared: &Shared, sender: &Arc<Peer>, frame: &Frame, now: I
         return;
     };
     let channel = frame.channel_str();
+    let reply = Reply::to(sender, original, channel);
     let target = match responder(shared, sender, channel, route) {
         Ok(target) => target,
-        Err(failure) => return fail(sender, original, channel, &failure),
+        Err(failure) => return reply.fail(sender, &failure),
     };
     let id = shared.requests.next_id();
+    let header = Header {
+        origin: Some(sender.id().0),
+        ..Header::new(Kind::Request { id }, channel).with_encoding(frame.encoding)
+    };
+    // The origin (8 bytes) takes the route's place: a short route makes the
+    // frame longer than the one that came, and the target's decoder would
+    // close its connection over it.
+    let (len, max) = (
+        header.body_prefix_len() + frame.payload.len(),
+        shared.config.max_frame,
+    );
+    if len > max {
+        let (len, max) = (len as u64, max as u64);
+        return reply.fail(sender, &Failure::TooLarge { len, max });
+    }
+    expire(shared, now);
     let forward = Forward {
         requester: (sender.token(), Arc::clone(sender)),
         original,
@@ -34,12 +56,8 @@ pub(super) fn request(shared: &Shared, sender: &Arc<Peer>, frame: &Frame, now: I
     };
     if let Err(full) = shared.forwards.lock().insert(id, forward) {
         let max = full.max as u64;
-        return fail(sender, original, channel, &Failure::TooMany { max });
+        return reply.fail(sender, &Failure::TooMany { max });
     }
-    let header = Header {
-        origin: Some(sender.id().0),
-        ..Header::new(Kind::Request { id }, channel).with_encoding(frame.encoding)
-    };
     // Unlocked, as the loop never waits.
     if let Err(err) = target.queue(&header, frame.payload.clone()) {
         shared.forwards.lock().remove(id);
@@ -47,7 +65,7 @@ pub(super) fn request(shared: &Shared, sender: &Arc<Peer>, frame: &Frame, now: I
             ErrorKind::NotConnected => Failure::Gone(target.label()),
             _ => Failure::Busy(channel.to_owned()),
         };
-        fail_from(sender, original, channel, &failure, Some(target.id()));
+        reply.from(target.id()).fail(sender, &failure);
     }
 }
 
@@ -86,8 +104,9 @@ fn responder(
 }
 
 /// A reply from `responder`: if it answers a request the host forwarded,
-/// it goes back to the requester (unlocked: a full outbox drops it, and
-/// counts the drop); returns whether it did.
+/// it goes back to the requester (unlocked: over the maximum frame, or with
+/// no room in the requester's outbox, a failure goes in its place); returns
+/// whether it did.
 pub(super) fn reply(shared: &Shared, responder: &Peer, frame: &Frame) -> bool {
     let Kind::Reply { id, status } = frame.kind else {
         return false;
@@ -95,33 +114,14 @@ pub(super) fn reply(shared: &Shared, responder: &Peer, frame: &Frame) -> bool {
     let Some(forward) = shared.forwards.lock().complete(id, responder.token()) else {
         return false;
     };
-    let (requester, original) = (&forward.requester.1, forward.original);
-    let (channel, origin) = (frame.channel_str(), Some(responder.id()));
-    let kind = Kind::Reply {
-        id: original,
-        status,
-    };
-    let header = Header {
-        origin: origin.map(|id| id.0),
-        ..Header::new(kind, channel).with_encoding(frame.encoding)
-    };
-    // The origin makes the frame 8 bytes longer than the one that came.
-    let (len, max) = (
-        header.body_prefix_len() + frame.payload.len(),
-        shared.config.max_frame,
-    );
-    if len > max {
-        let (len, max) = (len as u64, max as u64);
-        fail_from(
-            requester,
-            original,
-            channel,
-            &Failure::TooLarge { len, max },
-            origin,
-        );
-        return true;
+    let (requester, channel) = (&forward.requester.1, frame.channel_str());
+    let reply = Reply::to(requester, forward.original, channel).from(responder.id());
+    let max = shared.config.max_frame;
+    match status {
+        0 => reply.queue(requester, frame.encoding, frame.payload.clone(), max),
+        // A failure passed on keeps its status; its text is cut as any is.
+        _ => reply.fail(requester, &Failure::from_reply(status, &frame.payload)),
     }
-    let _ = requester.queue(&header, frame.payload.clone());
     true
 }
 
@@ -129,9 +129,37 @@ pub(super) fn reply(shared: &Shared, responder: &Peer, frame: &Frame) -> bool {
 /// answered fail at once ("gone"), and those it asked are forgotten.
 pub(super) fn peer_closed(shared: &Shared, peer: &Peer) {
     let orphans = shared.forwards.lock().peer_closed(peer.token());
+    let failure = Failure::Gone(peer.label());
     for forward in orphans {
-        let (requester, id) = (&forward.requester.1, forward.original);
-        let failure = Failure::Gone(peer.label());
-        fail_from(requester, id, &forward.channel, &failure, Some(peer.id()));
+        tell(&forward, Some(peer.id()), &failure);
     }
+}
+
+/// Tells the requesters of the forwarded requests older than the forward
+/// timeout that the host stopped waiting (status 10), and forgets them;
+/// returns when the next one will be that old. The loop calls it on every
+/// turn, and before a new request is recorded.
+pub(super) fn expire(shared: &Shared, now: Instant) -> Option<Instant> {
+    let (expired, next) = {
+        let mut forwards = shared.forwards.lock();
+        (forwards.expire(now), forwards.next_expiry())
+    };
+    let ms = shared.config.forward_timeout.as_millis();
+    let failure = Failure::TimedOut {
+        ms: u64::try_from(ms).unwrap_or(u64::MAX),
+    };
+    for forward in expired {
+        tell(&forward, None, &failure);
+    }
+    next
+}
+
+/// Tells `forward`'s requester `failure`, as from `origin`.
+fn tell(forward: &Forward<Token, Arc<Peer>>, origin: Option<ClientId>, failure: &Failure) {
+    let requester = &forward.requester.1;
+    let reply = Reply {
+        origin,
+        ..Reply::to(requester, forward.original, forward.channel.as_str())
+    };
+    reply.fail(requester, failure);
 }

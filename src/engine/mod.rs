@@ -2,7 +2,8 @@
 //!
 //! Other threads reach the loop only through a crossbeam channel of [`Command`]s
 //! plus a [`mio::Waker`] ([`Notifier`]), and through each connection's shared
-//! [`Peer`]. The loop never runs user code.
+//! [`Peer`]. The loop runs no user code but a host's route policy, a short
+//! check (see [`HostBuilder::route_policy`](crate::HostBuilder::route_policy)).
 
 mod admit;
 mod callbacks;
@@ -20,6 +21,7 @@ mod read_buf;
 mod reconnect;
 mod redial;
 mod registry;
+mod reply;
 mod republish;
 mod requests;
 mod respond;
@@ -59,7 +61,7 @@ pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::hub::forward::Forwards;
+use crate::hub::forward::{Forwards, Limits};
 // The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
 use crate::memory::Memory;
 use crate::pace;
@@ -198,11 +200,17 @@ impl Shared {
             dropped: Arc::default(),
             hooks: Arc::clone(&hooks),
         };
-        let forwards = Forwards::new(config.max_requests, config.forward_timeout);
-        let (requests, responders) = (
-            Requests::new(config.max_requests),
-            Responders::new(Arc::clone(&dispatcher)),
+        let forwards = Forwards::new(Limits {
+            max: config.max_requests,
+            per_requester: config.max_forwards_per_client,
+            max_age: config.forward_timeout,
+        });
+        let responders = Responders::new(
+            Arc::clone(&dispatcher),
+            config.responder_queue_bytes,
+            config.responder_queue_per_client,
         );
+        let requests = Requests::new(config.max_requests);
         let callbacks = Callbacks::new(dispatcher, hooks, config.callback_queue);
         Shared {
             store,
@@ -283,8 +291,9 @@ pub(crate) struct Engine {
     notifier: Notifier,
     shared: Arc<Shared>,
     /// Taken by the first `shutdown`, so closing twice (or `close` then `Drop`)
-    /// joins once; held across the join, so a second `close` returns only once
-    /// the thread is gone.
+    /// joins once; held across the loop's join (which is bounded: the loop
+    /// runs no user code), so a second `close` returns only once the loop
+    /// is gone; never held while the dispatcher is waited for.
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -325,16 +334,20 @@ impl Engine {
 
     /// Stops the loop and joins its thread, then stops the dispatcher (a
     /// responder or callback running then is waited for up to the write
-    /// timeout) and lets go of the callbacks. Idempotent.
+    /// timeout, and its thread joined) and lets go of the callbacks.
+    /// Idempotent; a responder that closes its own handle meanwhile does
+    /// not wait for the lock of a `close` on another thread, which joins the
+    /// dispatcher once that responder returns.
     pub(crate) fn shutdown(&self) {
         self.shared.mark_stopped();
-        let mut thread = self.thread.lock();
-        let Some(handle) = thread.take() else {
-            return;
-        };
-        self.notifier.send(Command::Shutdown);
-        // A panicked loop has closed its peers on the way out (its `Drop`).
-        let _ = handle.join();
+        {
+            let mut thread = self.thread.lock();
+            if let Some(handle) = thread.take() {
+                self.notifier.send(Command::Shutdown);
+                // A panicked loop has closed its peers on the way out (its `Drop`).
+                let _ = handle.join();
+            }
+        }
         let grace = self.shared.config.write_timeout;
         self.shared.responders.shutdown(grace);
         self.shared.callbacks.shutdown();

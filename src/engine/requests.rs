@@ -105,12 +105,29 @@ impl Requests {
     }
 
     /// Forgets the requests `ids` (answered or not): their answers, if any
-    /// come, are dropped.
-    pub(crate) fn cancel(&self, ids: impl IntoIterator<Item = u64>) {
+    /// come, are dropped. Returns how many were still pending.
+    pub(crate) fn cancel(&self, ids: impl IntoIterator<Item = u64>) -> usize {
         let mut pending = self.pending.lock();
-        for id in ids {
-            pending.remove(&id);
+        ids.into_iter()
+            .filter(|id| pending.remove(id).is_some())
+            .count()
+    }
+
+    /// Request `ask` could not be sent (`error`): forgets it and, if it was
+    /// still pending, puts its error in its place in `done`. If it was not
+    /// (the loop failed it meanwhile, its connection closing), that answer
+    /// is its one: a second would take the room kept for another request's.
+    pub(crate) fn abandon(&self, ask: &Ask, error: Error, done: &Queue<Answer>) {
+        if self.cancel([ask.id]) == 0 {
+            return;
         }
+        // The queue has room for this answer.
+        let _ = done.push(Answer {
+            id: ask.id,
+            from: ask.to,
+            result: Err(error),
+            encoding: Encoding::Bytes,
+        });
     }
 
     /// How many requests wait for their replies.
@@ -166,7 +183,10 @@ impl Requests {
     /// A reply arrived on the connection `from`: completes its request, if
     /// one still waits and went out there. A reply to an id never sent, one
     /// answered already, or one from another connection changes nothing.
-    pub(crate) fn complete(&self, from: Token, reply: &Frame) {
+    /// With `trust_origin` (a client, whose host says who answered a
+    /// request it forwarded) the reply's origin names who answered; else
+    /// (a host, whose client could name anyone) the client asked does.
+    pub(crate) fn complete(&self, from: Token, reply: &Frame, trust_origin: bool) {
         let Kind::Reply { id, status } = reply.kind else {
             return;
         };
@@ -187,7 +207,10 @@ impl Requests {
                 Err(error_of(failure, reply.channel_str()))
             }
         };
-        let from = reply.origin.map_or(pending.to, ClientId);
+        let from = match (trust_origin, reply.origin) {
+            (true, Some(origin)) => ClientId(origin),
+            _ => pending.to,
+        };
         // The queue has room for this answer; a caller gone is fine.
         let encoding = reply.encoding;
         let _ = pending.done.push(Answer {
@@ -279,6 +302,55 @@ fn error_of(failure: Failure, channel: &str) -> Error {
         Failure::TooMany { max } => ErrorKind::TooManyRequests {
             max: usize::try_from(max).unwrap_or(usize::MAX),
         },
+        Failure::TimedOut { ms } => ErrorKind::TimedOut(Duration::from_millis(ms)),
     };
     Error::new(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::protocol::ChannelName;
+
+    fn reply(id: u64) -> Frame {
+        Frame {
+            kind: Kind::Reply { id, status: 0 },
+            channel: ChannelName::new("q").expect("a valid name"),
+            route: None,
+            origin: Some(99),
+            mirror: false,
+            encoding: Encoding::Bytes,
+            payload: Bytes::from_static(b"ok"),
+        }
+    }
+
+    #[test]
+    fn a_request_failed_by_the_loop_as_its_send_fails_is_answered_once() {
+        let requests = Requests::new(8);
+        let done = Arc::new(Queue::new(2));
+        let ask = |id: u64| Ask {
+            id,
+            peer: Token(id as usize),
+            to: ClientId(id),
+        };
+        let (lost, other) = (ask(1), ask(2));
+        requests.register(&[lost, other], &done).expect("room");
+        // Request 1's connection closes (the loop fails it) as its send fails.
+        requests.fail_peer(Token(1));
+        requests.abandon(&lost, ErrorKind::NotConnected.into(), &done);
+        assert_eq!(requests.pending(), 1);
+        // Request 2's answer still has its room; a host names who it asked.
+        requests.complete(Token(2), &reply(2), false);
+        let soon = Some(Instant::now());
+        let answers: Vec<(u64, ClientId, bool)> = std::iter::from_fn(|| done.pop(soon))
+            .map(|a| (a.id, a.from, a.result.is_ok()))
+            .collect();
+        assert_eq!(answers, [(1, ClientId(1), false), (2, ClientId(2), true)]);
+        // A client takes its host's word.
+        requests.register(&[ask(3)], &done).expect("room");
+        requests.complete(Token(3), &reply(3), true);
+        assert_eq!(done.pop(soon).map(|a| a.from), Some(ClientId(99)));
+    }
 }

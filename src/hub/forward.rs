@@ -5,11 +5,15 @@
 //!
 //! Generic over `K`, what names a connection (the engine's token), and `P`,
 //! the requester's handle (the engine's peer), so it is tested as a plain
-//! table. Bounded: at most `max` entries, each at most `max_age` old (a
-//! responder that never answers does not hold its entries for ever); the
-//! host's ids only grow, so the first entry is the oldest.
+//! table. Bounded: at most `max` entries, at most `per_requester` of them
+//! asked by one connection (so one client cannot take every place), each
+//! at most `max_age` old (a responder that never answers does not hold its
+//! entries for ever; the engine tells their requesters). The host's ids only
+//! grow, so the first entry is the oldest. Entries are indexed by both
+//! connections, so a closed one costs its own entries, not a scan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use crate::protocol::ChannelName;
@@ -29,86 +33,150 @@ pub(crate) struct Forward<K, P> {
     pub(crate) since: Instant,
 }
 
+/// The table's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Entries in all.
+    pub(crate) max: usize,
+    /// Entries one connection asked.
+    pub(crate) per_requester: usize,
+    /// How long an entry waits for its reply.
+    pub(crate) max_age: Duration,
+}
+
 /// The forwarded requests waiting for their replies, by the host's id.
 #[derive(Debug)]
 pub(crate) struct Forwards<K, P> {
     entries: BTreeMap<u64, Forward<K, P>>,
-    max: usize,
-    max_age: Duration,
+    /// The ids of the entries each connection asked.
+    asked: HashMap<K, HashSet<u64>>,
+    /// The ids of the entries waiting for each connection's answer.
+    owed: HashMap<K, HashSet<u64>>,
+    limits: Limits,
 }
 
-/// Why a request was not forwarded: the table holds `max` already.
+/// Why a request was not forwarded: the table, or its requester, holds
+/// `max` already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TableFull {
     pub(crate) max: usize,
 }
 
-impl<K: Copy + Eq, P> Forwards<K, P> {
-    pub(crate) fn new(max: usize, max_age: Duration) -> Self {
+impl<K: Copy + Eq + Hash, P> Forwards<K, P> {
+    pub(crate) fn new(limits: Limits) -> Self {
         Forwards {
             entries: BTreeMap::new(),
-            max,
-            max_age,
+            asked: HashMap::new(),
+            owed: HashMap::new(),
+            limits,
         }
     }
 
     /// Records `forward` under the host's `id` (larger than every id
-    /// before it), after letting go of entries older than the age limit.
+    /// before it). Entries past their age should be [expired](Self::expire)
+    /// first, to make way.
     pub(crate) fn insert(&mut self, id: u64, forward: Forward<K, P>) -> Result<(), TableFull> {
-        let now = forward.since;
-        while let Some(oldest) = self.entries.first_entry() {
-            if now.saturating_duration_since(oldest.get().since) < self.max_age {
-                break;
-            }
-            oldest.remove();
+        let asked = self.asked.get(&forward.requester.0).map_or(0, HashSet::len);
+        if asked >= self.limits.per_requester {
+            let max = self.limits.per_requester;
+            return Err(TableFull { max });
         }
-        if self.entries.len() >= self.max {
-            return Err(TableFull { max: self.max });
+        if self.entries.len() >= self.limits.max {
+            return Err(TableFull {
+                max: self.limits.max,
+            });
         }
+        let (requester, responder) = (forward.requester.0, forward.responder);
+        self.asked.entry(requester).or_default().insert(id);
+        self.owed.entry(responder).or_default().insert(id);
         self.entries.insert(id, forward);
         Ok(())
+    }
+
+    /// Takes out the entries `max_age` old or older as of `now`, for their
+    /// requesters to be told.
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<Forward<K, P>> {
+        let mut expired = Vec::new();
+        while let Some((&id, oldest)) = self.entries.first_key_value() {
+            if now.saturating_duration_since(oldest.since) < self.limits.max_age {
+                break;
+            }
+            expired.extend(self.take(id));
+        }
+        expired
+    }
+
+    /// When the oldest entry reaches its age: the next [`expire`](Self::expire)
+    /// worth calling; `None` when the table is empty.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        let oldest = self.entries.first_key_value()?.1;
+        Some(
+            oldest
+                .since
+                .checked_add(self.limits.max_age)
+                .unwrap_or(oldest.since),
+        )
     }
 
     /// The reply to `id` came from `from`: the entry it completes, if that
     /// is where the request went (a reply from elsewhere leaves it be).
     pub(crate) fn complete(&mut self, id: u64, from: K) -> Option<Forward<K, P>> {
         match self.entries.get(&id) {
-            Some(forward) if forward.responder == from => self.entries.remove(&id),
+            Some(forward) if forward.responder == from => self.take(id),
             _ => None,
         }
     }
 
     /// Forgets `id` (a request that could not be sent after all).
     pub(crate) fn remove(&mut self, id: u64) {
-        self.entries.remove(&id);
+        self.take(id);
     }
 
     /// The connection `key` closed: its requests are forgotten, and the
     /// entries waiting for its answers are returned, for their requesters
     /// to be told.
     pub(crate) fn peer_closed(&mut self, key: K) -> Vec<Forward<K, P>> {
-        let mut orphans = Vec::new();
-        let entries = std::mem::take(&mut self.entries);
-        for (id, forward) in entries {
-            match (forward.requester.0 == key, forward.responder == key) {
-                (true, _) => {}
-                (false, true) => orphans.push(forward),
-                (false, false) => {
-                    self.entries.insert(id, forward);
-                }
-            }
+        for id in self.asked.remove(&key).unwrap_or_default() {
+            self.take(id);
         }
-        orphans
+        let owed = self.owed.remove(&key).unwrap_or_default();
+        let mut orphans: Vec<(u64, Forward<K, P>)> = owed
+            .into_iter()
+            .filter_map(|id| Some((id, self.take(id)?)))
+            .collect();
+        // In the order they were forwarded.
+        orphans.sort_unstable_by_key(|&(id, _)| id);
+        orphans.into_iter().map(|(_, forward)| forward).collect()
     }
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Takes entry `id` out of the table and both its indexes.
+    fn take(&mut self, id: u64) -> Option<Forward<K, P>> {
+        let forward = self.entries.remove(&id)?;
+        unindex(&mut self.asked, forward.requester.0, id);
+        unindex(&mut self.owed, forward.responder, id);
+        Some(forward)
+    }
+}
+
+/// Removes `id` from `key`'s ids, and `key` once it has none.
+fn unindex<K: Eq + Hash>(index: &mut HashMap<K, HashSet<u64>>, key: K, id: u64) {
+    if let Some(ids) = index.get_mut(&key) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            index.remove(&key);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const AGE: Duration = Duration::from_secs(60);
 
     fn forward(requester: u8, original: u64, responder: u8, since: Instant) -> Forward<u8, char> {
         Forward {
@@ -120,10 +188,18 @@ mod tests {
         }
     }
 
+    fn table(max: usize, per_requester: usize) -> Forwards<u8, char> {
+        Forwards::new(Limits {
+            max,
+            per_requester,
+            max_age: AGE,
+        })
+    }
+
     #[test]
     fn a_reply_completes_its_entry_only_from_the_responder_and_only_once() {
         let now = Instant::now();
-        let mut table = Forwards::new(8, Duration::from_secs(60));
+        let mut table = table(8, 8);
         table.insert(10, forward(1, 7, 2, now)).expect("room");
         table.insert(11, forward(1, 8, 3, now)).expect("room");
         assert_eq!(table.complete(10, 3), None, "from another connection");
@@ -132,35 +208,67 @@ mod tests {
         assert_eq!(table.complete(10, 2), None, "answered already");
         table.remove(11);
         assert_eq!(table.len(), 0);
+        assert!(table.asked.is_empty() && table.owed.is_empty());
     }
 
     #[test]
-    fn a_full_table_refuses_until_old_entries_age_out() {
+    fn a_full_table_refuses_until_old_entries_expire_and_they_are_handed_back() {
         let start = Instant::now();
-        let age = Duration::from_secs(60);
-        let mut table = Forwards::new(2, age);
+        let mut table = table(2, 8);
         for id in 1..=2 {
             table.insert(id, forward(1, id, 2, start)).expect("room");
         }
         let later = start + Duration::from_secs(30);
+        assert!(table.expire(later).is_empty());
         assert_eq!(
             table.insert(3, forward(1, 3, 2, later)),
             Err(TableFull { max: 2 })
         );
-        let aged = start + age;
+        assert_eq!(table.next_expiry(), Some(start + AGE));
+        let aged = start + AGE;
+        let expired: Vec<u64> = table.expire(aged).iter().map(|f| f.original).collect();
+        assert_eq!(expired, [1, 2], "handed back for their requesters");
         table
             .insert(4, forward(1, 4, 2, aged))
             .expect("the old ones made way");
         assert_eq!(table.len(), 1);
-        assert_eq!(table.complete(1, 2), None, "aged out");
+        assert_eq!(table.complete(1, 2), None, "expired");
         assert!(table.complete(4, 2).is_some());
+        assert_eq!(table.next_expiry(), None);
+    }
+
+    #[test]
+    fn one_requester_cannot_take_every_place() {
+        let now = Instant::now();
+        let mut table = table(8, 3);
+        for id in 1..=3 {
+            table.insert(id, forward(1, id, 2, now)).expect("room");
+        }
+        assert_eq!(
+            table.insert(4, forward(1, 4, 2, now)),
+            Err(TableFull { max: 3 })
+        );
+        table
+            .insert(5, forward(3, 5, 2, now))
+            .expect("another requester");
+        assert!(table.complete(1, 2).is_some());
+        table
+            .insert(6, forward(1, 6, 2, now))
+            .expect("a place freed");
     }
 
     #[test]
     fn a_closed_connection_orphans_what_it_owed_and_drops_what_it_asked() {
         let now = Instant::now();
-        let mut table = Forwards::new(8, Duration::from_secs(60));
-        let rows = [(1, 1, 2), (2, 2, 1), (3, 1, 1), (4, 3, 2), (5, 3, 4)];
+        let mut table = table(8, 8);
+        let rows = [
+            (1, 1, 2),
+            (2, 2, 1),
+            (3, 1, 1),
+            (4, 3, 2),
+            (5, 3, 4),
+            (6, 4, 2),
+        ];
         for (id, requester, responder) in rows {
             table
                 .insert(id, forward(requester, id, responder, now))
@@ -169,9 +277,10 @@ mod tests {
         let orphans = table.peer_closed(1);
         // Entry 2 waited for client 1's answer; 1 and 3 were client 1's own.
         assert_eq!(orphans, vec![forward(2, 2, 1, now)]);
-        assert_eq!(table.len(), 2);
+        assert_eq!(table.len(), 3);
         let orphans: Vec<u64> = table.peer_closed(2).iter().map(|f| f.original).collect();
-        assert_eq!(orphans, [4]);
+        assert_eq!(orphans, [4, 6]);
         assert!(table.complete(5, 4).is_some());
+        assert!(table.asked.is_empty() && table.owed.is_empty());
     }
 }

@@ -258,9 +258,16 @@
 //! [`OP_UNDELIVERED`] (`0x02`) on the frame's channel, whose payload is a reason
 //! code `u8` (1 unknown id, 2 unknown name, 3 refused, 4 unsupported, 5
 //! unknown room, 6 unknown group, 7 over a limit of the host's, 8 forbidden
-//! by the sender's permissions: the detail is the action, a space and what it
-//! was tried on) and UTF-8 detail ([`Undelivered`]): the other targets still
-//! get their copies.
+//! by permissions: the detail is the action, a space and what it was tried
+//! on: the sender's own, such as `publish` and the channel, or a
+//! receiver's, `subscribe` and the receiver's name, for a copy or a
+//! forwarded request that receiver may not have) and UTF-8 detail
+//! ([`Undelivered`]), at most [`MAX_FAILURE_TEXT`] (1024) bytes, cut at a
+//! character boundary: the other targets still get their copies. A copy is
+//! never longer than the maximum frame: the origin (8 bytes) takes the
+//! route's place, and a copy it would take past the host's maximum (an
+//! unrouted frame relayed, or a route by a short name) goes to nobody, the
+//! sender told with code 7.
 //!
 //! A data frame on `cmd`, routed to the client named `arm`, carrying `go`:
 //!
@@ -386,7 +393,15 @@
 //! the responder answers the host's id, and the host sends the answer back
 //! under the requester's id, with the origin set to the responder's id; both
 //! keep the encoding bits they came with. A route to more than one client
-//! is refused (status 5, code 4). A failure's payload declares no encoding.
+//! is refused (status 5, code 4), and so is a request the origin in place
+//! of its route would take past the host's maximum frame (status 8). A
+//! failure's payload declares no encoding, and its text (the detail of
+//! statuses 1–4, 6 and 7, status 5's notice detail) is at most
+//! [`MAX_FAILURE_TEXT`] (1024) bytes of UTF-8, cut at a character boundary
+//! by its sender (a receiver reads no more). A reply goes back on the
+//! connection its request came on: a responder whose connection dropped
+//! meanwhile drops its answer, even once connected again (the new
+//! connection's ids are not the old one's).
 //!
 //! Status `0` ([`STATUS_OK`]): the payload is the answer. Otherwise the
 //! payload says why ([`Failure`]):
@@ -398,15 +413,18 @@
 //! | 3      | the responder failed: its own error text, or a panic's message | UTF-8 detail                  |
 //! | 4      | forbidden by the requester's permissions                     | the channel, UTF-8              |
 //! | 5      | not forwarded: the route names no connected client, names several, the host's policy refused it, or the client named may not receive the channel | an [`OP_UNDELIVERED`] notice's payload: code u8, UTF-8 detail |
-//! | 6      | busy: the responder's queue is full                          | the channel, UTF-8              |
+//! | 6      | busy: the responder has no room for the request (its queue, the bytes or memory it may hold, the requester's share), or its answer found no room in the outbox back | the channel, UTF-8 |
 //! | 7      | gone: the client the request was forwarded to disconnected before it answered (sent at once, with its id as origin) | its name or `#id`, UTF-8 |
-//! | 8      | the answer would not fit the responder's (or forwarding host's) maximum frame | len u64, max u64 |
-//! | 9      | the host holds its most forwarded requests in flight         | the limit, u64                  |
-//! | 10     | unknown command: a request on the command channel (`cmd`) names no command handler | the name, UTF-8 |
+//! | 8      | the answer would not fit the responder's (or forwarding host's) maximum frame, or the request as forwarded would not fit the host's | len u64, max u64 |
+//! | 9      | the host holds its most forwarded requests in flight, in all or for this requester | the limit, u64 |
+//! | 10     | timed out: the host forwarded the request and stopped waiting for its answer | the host's forward timeout in milliseconds, u64 |
+//! | 11     | unknown command: a request on the command channel (`cmd`) names no command handler | the name, UTF-8 |
 //!
 //! A receiver reads a status it does not know as 3, with the payload as
-//! text. A host keeps a forwarded request for a bounded time and number;
-//! a reply after it let go is ignored.
+//! text. A host keeps a forwarded request for a bounded time and number
+//! (in all and per requester); when it lets go of one unanswered it tells
+//! the requester (status 10), and a reply after that is ignored. A host
+//! passes a forwarded failure on with its status (an unknown one as 3).
 //!
 //! The client `planner` (id 2) asks the client `arm` (id 3) on `grip` with
 //! `open`, its request `7`; the host forwards it as its request `12`; `arm`
@@ -446,6 +464,9 @@
 //! Had `arm` disconnected before answering, the host's reply to the
 //! planner would have been status 7 with its name:
 //! `1b 00 00 00 05 02 04 67 72 69 70 03 00 00 00 00 00 00 00 07 00 00 00 00 00 00 00 07 61 72 6d`.
+//! Had it never answered, the host would have told the planner once its
+//! forward timeout (60 s, 60,000 ms) passed: status 10, no origin:
+//! `18 00 00 00 05 00 04 67 72 69 70 07 00 00 00 00 00 00 00 0a 60 ea 00 00 00 00 00 00`.
 //!
 //! ## Services
 //!
@@ -582,9 +603,9 @@ pub use listing::{
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 pub use pattern::Pattern;
 pub use status::{
-    Failure, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN, STATUS_GONE,
-    STATUS_NO_RESPONDER, STATUS_OK, STATUS_TOO_LARGE, STATUS_TOO_MANY, STATUS_UNDELIVERED,
-    STATUS_UNKNOWN_COMMAND,
+    Failure, MAX_FAILURE_TEXT, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN,
+    STATUS_GONE, STATUS_NO_RESPONDER, STATUS_OK, STATUS_TIMED_OUT, STATUS_TOO_LARGE,
+    STATUS_TOO_MANY, STATUS_UNDELIVERED, STATUS_UNKNOWN_COMMAND,
 };
 
 #[cfg(test)]

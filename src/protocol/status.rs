@@ -5,6 +5,13 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Undelivered;
+use super::close::truncate;
+
+/// Longest text a failure reply carries (its detail, or an undelivered
+/// notice's), in bytes: a longer one (a responder's error text, a route
+/// policy's reason) is cut at a character boundary, as close messages are,
+/// so a reply fits any peer's maximum frame.
+pub const MAX_FAILURE_TEXT: usize = 1024;
 
 /// Reply status: answered; the payload is the answer.
 pub const STATUS_OK: u8 = 0;
@@ -29,12 +36,16 @@ pub const STATUS_GONE: u8 = 7;
 /// Reply status: the answer would not fit a frame; the payload is its
 /// length and the maximum, two `u64`.
 pub const STATUS_TOO_LARGE: u8 = 8;
-/// Reply status: the host holds its most forwarded requests in flight; the
-/// payload is that limit, a `u64`.
+/// Reply status: the host holds its most forwarded requests in flight (in
+/// all, or for this requester); the payload is that limit, a `u64`.
 pub const STATUS_TOO_MANY: u8 = 9;
+/// Reply status: the host forwarded the request and stopped waiting for its
+/// answer (its forward timeout); the payload is that timeout in
+/// milliseconds, a `u64`.
+pub const STATUS_TIMED_OUT: u8 = 10;
 /// Reply status: a command (a request on the command channel) names no
 /// handler; the payload is the name.
-pub const STATUS_UNKNOWN_COMMAND: u8 = 10;
+pub const STATUS_UNKNOWN_COMMAND: u8 = 11;
 
 /// Why a request got no answer: a reply's non-zero status and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +77,13 @@ pub enum Failure {
         /// The host's limit.
         max: u64,
     },
-    /// Status 10: the command asked for has no handler; the detail is its name.
+    /// Status 10: the host stopped waiting for the answer after `ms`
+    /// milliseconds.
+    TimedOut {
+        /// The host's forward timeout, in milliseconds.
+        ms: u64,
+    },
+    /// Status 11: the command asked for has no handler; the detail is its name.
     UnknownCommand(String),
 }
 
@@ -83,11 +100,13 @@ impl Failure {
             Failure::Gone(_) => STATUS_GONE,
             Failure::TooLarge { .. } => STATUS_TOO_LARGE,
             Failure::TooMany { .. } => STATUS_TOO_MANY,
+            Failure::TimedOut { .. } => STATUS_TIMED_OUT,
             Failure::UnknownCommand(_) => STATUS_UNKNOWN_COMMAND,
         }
     }
 
-    /// The reply's payload.
+    /// The reply's payload; a text longer than [`MAX_FAILURE_TEXT`] is cut
+    /// at a character boundary.
     pub fn encode(&self) -> Bytes {
         match self {
             Failure::NoResponder(s)
@@ -96,7 +115,9 @@ impl Failure {
             | Failure::Forbidden(s)
             | Failure::Busy(s)
             | Failure::Gone(s)
-            | Failure::UnknownCommand(s) => Bytes::copy_from_slice(s.as_bytes()),
+            | Failure::UnknownCommand(s) => {
+                Bytes::copy_from_slice(truncate(s, MAX_FAILURE_TEXT).as_bytes())
+            }
             Failure::Undelivered(notice) => notice.encode(),
             Failure::TooLarge { len, max } => {
                 let mut out = BytesMut::with_capacity(16);
@@ -104,14 +125,20 @@ impl Failure {
                 out.put_u64_le(*max);
                 out.freeze()
             }
-            Failure::TooMany { max } => Bytes::copy_from_slice(&max.to_le_bytes()),
+            Failure::TooMany { max: n } | Failure::TimedOut { ms: n } => {
+                Bytes::copy_from_slice(&n.to_le_bytes())
+            }
         }
     }
 
     /// The failure a reply of non-zero `status` reports (invalid UTF-8
-    /// replaced; a payload that does not fit its status, as `Failed`).
+    /// replaced, a text cut to [`MAX_FAILURE_TEXT`] bytes; a payload that
+    /// does not fit its status, as `Failed`).
     pub fn from_reply(status: u8, payload: &[u8]) -> Failure {
-        let detail = || String::from_utf8_lossy(payload).into_owned();
+        let detail = || {
+            let cut = &payload[..payload.len().min(MAX_FAILURE_TEXT)];
+            String::from_utf8_lossy(cut).into_owned()
+        };
         let u64_at = |at: usize| {
             let bytes = payload.get(at..at + 8)?;
             Some(u64::from_le_bytes(bytes.try_into().ok()?))
@@ -136,7 +163,11 @@ impl Failure {
                 Some(max) => Failure::TooMany { max },
                 None => malformed(),
             },
-            STATUS_TOO_LARGE | STATUS_TOO_MANY => malformed(),
+            STATUS_TIMED_OUT if payload.len() == 8 => match u64_at(0) {
+                Some(ms) => Failure::TimedOut { ms },
+                None => malformed(),
+            },
+            STATUS_TOO_LARGE | STATUS_TOO_MANY | STATUS_TIMED_OUT => malformed(),
             _ => Failure::Failed(detail()),
         }
     }
@@ -162,12 +193,34 @@ mod tests {
             (Failure::Gone("arm".into()), 7),
             (Failure::TooLarge { len: 20, max: 16 }, 8),
             (Failure::TooMany { max: 65_536 }, 9),
-            (Failure::UnknownCommand("dance".into()), 10),
+            (Failure::TimedOut { ms: 60_000 }, 10),
+            (Failure::UnknownCommand("dance".into()), 11),
         ];
         for (failure, status) in table {
             assert_eq!(failure.status(), status);
             assert_eq!(Failure::from_reply(status, &failure.encode()), failure);
         }
+    }
+
+    #[test]
+    fn failure_texts_are_cut_at_a_character_boundary_within_the_limit() {
+        let long = "é".repeat(MAX_FAILURE_TEXT);
+        let refused = Undelivered::Refused("x".repeat(5 * MAX_FAILURE_TEXT));
+        for failure in [
+            Failure::Failed(long.clone()),
+            Failure::Busy(long.clone()),
+            Failure::Undelivered(refused),
+        ] {
+            let payload = failure.encode();
+            assert!(payload.len() <= MAX_FAILURE_TEXT + 1, "{}", payload.len());
+            let back = Failure::from_reply(failure.status(), &payload);
+            assert_eq!(back.status(), failure.status(), "{back:?}");
+        }
+        let cut = Failure::from_reply(STATUS_FAILED, &Failure::Failed(long.clone()).encode());
+        assert_eq!(cut, Failure::Failed(long[..MAX_FAILURE_TEXT].to_owned()));
+        // A peer that sends more is read up to the limit.
+        let sent = Failure::from_reply(STATUS_FAILED, &[b'a'; 3 * MAX_FAILURE_TEXT]);
+        assert_eq!(sent, Failure::Failed("a".repeat(MAX_FAILURE_TEXT)));
     }
 
     #[test]
@@ -217,7 +270,9 @@ mod tests {
             origin: Some(3),
             ..Header::new(Kind::Reply { id: 7, status: 7 }, "grip")
         };
-        let table: [(Header<'_>, &[u8], &[u8]); 5] = [
+        let expired = Header::new(Kind::Reply { id: 7, status: 10 }, "grip");
+        let after = Failure::TimedOut { ms: 60_000 }.encode();
+        let table: [(Header<'_>, &[u8], &[u8]); 6] = [
             (
                 asked,
                 b"open",
@@ -242,6 +297,11 @@ mod tests {
                 gone,
                 b"arm",
                 b"\x1b\0\0\0\x05\x02\x04grip\x03\0\0\0\0\0\0\0\x07\0\0\0\0\0\0\0\x07arm",
+            ),
+            (
+                expired,
+                &after,
+                b"\x18\0\0\0\x05\x00\x04grip\x07\0\0\0\0\0\0\0\x0a\x60\xea\0\0\0\0\0\0",
             ),
         ];
         for (i, (header, payload, want)) in table.into_iter().enumerate() {

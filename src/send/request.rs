@@ -61,14 +61,19 @@ impl Reply {
 ///
 /// The errors a peer's request can end with: [`ErrorKind::NoResponder`]
 /// (nothing answers on the channel there), [`ErrorKind::Remote`] (the
-/// responder's error text, or its panic), [`ErrorKind::Busy`] (its queue is
-/// full), [`ErrorKind::NotConnected`] (the connection closed before the
+/// responder's error text, or its panic), [`ErrorKind::Busy`] (no room for
+/// it there, or for its answer on the way back),
+/// [`ErrorKind::NotConnected`] (the connection closed before the
 /// answer), [`ErrorKind::ResponderGone`] (the client a host forwarded it to
 /// left), [`ErrorKind::ReplyTooLarge`], [`ErrorKind::Forbidden`],
 /// [`ErrorKind::TooManyRequests`] (a host forwarding it was at its limit),
 /// [`ErrorKind::UnknownName`] / [`ErrorKind::UnknownClient`] (no such client
 /// at the host that was to forward it), [`ErrorKind::Full`] (to several
-/// peers: that peer's outbox), [`ErrorKind::TimedOut`].
+/// peers: that peer's outbox), [`ErrorKind::TimedOut`] (this request's
+/// timeout, or the forwarding host's
+/// [`forward_timeout`](crate::HostBuilder::forward_timeout), which it
+/// carries). A timeout too long to represent, such as `Duration::MAX`, is
+/// cut to a year.
 #[derive(Debug)]
 #[must_use = "the requests are forgotten when their replies are dropped"]
 pub struct Replies {
@@ -246,18 +251,13 @@ impl Target<'_> {
             let Err(err) = asked.peer.send_now(&header, payload.bytes.clone()) else {
                 continue;
             };
-            requests.cancel([ask.id]);
             if one {
+                requests.cancel([ask.id]);
                 return Err(err);
             }
-            // Its answer, in the room kept for it: the error.
-            let result = Err(Error::new(err.into_kind()));
-            let _ = answers.push(Answer {
-                id: ask.id,
-                from: ask.to,
-                result,
-                encoding: Encoding::Bytes,
-            });
+            // Its answer, in the room kept for it: the error (unless the
+            // loop failed it meanwhile, its connection closing).
+            requests.abandon(ask, Error::new(err.into_kind()), &answers);
         }
         Ok(replies)
     }

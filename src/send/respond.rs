@@ -12,7 +12,7 @@ use super::target::check_channel;
 use crate::dispatch::guarded;
 use crate::engine::{Incoming, Respond};
 use crate::handle::Core;
-use crate::protocol::{Encoding, Failure, Kind, STATUS_OK};
+use crate::protocol::{Encoding, Failure};
 use crate::{ClientId, ErrorKind, RequestStats, Result};
 
 /// A request as its responder sees it: the channel, the payload, and who
@@ -121,12 +121,10 @@ where
         let why = "an image as an answer (a reply carries bytes)";
         return incoming.fail_reported(ErrorKind::Unsupported(why).into());
     }
-    let kind = Kind::Reply {
-        id: incoming.id(),
-        status: STATUS_OK,
-    };
-    let header = payload.header_as(kind, incoming.channel());
-    incoming.answer(&header, payload.bytes);
+    // Over the maximum frame, the requester is told instead (status 8).
+    if let Some(header) = incoming.answer_header(payload.encoding(), payload.len()) {
+        incoming.answer(&header, payload.bytes);
+    }
 }
 
 /// The requests and responders of the handle `core`.

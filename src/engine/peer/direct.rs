@@ -63,7 +63,32 @@ impl Peer {
     /// handing the payload back (`NotConnected` after part of it went out
     /// does not).
     pub(crate) fn send_now(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
+        self.send_in(self.out.lock(), header, payload)
+    }
+
+    /// As [`send_now`](Self::send_now), only on the connection `serial`
+    /// (see [`serial`](Self::serial)): a reply to a request that came on
+    /// a connection since lost fails `NotConnected`, so it never answers a
+    /// request of the same id on the next one.
+    pub(crate) fn send_reply(
+        &self,
+        serial: u64,
+        header: &Header<'_>,
+        payload: Bytes,
+    ) -> Result<()> {
         let out = self.out.lock();
+        if out.serial != serial {
+            return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        }
+        self.send_in(out, header, payload)
+    }
+
+    fn send_in(
+        &self,
+        out: MutexGuard<'_, OutState>,
+        header: &Header<'_>,
+        payload: Bytes,
+    ) -> Result<()> {
         match (&out.link, out.writer) {
             (Link::Open { .. }, Writer::Idle) => self.write_now(out, header, payload).map(drop),
             _ => self.queue_in(out, header, payload),

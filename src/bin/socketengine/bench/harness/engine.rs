@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use socketengine::RecvTimeoutError;
-use socketengine::{Client, Host, Inbox, Subscription, TlsClient, TlsServer};
+use socketengine::{Client, Host, HostBuilder, Inbox, Subscription, TlsClient, TlsServer};
 
 use super::{Counter, OneWay, OrFail, RoundTrip, TIMEOUT, Throughput, bounded, join_within, spawn};
 
@@ -22,7 +22,17 @@ pub(crate) type Tls = (TlsServer, TlsClient);
 /// Starts a host on a free loopback port and connects a client named `name`
 /// to it, both with `queue_capacity`, speaking TLS if `tls` is given.
 fn pair(name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<(Host, Client)> {
-    let mut builder = Host::builder()
+    pair_with(name, queue_capacity, tls, |b| b)
+}
+
+/// As [`pair`], the host's builder passed through `f` first.
+fn pair_with(
+    name: &str,
+    queue_capacity: usize,
+    tls: Option<&Tls>,
+    f: impl FnOnce(HostBuilder) -> HostBuilder,
+) -> io::Result<(Host, Client)> {
+    let mut builder = f(Host::builder())
         .addr("127.0.0.1:0")
         .queue_capacity(queue_capacity)
         .write_timeout(TIMEOUT);
@@ -122,6 +132,23 @@ impl EngineOneWay {
     pub(crate) fn routed(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
         let queue_capacity = queue_capacity(window)?;
         let (host, client) = pair("a", queue_capacity, None)?;
+        let b = self::client(&host, ROUTED_TO, queue_capacity, None)?;
+        EngineOneWay::with_reader(host, client, Receiver::Routed(b), channel, window)
+    }
+
+    /// As [`routed`](Self::routed), the host asking a trivial route policy
+    /// (one comparison) about every message: what user code on the loop
+    /// costs the routed path.
+    #[allow(dead_code, reason = "the criterion benches route; the CLI does not")]
+    pub(crate) fn routed_policy(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
+        let queue_capacity = queue_capacity(window)?;
+        let policy = |b: HostBuilder| {
+            b.route_policy(|req| match req.channel {
+                "forbidden" => Err("not here".to_owned()),
+                _ => Ok(()),
+            })
+        };
+        let (host, client) = pair_with("a", queue_capacity, None, policy)?;
         let b = self::client(&host, ROUTED_TO, queue_capacity, None)?;
         EngineOneWay::with_reader(host, client, Receiver::Routed(b), channel, window)
     }
