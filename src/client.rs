@@ -280,6 +280,9 @@ impl Client {
         /// As [`Host::on_request`](crate::Host::on_request).
     }
 
+    crate::on::callback_methods! {}
+    crate::on::reconnect_method! {}
+
     /// Starts a batch of writes to the host that go out together, in order,
     /// with no other write between them; see [`WriteGuard`].
     pub fn lock(&self) -> WriteGuard<'_> {

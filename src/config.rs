@@ -91,6 +91,8 @@ pub(crate) struct Config {
     pub(crate) responder_queue_per_client: usize,
     /// On a host, most requests one client has it forward at once.
     pub(crate) max_forwards_per_client: usize,
+    /// Most messages waiting for one callback; most events for the hooks.
+    pub(crate) callback_queue: usize,
     /// How long a host keeps a request it forwarded between clients
     /// waiting for its reply.
     pub(crate) forward_timeout: Duration,
@@ -201,6 +203,7 @@ impl Default for Config {
             responder_queue_bytes: DEFAULT_RESPONDER_QUEUE_BYTES,
             responder_queue_per_client: DEFAULT_RESPONDER_QUEUE / 2,
             max_forwards_per_client: DEFAULT_MAX_REQUESTS / 16,
+            callback_queue: DEFAULT_CALLBACK_QUEUE,
             forward_timeout: DEFAULT_FORWARD_TIMEOUT,
         }
     }
@@ -214,6 +217,8 @@ pub(crate) const DEFAULT_RESPONDER_QUEUE: usize = 1024;
 
 /// Default most payload bytes waiting for a handle's responders.
 pub(crate) const DEFAULT_RESPONDER_QUEUE_BYTES: usize = 64 << 20;
+/// Default most messages waiting for one callback.
+pub(crate) const DEFAULT_CALLBACK_QUEUE: usize = 1024;
 
 /// Default time a host keeps a forwarded request waiting for its reply.
 pub(crate) const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -554,6 +559,18 @@ macro_rules! common_setters {
         /// none waits. Default: 64 MiB.
         pub fn responder_queue_bytes(mut self, bytes: usize) -> Self {
             self.config.responder_queue_bytes = bytes;
+            self
+        }
+
+        /// Most messages waiting for one [message
+        /// callback](crate::Host::on) to run, and most events waiting for
+        /// this handle's [hooks](crate::Host::on_connect) (at least one).
+        /// Beyond it, new ones skip the callback: they are counted
+        /// ([`CallbackStats::dropped`](crate::CallbackStats::dropped)) and
+        /// reported ([`Event::CallbackDropped`](crate::Event::CallbackDropped)),
+        /// and the event loop never waits for a callback. Default: 1,024.
+        pub fn callback_queue(mut self, items: usize) -> Self {
+            self.config.callback_queue = items;
             self
         }
     };

@@ -1,6 +1,6 @@
 //! The dispatcher: the one thread of a handle that runs user code (request
-//! responders today; message callbacks and connection hooks can queue their
-//! calls the same way), so the event loop never does.
+//! responders, message callbacks, connection hooks, command handlers), so
+//! the event loop never does.
 //!
 //! Jobs wait in a bounded queue and run one at a time, in the order they
 //! were queued. A job that panics is caught ([`guarded`]) and the thread
@@ -8,6 +8,10 @@
 //! it (the loop keeps reading, writing and answering pings), and once the
 //! queue is full, [`submit`](Dispatcher::submit) refuses more at once so
 //! the caller can say so (a responder's requester gets a "busy" reply).
+//! Callbacks queue their calls in a [`Lane`] of their own instead, whose one
+//! job at a time is never refused ([`submit_lane`](Dispatcher::submit_lane)).
+
+mod lane;
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -18,6 +22,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+
+pub(crate) use lane::Lane;
 
 /// A call to make on the dispatcher thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
@@ -63,8 +69,13 @@ impl<T> Queue<T> {
     /// Adds `item` without waiting; hands it back, with whether the queue
     /// was full (else closed), when it does not take it.
     pub(crate) fn push(&self, item: T) -> Result<(), (T, bool)> {
+        self.push_within(item, self.capacity)
+    }
+
+    /// As [`push`](Self::push), with room for `capacity` items.
+    fn push_within(&self, item: T, capacity: usize) -> Result<(), (T, bool)> {
         let mut state = self.state.lock();
-        if state.closed || state.items.len() >= self.capacity {
+        if state.closed || state.items.len() >= capacity {
             let full = !state.closed;
             return Err((item, full));
         }
@@ -211,6 +222,16 @@ impl Dispatcher {
             }
             job
         })
+    }
+
+    /// Queues a lane's job (see [`Lane`]) without waiting, whatever the
+    /// queue holds: a lane has one job at a time, so these are bounded by
+    /// the callbacks registered. Hands it back once the dispatcher is shut
+    /// down.
+    pub(crate) fn submit_lane(&self, job: Job) -> Result<(), Job> {
+        self.queue
+            .push_within(job, usize::MAX)
+            .map_err(|(job, _)| job)
     }
 
     /// Counts a job its caller refused before submitting it (no room for

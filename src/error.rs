@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+mod copy;
+
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;

@@ -260,6 +260,8 @@ impl Host {
         /// be started.
     }
 
+    crate::on::callback_methods! {}
+
     /// Waits until everything queued so far to every client has been handed to
     /// the kernel.
     ///

@@ -6,6 +6,7 @@
 //! check (see [`HostBuilder::route_policy`](crate::HostBuilder::route_policy)).
 
 mod admit;
+mod callbacks;
 mod connection;
 mod event_loop;
 mod farewell;
@@ -45,6 +46,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Token, Waker};
 use parking_lot::Mutex;
 
+pub(crate) use callbacks::{Callbacks, HookKind, MessageCallback};
 pub(crate) use event_loop::{EventLoop, LISTENER, Role};
 pub(crate) use peer::{Charged, LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
@@ -58,12 +60,14 @@ pub(crate) use route::{error_of, group_members};
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
+use crate::dispatch::Dispatcher;
 use crate::hub::forward::{Forwards, Limits};
 // The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
 use crate::memory::Memory;
 use crate::pace;
 use crate::store::{ChannelRule, HistoryRule, Store};
 use crate::{Event, Result};
+use callbacks::Hooks;
 
 /// The channel a client's interest declaration travels on (control frames
 /// never reach a store).
@@ -150,6 +154,8 @@ pub(crate) struct Shared {
     pub(crate) forwards: Mutex<Forwards<Token, Arc<Peer>>>,
     /// This handle's responders and the dispatcher thread they run on.
     pub(crate) responders: Responders,
+    /// This handle's message callbacks and hooks (on the same dispatcher).
+    pub(crate) callbacks: Callbacks,
     /// A host's admission counters: an `Arc` because the loop's `Gate`
     /// holds them too (unused on a client).
     pub(crate) admission: Arc<gate::Counts>,
@@ -184,9 +190,15 @@ impl Shared {
             });
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
         let config_republish = config.republish.clone();
+        let dispatcher = Arc::new(Dispatcher::new(
+            "socketengine-dispatch",
+            config.responder_queue,
+        ));
+        let hooks = Hooks::new(config.callback_queue, Arc::clone(&dispatcher));
         let emitter = Emitter {
             tx: events_tx,
             dropped: Arc::default(),
+            hooks: Arc::clone(&hooks),
         };
         let forwards = Forwards::new(Limits {
             max: config.max_requests,
@@ -194,11 +206,12 @@ impl Shared {
             max_age: config.forward_timeout,
         });
         let responders = Responders::new(
-            config.responder_queue,
+            Arc::clone(&dispatcher),
             config.responder_queue_bytes,
             config.responder_queue_per_client,
         );
         let requests = Requests::new(config.max_requests);
+        let callbacks = Callbacks::new(dispatcher, hooks, config.callback_queue);
         Shared {
             store,
             registry: Registry::default(),
@@ -210,6 +223,7 @@ impl Shared {
             requests: Arc::new(requests),
             forwards: Mutex::new(forwards),
             responders,
+            callbacks,
             admission: Arc::default(),
             emitter,
             events_rx,
@@ -246,16 +260,25 @@ impl Shared {
 }
 
 /// Sends a handle's events: the loop's, and those of jobs on its
-/// dispatcher. Events nobody drains are dropped and counted.
+/// dispatcher, to `events()` and to the hooks. Events nobody drains are
+/// dropped and counted.
 #[derive(Debug, Clone)]
 pub(crate) struct Emitter {
     tx: Sender<Event>,
     /// Events dropped because nobody drained `events()`; shared by every clone.
     dropped: Arc<AtomicU64>,
+    /// The hooks, which get a copy of the events they want.
+    hooks: Arc<Hooks>,
 }
 
 impl Emitter {
     pub(crate) fn emit(&self, event: Event) {
+        self.hooks.offer(&event, self);
+        self.emit_unhooked(event);
+    }
+
+    /// Sends `event` to `events()` only: what the hooks themselves did.
+    pub(crate) fn emit_unhooked(&self, event: Event) {
         if self.tx.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -310,10 +333,11 @@ impl Engine {
     }
 
     /// Stops the loop and joins its thread, then stops the dispatcher (a
-    /// responder running then is waited for up to the write timeout, and
-    /// its thread joined). Idempotent; a responder that closes its own
-    /// handle meanwhile does not wait for the lock of a `close` on another
-    /// thread, which joins the dispatcher once that responder returns.
+    /// responder or callback running then is waited for up to the write
+    /// timeout, and its thread joined) and lets go of the callbacks.
+    /// Idempotent; a responder that closes its own handle meanwhile does
+    /// not wait for the lock of a `close` on another thread, which joins the
+    /// dispatcher once that responder returns.
     pub(crate) fn shutdown(&self) {
         self.shared.mark_stopped();
         {
@@ -326,6 +350,7 @@ impl Engine {
         }
         let grace = self.shared.config.write_timeout;
         self.shared.responders.shutdown(grace);
+        self.shared.callbacks.shutdown();
     }
 }
 

@@ -294,6 +294,7 @@ fn error_of(failure: Failure, channel: &str) -> Error {
         Failure::Undelivered(notice) => return super::route::error_of(notice, channel),
         Failure::Busy(channel) => ErrorKind::Busy(channel),
         Failure::Gone(who) => ErrorKind::ResponderGone(who),
+        Failure::UnknownCommand(name) => ErrorKind::UnknownCommand(name),
         Failure::TooLarge { len, max } => ErrorKind::ReplyTooLarge {
             len: usize::try_from(len).unwrap_or(usize::MAX),
             max: usize::try_from(max).unwrap_or(usize::MAX),

@@ -34,7 +34,8 @@ pub(crate) struct Responders {
     /// Read by the loop for every request, written when the application
     /// registers or removes a responder.
     table: RwLock<HashMap<String, Respond>>,
-    dispatcher: Dispatcher,
+    /// Shared with the callbacks, which run on the same thread.
+    dispatcher: Arc<Dispatcher>,
     /// What the requests waiting and running hold, shared with their tickets.
     room: Arc<Room>,
 }
@@ -143,10 +144,14 @@ impl std::fmt::Debug for Responders {
 }
 
 impl Responders {
-    /// No responders; a dispatcher whose queue holds `queue` requests, its
-    /// thread started with the first responder; requests holding at most
+    /// No responders; they will run on `dispatcher`, its thread started
+    /// with the first responder (or callback); requests holding at most
     /// `max_bytes` of payload, and at most `per_client` each from a host's client.
-    pub(crate) fn new(queue: usize, max_bytes: usize, per_client: usize) -> Responders {
+    pub(crate) fn new(
+        dispatcher: Arc<Dispatcher>,
+        max_bytes: usize,
+        per_client: usize,
+    ) -> Responders {
         let room = Room {
             bytes: AtomicUsize::new(0),
             max_bytes,
@@ -155,7 +160,7 @@ impl Responders {
         };
         Responders {
             table: RwLock::default(),
-            dispatcher: Dispatcher::new("socketengine-dispatch", queue),
+            dispatcher,
             room: Arc::new(room),
         }
     }

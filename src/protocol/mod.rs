@@ -418,6 +418,7 @@
 //! | 8      | the answer would not fit the responder's (or forwarding host's) maximum frame, or the request as forwarded would not fit the host's | len u64, max u64 |
 //! | 9      | the host holds its most forwarded requests in flight, in all or for this requester | the limit, u64 |
 //! | 10     | timed out: the host forwarded the request and stopped waiting for its answer | the host's forward timeout in milliseconds, u64 |
+//! | 11     | unknown command: a request on the command channel (`cmd`) names no command handler | the name, UTF-8 |
 //!
 //! A receiver reads a status it does not know as 3, with the payload as
 //! text. A host keeps a forwarded request for a bounded time and number
@@ -604,7 +605,7 @@ pub use pattern::Pattern;
 pub use status::{
     Failure, MAX_FAILURE_TEXT, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN,
     STATUS_GONE, STATUS_NO_RESPONDER, STATUS_OK, STATUS_TIMED_OUT, STATUS_TOO_LARGE,
-    STATUS_TOO_MANY, STATUS_UNDELIVERED,
+    STATUS_TOO_MANY, STATUS_UNDELIVERED, STATUS_UNKNOWN_COMMAND,
 };
 
 #[cfg(test)]

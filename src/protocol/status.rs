@@ -43,6 +43,9 @@ pub const STATUS_TOO_MANY: u8 = 9;
 /// answer (its forward timeout); the payload is that timeout in
 /// milliseconds, a `u64`.
 pub const STATUS_TIMED_OUT: u8 = 10;
+/// Reply status: a command (a request on the command channel) names no
+/// handler; the payload is the name.
+pub const STATUS_UNKNOWN_COMMAND: u8 = 11;
 
 /// Why a request got no answer: a reply's non-zero status and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +83,8 @@ pub enum Failure {
         /// The host's forward timeout, in milliseconds.
         ms: u64,
     },
+    /// Status 11: the command asked for has no handler; the detail is its name.
+    UnknownCommand(String),
 }
 
 impl Failure {
@@ -96,6 +101,7 @@ impl Failure {
             Failure::TooLarge { .. } => STATUS_TOO_LARGE,
             Failure::TooMany { .. } => STATUS_TOO_MANY,
             Failure::TimedOut { .. } => STATUS_TIMED_OUT,
+            Failure::UnknownCommand(_) => STATUS_UNKNOWN_COMMAND,
         }
     }
 
@@ -108,7 +114,10 @@ impl Failure {
             | Failure::Failed(s)
             | Failure::Forbidden(s)
             | Failure::Busy(s)
-            | Failure::Gone(s) => Bytes::copy_from_slice(truncate(s, MAX_FAILURE_TEXT).as_bytes()),
+            | Failure::Gone(s)
+            | Failure::UnknownCommand(s) => {
+                Bytes::copy_from_slice(truncate(s, MAX_FAILURE_TEXT).as_bytes())
+            }
             Failure::Undelivered(notice) => notice.encode(),
             Failure::TooLarge { len, max } => {
                 let mut out = BytesMut::with_capacity(16);
@@ -145,6 +154,7 @@ impl Failure {
             },
             STATUS_BUSY => Failure::Busy(detail()),
             STATUS_GONE => Failure::Gone(detail()),
+            STATUS_UNKNOWN_COMMAND => Failure::UnknownCommand(detail()),
             STATUS_TOO_LARGE if payload.len() == 16 => match (u64_at(0), u64_at(8)) {
                 (Some(len), Some(max)) => Failure::TooLarge { len, max },
                 _ => malformed(),
@@ -184,6 +194,7 @@ mod tests {
             (Failure::TooLarge { len: 20, max: 16 }, 8),
             (Failure::TooMany { max: 65_536 }, 9),
             (Failure::TimedOut { ms: 60_000 }, 10),
+            (Failure::UnknownCommand("dance".into()), 11),
         ];
         for (failure, status) in table {
             assert_eq!(failure.status(), status);

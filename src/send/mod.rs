@@ -15,6 +15,8 @@ mod typed;
 
 pub use request::{Replies, Reply};
 pub use respond::Request;
+#[cfg(feature = "serde")]
+pub(crate) use respond::register_failing;
 pub(crate) use respond::{register, responder_methods, stats as request_stats};
 pub use target::{Target, WriteGuard};
 

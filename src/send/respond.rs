@@ -82,6 +82,18 @@ where
     F: Fn(&Request) -> Result<R, String> + Send + Sync + 'static,
     R: Outgoing,
 {
+    register_failing(core, channel, move |request| {
+        f(request).map_err(Failure::Failed)
+    })
+}
+
+/// As [`register`], for a responder of the crate's own (the commands')
+/// that fails with any reply status.
+pub(crate) fn register_failing<F, R>(core: &Core, channel: &str, f: F) -> Result<()>
+where
+    F: Fn(&Request) -> Result<R, Failure> + Send + Sync + 'static,
+    R: Outgoing,
+{
     if core.is_stopped() {
         return Err(ErrorKind::Closed.into());
     }
@@ -91,10 +103,10 @@ where
 }
 
 /// Runs the responder `f` on `request` and sends what it says: its answer,
-/// its error text, or its panic's message.
+/// its failure, or its panic's message.
 fn answer<F, R>(f: &F, request: Request)
 where
-    F: Fn(&Request) -> Result<R, String>,
+    F: Fn(&Request) -> Result<R, Failure>,
     R: Outgoing,
 {
     let outcome = guarded(|| f(&request).map(Outgoing::into_outgoing));
@@ -102,7 +114,7 @@ where
     let payload = match outcome {
         Ok(Ok(Ok(payload))) => payload,
         Ok(Ok(Err(err))) => return incoming.fail_reported(err),
-        Ok(Err(why)) => return incoming.fail(&Failure::Failed(why)),
+        Ok(Err(failure)) => return incoming.fail(&failure),
         Err(message) => return incoming.panicked(message),
     };
     if payload.is_image() {

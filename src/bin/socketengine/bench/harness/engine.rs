@@ -223,27 +223,13 @@ impl OneWay for EngineOneWay {
         if self.sent % (self.window / 64).max(1) == 0 {
             self.hold_window()?;
         }
-        let mut payload = payload.clone();
-        loop {
-            let written = match self.receiver {
-                Receiver::Host => self.client.write(self.channel, payload),
-                Receiver::Routed(_) => self
-                    .client
-                    .to(ROUTED_TO)
-                    .write(self.channel, payload)
-                    .map(drop),
-            };
-            match written {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_full() => {
-                    self.client.flush().or_fail("engine flush after Full")?;
-                    payload = e
-                        .into_payload()
-                        .ok_or_else(|| io::Error::other("a Full error hands the payload back"))?;
-                }
-                Err(e) => return Err(e).or_fail("engine write"),
-            }
-        }
+        let write = |payload| match self.receiver {
+            Receiver::Host => self.client.write(self.channel, payload),
+            Receiver::Routed(_) => (self.client.to(ROUTED_TO))
+                .write(self.channel, payload)
+                .map(drop),
+        };
+        write_unlocked(&self.client, payload, write)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -267,6 +253,29 @@ impl OneWay for EngineOneWay {
                     format!("receiver channel stats: {stats:?}; host's clients: {clients:?}")
                 }
             })
+    }
+}
+
+/// Queues `payload` with `write`, an unlocked write of `client`'s; when
+/// the outbox is full, flushes and retries with the payload the error
+/// hands back.
+pub(crate) fn write_unlocked(
+    client: &Client,
+    payload: &Bytes,
+    mut write: impl FnMut(Bytes) -> socketengine::Result<()>,
+) -> io::Result<()> {
+    let mut payload = payload.clone();
+    loop {
+        match write(payload) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_full() => {
+                client.flush().or_fail("engine flush after Full")?;
+                payload = e
+                    .into_payload()
+                    .ok_or_else(|| io::Error::other("a Full error hands the payload back"))?;
+            }
+            Err(e) => return Err(e).or_fail("engine write"),
+        }
     }
 }
 
