@@ -152,7 +152,33 @@ pub(crate) fn closed_port_addr() -> SocketAddr {
 /// A raw connection to `host` that completed the handshake by hand as `name`;
 /// returns it with the id from the welcome.
 pub(crate) fn raw_handshake(host: &Host, name: &str) -> (TcpStream, ClientId) {
-    let mut stream = raw_connect(host);
+    handshake(raw_connect(host), name)
+}
+
+/// As [`raw_handshake`], on a connection whose receive buffer is the
+/// kernel's smallest, set before connecting: what the kernels on both sides
+/// can take from the host while this peer reads nothing is a few KiB, and
+/// stays so (the window never grows past the buffer).
+pub(crate) fn raw_handshake_small(host: &Host, name: &str) -> (TcpStream, ClientId) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("raw socket");
+    socket
+        .set_recv_buffer_size(8 << 10)
+        .expect("receive buffer");
+    socket
+        .connect(&host.local_addr().into())
+        .expect("raw connect");
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("read timeout");
+    stream
+        .set_write_timeout(Some(TIMEOUT))
+        .expect("write timeout");
+    handshake(stream, name)
+}
+
+fn handshake(mut stream: TcpStream, name: &str) -> (TcpStream, ClientId) {
     let mut hello = Vec::new();
     Hello::new(name).encode(&mut hello).expect("hello encodes");
     stream.write_all(&hello).expect("send hello");
