@@ -168,14 +168,7 @@ pub(crate) fn raw_handshake_small(host: &Host, name: &str) -> (TcpStream, Client
     socket
         .connect(&host.local_addr().into())
         .expect("raw connect");
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .expect("read timeout");
-    stream
-        .set_write_timeout(Some(TIMEOUT))
-        .expect("write timeout");
-    handshake(stream, name)
+    handshake(bounded(socket.into()), name)
 }
 
 fn handshake(mut stream: TcpStream, name: &str) -> (TcpStream, ClientId) {
@@ -193,7 +186,11 @@ fn handshake(mut stream: TcpStream, name: &str) -> (TcpStream, ClientId) {
 
 /// A raw TCP connection to `host`, with bounded blocking reads and writes.
 pub(crate) fn raw_connect(host: &Host) -> TcpStream {
-    let stream = TcpStream::connect(host.local_addr()).expect("raw connect");
+    bounded(TcpStream::connect(host.local_addr()).expect("raw connect"))
+}
+
+/// `stream`, with reads and writes that block for [`TIMEOUT`] at most.
+fn bounded(stream: TcpStream) -> TcpStream {
     stream
         .set_read_timeout(Some(TIMEOUT))
         .expect("read timeout");
