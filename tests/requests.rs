@@ -170,16 +170,23 @@ fn a_room_where_some_do_not_answer_ends_at_the_deadline_with_the_answers_it_got(
     assert_eq!(host.request_stats().in_flight, 0);
 }
 
+/// A responder on `channel` of `host` that answers "told" once told to
+/// (through the sender returned), or at `TIMEOUT`.
+fn answers_when_told(host: &socketengine::Host, channel: &str) -> std::sync::mpsc::Sender<()> {
+    let (tell, told) = std::sync::mpsc::channel::<()>();
+    let told = Mutex::new(told);
+    host.on_request(channel, move |_: &Request| {
+        let _ = told.lock().unwrap().recv_timeout(TIMEOUT);
+        Ok("told")
+    })
+    .unwrap();
+    tell
+}
+
 #[test]
 fn replies_waited_for_in_slices_say_nothing_yet_then_the_answer_then_the_end() {
     let host = host();
-    let (go, wait) = std::sync::mpsc::channel::<()>();
-    let wait = Mutex::new(wait);
-    host.on_request("later", move |_: &Request| {
-        let _ = wait.lock().unwrap().recv_timeout(TIMEOUT);
-        Ok("done")
-    })
-    .unwrap();
+    let go = answers_when_told(&host, "later");
     let planner = client(&host, "planner");
     let mut replies = planner.to(To::Host).request("later", "", TIMEOUT).unwrap();
     let nothing_yet = replies.recv_timeout(Duration::from_millis(20));
@@ -187,7 +194,7 @@ fn replies_waited_for_in_slices_say_nothing_yet_then_the_answer_then_the_end() {
     assert_eq!(replies.len(), 1);
     go.send(()).unwrap();
     let (from, reply) = replies.recv_timeout(TIMEOUT).unwrap();
-    assert_eq!((from, text(&reply.unwrap())), (ClientId::HOST, "done"));
+    assert_eq!((from, text(&reply.unwrap())), (ClientId::HOST, "told"));
     let ended = replies.recv_timeout(TIMEOUT);
     assert_eq!(ended.unwrap_err(), RecvTimeoutError::Disconnected);
 }
@@ -195,13 +202,7 @@ fn replies_waited_for_in_slices_say_nothing_yet_then_the_answer_then_the_end() {
 #[test]
 fn replies_waited_for_in_slices_end_at_the_requests_deadline() {
     let host = host();
-    let (_hold, wait) = std::sync::mpsc::channel::<()>();
-    let wait = Mutex::new(wait);
-    host.on_request("never", move |_: &Request| {
-        let _ = wait.lock().unwrap().recv_timeout(TIMEOUT);
-        Ok("too late")
-    })
-    .unwrap();
+    let _hold = answers_when_told(&host, "never");
     let planner = client(&host, "planner");
     let mut replies = planner.to(To::Host).request("never", "", SHORT).unwrap();
     // Slices far shorter than the deadline, until the request ends as

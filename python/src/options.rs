@@ -72,11 +72,7 @@ macro_rules! common_option {
 
 /// A `HostBuilder` listening on `addr`, with `options` set.
 pub(crate) fn host(addr: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<HostBuilder> {
-    let mut builder = HostBuilder::default().addr(addr);
-    for (key, value) in options.into_iter().flat_map(|d| d.iter()) {
-        builder = host_option(builder, key.cast::<PyString>()?.to_str()?, &value)?;
-    }
-    Ok(builder)
+    apply(HostBuilder::default().addr(addr), options, host_option)
 }
 
 fn host_option(b: HostBuilder, key: &str, v: &Bound<'_, PyAny>) -> PyResult<HostBuilder> {
@@ -106,12 +102,22 @@ pub(crate) fn client(
     name: Option<&str>,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<ClientBuilder> {
-    let mut builder = ClientBuilder::default().addr(addr);
-    if let Some(name) = name {
-        builder = builder.name(name);
-    }
+    let builder = ClientBuilder::default().addr(addr);
+    let builder = match name {
+        Some(name) => builder.name(name),
+        None => builder,
+    };
+    apply(builder, options, client_option)
+}
+
+/// `builder` with each of `options` set by `set`.
+fn apply<B>(
+    mut builder: B,
+    options: Option<&Bound<'_, PyDict>>,
+    set: fn(B, &str, &Bound<'_, PyAny>) -> PyResult<B>,
+) -> PyResult<B> {
     for (key, value) in options.into_iter().flat_map(|d| d.iter()) {
-        builder = client_option(builder, key.cast::<PyString>()?.to_str()?, &value)?;
+        builder = set(builder, key.cast::<PyString>()?.to_str()?, &value)?;
     }
     Ok(builder)
 }

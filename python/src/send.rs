@@ -12,7 +12,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::Value;
-use socketengine::{Outgoing, Payload, To};
+use socketengine::{Encoding, Outgoing, Payload, To};
 
 use crate::errors::{instance, to_py};
 use crate::handle::Side;
@@ -169,6 +169,20 @@ pub(crate) fn write_many_lock(
     sent.map_err(to_py)
 }
 
+/// `value` encoded as `encoding` (declared in the frame), written locked
+/// or not.
+pub(crate) fn write_typed(
+    py: Python<'_>,
+    dest: &Dest<'_>,
+    channel: &str,
+    value: &Bound<'_, PyAny>,
+    encoding: Encoding,
+    locked: bool,
+) -> PyResult<usize> {
+    let bytes = socketengine::encode(encoding, &to_value(value)?).map_err(to_py)?;
+    send(py, dest, channel, Payload::encoded(bytes, encoding), locked)
+}
+
 /// An image write, from an `Image` or an array (see `Image`): locked or not.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_image(
@@ -186,10 +200,21 @@ pub(crate) fn write_image(
         image = stamped(image.clone(), seq.unwrap_or(image.seq()), timestamp_ns);
     }
     let payload = image.into_outgoing().map_err(to_py)?;
-    if locked {
-        return write_lock(py, dest, channel, payload);
+    send(py, dest, channel, payload, locked)
+}
+
+/// A write of a payload made already: locked (without the GIL) or not.
+fn send(
+    py: Python<'_>,
+    dest: &Dest<'_>,
+    channel: &str,
+    payload: Payload,
+    locked: bool,
+) -> PyResult<usize> {
+    match locked {
+        true => write_lock(py, dest, channel, payload),
+        false => dest.target().write(channel, payload).map_err(to_py),
     }
-    dest.target().write(channel, payload).map_err(to_py)
 }
 
 /// The channel and payload of one item of a batch.
@@ -269,25 +294,13 @@ macro_rules! sending_methods {
             /// declared in the frame; `lock=True` waits for the kernel.
             #[pyo3(signature = (channel, value, lock = false))]
             fn write_json(&self, py: Python<'_>, channel: &str, value: &Bound<'_, PyAny>, lock: bool) -> PyResult<usize> {
-                let value = $crate::value::to_value(value)?;
-                let payload = socketengine::Outgoing::into_outgoing(socketengine::Json(&value));
-                let payload = payload.map_err($crate::errors::to_py)?;
-                match lock {
-                    true => $crate::send::write_lock(py, &self.dest(), channel, payload),
-                    false => self.dest().target_write(channel, payload),
-                }
+                $crate::send::write_typed(py, &self.dest(), channel, value, socketengine::Encoding::Json, lock)
             }
 
             /// As `write_json`, in MessagePack (with field names).
             #[pyo3(signature = (channel, value, lock = false))]
             fn write_msgpack(&self, py: Python<'_>, channel: &str, value: &Bound<'_, PyAny>, lock: bool) -> PyResult<usize> {
-                let value = $crate::value::to_value(value)?;
-                let payload = socketengine::Outgoing::into_outgoing(socketengine::MsgPack(&value));
-                let payload = payload.map_err($crate::errors::to_py)?;
-                match lock {
-                    true => $crate::send::write_lock(py, &self.dest(), channel, payload),
-                    false => self.dest().target_write(channel, payload),
-                }
+                $crate::send::write_typed(py, &self.dest(), channel, value, socketengine::Encoding::MsgPack, lock)
             }
 
             /// Queues an image (unlocked: a newer one on the channel replaces
@@ -312,10 +325,3 @@ macro_rules! sending_methods {
 }
 
 pub(crate) use sending_methods;
-
-impl Dest<'_> {
-    /// An unlocked write of a payload made already.
-    pub(crate) fn target_write(&self, channel: &str, payload: Payload) -> PyResult<usize> {
-        self.target().write(channel, payload).map_err(to_py)
-    }
-}

@@ -79,6 +79,51 @@ fn step<T>(received: Result<T, RecvTimeoutError>) -> Step<T> {
     }
 }
 
+/// The reading methods of `Subscription` and `Events`, over their own
+/// `next_within` (a wait in slices), `try_next` and `waiting`.
+macro_rules! receiving_methods {
+    ($class:ident, $item:ty, $source:ident) => {
+        #[pymethods]
+        impl $class {
+            /// The next one, waiting up to `timeout` seconds (`None`: as long
+            /// as it takes); `None` if none came in time. Raises `ClosedError`
+            /// once the handle is closed and nothing is left.
+            #[pyo3(signature = (timeout = None))]
+            fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<$item>> {
+                finish(self.next_within(py, seconds(timeout)?)?)
+            }
+
+            /// The next one if it is waiting already; else `None`.
+            fn try_recv(&self, py: Python<'_>) -> Option<$item> {
+                self.try_next(py)
+            }
+
+            /// Each as it comes, stopping after `timeout` seconds without one
+            /// (or once the handle is closed).
+            fn iter(slf: Py<Self>, timeout: f64) -> PyResult<Until> {
+                let timeout = seconds(Some(timeout))?;
+                Ok(Until {
+                    source: Source::$source(slf),
+                    timeout,
+                })
+            }
+
+            /// How many are waiting.
+            fn __len__(&self) -> usize {
+                self.waiting()
+            }
+
+            fn __iter__(slf: Py<Self>) -> Py<Self> {
+                slf
+            }
+
+            fn __next__(&self, py: Python<'_>) -> PyResult<Option<$item>> {
+                Ok(got(self.next_within(py, None)?))
+            }
+        }
+    };
+}
+
 /// Every message arriving on a channel (or a pattern's channels) from the
 /// moment of `subscribe`, for a thread that prefers to block. Iterating
 /// waits for each message and ends once the handle is closed; `recv`
@@ -97,49 +142,21 @@ impl Subscription {
         let got = wait(py, timeout, |slice| step(self.sub.recv_timeout(slice)))?;
         Ok(map(got, Message::new))
     }
-}
 
-#[pymethods]
-impl Subscription {
-    /// The next message, waiting up to `timeout` seconds (`None`: as long
-    /// as it takes); `None` if none came in time. Raises `ClosedError` once
-    /// the handle is closed and nothing is left.
-    #[pyo3(signature = (timeout = None))]
-    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Message>> {
-        finish(self.next_within(py, seconds(timeout)?)?)
-    }
-
-    /// The next message if one is buffered, without waiting; else `None`.
-    fn try_recv(&self) -> Option<Message> {
+    fn try_next(&self, _py: Python<'_>) -> Option<Message> {
         self.sub.try_recv().ok().map(Message::new)
     }
 
-    /// Messages as they come, stopping after `timeout` seconds without one
-    /// (or once the handle is closed).
-    fn iter(slf: Py<Self>, timeout: f64) -> PyResult<Until> {
-        Ok(Until {
-            source: Source::Subscription(slf),
-            timeout: seconds(Some(timeout))?,
-        })
-    }
-
-    /// How many messages are buffered.
-    fn __len__(&self) -> usize {
+    fn waiting(&self) -> usize {
         self.sub.len()
-    }
-
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Message>> {
-        Ok(got(self.next_within(py, None)?))
     }
 }
 
+receiving_methods!(Subscription, Message, Subscription);
+
 /// The handle's connection events (`Event`s: connected, disconnected,
-/// errors, ...), as `Subscription` reads messages. Every `events()` of a
-/// handle shares one stream: each event goes to one reader.
+/// errors, ...), read as a `Subscription` reads messages. Every `events()`
+/// of a handle shares one stream: each event goes to one reader.
 #[pyclass(frozen, module = "socketengine")]
 pub(crate) struct Events {
     events: socketengine::Events,
@@ -154,44 +171,17 @@ impl Events {
         let got = wait(py, timeout, |slice| step(self.events.recv_timeout(slice)))?;
         Ok(map(got, |event| Event::new(py, &event)))
     }
-}
 
-#[pymethods]
-impl Events {
-    /// The next event, waiting up to `timeout` seconds (`None`: as long as
-    /// it takes); `None` if none came in time. Raises `ClosedError` once the
-    /// handle is closed and nothing is left.
-    #[pyo3(signature = (timeout = None))]
-    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Event>> {
-        finish(self.next_within(py, seconds(timeout)?)?)
-    }
-
-    /// The next event if one is waiting, without waiting; else `None`.
-    fn try_recv(&self, py: Python<'_>) -> Option<Event> {
+    fn try_next(&self, py: Python<'_>) -> Option<Event> {
         self.events.try_recv().ok().map(|e| Event::new(py, &e))
     }
 
-    /// Events as they come, stopping after `timeout` seconds without one.
-    fn iter(slf: Py<Self>, timeout: f64) -> PyResult<Until> {
-        Ok(Until {
-            source: Source::Events(slf),
-            timeout: seconds(Some(timeout))?,
-        })
-    }
-
-    /// How many events are waiting.
-    fn __len__(&self) -> usize {
+    fn waiting(&self) -> usize {
         self.events.len()
     }
-
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Event>> {
-        Ok(got(self.next_within(py, None)?))
-    }
 }
+
+receiving_methods!(Events, Event, Events);
 
 /// The answers to a request (from `to(...).request(...)`): iterating
 /// yields `(client_id, answer)` for each peer asked, in the order they
