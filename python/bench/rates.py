@@ -50,7 +50,7 @@ def read(host, workload, secs):
     channel = "small" if workload == "small" else "cam"
     child = subprocess.Popen([sys.executable, __file__, "--write", workload, host.local_addr, str(secs)])
     count, first, last, touched = 0, None, None, 0
-    while host.get("done") is None:
+    while host.get("done") is None and child.poll() is None:
         batch = host.get_all_timeout(channel, 0.2)
         if not batch:
             continue
@@ -62,7 +62,8 @@ def read(host, workload, secs):
             for msg in batch:
                 pixels = np.asarray(msg.image)
                 touched += int(pixels[0, 0, 0]) + int(pixels[-1, -1, -1])
-    child.wait()
+    if child.wait() != 0:
+        raise SystemExit(f"the writer failed (exit status {child.returncode})")
     dropped = host.channel_stats(channel).dropped
     return count, (last - first) if first else 0.0, dropped
 

@@ -323,10 +323,12 @@ sending_methods! { Handle;
         self.side.inbox().is_closed()
     }
 
+    /// The handle itself, for `with Host(...) as host:`.
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
+    /// Closes the handle (an exception in the block goes on).
     #[pyo3(signature = (*_exc))]
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
         self.close(py);
