@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -17,8 +17,8 @@ use crate::protocol::{
     encode_interest,
 };
 use crate::{
-    ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, Error, ErrorKind, Inbox,
-    Outgoing, Result, Target, To, WriteGuard,
+    ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, ClockEstimate, Error,
+    ErrorKind, Inbox, Outgoing, Result, Target, To, WriteGuard,
 };
 
 /// A client connected to a host.
@@ -510,6 +510,38 @@ impl ClientBuilder {
     /// (worth trying again), or another protocol version ([`Refusal`](crate::Refusal)).
     pub fn connect(self) -> Result<Client> {
         Client::connect(self)
+    }
+}
+
+/// Time: the client's estimate of its host's clock.
+impl Client {
+    /// This client's estimate of its host's clock (see [`ClockEstimate`]):
+    /// from the welcome's exchange, then its pings' (four quick ones after
+    /// each welcome, then one per heartbeat). `None` before the first
+    /// welcome. Never blocks.
+    ///
+    /// ```
+    /// # use socketengine::{Client, Host};
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+    /// let clock = client.clock().unwrap();
+    /// println!("host {} ns ahead, ± {:?}", clock.offset_ns(), clock.uncertainty());
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    pub fn clock(&self) -> Option<ClockEstimate> {
+        let estimate = self.inner.core.shared().clock.estimate()?;
+        Some(ClockEstimate::new(estimate))
+    }
+
+    /// The host's clock now, by this client's [estimate](Self::clock),
+    /// within its uncertainty: the time base of
+    /// [`Message::sent_at`](crate::Message::sent_at) and of the capture
+    /// times of images clients send (a client moves its own images'
+    /// capture times to the host's clock before they leave). `None`
+    /// before the first welcome. Never blocks.
+    pub fn host_time(&self) -> Option<SystemTime> {
+        let now = self.inner.core.shared().clock.host_now_ns()?;
+        Some(crate::clock::from_ns(now))
     }
 }
 

@@ -80,6 +80,10 @@ pub(crate) struct Config {
     /// side; `None`: plain TCP.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::Tls>,
+    /// Whether every message written carries its send time (host clock).
+    pub(crate) stamp_messages: bool,
+    /// Added to the handle's every reading of the system clock (tests only).
+    pub(crate) clock_skew_ns: i64,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -182,6 +186,8 @@ impl Default for Config {
             republish: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
+            stamp_messages: false,
+            clock_skew_ns: 0,
         }
     }
 }
@@ -902,6 +908,46 @@ impl HostBuilder {
 
 impl ClientBuilder {
     slow_consumer_setters!();
+}
+
+/// The time-stamping setter of both builders, written once (issue 14).
+macro_rules! clock_setters {
+    () => {
+        /// Puts the send time in every message this handle writes, data
+        /// and images (frame flag `0x08`: 8 bytes more per frame), on the
+        /// **host's** clock: a host's own, a client's by its
+        /// [clock estimate](crate::Client::clock) (a client that has none
+        /// yet sends its first messages without). Readers find it in
+        /// [`Message::sent_at`](crate::Message::sent_at), on any peer:
+        /// relays, routes and latched values keep it, and a received
+        /// message written on keeps its own. Off, frames are as they always
+        /// were; on, each is decoded on its own rather than in a run with
+        /// its neighbours (the cost is in the crate's `docs/PERFORMANCE.md`).
+        /// Default: off.
+        pub fn stamp_messages(mut self, on: bool) -> Self {
+            self.config.stamp_messages = on;
+            self
+        }
+    };
+}
+
+impl HostBuilder {
+    clock_setters!();
+}
+
+impl ClientBuilder {
+    clock_setters!();
+
+    /// Test hook: this client reads its clock `skew_ns` nanoseconds ahead
+    /// of the system's (behind if negative): its pings, its send times and
+    /// its conversions, as a client on another machine's clock would. An
+    /// image's capture time is taken to be a reading of this clock. Not
+    /// for production: the clock estimate is what copes with real skew.
+    #[doc(hidden)]
+    pub fn clock_skew(mut self, skew_ns: i64) -> Self {
+        self.config.clock_skew_ns = skew_ns;
+        self
+    }
 }
 
 #[cfg(feature = "tls")]

@@ -49,6 +49,29 @@ impl Core {
         self.upstream.as_ref()
     }
 
+    /// The send time a write carries, if this handle stamps its messages:
+    /// on the host's clock (a host's own; a client's by its estimate, none
+    /// before it has one).
+    pub(crate) fn stamp_ns(&self) -> Option<u64> {
+        let shared = self.shared();
+        if !shared.config.stamp_messages {
+            return None;
+        }
+        match self.upstream {
+            None => Some(shared.clock.now_ns()),
+            Some(_) => shared.clock.host_now_ns(),
+        }
+    }
+
+    /// A time this handle read from its clock (an image's capture time),
+    /// on the host's clock: a host's as it is, a client's by its estimate.
+    pub(crate) fn to_host_ns(&self, local_ns: u64) -> u64 {
+        match self.upstream {
+            None => local_ns,
+            Some(_) => self.shared().clock.to_host_ns(local_ns),
+        }
+    }
+
     /// Waits until everything queued so far to every connection has been
     /// handed to the kernel. A client reports a closed connection; a host
     /// skips clients that leave meanwhile.

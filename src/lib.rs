@@ -165,6 +165,40 @@
 //! # Ok::<(), socketengine::Error>(())
 //! ```
 //!
+//! ## Time
+//!
+//! The host's clock is every peer's time base. Each client estimates its
+//! offset to it, NTP-style, from the exchanges it makes anyway (its hello
+//! and the welcome, four quick pings after it, then one ping per heartbeat),
+//! filtered (the tightest of the last eight; impossible pongs rejected):
+//! [`Client::clock`] gives a [`ClockEstimate`] (offset, round trip,
+//! uncertainty), [`Client::host_time`] the host's clock now. With
+//! [`ClientBuilder::stamp_messages`] (or the host's), every message carries
+//! its send time on the host's clock ([`Message::sent_at`]), kept through
+//! relays and routes; a client moves its images' capture times to the
+//! host's clock before they leave.
+//!
+//! ```
+//! use socketengine::{Client, Host};
+//! use std::time::Duration;
+//!
+//! let host = Host::builder().addr("127.0.0.1:0").start()?;
+//! let arm = Client::builder()
+//!     .addr(host.local_addr().to_string())
+//!     .stamp_messages(true)
+//!     .connect()?;
+//! let clock = arm.clock().expect("an estimate from the welcome");
+//! println!("offset {} ns ± {:?}", clock.offset_ns(), clock.uncertainty());
+//!
+//! let poses = host.subscribe("pose");
+//! arm.write_lock("pose", "x=1")?;
+//! let msg = poses.recv_timeout(Duration::from_secs(5)).unwrap();
+//! // How long it took, on the host's clock (within the clocks' uncertainty).
+//! let age = host.host_time().duration_since(msg.sent_at().unwrap());
+//! assert!(age.unwrap_or_default() < Duration::from_secs(5));
+//! # Ok::<(), socketengine::Error>(())
+//! ```
+//!
 //! ## Staying up
 //!
 //! * **Bad input** closes one connection with a typed [`Event::Error`] (see
@@ -218,6 +252,7 @@
 
 mod auth;
 mod client;
+mod clock;
 #[cfg(feature = "serde")]
 mod command;
 mod config;
@@ -251,6 +286,7 @@ mod typed;
 
 pub use auth::{Auth, Credential, Permissions, Verifier};
 pub use client::Client;
+pub use clock::ClockEstimate;
 #[cfg(feature = "serde")]
 pub use command::{COMMAND_CHANNEL, Command, Commands};
 pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, NamePolicy, Relay};

@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(got, spec_decode(stream, max), "decoder and spec disagree");
 
     for frame in &got.frames {
-        let plain = frame.route.is_none() && frame.origin.is_none() && !frame.mirror;
+        let plain = frame.route.is_none()
+            && frame.origin.is_none()
+            && !frame.mirror
+            && frame.sent_at.is_none();
         if frame.kind != Kind::Data || !plain {
             continue;
         }

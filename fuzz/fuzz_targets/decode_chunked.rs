@@ -150,6 +150,7 @@ fuzz_target!(|data: &[u8]| {
                             (true, true)
                         );
                         assert!(!frame.mirror, "fast path on a mirrored frame");
+                        assert_eq!(frame.sent_at, None, "fast path on a stamped frame");
                         assert_eq!(before - buf.len(), end, "fast path frame end");
                     }
                     frames.push(frame);

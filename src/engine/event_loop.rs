@@ -220,8 +220,9 @@ impl EventLoop {
             .min()
     }
 
-    /// Pings connections silent for a heartbeat interval and closes those
-    /// silent for the idle timeout.
+    /// Pings connections silent for a heartbeat interval (a client its host
+    /// every interval: its clock estimate rides on the pongs) and closes
+    /// those silent for the idle timeout.
     fn heartbeat(&mut self, now: Instant) {
         let Some(interval) = self.shared.config.heartbeat else {
             return;
@@ -244,8 +245,8 @@ impl EventLoop {
             let silent = open.peer.silent_for(now);
             if silent >= idle_timeout {
                 dead.push(Token(FIRST_CONN + index));
-            } else if silent >= interval {
-                open.ping();
+            } else {
+                open.heartbeat(silent >= interval, &self.shared);
             }
         }
         for token in dead {

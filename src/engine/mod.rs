@@ -5,6 +5,7 @@
 //! [`Peer`]. The loop never runs user code.
 
 mod admit;
+mod clock;
 mod connection;
 mod event_loop;
 mod farewell;
@@ -152,6 +153,8 @@ pub(crate) struct Shared {
     pub(crate) incomplete: image_rx::Incomplete,
     /// A client's own latest writes to send again to a restarted host.
     pub(crate) republish: republish::Republish,
+    /// This handle's clock and, on a client, its estimate of the host's.
+    pub(crate) clock: clock::HandleClock,
 }
 
 impl Shared {
@@ -172,6 +175,7 @@ impl Shared {
             });
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
         let config_republish = config.republish.clone();
+        let clock = clock::HandleClock::new(config.clock_skew_ns);
         Shared {
             store,
             registry: Registry::default(),
@@ -188,6 +192,7 @@ impl Shared {
             stopped: AtomicBool::new(false),
             incomplete: image_rx::Incomplete::default(),
             republish: republish::Republish::new(config_republish),
+            clock,
         }
     }
 

@@ -229,6 +229,8 @@ impl EventLoop {
         if !self.connect_done(token) {
             return;
         }
+        // Before it leaves: the welcome's exchange starts here.
+        self.shared.clock.hello_sent();
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
@@ -312,7 +314,14 @@ impl EventLoop {
             ClientId(welcome.client_id),
             self.conn_mut(token).map(|c| c.addr),
         );
+        // Without heartbeats a client sends no pings: the welcome's exchange
+        // is all its estimate has.
+        let quick_ping = self.shared.clock.welcomed(welcome.host_time_ns)
+            && self.shared.config.heartbeat.is_some();
         self.reopen(token, client, now);
+        if quick_ping {
+            self.ping_host(token);
+        }
         if let (true, Some(dial)) = (restarted, &self.client) {
             self.shared.republish.send_all(&dial.peer);
         }
@@ -394,6 +403,19 @@ impl EventLoop {
 }
 
 impl EventLoop {
+    /// Pings the host now, if the connection at `token` is open: the first
+    /// quick ping of the clock estimate, right after the welcome.
+    fn ping_host(&mut self, token: Token) {
+        let shared = Arc::clone(&self.shared);
+        if let Some(Conn {
+            state: State::Open(open),
+            ..
+        }) = self.conn_mut(token)
+        {
+            open.ping(&shared);
+        }
+    }
+
     /// Whether the client's TCP connect at `token` is done: on an error the
     /// attempt is closed with it; not yet (a spurious wake-up) waits for the
     /// next one.

@@ -63,6 +63,7 @@ mod tests {
             route: None,
             origin: None,
             mirror: false,
+            sent_at: None,
             encoding: crate::protocol::Encoding::Bytes,
             payload: Bytes::from_static(payload),
         }

@@ -4,7 +4,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::frame::{
-    self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Kind, KindCode, LEN_PREFIX, Route,
+    self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, FLAG_SENT_AT, Frame, Kind, KindCode, LEN_PREFIX,
+    Route,
 };
 use super::{ChannelName, DecodeError, Encoding, FLAG_ENCODING};
 
@@ -178,6 +179,7 @@ impl Decoder {
             route: head.route,
             origin: head.origin,
             mirror: head.mirror,
+            sent_at: head.sent_at,
             encoding: head.encoding,
             payload: bytes::Bytes::new(),
         };
@@ -236,6 +238,7 @@ impl Decoder {
             route: head.route,
             origin: head.origin,
             mirror: head.mirror,
+            sent_at: head.sent_at,
             encoding: head.encoding,
             payload: buf.split_to(len - head.len).freeze(),
         }))
@@ -408,6 +411,9 @@ fn head_len(body: &[u8]) -> Option<usize> {
     if flags & FLAG_ORIGIN != 0 {
         pos += 8;
     }
+    if flags & FLAG_SENT_AT != 0 {
+        pos += 8;
+    }
     pos += KindCode::from_code(code)?.fields_len();
     (pos <= body.len()).then_some(pos)
 }
@@ -419,6 +425,7 @@ struct Head {
     route: Option<Route>,
     origin: Option<u64>,
     mirror: bool,
+    sent_at: Option<u64>,
     encoding: Encoding,
     /// Bytes of the body before the payload.
     len: usize,
@@ -441,18 +448,8 @@ fn parse_head(body: &[u8]) -> Result<Head, DecodeError> {
             Some(route)
         }
     };
-    let origin = match flags & FLAG_ORIGIN {
-        0 => None,
-        _ => {
-            let b = body
-                .get(pos..pos + 8)
-                .ok_or(DecodeError::Truncated("origin"))?;
-            pos += 8;
-            Some(u64::from_le_bytes([
-                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-            ]))
-        }
-    };
+    let origin = optional_u64(body, &mut pos, flags & FLAG_ORIGIN, "origin")?;
+    let sent_at = optional_u64(body, &mut pos, flags & FLAG_SENT_AT, "send time")?;
     let code = frame::parse_code(code)?;
     // Checked with the head already; the body's parse does not depend on it.
     let encoding = frame::check_flags(code, flags)?;
@@ -466,7 +463,28 @@ fn parse_head(body: &[u8]) -> Result<Head, DecodeError> {
         route,
         origin,
         mirror: flags & FLAG_MIRROR != 0,
+        sent_at,
         encoding,
         len: pos + fields_len,
     })
+}
+
+/// The `u64` at `pos` in `body` if `flag` (a flags bit, masked) is set,
+/// moving `pos` past it; `None` if not.
+fn optional_u64(
+    body: &[u8],
+    pos: &mut usize,
+    flag: u8,
+    field: &'static str,
+) -> Result<Option<u64>, DecodeError> {
+    if flag == 0 {
+        return Ok(None);
+    }
+    let b = body
+        .get(*pos..*pos + 8)
+        .ok_or(DecodeError::Truncated(field))?;
+    *pos += 8;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(b);
+    Ok(Some(u64::from_le_bytes(word)))
 }

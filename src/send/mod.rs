@@ -13,6 +13,7 @@ pub use target::{Target, WriteGuard};
 
 use bytes::{Bytes, BytesMut};
 
+use crate::handle::Core;
 use crate::protocol::{Encoding, Header, ImageMeta, Kind};
 use crate::{Image, Message, Result};
 
@@ -29,6 +30,13 @@ pub struct Payload {
     image: Option<ImageMeta>,
     /// How the bytes are encoded (always `Bytes` for an image).
     encoding: Encoding,
+    /// The send time its frame carries (host clock): a received message's
+    /// own, or the writer's stamp ([`timed`](Self::timed)).
+    sent_at: Option<u64>,
+    /// Whether its times are on the host's clock already: a received
+    /// message's, or one [`timed`](Self::timed) once; a client's own image
+    /// has its capture time on the client's clock until then.
+    host_times: bool,
 }
 
 impl Payload {
@@ -53,6 +61,8 @@ impl Payload {
             bytes: bytes.into(),
             image: None,
             encoding,
+            sent_at: None,
+            host_times: false,
         }
     }
 
@@ -78,10 +88,30 @@ impl Payload {
 
     /// The frame header that carries it on `channel`.
     fn header<'a>(&self, channel: &'a str) -> Header<'a> {
-        match self.image {
+        let header = match self.image {
             Some(meta) => Header::new(Kind::Image(meta), channel),
             None => Header::data(channel).with_encoding(self.encoding),
+        };
+        header.with_sent_at(self.sent_at)
+    }
+
+    /// The payload as `core` sends it: with its send time when the handle
+    /// [stamps its messages](crate::ClientBuilder::stamp_messages) (a
+    /// received message sent on keeps its own), and, from a client, an
+    /// image's capture time moved to the host's clock by the client's
+    /// estimate. Done once: a payload timed already is left as it is.
+    pub(crate) fn timed(mut self, core: &Core) -> Payload {
+        if self.host_times {
+            return self;
         }
+        self.host_times = true;
+        if self.sent_at.is_none() {
+            self.sent_at = core.stamp_ns();
+        }
+        if let Some(meta) = &mut self.image {
+            meta.timestamp_ns = core.to_host_ns(meta.timestamp_ns);
+        }
+        self
     }
 }
 
@@ -118,6 +148,8 @@ impl Outgoing for &Image {
             bytes: self.data().clone(),
             image: Some(self.meta()),
             encoding: Encoding::Bytes,
+            sent_at: None,
+            host_times: false,
         })
     }
 }
@@ -130,13 +162,17 @@ impl Outgoing for Image {
 
 /// A received message, sent on as it came: an image stays an image (its
 /// geometry, sequence number and capture time), bytes stay bytes of the
-/// encoding they declared. The payload is shared, not copied.
+/// encoding they declared, and its send time stays its own. The payload is
+/// shared, not copied.
 impl Outgoing for &Message {
     fn into_outgoing(self) -> Result<Payload> {
         Ok(Payload {
             bytes: self.payload().clone(),
             image: self.image_meta().copied(),
             encoding: self.encoding(),
+            sent_at: self.sent_at_ns(),
+            // Whatever came in is on the host's clock already.
+            host_times: true,
         })
     }
 }
@@ -144,10 +180,13 @@ impl Outgoing for &Message {
 impl Outgoing for Message {
     fn into_outgoing(self) -> Result<Payload> {
         let (image, encoding) = (self.image_meta().copied(), self.encoding());
+        let sent_at = self.sent_at_ns();
         Ok(Payload {
             bytes: self.into_payload(),
             image,
             encoding,
+            sent_at,
+            host_times: true,
         })
     }
 }

@@ -210,6 +210,14 @@ pub(crate) fn fake_host(welcome: Welcome) -> (SocketAddr, JoinHandle<TcpStream>)
 
 /// As [`fake_host`], answering the hello with `answer`, whatever it is.
 pub(crate) fn fake_peer(answer: Vec<u8>) -> (SocketAddr, JoinHandle<TcpStream>) {
+    fake_peer_with(move || answer)
+}
+
+/// As [`fake_peer`], answering the hello with what `answer` makes once the
+/// hello is in (a welcome with the clock read then).
+pub(crate) fn fake_peer_with(
+    answer: impl FnOnce() -> Vec<u8> + Send + 'static,
+) -> (SocketAddr, JoinHandle<TcpStream>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake host");
     let addr = listener.local_addr().expect("fake host addr");
     listener
@@ -229,7 +237,7 @@ pub(crate) fn fake_peer(answer: Vec<u8>) -> (SocketAddr, JoinHandle<TcpStream>) 
         stream.read_exact(&mut name).expect("read hello name");
         let mut token = vec![0u8; usize::from(name[name.len() - 1]) + 1];
         stream.read_exact(&mut token).expect("read hello token");
-        stream.write_all(&answer).expect("send answer");
+        stream.write_all(&answer()).expect("send answer");
         stream
     });
     (addr, thread)

@@ -446,6 +446,7 @@ impl Peer {
             let header = Header {
                 origin,
                 encoding: msg.encoding(),
+                sent_at: msg.sent_at_ns(),
                 ..Header::new(kind, channel)
             };
             // `queue` counts a refusal for lack of room.

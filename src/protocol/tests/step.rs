@@ -64,6 +64,8 @@ fn table() -> Vec<(&'static str, Option<&'static str>, Vec<Frame>, Vec<Step>)> {
     routed.route = Some(Route::All);
     let mut relayed = data("pose", b"o");
     relayed.origin = Some(9);
+    let mut stamped = data("pose", b"t");
+    stamped.sent_at = Some(1_700_000_000_000_000_000);
     vec![
         ("nothing", None, vec![], vec![end.clone()]),
         (
@@ -88,6 +90,23 @@ fn table() -> Vec<(&'static str, Option<&'static str>, Vec<Frame>, Vec<Step>)> {
             "routing fields end the run",
             Some("pose"),
             vec![data("pose", b"a"), routed, relayed, data("pose", b"b")],
+            vec![
+                Step::Run(1),
+                Step::Frame(d),
+                Step::Frame(d),
+                Step::Run(1),
+                end.clone(),
+            ],
+        ),
+        (
+            "a send time ends the run: stamped frames come one by one",
+            Some("pose"),
+            vec![
+                data("pose", b"a"),
+                stamped.clone(),
+                stamped,
+                data("pose", b"b"),
+            ],
             vec![
                 Step::Run(1),
                 Step::Frame(d),
