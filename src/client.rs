@@ -17,8 +17,8 @@ use crate::protocol::{
     encode_interest,
 };
 use crate::{
-    ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, ClockEstimate, Error,
-    ErrorKind, Inbox, Outgoing, Result, Target, To, WriteGuard,
+    ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, ClockEstimate, ConnectionState,
+    Error, ErrorKind, Inbox, Outgoing, Result, Target, To, WriteGuard,
 };
 
 /// A client connected to a host.
@@ -65,8 +65,10 @@ impl Client {
         ClientBuilder::default()
     }
 
+    /// Starts a client on `builder`: `wait`, for its first connection
+    /// (whose failure is the error); or not, redialing until the host answers.
     #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-    pub(crate) fn connect(mut builder: ClientBuilder) -> Result<Client> {
+    fn dial(mut builder: ClientBuilder, wait: bool) -> Result<Client> {
         // The host's certificate must be valid for the host part of the
         // address as given (unless a server name was set).
         #[cfg(feature = "tls")]
@@ -91,11 +93,15 @@ impl Client {
             addr: resolve(&builder.addr).map_err(connect_err)?,
             name: builder.name.clone(),
             timeout: builder.connect_timeout,
-            reconnect: builder.reconnect,
+            reconnect: match wait {
+                true => builder.reconnect,
+                false => builder.reconnect.or(ClientBuilder::default().reconnect),
+            },
             redial_after_kick: builder.redial_after_kick,
         };
         let shared = Arc::new(Shared::new(builder.config));
         let (first_tx, first) = crossbeam_channel::bounded(1);
+        let first_tx = wait.then_some(first_tx);
         let mut host = None;
         let engine = Engine::spawn("socketengine-client", Arc::clone(&shared), |notifier, _| {
             let dial = Dial::new(target, &shared, notifier, first_tx);
@@ -107,9 +113,12 @@ impl Client {
         let host = host.ok_or(ErrorKind::Closed)?;
         // The loop fails the attempt at its deadline, and drops the sender if
         // it stops, so this wait is bounded by the connect timeout.
-        let opened = first
-            .recv()
-            .unwrap_or_else(|_| Err(ErrorKind::Closed.into()));
+        let opened = match wait {
+            true => first
+                .recv()
+                .unwrap_or_else(|_| Err(ErrorKind::Closed.into())),
+            false => Ok(()),
+        };
         if let Err(err) = opened {
             engine.shutdown();
             return Err(match err.into_kind() {
@@ -510,6 +519,76 @@ impl ClientBuilder {
     /// (worth trying again), or another protocol version ([`Refusal`](crate::Refusal)).
     pub fn connect(self) -> Result<Client> {
         Client::connect(self)
+    }
+}
+
+/// Starting without waiting, and the connection's state (for [`Hosts`](crate::Hosts)).
+impl Client {
+    pub(crate) fn connect(builder: ClientBuilder) -> Result<Client> {
+        Client::dial(builder, true)
+    }
+
+    /// Where the connection to the host is. Never blocks.
+    ///
+    /// ```
+    /// # use socketengine::{Client, ConnectionState, Host};
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+    /// assert_eq!(client.state(), ConnectionState::Connected);
+    /// client.close();
+    /// assert_eq!(client.state(), ConnectionState::Closed);
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    pub fn state(&self) -> ConnectionState {
+        let host = self.host();
+        if self.inner.core.is_stopped() || host.is_closed() {
+            return ConnectionState::Closed;
+        }
+        match (host.is_connected(), host.id()) {
+            (true, _) => ConnectionState::Connected,
+            // The first welcome gives the client its id.
+            (false, ClientId::HOST) => ConnectionState::Connecting,
+            (false, _) => ConnectionState::Reconnecting,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Starts the client without waiting for its host: the event loop
+    /// dials at once and, whatever fails (nothing listening, no answer
+    /// within the [connect timeout](Self::connect_timeout), a refusal),
+    /// tries again with the [reconnection](Self::reconnect) backoff
+    /// (reconnection is on for such a client, with the default backoff if
+    /// it was turned off) until the host answers. Returns at once. Until
+    /// the first welcome the client's [`state`](Client::state) is
+    /// [`Connecting`](ConnectionState::Connecting), its
+    /// [`id`](Client::id) is [`ClientId::HOST`] (the host has not given it
+    /// one yet), unlocked writes fail with `NotConnected` and locked ones
+    /// wait for the connection within their timeout; each failed attempt
+    /// is an [`Event::Error`](crate::Event::Error), each wait an
+    /// [`Event::Reconnecting`](crate::Event::Reconnecting). This is how
+    /// [`Hosts`](crate::Hosts) starts each of its clients.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use socketengine::{Client, ConnectionState};
+    ///
+    /// // Nothing listens there yet: the client keeps trying.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let client = Client::builder().addr(format!("127.0.0.1:{port}")).start()?;
+    /// assert_eq!(client.state(), ConnectionState::Connecting);
+    /// assert!(client.write("pose", "x").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What fails before any dialing: an address that does not resolve
+    /// ([`ErrorKind::Connect`](crate::ErrorKind::Connect)), a name over 255
+    /// bytes, TLS settings that do not fit the address.
+    pub fn start(self) -> Result<Client> {
+        Client::dial(self, false)
     }
 }
 

@@ -201,6 +201,25 @@ impl DisconnectReason {
     }
 }
 
+/// Where a client's connection to its host is: [`Client::state`](crate::Client::state),
+/// and per host in [`Hosts`](crate::Hosts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Not connected yet: the first attempt is under way (for a client
+    /// [started](crate::ClientBuilder::start) without waiting, the attempts
+    /// until the host first answers).
+    Connecting,
+    /// Connected: writes go out.
+    Connected,
+    /// The connection was lost and the client is redialing.
+    Reconnecting,
+    /// Closed for good: the application closed the client, or the host
+    /// kicked it (and it does not redial after a kick), gave its name to
+    /// another connection, or the connection was lost with reconnection off.
+    Closed,
+}
+
 /// The kind of a [`DisconnectReason`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -199,6 +199,41 @@
 //! # Ok::<(), socketengine::Error>(())
 //! ```
 //!
+//! ## Many hosts
+//!
+//! [`Hosts`] is a client side connected to several hosts at once, each
+//! under a key (its address, or a name of yours), each with its own
+//! [`Client`] built from one template: add and remove hosts while running,
+//! write to all of them ([`Hosts::write`], each host's result), read each
+//! host's store ([`Hosts::get`]) or one subscription merged across them
+//! that yields each message with its host's key ([`Hosts::subscribe`]).
+//! Each client dials on its own ([`ClientBuilder::start`]), so a host that
+//! is down or never answers holds up nobody and is connected when it comes
+//! up; [`Hosts::state`] says where each is ([`ConnectionState`]).
+//!
+//! ```
+//! use socketengine::{Client, ConnectionState, Host, Hosts};
+//! use std::time::Duration;
+//!
+//! let up = Host::builder().addr("127.0.0.1:0").start()?;
+//! let nowhere = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?; // nothing listens
+//! let hosts = Hosts::from_map(
+//!     Client::builder().name("pocket"),
+//!     [("up", up.local_addr().to_string()), ("later", nowhere.to_string())],
+//! )?;
+//! assert_eq!(hosts.state("later"), Some(ConnectionState::Connecting));
+//! let merged = hosts.subscribe("cmd");
+//! # let deadline = std::time::Instant::now() + Duration::from_secs(5);
+//! # while hosts.state("up") != Some(ConnectionState::Connected) {
+//! #     assert!(std::time::Instant::now() < deadline);
+//! #     std::thread::yield_now();
+//! # }
+//! up.write_lock("cmd", "go")?;
+//! let (key, msg) = merged.recv_timeout(Duration::from_secs(5)).unwrap();
+//! assert_eq!((key.as_str(), &msg.payload()[..]), ("up", &b"go"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Staying up
 //!
 //! * **Bad input** closes one connection with a typed [`Event::Error`] (see
@@ -260,6 +295,7 @@ mod engine;
 mod error;
 mod handle;
 mod host;
+mod hosts;
 mod hub;
 mod id;
 mod image;
@@ -294,11 +330,13 @@ pub use error::{
     Action, Error, ErrorKind, RecvError, RecvTimeoutError, Refusal, Result, TryRecvError,
 };
 pub use host::Host;
+pub use hosts::{HostResults, Hosts, HostsSubscription};
 pub use id::ClientId;
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
 pub use info::{
-    AdmissionStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode, DisconnectReason, Event,
+    AdmissionStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode, ConnectionState,
+    DisconnectReason, Event,
 };
 pub use protocol::Encoding;
 pub use send::{Outgoing, Payload, Target, WriteGuard};

@@ -66,18 +66,20 @@ pub(crate) struct Dial {
     /// proofs of nonces a peer chooses, one after another).
     challenged: bool,
     /// Where the first attempt's outcome goes (`connect` waits for it); taken
-    /// when sent, so only later attempts are retried.
+    /// when sent, so only later attempts are retried. `None` for a client
+    /// started without waiting: every failed attempt is retried.
     first: Option<Sender<Result<()>>>,
 }
 
 impl Dial {
     /// A client that dials `target` as soon as its loop runs, and reports the
-    /// first attempt's outcome on `first`.
+    /// first attempt's outcome on `first` (if given; if not, it redials
+    /// until an attempt succeeds, as after a lost connection).
     pub(crate) fn new(
         target: DialTarget,
         shared: &Shared,
         notifier: &Notifier,
-        first: Sender<Result<()>>,
+        first: Option<Sender<Result<()>>>,
     ) -> Dial {
         let config = &shared.config;
         let parts = PeerParts {
@@ -106,7 +108,7 @@ impl Dial {
             resume: None,
             host_epoch: None,
             challenged: false,
-            first: Some(first),
+            first,
         }
     }
 

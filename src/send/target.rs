@@ -637,7 +637,7 @@ fn lock_each(
 
 /// An error of `kind` that hands `payload`'s bytes back.
 impl Payload {
-    pub(super) fn refused(&self, kind: ErrorKind) -> Error {
+    pub(crate) fn refused(&self, kind: ErrorKind) -> Error {
         Error::new(kind).with_payload(self.bytes.clone())
     }
 }

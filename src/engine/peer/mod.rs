@@ -615,6 +615,11 @@ impl Peer {
         self.waiters.load(Ordering::Acquire) > 0
     }
 
+    /// Whether the peer is closed for good: no reconnection will reopen it.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.out.lock().link, out::Link::Closed)
+    }
+
     /// Marks the peer closed: queued frames are dropped and waiting writers fail.
     pub(crate) fn close(&self) {
         self.shut(false);
