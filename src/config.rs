@@ -921,8 +921,8 @@ macro_rules! clock_setters {
         /// [`Message::sent_at`](crate::Message::sent_at), on any peer:
         /// relays, routes and latched values keep it, and a received
         /// message written on keeps its own. Off, frames are as they always
-        /// were; on, each is decoded on its own rather than in a run with
-        /// its neighbours (the cost is in the crate's `docs/PERFORMANCE.md`).
+        /// were; on, each costs a clock read and 8 bytes (the cost on a
+        /// stream of small messages is in the crate's `docs/PERFORMANCE.md`).
         /// Default: off.
         pub fn stamp_messages(mut self, on: bool) -> Self {
             self.config.stamp_messages = on;

@@ -49,12 +49,18 @@ impl Core {
         self.upstream.as_ref()
     }
 
+    /// Whether this handle stamps its messages.
+    #[inline]
+    pub(crate) fn stamps(&self) -> bool {
+        self.shared().config.stamp_messages
+    }
+
     /// The send time a write carries, if this handle stamps its messages:
     /// on the host's clock (a host's own; a client's by its estimate, none
     /// before it has one).
     pub(crate) fn stamp_ns(&self) -> Option<u64> {
         let shared = self.shared();
-        if !shared.config.stamp_messages {
+        if !self.stamps() {
             return None;
         }
         match self.upstream {

@@ -3,6 +3,8 @@
 //! ([`ClockSync`](crate::protocol::ClockSync)), fed by the loop: the
 //! welcome's exchange, the quick pings after it and the heartbeat's pings.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use parking_lot::Mutex;
 
 use crate::protocol::{ClockSample, ClockSync, Estimate};
@@ -15,9 +17,19 @@ pub(crate) struct HandleClock {
     /// (`ClientBuilder::clock_skew`), which play a client on another clock.
     skew_ns: i64,
     /// Written by the loop (welcome, pings, pongs), read by any thread that
-    /// asks the time or stamps a write: a mutex held for a few comparisons.
+    /// asks for the estimate: a mutex held for a few comparisons.
     state: Mutex<State>,
+    /// The correction to the host's clock (`Estimate::correction_ns`) as of
+    /// the last exchange, or [`NO_ESTIMATE`]: what stamping a write and
+    /// converting a time read, one atomic load instead of the mutex and
+    /// the filter (measured in `docs/PERFORMANCE.md`).
+    correction_ns: AtomicI64,
 }
+
+/// [`HandleClock::correction_ns`] before the first exchange (a correction
+/// of -292 years is none a filter gives: offsets are checked to fit an
+/// `i64` both ways, and this is its one value with no negation).
+const NO_ESTIMATE: i64 = i64::MIN;
 
 #[derive(Debug, Default)]
 struct State {
@@ -31,6 +43,7 @@ impl HandleClock {
         HandleClock {
             skew_ns,
             state: Mutex::default(),
+            correction_ns: AtomicI64::new(NO_ESTIMATE),
         }
     }
 
@@ -57,6 +70,7 @@ impl HandleClock {
             received_ns: now,
         };
         state.sync.restart(sample);
+        self.update(&state, now);
         state.sync.take_quick()
     }
 
@@ -73,8 +87,19 @@ impl HandleClock {
         let now = self.now_ns();
         let mut state = self.state.lock();
         // A rejected pong leaves the estimate as it was; the estimate counts it.
-        let _ = state.sync.on_pong(ping_sent_ns, host_ns, now);
+        if state.sync.on_pong(ping_sent_ns, host_ns, now).is_ok() {
+            self.update(&state, now);
+        }
         state.sync.take_quick()
+    }
+
+    /// Caches the correction of the estimate at `now`.
+    fn update(&self, state: &State, now: u64) {
+        let correction = state
+            .sync
+            .estimate(now)
+            .map_or(NO_ESTIMATE, |e| e.correction_ns());
+        self.correction_ns.store(correction, Ordering::Release);
     }
 
     /// A client's estimate now; `None` before its first exchange.
@@ -83,17 +108,26 @@ impl HandleClock {
         self.state.lock().sync.estimate(now)
     }
 
-    /// `local_ns` on the host's clock by a client's estimate (as it is
-    /// without one).
+    /// `local_ns` on the host's clock by a client's estimate as of its
+    /// last exchange (as it is without one; 0, no time, stays 0).
     pub(crate) fn to_host_ns(&self, local_ns: u64) -> u64 {
-        self.estimate()
-            .map_or(local_ns, |estimate| estimate.to_host_ns(local_ns))
+        match self.correction() {
+            Some(correction) if local_ns != 0 => local_ns.saturating_add_signed(correction),
+            _ => local_ns,
+        }
     }
 
-    /// The host's clock now by a client's estimate; `None` before one.
+    /// The host's clock now by a client's estimate as of its last
+    /// exchange; `None` before one.
     pub(crate) fn host_now_ns(&self) -> Option<u64> {
-        let now = self.now_ns();
-        let estimate = self.state.lock().sync.estimate(now)?;
-        Some(estimate.to_host_ns(now))
+        let correction = self.correction()?;
+        Some(self.now_ns().saturating_add_signed(correction))
+    }
+
+    fn correction(&self) -> Option<i64> {
+        match self.correction_ns.load(Ordering::Acquire) {
+            NO_ESTIMATE => None,
+            correction => Some(correction),
+        }
     }
 }

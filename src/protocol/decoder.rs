@@ -35,9 +35,9 @@ pub enum Decoded {
     /// A whole frame, its payload split off the buffer (not copied).
     Frame(Frame),
     /// Consecutive plain data frames (no routing fields) on the caller's
-    /// current channel, all declaring one encoding, split off the buffer as
-    /// one piece: per frame, a few comparisons and a span, no allocation and
-    /// no second name check.
+    /// current channel, all declaring one encoding, and all carrying a send
+    /// time or none, split off the buffer as one piece: per frame, a few
+    /// comparisons and a span, no allocation and no second name check.
     Run {
         /// The frames' bytes, headers included.
         chunk: Bytes,
@@ -45,6 +45,9 @@ pub enum Decoded {
         spans: Vec<(u32, u32)>,
         /// The encoding every frame of the run declares.
         encoding: Encoding,
+        /// Whether every frame carries a send time: the 8 bytes before its
+        /// payload ([`sent_at_before`]).
+        stamped: bool,
     },
     /// An image or image-chunk frame whose header is in and whose payload is
     /// not all in. `frame` carries the header fields and, as its payload, the
@@ -245,23 +248,24 @@ impl Decoder {
     }
 
     /// If `buf` starts with a whole plain data frame (no routing fields) on
-    /// `channel` whose flags byte is `flags` (an encoding's bits, checked by
-    /// the caller), returns where its payload starts and where the frame
-    /// ends, consuming nothing; otherwise `None`, and
-    /// [`decode`](Self::decode) takes over (and reports any error).
+    /// `channel` whose flags byte is `flags` (an encoding's bits and the
+    /// send-time bit, checked by the caller), returns where its payload
+    /// starts and where the frame ends, consuming nothing; otherwise `None`,
+    /// and [`decode`](Self::decode) takes over (and reports any error).
     ///
     /// It makes the same checks as `decode` (a length within the maximum, the
     /// kind, the flags, the name), but compares the name with one already
     /// validated instead of validating it again, and splits nothing off.
     fn plain_data(&self, buf: &[u8], channel: &ChannelName, flags: u8) -> Option<(usize, usize)> {
         let name = channel.as_str().as_bytes();
-        let start = LEN_PREFIX + 3 + name.len();
+        let name_end = LEN_PREFIX + 3 + name.len();
+        let start = name_end + if flags & FLAG_SENT_AT != 0 { 8 } else { 0 };
         let head = buf.get(..start)?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let plain =
             head[4] == KindCode::Data.code() && head[5] == flags && head[6] as usize == name.len();
         let fits = len <= self.max_frame && len >= start - LEN_PREFIX;
-        if self.state != State::Head || !plain || !fits || &head[LEN_PREFIX + 3..] != name {
+        if self.state != State::Head || !plain || !fits || &head[LEN_PREFIX + 3..name_end] != name {
             return None;
         }
         let end = LEN_PREFIX + len;
@@ -321,11 +325,11 @@ impl Decoder {
     }
 
     /// The plain data frames on `channel` at the front of `buf`, if any: all
-    /// with the first one's flags, which may declare an encoding and nothing
-    /// else.
+    /// with the first one's flags, which may declare an encoding and a send
+    /// time and nothing else.
     fn run(&self, buf: &mut BytesMut, channel: &ChannelName) -> Option<Decoded> {
         let flags = *buf.get(LEN_PREFIX + 1)?;
-        if flags & !FLAG_ENCODING != 0 {
+        if flags & !(FLAG_ENCODING | FLAG_SENT_AT) != 0 {
             return None;
         }
         let encoding = Encoding::from_flags(KindCode::Data, flags).ok()?;
@@ -347,6 +351,7 @@ impl Decoder {
             chunk,
             spans,
             encoding,
+            stamped: flags & FLAG_SENT_AT != 0,
         })
     }
 
@@ -397,6 +402,18 @@ impl Decoder {
         self.state = State::Body { len };
         Ok(Some(len))
     }
+}
+
+/// The send time of a frame of a stamped [`Decoded::Run`] whose payload
+/// starts at `start` in `chunk`: the 8 bytes before it.
+///
+/// # Panics
+///
+/// If `start` is less than 8 or past `chunk`: not a span of a stamped run.
+pub fn sent_at_before(chunk: &[u8], start: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&chunk[start - 8..start]);
+    u64::from_le_bytes(word)
 }
 
 /// Bytes of header fields at the front of a body whose first bytes (at most the

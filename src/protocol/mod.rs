@@ -557,7 +557,7 @@ pub use control::{
     MAX_INTEREST, OP_INTEREST, OP_JOIN, OP_LEAVE, OP_ROOMS, OP_UNDELIVERED, ROOMS_CHANNEL,
     Undelivered, decode_interest, decode_rooms, encode_interest, encode_rooms, room_name,
 };
-pub use decoder::{Decoded, Decoder, Need};
+pub use decoder::{Decoded, Decoder, Need, sent_at_before};
 pub use encoding::{Encoding, FLAG_ENCODING};
 pub use error::DecodeError;
 pub use flow::{FRAMES_LINGER, ImageFlow, TicketStatus};

@@ -11,6 +11,8 @@ mod typed;
 
 pub use target::{Target, WriteGuard};
 
+use std::num::NonZeroU64;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::handle::Core;
@@ -31,8 +33,9 @@ pub struct Payload {
     /// How the bytes are encoded (always `Bytes` for an image).
     encoding: Encoding,
     /// The send time its frame carries (host clock): a received message's
-    /// own, or the writer's stamp ([`timed`](Self::timed)).
-    sent_at: Option<u64>,
+    /// own, or the writer's stamp ([`timed`](Self::timed)). Non-zero, so
+    /// the field costs 8 bytes: every write moves a `Payload`.
+    sent_at: Option<NonZeroU64>,
     /// Whether its times are on the host's clock already: a received
     /// message's, or one [`timed`](Self::timed) once; a client's own image
     /// has its capture time on the client's clock until then.
@@ -92,26 +95,37 @@ impl Payload {
             Some(meta) => Header::new(Kind::Image(meta), channel),
             None => Header::data(channel).with_encoding(self.encoding),
         };
-        header.with_sent_at(self.sent_at)
+        header.with_sent_at(self.sent_at_ns())
+    }
+
+    /// The send time its frame carries, if any.
+    pub(crate) fn sent_at_ns(&self) -> Option<u64> {
+        self.sent_at.map(NonZeroU64::get)
     }
 
     /// The payload as `core` sends it: with its send time when the handle
     /// [stamps its messages](crate::ClientBuilder::stamp_messages) (a
     /// received message sent on keeps its own), and, from a client, an
     /// image's capture time moved to the host's clock by the client's
-    /// estimate. Done once: a payload timed already is left as it is.
+    /// estimate. Done once: a payload timed already is left as it is. A
+    /// write of bytes from a handle that does not stamp pays two tests.
+    #[inline]
     pub(crate) fn timed(mut self, core: &Core) -> Payload {
-        if self.host_times {
-            return self;
+        if !self.host_times && (self.image.is_some() || core.stamps()) {
+            self.set_times(core);
         }
+        self
+    }
+
+    /// [`timed`](Self::timed)'s work, for a payload that has some.
+    fn set_times(&mut self, core: &Core) {
         self.host_times = true;
         if self.sent_at.is_none() {
-            self.sent_at = core.stamp_ns();
+            self.sent_at = core.stamp_ns().and_then(NonZeroU64::new);
         }
         if let Some(meta) = &mut self.image {
             meta.timestamp_ns = core.to_host_ns(meta.timestamp_ns);
         }
-        self
     }
 }
 
@@ -170,7 +184,7 @@ impl Outgoing for &Message {
             bytes: self.payload().clone(),
             image: self.image_meta().copied(),
             encoding: self.encoding(),
-            sent_at: self.sent_at_ns(),
+            sent_at: self.sent_at_ns().and_then(NonZeroU64::new),
             // Whatever came in is on the host's clock already.
             host_times: true,
         })
@@ -180,7 +194,7 @@ impl Outgoing for &Message {
 impl Outgoing for Message {
     fn into_outgoing(self) -> Result<Payload> {
         let (image, encoding) = (self.image_meta().copied(), self.encoding());
-        let sent_at = self.sent_at_ns();
+        let sent_at = self.sent_at_ns().and_then(NonZeroU64::new);
         Ok(Payload {
             bytes: self.into_payload(),
             image,

@@ -471,7 +471,7 @@ fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
         None if *to == To::All && !shared.config.latched.is_empty() => {
             let (latched, store) = (&shared.config.latched, &shared.store);
             let (bytes, image) = (&payload.bytes, payload.image);
-            let marks = (payload.encoding, payload.sent_at);
+            let marks = (payload.encoding, payload.sent_at_ns());
             crate::hub::latched::record_write(store, latched, channel, bytes, image, marks);
         }
         Some(_) if *to == To::Host => {

@@ -21,11 +21,19 @@ pub struct Message {
     pub(super) received: Instant,
     /// How its frame declared the payload encoded.
     pub(super) encoding: Encoding,
+    /// What most messages lack (boxed, so they do not pay for it: a reader
+    /// draining a stream of small messages moves every byte of each).
+    extra: Option<Box<Extra>>,
+}
+
+/// The fields of a [`Message`] that most messages lack.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Extra {
+    /// The wire fields of an image.
+    image: Option<ImageMeta>,
     /// When it was sent, in nanoseconds since the Unix epoch on the host's
-    /// clock, if its frame said (non-zero, so the field costs 8 bytes).
-    pub(super) sent_at: Option<NonZeroU64>,
-    /// The wire fields of an image (boxed: most messages are not images).
-    pub(super) image: Option<Box<ImageMeta>>,
+    /// clock, if its frame said.
+    sent_at: Option<NonZeroU64>,
 }
 
 impl Message {
@@ -41,21 +49,28 @@ impl Message {
             from,
             received,
             encoding: Encoding::Bytes,
-            sent_at: None,
-            image: None,
+            extra: None,
         }
+    }
+
+    /// The extra fields, made if missing.
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// Records the send time its frame carried (host clock, nanoseconds
     /// since the Unix epoch); 0 counts as none.
     pub(crate) fn with_sent_at(mut self, sent_at: Option<u64>) -> Self {
-        self.sent_at = sent_at.and_then(NonZeroU64::new);
+        if let Some(sent_at) = sent_at.and_then(NonZeroU64::new) {
+            self.extra_mut().sent_at = Some(sent_at);
+        }
         self
     }
 
     /// The send time in nanoseconds, as its frame carried it.
     pub(crate) fn sent_at_ns(&self) -> Option<u64> {
-        self.sent_at.map(NonZeroU64::get)
+        let extra = self.extra.as_deref()?;
+        extra.sent_at.map(NonZeroU64::get)
     }
 
     /// Marks the message's payload as encoded with `encoding`, as its frame
@@ -72,20 +87,20 @@ impl Message {
 
     /// Marks the message as an image with these (validated) wire fields.
     pub(crate) fn with_image(mut self, meta: ImageMeta) -> Self {
-        self.image = Some(Box::new(meta));
+        self.extra_mut().image = Some(meta);
         self
     }
 
     /// The image this message carries, if it arrived as one (an
     /// [`Image`] was sent); the image's pixels are the payload, not copied.
     pub fn image(&self) -> Option<Image> {
-        let meta = self.image.as_deref()?;
+        let meta = self.image_meta()?;
         Image::from_wire(meta, self.payload.clone()).ok()
     }
 
     /// The wire fields of the image this message carries, if any.
     pub(crate) fn image_meta(&self) -> Option<&ImageMeta> {
-        self.image.as_deref()
+        self.extra.as_deref()?.image.as_ref()
     }
 
     /// The channel the message arrived on.

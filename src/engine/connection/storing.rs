@@ -12,19 +12,19 @@ use super::super::image_rx::Finished;
 use super::super::route::{self, Routed};
 use super::Open;
 use crate::hub::{self, Side, Verdict};
-use crate::protocol::{Encoding, Frame, Kind, Route, Undelivered};
+use crate::protocol::{Encoding, Frame, Kind, Route, Undelivered, sent_at_before};
 use crate::store::{Message, NoSlot, Run};
 use crate::{ClientId, ErrorKind, Relay, Result};
 
 impl Open {
     /// Stores a run of plain data frames on the current channel, all of
-    /// one `encoding`: the messages are built when read, on the reader's
-    /// thread.
+    /// one `encoding`, and all with a send time or none (`stamped`): the
+    /// messages are built when read, on the reader's thread.
     pub(super) fn store_run(
         &mut self,
         chunk: Bytes,
         spans: Vec<(u32, u32)>,
-        encoding: Encoding,
+        (encoding, stamped): (Encoding, bool),
         shared: &Shared,
         now: Instant,
     ) {
@@ -34,7 +34,8 @@ impl Open {
             let channel = slot.name().as_str();
             for &(start, end) in &spans {
                 let payload = chunk.slice(start as usize..end as usize);
-                self.relay(shared, channel, Kind::Data, (encoding, None), &payload);
+                let sent_at = stamped.then(|| sent_at_before(&chunk, start as usize));
+                self.relay(shared, channel, Kind::Data, (encoding, sent_at), &payload);
             }
         }
         // Messages decoded one by one before this run go first.
@@ -46,6 +47,7 @@ impl Open {
             from: self.from,
             received: now,
             encoding,
+            stamped,
         });
         let slot = Arc::clone(slot);
         self.refused(slot.name().as_str(), refused);

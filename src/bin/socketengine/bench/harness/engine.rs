@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use socketengine::RecvTimeoutError;
-use socketengine::{Client, Host, Inbox, Subscription, TlsClient, TlsServer};
+use socketengine::{Client, ClientBuilder, Host, Inbox, Subscription, TlsClient, TlsServer};
 
 use super::{Counter, OneWay, OrFail, RoundTrip, TIMEOUT, Throughput, bounded, join_within, spawn};
 
@@ -22,6 +22,16 @@ pub(crate) type Tls = (TlsServer, TlsClient);
 /// Starts a host on a free loopback port and connects a client named `name`
 /// to it, both with `queue_capacity`, speaking TLS if `tls` is given.
 fn pair(name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<(Host, Client)> {
+    pair_with(name, queue_capacity, tls, |b| b)
+}
+
+/// As [`pair`], the client's builder set further by `setup`.
+fn pair_with(
+    name: &str,
+    queue_capacity: usize,
+    tls: Option<&Tls>,
+    setup: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> io::Result<(Host, Client)> {
     let mut builder = Host::builder()
         .addr("127.0.0.1:0")
         .queue_capacity(queue_capacity)
@@ -30,12 +40,23 @@ fn pair(name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<(Hos
         builder = builder.tls(server.clone());
     }
     let host = builder.start().or_fail("cannot start the bench host")?;
-    let client = client(&host, name, queue_capacity, tls)?;
+    let client = client_with(&host, name, queue_capacity, tls, setup)?;
     Ok((host, client))
 }
 
 /// Connects a client named `name` with `queue_capacity` to `host`.
 fn client(host: &Host, name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<Client> {
+    client_with(host, name, queue_capacity, tls, |b| b)
+}
+
+/// As [`client`], its builder set further by `setup`.
+fn client_with(
+    host: &Host,
+    name: &str,
+    queue_capacity: usize,
+    tls: Option<&Tls>,
+    setup: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> io::Result<Client> {
     let mut builder = Client::builder()
         .addr(host.local_addr().to_string())
         .name(name)
@@ -44,7 +65,9 @@ fn client(host: &Host, name: &str, queue_capacity: usize, tls: Option<&Tls>) -> 
     if let Some((_, tls)) = tls {
         builder = builder.tls(tls.clone());
     }
-    builder.connect().or_fail("cannot connect the bench client")
+    setup(builder)
+        .connect()
+        .or_fail("cannot connect the bench client")
 }
 
 /// Closes both handles (joining their event loops), bounded in time.
@@ -112,6 +135,16 @@ impl EngineOneWay {
     ) -> io::Result<EngineOneWay> {
         let queue_capacity = queue_capacity(window)?;
         let (host, client) = pair("bench-writer", queue_capacity, tls)?;
+        EngineOneWay::with_reader(host, client, Receiver::Host, channel, window)
+    }
+
+    /// As [`start`](Self::start), the client putting its send time in
+    /// every message (`ClientBuilder::stamp_messages`).
+    #[allow(dead_code, reason = "the criterion benches stamp; the CLI does not")]
+    pub(crate) fn stamped(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
+        let queue_capacity = queue_capacity(window)?;
+        let stamp = |b: ClientBuilder| b.stamp_messages(true);
+        let (host, client) = pair_with("bench-writer", queue_capacity, None, stamp)?;
         EngineOneWay::with_reader(host, client, Receiver::Host, channel, window)
     }
 
