@@ -6,14 +6,12 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
 use socketengine::protocol::{
-    DRIFT_PPM, Decoded, Decoder, Frame, Header, Kind, QUICK_PINGS, ResumeToken, VERSION, Welcome,
-    WelcomeStatus,
+    DRIFT_PPM, Header, Kind, QUICK_PINGS, ResumeToken, VERSION, Welcome, WelcomeStatus,
 };
 use socketengine::{
     Client, ClockEstimate, Host, IMAGE_CHANNEL, Image, Message, PixelFormat, Relay,
@@ -113,7 +111,7 @@ fn lying_host(skew: i64) -> (std::net::SocketAddr, std::thread::JoinHandle<TcpSt
         let mut lies = absurd_answers(skew).into_iter();
         let mut good = usize::from(QUICK_PINGS);
         for _ in 0..10_000 {
-            let Kind::Ping { sent_ns } = read_frame(&mut stream).kind else {
+            let Kind::Ping { sent_ns } = util::read_any_frame(&mut stream).kind else {
                 continue;
             };
             let (ping, host) = match good.checked_sub(1) {
@@ -152,19 +150,6 @@ fn absurd_answers(skew: i64) -> Vec<Box<dyn Fn(u64) -> (u64, u64) + Send>> {
         // A pong to a ping never sent.
         Box::new(move |ping| (ping - 12_345, on_host(ping))),
     ]
-}
-
-fn read_frame(stream: &mut TcpStream) -> Frame {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).expect("frame length");
-    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
-    stream.read_exact(&mut body).expect("frame body");
-    let mut buf = BytesMut::from(&len[..]);
-    buf.extend_from_slice(&body);
-    match Decoder::new(1 << 20).step(&mut buf, None) {
-        Ok(Decoded::Frame(frame)) => frame,
-        other => panic!("not one frame: {other:?}"),
-    }
 }
 
 #[test]

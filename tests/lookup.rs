@@ -5,18 +5,18 @@
 
 mod util;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use socketengine::protocol::{
-    Decoded, Decoder, Frame, Header, Kind, ResumeToken, STATUS_NO_RESPONDER, VERSION, Welcome,
-    WelcomeStatus,
+    Frame, Header, Kind, ResumeToken, STATUS_NO_RESPONDER, VERSION, Welcome, WelcomeStatus,
 };
 use socketengine::{Client, ClientId, ErrorKind};
 
-use util::{TIMEOUT, client, client_with, fake_host, host, raw_handshake, wait_until};
+use util::{
+    TIMEOUT, client, client_with, fake_host, host, raw_handshake, read_any_frame, wait_until,
+};
 
 /// Reads one whole frame from a raw stream.
 fn read_frame(stream: &mut TcpStream) -> Frame {
@@ -29,20 +29,6 @@ fn read_frame(stream: &mut TcpStream) -> Frame {
         }
     }
     panic!("nothing but pings");
-}
-
-/// The next frame from `stream`, whatever it is.
-fn read_any_frame(stream: &mut TcpStream) -> Frame {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).expect("frame length");
-    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
-    stream.read_exact(&mut body).expect("frame body");
-    let mut buf = BytesMut::from(&len[..]);
-    buf.extend_from_slice(&body);
-    match Decoder::new(1 << 20).step(&mut buf, None) {
-        Ok(Decoded::Frame(frame)) => frame,
-        other => panic!("not one frame: {other:?}"),
-    }
 }
 
 /// A client of a fake host (id 7) that accepted it and then does only what

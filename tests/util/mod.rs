@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use socketengine::protocol::{Hello, WELCOME_LEN, Welcome, WelcomeStatus};
+use bytes::BytesMut;
+use socketengine::protocol::{Decoded, Decoder, Frame, Hello, WELCOME_LEN, Welcome, WelcomeStatus};
 use socketengine::{
     Client, ClientBuilder, ClientId, Error, Event, Events, Host, HostBuilder, Image, Message,
     PixelFormat,
@@ -241,6 +242,21 @@ pub(crate) fn fake_peer_with(
         stream
     });
     (addr, thread)
+}
+
+/// The next frame from `stream`, whatever it is (a blocking read, bounded
+/// by the stream's read timeout).
+pub(crate) fn read_any_frame(stream: &mut TcpStream) -> Frame {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).expect("frame length");
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    stream.read_exact(&mut body).expect("frame body");
+    let mut buf = BytesMut::from(&len[..]);
+    buf.extend_from_slice(&body);
+    match Decoder::new(1 << 20).step(&mut buf, None) {
+        Ok(Decoded::Frame(frame)) => frame,
+        other => panic!("not one frame: {other:?}"),
+    }
 }
 
 /// Accepts one connection on a non-blocking listener, within [`TIMEOUT`].
