@@ -41,7 +41,9 @@
 //!   per iteration and the same window ([`ROUTED_WINDOW`], smaller than
 //!   [`SMALL_WINDOW`] so that the host's outbox to `b` never holds its 16 MiB
 //!   budget, where it would drop a copy). Read the ratio `routed / direct`:
-//!   routing should cost one hop, not more.
+//!   routing should cost one hop, not more. `routed_policy` is `routed`
+//!   with a trivial route policy on the host (one comparison per message):
+//!   the ratio `routed_policy / routed` is what user code on the loop costs.
 //!
 //! The engine's host reads its socket whether or not its reader keeps up, so
 //! unlike raw TCP nothing slows the writer down when the reader falls behind;
@@ -165,9 +167,10 @@ fn routed_64b_one_way(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SMALL_BATCH));
     let payload = Bytes::from_static(&SMALL_PAYLOAD);
     type Start = fn(&'static str, u64) -> std::io::Result<EngineOneWay>;
-    let paths: [(&str, Start); 2] = [
+    let paths: [(&str, Start); 3] = [
         ("direct", EngineOneWay::start),
         ("routed", EngineOneWay::routed),
+        ("routed_policy", EngineOneWay::routed_policy),
     ];
     for (id, start) in paths {
         let what = format!("{name}/{id}");
@@ -370,7 +373,7 @@ fn main() {
         ),
         (
             "routed_64B_one_way",
-            &["direct", "routed"],
+            &["direct", "routed", "routed_policy"],
             routed_64b_one_way,
         ),
         ("pingpong_64B", ENGINE_RAW, pingpong_64b),

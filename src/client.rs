@@ -18,7 +18,7 @@ use crate::protocol::{
 };
 use crate::{
     ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, ClockEstimate, ConnectionState,
-    Error, ErrorKind, Inbox, Outgoing, Result, Target, To, WriteGuard,
+    Error, ErrorKind, Inbox, Outgoing, Reply, Result, Target, To, WriteGuard,
 };
 
 /// A client connected to a host.
@@ -239,6 +239,58 @@ impl Client {
             .write_confirmed(channel, payload)
             .map(drop)
     }
+
+    /// Asks the host's responder on `channel` (its
+    /// [`on_request`](crate::Host::on_request)) with `payload`, and waits up
+    /// to `timeout` for the answer: [`to(To::Host)`](Self::to)[`.request`](Target::request)
+    /// and [`Replies::one`](crate::Replies::one). `to("arm").request(..)`
+    /// asks another client through the host.
+    ///
+    /// ```
+    /// # use socketengine::{Client, Host};
+    /// # use std::time::Duration;
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// host.on_request("time", |_| Ok("12:00"))?;
+    /// let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+    /// assert_eq!(&client.request("time", "", Duration::from_secs(5))?.payload[..], b"12:00");
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Target::request`] and of the answer
+    /// ([`Replies`](crate::Replies)): `NoResponder`, `Remote`, `Busy`,
+    /// `Forbidden`, `ReplyTooLarge`, `NotConnected` (the connection closed
+    /// before the answer), `TimedOut`...
+    ///
+    /// # Locking
+    ///
+    /// Blocks until the answer comes, for at most `timeout`.
+    pub fn request(
+        &self,
+        channel: &str,
+        payload: impl Outgoing,
+        timeout: Duration,
+    ) -> Result<Reply> {
+        self.to(To::Host).request(channel, payload, timeout)?.one()
+    }
+
+    crate::send::responder_methods! {
+        /// Makes `f` the responder on `channel`: it answers the requests the
+        /// host sends this client on that channel
+        /// ([`host.to(..).request`](Target::request)), and those other clients
+        /// send it through the host; as [`Host::on_request`](crate::Host::on_request)
+        /// (which says which thread runs it, and what a slow or panicking
+        /// responder does). [`Request::from`](crate::Request::from) is the
+        /// host ([`ClientId::HOST`]) or the client that asked.
+        ///
+        /// # Errors
+        ///
+        /// As [`Host::on_request`](crate::Host::on_request).
+    }
+
+    crate::on::callback_methods! {}
+    crate::on::reconnect_method! {}
 
     /// Starts a batch of writes to the host that go out together, in order,
     /// with no other write between them; see [`WriteGuard`].

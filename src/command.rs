@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -71,16 +72,19 @@ impl Command {
 }
 
 /// A command handler: positional and keyword arguments in, a value or the
-/// words of a failure out.
-type Handler = Box<dyn Fn(&[Value], &Map<String, Value>) -> Result<Value, String> + Send + Sync>;
+/// words of a failure out. An `Arc`, so a handle's table can hand one out
+/// and run it without holding its lock (a handler may register others).
+pub(crate) type Handler =
+    Arc<dyn Fn(&[Value], &Map<String, Value>) -> Result<Value, String> + Send + Sync>;
 
 /// A dispatcher table: command names to handlers, as the command hub's
 /// `on(command, fn)` and the websocket server's `add_cmd_function`.
 ///
 /// It is plain and synchronous: [`dispatch`](Self::dispatch) runs the
 /// handler on the calling thread and returns what it returned, and nothing
-/// runs by itself. Today a thread reading a subscription drives it (below);
-/// a handle's callback thread can own one just as well.
+/// runs by itself: a thread reading a subscription can drive it (below).
+/// A handle keeps one of its own for
+/// [`Host::on_command`](crate::Host::on_command), run on its dispatcher.
 ///
 /// # Examples
 ///
@@ -130,7 +134,7 @@ impl Commands {
     where
         F: Fn(&[Value], &Map<String, Value>) -> Result<Value, String> + Send + Sync + 'static,
     {
-        self.handlers.insert(name.into(), Box::new(handler));
+        self.handlers.insert(name.into(), Arc::new(handler));
         self
     }
 
@@ -159,13 +163,12 @@ impl Commands {
     /// [`ErrorKind::UnknownCommand`] when no handler has its name,
     /// [`ErrorKind::CommandFailed`] with the handler's words when it failed.
     pub fn call(&self, command: &Command) -> Result<Value> {
-        let Some(handler) = self.handlers.get(&command.name) else {
-            return Err(ErrorKind::UnknownCommand(command.name.clone()).into());
-        };
-        handler(&command.args, &command.kwargs).map_err(|message| {
-            let name = command.name.clone();
-            ErrorKind::CommandFailed { name, message }.into()
-        })
+        run(self.handler(&command.name).as_ref(), command)
+    }
+
+    /// The handler of `name`, to run without holding the table.
+    pub(crate) fn handler(&self, name: &str) -> Option<Handler> {
+        self.handlers.get(name).cloned()
     }
 
     /// Reads `msg` as a [`Command`] ([`Message::decode`]) and runs its
@@ -179,6 +182,21 @@ impl Commands {
     pub fn dispatch(&self, msg: &Message) -> Result<Value> {
         self.call(&msg.decode::<Command>()?)
     }
+}
+
+/// Runs `handler`, the one `command` names (`None`: there is none).
+///
+/// # Errors
+///
+/// As [`Commands::call`].
+pub(crate) fn run(handler: Option<&Handler>, command: &Command) -> Result<Value> {
+    let Some(handler) = handler else {
+        return Err(ErrorKind::UnknownCommand(command.name.clone()).into());
+    };
+    handler(&command.args, &command.kwargs).map_err(|message| {
+        let name = command.name.clone();
+        ErrorKind::CommandFailed { name, message }.into()
+    })
 }
 
 impl fmt::Debug for Commands {

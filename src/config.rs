@@ -80,6 +80,22 @@ pub(crate) struct Config {
     /// side; `None`: plain TCP.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::Tls>,
+    /// Most requests this handle's callers may have waiting for replies at
+    /// once; on a host, also most requests it forwards between clients.
+    pub(crate) max_requests: usize,
+    /// Most requests waiting for this handle's responders (its dispatcher's queue).
+    pub(crate) responder_queue: usize,
+    /// Most payload bytes of the requests waiting for this handle's responders.
+    pub(crate) responder_queue_bytes: usize,
+    /// On a host, most requests of one client waiting for its responders.
+    pub(crate) responder_queue_per_client: usize,
+    /// On a host, most requests one client has it forward at once.
+    pub(crate) max_forwards_per_client: usize,
+    /// Most messages waiting for one callback; most events for the hooks.
+    pub(crate) callback_queue: usize,
+    /// How long a host keeps a request it forwarded between clients
+    /// waiting for its reply.
+    pub(crate) forward_timeout: Duration,
     /// Whether every message written carries its send time (host clock).
     pub(crate) stamp_messages: bool,
     /// Added to the handle's every reading of the system clock (tests only).
@@ -186,11 +202,32 @@ impl Default for Config {
             republish: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
+            max_requests: DEFAULT_MAX_REQUESTS,
+            responder_queue: DEFAULT_RESPONDER_QUEUE,
+            responder_queue_bytes: DEFAULT_RESPONDER_QUEUE_BYTES,
+            responder_queue_per_client: DEFAULT_RESPONDER_QUEUE / 2,
+            max_forwards_per_client: DEFAULT_MAX_REQUESTS / 16,
+            callback_queue: DEFAULT_CALLBACK_QUEUE,
+            forward_timeout: DEFAULT_FORWARD_TIMEOUT,
             stamp_messages: false,
             clock_skew_ns: 0,
         }
     }
 }
+
+/// Default most requests in flight per handle.
+pub(crate) const DEFAULT_MAX_REQUESTS: usize = 65_536;
+
+/// Default most requests waiting for a handle's responders.
+pub(crate) const DEFAULT_RESPONDER_QUEUE: usize = 1024;
+
+/// Default most payload bytes waiting for a handle's responders.
+pub(crate) const DEFAULT_RESPONDER_QUEUE_BYTES: usize = 64 << 20;
+/// Default most messages waiting for one callback.
+pub(crate) const DEFAULT_CALLBACK_QUEUE: usize = 1024;
+
+/// Default time a host keeps a forwarded request waiting for its reply.
+pub(crate) const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default time a new connection has to send its hello.
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -493,6 +530,55 @@ macro_rules! common_setters {
             self.config.max_partial_image_bytes = bytes;
             self
         }
+
+        /// Most requests this handle's callers may have waiting for their
+        /// replies at once (a request to several clients counts one per
+        /// client); one beyond it fails at once with
+        /// [`ErrorKind::TooManyRequests`](crate::ErrorKind::TooManyRequests),
+        /// nothing sent. A request ends when its answer comes, its
+        /// connection closes, or its [`Replies`](crate::Replies) is dropped.
+        /// On a host it also bounds the requests it forwards between its
+        /// clients at once: one beyond it is answered with
+        /// `TooManyRequests`. Default: 65,536.
+        pub fn max_requests(mut self, requests: usize) -> Self {
+            self.config.max_requests = requests;
+            self
+        }
+
+        /// Most requests waiting for this handle's
+        /// [responders](crate::Host::on_request) to run (they run one at a
+        /// time, on the handle's dispatcher thread). A request that finds
+        /// the queue full is answered at once with
+        /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) and counted
+        /// ([`RequestStats::busy`](crate::RequestStats::busy)), as is one
+        /// whose payload the [memory limit](Self::memory_limit) has no room
+        /// for (a waiting request's payload is charged to it).
+        /// Default: 1,024.
+        pub fn responder_queue(mut self, requests: usize) -> Self {
+            self.config.responder_queue = requests;
+            self
+        }
+
+        /// Most payload bytes of the requests waiting for this handle's
+        /// responders (with the one running); a request that would go past
+        /// it is answered [`Busy`](crate::ErrorKind::Busy) at once, unless
+        /// none waits. Default: 64 MiB.
+        pub fn responder_queue_bytes(mut self, bytes: usize) -> Self {
+            self.config.responder_queue_bytes = bytes;
+            self
+        }
+
+        /// Most messages waiting for one [message
+        /// callback](crate::Host::on) to run, and most events waiting for
+        /// this handle's [hooks](crate::Host::on_connect) (at least one).
+        /// Beyond it, new ones skip the callback: they are counted
+        /// ([`CallbackStats::dropped`](crate::CallbackStats::dropped)) and
+        /// reported ([`Event::CallbackDropped`](crate::Event::CallbackDropped)),
+        /// and the event loop never waits for a callback. Default: 1,024.
+        pub fn callback_queue(mut self, items: usize) -> Self {
+            self.config.callback_queue = items;
+            self
+        }
     };
 }
 
@@ -560,13 +646,29 @@ impl HostBuilder {
     /// Decides what clients may route through this host: called with each
     /// routed message's sender, channel and target (a message the host
     /// [relays](Self::relay) to every other client is judged as a route to
-    /// [`To::All`](crate::To::All)); an `Err` refuses it, and the sender gets
+    /// [`To::All`](crate::To::All), and a request a client routes to another
+    /// as a route to that client); an `Err` refuses it, and the sender gets
     /// an [`Event::Undelivered`](crate::Event::Undelivered) with
     /// [`ErrorKind::RouteRefused`](crate::ErrorKind::RouteRefused) carrying
-    /// the text. It runs on the host's event loop, so it must be quick and
-    /// must not block (a lookup, not a network call), and must not call the
-    /// host's locked writes or `flush`, which wait for that very loop: every
-    /// other connection waits meanwhile. Default: every route allowed.
+    /// the text (a request, that error).
+    ///
+    /// # The rule: a short check
+    ///
+    /// It is the one piece of user code that runs on the host's event loop
+    /// (everything else runs on the dispatcher thread): it is called once
+    /// per routed message, so a hop to another thread would cost every
+    /// routed message more than a check does. So it must be a check and
+    /// nothing more: quick, never blocking (a lookup in its own data, not a
+    /// network call, nor a lock another thread holds for long), and never
+    /// calling the host's locked writes or `flush`, which wait for that
+    /// very loop. Every connection waits while it runs. Measured on the
+    /// routed 64-byte path (`benches/throughput.rs`,
+    /// `routed_64B_one_way/routed_policy`; figures in `docs/PERFORMANCE.md`),
+    /// a trivial policy costs about a tenth of the routed rate (the call, its
+    /// panic guard and the [`RouteRequest`] built for it); a hop to another
+    /// thread per message would cost more than the whole routed path.
+    /// A policy that panics refuses the message, and the loop carries on.
+    /// Default: every route allowed.
     ///
     /// ```
     /// use socketengine::{Host, To};
@@ -670,6 +772,39 @@ impl HostBuilder {
     /// to a client that asked. Default: 256.
     pub fn max_rooms_per_client(mut self, rooms: usize) -> Self {
         self.config.max_rooms_per_client = rooms;
+        self
+    }
+
+    /// Most requests of one client waiting for this host's
+    /// [responders](crate::Host::on_request) (with the one running), so a
+    /// client that floods them cannot make every other client
+    /// [`Busy`](crate::ErrorKind::Busy): one beyond it is answered `Busy`
+    /// at once. Default: 512 (half the [queue](Self::responder_queue)'s
+    /// default: one client leaves the other half to the rest).
+    pub fn responder_queue_per_client(mut self, requests: usize) -> Self {
+        self.config.responder_queue_per_client = requests;
+        self
+    }
+
+    /// Most requests one client may have this host forward to other clients
+    /// at once (of the [`max_requests`](Self::max_requests) it forwards in
+    /// all), so one client cannot fill the table for everyone: one beyond
+    /// it is answered
+    /// [`TooManyRequests`](crate::ErrorKind::TooManyRequests) with this
+    /// limit. Default: 4,096.
+    pub fn max_forwards_per_client(mut self, requests: usize) -> Self {
+        self.config.max_forwards_per_client = requests;
+        self
+    }
+
+    /// How long the host keeps a request it forwarded from one client to
+    /// another waiting for its reply: then the requester is told
+    /// ([`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) with this
+    /// timeout, if it still waits) and a reply after it is dropped, so a
+    /// responder that never answers does not hold the host's memory. The
+    /// requester is told at once if the responder disconnects. Default: 60 s.
+    pub fn forward_timeout(mut self, timeout: Duration) -> Self {
+        self.config.forward_timeout = timeout;
         self
     }
 

@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+mod copy;
+
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -120,12 +122,13 @@ pub enum ErrorKind {
     /// Shown quoted and escaped: the words come from the host.
     #[error("the host did not deliver: {0:?}")]
     RouteRefused(String),
-    /// Nothing answers requests on this channel: the host has no such
-    /// service (see the wire format's "Services").
+    /// Nothing answers requests on this channel: the peer asked has no
+    /// such service and no [responder](crate::Host::on_request) on it.
     #[error("no responder on {0:?}")]
     NoResponder(String),
-    /// The peer could not answer a request (it found it malformed, or the
-    /// answer failed); its words, shown quoted and escaped.
+    /// The peer could not answer a request (it found it malformed, its
+    /// responder returned an error, or panicked); its words, shown quoted
+    /// and escaped.
     #[error("the peer could not answer: {0:?}")]
     Remote(String),
     /// A target that cannot go on the wire as given: a list of more than 255
@@ -275,6 +278,42 @@ pub enum ErrorKind {
         name: String,
         /// What the handler returned.
         message: String,
+    },
+    /// A request was not sent: this handle has its most requests waiting
+    /// for replies ([`max_requests`](crate::HostBuilder::max_requests)); or
+    /// a client's request to another client was not forwarded: its host
+    /// holds its most forwarded requests, in all or for this client
+    /// ([`max_forwards_per_client`](crate::HostBuilder::max_forwards_per_client)).
+    #[error("too many requests in flight (at most {max})")]
+    TooManyRequests {
+        /// The limit that was reached.
+        max: usize,
+    },
+    /// The responder on this channel did not take the request: its
+    /// handle's queue of requests for responders is full
+    /// ([`responder_queue`](crate::HostBuilder::responder_queue)), as when
+    /// a responder takes long or never returns, or has no room for it (its
+    /// [bytes](crate::HostBuilder::responder_queue_bytes), the memory
+    /// limit, or this client's
+    /// [share](crate::HostBuilder::responder_queue_per_client)); or its
+    /// answer found no room in the outbox back to the requester. Shown
+    /// quoted and escaped.
+    #[error("the responder on {0:?} is busy")]
+    Busy(String),
+    /// The client a request was forwarded to (by name, or `#id`) disconnected
+    /// before it answered. Shown quoted and escaped.
+    #[error("{0:?} disconnected before it answered")]
+    ResponderGone(String),
+    /// The responder's answer would not fit a frame: `len` bytes of body
+    /// over the responder's (or the forwarding host's) maximum frame; or a
+    /// request a host forwards would not, with its origin in place of its
+    /// route.
+    #[error("an answer of {len} bytes exceeds the maximum frame of {max}")]
+    ReplyTooLarge {
+        /// The reply frame's body length with the answer.
+        len: usize,
+        /// The responder's maximum frame.
+        max: usize,
     },
     /// A [`Hosts`](crate::Hosts) already has a host under this key.
     #[error("a host named {0:?} is there already")]
@@ -618,6 +657,8 @@ mod tests {
                 name: "move".to_owned(),
                 message: forged.to_owned(),
             },
+            ErrorKind::Busy(forged.to_owned()),
+            ErrorKind::ResponderGone(forged.to_owned()),
         ];
         for kind in kinds {
             let shown = Error::new(kind).to_string();

@@ -20,7 +20,9 @@ use crate::{
 /// with [`Client`](crate::Client): `get`, `get_all`, `subscribe`, `events`...
 ///
 /// Sending takes a target: [`write`](Self::write) goes to every client,
-/// [`to`](Self::to) names others (`host.to(id)`, `host.to("planner")`).
+/// [`to`](Self::to) names others (`host.to(id)`, `host.to("planner")`), and
+/// [`to(..).request`](Target::request) asks them. Clients' requests go to
+/// the responders of [`on_request`](Self::on_request).
 ///
 /// # Examples
 ///
@@ -191,6 +193,75 @@ impl Host {
     pub fn members(&self, room: &str) -> Vec<ClientId> {
         engine::members(self.inner.core.shared(), room)
     }
+
+    crate::send::responder_methods! {
+        /// Makes `f` the responder on `channel`: it answers the requests that
+        /// clients send this host on that channel
+        /// ([`client.request`](crate::Client::request)). `Ok` is the answer (any
+        /// [`Outgoing`] byte payload); `Err` is text the requester gets as
+        /// [`ErrorKind::Remote`](crate::ErrorKind::Remote). One responder per
+        /// channel: registering again replaces it;
+        /// [`remove_responder`](Self::remove_responder) removes it, and
+        /// requests on a channel with none are answered
+        /// [`NoResponder`](crate::ErrorKind::NoResponder). A client's
+        /// [permissions](crate::Permissions) must allow it to request the
+        /// channel (else `Forbidden`).
+        ///
+        /// Responders run on this handle's dispatcher thread (started with the
+        /// first), one at a time in the order the requests came, never on the
+        /// event loop: a slow one delays only the requests queued behind it,
+        /// and the connections keep being read, written and pinged. Up to
+        /// [`responder_queue`](HostBuilder::responder_queue) requests wait,
+        /// their payloads charged to the
+        /// [memory limit](HostBuilder::memory_limit) and within
+        /// [`responder_queue_bytes`](HostBuilder::responder_queue_bytes)
+        /// and, per client,
+        /// [`responder_queue_per_client`](HostBuilder::responder_queue_per_client);
+        /// beyond any of them a request is answered at once with
+        /// [`Busy`](crate::ErrorKind::Busy) (counted in
+        /// [`request_stats`](Self::request_stats)). A request whose
+        /// requester's connection closed before its turn is not run, and an
+        /// answer goes back only on the connection its request came on. A responder that panics is
+        /// caught: the requester gets `Remote` with the panic's message, an
+        /// [`Event::CallbackPanicked`](crate::Event::CallbackPanicked) reports
+        /// it (and the process's panic hook prints it, by default on standard
+        /// error), and the dispatcher goes on. A responder that itself waits for
+        /// a request this handle's responders would answer waits until that
+        /// request's timeout (they run one at a time). An answer too large for a frame is
+        /// answered [`ReplyTooLarge`](crate::ErrorKind::ReplyTooLarge) and
+        /// reported in an [`Event::ReplyFailed`](crate::Event::ReplyFailed).
+        /// [`close`](Self::close) waits for a responder running at that moment
+        /// for up to the [write timeout](HostBuilder::write_timeout), and lets
+        /// go of the responders. A responder that holds a clone of its own
+        /// handle keeps that handle alive: stop it with `close`, as dropping
+        /// the other handles does not.
+        ///
+        /// ```
+        /// # use socketengine::{Client, Host};
+        /// # use std::time::Duration;
+        /// let host = Host::builder().addr("127.0.0.1:0").start()?;
+        /// host.on_request("add", |req| {
+        ///     let text = std::str::from_utf8(req.payload()).map_err(|e| e.to_string())?;
+        ///     let (a, b) = text.split_once('+').ok_or("expected a+b")?;
+        ///     let number = |s: &str| s.parse::<i64>().map_err(|e| e.to_string());
+        ///     Ok((number(a)? + number(b)?).to_string())
+        /// })?;
+        /// let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+        /// let reply = client.request("add", "2+3", Duration::from_secs(5))?;
+        /// assert_eq!(&reply.payload[..], b"5");
+        /// let err = client.request("add", "two", Duration::from_secs(5)).unwrap_err();
+        /// assert!(matches!(err.kind(), socketengine::ErrorKind::Remote(why) if why == "expected a+b"));
+        /// # Ok::<(), socketengine::Error>(())
+        /// ```
+        ///
+        /// # Errors
+        ///
+        /// `InvalidChannel` (empty, a pattern, or a `$` channel: those are the
+        /// host's services), `Closed`, `Io` when the dispatcher thread cannot
+        /// be started.
+    }
+
+    crate::on::callback_methods! {}
 
     /// Waits until everything queued so far to every client has been handed to
     /// the kernel.

@@ -60,7 +60,8 @@ pub struct ChannelStats {
     pub received: u64,
     /// Payload bytes received on the channel.
     pub bytes: u64,
-    /// Messages dropped from the full queue (oldest first) or from full subscribers.
+    /// Messages dropped from the full queue (oldest first), or that skipped a
+    /// full subscription or [callback](crate::Host::on).
     pub dropped: u64,
     /// Messages waiting in the queue for `get_all`.
     pub queued: usize,
@@ -96,6 +97,46 @@ pub struct AdmissionStats {
     /// Refused for offering no credential, or one that did not prove the
     /// name ([`Refusal::Unauthorized`](crate::Refusal::Unauthorized)).
     pub unauthorized: u64,
+}
+
+/// A handle's requests and responders, from
+/// [`Host::request_stats`](crate::Host::request_stats) and
+/// [`Client::request_stats`](crate::Client::request_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RequestStats {
+    /// This handle's requests waiting for their replies (at most
+    /// [`max_requests`](crate::HostBuilder::max_requests)).
+    pub in_flight: usize,
+    /// A host's requests forwarded between its clients, waiting for their
+    /// replies (0 on a client).
+    pub forwarded: usize,
+    /// Requests waiting for this handle's responders to run.
+    pub queued: usize,
+    /// Requests answered "busy" because that queue was full
+    /// ([`responder_queue`](crate::HostBuilder::responder_queue)).
+    pub busy: u64,
+    /// Responders that panicked (each reported as an
+    /// [`Event::CallbackPanicked`]).
+    pub panicked: u64,
+}
+
+/// A handle's message callbacks and hooks, from
+/// [`Host::callback_stats`](crate::Host::callback_stats) and
+/// [`Client::callback_stats`](crate::Client::callback_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CallbackStats {
+    /// Message callbacks and hooks registered.
+    pub registered: usize,
+    /// Messages and events waiting for them to run.
+    pub queued: usize,
+    /// Messages and events they missed because their queue was full
+    /// ([`callback_queue`](crate::HostBuilder::callback_queue)), each also
+    /// reported in an [`Event::CallbackDropped`] once the callback runs again.
+    pub dropped: u64,
+    /// Calls that panicked (each reported in an [`Event::CallbackPanicked`]).
+    pub panicked: u64,
 }
 
 /// Something that happened to a connection, from
@@ -178,6 +219,173 @@ pub enum Event {
         /// What went wrong.
         error: Error,
     },
+    /// User code this handle runs on its dispatcher thread panicked: a
+    /// [responder](crate::Host::on_request) (its request was answered with
+    /// a [`Remote`](crate::ErrorKind::Remote) failure carrying the
+    /// message), a [message callback](crate::Host::on) or a
+    /// [hook](crate::Host::on_connect). The panic was caught and the
+    /// dispatcher goes on; the callback stays registered. A hook's own
+    /// panic is reported here only, not to the hooks.
+    CallbackPanicked {
+        /// Which callback, such as `responder on "grip"` or
+        /// `callback "log" on "pose"`.
+        callback: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// A callback fell behind: its queue held its
+    /// [most](crate::HostBuilder::callback_queue), so `dropped` messages
+    /// (or, for the hooks, events) skipped it since the last report. Sent
+    /// when the callback next runs, so a callback that never returns is
+    /// told nothing: [`callback_stats`](crate::Host::callback_stats) counts
+    /// them at once. The hooks' own drops are reported here only.
+    CallbackDropped {
+        /// Which callback, such as `callback "log" on "pose"` or `hooks`.
+        callback: String,
+        /// Messages or events it missed.
+        dropped: u64,
+    },
+    /// A [command](crate::Host::on_command) that came as a message on the
+    /// command channel was not run, or its handler failed:
+    /// [`UnknownCommand`](crate::ErrorKind::UnknownCommand),
+    /// [`CommandFailed`](crate::ErrorKind::CommandFailed), or
+    /// [`Decode`](crate::ErrorKind::Decode) for a payload that is not a
+    /// command. (A command that came as a request is answered with the
+    /// failure, and reported here too.)
+    CommandFailed {
+        /// Who sent it (on a client: [`ClientId::HOST`], or the client the
+        /// host relayed or routed it from).
+        from: ClientId,
+        /// Why.
+        error: Error,
+    },
+    /// This handle's responder answered, but the answer could not go back
+    /// as it was: too large for a frame
+    /// ([`ReplyTooLarge`](crate::ErrorKind::ReplyTooLarge); the requester
+    /// was told so), the requester's outbox full (the requester was told
+    /// [`Busy`](crate::ErrorKind::Busy)), or its connection gone (not
+    /// reported once the request's connection has closed: nobody waits).
+    ReplyFailed {
+        /// The request's channel.
+        channel: String,
+        /// Who asked (on a client: [`ClientId::HOST`], or the client whose
+        /// request the host forwarded).
+        client: ClientId,
+        /// Why.
+        error: Error,
+    },
+}
+
+impl Event {
+    /// The client the event is about, where it names one: the peer that
+    /// connected, disconnected or failed (on a client, itself), or the
+    /// sender of a failed command or requester of a failed reply.
+    pub fn client(&self) -> Option<ClientId> {
+        match self {
+            Event::Connected { client, .. }
+            | Event::Disconnected { client, .. }
+            | Event::Reconnecting { client, .. }
+            | Event::HostRestarted { client, .. }
+            | Event::ReplyFailed { client, .. }
+            | Event::CommandFailed { from: client, .. } => Some(*client),
+            Event::Error { client, .. } => *client,
+            Event::Undelivered { .. }
+            | Event::CallbackPanicked { .. }
+            | Event::CallbackDropped { .. } => None,
+        }
+    }
+
+    /// Why a connection closed, for a [`Disconnected`](Event::Disconnected)
+    /// whose peer or this side said so.
+    pub fn reason(&self) -> Option<&DisconnectReason> {
+        match self {
+            Event::Disconnected { reason, .. } => reason.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The error the event reports, if it carries one.
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            Event::Undelivered { error, .. }
+            | Event::Error { error, .. }
+            | Event::ReplyFailed { error, .. }
+            | Event::CommandFailed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// A copy, for the hooks that see the event beside the reader of
+    /// `events()` (see [`Error::duplicate`]).
+    pub(crate) fn duplicate(&self) -> Event {
+        match self {
+            Event::Connected { client, name, addr } => Event::Connected {
+                client: *client,
+                name: name.clone(),
+                addr: *addr,
+            },
+            Event::Disconnected {
+                client,
+                name,
+                addr,
+                reason,
+            } => Event::Disconnected {
+                client: *client,
+                name: name.clone(),
+                addr: *addr,
+                reason: reason.clone(),
+            },
+            Event::Reconnecting {
+                client,
+                addr,
+                attempt,
+                delay,
+            } => Event::Reconnecting {
+                client: *client,
+                addr: *addr,
+                attempt: *attempt,
+                delay: *delay,
+            },
+            Event::HostRestarted { client, addr } => Event::HostRestarted {
+                client: *client,
+                addr: *addr,
+            },
+            Event::Undelivered { channel, error } => Event::Undelivered {
+                channel: channel.clone(),
+                error: error.duplicate(),
+            },
+            Event::Error {
+                client,
+                addr,
+                error,
+            } => Event::Error {
+                client: *client,
+                addr: *addr,
+                error: error.duplicate(),
+            },
+            Event::CallbackPanicked { callback, message } => Event::CallbackPanicked {
+                callback: callback.clone(),
+                message: message.clone(),
+            },
+            Event::CallbackDropped { callback, dropped } => Event::CallbackDropped {
+                callback: callback.clone(),
+                dropped: *dropped,
+            },
+            Event::ReplyFailed {
+                channel,
+                client,
+                error,
+            } => Event::ReplyFailed {
+                channel: channel.clone(),
+                client: *client,
+                error: error.duplicate(),
+            },
+            Event::CommandFailed { from, error } => Event::CommandFailed {
+                from: *from,
+                error: error.duplicate(),
+            },
+        }
+    }
 }
 
 /// Why a connection was closed on purpose, as sent in a close frame (codes in

@@ -17,7 +17,8 @@
 //! * the latest message **per sender** — [`get_by_client`](Inbox::get_by_client);
 //! * optional blocking **subscribers** — [`subscribe`](Inbox::subscribe) returns
 //!   a [`Subscription`] whose `recv` sleeps until the next message;
-//! * connection [`events`](Inbox::events).
+//! * connection [`events`](Inbox::events);
+//! * [callbacks](#callbacks), called with each message or event.
 //!
 //! ## Sending: a target, a payload, a mode
 //!
@@ -77,6 +78,133 @@
 //! let cmd = planner.subscribe("cmd");
 //! host.to(planner.id()).write_lock("cmd", "stop")?;
 //! assert_eq!(&cmd.recv_timeout(Duration::from_secs(5)).unwrap().payload()[..], b"stop");
+//! # Ok::<(), socketengine::Error>(())
+//! ```
+//!
+//! ## Requests and replies
+//!
+//! A request expects an answer: [`Client::request`] asks the host's
+//! responder on a channel, `client.to("arm").request(..)` asks another
+//! client through the host, and `host.to(target).request(..)` asks one
+//! client, a list, a room, a group or all of them, its [`Replies`] yielding
+//! each answer as it comes with who gave it. Responders register per channel
+//! with [`Host::on_request`] / [`Client::on_request`] and run on the
+//! handle's dispatcher thread, never on the event loop. Many requests may be
+//! in flight on one connection; every way one can fail is a typed error
+//! ([`ErrorKind::TimedOut`], [`NoResponder`](ErrorKind::NoResponder),
+//! [`Remote`](ErrorKind::Remote), [`Busy`](ErrorKind::Busy),
+//! [`NotConnected`](ErrorKind::NotConnected),
+//! [`ResponderGone`](ErrorKind::ResponderGone),
+//! [`ReplyTooLarge`](ErrorKind::ReplyTooLarge),
+//! [`Forbidden`](ErrorKind::Forbidden), ...), never a hang.
+//!
+//! ```
+//! use socketengine::{Client, Host, To};
+//! use std::time::Duration;
+//!
+//! let host = Host::builder().addr("127.0.0.1:0").start()?;
+//! let addr = host.local_addr().to_string();
+//! host.on_request("time", |_req| Ok("12:00"))?;
+//! let arm = Client::builder().addr(&addr).name("arm").connect()?;
+//! arm.on_request("grip", |req| match &req.payload()[..] {
+//!     b"open" | b"close" => Ok("done"),
+//!     _ => Err("open or close".to_owned()),
+//! })?;
+//! let planner = Client::builder().addr(&addr).name("planner").connect()?;
+//! let timeout = Duration::from_secs(5);
+//!
+//! // To the host, and to the arm through the host.
+//! assert_eq!(&planner.request("time", "", timeout)?.payload[..], b"12:00");
+//! let reply = planner.to("arm").request("grip", "open", timeout)?.one()?;
+//! assert_eq!((reply.from, &reply.payload[..]), (arm.id(), &b"done"[..]));
+//!
+//! // The host asks everyone; each answer comes with who gave it.
+//! for (from, answer) in host.to(To::All).request("grip", "spin", timeout)? {
+//!     match answer {
+//!         Ok(reply) => println!("{from}: {:?}", reply.payload),
+//!         Err(err) => println!("{from}: {err}"), // the arm: "open or close"; the planner: no responder
+//!     }
+//! }
+//! # Ok::<(), socketengine::Error>(())
+//! ```
+//!
+//! ## Callbacks
+//!
+//! A handle calls the application's functions when things happen:
+//! [`on`](Host::on) / [`on_named`](Host::on_named) with every message on a
+//! channel or a pattern, [`on_connect`](Host::on_connect),
+//! [`on_disconnect`](Host::on_disconnect) (with the [`DisconnectReason`]),
+//! [`on_error`](Host::on_error) and, on a client,
+//! [`on_reconnect`](Client::on_reconnect) with its [`Event`]s, and with the
+//! `serde` feature [`on_command`](Host::on_command) with the [`Command`]s
+//! that arrive on [`COMMAND_CHANNEL`]. Each is registered and removed at
+//! any time ([`off`](Host::off) with its [`CallbackId`], or
+//! [`off_named`](Host::off_named)); registering a name again replaces what
+//! had it.
+//!
+//! * **Which thread**: the handle's dispatcher thread, the one that runs
+//!   its [responders](Host::on_request), started with the first of them;
+//!   never the event loop, which only queues the calls. One call at a time.
+//! * **Order**: a callback gets a channel's messages in the order they
+//!   arrived (a pattern's callback, each channel's in order); the hooks get
+//!   the events in the order they happened. Callbacks, hooks and
+//!   responders take turns on the thread, with no order among them.
+//! * **Nothing is taken from the other readers**: messages still reach
+//!   `get`, `get_all` and subscriptions, and every event still reaches
+//!   [`events`](Inbox::events); hooks get a copy.
+//! * **A slow callback** never slows the event loop, nor other
+//!   connections: its messages wait in its own queue, up to
+//!   [`callback_queue`](HostBuilder::callback_queue) (1,024); beyond it
+//!   the new ones skip it, counted in
+//!   [`callback_stats`](Host::callback_stats) at once and reported in an
+//!   [`Event::CallbackDropped`] when it next runs. It delays what waits
+//!   behind it on the thread (other callbacks, hooks, responders, whose
+//!   requests then time out or are answered "busy"), so give slow work a
+//!   thread of its own.
+//! * **A panicking callback** is caught: the panic is reported in an
+//!   [`Event::CallbackPanicked`] (and printed by the process's panic hook),
+//!   counted, and the callback stays registered; the handle goes on.
+//! * **Costs**: a channel with no callback pays nothing for them, an event
+//!   with no hook one atomic load; with one, each batch of messages the
+//!   loop stores takes the callback's lock once and queues at most one job.
+//!
+//! ```
+//! use socketengine::{Client, CloseCode, Event, Host};
+//! use std::sync::mpsc;
+//! use std::time::Duration;
+//!
+//! let host = Host::builder().addr("127.0.0.1:0").start()?;
+//! let (tx, seen) = mpsc::channel();
+//! let poses = tx.clone();
+//! host.on_named("log", "pose", move |msg| {
+//!     let _ = poses.send(format!("pose {:?}", msg.payload()));
+//! })?;
+//! host.on_disconnect("log", move |event| {
+//!     let _ = tx.send(format!("left: {:?}", event.reason().map(|r| r.code)));
+//! })?;
+//! host.on("pose", |_msg| panic!("a bug"))?; // caught and reported
+//!
+//! let arm = Client::builder().addr(host.local_addr().to_string()).connect()?;
+//! let events = host.events();
+//! for x in ["1", "2"] {
+//!     arm.write_lock("pose", x)?;
+//! }
+//! let wait = Duration::from_secs(5);
+//! assert_eq!(seen.recv_timeout(wait).unwrap(), r#"pose b"1""#);
+//! assert_eq!(seen.recv_timeout(wait).unwrap(), r#"pose b"2""#); // in order
+//!
+//! host.disconnect(arm.id(), "maintenance")?;
+//! assert_eq!(seen.recv_timeout(wait).unwrap(), "left: Some(Kicked)");
+//! // events() saw it too, and the panics.
+//! let mut kicked = false;
+//! while !kicked {
+//!     match events.recv_timeout(wait).expect("an event") {
+//!         Event::Disconnected { reason, .. } => kicked = reason.unwrap().code == CloseCode::Kicked,
+//!         Event::CallbackPanicked { message, .. } => assert_eq!(message, "a bug"),
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(host.callback_stats().registered, 3);
 //! # Ok::<(), socketengine::Error>(())
 //! ```
 //!
@@ -281,9 +409,16 @@
 //!
 //! ## Threads
 //!
-//! Each `Host` and `Client` runs one event-loop thread, which never runs user
-//! code. [`Host::close`] / [`Client::close`], and dropping the last handle, stop
-//! and join it.
+//! Each `Host` and `Client` runs one event-loop thread, which runs no user
+//! code but a host's [route policy](HostBuilder::route_policy), a check that
+//! must stay short. User code (responders, callbacks, hooks, command
+//! handlers) runs on the handle's dispatcher thread, started with the first
+//! of them: one at a time, a panic caught and reported, a slow one delaying
+//! only what is queued behind it (see "Callbacks"). [`Host::close`] /
+//! [`Client::close`], and dropping the last handle, stop and join both (a
+//! responder or callback running then is waited for up to the write
+//! timeout; calls still queued, such as the hooks of the last
+//! disconnections, are dropped).
 
 mod auth;
 mod client;
@@ -291,6 +426,7 @@ mod clock;
 #[cfg(feature = "serde")]
 mod command;
 mod config;
+mod dispatch;
 mod engine;
 mod error;
 mod handle;
@@ -302,6 +438,7 @@ mod image;
 mod inbox;
 mod info;
 mod memory;
+mod on;
 mod pace;
 mod random;
 // The sans-IO wire format. Not public API: the `protocol` feature exposes it
@@ -331,15 +468,15 @@ pub use error::{
 };
 pub use host::Host;
 pub use hosts::{HostResults, Hosts, HostsSubscription};
-pub use id::ClientId;
+pub use id::{CallbackId, ClientId};
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
 pub use info::{
-    AdmissionStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode, ConnectionState,
-    DisconnectReason, Event,
+    AdmissionStats, CallbackStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode,
+    ConnectionState, DisconnectReason, Event, RequestStats,
 };
 pub use protocol::Encoding;
-pub use send::{Outgoing, Payload, Target, WriteGuard};
+pub use send::{Outgoing, Payload, Replies, Reply, Request, Target, WriteGuard};
 #[cfg(feature = "serde")]
 pub use store::TypedSubscription;
 pub use store::{Message, Subscription};

@@ -110,10 +110,20 @@ impl Memory {
     /// Takes `bytes` if they fit, as a [`Held`] that gives them back when
     /// dropped.
     pub(crate) fn try_hold(self: &Arc<Self>, bytes: usize) -> Option<Held> {
-        self.try_take(bytes).then(|| Held {
+        self.try_take(bytes).then(|| self.held(bytes))
+    }
+
+    /// As [`try_hold`](Self::try_hold), for a small message (4 KiB or
+    /// less), which may use the reserve.
+    pub(crate) fn try_hold_small(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+        self.try_take_small(bytes).then(|| self.held(bytes))
+    }
+
+    fn held(self: &Arc<Self>, bytes: usize) -> Held {
+        Held {
             memory: Arc::clone(self),
             bytes,
-        })
+        }
     }
 }
 

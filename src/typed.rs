@@ -12,12 +12,21 @@
 //! MessagePack is written with field names (a struct is a map, as in
 //! JSON), so a Python or JavaScript peer reads it without a schema; it
 //! reads structs written either as maps or as arrays.
+//!
+//! Both decoders nest at most `MAX_DEPTH` (128) arrays and maps deep,
+//! serde_json's own limit: a hostile payload nested deeper is a `Decode`
+//! error, not a stack overflow of the reading thread.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Encoding;
 use crate::{ErrorKind, Result};
+
+/// How deep arrays and maps may nest in a payload [`decode`] reads:
+/// serde_json's limit, applied to MessagePack too (rmp-serde's own is
+/// 1,024, deep enough to overflow a thread's stack on a recursive type).
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// A value sent as JSON: `client.write("pose", Json(&pose))`. The frame
 /// declares [`Encoding::Json`]. Works wherever a payload does
@@ -111,7 +120,8 @@ const ENCODE_START: usize = 128;
 /// [`ErrorKind::Decode`] with `channel`, the declared encoding and the
 /// decoder's message: not valid JSON or MessagePack, or valid but of
 /// another shape than `T` (a missing field, a string where a number is
-/// expected).
+/// expected), or arrays and maps nested more than 128 deep (a hostile
+/// payload's way to overflow the stack).
 ///
 /// # Examples
 ///
@@ -130,7 +140,11 @@ pub fn decode<'de, T: Deserialize<'de>>(
     channel: &str,
 ) -> Result<T> {
     let decoded = match encoding {
-        Encoding::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+        Encoding::MsgPack => {
+            let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
+            decoder.set_max_depth(MAX_DEPTH);
+            T::deserialize(&mut decoder).map_err(|e| e.to_string())
+        }
         // JSON, and bytes that declared nothing.
         _ => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
     };
@@ -193,6 +207,33 @@ mod tests {
                 .name,
             "a"
         );
+    }
+
+    /// `depth` arrays, each holding the next, in MessagePack.
+    fn nested_msgpack(depth: usize) -> Vec<u8> {
+        let mut bytes = vec![0x91; depth - 1];
+        bytes.push(0x90);
+        bytes
+    }
+
+    #[test]
+    fn msgpack_nested_past_the_depth_limit_is_a_decode_error() {
+        type Tree = serde_json::Value;
+        let deep = decode::<Tree>(Encoding::MsgPack, &nested_msgpack(MAX_DEPTH + 72), "t");
+        let err = deep.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Decode { message, .. } if message.contains("depth")),
+            "{err}"
+        );
+        let json = format!(
+            "{}{}",
+            "[".repeat(MAX_DEPTH + 72),
+            "]".repeat(MAX_DEPTH + 72)
+        );
+        assert!(decode::<Tree>(Encoding::Json, json.as_bytes(), "t").is_err());
+        // Within the limit, both read.
+        let fine = decode::<Tree>(Encoding::MsgPack, &nested_msgpack(MAX_DEPTH - 8), "t");
+        assert!(fine.unwrap().is_array());
     }
 
     #[test]

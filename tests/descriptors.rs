@@ -1,4 +1,5 @@
-//! Descriptors and threads released on disconnect and on a failed connect.
+//! Descriptors and threads released on disconnect, on a failed connect, and
+//! on close (a responder closing its own handle included).
 //! Alone in their binary: they count the process's open descriptors and
 //! threads, which tests running beside them would move; the tests here take
 //! turns for the same reason.
@@ -8,10 +9,12 @@
 mod util;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use socketengine::Client;
+use socketengine::{Client, To};
 use util::{TIMEOUT, client, closed_port_addr, host, wait_until};
 
 /// Held by each test here, so that none counts while another runs.
@@ -76,4 +79,32 @@ fn a_failed_connect_leaves_no_thread_or_descriptor_behind() {
     }
     // `connect` joined each loop before returning its error: nothing to wait for.
     assert_eq!((open_fds(), threads()), before);
+}
+
+#[test]
+fn a_responder_closing_its_handle_while_another_thread_closes_it_leaves_no_thread() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let before = threads();
+    let host = host();
+    let closing = Arc::new(AtomicBool::new(false));
+    let (started_tx, started) = crossbeam_channel::bounded(1);
+    let (own, seen) = (host.clone(), Arc::clone(&closing));
+    host.on_request("stop", move |_| {
+        started_tx.send(()).unwrap();
+        // Closes its own handle while the test's thread closes it too.
+        assert!(wait_until(TIMEOUT, || seen.load(Ordering::Acquire)));
+        own.close();
+        Ok("closed")
+    })
+    .unwrap();
+    let asker = client(&host, "asker");
+    let replies = asker.to(To::Host).request("stop", "", TIMEOUT).unwrap();
+    started.recv_timeout(TIMEOUT).unwrap();
+    closing.store(true, Ordering::Release);
+    host.close();
+    // `close` returned: the loop and the dispatcher are joined.
+    assert_eq!(threads(), before + 1, "the client's loop alone");
+    drop(replies);
+    asker.close();
+    assert_eq!(threads(), before);
 }

@@ -15,13 +15,14 @@ use socketengine::protocol::{
 use socketengine::{Client, ClientId, ErrorKind};
 
 use util::{
-    TIMEOUT, client, client_with, fake_host, host, raw_handshake, read_any_frame, wait_until,
+    TIMEOUT, client, client_with, fake_host, host, raw_handshake, read_frame as read_any_frame,
+    wait_until,
 };
 
-/// Reads one whole frame from a raw stream.
+/// Reads one whole frame from a raw stream, past the pings a client sends
+/// (quick pings after the welcome, for its clock estimate), which a fake
+/// host lets go unanswered.
 fn read_frame(stream: &mut TcpStream) -> Frame {
-    // The client pings its host (quick pings after the welcome, for its
-    // clock estimate); a fake host lets them go unanswered.
     for _ in 0..64 {
         let frame = read_any_frame(stream);
         if !matches!(frame.kind, Kind::Ping { .. }) {

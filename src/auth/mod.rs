@@ -38,8 +38,10 @@ use crate::{Action, Error, ErrorKind, Result};
 ///   (`Forbidden` with `client` set; a host's batch naming it, if any
 ///   channel in it is not permitted).
 /// * **Request**: the host's services (`$clients` lists every client,
-///   `$channels` every channel); `$sync`, which only confirms the client's
-///   own writes, is always permitted.
+///   `$channels` every channel), the host's responders, and other clients'
+///   responders through the host (then the client asked must be permitted
+///   to subscribe to the channel too); `$sync`, which only confirms the
+///   client's own writes, is always permitted.
 /// * **Join**: the rooms it may join. Routing to a room is publishing.
 ///
 /// A pattern `camera/**` matches `camera` itself too. Notices of what

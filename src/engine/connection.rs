@@ -207,16 +207,14 @@ impl Open {
                 // What came before is stored (or refused, and the notice
                 // queued) first: the answer says the host has acted on it.
                 self.store_batch();
-                let verdict = match self.peer.may(Action::Request, frame.channel_str()) {
-                    true => hub::on_request(&frame, self.side()),
-                    false => Verdict::Reject(Failure::Forbidden(frame.channel_str().to_owned())),
+                let channel = frame.channel_str();
+                let verdict = match self.peer.may(Action::Request, channel) {
+                    true => hub::on_request(&frame, self.side(), shared.responders.has(channel)),
+                    false => Verdict::Reject(Failure::Forbidden(channel.to_owned())),
                 };
                 self.act(verdict, frame, shared, now)?;
             }
-            Kind::Reply { .. } => {
-                let verdict = hub::on_reply(&frame, self.side());
-                self.act(verdict, frame, shared, now)?;
-            }
+            Kind::Reply { .. } => self.act(hub::on_reply(&frame), frame, shared, now)?,
             Kind::Close { .. } => self.act(hub::on_close(&frame), frame, shared, now)?,
         }
         Ok(())
@@ -251,8 +249,20 @@ impl Open {
             }
             Verdict::Room(op) => super::rooms::act(shared, &self.peer, op),
             Verdict::Serve(service) => service::serve(shared, &self.peer, &frame, &service),
-            Verdict::Reject(failure) => service::reject(shared, &self.peer, &frame, &failure),
-            Verdict::Complete => shared.requests.complete(&frame),
+            Verdict::Reject(failure) => service::reject(&self.peer, &frame, &failure),
+            Verdict::Complete => {
+                if !super::forward::reply(shared, &self.peer, &frame) {
+                    // Only a client trusts the origin a reply carries (its
+                    // host's word on who answered a forwarded request).
+                    let trust = self.side() == Side::Client;
+                    shared.requests.complete(self.peer.token(), &frame, trust);
+                }
+            }
+            Verdict::Respond => {
+                let host = self.side() == Side::Host;
+                super::respond::respond(shared, &self.peer, frame, host);
+            }
+            Verdict::Forward => super::forward::request(shared, &self.peer, &frame, now),
             Verdict::Drop => {}
             Verdict::Interest(patterns) => {
                 let new: Arc<[Pattern]> = patterns.into();

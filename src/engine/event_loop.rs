@@ -86,6 +86,8 @@ pub(crate) struct EventLoop {
     pub(super) last_relief: Option<Instant>,
     /// When to next look for frames and images past the partial timeout.
     pub(super) next_partial_check: Option<Instant>,
+    /// When the oldest request a host forwarded reaches the forward timeout.
+    forward_due: Option<Instant>,
 }
 
 impl EventLoop {
@@ -118,6 +120,7 @@ impl EventLoop {
             starved_retry: None,
             last_relief: None,
             next_partial_check: None,
+            forward_due: None,
         };
         event_loop.schedule_partial_check(Instant::now());
         event_loop.next_heartbeat = event_loop
@@ -184,6 +187,8 @@ impl EventLoop {
                 self.check_writes(now);
             }
             self.redial_timers(now);
+            // Every turn: a forward recorded in it sets the next deadline.
+            self.forward_due = super::forward::expire(&self.shared, now);
             if self.next_partial_check.is_some_and(|at| at <= now) {
                 self.expire_partials(now);
             }
@@ -215,7 +220,7 @@ impl EventLoop {
         [handshake, self.accept_retry, self.next_heartbeat, redial]
             .into_iter()
             .chain([self.next_partial_check, self.next_write_check])
-            .chain([self.starved_retry])
+            .chain([self.starved_retry, self.forward_due])
             .flatten()
             .min()
     }
@@ -505,6 +510,7 @@ impl EventLoop {
                     false => peer.close(),
                 }
                 self.shared.requests.fail_peer(peer.token());
+                super::forward::peer_closed(&self.shared, peer);
                 if let Some(error) = error {
                     self.shared.emit(Event::Error {
                         client: Some(peer.id()),
@@ -552,6 +558,7 @@ impl Drop for EventLoop {
     fn drop(&mut self) {
         self.shared.mark_stopped();
         self.shared.store.close();
+        self.shared.requests.fail_all();
         for conn in self.conns.iter().flatten() {
             if let State::Open(open) = &conn.state {
                 open.peer.close();

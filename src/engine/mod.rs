@@ -2,13 +2,16 @@
 //!
 //! Other threads reach the loop only through a crossbeam channel of [`Command`]s
 //! plus a [`mio::Waker`] ([`Notifier`]), and through each connection's shared
-//! [`Peer`]. The loop never runs user code.
+//! [`Peer`]. The loop runs no user code but a host's route policy, a short
+//! check (see [`HostBuilder::route_policy`](crate::HostBuilder::route_policy)).
 
 mod admit;
+mod callbacks;
 mod clock;
 mod connection;
 mod event_loop;
 mod farewell;
+mod forward;
 mod gate;
 mod grow;
 mod image_rx;
@@ -19,8 +22,10 @@ mod read_buf;
 mod reconnect;
 mod redial;
 mod registry;
+mod reply;
 mod republish;
 mod requests;
+mod respond;
 mod rooms;
 mod route;
 mod secure;
@@ -42,11 +47,13 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Token, Waker};
 use parking_lot::Mutex;
 
+pub(crate) use callbacks::{Callbacks, HookKind, MessageCallback};
 pub(crate) use event_loop::{EventLoop, LISTENER, Role};
 pub(crate) use peer::{Charged, LockedImage, Peer, PeerParts};
 pub(crate) use redial::{Dial, DialTarget};
 pub(crate) use registry::Registry;
-use requests::Requests;
+pub(crate) use requests::{Answer, Ask, Requests};
+pub(crate) use respond::{Incoming, Respond, Responders};
 pub(crate) use rooms::RoomState;
 /// A host's and a client's room operations, for the handles.
 pub(crate) use rooms::{client_infos, connected_members, join, leave, members, request_room};
@@ -54,11 +61,14 @@ pub(crate) use route::{error_of, group_members};
 pub(crate) use socket::{bind_listener, configure_stream, resolve};
 
 use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::hub::forward::{Forwards, Limits};
 // The loop's pacing is a thread's own business (`crate::pace`), shared with the store.
 use crate::memory::Memory;
 use crate::pace;
 use crate::store::{ChannelRule, HistoryRule, Store};
 use crate::{Event, Result};
+use callbacks::Hooks;
 
 /// The channel a client's interest declaration travels on (control frames
 /// never reach a store).
@@ -136,15 +146,23 @@ pub(crate) struct Shared {
     /// started, so a client can tell a restarted host from the one it left.
     pub(crate) host_epoch: u64,
     /// Requests sent and waiting for their replies (a client's questions to
-    /// its host's services).
-    pub(crate) requests: Requests,
+    /// its host's services, and every handle's requests to responders): an
+    /// `Arc` because a `Replies` holds it too, to forget its requests when
+    /// dropped.
+    pub(crate) requests: Arc<Requests>,
+    /// A host's requests forwarded between clients, waiting for their
+    /// replies; touched by the loop alone (a mutex because `Shared` is).
+    pub(crate) forwards: Mutex<Forwards<Token, Arc<Peer>>>,
+    /// This handle's responders and the dispatcher thread they run on.
+    pub(crate) responders: Responders,
+    /// This handle's message callbacks and hooks (on the same dispatcher).
+    pub(crate) callbacks: Callbacks,
     /// A host's admission counters: an `Arc` because the loop's `Gate`
     /// holds them too (unused on a client).
     pub(crate) admission: Arc<gate::Counts>,
-    events_tx: Sender<Event>,
+    /// Sends events, from the loop and from the dispatcher's jobs.
+    emitter: Emitter,
     events_rx: Receiver<Event>,
-    /// Events dropped because nobody drained `events()`.
-    events_dropped: AtomicU64,
     /// Set by `close` and by the event loop whenever it exits (a panic
     /// included); read by every write, so an atomic.
     stopped: AtomicBool,
@@ -175,6 +193,28 @@ impl Shared {
             });
         let (events_tx, events_rx) = crossbeam_channel::bounded(EVENT_BACKLOG);
         let config_republish = config.republish.clone();
+        let dispatcher = Arc::new(Dispatcher::new(
+            "socketengine-dispatch",
+            config.responder_queue,
+        ));
+        let hooks = Hooks::new(config.callback_queue, Arc::clone(&dispatcher));
+        let emitter = Emitter {
+            tx: events_tx,
+            dropped: Arc::default(),
+            hooks: Arc::clone(&hooks),
+        };
+        let forwards = Forwards::new(Limits {
+            max: config.max_requests,
+            per_requester: config.max_forwards_per_client,
+            max_age: config.forward_timeout,
+        });
+        let responders = Responders::new(
+            Arc::clone(&dispatcher),
+            config.responder_queue_bytes,
+            config.responder_queue_per_client,
+        );
+        let requests = Requests::new(config.max_requests);
+        let callbacks = Callbacks::new(dispatcher, hooks, config.callback_queue);
         let clock = clock::HandleClock::new(config.clock_skew_ns);
         Shared {
             store,
@@ -184,11 +224,13 @@ impl Shared {
             config,
             epoch: Instant::now(),
             host_epoch: token::fresh_epoch(),
-            requests: Requests::default(),
+            requests: Arc::new(requests),
+            forwards: Mutex::new(forwards),
+            responders,
+            callbacks,
             admission: Arc::default(),
-            events_tx,
+            emitter,
             events_rx,
-            events_dropped: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             incomplete: image_rx::Incomplete::default(),
             republish: republish::Republish::new(config_republish),
@@ -197,9 +239,12 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, event: Event) {
-        if self.events_tx.try_send(event).is_err() {
-            self.events_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.emitter.emit(event);
+    }
+
+    /// What sends this handle's events, for another thread to hold.
+    pub(crate) fn emitter(&self) -> Emitter {
+        self.emitter.clone()
     }
 
     pub(crate) fn events(&self) -> Receiver<Event> {
@@ -207,7 +252,7 @@ impl Shared {
     }
 
     pub(crate) fn events_dropped(&self) -> u64 {
-        self.events_dropped.load(Ordering::Relaxed)
+        self.emitter.dropped.load(Ordering::Relaxed)
     }
 
     pub(crate) fn mark_stopped(&self) {
@@ -219,14 +264,41 @@ impl Shared {
     }
 }
 
+/// Sends a handle's events: the loop's, and those of jobs on its
+/// dispatcher, to `events()` and to the hooks. Events nobody drains are
+/// dropped and counted.
+#[derive(Debug, Clone)]
+pub(crate) struct Emitter {
+    tx: Sender<Event>,
+    /// Events dropped because nobody drained `events()`; shared by every clone.
+    dropped: Arc<AtomicU64>,
+    /// The hooks, which get a copy of the events they want.
+    hooks: Arc<Hooks>,
+}
+
+impl Emitter {
+    pub(crate) fn emit(&self, event: Event) {
+        self.hooks.offer(&event, self);
+        self.emit_unhooked(event);
+    }
+
+    /// Sends `event` to `events()` only: what the hooks themselves did.
+    pub(crate) fn emit_unhooked(&self, event: Event) {
+        if self.tx.try_send(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The handle on a running event loop: its notifier and its thread.
 #[derive(Debug)]
 pub(crate) struct Engine {
     notifier: Notifier,
     shared: Arc<Shared>,
     /// Taken by the first `shutdown`, so closing twice (or `close` then `Drop`)
-    /// joins once; held across the join, so a second `close` returns only once
-    /// the thread is gone.
+    /// joins once; held across the loop's join (which is bounded: the loop
+    /// runs no user code), so a second `close` returns only once the loop
+    /// is gone; never held while the dispatcher is waited for.
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -265,16 +337,25 @@ impl Engine {
         self.notifier.send(Command::Disconnect { client, message });
     }
 
-    /// Stops the loop and joins its thread. Idempotent.
+    /// Stops the loop and joins its thread, then stops the dispatcher (a
+    /// responder or callback running then is waited for up to the write
+    /// timeout, and its thread joined) and lets go of the callbacks.
+    /// Idempotent; a responder that closes its own handle meanwhile does
+    /// not wait for the lock of a `close` on another thread, which joins the
+    /// dispatcher once that responder returns.
     pub(crate) fn shutdown(&self) {
         self.shared.mark_stopped();
-        let mut thread = self.thread.lock();
-        let Some(handle) = thread.take() else {
-            return;
-        };
-        self.notifier.send(Command::Shutdown);
-        // A panicked loop has closed its peers on the way out (its `Drop`).
-        let _ = handle.join();
+        {
+            let mut thread = self.thread.lock();
+            if let Some(handle) = thread.take() {
+                self.notifier.send(Command::Shutdown);
+                // A panicked loop has closed its peers on the way out (its `Drop`).
+                let _ = handle.join();
+            }
+        }
+        let grace = self.shared.config.write_timeout;
+        self.shared.responders.shutdown(grace);
+        self.shared.callbacks.shutdown();
     }
 }
 

@@ -1,7 +1,9 @@
 //! Delivery of what a client routes through its host: to the peers the route
 //! names, each copy marked with the sender as its origin, with the same
 //! back-pressure as any host write (a full outbox drops the copy and counts
-//! it). What the host cannot deliver goes back to the sender as a notice.
+//! it). What the host cannot deliver goes back to the sender as a notice:
+//! names that name no client, receivers it may not reach, and a copy that
+//! its origin would take past the maximum frame.
 
 use std::sync::Arc;
 
@@ -51,6 +53,19 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
         sent_at: routed.sent_at,
         ..Header::new(routed.kind, routed.channel)
     };
+    // The origin (8 bytes) can make a copy longer than the frame that came
+    // (an unrouted one gains it; a short route gives way to it): a frame
+    // over the maximum would close its receiver's connection. Images on
+    // the lanes go in chunks.
+    let whole = !matches!(routed.kind, Kind::Image(_)) || shared.config.image_chunk.is_none();
+    let (len, max) = (
+        header.body_prefix_len() + routed.payload.len(),
+        shared.config.max_frame,
+    );
+    if whole && len > max {
+        let why = format!("a copy of {len} bytes with its origin, over the maximum frame of {max}");
+        return notify(sender, routed.channel, &Undelivered::OverLimit(why));
+    }
     // An image on the lanes, and a large message, is charged to the memory
     // once, for every copy (or, if it does not fit, sent to no one).
     let shared_copy = match routed.kind {

@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::reply::Reply;
 use super::{Peer, Shared};
 use crate::hub::Service;
 use crate::protocol::{
-    ChannelEntry, ClientEntry, DecodeError, Failure, Frame, Header, Kind, STATUS_FAILED, STATUS_OK,
-    encode_channels, encode_clients, encode_lookup,
+    ChannelEntry, ClientEntry, DecodeError, Encoding, Failure, Frame, Kind, encode_channels,
+    encode_clients, encode_lookup,
 };
 use crate::{ClientInfo, Result};
 
@@ -24,41 +25,29 @@ pub(super) fn serve(shared: &Shared, peer: &Peer, request: &Frame, service: &Ser
         Service::Channels => channel_list(shared),
         Service::Sync => Ok(Bytes::new()),
     };
+    let Some(reply) = reply_to(peer, request) else {
+        return;
+    };
     match answer {
-        Ok(answer) => reply(shared, peer, request, STATUS_OK, &answer),
-        Err(err) => reject(shared, peer, request, &Failure::Failed(err.to_string())),
+        // Queued like a pong, without waiting: see `Reply::queue`.
+        Ok(answer) => reply.queue(peer, Encoding::Bytes, answer, shared.config.max_frame),
+        Err(err) => reply.fail(peer, &Failure::Failed(err.to_string())),
     }
 }
 
 /// Answers `request` from `peer` with a failure status and its detail.
-pub(super) fn reject(shared: &Shared, peer: &Peer, request: &Frame, failure: &Failure) {
-    let detail = failure.detail().as_bytes();
-    reply(shared, peer, request, failure.status(), detail);
+pub(super) fn reject(peer: &Peer, request: &Frame, failure: &Failure) {
+    if let Some(reply) = reply_to(peer, request) {
+        reply.fail(peer, failure);
+    }
 }
 
-/// Queues the reply; an answer over the maximum frame fails instead. Queued
-/// like a pong: without waiting, dropped and counted over the outbox budget.
-fn reply(shared: &Shared, peer: &Peer, request: &Frame, status: u8, answer: &[u8]) {
+/// The reply to `request`, if it is one, from `peer`.
+fn reply_to<'a>(peer: &Peer, request: &'a Frame) -> Option<Reply<'a>> {
     let Kind::Request { id } = request.kind else {
-        return;
+        return None;
     };
-    let channel = request.channel_str();
-    let header = Header::new(Kind::Reply { id, status }, channel);
-    let (len, max) = (
-        header.body_prefix_len() + answer.len(),
-        shared.config.max_frame,
-    );
-    let frame = match len > max {
-        false => header.to_bytes(answer),
-        true => {
-            let why = format!("an answer of {len} bytes exceeds the maximum frame of {max}");
-            let status = STATUS_FAILED;
-            Header::new(Kind::Reply { id, status }, channel).to_bytes(why.as_bytes())
-        }
-    };
-    if let Ok(frame) = frame {
-        peer.queue_control(frame);
-    }
+    Some(Reply::to(peer, id, request.channel_str()))
 }
 
 fn client_list(shared: &Shared) -> Result<Bytes, DecodeError> {

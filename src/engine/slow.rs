@@ -78,13 +78,16 @@ impl EventLoop {
         self.starved_retry.get_or_insert(now + STARVED_RETRY);
     }
 
-    /// If a holder was refused memory since the last call (and a write
-    /// deadline is set), closes the connections whose bytes waited
+    /// On a host, if a holder was refused memory since the last call (and
+    /// a write deadline is set), closes the connections whose bytes waited
     /// [`RELIEF_STALL`] with none written: what readers that read nothing
     /// pin is what the refused holder is short of. At most once per
-    /// [`RELIEF_PERIOD`].
+    /// [`RELIEF_PERIOD`]. A client's one connection is its host, whose
+    /// stall frees nothing worth losing it for: the write deadline alone
+    /// applies there.
     pub(super) fn relieve(&mut self, now: Instant) {
-        if self.shared.config.write_deadline.is_none()
+        if self.client.is_some()
+            || self.shared.config.write_deadline.is_none()
             || self.last_relief.is_some_and(|at| now < at + RELIEF_PERIOD)
             || !self.shared.memory.wants_relief()
         {

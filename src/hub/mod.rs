@@ -7,8 +7,10 @@
 //! Routing is here: a host delivers what a client routes (`on_routed`), and a
 //! client learns what its host could not deliver (`on_control`); a close ends
 //! the connection with its reason (`on_close`); rooms, their table and their
-//! control operations, are in [`rooms`]; a request asks a host's service and
-//! a reply completes a client's request (`service`).
+//! control operations, are in [`rooms`]; a request asks a host's service, a
+//! responder, or (at a host) is forwarded to another client, and a reply
+//! completes a request (`service`); the host's table of forwarded requests
+//! is [`forward`].
 //!
 //! # Layering
 //!
@@ -19,6 +21,7 @@
 //! carries out its answer, so the hub decides without sockets or threads and is
 //! tested as plain functions.
 
+pub(crate) mod forward;
 pub(crate) mod latched;
 pub(crate) mod rooms;
 mod service;
@@ -61,8 +64,13 @@ pub(crate) enum Verdict {
     Serve(Service),
     /// Answer the request with a failure status and its detail.
     Reject(Failure),
-    /// Complete this client's pending request of the reply's id.
+    /// Complete the request of the reply's id: this side's own, or one a
+    /// host forwarded.
     Complete,
+    /// Hand the request to this side's responder on its channel.
+    Respond,
+    /// Forward the request to the one client its route names (a host).
+    Forward,
     /// End the connection after this read pass and report `reason` (the
     /// engine decides whether a client redials).
     Disconnect(DisconnectReason),
@@ -125,15 +133,16 @@ pub(crate) fn relay_route(relay: Relay) -> Option<(Route, bool)> {
 }
 
 /// A request, which expects a reply with its id: a host serves its `$`
-/// channels and answers every other request "no responder"; see
+/// channels, forwards a request routed to one client, and hands any other
+/// to its `responder` on the channel if it has one; see
 /// [`service::on_request`].
-pub(crate) fn on_request(frame: &Frame, side: Side) -> Verdict {
-    service::on_request(frame, side)
+pub(crate) fn on_request(frame: &Frame, side: Side, responder: bool) -> Verdict {
+    service::on_request(frame, side, responder)
 }
 
-/// A reply to a request: it completes a client's request of that id.
-pub(crate) fn on_reply(frame: &Frame, side: Side) -> Verdict {
-    service::on_reply(frame, side)
+/// A reply to a request: it completes the request of that id.
+pub(crate) fn on_reply(frame: &Frame) -> Verdict {
+    service::on_reply(frame)
 }
 
 /// A control operation other than an image acknowledgement.
@@ -259,10 +268,10 @@ mod tests {
         let close = frame(Kind::Close { reason: 0 }, None);
         let table: [(Verdict, Verdict); 4] = [
             (
-                on_request(&request, Side::Host),
+                on_request(&request, Side::Host, false),
                 Verdict::Reject(Failure::NoResponder("c".into())),
             ),
-            (on_reply(&reply, Side::Client), Verdict::Complete),
+            (on_reply(&reply), Verdict::Complete),
             (on_control(&control, Side::Client), Verdict::Drop),
             (
                 on_close(&close),

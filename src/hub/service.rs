@@ -3,8 +3,8 @@
 
 use super::{Side, Verdict};
 use crate::protocol::{
-    Failure, Frame, Kind, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP, SERVICE_SYNC,
-    is_system,
+    Failure, Frame, Kind, Route, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP, SERVICE_SYNC,
+    Undelivered, is_system,
 };
 
 /// A host service a request asks for.
@@ -20,15 +20,35 @@ pub(crate) enum Service {
     Sync,
 }
 
-/// At a host, a request on one of its service channels is served, and any
-/// other is answered "no responder" (there are no user responders yet), as
-/// is a request a host sends a client. A malformed one is answered as such.
-pub(crate) fn on_request(frame: &Frame, side: Side) -> Verdict {
+/// A request on a `$` channel asks one of a host's services (a client has
+/// none). Any other is for a responder: at a host, one routed to a client
+/// (by one id or name) is forwarded to it, and one for the host itself is
+/// this side's responder's, if it registered one on the channel
+/// (`responder`); so is one a host sends a client. A route to more than
+/// one client is refused: a request expects one answer.
+pub(crate) fn on_request(frame: &Frame, side: Side, responder: bool) -> Verdict {
     let channel = frame.channel_str();
-    if side == Side::Client || !is_system(channel) {
-        return Verdict::Reject(Failure::NoResponder(channel.to_owned()));
+    if is_system(channel) {
+        return match side {
+            Side::Host => serve(frame),
+            Side::Client => Verdict::Reject(Failure::NoResponder(channel.to_owned())),
+        };
     }
-    match channel {
+    match (side, &frame.route) {
+        (Side::Host, Some(Route::Clients(ids))) if ids.len() == 1 => Verdict::Forward,
+        (Side::Host, Some(Route::Names(names))) if names.len() == 1 => Verdict::Forward,
+        (Side::Host, Some(route)) if *route != Route::Host => {
+            let why = "a request to more than one client".to_owned();
+            Verdict::Reject(Failure::Undelivered(Undelivered::Unsupported(why)))
+        }
+        _ if responder => Verdict::Respond,
+        _ => Verdict::Reject(Failure::NoResponder(channel.to_owned())),
+    }
+}
+
+/// The service a request on a host's `$` channel asks for.
+fn serve(frame: &Frame) -> Verdict {
+    match frame.channel_str() {
         SERVICE_CLIENTS => Verdict::Serve(Service::Clients),
         SERVICE_CHANNELS => Verdict::Serve(Service::Channels),
         SERVICE_SYNC => Verdict::Serve(Service::Sync),
@@ -40,11 +60,10 @@ pub(crate) fn on_request(frame: &Frame, side: Side) -> Verdict {
     }
 }
 
-/// A reply completes the client's request of the same id; a host, which
-/// sends no requests, drops replies.
-pub(crate) fn on_reply(frame: &Frame, side: Side) -> Verdict {
-    match (side, frame.kind) {
-        (Side::Client, Kind::Reply { .. }) => Verdict::Complete,
+/// A reply completes a request this side sent, or one a host forwarded.
+pub(crate) fn on_reply(frame: &Frame) -> Verdict {
+    match frame.kind {
+        Kind::Reply { .. } => Verdict::Complete,
         _ => Verdict::Drop,
     }
 }
@@ -56,11 +75,11 @@ mod tests {
     use super::*;
     use crate::protocol::ChannelName;
 
-    fn request(channel: &str, payload: &'static [u8]) -> Frame {
+    fn request(channel: &str, payload: &'static [u8], route: Option<Route>) -> Frame {
         Frame {
             kind: Kind::Request { id: 1 },
             channel: ChannelName::new(channel).expect("a valid name"),
-            route: None,
+            route,
             origin: None,
             mirror: false,
             sent_at: None,
@@ -70,7 +89,7 @@ mod tests {
     }
 
     #[test]
-    fn a_host_serves_its_channels_and_rejects_the_rest() {
+    fn a_host_serves_its_channels_whatever_its_responders() {
         let no = |c: &str| Verdict::Reject(Failure::NoResponder(c.to_owned()));
         let table = [
             (
@@ -99,23 +118,71 @@ mod tests {
                 Verdict::Reject(Failure::BadRequest("the name is not UTF-8".into())),
             ),
             ("$time", b"", Side::Host, no("$time")),
-            ("pose", b"", Side::Host, no("pose")),
             ("$clients", b"", Side::Client, no("$clients")),
         ];
         for (i, (channel, payload, side, want)) in table.into_iter().enumerate() {
-            assert_eq!(
-                on_request(&request(channel, payload), side),
-                want,
-                "row {i}"
-            );
+            for responder in [false, true] {
+                let got = on_request(&request(channel, payload, None), side, responder);
+                assert_eq!(got, want, "row {i}");
+            }
         }
     }
 
     #[test]
-    fn a_client_completes_replies_and_a_host_drops_them() {
-        let mut reply = request("$clients", b"");
+    fn a_request_goes_to_a_responder_or_is_forwarded_to_one_client() {
+        let many = Failure::Undelivered(Undelivered::Unsupported(
+            "a request to more than one client".into(),
+        ));
+        let none = Verdict::Reject(Failure::NoResponder("grip".into()));
+        let table = [
+            (None, Side::Host, false, none.clone()),
+            (None, Side::Client, false, none),
+            (None, Side::Host, true, Verdict::Respond),
+            (Some(Route::Host), Side::Host, true, Verdict::Respond),
+            (None, Side::Client, true, Verdict::Respond),
+            (Some(Route::All), Side::Client, true, Verdict::Respond),
+            (
+                Some(Route::Clients(vec![3])),
+                Side::Host,
+                false,
+                Verdict::Forward,
+            ),
+            (
+                Some(Route::Names(vec!["arm".into()])),
+                Side::Host,
+                true,
+                Verdict::Forward,
+            ),
+            (
+                Some(Route::Clients(vec![3, 4])),
+                Side::Host,
+                true,
+                Verdict::Reject(many.clone()),
+            ),
+            (
+                Some(Route::All),
+                Side::Host,
+                false,
+                Verdict::Reject(many.clone()),
+            ),
+            (
+                Some(Route::Room("r".into())),
+                Side::Host,
+                true,
+                Verdict::Reject(many),
+            ),
+        ];
+        for (i, (route, side, responder, want)) in table.into_iter().enumerate() {
+            let got = on_request(&request("grip", b"", route), side, responder);
+            assert_eq!(got, want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn replies_complete_on_either_side() {
+        let mut reply = request("grip", b"", None);
         reply.kind = Kind::Reply { id: 1, status: 0 };
-        assert_eq!(on_reply(&reply, Side::Client), Verdict::Complete);
-        assert_eq!(on_reply(&reply, Side::Host), Verdict::Drop);
+        assert_eq!(on_reply(&reply), Verdict::Complete);
+        assert_eq!(on_reply(&request("grip", b"", None)), Verdict::Drop);
     }
 }

@@ -41,8 +41,9 @@ pub fn close_message(payload: &[u8]) -> String {
     String::from_utf8_lossy(cut).into_owned()
 }
 
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
+/// The longest prefix of `s` of at most `max` bytes that ends on a character
+/// boundary: how close messages and failure texts are cut.
+pub(super) fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;

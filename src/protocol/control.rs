@@ -184,6 +184,7 @@ impl Undelivered {
             Undelivered::OverLimit(why) => (7, why.clone()),
             Undelivered::Forbidden { action, name } => (8, format!("{action} {name}")),
         };
+        let detail = super::close::truncate(&detail, super::MAX_FAILURE_TEXT);
         let mut out = BytesMut::with_capacity(1 + detail.len());
         out.put_u8(code);
         out.put_slice(detail.as_bytes());

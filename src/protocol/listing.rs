@@ -22,71 +22,12 @@ pub const SERVICE_CHANNELS: &str = "$channels";
 /// with a notice (a confirmed write's barrier).
 pub const SERVICE_SYNC: &str = "$sync";
 
-/// Reply status: answered; the payload is the answer.
-pub const STATUS_OK: u8 = 0;
-/// Reply status: nothing answers requests on that channel.
-pub const STATUS_NO_RESPONDER: u8 = 1;
-/// Reply status: the request was malformed.
-pub const STATUS_BAD_REQUEST: u8 = 2;
-/// Reply status: the responder could not answer (the answer would not fit a frame).
-pub const STATUS_FAILED: u8 = 3;
-
-/// Reply status: the requester's permissions do not allow the request; the
-/// payload is the channel asked.
-pub const STATUS_FORBIDDEN: u8 = 4;
-
 /// Bit of [`ClientEntry`]'s flags: the client is connected.
 const FLAG_CONNECTED: u8 = 0x01;
 
 /// Whether `channel` is reserved for a host's services.
 pub fn is_system(channel: &str) -> bool {
     channel.starts_with(SYSTEM_PREFIX)
-}
-
-/// Why a request got no answer: a reply's non-zero status and its UTF-8 detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Status 1: no responder; the detail is the channel asked.
-    NoResponder(String),
-    /// Status 2: a malformed request; the detail says what is wrong.
-    BadRequest(String),
-    /// Status 3, or a status this build does not know: the responder failed.
-    Failed(String),
-    /// Status 4: the requester may not ask this channel; the detail is the channel.
-    Forbidden(String),
-}
-
-impl Failure {
-    /// The reply's status byte.
-    pub fn status(&self) -> u8 {
-        match self {
-            Failure::NoResponder(_) => STATUS_NO_RESPONDER,
-            Failure::BadRequest(_) => STATUS_BAD_REQUEST,
-            Failure::Failed(_) => STATUS_FAILED,
-            Failure::Forbidden(_) => STATUS_FORBIDDEN,
-        }
-    }
-
-    /// The reply's payload: the detail.
-    pub fn detail(&self) -> &str {
-        match self {
-            Failure::NoResponder(s)
-            | Failure::BadRequest(s)
-            | Failure::Failed(s)
-            | Failure::Forbidden(s) => s,
-        }
-    }
-
-    /// The failure a reply of non-zero `status` reports (invalid UTF-8 replaced).
-    pub fn from_reply(status: u8, payload: &[u8]) -> Failure {
-        let detail = String::from_utf8_lossy(payload).into_owned();
-        match status {
-            STATUS_NO_RESPONDER => Failure::NoResponder(detail),
-            STATUS_BAD_REQUEST => Failure::BadRequest(detail),
-            STATUS_FORBIDDEN => Failure::Forbidden(detail),
-            _ => Failure::Failed(detail),
-        }
-    }
 }
 
 /// One client in the answer of [`SERVICE_CLIENTS`].
@@ -441,7 +382,7 @@ mod tests {
     }
 
     #[test]
-    fn oversized_fields_are_refused_and_failures_keep_their_status() {
+    fn oversized_fields_are_refused() {
         let long = ClientEntry {
             name: "x".repeat(256),
             ..arm()
@@ -453,17 +394,6 @@ mod tests {
                 len: 256
             })
         ));
-        let table = [
-            (Failure::NoResponder("$time".into()), 1),
-            (Failure::BadRequest("name".into()), 2),
-            (Failure::Failed("too large".into()), 3),
-        ];
-        for (failure, status) in table {
-            assert_eq!(failure.status(), status);
-            let back = Failure::from_reply(status, failure.detail().as_bytes());
-            assert_eq!(back, failure);
-        }
-        assert_eq!(Failure::from_reply(99, b"x"), Failure::Failed("x".into()));
         assert!(is_system("$clients") && !is_system("pose"));
     }
 }

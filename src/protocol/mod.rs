@@ -317,9 +317,16 @@
 //! [`OP_UNDELIVERED`] (`0x02`) on the frame's channel, whose payload is a reason
 //! code `u8` (1 unknown id, 2 unknown name, 3 refused, 4 unsupported, 5
 //! unknown room, 6 unknown group, 7 over a limit of the host's, 8 forbidden
-//! by the sender's permissions: the detail is the action, a space and what it
-//! was tried on) and UTF-8 detail ([`Undelivered`]): the other targets still
-//! get their copies.
+//! by permissions: the detail is the action, a space and what it was tried
+//! on: the sender's own, such as `publish` and the channel, or a
+//! receiver's, `subscribe` and the receiver's name, for a copy or a
+//! forwarded request that receiver may not have) and UTF-8 detail
+//! ([`Undelivered`]), at most [`MAX_FAILURE_TEXT`] (1024) bytes, cut at a
+//! character boundary: the other targets still get their copies. A copy is
+//! never longer than the maximum frame: the origin (8 bytes) takes the
+//! route's place, and a copy it would take past the host's maximum (an
+//! unrouted frame relayed, or a route by a short name) goes to nobody, the
+//! sender told with code 7.
 //!
 //! A data frame on `cmd`, routed to the client named `arm`, carrying `go`:
 //!
@@ -425,19 +432,110 @@
 //!                                     op: rooms
 //! ```
 //!
+//! ## Requests and replies
+//!
+//! A request is a request frame whose `id` the requester chooses, unique
+//! among its requests in flight on that connection (many may be in flight
+//! at once); it is answered by one reply frame with the same `id` on the
+//! same channel, from the connection the request went to. A reply to an id
+//! never sent, or answered already, or from another connection, is ignored.
+//! A requester that stops waiting (its timeout) forgets the id; a
+//! connection that closes ends every request sent on it.
+//!
+//! A request for the host itself (no route, or route `0`) goes to one of
+//! the host's services if its channel starts with `$` (below), else to the
+//! host application's responder on that channel. A request a host sends a
+//! client goes to the client's responder. A client may route a request to
+//! **one other client** (route `2` with one id, or `4` with one name): the
+//! host forwards it under an id of its own on that client's connection,
+//! with the origin flag set to the requester's id, and remembers both ids;
+//! the responder answers the host's id, and the host sends the answer back
+//! under the requester's id, with the origin set to the responder's id; both
+//! keep the encoding bits they came with. A route to more than one client
+//! is refused (status 5, code 4), and so is a request the origin in place
+//! of its route would take past the host's maximum frame (status 8). A
+//! failure's payload declares no encoding, and its text (the detail of
+//! statuses 1–4, 6 and 7, status 5's notice detail) is at most
+//! [`MAX_FAILURE_TEXT`] (1024) bytes of UTF-8, cut at a character boundary
+//! by its sender (a receiver reads no more). A reply goes back on the
+//! connection its request came on: a responder whose connection dropped
+//! meanwhile drops its answer, even once connected again (the new
+//! connection's ids are not the old one's).
+//!
+//! Status `0` ([`STATUS_OK`]): the payload is the answer. Otherwise the
+//! payload says why ([`Failure`]):
+//!
+//! | status | meaning                                                      | payload                         |
+//! |--------|--------------------------------------------------------------|---------------------------------|
+//! | 1      | no responder: no service or responder on the channel         | the channel, UTF-8              |
+//! | 2      | malformed request                                            | UTF-8 detail                    |
+//! | 3      | the responder failed: its own error text, or a panic's message | UTF-8 detail                  |
+//! | 4      | forbidden by the requester's permissions                     | the channel, UTF-8              |
+//! | 5      | not forwarded: the route names no connected client, names several, the host's policy refused it, or the client named may not receive the channel | an [`OP_UNDELIVERED`] notice's payload: code u8, UTF-8 detail |
+//! | 6      | busy: the responder has no room for the request (its queue, the bytes or memory it may hold, the requester's share), or its answer found no room in the outbox back | the channel, UTF-8 |
+//! | 7      | gone: the client the request was forwarded to disconnected before it answered (sent at once, with its id as origin) | its name or `#id`, UTF-8 |
+//! | 8      | the answer would not fit the responder's (or forwarding host's) maximum frame, or the request as forwarded would not fit the host's | len u64, max u64 |
+//! | 9      | the host holds its most forwarded requests in flight, in all or for this requester | the limit, u64 |
+//! | 10     | timed out: the host forwarded the request and stopped waiting for its answer | the host's forward timeout in milliseconds, u64 |
+//! | 11     | unknown command: a request on the command channel (`cmd`) names no command handler | the name, UTF-8 |
+//!
+//! A receiver reads a status it does not know as 3, with the payload as
+//! text. A host keeps a forwarded request for a bounded time and number
+//! (in all and per requester); when it lets go of one unanswered it tells
+//! the requester (status 10), and a reply after that is ignored. A host
+//! passes a forwarded failure on with its status (an unknown one as 3).
+//!
+//! The client `planner` (id 2) asks the client `arm` (id 3) on `grip` with
+//! `open`, its request `7`; the host forwards it as its request `12`; `arm`
+//! answers `ok`, and the host passes the answer back:
+//!
+//! ```text
+//! planner -> host
+//! 19 00 00 00 04 01     len = 25, kind: request, flags: route
+//! 04 67 72 69 70        channel "grip"
+//! 04 01 03 61 72 6d     route: by name, one name of 3 bytes, "arm"
+//! 07 00 00 00 00 00 00 00   id 7
+//! 6f 70 65 6e           payload "open"
+//!
+//! host -> arm
+//! 1b 00 00 00 04 02     len = 27, kind: request, flags: origin
+//! 04 67 72 69 70        channel "grip"
+//! 02 00 00 00 00 00 00 00   origin: client 2
+//! 0c 00 00 00 00 00 00 00   id 12 (the host's)
+//! 6f 70 65 6e           payload "open"
+//!
+//! arm -> host
+//! 12 00 00 00 05 00     len = 18, kind: reply, flags: none
+//! 04 67 72 69 70        channel "grip"
+//! 0c 00 00 00 00 00 00 00   id 12
+//! 00                    status: ok
+//! 6f 6b                 answer "ok"
+//!
+//! host -> planner
+//! 1a 00 00 00 05 02     len = 26, kind: reply, flags: origin
+//! 04 67 72 69 70        channel "grip"
+//! 03 00 00 00 00 00 00 00   origin: client 3
+//! 07 00 00 00 00 00 00 00   id 7 (the planner's)
+//! 00                    status: ok
+//! 6f 6b                 answer "ok"
+//! ```
+//!
+//! Had `arm` disconnected before answering, the host's reply to the
+//! planner would have been status 7 with its name:
+//! `1b 00 00 00 05 02 04 67 72 69 70 03 00 00 00 00 00 00 00 07 00 00 00 00 00 00 00 07 61 72 6d`.
+//! Had it never answered, the host would have told the planner once its
+//! forward timeout (60 s, 60,000 ms) passed: status 10, no origin:
+//! `18 00 00 00 05 00 04 67 72 69 70 07 00 00 00 00 00 00 00 0a 60 ea 00 00 00 00 00 00`.
+//!
 //! ## Services
 //!
 //! Channels whose name starts with `$` are reserved for the host's own
-//! services: the handles refuse to write data on them
+//! services: the handles refuse to write data on them, to request them
+//! other than through their own calls, or to register responders on them
 //! (`ErrorKind::InvalidChannel`). A client asks a service with a request
-//! frame (`id` chosen by the client, unique among its requests in flight) on
-//! the service's channel; the host answers with a reply frame of the same
-//! `id` on the same channel. Status `0` ([`STATUS_OK`]): the payload is the
-//! answer. Otherwise the payload is UTF-8 detail ([`Failure`]): `1` no
-//! responder (nothing answers on that channel; the detail is its name), `2`
-//! a malformed request, `3` the responder failed (the answer would not fit a
-//! frame), `4` forbidden by the requester's permissions (the detail is the
-//! channel). A request from a host to a client is answered with status 1.
+//! frame on the service's channel, and the host answers as above (a
+//! service it does not have with status 1; a client answers every request
+//! on a `$` channel with status 1).
 //!
 //! | channel      | request payload | answer                                                                                   |
 //! |--------------|-----------------|------------------------------------------------------------------------------------------|
@@ -543,6 +641,7 @@ mod lane;
 mod listing;
 mod outbox;
 mod pattern;
+mod status;
 
 pub use channel::ChannelName;
 pub use clock::{
@@ -573,13 +672,17 @@ pub use lane::{
     Chunk, DEFAULT_CHUNK, ImageLane, LaneStats, MAX_IMAGES_IN_PROGRESS, OP_IMAGE_ACK, Offer,
 };
 pub use listing::{
-    ChannelEntry, ClientEntry, Failure, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP,
-    SERVICE_SYNC, STATUS_BAD_REQUEST, STATUS_FAILED, STATUS_FORBIDDEN, STATUS_NO_RESPONDER,
-    STATUS_OK, SYSTEM_PREFIX, decode_channels, decode_clients, decode_lookup, encode_channels,
-    encode_clients, encode_lookup, is_system,
+    ChannelEntry, ClientEntry, SERVICE_CHANNELS, SERVICE_CLIENTS, SERVICE_LOOKUP, SERVICE_SYNC,
+    SYSTEM_PREFIX, decode_channels, decode_clients, decode_lookup, encode_channels, encode_clients,
+    encode_lookup, is_system,
 };
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 pub use pattern::Pattern;
+pub use status::{
+    Failure, MAX_FAILURE_TEXT, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN,
+    STATUS_GONE, STATUS_NO_RESPONDER, STATUS_OK, STATUS_TIMED_OUT, STATUS_TOO_LARGE,
+    STATUS_TOO_MANY, STATUS_UNDELIVERED, STATUS_UNKNOWN_COMMAND,
+};
 
 #[cfg(test)]
 mod tests;

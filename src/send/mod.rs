@@ -2,13 +2,22 @@
 //! what it is ([`Outgoing`]), and the two modes — unlocked
 //! ([`write`](Target::write): queue, never block) and locked
 //! ([`write_lock`](Target::write_lock): back-pressure, return once the kernel
-//! has the bytes) — plus the batch guard ([`WriteGuard`]), in `target`.
+//! has the bytes) — plus the batch guard ([`WriteGuard`]), in `target`;
+//! requests ([`request`](Target::request)) and their [`Replies`] in
+//! `request`; the responders that answer them ([`Request`]) in `respond`.
 
 mod confirm;
+mod request;
+mod respond;
 mod target;
 #[cfg(feature = "serde")]
 mod typed;
 
+pub use request::{Replies, Reply};
+pub use respond::Request;
+#[cfg(feature = "serde")]
+pub(crate) use respond::register_failing;
+pub(crate) use respond::{register, responder_methods, stats as request_stats};
 pub use target::{Target, WriteGuard};
 
 use std::num::NonZeroU64;
@@ -91,11 +100,20 @@ impl Payload {
 
     /// The frame header that carries it on `channel`.
     fn header<'a>(&self, channel: &'a str) -> Header<'a> {
-        let header = match self.image {
-            Some(meta) => Header::new(Kind::Image(meta), channel),
-            None => Header::data(channel).with_encoding(self.encoding),
-        };
-        header.with_sent_at(self.sent_at_ns())
+        match self.image {
+            Some(meta) => Header::new(Kind::Image(meta), channel).with_sent_at(self.sent_at_ns()),
+            None => self.header_as(Kind::Data, channel),
+        }
+    }
+
+    /// The header of a frame of `kind` (data, a request, a reply) that
+    /// carries these bytes on `channel`: what the payload says of itself
+    /// in a header (its encoding, its send time) goes in whichever kind of
+    /// frame carries it.
+    fn header_as<'a>(&self, kind: Kind, channel: &'a str) -> Header<'a> {
+        Header::new(kind, channel)
+            .with_encoding(self.encoding)
+            .with_sent_at(self.sent_at_ns())
     }
 
     /// The send time its frame carries, if any.

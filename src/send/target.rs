@@ -14,8 +14,9 @@ use crate::{Action, Error, ErrorKind, Result};
 /// Sends to one target: from [`Host::to`](crate::Host::to) or
 /// [`Client::to`](crate::Client::to).
 ///
-/// Every method returns how many connections took the message. The rule for
-/// failures depends on the target:
+/// Every writing method returns how many connections took the message
+/// ([`request`](Self::request) returns the [`Replies`](crate::Replies) to
+/// wait on). The rule for failures depends on the target:
 ///
 /// * **one peer** ([`To::Host`], [`To::Client`], [`To::Name`], and every
 ///   target of a client, whose one peer is its host): the count is 1, and any
@@ -294,7 +295,7 @@ impl Drop for WriteGuard<'_> {
 }
 
 /// The connections a target names.
-enum Peers<'a> {
+pub(super) enum Peers<'a> {
     /// One peer: the client's own connection is borrowed, not cloned, on
     /// every write.
     One(Cow<'a, Arc<Peer>>),
@@ -326,7 +327,7 @@ impl Peers<'_> {
     /// receive every one of `channels`, and, of `All`, if `by_interest`,
     /// those that want them (a batch goes whole or not at all, so its
     /// receivers' interest does not filter it).
-    fn into_vec(self, channels: &[&str], by_interest: bool) -> Vec<Arc<Peer>> {
+    pub(super) fn into_vec(self, channels: &[&str], by_interest: bool) -> Vec<Arc<Peer>> {
         let (mut peers, all) = match self {
             Peers::One(peer) => (vec![peer.into_owned()], false),
             Peers::Many(peers) => (peers, false),
@@ -342,7 +343,7 @@ impl Peers<'_> {
 
 /// The connections `to` names, or why it names none. A list naming a peer
 /// twice names it once.
-fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
+pub(super) fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
     let registry = &core.shared().registry;
     let by_id = |id| registry.get(id).ok_or(ErrorKind::UnknownClient(id));
     let by_name = |name: &String| {
@@ -388,7 +389,7 @@ fn resolve<'a>(core: &'a Core, to: &To) -> Result<Peers<'a>, ErrorKind> {
 /// Whether `peer`, the one connection a write names, may receive every one
 /// of `channels`; if not, the error (on a client, the peer is its host,
 /// which may receive anything).
-fn permitted(peer: &Peer, channels: &[&str]) -> Result<(), ErrorKind> {
+pub(super) fn permitted(peer: &Peer, channels: &[&str]) -> Result<(), ErrorKind> {
     match channels.iter().find(|c| !peer.may(Action::Subscribe, c)) {
         None => Ok(()),
         Some(channel) => Err(ErrorKind::Forbidden {
@@ -486,7 +487,7 @@ fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
 
 /// Checks a channel name given to a public method; `$` channels are the
 /// host's services ([wire format](crate::protocol#services)).
-fn check_channel(name: &str) -> Result<()> {
+pub(super) fn check_channel(name: &str) -> Result<()> {
     let reason = match name.len() {
         0 => "empty",
         1..=255 if Pattern::is_pattern(name) => "a `*` or `**` segment makes it a pattern",

@@ -1,11 +1,11 @@
 //! Reading many channels at once: `get_all` and subscriptions over a
 //! channel pattern, now and to come.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{Message, PatternSub, Slot, Store, Subscription};
+use super::{Message, PatternSub, Slot, Store, Subscriber, Subscription};
 use crate::protocol::Pattern;
 
 impl Store {
@@ -71,24 +71,27 @@ impl Store {
         let Ok(pattern) = Pattern::new(pattern) else {
             return Subscription::pattern(rx, alive);
         };
+        let to = Subscriber::Buffer(tx);
+        self.add_pattern(pattern, to, Some(Arc::downgrade(&alive)));
+        Subscription::pattern(rx, alive)
+    }
+
+    /// Gives `to` the messages of every channel `pattern` names, now and to
+    /// come (nothing once the store is closed).
+    pub(super) fn add_pattern(&self, pattern: Pattern, to: Subscriber, alive: Option<Weak<()>>) {
         // `channels` before `patterns`, as `slot` takes them: a channel made
         // meanwhile is attached once, by one or the other.
         let channels = self.channels.read();
         if self.closed.load(Ordering::SeqCst) {
-            return Subscription::pattern(rx, alive);
+            return;
         }
         for (name, slot) in channels.iter() {
             if pattern.matches(name) {
-                slot.state.lock().subscribers.push(tx.clone());
+                slot.state.lock().subscribers.push(to.clone());
             }
         }
         let mut patterns = self.patterns.lock();
-        patterns.retain(|sub| sub.alive.strong_count() > 0);
-        patterns.push(PatternSub {
-            pattern,
-            tx,
-            alive: Arc::downgrade(&alive),
-        });
-        Subscription::pattern(rx, alive)
+        patterns.retain(PatternSub::is_alive);
+        patterns.push(PatternSub { pattern, to, alive });
     }
 }

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 mod budget;
+mod feed;
 mod history;
 mod matching;
 mod message;
@@ -30,6 +30,8 @@ use crate::image::Image;
 use crate::memory::Memory;
 use crate::protocol::{ChannelName, Pattern};
 use budget::copies;
+use feed::Subscriber;
+pub(crate) use feed::{Feed, NoChannel};
 use history::History;
 pub(crate) use history::HistoryRule;
 pub use message::Message;
@@ -40,13 +42,13 @@ pub use subscription::Subscription;
 #[cfg(feature = "serde")]
 pub use typed::TypedSubscription;
 
-/// A subscription to a pattern, kept to attach to channels made later.
+/// A subscription or feed on a pattern, kept to attach to channels made later.
 #[derive(Debug)]
 struct PatternSub {
     pattern: Pattern,
-    tx: Sender<Message>,
-    /// Gone once every clone of the subscription is dropped.
-    alive: std::sync::Weak<()>,
+    to: Subscriber,
+    /// A subscription's: gone once every clone of it is dropped.
+    alive: Option<std::sync::Weak<()>>,
 }
 
 /// Name to slot, shared with the slots (weakly) so that one short of
@@ -155,11 +157,11 @@ impl Store {
             state.queue_bytes = self.queue_bytes;
             state.closed = self.closed.load(Ordering::SeqCst);
             let mut patterns = self.patterns.lock();
-            patterns.retain(|sub| sub.alive.strong_count() > 0);
+            patterns.retain(PatternSub::is_alive);
             let matching = patterns
                 .iter()
                 .filter(|sub| sub.pattern.matches(name.as_str()));
-            state.subscribers.extend(matching.map(|sub| sub.tx.clone()));
+            state.subscribers.extend(matching.map(|sub| sub.to.clone()));
             Arc::new(Slot {
                 name: name.clone(),
                 state: Mutex::new(state),
@@ -273,7 +275,7 @@ impl Store {
         let mut state = slot.state.lock();
         let (tx, rx) = crossbeam_channel::bounded(state.capacity.max(1));
         if !state.closed {
-            state.subscribers.push(tx);
+            state.subscribers.push(Subscriber::Buffer(tx));
         }
         drop(state);
         Subscription::new(rx, Some(slot))
@@ -560,7 +562,8 @@ struct SlotState {
     /// The last messages, apart from the queue; empty while off.
     history: History,
     by_client: BTreeMap<ClientId, Message>,
-    subscribers: Vec<Sender<Message>>,
+    /// Subscriptions' buffers and callbacks' feeds.
+    subscribers: Vec<Subscriber>,
     /// Set when the store closes: no subscriber is added any more and no
     /// reader waits.
     closed: bool,
@@ -628,19 +631,11 @@ impl SlotState {
     }
 
     /// Offers every message to every subscriber; a full subscriber misses it and
-    /// the miss is counted; a dropped receiver is forgotten.
+    /// the miss is counted; one that is gone is forgotten.
     fn notify(&mut self, msgs: impl Iterator<Item = Message> + Clone) {
         let mut dropped = 0;
-        self.subscribers.retain(|tx| {
-            for msg in msgs.clone() {
-                match tx.try_send(msg) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => dropped += 1,
-                    Err(TrySendError::Disconnected(_)) => return false,
-                }
-            }
-            true
-        });
+        self.subscribers
+            .retain(|to| to.offer(msgs.clone()).map(|n| dropped += n).is_some());
         self.dropped += dropped;
     }
 }

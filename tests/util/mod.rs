@@ -177,6 +177,20 @@ pub(crate) fn raw_connect(host: &Host) -> TcpStream {
     stream
 }
 
+/// Reads one whole frame from a raw stream.
+pub(crate) fn read_frame(stream: &mut TcpStream) -> Frame {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).expect("frame length");
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    stream.read_exact(&mut body).expect("frame body");
+    let mut buf = BytesMut::from(&len[..]);
+    buf.extend_from_slice(&body);
+    match Decoder::new(1 << 20).step(&mut buf, None) {
+        Ok(Decoded::Frame(frame)) => frame,
+        other => panic!("not one frame: {other:?}"),
+    }
+}
+
 /// Asserts that the other end closed `stream`: a read sees end of stream or a
 /// reset (a reset when the closer left our bytes unread), not a timeout.
 pub(crate) fn assert_closed_by_peer(stream: &mut TcpStream) {
@@ -242,21 +256,6 @@ pub(crate) fn fake_peer_with(
         stream
     });
     (addr, thread)
-}
-
-/// The next frame from `stream`, whatever it is (a blocking read, bounded
-/// by the stream's read timeout).
-pub(crate) fn read_any_frame(stream: &mut TcpStream) -> Frame {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).expect("frame length");
-    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
-    stream.read_exact(&mut body).expect("frame body");
-    let mut buf = BytesMut::from(&len[..]);
-    buf.extend_from_slice(&body);
-    match Decoder::new(1 << 20).step(&mut buf, None) {
-        Ok(Decoded::Frame(frame)) => frame,
-        other => panic!("not one frame: {other:?}"),
-    }
 }
 
 /// Accepts one connection on a non-blocking listener, within [`TIMEOUT`].

@@ -398,7 +398,11 @@ pub(crate) fn stats(args: &StatsArgs) -> anyhow::Result<()> {
 
 /// Connects under the given name, or `{default_name}-{pid}`: the host lets a
 /// newer client take over a connected name, so two watchers must differ.
-fn connect(args: &Connect, default_name: &str, timeout: Duration) -> anyhow::Result<Client> {
+pub(crate) fn connect(
+    args: &Connect,
+    default_name: &str,
+    timeout: Duration,
+) -> anyhow::Result<Client> {
     let name = match (&args.name, &args.key) {
         (Some(name), _) => name.clone(),
         (None, Some(_)) => bail!("--key proves a name: give it with --name"),
@@ -417,6 +421,6 @@ fn connect(args: &Connect, default_name: &str, timeout: Duration) -> anyhow::Res
 }
 
 /// A timeout in seconds from the command line.
-fn secs(value: f64) -> anyhow::Result<Duration> {
+pub(crate) fn secs(value: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value).with_context(|| format!("bad timeout {value} s"))
 }

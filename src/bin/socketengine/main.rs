@@ -1,7 +1,8 @@
 //! `socketengine`: the command-line tool of the socketengine crate.
 //!
 //! One binary with subcommands: `host` runs a relay host, `send` publishes one
-//! message, `watch` prints what arrives, `stats` shows live rates, `bench`
+//! message, `watch` prints what arrives, `stats` shows live rates, `request`
+//! asks a responder and `respond` answers, `bench`
 //! compares the engine with raw TCP on loopback, and `demo` streams synthetic
 //! 1080p camera frames beside a control loop. `socketengine help <command>`
 //! explains each one.
@@ -19,6 +20,7 @@ mod client;
 mod demo;
 mod host;
 mod keygen;
+mod request;
 mod rtt;
 mod show;
 mod shutdown;
@@ -72,6 +74,28 @@ enum Command {
     /// not carry their origin yet. The first line, on stderr, says when the
     /// watcher is connected.
     Watch(client::WatchArgs),
+    /// Ask a responder on a channel and print its answer; the exit status
+    /// says whether it answered.
+    ///
+    /// Sends one request to the host's responder on CHANNEL (a host program's
+    /// `on_request`; the `socketengine host` relay has none), or with --to to
+    /// the client of that name through the host (`socketengine respond`, or a
+    /// program's `on_request`; a program's `on_command` answers on `cmd`).
+    /// The answer's payload goes to stdout as it came (a MessagePack answer
+    /// as JSON), then a newline; who answered and how fast, to stderr. Every
+    /// failure exits non-zero with the typed error: no responder, the
+    /// responder's own words, busy, unknown command, no such client, the
+    /// responder left, timed out.
+    Request(request::RequestArgs),
+    /// Answer requests on a channel until Ctrl-C: echo each payload back
+    /// (--echo) or answer with fixed text (--reply TEXT).
+    ///
+    /// Connects as a client (name: --name, default "respond-PID") and
+    /// registers a responder on CHANNEL; other clients ask it through the
+    /// host (`socketengine request ADDR CHANNEL DATA --to NAME`), and a host
+    /// program with `host.to(NAME).request(..)`. Its first line on stderr
+    /// says it is ready; then one line per request.
+    Respond(request::RespondArgs),
     /// A live table of the channels this client receives, refreshed in place.
     ///
     /// Connects as a client (named "stats-PID") and shows, per channel it receives:
@@ -161,6 +185,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Send(args) => client::send(&args),
         Command::Watch(args) => client::watch(&args),
         Command::Stats(args) => client::stats(&args),
+        Command::Request(args) => request::request(&args),
+        Command::Respond(args) => request::respond(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Keygen(args) => keygen::run(&args),

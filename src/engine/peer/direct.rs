@@ -52,6 +52,49 @@ impl Peer {
         }
     }
 
+    /// Writes a frame straight to the kernel when the connection is idle,
+    /// else queues it as an unlocked write does; never waits. A request or
+    /// a reply: on an idle connection it goes out without a hop through the
+    /// loop.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected`, or `Full` on a busy connection over its budget, each
+    /// handing the payload back (`NotConnected` after part of it went out
+    /// does not).
+    pub(crate) fn send_now(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
+        self.send_in(self.out.lock(), header, payload)
+    }
+
+    /// As [`send_now`](Self::send_now), only on the connection `serial`
+    /// (see [`serial`](Self::serial)): a reply to a request that came on
+    /// a connection since lost fails `NotConnected`, so it never answers a
+    /// request of the same id on the next one.
+    pub(crate) fn send_reply(
+        &self,
+        serial: u64,
+        header: &Header<'_>,
+        payload: Bytes,
+    ) -> Result<()> {
+        let out = self.out.lock();
+        if out.serial != serial {
+            return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        }
+        self.send_in(out, header, payload)
+    }
+
+    fn send_in(
+        &self,
+        out: MutexGuard<'_, OutState>,
+        header: &Header<'_>,
+        payload: Bytes,
+    ) -> Result<()> {
+        match (&out.link, out.writer) {
+            (Link::Open { .. }, Writer::Idle) => self.write_now(out, header, payload).map(drop),
+            _ => self.queue_in(out, header, payload),
+        }
+    }
+
     /// Writes a frame on an idle connection from the caller's thread; whatever
     /// the socket does not take goes to the loop.
     fn write_now(

@@ -339,7 +339,16 @@ impl Peer {
     /// Fails with `Full`, handing the payload back, when the outbox already holds
     /// its budget or the handle's memory is spent.
     pub(crate) fn queue(&self, header: &Header<'_>, payload: Bytes) -> Result<()> {
-        let mut out = self.out.lock();
+        self.queue_in(self.out.lock(), header, payload)
+    }
+
+    /// [`queue`](Self::queue), under the lock already taken.
+    fn queue_in(
+        &self,
+        mut out: MutexGuard<'_, OutState>,
+        header: &Header<'_>,
+        payload: Bytes,
+    ) -> Result<()> {
         if !out.is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
         }
@@ -386,6 +395,34 @@ impl Peer {
         out.pushed += frame.len() as u64;
         out.pending.push_raw(frame);
         self.wake_loop(out);
+    }
+
+    /// Queues a failure reply (small: a status and at most
+    /// [`MAX_FAILURE_TEXT`](crate::protocol::MAX_FAILURE_TEXT) bytes of
+    /// detail) on the connection `serial` (see [`serial`](Self::serial)),
+    /// from any thread: past the outbox's budget by a sixteenth of it, and
+    /// into the memory's reserve for small frames, so a requester is told
+    /// why it gets no answer rather than left waiting. Beyond that it is
+    /// dropped and counted; returns whether it was queued.
+    pub(crate) fn queue_failure(&self, serial: u64, header: &Header<'_>, payload: Bytes) -> bool {
+        let mut out = self.out.lock();
+        let budget = self.budget + self.budget / 16;
+        if out.serial != serial || !out.is_open() || !out.admit(payload.len(), budget) {
+            drop(out);
+            self.count_drop();
+            return false;
+        }
+        out.pushed += out.pending.push_valid(header, payload) as u64;
+        self.wake_loop(out);
+        true
+    }
+
+    /// Which of this peer's connections is open (or was last): a count
+    /// of the connections it lost. A request records it, and its reply
+    /// goes out only on the same connection: a client keeps one peer
+    /// across reconnections, and a host that restarted gives ids again.
+    pub(crate) fn serial(&self) -> u64 {
+        self.out.lock().serial
     }
 
     /// Queues a close frame after everything queued, whatever the budgets:

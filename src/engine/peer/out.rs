@@ -78,6 +78,10 @@ pub(super) struct OutState {
     /// Acknowledgements, pings and pongs not yet taken into a write: the
     /// newest of each, never refused for a budget (counted all the same).
     pub(super) urgent: Urgent,
+    /// Counts the connections this peer has lost: a reply to a request that
+    /// came on an earlier one must not go out on this one (see
+    /// [`Peer::serial`](super::Peer::serial)).
+    pub(super) serial: u64,
     /// What the outbox and `urgent` hold, taken from the handle's memory
     /// budget (images on the lane are charged on their own).
     share: Share,
@@ -154,6 +158,7 @@ impl OutState {
             images,
             flow: ImageFlow::new(window),
             urgent: Urgent::default(),
+            serial: 0,
             share,
             drain: Drain::default(),
         }
@@ -333,6 +338,7 @@ impl OutState {
             true => Link::Reconnecting,
             false => Link::Closed,
         };
+        self.serial += 1;
         let stream = match std::mem::replace(&mut self.link, next) {
             Link::Open { stream } => Some(stream),
             Link::Reconnecting | Link::Closed => None,

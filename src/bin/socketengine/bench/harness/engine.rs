@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use socketengine::RecvTimeoutError;
-use socketengine::{Client, ClientBuilder, Host, Inbox, Subscription, TlsClient, TlsServer};
+use socketengine::{
+    Client, ClientBuilder, Host, HostBuilder, Inbox, Subscription, TlsClient, TlsServer,
+};
 
 use super::{Counter, OneWay, OrFail, RoundTrip, TIMEOUT, Throughput, bounded, join_within, spawn};
 
@@ -22,17 +24,21 @@ pub(crate) type Tls = (TlsServer, TlsClient);
 /// Starts a host on a free loopback port and connects a client named `name`
 /// to it, both with `queue_capacity`, speaking TLS if `tls` is given.
 fn pair(name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<(Host, Client)> {
-    pair_with(name, queue_capacity, tls, |b| b)
+    pair_with(name, queue_capacity, tls, (|b| b, |b| b))
 }
 
-/// As [`pair`], the client's builder set further by `setup`.
+/// As [`pair`], the host's builder passed through `f` first, the client's
+/// through `setup`.
 fn pair_with(
     name: &str,
     queue_capacity: usize,
     tls: Option<&Tls>,
-    setup: impl FnOnce(ClientBuilder) -> ClientBuilder,
+    (f, setup): (
+        impl FnOnce(HostBuilder) -> HostBuilder,
+        impl FnOnce(ClientBuilder) -> ClientBuilder,
+    ),
 ) -> io::Result<(Host, Client)> {
-    let mut builder = Host::builder()
+    let mut builder = f(Host::builder())
         .addr("127.0.0.1:0")
         .queue_capacity(queue_capacity)
         .write_timeout(TIMEOUT);
@@ -144,7 +150,7 @@ impl EngineOneWay {
     pub(crate) fn stamped(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
         let queue_capacity = queue_capacity(window)?;
         let stamp = |b: ClientBuilder| b.stamp_messages(true);
-        let (host, client) = pair_with("bench-writer", queue_capacity, None, stamp)?;
+        let (host, client) = pair_with("bench-writer", queue_capacity, None, (|b| b, stamp))?;
         EngineOneWay::with_reader(host, client, Receiver::Host, channel, window)
     }
 
@@ -155,6 +161,23 @@ impl EngineOneWay {
     pub(crate) fn routed(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
         let queue_capacity = queue_capacity(window)?;
         let (host, client) = pair("a", queue_capacity, None)?;
+        let b = self::client(&host, ROUTED_TO, queue_capacity, None)?;
+        EngineOneWay::with_reader(host, client, Receiver::Routed(b), channel, window)
+    }
+
+    /// As [`routed`](Self::routed), the host asking a trivial route policy
+    /// (one comparison) about every message: what user code on the loop
+    /// costs the routed path.
+    #[allow(dead_code, reason = "the criterion benches route; the CLI does not")]
+    pub(crate) fn routed_policy(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
+        let queue_capacity = queue_capacity(window)?;
+        let policy = |b: HostBuilder| {
+            b.route_policy(|req| match req.channel {
+                "forbidden" => Err("not here".to_owned()),
+                _ => Ok(()),
+            })
+        };
+        let (host, client) = pair_with("a", queue_capacity, None, (policy, |b| b))?;
         let b = self::client(&host, ROUTED_TO, queue_capacity, None)?;
         EngineOneWay::with_reader(host, client, Receiver::Routed(b), channel, window)
     }
@@ -229,27 +252,13 @@ impl OneWay for EngineOneWay {
         if self.sent % (self.window / 64).max(1) == 0 {
             self.hold_window()?;
         }
-        let mut payload = payload.clone();
-        loop {
-            let written = match self.receiver {
-                Receiver::Host => self.client.write(self.channel, payload),
-                Receiver::Routed(_) => self
-                    .client
-                    .to(ROUTED_TO)
-                    .write(self.channel, payload)
-                    .map(drop),
-            };
-            match written {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_full() => {
-                    self.client.flush().or_fail("engine flush after Full")?;
-                    payload = e
-                        .into_payload()
-                        .ok_or_else(|| io::Error::other("a Full error hands the payload back"))?;
-                }
-                Err(e) => return Err(e).or_fail("engine write"),
-            }
-        }
+        let write = |payload| match self.receiver {
+            Receiver::Host => self.client.write(self.channel, payload),
+            Receiver::Routed(_) => (self.client.to(ROUTED_TO))
+                .write(self.channel, payload)
+                .map(drop),
+        };
+        write_unlocked(&self.client, payload, write)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -273,6 +282,29 @@ impl OneWay for EngineOneWay {
                     format!("receiver channel stats: {stats:?}; host's clients: {clients:?}")
                 }
             })
+    }
+}
+
+/// Queues `payload` with `write`, an unlocked write of `client`'s; when
+/// the outbox is full, flushes and retries with the payload the error
+/// hands back.
+pub(crate) fn write_unlocked(
+    client: &Client,
+    payload: &Bytes,
+    mut write: impl FnMut(Bytes) -> socketengine::Result<()>,
+) -> io::Result<()> {
+    let mut payload = payload.clone();
+    loop {
+        match write(payload) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_full() => {
+                client.flush().or_fail("engine flush after Full")?;
+                payload = e
+                    .into_payload()
+                    .ok_or_else(|| io::Error::other("a Full error hands the payload back"))?;
+            }
+            Err(e) => return Err(e).or_fail("engine write"),
+        }
     }
 }
 
