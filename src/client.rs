@@ -580,7 +580,9 @@ impl Client {
         Client::dial(builder, true)
     }
 
-    /// Where the connection to the host is. Never blocks.
+    /// Where the connection to the host is. Never blocks. While the client
+    /// is connecting or reconnecting, [`last_error`](Self::last_error)
+    /// says why its last attempt failed.
     ///
     /// ```
     /// # use socketengine::{Client, ConnectionState, Host};
@@ -593,7 +595,13 @@ impl Client {
     /// ```
     pub fn state(&self) -> ConnectionState {
         let host = self.host();
-        if self.inner.core.is_stopped() || host.is_closed() {
+        if self.inner.core.is_stopped() {
+            return ConnectionState::Closed;
+        }
+        if let Some(refusal) = self.inner.core.shared().dial.refused() {
+            return ConnectionState::Refused(refusal);
+        }
+        if host.is_closed() {
             return ConnectionState::Closed;
         }
         match (host.is_connected(), host.id()) {
@@ -603,15 +611,48 @@ impl Client {
             (false, _) => ConnectionState::Reconnecting,
         }
     }
+
+    /// Why the last attempt to reach the host failed (nothing listening,
+    /// no answer in time, a refusal such as
+    /// [`NameTaken`](crate::ErrorKind::NameTaken) while another connection
+    /// holds the name), kept until the client next connects: `None` once
+    /// connected, or before any attempt failed. The first attempt of a
+    /// client that [connects](ClientBuilder::connect) and waits is its
+    /// `connect`'s error instead. Each failure is an
+    /// [`Event::Error`](crate::Event::Error) too. Never blocks.
+    ///
+    /// ```
+    /// # use socketengine::{Client, ErrorKind};
+    /// # use std::time::{Duration, Instant};
+    /// let nowhere = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// let client = Client::builder().addr(nowhere.to_string()).start()?;
+    /// # let deadline = Instant::now() + Duration::from_secs(5);
+    /// # while client.last_error().is_none() && Instant::now() < deadline {
+    /// #     std::thread::yield_now();
+    /// # }
+    /// // Nothing listens there: refused by the system, tried again.
+    /// assert!(matches!(client.last_error().unwrap().kind(), ErrorKind::Io(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_error(&self) -> Option<Error> {
+        self.inner.core.shared().dial.last_error()
+    }
 }
 
 impl ClientBuilder {
     /// Starts the client without waiting for its host: the event loop
     /// dials at once and, whatever fails (nothing listening, no answer
-    /// within the [connect timeout](Self::connect_timeout), a refusal),
+    /// within the [connect timeout](Self::connect_timeout), a refusal that
+    /// may clear: a full host, a name another connection still holds),
     /// tries again with the [reconnection](Self::reconnect) backoff
     /// (reconnection is on for such a client, with the default backoff if
-    /// it was turned off) until the host answers. Returns at once. Until
+    /// it was turned off) until the host answers; the last failure is
+    /// [`Client::last_error`]. A refusal that trying again will not change
+    /// (a credential the host does not accept, another protocol version)
+    /// stops it for good: [`ConnectionState::Refused`] and an
+    /// [`Event::Refused`](crate::Event::Refused). The address is resolved
+    /// here, once, and every attempt dials what it resolved to. Returns at
+    /// once. Until
     /// the first welcome the client's [`state`](Client::state) is
     /// [`Connecting`](ConnectionState::Connecting), its
     /// [`id`](Client::id) is [`ClientId::HOST`] (the host has not given it

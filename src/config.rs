@@ -1049,7 +1049,8 @@ impl ClientBuilder {
 macro_rules! clock_setters {
     () => {
         /// Puts the send time in every message this handle writes, data
-        /// and images (frame flag `0x08`: 8 bytes more per frame), on the
+        /// and images (frame flag `0x08`: 8 bytes more per frame; requests
+        /// and replies carry none), on the
         /// **host's** clock: a host's own, a client's by its
         /// [clock estimate](crate::Client::clock) (a client that has none
         /// yet sends its first messages without). Readers find it in
@@ -1073,13 +1074,17 @@ impl HostBuilder {
 impl ClientBuilder {
     clock_setters!();
 
-    /// Test hook: this client reads its clock `skew_ns` nanoseconds ahead
-    /// of the system's (behind if negative): its pings, its send times and
-    /// its conversions, as a client on another machine's clock would. An
-    /// image's capture time is taken to be a reading of this clock. Not
-    /// for production: the clock estimate is what copes with real skew.
+    /// Test hook, not for production: this client reads its clock
+    /// `skew_ns` nanoseconds ahead of the system's (behind if negative):
+    /// its pings, its send times and its conversions, as a client on
+    /// another machine's clock would. An image's capture time is taken to
+    /// be a reading of this clock. Public (and hidden from the docs)
+    /// because the tests that need it are outside the crate: its own
+    /// integration tests, and an application's tests of how it uses send
+    /// and capture times, which can play several machines' clocks on one.
+    /// The clock estimate is what copes with real skew.
     #[doc(hidden)]
-    pub fn clock_skew(mut self, skew_ns: i64) -> Self {
+    pub fn test_clock_skew(mut self, skew_ns: i64) -> Self {
         self.config.clock_skew_ns = skew_ns;
         self
     }

@@ -17,11 +17,15 @@ pub(crate) struct Core {
     /// A client's connection to its host (the same peer across
     /// reconnections); `None` on a host.
     upstream: Option<Arc<Peer>>,
+    /// Whether this handle stamps its messages: the config's, copied here
+    /// so a write that does not stamp pays one load of the handle's own.
+    stamps: bool,
 }
 
 impl Core {
     pub(crate) fn new(shared: Arc<Shared>, engine: Engine, upstream: Option<Arc<Peer>>) -> Core {
         Core {
+            stamps: shared.config.stamp_messages,
             inbox: Inbox::new(shared),
             engine,
             upstream,
@@ -52,7 +56,7 @@ impl Core {
     /// Whether this handle stamps its messages.
     #[inline]
     pub(crate) fn stamps(&self) -> bool {
-        self.shared().config.stamp_messages
+        self.stamps
     }
 
     /// The send time a write carries, if this handle stamps its messages:

@@ -301,10 +301,11 @@
 //! filtered (the tightest of the last eight; impossible pongs rejected):
 //! [`Client::clock`] gives a [`ClockEstimate`] (offset, round trip,
 //! uncertainty), [`Client::host_time`] the host's clock now. With
-//! [`ClientBuilder::stamp_messages`] (or the host's), every message carries
-//! its send time on the host's clock ([`Message::sent_at`]), kept through
-//! relays and routes; a client moves its images' capture times to the
-//! host's clock before they leave.
+//! [`ClientBuilder::stamp_messages`] (or the host's), every message (data
+//! and images; not requests or replies) carries its send time on the
+//! host's clock ([`Message::sent_at`]), kept through relays and routes; a
+//! client moves its images' capture times to the host's clock before they
+//! leave, and sends a received image on as it is ([`Image::is_host_time`]).
 //!
 //! ```
 //! use socketengine::{Client, Host};
@@ -337,7 +338,10 @@
 //! that yields each message with its host's key ([`Hosts::subscribe`]).
 //! Each client dials on its own ([`ClientBuilder::start`]), so a host that
 //! is down or never answers holds up nobody and is connected when it comes
-//! up; [`Hosts::state`] says where each is ([`ConnectionState`]).
+//! up; [`Hosts::state`] says where each is ([`ConnectionState`]) and
+//! [`Hosts::last_error`] what keeps one from connecting; a host that
+//! refuses the client's credential or protocol version is given up
+//! ([`ConnectionState::Refused`]).
 //!
 //! ```
 //! use socketengine::{Client, ConnectionState, Host, Hosts};

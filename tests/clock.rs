@@ -6,12 +6,13 @@
 
 mod util;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use socketengine::protocol::{
-    DRIFT_PPM, Header, Kind, QUICK_PINGS, ResumeToken, VERSION, Welcome, WelcomeStatus,
+    DRIFT_PPM, Header, Hello, Kind, QUICK_PINGS, ResumeToken, VERSION, WELCOME_LEN, Welcome,
+    WelcomeStatus,
 };
 use socketengine::{
     Client, ClockEstimate, Host, IMAGE_CHANNEL, Image, Message, PixelFormat, Relay,
@@ -56,8 +57,9 @@ fn assert_within(clock: &ClockEstimate, offset: i64) {
 #[test]
 fn a_skewed_client_finds_its_offset_within_the_uncertainty() {
     let host = host();
-    for skew in [FIVE_S, -3 * FIVE_S, 0] {
-        let client = client_with(&host, "skewed", |b| b.clock_skew(skew));
+    for (name, skew) in [("ahead", FIVE_S), ("behind", -3 * FIVE_S), ("on time", 0)] {
+        // A name each: the last one's may still be held while its close lands.
+        let client = client_with(&host, name, |b| b.test_clock_skew(skew));
         let (clock, _) = settled(&client);
         // The host's clock minus the client's: minus the skew.
         assert_within(&clock, -skew);
@@ -76,7 +78,7 @@ fn a_skewed_client_finds_its_offset_within_the_uncertainty() {
 #[test]
 fn an_estimate_starts_with_the_welcome_and_converts_both_ways() {
     let host = host();
-    let client = client_with(&host, "cam", |b| b.clock_skew(FIVE_S).heartbeat(None));
+    let client = client_with(&host, "cam", |b| b.test_clock_skew(FIVE_S).heartbeat(None));
     // No pings without heartbeats: the welcome's exchange alone.
     let clock = client.clock().expect("an estimate from the welcome");
     assert_eq!(clock.samples(), 1);
@@ -158,7 +160,7 @@ fn pongs_with_impossible_times_are_rejected_and_leave_the_estimate() {
     let (addr, answering) = lying_host(skew);
     let client = Client::builder()
         .addr(addr.to_string())
-        .clock_skew(skew)
+        .test_clock_skew(skew)
         .heartbeat(Some(Duration::from_millis(20)))
         .connect()
         .expect("connects to the fake host");
@@ -215,8 +217,10 @@ fn assert_between(
 #[test]
 fn a_stamped_message_reads_back_the_host_time_within_the_uncertainty() {
     let host = host_with(|b| b.relay(Relay::Others));
-    let sender = client_with(&host, "arm", |b| b.clock_skew(FIVE_S).stamp_messages(true));
-    let viewer = client_with(&host, "viewer", |b| b.clock_skew(-FIVE_S));
+    let sender = client_with(&host, "arm", |b| {
+        b.test_clock_skew(FIVE_S).stamp_messages(true)
+    });
+    let viewer = client_with(&host, "viewer", |b| b.test_clock_skew(-FIVE_S));
     let (clock, read) = settled(&sender);
     let (at_host, relayed) = (host.subscribe("pose"), viewer.subscribe("pose"));
     let (before, msg, after) = timed_send(&host, &at_host, || {
@@ -261,7 +265,7 @@ fn messages_are_unstamped_unless_asked_and_a_host_stamps_with_its_clock() {
 #[test]
 fn an_image_capture_time_arrives_on_the_host_clock() {
     let host = host();
-    let camera = client_with(&host, "cam", |b| b.clock_skew(FIVE_S));
+    let camera = client_with(&host, "cam", |b| b.test_clock_skew(FIVE_S));
     let (clock, read) = settled(&camera);
     let frames = host.subscribe(IMAGE_CHANNEL);
     let (before, msg, after) = timed_send(&host, &frames, || {
@@ -275,4 +279,48 @@ fn an_image_capture_time_arrives_on_the_host_clock() {
     let image = msg.image().expect("an image");
     let captured = UNIX_EPOCH + Duration::from_nanos(image.timestamp_ns());
     assert_between((before, captured, after), (&clock, read));
+}
+
+#[test]
+fn a_received_image_sent_on_keeps_its_capture_time() {
+    let host = host_with(|b| b.relay(Relay::Others));
+    let camera = client_with(&host, "cam", |b| b.test_clock_skew(FIVE_S));
+    // Its clock reads ten seconds behind the camera's, five behind the host's.
+    let viewer = client_with(&host, "viewer", |b| b.test_clock_skew(-FIVE_S));
+    let (_, _) = (settled(&camera), settled(&viewer));
+    let (frames, again) = (viewer.subscribe(IMAGE_CHANNEL), host.subscribe("again"));
+    let captured = unix_ns().saturating_add_signed(FIVE_S);
+    let frame = Image::new(64, 48, PixelFormat::Gray8, vec![7u8; 64 * 48])
+        .unwrap()
+        .with_timestamp_ns(captured);
+    assert!(!frame.is_host_time());
+    camera.write_lock(IMAGE_CHANNEL, &frame).unwrap();
+    let received = frames.recv_timeout(TIMEOUT).unwrap().image().unwrap();
+    assert!(received.is_host_time());
+    // On the host's clock already: the viewer sends it on as it is.
+    viewer.write_lock("again", &received).unwrap();
+    let on = again.recv_timeout(TIMEOUT).unwrap().image().unwrap();
+    assert_eq!(on.timestamp_ns(), received.timestamp_ns());
+    // A time given afresh is on the viewer's own clock again.
+    assert!(!received.with_timestamp_ns(unix_ns()).is_host_time());
+}
+
+#[test]
+fn a_hello_of_the_last_version_is_refused_before_any_frame() {
+    let host = host();
+    let mut raw = util::raw_connect(&host);
+    let mut hello = Vec::new();
+    let old = Hello {
+        version: VERSION - 1,
+        ..Hello::new("old")
+    };
+    old.encode(&mut hello).unwrap();
+    raw.write_all(&hello).unwrap();
+    let mut answer = [0u8; WELCOME_LEN];
+    raw.read_exact(&mut answer).unwrap();
+    let welcome = Welcome::decode(&answer).unwrap().unwrap();
+    assert_eq!(
+        (welcome.version, welcome.status),
+        (VERSION, WelcomeStatus::VersionMismatch)
+    );
 }

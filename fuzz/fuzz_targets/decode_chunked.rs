@@ -47,7 +47,11 @@ fn fast_path(decoder: &Decoder, buf: &BytesMut, last: Option<&Frame>) -> Option<
         };
         let (start, end) = (spans[0].0 as usize, spans[0].1 as usize);
         let stamp = if stamped { 8 } else { 0 };
-        assert_eq!(start, LEN_PREFIX + 3 + channel.len() + stamp, "payload start");
+        assert_eq!(
+            start,
+            LEN_PREFIX + 3 + channel.len() + stamp,
+            "payload start"
+        );
         assert!(
             start <= end && end <= chunk.len(),
             "{start}..{end} of {}",

@@ -283,13 +283,10 @@ fn spec_encoding(code: KindCode, flags: u8) -> Result<Encoding, DecodeError> {
     }
 }
 
-/// Whether frames of kind `code` may carry a send time, by the spec: data,
-/// image, request and reply frames.
+/// Whether frames of kind `code` may carry a send time, by the spec: data
+/// and image frames.
 fn spec_sent_at(code: KindCode, flags: u8) -> Result<(), DecodeError> {
-    let carries = matches!(
-        code,
-        KindCode::Data | KindCode::Image | KindCode::Request | KindCode::Reply
-    );
+    let carries = matches!(code, KindCode::Data | KindCode::Image);
     match flags & FLAG_SENT_AT {
         0 => Ok(()),
         _ if carries => Ok(()),

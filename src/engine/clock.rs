@@ -14,7 +14,7 @@ use crate::time::unix_ns;
 #[derive(Debug)]
 pub(crate) struct HandleClock {
     /// Added to every reading of the system clock: 0 except in tests
-    /// (`ClientBuilder::clock_skew`), which play a client on another clock.
+    /// (`ClientBuilder::test_clock_skew`), which play a client on another clock.
     skew_ns: i64,
     /// Written by the loop (welcome, pings, pongs), read by any thread that
     /// asks for the estimate: a mutex held for a few comparisons.
@@ -26,9 +26,9 @@ pub(crate) struct HandleClock {
     correction_ns: AtomicI64,
 }
 
-/// [`HandleClock::correction_ns`] before the first exchange (a correction
-/// of -292 years is none a filter gives: offsets are checked to fit an
-/// `i64` both ways, and this is its one value with no negation).
+/// [`HandleClock::correction_ns`] before the first exchange: a correction
+/// no filter gives, as a sample whose offset could be `i64::MIN` is
+/// rejected (`ClockSample::check`, `Rejected::OutOfRange`).
 const NO_ESTIMATE: i64 = i64::MIN;
 
 #[derive(Debug, Default)]

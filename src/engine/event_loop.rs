@@ -18,7 +18,6 @@ use super::registry::Admission;
 use super::token::fresh_token;
 use super::{Command, Notifier, Peer, PeerParts, Shared};
 use crate::protocol::{DecodeError, Hello, MAX_HELLO, VERSION, Welcome, WelcomeStatus};
-use crate::time::unix_ns;
 use crate::{
     Action, ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, NamePolicy, Permissions,
 };
@@ -421,7 +420,8 @@ impl EventLoop {
                 version: VERSION,
                 status: WelcomeStatus::Accepted,
                 client_id: id.0,
-                host_time_ns: unix_ns(),
+                // The clock its pongs and stamps read: one time base.
+                host_time_ns: shared.clock.now_ns(),
                 resume,
                 epoch: shared.host_epoch,
             };

@@ -9,6 +9,7 @@ mod admit;
 mod callbacks;
 mod clock;
 mod connection;
+mod dial_state;
 mod event_loop;
 mod farewell;
 mod forward;
@@ -173,6 +174,8 @@ pub(crate) struct Shared {
     pub(crate) republish: republish::Republish,
     /// This handle's clock and, on a client, its estimate of the host's.
     pub(crate) clock: clock::HandleClock,
+    /// A client's attempts to reach its host, as its handle reports them.
+    pub(crate) dial: dial_state::DialState,
 }
 
 impl Shared {
@@ -235,6 +238,7 @@ impl Shared {
             incomplete: image_rx::Incomplete::default(),
             republish: republish::Republish::new(config_republish),
             clock,
+            dial: dial_state::DialState::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use mio::{Interest, Token};
 use socket2::SockRef;
 
 use super::connection::{Conn, Open, State};
+use super::dial_state::final_refusal;
 use super::event_loop::{EventLoop, FIRST_CONN};
 use super::reconnect::Reconnect;
 use super::{INTEREST_CHANNEL, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
@@ -346,6 +347,9 @@ impl EventLoop {
         });
         // The host lists the client's rooms after the welcome, if any.
         self.shared.rooms.forget_mine();
+        // Before the peer reads as connected: a connected client has no
+        // failure to report (a failure of this last step is kept again).
+        self.shared.dial.connected();
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
@@ -379,7 +383,9 @@ impl EventLoop {
     }
 
     /// A failed attempt: the first one's error goes to `connect`; later ones
-    /// are reported and the next is planned (unless shutting down).
+    /// are reported and kept for the handle, and the next is planned
+    /// (unless shutting down), except after a refusal that trying again
+    /// will not change: then the client stops, closed for good.
     pub(super) fn attempt_failed(&mut self, addr: SocketAddr, error: Option<Error>) {
         let Some(dial) = &mut self.client else {
             return;
@@ -390,12 +396,24 @@ impl EventLoop {
             let _ = first.send(Err(error));
             return;
         }
-        let client = Some(dial.peer.id());
+        let (peer, client) = (Arc::clone(&dial.peer), dial.peer.id());
+        let refused = error.as_ref().and_then(final_refusal);
         if let Some(error) = error {
+            self.shared.dial.failed(&error);
+            let client = Some(client);
             self.shared.emit(Event::Error {
                 client,
                 addr,
                 error,
+            });
+        }
+        if let Some(refusal) = refused {
+            self.shared.dial.gave_up(refusal);
+            peer.close();
+            return self.shared.emit(Event::Refused {
+                client,
+                addr,
+                refusal,
             });
         }
         if !self.is_stopping() {

@@ -28,9 +28,11 @@ use merged::Watch;
 ///   [started without waiting](ClientBuilder::start), so a host that is
 ///   down, or accepts and never answers, holds up nobody: it stays
 ///   [`Connecting`](ConnectionState::Connecting) and is dialled again with
-///   backoff until it answers, then redials whenever it is lost
-///   ([`state`](Self::state), [`client`](Self::client) for its events,
-///   clock, requests...).
+///   backoff until it answers ([`last_error`](Self::last_error) says what
+///   is in the way), then redials whenever it is lost; a host that refuses
+///   the client's credential or protocol version is given up
+///   ([`Refused`](ConnectionState::Refused)). See [`state`](Self::state),
+///   and [`client`](Self::client) for its events, clock, requests...
 /// * **Write to all**: [`write`](Self::write) and
 ///   [`write_lock`](Self::write_lock) send one payload to every host (the
 ///   bytes shared, not copied) and return each host's result.
@@ -83,13 +85,22 @@ pub struct Hosts {
 struct Inner {
     /// What every host's client is built from; its address is set per host.
     template: ClientBuilder,
-    /// The hosts in the order they were added: read by every write and
-    /// read, written by `add` and `remove` (never held across a write).
-    hosts: RwLock<Vec<Entry>>,
+    /// The hosts in the order they were added, and whether `close` was
+    /// called: read by every write and read, written by `add`, `remove`
+    /// and `close` (never held across a write, a dial or a client's close).
+    hosts: RwLock<Table>,
     /// The merged subscriptions still alive (weak: dropping one forgets
     /// it), each given a subscription on every host added later. Locked
     /// after `hosts`, never before.
     watches: Mutex<Vec<Weak<Watch>>>,
+}
+
+/// The hosts, and whether the `Hosts` is closed (then there are none, and
+/// none are added): one lock, so `add` and `close` cannot cross.
+#[derive(Debug, Default)]
+struct Table {
+    entries: Vec<Entry>,
+    closed: bool,
 }
 
 /// One host: its key and its client.
@@ -110,14 +121,19 @@ impl Hosts {
         Hosts {
             inner: Arc::new(Inner {
                 template,
-                hosts: RwLock::new(Vec::new()),
+                hosts: RwLock::default(),
                 watches: Mutex::new(Vec::new()),
             }),
         }
     }
 
     /// Hosts from a list of addresses (`host:port`), each its own key, in
-    /// order.
+    /// order. Two spellings of one host's address (`localhost:7000` and
+    /// `127.0.0.1:7000`) are two keys, and two clients of the template's
+    /// name: a host refuses a name while another connection holds it, so
+    /// the second stays [`Connecting`](ConnectionState::Connecting), with
+    /// [`ErrorKind::NameTaken`] as its [`last_error`](Self::last_error),
+    /// and connects if the first goes away.
     ///
     /// # Errors
     ///
@@ -160,23 +176,33 @@ impl Hosts {
     /// Adds the host at `addr` under `key` and starts its client, without
     /// waiting for it to connect (see [`ClientBuilder::start`]); every
     /// merged [subscription](Self::subscribe) takes its messages from now.
+    /// The address is resolved here, once: the client redials the address
+    /// it found (a host whose name comes to resolve elsewhere is
+    /// [removed](Self::remove) and added again). Resolving and starting
+    /// hold up no other call on the `Hosts`.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::DuplicateHost`] when `key` is taken; what
+    /// [`ErrorKind::DuplicateHost`] when `key` is taken;
+    /// [`ErrorKind::Closed`] after [`close`](Self::close); what
     /// [`ClientBuilder::start`] fails with (an address that does not
     /// resolve).
     pub fn add(&self, key: impl Into<String>, addr: impl Into<String>) -> Result<()> {
         let key = key.into();
-        let mut hosts = self.inner.hosts.write();
-        if hosts.iter().any(|e| e.key == key) {
-            return Err(ErrorKind::DuplicateHost(key).into());
-        }
+        // Checked first so as not to dial for nothing, and again below.
+        self.inner.hosts.read().admits(&key)?;
         let client = self.inner.template.clone().addr(addr).start()?;
+        let mut hosts = self.inner.hosts.write();
+        if let Err(err) = hosts.admits(&key) {
+            // Another `add` took the key meanwhile, or `close` came.
+            drop(hosts);
+            client.close();
+            return Err(err);
+        }
         for watch in self.live_watches() {
             watch.join(&key, &client);
         }
-        hosts.push(Entry { key, client });
+        hosts.entries.push(Entry { key, client });
         Ok(())
     }
 
@@ -187,16 +213,20 @@ impl Hosts {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::UnknownHost`] when no host has that key.
+    /// [`ErrorKind::UnknownHost`] when no host has that key;
+    /// [`ErrorKind::Closed`] after [`close`](Self::close).
     pub fn remove(&self, key: &str) -> Result<()> {
         let removed = {
             let mut hosts = self.inner.hosts.write();
-            let at = hosts.iter().position(|e| e.key == key);
+            if hosts.closed {
+                return Err(ErrorKind::Closed.into());
+            }
+            let at = hosts.entries.iter().position(|e| e.key == key);
             let at = at.ok_or_else(|| Error::new(ErrorKind::UnknownHost(key.to_owned())))?;
             for watch in self.live_watches() {
                 watch.leave(key);
             }
-            hosts.remove(at)
+            hosts.entries.remove(at)
         };
         // Joins its event loop: not under the lock.
         removed.client.close();
@@ -210,7 +240,7 @@ impl Hosts {
 
     /// How many hosts there are.
     pub fn len(&self) -> usize {
-        self.inner.hosts.read().len()
+        self.inner.hosts.read().entries.len()
     }
 
     /// Whether there are none.
@@ -224,14 +254,26 @@ impl Hosts {
     pub fn client(&self, key: &str) -> Option<Client> {
         let hosts = self.inner.hosts.read();
         hosts
+            .entries
             .iter()
             .find(|e| e.key == key)
             .map(|e| e.client.clone())
     }
 
-    /// Where the connection to the host under `key` is. Never blocks.
+    /// Where the connection to the host under `key` is
+    /// ([`Client::state`]); `None` for an unknown key. Never blocks.
     pub fn state(&self, key: &str) -> Option<ConnectionState> {
         self.client(key).map(|c| c.state())
+    }
+
+    /// Why the last attempt to reach the host under `key` failed, until
+    /// it next connects ([`Client::last_error`]): for a host that stays
+    /// [`Connecting`](ConnectionState::Connecting), what is in the way
+    /// (nothing listening, no answer, the client's name held by another
+    /// connection). `None` for an unknown key, or when nothing failed.
+    /// Never blocks.
+    pub fn last_error(&self, key: &str) -> Option<Error> {
+        self.client(key)?.last_error()
     }
 
     /// Every host's key and connection state, in order. Never blocks.
@@ -248,10 +290,22 @@ impl Hosts {
     /// One payload serves all (its bytes shared, not copied); each client
     /// stamps and converts its times with its own clock estimate.
     ///
+    /// A received message or image written on keeps its times as they came:
+    /// its send time and capture time are on the clock of the host it came
+    /// from, and every host gets them as they are, unconverted. Hosts on
+    /// one machine (or whose clocks are kept in step) share a clock, so they
+    /// stay right; across hosts whose clocks differ, each host's client
+    /// estimates its offset ([`Client::clock`]): a time from host `a` is on
+    /// host `b`'s clock shifted by `b`'s offset minus `a`'s (see
+    /// [`ClockEstimate::to_local`](crate::ClockEstimate::to_local) and
+    /// [`to_host`](crate::ClockEstimate::to_host)).
+    ///
     /// # Errors
     ///
     /// The outer error: a value that does not serialise
-    /// ([`ErrorKind::Encode`]), before anything is sent. Per host, what
+    /// ([`ErrorKind::Encode`]), before anything is sent, or
+    /// [`ErrorKind::Closed`] after [`close`](Self::close), with the payload
+    /// handed back. Per host, what
     /// [`Client::write`] fails with: `NotConnected` for a host that is
     /// down, `Full`, ... each with the payload handed back.
     pub fn write(&self, channel: &str, payload: impl Outgoing) -> Result<HostResults> {
@@ -286,7 +340,13 @@ impl Hosts {
         write: impl Fn(&Client, Payload) -> Result<()>,
     ) -> Result<HostResults> {
         let payload = payload.into_outgoing()?;
-        let entries = self.entries();
+        let entries = {
+            let hosts = self.inner.hosts.read();
+            if hosts.closed {
+                return Err(payload.refused(ErrorKind::Closed));
+            }
+            hosts.entries.clone()
+        };
         Ok(entries
             .into_iter()
             .map(|e| {
@@ -315,10 +375,17 @@ impl Hosts {
     /// [`Inbox::subscribe`](crate::Inbox::subscribe) takes it) from every
     /// host, those added later included, from now on; see
     /// [`HostsSubscription`].
+    ///
+    /// After [`close`](Self::close), a subscription that is closed already:
+    /// its receiving calls report disconnection at once.
     pub fn subscribe(&self, channel: &str) -> HostsSubscription {
         let hosts = self.inner.hosts.read();
-        let members = hosts.iter().map(|e| (e.key.as_str(), &e.client));
+        let members = hosts.entries.iter().map(|e| (e.key.as_str(), &e.client));
         let watch = Arc::new(Watch::new(channel, members));
+        if hosts.closed {
+            watch.close();
+            return HostsSubscription::new(watch);
+        }
         let mut watches = self.inner.watches.lock();
         watches.retain(|w| w.strong_count() > 0);
         watches.push(Arc::downgrade(&watch));
@@ -327,13 +394,17 @@ impl Hosts {
 
     /// Closes every host's client and forgets the hosts; merged
     /// subscriptions return what they hold, then report disconnection.
-    /// Idempotent; dropping the last handle does the same.
+    /// From then on the `Hosts` stays closed: [`add`](Self::add),
+    /// [`remove`](Self::remove) and the writes fail with
+    /// [`ErrorKind::Closed`], and a new [subscription](Self::subscribe) is
+    /// closed from the start. Idempotent; dropping the last handle does the
+    /// same.
     pub fn close(&self) {
         self.inner.close();
     }
 
     fn entries(&self) -> Vec<Entry> {
-        self.inner.hosts.read().clone()
+        self.inner.hosts.read().entries.clone()
     }
 
     fn live_watches(&self) -> Vec<Arc<Watch>> {
@@ -342,9 +413,26 @@ impl Hosts {
     }
 }
 
+impl Table {
+    /// Whether a host may be added under `key`.
+    fn admits(&self, key: &str) -> Result<()> {
+        if self.closed {
+            return Err(ErrorKind::Closed.into());
+        }
+        if self.entries.iter().any(|e| e.key == key) {
+            return Err(ErrorKind::DuplicateHost(key.to_owned()).into());
+        }
+        Ok(())
+    }
+}
+
 impl Inner {
     fn close(&self) {
-        let entries = std::mem::take(&mut *self.hosts.write());
+        let entries = {
+            let mut hosts = self.hosts.write();
+            hosts.closed = true;
+            std::mem::take(&mut hosts.entries)
+        };
         let watches: Vec<_> = self.watches.lock().drain(..).collect();
         for entry in &entries {
             entry.client.close();

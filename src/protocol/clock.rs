@@ -69,7 +69,9 @@ pub enum Rejected {
     /// The round trip took longer than [`MAX_RTT_NS`].
     #[error("a round trip of {0} ns")]
     SlowRoundTrip(u64),
-    /// The offset does not fit an `i64` of nanoseconds (±292 years).
+    /// The offset does not fit an `i64` of nanoseconds (±292 years), or
+    /// is `i64::MIN`, which has no negation (the conversion back to the
+    /// local clock negates it).
     #[error("an offset beyond 292 years")]
     OutOfRange,
     /// The host's clock falls outside what the estimate allows: before the
@@ -124,10 +126,13 @@ impl ClockSample {
         if rtt > MAX_RTT_NS {
             return Err(Rejected::SlowRoundTrip(rtt));
         }
+        // Both ends within `-i64::MAX..=i64::MAX`, so the midpoint is too,
+        // and it and its negation are `i64`s.
         let (lo, hi) = self.bounds();
-        match i64::try_from(lo).and(i64::try_from(hi)) {
-            Ok(_) => Ok(()),
-            Err(_) => Err(Rejected::OutOfRange),
+        let range = -i128::from(i64::MAX)..=i128::from(i64::MAX);
+        match range.contains(&lo) && range.contains(&hi) {
+            true => Ok(()),
+            false => Err(Rejected::OutOfRange),
         }
     }
 
@@ -211,21 +216,29 @@ impl ClockFilter {
     /// [`Estimate::rejected`].
     pub fn add(&mut self, sample: ClockSample) -> Result<(), Rejected> {
         let verdict = sample.check().and_then(|()| self.consistent(&sample));
-        match verdict {
+        let taken = match verdict {
             Ok(()) => {
-                self.suspects.clear();
-                if self.kept.len() == CLOCK_SAMPLES {
-                    self.kept.remove(0);
-                }
-                self.kept.push(sample);
-                Ok(())
+                self.keep(sample);
+                true
             }
-            Err(Rejected::Inconsistent) if self.suspect(sample) => Ok(()),
-            Err(why) => {
-                self.rejected += 1;
-                Err(why)
-            }
+            // Perhaps the clock stepped: set aside, taken once enough agree.
+            Err(Rejected::Inconsistent) => self.suspect(sample),
+            Err(_) => false,
+        };
+        if !taken {
+            self.rejected += 1;
+            return verdict;
         }
+        Ok(())
+    }
+
+    /// Takes a consistent `sample`, the oldest making way.
+    fn keep(&mut self, sample: ClockSample) {
+        self.suspects.clear();
+        if self.kept.len() == CLOCK_SAMPLES {
+            self.kept.remove(0);
+        }
+        self.kept.push(sample);
     }
 
     /// Whether `sample` fits the estimate's bounds at its end (any sample

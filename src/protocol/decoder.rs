@@ -247,25 +247,25 @@ impl Decoder {
         }))
     }
 
-    /// If `buf` starts with a whole plain data frame (no routing fields) on
-    /// `channel` whose flags byte is `flags` (an encoding's bits and the
-    /// send-time bit, checked by the caller), returns where its payload
-    /// starts and where the frame ends, consuming nothing; otherwise `None`,
-    /// and [`decode`](Self::decode) takes over (and reports any error).
+    /// If `buf` starts with a whole plain data frame of `shape` (no routing
+    /// fields; the shape's channel, flags and so header length), returns
+    /// where its payload starts and where the frame ends, consuming
+    /// nothing; otherwise `None`, and [`decode`](Self::decode) takes over
+    /// (and reports any error).
     ///
     /// It makes the same checks as `decode` (a length within the maximum, the
     /// kind, the flags, the name), but compares the name with one already
     /// validated instead of validating it again, and splits nothing off.
-    fn plain_data(&self, buf: &[u8], channel: &ChannelName, flags: u8) -> Option<(usize, usize)> {
-        let name = channel.as_str().as_bytes();
-        let name_end = LEN_PREFIX + 3 + name.len();
-        let start = name_end + if flags & FLAG_SENT_AT != 0 { 8 } else { 0 };
+    fn plain_data(&self, buf: &[u8], shape: &RunShape<'_>) -> Option<(usize, usize)> {
+        let (name, start) = (shape.name, shape.start);
         let head = buf.get(..start)?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let plain =
-            head[4] == KindCode::Data.code() && head[5] == flags && head[6] as usize == name.len();
+        let plain = head[4] == KindCode::Data.code()
+            && head[5] == shape.flags
+            && head[6] as usize == name.len();
         let fits = len <= self.max_frame && len >= start - LEN_PREFIX;
-        if self.state != State::Head || !plain || !fits || &head[LEN_PREFIX + 3..name_end] != name {
+        let name_at = LEN_PREFIX + 3;
+        if !plain || !fits || &head[name_at..name_at + name.len()] != name {
             return None;
         }
         let end = LEN_PREFIX + len;
@@ -326,16 +326,18 @@ impl Decoder {
 
     /// The plain data frames on `channel` at the front of `buf`, if any: all
     /// with the first one's flags, which may declare an encoding and a send
-    /// time and nothing else.
+    /// time and nothing else. What depends on the flags is worked out once
+    /// per run ([`RunShape`]), not per frame.
     fn run(&self, buf: &mut BytesMut, channel: &ChannelName) -> Option<Decoded> {
         let flags = *buf.get(LEN_PREFIX + 1)?;
-        if flags & !(FLAG_ENCODING | FLAG_SENT_AT) != 0 {
+        if self.state != State::Head || flags & !(FLAG_ENCODING | FLAG_SENT_AT) != 0 {
             return None;
         }
         let encoding = Encoding::from_flags(KindCode::Data, flags).ok()?;
+        let shape = RunShape::new(channel, flags);
         let mut spans = Vec::new();
         let mut pos = 0;
-        while let Some((start, end)) = self.plain_data(&buf[pos..], channel, flags) {
+        while let Some((start, end)) = self.plain_data(&buf[pos..], &shape) {
             let (Ok(start), Ok(end)) = (u32::try_from(pos + start), u32::try_from(pos + end))
             else {
                 break;
@@ -351,7 +353,7 @@ impl Decoder {
             chunk,
             spans,
             encoding,
-            stamped: flags & FLAG_SENT_AT != 0,
+            stamped: shape.stamped(),
         })
     }
 
@@ -401,6 +403,32 @@ impl Decoder {
         frame::check_flags(code, buf[LEN_PREFIX + 1])?;
         self.state = State::Body { len };
         Ok(Some(len))
+    }
+}
+
+/// What every frame of a run shares: its channel's name, its flags byte,
+/// and so where its payload starts.
+struct RunShape<'a> {
+    name: &'a [u8],
+    flags: u8,
+    /// Header bytes, the length prefix included: the name, and the send
+    /// time when the flags say so.
+    start: usize,
+}
+
+impl RunShape<'_> {
+    fn new(channel: &ChannelName, flags: u8) -> RunShape<'_> {
+        let name = channel.as_str().as_bytes();
+        let stamp = if flags & FLAG_SENT_AT != 0 { 8 } else { 0 };
+        RunShape {
+            name,
+            flags,
+            start: LEN_PREFIX + 3 + name.len() + stamp,
+        }
+    }
+
+    fn stamped(&self) -> bool {
+        self.flags & FLAG_SENT_AT != 0
     }
 }
 

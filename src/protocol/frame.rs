@@ -166,13 +166,10 @@ impl KindCode {
     }
 
     /// Whether frames of this kind may carry a send time ([`FLAG_SENT_AT`]):
-    /// the application's messages (data, the first frame of an image, a
-    /// request, a reply), not the connection's own frames.
+    /// the application's messages (data, the first frame of an image), not
+    /// requests, replies or the connection's own frames.
     pub const fn carries_sent_at(self) -> bool {
-        matches!(
-            self,
-            KindCode::Data | KindCode::Image | KindCode::Request | KindCode::Reply
-        )
+        matches!(self, KindCode::Data | KindCode::Image)
     }
 
     /// Bytes of kind-specific fields after the routing fields.
@@ -442,7 +439,7 @@ pub struct Header<'a> {
     /// Ask the host to deliver a routed frame to its sender as well.
     pub mirror: bool,
     /// When the message was sent, in nanoseconds since the Unix epoch on the
-    /// host's clock ([`FLAG_SENT_AT`]; data, image, request and reply frames).
+    /// host's clock ([`FLAG_SENT_AT`]; data and image frames only).
     pub sent_at: Option<u64>,
     /// How the payload is encoded (data, request and reply frames only).
     pub encoding: Encoding,

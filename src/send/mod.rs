@@ -45,10 +45,13 @@ pub struct Payload {
     /// own, or the writer's stamp ([`timed`](Self::timed)). Non-zero, so
     /// the field costs 8 bytes: every write moves a `Payload`.
     sent_at: Option<NonZeroU64>,
-    /// Whether its times are on the host's clock already: a received
-    /// message's, or one [`timed`](Self::timed) once; a client's own image
-    /// has its capture time on the client's clock until then.
-    host_times: bool,
+    /// Whether its times are as they go out: a received message's (its
+    /// send time, or none, is its own), or one [`timed`](Self::timed) once.
+    timed: bool,
+    /// Whether an image's capture time is on the host's clock already (a
+    /// received image's, [`Image::is_host_time`]), so a client does not
+    /// move it; an image made here is on this process's clock until timed.
+    capture_on_host: bool,
 }
 
 impl Payload {
@@ -74,7 +77,8 @@ impl Payload {
             image: None,
             encoding,
             sent_at: None,
-            host_times: false,
+            timed: false,
+            capture_on_host: false,
         }
     }
 
@@ -98,22 +102,24 @@ impl Payload {
         self.image.is_some()
     }
 
-    /// The frame header that carries it on `channel`.
+    /// The frame header that carries it on `channel`: a data or image
+    /// frame, with its send time if it has one.
     fn header<'a>(&self, channel: &'a str) -> Header<'a> {
-        match self.image {
-            Some(meta) => Header::new(Kind::Image(meta), channel).with_sent_at(self.sent_at_ns()),
-            None => self.header_as(Kind::Data, channel),
-        }
+        let kind = match self.image {
+            Some(meta) => Kind::Image(meta),
+            None => Kind::Data,
+        };
+        self.header_as(kind, channel)
+            .with_sent_at(self.sent_at_ns())
     }
 
     /// The header of a frame of `kind` (data, a request, a reply) that
-    /// carries these bytes on `channel`: what the payload says of itself
-    /// in a header (its encoding, its send time) goes in whichever kind of
-    /// frame carries it.
+    /// carries these bytes on `channel`, declaring their encoding. No send
+    /// time: only data and image frames carry one ([`header`](Self::header)),
+    /// so a request made of a received message does not carry that
+    /// message's.
     fn header_as<'a>(&self, kind: Kind, channel: &'a str) -> Header<'a> {
-        Header::new(kind, channel)
-            .with_encoding(self.encoding)
-            .with_sent_at(self.sent_at_ns())
+        Header::new(kind, channel).with_encoding(self.encoding)
     }
 
     /// The send time its frame carries, if any.
@@ -125,11 +131,13 @@ impl Payload {
     /// [stamps its messages](crate::ClientBuilder::stamp_messages) (a
     /// received message sent on keeps its own), and, from a client, an
     /// image's capture time moved to the host's clock by the client's
-    /// estimate. Done once: a payload timed already is left as it is. A
-    /// write of bytes from a handle that does not stamp pays two tests.
+    /// estimate unless it is there already ([`Image::is_host_time`]). Done
+    /// once: a payload timed already is left as it is. A write of bytes from
+    /// a handle that does not stamp pays one load and a test of its own
+    /// fields.
     #[inline]
     pub(crate) fn timed(mut self, core: &Core) -> Payload {
-        if !self.host_times && (self.image.is_some() || core.stamps()) {
+        if (self.image.is_some() || core.stamps()) && !self.timed {
             self.set_times(core);
         }
         self
@@ -137,12 +145,13 @@ impl Payload {
 
     /// [`timed`](Self::timed)'s work, for a payload that has some.
     fn set_times(&mut self, core: &Core) {
-        self.host_times = true;
+        self.timed = true;
         if self.sent_at.is_none() {
             self.sent_at = core.stamp_ns().and_then(NonZeroU64::new);
         }
-        if let Some(meta) = &mut self.image {
+        if let Some(meta) = self.image.as_mut().filter(|_| !self.capture_on_host) {
             meta.timestamp_ns = core.to_host_ns(meta.timestamp_ns);
+            self.capture_on_host = true;
         }
     }
 }
@@ -181,7 +190,8 @@ impl Outgoing for &Image {
             image: Some(self.meta()),
             encoding: Encoding::Bytes,
             sent_at: None,
-            host_times: false,
+            timed: false,
+            capture_on_host: self.is_host_time(),
         })
     }
 }
@@ -204,7 +214,8 @@ impl Outgoing for &Message {
             encoding: self.encoding(),
             sent_at: self.sent_at_ns().and_then(NonZeroU64::new),
             // Whatever came in is on the host's clock already.
-            host_times: true,
+            timed: true,
+            capture_on_host: true,
         })
     }
 }
@@ -218,7 +229,8 @@ impl Outgoing for Message {
             image,
             encoding,
             sent_at,
-            host_times: true,
+            timed: true,
+            capture_on_host: true,
         })
     }
 }

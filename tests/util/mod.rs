@@ -149,6 +149,34 @@ pub(crate) fn closed_port_addr() -> SocketAddr {
     listener.local_addr().expect("local addr")
 }
 
+/// A port on 127.0.0.1 held by a socket that is bound and never listens,
+/// for a host that is down and comes up (or goes and comes back) at one
+/// address: connecting to it is refused while no host listens there; no
+/// other socket can listen there meanwhile (nothing else binds it without
+/// `SO_REUSEADDR`, nor beside a listener); and the kernel never picks a
+/// bound port as the source of an outgoing connection, so a client
+/// redialling it never connects to itself. A host binds it beside this
+/// socket (its listener sets `SO_REUSEADDR`), as often as it restarts.
+pub(crate) struct ReservedPort {
+    /// Held, never listening: the reservation.
+    _socket: socket2::Socket,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Reserves a port; see [`ReservedPort`].
+pub(crate) fn reserved_port() -> ReservedPort {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("a socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+    socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+    let addr = socket.local_addr().expect("local addr").as_socket();
+    ReservedPort {
+        _socket: socket,
+        addr: addr.expect("an IP address"),
+    }
+}
+
 /// A raw connection to `host` that completed the handshake by hand as `name`;
 /// returns it with the id from the welcome.
 pub(crate) fn raw_handshake(host: &Host, name: &str) -> (TcpStream, ClientId) {

@@ -217,6 +217,37 @@ fn an_empty_filter_takes_any_sound_exchange() {
 }
 
 #[test]
+fn offsets_are_checked_to_have_a_negation() {
+    // An offset of exactly i64::MIN (the host at 1 ns, the client 2^63 ns
+    // later) has no negation, and is what a handle uses for "no estimate":
+    // rejected. One nanosecond less far is the farthest taken.
+    let min = 1u64 << 63;
+    let at = |received: u64| ClockSample {
+        sent_ns: received,
+        host_ns: 1,
+        received_ns: received,
+    };
+    let table = [
+        ("offset i64::MIN", at(min + 1), Err(Rejected::OutOfRange)),
+        ("offset -i64::MAX", at(min), Ok(())),
+        (
+            "offset i64::MAX",
+            ClockSample {
+                host_ns: u64::MAX >> 1,
+                ..at(0)
+            },
+            Ok(()),
+        ),
+    ];
+    for (what, sample, want) in table {
+        assert_eq!(sample.check(), want, "{what}");
+    }
+    let mut filter = ClockFilter::default();
+    filter.add(at(min)).unwrap();
+    assert_eq!(filter.estimate(min).unwrap().offset_ns, -i64::MAX);
+}
+
+#[test]
 fn the_filter_keeps_the_last_exchanges() {
     let samples: Vec<_> = (0..CLOCK_SAMPLES as u64 + 3)
         .map(|i| exchange(T0 + i * MS, 3, 10_000 + i * 1_000, 10_000))

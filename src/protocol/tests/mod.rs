@@ -229,13 +229,29 @@ fn routing_fields_follow_the_spec_order() {
         route: Some(&route),
         origin: Some(5),
         mirror: true,
-        sent_at: Some(0x1112_1314_1516_1718),
+        sent_at: None,
         encoding: Encoding::MsgPack,
     };
     let expected = cat(&[
-        &[35, 0, 0, 0], // len
+        &[27, 0, 0, 0], // len
+        &[0x05, 0x20 | FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR, 2],
+        b"rq",
+        &[3, 2, b'a', b'b'],          // route: room "ab"
+        &[5, 0, 0, 0, 0, 0, 0, 0],    // origin
+        &[8, 7, 6, 5, 4, 3, 2, 1, 9], // reply id, status
+        b"z",
+    ]);
+    assert_eq!(header.to_bytes(b"z").unwrap().to_vec(), expected);
+    // A send time (data and image frames only) follows the origin.
+    let data = Header {
+        kind: Kind::Data,
+        sent_at: Some(0x1112_1314_1516_1718),
+        ..header
+    };
+    let expected = cat(&[
+        &[26, 0, 0, 0], // len
         &[
-            0x05,
+            0x01,
             0x20 | FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR | FLAG_SENT_AT,
             2,
         ],
@@ -243,10 +259,9 @@ fn routing_fields_follow_the_spec_order() {
         &[3, 2, b'a', b'b'],                               // route: room "ab"
         &[5, 0, 0, 0, 0, 0, 0, 0],                         // origin
         &[0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11], // send time
-        &[8, 7, 6, 5, 4, 3, 2, 1, 9],                      // reply id, status
         b"z",
     ]);
-    assert_eq!(header.to_bytes(b"z").unwrap().to_vec(), expected);
+    assert_eq!(data.to_bytes(b"z").unwrap().to_vec(), expected);
 }
 
 #[test]
@@ -388,7 +403,7 @@ fn body_of_exactly_max_is_accepted() {
 
 /// Bad heads: the six bytes alone (no body) must produce the error.
 #[rustfmt::skip]
-fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 16] {
+fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 18] {
     use DecodeError::*;
     let huge = FrameTooLarge { len: u32::MAX as u64, max: MAX as u64 };
     [
@@ -402,6 +417,8 @@ fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 16] {
         ("flag 0x40", [5, 0, 0, 0, 1, 0x48], MAX, UnknownFlags(0x48)),
         ("send time on a ping", [5, 0, 0, 0, 6, 0x08], MAX, SentAtNotCarried(0x06)),
         ("send time on a chunk", [5, 0, 0, 0, 3, 0x0a], MAX, SentAtNotCarried(0x03)),
+        ("send time on a request", [5, 0, 0, 0, 4, 0x08], MAX, SentAtNotCarried(0x04)),
+        ("send time on a reply", [5, 0, 0, 0, 5, 0x09], MAX, SentAtNotCarried(0x05)),
         ("flag 0x80", [5, 0, 0, 0, 1, 0x81], MAX, UnknownFlags(0x81)),
         ("flags 0xff", [5, 0, 0, 0, 1, 0xff], MAX, UnknownFlags(0xff)),
         ("encoding 3", [5, 0, 0, 0, 1, 0x30], MAX, UnknownEncoding(3)),
