@@ -324,3 +324,20 @@ fn a_hello_of_the_last_version_is_refused_before_any_frame() {
         (VERSION, WelcomeStatus::VersionMismatch)
     );
 }
+
+#[test]
+fn a_request_made_of_a_stamped_message_goes_without_its_stamp() {
+    let host = host_with(|b| b.stamp_messages(true));
+    let echo = |req: &socketengine::Request| Ok(req.payload().clone());
+    host.on_request("echo", echo).unwrap();
+    let arm = client_with(&host, "arm", |b| b.stamp_messages(true));
+    let cmds = arm.subscribe("cmd");
+    host.to("arm").write_lock("cmd", "go").unwrap();
+    let cmd = cmds.recv_timeout(TIMEOUT).unwrap();
+    assert!(cmd.sent_at().is_some());
+    // Requests carry no send time (the wire refuses one on them): the
+    // message's stays behind, and the request goes as any other.
+    let reply = arm.request("echo", &cmd, TIMEOUT).unwrap();
+    assert_eq!(&reply.payload[..], b"go");
+    assert!(arm.is_connected());
+}
