@@ -1,6 +1,7 @@
 //! The `socketengine request` and `respond` commands, run as a user would:
 //! a request to a responder through the host and its answer on stdout,
-//! commands with typed failures, and one-line errors with non-zero exits.
+//! commands with typed failures, one-line errors with non-zero exits, and
+//! `send --json`, the typed message a program reads.
 //!
 //! Every child process is held by a [`Child`] guard that kills and reaps it
 //! on drop; every wait for its output is bounded by `TIMEOUT`.
@@ -13,7 +14,7 @@ mod util;
 
 use run::{Child, assert_one_line_error, run};
 use serde_json::{Value, json};
-use socketengine::{Client, Host, MsgPack};
+use socketengine::{Client, Encoding, Host, MsgPack};
 
 #[test]
 fn request_asks_a_respond_client_through_the_host_and_prints_the_answer() {
@@ -83,4 +84,24 @@ fn request_reaches_a_program_s_responders_and_commands() {
     let dance = r#"{"cmd": "dance"}"#;
     let (status, _, err) = run(&["request", &addr, "cmd", dance, "--json", "--to", "robot"]);
     assert_one_line_error(status, &err, "unknown command \"dance\"");
+}
+
+#[test]
+fn send_json_declares_the_encoding_and_refuses_what_is_not_json() {
+    let host = Host::builder().addr("127.0.0.1:0").start().unwrap();
+    let addr = host.local_addr().to_string();
+    let pose = r#"{"x": 1.5, "y": -2}"#;
+    let (status, _, err) = run(&["send", &addr, "pose", pose, "--json", "--lock"]);
+    assert!(status.success(), "sent: {err}");
+    // Delivered before the command exits (it waits for the host's answer
+    // to a question asked after the message).
+    let msg = host.get("pose").expect("the pose arrived");
+    assert_eq!(msg.encoding(), Encoding::Json);
+    let value: Value = host.get_as("pose").unwrap().unwrap();
+    assert_eq!(value, json!({"x": 1.5, "y": -2}));
+
+    let (status, _, err) = run(&["send", &addr, "pose", "{x: 1", "--json"]);
+    assert_one_line_error(status, &err, "--json");
+    let kept: Value = host.get_as("pose").unwrap().unwrap();
+    assert_eq!(kept, value, "nothing sent in its place");
 }

@@ -18,7 +18,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use socketengine::protocol::{Failure, Header, Kind, Route, STATUS_BUSY};
 use socketengine::{Client, ErrorKind, Event, Host, HostBuilder, Relay, Replies, Request, To};
-use util::{TIMEOUT, client, client_with, host_with, raw_handshake, read_frame, wait_until};
+use util::{
+    TIMEOUT, client, client_with, host_with, raw_handshake, raw_handshake_small, read_frame,
+    wait_until,
+};
 
 /// A gate a responder waits at: `open` lets every waiter through.
 fn gate() -> (Sender<()>, Receiver<()>) {
@@ -290,8 +293,9 @@ fn an_answer_a_full_outbox_has_no_room_for_is_replaced_by_busy() {
         Ok(vec![0u8; BUDGET - (8 << 10)])
     })
     .unwrap();
-    // A requester that asks the arm, then reads nothing.
-    let (mut asker, asker_id) = raw_handshake(&host, "asker");
+    // A requester that asks the arm, then reads nothing; its kernel takes
+    // a few KiB at most, far less than the answer.
+    let (mut asker, asker_id) = raw_handshake_small(&host, "asker");
     let route = Route::Names(vec!["arm".into()]);
     let request = Header {
         route: Some(&route),
@@ -328,7 +332,20 @@ fn an_answer_a_full_outbox_has_no_room_for_is_replaced_by_busy() {
         arm.clients().unwrap();
     }
     assert_eq!(still, 2, "the outbox stays full");
+    // Counted as given up: the fills refused so far, then the answer. Only
+    // once the host has refused it may the asker read (reading sooner
+    // would make the room the answer is to find none of).
+    let given_up = || {
+        let clients = host.clients();
+        let asker = clients.iter().find(|c| c.id == asker_id);
+        asker.expect("the asker is connected").dropped
+    };
+    let refused = given_up();
     release(&open);
+    assert!(
+        wait_until(TIMEOUT, || given_up() > refused),
+        "the answer refused"
+    );
     // Read back: what filled the outbox, then the failure in the answer's place.
     let reply = (0..100_000)
         .map(|_| read_frame(&mut asker))

@@ -17,6 +17,8 @@
 
 #[path = "soak/attacks.rs"]
 mod attacks;
+#[path = "soak/raw.rs"]
+mod raw;
 mod util;
 
 use std::collections::{BTreeMap, HashMap};
@@ -210,6 +212,20 @@ fn control_loop(arm: &Client, first_seq: u64, run: Duration) -> Control {
         }
     }
     control
+}
+
+/// Runs the engine's control loop `engine` on a thread and the raw
+/// yardstick's on this one, both for `run`.
+fn beside_raw(
+    raw: &mut raw::RawPair,
+    run: Duration,
+    engine: impl FnOnce() -> Control + Send,
+) -> (Control, Control) {
+    std::thread::scope(|scope| {
+        let engine = scope.spawn(engine);
+        let raw = raw.control_loop(run);
+        (engine.join().unwrap(), raw)
+    })
 }
 
 /// Runs `body` on a thread until `stop`, each round at most every `period`.
@@ -439,11 +455,14 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
         .get_image(IMAGE_CHANNEL)
         .is_some()));
 
-    let baseline = control_loop(&arm, 0, BASELINE);
+    let mut raw = raw::RawPair::new();
+    let (baseline, raw_baseline) =
+        beside_raw(&mut raw, BASELINE, || control_loop(&arm, 0, BASELINE));
     let rss_before = vm_rss();
     let sampler = sample(host.clone(), &stop);
     let attackers = attacks::start(host.local_addr(), Instant::now() + soak);
-    let attacked = control_loop(&arm, 1 << 32, soak);
+    let (attacked, raw_attacked) = beside_raw(&mut raw, soak, || control_loop(&arm, 1 << 32, soak));
+    raw.close();
     let tallies: Vec<attacks::Tally> = attackers.into_iter().map(|a| a.join().unwrap()).collect();
     stop.store(true, Ordering::Relaxed);
     let (sent, viewed) = (streamer.join().unwrap(), poller.join().unwrap());
@@ -455,6 +474,26 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     host.events().try_iter().for_each(|e| watched.count(e));
 
     report(&host, &baseline, &attacked, soak, &tallies, &watched);
+    let over_raw = |engine: &Control, raw: &Control| {
+        let q = |c: &Control, q| c.p(q).as_secs_f64().max(1e-9);
+        (q(engine, 0.5) / q(raw, 0.5), q(engine, 0.99) / q(raw, 0.99))
+    };
+    let (calm, stormy) = (
+        over_raw(&baseline, &raw_baseline),
+        over_raw(&attacked, &raw_attacked),
+    );
+    eprintln!(
+        "raw TCP beside it, baseline: {}",
+        raw_baseline.summary(BASELINE)
+    );
+    eprintln!(
+        "raw TCP beside it, attacked: {}",
+        raw_attacked.summary(soak)
+    );
+    eprintln!(
+        "control / raw TCP, p50 and p99: baseline {:.2} and {:.2}, attacked {:.2} and {:.2}",
+        calm.0, calm.1, stormy.0, stormy.1
+    );
     eprintln!(
         "control legs p50 / p99, baseline: {}",
         legs(&baseline, &stamps)

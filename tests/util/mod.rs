@@ -180,7 +180,26 @@ pub(crate) fn reserved_port() -> ReservedPort {
 /// A raw connection to `host` that completed the handshake by hand as `name`;
 /// returns it with the id from the welcome.
 pub(crate) fn raw_handshake(host: &Host, name: &str) -> (TcpStream, ClientId) {
-    let mut stream = raw_connect(host);
+    handshake(raw_connect(host), name)
+}
+
+/// As [`raw_handshake`], on a connection whose receive buffer is the
+/// kernel's smallest, set before connecting: what the kernels on both sides
+/// can take from the host while this peer reads nothing is a few KiB, and
+/// stays so (the window never grows past the buffer).
+pub(crate) fn raw_handshake_small(host: &Host, name: &str) -> (TcpStream, ClientId) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("raw socket");
+    socket
+        .set_recv_buffer_size(8 << 10)
+        .expect("receive buffer");
+    socket
+        .connect(&host.local_addr().into())
+        .expect("raw connect");
+    handshake(bounded(socket.into()), name)
+}
+
+fn handshake(mut stream: TcpStream, name: &str) -> (TcpStream, ClientId) {
     let mut hello = Vec::new();
     Hello::new(name).encode(&mut hello).expect("hello encodes");
     stream.write_all(&hello).expect("send hello");
@@ -195,7 +214,11 @@ pub(crate) fn raw_handshake(host: &Host, name: &str) -> (TcpStream, ClientId) {
 
 /// A raw TCP connection to `host`, with bounded blocking reads and writes.
 pub(crate) fn raw_connect(host: &Host) -> TcpStream {
-    let stream = TcpStream::connect(host.local_addr()).expect("raw connect");
+    bounded(TcpStream::connect(host.local_addr()).expect("raw connect"))
+}
+
+/// `stream`, with reads and writes that block for [`TIMEOUT`] at most.
+fn bounded(stream: TcpStream) -> TcpStream {
     stream
         .set_read_timeout(Some(TIMEOUT))
         .expect("read timeout");

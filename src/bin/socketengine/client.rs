@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
 use serde::Serialize;
-use socketengine::{Client, ClientId, Credential, Event, Message, To};
+use socketengine::{Client, ClientId, Credential, Encoding, Event, Message, Payload, To};
 
 use crate::host::POLL;
 use crate::shutdown::Shutdown;
@@ -46,6 +46,11 @@ pub(crate) struct SendArgs {
     /// 'arm/*'`).
     #[arg(long, value_name = "PATTERN")]
     group: Option<String>,
+    /// Send the payload as JSON: checked here, and declared in the frame, so
+    /// a typed reader (`get_as`, a Python or JavaScript peer) decodes it:
+    /// `send ADDR pose '{"x": 1.5}' --json`.
+    #[arg(long)]
+    json: bool,
     /// Use a locked write (returns once the kernel has the bytes) instead of an
     /// unlocked write followed by a flush; the exit status means the same.
     #[arg(long)]
@@ -62,6 +67,7 @@ pub(crate) struct SendArgs {
 /// Sends one message; fails unless it was delivered (and echoed, if asked).
 pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
     let payload = read_payload(args)?;
+    let typed = typed(payload.clone(), args.json)?;
     let timeout = secs(args.timeout)?;
     let client = connect(&args.connect, "send", timeout)?;
     let len = payload.len();
@@ -75,8 +81,8 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<()> {
     let events = client.events();
     let target = client.to(to);
     let result = match args.lock {
-        true => target.write_lock(&args.channel, payload.clone()).map(drop),
-        false => (target.write(&args.channel, payload.clone())).and_then(|_| client.flush()),
+        true => target.write_lock(&args.channel, typed).map(drop),
+        false => (target.write(&args.channel, typed)).and_then(|_| client.flush()),
     };
     let failed = || {
         let channel = show::quoted(&args.channel);
@@ -134,6 +140,15 @@ fn read_payload(args: &SendArgs) -> anyhow::Result<Bytes> {
         .read_to_end(&mut bytes)
         .context("cannot read standard input")?;
     Ok(bytes.into())
+}
+
+/// `bytes` as a payload: plain, or (`json`) checked as JSON and declared so.
+pub(crate) fn typed(bytes: Bytes, json: bool) -> anyhow::Result<Payload> {
+    if !json {
+        return Ok(Payload::bytes(bytes));
+    }
+    serde_json::from_slice::<serde_json::Value>(&bytes).context("--json: the payload")?;
+    Ok(Payload::encoded(bytes, Encoding::Json))
 }
 
 /// Waits for `payload` to come back on `channel`.

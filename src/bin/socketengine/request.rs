@@ -9,7 +9,7 @@ use bytes::Bytes;
 use clap::Args;
 use socketengine::{Encoding, Payload, Reply, To};
 
-use crate::client::{connect, secs};
+use crate::client::{connect, secs, typed};
 use crate::host::POLL;
 use crate::shutdown::Shutdown;
 use crate::{Connect, lib, show};
@@ -69,11 +69,7 @@ fn request_payload(args: &RequestArgs) -> anyhow::Result<Payload> {
         Some(data) => data.clone().into_encoded_bytes().into(),
         None => Bytes::new(),
     };
-    if !args.json {
-        return Ok(Payload::bytes(bytes));
-    }
-    serde_json::from_slice::<serde_json::Value>(&bytes).context("--json: the payload")?;
-    Ok(Payload::encoded(bytes, Encoding::Json))
+    typed(bytes, args.json)
 }
 
 /// The answer on stdout as it came (a MessagePack answer as JSON), ended
