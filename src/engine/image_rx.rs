@@ -309,8 +309,9 @@ impl Images {
         Ok(self.finish_if_whole(i, rbuf))
     }
 
-    /// Reads at most `left` bytes, the rest of the started payload, straight
-    /// into its image (growing its buffer by a read-ahead at a time), or
+    /// Reads at most `left` bytes, the rest of the started payload (and at
+    /// most `most` in this read, the turn's share: see `turn::Budget`),
+    /// straight into its image (growing its buffer by a read-ahead at a time), or
     /// into nothing for a dropped image. Returns the bytes read (0 at end of
     /// stream) and the image it finished, if any; or that the image waits
     /// for memory, reading nothing (see [`STARVE_LIMIT`]).
@@ -318,6 +319,7 @@ impl Images {
         &mut self,
         source: Source<'_>,
         left: usize,
+        most: usize,
         rbuf: &mut ReadBuf,
         shared: &Shared,
         now: Instant,
@@ -332,12 +334,12 @@ impl Images {
                     .as_mut()
                     .expect("in progress")
                     .starved = None;
-                room.min(left)
+                room.min(left).min(most)
             }
             Err(Refusal::Budget { .. }) if self.may_wait(i, now) => return Ok(Filled::Starved),
             Err(_) => {
                 self.drop_image(i, shared);
-                left
+                left.min(most)
             }
         };
         let image = self.channels[i]

@@ -35,6 +35,7 @@ mod slow;
 mod socket;
 mod tls;
 mod token;
+mod turn;
 mod wire;
 
 use std::cell::Cell;
