@@ -104,11 +104,18 @@ fn small_64b_one_way(c: &mut Criterion) {
     for (id, tls) in engines("small_64B_one_way") {
         let engine = EngineOneWay::start_tls("ch", SMALL_WINDOW, tls.as_ref())
             .expect("start the engine pair");
-        bench_small(&mut group, id, engine, &payload);
+        bench_small(
+            &mut group,
+            ("small_64B_one_way", id),
+            engine,
+            &payload,
+            SMALL_WINDOW,
+        );
     }
     if util::selected(&["small_64B_one_way/engine_stamped"]) {
         let engine = EngineOneWay::stamped("ch", SMALL_WINDOW).expect("start the engine pair");
-        bench_small(&mut group, "engine_stamped", engine, &payload);
+        let id = ("small_64B_one_way", "engine_stamped");
+        bench_small(&mut group, id, engine, &payload, SMALL_WINDOW);
     }
 
     let mut raw = RawOneWay::start(Mode::Small).expect("start the baseline pair");
@@ -134,15 +141,17 @@ fn small_64b_one_way(c: &mut Criterion) {
     group.finish();
 }
 
-/// One engine benchmark of `small_64B_one_way`: `engine` writes
-/// [`SMALL_BATCH`] copies of `payload` per iteration.
+/// One engine benchmark of 64-byte messages, `id` in the group `name`:
+/// `engine` writes [`SMALL_BATCH`] copies of `payload` per iteration, and
+/// is shut down with its `window` once its reader has them all.
 fn bench_small(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    id: &str,
+    (name, id): (&str, &str),
     mut engine: EngineOneWay,
     payload: &Bytes,
+    window: u64,
 ) {
-    let what = format!("small_64B_one_way/{id}");
+    let what = format!("{name}/{id}");
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let target = engine.received().messages() + iters * SMALL_BATCH;
@@ -156,7 +165,7 @@ fn bench_small(
         });
     });
     check_bytes(engine.received(), SMALL_PAYLOAD.len(), &what);
-    shutdown_engine(engine, SMALL_WINDOW);
+    shutdown_engine(engine, window);
 }
 
 /// `routed_64B_one_way`: 64-byte messages to the host, then through it to a
@@ -173,25 +182,11 @@ fn routed_64b_one_way(c: &mut Criterion) {
         ("routed_policy", EngineOneWay::routed_policy),
     ];
     for (id, start) in paths {
-        let what = format!("{name}/{id}");
-        if !util::selected(&[&what]) {
+        if !util::selected(&[&format!("{name}/{id}")]) {
             continue;
         }
-        let mut engine = start("ch", ROUTED_WINDOW).expect("start the engine pair");
-        group.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                let target = engine.received().messages() + iters * SMALL_BATCH;
-                let start = Instant::now();
-                for _ in 0..iters * SMALL_BATCH {
-                    engine.send(&payload).expect("engine send");
-                }
-                let waited = engine.wait_for(target, &what);
-                waited.expect("the engine reader gets every message");
-                start.elapsed()
-            });
-        });
-        check_bytes(engine.received(), SMALL_PAYLOAD.len(), &what);
-        shutdown_engine(engine, ROUTED_WINDOW);
+        let engine = start("ch", ROUTED_WINDOW).expect("start the engine pair");
+        bench_small(&mut group, (name, id), engine, &payload, ROUTED_WINDOW);
     }
     group.finish();
 }
