@@ -107,6 +107,10 @@ class Message:
     def age(self) -> float:
         """Seconds since the event loop read it."""
     @property
+    def sent_at(self) -> float | None:
+        """When it was sent, on the host's clock (Unix seconds), if its sender
+        stamps its messages (`stamp_messages=True`)."""
+    @property
     def image(self) -> Image | None:
         """The image it carries, if it is one."""
     def json(self) -> Any:
@@ -156,7 +160,7 @@ class MsgPack:
 class Event:
     """Something that happened: `kind` names it; the other fields are that
     kind's, `None` elsewhere."""
-    kind: Literal["connected", "disconnected", "reconnecting", "host_restarted", "undelivered", "error",
+    kind: Literal["connected", "disconnected", "reconnecting", "refused", "host_restarted", "undelivered", "error",
                   "callback_panicked", "callback_dropped", "command_failed", "reply_failed", "other"]
     client: int | None
     name: str | None
@@ -320,6 +324,8 @@ class Host(Handle):
     def rooms(self) -> list[str]: ...
     def members(self, room: str) -> list[int]: ...
     def disconnect(self, client: int, reason: str = "") -> None: ...
+    def host_time(self) -> float:
+        """The host's clock now (Unix seconds)."""
 
 class Client(Handle):
     """One connection to a host (made in the constructor); `write` goes to the
@@ -333,6 +339,13 @@ class Client(Handle):
     def host_addr(self) -> str: ...
     @property
     def is_connected(self) -> bool: ...
+    @property
+    def state(self) -> Literal["connecting", "connected", "reconnecting", "refused", "closed"]: ...
+    @property
+    def last_error(self) -> Error | None:
+        """Why the last attempt to reach the host failed, until it connects."""
+    def host_time(self) -> float | None:
+        """The host's clock now by this client's estimate (Unix seconds)."""
     def request(self, channel: str, payload: Payload | None = None, timeout: float = 5.0) -> Reply:
         """Asks the host's responder; raises what ended the request."""
     def join(self, room: str) -> None: ...
@@ -419,3 +432,7 @@ class ResponderGoneError(Error): ...
 class ReplyTooLargeError(Error):
     len: int
     max: int
+class DuplicateHostError(Error):
+    key: str
+class UnknownHostError(Error):
+    key: str

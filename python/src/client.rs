@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use socketengine::{ClientBuilder, To};
+use socketengine::{ClientBuilder, ConnectionState, To};
 
 use crate::callbacks::{self, CallbackId, Hook};
 use crate::errors::to_py;
 use crate::handle::{Handle, Side};
 use crate::host::unreachable_side;
 use crate::info::ClientInfo;
-use crate::message::Reply;
+use crate::message::{Reply, unix_seconds};
 use crate::wait::{Replies, Step, seconds, wait};
 
 /// A client: connects to the host at `addr` in the constructor (waiting
@@ -75,6 +75,34 @@ impl Client {
     #[getter]
     fn is_connected(slf: &Bound<'_, Self>) -> bool {
         Client::client(slf).is_connected()
+    }
+
+    /// Where the connection is: `"connecting"`, `"connected"`,
+    /// `"reconnecting"`, `"refused"` (for good: its credential or protocol
+    /// version) or `"closed"`. Never blocks.
+    #[getter]
+    fn state(slf: &Bound<'_, Self>) -> &'static str {
+        match Client::client(slf).state() {
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Reconnecting => "reconnecting",
+            ConnectionState::Refused(_) => "refused",
+            _ => "closed",
+        }
+    }
+
+    /// Why the last attempt to reach the host failed (an exception
+    /// instance, not raised), until the client connects again; else `None`.
+    #[getter]
+    fn last_error<'py>(slf: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
+        let err = Client::client(slf).last_error()?;
+        Some(crate::send::error_object(slf.py(), &err))
+    }
+
+    /// The host's clock now, in seconds since the Unix epoch, by this
+    /// client's estimate of it (`None` before it has one).
+    fn host_time(slf: &Bound<'_, Self>) -> Option<f64> {
+        Client::client(slf).host_time().map(unix_seconds)
     }
 
     /// Asks the host's responder on `channel` and returns its `Reply`

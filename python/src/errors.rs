@@ -77,6 +77,8 @@ classes! {
     Busy => "BusyError", "", "The responder did not take the request: its queue is full.";
     ResponderGone => "ResponderGoneError", "", "The client a request was forwarded to disconnected before it answered.";
     ReplyTooLarge => "ReplyTooLargeError", "", "An answer exceeds the maximum frame.";
+    DuplicateHost => "DuplicateHostError", "", "A set of hosts has one under this key already.";
+    UnknownHost => "UnknownHostError", "", "A set of hosts has none under this key.";
 }
 
 /// The classes, made once per interpreter: `Error` first, then `CLASSES`'s.
@@ -186,6 +188,9 @@ fn details<'py>(
         }
         ErrorKind::UnknownRoom(room) => put("room", room.into_pyobject(py)?.into_any()),
         ErrorKind::UnknownGroup(group) => put("group", group.into_pyobject(py)?.into_any()),
+        ErrorKind::DuplicateHost(key) | ErrorKind::UnknownHost(key) => {
+            put("key", key.into_pyobject(py)?.into_any());
+        }
         ErrorKind::NoResponder(channel) | ErrorKind::Busy(channel) => {
             put("channel", channel.into_pyobject(py)?.into_any());
         }

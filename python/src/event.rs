@@ -8,7 +8,8 @@ use socketengine::{CloseCode, Event as RustEvent};
 use crate::send::error_object;
 
 /// Something that happened to a connection or a callback. `kind` is one of
-/// `"connected"`, `"disconnected"`, `"reconnecting"`, `"host_restarted"`,
+/// `"connected"`, `"disconnected"`, `"reconnecting"`, `"refused"` (a client
+/// the host refused for good), `"host_restarted"`,
 /// `"undelivered"`, `"error"`, `"callback_panicked"` (a callback raised),
 /// `"callback_dropped"`, `"command_failed"`, `"reply_failed"`; the other
 /// attributes are that kind's fields, `None` elsewhere.
@@ -27,7 +28,7 @@ pub(crate) struct Event {
     /// `"kicked"`, `"replaced"`, `"shutting_down"`, `"slow_consumer"` or
     /// `"other"`.
     reason: Option<String>,
-    /// Words: a close reason's, or a callback's exception.
+    /// Words: a close reason's, a refusal's, or a callback's exception.
     message: Option<String>,
     /// Reconnection attempts since the loss (reconnecting).
     attempt: Option<u32>,
@@ -71,6 +72,10 @@ impl Event {
                 out.kind = "reconnecting".into();
                 (out.addr, out.attempt) = (Some(addr.to_string()), Some(*attempt));
                 out.delay = Some(delay.as_secs_f64());
+            }
+            RustEvent::Refused { addr, refusal, .. } => {
+                out.kind = "refused".into();
+                (out.addr, out.message) = (Some(addr.to_string()), Some(refusal.to_string()));
             }
             RustEvent::HostRestarted { addr, .. } => {
                 out.kind = "host_restarted".into();

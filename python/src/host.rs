@@ -8,6 +8,7 @@ use socketengine::ClientId;
 use crate::errors::to_py;
 use crate::handle::{Handle, Side};
 use crate::info::ClientInfo;
+use crate::message::unix_seconds;
 
 /// A host: listens on `addr` (`"127.0.0.1:0"`: any free port, see
 /// `local_addr`), accepts clients, stores what they send per channel (the
@@ -54,6 +55,12 @@ impl Host {
     #[getter]
     fn port(slf: &Bound<'_, Self>) -> u16 {
         Host::host(slf).local_addr().port()
+    }
+
+    /// The host's clock now, in seconds since the Unix epoch: the time base
+    /// of its clients' `Message.sent_at`.
+    fn host_time(slf: &Bound<'_, Self>) -> f64 {
+        unix_seconds(Host::host(slf).host_time())
     }
 
     /// Every client known: connected, or disconnected lately.

@@ -2,6 +2,8 @@
 //! and a [`Request`] (as its responder sees it). Their payloads are
 //! `Buffer`s over the bytes the socket read into.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -64,6 +66,14 @@ impl Message {
         self.msg.received().elapsed().as_secs_f64()
     }
 
+    /// When it was sent, on the host's clock, in seconds since the Unix
+    /// epoch (as `time.time()`), if its sender stamps its messages (the
+    /// `stamp_messages=True` option); else `None`.
+    #[getter]
+    fn sent_at(&self) -> Option<f64> {
+        self.msg.sent_at().map(unix_seconds)
+    }
+
     /// The image it carries, if it arrived as one (its pixels are the
     /// payload, not copied); else `None`.
     #[getter]
@@ -102,6 +112,14 @@ impl Message {
             self.msg.from().0,
         );
         format!("Message({channel:?}, {len} bytes of {kind}, from {from})")
+    }
+}
+
+/// `time` in seconds since the Unix epoch (negative before it).
+pub(crate) fn unix_seconds(time: SystemTime) -> f64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_secs_f64(),
+        Err(before) => -before.duration().as_secs_f64(),
     }
 }
 

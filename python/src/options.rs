@@ -46,6 +46,7 @@ macro_rules! common_option {
             "responder_queue_bytes" => $b.responder_queue_bytes(size($v)?),
             "callback_queue" => $b.callback_queue(size($v)?),
             "write_deadline" => $b.write_deadline(maybe($v, secs)?),
+            "stamp_messages" => $b.stamp_messages(boolean($v)?),
             "channel_capacity" => {
                 let mut b = $b;
                 for (channel, n) in per_channel($v)? {

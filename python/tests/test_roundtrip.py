@@ -201,3 +201,16 @@ def test_options_are_the_builders_setters(host):
             a.write_confirmed("q", b"\x04")  # stored, and so the ones before
             assert [bytes(m.payload) for m in h.get_all("q")] == [b"\x03", b"\x04"]
             assert len(h.history("q")) == 4
+
+
+def test_send_times_on_the_hosts_clock_and_the_connection_state(host):
+    with se.Client(host.local_addr, "stamped", stamp_messages=True) as stamped:
+        assert (stamped.state, stamped.last_error) == ("connected", None)
+        assert abs(stamped.host_time() - host.host_time()) < 60
+        stamped.write_lock("pose", b"x")
+        msg = received(host, "pose")[0]
+        assert msg.sent_at is not None and abs(msg.sent_at - host.host_time()) < 60
+    assert stamped.state == "closed"
+    with se.Client(host.local_addr, "plain") as plain:
+        plain.write_lock("pose", b"y")
+        assert received(host, "pose")[0].sent_at is None

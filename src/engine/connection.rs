@@ -9,26 +9,27 @@ use std::time::Instant;
 use bytes::BytesMut;
 use mio::net::TcpStream;
 
+mod heartbeat;
+mod reading;
 mod storing;
 
-use super::image_rx::{Filled, Images};
+use reading::read_open;
+
+use super::image_rx::Images;
 use super::read_buf::ReadBuf;
 use super::route::{self, Routed};
 use super::service;
 use super::tls::Session;
+use super::turn::{Budget, WRITE_TURN_BYTES};
 use super::wire::{self, Source};
 use super::{Peer, Shared, would_block};
 use crate::hub::{self, Side, Verdict};
 use crate::protocol::{
-    ChannelName, DecodeError, Decoded, Decoder, Failure, Frame, Header, Kind, Need, OP_IMAGE_ACK,
+    ChannelName, DecodeError, Decoded, Decoder, Failure, Frame, Header, Kind, OP_IMAGE_ACK,
     OP_JOIN, OP_LEAVE, OP_ROOMS, Outbox, Pattern, Undelivered,
 };
 use crate::store::{Message, Slot};
-use crate::time::unix_ns;
-use crate::{Action, ClientId, DisconnectReason, ErrorKind, Event, Result};
-
-/// The channel heartbeat pings travel on (pings and pongs never reach the store).
-const HEARTBEAT_CHANNEL: &str = "heartbeat";
+use crate::{Action, ClientId, DisconnectReason, Event, Result};
 
 /// The channel image acknowledgements travel on (they never reach the store).
 const ACK_CHANNEL: &str = "image";
@@ -55,18 +56,6 @@ pub(crate) enum ReadEnd {
     /// soon (bytes are waiting, no readiness event will come for them).
     Starved,
 }
-
-/// Bytes one connection may read per turn before the loop serves the others:
-/// a stream that never runs dry must not starve other connections, timers and
-/// commands (nor trip its own idle timeout).
-pub(crate) const TURN_BYTES: usize = 4 << 20;
-
-/// As [`TURN_BYTES`], for writing: smaller, so that a loop streaming images
-/// looks at its events (a reply arriving for a caller) between bursts rather
-/// than after eight of them. Checked where the loop refills its bytes in
-/// flight, so a turn may end up to one refill (the outbox's budget, or a
-/// burst of image chunks) past it.
-pub(crate) const WRITE_TURN_BYTES: usize = 512 << 10;
 
 /// Whether a flush left bytes to write that the socket would still take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,9 +174,11 @@ impl Open {
                     self.store_image(image, shared, now)?;
                 }
             }
-            Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns),
-            // Any byte read counts as liveness; round trips are not measured yet.
-            Kind::Pong { .. } => {}
+            Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns, shared),
+            Kind::Pong {
+                ping_sent_ns,
+                sent_ns,
+            } => self.on_pong(ping_sent_ns, sent_ns, shared),
             Kind::Control { op: OP_IMAGE_ACK } => {
                 let total = <[u8; 8]>::try_from(&frame.payload[..])
                     .map_err(|_| DecodeError::Truncated("image acknowledgement"))?;
@@ -236,6 +227,7 @@ impl Open {
                     route,
                     mirror: frame.mirror,
                     encoding: frame.encoding,
+                    sent_at: frame.sent_at,
                 };
                 route::deliver(shared, &self.peer, routed);
             }
@@ -355,24 +347,6 @@ impl Open {
         true
     }
 
-    /// Sends a heartbeat ping (with the next write, whatever the budgets).
-    pub(crate) fn ping(&self) {
-        let kind = Kind::Ping { sent_ns: unix_ns() };
-        if let Ok(ping) = Header::new(kind, HEARTBEAT_CHANNEL).to_bytes(&[]) {
-            self.peer.queue_ping(ping);
-        }
-    }
-
-    fn on_ping(&mut self, frame: &Frame, ping_sent_ns: u64) {
-        let kind = Kind::Pong {
-            ping_sent_ns,
-            sent_ns: unix_ns(),
-        };
-        if let Ok(pong) = Header::new(kind, frame.channel_str()).to_bytes(&[]) {
-            self.peer.queue_pong(pong);
-        }
-    }
-
     /// A frame came in whole: the next one's time starts with its first byte.
     fn frame_done(&mut self, rbuf: &mut ReadBuf) {
         self.frame_since = None;
@@ -433,7 +407,12 @@ impl Conn {
     ///
     /// A protocol or I/O error, or `Truncated` when the peer closed mid-frame;
     /// frames decoded before the error are stored.
-    pub(crate) fn read_frames(&mut self, shared: &Shared, now: Instant) -> Result<ReadEnd> {
+    pub(crate) fn read_frames(
+        &mut self,
+        shared: &Shared,
+        now: Instant,
+        budget: Budget,
+    ) -> Result<ReadEnd> {
         let State::Open(open) = &mut self.state else {
             return Ok(ReadEnd::Drained);
         };
@@ -442,7 +421,7 @@ impl Conn {
             stream: &self.stream,
             tls: self.tls.as_deref(),
         };
-        let result = read_open(source, &mut self.rbuf, open, shared, now);
+        let result = read_open(source, &mut self.rbuf, open, shared, now, budget);
         open.store_batch();
         open.note_partial(&self.rbuf, now);
         result
@@ -518,135 +497,4 @@ impl Conn {
             }
         }
     }
-}
-
-/// The read loop of an open connection: one match on the decoder's step, until
-/// a step ends the pass.
-fn read_open(
-    source: Source<'_>,
-    rbuf: &mut ReadBuf,
-    open: &mut Open,
-    shared: &Shared,
-    now: Instant,
-) -> Result<ReadEnd> {
-    let mut read = 0;
-    loop {
-        let end = match open.step(&mut rbuf.buf)? {
-            Decoded::Frame(frame) => {
-                open.frame_done(rbuf);
-                open.on_frame(frame, rbuf, shared, now)?;
-                None
-            }
-            Decoded::Run {
-                chunk,
-                spans,
-                encoding,
-            } => {
-                open.frame_done(rbuf);
-                open.store_run(chunk, spans, encoding, shared, now);
-                None
-            }
-            Decoded::Large { frame, payload_len } => {
-                open.start_image(frame, payload_len, rbuf, shared, now)?
-            }
-            Decoded::NeedMore(Need::Payload { left }) => {
-                fill_image(source, rbuf, open, left, &mut read, shared, now)?
-            }
-            Decoded::NeedMore(need) => fill_buf(source, rbuf, open, need, &mut read, shared)?,
-        };
-        if let Some(end) = end {
-            return Ok(end);
-        }
-    }
-}
-
-/// Reads the rest of an image's payload (`left` bytes) straight into the
-/// image, adding the bytes read to `read`; `Some` ends the read pass.
-fn fill_image(
-    source: Source<'_>,
-    rbuf: &mut ReadBuf,
-    open: &mut Open,
-    left: usize,
-    read: &mut usize,
-    shared: &Shared,
-    now: Instant,
-) -> Result<Option<ReadEnd>> {
-    if *read >= TURN_BYTES {
-        return Ok(Some(ReadEnd::More));
-    }
-    let (n, image) = match open.images.fill(source, left, rbuf, shared, now) {
-        Ok(Filled::Starved) => return Ok(Some(ReadEnd::Starved)),
-        Ok(Filled::Read(0, _)) => return Err(open.images.truncated().into()),
-        Ok(Filled::Read(n, image)) => (n, image),
-        Err(e) => return read_failed(e),
-    };
-    *read += n;
-    open.decoder.consume_payload(n);
-    if n == left {
-        open.frame_done(rbuf);
-    }
-    if let Some(image) = image {
-        open.store_image(image, shared, now)?;
-    }
-    // A chunk is in: read just the next header, so that the next chunk's
-    // payload, too, goes straight into its image.
-    open.after_chunk |= n == left;
-    // The sender waits for acknowledgements to send more: let the loop write
-    // this one now, then read on.
-    Ok(open.ack_images().then_some(ReadEnd::More))
-}
-
-/// Reads into the read buffer, sized by what the decoder needs, adding the
-/// bytes read to `read`; `Some` ends the read pass.
-fn fill_buf(
-    source: Source<'_>,
-    rbuf: &mut ReadBuf,
-    open: &mut Open,
-    need: Need,
-    read: &mut usize,
-    shared: &Shared,
-) -> Result<Option<ReadEnd>> {
-    // Store what this pass decoded now, not when the socket runs dry: on a
-    // connection that never runs dry (a saturating image stream) a control
-    // message must not wait for the stream to pause.
-    open.store_batch();
-    if open.ack_images() || *read >= TURN_BYTES {
-        return Ok(Some(ReadEnd::More));
-    }
-    let after_chunk = std::mem::take(&mut open.after_chunk);
-    let want = match need {
-        Need::Frame { frame_len } if !after_chunk => rbuf.prepare(frame_len, &shared.memory)?,
-        _ => rbuf.prepare_small(IMAGE_HEAD_READ),
-    };
-    match rbuf.fill(source, want) {
-        Ok(0) => eof(&rbuf.buf, &open.decoder).map(Some),
-        Ok(n) => {
-            *read += n;
-            Ok(None)
-        }
-        Err(e) => read_failed(e),
-    }
-}
-
-/// A failed read: the end of the pass when the socket is drained, nothing when
-/// interrupted (read again), the connection's error otherwise.
-fn read_failed(e: io::Error) -> Result<Option<ReadEnd>> {
-    match e {
-        e if would_block(&e) => Ok(Some(ReadEnd::Drained)),
-        e if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-        e => Err(e.into()),
-    }
-}
-
-/// End of stream: clean between frames, `Truncated` inside one.
-fn eof(rbuf: &BytesMut, decoder: &Decoder) -> Result<ReadEnd> {
-    if rbuf.is_empty() {
-        return Ok(ReadEnd::Eof);
-    }
-    let expected = decoder.frame_len().unwrap_or(0);
-    Err(ErrorKind::Truncated {
-        received: rbuf.len(),
-        expected,
-    }
-    .into())
 }

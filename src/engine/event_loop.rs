@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use crossbeam_channel::Receiver;
-use mio::event::Event as MioEvent;
 use mio::net::TcpListener;
 use mio::{Events, Poll, Token};
 
@@ -16,9 +15,9 @@ use super::pace;
 use super::redial::Dial;
 use super::registry::Admission;
 use super::token::fresh_token;
+use super::turn::Budget;
 use super::{Command, Notifier, Peer, PeerParts, Shared};
 use crate::protocol::{DecodeError, Hello, MAX_HELLO, VERSION, Welcome, WelcomeStatus};
-use crate::time::unix_ns;
 use crate::{
     Action, ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, NamePolicy, Permissions,
 };
@@ -73,11 +72,11 @@ pub(crate) struct EventLoop {
     /// A client's one peer and its dialling (`None` on a host).
     pub(super) client: Option<Dial>,
     /// Set while shutting down: a lost connection is not redialled.
-    stopping: bool,
+    pub(super) stopping: bool,
     /// Connections that used up a turn's budget reading (or writing) with
     /// bytes perhaps left: served again before the loop waits for events.
-    more_reads: Vec<Token>,
-    more_writes: Vec<Token>,
+    pub(super) more_reads: Vec<Token>,
+    pub(super) more_writes: Vec<Token>,
     /// Connections whose image in progress waits for memory, read again at
     /// `starved_retry` (soon, not at once: the loop does not spin).
     pub(super) starved: Vec<Token>,
@@ -162,17 +161,12 @@ impl EventLoop {
             }
             let now = Instant::now();
             pace::after_poll(polled, now);
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept_all(now),
-                    WAKER => {}
-                    token => self.on_conn_event(token, event, now),
-                }
-            }
-            if !self.run_commands() {
+            self.on_events(&events, now);
+            self.run_commands();
+            self.next_turn(&mut events, now);
+            if self.stopping {
                 break;
             }
-            self.next_turn(now);
             let now = Instant::now();
             self.relieve(now);
             self.expire_handshakes(now);
@@ -195,21 +189,11 @@ impl EventLoop {
             if self.starved_retry.is_some_and(|at| at <= now) {
                 self.starved_retry = None;
                 for token in std::mem::take(&mut self.starved) {
-                    self.read(token, now);
+                    self.read_with(token, now, Budget::long(now));
                 }
             }
         }
         self.close_all();
-    }
-
-    /// Gives connections that used up their budget their next turn.
-    fn next_turn(&mut self, now: Instant) {
-        for token in std::mem::take(&mut self.more_reads) {
-            self.read(token, now);
-        }
-        for token in std::mem::take(&mut self.more_writes) {
-            self.flush(token);
-        }
     }
 
     /// The earliest timer: a handshake deadline, an accept retry, a heartbeat,
@@ -225,8 +209,9 @@ impl EventLoop {
             .min()
     }
 
-    /// Pings connections silent for a heartbeat interval and closes those
-    /// silent for the idle timeout.
+    /// Pings connections silent for a heartbeat interval (a client its host
+    /// every interval: its clock estimate rides on the pongs) and closes
+    /// those silent for the idle timeout.
     fn heartbeat(&mut self, now: Instant) {
         let Some(interval) = self.shared.config.heartbeat else {
             return;
@@ -249,8 +234,8 @@ impl EventLoop {
             let silent = open.peer.silent_for(now);
             if silent >= idle_timeout {
                 dead.push(Token(FIRST_CONN + index));
-            } else if silent >= interval {
-                open.ping();
+            } else {
+                open.heartbeat(silent >= interval, &self.shared);
             }
         }
         for token in dead {
@@ -262,16 +247,18 @@ impl EventLoop {
         self.stopping
     }
 
-    /// Runs queued commands; false on shutdown.
-    fn run_commands(&mut self) -> bool {
+    /// Runs queued commands, until a shutdown (which sets `stopping`).
+    pub(super) fn run_commands(&mut self) {
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 Command::Flush(token) => self.flush(token),
-                Command::Shutdown => return false,
+                Command::Shutdown => {
+                    self.stopping = true;
+                    return;
+                }
                 Command::Disconnect { client, message } => self.kick(client, message),
             }
         }
-        true
     }
 
     pub(super) fn conn_mut(&mut self, token: Token) -> Option<&mut Conn> {
@@ -279,20 +266,13 @@ impl EventLoop {
         self.conns.get_mut(index)?.as_mut()
     }
 
-    fn on_conn_event(&mut self, token: Token, event: &MioEvent, now: Instant) {
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.read(token, now);
-        }
-        if event.is_writable() {
-            match self.conn_mut(token).map(|c| &c.state) {
-                Some(State::Connecting) => self.connected(token, now),
-                Some(State::Securing) => self.secure(token, now),
-                _ => self.flush(token),
-            }
-        }
+    /// Reads what `token`'s connection has: a first turn's worth (see
+    /// [`turn`](super::turn)); a connection with more is read again.
+    pub(super) fn read(&mut self, token: Token, now: Instant) {
+        self.read_with(token, now, Budget::FIRST);
     }
 
-    pub(super) fn read(&mut self, token: Token, now: Instant) {
+    pub(super) fn read_with(&mut self, token: Token, now: Instant, budget: Budget) {
         let shared = Arc::clone(&self.shared);
         let Some(conn) = self.conn_mut(token) else {
             return;
@@ -303,7 +283,7 @@ impl EventLoop {
             State::Proving(_) => return self.read_proof(token, now),
             State::Connecting => return self.connected(token, now),
             State::Welcoming => return self.read_welcome(token, now),
-            State::Open(_) => conn.read_frames(&shared, now),
+            State::Open(_) => conn.read_frames(&shared, now, budget),
         };
         match result {
             // The peer said goodbye: what it sent before is stored; end it now.
@@ -320,7 +300,7 @@ impl EventLoop {
         pace::checkpoint();
     }
 
-    fn flush(&mut self, token: Token) {
+    pub(super) fn flush(&mut self, token: Token) {
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
@@ -420,7 +400,8 @@ impl EventLoop {
                 version: VERSION,
                 status: WelcomeStatus::Accepted,
                 client_id: id.0,
-                host_time_ns: unix_ns(),
+                // The clock its pongs and stamps read: one time base.
+                host_time_ns: shared.clock.now_ns(),
                 resume,
                 epoch: shared.host_epoch,
             };

@@ -80,6 +80,8 @@ pub(crate) struct Finished {
     pub(crate) route: Option<Route>,
     /// Whether its sender asked to get it back.
     pub(crate) mirror: bool,
+    /// The send time its first frame carried (host clock).
+    pub(crate) sent_at: Option<u64>,
 }
 
 /// Images dropped before they were whole, per channel, for
@@ -143,6 +145,7 @@ struct Assembly {
     from: ClientId,
     route: Option<Route>,
     mirror: bool,
+    sent_at: Option<u64>,
 }
 
 /// Where the bytes of an image in progress go.
@@ -306,8 +309,9 @@ impl Images {
         Ok(self.finish_if_whole(i, rbuf))
     }
 
-    /// Reads at most `left` bytes, the rest of the started payload, straight
-    /// into its image (growing its buffer by a read-ahead at a time), or
+    /// Reads at most `left` bytes, the rest of the started payload (and at
+    /// most `most` in this read, the turn's share: see `turn::Budget`),
+    /// straight into its image (growing its buffer by a read-ahead at a time), or
     /// into nothing for a dropped image. Returns the bytes read (0 at end of
     /// stream) and the image it finished, if any; or that the image waits
     /// for memory, reading nothing (see [`STARVE_LIMIT`]).
@@ -315,6 +319,7 @@ impl Images {
         &mut self,
         source: Source<'_>,
         left: usize,
+        most: usize,
         rbuf: &mut ReadBuf,
         shared: &Shared,
         now: Instant,
@@ -329,12 +334,12 @@ impl Images {
                     .as_mut()
                     .expect("in progress")
                     .starved = None;
-                room.min(left)
+                room.min(left).min(most)
             }
             Err(Refusal::Budget { .. }) if self.may_wait(i, now) => return Ok(Filled::Starved),
             Err(_) => {
                 self.drop_image(i, shared);
-                left
+                left.min(most)
             }
         };
         let image = self.channels[i]
@@ -496,6 +501,7 @@ impl Images {
                     from,
                     route: frame.route.clone(),
                     mirror: frame.mirror,
+                    sent_at: frame.sent_at,
                 });
             }
             Kind::ImageChunk { seq, offset } => {
@@ -584,6 +590,7 @@ impl Images {
             skipped,
             route: image.route,
             mirror: image.mirror,
+            sent_at: image.sent_at,
         })
     }
 }

@@ -230,6 +230,7 @@ fn run_of(letters: &'static str) -> Run {
         from: ClientId(1),
         received: Instant::now(),
         encoding: crate::protocol::Encoding::Json,
+        stamped: false,
     }
 }
 
@@ -474,6 +475,7 @@ fn a_message_no_shedding_makes_room_for_is_refused_and_counted() {
         from: ClientId(3),
         received: Instant::now(),
         encoding: crate::protocol::Encoding::Bytes,
+        stamped: false,
     };
     assert_eq!(slot.push_run(run), 2);
     assert_eq!(store.stats("ch").unwrap().dropped, 4);
