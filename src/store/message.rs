@@ -48,6 +48,16 @@ impl Message {
         self
     }
 
+    /// The message with its payload in a buffer of its own if it is `max`
+    /// bytes or less: copied out of the receive buffer it may share with
+    /// other messages, so that keeping it does not keep that whole buffer.
+    pub(crate) fn compacted(mut self, max: usize) -> Message {
+        if self.payload.len() <= max {
+            self.payload = Bytes::copy_from_slice(&self.payload);
+        }
+        self
+    }
+
     /// The channel the message arrived on, as a validated name.
     pub(crate) fn channel_name(&self) -> &ChannelName {
         &self.channel
