@@ -370,8 +370,9 @@ macro_rules! common_setters {
         }
 
         /// How long locked writes and flushes wait for the kernel to take their
-        /// bytes before failing with [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut).
-        /// Default: 5 s.
+        /// bytes before failing with [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut);
+        /// also how long `close` waits for a responder or callback running
+        /// on the dispatcher thread. Default: 5 s.
         pub fn write_timeout(mut self, timeout: Duration) -> Self {
             self.config.write_timeout = timeout;
             self

@@ -1,0 +1,112 @@
+//! A received message: what the store keeps and hands out, and what an
+//! error hands back (a message that did not decode as the type asked for).
+//! It sits low, beside the errors, so that [`Error`](crate::Error) can hold
+//! one; its image view ([`Message::image`]) is the store's.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::id::ClientId;
+use crate::protocol::{ChannelName, Encoding, ImageMeta};
+
+/// One received message: channel, payload, sender and time of arrival.
+///
+/// Cloning is cheap: the payload is a shared [`Bytes`] that points into the buffer
+/// the socket was read into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub(crate) channel: ChannelName,
+    pub(crate) payload: Bytes,
+    pub(crate) from: ClientId,
+    pub(crate) received: Instant,
+    /// How its frame declared the payload encoded.
+    pub(crate) encoding: Encoding,
+    /// The wire fields of an image (boxed: most messages are not images).
+    pub(crate) image: Option<Box<ImageMeta>>,
+}
+
+impl Message {
+    pub(crate) fn new(
+        channel: ChannelName,
+        payload: Bytes,
+        from: ClientId,
+        received: Instant,
+    ) -> Self {
+        Message {
+            channel,
+            payload,
+            from,
+            received,
+            encoding: Encoding::Bytes,
+            image: None,
+        }
+    }
+
+    /// Marks the message's payload as encoded with `encoding`, as its frame
+    /// declared.
+    pub(crate) fn with_encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// The message with its payload in a buffer of its own if it is `max`
+    /// bytes or less: copied out of the receive buffer it may share with
+    /// other messages, so that keeping it does not keep that whole buffer.
+    pub(crate) fn compacted(mut self, max: usize) -> Message {
+        if self.payload.len() <= max {
+            self.payload = Bytes::copy_from_slice(&self.payload);
+        }
+        self
+    }
+
+    /// The channel the message arrived on, as a validated name.
+    pub(crate) fn channel_name(&self) -> &ChannelName {
+        &self.channel
+    }
+
+    /// Marks the message as an image with these (validated) wire fields.
+    pub(crate) fn with_image(mut self, meta: ImageMeta) -> Self {
+        self.image = Some(Box::new(meta));
+        self
+    }
+
+    /// The wire fields of the image this message carries, if any.
+    pub(crate) fn image_meta(&self) -> Option<&ImageMeta> {
+        self.image.as_deref()
+    }
+
+    /// The channel the message arrived on.
+    pub fn channel(&self) -> &str {
+        self.channel.as_str()
+    }
+
+    /// How the payload is encoded, as its sender declared it:
+    /// [`Encoding::Bytes`] (nothing declared) unless it was sent typed
+    /// (with the `serde` feature, `Json(&value)` or `MsgPack(&value)`),
+    /// or by a peer that set the encoding bits of its frame.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Takes the payload.
+    pub fn into_payload(self) -> Bytes {
+        self.payload
+    }
+
+    /// Who sent it: a client id on the host, [`ClientId::HOST`] on a client
+    /// (unless the host relayed it from another client).
+    pub fn from(&self) -> ClientId {
+        self.from
+    }
+
+    /// When the event loop read it off the socket.
+    pub fn received(&self) -> Instant {
+        self.received
+    }
+}
