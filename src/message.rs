@@ -110,3 +110,25 @@ impl Message {
         self.received
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacting_copies_a_small_payload_out_of_its_shared_buffer_only() {
+        let chunk = Bytes::from(vec![1u8; 1000]);
+        let span = |range| {
+            let name = ChannelName::new("ch").expect("a name");
+            Message::new(name, chunk.slice(range), ClientId(1), Instant::now())
+        };
+        let within = |msg: &Message| chunk.as_ptr_range().contains(&msg.payload.as_ptr());
+        let small = span(10..20).compacted(10);
+        assert_eq!(
+            (&small.payload[..], within(&small)),
+            (&[1u8; 10][..], false)
+        );
+        let large = span(10..30).compacted(10);
+        assert!(within(&large), "kept where it was");
+    }
+}

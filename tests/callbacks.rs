@@ -444,6 +444,33 @@ fn commands_run_by_name_and_an_unknown_one_is_reported_and_answered_typed() {
 }
 
 #[test]
+fn on_command_returns_once_its_commands_run_on_whichever_thread_came_first() {
+    let host = host();
+    let robot = client(&host, "robot");
+    // The first call wires the command channel; the others wait for it, so
+    // each thread's request finds its handler and the responder in place.
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (robot, host) = (&robot, &host);
+            s.spawn(move || {
+                let name = format!("c{i}");
+                robot.on_command(&name, move |_, _| Ok(json!(i))).unwrap();
+                let asked = host
+                    .to("robot")
+                    .request(COMMAND_CHANNEL, Command::new(name), TIMEOUT);
+                let reply = asked.unwrap().one().unwrap();
+                assert_eq!(reply.decode::<Value>().unwrap(), json!(i));
+            });
+        }
+    });
+    assert_eq!(
+        robot.callback_stats().registered,
+        1,
+        "one callback runs them"
+    );
+}
+
+#[test]
 fn closing_a_handle_lets_go_of_its_callbacks() {
     let host = host();
     let held = Arc::new(());
