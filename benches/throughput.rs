@@ -17,6 +17,10 @@
 //!   [`SMALL_BATCH`] messages, timed until the reader has all of them; `thrpt` is
 //!   messages per second. Baseline: the same messages through a buffered writer,
 //!   a reader walking the frames in its read buffer.
+//!   `engine_stamped` is `engine` with the client putting its send time in
+//!   every message (`ClientBuilder::stamp_messages`): 8 bytes more per frame
+//!   and a clock read per write; read `engine_stamped / engine` as the
+//!   stamp's cost.
 //! * `pingpong_64B` — round-trip latency of 64 bytes: a locked `write_lock` to
 //!   the host, an echo thread answering with `host.to(id).write_lock`, the client waiting
 //!   on a subscription. Baseline: write 4 + 64 bytes, an echo thread reads and
@@ -98,23 +102,20 @@ fn small_64b_one_way(c: &mut Criterion) {
     let payload = Bytes::from_static(&SMALL_PAYLOAD);
 
     for (id, tls) in engines("small_64B_one_way") {
-        let what = format!("small_64B_one_way/{id}");
-        let mut engine = EngineOneWay::start_tls("ch", SMALL_WINDOW, tls.as_ref())
+        let engine = EngineOneWay::start_tls("ch", SMALL_WINDOW, tls.as_ref())
             .expect("start the engine pair");
-        group.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                let target = engine.received().messages() + iters * SMALL_BATCH;
-                let start = Instant::now();
-                for _ in 0..iters * SMALL_BATCH {
-                    engine.send(&payload).expect("engine send");
-                }
-                let waited = engine.wait_for(target, &what);
-                waited.expect("the engine reader gets every message");
-                start.elapsed()
-            });
-        });
-        check_bytes(engine.received(), SMALL_PAYLOAD.len(), &what);
-        shutdown_engine(engine, SMALL_WINDOW);
+        bench_small(
+            &mut group,
+            ("small_64B_one_way", id),
+            engine,
+            &payload,
+            SMALL_WINDOW,
+        );
+    }
+    if util::selected(&["small_64B_one_way/engine_stamped"]) {
+        let engine = EngineOneWay::stamped("ch", SMALL_WINDOW).expect("start the engine pair");
+        let id = ("small_64B_one_way", "engine_stamped");
+        bench_small(&mut group, id, engine, &payload, SMALL_WINDOW);
     }
 
     let mut raw = RawOneWay::start(Mode::Small).expect("start the baseline pair");
@@ -140,6 +141,33 @@ fn small_64b_one_way(c: &mut Criterion) {
     group.finish();
 }
 
+/// One engine benchmark of 64-byte messages, `id` in the group `name`:
+/// `engine` writes [`SMALL_BATCH`] copies of `payload` per iteration, and
+/// is shut down with its `window` once its reader has them all.
+fn bench_small(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    (name, id): (&str, &str),
+    mut engine: EngineOneWay,
+    payload: &Bytes,
+    window: u64,
+) {
+    let what = format!("{name}/{id}");
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let target = engine.received().messages() + iters * SMALL_BATCH;
+            let start = Instant::now();
+            for _ in 0..iters * SMALL_BATCH {
+                engine.send(payload).expect("engine send");
+            }
+            let waited = engine.wait_for(target, &what);
+            waited.expect("the engine reader gets every message");
+            start.elapsed()
+        });
+    });
+    check_bytes(engine.received(), SMALL_PAYLOAD.len(), &what);
+    shutdown_engine(engine, window);
+}
+
 /// `routed_64B_one_way`: 64-byte messages to the host, then through it to a
 /// second client.
 fn routed_64b_one_way(c: &mut Criterion) {
@@ -154,25 +182,11 @@ fn routed_64b_one_way(c: &mut Criterion) {
         ("routed_policy", EngineOneWay::routed_policy),
     ];
     for (id, start) in paths {
-        let what = format!("{name}/{id}");
-        if !util::selected(&[&what]) {
+        if !util::selected(&[&format!("{name}/{id}")]) {
             continue;
         }
-        let mut engine = start("ch", ROUTED_WINDOW).expect("start the engine pair");
-        group.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                let target = engine.received().messages() + iters * SMALL_BATCH;
-                let start = Instant::now();
-                for _ in 0..iters * SMALL_BATCH {
-                    engine.send(&payload).expect("engine send");
-                }
-                let waited = engine.wait_for(target, &what);
-                waited.expect("the engine reader gets every message");
-                start.elapsed()
-            });
-        });
-        check_bytes(engine.received(), SMALL_PAYLOAD.len(), &what);
-        shutdown_engine(engine, ROUTED_WINDOW);
+        let engine = start("ch", ROUTED_WINDOW).expect("start the engine pair");
+        bench_small(&mut group, (name, id), engine, &payload, ROUTED_WINDOW);
     }
     group.finish();
 }
@@ -347,7 +361,11 @@ fn main() {
     let mut c = util::config().configure_from_args();
     type Group = fn(&mut Criterion);
     let groups: [(&str, &[&str], Group); 5] = [
-        ("small_64B_one_way", ENGINE_RAW, small_64b_one_way),
+        (
+            "small_64B_one_way",
+            &["engine", "engine_tls", "engine_stamped", "raw_tcp"],
+            small_64b_one_way,
+        ),
         (
             "routed_64B_one_way",
             &["direct", "routed", "routed_policy"],

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -17,8 +17,8 @@ use crate::protocol::{
     encode_interest,
 };
 use crate::{
-    ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, Error, ErrorKind, Inbox,
-    Outgoing, Reply, Result, Target, To, WriteGuard,
+    ChannelInfo, ChannelStats, ClientBuilder, ClientId, ClientInfo, ClockEstimate, ConnectionState,
+    Error, ErrorKind, Inbox, Outgoing, Reply, Result, Target, To, WriteGuard,
 };
 
 /// A client connected to a host.
@@ -65,8 +65,10 @@ impl Client {
         ClientBuilder::default()
     }
 
+    /// Starts a client on `builder`: `wait`, for its first connection
+    /// (whose failure is the error); or not, redialing until the host answers.
     #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-    pub(crate) fn connect(mut builder: ClientBuilder) -> Result<Client> {
+    fn dial(mut builder: ClientBuilder, wait: bool) -> Result<Client> {
         // The host's certificate must be valid for the host part of the
         // address as given (unless a server name was set).
         #[cfg(feature = "tls")]
@@ -91,11 +93,15 @@ impl Client {
             addr: resolve(&builder.addr).map_err(connect_err)?,
             name: builder.name.clone(),
             timeout: builder.connect_timeout,
-            reconnect: builder.reconnect,
+            reconnect: match wait {
+                true => builder.reconnect,
+                false => builder.reconnect.or(ClientBuilder::default().reconnect),
+            },
             redial_after_kick: builder.redial_after_kick,
         };
         let shared = Arc::new(Shared::new(builder.config));
         let (first_tx, first) = crossbeam_channel::bounded(1);
+        let first_tx = wait.then_some(first_tx);
         let mut host = None;
         let engine = Engine::spawn("socketengine-client", Arc::clone(&shared), |notifier, _| {
             let dial = Dial::new(target, &shared, notifier, first_tx);
@@ -107,9 +113,12 @@ impl Client {
         let host = host.ok_or(ErrorKind::Closed)?;
         // The loop fails the attempt at its deadline, and drops the sender if
         // it stops, so this wait is bounded by the connect timeout.
-        let opened = first
-            .recv()
-            .unwrap_or_else(|_| Err(ErrorKind::Closed.into()));
+        let opened = match wait {
+            true => first
+                .recv()
+                .unwrap_or_else(|_| Err(ErrorKind::Closed.into())),
+            false => Ok(()),
+        };
         if let Err(err) = opened {
             engine.shutdown();
             return Err(match err.into_kind() {
@@ -573,6 +582,149 @@ impl ClientBuilder {
     /// (worth trying again), or another protocol version ([`Refusal`](crate::Refusal)).
     pub fn connect(self) -> Result<Client> {
         Client::connect(self)
+    }
+}
+
+/// Starting without waiting, and the connection's state (for [`Hosts`](crate::Hosts)).
+impl Client {
+    pub(crate) fn connect(builder: ClientBuilder) -> Result<Client> {
+        Client::dial(builder, true)
+    }
+
+    /// Where the connection to the host is. Never blocks. While the client
+    /// is connecting or reconnecting, [`last_error`](Self::last_error)
+    /// says why its last attempt failed.
+    ///
+    /// ```
+    /// # use socketengine::{Client, ConnectionState, Host};
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+    /// assert_eq!(client.state(), ConnectionState::Connected);
+    /// client.close();
+    /// assert_eq!(client.state(), ConnectionState::Closed);
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    pub fn state(&self) -> ConnectionState {
+        let host = self.host();
+        if self.inner.core.is_stopped() {
+            return ConnectionState::Closed;
+        }
+        if let Some(refusal) = self.inner.core.shared().dial.refused() {
+            return ConnectionState::Refused(refusal);
+        }
+        if host.is_closed() {
+            return ConnectionState::Closed;
+        }
+        match (host.is_connected(), host.id()) {
+            (true, _) => ConnectionState::Connected,
+            // The first welcome gives the client its id.
+            (false, ClientId::HOST) => ConnectionState::Connecting,
+            (false, _) => ConnectionState::Reconnecting,
+        }
+    }
+
+    /// Why the last attempt to reach the host failed (nothing listening,
+    /// no answer in time, a refusal such as
+    /// [`NameTaken`](crate::ErrorKind::NameTaken) while another connection
+    /// holds the name), kept until the client next connects: `None` once
+    /// connected, or before any attempt failed. The first attempt of a
+    /// client that [connects](ClientBuilder::connect) and waits is its
+    /// `connect`'s error instead. Each failure is an
+    /// [`Event::Error`](crate::Event::Error) too. Never blocks.
+    ///
+    /// ```
+    /// # use socketengine::{Client, ErrorKind};
+    /// # use std::time::{Duration, Instant};
+    /// let nowhere = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// let client = Client::builder().addr(nowhere.to_string()).start()?;
+    /// # let deadline = Instant::now() + Duration::from_secs(5);
+    /// # while client.last_error().is_none() && Instant::now() < deadline {
+    /// #     std::thread::yield_now();
+    /// # }
+    /// // Nothing listens there: refused by the system, tried again.
+    /// assert!(matches!(client.last_error().unwrap().kind(), ErrorKind::Io(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_error(&self) -> Option<Error> {
+        self.inner.core.shared().dial.last_error()
+    }
+}
+
+impl ClientBuilder {
+    /// Starts the client without waiting for its host: the event loop
+    /// dials at once and, whatever fails (nothing listening, no answer
+    /// within the [connect timeout](Self::connect_timeout), a refusal that
+    /// may clear: a full host, a name another connection still holds),
+    /// tries again with the [reconnection](Self::reconnect) backoff
+    /// (reconnection is on for such a client, with the default backoff if
+    /// it was turned off) until the host answers; the last failure is
+    /// [`Client::last_error`]. A refusal that trying again will not change
+    /// (a credential the host does not accept, another protocol version)
+    /// stops it for good: [`ConnectionState::Refused`] and an
+    /// [`Event::Refused`](crate::Event::Refused). The address is resolved
+    /// here, once, and every attempt dials what it resolved to. Returns at
+    /// once. Until
+    /// the first welcome the client's [`state`](Client::state) is
+    /// [`Connecting`](ConnectionState::Connecting), its
+    /// [`id`](Client::id) is [`ClientId::HOST`] (the host has not given it
+    /// one yet), unlocked writes fail with `NotConnected` and locked ones
+    /// wait for the connection within their timeout; each failed attempt
+    /// is an [`Event::Error`](crate::Event::Error), each wait an
+    /// [`Event::Reconnecting`](crate::Event::Reconnecting). This is how
+    /// [`Hosts`](crate::Hosts) starts each of its clients.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use socketengine::{Client, ConnectionState};
+    ///
+    /// // Nothing listens there yet: the client keeps trying.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let client = Client::builder().addr(format!("127.0.0.1:{port}")).start()?;
+    /// assert_eq!(client.state(), ConnectionState::Connecting);
+    /// assert!(client.write("pose", "x").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What fails before any dialing: an address that does not resolve
+    /// ([`ErrorKind::Connect`](crate::ErrorKind::Connect)), a name over 255
+    /// bytes, TLS settings that do not fit the address.
+    pub fn start(self) -> Result<Client> {
+        Client::dial(self, false)
+    }
+}
+
+/// Time: the client's estimate of its host's clock.
+impl Client {
+    /// This client's estimate of its host's clock (see [`ClockEstimate`]):
+    /// from the welcome's exchange, then its pings' (four quick ones after
+    /// each welcome, then one per heartbeat). `None` before the first
+    /// welcome. Never blocks.
+    ///
+    /// ```
+    /// # use socketengine::{Client, Host};
+    /// # let host = Host::builder().addr("127.0.0.1:0").start()?;
+    /// let client = Client::builder().addr(host.local_addr().to_string()).connect()?;
+    /// let clock = client.clock().unwrap();
+    /// println!("host {} ns ahead, ± {:?}", clock.offset_ns(), clock.uncertainty());
+    /// # Ok::<(), socketengine::Error>(())
+    /// ```
+    pub fn clock(&self) -> Option<ClockEstimate> {
+        let estimate = self.inner.core.shared().clock.estimate()?;
+        Some(ClockEstimate::new(estimate))
+    }
+
+    /// The host's clock now, by this client's [estimate](Self::clock),
+    /// within its uncertainty: the time base of
+    /// [`Message::sent_at`](crate::Message::sent_at) and of the capture
+    /// times of images clients send (a client moves its own images'
+    /// capture times to the host's clock before they leave). `None`
+    /// before the first welcome. Never blocks.
+    pub fn host_time(&self) -> Option<SystemTime> {
+        let now = self.inner.core.shared().clock.host_now_ns()?;
+        Some(crate::clock::from_ns(now))
     }
 }
 

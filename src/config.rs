@@ -98,6 +98,10 @@ pub(crate) struct Config {
     /// How long a host keeps a request it forwarded between clients
     /// waiting for its reply.
     pub(crate) forward_timeout: Duration,
+    /// Whether every message written carries its send time (host clock).
+    pub(crate) stamp_messages: bool,
+    /// Added to the handle's every reading of the system clock (tests only).
+    pub(crate) clock_skew_ns: i64,
 }
 
 /// What a host does with the unrouted messages its clients send, besides
@@ -208,6 +212,8 @@ impl Default for Config {
             callback_queue: DEFAULT_CALLBACK_QUEUE,
             callback_queue_bytes: DEFAULT_CALLBACK_QUEUE_BYTES,
             forward_timeout: DEFAULT_FORWARD_TIMEOUT,
+            stamp_messages: false,
+            clock_skew_ns: 0,
         }
     }
 }
@@ -1060,6 +1066,51 @@ impl HostBuilder {
 
 impl ClientBuilder {
     slow_consumer_setters!();
+}
+
+/// The time-stamping setter of both builders, written once (issue 14).
+macro_rules! clock_setters {
+    () => {
+        /// Puts the send time in every message this handle writes, data
+        /// and images (frame flag `0x08`: 8 bytes more per frame; requests
+        /// and replies carry none), on the
+        /// **host's** clock: a host's own, a client's by its
+        /// [clock estimate](crate::Client::clock) (a client that has none
+        /// yet sends its first messages without). Readers find it in
+        /// [`Message::sent_at`](crate::Message::sent_at), on any peer:
+        /// relays, routes and latched values keep it, and a received
+        /// message written on keeps its own. Off, frames are as they always
+        /// were; on, each costs a clock read and 8 bytes (the cost on a
+        /// stream of small messages is in the crate's `docs/PERFORMANCE.md`).
+        /// Default: off.
+        pub fn stamp_messages(mut self, on: bool) -> Self {
+            self.config.stamp_messages = on;
+            self
+        }
+    };
+}
+
+impl HostBuilder {
+    clock_setters!();
+}
+
+impl ClientBuilder {
+    clock_setters!();
+
+    /// Test hook, not for production: this client reads its clock
+    /// `skew_ns` nanoseconds ahead of the system's (behind if negative):
+    /// its pings, its send times and its conversions, as a client on
+    /// another machine's clock would. An image's capture time is taken to
+    /// be a reading of this clock. Public (and hidden from the docs)
+    /// because the tests that need it are outside the crate: its own
+    /// integration tests, and an application's tests of how it uses send
+    /// and capture times, which can play several machines' clocks on one.
+    /// The clock estimate is what copes with real skew.
+    #[doc(hidden)]
+    pub fn test_clock_skew(mut self, skew_ns: i64) -> Self {
+        self.config.clock_skew_ns = skew_ns;
+        self
+    }
 }
 
 #[cfg(feature = "tls")]

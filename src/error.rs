@@ -332,6 +332,12 @@ pub enum ErrorKind {
         /// The responder's maximum frame.
         max: usize,
     },
+    /// A [`Hosts`](crate::Hosts) already has a host under this key.
+    #[error("a host named {0:?} is there already")]
+    DuplicateHost(String),
+    /// A [`Hosts`](crate::Hosts) has no host under this key.
+    #[error("no host named {0:?}")]
+    UnknownHost(String),
 }
 
 /// What a client may be permitted to do, in

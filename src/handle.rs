@@ -17,11 +17,15 @@ pub(crate) struct Core {
     /// A client's connection to its host (the same peer across
     /// reconnections); `None` on a host.
     upstream: Option<Arc<Peer>>,
+    /// Whether this handle stamps its messages: the config's, copied here
+    /// so a write that does not stamp pays one load of the handle's own.
+    stamps: bool,
 }
 
 impl Core {
     pub(crate) fn new(shared: Arc<Shared>, engine: Engine, upstream: Option<Arc<Peer>>) -> Core {
         Core {
+            stamps: shared.config.stamp_messages,
             inbox: Inbox::new(shared),
             engine,
             upstream,
@@ -47,6 +51,35 @@ impl Core {
     /// A client's connection to its host.
     pub(crate) fn upstream(&self) -> Option<&Arc<Peer>> {
         self.upstream.as_ref()
+    }
+
+    /// Whether this handle stamps its messages.
+    #[inline]
+    pub(crate) fn stamps(&self) -> bool {
+        self.stamps
+    }
+
+    /// The send time a write carries, if this handle stamps its messages:
+    /// on the host's clock (a host's own; a client's by its estimate, none
+    /// before it has one).
+    pub(crate) fn stamp_ns(&self) -> Option<u64> {
+        let shared = self.shared();
+        if !self.stamps() {
+            return None;
+        }
+        match self.upstream {
+            None => Some(shared.clock.now_ns()),
+            Some(_) => shared.clock.host_now_ns(),
+        }
+    }
+
+    /// A time this handle read from its clock (an image's capture time),
+    /// on the host's clock: a host's as it is, a client's by its estimate.
+    pub(crate) fn to_host_ns(&self, local_ns: u64) -> u64 {
+        match self.upstream {
+            None => local_ns,
+            Some(_) => self.shared().clock.to_host_ns(local_ns),
+        }
     }
 
     /// Waits until everything queued so far to every connection has been

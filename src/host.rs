@@ -3,12 +3,13 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::engine::{self, Engine, Role, Shared, bind_listener};
 use crate::handle::Core;
 use crate::{
-    AdmissionStats, ClientId, ClientInfo, ErrorKind, HostBuilder, Inbox, Outgoing, Result, Target,
-    To, WriteGuard,
+    AdmissionStats, ClientId, ClientInfo, ClockEstimate, ErrorKind, HostBuilder, Inbox, Outgoing,
+    Result, Target, To, WriteGuard,
 };
 
 /// A running host: one event-loop thread serving every client.
@@ -329,6 +330,23 @@ impl Host {
     /// the dispatcher thread itself, it does not wait for that call.
     pub fn close(&self) {
         self.inner.core.close();
+    }
+}
+
+/// Time: a host's clock is the one its clients' estimates aim at.
+impl Host {
+    /// The host's estimate of its own clock: exact (offset 0, uncertainty
+    /// 0), so code written for [`Client::clock`](crate::Client::clock)
+    /// works on either handle. Never blocks.
+    pub fn clock(&self) -> ClockEstimate {
+        ClockEstimate::exact()
+    }
+
+    /// The host's clock now: the time base of every
+    /// [`Message::sent_at`](crate::Message::sent_at) and image capture
+    /// time its clients send. Never blocks.
+    pub fn host_time(&self) -> SystemTime {
+        crate::clock::from_ns(self.inner.core.shared().clock.now_ns())
     }
 }
 

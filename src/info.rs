@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::protocol::{
     CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN, CLOSE_SLOW_CONSUMER,
 };
-use crate::{ClientId, Error};
+use crate::{ClientId, Error, Refusal};
 
 /// A snapshot of one client, from [`Host::clients`](crate::Host::clients).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +182,24 @@ pub enum Event {
         /// How long the client waits before this attempt.
         delay: std::time::Duration,
     },
+    /// A client stopped trying to reach its host, which refused it for a
+    /// reason trying again will not change: its credential
+    /// ([`Refusal::Unauthorized`]) or its protocol version
+    /// ([`Refusal::VersionMismatch`]). Follows the [`Event::Error`] of the
+    /// attempt. The client is closed for good: its
+    /// [`state`](crate::Client::state) is
+    /// [`Refused`](ConnectionState::Refused), and writes fail. (A refusal
+    /// that may clear, such as a full host or a name still held, is
+    /// retried.)
+    Refused {
+        /// The client's id (from its last connection; [`ClientId::HOST`]
+        /// if it never had one).
+        client: ClientId,
+        /// The host's address.
+        addr: SocketAddr,
+        /// Why the host refused it.
+        refusal: Refusal,
+    },
     /// A client reconnected to a host that is not the one it left: the host
     /// restarted (its epoch in the welcome changed), so whatever it held
     /// from this client is gone: latest values, queued messages, rooms, and
@@ -285,6 +303,7 @@ impl Event {
             Event::Connected { client, .. }
             | Event::Disconnected { client, .. }
             | Event::Reconnecting { client, .. }
+            | Event::Refused { client, .. }
             | Event::HostRestarted { client, .. }
             | Event::ReplyFailed { client, .. }
             | Event::CommandFailed { from: client, .. } => Some(*client),
@@ -345,6 +364,15 @@ impl Event {
                 addr: *addr,
                 attempt: *attempt,
                 delay: *delay,
+            },
+            Event::Refused {
+                client,
+                addr,
+                refusal,
+            } => Event::Refused {
+                client: *client,
+                addr: *addr,
+                refusal: *refusal,
             },
             Event::HostRestarted { client, addr } => Event::HostRestarted {
                 client: *client,
@@ -407,6 +435,29 @@ impl DisconnectReason {
             message: message.into(),
         }
     }
+}
+
+/// Where a client's connection to its host is: [`Client::state`](crate::Client::state),
+/// and per host in [`Hosts`](crate::Hosts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Not connected yet: the first attempt is under way (for a client
+    /// [started](crate::ClientBuilder::start) without waiting, the attempts
+    /// until the host first answers).
+    Connecting,
+    /// Connected: writes go out.
+    Connected,
+    /// The connection was lost and the client is redialing.
+    Reconnecting,
+    /// Closed for good because the host refused the client for a reason
+    /// trying again will not change (its credential, its protocol version):
+    /// it stopped dialling ([`Event::Refused`]).
+    Refused(Refusal),
+    /// Closed for good: the application closed the client, or the host
+    /// kicked it (and it does not redial after a kick), gave its name to
+    /// another connection, or the connection was lost with reconnection off.
+    Closed,
 }
 
 /// The kind of a [`DisconnectReason`].

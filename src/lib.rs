@@ -294,6 +294,79 @@
 //! # Ok::<(), socketengine::Error>(())
 //! ```
 //!
+//! ## Time
+//!
+//! The host's clock is every peer's time base. Each client estimates its
+//! offset to it, NTP-style, from the exchanges it makes anyway (its hello
+//! and the welcome, four quick pings after it, then one ping per heartbeat),
+//! filtered (the tightest of the last eight; impossible pongs rejected):
+//! [`Client::clock`] gives a [`ClockEstimate`] (offset, round trip,
+//! uncertainty), [`Client::host_time`] the host's clock now. With
+//! [`ClientBuilder::stamp_messages`] (or the host's), every message (data
+//! and images; not requests or replies) carries its send time on the
+//! host's clock ([`Message::sent_at`]), kept through relays and routes; a
+//! client moves its images' capture times to the host's clock before they
+//! leave, and sends a received image on as it is ([`Image::is_host_time`]).
+//!
+//! ```
+//! use socketengine::{Client, Host};
+//! use std::time::Duration;
+//!
+//! let host = Host::builder().addr("127.0.0.1:0").start()?;
+//! let arm = Client::builder()
+//!     .addr(host.local_addr().to_string())
+//!     .stamp_messages(true)
+//!     .connect()?;
+//! let clock = arm.clock().expect("an estimate from the welcome");
+//! println!("offset {} ns ± {:?}", clock.offset_ns(), clock.uncertainty());
+//!
+//! let poses = host.subscribe("pose");
+//! arm.write_lock("pose", "x=1")?;
+//! let msg = poses.recv_timeout(Duration::from_secs(5)).unwrap();
+//! // How long it took, on the host's clock (within the clocks' uncertainty).
+//! let age = host.host_time().duration_since(msg.sent_at().unwrap());
+//! assert!(age.unwrap_or_default() < Duration::from_secs(5));
+//! # Ok::<(), socketengine::Error>(())
+//! ```
+//!
+//! ## Many hosts
+//!
+//! [`Hosts`] is a client side connected to several hosts at once, each
+//! under a key (its address, or a name of yours), each with its own
+//! [`Client`] built from one template: add and remove hosts while running,
+//! write to all of them ([`Hosts::write`], each host's result), read each
+//! host's store ([`Hosts::get`]) or one subscription merged across them
+//! that yields each message with its host's key ([`Hosts::subscribe`]).
+//! Each client dials on its own ([`ClientBuilder::start`]), so a host that
+//! is down or never answers holds up nobody and is connected when it comes
+//! up; [`Hosts::state`] says where each is ([`ConnectionState`]) and
+//! [`Hosts::last_error`] what keeps one from connecting; a host that
+//! refuses the client's credential or protocol version is given up
+//! ([`ConnectionState::Refused`]).
+//!
+//! ```
+//! use socketengine::{Client, ConnectionState, Host, Hosts};
+//! use std::time::Duration;
+//!
+//! let up = Host::builder().addr("127.0.0.1:0").start()?;
+//! let nowhere = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?; // nothing listens
+//! let hosts = Hosts::from_map(
+//!     Client::builder().name("pocket"),
+//!     [("up", up.local_addr().to_string()), ("later", nowhere.to_string())],
+//! )?;
+//! assert_eq!(hosts.state("later"), Some(ConnectionState::Connecting));
+//! let merged = hosts.subscribe("cmd");
+//! # let deadline = std::time::Instant::now() + Duration::from_secs(5);
+//! # while hosts.state("up") != Some(ConnectionState::Connected) {
+//! #     assert!(std::time::Instant::now() < deadline);
+//! #     std::thread::yield_now();
+//! # }
+//! up.write_lock("cmd", "go")?;
+//! let (key, msg) = merged.recv_timeout(Duration::from_secs(5)).unwrap();
+//! assert_eq!((key.as_str(), &msg.payload()[..]), ("up", &b"go"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Staying up
 //!
 //! * **Bad input** closes one connection with a typed [`Event::Error`] (see
@@ -357,6 +430,7 @@
 
 mod auth;
 mod client;
+mod clock;
 #[cfg(feature = "serde")]
 mod command;
 mod config;
@@ -365,6 +439,7 @@ mod engine;
 mod error;
 mod handle;
 mod host;
+mod hosts;
 mod hub;
 mod id;
 mod image;
@@ -393,6 +468,7 @@ mod typed;
 
 pub use auth::{Auth, Credential, Permissions, Verifier};
 pub use client::Client;
+pub use clock::ClockEstimate;
 #[cfg(feature = "serde")]
 pub use command::{COMMAND_CHANNEL, Command, Commands};
 pub use config::{ClientBuilder, DEFAULT_ADDR, HostBuilder, NamePolicy, Relay};
@@ -400,12 +476,13 @@ pub use error::{
     Action, Error, ErrorKind, RecvError, RecvTimeoutError, Refusal, Result, TryRecvError,
 };
 pub use host::Host;
+pub use hosts::{HostResults, Hosts, HostsSubscription};
 pub use id::{CallbackId, ClientId};
 pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
 pub use info::{
     AdmissionStats, CallbackStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode,
-    DisconnectReason, Event, RequestStats,
+    ConnectionState, DisconnectReason, Event, RequestStats,
 };
 pub use message::Message;
 pub use protocol::Encoding;

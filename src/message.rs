@@ -1,8 +1,10 @@
 //! A received message: what the store keeps and hands out, and what an
 //! error hands back (a message that did not decode as the type asked for).
 //! It sits low, beside the errors, so that [`Error`](crate::Error) can hold
-//! one; its image view ([`Message::image`]) is the store's.
+//! one; its image and send-time views ([`Message::image`],
+//! [`Message::sent_at`]) are the store's.
 
+use std::num::NonZeroU64;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -22,8 +24,19 @@ pub struct Message {
     pub(crate) received: Instant,
     /// How its frame declared the payload encoded.
     pub(crate) encoding: Encoding,
-    /// The wire fields of an image (boxed: most messages are not images).
-    pub(crate) image: Option<Box<ImageMeta>>,
+    /// What most messages lack (boxed, so they do not pay for it: a reader
+    /// draining a stream of small messages moves every byte of each).
+    extra: Option<Box<Extra>>,
+}
+
+/// The fields of a [`Message`] that most messages lack.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Extra {
+    /// The wire fields of an image.
+    image: Option<ImageMeta>,
+    /// When it was sent, in nanoseconds since the Unix epoch on the host's
+    /// clock, if its frame said.
+    sent_at: Option<NonZeroU64>,
 }
 
 impl Message {
@@ -39,8 +52,28 @@ impl Message {
             from,
             received,
             encoding: Encoding::Bytes,
-            image: None,
+            extra: None,
         }
+    }
+
+    /// The extra fields, made if missing.
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Records the send time its frame carried (host clock, nanoseconds
+    /// since the Unix epoch); 0 counts as none.
+    pub(crate) fn with_sent_at(mut self, sent_at: Option<u64>) -> Self {
+        if let Some(sent_at) = sent_at.and_then(NonZeroU64::new) {
+            self.extra_mut().sent_at = Some(sent_at);
+        }
+        self
+    }
+
+    /// The send time in nanoseconds, as its frame carried it.
+    pub(crate) fn sent_at_ns(&self) -> Option<u64> {
+        let extra = self.extra.as_deref()?;
+        extra.sent_at.map(NonZeroU64::get)
     }
 
     /// Marks the message's payload as encoded with `encoding`, as its frame
@@ -67,13 +100,13 @@ impl Message {
 
     /// Marks the message as an image with these (validated) wire fields.
     pub(crate) fn with_image(mut self, meta: ImageMeta) -> Self {
-        self.image = Some(Box::new(meta));
+        self.extra_mut().image = Some(meta);
         self
     }
 
     /// The wire fields of the image this message carries, if any.
     pub(crate) fn image_meta(&self) -> Option<&ImageMeta> {
-        self.image.as_deref()
+        self.extra.as_deref()?.image.as_ref()
     }
 
     /// The channel the message arrived on.

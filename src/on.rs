@@ -373,7 +373,9 @@ macro_rules! callback_methods {
         /// As [`on_connect`](Self::on_connect), with every
         /// [`Event::Disconnected`](crate::Event::Disconnected):
         /// [`Event::reason`](crate::Event::reason) says why, when a side
-        /// said so (a kick is [`CloseCode::Kicked`](crate::CloseCode::Kicked)).
+        /// said so (a kick is [`CloseCode::Kicked`](crate::CloseCode::Kicked));
+        /// and, on a client, [`Event::Refused`](crate::Event::Refused) when
+        /// it stops trying to reach a host that refuses it.
         ///
         /// # Errors
         ///

@@ -433,6 +433,8 @@ fn host_and_client_are_send_sync_and_clone() {
     fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
     assert_shareable::<Host>();
     assert_shareable::<Client>();
+    assert_shareable::<socketengine::Hosts>();
+    assert_shareable::<socketengine::HostsSubscription>();
 }
 
 #[test]

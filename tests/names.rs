@@ -206,27 +206,32 @@ fn the_latest_token_takes_the_name_over_and_the_old_connection_is_told() {
 struct Relay {
     addr: SocketAddr,
     downstream: Arc<Mutex<Vec<TcpStream>>>,
+    /// The host-facing sockets, held here until the test ends (a pipe that
+    /// fails drops its own copy, which must not close them).
+    _upstream: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 fn relay(to: SocketAddr, connections: usize) -> Relay {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let downstream = Arc::new(Mutex::new(Vec::new()));
-    let kept = Arc::clone(&downstream);
+    let upstream = Arc::new(Mutex::new(Vec::new()));
+    let (kept_down, kept_up) = (Arc::clone(&downstream), Arc::clone(&upstream));
     std::thread::spawn(move || {
-        let mut upstream = Vec::new();
         for down in listener.incoming().take(connections) {
             let down = down.unwrap();
             let up = TcpStream::connect(to).unwrap();
             pipe(down.try_clone().unwrap(), up.try_clone().unwrap());
             pipe(up.try_clone().unwrap(), down.try_clone().unwrap());
-            kept.lock().unwrap().push(down);
-            upstream.push(up);
+            kept_down.lock().unwrap().push(down);
+            kept_up.lock().unwrap().push(up);
         }
-        // Hold the host-facing sockets open until the test ends.
-        upstream
     });
-    Relay { addr, downstream }
+    Relay {
+        addr,
+        downstream,
+        _upstream: upstream,
+    }
 }
 
 impl Relay {

@@ -11,12 +11,14 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use socketengine::protocol::{ChannelName, Decoded, Decoder, Encoding, Frame, Kind, LEN_PREFIX};
+use socketengine::protocol::{
+    ChannelName, Decoded, Decoder, Encoding, Frame, Kind, LEN_PREFIX, sent_at_before,
+};
 use socketengine_fuzz::{Outcome, decode_one_shot, max_frame};
 
-/// What a run promised: the channel, its first payload, the encoding and
-/// that frame's end.
-type Promise = (ChannelName, Vec<u8>, Encoding, usize);
+/// What a run promised: the channel, its first payload, the encoding, the
+/// send time and that frame's end.
+type Promise = (ChannelName, Vec<u8>, Encoding, Option<u64>, usize);
 
 /// Asks `step` (on copies of the decoder and the buffer) for a run on the
 /// channels it is likely to match: the name the bytes carry, the previous
@@ -38,12 +40,18 @@ fn fast_path(decoder: &Decoder, buf: &BytesMut, last: Option<&Frame>) -> Option<
             chunk,
             spans,
             encoding,
+            stamped,
         }) = decoder.step(&mut rest, Some(&channel))
         else {
             continue;
         };
         let (start, end) = (spans[0].0 as usize, spans[0].1 as usize);
-        assert_eq!(start, LEN_PREFIX + 3 + channel.len(), "payload start");
+        let stamp = if stamped { 8 } else { 0 };
+        assert_eq!(
+            start,
+            LEN_PREFIX + 3 + channel.len() + stamp,
+            "payload start"
+        );
         assert!(
             start <= end && end <= chunk.len(),
             "{start}..{end} of {}",
@@ -60,7 +68,8 @@ fn fast_path(decoder: &Decoder, buf: &BytesMut, last: Option<&Frame>) -> Option<
             buf.len(),
             "a run is split off the front"
         );
-        let found = (channel, chunk[start..end].to_vec(), encoding, end);
+        let sent_at = stamped.then(|| sent_at_before(&chunk, start));
+        let found = (channel, chunk[start..end].to_vec(), encoding, sent_at, end);
         if let Some(earlier) = &promise {
             assert_eq!(*earlier, found, "two channels matched one frame");
         }
@@ -140,7 +149,7 @@ fuzz_target!(|data: &[u8]| {
             let before = buf.len();
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => {
-                    if let Some((channel, payload, encoding, end)) = promise {
+                    if let Some((channel, payload, encoding, sent_at, end)) = promise {
                         assert_eq!(frame.kind, Kind::Data, "fast path on another kind");
                         assert_eq!(frame.channel, channel, "fast path channel");
                         assert_eq!(frame.payload[..], payload[..], "fast path payload");
@@ -150,6 +159,7 @@ fuzz_target!(|data: &[u8]| {
                             (true, true)
                         );
                         assert!(!frame.mirror, "fast path on a mirrored frame");
+                        assert_eq!(frame.sent_at, sent_at, "fast path send time");
                         assert_eq!(before - buf.len(), end, "fast path frame end");
                     }
                     frames.push(frame);

@@ -1,5 +1,5 @@
-//! Image frames: arbitrary `ImageMeta` (with any channel, route, origin and
-//! mirror) round-trips bit-exact, its 37 bytes sitting where the spec puts them;
+//! Image frames: arbitrary `ImageMeta` (with any channel, route, origin,
+//! mirror and send time) round-trips bit-exact, its 37 bytes sitting where the spec puts them;
 //! a valid image head followed by arbitrary bytes, whatever payload length it
 //! declares, decodes without panicking and as the reference parser says; and a
 //! length prefix ending the body inside the image fields is refused naming them.
@@ -8,7 +8,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use socketengine::protocol::{
-    Encoding, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Kind, KindCode, LEN_PREFIX,
+    Encoding, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, FLAG_SENT_AT, Kind, KindCode, LEN_PREFIX,
 };
 use socketengine_fuzz::{
     AnyImageMeta, AnyRoute, Built, ValidChannel, check_truncated, decode_one_shot, max_frame,
@@ -22,6 +22,7 @@ struct Input {
     route: Option<AnyRoute>,
     origin: Option<u64>,
     mirror: bool,
+    sent_at: Option<u64>,
     /// Payload length the second head declares.
     declared: u16,
     /// Picks the decoder's limit for the head-and-tail stream.
@@ -40,6 +41,7 @@ fuzz_target!(|input: Input| {
         route: input.route.map(|r| r.build(true)),
         origin: input.origin,
         mirror: input.mirror,
+        sent_at: input.sent_at,
         encoding: Encoding::Bytes,
         payload: input.tail.into(),
     };
@@ -54,6 +56,7 @@ fuzz_target!(|input: Input| {
         (built.route.is_some(), FLAG_ROUTE),
         (built.origin.is_some(), FLAG_ORIGIN),
         (built.mirror, FLAG_MIRROR),
+        (built.sent_at.is_some(), FLAG_SENT_AT),
     ];
     let flags = flags.iter().filter(|f| f.0).fold(0, |acc, f| acc | f.1);
     assert_eq!(
@@ -66,6 +69,10 @@ fuzz_target!(|input: Input| {
         + n
         + built.route.as_ref().map_or(0, route_len)
         + if built.origin.is_some() { 8 } else { 0 };
+    if let Some(sent_at) = built.sent_at {
+        assert_eq!(wire[at..at + 8], sent_at.to_le_bytes(), "send time");
+    }
+    let at = at + if built.sent_at.is_some() { 8 } else { 0 };
     let mut fields = Vec::new();
     fields.extend_from_slice(&meta.width.to_le_bytes());
     fields.extend_from_slice(&meta.height.to_le_bytes());

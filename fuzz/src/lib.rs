@@ -11,8 +11,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use socketengine::protocol::{
     ChannelName, DecodeError, Decoder, Encoding, FLAG_ENCODING, FLAG_MIRROR, FLAG_ORIGIN,
-    FLAG_ROUTE, Frame, Header, ImageMeta, Kind, KindCode, LEN_PREFIX, MAX_CHANNEL_LEN, Pattern,
-    Route,
+    FLAG_ROUTE, FLAG_SENT_AT, Frame, Header, ImageMeta, Kind, KindCode, LEN_PREFIX,
+    MAX_CHANNEL_LEN, Pattern, Route,
 };
 
 /// Frame size limits a target picks from with a selector byte: none allowed,
@@ -220,6 +220,10 @@ fn spec_frame(body: &[u8]) -> Result<Frame, DecodeError> {
         0 => None,
         _ => Some(b.u64("origin")?),
     };
+    let sent_at = match flags & FLAG_SENT_AT {
+        0 => None,
+        _ => Some(b.u64("send time")?),
+    };
     let f = "kind fields";
     let Some(code) = KindCode::from_code(code) else {
         return Err(DecodeError::UnknownKind(code));
@@ -258,6 +262,7 @@ fn spec_frame(body: &[u8]) -> Result<Frame, DecodeError> {
         route,
         origin,
         mirror: flags & FLAG_MIRROR != 0,
+        sent_at,
         encoding: spec_encoding(code, flags)?,
         payload: Bytes::copy_from_slice(&body[b.pos..]),
     })
@@ -275,6 +280,17 @@ fn spec_encoding(code: KindCode, flags: u8) -> Result<Encoding, DecodeError> {
         _ if !carries => Err(DecodeError::EncodingNotCarried(code.code())),
         1 => Ok(Encoding::Json),
         _ => Ok(Encoding::MsgPack),
+    }
+}
+
+/// Whether frames of kind `code` may carry a send time, by the spec: data
+/// and image frames.
+fn spec_sent_at(code: KindCode, flags: u8) -> Result<(), DecodeError> {
+    let carries = matches!(code, KindCode::Data | KindCode::Image);
+    match flags & FLAG_SENT_AT {
+        0 => Ok(()),
+        _ if carries => Ok(()),
+        _ => Err(DecodeError::SentAtNotCarried(code.code())),
     }
 }
 
@@ -305,10 +321,12 @@ pub fn spec_decode(stream: &[u8], max: usize) -> Outcome {
         if KindCode::from_code(kind).is_none() {
             break Err(DecodeError::UnknownKind(kind));
         }
-        if flags & !(FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR | FLAG_ENCODING) != 0 {
+        let known = FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR | FLAG_SENT_AT | FLAG_ENCODING;
+        if flags & !known != 0 {
             break Err(DecodeError::UnknownFlags(flags));
         }
-        if let Err(err) = spec_encoding(KindCode::from_code(kind).expect("known"), flags) {
+        let code = KindCode::from_code(kind).expect("known");
+        if let Err(err) = spec_sent_at(code, flags).and_then(|()| spec_encoding(code, flags)) {
             break Err(err);
         }
         let total = LEN_PREFIX + len as usize;
@@ -566,6 +584,8 @@ pub struct AnyFrame {
     pub origin: Option<u64>,
     /// Mirror flag.
     pub mirror: bool,
+    /// Optional send time (on any kind, so some are invalid).
+    pub sent_at: Option<u64>,
     /// The payload's encoding: its code modulo 3 (on any kind, so some
     /// are invalid).
     pub encoding: u8,
@@ -586,6 +606,8 @@ pub struct Built {
     pub origin: Option<u64>,
     /// Mirror flag.
     pub mirror: bool,
+    /// Send time, maybe on a kind that carries none.
+    pub sent_at: Option<u64>,
     /// The payload's encoding, maybe on a kind that carries none.
     pub encoding: Encoding,
     /// Payload.
@@ -601,6 +623,7 @@ impl AnyFrame {
             route: self.route.as_ref().map(|r| r.build(false)),
             origin: self.origin,
             mirror: self.mirror,
+            sent_at: self.sent_at,
             encoding: Encoding::from_code(self.encoding % 3).expect("0, 1 or 2"),
             payload: Bytes::copy_from_slice(&self.payload),
         }
@@ -616,6 +639,7 @@ impl Built {
             route: self.route.as_ref(),
             origin: self.origin,
             mirror: self.mirror,
+            sent_at: self.sent_at,
             encoding: self.encoding,
         }
     }
@@ -627,6 +651,9 @@ impl Built {
         let carries = matches!(code, KindCode::Data | KindCode::Request | KindCode::Reply);
         if self.encoding != Encoding::Bytes && !carries {
             errors.push(DecodeError::EncodingNotCarried(code.code()));
+        }
+        if let (Some(_), Err(err)) = (self.sent_at, spec_sent_at(code, FLAG_SENT_AT)) {
+            errors.push(err);
         }
         match self.channel.len() {
             0 => errors.push(DecodeError::EmptyChannel),
@@ -656,6 +683,7 @@ impl Built {
         3 + self.channel.len()
             + self.route.as_ref().map_or(0, route_len)
             + if self.origin.is_some() { 8 } else { 0 }
+            + if self.sent_at.is_some() { 8 } else { 0 }
             + kind_fields_len(&self.kind)
     }
 
@@ -667,6 +695,7 @@ impl Built {
             route: self.route.clone(),
             origin: self.origin,
             mirror: self.mirror,
+            sent_at: self.sent_at,
             encoding: self.encoding,
             payload: self.payload.clone(),
         }
@@ -695,6 +724,7 @@ pub fn check_truncated(wire: &[u8], built: &Built, cut: usize) {
     let channel_end = 3 + built.channel.len();
     let route_end = channel_end + built.route.as_ref().map_or(0, route_len);
     let origin_end = route_end + if built.origin.is_some() { 8 } else { 0 };
+    let sent_at_end = origin_end + if built.sent_at.is_some() { 8 } else { 0 };
     let expected = if len < MIN_BODY {
         DecodeError::FrameTooShort { len: len as u32 }
     } else if len < channel_end {
@@ -703,6 +733,8 @@ pub fn check_truncated(wire: &[u8], built: &Built, cut: usize) {
         DecodeError::Truncated("route")
     } else if len < origin_end {
         DecodeError::Truncated("origin")
+    } else if len < sent_at_end {
+        DecodeError::Truncated("send time")
     } else {
         DecodeError::Truncated("kind fields")
     };

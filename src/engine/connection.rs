@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use mio::net::TcpStream;
 
+mod heartbeat;
 mod reading;
 mod storing;
 
@@ -28,11 +29,7 @@ use crate::protocol::{
     OP_JOIN, OP_LEAVE, OP_ROOMS, Outbox, Pattern, Undelivered,
 };
 use crate::store::{Message, Slot};
-use crate::time::unix_ns;
 use crate::{Action, ClientId, DisconnectReason, Event, Result};
-
-/// The channel heartbeat pings travel on (pings and pongs never reach the store).
-const HEARTBEAT_CHANNEL: &str = "heartbeat";
 
 /// The channel image acknowledgements travel on (they never reach the store).
 const ACK_CHANNEL: &str = "image";
@@ -177,9 +174,11 @@ impl Open {
                     self.store_image(image, shared, now)?;
                 }
             }
-            Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns),
-            // Any byte read counts as liveness; round trips are not measured yet.
-            Kind::Pong { .. } => {}
+            Kind::Ping { sent_ns } => self.on_ping(&frame, sent_ns, shared),
+            Kind::Pong {
+                ping_sent_ns,
+                sent_ns,
+            } => self.on_pong(ping_sent_ns, sent_ns, shared),
             Kind::Control { op: OP_IMAGE_ACK } => {
                 let total = <[u8; 8]>::try_from(&frame.payload[..])
                     .map_err(|_| DecodeError::Truncated("image acknowledgement"))?;
@@ -228,6 +227,7 @@ impl Open {
                     route,
                     mirror: frame.mirror,
                     encoding: frame.encoding,
+                    sent_at: frame.sent_at,
                 };
                 route::deliver(shared, &self.peer, routed);
             }
@@ -345,24 +345,6 @@ impl Open {
             self.peer.queue_ack(ack);
         }
         true
-    }
-
-    /// Sends a heartbeat ping (with the next write, whatever the budgets).
-    pub(crate) fn ping(&self) {
-        let kind = Kind::Ping { sent_ns: unix_ns() };
-        if let Ok(ping) = Header::new(kind, HEARTBEAT_CHANNEL).to_bytes(&[]) {
-            self.peer.queue_ping(ping);
-        }
-    }
-
-    fn on_ping(&mut self, frame: &Frame, ping_sent_ns: u64) {
-        let kind = Kind::Pong {
-            ping_sent_ns,
-            sent_ns: unix_ns(),
-        };
-        if let Ok(pong) = Header::new(kind, frame.channel_str()).to_bytes(&[]) {
-            self.peer.queue_pong(pong);
-        }
     }
 
     /// A frame came in whole: the next one's time starts with its first byte.

@@ -18,7 +18,6 @@ use super::token::fresh_token;
 use super::turn::Budget;
 use super::{Command, Notifier, Peer, PeerParts, Shared};
 use crate::protocol::{DecodeError, Hello, MAX_HELLO, VERSION, Welcome, WelcomeStatus};
-use crate::time::unix_ns;
 use crate::{
     Action, ClientId, CloseCode, DisconnectReason, Error, ErrorKind, Event, NamePolicy, Permissions,
 };
@@ -210,8 +209,9 @@ impl EventLoop {
             .min()
     }
 
-    /// Pings connections silent for a heartbeat interval and closes those
-    /// silent for the idle timeout.
+    /// Pings connections silent for a heartbeat interval (a client its host
+    /// every interval: its clock estimate rides on the pongs) and closes
+    /// those silent for the idle timeout.
     fn heartbeat(&mut self, now: Instant) {
         let Some(interval) = self.shared.config.heartbeat else {
             return;
@@ -234,8 +234,8 @@ impl EventLoop {
             let silent = open.peer.silent_for(now);
             if silent >= idle_timeout {
                 dead.push(Token(FIRST_CONN + index));
-            } else if silent >= interval {
-                open.ping();
+            } else {
+                open.heartbeat(silent >= interval, &self.shared);
             }
         }
         for token in dead {
@@ -400,7 +400,8 @@ impl EventLoop {
                 version: VERSION,
                 status: WelcomeStatus::Accepted,
                 client_id: id.0,
-                host_time_ns: unix_ns(),
+                // The clock its pongs and stamps read: one time base.
+                host_time_ns: shared.clock.now_ns(),
                 resume,
                 epoch: shared.host_epoch,
             };

@@ -80,6 +80,8 @@ pub(crate) struct Finished {
     pub(crate) route: Option<Route>,
     /// Whether its sender asked to get it back.
     pub(crate) mirror: bool,
+    /// The send time its first frame carried (host clock).
+    pub(crate) sent_at: Option<u64>,
 }
 
 /// Images dropped before they were whole, per channel, for
@@ -143,6 +145,7 @@ struct Assembly {
     from: ClientId,
     route: Option<Route>,
     mirror: bool,
+    sent_at: Option<u64>,
 }
 
 /// Where the bytes of an image in progress go.
@@ -498,6 +501,7 @@ impl Images {
                     from,
                     route: frame.route.clone(),
                     mirror: frame.mirror,
+                    sent_at: frame.sent_at,
                 });
             }
             Kind::ImageChunk { seq, offset } => {
@@ -586,6 +590,7 @@ impl Images {
             skipped,
             route: image.route,
             mirror: image.mirror,
+            sent_at: image.sent_at,
         })
     }
 }

@@ -7,7 +7,9 @@
 
 mod admit;
 mod callbacks;
+mod clock;
 mod connection;
+mod dial_state;
 mod event_loop;
 mod farewell;
 mod forward;
@@ -171,6 +173,10 @@ pub(crate) struct Shared {
     pub(crate) incomplete: image_rx::Incomplete,
     /// A client's own latest writes to send again to a restarted host.
     pub(crate) republish: republish::Republish,
+    /// This handle's clock and, on a client, its estimate of the host's.
+    pub(crate) clock: clock::HandleClock,
+    /// A client's attempts to reach its host, as its handle reports them.
+    pub(crate) dial: dial_state::DialState,
 }
 
 impl Shared {
@@ -218,6 +224,7 @@ impl Shared {
             memory: Arc::clone(&memory),
         };
         let callbacks = Callbacks::new(dispatcher, hooks, bounds);
+        let clock = clock::HandleClock::new(config.clock_skew_ns);
         Shared {
             store,
             registry: Registry::default(),
@@ -236,6 +243,8 @@ impl Shared {
             stopped: AtomicBool::new(false),
             incomplete: image_rx::Incomplete::default(),
             republish: republish::Republish::new(config_republish),
+            clock,
+            dial: dial_state::DialState::default(),
         }
     }
 

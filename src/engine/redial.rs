@@ -15,6 +15,7 @@ use mio::{Interest, Token};
 use socket2::SockRef;
 
 use super::connection::{Conn, Open, State};
+use super::dial_state::final_refusal;
 use super::event_loop::{EventLoop, FIRST_CONN};
 use super::reconnect::Reconnect;
 use super::{INTEREST_CHANNEL, Notifier, Peer, PeerParts, Shared, configure_stream, would_block};
@@ -66,18 +67,20 @@ pub(crate) struct Dial {
     /// proofs of nonces a peer chooses, one after another).
     challenged: bool,
     /// Where the first attempt's outcome goes (`connect` waits for it); taken
-    /// when sent, so only later attempts are retried.
+    /// when sent, so only later attempts are retried. `None` for a client
+    /// started without waiting: every failed attempt is retried.
     first: Option<Sender<Result<()>>>,
 }
 
 impl Dial {
     /// A client that dials `target` as soon as its loop runs, and reports the
-    /// first attempt's outcome on `first`.
+    /// first attempt's outcome on `first` (if given; if not, it redials
+    /// until an attempt succeeds, as after a lost connection).
     pub(crate) fn new(
         target: DialTarget,
         shared: &Shared,
         notifier: &Notifier,
-        first: Sender<Result<()>>,
+        first: Option<Sender<Result<()>>>,
     ) -> Dial {
         let config = &shared.config;
         let parts = PeerParts {
@@ -106,7 +109,7 @@ impl Dial {
             resume: None,
             host_epoch: None,
             challenged: false,
-            first: Some(first),
+            first,
         }
     }
 
@@ -229,6 +232,8 @@ impl EventLoop {
         if !self.connect_done(token) {
             return;
         }
+        // Before it leaves: the welcome's exchange starts here.
+        self.shared.clock.hello_sent();
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
@@ -312,7 +317,14 @@ impl EventLoop {
             ClientId(welcome.client_id),
             self.conn_mut(token).map(|c| c.addr),
         );
+        // Without heartbeats a client sends no pings: the welcome's exchange
+        // is all its estimate has.
+        let quick_ping = self.shared.clock.welcomed(welcome.host_time_ns)
+            && self.shared.config.heartbeat.is_some();
         self.reopen(token, client, now);
+        if quick_ping {
+            self.ping_host(token);
+        }
         if let (true, Some(dial)) = (restarted, &self.client) {
             self.shared.republish.send_all(&dial.peer);
         }
@@ -335,6 +347,9 @@ impl EventLoop {
         });
         // The host lists the client's rooms after the welcome, if any.
         self.shared.rooms.forget_mine();
+        // Before the peer reads as connected: a connected client has no
+        // failure to report (a failure of this last step is kept again).
+        self.shared.dial.connected();
         let Some(conn) = self.conn_mut(token) else {
             return;
         };
@@ -368,7 +383,9 @@ impl EventLoop {
     }
 
     /// A failed attempt: the first one's error goes to `connect`; later ones
-    /// are reported and the next is planned (unless shutting down).
+    /// are reported and kept for the handle, and the next is planned
+    /// (unless shutting down), except after a refusal that trying again
+    /// will not change: then the client stops, closed for good.
     pub(super) fn attempt_failed(&mut self, addr: SocketAddr, error: Option<Error>) {
         let Some(dial) = &mut self.client else {
             return;
@@ -379,12 +396,24 @@ impl EventLoop {
             let _ = first.send(Err(error));
             return;
         }
-        let client = Some(dial.peer.id());
+        let (peer, client) = (Arc::clone(&dial.peer), dial.peer.id());
+        let refused = error.as_ref().and_then(final_refusal);
         if let Some(error) = error {
+            self.shared.dial.failed(&error);
+            let client = Some(client);
             self.shared.emit(Event::Error {
                 client,
                 addr,
                 error,
+            });
+        }
+        if let Some(refusal) = refused {
+            self.shared.dial.gave_up(refusal);
+            peer.close();
+            return self.shared.emit(Event::Refused {
+                client,
+                addr,
+                refusal,
             });
         }
         if !self.is_stopping() {
@@ -394,6 +423,19 @@ impl EventLoop {
 }
 
 impl EventLoop {
+    /// Pings the host now, if the connection at `token` is open: the first
+    /// quick ping of the clock estimate, right after the welcome.
+    fn ping_host(&mut self, token: Token) {
+        let shared = Arc::clone(&self.shared);
+        if let Some(Conn {
+            state: State::Open(open),
+            ..
+        }) = self.conn_mut(token)
+        {
+            open.ping(&shared);
+        }
+    }
+
     /// Whether the client's TCP connect at `token` is done: on an error the
     /// attempt is closed with it; not yet (a spurious wake-up) waits for the
     /// next one.

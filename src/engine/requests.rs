@@ -321,6 +321,7 @@ mod tests {
             route: None,
             origin: Some(99),
             mirror: false,
+            sent_at: None,
             encoding: Encoding::Bytes,
             payload: Bytes::from_static(b"ok"),
         }

@@ -27,6 +27,8 @@ pub(super) struct Routed<'a> {
     /// The payload's encoding, as the sender's frame declared it: every
     /// copy keeps it.
     pub(super) encoding: Encoding,
+    /// The send time its frame carried (host clock), kept on every copy.
+    pub(super) sent_at: Option<u64>,
 }
 
 /// Delivers `routed` from `sender` to the peers its route names; tells the
@@ -48,6 +50,7 @@ pub(super) fn relay(shared: &Shared, sender: &Arc<Peer>, routed: Routed<'_>) {
     let header = Header {
         origin: Some(origin.0),
         encoding: routed.encoding,
+        sent_at: routed.sent_at,
         ..Header::new(routed.kind, routed.channel)
     };
     // The origin (8 bytes) can make a copy longer than the frame that came

@@ -32,7 +32,7 @@ impl Error {
             tuples: TimedOut, Refused, UnknownClient, UnknownName, UnknownRoom, UnknownGroup,
                 HostLimit, RouteRefused, NoResponder, Remote, InvalidTarget, Unsupported,
                 Protocol, HandshakeTimeout, FrameTimeout, Image, Credential, Tls,
-                UnknownCommand, Busy, ResponderGone;
+                UnknownCommand, Busy, ResponderGone, DuplicateHost, UnknownHost;
             structs: Full { queued, budget }, AddrInUse { addr }, NameTaken { name },
                 RoomLimit { max }, InvalidChannel { name, reason }, FrameTooLarge { len, max },
                 ChannelLimit { max }, ChannelQuota { max }, Truncated { received, expected },

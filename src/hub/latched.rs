@@ -12,15 +12,15 @@ use crate::protocol::{ChannelName, Encoding, ImageMeta, Pattern};
 use crate::store::{Message, Store};
 
 /// Records a host's own write (`payload`, an image if `image` is set, else
-/// bytes of `encoding`) as `channel`'s latest value when one of the
-/// `latched` names or patterns matches `channel`.
+/// bytes of `encoding`; sent at `sent_at` if stamped) as `channel`'s latest
+/// value when one of the `latched` names or patterns matches `channel`.
 pub(crate) fn record_write(
     store: &Store,
     latched: &[Pattern],
     channel: &str,
     payload: &Bytes,
     image: Option<ImageMeta>,
-    encoding: Encoding,
+    (encoding, sent_at): (Encoding, Option<u64>),
 ) {
     if !latched.iter().any(|p| p.matches(channel)) {
         return;
@@ -34,7 +34,8 @@ pub(crate) fn record_write(
         ClientId::HOST,
         Instant::now(),
     )
-    .with_encoding(encoding);
+    .with_encoding(encoding)
+    .with_sent_at(sent_at);
     let msg = match image {
         Some(meta) => msg.with_image(meta),
         None => msg,
@@ -103,7 +104,8 @@ mod tests {
         ];
         for (channel, payload) in writes {
             let payload = Bytes::from(payload);
-            record_write(&store, &latched, channel, &payload, None, Encoding::Bytes);
+            let marks = (Encoding::Bytes, None);
+            record_write(&store, &latched, channel, &payload, None, marks);
         }
         let got: Vec<_> = latest_values(&store, &latched, |_| true)
             .iter()

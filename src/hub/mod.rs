@@ -192,6 +192,7 @@ mod tests {
             route,
             origin: None,
             mirror: false,
+            sent_at: None,
             encoding: crate::protocol::Encoding::Bytes,
             payload: Bytes::from_static(b"p"),
         }

@@ -166,6 +166,7 @@ mod tests {
             route: None,
             origin: None,
             mirror: false,
+            sent_at: None,
             encoding: crate::protocol::Encoding::Bytes,
             payload: payload.into(),
         }

@@ -82,6 +82,7 @@ mod tests {
             route,
             origin: None,
             mirror: false,
+            sent_at: None,
             encoding: crate::protocol::Encoding::Bytes,
             payload: Bytes::from_static(payload),
         }

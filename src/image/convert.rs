@@ -182,8 +182,8 @@ impl Image {
     }
 
     /// Decodes a JPEG or PNG image into raw pixels (Gray8, Gray16, Rgb8 or
-    /// Rgba8), keeping its sequence number and capture time; a raw image is
-    /// returned as is.
+    /// Rgba8), keeping its sequence number and capture time (on the clock
+    /// it was on); a raw image is returned as is.
     ///
     /// # Errors
     ///
@@ -193,9 +193,12 @@ impl Image {
             return Ok(self.clone());
         }
         let decoded = Image::from_dynamic(self.to_dynamic()?)?;
-        Ok(decoded
-            .with_seq(self.seq)
-            .with_timestamp_ns(self.timestamp_ns))
+        Ok(Image {
+            seq: self.seq,
+            timestamp_ns: self.timestamp_ns,
+            host_time: self.host_time,
+            ..decoded
+        })
     }
 
     fn encoded(&self, format: PixelFormat, data: Vec<u8>) -> Image {

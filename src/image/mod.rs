@@ -210,7 +210,15 @@ pub enum ImageError {
 /// satisfies its geometry: raw pixels are exactly `stride × height` bytes with
 /// `stride ≥ width × bytes per pixel`; an encoded image has a payload and
 /// stride 0.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its capture time is on one of two clocks: an image made here is on this
+/// process's clock until a client sends it (which moves it to its host's
+/// clock by its [estimate](crate::Client::clock)); a received image is on
+/// its host's clock already, and stays there when it is sent on
+/// ([`is_host_time`](Self::is_host_time)). Equality compares geometry,
+/// sequence number, capture time and pixels, not which clock the time is
+/// on (an image sent and the same image received compare equal).
+#[derive(Debug, Clone, Eq)]
 pub struct Image {
     width: u32,
     height: u32,
@@ -218,7 +226,18 @@ pub struct Image {
     stride: u32,
     seq: u64,
     timestamp_ns: u64,
+    /// Whether `timestamp_ns` is on the host's clock (a received image's),
+    /// not on this process's (one made here): a client converts the latter
+    /// when it sends the image, and never the former.
+    host_time: bool,
     data: Bytes,
+}
+
+impl PartialEq for Image {
+    fn eq(&self, other: &Image) -> bool {
+        let fields = |i: &Image| (i.width, i.height, i.format, i.stride, i.seq, i.timestamp_ns);
+        fields(self) == fields(other) && self.data == other.data
+    }
 }
 
 impl Image {
@@ -261,6 +280,7 @@ impl Image {
             stride,
             seq: 0,
             timestamp_ns: unix_ns(),
+            host_time: false,
             data: data.into(),
         };
         image.validate()?;
@@ -275,9 +295,12 @@ impl Image {
         self
     }
 
-    /// Sets the capture time, nanoseconds since the Unix epoch.
+    /// Sets the capture time, nanoseconds since the Unix epoch on this
+    /// process's clock (a client sending the image moves it to its host's
+    /// clock; see [`is_host_time`](Self::is_host_time)).
     pub fn with_timestamp_ns(mut self, ns: u64) -> Image {
         self.timestamp_ns = ns;
+        self.host_time = false;
         self
     }
 
@@ -306,9 +329,31 @@ impl Image {
         self.seq
     }
 
-    /// Capture time, nanoseconds since the Unix epoch on the sender's clock.
+    /// Capture time, nanoseconds since the Unix epoch: on this process's
+    /// clock for an image made here, on the host's clock for a received one
+    /// ([`is_host_time`](Self::is_host_time)).
     pub fn timestamp_ns(&self) -> u64 {
         self.timestamp_ns
+    }
+
+    /// Whether the capture time is on the host's clock: true for an image
+    /// received (from [`Message::image`](crate::Message::image) or
+    /// `get_image`), whose time its sender moved there; false for one made
+    /// here or given a time by [`with_timestamp_ns`](Self::with_timestamp_ns).
+    /// A client moves a time on its own clock to the host's when it sends
+    /// the image, and sends one on the host's clock as it is, so an image
+    /// received and sent on keeps its capture time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use socketengine::{Image, PixelFormat};
+    ///
+    /// let made = Image::new(2, 2, PixelFormat::Gray8, vec![0u8; 4]).unwrap();
+    /// assert!(!made.is_host_time());
+    /// ```
+    pub fn is_host_time(&self) -> bool {
+        self.host_time
     }
 
     /// The pixels (or the encoded file), rows `stride` bytes apart.
@@ -384,6 +429,7 @@ impl Image {
             stride: meta.stride,
             seq: meta.seq,
             timestamp_ns: meta.timestamp_ns,
+            host_time: false,
             data,
         })
     }
@@ -407,9 +453,13 @@ impl Image {
         Image::unchecked(meta, Bytes::new())?.validate_len(meta.total_len)
     }
 
-    /// An image received with these wire fields, checked as a sent one is.
+    /// An image received with these wire fields, checked as a sent one is;
+    /// its capture time is on the host's clock.
     pub(crate) fn from_wire(meta: &ImageMeta, data: Bytes) -> Result<Image, ImageError> {
-        let image = Image::unchecked(meta, data)?;
+        let image = Image {
+            host_time: true,
+            ..Image::unchecked(meta, data)?
+        };
         image.validate()?;
         Ok(image)
     }

@@ -4,7 +4,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::frame::{
-    self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Kind, KindCode, LEN_PREFIX, Route,
+    self, FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, FLAG_SENT_AT, Frame, Kind, KindCode, LEN_PREFIX,
+    Route,
 };
 use super::{ChannelName, DecodeError, Encoding, FLAG_ENCODING};
 
@@ -34,9 +35,9 @@ pub enum Decoded {
     /// A whole frame, its payload split off the buffer (not copied).
     Frame(Frame),
     /// Consecutive plain data frames (no routing fields) on the caller's
-    /// current channel, all declaring one encoding, split off the buffer as
-    /// one piece: per frame, a few comparisons and a span, no allocation and
-    /// no second name check.
+    /// current channel, all declaring one encoding, and all carrying a send
+    /// time or none, split off the buffer as one piece: per frame, a few
+    /// comparisons and a span, no allocation and no second name check.
     Run {
         /// The frames' bytes, headers included.
         chunk: Bytes,
@@ -44,6 +45,9 @@ pub enum Decoded {
         spans: Vec<(u32, u32)>,
         /// The encoding every frame of the run declares.
         encoding: Encoding,
+        /// Whether every frame carries a send time: the 8 bytes before its
+        /// payload ([`sent_at_before`]).
+        stamped: bool,
     },
     /// An image or image-chunk frame whose header is in and whose payload is
     /// not all in. `frame` carries the header fields and, as its payload, the
@@ -178,6 +182,7 @@ impl Decoder {
             route: head.route,
             origin: head.origin,
             mirror: head.mirror,
+            sent_at: head.sent_at,
             encoding: head.encoding,
             payload: bytes::Bytes::new(),
         };
@@ -236,29 +241,31 @@ impl Decoder {
             route: head.route,
             origin: head.origin,
             mirror: head.mirror,
+            sent_at: head.sent_at,
             encoding: head.encoding,
             payload: buf.split_to(len - head.len).freeze(),
         }))
     }
 
-    /// If `buf` starts with a whole plain data frame (no routing fields) on
-    /// `channel` whose flags byte is `flags` (an encoding's bits, checked by
-    /// the caller), returns where its payload starts and where the frame
-    /// ends, consuming nothing; otherwise `None`, and
-    /// [`decode`](Self::decode) takes over (and reports any error).
+    /// If `buf` starts with a whole plain data frame of `shape` (no routing
+    /// fields; the shape's channel, flags and so header length), returns
+    /// where its payload starts and where the frame ends, consuming
+    /// nothing; otherwise `None`, and [`decode`](Self::decode) takes over
+    /// (and reports any error).
     ///
     /// It makes the same checks as `decode` (a length within the maximum, the
     /// kind, the flags, the name), but compares the name with one already
     /// validated instead of validating it again, and splits nothing off.
-    fn plain_data(&self, buf: &[u8], channel: &ChannelName, flags: u8) -> Option<(usize, usize)> {
-        let name = channel.as_str().as_bytes();
-        let start = LEN_PREFIX + 3 + name.len();
+    fn plain_data(&self, buf: &[u8], shape: &RunShape<'_>) -> Option<(usize, usize)> {
+        let (name, start) = (shape.name, shape.start);
         let head = buf.get(..start)?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let plain =
-            head[4] == KindCode::Data.code() && head[5] == flags && head[6] as usize == name.len();
+        let plain = head[4] == KindCode::Data.code()
+            && head[5] == shape.flags
+            && head[6] as usize == name.len();
         let fits = len <= self.max_frame && len >= start - LEN_PREFIX;
-        if self.state != State::Head || !plain || !fits || &head[LEN_PREFIX + 3..] != name {
+        let name_at = LEN_PREFIX + 3;
+        if !plain || !fits || &head[name_at..name_at + name.len()] != name {
             return None;
         }
         let end = LEN_PREFIX + len;
@@ -318,17 +325,19 @@ impl Decoder {
     }
 
     /// The plain data frames on `channel` at the front of `buf`, if any: all
-    /// with the first one's flags, which may declare an encoding and nothing
-    /// else.
+    /// with the first one's flags, which may declare an encoding and a send
+    /// time and nothing else. What depends on the flags is worked out once
+    /// per run ([`RunShape`]), not per frame.
     fn run(&self, buf: &mut BytesMut, channel: &ChannelName) -> Option<Decoded> {
         let flags = *buf.get(LEN_PREFIX + 1)?;
-        if flags & !FLAG_ENCODING != 0 {
+        if self.state != State::Head || flags & !(FLAG_ENCODING | FLAG_SENT_AT) != 0 {
             return None;
         }
         let encoding = Encoding::from_flags(KindCode::Data, flags).ok()?;
+        let shape = RunShape::new(channel, flags);
         let mut spans = Vec::new();
         let mut pos = 0;
-        while let Some((start, end)) = self.plain_data(&buf[pos..], channel, flags) {
+        while let Some((start, end)) = self.plain_data(&buf[pos..], &shape) {
             let (Ok(start), Ok(end)) = (u32::try_from(pos + start), u32::try_from(pos + end))
             else {
                 break;
@@ -344,6 +353,7 @@ impl Decoder {
             chunk,
             spans,
             encoding,
+            stamped: shape.stamped(),
         })
     }
 
@@ -396,6 +406,44 @@ impl Decoder {
     }
 }
 
+/// What every frame of a run shares: its channel's name, its flags byte,
+/// and so where its payload starts.
+struct RunShape<'a> {
+    name: &'a [u8],
+    flags: u8,
+    /// Header bytes, the length prefix included: the name, and the send
+    /// time when the flags say so.
+    start: usize,
+}
+
+impl RunShape<'_> {
+    fn new(channel: &ChannelName, flags: u8) -> RunShape<'_> {
+        let name = channel.as_str().as_bytes();
+        let stamp = if flags & FLAG_SENT_AT != 0 { 8 } else { 0 };
+        RunShape {
+            name,
+            flags,
+            start: LEN_PREFIX + 3 + name.len() + stamp,
+        }
+    }
+
+    fn stamped(&self) -> bool {
+        self.flags & FLAG_SENT_AT != 0
+    }
+}
+
+/// The send time of a frame of a stamped [`Decoded::Run`] whose payload
+/// starts at `start` in `chunk`: the 8 bytes before it.
+///
+/// # Panics
+///
+/// If `start` is less than 8 or past `chunk`: not a span of a stamped run.
+pub fn sent_at_before(chunk: &[u8], start: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&chunk[start - 8..start]);
+    u64::from_le_bytes(word)
+}
+
 /// Bytes of header fields at the front of a body whose first bytes (at most the
 /// whole body) are `body`; `None` until they are all in. A header running past
 /// the body is never all in: `decode` reports it once the body is whole.
@@ -406,6 +454,9 @@ fn head_len(body: &[u8]) -> Option<usize> {
         pos += Route::wire_len(body.get(pos..)?)?;
     }
     if flags & FLAG_ORIGIN != 0 {
+        pos += 8;
+    }
+    if flags & FLAG_SENT_AT != 0 {
         pos += 8;
     }
     pos += KindCode::from_code(code)?.fields_len();
@@ -419,6 +470,7 @@ struct Head {
     route: Option<Route>,
     origin: Option<u64>,
     mirror: bool,
+    sent_at: Option<u64>,
     encoding: Encoding,
     /// Bytes of the body before the payload.
     len: usize,
@@ -441,18 +493,8 @@ fn parse_head(body: &[u8]) -> Result<Head, DecodeError> {
             Some(route)
         }
     };
-    let origin = match flags & FLAG_ORIGIN {
-        0 => None,
-        _ => {
-            let b = body
-                .get(pos..pos + 8)
-                .ok_or(DecodeError::Truncated("origin"))?;
-            pos += 8;
-            Some(u64::from_le_bytes([
-                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-            ]))
-        }
-    };
+    let origin = optional_u64(body, &mut pos, flags & FLAG_ORIGIN, "origin")?;
+    let sent_at = optional_u64(body, &mut pos, flags & FLAG_SENT_AT, "send time")?;
     let code = frame::parse_code(code)?;
     // Checked with the head already; the body's parse does not depend on it.
     let encoding = frame::check_flags(code, flags)?;
@@ -466,7 +508,28 @@ fn parse_head(body: &[u8]) -> Result<Head, DecodeError> {
         route,
         origin,
         mirror: flags & FLAG_MIRROR != 0,
+        sent_at,
         encoding,
         len: pos + fields_len,
     })
+}
+
+/// The `u64` at `pos` in `body` if `flag` (a flags bit, masked) is set,
+/// moving `pos` past it; `None` if not.
+fn optional_u64(
+    body: &[u8],
+    pos: &mut usize,
+    flag: u8,
+    field: &'static str,
+) -> Result<Option<u64>, DecodeError> {
+    if flag == 0 {
+        return Ok(None);
+    }
+    let b = body
+        .get(*pos..*pos + 8)
+        .ok_or(DecodeError::Truncated(field))?;
+    *pos += 8;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(b);
+    Ok(Some(u64::from_le_bytes(word)))
 }

@@ -84,4 +84,8 @@ pub enum DecodeError {
     /// a ping, a control frame, ...) declared a payload encoding.
     #[error("frame kind {0:#04x} carries no payload encoding")]
     EncodingNotCarried(u8),
+    /// A frame of a kind that carries no send time (an image chunk, a
+    /// ping, a control frame, ...) set the send-time flag.
+    #[error("frame kind {0:#04x} carries no send time")]
+    SentAtNotCarried(u8),
 }

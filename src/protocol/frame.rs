@@ -12,9 +12,9 @@ pub const LEN_PREFIX: usize = 4;
 pub const MAX_CHANNEL_LEN: usize = 255;
 
 /// Longest header without a route: prefix, kind, flags, name length, a 255-byte
-/// name, an origin and the largest kind fields (an image's 37 bytes).
+/// name, an origin, a send time and the largest kind fields (an image's 37 bytes).
 const MAX_UNROUTED_HEAD: usize =
-    LEN_PREFIX + 3 + MAX_CHANNEL_LEN + 8 + KindCode::Image.fields_len();
+    LEN_PREFIX + 3 + MAX_CHANNEL_LEN + 8 + 8 + KindCode::Image.fields_len();
 
 /// The flags bit set when a [`Route`] follows the channel.
 pub const FLAG_ROUTE: u8 = 0x01;
@@ -22,7 +22,10 @@ pub const FLAG_ROUTE: u8 = 0x01;
 pub const FLAG_ORIGIN: u8 = 0x02;
 /// The header bit asking the host to send a routed frame back to its sender too.
 pub const FLAG_MIRROR: u8 = 0x04;
-const KNOWN_FLAGS: u8 = FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR | FLAG_ENCODING;
+/// The header bit set when a send time (`u64`, nanoseconds since the Unix
+/// epoch on the host's clock) follows the origin.
+pub const FLAG_SENT_AT: u8 = 0x08;
+const KNOWN_FLAGS: u8 = FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR | FLAG_SENT_AT | FLAG_ENCODING;
 
 /// Pixel geometry and timing of an image frame; see the [wire format](super).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,6 +163,13 @@ impl KindCode {
     /// chunk), whose payloads a receiver reads into a buffer of their own.
     pub const fn is_image(self) -> bool {
         matches!(self, KindCode::Image | KindCode::ImageChunk)
+    }
+
+    /// Whether frames of this kind may carry a send time ([`FLAG_SENT_AT`]):
+    /// the application's messages (data, the first frame of an image), not
+    /// requests, replies or the connection's own frames.
+    pub const fn carries_sent_at(self) -> bool {
+        matches!(self, KindCode::Data | KindCode::Image)
     }
 
     /// Bytes of kind-specific fields after the routing fields.
@@ -428,6 +438,9 @@ pub struct Header<'a> {
     pub origin: Option<u64>,
     /// Ask the host to deliver a routed frame to its sender as well.
     pub mirror: bool,
+    /// When the message was sent, in nanoseconds since the Unix epoch on the
+    /// host's clock ([`FLAG_SENT_AT`]; data and image frames only).
+    pub sent_at: Option<u64>,
     /// How the payload is encoded (data, request and reply frames only).
     pub encoding: Encoding,
 }
@@ -446,6 +459,7 @@ impl<'a> Header<'a> {
             route: None,
             origin: None,
             mirror: false,
+            sent_at: None,
             encoding: Encoding::Bytes,
         }
     }
@@ -453,6 +467,12 @@ impl<'a> Header<'a> {
     /// The same header, declaring its payload's `encoding`.
     pub fn with_encoding(self, encoding: Encoding) -> Header<'a> {
         Header { encoding, ..self }
+    }
+
+    /// The same header, carrying the send time `sent_at` (nanoseconds since
+    /// the Unix epoch on the host's clock), if any.
+    pub fn with_sent_at(self, sent_at: Option<u64>) -> Header<'a> {
+        Header { sent_at, ..self }
     }
 
     fn flags(&self) -> u8 {
@@ -466,6 +486,9 @@ impl<'a> Header<'a> {
         if self.mirror {
             flags |= FLAG_MIRROR;
         }
+        if self.sent_at.is_some() {
+            flags |= FLAG_SENT_AT;
+        }
         flags
     }
 
@@ -474,16 +497,21 @@ impl<'a> Header<'a> {
     pub fn body_prefix_len(&self) -> usize {
         let route = self.route.map_or(0, Route::encoded_len);
         let origin = if self.origin.is_some() { 8 } else { 0 };
+        let sent_at = if self.sent_at.is_some() { 8 } else { 0 };
         let fields = self.kind.kind_code().fields_len();
-        3 + self.channel.len() + route + origin + fields
+        3 + self.channel.len() + route + origin + sent_at + fields
     }
 
     /// Checks the fields that have limits: the channel name length and
-    /// routing lists, and an encoding only on a kind that carries one.
+    /// routing lists, and an encoding or a send time only on a kind that
+    /// carries one.
     pub fn validate(&self) -> Result<(), DecodeError> {
         let kind = self.kind.kind_code();
         if self.encoding != Encoding::Bytes && !Encoding::carried_by(kind) {
             return Err(DecodeError::EncodingNotCarried(kind.code()));
+        }
+        if self.sent_at.is_some() && !kind.carries_sent_at() {
+            return Err(DecodeError::SentAtNotCarried(kind.code()));
         }
         if self.channel.is_empty() {
             return Err(DecodeError::EmptyChannel);
@@ -576,6 +604,9 @@ impl<'a> Header<'a> {
         if let Some(origin) = self.origin {
             dst.put_u64_le(origin);
         }
+        if let Some(sent_at) = self.sent_at {
+            dst.put_u64_le(sent_at);
+        }
         self.kind.put_fields(dst);
     }
 
@@ -602,6 +633,8 @@ pub struct Frame {
     pub origin: Option<u64>,
     /// Whether the sender asked for a copy of a routed frame.
     pub mirror: bool,
+    /// When the message was sent, on the host's clock, if the frame says.
+    pub sent_at: Option<u64>,
     /// How the payload is encoded, as the frame declares it.
     pub encoding: Encoding,
     /// The payload.
@@ -622,16 +655,21 @@ impl Frame {
             route: self.route.as_ref(),
             origin: self.origin,
             mirror: self.mirror,
+            sent_at: self.sent_at,
             encoding: self.encoding,
         }
     }
 }
 
 /// Checks the flags byte of a frame of `kind`: no reserved bit may be set,
-/// and the encoding must be one a frame of that kind may declare.
+/// the encoding must be one a frame of that kind may declare, and a send
+/// time only on a kind that carries one.
 pub(crate) fn check_flags(kind: KindCode, flags: u8) -> Result<Encoding, DecodeError> {
-    match flags & !KNOWN_FLAGS {
-        0 => Encoding::from_flags(kind, flags),
-        _ => Err(DecodeError::UnknownFlags(flags)),
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(DecodeError::UnknownFlags(flags));
     }
+    if flags & FLAG_SENT_AT != 0 && !kind.carries_sent_at() {
+        return Err(DecodeError::SentAtNotCarried(kind.code()));
+    }
+    Encoding::from_flags(kind, flags)
 }

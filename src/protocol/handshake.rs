@@ -9,8 +9,10 @@ use super::DecodeError;
 pub const MAGIC: [u8; 4] = *b"SKEN";
 
 /// The protocol version this build speaks (2: resume tokens in the
-/// handshake; 3: the host's epoch in the welcome; 4: authentication).
-pub const VERSION: u16 = 4;
+/// handshake; 3: the host's epoch in the welcome; 4: authentication; 5:
+/// payload encodings and send times in the frame flags). See the
+/// [wire format](super)'s versions.
+pub const VERSION: u16 = 5;
 
 /// Bytes of an encoded [`Welcome`].
 pub const WELCOME_LEN: usize = 47;

@@ -80,6 +80,7 @@ struct Queued {
     route: Option<Route>,
     origin: Option<u64>,
     mirror: bool,
+    sent_at: Option<u64>,
     payload: Bytes,
     /// Payload bytes already moved into the outbox.
     sent: usize,
@@ -242,6 +243,7 @@ impl ImageLane {
             route: header.route.cloned(),
             origin: header.origin,
             mirror: header.mirror,
+            sent_at: header.sent_at,
             payload,
             sent: 0,
             ticket,
@@ -285,6 +287,7 @@ impl ImageLane {
                 route: image.route.as_ref(),
                 origin: image.origin,
                 mirror: image.mirror,
+                sent_at: image.sent_at,
                 ..Header::new(Kind::Image(image.meta), slot.channel.as_str())
             },
             offset => Header::new(

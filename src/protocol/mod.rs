@@ -1,4 +1,4 @@
-//! The wire format (v4), sans-IO: bytes in, frames or `IoSlice`s out.
+//! The wire format (v5), sans-IO: bytes in, frames or `IoSlice`s out.
 //!
 //! Nothing in this module touches a socket, a thread or a clock, so all of it can
 //! be fuzzed and tested by table. This page is the one specification of the wire
@@ -28,7 +28,7 @@
 //!
 //! | field          | in      | meaning                                                        |
 //! |----------------|---------|----------------------------------------------------------------|
-//! | `version`      | both    | 4 ([`VERSION`]); a host refuses any other with status 1        |
+//! | `version`      | both    | 5 ([`VERSION`]); a host refuses any other with status 1, and a client stops redialling a host that does |
 //! | `name`         | hello   | the client's name; empty asks the host for `client-N`          |
 //! | `t`, token     | hello   | `t` = 0: no token; `t` = 16: the token of the client's last welcome; other values are an error |
 //! | `m`            | hello   | how the client can prove its name ([`AuthMethod`]): 0 it cannot, 1 a shared token, 2 an Ed25519 key; other values are an error |
@@ -58,6 +58,14 @@
 //! A host refuses a connection with status 2 when its clients fill every
 //! connection slot, and with status 4 when the connection's source address
 //! holds its share already; these refusals may come before the hello is read.
+//!
+//! **Versions.** A peer of another version is refused at the hello (status
+//! 1), before any frame, because frames change between versions: a frame
+//! with a flag its receiver does not know closes the connection. What each
+//! version added: 2, resume tokens in the handshake; 3, the host's epoch in
+//! the welcome; 4, authentication (`m`, challenges, status 6); 5, the
+//! payload encoding in flag bits 4–5 (`0x30`) of data, request and reply
+//! frames, and a send time (flag `0x08`) on data and image frames.
 //! After the welcome both sides send only frames.
 //!
 //! ## Authentication
@@ -113,11 +121,11 @@
 //!
 //! ```text
 //!  0        4      5       6        7              7+n
-//! +--------+------+-------+--------+--------------+-------+--------+-------------+---------+
-//! | len    | kind | flags | n: u8  | channel      | route | origin | kind fields | payload |
-//! | u32 LE | u8   | u8    | 1..255 | n bytes UTF-8| flag  | flag   | per kind    | rest    |
-//! +--------+------+-------+--------+--------------+-------+--------+-------------+---------+
-//!          |<-------------------------- len bytes (the body) -------------------------->|
+//! +--------+------+-------+--------+--------------+-------+--------+---------+-------------+---------+
+//! | len    | kind | flags | n: u8  | channel      | route | origin | sent at | kind fields | payload |
+//! | u32 LE | u8   | u8    | 1..255 | n bytes UTF-8| flag  | flag   | flag    | per kind    | rest    |
+//! +--------+------+-------+--------+--------------+-------+--------+---------+-------------+---------+
+//!          |<------------------------------- len bytes (the body) ------------------------------>|
 //! ```
 //!
 //! * `len` counts the body: every byte after the length prefix. A receiver checks
@@ -125,7 +133,10 @@
 //!   before it reserves any memory, together with `kind` and `flags`.
 //! * `flags`: bit 0 (`0x01`) a route follows the channel; bit 1 (`0x02`) an origin
 //!   client id (`u64`) follows the route; bit 2 (`0x04`) mirror: the host also
-//!   delivers a routed frame back to its sender; bits 4–5 (`0x30`, [`FLAG_ENCODING`])
+//!   delivers a routed frame back to its sender; bit 3 (`0x08`,
+//!   [`FLAG_SENT_AT`]) a send time (`u64`, nanoseconds since the Unix epoch on
+//!   the **host's** clock) follows the origin, on data and image frames only
+//!   ([`Time`](#time), below); bits 4–5 (`0x30`, [`FLAG_ENCODING`])
 //!   the payload's [`Encoding`]: `0` bytes (none declared), `1` JSON, `2`
 //!   MessagePack, `3` reserved (below). Other bits must be zero.
 //! * `route`: one tag byte, then `0` host, `1` all clients, `2` clients
@@ -178,6 +189,66 @@
 //!
 //! The same value in MessagePack (a map of one entry, `"x"`, then 1): flags
 //! `20`, payload `81 a1 78 01`, so `len` = 11.
+//!
+//! ## Time
+//!
+//! Every time on the wire is nanoseconds since the Unix epoch. The host's
+//! clock is the one every peer's times are written on: the welcome carries
+//! it, a pong carries it, and send times and image capture times are on it.
+//!
+//! * **Ping and pong.** A ping carries its sender's clock; its receiver
+//!   answers at once with a pong carrying that value back and its own clock.
+//!   Either side pings: a host a client silent for a heartbeat, a client its
+//!   host every heartbeat (and four times in a row, each on the last one's
+//!   pong, right after a welcome). Pings and pongs travel on channel
+//!   `heartbeat` and never reach a store.
+//! * **Clock estimate.** A client makes an exchange of each of its pings
+//!   and of its hello and the welcome: its clock when the question left, the
+//!   host's in the answer, its clock when the answer came. The host read its
+//!   clock in between, so the offset lies within half the round trip of
+//!   the midpoint. The client keeps the last [`CLOCK_SAMPLES`] (8) and uses
+//!   the one whose bound, half its round trip plus [`DRIFT_PPM`] (50 ppm) of
+//!   its age, is tightest ([`ClockFilter`]). A pong that answers no ping in
+//!   flight, or whose times are impossible (a host clock of 0, an answer
+//!   before its question, a round trip over 10 s, a host clock outside the
+//!   estimate's bounds by more than 1 ms), is rejected ([`Rejected`]) and
+//!   changes nothing, unless [`STEP_SAMPLES`] (4) in a row agree with each
+//!   other (a clock was stepped). Nothing about this is a protocol error.
+//! * **Send time.** A data or image frame with flag `0x08` carries, after
+//!   its origin, when its message was sent, on the host's clock: a client
+//!   converts its own clock with its estimate before writing it. A host that
+//!   relays or routes the frame keeps it on every copy, and a stored value
+//!   keeps it when sent again. `0` means none. Requests and replies carry
+//!   none (the flag on them is an error): a request's round trip is timed by
+//!   its requester.
+//! * **Capture time.** An image's `capture ns` is on the host's clock too:
+//!   a client converts its own images' capture times with its estimate
+//!   before sending them (a received image sent on is on it already).
+//!
+//! A data frame on `pose` sent at 1 700 000 000 000 000 000 ns (host clock)
+//! carrying `hi`:
+//!
+//! ```text
+//! 11 00 00 00               len = 17
+//! 01                        kind: data
+//! 08                        flags: send time
+//! 04 70 6f 73 65            channel "pose"
+//! 00 00 2a 36 fe 9c 97 17   send time
+//! 68 69                     payload "hi"
+//! ```
+//!
+//! A client's ping sent at that time on its clock, and the host's pong: the
+//! host's clock runs 5 s ahead of the client's, and the host read it 75 µs
+//! after the ping left (halfway through a 150 µs round trip), so the pong
+//! carries the ping's time and that time plus 5 s 75 µs:
+//!
+//! ```text
+//! 14 00 00 00 06 00 09 68 65 61 72 74 62 65 61 74   len = 20, ping, "heartbeat"
+//! 00 00 2a 36 fe 9c 97 17                           sender clock
+//! 1c 00 00 00 07 00 09 68 65 61 72 74 62 65 61 74   len = 28, pong, "heartbeat"
+//! 00 00 2a 36 fe 9c 97 17                           the ping's clock
+//! f8 16 31 60 ff 9c 97 17                           responder clock (+5 s 75 µs)
+//! ```
 //!
 //! ## Close
 //!
@@ -504,7 +575,8 @@
 //! the detail `$time`.
 //!
 //! A frame that breaks any rule (too long, unknown kind or flag, the reserved
-//! encoding or an encoding on a kind without one, empty channel, invalid
+//! encoding or an encoding on a kind without one, a send time on a kind
+//! without one, empty channel, invalid
 //! UTF-8, a field running past the body) is a [`DecodeError`]: the receiver
 //! closes that connection, and only that one.
 //!
@@ -525,7 +597,7 @@
 //!
 //! ```text
 //! 53 4b 45 4e   "SKEN"
-//! 04 00         version 4
+//! 05 00         version 5
 //! 03            name length
 //! 63 61 6d      "cam"
 //! 00            no resume token
@@ -537,7 +609,7 @@
 //!
 //! let mut hello = Vec::new();
 //! Hello::new("cam").encode(&mut hello).unwrap();
-//! assert_eq!(hello, b"SKEN\x04\x00\x03cam\x00\x00");
+//! assert_eq!(hello, b"SKEN\x05\x00\x03cam\x00\x00");
 //!
 //! let wire = Header::data("pose").to_bytes(b"hi").unwrap();
 //! assert_eq!(&wire[..], b"\x09\x00\x00\x00\x01\x00\x04pose\x68\x69");
@@ -551,12 +623,26 @@
 //! let wire = msgpack.to_bytes(b"\x81\xa1x\x01").unwrap();
 //! assert_eq!(&wire[..6], b"\x0b\x00\x00\x00\x01\x20");
 //!
+//! // The stamped data frame, the ping and the pong, from the Time section.
+//! let t = 1_700_000_000_000_000_000;
+//! let t_wire = b"\x00\x00\x2a\x36\xfe\x9c\x97\x17";
+//! let wire = Header::data("pose").with_sent_at(Some(t)).to_bytes(b"hi").unwrap();
+//! assert_eq!(&wire[..], [&b"\x11\x00\x00\x00\x01\x08\x04pose"[..], t_wire, b"hi"].concat());
+//! use socketengine::protocol::Kind;
+//! let ping = Header::new(Kind::Ping { sent_ns: t }, "heartbeat").to_bytes(b"").unwrap();
+//! assert_eq!(&ping[..], [&b"\x14\x00\x00\x00\x06\x00\x09heartbeat"[..], t_wire].concat());
+//! let pong = Kind::Pong { ping_sent_ns: t, sent_ns: t + 5_000_075_000 };
+//! let pong = Header::new(pong, "heartbeat").to_bytes(b"").unwrap();
+//! let answer = b"\xf8\x16\x31\x60\xff\x9c\x97\x17";
+//! assert_eq!(&pong[..], [&b"\x1c\x00\x00\x00\x07\x00\x09heartbeat"[..], t_wire, answer].concat());
+//!
 //! // The slow consumer's close frame, from the Close section.
 //! let close = socketengine::protocol::close_frame(4, "slow").unwrap();
 //! assert_eq!(&close[..], b"\x0d\x00\x00\x00\x09\x00\x05close\x04slow");
 //! ```
 
 mod channel;
+mod clock;
 mod close;
 mod control;
 mod decoder;
@@ -572,6 +658,10 @@ mod pattern;
 mod status;
 
 pub use channel::ChannelName;
+pub use clock::{
+    CLOCK_SAMPLES, CONSISTENCY_SLACK_NS, ClockFilter, ClockSample, ClockSync, DRIFT_PPM, Estimate,
+    MAX_RTT_NS, QUICK_PINGS, Rejected, STEP_SAMPLES,
+};
 pub use close::{
     CLOSE_CHANNEL, CLOSE_KICKED, CLOSE_NORMAL, CLOSE_REPLACED, CLOSE_SHUTTING_DOWN,
     CLOSE_SLOW_CONSUMER, MAX_CLOSE_MESSAGE, close_frame, close_message,
@@ -580,13 +670,13 @@ pub use control::{
     MAX_INTEREST, OP_INTEREST, OP_JOIN, OP_LEAVE, OP_ROOMS, OP_UNDELIVERED, ROOMS_CHANNEL,
     Undelivered, decode_interest, decode_rooms, encode_interest, encode_rooms, room_name,
 };
-pub use decoder::{Decoded, Decoder, Need};
+pub use decoder::{Decoded, Decoder, Need, sent_at_before};
 pub use encoding::{Encoding, FLAG_ENCODING};
 pub use error::DecodeError;
 pub use flow::{FRAMES_LINGER, ImageFlow, TicketStatus};
 pub use frame::{
-    FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, Frame, Header, ImageMeta, Kind, KindCode, LEN_PREFIX,
-    MAX_CHANNEL_LEN, Route,
+    FLAG_MIRROR, FLAG_ORIGIN, FLAG_ROUTE, FLAG_SENT_AT, Frame, Header, ImageMeta, Kind, KindCode,
+    LEN_PREFIX, MAX_CHANNEL_LEN, Route,
 };
 pub use handshake::{
     Answer, AuthMethod, CHALLENGE_LEN, Challenge, Hello, MAGIC, MAX_HELLO, MAX_PROOF, NONCE_LEN,

@@ -20,8 +20,11 @@ pub(crate) use respond::register_failing;
 pub(crate) use respond::{register, responder_methods, stats as request_stats};
 pub use target::{Target, WriteGuard};
 
+use std::num::NonZeroU64;
+
 use bytes::{Bytes, BytesMut};
 
+use crate::handle::Core;
 use crate::protocol::{Encoding, Header, ImageMeta, Kind};
 use crate::{Image, Message, Result};
 
@@ -38,6 +41,17 @@ pub struct Payload {
     image: Option<ImageMeta>,
     /// How the bytes are encoded (always `Bytes` for an image).
     encoding: Encoding,
+    /// The send time its frame carries (host clock): a received message's
+    /// own, or the writer's stamp ([`timed`](Self::timed)). Non-zero, so
+    /// the field costs 8 bytes: every write moves a `Payload`.
+    sent_at: Option<NonZeroU64>,
+    /// Whether its times are as they go out: a received message's (its
+    /// send time, or none, is its own), or one [`timed`](Self::timed) once.
+    timed: bool,
+    /// Whether an image's capture time is on the host's clock already (a
+    /// received image's, [`Image::is_host_time`]), so a client does not
+    /// move it; an image made here is on this process's clock until timed.
+    capture_on_host: bool,
 }
 
 impl Payload {
@@ -62,6 +76,9 @@ impl Payload {
             bytes: bytes.into(),
             image: None,
             encoding,
+            sent_at: None,
+            timed: false,
+            capture_on_host: false,
         }
     }
 
@@ -85,19 +102,57 @@ impl Payload {
         self.image.is_some()
     }
 
-    /// The frame header that carries it on `channel`.
+    /// The frame header that carries it on `channel`: a data or image
+    /// frame, with its send time if it has one.
     fn header<'a>(&self, channel: &'a str) -> Header<'a> {
-        match self.image {
-            Some(meta) => Header::new(Kind::Image(meta), channel),
-            None => self.header_as(Kind::Data, channel),
-        }
+        let kind = match self.image {
+            Some(meta) => Kind::Image(meta),
+            None => Kind::Data,
+        };
+        self.header_as(kind, channel)
+            .with_sent_at(self.sent_at_ns())
     }
 
     /// The header of a frame of `kind` (data, a request, a reply) that
-    /// carries these bytes on `channel`: what the payload says of itself
-    /// in a header goes in whichever kind of frame carries it.
+    /// carries these bytes on `channel`, declaring their encoding. No send
+    /// time: only data and image frames carry one ([`header`](Self::header)),
+    /// so a request made of a received message does not carry that
+    /// message's.
     fn header_as<'a>(&self, kind: Kind, channel: &'a str) -> Header<'a> {
         Header::new(kind, channel).with_encoding(self.encoding)
+    }
+
+    /// The send time its frame carries, if any.
+    pub(crate) fn sent_at_ns(&self) -> Option<u64> {
+        self.sent_at.map(NonZeroU64::get)
+    }
+
+    /// The payload as `core` sends it: with its send time when the handle
+    /// [stamps its messages](crate::ClientBuilder::stamp_messages) (a
+    /// received message sent on keeps its own), and, from a client, an
+    /// image's capture time moved to the host's clock by the client's
+    /// estimate unless it is there already ([`Image::is_host_time`]). Done
+    /// once: a payload timed already is left as it is. A write of bytes from
+    /// a handle that does not stamp pays one load and a test of its own
+    /// fields.
+    #[inline]
+    pub(crate) fn timed(mut self, core: &Core) -> Payload {
+        if (self.image.is_some() || core.stamps()) && !self.timed {
+            self.set_times(core);
+        }
+        self
+    }
+
+    /// [`timed`](Self::timed)'s work, for a payload that has some.
+    fn set_times(&mut self, core: &Core) {
+        self.timed = true;
+        if self.sent_at.is_none() {
+            self.sent_at = core.stamp_ns().and_then(NonZeroU64::new);
+        }
+        if let Some(meta) = self.image.as_mut().filter(|_| !self.capture_on_host) {
+            meta.timestamp_ns = core.to_host_ns(meta.timestamp_ns);
+            self.capture_on_host = true;
+        }
     }
 }
 
@@ -134,6 +189,9 @@ impl Outgoing for &Image {
             bytes: self.data().clone(),
             image: Some(self.meta()),
             encoding: Encoding::Bytes,
+            sent_at: None,
+            timed: false,
+            capture_on_host: self.is_host_time(),
         })
     }
 }
@@ -146,13 +204,18 @@ impl Outgoing for Image {
 
 /// A received message, sent on as it came: an image stays an image (its
 /// geometry, sequence number and capture time), bytes stay bytes of the
-/// encoding they declared. The payload is shared, not copied.
+/// encoding they declared, and its send time stays its own. The payload is
+/// shared, not copied.
 impl Outgoing for &Message {
     fn into_outgoing(self) -> Result<Payload> {
         Ok(Payload {
             bytes: self.payload().clone(),
             image: self.image_meta().copied(),
             encoding: self.encoding(),
+            sent_at: self.sent_at_ns().and_then(NonZeroU64::new),
+            // Whatever came in is on the host's clock already.
+            timed: true,
+            capture_on_host: true,
         })
     }
 }
@@ -160,10 +223,14 @@ impl Outgoing for &Message {
 impl Outgoing for Message {
     fn into_outgoing(self) -> Result<Payload> {
         let (image, encoding) = (self.image_meta().copied(), self.encoding());
+        let sent_at = self.sent_at_ns().and_then(NonZeroU64::new);
         Ok(Payload {
             bytes: self.into_payload(),
             image,
             encoding,
+            sent_at,
+            timed: true,
+            capture_on_host: true,
         })
     }
 }

@@ -78,7 +78,7 @@ impl<'a> Target<'a> {
     /// `InvalidChannel`, `FrameTooLarge`, `Unsupported`. Each hands the payload
     /// back ([`Error::into_payload`]); nothing is dropped silently.
     pub fn write(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
-        let payload = payload.into_outgoing()?;
+        let payload = payload.into_outgoing()?.timed(self.core);
         let route = self.route(&payload)?;
         let header = check(self.core, channel, &payload, route.as_ref(), self.mirror)?;
         latch(self.core, &self.to, channel, &payload);
@@ -122,7 +122,7 @@ impl<'a> Target<'a> {
     /// waiting on any, so one that stalls is skipped after its timeout and
     /// never keeps the frame from the others.
     pub fn write_lock(&self, channel: &str, payload: impl Outgoing) -> Result<usize> {
-        let payload = payload.into_outgoing()?;
+        let payload = payload.into_outgoing()?.timed(self.core);
         let route = self.route(&payload)?;
         let header = check(self.core, channel, &payload, route.as_ref(), self.mirror)?;
         let timeout = self.core.write_timeout();
@@ -224,7 +224,7 @@ impl WriteGuard<'_> {
     /// `UnknownRoom`, `Unsupported`), with the payload handed back: a batch to nowhere fails
     /// before it is built.
     pub fn write(&mut self, channel: &str, payload: impl Outgoing) -> Result<()> {
-        let payload = payload.into_outgoing()?;
+        let payload = payload.into_outgoing()?.timed(self.core);
         let route = wire_route(self.core, &self.to, self.mirror);
         let route = route.map_err(|kind| payload.refused(kind))?;
         let header = check(self.core, channel, &payload, route.as_ref(), self.mirror)?;
@@ -472,8 +472,8 @@ fn latch(core: &Core, to: &To, channel: &str, payload: &Payload) {
         None if *to == To::All && !shared.config.latched.is_empty() => {
             let (latched, store) = (&shared.config.latched, &shared.store);
             let (bytes, image) = (&payload.bytes, payload.image);
-            let encoding = payload.encoding;
-            crate::hub::latched::record_write(store, latched, channel, bytes, image, encoding);
+            let marks = (payload.encoding, payload.sent_at_ns());
+            crate::hub::latched::record_write(store, latched, channel, bytes, image, marks);
         }
         Some(_) if *to == To::Host => {
             let (bytes, image) = (&payload.bytes, payload.image);
@@ -638,7 +638,7 @@ fn lock_each(
 
 /// An error of `kind` that hands `payload`'s bytes back.
 impl Payload {
-    pub(super) fn refused(&self, kind: ErrorKind) -> Error {
+    pub(crate) fn refused(&self, kind: ErrorKind) -> Error {
         Error::new(kind).with_payload(self.bytes.clone())
     }
 }

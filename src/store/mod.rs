@@ -431,7 +431,7 @@ impl Slot {
             if msgs.peek().is_none_or(|next| next.from != msg.from) {
                 state.set_by_client(compact(msg.clone()));
             }
-            if msg.image.is_some() {
+            if msg.image_meta().is_some() {
                 state.images += 1;
                 latest_image = Some(msg);
             }
@@ -479,7 +479,7 @@ impl Slot {
     pub(crate) fn record_own(&self, msg: Message) {
         let mut state = self.state.lock();
         state.own = true;
-        if msg.image.is_some() {
+        if msg.image_meta().is_some() {
             state.latest_image = Some(compact(msg.clone()));
         }
         if state.history.is_on() {

@@ -23,15 +23,25 @@ pub(crate) struct Run {
     pub(crate) received: Instant,
     /// The encoding every frame of the run declared.
     pub(crate) encoding: Encoding,
+    /// Whether every frame carried a send time (before its payload).
+    pub(crate) stamped: bool,
 }
 
 impl Run {
     /// The message of span `i`.
+    #[inline]
     pub(crate) fn message(&self, i: usize) -> Message {
         let (start, end) = self.spans[i];
         let payload = self.chunk.slice(start as usize..end as usize);
-        Message::new(self.channel.clone(), payload, self.from, self.received)
-            .with_encoding(self.encoding)
+        let msg = Message::new(self.channel.clone(), payload, self.from, self.received)
+            .with_encoding(self.encoding);
+        match self.stamped {
+            false => msg,
+            true => msg.with_sent_at(Some(crate::protocol::sent_at_before(
+                &self.chunk,
+                start as usize,
+            ))),
+        }
     }
 
     /// Payload bytes of all spans.
@@ -184,6 +194,7 @@ mod tests {
             from: ClientId(1),
             received: Instant::now(),
             encoding: Encoding::Bytes,
+            stamped: false,
         }
     }
 
@@ -205,6 +216,26 @@ mod tests {
             messages,
             bytes: usize::MAX,
         }
+    }
+
+    #[test]
+    fn a_stamped_run_gives_each_message_its_send_time() {
+        // Each frame's tail: its send time, then a one-byte payload.
+        let mut chunk = Vec::new();
+        for (sent_at, payload) in [(7u64, b'a'), (9, b'b')] {
+            chunk.extend_from_slice(&sent_at.to_le_bytes());
+            chunk.push(payload);
+        }
+        let stamped = Run {
+            chunk: Bytes::from(chunk),
+            spans: vec![(8, 9), (17, 18)],
+            stamped: true,
+            ..run("")
+        };
+        let times: Vec<_> = (0..2).map(|i| stamped.message(i).sent_at_ns()).collect();
+        assert_eq!(times, [Some(7), Some(9)]);
+        assert_eq!(&stamped.message(1).payload()[..], b"b");
+        assert_eq!(run("a").message(0).sent_at_ns(), None);
     }
 
     #[test]

@@ -117,6 +117,12 @@ impl Subscription {
         std::iter::from_fn(|| self.recv().ok())
     }
 
+    /// The receiver the messages are buffered in, for a reader that waits
+    /// on several subscriptions at once (`crossbeam_channel::Select`).
+    pub(crate) fn receiver(&self) -> &Receiver<Message> {
+        &self.rx
+    }
+
     /// How many messages are buffered.
     pub fn len(&self) -> usize {
         self.rx.len()

@@ -149,6 +149,34 @@ pub(crate) fn closed_port_addr() -> SocketAddr {
     listener.local_addr().expect("local addr")
 }
 
+/// A port on 127.0.0.1 held by a socket that is bound and never listens,
+/// for a host that is down and comes up (or goes and comes back) at one
+/// address: connecting to it is refused while no host listens there; no
+/// other socket can listen there meanwhile (nothing else binds it without
+/// `SO_REUSEADDR`, nor beside a listener); and the kernel never picks a
+/// bound port as the source of an outgoing connection, so a client
+/// redialling it never connects to itself. A host binds it beside this
+/// socket (its listener sets `SO_REUSEADDR`), as often as it restarts.
+pub(crate) struct ReservedPort {
+    /// Held, never listening: the reservation.
+    _socket: socket2::Socket,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Reserves a port; see [`ReservedPort`].
+pub(crate) fn reserved_port() -> ReservedPort {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("a socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+    socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+    let addr = socket.local_addr().expect("local addr").as_socket();
+    ReservedPort {
+        _socket: socket,
+        addr: addr.expect("an IP address"),
+    }
+}
+
 /// A raw connection to `host` that completed the handshake by hand as `name`;
 /// returns it with the id from the welcome.
 pub(crate) fn raw_handshake(host: &Host, name: &str) -> (TcpStream, ClientId) {
@@ -248,6 +276,14 @@ pub(crate) fn fake_host(welcome: Welcome) -> (SocketAddr, JoinHandle<TcpStream>)
 
 /// As [`fake_host`], answering the hello with `answer`, whatever it is.
 pub(crate) fn fake_peer(answer: Vec<u8>) -> (SocketAddr, JoinHandle<TcpStream>) {
+    fake_peer_with(move || answer)
+}
+
+/// As [`fake_peer`], answering the hello with what `answer` makes once the
+/// hello is in (a welcome with the clock read then).
+pub(crate) fn fake_peer_with(
+    answer: impl FnOnce() -> Vec<u8> + Send + 'static,
+) -> (SocketAddr, JoinHandle<TcpStream>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake host");
     let addr = listener.local_addr().expect("fake host addr");
     listener
@@ -267,7 +303,7 @@ pub(crate) fn fake_peer(answer: Vec<u8>) -> (SocketAddr, JoinHandle<TcpStream>) 
         stream.read_exact(&mut name).expect("read hello name");
         let mut token = vec![0u8; usize::from(name[name.len() - 1]) + 1];
         stream.read_exact(&mut token).expect("read hello token");
-        stream.write_all(&answer).expect("send answer");
+        stream.write_all(&answer()).expect("send answer");
         stream
     });
     (addr, thread)

@@ -27,7 +27,7 @@ pub(crate) type OnEvent = Arc<dyn Fn(&Event) + Send + Sync>;
 pub(crate) enum HookKind {
     /// [`Event::Connected`].
     Connect,
-    /// [`Event::Disconnected`].
+    /// [`Event::Disconnected`] and [`Event::Refused`].
     Disconnect,
     /// The events that report a failure: [`Event::Error`],
     /// [`Event::Undelivered`], [`Event::ReplyFailed`],
@@ -43,7 +43,7 @@ impl HookKind {
     fn of(event: &Event) -> HookKind {
         match event {
             Event::Connected { .. } => HookKind::Connect,
-            Event::Disconnected { .. } => HookKind::Disconnect,
+            Event::Disconnected { .. } | Event::Refused { .. } => HookKind::Disconnect,
             Event::Reconnecting { .. } | Event::HostRestarted { .. } => HookKind::Reconnect,
             Event::Error { .. }
             | Event::Undelivered { .. }

@@ -39,9 +39,10 @@ pub(super) fn read_open(
                 chunk,
                 spans,
                 encoding,
+                stamped,
             } => {
                 open.frame_done(rbuf);
-                open.store_run(chunk, spans, encoding, shared, now);
+                open.store_run(chunk, spans, (encoding, stamped), shared, now);
                 None
             }
             Decoded::Large { frame, payload_len } => {

@@ -12,19 +12,19 @@ use super::super::image_rx::Finished;
 use super::super::route::{self, Routed};
 use super::Open;
 use crate::hub::{self, Side, Verdict};
-use crate::protocol::{Encoding, Frame, Kind, Route, Undelivered};
+use crate::protocol::{Encoding, Frame, Kind, Route, Undelivered, sent_at_before};
 use crate::store::{Message, NoSlot, Run};
 use crate::{ClientId, ErrorKind, Relay, Result};
 
 impl Open {
     /// Stores a run of plain data frames on the current channel, all of
-    /// one `encoding`: the messages are built when read, on the reader's
-    /// thread.
+    /// one `encoding`, and all with a send time or none (`stamped`): the
+    /// messages are built when read, on the reader's thread.
     pub(super) fn store_run(
         &mut self,
         chunk: Bytes,
         spans: Vec<(u32, u32)>,
-        encoding: Encoding,
+        (encoding, stamped): (Encoding, bool),
         shared: &Shared,
         now: Instant,
     ) {
@@ -34,7 +34,8 @@ impl Open {
             let channel = slot.name().as_str();
             for &(start, end) in &spans {
                 let payload = chunk.slice(start as usize..end as usize);
-                self.relay(shared, channel, Kind::Data, encoding, &payload);
+                let sent_at = stamped.then(|| sent_at_before(&chunk, start as usize));
+                self.relay(shared, channel, Kind::Data, (encoding, sent_at), &payload);
             }
         }
         // Messages decoded one by one before this run go first.
@@ -46,6 +47,7 @@ impl Open {
             from: self.from,
             received: now,
             encoding,
+            stamped,
         });
         let slot = Arc::clone(slot);
         self.refused(slot.name().as_str(), refused);
@@ -56,13 +58,14 @@ impl Open {
         self.side() == Side::Host && shared.config.relay != Relay::Off
     }
 
-    /// A host's relay of a client's unrouted message, if it relays.
+    /// A host's relay of a client's unrouted message (of `encoding`, sent
+    /// at `sent_at`, both kept on every copy), if it relays.
     pub(super) fn relay(
         &self,
         shared: &Shared,
         channel: &str,
         kind: Kind,
-        encoding: Encoding,
+        (encoding, sent_at): (Encoding, Option<u64>),
         payload: &Bytes,
     ) {
         if !self.relays(shared) {
@@ -85,16 +88,19 @@ impl Open {
             route: &route,
             mirror,
             encoding,
+            sent_at,
         };
         route::relay(shared, &self.peer, routed);
     }
 
     /// Stores a frame's payload as a data message on its channel.
     pub(super) fn store_data(&mut self, frame: Frame, shared: &Shared, now: Instant) -> Result<()> {
-        let (channel, encoding) = (frame.channel_str(), frame.encoding);
-        self.relay(shared, channel, Kind::Data, encoding, &frame.payload);
+        let (channel, marks) = (frame.channel_str(), (frame.encoding, frame.sent_at));
+        self.relay(shared, channel, Kind::Data, marks, &frame.payload);
         let from = self.sender(&frame);
-        let msg = Message::new(frame.channel, frame.payload, from, now).with_encoding(encoding);
+        let msg = Message::new(frame.channel, frame.payload, from, now)
+            .with_encoding(marks.0)
+            .with_sent_at(marks.1);
         self.store(msg, shared)
     }
 
@@ -153,6 +159,7 @@ impl Open {
                         route: &route,
                         mirror: image.mirror,
                         encoding: Encoding::Bytes,
+                        sent_at: image.sent_at,
                     };
                     route::deliver(shared, &self.peer, routed);
                     return Ok(());
@@ -168,10 +175,12 @@ impl Open {
         // arrived has just gone back, and the store gets the first claim
         // on it (a relay refused room only misses a reader, counted).
         let (channel, kind) = (image.channel.clone(), Kind::Image(image.meta));
-        let msg = Message::new(image.channel, image.data.clone(), image.from, now);
+        let msg = Message::new(image.channel, image.data.clone(), image.from, now)
+            .with_sent_at(image.sent_at);
         self.store(msg.with_image(image.meta), shared)?;
         self.store_batch();
-        self.relay(shared, channel.as_str(), kind, Encoding::Bytes, &image.data);
+        let marks = (Encoding::Bytes, image.sent_at);
+        self.relay(shared, channel.as_str(), kind, marks, &image.data);
         if let (Some(slot), 1..) = (&self.slot, image.skipped) {
             slot.count_skipped(image.skipped);
         }

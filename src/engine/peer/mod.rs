@@ -483,6 +483,7 @@ impl Peer {
             let header = Header {
                 origin,
                 encoding: msg.encoding(),
+                sent_at: msg.sent_at_ns(),
                 ..Header::new(kind, channel)
             };
             // `queue` counts a refusal for lack of room.
@@ -649,6 +650,11 @@ impl Peer {
     /// Whether a locked write or flush is waiting for bytes to be written.
     pub(crate) fn has_waiters(&self) -> bool {
         self.waiters.load(Ordering::Acquire) > 0
+    }
+
+    /// Whether the peer is closed for good: no reconnection will reopen it.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.out.lock().link, out::Link::Closed)
     }
 
     /// Marks the peer closed: queued frames are dropped and waiting writers fail.

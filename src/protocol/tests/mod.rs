@@ -11,8 +11,9 @@ use proptest::prelude::*;
 
 use super::{
     ChannelName, DEFAULT_COALESCE, DecodeError, Decoder, Encoding, FLAG_MIRROR, FLAG_ORIGIN,
-    FLAG_ROUTE, Frame, Header, Hello, ImageMeta, Kind, LEN_PREFIX, MAGIC, MAX_CHANNEL_LEN, Outbox,
-    Pattern, ResumeToken, Route, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome, WelcomeStatus,
+    FLAG_ROUTE, FLAG_SENT_AT, Frame, Header, Hello, ImageMeta, Kind, LEN_PREFIX, MAGIC,
+    MAX_CHANNEL_LEN, Outbox, Pattern, ResumeToken, Route, TOKEN_LEN, VERSION, WELCOME_LEN, Welcome,
+    WelcomeStatus,
 };
 
 /// Maximum body length used by decoders in these tests.
@@ -30,6 +31,7 @@ fn frame(kind: Kind, channel: &str, route: Option<Route>, payload: &[u8]) -> Fra
         route,
         origin: None,
         mirror: false,
+        sent_at: None,
         encoding: Encoding::Bytes,
         payload: Bytes::copy_from_slice(payload),
     }
@@ -227,6 +229,7 @@ fn routing_fields_follow_the_spec_order() {
         route: Some(&route),
         origin: Some(5),
         mirror: true,
+        sent_at: None,
         encoding: Encoding::MsgPack,
     };
     let expected = cat(&[
@@ -239,6 +242,26 @@ fn routing_fields_follow_the_spec_order() {
         b"z",
     ]);
     assert_eq!(header.to_bytes(b"z").unwrap().to_vec(), expected);
+    // A send time (data and image frames only) follows the origin.
+    let data = Header {
+        kind: Kind::Data,
+        sent_at: Some(0x1112_1314_1516_1718),
+        ..header
+    };
+    let expected = cat(&[
+        &[26, 0, 0, 0], // len
+        &[
+            0x01,
+            0x20 | FLAG_ROUTE | FLAG_ORIGIN | FLAG_MIRROR | FLAG_SENT_AT,
+            2,
+        ],
+        b"rq",
+        &[3, 2, b'a', b'b'],                               // route: room "ab"
+        &[5, 0, 0, 0, 0, 0, 0, 0],                         // origin
+        &[0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11], // send time
+        b"z",
+    ]);
+    assert_eq!(data.to_bytes(b"z").unwrap().to_vec(), expected);
 }
 
 #[test]
@@ -380,7 +403,7 @@ fn body_of_exactly_max_is_accepted() {
 
 /// Bad heads: the six bytes alone (no body) must produce the error.
 #[rustfmt::skip]
-fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 14] {
+fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 18] {
     use DecodeError::*;
     let huge = FrameTooLarge { len: u32::MAX as u64, max: MAX as u64 };
     [
@@ -391,7 +414,11 @@ fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 14] {
         ("kind 0", [5, 0, 0, 0, 0x00, 0], MAX, UnknownKind(0x00)),
         ("kind 0x0a", [5, 0, 0, 0, 0x0a, 0], MAX, UnknownKind(0x0a)),
         ("kind 0xff", [5, 0, 0, 0, 0xff, 0], MAX, UnknownKind(0xff)),
-        ("flag 0x08", [5, 0, 0, 0, 1, 0x08], MAX, UnknownFlags(0x08)),
+        ("flag 0x40", [5, 0, 0, 0, 1, 0x48], MAX, UnknownFlags(0x48)),
+        ("send time on a ping", [5, 0, 0, 0, 6, 0x08], MAX, SentAtNotCarried(0x06)),
+        ("send time on a chunk", [5, 0, 0, 0, 3, 0x0a], MAX, SentAtNotCarried(0x03)),
+        ("send time on a request", [5, 0, 0, 0, 4, 0x08], MAX, SentAtNotCarried(0x04)),
+        ("send time on a reply", [5, 0, 0, 0, 5, 0x09], MAX, SentAtNotCarried(0x05)),
         ("flag 0x80", [5, 0, 0, 0, 1, 0x81], MAX, UnknownFlags(0x81)),
         ("flags 0xff", [5, 0, 0, 0, 1, 0xff], MAX, UnknownFlags(0xff)),
         ("encoding 3", [5, 0, 0, 0, 1, 0x30], MAX, UnknownEncoding(3)),
@@ -403,9 +430,9 @@ fn bad_heads() -> [(&'static str, [u8; 6], usize, DecodeError); 14] {
 
 /// Bad bodies (everything after the length prefix, which is correct).
 #[rustfmt::skip]
-fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 22] {
+fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 24] {
     use DecodeError::*;
-    let (r, o) = (FLAG_ROUTE, FLAG_ORIGIN);
+    let (r, o, t) = (FLAG_ROUTE, FLAG_ORIGIN, FLAG_SENT_AT);
     [
         ("empty channel", vec![1, 0, 0, b'x'], EmptyChannel),
         ("channel not utf-8", vec![1, 0, 2, 0xc3, 0x28], BadUtf8("channel")),
@@ -427,6 +454,8 @@ fn bad_bodies() -> [(&'static str, Vec<u8>, DecodeError); 22] {
         ("room past body", vec![1, r, 1, b'a', 3, 5, b'x'], Truncated("route")),
         ("room not utf-8", vec![1, r, 1, b'a', 3, 1, 0xff], BadUtf8("room")),
         ("origin short", vec![1, o, 1, b'a', 1, 2, 3], Truncated("origin")),
+        ("send time short", vec![1, t, 1, b'a', 1, 2, 3], Truncated("send time")),
+        ("send time after origin short", cat(&[&[1, o | t, 1, b'a'], &[0; 12]]), Truncated("send time")),
         ("request id short", vec![4, 0, 1, b'a', 1, 2, 3, 4], Truncated("kind fields")),
         ("image meta short", cat(&[&[2, 0, 1, b'a'], &[0; 36]]), Truncated("kind fields")),
     ]
@@ -566,6 +595,7 @@ fn encode_reports_a_body_too_long_for_the_prefix() {
     assert!(dst.is_empty());
 }
 
+mod clock;
 mod fuzz_regressions;
 mod handshake;
 mod lane;

@@ -60,25 +60,30 @@ fn any_frame() -> impl Strategy<Value = Frame> {
         proptest::option::of(any_route()),
         proptest::option::of(any::<u64>()),
         any::<bool>(),
+        proptest::option::of(any::<u64>()),
         0..3u8,
         vec(any::<u8>(), 0..512),
     )
-        .prop_map(|(kind, channel, route, origin, mirror, code, payload)| {
-            // An encoding only on the kinds that carry one.
-            let encoding = match Encoding::carried_by(kind.kind_code()) {
-                true => Encoding::from_code(code).unwrap(),
-                false => Encoding::Bytes,
-            };
-            Frame {
-                kind,
-                channel: ChannelName::new(&channel).unwrap(),
-                route,
-                origin,
-                mirror,
-                encoding,
-                payload: Bytes::from(payload),
-            }
-        })
+        .prop_map(
+            |(kind, channel, route, origin, mirror, sent_at, code, payload)| {
+                // An encoding and a send time only on the kinds that carry them.
+                let encoding = match Encoding::carried_by(kind.kind_code()) {
+                    true => Encoding::from_code(code).unwrap(),
+                    false => Encoding::Bytes,
+                };
+                let sent_at = sent_at.filter(|_| kind.kind_code().carries_sent_at());
+                Frame {
+                    kind,
+                    channel: ChannelName::new(&channel).unwrap(),
+                    route,
+                    origin,
+                    mirror,
+                    sent_at,
+                    encoding,
+                    payload: Bytes::from(payload),
+                }
+            },
+        )
 }
 
 proptest! {

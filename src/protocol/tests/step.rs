@@ -7,7 +7,7 @@
 //! into frames, which must be the stream's frames.
 
 use super::*;
-use crate::protocol::{Decoded, KindCode, Need};
+use crate::protocol::{Decoded, KindCode, Need, sent_at_before};
 
 /// A step, in short, for the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,8 @@ fn table() -> Vec<(&'static str, Option<&'static str>, Vec<Frame>, Vec<Step>)> {
     routed.route = Some(Route::All);
     let mut relayed = data("pose", b"o");
     relayed.origin = Some(9);
+    let mut stamped = data("pose", b"t");
+    stamped.sent_at = Some(1_700_000_000_000_000_000);
     vec![
         ("nothing", None, vec![], vec![end.clone()]),
         (
@@ -95,6 +97,17 @@ fn table() -> Vec<(&'static str, Option<&'static str>, Vec<Frame>, Vec<Step>)> {
                 Step::Run(1),
                 end.clone(),
             ],
+        ),
+        (
+            "stamped frames make runs of their own",
+            Some("pose"),
+            vec![
+                data("pose", b"a"),
+                stamped.clone(),
+                stamped,
+                data("pose", b"b"),
+            ],
+            vec![Step::Run(1), Step::Run(2), Step::Run(1), end.clone()],
         ),
         (
             "a run is of one encoding: another ends it",
@@ -194,12 +207,18 @@ fn receive(wire: &[u8], cuts: &[usize], current: Option<&str>) -> Received {
                 chunk,
                 spans,
                 encoding,
+                stamped,
             } => {
                 let channel = current.as_ref().expect("runs are on the current channel");
                 for (start, end) in spans {
                     let payload = &chunk[start as usize..end as usize];
                     let data = frame(Kind::Data, channel, None, payload);
-                    got.frames.push(Frame { encoding, ..data });
+                    let sent_at = stamped.then(|| sent_at_before(&chunk, start as usize));
+                    got.frames.push(Frame {
+                        encoding,
+                        sent_at,
+                        ..data
+                    });
                 }
             }
             Decoded::Large { frame, payload_len } => {

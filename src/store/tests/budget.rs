@@ -88,6 +88,7 @@ fn a_message_no_shedding_makes_room_for_is_refused_and_counted() {
         from: ClientId(3),
         received: Instant::now(),
         encoding: crate::protocol::Encoding::Bytes,
+        stamped: false,
     };
     assert_eq!(slot.push_run(run), 2);
     assert_eq!(store.stats("ch").unwrap().dropped, 4);

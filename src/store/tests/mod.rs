@@ -232,6 +232,7 @@ fn run_of(letters: &'static str) -> Run {
         from: ClientId(1),
         received: Instant::now(),
         encoding: crate::protocol::Encoding::Json,
+        stamped: false,
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use socketengine::RecvTimeoutError;
-use socketengine::{Client, Host, HostBuilder, Inbox, Subscription, TlsClient, TlsServer};
+use socketengine::{
+    Client, ClientBuilder, Host, HostBuilder, Inbox, Subscription, TlsClient, TlsServer,
+};
 
 use super::{Counter, OneWay, OrFail, RoundTrip, TIMEOUT, Throughput, bounded, join_within, spawn};
 
@@ -22,15 +24,19 @@ pub(crate) type Tls = (TlsServer, TlsClient);
 /// Starts a host on a free loopback port and connects a client named `name`
 /// to it, both with `queue_capacity`, speaking TLS if `tls` is given.
 fn pair(name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<(Host, Client)> {
-    pair_with(name, queue_capacity, tls, |b| b)
+    pair_with(name, queue_capacity, tls, (|b| b, |b| b))
 }
 
-/// As [`pair`], the host's builder passed through `f` first.
+/// As [`pair`], the host's builder passed through `f` first, the client's
+/// through `setup`.
 fn pair_with(
     name: &str,
     queue_capacity: usize,
     tls: Option<&Tls>,
-    f: impl FnOnce(HostBuilder) -> HostBuilder,
+    (f, setup): (
+        impl FnOnce(HostBuilder) -> HostBuilder,
+        impl FnOnce(ClientBuilder) -> ClientBuilder,
+    ),
 ) -> io::Result<(Host, Client)> {
     let mut builder = f(Host::builder())
         .addr("127.0.0.1:0")
@@ -40,12 +46,23 @@ fn pair_with(
         builder = builder.tls(server.clone());
     }
     let host = builder.start().or_fail("cannot start the bench host")?;
-    let client = client(&host, name, queue_capacity, tls)?;
+    let client = client_with(&host, name, queue_capacity, tls, setup)?;
     Ok((host, client))
 }
 
 /// Connects a client named `name` with `queue_capacity` to `host`.
 fn client(host: &Host, name: &str, queue_capacity: usize, tls: Option<&Tls>) -> io::Result<Client> {
+    client_with(host, name, queue_capacity, tls, |b| b)
+}
+
+/// As [`client`], its builder set further by `setup`.
+fn client_with(
+    host: &Host,
+    name: &str,
+    queue_capacity: usize,
+    tls: Option<&Tls>,
+    setup: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> io::Result<Client> {
     let mut builder = Client::builder()
         .addr(host.local_addr().to_string())
         .name(name)
@@ -54,7 +71,9 @@ fn client(host: &Host, name: &str, queue_capacity: usize, tls: Option<&Tls>) -> 
     if let Some((_, tls)) = tls {
         builder = builder.tls(tls.clone());
     }
-    builder.connect().or_fail("cannot connect the bench client")
+    setup(builder)
+        .connect()
+        .or_fail("cannot connect the bench client")
 }
 
 /// Closes both handles (joining their event loops), bounded in time.
@@ -125,6 +144,16 @@ impl EngineOneWay {
         EngineOneWay::with_reader(host, client, Receiver::Host, channel, window)
     }
 
+    /// As [`start`](Self::start), the client putting its send time in
+    /// every message (`ClientBuilder::stamp_messages`).
+    #[allow(dead_code, reason = "the criterion benches stamp; the CLI does not")]
+    pub(crate) fn stamped(channel: &'static str, window: u64) -> io::Result<EngineOneWay> {
+        let queue_capacity = queue_capacity(window)?;
+        let stamp = |b: ClientBuilder| b.stamp_messages(true);
+        let (host, client) = pair_with("bench-writer", queue_capacity, None, (|b| b, stamp))?;
+        EngineOneWay::with_reader(host, client, Receiver::Host, channel, window)
+    }
+
     /// Sets up a host with two clients on `channel`: the writer, `a`, sends to
     /// the other, `b`, through the host (`a.to("b").write(..)`), and the reader
     /// drains `b`. The writer keeps at most `window` messages unread.
@@ -148,7 +177,7 @@ impl EngineOneWay {
                 _ => Ok(()),
             })
         };
-        let (host, client) = pair_with("a", queue_capacity, None, policy)?;
+        let (host, client) = pair_with("a", queue_capacity, None, (policy, |b| b))?;
         let b = self::client(&host, ROUTED_TO, queue_capacity, None)?;
         EngineOneWay::with_reader(host, client, Receiver::Routed(b), channel, window)
     }
