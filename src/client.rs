@@ -508,6 +508,17 @@ impl Client {
     /// [`Event::Disconnected`](crate::Event::Disconnected) reports. Writes afterwards fail with
     /// `Closed`; stored messages stay readable. Idempotent; dropping the last
     /// handle does the same.
+    ///
+    /// # Blocking
+    ///
+    /// It waits for the event loop to stop, and for the user code running
+    /// on the dispatcher thread, if any (a responder, callback, hook or
+    /// command handler), up to the [write timeout](crate::ClientBuilder::write_timeout); calls still
+    /// queued are dropped unrun. A call that has not returned by then is
+    /// left running and its thread is not joined: it ends when the call
+    /// returns, so a call that never returns keeps that thread (and what
+    /// it holds) for the life of the process. Called from user code on
+    /// the dispatcher thread itself, it does not wait for that call.
     pub fn close(&self) {
         self.inner.core.close();
     }

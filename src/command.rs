@@ -21,8 +21,14 @@ pub const COMMAND_CHANNEL: &str = "cmd";
 /// Sent as JSON (`Encoding::Json` in its frame): `{"cmd": "move", "args":
 /// [1], "kwargs": {"speed": 2}}`, which a Python peer writes as
 /// `json.dumps({"cmd": "move", "args": [1], "kwargs": {"speed": 2}})`. When
-/// read, `args` and `kwargs` may be missing (empty), and `name` is accepted
-/// for `cmd`. It is a payload kind: `client.write(COMMAND_CHANNEL, &cmd)`.
+/// read, `args` and `kwargs` may be missing or `null` (Python's `None`):
+/// empty; and `name` is accepted for `cmd`. It is a payload kind:
+/// `client.write(COMMAND_CHANNEL, &cmd)`.
+///
+/// Arguments are [`serde_json::Value`]s: an integer is kept exactly from
+/// `i64::MIN` to `u64::MAX`; one beyond (a Python int of more than 64
+/// bits) is read as the nearest `f64`, so send such numbers as strings.
+/// Fields other than these three are ignored.
 ///
 /// # Examples
 ///
@@ -40,11 +46,20 @@ pub struct Command {
     #[serde(rename = "cmd", alias = "name")]
     pub name: String,
     /// Positional arguments.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub args: Vec<Value>,
     /// Keyword arguments.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub kwargs: Map<String, Value>,
+}
+
+/// A field that may be `null`, read as its empty value.
+fn null_as_empty<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
 }
 
 impl Command {
@@ -217,7 +232,7 @@ mod tests {
 
     #[test]
     fn commands_read_the_seed_json_with_defaults() {
-        let table: [(&[u8], Command); 3] = [
+        let table: [(&[u8], Command); 5] = [
             (
                 br#"{"cmd": "move", "args": [1], "kwargs": {"speed": 2}}"#,
                 Command::new("move").arg(1).kwarg("speed", 2),
@@ -227,11 +242,24 @@ mod tests {
                 br#"{"name": "go", "args": ["a"]}"#,
                 Command::new("go").arg("a"),
             ),
+            (
+                br#"{"cmd": "halt", "args": null, "kwargs": null, "id": 3}"#,
+                Command::new("halt"),
+            ),
+            (
+                br#"{"cmd": "big", "args": [18446744073709551615, 18446744073709551616]}"#,
+                Command::new("big")
+                    .arg(u64::MAX)
+                    .arg(18_446_744_073_709_551_616.0),
+            ),
         ];
         for (json, expected) in table {
             let read: Command = crate::typed::decode(Encoding::Json, json, "cmd").unwrap();
             assert_eq!(read, expected);
         }
+        let not_a_list = br#"{"cmd": "x", "args": 5}"#;
+        let err = crate::typed::decode::<Command>(Encoding::Json, not_a_list, "cmd").unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err}");
     }
 
     #[test]

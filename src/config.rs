@@ -93,6 +93,8 @@ pub(crate) struct Config {
     pub(crate) max_forwards_per_client: usize,
     /// Most messages waiting for one callback; most events for the hooks.
     pub(crate) callback_queue: usize,
+    /// Most payload bytes waiting for one callback.
+    pub(crate) callback_queue_bytes: usize,
     /// How long a host keeps a request it forwarded between clients
     /// waiting for its reply.
     pub(crate) forward_timeout: Duration,
@@ -208,6 +210,7 @@ impl Default for Config {
             responder_queue_per_client: DEFAULT_RESPONDER_QUEUE / 2,
             max_forwards_per_client: DEFAULT_MAX_REQUESTS / 16,
             callback_queue: DEFAULT_CALLBACK_QUEUE,
+            callback_queue_bytes: DEFAULT_CALLBACK_QUEUE_BYTES,
             forward_timeout: DEFAULT_FORWARD_TIMEOUT,
             stamp_messages: false,
             clock_skew_ns: 0,
@@ -225,6 +228,9 @@ pub(crate) const DEFAULT_RESPONDER_QUEUE: usize = 1024;
 pub(crate) const DEFAULT_RESPONDER_QUEUE_BYTES: usize = 64 << 20;
 /// Default most messages waiting for one callback.
 pub(crate) const DEFAULT_CALLBACK_QUEUE: usize = 1024;
+
+/// Default most payload bytes waiting for one callback.
+pub(crate) const DEFAULT_CALLBACK_QUEUE_BYTES: usize = 16 << 20;
 
 /// Default time a host keeps a forwarded request waiting for its reply.
 pub(crate) const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -370,8 +376,9 @@ macro_rules! common_setters {
         }
 
         /// How long locked writes and flushes wait for the kernel to take their
-        /// bytes before failing with [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut).
-        /// Default: 5 s.
+        /// bytes before failing with [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut);
+        /// also how long `close` waits for a responder or callback running
+        /// on the dispatcher thread. Default: 5 s.
         pub fn write_timeout(mut self, timeout: Duration) -> Self {
             self.config.write_timeout = timeout;
             self
@@ -380,9 +387,9 @@ macro_rules! common_setters {
         /// Most channels the peers' frames may create in this handle's store.
         /// When it holds that many, a frame on a new channel takes the slot
         /// of the channel idle longest, if one has had no message for
-        /// [`channel_idle`](Self::channel_idle), has no subscription or
-        /// waiting reader and was never written by this side itself (a
-        /// latched value); its latest value and counters go with it. Failing
+        /// [`channel_idle`](Self::channel_idle), has no subscription,
+        /// [callback](crate::Host::on) or waiting reader and was never
+        /// written by this side itself (a latched value); its latest value and counters go with it. Failing
         /// that, the frame is dropped and its sender told
         /// ([`ErrorKind::ChannelLimit`](crate::ErrorKind::ChannelLimit) in the
         /// text of an [`Event::Undelivered`](crate::Event::Undelivered)'s
@@ -577,6 +584,22 @@ macro_rules! common_setters {
         /// and the event loop never waits for a callback. Default: 1,024.
         pub fn callback_queue(mut self, items: usize) -> Self {
             self.config.callback_queue = items;
+            self
+        }
+
+        /// Most payload bytes waiting for one [message
+        /// callback](crate::Host::on) to run (besides the messages it is
+        /// running); beyond it, new messages skip the callback, counted and
+        /// reported as beyond [`callback_queue`](Self::callback_queue). A
+        /// message alone passes whatever its size. What waits is charged
+        /// to the [memory limit](Self::memory_limit) too (a message it has
+        /// no room for skips the callback, counted the same), until its
+        /// call returns. Images do not queue up: a newer image on a channel
+        /// replaces the one still waiting for the callback (counted as
+        /// dropped), so a callback on a camera gets the newest frame.
+        /// Default: 16 MiB.
+        pub fn callback_queue_bytes(mut self, bytes: usize) -> Self {
+            self.config.callback_queue_bytes = bytes;
             self
         }
     };

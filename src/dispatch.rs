@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-pub(crate) use lane::Lane;
+pub(crate) use lane::{Item, Lane};
 
 /// A call to make on the dispatcher thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
@@ -36,11 +36,15 @@ pub(crate) struct Queue<T> {
     state: Mutex<QueueState<T>>,
     /// Signalled on every push and on close.
     ready: Condvar,
+    /// Most items [`push`](Self::push)ed and not yet taken.
     capacity: usize,
 }
 
 struct QueueState<T> {
-    items: VecDeque<T>,
+    /// Each with whether it counts against the capacity.
+    items: VecDeque<(T, bool)>,
+    /// Items waiting that count against the capacity.
+    counted: usize,
     closed: bool,
 }
 
@@ -59,6 +63,7 @@ impl<T> Queue<T> {
         Queue {
             state: Mutex::new(QueueState {
                 items: VecDeque::new(),
+                counted: 0,
                 closed: false,
             }),
             ready: Condvar::new(),
@@ -69,17 +74,24 @@ impl<T> Queue<T> {
     /// Adds `item` without waiting; hands it back, with whether the queue
     /// was full (else closed), when it does not take it.
     pub(crate) fn push(&self, item: T) -> Result<(), (T, bool)> {
-        self.push_within(item, self.capacity)
+        self.push_counted(item, true)
     }
 
-    /// As [`push`](Self::push), with room for `capacity` items.
-    fn push_within(&self, item: T, capacity: usize) -> Result<(), (T, bool)> {
+    /// As [`push`](Self::push), beside the capacity: the item is neither
+    /// refused for want of room nor counted against it. Hands it back when
+    /// the queue is closed.
+    fn push_beside(&self, item: T) -> Result<(), T> {
+        self.push_counted(item, false).map_err(|(item, _)| item)
+    }
+
+    fn push_counted(&self, item: T, counted: bool) -> Result<(), (T, bool)> {
         let mut state = self.state.lock();
-        if state.closed || state.items.len() >= capacity {
+        if state.closed || (counted && state.counted >= self.capacity) {
             let full = !state.closed;
             return Err((item, full));
         }
-        state.items.push_back(item);
+        state.counted += usize::from(counted);
+        state.items.push_back((item, counted));
         drop(state);
         if self.ready.notify_one() {
             crate::pace::woke_a_waiter();
@@ -93,7 +105,7 @@ impl<T> Queue<T> {
     pub(crate) fn pop(&self, deadline: Option<Instant>) -> Option<T> {
         let mut state = self.state.lock();
         loop {
-            if let Some(item) = state.items.pop_front() {
+            if let Some(item) = state.pop_front() {
                 return Some(item);
             }
             if state.closed {
@@ -101,7 +113,7 @@ impl<T> Queue<T> {
             }
             match deadline {
                 Some(deadline) if self.ready.wait_until(&mut state, deadline).timed_out() => {
-                    return state.items.pop_front();
+                    return state.pop_front();
                 }
                 Some(_) => {}
                 None => self.ready.wait(&mut state),
@@ -110,22 +122,37 @@ impl<T> Queue<T> {
     }
 
     /// Refuses further items and wakes every taker; returns what was queued.
-    pub(crate) fn close(&self) -> VecDeque<T> {
+    pub(crate) fn close(&self) -> Vec<T> {
         let mut state = self.state.lock();
         state.closed = true;
+        state.counted = 0;
         let left = std::mem::take(&mut state.items);
         drop(state);
         self.ready.notify_all();
-        left
+        left.into_iter().map(|(item, _)| item).collect()
     }
 
+    /// Items waiting, those beside the capacity included.
     pub(crate) fn len(&self) -> usize {
         self.state.lock().items.len()
+    }
+
+    /// Items waiting that count against the capacity.
+    fn counted(&self) -> usize {
+        self.state.lock().counted
     }
 
     /// Whether [`close`](Self::close) was called.
     pub(crate) fn is_closed(&self) -> bool {
         self.state.lock().closed
+    }
+}
+
+impl<T> QueueState<T> {
+    fn pop_front(&mut self) -> Option<T> {
+        let (item, counted) = self.items.pop_front()?;
+        self.counted -= usize::from(counted);
+        Some(item)
     }
 }
 
@@ -167,6 +194,8 @@ impl std::fmt::Debug for Dispatcher {
 /// What a dispatcher has done, for a handle's stats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
+    /// Jobs [`submit`](Dispatcher::submit)ted and waiting (the lanes' not
+    /// counted).
     pub(crate) queued: usize,
     pub(crate) refused: u64,
     pub(crate) panicked: u64,
@@ -225,13 +254,12 @@ impl Dispatcher {
     }
 
     /// Queues a lane's job (see [`Lane`]) without waiting, whatever the
-    /// queue holds: a lane has one job at a time, so these are bounded by
-    /// the callbacks registered. Hands it back once the dispatcher is shut
-    /// down.
+    /// queue holds, and beside its capacity (so lanes' jobs never make
+    /// [`submit`](Self::submit) refuse): a lane has one job at a time, so
+    /// these are bounded by the callbacks registered. Hands it back once
+    /// the dispatcher is shut down.
     pub(crate) fn submit_lane(&self, job: Job) -> Result<(), Job> {
-        self.queue
-            .push_within(job, usize::MAX)
-            .map_err(|(job, _)| job)
+        self.queue.push_beside(job)
     }
 
     /// Counts a job its caller refused before submitting it (no room for
@@ -247,7 +275,7 @@ impl Dispatcher {
 
     pub(crate) fn counts(&self) -> Counts {
         Counts {
-            queued: self.queue.len(),
+            queued: self.queue.counted(),
             refused: self.refused.load(Ordering::Relaxed),
             panicked: self.panicked.load(Ordering::Relaxed),
         }
@@ -388,6 +416,51 @@ mod tests {
         dispatcher.shutdown(WAIT);
         assert_eq!((ran.len(), dispatcher.counts().queued), (0, 0));
         assert!(dispatcher.thread.lock().is_none());
+    }
+
+    #[test]
+    fn lanes_jobs_take_no_room_from_submitted_ones() {
+        // Not started: every job waits.
+        let dispatcher = Dispatcher::new("test-dispatch", 2);
+        for _ in 0..5 {
+            let lane_job: Job = Box::new(|| {});
+            dispatcher
+                .submit_lane(lane_job)
+                .map_err(drop)
+                .expect("never full");
+        }
+        for _ in 0..2 {
+            let job: Job = Box::new(|| {});
+            dispatcher
+                .submit(job)
+                .map_err(drop)
+                .expect("room beside the lanes'");
+        }
+        assert!(dispatcher.submit(Box::new(|| {})).is_err(), "full");
+        let counts = dispatcher.counts();
+        assert_eq!((counts.queued, counts.refused), (2, 1));
+        assert_eq!(dispatcher.queue.len(), 7);
+        // Run, they give their room back: a lane's job queued last runs
+        // once all of them have.
+        dispatcher.start().expect("a thread");
+        let ran = Arc::new(Queue::new(2));
+        let job = |i| -> Job {
+            let ran = Arc::clone(&ran);
+            Box::new(move || ran.push(i).expect("room"))
+        };
+        dispatcher
+            .submit_lane(job(1))
+            .map_err(drop)
+            .expect("never full");
+        assert_eq!(wait(&ran), 1);
+        assert_eq!(dispatcher.counts().queued, 0);
+        dispatcher.submit(job(2)).map_err(drop).expect("room again");
+        assert_eq!(wait(&ran), 2);
+        dispatcher.shutdown(WAIT);
+        assert!(
+            dispatcher.submit_lane(Box::new(|| {})).is_err(),
+            "shut down"
+        );
     }
 
     #[test]

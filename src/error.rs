@@ -10,13 +10,17 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::ClientId;
+use crate::message::Message;
 use crate::protocol::{DecodeError, Encoding, WelcomeStatus};
 
 /// A specialised `Result` for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An error from a host or client: what went wrong ([`ErrorKind`]) and, for a
-/// write that failed before its bytes were queued, the payload handed back.
+/// An error from a host or client: what went wrong ([`ErrorKind`]) and what
+/// it hands back: for a write that failed before its bytes were queued, its
+/// payload ([`into_payload`](Self::into_payload)); for a received message
+/// that did not decode as the type asked for, the whole message
+/// ([`into_message`](Self::into_message)), so nothing is lost.
 ///
 /// # Examples
 ///
@@ -29,7 +33,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// ```
 pub struct Error {
     kind: ErrorKind,
-    payload: Option<Bytes>,
+    handed: Option<Handed>,
+}
+
+/// What an error hands back.
+#[derive(Clone)]
+enum Handed {
+    /// The payload of a write that was not queued.
+    Payload(Bytes),
+    /// A received message that did not decode (boxed: errors stay small).
+    #[cfg_attr(
+        not(feature = "serde"),
+        allow(dead_code, reason = "decoding is serde's")
+    )]
+    Message(Box<Message>),
 }
 
 /// What went wrong.
@@ -252,9 +269,9 @@ pub enum ErrorKind {
     /// A payload does not decode as the type asked for (with the `serde`
     /// feature): not valid JSON or MessagePack, or of another shape. The
     /// message itself is not lost: a non-consuming read leaves it where it
-    /// was, and a consuming one hands its payload back
-    /// ([`Error::into_payload`]). The decoder's message may quote the
-    /// payload, so it is shown quoted and escaped.
+    /// was, and a consuming one hands it back, sender, time and image
+    /// fields with its payload ([`Error::into_message`]). The decoder's
+    /// message may quote the payload, so it is shown quoted and escaped.
     #[error("cannot decode a {encoding} payload on {channel:?}: {message:?}")]
     Decode {
         /// The channel it arrived on.
@@ -458,15 +475,22 @@ pub(crate) fn invalid_pattern(text: &str, err: &DecodeError) -> Error {
 impl Error {
     /// An error of `kind` with no payload.
     pub(crate) fn new(kind: ErrorKind) -> Error {
-        Error {
-            kind,
-            payload: None,
-        }
+        Error { kind, handed: None }
     }
 
     /// Attaches the payload of a write that was not queued.
     pub(crate) fn with_payload(mut self, payload: Bytes) -> Error {
-        self.payload = Some(payload);
+        self.handed = Some(Handed::Payload(payload));
+        self
+    }
+
+    /// Attaches a received message that did not decode.
+    #[cfg_attr(
+        not(feature = "serde"),
+        allow(dead_code, reason = "decoding is serde's")
+    )]
+    pub(crate) fn with_message(mut self, message: Message) -> Error {
+        self.handed = Some(Handed::Message(Box::new(message)));
         self
     }
 
@@ -480,14 +504,40 @@ impl Error {
         self.kind
     }
 
-    /// The payload of a write that was not queued, if this error came from one.
+    /// The payload handed back, if any: of a write that was not queued
+    /// (to retry it later), or of a received message that did not decode
+    /// (whose sender and time [`message`](Self::message) has).
     pub fn payload(&self) -> Option<&Bytes> {
-        self.payload.as_ref()
+        match self.handed.as_ref()? {
+            Handed::Payload(payload) => Some(payload),
+            Handed::Message(message) => Some(message.payload()),
+        }
     }
 
-    /// Takes the payload of a write that was not queued, to retry it later.
+    /// Takes the [payload](Self::payload) handed back, if any.
     pub fn into_payload(self) -> Option<Bytes> {
-        self.payload
+        match self.handed? {
+            Handed::Payload(payload) => Some(payload),
+            Handed::Message(message) => Some(message.into_payload()),
+        }
+    }
+
+    /// The received message handed back, if this error is one that did not
+    /// decode as the type asked for ([`ErrorKind::Decode`] from a reading
+    /// call that takes messages: `get_all_as`, a `TypedSubscription`).
+    pub fn message(&self) -> Option<&Message> {
+        match self.handed.as_ref()? {
+            Handed::Message(message) => Some(message),
+            Handed::Payload(_) => None,
+        }
+    }
+
+    /// Takes the [message](Self::message) handed back, if any.
+    pub fn into_message(self) -> Option<Message> {
+        match self.handed? {
+            Handed::Message(message) => Some(*message),
+            Handed::Payload(_) => None,
+        }
     }
 
     /// Whether the error is [`ErrorKind::Full`]: back off and retry.
@@ -500,11 +550,13 @@ impl Error {
 /// frame would print megabytes.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let payload = self.payload.as_ref().map(|p| PayloadLen(p.len()));
-        f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("payload", &payload)
-            .finish()
+        let payload = self.payload().map(|p| PayloadLen(p.len()));
+        let mut debug = f.debug_struct("Error");
+        debug.field("kind", &self.kind).field("payload", &payload);
+        if let Some(message) = self.message() {
+            debug.field("from", &message.from());
+        }
+        debug.finish()
     }
 }
 
@@ -694,5 +746,25 @@ mod tests {
             format!("{err:?}"),
             "Error { kind: NotConnected, payload: Some(1048576 bytes) }"
         );
+    }
+
+    #[test]
+    fn a_message_handed_back_comes_whole_and_its_payload_alone_too() {
+        let channel = crate::protocol::ChannelName::new("pose").expect("a name");
+        let now = std::time::Instant::now();
+        let msg = Message::new(channel, Bytes::from("{"), ClientId(7), now);
+        let kind = ErrorKind::Closed;
+        let err = Error::new(kind).with_message(msg.clone());
+        assert_eq!(err.payload(), Some(&Bytes::from("{")));
+        assert_eq!(
+            format!("{err:?}"),
+            "Error { kind: Closed, payload: Some(1 bytes), from: ClientId(7) }"
+        );
+        assert_eq!(err.duplicate().message(), Some(&msg));
+        assert_eq!(err.into_message(), Some(msg.clone()));
+        let err = Error::new(ErrorKind::Closed).with_message(msg);
+        assert_eq!(err.into_payload(), Some(Bytes::from("{")));
+        let written = Error::new(ErrorKind::Closed).with_payload(Bytes::from("x"));
+        assert_eq!(written.message(), None);
     }
 }

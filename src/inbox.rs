@@ -215,15 +215,16 @@ impl Inbox {
     /// Every message queued on `channel` since the last call, oldest first,
     /// each read as a `T` (as [`get_all`](Self::get_all), which drains the
     /// queue). A message that is not a `T` is an `Err` item,
-    /// [`ErrorKind::Decode`](crate::ErrorKind::Decode), that hands its
-    /// payload back ([`Error::into_payload`](crate::Error::into_payload)):
-    /// nothing is lost, and the others are read.
+    /// [`ErrorKind::Decode`](crate::ErrorKind::Decode), that hands the
+    /// message back ([`Error::into_message`](crate::Error::into_message):
+    /// its payload, sender, time and image fields): nothing is lost, and
+    /// the others are read.
     pub fn get_all_as<T: serde::de::DeserializeOwned>(
         &self,
         channel: &str,
     ) -> Vec<crate::Result<T>> {
         let msgs = self.get_all(channel);
-        msgs.iter().map(Message::decode_or_hand_back).collect()
+        msgs.into_iter().map(Message::decode_or_hand_back).collect()
     }
 
     /// A [`TypedSubscription`](crate::TypedSubscription): every message

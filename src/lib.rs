@@ -260,9 +260,10 @@
 //! (a `TypedSubscription`), `Message::decode`. A payload that does not fit
 //! the type is `ErrorKind::Decode` (its channel, encoding and the decoder's
 //! words), and nothing is lost: `get_as` leaves the message where it was,
-//! the draining reads hand its payload back. A payload that declared no
-//! encoding is read as JSON. Commands (`Command`, dispatched by a
-//! `Commands` table) ride on the same path as JSON.
+//! the draining reads hand the whole message back (`Error::into_message`).
+//! A payload that declared no encoding is read as JSON. Commands
+//! (`Command`, dispatched by a `Commands` table) ride on the same path as
+//! JSON.
 //!
 //! ```
 //! # #[cfg(feature = "serde")] {
@@ -422,7 +423,10 @@
 //! [`Client::close`], and dropping the last handle, stop and join both (a
 //! responder or callback running then is waited for up to the write
 //! timeout; calls still queued, such as the hooks of the last
-//! disconnections, are dropped).
+//! disconnections, are dropped). So `close`, and the drop of the last
+//! handle, may block for up to the write timeout while user code runs; a
+//! call still running after that is left to finish on its own, its thread
+//! not joined, and one that never returns keeps that thread for good.
 
 mod auth;
 mod client;
@@ -442,6 +446,7 @@ mod image;
 mod inbox;
 mod info;
 mod memory;
+mod message;
 mod on;
 mod pace;
 mod random;
@@ -479,11 +484,12 @@ pub use info::{
     AdmissionStats, CallbackStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode,
     ConnectionState, DisconnectReason, Event, RequestStats,
 };
+pub use message::Message;
 pub use protocol::Encoding;
 pub use send::{Outgoing, Payload, Replies, Reply, Request, Target, WriteGuard};
+pub use store::Subscription;
 #[cfg(feature = "serde")]
 pub use store::TypedSubscription;
-pub use store::{Message, Subscription};
 pub use tls::TlsError;
 #[cfg(feature = "tls")]
 pub use tls::{TlsClient, TlsServer};

@@ -19,6 +19,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+/// Messages and frames of this size or less are small: they may use the
+/// reserve (see the module docs).
+pub(crate) const SMALL: usize = 4096;
+
 /// The budget: bytes in use, and the most that may be.
 #[derive(Debug)]
 pub(crate) struct Memory {
@@ -117,6 +121,16 @@ impl Memory {
     /// less), which may use the reserve.
     pub(crate) fn try_hold_small(self: &Arc<Self>, bytes: usize) -> Option<Held> {
         self.try_take_small(bytes).then(|| self.held(bytes))
+    }
+
+    /// Takes `bytes` for one message, as a [`Held`]: with
+    /// [`try_hold_small`](Self::try_hold_small) if it is [`SMALL`], else
+    /// with [`try_hold`](Self::try_hold).
+    pub(crate) fn try_hold_message(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+        match bytes <= SMALL {
+            true => self.try_hold_small(bytes),
+            false => self.try_hold(bytes),
+        }
     }
 
     fn held(self: &Arc<Self>, bytes: usize) -> Held {

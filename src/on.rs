@@ -48,7 +48,7 @@ where
         return Err(ErrorKind::Closed.into());
     }
     let shared = core.shared();
-    (shared.callbacks).on_event(&shared.store, kind, name, Arc::new(f))
+    shared.callbacks.on_event(kind, name, Arc::new(f))
 }
 
 /// Removes callback `id` of the handle `core`.
@@ -82,7 +82,10 @@ mod commands {
     use crate::{ClientId, Error, ErrorKind, Event, Json, Message, Request, Result};
 
     /// Registers `f` as the handler of the commands named `name` of the
-    /// handle `core`; the first one also registers what runs them.
+    /// handle `core`; the first one also registers what runs them. All
+    /// under the handle's command lock: a second caller returns once the
+    /// first has wired them, and a first that fails leaves nothing (the
+    /// next call tries again).
     ///
     /// # Errors
     ///
@@ -94,14 +97,41 @@ mod commands {
         if core.is_stopped() {
             return Err(ErrorKind::Closed.into());
         }
-        let shared = core.shared();
-        let (table, made) = shared.callbacks.commands();
+        let mut commands = core.shared().callbacks.commands();
+        let table = wired(&mut commands, |table| wire(core, table))?;
         table.write().on(name, f);
-        if !made {
-            return Ok(());
+        Ok(())
+    }
+
+    /// The table in `slot`; if there is none, a new one, stored only once
+    /// `wire` succeeded with it.
+    ///
+    /// # Errors
+    ///
+    /// `wire`'s.
+    pub(super) fn wired<T: Default>(
+        slot: &mut Option<Arc<T>>,
+        wire: impl FnOnce(&Arc<T>) -> Result<()>,
+    ) -> Result<Arc<T>> {
+        if let Some(table) = slot {
+            return Ok(Arc::clone(table));
         }
+        let table = Arc::default();
+        wire(&table)?;
+        Ok(Arc::clone(slot.insert(table)))
+    }
+
+    /// Registers what runs the commands of `table` on the handle `core`: a
+    /// message callback and the responder on the command channel; if the
+    /// responder fails, the callback is removed again.
+    ///
+    /// # Errors
+    ///
+    /// `Closed`; `Io` when the dispatcher thread cannot be started.
+    fn wire(core: &Core, table: &Arc<RwLock<Commands>>) -> Result<()> {
+        let shared = core.shared();
         let emitter = shared.emitter();
-        let (messages, events) = (Arc::clone(&table), emitter.clone());
+        let (messages, events) = (Arc::clone(table), emitter.clone());
         let f = Arc::new(move |msg: &Message| {
             if let Err(error) = execute(&messages, msg.decode()) {
                 events.emit(Event::CommandFailed {
@@ -115,10 +145,15 @@ mod commands {
             channel: COMMAND_CHANNEL,
             f,
         };
-        (shared.callbacks).on_message(&shared.store, &emitter, callback)?;
-        crate::send::register_failing(core, COMMAND_CHANNEL, move |request| {
+        let id = (shared.callbacks).on_message(&shared.store, &emitter, callback)?;
+        let table = Arc::clone(table);
+        let responder = crate::send::register_failing(core, COMMAND_CHANNEL, move |request| {
             answer(&table, &emitter, request)
-        })
+        });
+        if responder.is_err() {
+            shared.callbacks.off(&shared.store, id);
+        }
+        responder
     }
 
     /// Runs the handler `command` names, without holding the table.
@@ -155,6 +190,34 @@ mod commands {
             _ => Failure::Failed(error.to_string()),
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use std::sync::Arc;
+
+        use super::wired;
+        use crate::ErrorKind;
+
+        #[test]
+        fn a_table_is_kept_only_once_it_is_wired() {
+            let mut slot: Option<Arc<u8>> = None;
+            let failed = wired(&mut slot, |_| Err(ErrorKind::Closed.into()));
+            assert!(matches!(
+                failed.map_err(|e| e.into_kind()),
+                Err(ErrorKind::Closed)
+            ));
+            assert!(slot.is_none(), "nothing kept: the next call wires again");
+            let mut wirings = 0;
+            let mut wire = |_: &Arc<u8>| {
+                wirings += 1;
+                Ok(())
+            };
+            let first = wired(&mut slot, &mut wire).expect("wired");
+            let second = wired(&mut slot, &mut wire).expect("kept");
+            assert!(Arc::ptr_eq(&first, &second));
+            assert_eq!(wirings, 1);
+        }
+    }
 }
 
 /// The callback methods of [`Host`](crate::Host) and
@@ -174,14 +237,24 @@ macro_rules! callback_methods {
         /// take the same channel.
         ///
         /// Up to [`callback_queue`](crate::HostBuilder::callback_queue)
-        /// messages wait for a callback that is busy; beyond that, new ones
-        /// skip it, counted in [`callback_stats`](Self::callback_stats) and
-        /// reported in an
-        /// [`Event::CallbackDropped`](crate::Event::CallbackDropped). A
-        /// panic is caught and reported
+        /// messages and
+        /// [`callback_queue_bytes`](crate::HostBuilder::callback_queue_bytes)
+        /// of payload wait for a callback that is busy, charged to the
+        /// [memory limit](crate::HostBuilder::memory_limit); beyond that,
+        /// new ones skip it, counted in
+        /// [`callback_stats`](Self::callback_stats) and reported in an
+        /// [`Event::CallbackDropped`](crate::Event::CallbackDropped). A newer
+        /// image replaces the one of its channel still waiting (counted the
+        /// same): a callback on a camera gets the newest frame, not a
+        /// backlog. A panic is caught and reported
         /// ([`Event::CallbackPanicked`](crate::Event::CallbackPanicked)); the
         /// callback stays registered. A callback that holds a clone of its
         /// own handle keeps that handle alive: stop it with `close`.
+        ///
+        /// A callback on a channel name (not a pattern) holds its channel,
+        /// as a subscription does: while it is registered, the channel is
+        /// not reclaimed for a new one when the store is full, so it counts
+        /// against [`max_channels`](crate::HostBuilder::max_channels).
         ///
         /// ```
         /// use socketengine::{Client, Host};
@@ -214,12 +287,19 @@ macro_rules! callback_methods {
         }
 
         /// As [`on`](Self::on), the callback named `name`: registering a
-        /// callback of that name again replaces it (its messages not yet
-        /// run are dropped), as the websocket server's
-        /// `add_on_open(name, fn)` does; [`off_named`](Self::off_named)
-        /// removes it. Message callbacks and each kind of hook have names
-        /// of their own: `on_named("log", ..)` does not replace
-        /// `on_connect("log", ..)`.
+        /// callback of that name again replaces it, as the websocket
+        /// server's `add_on_open(name, fn)` does;
+        /// [`off_named`](Self::off_named) removes it. On the same channel
+        /// (or pattern) the new one takes the old one's place at once: each
+        /// message goes to one of them, never both, none missed. On another,
+        /// the old one is removed before the new one starts taking
+        /// messages, so none goes to both. Either way the messages still
+        /// waiting for the old one are dropped, counted in
+        /// [`callback_stats`](Self::callback_stats) and reported in the new
+        /// one's [`Event::CallbackDropped`](crate::Event::CallbackDropped);
+        /// a call of the old one already begun runs to its end. Message
+        /// callbacks and each kind of hook have names of their own:
+        /// `on_named("log", ..)` does not replace `on_connect("log", ..)`.
         ///
         /// # Errors
         ///
@@ -237,9 +317,11 @@ macro_rules! callback_methods {
         }
 
         /// Removes the message callback or hook `id`; returns whether it
-        /// was registered. It is not started again: what waits for it is
-        /// dropped, and a batch it is running stops before its next call
-        /// (a call already begun runs to its end, even after `off` returns).
+        /// was registered. Once it returns, no call of it starts: what
+        /// waits for it is dropped, and a batch of messages (or the hooks
+        /// of an event) being run skips it (a call already begun runs to
+        /// its end, even after `off` returns). So a callback or hook may
+        /// remove another, or itself.
         pub fn off(&self, id: $crate::CallbackId) -> bool {
             $crate::on::off(&self.inner.core, id)
         }
@@ -254,7 +336,9 @@ macro_rules! callback_methods {
         /// from now on (on a client: its own connection to the host, each
         /// time it is back), on the dispatcher thread. The hook named
         /// `name` is replaced if there was one. Hooks get a copy of the
-        /// events: [`events`](crate::Inbox::events) still sees every one.
+        /// events: [`events`](crate::Inbox::events) still sees every one. A
+        /// hook gets the events that come after it is registered, none
+        /// that were waiting for the hooks before.
         /// Events wait for the hooks in one queue, in the order they
         /// happened, up to [`callback_queue`](crate::HostBuilder::callback_queue)
         /// (beyond it, dropped and counted as a callback's messages are).

@@ -36,8 +36,10 @@ fn label(msg: &Message) -> (String, Bytes) {
 fn a_callback_gets_every_message_of_its_channel_in_order() {
     let host = host();
     let (tx, rx) = seen();
-    host.on("pose", move |msg| tx.send(label(msg)).unwrap())
-        .unwrap();
+    host.on("pose", move |msg| {
+        let _ = tx.send(label(msg));
+    })
+    .unwrap();
     let arm = client(&host, "arm");
     for i in 0..500 {
         arm.write("pose", format!("{i}")).unwrap();
@@ -58,8 +60,10 @@ fn a_pattern_callback_gets_every_matching_channel_each_in_order_new_ones_include
     let arm = client(&host, "arm");
     arm.write_confirmed("arm/left", "made before").unwrap();
     let (tx, rx) = seen();
-    host.on("arm/*", move |msg| tx.send(label(msg)).unwrap())
-        .unwrap();
+    host.on("arm/*", move |msg| {
+        let _ = tx.send(label(msg));
+    })
+    .unwrap();
     for i in 0..50 {
         for channel in ["arm/left", "arm/right", "arm/left/joint", "leg/left"] {
             arm.write(channel, format!("{i}")).unwrap();
@@ -90,13 +94,13 @@ fn a_named_callback_is_replaced_by_its_name_and_removed_by_id_or_name() {
     let (tx, rx) = seen();
     let first = tx.clone();
     host.on_named("log", "ch", move |msg| {
-        first.send(("first", label(msg).1)).unwrap()
+        let _ = first.send(("first", label(msg).1));
     })
     .unwrap();
     let second = tx.clone();
     let id = host
         .on_named("log", "ch", move |msg| {
-            second.send(("second", label(msg).1)).unwrap()
+            let _ = second.send(("second", label(msg).1));
         })
         .unwrap();
     // A probe on the same channel: once it has a message, the dispatcher
@@ -104,7 +108,7 @@ fn a_named_callback_is_replaced_by_its_name_and_removed_by_id_or_name() {
     let probe = tx.clone();
     let probe_id = host
         .on("ch", move |msg| {
-            probe.send(("probe", label(msg).1)).unwrap()
+            let _ = probe.send(("probe", label(msg).1));
         })
         .unwrap();
     assert_eq!(host.callback_stats().registered, 2, "replaced, not added");
@@ -120,7 +124,7 @@ fn a_named_callback_is_replaced_by_its_name_and_removed_by_id_or_name() {
     assert_eq!(recv(&rx), ("probe", "b".into()));
 
     host.on_named("log", "ch", move |msg| {
-        tx.send(("third", label(msg).1)).unwrap()
+        let _ = tx.send(("third", label(msg).1));
     })
     .unwrap();
     assert_eq!(host.off_named("log"), 1);
@@ -178,7 +182,7 @@ fn hooks_fire_with_reasons_and_events_still_sees_every_event() {
         let f = move |event: &Event| {
             let connected = matches!(event, Event::Connected { .. });
             let seen = (hook, connected, event.client(), event.reason().cloned());
-            tx.send(seen).unwrap();
+            let _ = tx.send(seen);
         };
         match hook {
             "connect" => host.on_connect("log", f).unwrap(),
@@ -187,7 +191,7 @@ fn hooks_fire_with_reasons_and_events_still_sees_every_event() {
     }
     // Replaced by name: only the second `on_connect("first")` runs.
     host.on_connect("first", move |_| {
-        tx.send(("first", true, None, None)).unwrap()
+        let _ = tx.send(("first", true, None, None));
     })
     .unwrap();
     host.on_connect("first", |_| {}).unwrap();
@@ -243,7 +247,7 @@ fn a_client_hears_of_its_kick_its_redial_and_its_return() {
                 Event::Connected { .. } => "back".to_owned(),
                 other => format!("{other:?}"),
             };
-            tx.send((hook, kind)).unwrap();
+            let _ = tx.send((hook, kind));
         };
         match hook {
             "disconnect" => arm.on_disconnect("log", f).unwrap(),
@@ -272,7 +276,7 @@ fn a_panicking_callback_is_reported_and_the_handle_keeps_working() {
     let errors = tx.clone();
     host.on_error("log", move |event| {
         if let Event::CallbackPanicked { callback, message } = event {
-            errors.send(format!("{callback}: {message}")).unwrap();
+            let _ = errors.send(format!("{callback}: {message}"));
         }
     })
     .unwrap();
@@ -280,7 +284,7 @@ fn a_panicking_callback_is_reported_and_the_handle_keeps_working() {
         if &msg.payload()[..] == b"boom" {
             panic!("a bug");
         }
-        tx.send(format!("ok {:?}", msg.payload())).unwrap();
+        let _ = tx.send(format!("ok {:?}", msg.payload()));
     })
     .unwrap();
     let arm = client(&host, "arm");
@@ -317,10 +321,10 @@ fn a_callback_that_does_not_return_stalls_only_itself_and_its_overflow_is_counte
     let (tx, rx) = seen();
     host.on_named("slow", "ch", move |msg| {
         if &msg.payload()[..] == b"0" {
-            started_tx.send(()).unwrap();
+            let _ = started_tx.send(());
             let _ = gate.lock().unwrap().recv_timeout(TIMEOUT);
         }
-        tx.send(msg.payload().clone()).unwrap();
+        let _ = tx.send(msg.payload().clone());
     })
     .unwrap();
     let arm = client(&host, "arm");
@@ -384,7 +388,7 @@ fn commands_run_by_name_and_an_unknown_one_is_reported_and_answered_typed() {
     robot
         .on_error("log", move |event| {
             if let Some(error) = event.error() {
-                tx.send(error.to_string()).unwrap();
+                let _ = tx.send(error.to_string());
             }
         })
         .unwrap();
@@ -440,6 +444,33 @@ fn commands_run_by_name_and_an_unknown_one_is_reported_and_answered_typed() {
 }
 
 #[test]
+fn on_command_returns_once_its_commands_run_on_whichever_thread_came_first() {
+    let host = host();
+    let robot = client(&host, "robot");
+    // The first call wires the command channel; the others wait for it, so
+    // each thread's request finds its handler and the responder in place.
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (robot, host) = (&robot, &host);
+            s.spawn(move || {
+                let name = format!("c{i}");
+                robot.on_command(&name, move |_, _| Ok(json!(i))).unwrap();
+                let asked = host
+                    .to("robot")
+                    .request(COMMAND_CHANNEL, Command::new(name), TIMEOUT);
+                let reply = asked.unwrap().one().unwrap();
+                assert_eq!(reply.decode::<Value>().unwrap(), json!(i));
+            });
+        }
+    });
+    assert_eq!(
+        robot.callback_stats().registered,
+        1,
+        "one callback runs them"
+    );
+}
+
+#[test]
 fn closing_a_handle_lets_go_of_its_callbacks() {
     let host = host();
     let held = Arc::new(());
@@ -459,14 +490,11 @@ fn callbacks_and_hooks_run_on_the_dispatcher_thread() {
     let (tx, rx) = seen();
     let hook_tx = tx.clone();
     host.on("pose", move |_| {
-        tx.send(std::thread::current().name().map(str::to_owned))
-            .unwrap()
+        let _ = tx.send(std::thread::current().name().map(str::to_owned));
     })
     .unwrap();
     host.on_connect("log", move |_| {
-        hook_tx
-            .send(std::thread::current().name().map(str::to_owned))
-            .unwrap();
+        let _ = hook_tx.send(std::thread::current().name().map(str::to_owned));
     })
     .unwrap();
     let arm = client(&host, "arm");

@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use socketengine::protocol::{DecodeError, Header, Kind};
 use socketengine::{
-    COMMAND_CHANNEL, Command, Commands, Encoding, ErrorKind, Json, MsgPack, Payload, Relay,
+    COMMAND_CHANNEL, ClientId, Command, Commands, Encoding, ErrorKind, Json, MsgPack, Payload,
+    Relay,
 };
 use util::{
     TIMEOUT, assert_closed_by_peer, client, host, host_with, next_error, raw_handshake,
@@ -155,8 +156,15 @@ fn payloads_that_are_not_the_type_are_decode_errors_and_nothing_is_lost() {
         };
         assert_eq!((channel.as_str(), *encoding), ("pose", declared));
         assert!(!message.is_empty());
-        // The payload comes back with the error.
+        // The message comes back whole with the error: payload, sender,
+        // channel and encoding.
         assert!(err.payload().is_some_and(|p| !p.is_empty()));
+        let back = err.message().expect("the message handed back");
+        assert_eq!((back.channel(), back.from()), ("pose", arm.id()));
+        assert_eq!(
+            (back.encoding(), back.payload()),
+            (declared, err.payload().unwrap())
+        );
     }
     assert_eq!(
         &results[0].as_ref().unwrap_err().payload().unwrap()[..],
@@ -181,6 +189,9 @@ fn payloads_that_are_not_the_type_are_decode_errors_and_nothing_is_lost() {
     host.to("arm").write("back", Json(&pose(6))).unwrap();
     let bad = poses.recv_timeout(TIMEOUT).unwrap_err();
     assert!(matches!(bad.kind(), ErrorKind::Decode { .. }), "{bad}");
+    let back = bad.into_message().expect("the message handed back");
+    assert_eq!((back.channel(), back.from()), ("back", ClientId::HOST));
+    assert_eq!(back.decode::<Value>().unwrap(), json!({"x": "three"}));
     assert_eq!(poses.recv_timeout(TIMEOUT).unwrap(), pose(6));
 }
 

@@ -218,7 +218,12 @@ impl Shared {
             config.responder_queue_per_client,
         );
         let requests = Requests::new(config.max_requests);
-        let callbacks = Callbacks::new(dispatcher, hooks, config.callback_queue);
+        let bounds = callbacks::Bounds {
+            messages: config.callback_queue,
+            bytes: config.callback_queue_bytes,
+            memory: Arc::clone(&memory),
+        };
+        let callbacks = Callbacks::new(dispatcher, hooks, bounds);
         let clock = clock::HandleClock::new(config.clock_skew_ns);
         Shared {
             store,

@@ -85,7 +85,7 @@ impl Room {
         };
         let fits = before == 0 || before + bytes <= self.max_bytes;
         // Refused, the ticket's drop gives the bytes back.
-        let mut ticket = match (fits, hold(memory, bytes)) {
+        let mut ticket = match (fits, memory.try_hold_message(bytes)) {
             (true, Some(held)) => ticket(held),
             (_, held) => {
                 drop(held);
@@ -105,18 +105,6 @@ impl Room {
         Some(ticket)
     }
 }
-
-/// `bytes` of a request's payload charged to `memory`: a small one (4 KiB
-/// or less) may use the reserve, as small frames do.
-fn hold(memory: &Arc<Memory>, bytes: usize) -> Option<Held> {
-    match bytes <= SMALL_REQUEST {
-        true => memory.try_hold_small(bytes),
-        false => memory.try_hold(bytes),
-    }
-}
-
-/// Requests up to this size may use the memory's reserve for small messages.
-const SMALL_REQUEST: usize = 4096;
 
 impl Drop for Ticket {
     fn drop(&mut self) {

@@ -48,7 +48,7 @@ impl Error {
         );
         Error {
             kind,
-            payload: self.payload.clone(),
+            handed: self.handed.clone(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use super::{Message, PatternSub, Store};
+use super::{Message, PatternSub, Slot, Store};
 use crate::protocol::{ChannelName, Pattern};
 
 /// Takes a channel's messages as they are stored (a callback's queue).
@@ -67,33 +67,79 @@ impl Subscriber {
     }
 }
 
-/// Invalid name or pattern given to [`Store::attach`].
+/// Invalid name or pattern given to [`Source::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NoChannel;
 
-impl Store {
-    /// Feeds `feed` every message stored from now on on `channel`, or on
-    /// every channel the pattern `channel` names (those to come included).
-    /// On a closed store it is fed nothing.
+/// Where a feed takes its messages from: one channel, or every channel a
+/// pattern names (those to come included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    Channel(ChannelName),
+    Pattern(Pattern),
+}
+
+impl Source {
+    /// `channel` read as a pattern if it is one, else as a name.
     ///
     /// # Errors
     ///
-    /// `NoChannel` when `channel` is neither a valid name nor a pattern.
-    pub(crate) fn attach(&self, channel: &str, feed: Arc<dyn Feed>) -> Result<(), NoChannel> {
+    /// `NoChannel` when it is neither a valid name nor a valid pattern.
+    pub(crate) fn parse(channel: &str) -> Result<Source, NoChannel> {
+        match Pattern::is_pattern(channel) {
+            true => Pattern::new(channel).map(Source::Pattern),
+            false => ChannelName::new(channel).map(Source::Channel),
+        }
+        .map_err(|_| NoChannel)
+    }
+}
+
+impl Store {
+    /// Feeds `feed` every message stored from now on on `source`; on a
+    /// closed store it is fed nothing. For one channel, returns its slot:
+    /// held, it keeps the channel from being [reclaimed](Self::slot_for_peer)
+    /// (and the feed with it) while the feed is attached, as a
+    /// [`Subscription`](super::Subscription) does; a pattern's feed is
+    /// attached again to a channel made anew.
+    pub(crate) fn attach(&self, source: &Source, feed: Arc<dyn Feed>) -> Option<Arc<Slot>> {
         let to = Subscriber::Feed(feed);
-        if Pattern::is_pattern(channel) {
-            let pattern = Pattern::new(channel).map_err(|_| NoChannel)?;
-            self.add_pattern(pattern, to, None);
-            return Ok(());
-        }
-        let name = ChannelName::new(channel).map_err(|_| NoChannel)?;
-        if let Some(slot) = self.slot_to_wait_on(name.as_str()) {
-            let mut state = slot.state.lock();
-            if !state.closed {
-                state.subscribers.push(to);
+        let name = match source {
+            Source::Pattern(pattern) => {
+                self.add_pattern(pattern.clone(), to, None);
+                return None;
             }
+            Source::Channel(name) => name,
+        };
+        let slot = self.slot_to_wait_on(name.as_str())?;
+        let mut state = slot.state.lock();
+        if !state.closed {
+            state.subscribers.push(to);
         }
-        Ok(())
+        drop(state);
+        Some(slot)
+    }
+
+    /// Puts `new` in the place of `old` wherever `old` is attached, so each
+    /// batch goes to one of them, never both nor neither: for a callback
+    /// replaced by one on the same channel.
+    pub(crate) fn replace(&self, old: &Arc<dyn Feed>, new: Arc<dyn Feed>) {
+        let new = Subscriber::Feed(new);
+        let swap = |to: &mut Subscriber| {
+            if to.is(old) {
+                *to = new.clone();
+            }
+        };
+        {
+            // As `detach`: a channel made meanwhile gets one or the other.
+            let _channels = self.channels.write();
+            self.patterns
+                .lock()
+                .iter_mut()
+                .for_each(|sub| swap(&mut sub.to));
+        }
+        for slot in self.channels.read().values() {
+            slot.state.lock().subscribers.iter_mut().for_each(swap);
+        }
     }
 
     /// Stops feeding `feed`, on every channel and pattern, so the store

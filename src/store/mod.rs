@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 mod budget;
@@ -28,13 +27,13 @@ use crate::ChannelStats;
 use crate::ClientId;
 use crate::image::Image;
 use crate::memory::Memory;
+pub(crate) use crate::message::Message;
 use crate::protocol::{ChannelName, Pattern};
 use budget::copies;
 use feed::Subscriber;
-pub(crate) use feed::{Feed, NoChannel};
+pub(crate) use feed::{Feed, NoChannel, Source};
 use history::History;
 pub(crate) use history::HistoryRule;
-pub use message::Message;
 pub(crate) use queue::Run;
 use queue::{Limits, Queue};
 pub(crate) use slots::{ChannelRule, NoSlot};
@@ -332,11 +331,8 @@ const COMPACT_MAX: usize = 4096;
 
 /// A message to keep for a long time (a latest value): a small payload is copied
 /// out of its receive buffer, so it does not pin a whole shared buffer.
-fn compact(mut msg: Message) -> Message {
-    if msg.payload.len() <= COMPACT_MAX {
-        msg.payload = Bytes::copy_from_slice(&msg.payload);
-    }
-    msg
+fn compact(msg: Message) -> Message {
+    msg.compacted(COMPACT_MAX)
 }
 
 /// One channel.

@@ -73,8 +73,8 @@ impl Store {
     }
 
     /// Frees the slot of the channel idle longest, if one has lain idle
-    /// for the rule's time and nobody holds it (no subscription, reader or
-    /// connection on it) and the host never wrote to it itself (a latched
+    /// for the rule's time and nobody holds it (no subscription, callback,
+    /// reader or connection on it) and the host never wrote to it itself (a latched
     /// value); returns whether it freed one.
     fn reclaim(&self, now: Instant) -> bool {
         let mut not_before = self.no_reclaim_before.lock();
@@ -88,9 +88,10 @@ impl Store {
             if Arc::strong_count(slot) > 1 {
                 continue;
             }
-            // A subscription to this very channel holds the slot (counted
-            // above); one to a pattern is attached again if the channel
-            // comes back, and a dropped one is only an unused sender.
+            // A subscription or callback on this very channel holds the
+            // slot (counted above); one on a pattern is attached again if
+            // the channel comes back, and a dropped one is only an unused
+            // sender.
             let state = slot.state.lock();
             if state.own {
                 continue;

@@ -41,12 +41,14 @@ impl Message {
         crate::typed::decode(self.encoding, &self.payload, self.channel())
     }
 
-    /// [`decode`](Self::decode), for a caller that let go of the message: a
-    /// payload that does not decode is handed back with the error
-    /// ([`Error::into_payload`]), so nothing is lost.
-    pub(crate) fn decode_or_hand_back<T: DeserializeOwned>(&self) -> Result<T> {
-        self.decode()
-            .map_err(|err: Error| err.with_payload(self.payload.clone()))
+    /// [`decode`](Self::decode), for a caller that lets go of the message:
+    /// one that does not decode is handed back whole with the error
+    /// ([`Error::into_message`]), so nothing is lost.
+    pub(crate) fn decode_or_hand_back<T: DeserializeOwned>(self) -> Result<T> {
+        match self.decode() {
+            Ok(value) => Ok(value),
+            Err(err) => Err(Error::with_message(err, self)),
+        }
     }
 }
 
@@ -55,9 +57,9 @@ impl Message {
 /// receiving calls decode what they take ([`Message::decode`]).
 ///
 /// Each call returns one message's value or one error: a message that does
-/// not decode is [`ErrorKind::Decode`] with its payload handed back
-/// ([`Error::into_payload`]), and the next call goes on with the next
-/// message. A closed handle is [`ErrorKind::Closed`] once everything
+/// not decode is [`ErrorKind::Decode`] with the message handed back
+/// ([`Error::into_message`]: its payload, sender, time and image fields),
+/// and the next call goes on with the next message. A closed handle is [`ErrorKind::Closed`] once everything
 /// buffered is taken; a wait that ran out is [`ErrorKind::TimedOut`].
 /// For the sender of each value, use [`subscription`](Self::subscription)
 /// and [`Message::decode`].
@@ -128,7 +130,7 @@ impl<T: DeserializeOwned> TypedSubscription<T> {
     /// decode is an `Err` item); ends once the handle is closed and nothing
     /// is left.
     pub fn iter(&self) -> impl Iterator<Item = Result<T>> + '_ {
-        self.inner.iter().map(|msg| msg.decode_or_hand_back())
+        self.inner.iter().map(Message::decode_or_hand_back)
     }
 
     /// How many messages are buffered.

@@ -1,14 +1,23 @@
 //! A message callback's feed: the store hands it a channel's messages on
 //! the event loop ([`Feed::offer`], which never waits), and its lane's job
 //! runs the callback on them, in order, on the dispatcher.
+//!
+//! What waits in the lane is bounded in messages and bytes and charged to
+//! the handle's memory budget (`dispatch::lane`); a payload that may share
+//! a receive buffer with other messages (one of [`LARGE_FRAME`] or less) is
+//! copied out of it first, so a waiting message holds its own bytes only;
+//! and a newer image on a channel replaces the one of that channel still
+//! waiting: a callback on a camera gets the newest frame, not a backlog.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use super::Counters;
 use crate::Event;
-use crate::dispatch::{Dispatcher, Lane, guarded};
+use crate::dispatch::{Dispatcher, Item, Lane, guarded};
 use crate::engine::Emitter;
+use crate::engine::read_buf::LARGE_FRAME;
+use crate::memory::Memory;
 use crate::store::{Feed, Message};
 
 /// A message callback as the engine holds it.
@@ -43,6 +52,10 @@ pub(super) struct Parts {
     pub(super) label: String,
     pub(super) f: OnMessage,
     pub(super) capacity: usize,
+    /// Most payload bytes waiting.
+    pub(super) max_bytes: usize,
+    /// What waiting messages are charged to.
+    pub(super) memory: Arc<Memory>,
     pub(super) dispatcher: Arc<Dispatcher>,
     pub(super) emitter: Emitter,
     pub(super) counters: Arc<Counters>,
@@ -53,7 +66,7 @@ impl MessageFeed {
         Arc::new_cyclic(|me| MessageFeed {
             label: parts.label,
             f: parts.f,
-            lane: Lane::new(parts.capacity),
+            lane: Lane::new(parts.capacity).bounded(parts.max_bytes, parts.memory),
             alive: AtomicBool::new(true),
             me: me.clone(),
             dispatcher: parts.dispatcher,
@@ -62,11 +75,20 @@ impl MessageFeed {
         })
     }
 
-    /// Stops it: what waits is forgotten, nothing more is taken, and a
-    /// batch being run stops before its next call.
-    pub(super) fn close(&self) {
+    /// Stops it: what waits is forgotten (returns how many messages),
+    /// nothing more is taken, and a batch being run stops before its next
+    /// call.
+    pub(super) fn close(&self) -> usize {
         self.alive.store(false, Ordering::Release);
-        self.lane.close();
+        self.lane.close()
+    }
+
+    /// Takes on `messages` that the callback it replaces had waiting and
+    /// forgot: counted as dropped, and reported with its next batch.
+    pub(super) fn inherit_dropped(&self, messages: usize) {
+        let messages = messages as u64;
+        self.counters.dropped(messages);
+        self.lane.count_dropped(messages);
     }
 
     /// Messages waiting.
@@ -98,7 +120,7 @@ impl MessageFeed {
             if !self.is_alive() {
                 break;
             }
-            if let Err(message) = guarded(|| (self.f)(&msg)) {
+            if let Err(message) = guarded(|| (self.f)(&msg.item)) {
                 self.counters.panicked();
                 self.emitter.emit(Event::CallbackPanicked {
                     callback: self.label.clone(),
@@ -114,7 +136,7 @@ impl MessageFeed {
 
 impl Feed for MessageFeed {
     fn offer(&self, msgs: &mut dyn Iterator<Item = Message>) -> u64 {
-        let pushed = self.lane.push(msgs);
+        let pushed = self.lane.push(msgs.map(|msg| msg.compacted(LARGE_FRAME)));
         self.counters.dropped(pushed.dropped);
         if pushed.start {
             self.schedule();
@@ -124,5 +146,17 @@ impl Feed for MessageFeed {
 
     fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+}
+
+impl Item for Message {
+    fn bytes(&self) -> usize {
+        self.payload().len()
+    }
+
+    /// A newer image replaces an older one of its channel.
+    fn replaces(&self, older: &Message) -> bool {
+        let images = self.image_meta().is_some() && older.image_meta().is_some();
+        images && self.channel() == older.channel()
     }
 }

@@ -3,15 +3,20 @@
 //! offers every event ([`Hooks::offer`]: one atomic load while no hook is
 //! registered); one a hook wants is copied into the hooks' lane, whose job
 //! runs the hooks on the dispatcher, events in the order they happened.
+//!
+//! Each event is numbered as it is queued, and each hook knows the number
+//! of the first event after its registration, so a hook gets no event
+//! queued before it was registered; a removed hook is flagged, so no call
+//! of it starts once its removal is done, even for an event being handled.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
 
 use super::Counters;
 use crate::Event;
-use crate::dispatch::{Dispatcher, Lane, guarded};
+use crate::dispatch::{Dispatcher, Item, Lane, guarded};
 use crate::engine::Emitter;
 
 /// A hook as the engine holds it.
@@ -68,6 +73,28 @@ struct Hook {
     /// Names it in events: `on_connect hook "log"`.
     label: Arc<str>,
     f: OnEvent,
+    /// The number of the first event queued after it was registered.
+    since: u64,
+    /// Cleared when it is removed: shared with the copies of it that a
+    /// job runs, which look before each call.
+    alive: Arc<AtomicBool>,
+}
+
+/// An event waiting for the hooks, numbered in the order it was queued.
+struct Offered {
+    seq: u64,
+    event: Event,
+}
+
+impl Item for Offered {
+    /// Events are small, and the lane is not bounded in bytes.
+    fn bytes(&self) -> usize {
+        0
+    }
+
+    fn replaces(&self, _: &Offered) -> bool {
+        false
+    }
 }
 
 /// A handle's hooks and the one lane their calls wait in.
@@ -77,7 +104,11 @@ pub(crate) struct Hooks {
     /// Read for every event offered and every one run; written when the
     /// application registers or removes a hook.
     table: RwLock<Vec<Hook>>,
-    lane: Lane<Event>,
+    /// The number the next event queued gets; taken under `table`'s read
+    /// lock, read under its write lock, so a hook registered is numbered
+    /// after every event queued before it.
+    next: AtomicU64,
+    lane: Lane<Offered>,
     /// Itself, for the jobs it queues.
     me: Weak<Hooks>,
     dispatcher: Arc<Dispatcher>,
@@ -99,6 +130,7 @@ impl Hooks {
         Arc::new_cyclic(|me| Hooks {
             armed: AtomicBool::new(false),
             table: RwLock::default(),
+            next: AtomicU64::new(0),
             lane: Lane::new(capacity),
             me: me.clone(),
             dispatcher,
@@ -111,25 +143,52 @@ impl Hooks {
         Arc::clone(&self.counters)
     }
 
-    /// Adds hook `id`, named `label`, for the events of `kind`.
-    pub(super) fn add(&self, id: u64, kind: HookKind, label: String, f: OnEvent) {
+    /// Adds hook `id`, named `label`, for the events of `kind` queued from
+    /// now on, in the place of hook `replaced` if given (at once: no event
+    /// goes to both).
+    pub(super) fn add(
+        &self,
+        id: u64,
+        kind: HookKind,
+        label: String,
+        f: OnEvent,
+        replaced: Option<u64>,
+    ) {
         let label = label.into();
         let mut table = self.table.write();
-        table.push(Hook { id, kind, label, f });
+        if let Some(old) = replaced {
+            remove(&mut table, old);
+        }
+        let since = self.next.load(Ordering::Acquire);
+        let alive = Arc::new(AtomicBool::new(true));
+        table.push(Hook {
+            id,
+            kind,
+            label,
+            f,
+            since,
+            alive,
+        });
         self.armed.store(true, Ordering::Release);
     }
 
-    /// Removes hook `id` (a call of it already begun runs to its end).
+    /// Removes hook `id`: no call of it starts once this returns (a call
+    /// already begun runs to its end).
     pub(super) fn remove(&self, id: u64) {
         let mut table = self.table.write();
-        table.retain(|hook| hook.id != id);
+        remove(&mut table, id);
         self.armed.store(!table.is_empty(), Ordering::Release);
     }
 
     /// Removes every hook and what waits for them.
     pub(super) fn clear(&self) {
-        self.table.write().clear();
+        let mut table = self.table.write();
+        table
+            .iter()
+            .for_each(|hook| hook.alive.store(false, Ordering::Release));
+        table.clear();
         self.armed.store(false, Ordering::Release);
+        drop(table);
         self.lane.close();
     }
 
@@ -144,10 +203,14 @@ impl Hooks {
             return;
         }
         let kind = HookKind::of(event);
-        if !self.table.read().iter().any(|hook| hook.kind == kind) {
+        let table = self.table.read();
+        if !table.iter().any(|hook| hook.kind == kind) {
             return;
         }
-        let pushed = self.lane.push(std::iter::once(event.duplicate()));
+        let seq = self.next.fetch_add(1, Ordering::AcqRel);
+        let event = event.duplicate();
+        let pushed = self.lane.push(std::iter::once(Offered { seq, event }));
+        drop(table);
         self.counters.dropped(pushed.dropped);
         if pushed.start {
             self.schedule(emitter.clone());
@@ -161,10 +224,11 @@ impl Hooks {
         let _ = (self.dispatcher).submit_lane(Box::new(move || me.drain(&emitter)));
     }
 
-    /// On the dispatcher: runs the hooks registered now on each event
-    /// waiting; goes again if more came meanwhile. What goes wrong here is
-    /// told to `events()` only, never to the hooks (a failing `on_error`
-    /// hook would otherwise feed itself).
+    /// On the dispatcher: runs on each event waiting the hooks of its kind
+    /// registered before it was queued and not removed since; goes again
+    /// if more came meanwhile. What goes wrong here is told to `events()`
+    /// only, never to the hooks (a failing `on_error` hook would otherwise
+    /// feed itself).
     fn drain(&self, emitter: &Emitter) {
         let batch = self.lane.take();
         if batch.dropped > 0 {
@@ -173,14 +237,18 @@ impl Hooks {
                 dropped: batch.dropped,
             });
         }
-        for event in batch.items {
-            let kind = HookKind::of(&event);
+        for waiting in batch.items {
+            let Offered { seq, event } = &waiting.item;
+            let kind = HookKind::of(event);
             let hooks: Vec<Hook> = (self.table.read().iter())
-                .filter(|hook| hook.kind == kind)
+                .filter(|hook| hook.kind == kind && hook.since <= *seq)
                 .cloned()
                 .collect();
             for hook in hooks {
-                if let Err(message) = guarded(|| (hook.f)(&event)) {
+                if !hook.alive.load(Ordering::Acquire) {
+                    continue;
+                }
+                if let Err(message) = guarded(|| (hook.f)(event)) {
                     self.counters.panicked();
                     emitter.emit_unhooked(Event::CallbackPanicked {
                         callback: hook.label.to_string(),
@@ -193,4 +261,15 @@ impl Hooks {
             self.schedule(emitter.clone());
         }
     }
+}
+
+/// Takes hook `id` out of `table`, flagged as removed.
+fn remove(table: &mut Vec<Hook>, id: u64) {
+    table.retain(|hook| {
+        let keep = hook.id != id;
+        if !keep {
+            hook.alive.store(false, Ordering::Release);
+        }
+        keep
+    });
 }

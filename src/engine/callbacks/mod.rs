@@ -17,7 +17,8 @@ use parking_lot::Mutex;
 use super::Emitter;
 use crate::dispatch::Dispatcher;
 use crate::id::CallbackId;
-use crate::store::{Feed, NoChannel, Store};
+use crate::memory::Memory;
+use crate::store::{Feed, NoChannel, Slot, Source, Store};
 use crate::{CallbackStats, ErrorKind, Result};
 pub(crate) use feed::OnMessage;
 use feed::{MessageFeed, Parts};
@@ -56,7 +57,24 @@ struct Entry {
     on: On,
     name: Option<String>,
     /// A message callback's feed (hooks live in [`Hooks`]).
-    feed: Option<Arc<MessageFeed>>,
+    feed: Option<Fed>,
+}
+
+/// A message callback's feed, and where it is attached.
+#[derive(Debug)]
+struct Fed {
+    feed: Arc<MessageFeed>,
+    source: Source,
+    /// The slot of its channel (`None` for a pattern), held so that the
+    /// channel is not reclaimed, and the callback lost with it, while the
+    /// callback is registered.
+    _slot: Option<Arc<Slot>>,
+}
+
+impl Fed {
+    fn as_feed(&self) -> Arc<dyn Feed> {
+        self.feed.clone()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +82,31 @@ struct Table {
     last: u64,
     entries: HashMap<u64, Entry>,
     names: HashMap<(On, String), u64>,
+}
+
+impl Table {
+    /// Takes the entry named `name` for `on` out of the table, with its id.
+    fn take_named(&mut self, on: On, name: Option<&str>) -> Option<(u64, Entry)> {
+        let id = self.names.remove(&(on, name?.to_owned()))?;
+        self.entries.remove(&id).map(|entry| (id, entry))
+    }
+
+    /// The id the next entry gets.
+    fn next_id(&self) -> u64 {
+        self.last + 1
+    }
+
+    /// Records a new entry.
+    fn insert(&mut self, on: On, name: Option<&str>, feed: Option<Fed>) -> CallbackId {
+        self.last += 1;
+        let id = self.last;
+        let name = name.map(str::to_owned);
+        if let Some(name) = &name {
+            self.names.insert((on, name.clone()), id);
+        }
+        self.entries.insert(id, Entry { on, name, feed });
+        CallbackId(id)
+    }
 }
 
 /// A handle's callbacks and hooks.
@@ -74,11 +117,22 @@ pub(crate) struct Callbacks {
     hooks: Arc<Hooks>,
     dispatcher: Arc<Dispatcher>,
     counters: Arc<Counters>,
-    /// Most messages waiting for one callback.
-    capacity: usize,
+    /// The bounds of what waits for one message callback.
+    bounds: Bounds,
     /// A handle's command handlers, made with its first `on_command`.
     #[cfg(feature = "serde")]
     commands: Mutex<Option<Arc<parking_lot::RwLock<crate::command::Commands>>>>,
+}
+
+/// What may wait for one message callback, and the budget it is charged to.
+#[derive(Debug)]
+pub(crate) struct Bounds {
+    /// Most messages.
+    pub(crate) messages: usize,
+    /// Most payload bytes (a lone message passes whatever its size).
+    pub(crate) bytes: usize,
+    /// The handle's memory budget.
+    pub(crate) memory: Arc<Memory>,
 }
 
 /// A message callback to register.
@@ -89,15 +143,15 @@ pub(crate) struct MessageCallback<'a> {
 }
 
 impl Callbacks {
-    /// No callbacks: they will run on `dispatcher`, a message callback's
-    /// queue holding `capacity` messages; `hooks` is the emitter's.
-    pub(crate) fn new(dispatcher: Arc<Dispatcher>, hooks: Arc<Hooks>, capacity: usize) -> Self {
+    /// No callbacks: they will run on `dispatcher`, what waits for a
+    /// message callback within `bounds`; `hooks` is the emitter's.
+    pub(crate) fn new(dispatcher: Arc<Dispatcher>, hooks: Arc<Hooks>, bounds: Bounds) -> Self {
         Callbacks {
             table: Mutex::default(),
             counters: hooks.counters(),
             hooks,
             dispatcher,
-            capacity,
+            bounds,
             #[cfg(feature = "serde")]
             commands: Mutex::default(),
         }
@@ -105,7 +159,10 @@ impl Callbacks {
 
     /// Registers a message callback on `channel` (a name or a pattern) of
     /// `store`, its events sent through `emitter`; replaces the one of the
-    /// same name.
+    /// same name: in place on the same channel (each message goes to one
+    /// of them), else the old one removed before the new one is attached
+    /// (none goes to both). The old one's messages still waiting are
+    /// dropped, counted as the new one's.
     ///
     /// # Errors
     ///
@@ -117,8 +174,15 @@ impl Callbacks {
         emitter: &Emitter,
         callback: MessageCallback<'_>,
     ) -> Result<CallbackId> {
-        self.dispatcher.start()?;
         let MessageCallback { name, channel, f } = callback;
+        let source = Source::parse(channel).map_err(|NoChannel| {
+            let (name, reason) = (
+                channel.chars().take(64).collect(),
+                "not a channel or pattern",
+            );
+            ErrorKind::InvalidChannel { name, reason }
+        })?;
+        self.dispatcher.start()?;
         let label = match name {
             Some(name) => format!("callback {name:?} on {channel:?}"),
             None => format!("callback on {channel:?}"),
@@ -126,21 +190,37 @@ impl Callbacks {
         let feed = MessageFeed::new(Parts {
             label,
             f,
-            capacity: self.capacity,
+            capacity: self.bounds.messages,
+            max_bytes: self.bounds.bytes,
+            memory: Arc::clone(&self.bounds.memory),
             dispatcher: Arc::clone(&self.dispatcher),
             emitter: emitter.clone(),
             counters: Arc::clone(&self.counters),
         });
         let mut table = self.table.lock();
-        let as_feed: Arc<dyn Feed> = feed.clone();
-        store.attach(channel, as_feed).map_err(|NoChannel| {
-            let (name, reason) = (
-                channel.chars().take(64).collect(),
-                "not a channel or pattern",
-            );
-            ErrorKind::InvalidChannel { name, reason }
-        })?;
-        Ok(self.enter(&mut table, store, On::Message, name, Some(feed)))
+        let new: Arc<dyn Feed> = feed.clone();
+        let old = table
+            .take_named(On::Message, name)
+            .and_then(|(_, e)| e.feed);
+        let slot = match old {
+            Some(old) if old.source == source => {
+                store.replace(&old.as_feed(), new);
+                feed.inherit_dropped(old.feed.close());
+                old._slot
+            }
+            old => {
+                if let Some(old) = old {
+                    feed.inherit_dropped(self.stop(store, &old));
+                }
+                store.attach(&source, new)
+            }
+        };
+        let fed = Fed {
+            feed,
+            source,
+            _slot: slot,
+        };
+        Ok(table.insert(On::Message, name, Some(fed)))
     }
 
     /// Registers hook `f` for the events of `kind`, named `name`; replaces
@@ -149,40 +229,14 @@ impl Callbacks {
     /// # Errors
     ///
     /// `Io` when the dispatcher thread cannot be started.
-    pub(crate) fn on_event(
-        &self,
-        store: &Store,
-        kind: HookKind,
-        name: &str,
-        f: OnEvent,
-    ) -> Result<CallbackId> {
+    pub(crate) fn on_event(&self, kind: HookKind, name: &str, f: OnEvent) -> Result<CallbackId> {
         self.dispatcher.start()?;
         let mut table = self.table.lock();
-        let id = table.last + 1;
+        let old = table.take_named(On::Hook(kind), Some(name));
+        let id = table.next_id();
         let label = format!("{} hook {name:?}", kind.method());
-        self.hooks.add(id, kind, label, f);
-        Ok(self.enter(&mut table, store, On::Hook(kind), Some(name), None))
-    }
-
-    /// Records a new callback, removing the one `name` had.
-    fn enter(
-        &self,
-        table: &mut Table,
-        store: &Store,
-        on: On,
-        name: Option<&str>,
-        feed: Option<Arc<MessageFeed>>,
-    ) -> CallbackId {
-        table.last += 1;
-        let id = table.last;
-        if let Some(name) = name {
-            if let Some(old) = table.names.insert((on, name.to_owned()), id) {
-                self.forget(table, store, old);
-            }
-        }
-        let name = name.map(str::to_owned);
-        table.entries.insert(id, Entry { on, name, feed });
-        CallbackId(id)
+        self.hooks.add(id, kind, label, f, old.map(|(old, _)| old));
+        Ok(table.insert(On::Hook(kind), Some(name), None))
     }
 
     /// Removes callback `id`; whether it was there.
@@ -219,14 +273,20 @@ impl Callbacks {
             return false;
         };
         match entry.feed {
-            Some(feed) => {
-                feed.close();
-                let as_feed: Arc<dyn Feed> = feed;
-                store.detach(&as_feed);
+            Some(fed) => {
+                self.stop(store, &fed);
             }
             None => self.hooks.remove(id),
         }
         true
+    }
+
+    /// Stops a message callback's feed and detaches it from the store;
+    /// returns how many messages it had waiting.
+    fn stop(&self, store: &Store, fed: &Fed) -> usize {
+        let forgotten = fed.feed.close();
+        store.detach(&fed.as_feed());
+        forgotten
     }
 
     /// The counts of [`CallbackStats`].
@@ -235,20 +295,20 @@ impl Callbacks {
         let feeds = table.entries.values().filter_map(|e| e.feed.as_ref());
         CallbackStats {
             registered: table.entries.len(),
-            queued: feeds.map(|feed| feed.queued()).sum::<usize>() + self.hooks.queued(),
+            queued: feeds.map(|fed| fed.feed.queued()).sum::<usize>() + self.hooks.queued(),
             dropped: self.counters.dropped.load(Ordering::Relaxed),
             panicked: self.counters.panicked.load(Ordering::Relaxed),
         }
     }
 
-    /// The handle's command table, made (empty) by the first call, with
-    /// whether this call made it.
+    /// The handle's command table, `None` until the first `on_command` has
+    /// made and wired one: held while it does, so a second waits for it.
     #[cfg(feature = "serde")]
-    pub(crate) fn commands(&self) -> (Arc<parking_lot::RwLock<crate::command::Commands>>, bool) {
-        let mut commands = self.commands.lock();
-        let made = commands.is_none();
-        let table = commands.get_or_insert_with(Arc::default);
-        (Arc::clone(table), made)
+    pub(crate) fn commands(
+        &self,
+    ) -> parking_lot::MutexGuard<'_, Option<Arc<parking_lot::RwLock<crate::command::Commands>>>>
+    {
+        self.commands.lock()
     }
 
     /// Removes the handler of the commands named `name`; whether there was one.
@@ -263,15 +323,18 @@ impl Callbacks {
     /// Lets go of every callback, hook and command handler (and whatever
     /// they hold), once the loop and the dispatcher have stopped.
     pub(crate) fn shutdown(&self) {
-        let mut table = self.table.lock();
-        for entry in table.entries.values() {
-            if let Some(feed) = &entry.feed {
-                feed.close();
+        {
+            let mut table = self.table.lock();
+            for entry in table.entries.values() {
+                if let Some(fed) = &entry.feed {
+                    fed.feed.close();
+                }
             }
+            table.entries.clear();
+            table.names.clear();
         }
-        table.entries.clear();
-        table.names.clear();
         self.hooks.clear();
+        // Not under `table`: `on_command` takes `commands`, then `table`.
         #[cfg(feature = "serde")]
         self.commands.lock().take();
     }
