@@ -45,6 +45,7 @@ macro_rules! common_option {
             "responder_queue" => $b.responder_queue(size($v)?),
             "responder_queue_bytes" => $b.responder_queue_bytes(size($v)?),
             "callback_queue" => $b.callback_queue(size($v)?),
+            "callback_queue_bytes" => $b.callback_queue_bytes(size($v)?),
             "write_deadline" => $b.write_deadline(maybe($v, secs)?),
             "stamp_messages" => $b.stamp_messages(boolean($v)?),
             "channel_capacity" => {

@@ -194,6 +194,7 @@ def test_a_context_manager_closes_its_handle():
 def test_options_are_the_builders_setters(host):
     with se.Host("127.0.0.1:0", max_frame=4096, queue_capacity=2, relay="others",
                  heartbeat=None, write_timeout=1.5, latched=["cfg"], history_depth=4,
+                 callback_queue_bytes=1 << 20,
                  channel_capacity={"big": 10}) as h:
         with se.Client(h.local_addr, "a", reconnect=False, connect_timeout=2.0) as a:
             for i in range(4):
