@@ -593,10 +593,10 @@ macro_rules! common_setters {
         /// reported as beyond [`callback_queue`](Self::callback_queue). A
         /// message alone passes whatever its size. What waits is charged
         /// to the [memory limit](Self::memory_limit) too (a message it has
-        /// no room for skips the callback, counted the same), until its
-        /// call returns. Images do not queue up: a newer image on a channel
-        /// replaces the one still waiting for the callback (counted as
-        /// dropped), so a callback on a camera gets the newest frame.
+        /// no room for skips the callback, counted the same), until the
+        /// callback has run it. Images do not queue up: a newer image on a
+        /// channel replaces the one still waiting for the callback (counted
+        /// as dropped), so a callback on a camera gets the newest frame.
         /// Default: 16 MiB.
         pub fn callback_queue_bytes(mut self, bytes: usize) -> Self {
             self.config.callback_queue_bytes = bytes;

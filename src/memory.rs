@@ -117,23 +117,24 @@ impl Memory {
         self.try_take(bytes).then(|| self.held(bytes))
     }
 
-    /// As [`try_hold`](Self::try_hold), for a small message (4 KiB or
-    /// less), which may use the reserve.
-    pub(crate) fn try_hold_small(self: &Arc<Self>, bytes: usize) -> Option<Held> {
-        self.try_take_small(bytes).then(|| self.held(bytes))
-    }
-
-    /// Takes `bytes` for one message, as a [`Held`]: with
-    /// [`try_hold_small`](Self::try_hold_small) if it is [`SMALL`], else
-    /// with [`try_hold`](Self::try_hold).
-    pub(crate) fn try_hold_message(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+    /// Takes `bytes` for one message: with
+    /// [`try_take_small`](Self::try_take_small) if it is [`SMALL`] (it may
+    /// use the reserve), else with [`try_take`](Self::try_take).
+    pub(crate) fn try_take_message(&self, bytes: usize) -> bool {
         match bytes <= SMALL {
-            true => self.try_hold_small(bytes),
-            false => self.try_hold(bytes),
+            true => self.try_take_small(bytes),
+            false => self.try_take(bytes),
         }
     }
 
-    fn held(self: &Arc<Self>, bytes: usize) -> Held {
+    /// As [`try_take_message`](Self::try_take_message), as a [`Held`].
+    pub(crate) fn try_hold_message(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+        self.try_take_message(bytes).then(|| self.held(bytes))
+    }
+
+    /// `bytes` taken already (by one or more `try_take`s), as a [`Held`]
+    /// that gives them back when dropped.
+    pub(crate) fn held(self: &Arc<Self>, bytes: usize) -> Held {
         Held {
             memory: Arc::clone(self),
             bytes,

@@ -16,7 +16,9 @@ use socketengine::{
     COMMAND_CHANNEL, ClientId, CloseCode, Command, DisconnectReason, ErrorKind, Event, Events,
     Host, Message,
 };
-use util::{TIMEOUT, client, client_with, host, host_with, next_event, wait_until};
+use util::{
+    TIMEOUT, client, client_with, host, host_with, next_callback_dropped, next_event, wait_until,
+};
 
 /// What a test's callbacks saw, in the order they saw it.
 fn seen<T>() -> (Sender<T>, Receiver<T>) {
@@ -349,10 +351,7 @@ fn a_callback_that_does_not_return_stalls_only_itself_and_its_overflow_is_counte
     release.send(()).unwrap();
     let got: Vec<Bytes> = (0..5).map(|_| recv(&rx)).collect();
     assert_eq!(got, ["0", "1", "2", "3", "4"].map(Bytes::from));
-    let dropped = next_event(&events, |e| match e {
-        Event::CallbackDropped { callback, dropped } => Some((callback, dropped)),
-        _ => None,
-    });
+    let dropped = next_callback_dropped(&events);
     assert_eq!(dropped, (r#"callback "slow" on "ch""#.to_owned(), 6));
     // And it takes new messages again.
     arm.write_confirmed("ch", "11").unwrap();

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use socketengine::{CallbackId, Event, Image, Message, PixelFormat, To};
-use util::{TIMEOUT, client, host, host_with, next_event, wait_received, wait_until};
+use socketengine::{CallbackId, Image, Message, PixelFormat, To};
+use util::{TIMEOUT, client, host, host_with, next_callback_dropped, wait_received, wait_until};
 
 fn recv<T>(rx: &Receiver<T>) -> T {
     rx.recv_timeout(TIMEOUT).expect("the callback runs in time")
@@ -165,11 +165,8 @@ fn a_busy_callback_on_images_gets_the_newest_not_a_backlog() {
     assert_eq!((stats.queued, stats.dropped), (1, 4), "{stats:?}");
     gate.open();
     assert_eq!((recv(&rx), recv(&rx)), (0, 5));
-    let dropped = next_event(&events, |e| match e {
-        Event::CallbackDropped { dropped, .. } => Some(dropped),
-        _ => None,
-    });
-    assert_eq!(dropped, 4);
+    let dropped = next_callback_dropped(&events);
+    assert_eq!(dropped, (r#"callback "view" on "cam""#.to_owned(), 4));
 }
 
 #[test]
@@ -202,10 +199,7 @@ fn a_callback_replaced_while_messages_wait_drops_them_and_misses_none_after() {
     // The old one ends the call it began; the new one gets what came after.
     assert_eq!(recv(&old_rx), "0");
     assert_eq!(recv(&new_rx), "4");
-    let dropped = next_event(&events, |e| match e {
-        Event::CallbackDropped { callback, dropped } => Some((callback, dropped)),
-        _ => None,
-    });
+    let dropped = next_callback_dropped(&events);
     assert_eq!(dropped, (r#"callback "log" on "ch""#.to_owned(), 3));
     arm.write_confirmed("ch", "5").unwrap();
     assert_eq!(recv(&new_rx), "5");

@@ -10,12 +10,14 @@
 //! responders and the other callbacks instead of starving them.
 //!
 //! A lane may also be bounded in bytes ([`Lane::bounded`]): what its items
-//! hold waits within a byte cap, and each item's bytes are charged to the
-//! handle's memory budget from its push until it is dropped (after its
-//! call, or unrun), so what waits for a slow callback counts against the
-//! same ceiling as what the store keeps.
+//! hold waits within a byte cap, and is charged to the handle's memory
+//! budget from its push (one compare-and-swap per item, on the pusher's
+//! thread) until the batch it is taken in is dropped (given back once per
+//! batch), so what waits for a slow callback counts against the same
+//! ceiling as what the store keeps.
 
 use std::collections::VecDeque;
+use std::collections::vec_deque::IterMut;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -23,14 +25,28 @@ use parking_lot::Mutex;
 use crate::memory::{Held, Memory};
 
 /// What a lane asks of its items.
-pub(crate) trait Item {
+pub(crate) trait Item: Sized {
     /// The bytes it holds, charged while it waits in a bounded lane.
     fn bytes(&self) -> usize;
 
+    /// Whether it may take the place of an item waiting (a newer image: a
+    /// callback wants the newest frame, not a backlog): only then is the
+    /// lane searched for one it [`replaces`](Self::replaces). Not by default.
+    fn may_replace(&self) -> bool {
+        false
+    }
+
     /// Whether it takes the place of `older`, waiting before it in the
-    /// same lane (a newer image of the same channel: a callback wants the
-    /// newest frame, not a backlog).
-    fn replaces(&self, older: &Self) -> bool;
+    /// same lane (an image of the same channel).
+    fn replaces(&self, _older: &Self) -> bool {
+        false
+    }
+
+    /// Called, under the lane's lock, with the items one push added and
+    /// kept: lets them let go of what they share with others (a receive
+    /// buffer) without changing their [`bytes`](Self::bytes). Nothing by
+    /// default.
+    fn settle(_fresh: IterMut<'_, Self>) {}
 }
 
 /// Items waiting for one callback.
@@ -51,8 +67,8 @@ struct Budget {
 
 #[derive(Debug)]
 struct LaneState<T> {
-    items: VecDeque<Waiting<T>>,
-    /// What `items` hold.
+    items: VecDeque<T>,
+    /// What `items` hold: in a bounded lane, charged to the budget.
     bytes: usize,
     /// Whether a job for this lane is queued on the dispatcher or running.
     busy: bool,
@@ -60,15 +76,6 @@ struct LaneState<T> {
     dropped_since: u64,
     /// Set by [`Lane::close`]: nothing is taken any more.
     closed: bool,
-}
-
-/// An item and its charge to the memory budget, given back when it is
-/// dropped.
-#[derive(Debug)]
-pub(crate) struct Waiting<T> {
-    pub(crate) item: T,
-    bytes: usize,
-    _held: Option<Held>,
 }
 
 /// What a push did.
@@ -83,10 +90,12 @@ pub(crate) struct Pushed {
 /// A batch a lane's job takes.
 #[derive(Debug)]
 pub(crate) struct Batch<T> {
-    /// Each item with its charge, given back as it is dropped.
-    pub(crate) items: VecDeque<Waiting<T>>,
+    pub(crate) items: VecDeque<T>,
     /// Items dropped since the previous batch was taken.
     pub(crate) dropped: u64,
+    /// The items' charge to the memory budget, given back when the batch
+    /// is dropped (after its last call: keep it until then).
+    _held: Option<Held>,
 }
 
 impl<T: Item> Lane<T> {
@@ -125,50 +134,55 @@ impl<T: Item> Lane<T> {
                 start: false,
             };
         }
-        let mut dropped = 0;
+        let (mut dropped, mut fresh) = (0, 0);
         for item in items {
-            if let Some(i) = state.items.iter().rposition(|w| item.replaces(&w.item)) {
-                let old = state.items.remove(i).map_or(0, |old| old.bytes);
-                state.bytes -= old;
+            let replaced = match item.may_replace() {
+                true => state.items.iter().rposition(|old| item.replaces(old)),
+                false => None,
+            };
+            if let Some(i) = replaced {
+                fresh -= usize::from(i >= state.items.len() - fresh);
+                if let Some(old) = state.items.remove(i) {
+                    self.release(&mut state, old.bytes());
+                }
                 dropped += 1;
             }
-            match self.admit(&state, item) {
-                Some(waiting) => {
-                    state.bytes += waiting.bytes;
-                    state.items.push_back(waiting);
-                }
-                None => dropped += 1,
+            if self.admit(&state, &item) {
+                state.bytes += item.bytes();
+                state.items.push_back(item);
+                fresh += 1;
+            } else {
+                dropped += 1;
             }
         }
+        let kept = state.items.len() - fresh;
+        T::settle(state.items.range_mut(kept..));
         state.dropped_since += dropped;
         let start = !state.busy && !state.items.is_empty();
         state.busy |= start;
         Pushed { dropped, start }
     }
 
-    /// `item` ready to wait, charged; `None` when there is no room for it.
-    fn admit(&self, state: &LaneState<T>, item: T) -> Option<Waiting<T>> {
+    /// Whether `item` may wait: charged if so.
+    fn admit(&self, state: &LaneState<T>, item: &T) -> bool {
         if state.items.len() >= self.capacity {
-            return None;
+            return false;
         }
         let Some(budget) = &self.budget else {
-            return Some(Waiting {
-                item,
-                bytes: 0,
-                _held: None,
-            });
+            return true;
         };
         let bytes = item.bytes();
         let lone = state.items.is_empty();
-        if !lone && state.bytes.saturating_add(bytes) > budget.max_bytes {
-            return None;
+        let fits = lone || state.bytes.saturating_add(bytes) <= budget.max_bytes;
+        fits && budget.memory.try_take_message(bytes)
+    }
+
+    /// Gives back `bytes` of what waits (an item let go).
+    fn release(&self, state: &mut LaneState<T>, bytes: usize) {
+        state.bytes -= bytes;
+        if let Some(budget) = &self.budget {
+            budget.memory.give_back(bytes);
         }
-        let held = budget.memory.try_hold_message(bytes)?;
-        Some(Waiting {
-            item,
-            bytes,
-            _held: Some(held),
-        })
     }
 
     /// Counts `n` items dropped elsewhere (a replaced callback's), to
@@ -177,17 +191,20 @@ impl<T: Item> Lane<T> {
         self.state.lock().dropped_since += n;
     }
 
-    /// Takes every item waiting, and the count dropped since the last take
-    /// (for the job to report).
+    /// Takes every item waiting, with their charge, and the count dropped
+    /// since the last take (for the job to report).
     pub(crate) fn take(&self) -> Batch<T> {
         let mut state = self.state.lock();
         let dropped = std::mem::take(&mut state.dropped_since);
-        let items = match state.closed {
-            true => VecDeque::new(),
-            false => std::mem::take(&mut state.items),
-        };
-        state.bytes = 0;
-        Batch { items, dropped }
+        let items = std::mem::take(&mut state.items);
+        let bytes = std::mem::take(&mut state.bytes);
+        let budget = self.budget.as_ref();
+        let held = budget.map(|budget| budget.memory.held(bytes));
+        Batch {
+            items,
+            dropped,
+            _held: held,
+        }
     }
 
     /// The job is done with its batch: returns whether items arrived
@@ -205,16 +222,26 @@ impl<T: Item> Lane<T> {
     pub(crate) fn close(&self) -> usize {
         let mut state = self.state.lock();
         state.closed = true;
-        state.bytes = 0;
+        let bytes = state.bytes;
+        self.release(&mut state, bytes);
         let forgotten = std::mem::take(&mut state.items);
         drop(state);
-        // Their charges are given back here, outside the lock.
+        // Dropped here, outside the lock.
         forgotten.len()
     }
 
     /// Items waiting.
     pub(crate) fn len(&self) -> usize {
         self.state.lock().items.len()
+    }
+}
+
+impl<T> Drop for Lane<T> {
+    /// Gives back the charge of what still waits.
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.memory.give_back(self.state.get_mut().bytes);
+        }
     }
 }
 
@@ -232,8 +259,12 @@ mod tests {
             self.0
         }
 
+        fn may_replace(&self) -> bool {
+            self.1.is_some()
+        }
+
         fn replaces(&self, older: &Self) -> bool {
-            self.1.is_some() && self.1 == older.1
+            self.1 == older.1
         }
     }
 
@@ -241,14 +272,10 @@ mod tests {
         fn bytes(&self) -> usize {
             0
         }
-
-        fn replaces(&self, _: &Self) -> bool {
-            false
-        }
     }
 
     fn items<T: Copy>(batch: Batch<T>) -> Vec<T> {
-        batch.items.iter().map(|w| w.item).collect()
+        batch.items.iter().copied().collect()
     }
 
     #[test]
@@ -335,5 +362,42 @@ mod tests {
             "a's two older images replaced, b's dropped as full"
         );
         assert_eq!(items(batch), [It(1, None), It(2, None), a(400)]);
+    }
+
+    /// An item whose `settle` flips its flag, so one settled twice shows;
+    /// those of 100 and more replace their equals, as images do.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Flip(u8, bool);
+
+    impl Item for Flip {
+        fn bytes(&self) -> usize {
+            1
+        }
+
+        fn may_replace(&self) -> bool {
+            self.0 >= 100
+        }
+
+        fn replaces(&self, older: &Self) -> bool {
+            self.0 == older.0
+        }
+
+        fn settle(fresh: IterMut<'_, Self>) {
+            fresh.for_each(|item| item.1 = !item.1);
+        }
+    }
+
+    #[test]
+    fn each_item_kept_is_settled_once_by_the_push_that_added_it() {
+        let lane = Lane::new(3);
+        let f = |n| Flip(n, false);
+        lane.push([f(1), f(100), f(100)].into_iter());
+        lane.push([f(2), f(100), f(3)].into_iter());
+        let batch = lane.take();
+        assert_eq!(batch.dropped, 3, "two images replaced, one item over");
+        assert_eq!(
+            items(batch),
+            [Flip(1, true), Flip(2, true), Flip(100, true)]
+        );
     }
 }

@@ -134,6 +134,14 @@ pub(crate) fn next_error(events: &Events) -> (Option<ClientId>, SocketAddr, Erro
     })
 }
 
+/// The next `Event::CallbackDropped`: which callback, and how many it missed.
+pub(crate) fn next_callback_dropped(events: &Events) -> (String, u64) {
+    next_event(events, |event| match event {
+        Event::CallbackDropped { callback, dropped } => Some((callback, dropped)),
+        _ => None,
+    })
+}
+
 /// The id of the next client to disconnect.
 pub(crate) fn next_disconnect(events: &Events) -> ClientId {
     next_event(events, |event| match event {

@@ -3,14 +3,18 @@
 //! runs the callback on them, in order, on the dispatcher.
 //!
 //! What waits in the lane is bounded in messages and bytes and charged to
-//! the handle's memory budget (`dispatch::lane`); a payload that may share
-//! a receive buffer with other messages (one of [`LARGE_FRAME`] or less) is
-//! copied out of it first, so a waiting message holds its own bytes only;
+//! the handle's memory budget (`dispatch::lane`); the payloads a push keeps
+//! that may share a receive buffer with other messages (data of
+//! [`LARGE_FRAME`] or less) are copied out of it, together into one buffer
+//! of their own, so what waits holds what it is charged for and no more;
 //! and a newer image on a channel replaces the one of that channel still
 //! waiting: a callback on a camera gets the newest frame, not a backlog.
 
+use std::collections::vec_deque::IterMut;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+
+use bytes::BytesMut;
 
 use super::Counters;
 use crate::Event;
@@ -116,11 +120,12 @@ impl MessageFeed {
                 dropped: batch.dropped,
             });
         }
-        for msg in batch.items {
+        // By reference: the batch, and its charge, go after the last call.
+        for msg in &batch.items {
             if !self.is_alive() {
                 break;
             }
-            if let Err(message) = guarded(|| (self.f)(&msg.item)) {
+            if let Err(message) = guarded(|| (self.f)(msg)) {
                 self.counters.panicked();
                 self.emitter.emit(Event::CallbackPanicked {
                     callback: self.label.clone(),
@@ -136,7 +141,7 @@ impl MessageFeed {
 
 impl Feed for MessageFeed {
     fn offer(&self, msgs: &mut dyn Iterator<Item = Message>) -> u64 {
-        let pushed = self.lane.push(msgs.map(|msg| msg.compacted(LARGE_FRAME)));
+        let pushed = self.lane.push(msgs);
         self.counters.dropped(pushed.dropped);
         if pushed.start {
             self.schedule();
@@ -154,9 +159,86 @@ impl Item for Message {
         self.payload().len()
     }
 
-    /// A newer image replaces an older one of its channel.
+    /// An image may replace one waiting: an older one of its channel.
+    fn may_replace(&self) -> bool {
+        self.image_meta().is_some()
+    }
+
     fn replaces(&self, older: &Message) -> bool {
-        let images = self.image_meta().is_some() && older.image_meta().is_some();
-        images && self.channel() == older.channel()
+        older.image_meta().is_some() && self.channel() == older.channel()
+    }
+
+    /// Copies the payloads that may be spans of a shared receive buffer
+    /// (data, not images, of [`LARGE_FRAME`] or less) into one buffer of
+    /// their own: one allocation per push, and what waits pins nothing more.
+    /// Images have buffers of their own already, and are the only messages
+    /// replaced while they wait.
+    fn settle(fresh: IterMut<'_, Message>) {
+        let mut shared: Vec<&mut Message> = fresh
+            .filter(|msg| msg.image_meta().is_none() && msg.payload.len() <= LARGE_FRAME)
+            .collect();
+        let total = shared.iter().map(|msg| msg.payload.len()).sum();
+        if total == 0 {
+            return;
+        }
+        let mut own = BytesMut::with_capacity(total);
+        shared
+            .iter()
+            .for_each(|msg| own.extend_from_slice(&msg.payload));
+        let mut own = own.freeze();
+        for msg in &mut shared {
+            msg.payload = own.split_to(msg.payload.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::ClientId;
+    use crate::protocol::{ChannelName, ImageMeta};
+
+    #[test]
+    fn settling_copies_small_data_into_one_buffer_and_leaves_images_and_large_ones() {
+        let chunk = Bytes::from(
+            (0..=255u8)
+                .cycle()
+                .take(4 * LARGE_FRAME)
+                .collect::<Vec<_>>(),
+        );
+        let at = |range: std::ops::Range<usize>| {
+            let name = ChannelName::new("ch").expect("a name");
+            Message::new(name, chunk.slice(range), ClientId(1), Instant::now())
+        };
+        let meta = ImageMeta {
+            width: 1,
+            height: 1,
+            format: 0,
+            stride: 3,
+            seq: 0,
+            timestamp_ns: 0,
+            total_len: 3,
+        };
+        let mut msgs = VecDeque::from([
+            at(0..10),
+            at(10..13).with_image(meta),
+            at(20..30),
+            at(0..LARGE_FRAME + 1),
+        ]);
+        let before: Vec<Bytes> = msgs.iter().map(|m| m.payload().clone()).collect();
+        Message::settle(msgs.range_mut(..));
+        let within = |msg: &Message| chunk.as_ptr_range().contains(&msg.payload().as_ptr());
+        let moved: Vec<bool> = msgs.iter().map(|m| !within(m)).collect();
+        assert_eq!(moved, [true, false, true, false]);
+        let after: Vec<Bytes> = msgs.iter().map(|m| m.payload().clone()).collect();
+        assert_eq!(after, before, "the same bytes");
+        // One buffer for the two copied: the second follows the first.
+        let (first, second) = (&msgs[0].payload()[..], &msgs[2].payload()[..]);
+        assert_eq!(first.as_ptr_range().end, second.as_ptr());
     }
 }

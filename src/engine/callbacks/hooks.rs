@@ -86,14 +86,11 @@ struct Offered {
     event: Event,
 }
 
+/// Events are small (the hooks' lane is not bounded in bytes), and each
+/// is told.
 impl Item for Offered {
-    /// Events are small, and the lane is not bounded in bytes.
     fn bytes(&self) -> usize {
         0
-    }
-
-    fn replaces(&self, _: &Offered) -> bool {
-        false
     }
 }
 
@@ -237,8 +234,7 @@ impl Hooks {
                 dropped: batch.dropped,
             });
         }
-        for waiting in batch.items {
-            let Offered { seq, event } = &waiting.item;
+        for Offered { seq, event } in &batch.items {
             let kind = HookKind::of(event);
             let hooks: Vec<Hook> = (self.table.read().iter())
                 .filter(|hook| hook.kind == kind && hook.since <= *seq)

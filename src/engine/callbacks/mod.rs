@@ -68,7 +68,7 @@ struct Fed {
     /// The slot of its channel (`None` for a pattern), held so that the
     /// channel is not reclaimed, and the callback lost with it, while the
     /// callback is registered.
-    _slot: Option<Arc<Slot>>,
+    slot: Option<Arc<Slot>>,
 }
 
 impl Fed {
@@ -198,29 +198,38 @@ impl Callbacks {
             counters: Arc::clone(&self.counters),
         });
         let mut table = self.table.lock();
-        let new: Arc<dyn Feed> = feed.clone();
         let old = table
             .take_named(On::Message, name)
             .and_then(|(_, e)| e.feed);
-        let slot = match old {
-            Some(old) if old.source == source => {
+        let slot = self.attach(store, old, &source, &feed);
+        let fed = Fed { feed, source, slot };
+        Ok(table.insert(On::Message, name, Some(fed)))
+    }
+
+    /// Attaches `feed` to `source` in `store`, in the place of `old` (the
+    /// callback of the same name) if it is on the same source, else after
+    /// stopping `old`; returns the slot `feed` holds.
+    fn attach(
+        &self,
+        store: &Store,
+        old: Option<Fed>,
+        source: &Source,
+        feed: &Arc<MessageFeed>,
+    ) -> Option<Arc<Slot>> {
+        let new: Arc<dyn Feed> = feed.clone();
+        match old {
+            Some(old) if old.source == *source => {
                 store.replace(&old.as_feed(), new);
                 feed.inherit_dropped(old.feed.close());
-                old._slot
+                old.slot
             }
             old => {
                 if let Some(old) = old {
                     feed.inherit_dropped(self.stop(store, &old));
                 }
-                store.attach(&source, new)
+                store.attach(source, new)
             }
-        };
-        let fed = Fed {
-            feed,
-            source,
-            _slot: slot,
-        };
-        Ok(table.insert(On::Message, name, Some(fed)))
+        }
     }
 
     /// Registers hook `f` for the events of `kind`, named `name`; replaces
