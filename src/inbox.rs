@@ -164,6 +164,15 @@ impl Inbox {
     pub fn events_dropped(&self) -> u64 {
         self.shared.events_dropped()
     }
+
+    /// Whether this handle is closed (its `close` was called, or its last
+    /// clone dropped): its reads then return what is left and never wait,
+    /// and its writes fail with [`Closed`](crate::ErrorKind::Closed). For
+    /// a caller that waits in slices (`get_all_timeout` in a loop) and must
+    /// tell "nothing yet" from "nothing ever".
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_stopped()
+    }
 }
 
 /// Reading messages as types (feature `serde`): each decodes by the

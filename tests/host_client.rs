@@ -438,6 +438,21 @@ fn host_and_client_are_send_sync_and_clone() {
 }
 
 #[test]
+fn a_handle_says_when_it_is_closed_and_its_waits_then_end_at_once() {
+    let host = host();
+    let client = client(&host, "closer");
+    assert!(!client.is_closed() && !host.is_closed());
+    client.close();
+    assert!(client.is_closed() && !host.is_closed());
+    // Returns at once: a wait on a closed handle would otherwise hold the
+    // test for an hour.
+    let left = client.get_all_timeout("ch", Duration::from_secs(3600));
+    assert!(left.is_empty());
+    host.close();
+    assert!(host.is_closed());
+}
+
+#[test]
 fn writes_after_close_fail_with_closed_and_close_is_idempotent() {
     let host = host();
     let client = client(&host, "closer");

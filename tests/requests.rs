@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use socketengine::{
-    Client, ClientId, ErrorKind, Image, PixelFormat, Replies, Reply, Request, Result, To,
+    Client, ClientId, ErrorKind, Image, PixelFormat, RecvTimeoutError, Replies, Reply, Request,
+    Result, To,
 };
 use util::{TIMEOUT, client, client_with, host, host_with, raw_handshake};
 
@@ -167,6 +168,57 @@ fn a_room_where_some_do_not_answer_ends_at_the_deadline_with_the_answers_it_got(
     );
     assert_eq!((got[2].0, got[3].0), (quiet.id(), d));
     assert_eq!(host.request_stats().in_flight, 0);
+}
+
+/// A responder on `channel` of `host` that answers "told" once told to
+/// (through the sender returned), or at `TIMEOUT`.
+fn answers_when_told(host: &socketengine::Host, channel: &str) -> std::sync::mpsc::Sender<()> {
+    let (tell, told) = std::sync::mpsc::channel::<()>();
+    let told = Mutex::new(told);
+    host.on_request(channel, move |_: &Request| {
+        let _ = told.lock().unwrap().recv_timeout(TIMEOUT);
+        Ok("told")
+    })
+    .unwrap();
+    tell
+}
+
+#[test]
+fn replies_waited_for_in_slices_say_nothing_yet_then_the_answer_then_the_end() {
+    let host = host();
+    let go = answers_when_told(&host, "later");
+    let planner = client(&host, "planner");
+    let mut replies = planner.to(To::Host).request("later", "", TIMEOUT).unwrap();
+    let nothing_yet = replies.recv_timeout(Duration::from_millis(20));
+    assert_eq!(nothing_yet.unwrap_err(), RecvTimeoutError::Timeout);
+    assert_eq!(replies.len(), 1);
+    go.send(()).unwrap();
+    let (from, reply) = replies.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!((from, text(&reply.unwrap())), (ClientId::HOST, "told"));
+    let ended = replies.recv_timeout(TIMEOUT);
+    assert_eq!(ended.unwrap_err(), RecvTimeoutError::Disconnected);
+}
+
+#[test]
+fn replies_waited_for_in_slices_end_at_the_requests_deadline() {
+    let host = host();
+    let _hold = answers_when_told(&host, "never");
+    let planner = client(&host, "planner");
+    let mut replies = planner.to(To::Host).request("never", "", SHORT).unwrap();
+    // Slices far shorter than the deadline, until the request ends as
+    // `next` would end it.
+    let slice = Duration::from_millis(10);
+    let mut slices = 0;
+    let ended = loop {
+        match replies.recv_timeout(slice) {
+            Err(RecvTimeoutError::Timeout) => slices += 1,
+            other => break other,
+        }
+        assert!(slices < 10_000, "the deadline never came");
+    };
+    let (_, answer) = ended.unwrap();
+    assert!(matches!(answer.unwrap_err().kind(), ErrorKind::TimedOut(t) if *t == SHORT));
+    assert_eq!(planner.request_stats().in_flight, 0);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::dispatch::Queue;
 use crate::engine::{Answer, Ask, Peer, Requests};
 use crate::handle::Core;
 use crate::protocol::{Encoding, Kind, Route};
-use crate::{ClientId, Error, ErrorKind, Result};
+use crate::{ClientId, Error, ErrorKind, RecvTimeoutError, Result};
 
 /// An answer to a request: who answered, and the payload it answered with
 /// (sharing the buffer it was received into) and the encoding its frame
@@ -103,15 +103,41 @@ impl Replies {
             None => Err(ErrorKind::NotConnected.into()),
         }
     }
-}
 
-impl Iterator for Replies {
-    type Item = (ClientId, Result<Reply>);
+    /// The next answer, as [`next`](Iterator::next) gives it, waiting at
+    /// most `timeout` for it (and never past the request's deadline, which
+    /// ends a request still unanswered as `next` does): for a caller that
+    /// waits in slices, to do something else between them (a Python
+    /// binding checks for Ctrl-C).
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] when nothing came within `timeout`
+    /// (the request's deadline not yet passed); [`RecvTimeoutError::Disconnected`]
+    /// once every peer asked has appeared (where `next` returns `None`).
+    pub fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<(ClientId, Result<Reply>), RecvTimeoutError> {
+        let until = crate::time::deadline(timeout);
+        self.wait(until).ok_or(RecvTimeoutError::Disconnected)?
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next answer, or the end of a request whose deadline passed,
+    /// waiting until `until` at most (`None`: until the deadline): `None`
+    /// once every peer asked has appeared, `Some(Err(Timeout))` when `until`
+    /// came first.
+    fn wait(
+        &mut self,
+        until: Option<Instant>,
+    ) -> Option<Result<(ClientId, Result<Reply>), RecvTimeoutError>> {
+        let wake = match (until, self.deadline) {
+            (Some(until), Some(deadline)) => Some(until.min(deadline)),
+            (until, deadline) => until.or(deadline),
+        };
         // Bounded: each turn takes one answer of this request's, or ends one.
         while !self.waiting.is_empty() {
-            let answer = self.answers.pop(self.deadline);
+            let answer = self.answers.pop(wake);
             let Some(Answer {
                 id,
                 from,
@@ -119,10 +145,15 @@ impl Iterator for Replies {
                 encoding,
             }) = answer
             else {
+                let now = Instant::now();
+                let early = self.deadline.is_some_and(|deadline| now < deadline);
+                if early && until.is_some_and(|until| now >= until) {
+                    return Some(Err(RecvTimeoutError::Timeout));
+                }
                 // The deadline passed: the requests left end here, one per call.
                 let (id, to) = self.waiting.pop()?;
                 self.requests.cancel([id]);
-                return Some((to, Err(ErrorKind::TimedOut(self.timeout).into())));
+                return Some(Ok((to, Err(ErrorKind::TimedOut(self.timeout).into()))));
             };
             // An answer that came as its request timed out is passed over.
             if let Some(at) = self.waiting.iter().position(|&(i, _)| i == id) {
@@ -134,10 +165,19 @@ impl Iterator for Replies {
                     encoding,
                     channel,
                 };
-                return Some((from, result.map(reply)));
+                return Some(Ok((from, result.map(reply))));
             }
         }
         None
+    }
+}
+
+impl Iterator for Replies {
+    type Item = (ClientId, Result<Reply>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // With no `until`, nothing ends early: an answer or a timed-out request.
+        self.wait(None)?.ok()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

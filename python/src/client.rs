@@ -1,0 +1,215 @@
+//! `Client`: one connection to a host, with the same reading side as the
+//! host's; the crate's `Client`, built from keyword options.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use socketengine::{ClientBuilder, ConnectionState, To};
+
+use crate::callbacks::{self, CallbackId, Hook};
+use crate::errors::to_py;
+use crate::handle::{Handle, Side};
+use crate::host::unreachable_side;
+use crate::info::ClientInfo;
+use crate::message::{Reply, unix_seconds};
+use crate::wait::{Replies, Step, seconds, wait};
+
+/// A client: connects to the host at `addr` in the constructor (waiting
+/// without the GIL; Ctrl-C interrupts it) under `name` (the host's
+/// `client-N` if none), and redials if the connection is lost. A plain
+/// `write` goes to the host; `to(...)` routes to other clients through it.
+/// Options are the crate's `ClientBuilder` setters, by name
+/// (`connect_timeout=`, `reconnect=False`, `max_frame=`, ...). A context
+/// manager.
+#[pyclass(extends = Handle, frozen, module = "socketengine")]
+pub(crate) struct Client;
+
+impl Client {
+    fn client(slf: &Bound<'_, Self>) -> socketengine::Client {
+        match &*slf.as_super().get().side {
+            Side::Client(client) => client.clone(),
+            Side::Host(_) => unreachable_side(),
+        }
+    }
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    #[pyo3(signature = (addr, name = None, **options))]
+    fn py_new(
+        py: Python<'_>,
+        addr: &str,
+        name: Option<&str>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyClassInitializer<Client>> {
+        let builder = crate::options::client(addr, name, options)?;
+        let client = connect(py, builder)?;
+        Ok(PyClassInitializer::from(Handle {
+            side: Side::keep(Side::Client(client)),
+        })
+        .add_subclass(Client))
+    }
+
+    /// The id the host gave this client.
+    #[getter]
+    fn id(slf: &Bound<'_, Self>) -> u64 {
+        Client::client(slf).id().0
+    }
+
+    /// The name the host knows this client by.
+    #[getter]
+    fn name(slf: &Bound<'_, Self>) -> String {
+        Client::client(slf).name().to_owned()
+    }
+
+    /// The host's address, `ip:port`.
+    #[getter]
+    fn host_addr(slf: &Bound<'_, Self>) -> String {
+        Client::client(slf).host_addr().to_string()
+    }
+
+    /// Whether the connection is open now.
+    #[getter]
+    fn is_connected(slf: &Bound<'_, Self>) -> bool {
+        Client::client(slf).is_connected()
+    }
+
+    /// Where the connection is: `"connecting"`, `"connected"`,
+    /// `"reconnecting"`, `"refused"` (for good: its credential or protocol
+    /// version) or `"closed"`. Never blocks.
+    #[getter]
+    fn state(slf: &Bound<'_, Self>) -> &'static str {
+        match Client::client(slf).state() {
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Reconnecting => "reconnecting",
+            ConnectionState::Refused(_) => "refused",
+            _ => "closed",
+        }
+    }
+
+    /// Why the last attempt to reach the host failed (an exception
+    /// instance, not raised), until the client connects again; else `None`.
+    #[getter]
+    fn last_error<'py>(slf: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
+        let err = Client::client(slf).last_error()?;
+        Some(crate::send::error_object(slf.py(), &err))
+    }
+
+    /// The host's clock now, in seconds since the Unix epoch, by this
+    /// client's estimate of it (`None` before it has one).
+    fn host_time(slf: &Bound<'_, Self>) -> Option<f64> {
+        Client::client(slf).host_time().map(unix_seconds)
+    }
+
+    /// Asks the host's responder on `channel` and returns its `Reply`
+    /// (waiting without the GIL, at most `timeout` seconds; Ctrl-C
+    /// interrupts it), or raises what ended the request (`TimedOutError`,
+    /// `NoResponderError`, `RemoteError`, ...).
+    #[pyo3(signature = (channel, payload = None, timeout = 5.0))]
+    fn request(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        channel: &str,
+        payload: Option<&Bound<'_, PyAny>>,
+        timeout: f64,
+    ) -> PyResult<Reply> {
+        let payload = match payload {
+            Some(obj) => crate::send::payload(obj)?,
+            None => socketengine::Payload::bytes(bytes::Bytes::new()),
+        };
+        let timeout = seconds(Some(timeout))?.unwrap_or(Duration::MAX);
+        let replies = Client::client(slf)
+            .to(To::Host)
+            .request(channel, payload, timeout)
+            .map_err(to_py)?;
+        Replies::new(replies).one(py)
+    }
+
+    /// Joins `room` (the host may refuse: an `"undelivered"` event).
+    fn join(slf: &Bound<'_, Self>, py: Python<'_>, room: &str) -> PyResult<()> {
+        let client = Client::client(slf);
+        py.detach(|| client.join(room)).map_err(to_py)
+    }
+
+    /// Leaves `room`.
+    fn leave(slf: &Bound<'_, Self>, py: Python<'_>, room: &str) -> PyResult<()> {
+        let client = Client::client(slf);
+        py.detach(|| client.leave(room)).map_err(to_py)
+    }
+
+    /// The rooms this client is in, as far as it knows.
+    fn rooms(slf: &Bound<'_, Self>) -> Vec<String> {
+        Client::client(slf).rooms()
+    }
+
+    /// Tells the host which channels (names or patterns) this client wants:
+    /// its broadcasts and relays then skip the others.
+    fn interest(slf: &Bound<'_, Self>, py: Python<'_>, patterns: Vec<String>) -> PyResult<()> {
+        let client = Client::client(slf);
+        py.detach(|| client.interest(&patterns)).map_err(to_py)
+    }
+
+    /// The host's client list, asked of the host (without the GIL).
+    fn clients(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<Vec<ClientInfo>> {
+        let client = Client::client(slf);
+        let list = py.detach(|| client.clients()).map_err(to_py)?;
+        Ok(list.into_iter().map(ClientInfo::from).collect())
+    }
+
+    /// The id of the client connected under `name`, asked of the host;
+    /// `None` if none.
+    fn lookup(slf: &Bound<'_, Self>, py: Python<'_>, name: &str) -> PyResult<Option<u64>> {
+        let client = Client::client(slf);
+        let found = py.detach(|| client.lookup(name)).map_err(to_py)?;
+        Ok(found.map(|id| id.0))
+    }
+
+    /// Calls `func(event)` with every `"reconnecting"` and
+    /// `"host_restarted"` event, as the hook `name`.
+    fn on_reconnect(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
+        callbacks::hook(&slf.as_super().get().side, Hook::Reconnect, name, func)
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
+        let client = Client::client(slf);
+        let state = if client.is_closed() {
+            "closed"
+        } else if client.is_connected() {
+            "connected"
+        } else {
+            "reconnecting"
+        };
+        format!(
+            "Client({:?} #{} to {}, {state})",
+            client.name(),
+            client.id().0,
+            client.host_addr()
+        )
+    }
+}
+
+/// Connects on a thread of its own, waiting for it in slices, so Ctrl-C
+/// interrupts the wait (the thread then finishes alone and its client,
+/// if it connects, is closed as it is dropped).
+fn connect(py: Python<'_>, builder: ClientBuilder) -> PyResult<socketengine::Client> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("socketengine-connect".to_owned())
+        .spawn(move || {
+            let _ = tx.send(builder.connect());
+        })
+        .map_err(|e| to_py(e.into()))?;
+    let got = wait(py, None, move |slice| match rx.recv_timeout(slice) {
+        Ok(connected) => Step::Got(connected),
+        Err(mpsc::RecvTimeoutError::Timeout) => Step::Wait,
+        Err(mpsc::RecvTimeoutError::Disconnected) => Step::Ended,
+    })?;
+    match got {
+        Step::Got(connected) => connected.map_err(to_py),
+        _ => Err(to_py(socketengine::ErrorKind::Closed.into())),
+    }
+}

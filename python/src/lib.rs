@@ -1,0 +1,75 @@
+//! The Python package `socketengine`: the crate's API bound one-to-one with
+//! PyO3 as the extension module `socketengine._native`, which the package's
+//! `__init__` re-exports.
+//!
+//! * `handle` (the `Handle` base), `host`, `client`, `target`: the handles
+//!   and where they send; `options`: their keyword options.
+//! * `send`: what Python objects become on the wire, and the writes;
+//!   `pin`: sending a Python buffer without a copy.
+//! * `buffer`, `image`, `message`, `event`, `info`: what arrives, shared
+//!   with the socket's buffers through the buffer protocol.
+//! * `wait`: blocking calls (without the GIL, interruptible), and the
+//!   iterators built on them; `callbacks`: Python functions the crate's
+//!   dispatcher thread calls; `errors`: the exception classes; `value`:
+//!   JSON and MessagePack values.
+
+#[allow(unsafe_code)]
+mod buffer;
+mod callbacks;
+mod client;
+mod errors;
+mod event;
+mod handle;
+mod host;
+#[allow(unsafe_code)]
+mod image;
+mod info;
+mod message;
+mod options;
+#[allow(unsafe_code)]
+mod pin;
+mod send;
+mod target;
+mod value;
+mod wait;
+
+use pyo3::prelude::*;
+
+/// The module: its classes, its exceptions, and an `atexit` hook that
+/// closes the handles still open.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<handle::Handle>()?;
+    m.add_class::<host::Host>()?;
+    m.add_class::<client::Client>()?;
+    m.add_class::<target::Target>()?;
+    m.add_class::<message::Message>()?;
+    m.add_class::<message::Reply>()?;
+    m.add_class::<message::Request>()?;
+    m.add_class::<buffer::Buffer>()?;
+    m.add_class::<image::Image>()?;
+    m.add_class::<event::Event>()?;
+    m.add_class::<wait::Subscription>()?;
+    m.add_class::<wait::Events>()?;
+    m.add_class::<wait::Replies>()?;
+    m.add_class::<wait::Until>()?;
+    m.add_class::<send::Json>()?;
+    m.add_class::<send::MsgPack>()?;
+    m.add_class::<callbacks::CallbackId>()?;
+    m.add_class::<info::ChannelStats>()?;
+    m.add_class::<info::ImageStats>()?;
+    m.add_class::<info::ClientInfo>()?;
+    m.add_class::<info::CallbackStats>()?;
+    errors::register(m)?;
+    m.add_function(wrap_pyfunction!(handle::_close_all, m)?)?;
+    m.add_function(wrap_pyfunction!(pin::_last_lent_address, m)?)?;
+    m.add("IMAGE_CHANNEL", socketengine::IMAGE_CHANNEL)?;
+    m.add("COMMAND_CHANNEL", socketengine::COMMAND_CHANNEL)?;
+    m.add("HOST_ID", socketengine::ClientId::HOST.0)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let close_all = m.getattr("_close_all")?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (close_all,))?;
+    Ok(())
+}

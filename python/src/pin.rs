@@ -1,0 +1,164 @@
+//! Python buffers sent without a copy: [`lend`] turns a `bytes` object, a
+//! `bytearray`, a `memoryview`, a numpy array (anything with the buffer
+//! protocol, C-contiguous) into a `Bytes` over the object's own memory,
+//! which the engine writes to the socket from where it is.
+//!
+//! The `Bytes` owns a reference to the object (for a `bytes` object, the
+//! object itself, which never changes; for anything else, a `memoryview`
+//! of it, which holds the object's buffer export, so a `bytearray` cannot be
+//! resized nor a numpy array reallocated while the engine holds it). When
+//! the engine lets go of the last clone, possibly on its event-loop thread,
+//! that reference is dropped: at once if the thread is attached to Python,
+//! else by PyO3's pool of deferred references, which the next call into
+//! this module (on any thread) drains, taking the GIL it already holds. So
+//! the event loop never waits for the GIL.
+//!
+//! A writable buffer is shared, not snapshotted: what the peer receives is
+//! what the memory holds when the engine writes it. Mutate it only once its
+//! write is done (a locked write has returned, or `flush()`).
+
+use std::slice;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use pyo3::buffer::PyUntypedBuffer;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyMemoryView};
+
+/// What a Python payload lends: its bytes, over the object's own memory,
+/// and how its buffer describes them (for the image path, which reads
+/// shape and element type).
+pub(crate) struct Lent {
+    pub(crate) bytes: Bytes,
+    /// The element type, in the `struct` module's syntax (`B`, `<H`, ...).
+    pub(crate) format: String,
+    /// Bytes per element.
+    pub(crate) itemsize: usize,
+    /// Elements per dimension, outermost first.
+    pub(crate) shape: Vec<usize>,
+}
+
+/// The address of the last buffer lent, for the tests that prove a send
+/// copies nothing (an atomic store per payload).
+static LAST_LENT: AtomicUsize = AtomicUsize::new(0);
+
+/// Lends `obj`'s memory as `Bytes`, without a copy.
+///
+/// # Errors
+///
+/// `TypeError` for an object without the buffer protocol; `ValueError` for
+/// one that is not C-contiguous (a slice with steps, a transposed array):
+/// `numpy.ascontiguousarray(a)` makes a contiguous copy, on purpose.
+pub(crate) fn lend(obj: &Bound<'_, PyAny>) -> PyResult<Lent> {
+    if let Ok(bytes) = obj.cast::<PyBytes>() {
+        let data = bytes.as_bytes();
+        let lent = Lent {
+            bytes: pinned(bytes.clone().into_any().unbind(), data.as_ptr(), data.len()),
+            format: "B".to_owned(),
+            itemsize: 1,
+            shape: vec![data.len()],
+        };
+        return Ok(lent);
+    }
+    let view = PyMemoryView::from(obj).map_err(|_| {
+        let kind = obj
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        PyTypeError::new_err(format!(
+            "a payload is bytes, bytearray, memoryview, a numpy array or str, not {kind}"
+        ))
+    })?;
+    let buffer = PyUntypedBuffer::get(view.as_any())?;
+    if !buffer.is_c_contiguous() {
+        return Err(PyValueError::new_err(
+            "the buffer is not C-contiguous (a strided slice or a transpose?): \
+             numpy.ascontiguousarray(a) makes a contiguous copy",
+        ));
+    }
+    let (ptr, len) = (buffer.buf_ptr() as *const u8, buffer.len_bytes());
+    let lent = Lent {
+        format: buffer.format().to_string_lossy().into_owned(),
+        itemsize: buffer.item_size(),
+        shape: buffer.shape().to_vec(),
+        bytes: pinned(view.into_any().unbind(), ptr, len),
+    };
+    // The view's own export stays; this one was only for looking.
+    buffer.release(obj.py());
+    Ok(lent)
+}
+
+/// Runs `f` on the bytes of `obj`, a C-contiguous bytes-like object;
+/// `None` for anything else. For comparisons: nothing is kept.
+pub(crate) fn with_contiguous<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    if let Ok(bytes) = obj.cast::<PyBytes>() {
+        return Some(f(bytes.as_bytes()));
+    }
+    let buffer = PyUntypedBuffer::get(obj).ok()?;
+    let seen = buffer.is_c_contiguous().then(|| {
+        let (ptr, len) = (buffer.buf_ptr() as *const u8, buffer.len_bytes());
+        // SAFETY: the export holds `len` readable bytes at `ptr` until it
+        // is released, below; the GIL is held throughout.
+        f(unsafe { bytes_at(ptr, len) })
+    });
+    buffer.release(obj.py());
+    seen
+}
+
+/// The address of the last buffer a send lent (tests only).
+#[pyfunction]
+pub(crate) fn _last_lent_address() -> usize {
+    LAST_LENT.load(Ordering::Relaxed)
+}
+
+/// A `Bytes` over `len` bytes at `ptr`, which `owner` keeps alive.
+fn pinned(owner: Py<PyAny>, ptr: *const u8, len: usize) -> Bytes {
+    LAST_LENT.store(ptr as usize, Ordering::Relaxed);
+    if len == 0 {
+        return Bytes::new();
+    }
+    Bytes::from_owner(Pinned {
+        _owner: owner,
+        ptr,
+        len,
+    })
+}
+
+/// A Python object's memory, held by a reference to the object (or to a
+/// memoryview holding its buffer export).
+struct Pinned {
+    /// Keeps the memory alive and in place; dropped without the GIL, PyO3
+    /// defers its release (see the module's docs).
+    _owner: Py<PyAny>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the pointer is only read (`as_ref`), and the memory it points to
+// belongs to `_owner`, which is `Send` and keeps it alive and in place: a
+// buffer export forbids resizing or freeing the exporter's memory until it
+// is released, and a `bytes` object never changes.
+unsafe impl Send for Pinned {}
+
+impl AsRef<[u8]> for Pinned {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `len` bytes at `ptr`, kept alive by `_owner` (above).
+        unsafe { bytes_at(self.ptr, self.len) }
+    }
+}
+
+/// The `len` bytes at `ptr`.
+///
+/// # Safety
+///
+/// `len` bytes at `ptr` must be readable for the returned lifetime, and
+/// not freed meanwhile. (A writable Python buffer may be written
+/// meanwhile: the module's docs say what the peer then gets.)
+unsafe fn bytes_at<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's promise.
+    unsafe { slice::from_raw_parts(ptr, len) }
+}

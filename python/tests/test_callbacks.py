@@ -1,0 +1,126 @@
+"""Callbacks, hooks, responders and commands: Python functions the handle's
+dispatcher thread calls, in order, with the GIL; what one that raises does."""
+
+import queue
+import threading
+
+import pytest
+
+import socketengine as se
+from conftest import WAIT
+
+
+def test_a_callback_gets_every_message_of_its_channel_in_order(host, client):
+    seen = queue.Queue()
+    callback = host.on("pose", lambda msg: seen.put(bytes(msg.payload)))
+    client.write_many_lock([("pose", b"1"), ("pose", b"2"), ("other", b"x")])
+    assert [seen.get(timeout=WAIT) for _ in range(2)] == [b"1", b"2"]
+    assert host.off(callback) and not host.off(callback)
+    assert host.get("pose").payload == b"2"  # nothing taken from the store
+
+
+def test_named_callbacks_and_patterns(host, client):
+    seen = queue.Queue()
+    host.on("arm/*", lambda msg: seen.put(("first", msg.channel)), name="log")
+    host.on("arm/*", lambda msg: seen.put(("second", msg.channel)), name="log")  # replaces
+    client.write_lock("arm/left", b"")
+    assert seen.get(timeout=WAIT) == ("second", "arm/left")
+    assert host.off_named("log") == 1
+    assert host.callback_stats().registered == 0
+
+
+def test_hooks_see_connections_come_and_go(host):
+    seen = queue.Queue()
+    host.on_connect("log", lambda event: seen.put((event.kind, event.name)))
+    host.on_disconnect("log", lambda event: seen.put((event.kind, event.reason)))
+    with se.Client(host.local_addr, "visitor", reconnect=False) as visitor:
+        assert seen.get(timeout=WAIT) == ("connected", "visitor")
+        host.disconnect(visitor.id, "bye")
+        assert seen.get(timeout=WAIT) == ("disconnected", "kicked")
+    events = host.events()  # hooks get copies: events() still sees them
+    assert {events.recv(WAIT).kind, events.recv(WAIT).kind} == {"connected", "disconnected"}
+
+
+def test_a_callback_that_raises_is_reported_and_kept(host, client, monkeypatch):
+    reported = queue.Queue()
+    monkeypatch.setattr("sys.unraisablehook", reported.put)
+    calls = queue.Queue()
+
+    def fragile(msg):
+        calls.put(bytes(msg.payload))
+        raise ValueError(f"cannot handle {bytes(msg.payload)!r}")
+
+    host.on("pose", fragile)
+    events = host.events()
+    client.write_lock("pose", b"1")
+    unraisable = reported.get(timeout=WAIT)
+    assert isinstance(unraisable.exc_value, ValueError) and unraisable.object is fragile
+    assert next_failure(events).message == "ValueError: cannot handle b'1'"
+    client.write_lock("pose", b"2")  # still registered, the handle still up
+    assert [calls.get(timeout=WAIT), calls.get(timeout=WAIT)] == [b"1", b"2"]
+    assert reported.get(timeout=WAIT).exc_value.args == ("cannot handle b'2'",)
+    assert next_failure(events).message == "ValueError: cannot handle b'2'"
+    assert host.callback_stats().panicked == 2
+    assert host.get("pose").payload == b"2"
+
+
+def next_failure(events):
+    """The next event that reports a callback's exception."""
+    event = events.recv(WAIT)
+    while event.kind != "callback_panicked":
+        event = events.recv(WAIT)
+    return event
+
+
+def test_requests_to_the_host_to_clients_and_through_the_host(host, client, planner):
+    host.on_request("time", lambda req: "12:00")
+    client.on_request("grip", lambda req: {"grip": req.json()["how"], "from": req.from_id})
+    assert planner.request("time", timeout=WAIT).payload == b"12:00"
+    reply = planner.to("arm").request("grip", se.Json({"how": "open"}), timeout=WAIT).one()
+    assert reply.from_id == client.id and reply.json() == {"grip": "open", "from": planner.id}
+    answers = dict(host.to_all().request("grip", se.Json({"how": "spin"}), timeout=WAIT))
+    assert set(answers) == {client.id, planner.id}
+    assert answers[client.id].json()["grip"] == "spin"
+    assert isinstance(answers[planner.id], se.NoResponderError)
+
+
+def test_a_responder_refuses_with_remote_error_and_fails_with_any_other(host, client, monkeypatch):
+    reported = queue.Queue()
+    monkeypatch.setattr("sys.unraisablehook", reported.put)
+
+    def grip(req):
+        if req.payload == b"bad":
+            raise se.RemoteError("open or close")
+        raise KeyError("bug")
+
+    host.on_request("grip", grip)
+    with pytest.raises(se.RemoteError, match="open or close"):
+        client.request("grip", b"bad", timeout=WAIT)
+    assert reported.empty()  # a refusal on purpose is not reported
+    with pytest.raises(se.RemoteError, match="KeyError: 'bug'"):
+        client.request("grip", b"other", timeout=WAIT)
+    assert isinstance(reported.get(timeout=WAIT).exc_value, KeyError)
+
+
+def test_request_failures_are_typed(host, client):
+    with pytest.raises(se.NoResponderError):
+        client.request("nobody", timeout=WAIT)
+    release = threading.Event()
+    host.on_request("slow", lambda req: release.wait(WAIT) and None)
+    with pytest.raises(se.TimedOutError) as caught:
+        client.request("slow", timeout=0.05)
+    assert caught.value.timeout == pytest.approx(0.05)
+    release.set()
+    replies = host.to_all().request("nothing", timeout=WAIT)
+    assert len(replies) == 1
+    client_id, answer = next(replies)
+    assert client_id == client.id and isinstance(answer, se.NoResponderError)
+    assert len(replies) == 0 and list(replies) == []
+
+
+def test_commands_run_by_name(host, client):
+    client.on_command("move", lambda steps, speed=1: steps * speed)
+    reply = host.to("arm").request(se.COMMAND_CHANNEL, se.Json({"name": "move", "args": [3], "kwargs": {"speed": 2}}), timeout=WAIT).one()
+    assert reply.json() == 6
+    with pytest.raises(se.UnknownCommandError):
+        host.to("arm").request(se.COMMAND_CHANNEL, se.Json({"name": "dance"}), timeout=WAIT).one()

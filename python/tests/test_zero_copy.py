@@ -1,0 +1,75 @@
+"""No copies: received payloads and images are views of the buffer the
+socket read into; sent arrays and buffers are written from where they are."""
+
+import numpy as np
+import pytest
+
+import socketengine as se
+from conftest import WAIT
+
+
+def address(array):
+    return array.__array_interface__["data"][0]
+
+
+def test_a_received_image_is_shared_with_every_array_made_of_it(host, client):
+    frame = np.random.default_rng(7).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
+    inbox = host.subscribe("cam")
+    client.write_image_lock("cam", frame)
+    msg = inbox.recv(WAIT)
+    image = msg.image
+    first, second = np.asarray(image), np.asarray(image)
+    assert np.shares_memory(first, second)
+    # The array, the image, the message's payload and the latest image in the
+    # store are one buffer: the one the socket read the pixels into.
+    assert address(first) == image._address == msg.payload._address
+    assert address(np.frombuffer(msg.payload, dtype=np.uint8)) == image._address
+    assert np.asarray(host.get_image("cam"))[0, 0].tolist() == frame[0, 0].tolist()
+    assert address(np.asarray(host.get_image("cam"))) == image._address
+    assert memoryview(msg.payload).readonly and not first.flags.writeable
+    with pytest.raises(ValueError):
+        first[0, 0, 0] = 1
+    assert (first == frame).all()
+
+
+def test_a_received_payload_is_a_view_too(host, client):
+    client.write_lock("blob", bytes(range(256)) * 1024)
+    msg = host.get_all_timeout("blob", WAIT)[0]
+    view = memoryview(msg.payload)
+    assert view.nbytes == 256 * 1024 and view.format == "B"
+    assert address(np.frombuffer(view, dtype=np.uint8)) == msg.payload._address
+    assert address(np.frombuffer(msg.payload, dtype=np.uint8)) == msg.payload._address
+    with pytest.raises(TypeError):
+        view[0] = 1  # read-only
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros((480, 640, 3), dtype=np.uint8),
+    lambda: bytearray(640 * 480 * 3),
+    lambda: memoryview(bytearray(640 * 480 * 3)),
+    lambda: bytes(640 * 480 * 3),
+])
+def test_a_sent_buffer_is_lent_not_copied(host, client, make):
+    data = make()
+    expected = address(np.frombuffer(data, dtype=np.uint8))
+    client.write_lock("big", data)
+    # The `Bytes` the binding handed the engine starts at the caller's memory.
+    assert se._native._last_lent_address() == expected
+    assert host.get_all_timeout("big", WAIT)[0].payload == data
+
+
+def test_a_sent_array_becomes_an_image_over_its_own_memory(host, client):
+    frame = np.full((720, 1280, 3), 9, dtype=np.uint8)
+    image = se.Image(frame, seq=3)
+    assert image._address == address(frame) == address(np.asarray(image))
+    client.write_image_lock("cam", frame)
+    assert se._native._last_lent_address() == address(frame)
+
+
+def test_a_lent_bytearray_is_pinned_while_held(host):
+    data = bytearray(12)
+    image = se.Image.from_bytes(data, 2, 2, "rgb8")
+    with pytest.raises(BufferError):
+        data.extend(b"more")  # exported: it cannot move under the engine
+    del image
+    data.extend(b"more")  # let go: free again
