@@ -10,29 +10,28 @@
 //! ([`Auth`]) and relays as `socketengine host` does ([`Relay::Others`]);
 //! its limits are the defaults. The attackers are in `soak/attacks.rs`.
 //!
-//! Host, clients and attackers share this process: the resident memory
-//! sampled is theirs together.
+//! The host runs in a process of its own (`soak/host.rs`): the resident
+//! memory sampled is the host's alone.
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "soak/attacks.rs"]
 mod attacks;
+#[path = "soak/host.rs"]
+mod host;
 #[path = "soak/raw.rs"]
 mod raw;
 mod util;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
-use socketengine::{
-    Action, Auth, Client, Credential, Event, Host, IMAGE_CHANNEL, Image, Permissions, Relay,
-};
-use util::{TIMEOUT, frame_1080p, host_with, wait_until};
+use socketengine::{Action, Auth, Client, Credential, Event, IMAGE_CHANNEL, Image, Permissions};
+use util::{TIMEOUT, frame_1080p, wait_until};
 
 /// The legitimate clients' keys.
 const CAMERA_KEY: [u8; 32] = [1; 32];
@@ -58,12 +57,11 @@ const MAX_GAP: Duration = Duration::from_secs(2);
 /// The host's default memory ceiling.
 const MEMORY_LIMIT: usize = 1 << 30;
 
-/// What the process may hold beyond its resident memory before the attacks
-/// and the host's ceiling: one large frame being received, charged past the
-/// ceiling (at most `max_frame`, 64 MiB; the memory attacker sends one at a
-/// time), the attackers' own payloads (a 32 MiB frame) and buffers, and the
-/// allocator's slack.
-const BEYOND_CEILING: usize = (64 + 32 + 32) << 20;
+/// What the host process may hold beyond its resident memory before the
+/// attacks and its ceiling: one large frame being received, charged past
+/// the ceiling (at most `max_frame`, 64 MiB; the memory attacker sends one
+/// at a time), and the allocator's slack.
+const BEYOND_CEILING: usize = (64 + 32) << 20;
 
 /// How much the median resident memory of the soak's last third may exceed
 /// its middle third's. Not the first third's: that holds the warm-up, the
@@ -83,14 +81,6 @@ pub(crate) fn pace(next: &mut Instant, period: Duration) {
         std::thread::sleep(due - now);
     }
     *next = due + period;
-}
-
-/// The process's resident memory (`VmRSS`), in bytes (0 where unknown).
-fn vm_rss() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"));
-    let kib = line.and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok());
-    kib.unwrap_or(0) * 1024
 }
 
 /// The soak's length: `SOAK_SECS`, or 300 s.
@@ -123,8 +113,10 @@ fn verifier(key: [u8; 32]) -> socketengine::Verifier {
     Credential::ed25519(key).verifier()
 }
 
-fn legit_client(host: &Host, name: &str, key: [u8; 32]) -> Client {
-    util::client_with(host, name, |b| b.credential(Credential::ed25519(key)))
+fn legit_client(host: SocketAddr, name: &str, key: [u8; 32]) -> Client {
+    let builder = Client::builder().addr(host.to_string()).name(name);
+    let builder = builder.credential(Credential::ed25519(key));
+    builder.connect().expect("a legitimate client connects")
 }
 
 /// A value at quantile `q` of `sorted` (zero if empty).
@@ -145,11 +137,6 @@ struct Control {
     /// Per round trip: its sequence number and when it was sent.
     sent: Vec<(u64, Instant)>,
 }
-
-/// When the host's echo saw each ping arrive (the host's receive time) and
-/// when its answer was written, by the ping's sequence number: to split a
-/// round trip into its way there, the echo's turn and the way back.
-type Stamps = Arc<Mutex<HashMap<u64, (Instant, Instant)>>>;
 
 impl Control {
     fn p(&self, q: f64) -> Duration {
@@ -305,35 +292,20 @@ fn viewer(viewer: Client, stop: &Arc<AtomicBool>) -> JoinHandle<Viewer> {
     })
 }
 
-/// The host's echo: every ping back to its sender on `ctl/pong`; counts
-/// failed answers.
-fn echo(host: Host, stop: &Arc<AtomicBool>, stamps: Stamps) -> JoinHandle<u64> {
-    until_stopped(stop, Duration::ZERO, 0, move |failed| {
-        for ping in host.get_all_timeout("ctl/ping", Duration::from_millis(50)) {
-            let answer = host
-                .to(ping.from())
-                .write_lock("ctl/pong", ping.payload().clone());
-            *failed += u64::from(answer.is_err());
-            let seq = u64::from_le_bytes(ping.payload()[..8].try_into().unwrap());
-            stamps.lock().insert(seq, (ping.received(), Instant::now()));
-        }
-    })
-}
-
 /// The control loop's round trips split at the host: p50 / p99 of the way
 /// there (sent to stored by the host's loop), the echo's turn (stored to
 /// answered) and the way back (answered to the pong read).
-fn legs(control: &Control, stamps: &Stamps) -> String {
-    let stamps = stamps.lock();
+fn legs(control: &Control, stamps: &HashMap<u64, (u64, u64)>) -> String {
     let mut legs: [Vec<Duration>; 3] = Default::default();
+    let between = |from: u64, to: u64| Duration::from_nanos(to.saturating_sub(from));
     for (&(seq, sent), rtt) in control.sent.iter().zip(&control.rtts) {
         let Some(&(stored, answered)) = stamps.get(&seq) else {
             continue;
         };
-        let got = sent + *rtt;
-        legs[0].push(stored.saturating_duration_since(sent));
-        legs[1].push(answered.saturating_duration_since(stored));
-        legs[2].push(got.saturating_duration_since(answered));
+        let (sent, got) = (host::monotonic_ns(sent), host::monotonic_ns(sent + *rtt));
+        legs[0].push(between(sent, stored));
+        legs[1].push(between(stored, answered));
+        legs[2].push(between(answered, got));
     }
     let names = ["there", "echo", "back"];
     let parts: Vec<String> = legs
@@ -347,40 +319,6 @@ fn legs(control: &Control, stamps: &Stamps) -> String {
     parts.join(", ")
 }
 
-/// What the host's events said: every kind counted, and the legitimate
-/// clients' disconnections listed.
-#[derive(Debug, Default)]
-struct Watched {
-    counts: BTreeMap<String, u64>,
-    legit_gone: Vec<String>,
-}
-
-fn watch(host: &Host, stop: &Arc<AtomicBool>) -> JoinHandle<Watched> {
-    let events = host.events();
-    until_stopped(stop, Duration::ZERO, Watched::default(), move |w| {
-        if let Ok(event) = events.recv_timeout(Duration::from_millis(50)) {
-            w.count(event);
-        }
-    })
-}
-
-impl Watched {
-    fn count(&mut self, event: Event) {
-        let what = match &event {
-            Event::Connected { .. } => "connected".to_owned(),
-            Event::Disconnected { name, reason, .. } => {
-                if LEGIT.contains(&name.as_str()) {
-                    self.legit_gone.push(format!("{event:?}"));
-                }
-                format!("disconnected {:?}", reason.as_ref().map(|r| r.code))
-            }
-            Event::Error { error, .. } => format!("error {}", variant(error.kind())),
-            other => variant(other),
-        };
-        *self.counts.entry(what).or_default() += 1;
-    }
-}
-
 /// The name of `value`'s enum variant, from its `Debug`.
 pub(crate) fn variant(value: &impl std::fmt::Debug) -> String {
     let shown = format!("{value:?}");
@@ -389,29 +327,6 @@ pub(crate) fn variant(value: &impl std::fmt::Debug) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// One sample a second while the attacks run.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    /// The process's resident memory.
-    rss: usize,
-    /// What the host counted against its memory limit.
-    counted: usize,
-    /// Of that, what waits in its outboxes.
-    queued: usize,
-}
-
-fn sample(host: Host, stop: &Arc<AtomicBool>) -> JoinHandle<Vec<Sample>> {
-    until_stopped(stop, Duration::from_secs(1), Vec::new(), move |samples| {
-        let queued = host.clients().iter().map(|c| c.queued_bytes).sum();
-        let (rss, counted) = (vm_rss(), host.memory_used());
-        samples.push(Sample {
-            rss,
-            counted,
-            queued,
-        });
-    })
 }
 
 const MIB: usize = 1 << 20;
@@ -438,20 +353,23 @@ fn trouble(client: &Client) -> BTreeMap<String, (u64, String)> {
     trouble
 }
 
+/// The test's name, for the host process to run (see [`host`]).
+const TEST: &str = "every_attack_at_once_leaves_a_camera_and_a_control_loop_whole";
+
 #[test]
 #[ignore = "5-minute soak: cargo test --release --test soak -- --ignored --nocapture"]
 fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
+    if std::env::var_os(host::ROLE).is_some() {
+        return host::serve(attacks::auth(legit_auth()));
+    }
     let soak = soak_length();
-    let host = host_with(|b| b.relay(Relay::Others).auth(attacks::auth(legit_auth())));
+    let mut host = host::HostProcess::spawn(TEST);
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = watch(&host, &stop);
     let (cam, view, arm) = (
-        legit_client(&host, "camera", CAMERA_KEY),
-        legit_client(&host, "viewer", VIEWER_KEY),
-        legit_client(&host, "arm", ARM_KEY),
+        legit_client(host.addr, "camera", CAMERA_KEY),
+        legit_client(host.addr, "viewer", VIEWER_KEY),
+        legit_client(host.addr, "arm", ARM_KEY),
     );
-    let stamps = Stamps::default();
-    let echoer = echo(host.clone(), &stop, Arc::clone(&stamps));
     let streamer = camera(cam.clone(), &stop);
     let poller = viewer(view.clone(), &stop);
     assert!(wait_until(TIMEOUT, || view
@@ -461,22 +379,21 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     let mut raw = raw::RawPair::new();
     let (baseline, raw_baseline) =
         beside_raw(&mut raw, BASELINE, || control_loop(&arm, 0, BASELINE));
-    let rss_before = vm_rss();
-    let sampler = sample(host.clone(), &stop);
-    let attackers = attacks::start(host.local_addr(), Instant::now() + soak);
+    host.attacks_begin();
+    let attackers = attacks::start(host.addr, Instant::now() + soak);
     let (attacked, raw_attacked) = beside_raw(&mut raw, soak, || control_loop(&arm, 1 << 32, soak));
     raw.close();
     let tallies: Vec<attacks::Tally> = attackers.into_iter().map(|a| a.join().unwrap()).collect();
+    let rss_here = host::vm_rss();
     stop.store(true, Ordering::Relaxed);
     let (sent, viewed) = (streamer.join().unwrap(), poller.join().unwrap());
-    let (echo_failed, samples) = (echoer.join().unwrap(), sampler.join().unwrap());
-    let host_has_all = wait_until(TIMEOUT, || {
-        host.image_stats(IMAGE_CHANNEL).received >= sent.sent
-    });
-    let mut watched = watcher.join().unwrap();
-    host.events().try_iter().for_each(|e| watched.count(e));
+    // Before the host process ends, which disconnects them.
+    let legit: Vec<_> = [&cam, &view, &arm]
+        .map(|c| (c.name().to_owned(), c.is_connected(), trouble(c)))
+        .into();
+    let hosted = host.finish(sent.sent);
 
-    report(&host, &baseline, &attacked, soak, &tallies, &watched);
+    report(&baseline, &attacked, soak, &tallies);
     let over_raw = |engine: &Control, raw: &Control| {
         let q = |c: &Control, q| c.p(q).as_secs_f64().max(1e-9);
         (q(engine, 0.5) / q(raw, 0.5), q(engine, 0.99) / q(raw, 0.99))
@@ -499,35 +416,26 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     );
     eprintln!(
         "control legs p50 / p99, baseline: {}",
-        legs(&baseline, &stamps)
+        legs(&baseline, &hosted.stamps)
     );
     eprintln!(
         "control legs p50 / p99, attacked: {}",
-        legs(&attacked, &stamps)
-    );
-    let images = host.image_stats(IMAGE_CHANNEL);
-    let conflated = host.clients().into_iter().find(|c| c.name == "viewer");
-    let shed = |channel| host.channel_stats(channel).map_or(0, |s| s.dropped);
-    eprintln!(
-        "host dropped from its own queues: {} of ctl/ping, {} of image",
-        shed("ctl/ping"),
-        shed(IMAGE_CHANNEL)
+        legs(&attacked, &hosted.stamps)
     );
     eprintln!(
         "camera: {} frames sent ({:.1}/s), {} errors; host received {}, incomplete {}; \
-         viewer received {}, saw {} new frames by polling, longest gap {:.0?}, {} corrupt; \
-         the host conflated {} for it",
+         viewer received {}, saw {} new frames by polling, longest gap {:.0?}, {} corrupt",
         sent.sent,
         sent.sent as f64 / (BASELINE + soak).as_secs_f64(),
         sent.errors.len(),
-        images.received,
-        images.incomplete,
+        hosted.images_received,
+        hosted.images_incomplete,
         view.image_stats(IMAGE_CHANNEL).received,
         viewed.frames,
         viewed.max_gap,
         viewed.corrupt,
-        conflated.map_or(0, |c| c.images_dropped),
     );
+    let samples = &hosted.samples;
     let rss: Vec<usize> = samples.iter().map(|s| s.rss).collect();
     let counted: Vec<usize> = samples.iter().map(|s| s.counted).collect();
     let queued: Vec<usize> = samples.iter().map(|s| s.queued).collect();
@@ -539,15 +447,16 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     ];
     let [first, middle, last] = thirds.map(|part| spread(part).1);
     let (min, median, max) = spread(&rss);
-    let ceiling = (rss_before + MEMORY_LIMIT + BEYOND_CEILING) / MIB;
+    let ceiling = (hosted.rss_before + MEMORY_LIMIT + BEYOND_CEILING) / MIB;
     eprintln!(
-        "VmRSS {} MiB before the attacks; during them min / median / max {min} / {median} / \
+        "host VmRSS {} MiB before the attacks; during them min / median / max {min} / {median} / \
          {max} MiB (bound {ceiling} MiB); median of the first third {first} MiB, of the \
          middle {middle} MiB, of the last {last} MiB; host counted min / median / max {:?} MiB; queued to peers (a buffer once per \
-         peer) {:?} MiB",
-        rss_before / MIB,
+         peer) {:?} MiB; the test process (clients and attackers) {} MiB at the end",
+        hosted.rss_before / MIB,
         spread(&counted),
         spread(&queued),
+        rss_here / MIB,
     );
 
     let mut failed = Vec::new();
@@ -559,12 +468,18 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     // Nothing legitimate lost.
     check(sent.errors.is_empty(), format!("camera: {:?}", sent.errors));
     check(
-        host_has_all,
-        format!("host received {images:?} of {} frames", sent.sent),
+        hosted.has_all,
+        format!(
+            "host received {} of {} frames",
+            hosted.images_received, sent.sent
+        ),
     );
     check(
-        images.incomplete == 0,
-        format!("{} camera frames dropped part way", images.incomplete),
+        hosted.images_incomplete == 0,
+        format!(
+            "{} camera frames dropped part way",
+            hosted.images_incomplete
+        ),
     );
     check(
         viewed.max_gap <= MAX_GAP,
@@ -585,25 +500,18 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
         );
     }
     check(
-        echo_failed == 0,
-        format!("the host's echo failed {echo_failed} times"),
+        hosted.echo_failed == 0,
+        format!("the host's echo failed {} times", hosted.echo_failed),
     );
     check(
-        watched.legit_gone.is_empty(),
-        format!("{:?}", watched.legit_gone),
+        hosted.legit_gone.is_empty(),
+        format!("{:?}", hosted.legit_gone),
     );
-    for client in [&cam, &view, &arm] {
-        let trouble = trouble(client);
-        check(
-            client.is_connected(),
-            format!("{} disconnected", client.name()),
-        );
-        check(
-            trouble.is_empty(),
-            format!("{}: {trouble:?}", client.name()),
-        );
+    for (name, connected, trouble) in legit {
+        check(connected, format!("{name} disconnected"));
+        check(trouble.is_empty(), format!("{name}: {trouble:?}"));
     }
-    let dropped = host.events_dropped();
+    let dropped = hosted.events_dropped;
     check(
         dropped == 0,
         format!("{dropped} host events went uncounted"),
@@ -636,14 +544,7 @@ fn every_attack_at_once_leaves_a_camera_and_a_control_loop_whole() {
     assert!(failed.is_empty(), "{failed:#?}");
 }
 
-fn report(
-    host: &Host,
-    baseline: &Control,
-    attacked: &Control,
-    soak: Duration,
-    tallies: &[attacks::Tally],
-    watched: &Watched,
-) {
+fn report(baseline: &Control, attacked: &Control, soak: Duration, tallies: &[attacks::Tally]) {
     eprintln!("control, baseline: {}", baseline.summary(BASELINE));
     eprintln!("control, attacked: {}", attacked.summary(soak));
     let ratio = |q| attacked.p(q).as_secs_f64() / baseline.p(q).as_secs_f64().max(1e-9);
@@ -652,17 +553,7 @@ fn report(
         ratio(0.5),
         ratio(0.99)
     );
-    eprintln!("admission: {:?}", host.admission_stats());
     for tally in tallies {
         eprintln!("attack {}: {:?}", tally.attack, tally.counts);
     }
-    eprintln!("host events: {:?}", watched.counts);
-    let clients = host.clients();
-    let connected = clients.iter().filter(|c| c.connected).count();
-    eprintln!(
-        "host: {} clients known, {connected} connected, {} channels, {} MiB counted",
-        clients.len(),
-        host.channels().len(),
-        host.memory_used() / MIB
-    );
 }
