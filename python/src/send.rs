@@ -5,8 +5,11 @@
 //! `Host`, `Client` and `Target` the same methods over them.
 //!
 //! Unlocked writes never block, so they keep the GIL (releasing it would
-//! cost more than they take); locked writes, confirmed writes and batches
-//! release it while they wait.
+//! cost more than they take); locked writes, confirmed writes and locked
+//! batches release it while they wait, on a helper thread so Ctrl-C
+//! interrupts the wait (`blocking`).
+
+use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -14,6 +17,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::Value;
 use socketengine::{Encoding, Outgoing, Payload, To};
 
+use crate::blocking::blocking;
 use crate::errors::{instance, to_py};
 use crate::handle::Side;
 use crate::image::{Image, image_of, stamped};
@@ -24,16 +28,42 @@ use crate::value::to_value;
 /// Where a write goes: a handle, a target of it, and whether a client's
 /// routed message comes back to it too.
 pub(crate) struct Dest<'a> {
-    pub(crate) side: &'a Side,
+    pub(crate) side: &'a Arc<Side>,
     pub(crate) to: To,
     pub(crate) mirror: bool,
 }
 
 impl<'a> Dest<'a> {
     pub(crate) fn target(&self) -> socketengine::Target<'a> {
-        let target = self.side.to(self.to.clone());
-        if self.mirror { target.mirror() } else { target }
+        target(self.side, &self.to, self.mirror)
     }
+
+    /// The same destination, owned: for a call on a helper thread.
+    fn owned(&self) -> OwnedDest {
+        OwnedDest {
+            side: Arc::clone(self.side),
+            to: self.to.clone(),
+            mirror: self.mirror,
+        }
+    }
+}
+
+/// A [`Dest`] that owns its handle, for [`blocking`] calls.
+struct OwnedDest {
+    side: Arc<Side>,
+    to: To,
+    mirror: bool,
+}
+
+impl OwnedDest {
+    fn target(&self) -> socketengine::Target<'_> {
+        target(&self.side, &self.to, self.mirror)
+    }
+}
+
+fn target<'a>(side: &'a Side, to: &To, mirror: bool) -> socketengine::Target<'a> {
+    let target = side.to(to.clone());
+    if mirror { target.mirror() } else { target }
 }
 
 /// A value sent as JSON, its frame declaring it (as the crate's `Json`):
@@ -107,18 +137,20 @@ pub(crate) fn write(dest: &Dest<'_>, channel: &str, obj: &Bound<'_, PyAny>) -> P
     dest.target().write(channel, payload(obj)?).map_err(to_py)
 }
 
-/// A locked write, without the GIL while it waits.
+/// A locked write, without the GIL while it waits (interruptible: see
+/// [`blocking`]).
 pub(crate) fn write_lock(
     py: Python<'_>,
     dest: &Dest<'_>,
     channel: &str,
     payload: Payload,
 ) -> PyResult<usize> {
-    py.detach(|| dest.target().write_lock(channel, payload))
-        .map_err(to_py)
+    let (dest, channel) = (dest.owned(), channel.to_owned());
+    blocking(py, move || dest.target().write_lock(&channel, payload))?.map_err(to_py)
 }
 
-/// A confirmed write (returns once the host stored it), without the GIL.
+/// A confirmed write (returns once the host stored it), without the GIL
+/// (interruptible: see [`blocking`]).
 pub(crate) fn write_confirmed(
     py: Python<'_>,
     dest: &Dest<'_>,
@@ -126,8 +158,8 @@ pub(crate) fn write_confirmed(
     obj: &Bound<'_, PyAny>,
 ) -> PyResult<usize> {
     let payload = payload(obj)?;
-    py.detach(|| dest.target().write_confirmed(channel, payload))
-        .map_err(to_py)
+    let (dest, channel) = (dest.owned(), channel.to_owned());
+    blocking(py, move || dest.target().write_confirmed(&channel, payload))?.map_err(to_py)
 }
 
 /// Unlocked writes of `(channel, payload)` pairs, in order, through one
@@ -159,13 +191,14 @@ pub(crate) fn write_many_lock(
         let (channel, obj) = pair(&item)?;
         batch.push((channel.to_str()?.to_owned(), payload(&obj)?));
     }
-    let sent = py.detach(|| {
+    let dest = dest.owned();
+    let sent = blocking(py, move || {
         let mut guard = dest.target().lock();
         for (channel, payload) in batch {
             guard.write(&channel, payload)?;
         }
         guard.finish()
-    });
+    })?;
     sent.map_err(to_py)
 }
 
@@ -262,8 +295,9 @@ macro_rules! sending_methods {
 
             /// Sends `payload` on `channel` and returns once the kernel has
             /// it (a locked write), without the GIL while it waits (at most
-            /// the write timeout, 5 s by default; Ctrl-C is raised once it
-            /// returns). Returns how many connections took it.
+            /// the write timeout, 5 s by default). Ctrl-C interrupts the
+            /// wait; the write then goes on alone. Returns how many
+            /// connections took it.
             fn write_lock(&self, py: Python<'_>, channel: &str, payload: &Bound<'_, PyAny>) -> PyResult<usize> {
                 let payload = $crate::send::payload(payload)?;
                 $crate::send::write_lock(py, &self.dest(), channel, payload)
