@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use serde_json::Value;
 use socketengine::{Encoding, Outgoing, Payload, To};
 
@@ -112,6 +112,11 @@ impl MsgPack {
 /// `Json(value)`); `ValueError` for a buffer that is not C-contiguous;
 /// the crate's `EncodeError`.
 pub(crate) fn payload(obj: &Bound<'_, PyAny>) -> PyResult<Payload> {
+    // `bytes` first: the common case of the batch path, one type check
+    // instead of seven.
+    if obj.is_exact_instance_of::<PyBytes>() {
+        return Ok(Payload::bytes(lend(obj)?.bytes));
+    }
     let outgoing = if let Ok(s) = obj.cast::<PyString>() {
         Ok(Payload::bytes(s.to_str()?.to_owned()))
     } else if let Ok(msg) = obj.cast::<Message>() {
