@@ -19,9 +19,15 @@
 
 Every measurement runs its sender (or responder) in a child process and
 its receiver (or requester) in this one: two processes, two GILs, for
-every library alike, on loopback. Each is run ``--runs`` times and the
-median run reported. A library missing from the environment is skipped
-with a line saying so.
+every library alike, on loopback. ``--runs`` rounds each measure every
+library once (so a swing in the machine's load weighs on all alike), and
+the median run is reported, with the CPU time each side spent per message
+(all its threads: less swayed by load than the rates). A library missing
+from the environment is skipped with a line saying so.
+
+Zenoh's default configuration moves payloads over 3 KiB between processes
+of one machine through shared memory, not TCP: ``zenoh`` is that default,
+``zenoh-tcp`` the same with shared memory off.
 
     python python/bench/compare.py [--secs 3] [--runs 3] [--only small,zmq] [--json]
 
@@ -33,6 +39,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -336,9 +343,10 @@ def izmq_parent(workload, secs, reqrep):
 
 # ---------------------------------------------------------------- zenoh
 
-def zenoh_session(listen=None, connect=None):
+def zenoh_session(listen=None, connect=None, shm=True):
     import zenoh
     config = zenoh.Config()
+    config.insert_json5("transport/shared_memory/enabled", "true" if shm else "false")
     config.insert_json5("mode", '"peer"')
     config.insert_json5("scouting/multicast/enabled", "false")
     config.insert_json5("listen/endpoints", json.dumps([listen] if listen else []))
@@ -346,10 +354,10 @@ def zenoh_session(listen=None, connect=None):
     return zenoh.open(config)
 
 
-def zenoh_child(workload, addr, secs):
+def zenoh_child(workload, addr, secs, shm=True):
     import zenoh
     deadline = time.monotonic() + secs
-    session = zenoh_session(connect=addr)
+    session = zenoh_session(connect=addr, shm=shm)
     if workload == "rtt":
         stop = []
         queryable = session.declare_queryable(
@@ -381,14 +389,15 @@ def zenoh_child(workload, addr, secs):
     session.close()
 
 
-def zenoh_parent(workload, secs):
+def zenoh_parent(workload, secs, shm=True):
     import threading
+    lib = "zenoh" if shm else "zenoh-tcp"
     addr = f"tcp/127.0.0.1:{free_port()}"
-    session = zenoh_session(listen=addr)
+    session = zenoh_session(listen=addr, shm=shm)
     if workload == "rtt":
         ready = threading.Event()
         sub = session.declare_subscriber("bench/ready", lambda s: ready.set())
-        child = spawn("zenoh", workload, addr, secs)
+        child = spawn(lib, workload, addr, secs)
         if not ready.wait(GRACE):
             raise SystemExit("the zenoh responder never came")
         querier = session.declare_querier("bench/echo")
@@ -419,7 +428,7 @@ def zenoh_parent(workload, secs):
 
     sub = session.declare_subscriber("bench/data", on_data)
     end = session.declare_subscriber("bench/done", lambda s: done.set())
-    child = spawn("zenoh", workload, addr, secs)
+    child = spawn(lib, workload, addr, secs)
     done.wait(secs + GRACE)
     finish(child)
     sub.undeclare()
@@ -444,6 +453,7 @@ MEASURES = {
     ("zenoh", "small"): lambda s: zenoh_parent("small", s),
     ("zenoh", "frames"): lambda s: zenoh_parent("frames", s),
     ("zenoh", "rtt"): lambda s: zenoh_parent("rtt", s),
+    ("zenoh-tcp", "frames"): lambda s: zenoh_parent("frames", s, shm=False),
 }
 CHILDREN = {
     "socketengine": se_child,
@@ -452,10 +462,29 @@ CHILDREN = {
     "imagezmq": lambda w, a, s: izmq_child(w, a, s, reqrep=True),
     "imagezmq-pubsub": lambda w, a, s: izmq_child(w, a, s, reqrep=False),
     "zenoh": zenoh_child,
+    "zenoh-tcp": lambda w, a, s: zenoh_child(w, a, s, shm=False),
 }
 MODULES = {"socketengine": "socketengine", "pyzmq": "zmq", "imagezmq": "imagezmq", "zenoh": "zenoh"}
 # The figure a workload is ranked by, and whether more is better.
 KEY = {"small": ("msgs_per_s", True), "frames": ("frames_per_s", True), "rtt": ("p50_us", False)}
+
+
+def measured(measure, secs):
+    """`measure(secs)`'s result, with the CPU time each side spent per
+    message (frame, round trip): the sender's (or responder's) and the
+    receiver's (or requester's), all their threads included. Less swayed
+    by the machine's load than the rates."""
+    self0, kids0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = measure(secs)
+    self1, kids1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def cpu(a, b):
+        return (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime)
+
+    count = max(1, r["count"])
+    r["send_cpu_us"] = cpu(kids0, kids1) / count * 1e6
+    r["recv_cpu_us"] = cpu(self0, self1) / count * 1e6
+    return r
 
 
 def base(lib):
@@ -469,11 +498,12 @@ def median_run(results, workload):
 
 
 def describe(workload, r):
+    cpu = f"cpu {r['send_cpu_us']:7.1f} + {r['recv_cpu_us']:7.1f} us"
     if workload == "small":
-        return f"{r['msgs_per_s']:>12,.0f} msgs/s"
+        return f"{r['msgs_per_s']:>12,.0f} msgs/s              {cpu}"
     if workload == "frames":
-        return f"{r['frames_per_s']:>8,.1f} frames/s {r['gb_per_s']:5.2f} GB/s"
-    return f"p50 {r['p50_us']:7.1f} us  p99 {r['p99_us']:7.1f} us"
+        return f"{r['frames_per_s']:>8,.1f} frames/s {r['gb_per_s']:5.2f} GB/s  {cpu}"
+    return f"p50 {r['p50_us']:6.1f} us p99 {r['p99_us']:6.1f} us {cpu}"
 
 
 def ratio(workload, ours, theirs):
@@ -502,27 +532,32 @@ def main():
     for lib in missing:
         print(f"{lib}: not installed in this environment, skipped (pip install {lib if lib != 'zenoh' else 'eclipse-zenoh'})",
               file=sys.stderr)
+    chosen = [(lib, workload) for (lib, workload) in MEASURES
+              if workload in workloads and base(lib) in libraries and base(lib) not in missing]
+    # Rounds, each measuring everything once: the machine's load, which
+    # swings, weighs on every library alike.
+    runs = {}
+    for round_ in range(args.runs):
+        for lib, workload in chosen:
+            r = measured(MEASURES[(lib, workload)], args.secs)
+            runs.setdefault((lib, workload), []).append(r)
+            if not args.json:
+                print(f"  run {round_ + 1}: {workload:6} {lib:16} {describe(workload, r)}", file=sys.stderr)
     results = {}
-    for (lib, workload), measure in MEASURES.items():
-        if workload not in workloads or base(lib) not in libraries or base(lib) in missing:
-            continue
-        runs = []
-        for _ in range(args.runs):
-            runs.append(measure(args.secs))
-        results.setdefault(workload, {})[lib] = median_run(runs, workload)
-        if not args.json:
-            print(f"  measured {workload:6} {lib:16} {describe(workload, results[workload][lib])}", file=sys.stderr)
+    for (lib, workload), rs in runs.items():
+        results.setdefault(workload, {})[lib] = median_run(rs, workload)
     if args.json:
         print(json.dumps({"secs": args.secs, "runs": args.runs, "load": os.getloadavg(), "results": results}, indent=2))
         return
     print(f"\n{args.runs} run(s) of {args.secs:g} s each, median; load average {os.getloadavg()[0]:.2f}")
+    print("cpu: sender's + receiver's CPU time per message, frame or round trip (all threads)")
     titles = {"small": "64 B one way", "frames": "1080p RGB frames one way", "rtt": "64 B round trip"}
     for workload, by_lib in results.items():
         print(f"\n{titles[workload]}")
         ours = by_lib.get("socketengine")
         for lib, r in by_lib.items():
             note = "" if lib == "socketengine" else ratio(workload, ours, r)
-            print(f"  {lib:16} {describe(workload, r):40} {note}")
+            print(f"  {lib:16} {describe(workload, r)}   {note}")
 
 
 if __name__ == "__main__":
