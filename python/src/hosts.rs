@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use socketengine::{ConnectionState, HostResults};
 
-use crate::blocking::blocking;
+use crate::blocking::{blocking, sized};
 use crate::client::{Client, state_name, wrap};
 use crate::errors::{closed, to_py};
 use crate::message::Message;
@@ -164,7 +164,8 @@ impl Hosts {
 
     /// As `write`, locked: returns once every connected host's kernel has
     /// it (each within the write timeout), without the GIL; Ctrl-C
-    /// interrupts the wait (the writes go on).
+    /// interrupts the wait of a payload of 64 KiB or more (the writes go
+    /// on), as `Client.write_lock`.
     fn write_lock<'py>(
         &self,
         py: Python<'py>,
@@ -176,7 +177,8 @@ impl Hosts {
             channel.to_owned(),
             crate::send::payload(payload)?,
         );
-        let results = blocking(py, move || hosts.write_lock(&channel, payload))?.map_err(to_py)?;
+        let len = payload.len();
+        let results = sized(py, len, move || hosts.write_lock(&channel, payload))?.map_err(to_py)?;
         by_key(py, results)
     }
 

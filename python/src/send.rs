@@ -6,8 +6,8 @@
 //!
 //! Unlocked writes never block, so they keep the GIL (releasing it would
 //! cost more than they take); locked writes, confirmed writes and locked
-//! batches release it while they wait, on a helper thread so Ctrl-C
-//! interrupts the wait (`blocking`).
+//! batches release it while they wait, those of 64 KiB or more on a
+//! helper thread so Ctrl-C interrupts the wait (`blocking::sized`).
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use serde_json::Value;
 use socketengine::{Encoding, Outgoing, Payload, To};
 
-use crate::blocking::blocking;
+use crate::blocking::sized;
 use crate::errors::{instance, to_py};
 use crate::handle::Side;
 use crate::image::{Image, image_of, stamped};
@@ -48,7 +48,8 @@ impl<'a> Dest<'a> {
     }
 }
 
-/// A [`Dest`] that owns its handle, for [`blocking`] calls.
+/// A [`Dest`] that owns its handle, for calls on a helper thread
+/// ([`sized`]).
 struct OwnedDest {
     side: Arc<Side>,
     to: To,
@@ -142,20 +143,20 @@ pub(crate) fn write(dest: &Dest<'_>, channel: &str, obj: &Bound<'_, PyAny>) -> P
     dest.target().write(channel, payload(obj)?).map_err(to_py)
 }
 
-/// A locked write, without the GIL while it waits (interruptible: see
-/// [`blocking`]).
+/// A locked write, without the GIL while it waits (interruptible from
+/// 64 KiB on: see [`sized`]).
 pub(crate) fn write_lock(
     py: Python<'_>,
     dest: &Dest<'_>,
     channel: &str,
     payload: Payload,
 ) -> PyResult<usize> {
-    let (dest, channel) = (dest.owned(), channel.to_owned());
-    blocking(py, move || dest.target().write_lock(&channel, payload))?.map_err(to_py)
+    let (dest, channel, len) = (dest.owned(), channel.to_owned(), payload.len());
+    sized(py, len, move || dest.target().write_lock(&channel, payload))?.map_err(to_py)
 }
 
 /// A confirmed write (returns once the host stored it), without the GIL
-/// (interruptible: see [`blocking`]).
+/// (interruptible from 64 KiB on: see [`sized`]).
 pub(crate) fn write_confirmed(
     py: Python<'_>,
     dest: &Dest<'_>,
@@ -163,8 +164,8 @@ pub(crate) fn write_confirmed(
     obj: &Bound<'_, PyAny>,
 ) -> PyResult<usize> {
     let payload = payload(obj)?;
-    let (dest, channel) = (dest.owned(), channel.to_owned());
-    blocking(py, move || dest.target().write_confirmed(&channel, payload))?.map_err(to_py)
+    let (dest, channel, len) = (dest.owned(), channel.to_owned(), payload.len());
+    sized(py, len, move || dest.target().write_confirmed(&channel, payload))?.map_err(to_py)
 }
 
 /// Unlocked writes of `(channel, payload)` pairs, in order, through one
@@ -196,8 +197,8 @@ pub(crate) fn write_many_lock(
         let (channel, obj) = pair(&item)?;
         batch.push((channel.to_str()?.to_owned(), payload(&obj)?));
     }
-    let dest = dest.owned();
-    let sent = blocking(py, move || {
+    let (dest, len) = (dest.owned(), batch.iter().map(|(_, p)| p.len()).sum());
+    let sent = sized(py, len, move || {
         let mut guard = dest.target().lock();
         for (channel, payload) in batch {
             guard.write(&channel, payload)?;
@@ -301,8 +302,9 @@ macro_rules! sending_methods {
             /// Sends `payload` on `channel` and returns once the kernel has
             /// it (a locked write), without the GIL while it waits (at most
             /// the write timeout, 5 s by default). Ctrl-C interrupts the
-            /// wait; the write then goes on alone. Returns how many
-            /// connections took it.
+            /// wait of a payload of 64 KiB or more (the write then goes on
+            /// alone); a smaller one sees it when it returns. Returns how
+            /// many connections took it.
             fn write_lock(&self, py: Python<'_>, channel: &str, payload: &Bound<'_, PyAny>) -> PyResult<usize> {
                 let payload = $crate::send::payload(payload)?;
                 $crate::send::write_lock(py, &self.dest(), channel, payload)

@@ -1,6 +1,6 @@
-"""Ctrl-C interrupts locked writes, `flush` and `close` (they wait on a
-helper thread, in slices, checking for signals), and the interrupted call
-goes on alone.
+"""Ctrl-C interrupts locked writes of 64 KiB or more, `flush` and `close`
+(they wait on a helper thread, in slices, checking for signals), and the
+interrupted call goes on alone.
 
 A write that blocks needs a peer that does not read: a client in a child
 process, stopped with SIGSTOP once connected (so the host's socket buffers
@@ -103,6 +103,14 @@ def test_ctrl_c_interrupts_close_waiting_for_a_callback(host, client):
     # The handle is closed already; its threads finish alone.
     assert client.closed
     release.set()
+
+
+def test_a_small_locked_write_runs_inline(host, client):
+    # Under 64 KiB a locked write is not handed to a helper thread (the
+    # hand-off would cost more than the write): it returns as before.
+    assert client.write_lock("small", bytes(64)) == 1
+    assert client.write_lock("large", bytes(1 << 20)) == 1
+    assert [len(m.payload) for m in host.get_all_timeout("large", WAIT)] == [1 << 20]
 
 
 def test_locked_writes_from_another_thread_still_block_there(host, client):
