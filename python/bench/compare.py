@@ -52,13 +52,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+import rates  # noqa: E402  (beside this file)
+
 FRAME = (1080, 1920, 3)
 SMALL = 64
 BATCH = 1000
 PAGE = 4096
 # A child that outlives its work by this much is killed.
 GRACE = 30.0
-OPTS = json.loads(os.environ.get("SE_OPTS", "{}"))
 LIBRARIES = ("socketengine", "pyzmq", "imagezmq", "zenoh")
 WORKLOADS = ("small", "frames", "rtt")
 
@@ -128,28 +129,13 @@ def latencies(samples):
 
 def se_child(workload, addr, secs):
     import socketengine as se
-    deadline = time.monotonic() + secs
     if workload == "rtt":
         with se.Host(addr) as host:
             host.on_request("echo", lambda req: req.payload)
             host.subscribe("stop").recv(timeout=secs + GRACE)
         return
-    with se.Client(addr, "sender", **OPTS) as client:
-        if workload == "small":
-            batch = [("small", bytes(SMALL))] * BATCH
-            while time.monotonic() < deadline:
-                try:
-                    client.write_many(batch)
-                except se.FullError as err:
-                    client.flush()
-                    client.write_many(batch[err.written:])
-        else:
-            arrays, seq = frames(), 0
-            while time.monotonic() < deadline:
-                client.write_image_lock("cam", arrays[seq % 4], seq=seq)
-                seq += 1
-        client.flush()
-        client.write_lock("done", b"")
+    # One way: the writer of rates.py (the same channels and end marker).
+    rates.write(workload, addr, secs)
 
 
 def se_parent(workload, secs):
@@ -171,7 +157,7 @@ def se_parent(workload, secs):
         finish(child)
         return latencies(samples)
     channel = "small" if workload == "small" else "cam"
-    with se.Host("127.0.0.1:0", queue_capacity=1 << 20, image_queue_capacity=64, **OPTS) as host:
+    with se.Host("127.0.0.1:0", queue_capacity=1 << 20, image_queue_capacity=64) as host:
         child = spawn("socketengine", workload, host.local_addr, secs)
         counter, touched = Counter(), 0
         while host.get("done") is None and child.poll() is None:

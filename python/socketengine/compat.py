@@ -131,12 +131,18 @@ class _Peer:
     """What ``host`` and ``client`` share: the seed's settings, the
     engine's handle once open, and closing."""
 
-    def __init__(self, addr: str, port: int, timeout: float | None, size: int) -> None:
+    def __init__(self, addr: str = ADDR, port: int = PORT, timeout: float | None = TIMEOUT,
+                 size: int = SIZE, open: bool = OPEN) -> None:
         self.addr = addr
         self._port = port
         self.timeout = timeout
         self.size = size
         self.native: Any = None
+        if open:
+            self.open()
+
+    def open(self) -> None:
+        raise NotImplementedError
 
     @property
     def opened(self) -> bool:
@@ -181,12 +187,6 @@ class host(_Peer):
     Unlike the seed, it listens on ``addr`` only (``'0.0.0.0'`` for every
     interface); ``port=0`` takes a free port.
     """
-
-    def __init__(self, addr: str = ADDR, port: int = PORT, timeout: float | None = TIMEOUT,
-                 size: int = SIZE, open: bool = OPEN) -> None:
-        super().__init__(addr, port, timeout, size)
-        if open:
-            self.open()
 
     @property
     def port(self) -> int:
@@ -244,12 +244,6 @@ class client(_Peer):
     the host is there (see ``open``). The arguments' order is the seed
     README's (``addr, port, timeout``); pass them by name to be sure.
     """
-
-    def __init__(self, addr: str = ADDR, port: int = PORT, timeout: float | None = TIMEOUT,
-                 size: int = SIZE, open: bool = OPEN) -> None:
-        super().__init__(addr, port, timeout, size)
-        if open:
-            self.open()
 
     @property
     def port(self) -> int:

@@ -178,7 +178,8 @@ impl Hosts {
             crate::send::payload(payload)?,
         );
         let len = payload.len();
-        let results = sized(py, len, move || hosts.write_lock(&channel, payload))?.map_err(to_py)?;
+        let results =
+            sized(py, len, move || hosts.write_lock(&channel, payload))?.map_err(to_py)?;
         by_key(py, results)
     }
 

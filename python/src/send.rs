@@ -165,7 +165,10 @@ pub(crate) fn write_confirmed(
 ) -> PyResult<usize> {
     let payload = payload(obj)?;
     let (dest, channel, len) = (dest.owned(), channel.to_owned(), payload.len());
-    sized(py, len, move || dest.target().write_confirmed(&channel, payload))?.map_err(to_py)
+    sized(py, len, move || {
+        dest.target().write_confirmed(&channel, payload)
+    })?
+    .map_err(to_py)
 }
 
 /// Unlocked writes of `(channel, payload)` pairs, in order, through one
