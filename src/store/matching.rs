@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{Message, PatternSub, Slot, Store, Subscriber, Subscription};
+use super::{BufferAccount, Message, PatternSub, Slot, Store, Subscriber, Subscription};
 use crate::protocol::Pattern;
 
 impl Store {
@@ -71,7 +71,8 @@ impl Store {
         let Ok(pattern) = Pattern::new(pattern) else {
             return Subscription::pattern(rx, alive);
         };
-        let to = Subscriber::Buffer(tx);
+        let account = BufferAccount::new(self.queue_bytes, Arc::clone(&self.memory));
+        let to = Subscriber::Buffer(tx, account);
         self.add_pattern(pattern, to, Some(Arc::downgrade(&alive)));
         Subscription::pattern(rx, alive)
     }

@@ -20,6 +20,7 @@ mod message;
 mod queue;
 mod slots;
 mod subscription;
+use subscription::BufferAccount;
 #[cfg(feature = "serde")]
 mod typed;
 
@@ -274,7 +275,8 @@ impl Store {
         let mut state = slot.state.lock();
         let (tx, rx) = crossbeam_channel::bounded(state.capacity.max(1));
         if !state.closed {
-            state.subscribers.push(Subscriber::Buffer(tx));
+            let account = BufferAccount::new(state.queue_bytes, Arc::clone(&self.memory));
+            state.subscribers.push(Subscriber::Buffer(tx, account));
         }
         drop(state);
         Subscription::new(rx, Some(slot))
@@ -442,9 +444,9 @@ impl Slot {
             state.capacity = state.image_capacity;
             state.latest_image = Some(compact(image.clone()));
         }
-        if !state.subscribers.is_empty() {
-            state.notify(batch.iter().cloned());
-        }
+        // The subscribers' copies after the queue's bytes are charged, so
+        // they take only what the budget has left.
+        let for_subscribers = (!state.subscribers.is_empty()).then(|| batch.clone());
         if state.history.is_on() {
             let skip = batch.len() - state.history.keeps_of(batch.len());
             state.history.extend(batch[skip..].iter().cloned());
@@ -452,6 +454,9 @@ impl Slot {
         let limits = state.limits();
         state.dropped += state.queue.push_messages(batch, limits);
         self.settle(&mut state);
+        if let Some(msgs) = for_subscribers {
+            state.notify(msgs.into_iter());
+        }
         drop(state);
         self.wake_readers();
         0
@@ -514,9 +519,8 @@ impl Slot {
         state.received += run.spans.len() as u64;
         state.bytes += bytes;
         let len = run.spans.len();
-        if !state.subscribers.is_empty() {
-            state.notify((0..len).map(|i| run.message(i)));
-        }
+        // As in `push_batch`: the subscribers' copies after the queue's.
+        let for_subscribers = (!state.subscribers.is_empty()).then(|| run.clone());
         if state.history.is_on() {
             let skip = len - state.history.keeps_of(len);
             state.history.extend((skip..len).map(|i| run.message(i)));
@@ -524,6 +528,9 @@ impl Slot {
         let limits = state.limits();
         state.dropped += state.queue.push_run(run, limits);
         self.settle(&mut state);
+        if let Some(run) = for_subscribers {
+            state.notify((0..len).map(|i| run.message(i)));
+        }
         drop(state);
         self.wake_readers();
         0
