@@ -6,9 +6,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
-use super::subscription::{BufferAccount, Buffered};
+use super::buffer::BufferAccount;
 use super::{Message, PatternSub, Slot, Store};
 use crate::protocol::{ChannelName, Pattern};
 
@@ -27,7 +27,7 @@ pub(crate) trait Feed: Send + Sync {
 #[derive(Clone)]
 pub(super) enum Subscriber {
     /// A subscription's buffer, and what it holds.
-    Buffer(Sender<Buffered>, Arc<BufferAccount>),
+    Buffer(Sender<Message>, Arc<BufferAccount>),
     /// A callback's feed.
     Feed(Arc<dyn Feed>),
 }
@@ -46,21 +46,7 @@ impl Subscriber {
     /// is gone (a dropped subscription, a removed callback).
     pub(super) fn offer(&self, mut msgs: impl Iterator<Item = Message>) -> Option<u64> {
         match self {
-            Subscriber::Buffer(tx, account) => {
-                let mut dropped = 0;
-                for msg in msgs {
-                    let Some(buffered) = account.charge(msg) else {
-                        dropped += 1;
-                        continue;
-                    };
-                    match tx.try_send(buffered) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => dropped += 1,
-                        Err(TrySendError::Disconnected(_)) => return None,
-                    }
-                }
-                Some(dropped)
-            }
+            Subscriber::Buffer(tx, account) => account.offer(tx, msgs),
             Subscriber::Feed(feed) if feed.is_alive() => Some(feed.offer(&mut msgs)),
             Subscriber::Feed(_) => None,
         }

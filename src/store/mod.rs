@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 mod budget;
+mod buffer;
 mod feed;
 mod history;
 mod matching;
@@ -20,7 +21,7 @@ mod message;
 mod queue;
 mod slots;
 mod subscription;
-use subscription::BufferAccount;
+use buffer::{Buffer, BufferAccount};
 #[cfg(feature = "serde")]
 mod typed;
 
@@ -270,16 +271,18 @@ impl Store {
             return self.subscribe_pattern(channel);
         }
         let Some(slot) = self.slot_to_wait_on(channel) else {
-            return Subscription::new(crossbeam_channel::bounded(1).1, None);
+            return Subscription::new(Buffer::unfed(), None);
         };
         let mut state = slot.state.lock();
         let (tx, rx) = crossbeam_channel::bounded(state.capacity.max(1));
+        let account = BufferAccount::new(state.queue_bytes, Arc::clone(&self.memory));
         if !state.closed {
-            let account = BufferAccount::new(state.queue_bytes, Arc::clone(&self.memory));
-            state.subscribers.push(Subscriber::Buffer(tx, account));
+            state
+                .subscribers
+                .push(Subscriber::Buffer(tx, Arc::clone(&account)));
         }
         drop(state);
-        Subscription::new(rx, Some(slot))
+        Subscription::new(Buffer::new(rx, account), Some(slot))
     }
 
     /// Ends every subscription (each returns what it buffered, then reports

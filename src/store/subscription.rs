@@ -3,14 +3,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use super::buffer::Buffer;
 use super::{Message, Slot};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::memory::Memory;
 
 /// Every message arriving on one channel from the moment of
 /// [`subscribe`](crate::Inbox::subscribe), for a thread that prefers to block.
@@ -19,7 +18,8 @@ use crate::memory::Memory;
 /// and as many payload bytes as the channel's queue
 /// ([`queue_bytes`](crate::HostBuilder::queue_bytes); one message of any size
 /// when it is empty), charged to the handle's
-/// [memory budget](crate::HostBuilder::memory_limit) until they are taken;
+/// [memory budget](crate::HostBuilder::memory_limit) until they are taken
+/// (given back 64 KiB at a time, or when a read finds the buffer empty);
 /// when it is full, or the budget is spent, further messages skip it and are
 /// counted in [`ChannelStats::dropped`](crate::ChannelStats::dropped). Dropping it
 /// unsubscribes; clones share one buffer (each message goes to one of them).
@@ -69,9 +69,9 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub(super) fn new(rx: Receiver<Buffered>, slot: Option<Arc<Slot>>) -> Subscription {
+    pub(super) fn new(rx: Buffer, slot: Option<Arc<Slot>>) -> Subscription {
         Subscription {
-            rx: Arc::new(Buffer(rx)),
+            rx: Arc::new(rx),
             slot,
             pattern: false,
             _alive: None,
@@ -79,9 +79,9 @@ impl Subscription {
     }
 
     /// A subscription to every channel a pattern names, fed through `rx`.
-    pub(super) fn pattern(rx: Receiver<Buffered>, alive: Arc<()>) -> Subscription {
+    pub(super) fn pattern(rx: Buffer, alive: Arc<()>) -> Subscription {
         Subscription {
-            rx: Arc::new(Buffer(rx)),
+            rx: Arc::new(rx),
             slot: None,
             pattern: true,
             _alive: Some(alive),
@@ -106,18 +106,19 @@ impl Subscription {
 
     /// The next message if one is buffered, without waiting.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
-        self.rx
-            .try_recv()
-            .map(Buffered::take)
-            .map_err(|err| match err {
-                crossbeam_channel::TryRecvError::Empty => TryRecvError::Empty,
-                crossbeam_channel::TryRecvError::Disconnected => TryRecvError::Disconnected,
-            })
+        match self.rx.receiver().try_recv() {
+            Ok(msg) => Ok(self.rx.took(msg)),
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                self.rx.give_back();
+                Err(TryRecvError::Empty)
+            }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Err(TryRecvError::Disconnected),
+        }
     }
 
     /// Every buffered message, oldest first, without waiting.
     pub fn try_iter(&self) -> impl Iterator<Item = Message> + '_ {
-        self.rx.try_iter().map(Buffered::take)
+        std::iter::from_fn(|| self.try_recv().ok())
     }
 
     /// Messages as they arrive, waiting for each; ends once the host or
@@ -128,18 +129,18 @@ impl Subscription {
 
     /// The receiver the messages are buffered in, for a reader that waits
     /// on several subscriptions at once (`crossbeam_channel::Select`).
-    pub(crate) fn receiver(&self) -> &Receiver<Buffered> {
-        &self.rx.0
+    pub(crate) fn receiver(&self) -> &Receiver<Message> {
+        self.rx.receiver()
     }
 
     /// How many messages are buffered.
     pub fn len(&self) -> usize {
-        self.rx.len()
+        self.rx.receiver().len()
     }
 
     /// Whether no message is buffered.
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.rx.receiver().is_empty()
     }
 
     /// Waits for the next message until `deadline` (`None`: forever).
@@ -150,11 +151,11 @@ impl Subscription {
         let Some(slot) = &self.slot else {
             return match (self.pattern, deadline) {
                 (false, _) => Err(RecvTimeoutError::Disconnected),
-                (true, None) => (self.rx.recv())
-                    .map(Buffered::take)
+                (true, None) => (self.rx.receiver().recv())
+                    .map(|msg| self.rx.took(msg))
                     .map_err(|_| RecvTimeoutError::Disconnected),
-                (true, Some(deadline)) => (self.rx.recv_deadline(deadline))
-                    .map(Buffered::take)
+                (true, Some(deadline)) => (self.rx.receiver().recv_deadline(deadline))
+                    .map(|msg| self.rx.took(msg))
                     .map_err(|e| match e {
                         crossbeam_channel::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
                         crossbeam_channel::RecvTimeoutError::Disconnected => {
@@ -193,105 +194,7 @@ impl fmt::Debug for Subscription {
         let channel = self.slot.as_ref().map(|slot| slot.name().as_str());
         f.debug_struct("Subscription")
             .field("channel", &channel)
-            .field("buffered", &self.rx.len())
+            .field("buffered", &self.rx.receiver().len())
             .finish()
-    }
-}
-
-/// A subscription's buffer, shared by its clones: the last to go empties
-/// it, giving back the bytes its messages were charged. (A message the
-/// event loop buffers in the moment between that and the receiver's end is
-/// given back when the loop next offers the channel a message and finds the
-/// subscription gone, or when the store closes.)
-struct Buffer(Receiver<Buffered>);
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        self.0.try_iter().for_each(drop);
-    }
-}
-
-impl std::ops::Deref for Buffer {
-    type Target = Receiver<Buffered>;
-
-    fn deref(&self) -> &Receiver<Buffered> {
-        &self.0
-    }
-}
-
-/// A message waiting in a subscription's buffer, with the bytes charged for
-/// it there: given back when it leaves the buffer, taken or dropped with it.
-pub(crate) struct Buffered {
-    msg: Message,
-    _charge: Option<Charge>,
-}
-
-impl Buffered {
-    /// The message; its bytes are no longer the buffer's.
-    fn take(self) -> Message {
-        self.msg
-    }
-}
-
-/// What one subscription's buffer holds, in payload bytes: at most its cap
-/// beyond one message (as a channel's queue holds at most its byte cap beyond
-/// its newest message), and within the handle's memory budget.
-#[derive(Debug)]
-pub(crate) struct BufferAccount {
-    held: AtomicUsize,
-    cap: usize,
-    memory: Arc<Memory>,
-}
-
-/// Bytes one buffered message holds, given back when dropped.
-struct Charge {
-    account: Arc<BufferAccount>,
-    bytes: usize,
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        self.account.held.fetch_sub(self.bytes, Ordering::AcqRel);
-        self.account.memory.give_back(self.bytes);
-    }
-}
-
-impl BufferAccount {
-    /// An account of nothing held, capped at `cap` bytes, charging `memory`.
-    pub(crate) fn new(cap: usize, memory: Arc<Memory>) -> Arc<BufferAccount> {
-        Arc::new(BufferAccount {
-            held: AtomicUsize::new(0),
-            cap,
-            memory,
-        })
-    }
-
-    /// `msg` charged for the buffer, or `None` when it does not fit: over
-    /// the cap with something held already, or refused by the budget.
-    pub(crate) fn charge(self: &Arc<Self>, msg: Message) -> Option<Buffered> {
-        let bytes = msg.payload.len();
-        if bytes == 0 {
-            return Some(Buffered { msg, _charge: None });
-        }
-        let cap = self.cap;
-        let fits = |held: usize| held == 0 || held.saturating_add(bytes) <= cap;
-        let taken = self
-            .held
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                fits(held).then_some(held + bytes)
-            });
-        if taken.is_err() {
-            return None;
-        }
-        if !self.memory.try_take_message(bytes) {
-            self.held.fetch_sub(bytes, Ordering::AcqRel);
-            return None;
-        }
-        let account = Arc::clone(self);
-        let charge = Some(Charge { account, bytes });
-        Some(Buffered {
-            msg,
-            _charge: charge,
-        })
     }
 }

@@ -199,8 +199,11 @@ fn a_subscription_buffers_its_byte_cap_beyond_one_message_charged_until_taken() 
     let queue_and_latest = memory.used() - 20_480;
     assert_eq!(sub.len(), 1);
     // The subscription's copy is charged apart from the queue's, and given
-    // back when taken: then the buffer takes the next one.
+    // back once taken, when the reader finds the buffer empty (or has taken
+    // 64 KiB): then the buffer takes the next one.
     assert_eq!(sub.try_recv().unwrap().payload().len(), 20_480);
+    assert_eq!(memory.used(), queue_and_latest + 20_480);
+    assert!(sub.try_recv().is_err());
     assert_eq!(memory.used(), queue_and_latest);
     for len in [10_000, 5_000, 1] {
         assert_eq!(slot.push_batch(&mut vec![sized("ch", 1, len)]), 0);
