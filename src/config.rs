@@ -305,8 +305,10 @@ macro_rules! common_setters {
 
         /// Payload bytes each channel's queue holds for `get_all` beyond its
         /// newest message, whatever their count: the oldest beyond it are
-        /// dropped (and counted). Default: 64 MiB (eight 1080p RGB frames
-        /// fit; a 4K one always does).
+        /// dropped (and counted). A [`Subscription`](crate::Subscription)
+        /// buffers as many beyond one message; what it holds is charged to
+        /// the memory limit until taken. Default: 64 MiB (eight 1080p RGB
+        /// frames fit; a 4K one always does).
         pub fn queue_bytes(mut self, bytes: usize) -> Self {
             self.config.queue_bytes = bytes;
             self

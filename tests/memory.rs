@@ -93,3 +93,27 @@ fn a_large_message_relayed_to_many_stalled_readers_is_counted_once() {
     assert!(queued >= 10 << 20, "the readers hold copies: {queued}");
     drop(stalled);
 }
+
+#[test]
+fn a_subscription_the_application_never_reads_holds_what_its_bytes_allow() {
+    let host = host_with(|b| b.memory_limit(LIMIT).queue_bytes(2 << 20));
+    let unread = host.subscribe("feed");
+    let pilot = client(&host, "pilot");
+    let frame = Bytes::from(vec![5u8; 512 << 10]);
+    // 16 MiB at a subscription nobody reads, on a host whose limit is 4 MiB
+    // and whose buffers hold 2 MiB beyond one message.
+    for _ in 0..32 {
+        pilot.write_lock("feed", frame.clone()).unwrap();
+    }
+    wait_received(&host, "feed", 32);
+    assert!(host.memory_used() <= LIMIT, "{}", host.memory_used());
+    assert!(unread.len() <= 5, "{} buffered", unread.len());
+    let stats = host.channel_stats("feed").unwrap();
+    assert!(stats.dropped >= 27, "skipped and counted: {stats:?}");
+    // Read whole, it gives its bytes back: the channel keeps what its
+    // queue holds.
+    let before = host.memory_used();
+    let taken = unread.try_iter().count();
+    assert!(taken >= 1);
+    assert!(host.memory_used() <= before - taken * (512 << 10));
+}

@@ -6,8 +6,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
+use super::buffer::BufferAccount;
 use super::{Message, PatternSub, Slot, Store};
 use crate::protocol::{ChannelName, Pattern};
 
@@ -25,8 +26,8 @@ pub(crate) trait Feed: Send + Sync {
 /// One taker of a channel's messages.
 #[derive(Clone)]
 pub(super) enum Subscriber {
-    /// A subscription's buffer.
-    Buffer(Sender<Message>),
+    /// A subscription's buffer, and what it holds.
+    Buffer(Sender<Message>, Arc<BufferAccount>),
     /// A callback's feed.
     Feed(Arc<dyn Feed>),
 }
@@ -34,7 +35,7 @@ pub(super) enum Subscriber {
 impl fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Subscriber::Buffer(tx) => write!(f, "Buffer({} buffered)", tx.len()),
+            Subscriber::Buffer(tx, _) => write!(f, "Buffer({} buffered)", tx.len()),
             Subscriber::Feed(_) => f.write_str("Feed"),
         }
     }
@@ -45,17 +46,7 @@ impl Subscriber {
     /// is gone (a dropped subscription, a removed callback).
     pub(super) fn offer(&self, mut msgs: impl Iterator<Item = Message>) -> Option<u64> {
         match self {
-            Subscriber::Buffer(tx) => {
-                let mut dropped = 0;
-                for msg in msgs {
-                    match tx.try_send(msg) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => dropped += 1,
-                        Err(TrySendError::Disconnected(_)) => return None,
-                    }
-                }
-                Some(dropped)
-            }
+            Subscriber::Buffer(tx, account) => account.offer(tx, msgs),
             Subscriber::Feed(feed) if feed.is_alive() => Some(feed.offer(&mut msgs)),
             Subscriber::Feed(_) => None,
         }
@@ -162,8 +153,8 @@ impl PatternSub {
     pub(super) fn is_alive(&self) -> bool {
         match (&self.to, &self.alive) {
             (Subscriber::Feed(feed), _) => feed.is_alive(),
-            (Subscriber::Buffer(_), Some(alive)) => alive.strong_count() > 0,
-            (Subscriber::Buffer(_), None) => false,
+            (Subscriber::Buffer(..), Some(alive)) => alive.strong_count() > 0,
+            (Subscriber::Buffer(..), None) => false,
         }
     }
 }

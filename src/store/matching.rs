@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{Message, PatternSub, Slot, Store, Subscriber, Subscription};
+use super::{Buffer, BufferAccount, Message, PatternSub, Slot, Store, Subscriber, Subscription};
 use crate::protocol::Pattern;
 
 impl Store {
@@ -67,11 +67,12 @@ impl Store {
     /// disconnection once empty.
     pub(super) fn subscribe_pattern(&self, pattern: &str) -> Subscription {
         let (tx, rx) = crossbeam_channel::bounded(self.default_capacity.max(1));
-        let alive = Arc::new(());
+        let account = BufferAccount::new(self.queue_bytes, Arc::clone(&self.memory));
+        let (rx, alive) = (Buffer::new(rx, Arc::clone(&account)), Arc::new(()));
         let Ok(pattern) = Pattern::new(pattern) else {
             return Subscription::pattern(rx, alive);
         };
-        let to = Subscriber::Buffer(tx);
+        let to = Subscriber::Buffer(tx, account);
         self.add_pattern(pattern, to, Some(Arc::downgrade(&alive)));
         Subscription::pattern(rx, alive)
     }

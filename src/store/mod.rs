@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 mod budget;
+mod buffer;
 mod feed;
 mod history;
 mod matching;
@@ -20,6 +21,7 @@ mod message;
 mod queue;
 mod slots;
 mod subscription;
+use buffer::{Buffer, BufferAccount};
 #[cfg(feature = "serde")]
 mod typed;
 
@@ -269,15 +271,18 @@ impl Store {
             return self.subscribe_pattern(channel);
         }
         let Some(slot) = self.slot_to_wait_on(channel) else {
-            return Subscription::new(crossbeam_channel::bounded(1).1, None);
+            return Subscription::new(Buffer::unfed(), None);
         };
         let mut state = slot.state.lock();
         let (tx, rx) = crossbeam_channel::bounded(state.capacity.max(1));
+        let account = BufferAccount::new(state.queue_bytes, Arc::clone(&self.memory));
         if !state.closed {
-            state.subscribers.push(Subscriber::Buffer(tx));
+            state
+                .subscribers
+                .push(Subscriber::Buffer(tx, Arc::clone(&account)));
         }
         drop(state);
-        Subscription::new(rx, Some(slot))
+        Subscription::new(Buffer::new(rx, account), Some(slot))
     }
 
     /// Ends every subscription (each returns what it buffered, then reports
@@ -442,9 +447,9 @@ impl Slot {
             state.capacity = state.image_capacity;
             state.latest_image = Some(compact(image.clone()));
         }
-        if !state.subscribers.is_empty() {
-            state.notify(batch.iter().cloned());
-        }
+        // The subscribers' copies after the queue's bytes are charged, so
+        // they take only what the budget has left.
+        let for_subscribers = (!state.subscribers.is_empty()).then(|| batch.clone());
         if state.history.is_on() {
             let skip = batch.len() - state.history.keeps_of(batch.len());
             state.history.extend(batch[skip..].iter().cloned());
@@ -452,6 +457,9 @@ impl Slot {
         let limits = state.limits();
         state.dropped += state.queue.push_messages(batch, limits);
         self.settle(&mut state);
+        if let Some(msgs) = for_subscribers {
+            state.notify(msgs.into_iter());
+        }
         drop(state);
         self.wake_readers();
         0
@@ -514,9 +522,8 @@ impl Slot {
         state.received += run.spans.len() as u64;
         state.bytes += bytes;
         let len = run.spans.len();
-        if !state.subscribers.is_empty() {
-            state.notify((0..len).map(|i| run.message(i)));
-        }
+        // As in `push_batch`: the subscribers' copies after the queue's.
+        let for_subscribers = (!state.subscribers.is_empty()).then(|| run.clone());
         if state.history.is_on() {
             let skip = len - state.history.keeps_of(len);
             state.history.extend((skip..len).map(|i| run.message(i)));
@@ -524,6 +531,9 @@ impl Slot {
         let limits = state.limits();
         state.dropped += state.queue.push_run(run, limits);
         self.settle(&mut state);
+        if let Some(run) = for_subscribers {
+            state.notify((0..len).map(|i| run.message(i)));
+        }
         drop(state);
         self.wake_readers();
         0

@@ -7,15 +7,21 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use super::buffer::Buffer;
 use super::{Message, Slot};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 
 /// Every message arriving on one channel from the moment of
 /// [`subscribe`](crate::Inbox::subscribe), for a thread that prefers to block.
 ///
-/// It buffers as many messages as the channel's queue capacity (at least one);
-/// when it is full, further messages skip it and are counted in
-/// [`ChannelStats::dropped`](crate::ChannelStats::dropped). Dropping it
+/// It buffers as many messages as the channel's queue capacity (at least one),
+/// and as many payload bytes as the channel's queue
+/// ([`queue_bytes`](crate::HostBuilder::queue_bytes); one message of any size
+/// when it is empty), charged to the handle's
+/// [memory budget](crate::HostBuilder::memory_limit) until they are taken
+/// (given back 64 KiB at a time, or when a read finds the buffer empty);
+/// when it is full, or the budget is spent, further messages skip it and are
+/// counted in [`ChannelStats::dropped`](crate::ChannelStats::dropped). Dropping it
 /// unsubscribes; clones share one buffer (each message goes to one of them).
 /// Once its host or client is closed, the receiving calls return what is
 /// buffered and then report disconnection. A subscription outlives lost
@@ -50,7 +56,7 @@ use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 /// ```
 #[derive(Clone)]
 pub struct Subscription {
-    rx: Receiver<Message>,
+    rx: Arc<Buffer>,
     /// The channel's slot, whose condition variable announces new messages;
     /// `None` for a channel nothing can arrive on (an invalid name).
     slot: Option<Arc<Slot>>,
@@ -63,9 +69,9 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub(super) fn new(rx: Receiver<Message>, slot: Option<Arc<Slot>>) -> Subscription {
+    pub(super) fn new(rx: Buffer, slot: Option<Arc<Slot>>) -> Subscription {
         Subscription {
-            rx,
+            rx: Arc::new(rx),
             slot,
             pattern: false,
             _alive: None,
@@ -73,9 +79,9 @@ impl Subscription {
     }
 
     /// A subscription to every channel a pattern names, fed through `rx`.
-    pub(super) fn pattern(rx: Receiver<Message>, alive: Arc<()>) -> Subscription {
+    pub(super) fn pattern(rx: Buffer, alive: Arc<()>) -> Subscription {
         Subscription {
-            rx,
+            rx: Arc::new(rx),
             slot: None,
             pattern: true,
             _alive: Some(alive),
@@ -100,15 +106,19 @@ impl Subscription {
 
     /// The next message if one is buffered, without waiting.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
-        self.rx.try_recv().map_err(|err| match err {
-            crossbeam_channel::TryRecvError::Empty => TryRecvError::Empty,
-            crossbeam_channel::TryRecvError::Disconnected => TryRecvError::Disconnected,
-        })
+        match self.rx.receiver().try_recv() {
+            Ok(msg) => Ok(self.rx.took(msg)),
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                self.rx.give_back();
+                Err(TryRecvError::Empty)
+            }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Err(TryRecvError::Disconnected),
+        }
     }
 
     /// Every buffered message, oldest first, without waiting.
     pub fn try_iter(&self) -> impl Iterator<Item = Message> + '_ {
-        self.rx.try_iter()
+        std::iter::from_fn(|| self.try_recv().ok())
     }
 
     /// Messages as they arrive, waiting for each; ends once the host or
@@ -120,17 +130,17 @@ impl Subscription {
     /// The receiver the messages are buffered in, for a reader that waits
     /// on several subscriptions at once (`crossbeam_channel::Select`).
     pub(crate) fn receiver(&self) -> &Receiver<Message> {
-        &self.rx
+        self.rx.receiver()
     }
 
     /// How many messages are buffered.
     pub fn len(&self) -> usize {
-        self.rx.len()
+        self.rx.receiver().len()
     }
 
     /// Whether no message is buffered.
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.rx.receiver().is_empty()
     }
 
     /// Waits for the next message until `deadline` (`None`: forever).
@@ -141,13 +151,17 @@ impl Subscription {
         let Some(slot) = &self.slot else {
             return match (self.pattern, deadline) {
                 (false, _) => Err(RecvTimeoutError::Disconnected),
-                (true, None) => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                (true, Some(deadline)) => self.rx.recv_deadline(deadline).map_err(|e| match e {
-                    crossbeam_channel::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
-                    crossbeam_channel::RecvTimeoutError::Disconnected => {
-                        RecvTimeoutError::Disconnected
-                    }
-                }),
+                (true, None) => (self.rx.receiver().recv())
+                    .map(|msg| self.rx.took(msg))
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+                (true, Some(deadline)) => (self.rx.receiver().recv_deadline(deadline))
+                    .map(|msg| self.rx.took(msg))
+                    .map_err(|e| match e {
+                        crossbeam_channel::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
+                        crossbeam_channel::RecvTimeoutError::Disconnected => {
+                            RecvTimeoutError::Disconnected
+                        }
+                    }),
             };
         };
         // The loop sends to subscribers under the slot's lock and signals
@@ -180,7 +194,7 @@ impl fmt::Debug for Subscription {
         let channel = self.slot.as_ref().map(|slot| slot.name().as_str());
         f.debug_struct("Subscription")
             .field("channel", &channel)
-            .field("buffered", &self.rx.len())
+            .field("buffered", &self.rx.receiver().len())
             .finish()
     }
 }

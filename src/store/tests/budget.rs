@@ -181,3 +181,55 @@ fn small_messages_have_a_reserve_that_large_holders_cannot_take() {
     assert!(memory.used() <= memory.limit());
     memory.give_back(memory.ceiling());
 }
+
+#[test]
+fn a_subscription_buffers_its_byte_cap_beyond_one_message_charged_until_taken() {
+    let memory = Memory::new(usize::MAX);
+    let store = Store::new(8, HashMap::new()).hold_in(Arc::clone(&memory), 15_000);
+    let sub = store.subscribe("ch");
+    let slot = store.slot(&name("ch"));
+    // 20 KiB is over the cap, but a lone message always fits; the next two
+    // skip the full buffer and are counted (the queue, drained each time,
+    // drops nothing).
+    for _ in 0..3 {
+        assert_eq!(slot.push_batch(&mut vec![sized("ch", 1, 20_480)]), 0);
+        assert_eq!(store.get_all("ch").len(), 1);
+    }
+    assert_eq!(store.stats("ch").unwrap().dropped, 2);
+    let queue_and_latest = memory.used() - 20_480;
+    assert_eq!(sub.len(), 1);
+    // The subscription's copy is charged apart from the queue's, and given
+    // back once taken, when the reader finds the buffer empty (or has taken
+    // 64 KiB): then the buffer takes the next one.
+    assert_eq!(sub.try_recv().unwrap().payload().len(), 20_480);
+    assert_eq!(memory.used(), queue_and_latest + 20_480);
+    assert!(sub.try_recv().is_err());
+    assert_eq!(memory.used(), queue_and_latest);
+    for len in [10_000, 5_000, 1] {
+        assert_eq!(slot.push_batch(&mut vec![sized("ch", 1, len)]), 0);
+        assert_eq!(store.get_all("ch").len(), 1);
+    }
+    assert_eq!(sub.len(), 2, "10,000 + 5,000 fill the cap of 15,000");
+    assert_eq!(store.stats("ch").unwrap().dropped, 3);
+    // Dropped with its buffer, what it held is given back.
+    let before = memory.used();
+    drop(sub);
+    assert_eq!(memory.used(), before - 15_000);
+}
+
+#[test]
+fn a_pattern_subscription_is_refused_what_the_budget_has_no_room_for() {
+    let (store, memory) = within(100_000);
+    let sub = store.subscribe("cam/*");
+    let slot = store.slot(&name("cam/a"));
+    // The queue takes 50,000 and the subscription wants as much again, of
+    // the 93,750 a large message may use (a sixteenth is kept for small
+    // ones): the subscription's copy is refused and counted.
+    assert_eq!(slot.push_batch(&mut vec![sized("cam/a", 1, 50_000)]), 0);
+    assert!(sub.is_empty());
+    assert_eq!(store.stats("cam/a").unwrap().dropped, 1);
+    assert_eq!(memory.used(), 50_000);
+    // A small message may use the reserve.
+    assert_eq!(slot.push_batch(&mut vec![sized("cam/a", 1, 100)]), 0);
+    assert_eq!(sub.try_recv().unwrap().payload().len(), 100);
+}
