@@ -1,10 +1,10 @@
 """Type stubs of socketengine (the Rust extension `socketengine._native`).
 
-Blocking calls release the GIL; those that wait on the network in slices
-(`get_all_timeout`, `Subscription`, `Events`, `Replies`, `request`, the
-`Client` constructor) check for Ctrl-C every 50 ms. Locked writes, `flush`
-and `close` wait at most the write timeout (5 s by default) and raise a
-pending Ctrl-C once they return.
+Blocking calls release the GIL and, on the main thread, check for Ctrl-C
+every 50 ms: network waits (`get_all_timeout`, `Subscription`, `Events`,
+`Replies`, `request`, `wait_connected`, the `Client` constructor) and the
+calls that wait inside the engine (locked and confirmed writes, `flush`,
+`close`), which run on a helper thread and go on alone when interrupted.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -250,7 +250,8 @@ class _Sending:
         """Queues and returns at once (unlocked). `FullError` (with `.payload`)
         when the outbox holds its budget."""
     def write_lock(self, channel: str, payload: Payload) -> int:
-        """Returns once the kernel has it (locked), without the GIL."""
+        """Returns once the kernel has it (locked), without the GIL; Ctrl-C
+        interrupts the wait (the write goes on)."""
     def write_confirmed(self, channel: str, payload: Payload) -> int:
         """Returns once the host stored it."""
     def write_many(self, items: Iterable[tuple[str, Payload]]) -> int:
@@ -312,7 +313,8 @@ class Handle(_Sending):
 
 class Host(Handle):
     """Listens, accepts clients, stores what they send; `write` goes to every
-    client. Options: the crate's `HostBuilder` setters by name."""
+    client. Options: the crate's `HostBuilder` setters by name, and
+    `tls={"cert": path, "key": path, "client_ca": path}`."""
     def __init__(self, addr: str = "127.0.0.1:0", **options: Any) -> None: ...
     @property
     def local_addr(self) -> str: ...
@@ -327,10 +329,42 @@ class Host(Handle):
     def host_time(self) -> float:
         """The host's clock now (Unix seconds)."""
 
+class ClockEstimate:
+    """A client's estimate of its host's clock (`Client.clock()`)."""
+    @property
+    def offset_ns(self) -> int:
+        """The host's clock minus this client's (positive: the host's is ahead)."""
+    @property
+    def rtt(self) -> float:
+        """Seconds: the round trip of the exchange the estimate rests on."""
+    @property
+    def uncertainty(self) -> float:
+        """Seconds the true offset may be from `offset_ns`."""
+    @property
+    def samples(self) -> int: ...
+    @property
+    def age(self) -> float: ...
+    @property
+    def rejected(self) -> int: ...
+    def to_host(self, local: float) -> float:
+        """Unix seconds on this machine's clock, on the host's."""
+    def to_local(self, host: float) -> float:
+        """Unix seconds on the host's clock (`Message.sent_at`), on this machine's."""
+
 class Client(Handle):
     """One connection to a host (made in the constructor); `write` goes to the
-    host. Options: the crate's `ClientBuilder` setters by name."""
+    host. Options: the crate's `ClientBuilder` setters by name, and
+    `tls={"ca": path, "server_name": str, "cert": path, "key": path}`."""
     def __init__(self, addr: str, name: str | None = None, **options: Any) -> None: ...
+    @staticmethod
+    def start(addr: str, name: str | None = None, **options: Any) -> Client:
+        """A client that does not wait for its host: returned at once
+        (`state == "connecting"`), dialling in the background."""
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """`True` once connected, `False` at the timeout; raises `ClosedError`,
+        or the host's refusal."""
+    def clock(self) -> ClockEstimate | None:
+        """The estimate of the host's clock (`None` before the first connection)."""
     @property
     def id(self) -> int: ...
     @property
@@ -355,6 +389,44 @@ class Client(Handle):
     def clients(self) -> list[ClientInfo]: ...
     def lookup(self, name: str) -> int | None: ...
     def on_reconnect(self, name: str, func: Callable[[Event], object]) -> CallbackId: ...
+
+ConnectionStateName: TypeAlias = Literal["connecting", "connected", "reconnecting", "refused", "closed"]
+
+class HostsSubscription:
+    """Every message on a channel from every host of a `Hosts`, with its key."""
+    def recv(self, timeout: float | None = None) -> tuple[str, Message] | None: ...
+    def try_recv(self) -> tuple[str, Message] | None: ...
+    def hosts(self) -> list[str]: ...
+    def __iter__(self) -> Iterator[tuple[str, Message]]: ...
+    def __next__(self) -> tuple[str, Message]: ...
+
+class Hosts:
+    """One client side of several hosts, each under a key (its address for a
+    list): writes to all, reads merged. Options: the `Client`'s."""
+    def __init__(self, hosts: list[str] | dict[str, str] | None = None, name: str | None = None,
+                 **options: Any) -> None: ...
+    def add(self, key: str, addr: str) -> None: ...
+    def remove(self, key: str) -> None: ...
+    def keys(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: str) -> bool: ...
+    def client(self, key: str) -> Client | None:
+        """The host's `Client` (the same object each time, closed with it)."""
+    def state(self, key: str) -> ConnectionStateName | None: ...
+    def states(self) -> list[tuple[str, ConnectionStateName]]: ...
+    def last_error(self, key: str) -> Error | None: ...
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Whether every host is connected within `timeout` seconds."""
+    def write(self, channel: str, payload: Payload) -> dict[str, Error | None]:
+        """Queues to every host: `{key: None or the exception}`."""
+    def write_lock(self, channel: str, payload: Payload) -> dict[str, Error | None]: ...
+    def get(self, key: str, channel: str) -> Message | None: ...
+    def latest(self, channel: str) -> list[tuple[str, Message]]: ...
+    def subscribe(self, channel: str) -> HostsSubscription: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool: ...
 
 class Error(Exception):
     """The base of socketengine's exceptions. `payload` is a refused write's

@@ -2,17 +2,17 @@
 //! host's; the crate's `Client`, built from keyword options.
 
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use socketengine::{ClientBuilder, ConnectionState, To};
 
 use crate::callbacks::{self, CallbackId, Hook};
-use crate::errors::to_py;
+use crate::errors::{closed, to_py};
 use crate::handle::{Handle, Side};
 use crate::host::unreachable_side;
-use crate::info::ClientInfo;
+use crate::info::{ClientInfo, ClockEstimate};
 use crate::message::{Reply, unix_seconds};
 use crate::wait::{Replies, Step, seconds, wait};
 
@@ -47,10 +47,59 @@ impl Client {
     ) -> PyResult<PyClassInitializer<Client>> {
         let builder = crate::options::client(addr, name, options)?;
         let client = connect(py, builder)?;
-        Ok(PyClassInitializer::from(Handle {
-            side: Side::keep(Side::Client(client)),
-        })
-        .add_subclass(Client))
+        Ok(initializer(client))
+    }
+
+    /// A client that does not wait for its host (the crate's
+    /// `ClientBuilder::start`): returned at once, in state `"connecting"`,
+    /// it dials `addr` in the background, again with backoff until the host
+    /// answers (`last_error` says what is in the way), and then as a client
+    /// made by the constructor. Writes before then raise
+    /// `NotConnectedError`; `wait_connected` waits for the connection.
+    /// Raises only what fails before any dialing (an address that does not
+    /// resolve, a bad option).
+    #[staticmethod]
+    #[pyo3(signature = (addr, name = None, **options))]
+    fn start(
+        py: Python<'_>,
+        addr: &str,
+        name: Option<&str>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<Client>> {
+        let builder = crate::options::client(addr, name, options)?;
+        let client = py.detach(|| builder.start()).map_err(to_py)?;
+        wrap(py, client)
+    }
+
+    /// Waits (without the GIL; Ctrl-C interrupts it) until the client is
+    /// connected, for at most `timeout` seconds (`None`: as long as it
+    /// takes): `True` once connected, `False` at the timeout. Raises
+    /// `ClosedError` if it is closed, and the host's refusal
+    /// (`RefusedError`, `CredentialError`, ...) if it refused for good.
+    #[pyo3(signature = (timeout = None))]
+    fn wait_connected(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        let client = Client::client(slf);
+        let watched = client.clone();
+        let got = wait(py, seconds(timeout)?, move |slice| settled(&watched, slice))?;
+        match got {
+            Step::Got(()) => Ok(true),
+            Step::Wait => Ok(false),
+            Step::Ended => Err(match (client.state(), client.last_error()) {
+                (ConnectionState::Refused(_), Some(err)) => to_py(err),
+                _ => closed(),
+            }),
+        }
+    }
+
+    /// This client's estimate of its host's clock (a `ClockEstimate`:
+    /// offset, uncertainty, conversions), from the handshake and its pings;
+    /// `None` before the first connection.
+    fn clock(slf: &Bound<'_, Self>) -> Option<ClockEstimate> {
+        Client::client(slf).clock().map(ClockEstimate::from)
     }
 
     /// The id the host gave this client.
@@ -82,13 +131,7 @@ impl Client {
     /// version) or `"closed"`. Never blocks.
     #[getter]
     fn state(slf: &Bound<'_, Self>) -> &'static str {
-        match Client::client(slf).state() {
-            ConnectionState::Connecting => "connecting",
-            ConnectionState::Connected => "connected",
-            ConnectionState::Reconnecting => "reconnecting",
-            ConnectionState::Refused(_) => "refused",
-            _ => "closed",
-        }
+        state_name(Client::client(slf).state())
     }
 
     /// Why the last attempt to reach the host failed (an exception
@@ -189,6 +232,50 @@ impl Client {
             client.id().0,
             client.host_addr()
         )
+    }
+}
+
+/// A connection state's name, as Python sees it.
+pub(crate) fn state_name(state: ConnectionState) -> &'static str {
+    match state {
+        ConnectionState::Connecting => "connecting",
+        ConnectionState::Connected => "connected",
+        ConnectionState::Reconnecting => "reconnecting",
+        ConnectionState::Refused(_) => "refused",
+        _ => "closed",
+    }
+}
+
+/// A Python `Client` over `client`.
+fn initializer(client: socketengine::Client) -> PyClassInitializer<Client> {
+    PyClassInitializer::from(Handle {
+        side: Side::keep(Side::Client(client)),
+    })
+    .add_subclass(Client)
+}
+
+/// `client` as a new Python `Client` (closed when the last reference to it
+/// goes).
+pub(crate) fn wrap(py: Python<'_>, client: socketengine::Client) -> PyResult<Py<Client>> {
+    Py::new(py, initializer(client))
+}
+
+/// One slice of `wait_connected`: whether `client` connected, or can no
+/// longer, within `slice` (its state read every millisecond: the crate
+/// has no wait for it).
+fn settled(client: &socketengine::Client, slice: Duration) -> Step<()> {
+    let end = Instant::now() + slice;
+    loop {
+        match client.state() {
+            ConnectionState::Connected => return Step::Got(()),
+            ConnectionState::Connecting | ConnectionState::Reconnecting => {}
+            _ => return Step::Ended,
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Step::Wait;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(1)));
     }
 }
 

@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use socketengine::{Inbox, To};
 
+use crate::blocking::blocking;
 use crate::buffer::untracked;
 use crate::callbacks::{self, CallbackId, Hook};
 use crate::errors::to_py;
@@ -305,16 +306,20 @@ sending_methods! { Handle;
     }
 
     /// Waits (without the GIL) until everything queued so far is in the
-    /// kernel, for at most the write timeout.
+    /// kernel, for at most the write timeout. Ctrl-C interrupts the wait
+    /// (what is queued is still sent).
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.side.flush()).map_err(to_py)
+        let side = Arc::clone(&self.side);
+        blocking(py, move || side.flush())?.map_err(to_py)
     }
 
     /// Stops the handle and joins its threads (without the GIL).
     /// Idempotent. Writes then raise `ClosedError`; reads return what is
-    /// left and never wait.
-    fn close(&self, py: Python<'_>) {
-        py.detach(|| self.side.close());
+    /// left and never wait. Ctrl-C interrupts the wait for the threads
+    /// (the handle is closed already; they finish alone).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let side = Arc::clone(&self.side);
+        blocking(py, move || side.close())
     }
 
     /// Whether the handle is closed.
@@ -330,9 +335,9 @@ sending_methods! { Handle;
 
     /// Closes the handle (an exception in the block goes on).
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
-        self.close(py);
-        false
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
     }
 }
 

@@ -1,7 +1,13 @@
 //! What handles report, as small read-only objects: channel and image
-//! counters, the client list, the callbacks' counts.
+//! counters, the client list, the callbacks' counts, a client's clock
+//! estimate.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::message::unix_seconds;
 
 /// Counters of one channel (`channel_stats`).
 #[pyclass(frozen, get_all, module = "socketengine")]
@@ -165,4 +171,91 @@ impl CallbackStats {
             s.registered, s.queued, s.dropped, s.panicked
         )
     }
+}
+
+/// A client's estimate of its host's clock (`Client.clock()`): the offset
+/// between the two, how sure it is, and conversions of times (Unix
+/// seconds) from one clock to the other.
+#[pyclass(frozen, module = "socketengine")]
+pub(crate) struct ClockEstimate {
+    estimate: socketengine::ClockEstimate,
+}
+
+impl From<socketengine::ClockEstimate> for ClockEstimate {
+    fn from(estimate: socketengine::ClockEstimate) -> Self {
+        ClockEstimate { estimate }
+    }
+}
+
+#[pymethods]
+impl ClockEstimate {
+    /// The host's clock minus this client's, in nanoseconds (positive when
+    /// the host's is ahead).
+    #[getter]
+    fn offset_ns(&self) -> i64 {
+        self.estimate.offset_ns()
+    }
+
+    /// The round trip, in seconds, of the exchange the estimate rests on.
+    #[getter]
+    fn rtt(&self) -> f64 {
+        self.estimate.rtt().as_secs_f64()
+    }
+
+    /// How far the true offset may be from `offset_ns`, in seconds.
+    #[getter]
+    fn uncertainty(&self) -> f64 {
+        self.estimate.uncertainty().as_secs_f64()
+    }
+
+    /// Exchanges the estimate chose from (at most eight).
+    #[getter]
+    fn samples(&self) -> usize {
+        self.estimate.samples()
+    }
+
+    /// Seconds since the exchange it rests on ended.
+    #[getter]
+    fn age(&self) -> f64 {
+        self.estimate.age().as_secs_f64()
+    }
+
+    /// Exchanges rejected since the last (re)connection.
+    #[getter]
+    fn rejected(&self) -> u64 {
+        self.estimate.rejected()
+    }
+
+    /// `local` (Unix seconds on this machine's clock) on the host's clock.
+    fn to_host(&self, local: f64) -> PyResult<f64> {
+        Ok(unix_seconds(self.estimate.to_host(system_time(local)?)))
+    }
+
+    /// `host` (Unix seconds on the host's clock, as `Message.sent_at`) on
+    /// this machine's clock.
+    fn to_local(&self, host: f64) -> PyResult<f64> {
+        Ok(unix_seconds(self.estimate.to_local(system_time(host)?)))
+    }
+
+    fn __repr__(&self) -> String {
+        let e = &self.estimate;
+        format!(
+            "ClockEstimate(offset_ns={}, uncertainty={:?}, samples={})",
+            e.offset_ns(),
+            e.uncertainty(),
+            e.samples()
+        )
+    }
+}
+
+/// Unix seconds as a `SystemTime`.
+fn system_time(secs: f64) -> PyResult<SystemTime> {
+    let since = Duration::try_from_secs_f64(secs.abs())
+        .map_err(|_| PyValueError::new_err(format!("not a time in Unix seconds: {secs}")))?;
+    let time = if secs >= 0.0 {
+        UNIX_EPOCH.checked_add(since)
+    } else {
+        UNIX_EPOCH.checked_sub(since)
+    };
+    time.ok_or_else(|| PyValueError::new_err(format!("a time out of range: {secs}")))
 }

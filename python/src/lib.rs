@@ -3,16 +3,18 @@
 //! `__init__` re-exports.
 //!
 //! * `handle` (the `Handle` base), `host`, `client`, `target`: the handles
-//!   and where they send; `options`: their keyword options.
+//!   and where they send; `hosts`: a client side of many hosts; `options`: their keyword options.
 //! * `send`: what Python objects become on the wire, and the writes;
 //!   `pin`: sending a Python buffer without a copy.
 //! * `buffer`, `image`, `message`, `event`, `info`: what arrives, shared
 //!   with the socket's buffers through the buffer protocol.
 //! * `wait`: blocking calls (without the GIL, interruptible), and the
-//!   iterators built on them; `callbacks`: Python functions the crate's
+//!   iterators built on them; `blocking`: calls that block inside the
+//!   crate, made interruptible; `callbacks`: Python functions the crate's
 //!   dispatcher thread calls; `errors`: the exception classes; `value`:
 //!   JSON and MessagePack values.
 
+mod blocking;
 #[allow(unsafe_code)]
 mod buffer;
 mod callbacks;
@@ -21,6 +23,7 @@ mod errors;
 mod event;
 mod handle;
 mod host;
+mod hosts;
 #[allow(unsafe_code)]
 mod image;
 mod info;
@@ -42,6 +45,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::Handle>()?;
     m.add_class::<host::Host>()?;
     m.add_class::<client::Client>()?;
+    m.add_class::<hosts::Hosts>()?;
+    m.add_class::<hosts::HostsSubscription>()?;
     m.add_class::<target::Target>()?;
     m.add_class::<message::Message>()?;
     m.add_class::<message::Reply>()?;
@@ -60,6 +65,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<info::ImageStats>()?;
     m.add_class::<info::ClientInfo>()?;
     m.add_class::<info::CallbackStats>()?;
+    m.add_class::<info::ClockEstimate>()?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(handle::_close_all, m)?)?;
     m.add_function(wrap_pyfunction!(pin::_last_lent_address, m)?)?;

@@ -4,13 +4,16 @@
 //! are seconds (`float("inf")` for none), sizes are bytes or counts, and an
 //! option that can be off takes `None`. An unknown option is a `TypeError`,
 //! a value of the wrong type too, and an out-of-range one a `ValueError`.
+//! TLS (`tls=`) takes a dict of PEM file paths.
 
 use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString};
-use socketengine::{Auth, ClientBuilder, Credential, HostBuilder, NamePolicy, Relay};
+use socketengine::{
+    Auth, ClientBuilder, Credential, HostBuilder, NamePolicy, Relay, TlsClient, TlsServer,
+};
 
 use crate::errors::to_py;
 
@@ -94,6 +97,7 @@ fn host_option(b: HostBuilder, key: &str, v: &Bound<'_, PyAny>) -> PyResult<Host
         "max_handshakes" => b.max_handshakes(size(v)?),
         "max_connections_per_addr" => b.max_connections_per_addr(size(v)?),
         "max_connections_per_loopback_addr" => b.max_connections_per_loopback_addr(size(v)?),
+        "tls" => b.tls(tls_server(v)?),
         _ => common_option!(b, key, v, "Host"),
     })
 }
@@ -138,6 +142,7 @@ fn client_option(b: ClientBuilder, key: &str, v: &Bound<'_, PyAny>) -> PyResult<
         "credential_file" => {
             b.credential(Credential::from_file(v.extract::<std::path::PathBuf>()?).map_err(to_py)?)
         }
+        "tls" => b.tls(tls_client(v)?),
         _ => common_option!(b, key, v, "Client"),
     })
 }
@@ -221,4 +226,72 @@ fn name_policy(v: &Bound<'_, PyAny>) -> PyResult<NamePolicy> {
             )));
         }
     })
+}
+
+/// The `{key: value}` pairs of a `tls=` dict, each key one of `known`.
+fn tls_fields(v: &Bound<'_, PyAny>, known: &[&str]) -> PyResult<Vec<(String, String)>> {
+    let dict = v
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("tls= is a dict of PEM file paths"))?;
+    let mut fields = Vec::new();
+    for (key, value) in dict.iter() {
+        let key: String = key.extract()?;
+        if !known.contains(&key.as_str()) {
+            return Err(PyTypeError::new_err(format!(
+                "tls= takes {known:?}, not {key:?}"
+            )));
+        }
+        let value = match value.extract::<std::path::PathBuf>() {
+            Ok(path) => path.to_string_lossy().into_owned(),
+            Err(_) => value.extract()?,
+        };
+        fields.push((key, value));
+    }
+    Ok(fields)
+}
+
+/// The field `key` of `fields`, if given.
+fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A host's TLS: `{"cert": chain.pem, "key": key.pem}`, and
+/// `"client_ca": ca.pem` to require client certificates (mutual TLS).
+fn tls_server(v: &Bound<'_, PyAny>) -> PyResult<TlsServer> {
+    let fields = tls_fields(v, &["cert", "key", "client_ca"])?;
+    let (Some(cert), Some(key)) = (field(&fields, "cert"), field(&fields, "key")) else {
+        return Err(PyTypeError::new_err(
+            "a host's tls= needs \"cert\" and \"key\"",
+        ));
+    };
+    let server = TlsServer::from_pem_files(cert, key).map_err(|e| to_py(e.into()))?;
+    match field(&fields, "client_ca") {
+        Some(ca) => server.require_client_certs(ca).map_err(|e| to_py(e.into())),
+        None => Ok(server),
+    }
+}
+
+/// A client's TLS: `{"ca": ca.pem}` (the authorities it trusts), with
+/// `"server_name"` when the certificate names the host otherwise than its
+/// address, and `"cert"` + `"key"` for a client certificate.
+fn tls_client(v: &Bound<'_, PyAny>) -> PyResult<TlsClient> {
+    let fields = tls_fields(v, &["ca", "server_name", "cert", "key"])?;
+    let Some(ca) = field(&fields, "ca") else {
+        return Err(PyTypeError::new_err("a client's tls= needs \"ca\""));
+    };
+    let tls = |e: socketengine::TlsError| to_py(e.into());
+    let mut client = TlsClient::from_ca_file(ca).map_err(tls)?;
+    if let Some(name) = field(&fields, "server_name") {
+        client = client.server_name(name).map_err(tls)?;
+    }
+    match (field(&fields, "cert"), field(&fields, "key")) {
+        (Some(cert), Some(key)) => client.client_cert(cert, key).map_err(tls),
+        (None, None) => Ok(client),
+        _ => Err(PyTypeError::new_err(
+            "a client certificate needs both \"cert\" and \"key\"",
+        )),
+    }
 }

@@ -5,15 +5,19 @@
 //! `Host`, `Client` and `Target` the same methods over them.
 //!
 //! Unlocked writes never block, so they keep the GIL (releasing it would
-//! cost more than they take); locked writes, confirmed writes and batches
-//! release it while they wait.
+//! cost more than they take); locked writes, confirmed writes and locked
+//! batches release it while they wait, those of 64 KiB or more on a
+//! helper thread so Ctrl-C interrupts the wait (`blocking::sized`).
+
+use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use serde_json::Value;
 use socketengine::{Encoding, Outgoing, Payload, To};
 
+use crate::blocking::sized;
 use crate::errors::{instance, to_py};
 use crate::handle::Side;
 use crate::image::{Image, image_of, stamped};
@@ -24,16 +28,43 @@ use crate::value::to_value;
 /// Where a write goes: a handle, a target of it, and whether a client's
 /// routed message comes back to it too.
 pub(crate) struct Dest<'a> {
-    pub(crate) side: &'a Side,
+    pub(crate) side: &'a Arc<Side>,
     pub(crate) to: To,
     pub(crate) mirror: bool,
 }
 
 impl<'a> Dest<'a> {
     pub(crate) fn target(&self) -> socketengine::Target<'a> {
-        let target = self.side.to(self.to.clone());
-        if self.mirror { target.mirror() } else { target }
+        target(self.side, &self.to, self.mirror)
     }
+
+    /// The same destination, owned: for a call on a helper thread.
+    fn owned(&self) -> OwnedDest {
+        OwnedDest {
+            side: Arc::clone(self.side),
+            to: self.to.clone(),
+            mirror: self.mirror,
+        }
+    }
+}
+
+/// A [`Dest`] that owns its handle, for calls on a helper thread
+/// ([`sized`]).
+struct OwnedDest {
+    side: Arc<Side>,
+    to: To,
+    mirror: bool,
+}
+
+impl OwnedDest {
+    fn target(&self) -> socketengine::Target<'_> {
+        target(&self.side, &self.to, self.mirror)
+    }
+}
+
+fn target<'a>(side: &'a Side, to: &To, mirror: bool) -> socketengine::Target<'a> {
+    let target = side.to(to.clone());
+    if mirror { target.mirror() } else { target }
 }
 
 /// A value sent as JSON, its frame declaring it (as the crate's `Json`):
@@ -82,6 +113,11 @@ impl MsgPack {
 /// `Json(value)`); `ValueError` for a buffer that is not C-contiguous;
 /// the crate's `EncodeError`.
 pub(crate) fn payload(obj: &Bound<'_, PyAny>) -> PyResult<Payload> {
+    // `bytes` first: the common case of the batch path, one type check
+    // instead of seven.
+    if obj.is_exact_instance_of::<PyBytes>() {
+        return Ok(Payload::bytes(lend(obj)?.bytes));
+    }
     let outgoing = if let Ok(s) = obj.cast::<PyString>() {
         Ok(Payload::bytes(s.to_str()?.to_owned()))
     } else if let Ok(msg) = obj.cast::<Message>() {
@@ -107,18 +143,20 @@ pub(crate) fn write(dest: &Dest<'_>, channel: &str, obj: &Bound<'_, PyAny>) -> P
     dest.target().write(channel, payload(obj)?).map_err(to_py)
 }
 
-/// A locked write, without the GIL while it waits.
+/// A locked write, without the GIL while it waits (interruptible from
+/// 64 KiB on: see [`sized`]).
 pub(crate) fn write_lock(
     py: Python<'_>,
     dest: &Dest<'_>,
     channel: &str,
     payload: Payload,
 ) -> PyResult<usize> {
-    py.detach(|| dest.target().write_lock(channel, payload))
-        .map_err(to_py)
+    let (dest, channel, len) = (dest.owned(), channel.to_owned(), payload.len());
+    sized(py, len, move || dest.target().write_lock(&channel, payload))?.map_err(to_py)
 }
 
-/// A confirmed write (returns once the host stored it), without the GIL.
+/// A confirmed write (returns once the host stored it), without the GIL
+/// (interruptible from 64 KiB on: see [`sized`]).
 pub(crate) fn write_confirmed(
     py: Python<'_>,
     dest: &Dest<'_>,
@@ -126,8 +164,11 @@ pub(crate) fn write_confirmed(
     obj: &Bound<'_, PyAny>,
 ) -> PyResult<usize> {
     let payload = payload(obj)?;
-    py.detach(|| dest.target().write_confirmed(channel, payload))
-        .map_err(to_py)
+    let (dest, channel, len) = (dest.owned(), channel.to_owned(), payload.len());
+    sized(py, len, move || {
+        dest.target().write_confirmed(&channel, payload)
+    })?
+    .map_err(to_py)
 }
 
 /// Unlocked writes of `(channel, payload)` pairs, in order, through one
@@ -159,13 +200,14 @@ pub(crate) fn write_many_lock(
         let (channel, obj) = pair(&item)?;
         batch.push((channel.to_str()?.to_owned(), payload(&obj)?));
     }
-    let sent = py.detach(|| {
+    let (dest, len) = (dest.owned(), batch.iter().map(|(_, p)| p.len()).sum());
+    let sent = sized(py, len, move || {
         let mut guard = dest.target().lock();
         for (channel, payload) in batch {
             guard.write(&channel, payload)?;
         }
         guard.finish()
-    });
+    })?;
     sent.map_err(to_py)
 }
 
@@ -262,8 +304,10 @@ macro_rules! sending_methods {
 
             /// Sends `payload` on `channel` and returns once the kernel has
             /// it (a locked write), without the GIL while it waits (at most
-            /// the write timeout, 5 s by default; Ctrl-C is raised once it
-            /// returns). Returns how many connections took it.
+            /// the write timeout, 5 s by default). Ctrl-C interrupts the
+            /// wait of a payload of 64 KiB or more (the write then goes on
+            /// alone); a smaller one sees it when it returns. Returns how
+            /// many connections took it.
             fn write_lock(&self, py: Python<'_>, channel: &str, payload: &Bound<'_, PyAny>) -> PyResult<usize> {
                 let payload = $crate::send::payload(payload)?;
                 $crate::send::write_lock(py, &self.dest(), channel, payload)

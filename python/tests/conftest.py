@@ -4,6 +4,8 @@ Every blocking call in the tests has a timeout (`WAIT`), and no test sleeps
 to synchronise: they wait on the engine's own blocking reads.
 """
 
+import signal
+
 import pytest
 
 import socketengine as se
@@ -38,3 +40,12 @@ def received(handle, channel, count=1):
         assert batch, f"only {len(got)} of {count} messages on {channel!r}"
         got.extend(batch)
     return got
+
+
+def needs_sigint():
+    """Skips a Ctrl-C test where SIGINT is ignored: a process started in
+    the background by a non-interactive shell inherits SIG_IGN, and Python
+    then installs no handler, so the signal a test sends would be lost and
+    the call it should interrupt would wait its whole timeout (or for ever)."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is ignored in this process (started in the background?)")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import socketengine as se
-from conftest import WAIT
+from conftest import WAIT, needs_sigint
 
 # A blocking call the tests interrupt waits this long at most.
 LONG = 30.0
@@ -60,6 +60,7 @@ def test_a_python_responder_runs_while_its_requester_blocks(host, client):
 def interrupt_main_when_blocked_in(function_name):
     """Sends SIGINT to the main thread once it is inside `function_name`'s
     blocking call (its frame is the test's, at the line of the call)."""
+    needs_sigint()
     main = threading.main_thread().ident
     done = threading.Event()
 
