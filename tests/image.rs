@@ -405,7 +405,12 @@ fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
             let cmd_at = cmd_at.expect("the control message went out before the image ended");
             // Behind at most the default 1 MiB window of unacknowledged chunks.
             assert!(cmd_at <= 4, "after {cmd_at} of {chunks} chunks");
-            assert_eq!(chunks, big.data().len().div_ceil(256 * 1024));
+            // Chunks of 256 KiB at most; smaller where the window that
+            // follows the link cuts them to fit.
+            assert!(
+                chunks >= big.data().len().div_ceil(256 * 1024),
+                "{chunks} chunks"
+            );
         } else {
             assert_eq!(chunks, 1, "FIFO: the image is one frame");
             assert!(

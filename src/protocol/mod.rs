@@ -656,6 +656,7 @@ mod listing;
 mod outbox;
 mod pattern;
 mod status;
+mod window;
 
 pub use channel::ChannelName;
 pub use clock::{
@@ -696,6 +697,10 @@ pub use status::{
     Failure, MAX_FAILURE_TEXT, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN,
     STATUS_GONE, STATUS_NO_RESPONDER, STATUS_OK, STATUS_TIMED_OUT, STATUS_TOO_LARGE,
     STATUS_TOO_MANY, STATUS_UNDELIVERED, STATUS_UNKNOWN_COMMAND,
+};
+pub use window::{
+    DEFAULT_QUEUE_DELAY, FIRST_DRAIN_AFTER, LinkWindow, MIN_DELAY_WINDOW, MIN_PIECE, RATE_WINDOW,
+    WINDOW_FLOOR, piece_limit,
 };
 
 #[cfg(test)]
