@@ -12,9 +12,9 @@ use std::time::Duration;
 use socketengine::{Client, Host, IMAGE_CHANNEL, Image, Message, Relay};
 
 // Not every bench uses both.
+use super::harness::{Counter, TIMEOUT, spawn};
 #[allow(unused_imports)]
 pub(crate) use super::harness::{DISTINCT_BYTES, stream::RawStream};
-use super::harness::{Counter, TIMEOUT, spawn};
 
 /// Round trips each percentile report is taken over.
 pub(crate) const SAMPLES: usize = 2_000;
@@ -164,4 +164,3 @@ impl fmt::Display for Percentiles {
         )
     }
 }
-

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
+mod ages;
 mod budget;
 mod feed;
 mod history;
@@ -207,6 +208,25 @@ impl Store {
         };
         let state = slot.state.lock();
         (state.images, state.images_skipped)
+    }
+
+    /// Records the ages of images a reader got from `channel`, in
+    /// nanoseconds.
+    pub(crate) fn record_ages(&self, channel: &str, ages: impl IntoIterator<Item = u64>) {
+        let Some(slot) = self.existing(channel) else {
+            return;
+        };
+        let mut state = slot.state.lock();
+        let kept = state.ages.get_or_insert_with(Box::default);
+        ages.into_iter().for_each(|age| kept.record(age));
+    }
+
+    /// The median and 99th percentile of the newest ages recorded on
+    /// `channel`; `None` before one.
+    pub(crate) fn age_percentiles(&self, channel: &str) -> Option<(Duration, Duration)> {
+        let slot = self.existing(channel)?;
+        let state = slot.state.lock();
+        state.ages.as_ref()?.percentiles()
     }
 
     pub(crate) fn get_all(&self, channel: &str) -> Vec<Message> {
@@ -542,6 +562,9 @@ struct SlotState {
     images: u64,
     /// Images the senders skipped: gaps in their sequence numbers.
     images_skipped: u64,
+    /// How old images were when readers got them; boxed, as most channels
+    /// carry no images.
+    ages: Option<Box<ages::FrameAges>>,
     queue: Queue,
     capacity: usize,
     /// The queue's byte cap (see [`Store::hold_in`]).
@@ -580,6 +603,7 @@ impl SlotState {
             image_capacity,
             images: 0,
             images_skipped: 0,
+            ages: None,
             queue: Queue::default(),
             capacity,
             queue_bytes: usize::MAX,

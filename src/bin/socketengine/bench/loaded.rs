@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use socketengine::ClientBuilder;
 
 use super::harness::loaded::{EngineLoaded, RawLoaded};
 use super::harness::{RoundTrip, image_frames, round_trips_for};
@@ -19,14 +20,23 @@ const FRAMES: usize = 4;
 const WARM_UP: Duration = Duration::from_millis(500);
 
 /// Runs both sides for `secs` each: p50 and p99 of the round trips, and the
-/// stream's goodput meanwhile.
-pub(crate) fn loaded(progress: &Progress, secs: Duration) -> anyhow::Result<[Row; 3]> {
+/// stream's goodput meanwhile. `target`: the engine's image queueing delay
+/// (its default if `None`).
+pub(crate) fn loaded(
+    progress: &Progress,
+    secs: Duration,
+    target: Option<Duration>,
+) -> anyhow::Result<[Row; 3]> {
     progress.phase("loaded: preparing frames", secs);
     let frames: Vec<_> = image_frames(1920, 1080)?.into_iter().take(FRAMES).collect();
     let payload = Bytes::from_static(&[0xa5; SMALL]);
     progress.phase("loaded 1080p + 64 B: engine", secs + WARM_UP);
     let payloads = frames.iter().map(|f| f.data().clone()).collect();
-    let mut engine = EngineLoaded::start(frames, payload.clone(), |b| b)?;
+    let setup = |b: ClientBuilder| match target {
+        Some(target) => b.image_queue_delay(target),
+        None => b,
+    };
+    let mut engine = EngineLoaded::start(frames, payload.clone(), setup)?;
     let measured = measure(&mut engine, secs, EngineLoaded::received_bytes);
     engine.shutdown()?;
     let (engine_rtt, engine_rate) = measured?;
@@ -42,8 +52,18 @@ pub(crate) fn loaded(progress: &Progress, secs: Duration) -> anyhow::Result<[Row
         raw,
     };
     Ok([
-        row("loaded 64 B p50", "µs", engine_rtt.p50 * 1e6, raw_rtt.p50 * 1e6),
-        row("loaded 64 B p99", "µs", engine_rtt.p99 * 1e6, raw_rtt.p99 * 1e6),
+        row(
+            "loaded 64 B p50",
+            "µs",
+            engine_rtt.p50 * 1e6,
+            raw_rtt.p50 * 1e6,
+        ),
+        row(
+            "loaded 64 B p99",
+            "µs",
+            engine_rtt.p99 * 1e6,
+            raw_rtt.p99 * 1e6,
+        ),
         row("loaded goodput", "MB/s", engine_rate / 1e6, raw_rate / 1e6),
     ])
 }

@@ -7,6 +7,7 @@
 //! ping-pong. The measuring is [`harness`], which the criterion benches compile
 //! too; this module chooses the workloads and prints.
 
+mod camera;
 pub(crate) mod harness;
 mod loaded;
 mod netns;
@@ -51,6 +52,11 @@ pub(crate) struct BenchArgs {
     /// between the namespaces (`benches/shaped/run.sh` sets one up).
     #[arg(long, value_name = "NAME", requires = "listen_ip")]
     listen_netns: Option<String>,
+    /// The engine's image queueing target in milliseconds
+    /// (`image_queue_delay` on its builders; default: the builders' default),
+    /// for the workloads that stream images.
+    #[arg(long, value_name = "MS")]
+    image_queue_delay: Option<f64>,
     /// The address the far side listens on (with `--listen-netns`).
     #[arg(long, value_name = "IP", requires = "listen_netns")]
     listen_ip: Option<std::net::IpAddr>,
@@ -71,6 +77,11 @@ enum Workload {
     Loaded,
     /// The four above.
     All,
+    /// A 1080p camera at 30 frames a second (raw RGB, then JPEG quality 80),
+    /// its host's reader polling the newest image at 30 Hz: frames
+    /// delivered, their age when read (p50, p99), frames dropped. The
+    /// engine alone; not in `all` (a study of links: `benches/shaped/run.sh`).
+    Camera,
 }
 
 /// One line of the result table.
@@ -107,8 +118,12 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         if wants(Workload::Latency) {
             rows.extend(latency(&progress, secs)?);
         }
+        let target = queue_delay(args.image_queue_delay)?;
         if wants(Workload::Loaded) {
-            rows.extend(loaded::loaded(&progress, secs)?);
+            rows.extend(loaded::loaded(&progress, secs, target)?);
+        }
+        if args.workload == Workload::Camera {
+            rows.extend(camera::camera(&progress, secs, target)?);
         }
         anyhow::Ok(())
     })();
@@ -119,6 +134,13 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         false => print_table(&rows, secs),
     }
     Ok(())
+}
+
+/// `--image-queue-delay` as a duration, if given.
+fn queue_delay(ms: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    ms.map(|ms| Duration::try_from_secs_f64(ms / 1e3))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--image-queue-delay: {e}"))
 }
 
 fn small(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {

@@ -32,11 +32,8 @@ pub(crate) fn place_far(name: &str, ip: IpAddr) -> anyhow::Result<()> {
 #[cfg(target_os = "linux")]
 fn enter(ns: &File) -> io::Result<()> {
     use nix::sched::{CloneFlags, setns};
-    setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| {
-        io::Error::other(format!(
-            "enter the network namespace (root needed): {e}"
-        ))
-    })
+    setns(ns, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| io::Error::other(format!("enter the network namespace (root needed): {e}")))
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -59,7 +59,8 @@ impl EngineLoaded {
                 spawn("engine-echo", move || echo(&host, &pings, &stop))?
             },
             {
-                let (host, stop, received) = (host.clone(), Arc::clone(&stop), Arc::clone(&received));
+                let (host, stop, received) =
+                    (host.clone(), Arc::clone(&stop), Arc::clone(&received));
                 spawn("engine-reader", move || read(&host, &received, &stop))?
             },
             {

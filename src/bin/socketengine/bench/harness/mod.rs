@@ -246,7 +246,9 @@ pub(crate) fn image_frames(width: u32, height: u32) -> io::Result<Vec<Image>> {
         .enumerate()
         .map(|(i, data)| {
             let image = Image::new(width, height, PixelFormat::Rgb8, data);
-            image.map(|image| image.with_seq(i as u64)).or_fail("bench frame")
+            image
+                .map(|image| image.with_seq(i as u64))
+                .or_fail("bench frame")
         })
         .collect()
 }

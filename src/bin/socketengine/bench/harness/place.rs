@@ -25,7 +25,10 @@ static FAR: OnceLock<Far> = OnceLock::new();
 /// # Errors
 ///
 /// `AlreadyExists` if a far side was set before.
-#[allow(dead_code, reason = "the CLI places the far side; the criterion benches do not")]
+#[allow(
+    dead_code,
+    reason = "the CLI places the far side; the criterion benches do not"
+)]
 pub(crate) fn set_far(far: Far) -> io::Result<()> {
     FAR.set(far)
         .map_err(|_| io::Error::new(io::ErrorKind::AlreadyExists, "the far side is set once"))

@@ -54,7 +54,10 @@ impl RawStream {
     }
 
     /// Frames the reader has received whole.
-    #[allow(dead_code, reason = "the criterion benches count frames; the CLI bytes")]
+    #[allow(
+        dead_code,
+        reason = "the criterion benches count frames; the CLI bytes"
+    )]
     pub(crate) fn received(&self) -> u64 {
         self.counter.messages()
     }
