@@ -487,9 +487,9 @@ macro_rules! common_setters {
         ///
         /// This is the ceiling: the window in force follows the link, about
         /// its delivery rate × (base delay + [`image_queue_delay`](Self::image_queue_delay)),
-        /// measured from the acknowledgements (see
-        /// [`LinkWindow`](crate::protocol::LinkWindow) in the wire format's
-        /// docs), so on a slow link a control frame waits for about the target,
+        /// measured by this side from when the acknowledgements come (the
+        /// rate they acknowledge at, and the least delay from a chunk to its
+        /// acknowledgement), so on a slow link a control frame waits for about the target,
         /// not for this much. While control or data frames flow (for
         /// 100 ms after the last one) the ceiling is halved; a stream of images
         /// alone may use all of it. Keep it above the fastest link's

@@ -307,7 +307,13 @@
 //! matters, so a sender may coalesce them). A sender keeps at most its window
 //! of image bytes unacknowledged ([`ImageFlow`]): a peer that never
 //! acknowledges receives images until the window is spent and then no more
-//! (its other frames still flow). A receiver must acknowledge.
+//! (its other frames still flow). A receiver must acknowledge, and should
+//! acknowledge promptly: the sender sizes its window from the
+//! acknowledgements' timing ([`LinkWindow`]: the delivery rate and the least
+//! delay from sending a chunk to its acknowledgement, both measured by the
+//! sender on its own clock, so acknowledgements carry no timestamp and
+//! nothing on the wire changed for it). Chunks may be of any size, and a
+//! sender cuts them to fit its window.
 //!
 //! A receiver need not reserve what a header announces before the bytes come:
 //! it may refuse an image it has no memory for, or one not whole within its
