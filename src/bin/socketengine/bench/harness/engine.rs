@@ -387,19 +387,24 @@ impl EnginePingPong {
 }
 
 impl RoundTrip for EnginePingPong {
-    /// A locked `ping`, then the `pong`.
     fn round_trip(&mut self) -> io::Result<()> {
-        self.client
-            .write_lock("ping", self.payload.clone())
-            .or_fail("engine ping write")?;
-        let pong = self.pong.recv_timeout(TIMEOUT);
-        pong.map(drop)
-            .or_fail(&format!("engine pong did not arrive in {TIMEOUT:?}"))
+        ping(&self.client, &self.pong, &self.payload)
     }
 }
 
+/// One round trip: a locked `ping` of `payload` from `client`, then the
+/// `pong` on its subscription.
+pub(super) fn ping(client: &Client, pong: &Subscription, payload: &Bytes) -> io::Result<()> {
+    client
+        .write_lock("ping", payload.clone())
+        .or_fail("engine ping write")?;
+    let pong = pong.recv_timeout(TIMEOUT);
+    pong.map(drop)
+        .or_fail(&format!("engine pong did not arrive in {TIMEOUT:?}"))
+}
+
 /// The echo thread: answers each ping on `pong` to its sender, with a locked write.
-fn echo(host: &Host, pings: &Subscription, stop: &AtomicBool) -> io::Result<()> {
+pub(super) fn echo(host: &Host, pings: &Subscription, stop: &AtomicBool) -> io::Result<()> {
     while !stop.load(Ordering::Relaxed) {
         match pings.recv_timeout(STOP_POLL) {
             Ok(ping) => host

@@ -56,7 +56,9 @@ impl EngineLoaded {
         let threads = vec![
             {
                 let (host, stop) = (host.clone(), Arc::clone(&stop));
-                spawn("engine-echo", move || echo(&host, &pings, &stop))?
+                spawn("engine-echo", move || {
+                    super::engine::echo(&host, &pings, &stop)
+                })?
             },
             {
                 let (host, stop, received) =
@@ -103,12 +105,7 @@ impl EngineLoaded {
 impl RoundTrip for EngineLoaded {
     /// A locked `ping` on the camera's connection, then the `pong`.
     fn round_trip(&mut self) -> io::Result<()> {
-        self.client
-            .write_lock("ping", self.payload.clone())
-            .or_fail("engine ping write")?;
-        let pong = self.pong.recv_timeout(TIMEOUT);
-        pong.map(drop)
-            .or_fail(&format!("engine pong did not arrive in {TIMEOUT:?}"))
+        super::engine::ping(&self.client, &self.pong, &self.payload)
     }
 }
 
@@ -131,19 +128,6 @@ fn read(host: &Host, received: &Counter, stop: &AtomicBool) -> io::Result<()> {
         let images = host.get_all_timeout(IMAGE_CHANNEL, STOP_POLL);
         let bytes: usize = images.iter().map(|m| m.payload().len()).sum();
         received.add(images.len() as u64, bytes as u64);
-    }
-    Ok(())
-}
-
-/// The echo thread: answers each ping on `pong` to its sender, with a locked write.
-fn echo(host: &Host, pings: &Subscription, stop: &AtomicBool) -> io::Result<()> {
-    while !stop.load(Ordering::Relaxed) {
-        let Ok(ping) = pings.recv_timeout(STOP_POLL) else {
-            continue;
-        };
-        host.to(ping.from())
-            .write_lock("pong", ping.payload().clone())
-            .or_fail("engine echo write")?;
     }
     Ok(())
 }
