@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::Store;
+
 /// Ages kept per channel: the percentiles cover the newest this many reads.
 pub(crate) const AGES_KEPT: usize = 1024;
 
@@ -32,6 +34,27 @@ impl FrameAges {
         let last = sorted.len().checked_sub(1)?;
         let at = |q: f64| Duration::from_nanos(sorted[(last as f64 * q).round() as usize]);
         Some((at(0.5), at(0.99)))
+    }
+}
+
+impl Store {
+    /// Records the ages of images a reader got from `channel`, in
+    /// nanoseconds.
+    pub(crate) fn record_ages(&self, channel: &str, ages: impl IntoIterator<Item = u64>) {
+        let Some(slot) = self.existing(channel) else {
+            return;
+        };
+        let mut state = slot.state.lock();
+        let kept = state.ages.get_or_insert_with(Box::default);
+        ages.into_iter().for_each(|age| kept.record(age));
+    }
+
+    /// The median and 99th percentile of the newest ages recorded on
+    /// `channel`; `None` before one.
+    pub(crate) fn age_percentiles(&self, channel: &str) -> Option<(Duration, Duration)> {
+        let slot = self.existing(channel)?;
+        let state = slot.state.lock();
+        state.ages.as_ref()?.percentiles()
     }
 }
 

@@ -210,25 +210,6 @@ impl Store {
         (state.images, state.images_skipped)
     }
 
-    /// Records the ages of images a reader got from `channel`, in
-    /// nanoseconds.
-    pub(crate) fn record_ages(&self, channel: &str, ages: impl IntoIterator<Item = u64>) {
-        let Some(slot) = self.existing(channel) else {
-            return;
-        };
-        let mut state = slot.state.lock();
-        let kept = state.ages.get_or_insert_with(Box::default);
-        ages.into_iter().for_each(|age| kept.record(age));
-    }
-
-    /// The median and 99th percentile of the newest ages recorded on
-    /// `channel`; `None` before one.
-    pub(crate) fn age_percentiles(&self, channel: &str) -> Option<(Duration, Duration)> {
-        let slot = self.existing(channel)?;
-        let state = slot.state.lock();
-        state.ages.as_ref()?.percentiles()
-    }
-
     pub(crate) fn get_all(&self, channel: &str) -> Vec<Message> {
         if Pattern::is_pattern(channel) {
             // A malformed pattern names no channel.
