@@ -18,9 +18,11 @@
 //! link, not the window, sets the rate. The base delay cannot be seen while a
 //! queue stands, and with a full window one always does (a byte sent waits
 //! for the window ahead of it); so once the minimum is [`MIN_DELAY_WINDOW`]
-//! old the window drops to the floor for a short drain (BBR's ProbeRTT, about
-//! two base delays), and the delays seen then refresh it. The first drain
-//! comes [`FIRST_DRAIN_AFTER`] the first sample (BBR's drain after startup).
+//! old the window drops to the floor for a short drain (BBR's ProbeRTT):
+//! until a piece sent with no more than the floor ahead of it is
+//! acknowledged (1 ms at least, 1 s at most), whose delay then refreshes it.
+//! The first drain comes [`FIRST_DRAIN_AFTER`] the first sample (BBR's drain
+//! after startup). A rate sample spans four base delays, 10 ms at least.
 
 use std::collections::VecDeque;
 use std::time::Duration;
