@@ -32,6 +32,8 @@ pub(crate) struct Config {
     pub(crate) image_chunk: Option<usize>,
     pub(crate) notsent_lowat: Option<u32>,
     pub(crate) image_window: usize,
+    /// The image window's target queueing delay.
+    pub(crate) image_queue_delay: Duration,
     pub(crate) image_queue_capacity: usize,
     pub(crate) history_depth: usize,
     pub(crate) channel_history: HashMap<String, usize>,
@@ -181,6 +183,7 @@ impl Default for Config {
             image_chunk: Some(crate::protocol::DEFAULT_CHUNK),
             notsent_lowat: None,
             image_window: DEFAULT_IMAGE_WINDOW,
+            image_queue_delay: crate::protocol::DEFAULT_QUEUE_DELAY,
             image_queue_capacity: 8,
             history_depth: 0,
             channel_history: HashMap::new(),
@@ -482,13 +485,30 @@ macro_rules! common_setters {
         /// receive buffer alone may grow to tens of megabytes). What cannot be
         /// sent waits on the image lane, where newer images replace older ones
         /// and control frames go first: a control frame never waits behind more
-        /// than this much image data. While control or data frames flow (for
-        /// 100 ms after the last one) only half of it is used, so they wait
-        /// behind half as much; a stream of images alone uses all of it. Keep
-        /// it above the link's bandwidth-delay product (1 MiB is 1 Gbit/s at
-        /// 8 ms). Default: 1 MiB.
+        /// than this much image data.
+        ///
+        /// This is the ceiling: the window in force follows the link, about
+        /// its delivery rate × (base delay + [`image_queue_delay`](Self::image_queue_delay)),
+        /// measured by this side from when the acknowledgements come (the
+        /// rate they acknowledge at, and the least delay from a chunk to its
+        /// acknowledgement), so on a slow link a control frame waits for about the target,
+        /// not for this much. While control or data frames flow (for
+        /// 100 ms after the last one) the ceiling is halved; a stream of images
+        /// alone may use all of it. Keep it above the fastest link's
+        /// bandwidth-delay product plus the target (1 MiB is 1 Gbit/s at 8 ms).
+        /// Default: 1 MiB.
         pub fn image_window(mut self, bytes: usize) -> Self {
             self.config.image_window = bytes.max(1);
+            self
+        }
+
+        /// The image data a control frame may find queued ahead of it on the
+        /// link, in time: the [image window](Self::image_window) is kept at
+        /// about the link's delivery rate × (its base delay + this). Longer
+        /// keeps the link busier through hiccups in acknowledgements; shorter
+        /// keeps control frames closer to the front. Default: 1 ms.
+        pub fn image_queue_delay(mut self, target: Duration) -> Self {
+            self.config.image_queue_delay = target;
             self
         }
 

@@ -26,7 +26,7 @@ impl Core {
     pub(crate) fn new(shared: Arc<Shared>, engine: Engine, upstream: Option<Arc<Peer>>) -> Core {
         Core {
             stamps: shared.config.stamp_messages,
-            inbox: Inbox::new(shared),
+            inbox: Inbox::new(shared, upstream.is_some()),
             engine,
             upstream,
         }

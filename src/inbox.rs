@@ -26,11 +26,41 @@ use crate::{ChannelStats, Event, Image, ImageStats, Message, Subscription};
 pub struct Inbox {
     /// Shared with the event loop, which stores into it.
     shared: Arc<Shared>,
+    /// Whether this is a client's (its host's clock is an estimate).
+    client: bool,
 }
 
 impl Inbox {
-    pub(crate) fn new(shared: Arc<Shared>) -> Inbox {
-        Inbox { shared }
+    pub(crate) fn new(shared: Arc<Shared>, client: bool) -> Inbox {
+        Inbox { shared, client }
+    }
+
+    /// The host's clock now (a client's estimate of it; `None` before one).
+    fn host_now_ns(&self) -> Option<u64> {
+        match self.client {
+            true => self.shared.clock.host_now_ns(),
+            false => Some(self.shared.clock.now_ns()),
+        }
+    }
+
+    /// Records the ages of the images among `messages`, got now (their
+    /// capture times are on the host's clock), each on its own channel.
+    fn record_ages(&self, messages: &[Message]) {
+        let mut images = messages
+            .iter()
+            .filter(|m| m.image_meta().is_some())
+            .peekable();
+        if images.peek().is_none() {
+            return;
+        }
+        let Some(now) = self.host_now_ns() else {
+            return;
+        };
+        for message in images {
+            let captured = message.image_meta().map_or(now, |m| m.timestamp_ns);
+            let age = now.saturating_sub(captured);
+            self.shared.store.record_ages(message.channel(), [age]);
+        }
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -49,7 +79,12 @@ impl Inbox {
     /// image is never returned: an image is stored only once its last byte
     /// is in. Its pixels point into the buffer the socket read them into.
     pub fn get_image(&self, channel: &str) -> Option<Image> {
-        self.shared.store.get_image(channel)
+        let image = self.shared.store.get_image(channel)?;
+        if let Some(now) = self.host_now_ns() {
+            let age = now.saturating_sub(image.timestamp_ns());
+            self.shared.store.record_ages(channel, [age]);
+        }
+        Some(image)
     }
 
     /// Every message queued on `channel` since the last call, oldest first;
@@ -60,7 +95,9 @@ impl Inbox {
     /// channel's [capacity](crate::HostBuilder::queue_capacity); older
     /// messages were dropped and counted in [`ChannelStats::dropped`].
     pub fn get_all(&self, channel: &str) -> Vec<Message> {
-        self.shared.store.get_all(channel)
+        let messages = self.shared.store.get_all(channel);
+        self.record_ages(&messages);
+        messages
     }
 
     /// As [`get_all`](Self::get_all), but when nothing is queued waits up to
@@ -68,7 +105,9 @@ impl Inbox {
     /// empty `Vec` if none arrives, or at once if this handle is closed. For
     /// a consumer that wants every message without spinning.
     pub fn get_all_timeout(&self, channel: &str, timeout: Duration) -> Vec<Message> {
-        self.shared.store.get_all_timeout(channel, timeout)
+        let messages = self.shared.store.get_all_timeout(channel, timeout);
+        self.record_ages(&messages);
+        messages
     }
 
     /// The last messages stored on `channel`, oldest first, without consuming
@@ -136,9 +175,12 @@ impl Inbox {
     /// received, skipped and dropped incomplete.
     pub fn image_stats(&self, channel: &str) -> ImageStats {
         let (received, skipped) = self.shared.store.image_counts(channel);
+        let ages = self.shared.store.age_percentiles(channel);
         let mut stats = ImageStats {
             received,
             skipped,
+            age_p50: ages.map(|(p50, _)| p50),
+            age_p99: ages.map(|(_, p99)| p99),
             incomplete: self.shared.incomplete.of(channel),
             ..ImageStats::default()
         };

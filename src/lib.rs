@@ -224,9 +224,16 @@
 //!   outbox: images are cut into [chunks](HostBuilder::image_chunk) and
 //!   control and data frames go out between chunks and first; the receiver
 //!   acknowledges image bytes and the sender keeps at most an
-//!   [image window](HostBuilder::image_window) unacknowledged (half of it
-//!   while control or data frames flow), so no more than that sits in the kernels'
-//!   buffers ahead of a control frame.
+//!   [image window](HostBuilder::image_window) unacknowledged, sized to
+//!   follow the link: about its delivery rate × (base delay +
+//!   [a target queueing delay](HostBuilder::image_queue_delay), 1 ms by
+//!   default), never more than the configured window (half of it while
+//!   control or data frames flow). So on a 100 Mbit link as on loopback, a
+//!   control frame finds about a millisecond of image data ahead of it in
+//!   the kernels' buffers, and the link stays busy.
+//! * **Frame age.** [`ImageStats::age_p50`] and [`ImageStats::age_p99`]: how
+//!   old images were (capture time to the read, on the host's clock) when a
+//!   reader got them.
 //! * **Newest frame, no backlog.** An image not yet started when a newer one
 //!   arrives on its channel is replaced (whole images only, never a torn one)
 //!   and counted ([`ImageStats::dropped`]); locked image writes wait instead.

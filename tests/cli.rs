@@ -340,19 +340,35 @@ fn address_in_use_and_oversized_frame_are_one_line_errors() {
 
 #[test]
 fn bench_json_is_parseable() {
-    let (status, out, err) = run(&["bench", "--workload", "small", "--secs", "1", "--json"]);
-    assert!(status.success(), "{err}");
-    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 1);
-    for key in ["engine", "raw", "ratio"] {
-        let figure = results[0][key].as_f64().unwrap();
-        assert!(figure.is_finite() && figure > 0.0, "{key}: {figure}");
+    // (workload, each result's workload prefix and unit)
+    let cases: [(&str, &[(&str, &str)]); 2] = [
+        ("small", &[("small", "msgs/s")]),
+        (
+            "loaded",
+            &[
+                ("loaded 64 B p50", "µs"),
+                ("loaded 64 B p99", "µs"),
+                ("loaded goodput", "MB/s"),
+            ],
+        ),
+    ];
+    for (name, want) in cases {
+        let (status, out, err) = run(&["bench", "--workload", name, "--secs", "1", "--json"]);
+        assert!(status.success(), "{err}");
+        let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let results = report["results"].as_array().unwrap();
+        assert_eq!(results.len(), want.len(), "{name}");
+        for (result, (workload, unit)) in results.iter().zip(want) {
+            for key in ["engine", "raw", "ratio"] {
+                let figure = result[key].as_f64().unwrap();
+                assert!(figure.is_finite() && figure > 0.0, "{name} {key}: {figure}");
+            }
+            assert_eq!(result["unit"], *unit, "{name}");
+            let got = result["workload"].as_str().unwrap();
+            assert!(got.starts_with(workload), "{got}");
+        }
+        assert_eq!(report["secs"].as_f64(), Some(1.0));
     }
-    assert_eq!(results[0]["unit"], "msgs/s");
-    let workload = results[0]["workload"].as_str().unwrap();
-    assert!(workload.starts_with("small"), "{workload}");
-    assert_eq!(report["secs"].as_f64(), Some(1.0));
 }
 
 #[test]

@@ -240,6 +240,41 @@ fn get_all_on_an_image_channel_returns_the_images_in_order() {
     assert_eq!((stats.sent, stats.dropped), (5, 0));
 }
 
+/// Frame age: an image captured a minute ago is at least a minute old when
+/// a reader gets it, by `get_image` and by `get_all`, on a host and on a
+/// client; none is counted before a read.
+#[test]
+fn image_stats_tell_how_old_images_were_when_read() {
+    let host = host();
+    let cam = client(&host, "cam");
+    let viewer = client(&host, "viewer");
+    assert_eq!(host.image_stats(IMAGE_CHANNEL).age_p50, None);
+    let minute = Duration::from_secs(60);
+    let captured = std::time::SystemTime::now() - minute;
+    let ns = captured
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let old = solid(1, 64, 48).with_timestamp_ns(ns);
+    cam.write_lock(IMAGE_CHANNEL, &old).unwrap();
+    assert!(wait_until(TIMEOUT, || host
+        .get_image(IMAGE_CHANNEL)
+        .is_some()));
+    host.to(viewer.id())
+        .write_lock(IMAGE_CHANNEL, &old)
+        .unwrap();
+    assert!(wait_until(TIMEOUT, || !viewer
+        .get_all(IMAGE_CHANNEL)
+        .is_empty()));
+    for (side, stats) in [
+        ("host", host.image_stats(IMAGE_CHANNEL)),
+        ("viewer", viewer.image_stats(IMAGE_CHANNEL)),
+    ] {
+        let (p50, p99) = (stats.age_p50.unwrap(), stats.age_p99.unwrap());
+        assert!(p50 >= minute && p99 >= p50, "{side}: {p50:?} {p99:?}");
+    }
+}
+
 /// A camera at 60 Hz, a reader polling `get_image` at 2 Hz: every poll sees
 /// the newest image or the one before it, whole; the counters on both sides
 /// agree once the stream stops.
@@ -405,7 +440,12 @@ fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
             let cmd_at = cmd_at.expect("the control message went out before the image ended");
             // Behind at most the default 1 MiB window of unacknowledged chunks.
             assert!(cmd_at <= 4, "after {cmd_at} of {chunks} chunks");
-            assert_eq!(chunks, big.data().len().div_ceil(256 * 1024));
+            // Chunks of 256 KiB at most; smaller where the window that
+            // follows the link cuts them to fit.
+            assert!(
+                chunks >= big.data().len().div_ceil(256 * 1024),
+                "{chunks} chunks"
+            );
         } else {
             assert_eq!(chunks, 1, "FIFO: the image is one frame");
             assert!(

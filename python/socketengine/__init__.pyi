@@ -226,6 +226,10 @@ class ImageStats:
     received: int
     skipped: int
     incomplete: int
+    age_p50: float | None
+    """How old images were when a reader got them (capture time to the read,
+    host clock), median over the newest 1024 reads, in seconds."""
+    age_p99: float | None
 
 class ClientInfo:
     id: int

@@ -63,6 +63,11 @@ pub(crate) struct ImageStats {
     skipped: u64,
     /// Images that began to arrive and were dropped before their last byte.
     incomplete: u64,
+    /// How old images were when a reader got them, median, in seconds
+    /// (`None` before a read).
+    age_p50: Option<f64>,
+    /// The same, 99th percentile.
+    age_p99: Option<f64>,
 }
 
 impl From<socketengine::ImageStats> for ImageStats {
@@ -75,6 +80,8 @@ impl From<socketengine::ImageStats> for ImageStats {
             received,
             skipped,
             incomplete,
+            age_p50: s.age_p50.map(|d| d.as_secs_f64()),
+            age_p99: s.age_p99.map(|d| d.as_secs_f64()),
         }
     }
 }

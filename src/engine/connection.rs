@@ -182,7 +182,7 @@ impl Open {
             Kind::Control { op: OP_IMAGE_ACK } => {
                 let total = <[u8; 8]>::try_from(&frame.payload[..])
                     .map_err(|_| DecodeError::Truncated("image acknowledgement"))?;
-                self.peer.ack_images(u64::from_le_bytes(total));
+                self.peer.ack_images(u64::from_le_bytes(total), now);
             }
             Kind::Control {
                 op: OP_JOIN | OP_LEAVE | OP_ROOMS,

@@ -380,6 +380,7 @@ impl EventLoop {
             budget: shared.config.outbox_budget,
             image_chunk: shared.config.image_chunk,
             image_window: shared.config.image_window,
+            image_queue_delay: shared.config.image_queue_delay,
             epoch: shared.epoch,
             first: None,
             memory: Arc::clone(&shared.memory),

@@ -91,6 +91,7 @@ impl Dial {
             budget: config.outbox_budget,
             image_chunk: config.image_chunk,
             image_window: config.image_window,
+            image_queue_delay: config.image_queue_delay,
             epoch: shared.epoch,
             first: None,
             memory: Arc::clone(&shared.memory),

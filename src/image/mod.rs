@@ -34,6 +34,8 @@
 //! assert!(Image::new(3, 2, PixelFormat::Rgb8, vec![0u8; 17]).is_err());
 //! ```
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::protocol::ImageMeta;
@@ -140,6 +142,19 @@ pub struct ImageStats {
     /// or not whole within the [partial timeout](crate::HostBuilder::partial_timeout).
     /// Their connections stay open.
     pub incomplete: u64,
+    /// Receiving side: how old images were when a reader got them
+    /// ([`get_image`](crate::Inbox::get_image), [`get_all`](crate::Inbox::get_all)
+    /// and [`get_all_timeout`](crate::Inbox::get_all_timeout); each call
+    /// counts the images it returns, so a reader polling the newest image
+    /// counts it at every poll): the median over the newest 1024, from the
+    /// image's capture time to the read, both on the host's clock (on a
+    /// client by its [estimate](crate::Client::clock), so within its
+    /// uncertainty; none are counted before it has one). An image given no
+    /// capture time ([`with_timestamp_ns`](crate::Image::with_timestamp_ns))
+    /// was captured when it was made. `None` before a read.
+    pub age_p50: Option<Duration>,
+    /// As [`age_p50`](Self::age_p50), the 99th percentile.
+    pub age_p99: Option<Duration>,
 }
 
 /// Why an image was refused or could not be converted.

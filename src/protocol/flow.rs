@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use super::window::{DEFAULT_QUEUE_DELAY, LinkWindow, piece_limit};
+
 /// How long after the last control or data frame the image window stays
 /// halved (see [`ImageFlow::window`]).
 pub const FRAMES_LINGER: Duration = Duration::from_millis(100);
@@ -25,11 +27,16 @@ pub enum TicketStatus {
 ///
 /// Window: the sender records the image payload bytes it takes
 /// ([`record_sent`](Self::record_sent)) and the peer's cumulative
-/// acknowledgements ([`ack`](Self::ack)); it takes more only while fewer than
-/// the [window](Self::window) are unacknowledged. For [`FRAMES_LINGER`] after
-/// control or data frames went out the window is halved, so a frame queued
-/// behind images finds less image data ahead of it in the kernels' buffers,
-/// while a stream of images alone keeps its throughput.
+/// acknowledgements ([`ack`](Self::ack)), each with the time; it takes more
+/// only while fewer than the [window](Self::window) are unacknowledged. The
+/// window follows the link ([`LinkWindow`]: about the delivery rate × (base
+/// delay + a target queueing delay)), so a control frame sent behind images
+/// waits for about the target, whatever the link's speed; the ceiling it
+/// never passes is the configured window. For [`FRAMES_LINGER`] after
+/// control or data frames went out the ceiling is halved (on a fast link,
+/// where the ceiling is the window, a frame queued behind images then finds
+/// less image data ahead of it in the kernels' buffers), while a stream of
+/// images alone keeps its throughput.
 ///
 /// Tickets: a locked image is offered with a [ticket](Self::issue_ticket); when
 /// its last chunk is taken the sender [records](Self::finish) the byte count
@@ -43,21 +50,25 @@ pub enum TicketStatus {
 /// use std::time::Duration;
 /// use socketengine::protocol::{ImageFlow, TicketStatus};
 ///
-/// let mut flow = ImageFlow::new(100);
+/// let mut flow = ImageFlow::new(100_000);
 /// let ticket = flow.issue_ticket();
-/// flow.record_sent(100);
-/// let window = flow.window(Duration::ZERO); // no frames went out: the full 100
+/// flow.record_sent(100_000, Duration::ZERO);
+/// // No estimate of the link yet, no frames went out: the full ceiling.
+/// let window = flow.window(Duration::ZERO);
+/// assert_eq!(window, 100_000);
 /// assert!(!flow.may_send(window));
-/// flow.ack(60);
+/// flow.ack(60_000, Duration::from_millis(1));
 /// assert!(flow.may_send(window));
-/// flow.finish(ticket, 120); // its last byte is the 120th of the stream
-/// assert_eq!(flow.poll_ticket(ticket, 119), TicketStatus::Pending);
-/// assert_eq!(flow.poll_ticket(ticket, 120), TicketStatus::Written);
+/// flow.finish(ticket, 100_020); // its last byte is the 100,020th of the stream
+/// assert_eq!(flow.poll_ticket(ticket, 100_019), TicketStatus::Pending);
+/// assert_eq!(flow.poll_ticket(ticket, 100_020), TicketStatus::Written);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ImageFlow {
-    /// Image payload bytes that may be unacknowledged (at least one).
+    /// Image payload bytes that may be unacknowledged at most (at least one).
     window: u64,
+    /// The window that follows the link, below `window`.
+    link: LinkWindow,
     /// Image payload bytes taken on this connection.
     sent: u64,
     /// The most of `sent` the peer has acknowledged.
@@ -74,11 +85,24 @@ pub struct ImageFlow {
 }
 
 impl ImageFlow {
-    /// A flow letting `window` image payload bytes be unacknowledged (at least one).
+    /// A flow letting at most `window` image payload bytes be unacknowledged
+    /// (at least one), aiming at [`DEFAULT_QUEUE_DELAY`] of queueing.
     pub fn new(window: u64) -> ImageFlow {
+        ImageFlow::with_queue_delay(window, DEFAULT_QUEUE_DELAY)
+    }
+
+    /// As [`new`](Self::new), aiming at `target` of queueing delay.
+    pub fn with_queue_delay(window: u64, target: Duration) -> ImageFlow {
         ImageFlow {
             window: window.max(1),
-            ..ImageFlow::default()
+            link: LinkWindow::new(window, target),
+            sent: 0,
+            acked: 0,
+            frames_sent_at: None,
+            next_ticket: 0,
+            done: Vec::new(),
+            lost_below: 0,
+            abandoned: Vec::new(),
         }
     }
 
@@ -93,10 +117,16 @@ impl ImageFlow {
         self.frames_sent_at.is_some()
     }
 
-    /// The window in force at `now`: half the full window within
-    /// [`FRAMES_LINGER`] of the last [`frames_sent`](Self::frames_sent), never
-    /// less than one byte; the full window after that, or without frames.
+    /// The window in force at `now`: the [link's](LinkWindow), under a
+    /// ceiling that is the full window, or half of it within
+    /// [`FRAMES_LINGER`] of the last [`frames_sent`](Self::frames_sent); never
+    /// less than one byte.
     pub fn window(&mut self, now: Duration) -> u64 {
+        self.link.window(now).min(self.ceiling(now))
+    }
+
+    /// The configured window, halved while frames flow.
+    fn ceiling(&mut self, now: Duration) -> u64 {
         let Some(at) = self.frames_sent_at else {
             return self.window;
         };
@@ -107,9 +137,16 @@ impl ImageFlow {
         (self.window / 2).max(1)
     }
 
-    /// The window without frames going out.
-    pub fn full_window(&self) -> u64 {
-        self.window
+    /// The most payload bytes the next image piece may carry under `window`
+    /// (see [`piece_limit`]).
+    pub fn piece_limit(&self, window: u64) -> usize {
+        let limit = piece_limit(window, self.sent - self.acked);
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    }
+
+    /// The estimate of the link the window follows.
+    pub fn link(&self) -> &LinkWindow {
+        &self.link
     }
 
     /// Whether another chunk may be taken under `window`.
@@ -117,16 +154,18 @@ impl ImageFlow {
         self.sent - self.acked < window
     }
 
-    /// Records `payload` image bytes taken to send.
-    pub fn record_sent(&mut self, payload: usize) {
+    /// Records `payload` image bytes taken to send at `now`.
+    pub fn record_sent(&mut self, payload: usize, now: Duration) {
         self.sent += payload as u64;
+        self.link.on_send(self.sent, now);
     }
 
-    /// Records the peer's acknowledgement of `total` image payload bytes;
-    /// never more than was sent, so a lying peer cannot widen the window,
-    /// and never less than before.
-    pub fn ack(&mut self, total: u64) {
+    /// Records the peer's acknowledgement of `total` image payload bytes,
+    /// arrived at `now`; never more than was sent, so a lying peer cannot
+    /// widen the window, and never less than before.
+    pub fn ack(&mut self, total: u64, now: Duration) {
         self.acked = total.clamp(self.acked, self.sent);
+        self.link.on_ack(self.acked, self.sent - self.acked, now);
     }
 
     /// The ticket [`issue_ticket`](Self::issue_ticket) returns next.
@@ -193,6 +232,7 @@ impl ImageFlow {
     /// A new connection: nothing sent or acknowledged on it yet.
     pub fn reopen(&mut self) {
         (self.sent, self.acked) = (0, 0);
+        self.link.reopen();
     }
 }
 
@@ -229,26 +269,26 @@ mod tests {
 
     #[test]
     fn the_window_stays_full_once_frames_stop_lingering() {
-        let mut flow = ImageFlow::new(8);
+        let mut flow = ImageFlow::new(1 << 20);
         assert!(!flow.is_narrowed());
         flow.frames_sent(ms(0));
         assert!(flow.is_narrowed());
-        assert_eq!(flow.window(ms(50)), 4);
-        assert_eq!(flow.window(FRAMES_LINGER), 8);
+        assert_eq!(flow.window(ms(50)), 1 << 19);
+        assert_eq!(flow.window(FRAMES_LINGER), 1 << 20);
         assert!(!flow.is_narrowed(), "the mark is cleared after the linger");
         // A clock that goes back (another epoch) never narrows it again.
-        assert_eq!(flow.window(ms(0)), 8);
+        assert_eq!(flow.window(ms(0)), 1 << 20);
         flow.frames_sent(ms(500));
-        assert_eq!(flow.window(ms(520)), 4, "new frames halve it again");
+        assert_eq!(flow.window(ms(520)), 1 << 19, "new frames halve it again");
     }
 
     #[test]
     fn a_zero_window_still_lets_one_byte_out() {
         let mut flow = ImageFlow::new(0);
         let window = flow.window(ms(0));
-        assert_eq!((window, flow.full_window()), (1, 1));
+        assert_eq!(window, 1);
         assert!(flow.may_send(window));
-        flow.record_sent(1);
+        flow.record_sent(1, ms(0));
         assert!(!flow.may_send(window));
     }
 
@@ -265,8 +305,8 @@ mod tests {
         ];
         for (sent, acked, window, want) in cases {
             let mut flow = ImageFlow::new(window);
-            flow.record_sent(sent);
-            flow.ack(acked);
+            flow.record_sent(sent, ms(0));
+            flow.ack(acked, ms(1));
             assert_eq!(flow.may_send(window), want, "{sent} {acked} {window}");
         }
     }
@@ -282,9 +322,9 @@ mod tests {
         ];
         for (acks, want) in cases {
             let mut flow = ImageFlow::new(1);
-            flow.record_sent(100);
+            flow.record_sent(100, ms(0));
             for (&ack, &acked) in acks.iter().zip(want) {
-                flow.ack(ack);
+                flow.ack(ack, ms(1));
                 assert_eq!(flow.acked, acked, "{acks:?}");
             }
         }
@@ -385,8 +425,8 @@ mod tests {
     fn reopening_starts_the_window_afresh_and_keeps_the_tickets() {
         let mut flow = ImageFlow::new(10);
         let ticket = flow.issue_ticket();
-        flow.record_sent(10);
-        flow.ack(4);
+        flow.record_sent(10, ms(0));
+        flow.ack(4, ms(1));
         flow.close(0);
         flow.reopen();
         assert_eq!((flow.sent, flow.acked), (0, 0));

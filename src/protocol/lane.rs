@@ -265,6 +265,13 @@ impl ImageLane {
     /// Moves the next chunk, taking turns between channels, into `out`; `None`
     /// when no image is queued.
     pub fn next_chunk(&mut self, out: &mut Outbox) -> Option<Chunk> {
+        self.next_chunk_upto(out, usize::MAX)
+    }
+
+    /// As [`next_chunk`](Self::next_chunk), the chunk carrying at most
+    /// `limit` payload bytes (at least one): a piece cut to fit a window.
+    /// Chunks may be of any size on the wire.
+    pub fn next_chunk_upto(&mut self, out: &mut Outbox, limit: usize) -> Option<Chunk> {
         // At most MAX_IMAGES_IN_PROGRESS images are started and unfinished at
         // once (a receiver holds a buffer for each); other channels wait.
         let started = self.slots.iter().filter(|s| s.sending.is_some()).count();
@@ -281,7 +288,7 @@ impl ImageLane {
             none => none.insert(slot.waiting.take()?),
         };
         let total = image.payload.len();
-        let end = total.min(image.sent.saturating_add(self.chunk));
+        let end = total.min(image.sent.saturating_add(self.chunk.min(limit.max(1))));
         let header = match image.sent {
             0 => Header {
                 route: image.route.as_ref(),

@@ -307,7 +307,13 @@
 //! matters, so a sender may coalesce them). A sender keeps at most its window
 //! of image bytes unacknowledged ([`ImageFlow`]): a peer that never
 //! acknowledges receives images until the window is spent and then no more
-//! (its other frames still flow). A receiver must acknowledge.
+//! (its other frames still flow). A receiver must acknowledge, and should
+//! acknowledge promptly: the sender sizes its window from the
+//! acknowledgements' timing ([`LinkWindow`]: the delivery rate and the least
+//! delay from sending a chunk to its acknowledgement, both measured by the
+//! sender on its own clock, so acknowledgements carry no timestamp and
+//! nothing on the wire changed for it). Chunks may be of any size, and a
+//! sender cuts them to fit its window.
 //!
 //! A receiver need not reserve what a header announces before the bytes come:
 //! it may refuse an image it has no memory for, or one not whole within its
@@ -656,6 +662,7 @@ mod listing;
 mod outbox;
 mod pattern;
 mod status;
+mod window;
 
 pub use channel::ChannelName;
 pub use clock::{
@@ -696,6 +703,10 @@ pub use status::{
     Failure, MAX_FAILURE_TEXT, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN,
     STATUS_GONE, STATUS_NO_RESPONDER, STATUS_OK, STATUS_TIMED_OUT, STATUS_TOO_LARGE,
     STATUS_TOO_MANY, STATUS_UNDELIVERED, STATUS_UNKNOWN_COMMAND,
+};
+pub use window::{
+    DEFAULT_QUEUE_DELAY, FIRST_DRAIN_AFTER, LinkWindow, MIN_DELAY_WINDOW, MIN_PIECE, RATE_WINDOW,
+    WINDOW_FLOOR, piece_limit,
 };
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
+mod ages;
 mod budget;
 mod buffer;
 mod feed;
@@ -552,6 +553,9 @@ struct SlotState {
     images: u64,
     /// Images the senders skipped: gaps in their sequence numbers.
     images_skipped: u64,
+    /// How old images were when readers got them; boxed, as most channels
+    /// carry no images.
+    ages: Option<Box<ages::FrameAges>>,
     queue: Queue,
     capacity: usize,
     /// The queue's byte cap (see [`Store::hold_in`]).
@@ -590,6 +594,7 @@ impl SlotState {
             image_capacity,
             images: 0,
             images_skipped: 0,
+            ages: None,
             queue: Queue::default(),
             capacity,
             queue_bytes: usize::MAX,

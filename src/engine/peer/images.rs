@@ -2,7 +2,7 @@
 //! wait for a locked image, and the peer's acknowledgements that open the
 //! window again.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -162,11 +162,13 @@ impl Peer {
         }
     }
 
-    /// Records the peer's acknowledgement of `total` image payload bytes (on
-    /// the loop thread) and wakes the loop if images wait for the window.
-    pub(crate) fn ack_images(&self, total: u64) {
+    /// Records the peer's acknowledgement of `total` image payload bytes,
+    /// read at `now` (on the loop thread), and wakes the loop if images wait
+    /// for the window.
+    pub(crate) fn ack_images(&self, total: u64, now: Instant) {
+        let now = now.saturating_duration_since(self.epoch);
         let mut out = self.out.lock();
-        out.flow.ack(total);
+        out.flow.ack(total, now);
         if out.images_waiting() {
             self.wake_loop(out);
         }

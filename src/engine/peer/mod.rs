@@ -57,7 +57,7 @@ use share::Share;
 use super::wire::Sink;
 use super::{Command, Notifier};
 use crate::memory::Memory;
-use crate::protocol::{Header, ImageLane, Kind, Outbox, Pattern};
+use crate::protocol::{Header, ImageFlow, ImageLane, Kind, Outbox, Pattern};
 use crate::time::deadline;
 use crate::{Action, ClientId, ClientInfo, Error, ErrorKind, Message, Permissions, Result};
 
@@ -160,8 +160,10 @@ pub(crate) struct PeerParts {
     pub(crate) budget: usize,
     /// Payload bytes per image chunk; `None` sends images as ordinary frames.
     pub(crate) image_chunk: Option<usize>,
-    /// Image payload bytes that may be unacknowledged by the peer.
+    /// Image payload bytes that may be unacknowledged by the peer, at most.
     pub(crate) image_window: usize,
+    /// The image window's target queueing delay on the link.
+    pub(crate) image_queue_delay: Duration,
     pub(crate) epoch: Instant,
     /// Bytes to send before anything else (a host's welcome). Queued before the
     /// peer is shared, so no other thread's frame can overtake them.
@@ -181,7 +183,9 @@ impl Peer {
         let lane = parts.image_chunk.map(ImageLane::new);
         let memory = Arc::clone(&parts.memory);
         let share = Share::new(parts.memory);
-        let mut out = OutState::new(parts.stream, lane, parts.image_window as u64, share);
+        let window = parts.image_window as u64;
+        let flow = ImageFlow::with_queue_delay(window, parts.image_queue_delay);
+        let mut out = OutState::new(parts.stream, lane, flow, share);
         if let Some(first) = parts.first {
             out.pushed = first.len() as u64;
             out.pending.push_raw(first);

@@ -138,7 +138,7 @@ impl OutState {
     pub(super) fn new(
         stream: Option<Sink>,
         images: Option<ImageLane>,
-        window: u64,
+        flow: ImageFlow,
         share: Share,
     ) -> OutState {
         let link = match stream {
@@ -156,7 +156,7 @@ impl OutState {
             pushed: 0,
             written: 0,
             images,
-            flow: ImageFlow::new(window),
+            flow,
             urgent: Urgent::default(),
             serial: 0,
             share,
@@ -278,26 +278,39 @@ impl OutState {
 
     /// Refills the loop's empty `inflight` with everything pending, the
     /// urgent frames, then image chunks up to a burst while the window allows
-    /// (time measured from `epoch`). Returns whether an image writer may go on:
-    /// a waiting place freed, or a locked image's last chunk taken.
+    /// (time measured from `epoch`, the clock read once at most). Returns
+    /// whether an image writer may go on: a waiting place freed, or a locked
+    /// image's last chunk taken.
     pub(super) fn refill(&mut self, inflight: &mut Outbox, epoch: Instant) -> bool {
         std::mem::swap(&mut self.pending, inflight);
-        if !inflight.is_empty() {
+        let taking_frames = !inflight.is_empty();
+        if taking_frames {
             self.drain.data_until(self.pushed);
         }
-        let window = self.image_window(!inflight.is_empty(), epoch);
         // After the pending frames, which may begin with the rest of a frame
         // a caller half wrote.
         self.pushed += self.urgent.take_into(inflight) as u64;
+        let images_waiting = self.images_waiting();
+        if !taking_frames && !images_waiting {
+            return false;
+        }
+        let now = epoch.elapsed();
+        if taking_frames {
+            self.flow.frames_sent(now);
+        }
+        let window = self.flow.window(now);
         // Image chunks go behind whatever else was pending, so a control frame
-        // queued meanwhile waits for this burst at most.
+        // queued meanwhile waits for this burst at most; each cut to fit the
+        // window, so the window bounds what is in flight.
         let mut images_moved = false;
-        while inflight.len() < IMAGE_BURST && self.flow.may_send(window) {
-            let Some(chunk) = self.images.as_mut().and_then(|l| l.next_chunk(inflight)) else {
+        while images_waiting && inflight.len() < IMAGE_BURST && self.flow.may_send(window) {
+            let limit = self.flow.piece_limit(window);
+            let lane = self.images.as_mut();
+            let Some(chunk) = lane.and_then(|l| l.next_chunk_upto(inflight, limit)) else {
                 break;
             };
             images_moved |= chunk.started || chunk.finished.is_some();
-            self.flow.record_sent(chunk.payload);
+            self.flow.record_sent(chunk.payload, now);
             self.pushed += chunk.bytes as u64;
             self.drain.data_until(self.pushed);
             if let Some(ticket) = chunk.finished {
@@ -315,19 +328,6 @@ impl OutState {
         self.inflight_uncharged = uncharged;
         self.share.settle(self.held());
         self.drain.on_written(self.written);
-    }
-
-    /// The image window in force, noting whether control or data frames are
-    /// being taken now; reads the clock only when frames narrow the window.
-    fn image_window(&mut self, taking_frames: bool, epoch: Instant) -> u64 {
-        if !taking_frames && !self.flow.is_narrowed() {
-            return self.flow.full_window();
-        }
-        let now = epoch.elapsed();
-        if taking_frames {
-            self.flow.frames_sent(now);
-        }
-        self.flow.window(now)
     }
 
     /// The connection is lost: queued frames and images are dropped, the

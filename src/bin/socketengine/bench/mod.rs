@@ -7,7 +7,10 @@
 //! ping-pong. The measuring is [`harness`], which the criterion benches compile
 //! too; this module chooses the workloads and prints.
 
+mod camera;
 pub(crate) mod harness;
+mod loaded;
+mod netns;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -26,10 +29,10 @@ use crate::show;
 use harness::{FRAME_1080P, join_within, payload_set, raw};
 
 /// Size of a small message.
-const SMALL: usize = 64;
+pub(crate) const SMALL: usize = 64;
 
 /// The engine's channel.
-const CHANNEL: &str = "bench";
+pub(crate) const CHANNEL: &str = "bench";
 
 /// Options of `socketengine bench`.
 #[derive(Debug, Args)]
@@ -43,6 +46,20 @@ pub(crate) struct BenchArgs {
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Put the listening side of every pair (the engine's host, the raw
+    /// listeners) in this network namespace (`ip netns` name, Linux; needs
+    /// root), bound to `--listen-ip`, so that every byte crosses the link
+    /// between the namespaces (`benches/shaped/run.sh` sets one up).
+    #[arg(long, value_name = "NAME", requires = "listen_ip")]
+    listen_netns: Option<String>,
+    /// The engine's image queueing target in milliseconds
+    /// (`image_queue_delay` on its builders; default: the builders' default),
+    /// for the workloads that stream images.
+    #[arg(long, value_name = "MS")]
+    image_queue_delay: Option<f64>,
+    /// The address the far side listens on (with `--listen-netns`).
+    #[arg(long, value_name = "IP", requires = "listen_netns")]
+    listen_ip: Option<std::net::IpAddr>,
 }
 
 /// The workloads.
@@ -54,17 +71,26 @@ enum Workload {
     Frame,
     /// 64 B ping-pong round trips: p50 and p99.
     Latency,
-    /// All three.
+    /// 64 B ping-pong beside a flat-out 1080p image stream on the same
+    /// connection (raw: on a connection of its own beside a raw stream):
+    /// p50, p99 and the stream's goodput.
+    Loaded,
+    /// The four above.
     All,
+    /// A 1080p camera at 30 frames a second (raw RGB, then JPEG quality 80),
+    /// its host's reader polling the newest image at 30 Hz: frames
+    /// delivered, their age when read (p50, p99), frames dropped. The
+    /// engine alone; not in `all` (a study of links: `benches/shaped/run.sh`).
+    Camera,
 }
 
 /// One line of the result table.
 #[derive(Debug, Clone)]
-struct Row {
-    workload: &'static str,
-    unit: &'static str,
-    engine: f64,
-    raw: f64,
+pub(crate) struct Row {
+    pub(crate) workload: &'static str,
+    pub(crate) unit: &'static str,
+    pub(crate) engine: f64,
+    pub(crate) raw: f64,
 }
 
 impl Row {
@@ -76,6 +102,9 @@ impl Row {
 /// Runs the chosen workloads and prints the table (or JSON).
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let secs = crate::args::run_length(args.secs, 3600).map_err(anyhow::Error::msg)?;
+    if let (Some(netns), Some(ip)) = (&args.listen_netns, args.listen_ip) {
+        netns::place_far(netns, ip)?;
+    }
     let progress = Progress::start();
     let mut rows = Vec::new();
     let wants = |w: Workload| args.workload == w || args.workload == Workload::All;
@@ -89,6 +118,13 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         if wants(Workload::Latency) {
             rows.extend(latency(&progress, secs)?);
         }
+        let target = queue_delay(args.image_queue_delay)?;
+        if wants(Workload::Loaded) {
+            rows.extend(loaded::loaded(&progress, secs, target)?);
+        }
+        if args.workload == Workload::Camera {
+            rows.extend(camera::camera(&progress, secs, target)?);
+        }
         anyhow::Ok(())
     })();
     progress.stop();
@@ -98,6 +134,13 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         false => print_table(&rows, secs),
     }
     Ok(())
+}
+
+/// `--image-queue-delay` as a duration, if given.
+fn queue_delay(ms: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    ms.map(|ms| Duration::try_from_secs_f64(ms / 1e3))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--image-queue-delay: {e}"))
 }
 
 fn small(progress: &Progress, secs: Duration) -> anyhow::Result<Row> {
@@ -153,13 +196,13 @@ fn latency(progress: &Progress, secs: Duration) -> anyhow::Result<[Row; 2]> {
 
 /// The median and 99th percentile of round trips, in seconds.
 #[derive(Debug, Clone, Copy)]
-struct Percentiles {
-    p50: f64,
-    p99: f64,
+pub(crate) struct Percentiles {
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
 }
 
 impl Percentiles {
-    fn of(samples: &Rtts) -> anyhow::Result<Percentiles> {
+    pub(crate) fn of(samples: &Rtts) -> anyhow::Result<Percentiles> {
         let at = |q: f64| samples.quantile(q).map(|d| d.as_secs_f64());
         match (at(0.50), at(0.99)) {
             (Some(p50), Some(p99)) => Ok(Percentiles { p50, p99 }),
@@ -170,7 +213,7 @@ impl Percentiles {
 
 /// A one-line progress indicator on stderr, redrawn with `\r` on a terminal;
 /// one line per phase otherwise.
-struct Progress {
+pub(crate) struct Progress {
     /// The phase's label, start and length, shared with the drawing thread.
     phase: Arc<Mutex<(String, Instant, Duration)>>,
     stop: Arc<AtomicBool>,
@@ -200,7 +243,7 @@ impl Progress {
         }
     }
 
-    fn phase(&self, label: &str, length: Duration) {
+    pub(crate) fn phase(&self, label: &str, length: Duration) {
         *self.phase.lock() = (label.to_owned(), Instant::now(), length);
         if self.ticker.is_none() {
             eprintln!("bench: {label}");
@@ -245,7 +288,7 @@ fn print_table(rows: &[Row], secs: Duration) {
         );
     }
     println!(
-        "\n{:.1} s per measurement, loopback; ratio = engine / raw TCP (throughput: higher \
+        "\n{:.1} s per measurement; ratio = engine / raw TCP (throughput: higher \
          is better; latency: lower is better). The machine is noisy: compare ratios.",
         secs.as_secs_f64()
     );

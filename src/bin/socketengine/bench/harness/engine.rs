@@ -1,4 +1,5 @@
-//! The engine side of each workload: a host and a client on loopback, set up
+//! The engine side of each workload: a host and a client (on loopback, or
+//! across the [far side](super::place)), set up
 //! once and reused by every timed batch.
 
 use std::io;
@@ -39,15 +40,23 @@ fn pair_with(
     ),
 ) -> io::Result<(Host, Client)> {
     let mut builder = f(Host::builder())
-        .addr("127.0.0.1:0")
         .queue_capacity(queue_capacity)
         .write_timeout(TIMEOUT);
     if let Some((server, _)) = tls {
         builder = builder.tls(server.clone());
     }
-    let host = builder.start().or_fail("cannot start the bench host")?;
+    let host = start_host(builder)?;
     let client = client_with(&host, name, queue_capacity, tls, setup)?;
     Ok((host, client))
+}
+
+/// Starts `builder`'s host on a free port where listeners go (loopback, or
+/// the [far side](super::place)).
+pub(crate) fn start_host(builder: HostBuilder) -> io::Result<Host> {
+    super::place::listen(|ip| {
+        let builder = builder.addr(std::net::SocketAddr::new(ip, 0).to_string());
+        builder.start().or_fail("cannot start the bench host")
+    })
 }
 
 /// Connects a client named `name` with `queue_capacity` to `host`.
@@ -378,19 +387,24 @@ impl EnginePingPong {
 }
 
 impl RoundTrip for EnginePingPong {
-    /// A locked `ping`, then the `pong`.
     fn round_trip(&mut self) -> io::Result<()> {
-        self.client
-            .write_lock("ping", self.payload.clone())
-            .or_fail("engine ping write")?;
-        let pong = self.pong.recv_timeout(TIMEOUT);
-        pong.map(drop)
-            .or_fail(&format!("engine pong did not arrive in {TIMEOUT:?}"))
+        ping(&self.client, &self.pong, &self.payload)
     }
 }
 
+/// One round trip: a locked `ping` of `payload` from `client`, then the
+/// `pong` on its subscription.
+pub(super) fn ping(client: &Client, pong: &Subscription, payload: &Bytes) -> io::Result<()> {
+    client
+        .write_lock("ping", payload.clone())
+        .or_fail("engine ping write")?;
+    let pong = pong.recv_timeout(TIMEOUT);
+    pong.map(drop)
+        .or_fail(&format!("engine pong did not arrive in {TIMEOUT:?}"))
+}
+
 /// The echo thread: answers each ping on `pong` to its sender, with a locked write.
-fn echo(host: &Host, pings: &Subscription, stop: &AtomicBool) -> io::Result<()> {
+pub(super) fn echo(host: &Host, pings: &Subscription, stop: &AtomicBool) -> io::Result<()> {
     while !stop.load(Ordering::Relaxed) {
         match pings.recv_timeout(STOP_POLL) {
             Ok(ping) => host

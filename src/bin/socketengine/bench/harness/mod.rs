@@ -14,7 +14,10 @@
 //! panic with it).
 
 pub(crate) mod engine;
+pub(crate) mod loaded;
+pub(crate) mod place;
 pub(crate) mod raw;
+pub(crate) mod stream;
 
 use std::fmt::Display;
 use std::io;
@@ -23,6 +26,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use socketengine::{Image, PixelFormat};
 
 /// Longest any single wait may take before it fails.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,6 +38,10 @@ pub(crate) const POLL_SLEEP: Duration = Duration::from_micros(20);
 
 /// A 1920x1080 RGB frame, in bytes.
 pub(crate) const FRAME_1080P: usize = 1920 * 1080 * 3;
+
+/// Least total size of a set of distinct frames, so that a run cycling
+/// through them streams from memory, not from the CPU cache.
+pub(crate) const DISTINCT_BYTES: usize = 64 << 20;
 
 /// Messages and payload bytes a reader thread has received. Atomics, because the
 /// reader adds while the timing thread polls.
@@ -225,6 +233,22 @@ pub(crate) fn payload_set(size: usize, min_total: usize) -> Vec<Bytes> {
         .map(|i| {
             let fill = (i as u8).wrapping_mul(2).wrapping_add(1); // odd, never 0
             Bytes::from(vec![fill; size])
+        })
+        .collect()
+}
+
+/// Distinct RGB images of `width`×`height`, numbered in order,
+/// [`DISTINCT_BYTES`] or more in all.
+pub(crate) fn image_frames(width: u32, height: u32) -> io::Result<Vec<Image>> {
+    let size = width as usize * height as usize * 3;
+    payload_set(size, DISTINCT_BYTES)
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let image = Image::new(width, height, PixelFormat::Rgb8, data);
+            image
+                .map(|image| image.with_seq(i as u64))
+                .or_fail("bench frame")
         })
         .collect()
 }

@@ -21,10 +21,11 @@ const READ_BUFFER: usize = 1 << 20;
 /// Bytes of the length prefix.
 const PREFIX: usize = 4;
 
-/// A connected pair of loopback streams, both with `TCP_NODELAY` and bounded
+/// A connected pair of streams (on loopback, or across the [far side](super::place)), both with `TCP_NODELAY` and bounded
 /// blocking (a read or write stuck for [`TIMEOUT`] fails).
 pub(crate) fn tcp_pair() -> io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0").or_fail("bind the baseline listener")?;
+    let bind = |ip| TcpListener::bind((ip, 0)).or_fail("bind the baseline listener");
+    let listener = super::place::listen(bind)?;
     let near = TcpStream::connect(listener.local_addr()?).or_fail("connect the baseline")?;
     let (far, _) = listener.accept().or_fail("accept the baseline")?;
     for stream in [&near, &far] {
