@@ -25,7 +25,8 @@ PixelFormat: TypeAlias = Literal["gray8", "gray16", "rgb8", "bgr8", "rgba8", "jp
 Encoding: TypeAlias = Literal["bytes", "json", "msgpack"]
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | tuple["JsonValue", ...] | str | int | float | bool | None
 Payload: TypeAlias = _BufferLike | str | "Image" | "Message" | "Json" | "MsgPack"
-"""What a write sends: bytes-like objects without a copy (C-contiguous), a
+"""What a write sends: bytes-like objects (C-contiguous; read-only ones
+without a copy, writable ones copied once, when the call is made), a
 `str` as UTF-8, an `Image` on the image path, a received `Message` as it came,
 a `Json` / `MsgPack` value typed."""
 TargetSpec: TypeAlias = int | str | list[int] | list[str]
