@@ -113,6 +113,12 @@ macro_rules! receiving_methods {
                 self.waiting()
             }
 
+            /// Always true (a reader is not empty because nothing waits in
+            /// it yet).
+            fn __bool__(&self) -> bool {
+                true
+            }
+
             fn __iter__(slf: Py<Self>) -> Py<Self> {
                 slf
             }

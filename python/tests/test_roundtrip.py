@@ -245,3 +245,12 @@ def test_an_image_refuses_a_fortran_view_and_leaves_no_owner_behind():
     with pytest.raises(BufferError):
         get(image, ctypes.byref(view), f_contiguous)
     assert view.obj is None
+
+
+def test_an_empty_message_and_an_idle_reader_are_true(host, client):
+    sub, events = host.subscribe("trigger"), host.events()
+    assert sub and events and len(sub) == 0
+    client.write_lock("trigger", b"")
+    msg = sub.recv(WAIT)
+    assert msg is not None and len(msg) == 0 and msg
+    assert host.get("trigger")
