@@ -98,14 +98,15 @@ impl Drop for Side {
     }
 }
 
-/// Closes every handle still open (the `atexit` hook).
+/// Closes every handle still open (the `atexit` hook). Ctrl-C interrupts
+/// the wait (the handles are closed already; their threads finish alone).
 #[pyfunction]
-pub(crate) fn _close_all(py: Python<'_>) {
+pub(crate) fn _close_all(py: Python<'_>) -> PyResult<()> {
     let live: Vec<Arc<Side>> = match LIVE.lock() {
         Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
-        Err(_) => return,
+        Err(_) => return Ok(()),
     };
-    py.detach(|| live.iter().for_each(|side| side.close()));
+    blocking(py, move || live.iter().for_each(|side| side.close()))
 }
 
 /// What a `Host` and a `Client` share: reading (`get`, `get_all`,

@@ -127,3 +127,47 @@ def test_locked_writes_from_another_thread_still_block_there(host, client):
     thread.join(WAIT)
     assert results == [1]
     assert host.get_all_timeout("t", WAIT)[0].payload == b"x"
+
+
+HOST = """
+import sys, socketengine as se
+h = se.Host("127.0.0.1:0")
+print(h.local_addr, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def stopped_host():
+    """A client whose host (a child process) is stopped once connected: what
+    it asks of the host is never answered."""
+    child = subprocess.Popen([sys.executable, "-c", HOST], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        addr = child.stdout.readline().strip()
+        with se.Client(addr, "asker", write_timeout=LONG) as client:
+            os.kill(child.pid, signal.SIGSTOP)
+            yield client
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+        child.kill()
+        child.wait(WAIT)
+
+
+@pytest.mark.parametrize("ask", [
+    lambda c: c.clients(),
+    lambda c: c.lookup("nobody"),
+])
+def test_ctrl_c_interrupts_what_a_client_asks_of_its_host(stopped_host, ask):
+    took = interrupted(lambda: ask(stopped_host))
+    assert took < LONG / 2
+
+
+def test_ctrl_c_interrupts_closing_all_handles_at_exit(host, client):
+    needs_sigint()
+    release, running = threading.Event(), threading.Event()
+    client.on("slow", lambda msg: (running.set(), release.wait(LONG)))
+    host.write_lock("slow", b"x")
+    assert running.wait(WAIT)
+    took = interrupted(se._native._close_all)
+    assert took < LONG / 2 and client.closed and host.closed
+    release.set()
