@@ -94,7 +94,7 @@ def test_ctrl_c_interrupts_a_subscription(host):
     thread, done = interrupt_main_when_blocked_in("test_ctrl_c_interrupts_a_subscription")
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        next(iter(sub))
+        next(sub.iter(timeout=LONG))  # bounded: StopIteration, not a hang, if no signal came
     done.set()
     thread.join(WAIT)
     assert time.monotonic() - start < LONG / 2
