@@ -98,15 +98,21 @@ impl Drop for Side {
     }
 }
 
-/// Closes every handle still open (the `atexit` hook). Ctrl-C interrupts
-/// the wait (the handles are closed already; their threads finish alone).
+/// Closes every handle still open (the exit hook), refusing new Python
+/// callbacks first and then waiting for the running ones to return (see
+/// `inflight`). Ctrl-C interrupts the wait (the handles are closed
+/// already; their threads finish alone).
 #[pyfunction]
 pub(crate) fn _close_all(py: Python<'_>) -> PyResult<()> {
     let live: Vec<Arc<Side>> = match LIVE.lock() {
         Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
         Err(_) => return Ok(()),
     };
-    blocking(py, move || live.iter().for_each(|side| side.close()))
+    crate::inflight::close();
+    blocking(py, move || {
+        live.iter().for_each(|side| side.close());
+        crate::inflight::drain();
+    })
 }
 
 /// What a `Host` and a `Client` share: reading (`get`, `get_all`,

@@ -26,6 +26,7 @@ mod host;
 mod hosts;
 #[allow(unsafe_code)]
 mod image;
+mod inflight;
 mod info;
 mod message;
 mod options;

@@ -161,13 +161,3 @@ def test_ctrl_c_interrupts_what_a_client_asks_of_its_host(stopped_host, ask):
     took = interrupted(lambda: ask(stopped_host))
     assert took < LONG / 2
 
-
-def test_ctrl_c_interrupts_closing_all_handles_at_exit(host, client):
-    needs_sigint()
-    release, running = threading.Event(), threading.Event()
-    client.on("slow", lambda msg: (running.set(), release.wait(LONG)))
-    host.write_lock("slow", b"x")
-    assert running.wait(WAIT)
-    took = interrupted(se._native._close_all)
-    assert took < LONG / 2 and client.closed and host.closed
-    release.set()
