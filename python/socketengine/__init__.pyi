@@ -284,7 +284,11 @@ class Target(_Sending):
         """Asks each peer of the target; returns at once with the `Replies`."""
 
 class Handle(_Sending):
-    """What `Host` and `Client` share. A context manager that closes on exit."""
+    """What `Host` and `Client` share. A context manager that closes on exit.
+    A handle is closed when its last reference goes, but one that its own
+    callback refers to (`h.on("x", lambda m: h.write("y", m))`) is never
+    collected (the engine holds the callback, out of the garbage collector's
+    sight): close it explicitly, or it stays open until exit."""
     def get(self, channel: str) -> Message | None: ...
     def get_all(self, channel: str) -> list[Message]: ...
     def get_all_timeout(self, channel: str, timeout: float) -> list[Message]: ...
