@@ -6,6 +6,7 @@ A write that blocks needs a peer that does not read: a client in a child
 process, stopped with SIGSTOP once connected (so the host's socket buffers
 fill), and resumed at the end. Every wait is bounded."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,21 +34,29 @@ sys.stdin.read()
 """
 
 
+@contextlib.contextmanager
+def ending(child):
+    """Yields a function that stops `child` (a process); resumes and ends it
+    on the way out."""
+    try:
+        yield lambda: os.kill(child.pid, signal.SIGSTOP)
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+        child.kill()
+        child.wait(WAIT)
+
+
 @pytest.fixture
 def stalled():
     """A host whose one client (a child process) is stopped: its writes to
     it block once the socket buffers are full."""
     with se.Host("127.0.0.1:0", max_frame=1 << 27, write_timeout=LONG, send_buffer=4096) as host:
         child = subprocess.Popen([sys.executable, "-c", CHILD, host.local_addr], stdin=subprocess.PIPE)
-        try:
+        with ending(child) as stop:
             # Once its first message is in, the host writes to it too.
             assert host.get_all_timeout("ready", WAIT * 4)
-            os.kill(child.pid, signal.SIGSTOP)
+            stop()
             yield host
-        finally:
-            os.kill(child.pid, signal.SIGCONT)
-            child.kill()
-            child.wait(WAIT)
 
 
 def interrupted(call):
@@ -142,15 +151,11 @@ def stopped_host():
     """A client whose host (a child process) is stopped once connected: what
     it asks of the host is never answered."""
     child = subprocess.Popen([sys.executable, "-c", HOST], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
+    with ending(child) as stop:
         addr = child.stdout.readline().strip()
         with se.Client(addr, "asker", write_timeout=LONG) as client:
-            os.kill(child.pid, signal.SIGSTOP)
+            stop()
             yield client
-    finally:
-        os.kill(child.pid, signal.SIGCONT)
-        child.kill()
-        child.wait(WAIT)
 
 
 @pytest.mark.parametrize("ask", [
