@@ -77,8 +77,12 @@ def free_port():
 
 
 def frames():
-    """Four distinct 1080p frames, cycled by the senders."""
-    return [np.full(FRAME, i, dtype=np.uint8) for i in range(4)]
+    """Four distinct 1080p frames, cycled by the senders; read-only, which
+    socketengine sends without a copy (it copies a writable array)."""
+    arrays = [np.full(FRAME, i, dtype=np.uint8) for i in range(4)]
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
 
 
 def touch(pixels):

@@ -36,6 +36,8 @@ def write(workload, addr, secs):
                     client.write_many(batch[err.written:])
         else:
             frames = [np.full(FRAME, i, dtype=np.uint8) for i in range(4)]
+            for frame in frames:
+                frame.flags.writeable = False  # sent without a copy
             seq = 0
             while time.monotonic() < deadline:
                 client.write_image_lock("cam", frames[seq % len(frames)], seq=seq)

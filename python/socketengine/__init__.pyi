@@ -25,7 +25,8 @@ PixelFormat: TypeAlias = Literal["gray8", "gray16", "rgb8", "bgr8", "rgba8", "jp
 Encoding: TypeAlias = Literal["bytes", "json", "msgpack"]
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | tuple["JsonValue", ...] | str | int | float | bool | None
 Payload: TypeAlias = _BufferLike | str | "Image" | "Message" | "Json" | "MsgPack"
-"""What a write sends: bytes-like objects without a copy (C-contiguous), a
+"""What a write sends: bytes-like objects (C-contiguous; read-only ones
+without a copy, writable ones copied once, when the call is made), a
 `str` as UTF-8, an `Image` on the image path, a received `Message` as it came,
 a `Json` / `MsgPack` value typed."""
 TargetSpec: TypeAlias = int | str | list[int] | list[str]
@@ -118,6 +119,7 @@ class Message:
         bytes as JSON). `DecodeError` if it does not decode."""
     def __bytes__(self) -> bytes: ...
     def __len__(self) -> int: ...
+    def __bool__(self) -> bool: ...
 
 class Reply:
     """An answer to a request."""
@@ -186,6 +188,7 @@ class Subscription:
     def __iter__(self) -> Iterator[Message]: ...
     def __next__(self) -> Message: ...
     def __len__(self) -> int: ...
+    def __bool__(self) -> bool: ...
 
 class Events:
     """The handle's events; as `Subscription`."""
@@ -195,6 +198,7 @@ class Events:
     def __iter__(self) -> Iterator[Event]: ...
     def __next__(self) -> Event: ...
     def __len__(self) -> int: ...
+    def __bool__(self) -> bool: ...
 
 class Until:
     """From `Subscription.iter` / `Events.iter`."""
@@ -280,7 +284,11 @@ class Target(_Sending):
         """Asks each peer of the target; returns at once with the `Replies`."""
 
 class Handle(_Sending):
-    """What `Host` and `Client` share. A context manager that closes on exit."""
+    """What `Host` and `Client` share. A context manager that closes on exit.
+    A handle is closed when its last reference goes, but one that its own
+    callback refers to (`h.on("x", lambda m: h.write("y", m))`) is never
+    collected (the engine holds the callback, out of the garbage collector's
+    sight): close it explicitly, or it stays open until exit."""
     def get(self, channel: str) -> Message | None: ...
     def get_all(self, channel: str) -> list[Message]: ...
     def get_all_timeout(self, channel: str, timeout: float) -> list[Message]: ...

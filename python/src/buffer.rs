@@ -160,14 +160,36 @@ pub(crate) unsafe fn export(
     layout: &Layout<'_>,
     flags: c_int,
 ) -> PyResult<()> {
+    // SAFETY: the caller's promise, passed on.
+    let filled = unsafe { fill(view, owner, data, layout, flags) };
+    if filled.is_err() {
+        // The protocol asks a refused export to leave `view.obj` NULL.
+        // SAFETY: `view` is valid for writes (the caller's promise).
+        unsafe { (*view).obj = ptr::null_mut() };
+    }
+    filled
+}
+
+/// [`export`] without the clean-up of a refused export.
+///
+/// # Safety
+///
+/// As [`export`]'s.
+unsafe fn fill(
+    view: *mut ffi::Py_buffer,
+    owner: Bound<'_, PyAny>,
+    data: &[u8],
+    layout: &Layout<'_>,
+    flags: c_int,
+) -> PyResult<()> {
     if flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE {
         return Err(PyBufferError::new_err("received data is read-only"));
     }
     let needs = |bits: c_int| flags & bits == bits;
     let buf = data.as_ptr() as *mut c_void;
-    let len = data.len() as isize;
     if !needs(ffi::PyBUF_FORMAT) || layout.shape.is_empty() {
         // Plain bytes, padding included, which are contiguous as bytes.
+        let len = data.len() as isize;
         // SAFETY: as this function's; `PyBuffer_FillInfo` takes its own
         // reference to `owner` and points the shape and strides it sets at
         // the view's own fields.
@@ -189,7 +211,19 @@ pub(crate) unsafe fn export(
              read it with strides (numpy.asarray does)",
         ));
     }
+    // F order holds only when at most one dimension has more than one
+    // element (the export's strides are C order).
+    let fortran = layout.shape.iter().filter(|&&n| n > 1).count() <= 1;
+    if needs(ffi::PyBUF_F_CONTIGUOUS) && !needs(ffi::PyBUF_ANY_CONTIGUOUS) && !fortran {
+        return Err(PyBufferError::new_err(
+            "the image is in C order: it has no Fortran-contiguous view",
+        ));
+    }
     let shaped = needs(ffi::PyBUF_ND);
+    // The buffer protocol's `len` is the elements' bytes, product(shape) x
+    // itemsize, without the padding between rows: a consumer copying the
+    // view (`bytes(image)`) allocates `len` bytes and fills that many.
+    let len = layout.shape.iter().product::<isize>() * layout.itemsize;
     // SAFETY: `view` is valid for writes (the caller's promise); the
     // pointers stored in it outlive the export, as `owner` keeps them.
     unsafe {

@@ -106,7 +106,7 @@ pub(crate) fn hook(side: &Side, hook: Hook, name: &str, func: Py<PyAny>) -> PyRe
 pub(crate) fn on_request(side: &Side, channel: &str, func: Py<PyAny>) -> PyResult<()> {
     callable(&func)?;
     let f = move |request: &socketengine::Request| -> Result<Payload, String> {
-        let answered = Python::try_attach(|py| {
+        let answered = crate::inflight::attach(|py| {
             let asked = func.call1(py, (Request::new(request),));
             asked
                 .and_then(|answer| answer_payload(answer.bind(py)))
@@ -127,7 +127,7 @@ pub(crate) fn on_request(side: &Side, channel: &str, func: Py<PyAny>) -> PyResul
 pub(crate) fn on_command(side: &Side, name: &str, func: Py<PyAny>) -> PyResult<()> {
     callable(&func)?;
     let f = move |args: &[Value], kwargs: &Map<String, Value>| -> Result<Value, String> {
-        let ran = Python::try_attach(|py| {
+        let ran = crate::inflight::attach(|py| {
             let called = command_args(py, args, kwargs).and_then(|(args, kwargs)| {
                 let answer = func.call(py, args, Some(&kwargs))?;
                 to_value(answer.bind(py))
@@ -148,7 +148,7 @@ pub(crate) fn on_command(side: &Side, name: &str, func: Py<PyAny>) -> PyResult<(
 /// that failed (unwinding with its text, which the dispatcher catches: no
 /// panic hook runs, nothing is printed twice).
 fn call(func: &Py<PyAny>, arg: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>) {
-    let failed = Python::try_attach(|py| {
+    let failed = crate::inflight::attach(|py| {
         let called = arg(py).and_then(|arg| func.call1(py, (arg,)));
         called.err().map(|err| {
             let text = describe(py, &err);

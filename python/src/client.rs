@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use socketengine::{ClientBuilder, ConnectionState, To};
 
+use crate::blocking::blocking;
 use crate::callbacks::{self, CallbackId, Hook};
 use crate::errors::{closed, to_py};
 use crate::handle::{Handle, Side};
@@ -174,14 +175,14 @@ impl Client {
 
     /// Joins `room` (the host may refuse: an `"undelivered"` event).
     fn join(slf: &Bound<'_, Self>, py: Python<'_>, room: &str) -> PyResult<()> {
-        let client = Client::client(slf);
-        py.detach(|| client.join(room)).map_err(to_py)
+        let (client, room) = (Client::client(slf), room.to_owned());
+        blocking(py, move || client.join(&room))?.map_err(to_py)
     }
 
     /// Leaves `room`.
     fn leave(slf: &Bound<'_, Self>, py: Python<'_>, room: &str) -> PyResult<()> {
-        let client = Client::client(slf);
-        py.detach(|| client.leave(room)).map_err(to_py)
+        let (client, room) = (Client::client(slf), room.to_owned());
+        blocking(py, move || client.leave(&room))?.map_err(to_py)
     }
 
     /// The rooms this client is in, as far as it knows.
@@ -193,21 +194,21 @@ impl Client {
     /// its broadcasts and relays then skip the others.
     fn interest(slf: &Bound<'_, Self>, py: Python<'_>, patterns: Vec<String>) -> PyResult<()> {
         let client = Client::client(slf);
-        py.detach(|| client.interest(&patterns)).map_err(to_py)
+        blocking(py, move || client.interest(&patterns))?.map_err(to_py)
     }
 
     /// The host's client list, asked of the host (without the GIL).
     fn clients(slf: &Bound<'_, Self>, py: Python<'_>) -> PyResult<Vec<ClientInfo>> {
         let client = Client::client(slf);
-        let list = py.detach(|| client.clients()).map_err(to_py)?;
+        let list = blocking(py, move || client.clients())?.map_err(to_py)?;
         Ok(list.into_iter().map(ClientInfo::from).collect())
     }
 
     /// The id of the client connected under `name`, asked of the host;
     /// `None` if none.
     fn lookup(slf: &Bound<'_, Self>, py: Python<'_>, name: &str) -> PyResult<Option<u64>> {
-        let client = Client::client(slf);
-        let found = py.detach(|| client.lookup(name)).map_err(to_py)?;
+        let (client, name) = (Client::client(slf), name.to_owned());
+        let found = blocking(py, move || client.lookup(&name))?.map_err(to_py)?;
         Ok(found.map(|id| id.0))
     }
 

@@ -5,9 +5,16 @@
 //!
 //! Closing never holds the GIL: the crate joins its threads, and its
 //! dispatcher may be waiting for the GIL to run a Python callback. A handle
-//! left open is closed when its last reference goes, or at exit (an
-//! `atexit` hook closes every open handle before the interpreter shuts
-//! down, when callbacks could no longer take the GIL).
+//! left open is closed when its last reference goes, or at exit (a hook
+//! closes every open handle before the interpreter joins its threads and
+//! shuts down, and waits for running callbacks: see `inflight`).
+//!
+//! The cycle collector does not see the functions a handle's callbacks
+//! hold (the engine keeps them), so a handle one of its own callbacks
+//! refers to (`h.on("x", lambda m: h.write("y", m))`) is never collected:
+//! its last reference never goes, and it stays open, with its threads and
+//! its port, until `close()` or exit. Close such a handle explicitly (a
+//! `with` block).
 
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, Weak};
@@ -98,14 +105,21 @@ impl Drop for Side {
     }
 }
 
-/// Closes every handle still open (the `atexit` hook).
+/// Closes every handle still open (the exit hook), refusing new Python
+/// callbacks first and then waiting for the running ones to return (see
+/// `inflight`). Ctrl-C interrupts the wait (the handles are closed
+/// already; their threads finish alone).
 #[pyfunction]
-pub(crate) fn _close_all(py: Python<'_>) {
+pub(crate) fn _close_all(py: Python<'_>) -> PyResult<()> {
     let live: Vec<Arc<Side>> = match LIVE.lock() {
         Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
-        Err(_) => return,
+        Err(_) => return Ok(()),
     };
-    py.detach(|| live.iter().for_each(|side| side.close()));
+    crate::inflight::close();
+    blocking(py, move || {
+        live.iter().for_each(|side| side.close());
+        crate::inflight::drain();
+    })
 }
 
 /// What a `Host` and a `Client` share: reading (`get`, `get_all`,
@@ -113,7 +127,10 @@ pub(crate) fn _close_all(py: Python<'_>) {
 /// (`write`, `write_lock`, `write_many`, `write_json`, `write_image`, ...,
 /// to a host's clients or a client's host; `to(...)` names another
 /// target), callbacks (`on`, `on_request`, hooks) and `close()`. A handle
-/// is a context manager that closes on exit.
+/// is a context manager that closes on exit. A handle is closed when its
+/// last reference goes, but one that its own callback refers to is never
+/// collected (the engine holds the callback, out of the collector's
+/// sight): close it explicitly.
 #[pyclass(subclass, frozen, weakref, module = "socketengine")]
 pub(crate) struct Handle {
     pub(crate) side: Arc<Side>,

@@ -75,7 +75,9 @@ impl Image {
 
 #[pymethods]
 impl Image {
-    /// An image over `array`'s memory, without a copy: `(h, w)` `uint8` is
+    /// An image over `array`'s memory, without a copy if the array is
+    /// read-only (`flags.writeable = False`; a writable one is copied once,
+    /// so the image never changes under its readers): `(h, w)` `uint8` is
     /// gray8 (`uint16`: gray16), `(h, w, 3)` is rgb8 (or `format="bgr8"`,
     /// OpenCV's order), `(h, w, 4)` rgba8. The array must be C-contiguous
     /// (`ValueError` otherwise) and of such a dtype (`TypeError`

@@ -26,6 +26,7 @@ mod host;
 mod hosts;
 #[allow(unsafe_code)]
 mod image;
+mod inflight;
 mod info;
 mod message;
 mod options;
@@ -74,6 +75,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("HOST_ID", socketengine::ClientId::HOST.0)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     let close_all = m.getattr("_close_all")?;
+    // `threading._register_atexit` runs before the interpreter joins its
+    // non-daemon threads (as `concurrent.futures` does), so a thread
+    // iterating a subscription sees it closed and ends; `atexit` runs
+    // after that join, for handles made meanwhile. Closing twice is a
+    // no-op.
+    let threading = m.py().import("threading")?;
+    if let Ok(register) = threading.getattr("_register_atexit") {
+        register.call1((close_all.clone(),))?;
+    }
     m.py()
         .import("atexit")?
         .call_method1("register", (close_all,))?;

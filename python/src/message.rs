@@ -100,6 +100,12 @@ impl Message {
         self.msg.payload().len()
     }
 
+    /// Always true: a message is there even when its payload is empty, so
+    /// `if (m := h.get("trigger")):` sees a `b""` trigger.
+    fn __bool__(&self) -> bool {
+        true
+    }
+
     fn __repr__(&self) -> String {
         let kind = if self.msg.image().is_some() {
             "image"

@@ -13,9 +13,19 @@
 //! this module (on any thread) drains, taking the GIL it already holds. So
 //! the event loop never waits for the GIL.
 //!
-//! A writable buffer is shared, not snapshotted: what the peer receives is
-//! what the memory holds when the engine writes it. Mutate it only once its
-//! write is done (a locked write has returned, or `flush()`).
+//! Only read-only memory is lent: a `bytes` object, a read-only
+//! `memoryview`, a numpy array with `flags.writeable = False`. A writable
+//! buffer (a `bytearray`, a writable array or view) is snapshotted: one
+//! copy, taken when the call is made, with the GIL held. The engine keeps
+//! payloads past the write (a latched value new clients receive, a client's
+//! `republish=` values, a locked write that timed out and stays queued, an
+//! error's `payload`, a large write a Ctrl-C left running on its helper
+//! thread), and reads them without the GIL: memory that Python threads or C
+//! code may write meanwhile would give torn frames (a data race) and
+//! latched values that change after the call. So: mark a large array
+//! read-only (`a.flags.writeable = False`, or send `bytes`) to send it
+//! without a copy, and never write to it again while the engine may hold
+//! it; a writable one can be reused the moment the call returns.
 
 use std::slice;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +53,8 @@ pub(crate) struct Lent {
 /// copies nothing (an atomic store per payload).
 static LAST_LENT: AtomicUsize = AtomicUsize::new(0);
 
-/// Lends `obj`'s memory as `Bytes`, without a copy.
+/// Lends `obj`'s memory as `Bytes`, without a copy if it is read-only, else
+/// as a snapshot (see the module's docs).
 ///
 /// # Errors
 ///
@@ -78,11 +89,20 @@ pub(crate) fn lend(obj: &Bound<'_, PyAny>) -> PyResult<Lent> {
         ));
     }
     let (ptr, len) = (buffer.buf_ptr() as *const u8, buffer.len_bytes());
+    let bytes = if buffer.readonly() {
+        pinned(view.into_any().unbind(), ptr, len)
+    } else {
+        // SAFETY: the export holds `len` readable bytes at `ptr` until it
+        // is released, below; the GIL is held throughout.
+        let copy = Bytes::copy_from_slice(unsafe { bytes_at(ptr, len) });
+        LAST_LENT.store(copy.as_ptr() as usize, Ordering::Relaxed);
+        copy
+    };
     let lent = Lent {
         format: buffer.format().to_string_lossy().into_owned(),
         itemsize: buffer.item_size(),
         shape: buffer.shape().to_vec(),
-        bytes: pinned(view.into_any().unbind(), ptr, len),
+        bytes,
     };
     // The view's own export stays; this one was only for looking.
     buffer.release(obj.py());
@@ -153,8 +173,8 @@ impl AsRef<[u8]> for Pinned {
 /// # Safety
 ///
 /// `len` bytes at `ptr` must be readable for the returned lifetime, and
-/// not freed meanwhile. (A writable Python buffer may be written
-/// meanwhile: the module's docs say what the peer then gets.)
+/// not freed nor written meanwhile (a read-only export, or the GIL held
+/// while the slice lives).
 unsafe fn bytes_at<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     if len == 0 {
         return &[];

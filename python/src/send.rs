@@ -103,7 +103,8 @@ impl MsgPack {
 }
 
 /// What `obj` is on the wire: bytes (a `bytes`, `bytearray`, `memoryview`,
-/// numpy array or other buffer, lent without a copy; a `str` as UTF-8), an
+/// numpy array or other buffer, lent without a copy when read-only, else
+/// copied once; a `str` as UTF-8), an
 /// `Image` (on the image path), a received `Message` (as it came), or a
 /// `Json` / `MsgPack` value (encoded here, declared in the frame).
 ///
@@ -349,7 +350,7 @@ macro_rules! sending_methods {
 
             /// Queues an image (unlocked: a newer one on the channel replaces
             /// it while it waits): an `Image`, or a C-contiguous numpy array
-            /// sent without a copy (`(h, w, 3)` uint8 is rgb8, or `format=
+            /// (without a copy if read-only: `(h, w, 3)` uint8 is rgb8, or `format=
             /// "bgr8"`; `(h, w)` gray8, uint16 gray16; `(h, w, 4)` rgba8).
             #[pyo3(signature = (channel, image, seq = None, format = None, timestamp_ns = None))]
             fn write_image(&self, py: Python<'_>, channel: &str, image: &Bound<'_, PyAny>, seq: Option<u64>, format: Option<&str>, timestamp_ns: Option<u64>) -> PyResult<usize> {

@@ -113,6 +113,12 @@ macro_rules! receiving_methods {
                 self.waiting()
             }
 
+            /// Always true (a reader is not empty because nothing waits in
+            /// it yet).
+            fn __bool__(&self) -> bool {
+                true
+            }
+
             fn __iter__(slf: Py<Self>) -> Py<Self> {
                 slf
             }
@@ -230,13 +236,12 @@ impl Replies {
         }
     }
 
-    /// How many peers have not appeared yet.
-    fn __len__(&self) -> PyResult<usize> {
-        let replies = self
-            .replies
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("a reader panicked"))?;
-        Ok(replies.len())
+    /// How many peers have not appeared yet. Waits for the lock without
+    /// the GIL: another thread may hold it inside a wait of up to a slice.
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        let replies = &self.replies;
+        py.detach(|| replies.lock().map(|replies| replies.len()).map_err(drop))
+            .map_err(|_| PyRuntimeError::new_err("a reader panicked"))
     }
 
     fn __iter__(slf: Py<Self>) -> Py<Self> {

@@ -2,6 +2,8 @@
 that are not contiguous, of the wrong dtype or not matching the geometry,
 payloads over the maximum frame, use after close."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -158,7 +160,11 @@ def test_a_closed_handle_refuses_writes_and_ends_reads(host, client):
     assert client.get_all_timeout("cmd", 30.0) == []  # at once, not after 30 s
     with pytest.raises(se.ClosedError):
         sub.recv(timeout=30.0)
-    assert list(sub) == []
+    drained = []
+    reader = threading.Thread(target=lambda: drained.append(list(sub)), daemon=True)
+    reader.start()
+    reader.join(WAIT)  # bounded: a hang fails here instead of stalling the run
+    assert drained == [[]]
     assert client.closed and client.get("nothing") is None
     host.close()
     with pytest.raises(se.ClosedError):

@@ -5,6 +5,7 @@ Each test would fail, not hang, without the behaviour it checks: the thread
 that unblocks the wait is pure Python and needs the GIL, and every wait is
 bounded."""
 
+import dis
 import signal
 import sys
 import threading
@@ -19,11 +20,41 @@ from conftest import WAIT, needs_sigint
 LONG = 30.0
 
 
+def in_call(function, *args):
+    """Calls `function`: a frame whose presence on top of the main thread's
+    stack, at its call instruction, shows the main thread inside it."""
+    return function(*args)
+
+
+def main_is_in_call():
+    """Whether the main thread is inside `in_call`'s call (seeing its stack
+    needs the GIL: only a wait that released it lets this run then)."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    if frame is None or frame.f_code is not in_call.__code__:
+        return False
+    at = [i for i in dis.get_instructions(frame.f_code) if i.offset == frame.f_lasti]
+    return bool(at) and at[0].opname.startswith("CALL")
+
+
 def run_python_then(action, rounds=20_000):
-    """A thread that runs Python bytecode (it needs the GIL), then `action`."""
+    """A thread that waits (bounded) until the main thread is inside
+    `in_call`, then runs Python bytecode (it needs the GIL), then `action`;
+    if it never sees the main thread there, it does nothing (and the main
+    thread's wait times out: the test fails)."""
     progress = []
+    pause = threading.Event()  # never set: a wait that gives up the GIL
 
     def work():
+        # Seen there twice, the GIL given up between: once could be the
+        # switch at the call instruction itself, before the call starts.
+        seen = 0
+        for _ in range(5000):
+            seen = seen + 1 if main_is_in_call() else 0
+            if seen == 2:
+                break
+            pause.wait(0.002)
+        else:
+            return
         total = 0
         for i in range(rounds):
             total += i
@@ -37,7 +68,7 @@ def run_python_then(action, rounds=20_000):
 
 def test_another_thread_runs_while_get_all_timeout_blocks(host, client):
     thread, progress = run_python_then(lambda: client.write_lock("wake", b"up"))
-    got = host.get_all_timeout("wake", LONG)
+    got = in_call(host.get_all_timeout, "wake", LONG)
     thread.join(WAIT)
     assert progress and [bytes(m.payload) for m in got] == [b"up"]
 
@@ -45,7 +76,7 @@ def test_another_thread_runs_while_get_all_timeout_blocks(host, client):
 def test_another_thread_runs_while_a_subscription_blocks(host, client):
     sub = client.subscribe("cmd")
     thread, progress = run_python_then(lambda: host.write_lock("cmd", b"go"))
-    msg = sub.recv(timeout=LONG)
+    msg = in_call(sub.recv, LONG)
     thread.join(WAIT)
     assert progress and msg.payload == b"go"
 
@@ -94,7 +125,7 @@ def test_ctrl_c_interrupts_a_subscription(host):
     thread, done = interrupt_main_when_blocked_in("test_ctrl_c_interrupts_a_subscription")
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        next(iter(sub))
+        next(sub.iter(timeout=LONG))  # bounded: StopIteration, not a hang, if no signal came
     done.set()
     thread.join(WAIT)
     assert time.monotonic() - start < LONG / 2

@@ -6,6 +6,7 @@ A write that blocks needs a peer that does not read: a client in a child
 process, stopped with SIGSTOP once connected (so the host's socket buffers
 fill), and resumed at the end. Every wait is bounded."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,21 +34,29 @@ sys.stdin.read()
 """
 
 
+@contextlib.contextmanager
+def ending(child):
+    """Yields a function that stops `child` (a process); resumes and ends it
+    on the way out."""
+    try:
+        yield lambda: os.kill(child.pid, signal.SIGSTOP)
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+        child.kill()
+        child.wait(WAIT)
+
+
 @pytest.fixture
 def stalled():
     """A host whose one client (a child process) is stopped: its writes to
     it block once the socket buffers are full."""
     with se.Host("127.0.0.1:0", max_frame=1 << 27, write_timeout=LONG, send_buffer=4096) as host:
         child = subprocess.Popen([sys.executable, "-c", CHILD, host.local_addr], stdin=subprocess.PIPE)
-        try:
+        with ending(child) as stop:
             # Once its first message is in, the host writes to it too.
             assert host.get_all_timeout("ready", WAIT * 4)
-            os.kill(child.pid, signal.SIGSTOP)
+            stop()
             yield host
-        finally:
-            os.kill(child.pid, signal.SIGCONT)
-            child.kill()
-            child.wait(WAIT)
 
 
 def interrupted(call):
@@ -127,3 +136,33 @@ def test_locked_writes_from_another_thread_still_block_there(host, client):
     thread.join(WAIT)
     assert results == [1]
     assert host.get_all_timeout("t", WAIT)[0].payload == b"x"
+
+
+HOST = """
+import sys, socketengine as se
+h = se.Host("127.0.0.1:0")
+print(h.local_addr, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def stopped_host():
+    """A client whose host (a child process) is stopped once connected: what
+    it asks of the host is never answered."""
+    child = subprocess.Popen([sys.executable, "-c", HOST], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    with ending(child) as stop:
+        addr = child.stdout.readline().strip()
+        with se.Client(addr, "asker", write_timeout=LONG) as client:
+            stop()
+            yield client
+
+
+@pytest.mark.parametrize("ask", [
+    lambda c: c.clients(),
+    lambda c: c.lookup("nobody"),
+])
+def test_ctrl_c_interrupts_what_a_client_asks_of_its_host(stopped_host, ask):
+    took = interrupted(lambda: ask(stopped_host))
+    assert took < LONG / 2
+

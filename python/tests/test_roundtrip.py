@@ -1,6 +1,7 @@
 """The API round trip, host and client: reading, writing, targets, rooms,
 typed messages, events, context managers."""
 
+import ctypes
 import itertools
 
 import numpy as np
@@ -215,3 +216,41 @@ def test_send_times_on_the_hosts_clock_and_the_connection_state(host):
     with se.Client(host.local_addr, "plain") as plain:
         plain.write_lock("pose", b"y")
         assert received(host, "pose")[0].sent_at is None
+
+
+def test_a_padded_image_exports_its_pixels_without_the_padding():
+    padded = bytes(range(10)) * 2  # 3 rgb pixels + 1 byte of padding, 2 rows
+    image = se.Image.from_bytes(padded, 3, 2, "rgb8", stride=10)
+    pixels = bytes(range(9)) * 2
+    assert memoryview(image).nbytes == len(pixels)
+    assert bytes(image) == pixels == np.asarray(image).tobytes()
+    assert memoryview(image).tobytes() == pixels
+    assert bytes(se.Image.from_bytes(pixels, 3, 2, "rgb8")) == pixels
+
+
+
+class _PyBuffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p), ("len", ctypes.c_ssize_t),
+                ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
+                ("suboffsets", ctypes.c_void_p), ("internal", ctypes.c_void_p)]
+
+
+def test_an_image_refuses_a_fortran_view_and_leaves_no_owner_behind():
+    image = se.Image(np.zeros((2, 3, 3), dtype=np.uint8))
+    view = _PyBuffer(obj=1)  # a stale value the failed export must clear
+    f_contiguous = 0x0040 | 0x0008 | 0x0010 | 0x0004  # PyBUF_F_CONTIGUOUS | PyBUF_FORMAT
+    get = ctypes.pythonapi.PyObject_GetBuffer
+    get.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+    with pytest.raises(BufferError):
+        get(image, ctypes.byref(view), f_contiguous)
+    assert view.obj is None
+
+
+def test_an_empty_message_and_an_idle_reader_are_true(host, client):
+    sub, events = host.subscribe("trigger"), host.events()
+    assert sub and events and len(sub) == 0
+    client.write_lock("trigger", b"")
+    msg = sub.recv(WAIT)
+    assert msg is not None and len(msg) == 0 and msg
+    assert host.get("trigger")

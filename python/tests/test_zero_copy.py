@@ -43,13 +43,17 @@ def test_a_received_payload_is_a_view_too(host, client):
         view[0] = 1  # read-only
 
 
+def read_only(array):
+    array.flags.writeable = False
+    return array
+
+
 @pytest.mark.parametrize("make", [
-    lambda: np.zeros((480, 640, 3), dtype=np.uint8),
-    lambda: bytearray(640 * 480 * 3),
-    lambda: memoryview(bytearray(640 * 480 * 3)),
+    lambda: read_only(np.zeros((480, 640, 3), dtype=np.uint8)),
+    lambda: memoryview(bytearray(640 * 480 * 3)).toreadonly(),
     lambda: bytes(640 * 480 * 3),
 ])
-def test_a_sent_buffer_is_lent_not_copied(host, client, make):
+def test_a_sent_read_only_buffer_is_lent_not_copied(host, client, make):
     data = make()
     expected = address(np.frombuffer(data, dtype=np.uint8))
     client.write_lock("big", data)
@@ -59,17 +63,45 @@ def test_a_sent_buffer_is_lent_not_copied(host, client, make):
 
 
 def test_a_sent_array_becomes_an_image_over_its_own_memory(host, client):
-    frame = np.full((720, 1280, 3), 9, dtype=np.uint8)
+    frame = read_only(np.full((720, 1280, 3), 9, dtype=np.uint8))
     image = se.Image(frame, seq=3)
     assert image._address == address(frame) == address(np.asarray(image))
     client.write_image_lock("cam", frame)
     assert se._native._last_lent_address() == address(frame)
 
 
-def test_a_lent_bytearray_is_pinned_while_held(host):
+def test_a_lent_read_only_view_is_pinned_while_held(host):
     data = bytearray(12)
-    image = se.Image.from_bytes(data, 2, 2, "rgb8")
+    image = se.Image.from_bytes(memoryview(data).toreadonly(), 2, 2, "rgb8")
     with pytest.raises(BufferError):
         data.extend(b"more")  # exported: it cannot move under the engine
     del image
     data.extend(b"more")  # let go: free again
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros((480, 640, 3), dtype=np.uint8),
+    lambda: bytearray(640 * 480 * 3),
+    lambda: memoryview(bytearray(640 * 480 * 3)),
+])
+def test_a_sent_writable_buffer_is_copied_once_when_written(host, client, make):
+    data = make()
+    mine = np.frombuffer(data, dtype=np.uint8)
+    client.write("big", data)
+    assert se._native._last_lent_address() != address(mine)
+    mine[:] = 7  # at once, while the write may still be queued
+    del mine
+    if isinstance(data, bytearray):
+        data.extend(b"more")  # not exported: free to resize at once
+    got = host.get_all_timeout("big", WAIT)[0].payload
+    assert len(got) == 640 * 480 * 3 and bytes(got) == bytes(640 * 480 * 3)
+
+
+def test_a_latched_writable_value_is_the_one_written():
+    with se.Host("127.0.0.1:0", latched=["cfg"]) as host:
+        value = bytearray(b"a" * (64 << 10))  # beyond the 4 KiB copied beside a header
+        host.write("cfg", value)
+        value[:] = b"b" * len(value)  # after the call: neither the host nor new clients see it
+        assert host.get("cfg").payload == b"a" * len(value)
+        with se.Client(host.local_addr, "late") as late:
+            assert late.get_all_timeout("cfg", WAIT)[0].payload == b"a" * len(value)

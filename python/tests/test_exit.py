@@ -1,0 +1,58 @@
+"""Interpreter exit with the engine busy: a non-daemon thread iterating a
+subscription, a callback still running. Each runs in a child process,
+bounded in time."""
+
+import subprocess
+import sys
+
+from conftest import WAIT
+
+ITERATING_THREAD = """
+import threading, socketengine as se
+h = se.Host("127.0.0.1:0")
+sub = h.subscribe("x")
+started = threading.Event()
+def drain():
+    started.set()
+    for _ in sub:
+        pass
+threading.Thread(target=drain).start()  # not a daemon
+started.wait(5)
+print("exiting", flush=True)
+"""
+
+
+def run(script):
+    """Runs `script` in a child; its exit code and output, or a failure if
+    it does not end within WAIT * 4 seconds."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=WAIT * 4)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_non_daemon_thread_iterating_a_subscription_lets_the_interpreter_exit():
+    code, out = run(ITERATING_THREAD)
+    assert (code, out) == (0, "exiting\n")
+
+
+RUNNING_CALLBACK = """
+import threading, time, socketengine as se
+h = se.Host("127.0.0.1:0", write_timeout=0.2)
+c = se.Client(h.local_addr, "late", write_timeout=0.2)
+running = threading.Event()
+def slow(msg):
+    running.set()
+    for _ in range(100):  # 1 s, taking the GIL back 100 times
+        time.sleep(0.01)
+c.on("slow", slow)
+h.write_lock("slow", b"x")
+running.wait(5)
+print("exiting", flush=True)
+"""
+
+
+def test_exit_waits_for_a_running_callback_instead_of_aborting():
+    # Closing waits for the dispatcher only write_timeout (0.2 s); the
+    # interpreter must not finalise under the callback still running.
+    for _ in range(3):
+        code, out = run(RUNNING_CALLBACK)
+        assert (code, out) == (0, "exiting\n")
