@@ -1,0 +1,120 @@
+//! Segments and mappings in this one process, as two peers would use them.
+
+use std::sync::{Arc, Mutex};
+
+use super::{Mapped, Release, Segment, path_of};
+use crate::protocol::{DecodeError, ImageMeta, SegmentName, ShmImage, ShmOffer};
+
+fn image(offset: u64, len: u64) -> ShmImage {
+    let meta = ImageMeta {
+        width: 1,
+        height: 1,
+        format: 1,
+        stride: 1,
+        seq: 1,
+        timestamp_ns: 0,
+        total_len: len,
+    };
+    ShmImage {
+        meta,
+        offset,
+        sent_at: None,
+    }
+}
+
+fn recorder() -> (Release, Arc<Mutex<Vec<u64>>>) {
+    let released = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&released);
+    let release: Release = Arc::new(move |offset| seen.lock().expect("not poisoned").push(offset));
+    (release, released)
+}
+
+#[test]
+fn a_receiver_sees_the_senders_bytes_in_place_after_the_name_is_gone() {
+    let mut segment = Segment::create(1 << 20).expect("a segment in /dev/shm");
+    let pixels: Vec<u8> = (0..6000u32).map(|i| (i * 7) as u8).collect();
+    segment.write(4096, &pixels).expect("within the segment");
+    let offer = segment.offer();
+    assert_eq!(offer.len, 1 << 20);
+    let mapped = Mapped::open(&offer).expect("the receiver maps it");
+    segment.unlink().expect("the name goes once answered");
+    assert!(!path_of(&offer.name).exists());
+    let (release, released) = recorder();
+    let bytes = mapped
+        .view(&image(4096, 6000), release)
+        .expect("within the mapping");
+    assert_eq!(&bytes[..], &pixels[..]);
+    let base = mapped.map.as_ptr() as usize;
+    assert_eq!(bytes.as_ptr() as usize, base + 4096, "no copy");
+    // The sender writes a released slot again; the receiver's next view shows it.
+    drop(bytes);
+    segment.write(4096, &[9; 6000]).expect("within the segment");
+    let (release, _) = recorder();
+    let again = mapped.view(&image(4096, 6000), release).expect("in range");
+    assert!(again.iter().all(|&b| b == 9));
+    assert_eq!(*released.lock().expect("not poisoned"), vec![4096]);
+}
+
+#[test]
+fn the_last_clone_dropped_releases_the_slot_once() {
+    let segment = Segment::create(8192).expect("a segment");
+    let mapped = Mapped::open(&segment.offer()).expect("mapped");
+    let (release, released) = recorder();
+    let bytes = mapped.view(&image(64, 128), release).expect("in range");
+    let clone = bytes.clone();
+    let slice = bytes.slice(10..20);
+    drop(bytes);
+    drop(clone);
+    assert!(released.lock().expect("not poisoned").is_empty());
+    drop(slice);
+    assert_eq!(*released.lock().expect("not poisoned"), vec![64]);
+}
+
+#[test]
+fn views_outside_the_mapping_and_writes_past_the_segment_are_refused() {
+    let mut segment = Segment::create(8192).expect("a segment");
+    let mapped = Mapped::open(&segment.offer()).expect("mapped");
+    for (offset, len) in [(8192, 1), (8000, 193), (u64::MAX, 2), (0, 0)] {
+        let (release, released) = recorder();
+        let err = mapped.view(&image(offset, len), release).err();
+        assert!(
+            matches!(err, Some(DecodeError::BadShm(_))),
+            "{offset} {len}"
+        );
+        assert!(released.lock().expect("not poisoned").is_empty());
+    }
+    assert_eq!(segment.write(8000, &[0; 193]), None);
+    assert_eq!(segment.write(usize::MAX, &[0; 2]), None);
+    assert_eq!(segment.len(), 8192);
+}
+
+#[test]
+fn a_receiver_refuses_a_missing_or_short_segment() {
+    let segment = Segment::create(4096).expect("a segment");
+    let longer = ShmOffer {
+        len: 8192,
+        ..segment.offer()
+    };
+    let short = Mapped::open(&longer).err().map(|e| e.kind());
+    assert_eq!(short, Some(std::io::ErrorKind::InvalidData));
+    let missing = ShmOffer {
+        len: 4096,
+        name: SegmentName::from_random([0; 16]),
+    };
+    let missing = Mapped::open(&missing).err().map(|e| e.kind());
+    assert_eq!(missing, Some(std::io::ErrorKind::NotFound));
+}
+
+#[test]
+fn a_dropped_segment_leaves_no_name_behind() {
+    let segment = Segment::create(4096).expect("a segment");
+    let path = path_of(&segment.offer().name);
+    assert!(path.exists());
+    let mode = std::fs::metadata(&path).expect("there").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    drop(segment);
+    assert!(!path.exists());
+}
