@@ -102,6 +102,11 @@ pub(crate) struct Config {
     pub(crate) forward_timeout: Duration,
     /// Whether every message written carries its send time (host clock).
     pub(crate) stamp_messages: bool,
+    /// Whether images to and from a peer on this machine may go through
+    /// shared memory (both ends must say so).
+    pub(crate) shm_images: bool,
+    /// Bytes of the segment this handle offers each such peer.
+    pub(crate) shm_segment: usize,
     /// Added to the handle's every reading of the system clock (tests only).
     pub(crate) clock_skew_ns: i64,
 }
@@ -216,10 +221,15 @@ impl Default for Config {
             callback_queue_bytes: DEFAULT_CALLBACK_QUEUE_BYTES,
             forward_timeout: DEFAULT_FORWARD_TIMEOUT,
             stamp_messages: false,
+            shm_images: false,
+            shm_segment: DEFAULT_SHM_SEGMENT,
             clock_skew_ns: 0,
         }
     }
 }
+
+/// Default length of a shared-memory segment: ten 1080p RGB frames.
+pub(crate) const DEFAULT_SHM_SEGMENT: usize = 64 << 20;
 
 /// Default most requests in flight per handle.
 pub(crate) const DEFAULT_MAX_REQUESTS: usize = 65_536;
@@ -1114,6 +1124,48 @@ macro_rules! clock_setters {
 
 impl HostBuilder {
     clock_setters!();
+}
+
+/// The shared-memory setters of both builders, written once.
+macro_rules! shm_setters {
+    () => {
+        /// Sends images to a peer on this machine through shared memory
+        /// instead of the socket, and takes its images that way, when the
+        /// peer has this on too: the sender writes each image into a
+        /// segment of its own in `/dev/shm` (one copy) and sends a small
+        /// frame pointing at it; the receiver's [`Image`](crate::Image)
+        /// is its bytes in place, with no copy, and its slot is the
+        /// sender's again once every clone of it is dropped. Only between
+        /// loopback addresses, on Unix; a peer without it, or one that
+        /// cannot map the segment, gets images over the socket as before
+        /// (nothing changes on the wire for it), and so do routed images
+        /// and images larger than the segment. With every slot held by the
+        /// receiver, an unlocked image is dropped and counted (as a full
+        /// window conflates) and a locked one waits for a slot. The wire
+        /// format and the design: the protocol's "Shared-memory images" and
+        /// `docs/ARCHITECTURE.md`. Default: off.
+        pub fn shared_memory_images(mut self, on: bool) -> Self {
+            self.config.shm_images = on;
+            self
+        }
+
+        /// Bytes of the segment offered to each peer for shared-memory
+        /// images (see [`shared_memory_images`](Self::shared_memory_images)):
+        /// at least a few images, since the receiver holds its latest and
+        /// its queue's. Pages are used only once written. Default: 64 MiB.
+        pub fn shared_memory_segment(mut self, bytes: usize) -> Self {
+            self.config.shm_segment = bytes;
+            self
+        }
+    };
+}
+
+impl HostBuilder {
+    shm_setters!();
+}
+
+impl ClientBuilder {
+    shm_setters!();
 }
 
 impl ClientBuilder {

@@ -121,6 +121,28 @@ pub struct RequestStats {
     pub panicked: u64,
 }
 
+/// A handle's images through shared memory (see
+/// [`shared_memory_images`](crate::HostBuilder::shared_memory_images)), from
+/// [`shared_memory_stats`](crate::Inbox::shared_memory_stats), summed over
+/// its connected peers. All zero with the setting off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SharedMemoryStats {
+    /// Connected peers that mapped this handle's segment: its images to
+    /// them go through it.
+    pub mapped: usize,
+    /// Images sent through a peer's mapping of this handle's segment (also
+    /// counted in their channel's [`ImageStats::sent`](crate::ImageStats::sent)).
+    pub sent: u64,
+    /// Images dropped because every slot of the segment was held by the
+    /// receiver (also counted in [`ImageStats::dropped`](crate::ImageStats::dropped)).
+    pub full: u64,
+    /// Connections on loopback whose images go over the socket instead: the
+    /// peer declined the segment (its setting off, or it could not map
+    /// it), or this handle could not make one.
+    pub fallbacks: u64,
+}
+
 /// A handle's message callbacks and hooks, from
 /// [`Host::callback_stats`](crate::Host::callback_stats) and
 /// [`Client::callback_stats`](crate::Client::callback_stats).

@@ -466,10 +466,9 @@ pub mod protocol;
 #[allow(unreachable_pub, dead_code, unused_imports)]
 mod protocol;
 mod send;
-// Shared-memory segments for images on one machine (Linux: `/dev/shm`). The
-// engine's path over them lands next; until then only its tests use it.
-#[cfg(target_os = "linux")]
-#[allow(dead_code)]
+// Shared-memory segments for images on one machine (`/dev/shm`; Unix only:
+// elsewhere images always go over the socket).
+#[cfg(unix)]
 mod shm;
 mod store;
 mod time;
@@ -494,7 +493,7 @@ pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
 pub use info::{
     AdmissionStats, CallbackStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode,
-    ConnectionState, DisconnectReason, Event, RequestStats,
+    ConnectionState, DisconnectReason, Event, RequestStats, SharedMemoryStats,
 };
 pub use message::Message;
 pub use protocol::Encoding;

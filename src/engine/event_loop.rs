@@ -436,6 +436,8 @@ impl EventLoop {
         };
         let max_frame = shared.config.max_frame;
         conn.state = State::Open(Open::new(Arc::clone(&peer), max_frame, peer.id(), false));
+        #[cfg(unix)]
+        super::connection::shm::offer(&shared, &peer);
         self.gate.finish(token);
         self.open_count += 1;
         if let Some(old) = replaced {

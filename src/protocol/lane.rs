@@ -189,6 +189,12 @@ impl ImageLane {
         self.slot(channel).stats.dropped += 1;
     }
 
+    /// Counts an image on `channel` sent outside the lane (through shared
+    /// memory), as one whose last chunk was taken is.
+    pub fn count_sent(&mut self, channel: &str) {
+        self.slot(channel).stats.sent += 1;
+    }
+
     /// Drops the unlocked images waiting on every channel (not yet started;
     /// locked ones stay, their writers wait for them), counting each: for a
     /// receiver that reads nothing, which is offered newer ones when it does.

@@ -343,14 +343,16 @@
 //!   it opened the file read-only (a regular file of its own user, at least
 //!   `len` bytes, no symbolic link) and mapped `len` bytes; 1 its setting
 //!   is off; 2 the sender's address is not a loopback one; 3 it could not
-//!   open or map it; 4 another version. A peer that does not know the
-//!   operations never answers. The sender removes the file's name once
+//!   open or map it. A peer that does not know the operations, or an
+//!   offer's version, never answers. The sender removes the file's name once
 //!   answered, when the connection ends, or when the answer has not come
 //!   within its handshake timeout; the memory lives while either maps it.
 //!   Until an answer of status 0, and after any other, images go as above.
 //! * **Images.** The sender copies an image into a free range of its
 //!   segment (its *slot*) and sends [`OP_SHM_IMAGE`] (`0x09`) on the
-//!   image's channel, no flags: the image frame's 37 bytes of fields
+//!   image's channel, with no route (a host's copy of a client's image
+//!   carries the origin flag and id, as an image frame would): the image
+//!   frame's 37 bytes of fields
 //!   (`total payload` is the image's length), the slot's offset `u64`, the
 //!   send time `u64` (0: none) ([`ShmImage`], [`SHM_IMAGE_LEN`] = 53 bytes).
 //!   It does not write the slot again until the receiver releases it. An
@@ -364,7 +366,7 @@
 //!   acknowledgement.
 //!
 //! An offer or answer that does not parse, an image operation from a
-//! sender whose segment is not mapped, with flags, or whose bytes lie
+//! sender whose segment is not mapped, with a route, or whose bytes lie
 //! outside the segment ([`ShmImage::range`]), and a release of an offset
 //! that starts no slot in use, are [`DecodeError::BadShm`]: the receiver
 //! closes that connection only. A sender may still write a slot while the

@@ -31,7 +31,8 @@ pub const OP_SHM_IMAGE: u8 = 0x09;
 pub const OP_SHM_RELEASE: u8 = 0x0a;
 
 /// The version of the shared-memory operations an offer carries; a receiver
-/// declines an offer of another ([`ShmStatus::Unsupported`]).
+/// drops an offer of another unanswered, as a peer that does not know the
+/// operations does.
 pub const SHM_VERSION: u8 = 1;
 
 /// The prefix of every segment's name; the rest is 32 lowercase hex digits.
@@ -119,7 +120,7 @@ impl ShmOffer {
     }
 
     /// Parses an offer: `Ok(None)` for one of another version, which the
-    /// receiver declines.
+    /// receiver drops.
     ///
     /// # Errors
     ///
@@ -155,17 +156,14 @@ pub enum ShmStatus {
     NotLocal,
     /// Code 3: the receiver could not open or map the segment.
     Unavailable,
-    /// Code 4: an offer of another version.
-    Unsupported,
 }
 
 impl ShmStatus {
-    const ALL: [ShmStatus; 5] = [
+    const ALL: [ShmStatus; 4] = [
         ShmStatus::Mapped,
         ShmStatus::Off,
         ShmStatus::NotLocal,
         ShmStatus::Unavailable,
-        ShmStatus::Unsupported,
     ];
 
     /// The byte on the wire.

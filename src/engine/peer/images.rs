@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::out::Link;
+use parking_lot::MutexGuard;
+
+use super::out::{Link, OutState};
+#[cfg(unix)]
+use super::shm::ShmTry;
 use super::{Charged, Peer};
 use crate::protocol::{Header, LaneStats, Offer, TicketStatus};
 use crate::time::deadline;
@@ -42,8 +46,12 @@ impl Peer {
         if !self.image_lane {
             return self.queue(header, payload);
         }
-        if !self.out.lock().is_open() {
+        let out = self.out.lock();
+        if !out.is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
+        }
+        if self.shm_or_socket(out, header, &payload).is_ok() {
+            return Ok(());
         }
         let image = Charged::new(&self.memory, &payload);
         self.offer_image(header, image.as_ref());
@@ -62,6 +70,12 @@ impl Peer {
             return false;
         }
         let image = image.filter(|_| out.takes_images());
+        if let Some(image) = image {
+            out = match self.shm_or_socket(out, header, &image.bytes()) {
+                Ok(()) => return true,
+                Err(out) => out,
+            };
+        }
         let Some(lane) = &mut out.images else {
             return false;
         };
@@ -72,6 +86,36 @@ impl Peer {
         }
         self.wake_loop(out);
         offered
+    }
+
+    /// Sends an unlocked image through shared memory when it may go that
+    /// way: `Ok` when it is dealt with (sent, or dropped and counted for
+    /// want of a slot, as a full window conflates), else the lock back for
+    /// the socket's path.
+    fn shm_or_socket<'a>(
+        &self,
+        mut out: MutexGuard<'a, OutState>,
+        header: &Header<'_>,
+        image: &Bytes,
+    ) -> std::result::Result<(), MutexGuard<'a, OutState>> {
+        #[cfg(unix)]
+        match self.try_shm(&mut out, header, image) {
+            ShmTry::Socket => {}
+            ShmTry::Sent => {
+                self.wake_loop(out);
+                return Ok(());
+            }
+            ShmTry::Full => {
+                self.count_shm_full();
+                if let Some(lane) = &mut out.images {
+                    lane.count_dropped(header.channel);
+                }
+                return Ok(());
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (header, image, &mut out);
+        Err(out)
     }
 
     /// Offers a locked image: waits, up to `timeout`, for the channel's waiting
@@ -91,6 +135,10 @@ impl Peer {
         if !self.image_lane {
             let written = self.start_locked(header, payload, timeout)?;
             return Ok(LockedImage::Frame { written });
+        }
+        #[cfg(unix)]
+        if let Some(sent) = self.shm_locked(header, &payload, timeout) {
+            return sent.map(|written| LockedImage::Frame { written });
         }
         let deadline = deadline(timeout);
         // Charged once (by the caller, for several peers), or on the first

@@ -38,6 +38,8 @@ mod drain;
 mod images;
 mod out;
 mod share;
+#[cfg(unix)]
+mod shm;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -101,6 +103,12 @@ pub(crate) struct Peer {
     /// The handle's memory budget, which images offered to the lane are
     /// charged to (the outbox's share is under the lock).
     memory: Arc<Memory>,
+    /// Images sent through shared memory, refused for want of a free slot,
+    /// and segments that could not be set up or were declined: counters
+    /// for the stats, written under the lock, read without it.
+    shm_sent: AtomicU64,
+    shm_full: AtomicU64,
+    shm_fallbacks: AtomicU64,
     /// Callers blocked in `wait_written`, `wait_flushed` or `start_locked`;
     /// while non-zero the loop reports every write at once instead of once per
     /// batch, and wakes them.
@@ -211,6 +219,9 @@ impl Peer {
             permissions: parts.permissions,
             image_lane: parts.image_chunk.is_some(),
             memory,
+            shm_sent: AtomicU64::new(0),
+            shm_full: AtomicU64::new(0),
+            shm_fallbacks: AtomicU64::new(0),
         }
     }
 

@@ -88,6 +88,10 @@ pub(super) struct OutState {
     /// How far the data written to the peer has gone, for the loop's
     /// checks (see [`stalled_for`](Self::stalled_for)).
     drain: Drain,
+    /// This connection's images through shared memory: under this lock,
+    /// since a writer takes a slot and queues its frame in one step.
+    #[cfg(unix)]
+    pub(super) shm: super::shm::ShmOut,
 }
 
 /// Frames that go out with the next write whatever the budgets, one of each
@@ -161,6 +165,8 @@ impl OutState {
             serial: 0,
             share,
             drain: Drain::default(),
+            #[cfg(unix)]
+            shm: super::shm::ShmOut::Off,
         }
     }
 
@@ -354,6 +360,12 @@ impl OutState {
         self.set_inflight(0, 0);
         self.drain.reset(self.written);
         self.flow.close(self.written);
+        // The segment goes with the connection (its name too, if still
+        // there); the receiver's mapping lives while it holds images.
+        #[cfg(unix)]
+        {
+            self.shm = super::shm::ShmOut::Off;
+        }
         stream
     }
 

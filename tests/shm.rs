@@ -1,0 +1,340 @@
+//! Images through shared memory between a host and its clients on loopback
+//! (`shared_memory_images`): negotiated when both ends ask, byte-identical,
+//! released and reused, dropped and counted when the receiver holds every
+//! slot, relayed through a host, no name left in `/dev/shm`, and a bogus
+//! image operation closing only its own connection.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::io::Write;
+use std::net::TcpStream;
+
+use socketengine::protocol::{
+    DecodeError, Header, ImageMeta, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER, SHM_CHANNEL,
+    SegmentName, ShmAnswer, ShmImage, ShmOffer, ShmStatus,
+};
+use socketengine::{
+    Client, ErrorKind, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay, SharedMemoryStats,
+};
+use util::{
+    TIMEOUT, client_with, host_with, next_error, noise, raw_handshake, read_frame, wait_until,
+};
+
+fn shm_host() -> Host {
+    host_with(|b| b.shared_memory_images(true))
+}
+
+fn shm_client(host: &Host, name: &str) -> Client {
+    client_with(host, name, |b| b.shared_memory_images(true))
+}
+
+/// A 64 × 48 RGB image of noise, numbered `seq`.
+fn small(seq: u64) -> Image {
+    let pixels = noise(seq, 64 * 48 * 3);
+    Image::new(64, 48, PixelFormat::Rgb8, pixels)
+        .unwrap()
+        .with_seq(seq)
+}
+
+/// Waits until `stats` (of one handle) holds `cond`.
+fn wait_stats(stats: impl Fn() -> SharedMemoryStats, cond: impl Fn(&SharedMemoryStats) -> bool) {
+    assert!(wait_until(TIMEOUT, || cond(&stats())), "{:?}", stats());
+}
+
+/// Waits for the image numbered `seq` to be the latest on `channel`.
+fn wait_image(get: impl Fn() -> Option<Image>, seq: u64) -> Image {
+    let mut got = None;
+    let found = wait_until(TIMEOUT, || {
+        got = get().filter(|img| img.seq() == seq);
+        got.is_some()
+    });
+    assert!(found, "image {seq} never arrived");
+    got.unwrap()
+}
+
+/// Whether `ptr` lies in one of this process's mappings of a segment.
+fn in_a_segment(ptr: *const u8) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter(|line| line.contains("/dev/shm/socketengine-"))
+        .any(|line| {
+            let range = line.split_whitespace().next().unwrap();
+            let (lo, hi) = range.split_once('-').unwrap();
+            let lo = usize::from_str_radix(lo, 16).unwrap();
+            let hi = usize::from_str_radix(hi, 16).unwrap();
+            (lo..hi).contains(&(ptr as usize))
+        })
+}
+
+#[test]
+fn images_go_both_ways_through_shared_memory_byte_identical() {
+    let host = shm_host();
+    let cam = shm_client(&host, "cam");
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+    for seq in 1..=5 {
+        let sent = small(seq);
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+        let got = wait_image(|| host.get_image(IMAGE_CHANNEL), seq);
+        assert_eq!(got, sent);
+        assert!(in_a_segment(got.data().as_ptr()), "no copy: in the mapping");
+        host.to(cam.id()).write_lock("back", &sent).unwrap();
+        let back = wait_image(|| cam.get_image("back"), seq);
+        assert_eq!(back, sent);
+        assert!(in_a_segment(back.data().as_ptr()));
+    }
+    assert_eq!(cam.shared_memory_stats().sent, 5);
+    assert_eq!(host.shared_memory_stats().sent, 5);
+    assert_eq!(cam.image_stats(IMAGE_CHANNEL).sent, 5);
+    assert_eq!(host.image_stats(IMAGE_CHANNEL).received, 5);
+    // Both segments' names were removed once answered.
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let segments: Vec<&str> = maps
+        .lines()
+        .filter(|l| l.contains("socketengine-"))
+        .collect();
+    assert!(segments.len() >= 2, "{segments:?}");
+    assert!(
+        segments.iter().all(|l| l.ends_with("(deleted)")),
+        "{segments:?}"
+    );
+}
+
+#[test]
+fn one_end_off_keeps_images_on_the_socket_counted() {
+    for (host_on, client_on) in [(true, false), (false, true)] {
+        let host = host_with(|b| b.shared_memory_images(host_on));
+        let cam = client_with(&host, "cam", |b| b.shared_memory_images(client_on));
+        let (offering, stats): (&str, SharedMemoryStats) = match host_on {
+            true => {
+                wait_stats(|| host.shared_memory_stats(), |s| s.fallbacks == 1);
+                ("host", host.shared_memory_stats())
+            }
+            false => {
+                wait_stats(|| cam.shared_memory_stats(), |s| s.fallbacks == 1);
+                ("client", cam.shared_memory_stats())
+            }
+        };
+        assert_eq!(stats.mapped, 0, "{offering}");
+        let sent = small(1);
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+        host.to(cam.id()).write_lock("back", &sent).unwrap();
+        assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), 1), sent);
+        assert_eq!(wait_image(|| cam.get_image("back"), 1), sent);
+        assert_eq!(cam.shared_memory_stats().sent, 0);
+        assert_eq!(host.shared_memory_stats().sent, 0);
+    }
+}
+
+#[test]
+fn released_slots_are_reused_for_more_images_than_the_segment_holds() {
+    let image_len = 64 * 48 * 3;
+    let host = shm_host();
+    let cam = client_with(&host, "cam", |b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(4 * image_len)
+    });
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    for seq in 1..=100 {
+        let sent = small(seq);
+        // Waits for a slot when the host holds every one.
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+        assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), seq), sent);
+        drop(host.get_all(IMAGE_CHANNEL));
+    }
+    let stats = cam.shared_memory_stats();
+    assert_eq!((stats.sent, stats.full), (100, 0));
+}
+
+#[test]
+fn a_receiver_holding_every_slot_makes_unlocked_images_drop_counted() {
+    let image_len = 64 * 48 * 3;
+    let host = shm_host();
+    let cam = client_with(&host, "cam", |b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(3 * image_len)
+    });
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    // The host keeps the latest and its queue: three images fill the segment.
+    for seq in 1..=10 {
+        cam.write(IMAGE_CHANNEL, small(seq)).unwrap();
+    }
+    let stats = cam.shared_memory_stats();
+    assert_eq!((stats.sent, stats.full), (3, 7));
+    assert_eq!(cam.image_stats(IMAGE_CHANNEL).dropped, 7);
+    // Once the host lets go of all but the latest, the next image goes.
+    wait_image(|| host.get_image(IMAGE_CHANNEL), 3);
+    drop(host.get_all(IMAGE_CHANNEL));
+    let mut seq = 10;
+    let went = wait_until(TIMEOUT, || {
+        seq += 1;
+        cam.write(IMAGE_CHANNEL, small(seq)).unwrap();
+        cam.shared_memory_stats().sent > 3
+    });
+    assert!(went, "{:?}", cam.shared_memory_stats());
+}
+
+#[test]
+fn a_host_relays_a_clients_shared_image_to_another_from_its_own_segment() {
+    let host = host_with(|b| b.shared_memory_images(true).relay(Relay::Others));
+    let cam = shm_client(&host, "cam");
+    let viewer = shm_client(&host, "viewer");
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 2);
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    for seq in 1..=20 {
+        let sent = small(seq);
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+        let got = wait_image(|| viewer.get_image(IMAGE_CHANNEL), seq);
+        assert_eq!(got, sent);
+        assert!(in_a_segment(got.data().as_ptr()));
+    }
+    // The relayed copies hold none of the camera's slots.
+    assert!(host.shared_memory_stats().sent >= 1);
+    assert_eq!(cam.shared_memory_stats().full, 0);
+}
+
+/// Reads frames from a raw client until the host's segment offer.
+fn read_offer(stream: &mut TcpStream) -> ShmOffer {
+    for _ in 0..64 {
+        let frame = read_frame(stream);
+        if frame.kind == (Kind::Control { op: OP_SHM_OFFER }) {
+            return ShmOffer::decode(&frame.payload).unwrap().unwrap();
+        }
+    }
+    panic!("no offer");
+}
+
+fn control(op: u8, channel: &str, payload: &[u8]) -> Vec<u8> {
+    let header = Header::new(Kind::Control { op }, channel);
+    header.to_bytes(payload).unwrap().to_vec()
+}
+
+#[test]
+fn an_unanswered_offer_is_unlinked_when_the_peer_dies() {
+    let host = shm_host();
+    let (mut raw, _) = raw_handshake(&host, "mute");
+    let offer = read_offer(&mut raw);
+    let path = std::path::Path::new("/dev/shm").join(offer.name.as_str());
+    assert!(path.exists(), "named until answered");
+    drop(raw);
+    assert!(
+        wait_until(TIMEOUT, || !path.exists()),
+        "{path:?} left behind"
+    );
+}
+
+#[test]
+fn a_declined_offer_is_unlinked_at_once_and_counted() {
+    let host = shm_host();
+    let (mut raw, _) = raw_handshake(&host, "declines");
+    let offer = read_offer(&mut raw);
+    let answer = ShmAnswer {
+        status: ShmStatus::Off,
+        name: offer.name.clone(),
+    };
+    raw.write_all(&control(OP_SHM_ANSWER, SHM_CHANNEL, &answer.encode()))
+        .unwrap();
+    let path = std::path::Path::new("/dev/shm").join(offer.name.as_str());
+    assert!(
+        wait_until(TIMEOUT, || !path.exists()),
+        "{path:?} left behind"
+    );
+    wait_stats(|| host.shared_memory_stats(), |s| s.fallbacks == 1);
+}
+
+/// A segment of `len` bytes made by hand, as a raw peer's own.
+fn raw_segment(len: u64) -> (SegmentName, std::path::PathBuf) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let seed = std::process::id() as u64 ^ len;
+    let bytes: [u8; 16] = noise(seed, 16).try_into().unwrap();
+    let name = SegmentName::from_random(bytes);
+    let path = std::path::Path::new("/dev/shm").join(name.as_str());
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    file.set_len(len).unwrap();
+    (name, path)
+}
+
+#[test]
+fn an_image_outside_the_segment_closes_only_its_connection() {
+    let host = shm_host();
+    let events = host.events();
+    let good = shm_client(&host, "good");
+    let (mut raw, raw_id) = raw_handshake(&host, "liar");
+    let (name, path) = raw_segment(4096);
+    let offer = ShmOffer { len: 4096, name };
+    raw.write_all(&control(OP_SHM_OFFER, SHM_CHANNEL, &offer.encode()))
+        .unwrap();
+    let answer = loop {
+        let frame = read_frame(&mut raw);
+        if frame.kind == (Kind::Control { op: OP_SHM_ANSWER }) {
+            break ShmAnswer::decode(&frame.payload).unwrap();
+        }
+    };
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(answer.status, ShmStatus::Mapped);
+    let meta = ImageMeta {
+        width: 10,
+        height: 10,
+        format: 3,
+        stride: 30,
+        seq: 1,
+        timestamp_ns: 0,
+        total_len: 300,
+    };
+    let bogus = ShmImage {
+        meta,
+        offset: 4000,
+        sent_at: None,
+    };
+    raw.write_all(&control(OP_SHM_IMAGE, "cam", &bogus.encode()))
+        .unwrap();
+    let (client, _, error) = next_error(&events);
+    assert_eq!(client, Some(raw_id));
+    let bad = DecodeError::BadShm("image past the segment");
+    assert!(
+        matches!(error.kind(), ErrorKind::Protocol(e) if *e == bad),
+        "{error}"
+    );
+    util::assert_closed_by_peer(&mut raw);
+    // The other client carries on, through its own mapping.
+    let sent = small(9);
+    good.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+    assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), 9), sent);
+}
+
+#[test]
+fn an_image_operation_without_a_mapped_segment_closes_its_connection() {
+    let host = host_with(|b| b);
+    let events = host.events();
+    let (mut raw, raw_id) = raw_handshake(&host, "early");
+    let meta = ImageMeta {
+        width: 1,
+        height: 1,
+        format: 1,
+        stride: 1,
+        seq: 1,
+        timestamp_ns: 0,
+        total_len: 1,
+    };
+    let image = ShmImage {
+        meta,
+        offset: 0,
+        sent_at: None,
+    };
+    raw.write_all(&control(OP_SHM_IMAGE, "cam", &image.encode()))
+        .unwrap();
+    let (client, _, error) = next_error(&events);
+    assert_eq!(client, Some(raw_id));
+    let bad = DecodeError::BadShm("image without a mapped segment");
+    assert!(
+        matches!(error.kind(), ErrorKind::Protocol(e) if *e == bad),
+        "{error}"
+    );
+}
