@@ -106,8 +106,11 @@ pub(crate) struct Peer {
     /// Images sent through shared memory, refused for want of a free slot,
     /// and segments that could not be set up or were declined: counters
     /// for the stats, written under the lock, read without it.
+    #[cfg(unix)]
     shm_sent: AtomicU64,
+    #[cfg(unix)]
     shm_full: AtomicU64,
+    #[cfg(unix)]
     shm_fallbacks: AtomicU64,
     /// Callers blocked in `wait_written`, `wait_flushed` or `start_locked`;
     /// while non-zero the loop reports every write at once instead of once per
@@ -219,8 +222,11 @@ impl Peer {
             permissions: parts.permissions,
             image_lane: parts.image_chunk.is_some(),
             memory,
+            #[cfg(unix)]
             shm_sent: AtomicU64::new(0),
+            #[cfg(unix)]
             shm_full: AtomicU64::new(0),
+            #[cfg(unix)]
             shm_fallbacks: AtomicU64::new(0),
         }
     }
