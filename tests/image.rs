@@ -18,7 +18,7 @@ use socketengine::protocol::{
 use socketengine::{Client, ErrorKind, IMAGE_CHANNEL, Image, ImageError, PixelFormat};
 use util::{
     TIMEOUT, assert_closed_by_peer, client, client_with, fake_host, host, host_with, next_error,
-    raw_handshake, wait_until,
+    raw_handshake, wait_image, wait_until,
 };
 
 const RAW_FORMATS: [PixelFormat; 5] = [
@@ -52,17 +52,6 @@ fn assert_not_torn(img: &Image) {
         "image {} holds bytes of another image",
         img.seq()
     );
-}
-
-/// Waits until `get` returns an image with sequence number `seq`.
-fn wait_image(get: impl Fn() -> Option<Image>, seq: u64) -> Image {
-    let mut got = None;
-    let arrived = wait_until(TIMEOUT, || {
-        got = get().filter(|i| i.seq() == seq);
-        got.is_some()
-    });
-    assert!(arrived, "image {seq} did not arrive");
-    got.unwrap()
 }
 
 #[test]

@@ -16,10 +16,12 @@ use socketengine::protocol::{
     SegmentName, ShmAnswer, ShmImage, ShmOffer, ShmStatus,
 };
 use socketengine::{
-    Client, ErrorKind, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay, SharedMemoryStats,
+    Client, ClientId, ErrorKind, Events, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay,
+    SharedMemoryStats,
 };
 use util::{
-    TIMEOUT, client_with, host_with, next_error, noise, raw_handshake, read_frame, wait_until,
+    TIMEOUT, client_with, host_with, next_error, noise, raw_handshake, read_frame, wait_image,
+    wait_until,
 };
 
 fn shm_host() -> Host {
@@ -38,20 +40,20 @@ fn small(seq: u64) -> Image {
         .with_seq(seq)
 }
 
+/// A client of `host` whose segment holds `slots` of the [`small`]
+/// images, once the host mapped it.
+fn cam_with_slots(host: &Host, slots: usize) -> Client {
+    let cam = client_with(host, "cam", |b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(slots * 64 * 48 * 3)
+    });
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    cam
+}
+
 /// Waits until `stats` (of one handle) holds `cond`.
 fn wait_stats(stats: impl Fn() -> SharedMemoryStats, cond: impl Fn(&SharedMemoryStats) -> bool) {
     assert!(wait_until(TIMEOUT, || cond(&stats())), "{:?}", stats());
-}
-
-/// Waits for the image numbered `seq` to be the latest on `channel`.
-fn wait_image(get: impl Fn() -> Option<Image>, seq: u64) -> Image {
-    let mut got = None;
-    let found = wait_until(TIMEOUT, || {
-        got = get().filter(|img| img.seq() == seq);
-        got.is_some()
-    });
-    assert!(found, "image {seq} never arrived");
-    got.unwrap()
 }
 
 /// Whether `ptr` lies in one of this process's mappings of a segment.
@@ -130,13 +132,8 @@ fn one_end_off_keeps_images_on_the_socket_counted() {
 
 #[test]
 fn released_slots_are_reused_for_more_images_than_the_segment_holds() {
-    let image_len = 64 * 48 * 3;
     let host = shm_host();
-    let cam = client_with(&host, "cam", |b| {
-        b.shared_memory_images(true)
-            .shared_memory_segment(4 * image_len)
-    });
-    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    let cam = cam_with_slots(&host, 4);
     for seq in 1..=100 {
         let sent = small(seq);
         // Waits for a slot when the host holds every one.
@@ -150,13 +147,8 @@ fn released_slots_are_reused_for_more_images_than_the_segment_holds() {
 
 #[test]
 fn a_receiver_holding_every_slot_makes_unlocked_images_drop_counted() {
-    let image_len = 64 * 48 * 3;
     let host = shm_host();
-    let cam = client_with(&host, "cam", |b| {
-        b.shared_memory_images(true)
-            .shared_memory_segment(3 * image_len)
-    });
-    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    let cam = cam_with_slots(&host, 3);
     // The host keeps the latest and its queue: three images fill the segment.
     for seq in 1..=10 {
         cam.write(IMAGE_CHANNEL, small(seq)).unwrap();
@@ -279,29 +271,9 @@ fn an_image_outside_the_segment_closes_only_its_connection() {
     };
     std::fs::remove_file(&path).unwrap();
     assert_eq!(answer.status, ShmStatus::Mapped);
-    let meta = ImageMeta {
-        width: 10,
-        height: 10,
-        format: 3,
-        stride: 30,
-        seq: 1,
-        timestamp_ns: 0,
-        total_len: 300,
-    };
-    let bogus = ShmImage {
-        meta,
-        offset: 4000,
-        sent_at: None,
-    };
-    raw.write_all(&control(OP_SHM_IMAGE, "cam", &bogus.encode()))
-        .unwrap();
-    let (client, _, error) = next_error(&events);
-    assert_eq!(client, Some(raw_id));
-    let bad = DecodeError::BadShm("image past the segment");
-    assert!(
-        matches!(error.kind(), ErrorKind::Protocol(e) if *e == bad),
-        "{error}"
-    );
+    // 300 bytes at 4000 run past the 4096 mapped.
+    raw.write_all(&gray_image_op(300, 4000)).unwrap();
+    closed_with(&events, raw_id, "image past the segment");
     util::assert_closed_by_peer(&mut raw);
     // The other client carries on, through its own mapping.
     let sent = small(9);
@@ -314,25 +286,36 @@ fn an_image_operation_without_a_mapped_segment_closes_its_connection() {
     let host = host_with(|b| b);
     let events = host.events();
     let (mut raw, raw_id) = raw_handshake(&host, "early");
+    raw.write_all(&gray_image_op(1, 0)).unwrap();
+    closed_with(&events, raw_id, "image without a mapped segment");
+}
+
+/// An image operation on `cam` for a Gray8 image of `len` pixels in one
+/// row, at `offset` of the sender's segment.
+fn gray_image_op(len: u32, offset: u64) -> Vec<u8> {
     let meta = ImageMeta {
-        width: 1,
+        width: len,
         height: 1,
         format: 1,
-        stride: 1,
+        stride: len,
         seq: 1,
         timestamp_ns: 0,
-        total_len: 1,
+        total_len: u64::from(len),
     };
     let image = ShmImage {
         meta,
-        offset: 0,
+        offset,
         sent_at: None,
     };
-    raw.write_all(&control(OP_SHM_IMAGE, "cam", &image.encode()))
-        .unwrap();
-    let (client, _, error) = next_error(&events);
+    control(OP_SHM_IMAGE, "cam", &image.encode())
+}
+
+/// Asserts that the next error event is `raw_id`'s connection closed for
+/// a [`DecodeError::BadShm`] saying `what`.
+fn closed_with(events: &Events, raw_id: ClientId, what: &'static str) {
+    let (client, _, error) = next_error(events);
     assert_eq!(client, Some(raw_id));
-    let bad = DecodeError::BadShm("image without a mapped segment");
+    let bad = DecodeError::BadShm(what);
     assert!(
         matches!(error.kind(), ErrorKind::Protocol(e) if *e == bad),
         "{error}"

@@ -80,6 +80,17 @@ pub(crate) fn frame_1080p(seq: u64) -> Image {
         .with_seq(seq)
 }
 
+/// Waits until `get` returns an image with sequence number `seq`.
+pub(crate) fn wait_image(get: impl Fn() -> Option<Image>, seq: u64) -> Image {
+    let mut got = None;
+    let arrived = wait_until(TIMEOUT, || {
+        got = get().filter(|i| i.seq() == seq);
+        got.is_some()
+    });
+    assert!(arrived, "image {seq} did not arrive");
+    got.expect("checked above")
+}
+
 /// Messages received on `channel` so far (0 before the first).
 pub(crate) fn received(host: &Host, channel: &str) -> u64 {
     host.channel_stats(channel).map_or(0, |s| s.received)
