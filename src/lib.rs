@@ -28,7 +28,10 @@
 //!   `host.to("planner")`, a list of ids or names.
 //! * **The payload kind is a type** ([`Outgoing`]): bytes (`&str`, `Vec<u8>`,
 //!   [`Bytes`](bytes::Bytes), ...) travel as data; an [`Image`] travels on the
-//!   image path (chunked, conflated) whichever call sends it; with the
+//!   image path (chunked, conflated) whichever call sends it (or, between
+//!   two processes of one machine that both set
+//!   [`shared_memory_images`](HostBuilder::shared_memory_images), through
+//!   shared memory, read in place); with the
 //!   `serde` feature, `Json(&value)` and `MsgPack(&value)` travel as typed
 //!   data (below).
 //! * **The mode is the verb**: [`write`](Target::write) is *unlocked* — it

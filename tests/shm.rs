@@ -146,6 +146,26 @@ fn released_slots_are_reused_for_more_images_than_the_segment_holds() {
 }
 
 #[test]
+fn an_image_larger_than_the_segment_goes_over_the_socket() {
+    let host = shm_host();
+    let cam = cam_with_slots(&host, 1);
+    let large = Image::new(128, 96, PixelFormat::Rgb8, noise(5, 128 * 96 * 3))
+        .unwrap()
+        .with_seq(5);
+    cam.write_lock(IMAGE_CHANNEL, &large).unwrap();
+    let got = wait_image(|| host.get_image(IMAGE_CHANNEL), 5);
+    assert_eq!(got, large);
+    assert!(!in_a_segment(got.data().as_ptr()), "read from the socket");
+    cam.write_lock(IMAGE_CHANNEL, small(6)).unwrap();
+    let got = wait_image(|| host.get_image(IMAGE_CHANNEL), 6);
+    assert!(
+        in_a_segment(got.data().as_ptr()),
+        "a fitting one still goes through it"
+    );
+    assert_eq!(cam.shared_memory_stats().sent, 1);
+}
+
+#[test]
 fn a_receiver_holding_every_slot_makes_unlocked_images_drop_counted() {
     let host = shm_host();
     let cam = cam_with_slots(&host, 3);

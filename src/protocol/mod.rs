@@ -345,8 +345,8 @@
 //!   is off; 2 the sender's address is not a loopback one; 3 it could not
 //!   open or map it. A peer that does not know the operations, or an
 //!   offer's version, never answers. The sender removes the file's name once
-//!   answered, when the connection ends, or when the answer has not come
-//!   within its handshake timeout; the memory lives while either maps it.
+//!   answered, or when the connection ends; the memory lives while either
+//!   maps it.
 //!   Until an answer of status 0, and after any other, images go as above.
 //! * **Images.** The sender copies an image into a free range of its
 //!   segment (its *slot*) and sends [`OP_SHM_IMAGE`] (`0x09`) on the
