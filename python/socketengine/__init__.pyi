@@ -285,10 +285,12 @@ class Target(_Sending):
 
 class Handle(_Sending):
     """What `Host` and `Client` share. A context manager that closes on exit.
-    A handle is closed when its last reference goes, but one that its own
-    callback refers to (`h.on("x", lambda m: h.write("y", m))`) is never
-    collected (the engine holds the callback, out of the garbage collector's
-    sight): close it explicitly, or it stays open until exit."""
+    A handle is closed when it is collected: when its last reference goes,
+    or, if its own callback refers to it (`h.on("x", lambda m: h.write("y",
+    m))`), when the garbage collector finds the cycle unreachable (the
+    handle reports its callbacks' functions to it). A callback that refers
+    only to a `Target` of its handle (`t = h.to_all()`) keeps the handle
+    open until `close()` or exit: the collector does not see that link."""
     def get(self, channel: str) -> Message | None: ...
     def get_all(self, channel: str) -> list[Message]: ...
     def get_all_timeout(self, channel: str, timeout: float) -> list[Message]: ...

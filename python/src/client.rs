@@ -215,7 +215,7 @@ impl Client {
     /// Calls `func(event)` with every `"reconnecting"` and
     /// `"host_restarted"` event, as the hook `name`.
     fn on_reconnect(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(&slf.as_super().get().side, Hook::Reconnect, name, func)
+        callbacks::hook(slf.as_super().get(), Hook::Reconnect, name, func)
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> String {
@@ -249,10 +249,7 @@ pub(crate) fn state_name(state: ConnectionState) -> &'static str {
 
 /// A Python `Client` over `client`.
 fn initializer(client: socketengine::Client) -> PyClassInitializer<Client> {
-    PyClassInitializer::from(Handle {
-        side: Side::keep(Side::Client(client)),
-    })
-    .add_subclass(Client)
+    PyClassInitializer::from(Handle::new(Side::Client(client))).add_subclass(Client)
 }
 
 /// `client` as a new Python `Client` (closed when the last reference to it

@@ -39,10 +39,7 @@ impl Host {
     ) -> PyResult<PyClassInitializer<Host>> {
         let builder = crate::options::host(addr, options)?;
         let host = py.detach(|| builder.start()).map_err(to_py)?;
-        Ok(PyClassInitializer::from(Handle {
-            side: Side::keep(Side::Host(host)),
-        })
-        .add_subclass(Host))
+        Ok(PyClassInitializer::from(Handle::new(Side::Host(host))).add_subclass(Host))
     }
 
     /// The address it listens on, `ip:port` (the port chosen for port 0).

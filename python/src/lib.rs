@@ -11,8 +11,9 @@
 //! * `wait`: blocking calls (without the GIL, interruptible), and the
 //!   iterators built on them; `blocking`: calls that block inside the
 //!   crate, made interruptible; `callbacks`: Python functions the crate's
-//!   dispatcher thread calls; `errors`: the exception classes; `value`:
-//!   JSON and MessagePack values.
+//!   dispatcher thread calls, `held` where the handle keeps them;
+//!   `errors`: the exception classes; `value`: JSON and MessagePack
+//!   values.
 
 mod blocking;
 #[allow(unsafe_code)]
@@ -22,6 +23,7 @@ mod client;
 mod errors;
 mod event;
 mod handle;
+mod held;
 mod host;
 mod hosts;
 #[allow(unsafe_code)]
