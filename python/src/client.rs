@@ -15,9 +15,10 @@ use crate::handle::{Handle, Side};
 use crate::host::unreachable_side;
 use crate::info::{ClientInfo, ClockEstimate};
 use crate::message::{Reply, unix_seconds};
-use crate::wait::{Replies, Step, seconds, wait};
+use crate::wait::{Replies, Step, duration, seconds, wait};
 
-/// A client: connects to the host at `addr` in the constructor (waiting
+/// A client: connects to the host at `addr` (by default the crate's
+/// `DEFAULT_ADDR`, `"127.0.0.1:8080"`) in the constructor (waiting
 /// without the GIL; Ctrl-C interrupts it) under `name` (the host's
 /// `client-N` if none), and redials if the connection is lost. A plain
 /// `write` goes to the host; `to(...)` routes to other clients through it.
@@ -39,7 +40,8 @@ impl Client {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (addr, name = None, **options))]
+    // The crate's `DEFAULT_ADDR` (a test checks they agree).
+    #[pyo3(signature = (addr = "127.0.0.1:8080", name = None, **options))]
     fn py_new(
         py: Python<'_>,
         addr: &str,
@@ -60,7 +62,7 @@ impl Client {
     /// Raises only what fails before any dialing (an address that does not
     /// resolve, a bad option).
     #[staticmethod]
-    #[pyo3(signature = (addr, name = None, **options))]
+    #[pyo3(signature = (addr = "127.0.0.1:8080", name = None, **options))]
     fn start(
         py: Python<'_>,
         addr: &str,
@@ -150,7 +152,8 @@ impl Client {
     }
 
     /// Asks the host's responder on `channel` and returns its `Reply`
-    /// (waiting without the GIL, at most `timeout` seconds; Ctrl-C
+    /// (waiting without the GIL, at most `timeout` seconds, `float("inf")`
+    /// for no limit; Ctrl-C
     /// interrupts it), or raises what ended the request (`TimedOutError`,
     /// `NoResponderError`, `RemoteError`, ...).
     #[pyo3(signature = (channel, payload = None, timeout = 5.0))]
@@ -165,7 +168,7 @@ impl Client {
             Some(obj) => crate::send::payload(obj)?,
             None => socketengine::Payload::bytes(bytes::Bytes::new()),
         };
-        let timeout = seconds(Some(timeout))?.unwrap_or(Duration::MAX);
+        let timeout = duration(timeout)?;
         let replies = Client::client(slf)
             .to(To::Host)
             .request(channel, payload, timeout)

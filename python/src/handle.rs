@@ -171,7 +171,8 @@ sending_methods! { Handle;
     }
 
     /// As `get_all`, but when nothing is queued waits up to `timeout`
-    /// seconds for the next batch (without the GIL; Ctrl-C interrupts it);
+    /// seconds (`float("inf")`: as long as it takes) for the next batch
+    /// (without the GIL; Ctrl-C interrupts it);
     /// `[]` if none came, or at once if the handle is closed.
     fn get_all_timeout<'py>(&self, py: Python<'py>, channel: &str, timeout: f64) -> PyResult<Bound<'py, PyList>> {
         let inbox = self.side.inbox();

@@ -72,6 +72,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(handle::_close_all, m)?)?;
     m.add_function(wrap_pyfunction!(pin::_last_lent_address, m)?)?;
+    m.add("DEFAULT_ADDR", socketengine::DEFAULT_ADDR)?;
     m.add("IMAGE_CHANNEL", socketengine::IMAGE_CHANNEL)?;
     m.add("COMMAND_CHANNEL", socketengine::COMMAND_CHANNEL)?;
     m.add("HOST_ID", socketengine::ClientId::HOST.0)?;
