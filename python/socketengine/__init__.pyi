@@ -454,9 +454,10 @@ class Hosts:
 
 class Error(Exception):
     """The base of socketengine's exceptions. `payload` is a refused write's
-    payload (or `None`). A batch write's failure (`write_many`, and any
-    exception it raises for an item, a `TypeError` too) also has `written`:
-    how many items went before the failing one."""
+    payload (or `None`). An exception `write_many` raises for an item's
+    payload or its write (an `Error`, or the `TypeError` of a payload of
+    the wrong type) also has `written`: how many items went before it (not
+    one for an item that is not a `(channel, payload)` pair)."""
     payload: Buffer | None
     written: int
 
