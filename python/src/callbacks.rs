@@ -1,7 +1,9 @@
 //! The application's Python functions on a handle: message callbacks
 //! (`on`), hooks (`on_connect`, ...), responders (`on_request`) and
 //! command handlers (`on_command`). The crate runs them on the handle's
-//! dispatcher thread, never its event loop; each call takes the GIL.
+//! dispatcher thread, never its event loop; each call takes the GIL, on
+//! the one Python thread state the dispatcher keeps for its life (see
+//! `inflight`).
 //!
 //! An exception in a callback or hook is reported, not swallowed, and
 //! never stops the handle: it goes to `sys.unraisablehook` (by default a

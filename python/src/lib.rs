@@ -28,6 +28,7 @@ mod host;
 mod hosts;
 #[allow(unsafe_code)]
 mod image;
+#[allow(unsafe_code)]
 mod inflight;
 mod info;
 mod message;

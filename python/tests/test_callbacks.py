@@ -156,3 +156,31 @@ def test_a_collection_keeps_the_callbacks_of_a_handle_in_use(host, client):
     client.write_lock("x", b"")
     assert seen.get(timeout=WAIT) == host.port
     assert client.request("ask", timeout=WAIT).payload == str(host.port).encode()
+
+
+def test_the_dispatcher_thread_keeps_one_python_thread_state(host, client):
+    # threading.local() lives in the thread state: one per call would
+    # forget it between calls. Closing the handle ends the thread and
+    # releases its thread state, and with it the thread's locals.
+    local = threading.local()
+    seen = queue.Queue()
+    kept = []
+
+    class Marker:
+        pass
+
+    def callback(msg):
+        seen.put((getattr(local, "last", None), threading.get_ident()))
+        local.last = bytes(msg.payload)
+        if not kept:
+            local.marker = Marker()
+            kept.append(weakref.ref(local.marker))
+
+    host.on("x", callback)
+    client.write_many_lock([("x", b"1"), ("x", b"2"), ("x", b"3")])
+    calls = [seen.get(timeout=WAIT) for _ in range(3)]
+    assert [last for last, _ in calls] == [None, b"1", b"2"]
+    assert len({thread for _, thread in calls}) == 1
+    assert kept[0]() is not None
+    host.close()
+    assert kept[0]() is None
