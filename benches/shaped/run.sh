@@ -83,7 +83,10 @@ for rate in $RATES; do
     shape "$rate"
     for run in $(seq 1 "$RUNS"); do
         for workload in $WORKLOADS; do
-            echo "# link $rate, run $run, $workload; $(uptime)" >&2
+            # The load, and how much of the time tasks waited for a CPU
+            # (pressure stall information, where the kernel has it).
+            psi=$(head -1 /proc/pressure/cpu 2>/dev/null || true)
+            echo "# link $rate, run $run, $workload; $(uptime); cpu ${psi:-pressure n/a}" >&2
             json=$(ip netns exec "$NEAR" "$BIN" bench --workload "$workload" --secs "$SECS" \
                 --json --listen-netns "$FAR" --listen-ip "$FAR_IP" $ARGS)
             echo "{\"link\":\"$rate\",\"run\":$run,\"report\":$json}"
