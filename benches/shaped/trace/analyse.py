@@ -109,6 +109,12 @@ def main():
             if v:
                 print(f"{key:10s} n={len(v):3d} min={min(v):9.2f} p50={pct(v, .5):9.2f} "
                       f"p90={pct(v, .9):9.2f} p99={pct(v, .99):9.2f} max={max(v):9.2f}")
+        # The frames no pause of the loops held up: what the link and the
+        # lane alone made of their ages.
+        calm = [r["arrive_age"] for r in rows[2:] if r["stalls"] <= 3 and r["arrive_age"]]
+        if calm:
+            print(f"arrive_age of the {len(calm)} frames without stalls (3 ms at most): "
+                  f"p50={pct(calm, .5):.2f} p99={pct(calm, .99):.2f} max={max(calm):.2f}")
         if "-v" in sys.argv:
             for r in rows:
                 print({k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()})
