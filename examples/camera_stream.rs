@@ -320,13 +320,12 @@ mod tests {
     fn an_unpaced_run_ends_promptly_with_every_frame_counted() {
         let args = Args::try_parse_from(["camera_stream", "--fps", "0", "--secs", "1"]);
         let args = args.expect("valid arguments");
-        let started = Instant::now();
-        let counts = run(&args).expect("the run succeeds");
-        let took = started.elapsed();
-        // Rendering, a second of streaming, a short drain; the old accounting
-        // missed frames conflated before the first one in and waited for its
-        // give-up time, 11 s.
-        assert!(took < Duration::from_secs(6), "took {took:?}");
+        // The run ends as soon as the host has the last frame, and fails if
+        // that takes longer than its drain time: the old accounting missed
+        // frames conflated before the first one in and so never saw the
+        // stream done (no timing is asserted here; the run's own deadline
+        // is the check).
+        let counts = run(&args).expect("the run ends with every frame counted");
         assert!(counts.written > 0, "{counts:?}");
         assert_eq!(counts.sent + counts.dropped, counts.written, "{counts:?}");
         assert_eq!(counts.received, counts.sent, "{counts:?}");

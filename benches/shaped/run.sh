@@ -15,7 +15,8 @@
 # target/release/socketengine, or $CARGO_TARGET_DIR/release/socketengine),
 # RATES (default "1gbit 300mbit 100mbit"), RUNS (per link, default 3), SECS
 # (per measurement, default 5), WORKLOADS (default "loaded camera"), OUT (a
-# directory to keep each run's JSON in; default none).
+# directory to keep each run's JSON in; default none), ARGS (more arguments
+# for every `bench`, e.g. "--image-queue-delay 2"; default none).
 #
 # The queue: each veth end gets `tbf rate R burst 64kb limit 256kb`, about
 # what a switch port or a NIC's transmit ring holds (a few hundred KB, in
@@ -36,6 +37,7 @@ RUNS=${RUNS:-3}
 SECS=${SECS:-5}
 WORKLOADS=${WORKLOADS:-"loaded camera"}
 OUT=${OUT:-}
+ARGS=${ARGS:-}
 target_dir=${CARGO_TARGET_DIR:-target}
 BIN=${SOCKETENGINE:-$target_dir/release/socketengine}
 
@@ -81,9 +83,12 @@ for rate in $RATES; do
     shape "$rate"
     for run in $(seq 1 "$RUNS"); do
         for workload in $WORKLOADS; do
-            echo "# link $rate, run $run, $workload; $(uptime)" >&2
+            # The load, and how much of the time tasks waited for a CPU
+            # (pressure stall information, where the kernel has it).
+            psi=$(head -1 /proc/pressure/cpu 2>/dev/null || true)
+            echo "# link $rate, run $run, $workload; $(uptime); cpu ${psi:-pressure n/a}" >&2
             json=$(ip netns exec "$NEAR" "$BIN" bench --workload "$workload" --secs "$SECS" \
-                --json --listen-netns "$FAR" --listen-ip "$FAR_IP")
+                --json --listen-netns "$FAR" --listen-ip "$FAR_IP" $ARGS)
             echo "{\"link\":\"$rate\",\"run\":$run,\"report\":$json}"
             if [ -n "$OUT" ]; then
                 mkdir -p "$OUT"

@@ -152,6 +152,13 @@ pub struct ImageStats {
     /// uncertainty; none are counted before it has one). An image given no
     /// capture time ([`with_timestamp_ns`](crate::Image::with_timestamp_ns))
     /// was captured when it was made. `None` before a read.
+    ///
+    /// So it is the age the reads saw, and depends on how the reader reads:
+    /// a reader polling `get_image` counts an image at every poll while it
+    /// stays the newest, older each time (up to the time between two
+    /// images, plus the wait for a poll); a reader waiting in
+    /// `get_all_timeout` counts each image once, as soon as it is stored:
+    /// its capture-to-arrival time.
     pub age_p50: Option<Duration>,
     /// As [`age_p50`](Self::age_p50), the 99th percentile.
     pub age_p99: Option<Duration>,

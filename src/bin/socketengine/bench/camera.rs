@@ -2,8 +2,10 @@
 //! image writes (a newer frame replaces one not yet started), and a reader on
 //! the host polling the newest image at 30 Hz, as a viewer or a planner
 //! would: frames delivered, their age when read, frames dropped. Raw RGB,
-//! then the same scene as JPEG (quality 80). The engine alone: raw TCP has
-//! no newest-image semantics to compare with.
+//! then raw RGB with a reader that waits for each image as it arrives
+//! (`get_all_timeout`) instead of polling, then the same scene as JPEG
+//! (quality 80), polled. The engine alone: raw TCP has no newest-image
+//! semantics to compare with.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +23,17 @@ const FPS: f64 = 30.0;
 
 /// Distinct frames the camera cycles through.
 const FRAMES: usize = 4;
+
+/// How the host's reader gets the images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    /// Polls the newest image (`get_image`) every 1/[`FPS`] s: a frame that
+    /// stays the newest is read, and its age counted, at every poll.
+    Poll,
+    /// Waits for the next images (`get_all_timeout`), so each is read, and
+    /// its age counted, once, as soon as it is stored.
+    Wait,
+}
 
 /// What one camera run saw.
 struct CameraRun {
@@ -46,13 +59,16 @@ pub(crate) fn camera(
     progress.phase("camera: preparing frames", secs);
     let frames = scene(1920, 1080)?;
     progress.phase("camera 1080p30 raw: engine", secs);
-    let raw = run(&frames, secs, target)?;
+    let raw = run(&frames, secs, target, Reader::Poll)?;
+    progress.phase("camera 1080p30 raw, waiting reader: engine", secs);
+    let waited = run(&frames, secs, target, Reader::Wait)?;
     progress.phase("camera: encoding JPEG", secs);
     let jpeg = jpeg(&frames)?;
     progress.phase("camera 1080p30 JPEG: engine", secs);
-    let jpeg = run(&jpeg, secs, target)?;
+    let jpeg = run(&jpeg, secs, target, Reader::Poll)?;
     let mut rows = Vec::new();
-    for (what, run) in [("raw", raw), ("JPEG q80", jpeg)] {
+    let runs = [("raw", raw), ("raw waiting", waited), ("JPEG q80", jpeg)];
+    for (what, run) in runs {
         let row = |workload: String, unit, engine| Row {
             workload: Box::leak(workload.into_boxed_str()),
             unit,
@@ -89,8 +105,13 @@ pub(crate) fn camera(
 }
 
 /// A camera client sending `frames` (cycling) at [`FPS`] to a host whose
-/// reader polls the newest image at [`FPS`], for `secs`.
-fn run(frames: &[Image], secs: Duration, target: Option<Duration>) -> anyhow::Result<CameraRun> {
+/// reader gets them as `reader` says, for `secs`.
+fn run(
+    frames: &[Image],
+    secs: Duration,
+    target: Option<Duration>,
+    reader: Reader,
+) -> anyhow::Result<CameraRun> {
     let host = start_host(Host::builder().write_timeout(TIMEOUT))?;
     let builder = Client::builder()
         .addr(host.local_addr().to_string())
@@ -110,11 +131,24 @@ fn run(frames: &[Image], secs: Duration, target: Option<Duration>) -> anyhow::Re
     let (start, mut next) = (Instant::now(), Instant::now());
     let (mut last_seq, mut first_ages) = (None, Vec::new());
     while start.elapsed() < secs {
-        next += period;
-        thread::sleep(next.saturating_duration_since(Instant::now()));
-        if let Some(image) = host.get_image(IMAGE_CHANNEL)
-            && last_seq != Some(image.seq())
-        {
+        let images = match reader {
+            Reader::Poll => {
+                next += period;
+                thread::sleep(next.saturating_duration_since(Instant::now()));
+                host.get_image(IMAGE_CHANNEL).into_iter().collect()
+            }
+            Reader::Wait => {
+                let messages = host.get_all_timeout(IMAGE_CHANNEL, period);
+                messages
+                    .iter()
+                    .filter_map(|m| m.image())
+                    .collect::<Vec<_>>()
+            }
+        };
+        for image in images {
+            if last_seq == Some(image.seq()) {
+                continue;
+            }
             last_seq = Some(image.seq());
             let captured = UNIX_EPOCH + Duration::from_nanos(image.timestamp_ns());
             let age = host.host_time().duration_since(captured);

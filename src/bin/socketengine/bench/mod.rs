@@ -84,7 +84,8 @@ enum Workload {
     Image,
     /// A 1080p camera at 30 frames a second (raw RGB, then JPEG quality 80),
     /// its host's reader polling the newest image at 30 Hz: frames
-    /// delivered, their age when read (p50, p99), frames dropped. The
+    /// delivered, their age when read (p50, p99), frames dropped; and raw
+    /// RGB again with a reader waiting for each image as it arrives. The
     /// engine alone; not in `all` (a study of links: `benches/shaped/run.sh`).
     Camera,
 }
