@@ -203,6 +203,7 @@ impl Inbox {
             stats.sent += peer.sent;
             stats.full += peer.full;
             stats.fallbacks += peer.fallbacks;
+            stats.unanswered += peer.unanswered;
             stats.mapped += peer.mapped;
         }
         stats

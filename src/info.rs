@@ -139,8 +139,14 @@ pub struct SharedMemoryStats {
     pub full: u64,
     /// Connections on loopback whose images go over the socket instead: the
     /// peer declined the segment (its setting off, or it could not map
-    /// it), or this handle could not make one.
+    /// it), this handle could not make one, or the peer did not answer the
+    /// offer in time.
     pub fallbacks: u64,
+    /// Of the fallbacks, offers the peer did not answer within
+    /// [`shared_memory_answer_timeout`](crate::HostBuilder::shared_memory_answer_timeout)
+    /// (a peer of an older build, or a broken one): their segments were
+    /// withdrawn, their names removed.
+    pub unanswered: u64,
 }
 
 /// A handle's message callbacks and hooks, from

@@ -10,13 +10,15 @@ mod util;
 
 use std::io::Write;
 use std::net::TcpStream;
+use std::time::Duration;
 
 use socketengine::protocol::{
-    DecodeError, Header, ImageMeta, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER, SHM_CHANNEL,
-    SegmentName, ShmAnswer, ShmImage, ShmOffer, ShmStatus,
+    DecodeError, Header, ImageMeta, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER,
+    OP_SHM_RELEASE, SHM_CHANNEL, SegmentName, ShmAnswer, ShmImage, ShmOffer, ShmStatus,
+    decode_release,
 };
 use socketengine::{
-    Client, ClientId, ErrorKind, Events, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay,
+    Client, ClientId, ErrorKind, Event, Events, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay,
     SharedMemoryStats,
 };
 use util::{
@@ -238,6 +240,48 @@ fn an_unanswered_offer_is_unlinked_when_the_peer_dies() {
 }
 
 #[test]
+fn an_offer_never_answered_is_withdrawn_at_its_deadline_and_images_stay_on_the_socket() {
+    let host = host_with(|b| {
+        b.shared_memory_images(true)
+            .shared_memory_answer_timeout(Duration::from_millis(50))
+    });
+    let events = host.events();
+    // A peer that takes part in the handshake and never answers the offer.
+    let (mut raw, raw_id) = raw_handshake(&host, "mute");
+    let offer = read_offer(&mut raw);
+    let path = std::path::Path::new("/dev/shm").join(offer.name.as_str());
+    wait_stats(
+        || host.shared_memory_stats(),
+        |s| (s.unanswered, s.fallbacks, s.mapped) == (1, 1, 0),
+    );
+    assert!(!path.exists(), "{path:?} left behind");
+    // An answer after the deadline changes nothing (the segment is gone);
+    // a message behind it on the connection shows the host has read it.
+    let late = ShmAnswer {
+        status: ShmStatus::Mapped,
+        name: offer.name.clone(),
+    };
+    raw.write_all(&control(OP_SHM_ANSWER, SHM_CHANNEL, &late.encode()))
+        .unwrap();
+    let mark = Header::new(Kind::Data, "mark").to_bytes(b"x").unwrap();
+    raw.write_all(&mark).unwrap();
+    util::wait_received(&host, "mark", 1);
+    assert_eq!(host.shared_memory_stats().mapped, 0);
+    // The host's images to it go over the socket, the connection open.
+    host.to(raw_id).write("back", small(1)).unwrap();
+    let image = (0..64)
+        .map(|_| read_frame(&mut raw).kind)
+        .find(|kind| matches!(kind, Kind::Image(_) | Kind::Control { op: OP_SHM_IMAGE }));
+    assert!(matches!(image, Some(Kind::Image(_))), "{image:?}");
+    assert_eq!(host.shared_memory_stats().sent, 0);
+    let events: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert!(
+        events.iter().all(|e| matches!(e, Event::Connected { .. })),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn a_declined_offer_is_unlinked_at_once_and_counted() {
     let host = shm_host();
     let (mut raw, _) = raw_handshake(&host, "declines");
@@ -283,12 +327,7 @@ fn an_image_outside_the_segment_closes_only_its_connection() {
     let offer = ShmOffer { len: 4096, name };
     raw.write_all(&control(OP_SHM_OFFER, SHM_CHANNEL, &offer.encode()))
         .unwrap();
-    let answer = loop {
-        let frame = read_frame(&mut raw);
-        if frame.kind == (Kind::Control { op: OP_SHM_ANSWER }) {
-            break ShmAnswer::decode(&frame.payload).unwrap();
-        }
-    };
+    let answer = read_answer(&mut raw);
     std::fs::remove_file(&path).unwrap();
     assert_eq!(answer.status, ShmStatus::Mapped);
     // 300 bytes at 4000 run past the 4096 mapped.
@@ -308,6 +347,78 @@ fn an_image_operation_without_a_mapped_segment_closes_its_connection() {
     let (mut raw, raw_id) = raw_handshake(&host, "early");
     raw.write_all(&gray_image_op(1, 0)).unwrap();
     closed_with(&events, raw_id, "image without a mapped segment");
+}
+
+#[test]
+fn a_burst_of_dropped_images_releases_each_slot_once() {
+    let host = shm_host();
+    let (mut raw, _) = raw_handshake(&host, "sender");
+    let (name, path) = raw_segment(4096);
+    let offer = ShmOffer { len: 4096, name };
+    raw.write_all(&control(OP_SHM_OFFER, SHM_CHANNEL, &offer.encode()))
+        .unwrap();
+    let answer = read_answer(&mut raw);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(answer.status, ShmStatus::Mapped);
+    // 20 images of 64 bytes, each in a slot of its own.
+    let offsets: Vec<u64> = (0..20).map(|i| i * 64).collect();
+    for &offset in &offsets {
+        raw.write_all(&gray_image_op(64, offset)).unwrap();
+    }
+    util::wait_received(&host, "cam", 20);
+    // The queue's overflow went as it came; the rest go at once (the store
+    // keeps a copy of a latest value this small, not the view).
+    drop(host.get_all("cam"));
+    let mut released = Vec::new();
+    for _ in 0..200 {
+        if released.len() >= offsets.len() {
+            break;
+        }
+        let frame = read_frame(&mut raw);
+        if frame.kind == (Kind::Control { op: OP_SHM_RELEASE }) {
+            released.extend(decode_release(&frame.payload).unwrap());
+        }
+    }
+    released.sort_unstable();
+    assert_eq!(released, offsets, "each released once");
+}
+
+#[test]
+fn writers_on_several_threads_share_one_segment_byte_identical() {
+    let host = shm_host();
+    let cam = cam_with_slots(&host, 64);
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let cam = &cam;
+            scope.spawn(move || {
+                for seq in 1..=25 {
+                    let image = small(thread * 1000 + seq);
+                    cam.write_lock(&format!("cam{thread}"), image).unwrap();
+                }
+            });
+        }
+    });
+    for thread in 0..4 {
+        let channel = format!("cam{thread}");
+        wait_image(|| host.get_image(&channel), thread * 1000 + 25);
+        for image in host.get_all(&channel) {
+            let image = image.image().unwrap();
+            let seq = image.seq();
+            assert!(image.data() == small(seq).data(), "{channel} {seq}");
+        }
+    }
+    assert_eq!(cam.shared_memory_stats().sent, 100);
+}
+
+/// Reads frames from a raw peer until the host's answer to its offer.
+fn read_answer(stream: &mut TcpStream) -> ShmAnswer {
+    for _ in 0..64 {
+        let frame = read_frame(stream);
+        if frame.kind == (Kind::Control { op: OP_SHM_ANSWER }) {
+            return ShmAnswer::decode(&frame.payload).unwrap();
+        }
+    }
+    panic!("no answer");
 }
 
 /// An image operation on `cam` for a Gray8 image of `len` pixels in one

@@ -18,6 +18,12 @@ pub(crate) const DEFAULT_MAX_PARTIAL_IMAGE_BYTES: usize = 128 << 20;
 /// Default image window: image payload bytes sent and not yet acknowledged.
 pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
 
+/// Default time an offer of a segment waits for the peer's answer: the
+/// answer is one round trip behind the welcome, on one machine; this is
+/// past any such round trip on a loaded one, yet bounds how long a name
+/// of a peer that never answers stays in `/dev/shm`.
+pub(crate) const DEFAULT_SHM_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The image setters of both builders, written once.
 macro_rules! image_setters {
     () => {
@@ -136,6 +142,20 @@ macro_rules! image_setters {
         /// its queue's. Pages are used only once written. Default: 64 MiB.
         pub fn shared_memory_segment(mut self, bytes: usize) -> Self {
             self.config.shm_segment = bytes;
+            self
+        }
+
+        /// How long an offer of a shared-memory segment (see
+        /// [`shared_memory_images`](Self::shared_memory_images)) waits for
+        /// the peer's answer. A peer that does not take part (an older
+        /// build) never answers; once this is past, the offer is withdrawn:
+        /// the segment's name leaves `/dev/shm`, images to that peer stay on
+        /// the socket, and it is counted in
+        /// [`SharedMemoryStats::unanswered`](crate::SharedMemoryStats::unanswered)
+        /// (an answer that comes later changes nothing). `Duration::MAX`
+        /// waits as long as the connection lasts. Default: 5 s.
+        pub fn shared_memory_answer_timeout(mut self, timeout: Duration) -> Self {
+            self.config.shm_answer_timeout = timeout;
             self
         }
     };

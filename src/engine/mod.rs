@@ -31,6 +31,8 @@ mod rooms;
 mod route;
 mod secure;
 mod service;
+#[cfg(unix)]
+mod shm_offers;
 mod slow;
 mod socket;
 mod tls;

@@ -13,7 +13,7 @@ use crate::engine::{Peer, Shared};
 use crate::image::Image;
 use crate::protocol::{
     DecodeError, Frame, Header, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER, OP_SHM_RELEASE,
-    SHM_CHANNEL, ShmAnswer, ShmImage, ShmOffer, ShmStatus, decode_release,
+    SHM_CHANNEL, SLOT_ALIGN, ShmAnswer, ShmImage, ShmOffer, ShmStatus, decode_release,
 };
 use crate::shm::{Mapped, Release};
 
@@ -27,15 +27,6 @@ pub(super) struct ShmIn {
 impl std::fmt::Debug for ShmIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ShmIn({} bytes)", self.mapped.len())
-    }
-}
-
-/// Offers the peer a segment for this end's images, if this handle has
-/// shared-memory images on and the peer is on a loopback address (on the
-/// loop, right after the welcome).
-pub(crate) fn offer(shared: &Shared, peer: &Peer) {
-    if shared.config.shm_images && peer.addr().ip().is_loopback() {
-        peer.offer_shm(shared.config.shm_segment);
     }
 }
 
@@ -69,8 +60,8 @@ impl Open {
             _ => match Mapped::open(&offer) {
                 Ok(mapped) => {
                     self.shm_in = Some(ShmIn {
+                        release: releaser(Arc::clone(&self.peer), &mapped),
                         mapped,
-                        release: releaser(Arc::clone(&self.peer)),
                     });
                     ShmStatus::Mapped
                 }
@@ -117,12 +108,14 @@ impl Open {
     }
 }
 
-/// What this connection's images from the peer's segment call when their
-/// last clone drops: a release frame to the peer, queued from whatever
-/// thread drops it (it never waits; refused past the outbox's budget and
-/// counted), on this connection only: a client's peer outlives its
-/// connections, and a later one has another segment.
-fn releaser(peer: Arc<Peer>) -> Release {
+/// What this connection's images from the peer's segment (`mapped`) call
+/// when their last clone drops: a release to the peer, queued from whatever
+/// thread drops it (it never waits; coalesced with the others waiting for
+/// the loop's next write, at most one per slot the segment holds), on this
+/// connection only: a client's peer outlives its connections, and a later
+/// one has another segment.
+fn releaser(peer: Arc<Peer>, mapped: &Mapped) -> Release {
     let serial = peer.serial();
-    Arc::new(move |offset| peer.queue_release(serial, offset))
+    let most = usize::try_from(mapped.len() / SLOT_ALIGN).unwrap_or(usize::MAX);
+    Arc::new(move |offset| peer.queue_release(serial, offset, most))
 }

@@ -103,15 +103,9 @@ pub(crate) struct Peer {
     /// The handle's memory budget, which images offered to the lane are
     /// charged to (the outbox's share is under the lock).
     memory: Arc<Memory>,
-    /// Images sent through shared memory, refused for want of a free slot,
-    /// and segments that could not be set up or were declined: counters
-    /// for the stats, written under the lock, read without it.
+    /// This peer's shared-memory counters, for the stats.
     #[cfg(unix)]
-    shm_sent: AtomicU64,
-    #[cfg(unix)]
-    shm_full: AtomicU64,
-    #[cfg(unix)]
-    shm_fallbacks: AtomicU64,
+    shm: shm::ShmCounters,
     /// Callers blocked in `wait_written`, `wait_flushed` or `start_locked`;
     /// while non-zero the loop reports every write at once instead of once per
     /// batch, and wakes them.
@@ -223,11 +217,7 @@ impl Peer {
             image_lane: parts.image_chunk.is_some(),
             memory,
             #[cfg(unix)]
-            shm_sent: AtomicU64::new(0),
-            #[cfg(unix)]
-            shm_full: AtomicU64::new(0),
-            #[cfg(unix)]
-            shm_fallbacks: AtomicU64::new(0),
+            shm: shm::ShmCounters::default(),
         }
     }
 

@@ -1,0 +1,43 @@
+//! The loop's side of shared-memory offers (design: `docs/ARCHITECTURE.md`,
+//! "Shared-memory images"): each made right after the welcome, with a
+//! deadline for the peer's answer; one unanswered by then is withdrawn (its
+//! name removed from `/dev/shm`, images on the socket, counted), so a peer
+//! that never answers (an older build, a broken one) leaves no name behind
+//! for the rest of its connection.
+
+use std::time::Instant;
+
+use super::Peer;
+use super::connection::{Conn, State};
+use super::event_loop::EventLoop;
+
+impl EventLoop {
+    /// Offers `peer` a segment for this end's images, if this handle has
+    /// shared-memory images on and the peer is on a loopback address, and
+    /// schedules the offer's expiry.
+    pub(super) fn offer_shm(&mut self, peer: &Peer, now: Instant) {
+        let config = &self.shared.config;
+        if !config.shm_images || !peer.addr().ip().is_loopback() {
+            return;
+        }
+        let deadline = now.checked_add(config.shm_answer_timeout);
+        if peer.offer_shm(config.shm_segment, deadline) {
+            self.shm_offer_due = [self.shm_offer_due, deadline].into_iter().flatten().min();
+        }
+    }
+
+    /// Withdraws the offers past their deadline at `now`; schedules the
+    /// next expiry, of the offers still awaited.
+    pub(super) fn expire_shm_offers(&mut self, now: Instant) {
+        let open = self.conns.iter().flatten().filter_map(|conn| match conn {
+            Conn {
+                state: State::Open(open),
+                ..
+            } => Some(open),
+            _ => None,
+        });
+        self.shm_offer_due = open
+            .filter_map(|open| open.peer.expire_shm_offer(now))
+            .min();
+    }
+}
