@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use socketengine::protocol::{
     DecodeError, Header, ImageMeta, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER,
-    OP_SHM_RELEASE, SHM_CHANNEL, SegmentName, ShmAnswer, ShmImage, ShmOffer, ShmStatus,
-    decode_release,
+    OP_SHM_RELEASE, ResumeToken, SHM_CHANNEL, SegmentName, ShmAnswer, ShmImage, ShmOffer,
+    ShmStatus, VERSION, Welcome, WelcomeStatus, decode_release,
 };
 use socketengine::{
     Client, ClientId, ErrorKind, Event, Events, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay,
@@ -279,6 +279,34 @@ fn an_offer_never_answered_is_withdrawn_at_its_deadline_and_images_stay_on_the_s
         events.iter().all(|e| matches!(e, Event::Connected { .. })),
         "{events:?}"
     );
+}
+
+#[test]
+fn a_client_withdraws_its_offer_to_a_host_that_never_answers() {
+    // A host of an older build: it welcomes the client and drops the offer.
+    let (addr, fake) = util::fake_host(Welcome {
+        version: VERSION,
+        status: WelcomeStatus::Accepted,
+        client_id: 7,
+        host_time_ns: 0,
+        resume: ResumeToken::NONE,
+        epoch: 1,
+    });
+    let cam = Client::builder()
+        .addr(addr.to_string())
+        .name("cam")
+        .shared_memory_images(true)
+        .shared_memory_answer_timeout(Duration::from_millis(50))
+        .connect()
+        .unwrap();
+    let mut host_side = fake.join().unwrap();
+    let offer = read_offer(&mut host_side);
+    wait_stats(
+        || cam.shared_memory_stats(),
+        |s| (s.unanswered, s.fallbacks, s.mapped) == (1, 1, 0),
+    );
+    let path = std::path::Path::new("/dev/shm").join(offer.name.as_str());
+    assert!(!path.exists(), "{path:?} left behind");
 }
 
 #[test]

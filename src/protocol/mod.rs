@@ -345,8 +345,10 @@
 //!   is off; 2 the sender's address is not a loopback one; 3 it could not
 //!   open or map it. A peer that does not know the operations, or an
 //!   offer's version, never answers. The sender removes the file's name once
-//!   answered, or when the connection ends; the memory lives while either
-//!   maps it.
+//!   answered, when the connection ends, or when it stops waiting for the
+//!   answer (a deadline of its own choosing: an answer after it changes
+//!   nothing, and images go as above); the memory lives while either maps
+//!   it.
 //!   Until an answer of status 0, and after any other, images go as above.
 //! * **Images.** The sender copies an image into a free range of its
 //!   segment (its *slot*) and sends [`OP_SHM_IMAGE`] (`0x09`) on the
@@ -361,7 +363,8 @@
 //!   replaced by newer ones of their channel, as a full window has it.
 //! * **Release.** The receiver sends [`OP_SHM_RELEASE`] (`0x0a`) on `shm`
 //!   with the offsets of images it no longer holds, `u64` each, 1 to
-//!   [`MAX_RELEASES`] (512) per frame, each image released once. Shared
+//!   [`MAX_RELEASES`] (512) per frame, each image released once (releases
+//!   made together may go in one frame). Shared
 //!   images take no part in the window: the release is their
 //!   acknowledgement.
 //!

@@ -36,7 +36,7 @@ pub(crate) type Release = Arc<dyn Fn(u64) + Send + Sync>;
 pub(crate) struct Segment {
     name: SegmentName,
     /// Whether the name is still in [`SHM_DIR`] (it goes once the receiver
-    /// answered, or the connection ended).
+    /// answered, the offer expired, or the connection ended).
     named: bool,
     map: MmapMut,
     /// Held so the mapping's file stays open as long as the mapping.
