@@ -122,7 +122,8 @@ def in_a_segment(addr):
 def test_with_shared_memory_images_a_received_array_is_the_senders_segment():
     frame = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     with se.Host("127.0.0.1:0", shared_memory_images=True) as host, \
-            se.Client(host.local_addr, "cam", shared_memory_images=True) as client:
+            se.Client(host.local_addr, "cam", shared_memory_images=True,
+                      shared_memory_answer_timeout=30.0) as client:
         inbox = host.subscribe("cam")
         # The segment is offered right after the welcome; the first images
         # may go over the socket until the host's answer arrives.
