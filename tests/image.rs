@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use std::io::Read;
 
 use bytes::BytesMut;
-use socketengine::protocol::{
-    Decoder, Header, ImageMeta, Kind, OP_IMAGE_ACK, Welcome, WelcomeStatus,
-};
+use socketengine::protocol::{Decoder, Header, ImageMeta, Kind, OP_IMAGE_ACK};
 use socketengine::{Client, ErrorKind, IMAGE_CHANNEL, Image, ImageError, PixelFormat};
 use util::{
     TIMEOUT, assert_closed_by_peer, client, client_with, fake_host, host, host_with, next_error,
@@ -397,14 +395,7 @@ fn read_until_image_done(stream: &mut std::net::TcpStream, total: u64) -> Vec<(K
 /// message goes out before the image ends; with plain FIFO sending, after.
 #[test]
 fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
-    let welcome = Welcome {
-        version: socketengine::protocol::VERSION,
-        status: WelcomeStatus::Accepted,
-        client_id: 1,
-        host_time_ns: 0,
-        resume: socketengine::protocol::ResumeToken::NONE,
-        epoch: 1,
-    };
+    let welcome = util::accepted_welcome(1);
     for chunked in [true, false] {
         let (addr, accepted) = fake_host(welcome);
         let cam = Client::builder()

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use socketengine::protocol::{
     DecodeError, Header, ImageMeta, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER,
-    OP_SHM_RELEASE, ResumeToken, SHM_CHANNEL, SegmentName, ShmAnswer, ShmImage, ShmOffer,
-    ShmStatus, VERSION, Welcome, WelcomeStatus, decode_release,
+    OP_SHM_RELEASE, SHM_CHANNEL, SegmentName, ShmAnswer, ShmImage, ShmOffer, ShmStatus,
+    decode_release,
 };
 use socketengine::{
     Client, ClientId, ErrorKind, Event, Events, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay,
@@ -284,14 +284,7 @@ fn an_offer_never_answered_is_withdrawn_at_its_deadline_and_images_stay_on_the_s
 #[test]
 fn a_client_withdraws_its_offer_to_a_host_that_never_answers() {
     // A host of an older build: it welcomes the client and drops the offer.
-    let (addr, fake) = util::fake_host(Welcome {
-        version: VERSION,
-        status: WelcomeStatus::Accepted,
-        client_id: 7,
-        host_time_ns: 0,
-        resume: ResumeToken::NONE,
-        epoch: 1,
-    });
+    let (addr, fake) = util::fake_host(util::accepted_welcome(7));
     let cam = Client::builder()
         .addr(addr.to_string())
         .name("cam")

@@ -286,6 +286,18 @@ pub(crate) fn assert_closed_by_peer(stream: &mut TcpStream) {
     panic!("the host kept sending instead of closing");
 }
 
+/// A welcome that accepts a client as `client_id` (for [`fake_host`]).
+pub(crate) fn accepted_welcome(client_id: u64) -> Welcome {
+    Welcome {
+        version: socketengine::protocol::VERSION,
+        status: WelcomeStatus::Accepted,
+        client_id,
+        host_time_ns: 0,
+        resume: socketengine::protocol::ResumeToken::NONE,
+        epoch: 1,
+    }
+}
+
 /// A fake host on 127.0.0.1:0 that answers one handshake with `welcome` and then
 /// never reads. Returns its address and a thread yielding the accepted stream;
 /// join it after connecting.
