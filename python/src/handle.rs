@@ -9,16 +9,16 @@
 //! closes every open handle before the interpreter joins its threads and
 //! shuts down, and waits for running callbacks: see `inflight`).
 //!
-//! The cycle collector does not see the functions a handle's callbacks
-//! hold (the engine keeps them), so a handle one of its own callbacks
-//! refers to (`h.on("x", lambda m: h.write("y", m))`) is never collected:
-//! its last reference never goes, and it stays open, with its threads and
-//! its port, until `close()` or exit. Close such a handle explicitly (a
-//! `with` block).
+//! A handle one of its own callbacks refers to
+//! (`h.on("x", lambda m: h.write("y", m))`) is collected as any cycle is:
+//! the handle holds its callbacks' functions where the cycle collector
+//! sees them (see `held`).
 
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, Weak};
 
+use pyo3::PyTraverseError;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use socketengine::{Inbox, To};
@@ -27,6 +27,7 @@ use crate::blocking::blocking;
 use crate::buffer::untracked;
 use crate::callbacks::{self, CallbackId, Hook};
 use crate::errors::to_py;
+use crate::held::Held;
 use crate::image::Image;
 use crate::info::{CallbackStats, ChannelStats, ImageStats};
 use crate::message::Message;
@@ -127,16 +128,25 @@ pub(crate) fn _close_all(py: Python<'_>) -> PyResult<()> {
 /// (`write`, `write_lock`, `write_many`, `write_json`, `write_image`, ...,
 /// to a host's clients or a client's host; `to(...)` names another
 /// target), callbacks (`on`, `on_request`, hooks) and `close()`. A handle
-/// is a context manager that closes on exit. A handle is closed when its
-/// last reference goes, but one that its own callback refers to is never
-/// collected (the engine holds the callback, out of the collector's
-/// sight): close it explicitly.
+/// is a context manager that closes on exit. A handle is closed when it is
+/// collected: when its last reference goes, or, if its own callback refers
+/// to it, when the cycle collector finds the cycle unreachable.
 #[pyclass(subclass, frozen, weakref, module = "socketengine")]
 pub(crate) struct Handle {
     pub(crate) side: Arc<Side>,
+    /// The functions of its callbacks (see `held`).
+    pub(crate) held: Held,
 }
 
 impl Handle {
+    /// A handle over `side`.
+    pub(crate) fn new(side: Side) -> Handle {
+        Handle {
+            side: Side::keep(side),
+            held: Held::default(),
+        }
+    }
+
     fn dest(&self) -> Dest<'_> {
         Dest {
             side: &self.side,
@@ -161,7 +171,8 @@ sending_methods! { Handle;
     }
 
     /// As `get_all`, but when nothing is queued waits up to `timeout`
-    /// seconds for the next batch (without the GIL; Ctrl-C interrupts it);
+    /// seconds (`float("inf")`: as long as it takes) for the next batch
+    /// (without the GIL; Ctrl-C interrupts it);
     /// `[]` if none came, or at once if the handle is closed.
     fn get_all_timeout<'py>(&self, py: Python<'py>, channel: &str, timeout: f64) -> PyResult<Bound<'py, PyList>> {
         let inbox = self.side.inbox();
@@ -258,7 +269,7 @@ sending_methods! { Handle;
     /// is reported (`sys.unraisablehook`, an event) and the callback kept.
     #[pyo3(signature = (channel, func, *, name = None))]
     fn on(&self, channel: &str, func: Py<PyAny>, name: Option<&str>) -> PyResult<CallbackId> {
-        callbacks::on(&self.side, name, channel, func)
+        callbacks::on(self, name, channel, func)
     }
 
     /// Removes a callback or hook; whether it was registered.
@@ -279,17 +290,17 @@ sending_methods! { Handle;
 
     /// Calls `func(event)` with every `"connected"` event, as the hook `name`.
     fn on_connect(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(&self.side, Hook::Connect, name, func)
+        callbacks::hook(self, Hook::Connect, name, func)
     }
 
     /// Calls `func(event)` with every `"disconnected"` event (its `reason`).
     fn on_disconnect(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(&self.side, Hook::Disconnect, name, func)
+        callbacks::hook(self, Hook::Disconnect, name, func)
     }
 
     /// Calls `func(event)` with every event that reports a failure.
     fn on_error(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(&self.side, Hook::Error, name, func)
+        callbacks::hook(self, Hook::Error, name, func)
     }
 
     /// Makes `func(request)` the responder on `channel`: it returns the
@@ -297,7 +308,7 @@ sending_methods! { Handle;
     /// `None`), or raises to fail the request (`RemoteError` to refuse it
     /// without a report).
     fn on_request(&self, channel: &str, func: Py<PyAny>) -> PyResult<()> {
-        callbacks::on_request(&self.side, channel, func)
+        callbacks::on_request(self, channel, func)
     }
 
     /// Removes the responder on `channel`; whether there was one.
@@ -311,7 +322,7 @@ sending_methods! { Handle;
     /// Makes `func(*args, **kwargs)` the handler of the commands named
     /// `name` (on the `cmd` channel); it returns a JSON-able answer.
     fn on_command(&self, name: &str, func: Py<PyAny>) -> PyResult<()> {
-        callbacks::on_command(&self.side, name, func)
+        callbacks::on_command(self, name, func)
     }
 
     /// The callbacks' counts (registered, queued, dropped, raised).
@@ -343,6 +354,16 @@ sending_methods! { Handle;
     #[getter]
     fn closed(&self) -> bool {
         self.side.inbox().is_closed()
+    }
+
+    /// Reports its callbacks' functions to the cycle collector.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.held.traverse(&visit)
+    }
+
+    /// Drops its callbacks' functions (the collector breaking a cycle).
+    fn __clear__(&self) {
+        self.held.clear();
     }
 
     /// The handle itself, for `with Host(...) as host:`.

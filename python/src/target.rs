@@ -4,7 +4,6 @@
 //! client, the host.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -14,7 +13,7 @@ use socketengine::{ClientId, To};
 use crate::errors::to_py;
 use crate::handle::Side;
 use crate::send::{Dest, sending_methods};
-use crate::wait::{Replies, seconds};
+use crate::wait::{Replies, duration};
 
 /// Where the sending methods send: from `handle.to(...)`, `to_all()` or
 /// `to_host()`. A client's target other than its host is routed through
@@ -54,14 +53,14 @@ sending_methods! { Target;
     /// Sends a request carrying `payload` on `channel` to each peer this
     /// target names and returns at once with their `Replies` (iterate for
     /// `(client_id, reply_or_error)` as they come, or `.one()`); each has
-    /// `timeout` seconds to answer.
+    /// `timeout` seconds to answer (`float("inf")`: no limit).
     #[pyo3(signature = (channel, payload = None, timeout = 5.0))]
     fn request(&self, channel: &str, payload: Option<&Bound<'_, PyAny>>, timeout: f64) -> PyResult<Replies> {
         let payload = match payload {
             Some(obj) => crate::send::payload(obj)?,
             None => socketengine::Payload::bytes(bytes::Bytes::new()),
         };
-        let timeout = seconds(Some(timeout))?.unwrap_or(Duration::MAX);
+        let timeout = duration(timeout)?;
         let target = self.dest().target();
         target.request(channel, payload, timeout).map(Replies::new).map_err(to_py)
     }

@@ -1,8 +1,10 @@
 """Callbacks, hooks, responders and commands: Python functions the handle's
 dispatcher thread calls, in order, with the GIL; what one that raises does."""
 
+import gc
 import queue
 import threading
+import weakref
 
 import pytest
 
@@ -124,3 +126,61 @@ def test_commands_run_by_name(host, client):
     assert reply.json() == 6
     with pytest.raises(se.UnknownCommandError):
         host.to("arm").request(se.COMMAND_CHANNEL, se.Json({"name": "dance"}), timeout=WAIT).one()
+
+
+def test_a_handle_its_own_callbacks_refer_to_is_collected_and_closed(host):
+    def cyclic():
+        h = se.Host("127.0.0.1:0")
+        h.on("x", lambda msg: h.write("y", msg.payload))
+        h.on_connect("log", lambda event: h.write("hello", b""))
+        h.on_request("ask", lambda request: str(h.port))
+        h.on_command("port", lambda: h.port)
+        c = se.Client(host.local_addr, "loop")
+        c.on("x", lambda msg: c.write("y", msg.payload))
+        c.on_reconnect("log", lambda event: c.write("back", b""))
+        return weakref.ref(h), weakref.ref(c), h.port
+
+    h, c, port = cyclic()
+    gc.collect()
+    assert h() is None and c() is None
+    with se.Host(f"127.0.0.1:{port}") as again:  # the port is free: the host was closed
+        assert again.port == port
+    assert "disconnected" in (event.kind for event in host.events().iter(WAIT))  # the client was closed
+
+
+def test_a_collection_keeps_the_callbacks_of_a_handle_in_use(host, client):
+    seen = queue.Queue()
+    host.on("x", lambda msg: seen.put(host.port))
+    host.on_request("ask", lambda request: str(host.port))
+    gc.collect()
+    client.write_lock("x", b"")
+    assert seen.get(timeout=WAIT) == host.port
+    assert client.request("ask", timeout=WAIT).payload == str(host.port).encode()
+
+
+def test_the_dispatcher_thread_keeps_one_python_thread_state(host, client):
+    # threading.local() lives in the thread state: one per call would
+    # forget it between calls. Closing the handle ends the thread and
+    # releases its thread state, and with it the thread's locals.
+    local = threading.local()
+    seen = queue.Queue()
+    kept = []
+
+    class Marker:
+        pass
+
+    def callback(msg):
+        seen.put((getattr(local, "last", None), threading.get_ident()))
+        local.last = bytes(msg.payload)
+        if not kept:
+            local.marker = Marker()
+            kept.append(weakref.ref(local.marker))
+
+    host.on("x", callback)
+    client.write_many_lock([("x", b"1"), ("x", b"2"), ("x", b"3")])
+    calls = [seen.get(timeout=WAIT) for _ in range(3)]
+    assert [last for last, _ in calls] == [None, b"1", b"2"]
+    assert len({thread for _, thread in calls}) == 1
+    assert kept[0]() is not None
+    host.close()
+    assert kept[0]() is None
