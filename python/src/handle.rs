@@ -15,7 +15,7 @@
 //! sees them (see `held`).
 
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use pyo3::PyTraverseError;
 use pyo3::gc::PyVisit;
@@ -49,10 +49,10 @@ impl Side {
     /// `side`, shared, and remembered for the exit hook.
     pub(crate) fn keep(side: Side) -> Arc<Side> {
         let side = Arc::new(side);
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|weak| weak.strong_count() > 0);
-            live.push(Arc::downgrade(&side));
-        }
+        let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        live.retain(|weak| weak.strong_count() > 0);
+        live.push(Arc::downgrade(&side));
+        drop(live);
         side
     }
 
@@ -95,10 +95,12 @@ impl Side {
 }
 
 impl Drop for Side {
+    /// Closes the handle without the GIL, even one closed already: a handle
+    /// closed from its own callback has left its dispatcher thread to be
+    /// joined here, and that thread, ending, takes the GIL to release its
+    /// thread state (see `inflight`): joined with the GIL held, it would
+    /// never end. Closing again joins it and returns once it has.
     fn drop(&mut self) {
-        if self.inbox().is_closed() {
-            return;
-        }
         let this = &*self;
         if Python::try_attach(|py| py.detach(|| this.close())).is_none() {
             this.close();
@@ -112,11 +114,15 @@ impl Drop for Side {
 /// already; their threads finish alone).
 #[pyfunction]
 pub(crate) fn _close_all(py: Python<'_>) -> PyResult<()> {
-    let live: Vec<Arc<Side>> = match LIVE.lock() {
-        Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
-        Err(_) => return Ok(()),
-    };
     crate::inflight::close();
+    // A poisoned list is still the list (a push or retain never leaves it
+    // half done).
+    let live: Vec<Arc<Side>> = LIVE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
     blocking(py, move || {
         live.iter().for_each(|side| side.close());
         crate::inflight::drain();

@@ -51,7 +51,12 @@ impl Held {
 
     /// Reports each function held to the collector. A slot another thread
     /// has locked (for an instant, emptying it) is skipped: the function
-    /// then only seems reachable, until the next collection.
+    /// then only seems reachable, until the next collection. A slot
+    /// emptied without the GIL while the collector runs (the crate
+    /// dropping a callback on its own thread) does not upset the
+    /// collector's counts: without the GIL, PyO3 defers the reference's
+    /// release until a thread holds it, so the count the collector saw
+    /// reported stays true for this collection.
     pub(crate) fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
         let Ok(slots) = self.slots.try_lock() else {
             return Ok(());

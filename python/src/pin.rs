@@ -89,7 +89,7 @@ pub(crate) fn lend(obj: &Bound<'_, PyAny>) -> PyResult<Lent> {
         ))
     })?;
     let buffer = PyUntypedBuffer::get(view.as_any())?;
-    if buffer.format().to_bytes().contains(&b'O') {
+    if holds_objects(buffer.format().to_bytes()) {
         return Err(PyValueError::new_err(
             "the buffer holds Python objects (a numpy array of dtype=object): \
              its bytes are pointers, not data",
@@ -194,4 +194,17 @@ unsafe fn bytes_at<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     }
     // SAFETY: the caller's promise.
     unsafe { slice::from_raw_parts(ptr, len) }
+}
+
+/// Whether a buffer's `struct` format has the type code `O` (a Python
+/// object: its bytes are a pointer), outside the field names of a
+/// structured format (`T{<d:x:O:obj:}` has one, `T{<d:Omega:}` none).
+fn holds_objects(format: &[u8]) -> bool {
+    let mut in_name = false;
+    format.iter().any(|&code| {
+        if code == b':' {
+            in_name = !in_name;
+        }
+        !in_name && code == b'O'
+    })
 }

@@ -73,8 +73,15 @@ def test_a_buffer_that_will_not_export_says_why(client):
         client.write("ch", np.zeros(3, dtype="datetime64[D]"))
     with pytest.raises(ValueError, match="Python objects"):  # its bytes would be pointers
         client.write("ch", np.array([object(), object()]))
+    with pytest.raises(ValueError, match="Python objects"):  # an object field of a record
+        client.write("ch", np.zeros(2, dtype=[("x", "<f8"), ("obj", "O")]))
     with pytest.raises(TypeError, match="a payload is"):  # no buffer protocol at all
         client.write("ch", object())
+
+
+def test_a_record_whose_field_name_has_an_o_is_data(client):
+    records = np.zeros(2, dtype=[("Omega", "<f8")])  # format T{<d:Omega:}
+    assert client.write("ch", records) == 1
 
 
 def test_an_infinite_timeout_is_no_limit_and_a_bad_one_a_value_error(host, client):

@@ -109,10 +109,12 @@ def test_request_failures_are_typed(host, client):
         client.request("nobody", timeout=WAIT)
     release = threading.Event()
     host.on_request("slow", lambda req: release.wait(WAIT) and None)
-    with pytest.raises(se.TimedOutError) as caught:
-        client.request("slow", timeout=0.05)
-    assert caught.value.timeout == pytest.approx(0.05)
-    release.set()
+    try:
+        with pytest.raises(se.TimedOutError) as caught:
+            client.request("slow", timeout=0.05)
+        assert caught.value.timeout == pytest.approx(0.05)
+    finally:
+        release.set()
     replies = host.to_all().request("nothing", timeout=WAIT)
     assert len(replies) == 1
     client_id, answer = next(replies)

@@ -56,3 +56,28 @@ def test_exit_waits_for_a_running_callback_instead_of_aborting():
     for _ in range(3):
         code, out = run(RUNNING_CALLBACK)
         assert (code, out) == (0, "exiting\n")
+
+
+CLOSED_BY_ITS_OWN_CALLBACK = """
+import gc, threading, socketengine as se
+for round in range(30):
+    host = se.Host("127.0.0.1:0")
+    closed = threading.Event()
+    def stop(msg):
+        host.close()  # from the dispatcher thread: it is left to be joined
+        closed.set()
+    host.on("stop", stop)
+    with se.Client(host.local_addr, "stopper", reconnect=False) as client:
+        client.write_lock("stop", b"")
+        assert closed.wait(5), round
+    del host, stop  # a cycle: the collector drops the handle, with the GIL
+    gc.collect()
+print("exiting", flush=True)
+"""
+
+
+def test_a_handle_closed_by_its_own_callback_then_collected_does_not_hang():
+    # The dispatcher thread, ending, takes the GIL to release its thread
+    # state: the drop must not join it with the GIL held.
+    code, out = run(CLOSED_BY_ITS_OWN_CALLBACK)
+    assert (code, out) == (0, "exiting\n")

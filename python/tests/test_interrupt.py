@@ -88,12 +88,14 @@ def test_ctrl_c_interrupts_close_waiting_for_a_callback(host, client):
     release, running = threading.Event(), threading.Event()
     client.on("slow", lambda msg: (running.set(), release.wait(LONG)))
     host.write_lock("slow", b"x")
-    assert running.wait(WAIT)
-    took = interrupted(client.close)
-    assert took < LONG / 2
-    # The handle is closed already; its threads finish alone.
-    assert client.closed
-    release.set()
+    try:
+        assert running.wait(WAIT)
+        took = interrupted(client.close)
+        assert took < LONG / 2
+        # The handle is closed already; its threads finish alone.
+        assert client.closed
+    finally:
+        release.set()
 
 
 def test_a_small_locked_write_runs_inline(host, client):
