@@ -298,9 +298,10 @@ class Handle(_Sending):
     A handle is closed when it is collected: when its last reference goes,
     or, if its own callback refers to it (`h.on("x", lambda m: h.write("y",
     m))`), when the garbage collector finds the cycle unreachable (the
-    handle reports its callbacks' functions to it). A callback that refers
-    only to a `Target` of its handle (`t = h.to_all()`) keeps the handle
-    open until `close()` or exit: the collector does not see that link."""
+    handle reports its callbacks' functions to it; a `Target` reports its
+    handle, so a callback referring to `t = h.to_all()` is such a cycle
+    too). A `Target` in use keeps its handle, and its callbacks, alive.
+    Once collection of a handle has begun, its callbacks are not called."""
     def get(self, channel: str) -> Message | None: ...
     def get_all(self, channel: str) -> list[Message]: ...
     def get_all_timeout(self, channel: str, timeout: float) -> list[Message]: ...

@@ -58,7 +58,7 @@ pub(crate) enum Hook {
 /// Calls `func` with every message on `channel` (a name or a pattern),
 /// named `name` if given.
 pub(crate) fn on(
-    handle: &Handle,
+    handle: &Bound<'_, Handle>,
     name: Option<&str>,
     channel: &str,
     func: Py<PyAny>,
@@ -69,7 +69,7 @@ pub(crate) fn on(
             Ok(Bound::new(py, Message::new(msg.clone()))?.into_any())
         })
     };
-    let id = match (&*handle.side, name) {
+    let id = match (&*handle.get().side, name) {
         (Side::Host(h), None) => h.on(channel, f),
         (Side::Host(h), Some(name)) => h.on_named(name, channel, f),
         (Side::Client(c), None) => c.on(channel, f),
@@ -80,7 +80,7 @@ pub(crate) fn on(
 
 /// Calls `func` with every event of `hook`'s kind, as the hook `name`.
 pub(crate) fn hook(
-    handle: &Handle,
+    handle: &Bound<'_, Handle>,
     hook: Hook,
     name: &str,
     func: Py<PyAny>,
@@ -91,7 +91,7 @@ pub(crate) fn hook(
             Ok(Bound::new(py, Event::new(py, event))?.into_any())
         })
     };
-    let id = match (&*handle.side, hook) {
+    let id = match (&*handle.get().side, hook) {
         (Side::Host(h), Hook::Connect) => h.on_connect(name, f),
         (Side::Host(h), Hook::Disconnect) => h.on_disconnect(name, f),
         (Side::Host(h), Hook::Error) => h.on_error(name, f),
@@ -111,7 +111,11 @@ pub(crate) fn hook(
 /// Makes `func` the responder on `channel`: it is called with a `Request`
 /// and returns the answer (bytes-like, `str`, `Json(v)` / `MsgPack(v)`, a
 /// `dict` or `list` as JSON, or `None` for an empty answer).
-pub(crate) fn on_request(handle: &Handle, channel: &str, func: Py<PyAny>) -> PyResult<()> {
+pub(crate) fn on_request(
+    handle: &Bound<'_, Handle>,
+    channel: &str,
+    func: Py<PyAny>,
+) -> PyResult<()> {
     let func = held(handle, func)?;
     let f = move |request: &socketengine::Request| -> Result<Payload, String> {
         let answered = crate::inflight::attach(|py| {
@@ -123,7 +127,7 @@ pub(crate) fn on_request(handle: &Handle, channel: &str, func: Py<PyAny>) -> PyR
         });
         answered.unwrap_or_else(|| Err(shutting_down()))
     };
-    let registered = match &*handle.side {
+    let registered = match &*handle.get().side {
         Side::Host(h) => h.on_request(channel, f),
         Side::Client(c) => c.on_request(channel, f),
     };
@@ -133,7 +137,7 @@ pub(crate) fn on_request(handle: &Handle, channel: &str, func: Py<PyAny>) -> PyR
 /// Makes `func` the handler of the commands named `name`: called as
 /// `func(*args, **kwargs)` with the command's arguments, it returns a
 /// JSON-able answer.
-pub(crate) fn on_command(handle: &Handle, name: &str, func: Py<PyAny>) -> PyResult<()> {
+pub(crate) fn on_command(handle: &Bound<'_, Handle>, name: &str, func: Py<PyAny>) -> PyResult<()> {
     let func = held(handle, func)?;
     let f = move |args: &[Value], kwargs: &Map<String, Value>| -> Result<Value, String> {
         let ran = crate::inflight::attach(|py| {
@@ -146,7 +150,7 @@ pub(crate) fn on_command(handle: &Handle, name: &str, func: Py<PyAny>) -> PyResu
         });
         ran.unwrap_or_else(|| Err(shutting_down()))
     };
-    let registered = match &*handle.side {
+    let registered = match &*handle.get().side {
         Side::Host(h) => h.on_command(name, f),
         Side::Client(c) => c.on_command(name, f),
     };
@@ -235,12 +239,12 @@ fn command_args<'py>(
 /// # Errors
 ///
 /// `TypeError` unless `func` can be called.
-fn held(handle: &Handle, func: Py<PyAny>) -> PyResult<Func> {
+fn held(handle: &Bound<'_, Handle>, func: Py<PyAny>) -> PyResult<Func> {
     let callable = Python::attach(|py| func.bind(py).is_callable());
     if !callable {
         return Err(PyTypeError::new_err("a callback must be callable"));
     }
-    Ok(handle.held.hold(func))
+    handle.get().held.hold(handle.as_any(), func)
 }
 
 /// A responder's or command handler's answer once exit has begun.

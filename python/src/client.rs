@@ -218,7 +218,7 @@ impl Client {
     /// Calls `func(event)` with every `"reconnecting"` and
     /// `"host_restarted"` event, as the hook `name`.
     fn on_reconnect(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(slf.as_super().get(), Hook::Reconnect, name, func)
+        callbacks::hook(slf.as_super(), Hook::Reconnect, name, func)
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> String {

@@ -99,10 +99,14 @@ impl Drop for Side {
     /// closed from its own callback has left its dispatcher thread to be
     /// joined here, and that thread, ending, takes the GIL to release its
     /// thread state (see `inflight`): joined with the GIL held, it would
-    /// never end. Closing again joins it and returns once it has.
+    /// never end. Closing again joins it and returns once it has. A thread
+    /// without the GIL closes as it is: taking the GIL only to let it go
+    /// could meet an interpreter finalising.
     fn drop(&mut self) {
         let this = &*self;
-        if Python::try_attach(|py| py.detach(|| this.close())).is_none() {
+        let released = crate::inflight::holds_gil()
+            && Python::try_attach(|py| py.detach(|| this.close())).is_some();
+        if !released {
             this.close();
         }
     }
@@ -142,6 +146,15 @@ pub(crate) struct Handle {
     pub(crate) side: Arc<Side>,
     /// The functions of its callbacks (see `held`).
     pub(crate) held: Held,
+}
+
+impl Drop for Handle {
+    /// Its functions go with it, before its crate handle is closed (which
+    /// lets go of the GIL): nothing the collector counted as the handle's
+    /// outlives it.
+    fn drop(&mut self) {
+        self.held.clear();
+    }
 }
 
 impl Handle {
@@ -255,18 +268,18 @@ sending_methods! { Handle;
     /// pattern: the clients interested in it). From a client, every target
     /// but its host is routed through the host.
     #[pyo3(signature = (target = None, *, room = None, group = None))]
-    fn to(&self, target: Option<&Bound<'_, PyAny>>, room: Option<String>, group: Option<String>) -> PyResult<Target> {
-        Ok(Target::new(Arc::clone(&self.side), parse_to(target, room, group)?))
+    fn to(slf: &Bound<'_, Self>, target: Option<&Bound<'_, PyAny>>, room: Option<String>, group: Option<String>) -> PyResult<Target> {
+        Ok(Target::new(slf, parse_to(target, room, group)?))
     }
 
     /// A target of every client (from a client: every other client).
-    fn to_all(&self) -> Target {
-        Target::new(Arc::clone(&self.side), To::All)
+    fn to_all(slf: &Bound<'_, Self>) -> Target {
+        Target::new(slf, To::All)
     }
 
     /// A target of the host (a client's plain writes go there already).
-    fn to_host(&self) -> Target {
-        Target::new(Arc::clone(&self.side), To::Host)
+    fn to_host(slf: &Bound<'_, Self>) -> Target {
+        Target::new(slf, To::Host)
     }
 
     /// Calls `func(message)` with every message on `channel` (or a
@@ -274,8 +287,8 @@ sending_methods! { Handle;
     /// with `name`, registering that name again replaces it. An exception
     /// is reported (`sys.unraisablehook`, an event) and the callback kept.
     #[pyo3(signature = (channel, func, *, name = None))]
-    fn on(&self, channel: &str, func: Py<PyAny>, name: Option<&str>) -> PyResult<CallbackId> {
-        callbacks::on(self, name, channel, func)
+    fn on(slf: &Bound<'_, Self>, channel: &str, func: Py<PyAny>, name: Option<&str>) -> PyResult<CallbackId> {
+        callbacks::on(slf, name, channel, func)
     }
 
     /// Removes a callback or hook; whether it was registered.
@@ -295,26 +308,26 @@ sending_methods! { Handle;
     }
 
     /// Calls `func(event)` with every `"connected"` event, as the hook `name`.
-    fn on_connect(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(self, Hook::Connect, name, func)
+    fn on_connect(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
+        callbacks::hook(slf, Hook::Connect, name, func)
     }
 
     /// Calls `func(event)` with every `"disconnected"` event (its `reason`).
-    fn on_disconnect(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(self, Hook::Disconnect, name, func)
+    fn on_disconnect(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
+        callbacks::hook(slf, Hook::Disconnect, name, func)
     }
 
     /// Calls `func(event)` with every event that reports a failure.
-    fn on_error(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(self, Hook::Error, name, func)
+    fn on_error(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
+        callbacks::hook(slf, Hook::Error, name, func)
     }
 
     /// Makes `func(request)` the responder on `channel`: it returns the
     /// answer (bytes-like, `str`, `Json(v)`, a dict or list as JSON, or
     /// `None`), or raises to fail the request (`RemoteError` to refuse it
     /// without a report).
-    fn on_request(&self, channel: &str, func: Py<PyAny>) -> PyResult<()> {
-        callbacks::on_request(self, channel, func)
+    fn on_request(slf: &Bound<'_, Self>, channel: &str, func: Py<PyAny>) -> PyResult<()> {
+        callbacks::on_request(slf, channel, func)
     }
 
     /// Removes the responder on `channel`; whether there was one.
@@ -327,8 +340,8 @@ sending_methods! { Handle;
 
     /// Makes `func(*args, **kwargs)` the handler of the commands named
     /// `name` (on the `cmd` channel); it returns a JSON-able answer.
-    fn on_command(&self, name: &str, func: Py<PyAny>) -> PyResult<()> {
-        callbacks::on_command(self, name, func)
+    fn on_command(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<()> {
+        callbacks::on_command(slf, name, func)
     }
 
     /// The callbacks' counts (registered, queued, dropped, raised).

@@ -13,9 +13,18 @@
 //! is the slot's, reported by one object, as the collector requires. A
 //! collected handle is then closed as it is dropped.
 //!
-//! A `Target` holds the crate's handle, not the Python one, and reports
-//! nothing: a callback that refers only to a target of its own handle
-//! still keeps the handle open until `close()` or exit.
+//! A `Target` holds the Python handle and reports it, so a callback that
+//! refers only to a target of its own handle makes a cycle the collector
+//! finds too.
+//!
+//! The crate's dispatcher thread reaches a slot without going through the
+//! handle, whenever the GIL is free, and the collector lets go of the GIL
+//! while it frees things (closing a collected handle does). So a [`Func`]
+//! also holds a weak reference to its handle and calls nothing once that
+//! is dead: the collector clears weak references to everything it will
+//! free before it clears or frees any of it, so a handle being collected
+//! never has its functions called half cleared. And a handle empties its
+//! slots as it goes (its `Drop`), before its crate handle is closed.
 //!
 //! When the crate drops a callback (`off`, a responder replaced, the
 //! handle closed), its [`Func`] empties the slot, and the handle forgets
@@ -26,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use pyo3::PyTraverseError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
+use pyo3::types::PyWeakrefReference;
 
 /// One registered function: `None` once the crate dropped its callback or
 /// the collector cleared the handle.
@@ -40,13 +50,14 @@ pub(crate) struct Held {
 impl Held {
     /// Holds `func` for a callback the crate is given: the callback calls
     /// it through the returned [`Func`].
-    pub(crate) fn hold(&self, func: Py<PyAny>) -> Func {
+    pub(crate) fn hold(&self, owner: &Bound<'_, PyAny>, func: Py<PyAny>) -> PyResult<Func> {
+        let owner = PyWeakrefReference::new(owner)?.unbind();
         let slot = Arc::new(Slot(Mutex::new(Some(func))));
         if let Ok(mut slots) = self.slots.lock() {
             slots.retain(|slot| slot.0.lock().is_ok_and(|func| func.is_some()));
             slots.push(Arc::clone(&slot));
         }
-        Func(slot)
+        Ok(Func(slot, owner))
     }
 
     /// Reports each function held to the collector. A slot another thread
@@ -84,12 +95,15 @@ impl Held {
 }
 
 /// What the crate's callback holds: the function's slot, emptied when the
-/// crate drops the callback.
-pub(crate) struct Func(Arc<Slot>);
+/// crate drops the callback, and a weak reference to the handle.
+pub(crate) struct Func(Arc<Slot>, Py<PyWeakrefReference>);
 
 impl Func {
     /// The function, while it is held.
     pub(crate) fn get(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        // The collector clears weak references to what it will free before it
+        // clears anything: a handle being collected calls nothing.
+        self.1.bind(py).upgrade()?;
         let func = self.0.0.lock().ok()?;
         func.as_ref().map(|func| func.clone_ref(py))
     }

@@ -138,3 +138,18 @@ pub(crate) fn drain() {
         };
     }
 }
+
+unsafe extern "C" {
+    /// CPython's own (since 3.4; outside the limited API's headers, but
+    /// every CPython this module loads into exports it).
+    fn PyGILState_Check() -> std::ffi::c_int;
+}
+
+/// Whether this thread holds the GIL now.
+pub(crate) fn holds_gil() -> bool {
+    // SAFETY: `PyGILState_Check` may be called from any thread, with or
+    // without the GIL, and reads only this thread's state (it returns 1
+    // before the interpreter is initialised, so a caller still attaches
+    // with `Python::try_attach`, which checks that).
+    unsafe { PyGILState_Check() == 1 }
+}

@@ -9,7 +9,7 @@ import weakref
 import pytest
 
 import socketengine as se
-from conftest import WAIT
+from conftest import WAIT, received
 
 
 def test_a_callback_gets_every_message_of_its_channel_in_order(host, client):
@@ -140,14 +140,35 @@ def test_a_handle_its_own_callbacks_refer_to_is_collected_and_closed(host):
         c = se.Client(host.local_addr, "loop")
         c.on("x", lambda msg: c.write("y", msg.payload))
         c.on_reconnect("log", lambda event: c.write("back", b""))
-        return weakref.ref(h), weakref.ref(c), h.port
+        t = se.Host("127.0.0.1:0")
+        to_all = t.to_all()  # the callback refers to a target, not the handle
+        t.on("x", lambda msg: to_all.write("y", msg.payload))
+        return weakref.ref(h), weakref.ref(c), weakref.ref(t), h.port
 
-    h, c, port = cyclic()
+    h, c, t, port = cyclic()
     gc.collect()
-    assert h() is None and c() is None
+    assert h() is None and c() is None and t() is None
     with se.Host(f"127.0.0.1:{port}") as again:  # the port is free: the host was closed
         assert again.port == port
     assert "disconnected" in (event.kind for event in host.events().iter(WAIT))  # the client was closed
+
+
+def test_a_target_in_use_keeps_its_handle_and_its_callbacks():
+    def made():
+        h = se.Host("127.0.0.1:0")
+        h.on("x", lambda msg: h.write("echo", msg.payload))  # a cycle through h
+        return h.local_addr, h.to_all(), weakref.ref(h)  # only the target is kept
+
+    addr, target, handle = made()
+    gc.collect()  # the target holds the handle: nothing to collect
+    with se.Client(addr, "c") as c:
+        c.write_lock("x", b"after")
+        assert [bytes(m.payload) for m in received(c, "echo")] == [b"after"]
+        target.write_lock("y", b"z")
+        assert bytes(received(c, "y")[0].payload) == b"z"
+    del target
+    gc.collect()
+    assert handle() is None  # now the handle goes
 
 
 def test_a_collection_keeps_the_callbacks_of_a_handle_in_use(host, client):
