@@ -115,5 +115,9 @@ fn a_subscription_the_application_never_reads_holds_what_its_bytes_allow() {
     let before = host.memory_used();
     let taken = unread.try_iter().count();
     assert!(taken >= 1);
-    assert!(host.memory_used() <= before - taken * (512 << 10));
+    let after = host.memory_used();
+    assert!(
+        after <= before - taken * (512 << 10),
+        "before {before} after {after} taken {taken}"
+    );
 }

@@ -18,6 +18,7 @@ built with PyO3), one-to-one: see each docstring, and ``__init__.pyi``.
 
 from socketengine._native import (
     COMMAND_CHANNEL,
+    DEFAULT_ADDR,
     HOST_ID,
     IMAGE_CHANNEL,
     Buffer,

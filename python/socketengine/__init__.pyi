@@ -5,6 +5,10 @@ every 50 ms: network waits (`get_all_timeout`, `Subscription`, `Events`,
 `Replies`, `request`, `wait_connected`, the `Client` constructor) and the
 calls that wait inside the engine (locked and confirmed writes, `flush`,
 `close`), which run on a helper thread and go on alone when interrupted.
+A timeout (`recv`, `get_all_timeout`, `request`, `wait_connected`,
+`iter`, the duration options) is a number of seconds >= 0;
+`float("inf")` is no limit (a wait for ever, which Ctrl-C still
+interrupts), as `None` is where a call takes it.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +18,9 @@ from typing import Any, Literal, Self, TypeAlias
 from typing_extensions import Buffer as _BufferLike
 
 __version__: str
+DEFAULT_ADDR: str
+"""Where a `Host` listens and a `Client` connects unless told: the crate's
+default, `"127.0.0.1:8080"` (`"127.0.0.1:0"` listens on any free port)."""
 IMAGE_CHANNEL: str
 """The default channel of images: `"image"`."""
 COMMAND_CHANNEL: str
@@ -68,7 +75,10 @@ class Image:
     @property
     def height(self) -> int: ...
     @property
-    def format(self) -> PixelFormat: ...
+    def format(self) -> PixelFormat | Literal["unknown"]:
+        """One of `PixelFormat`: the wire carries no other (a frame with
+        another format code is refused, an image error). `"unknown"` only for
+        a format the Rust crate may add that this binding does not name."""
     @property
     def stride(self) -> int:
         """Bytes from one row to the next (0 for an encoded image)."""
@@ -285,10 +295,13 @@ class Target(_Sending):
 
 class Handle(_Sending):
     """What `Host` and `Client` share. A context manager that closes on exit.
-    A handle is closed when its last reference goes, but one that its own
-    callback refers to (`h.on("x", lambda m: h.write("y", m))`) is never
-    collected (the engine holds the callback, out of the garbage collector's
-    sight): close it explicitly, or it stays open until exit."""
+    A handle is closed when it is collected: when its last reference goes,
+    or, if its own callback refers to it (`h.on("x", lambda m: h.write("y",
+    m))`), when the garbage collector finds the cycle unreachable (the
+    handle reports its callbacks' functions to it; a `Target` reports its
+    handle, so a callback referring to `t = h.to_all()` is such a cycle
+    too). A `Target` in use keeps its handle, and its callbacks, alive.
+    Once collection of a handle has begun, its callbacks are not called."""
     def get(self, channel: str) -> Message | None: ...
     def get_all(self, channel: str) -> list[Message]: ...
     def get_all_timeout(self, channel: str, timeout: float) -> list[Message]: ...
@@ -327,7 +340,7 @@ class Host(Handle):
     """Listens, accepts clients, stores what they send; `write` goes to every
     client. Options: the crate's `HostBuilder` setters by name, and
     `tls={"cert": path, "key": path, "client_ca": path}`."""
-    def __init__(self, addr: str = "127.0.0.1:0", **options: Any) -> None: ...
+    def __init__(self, addr: str = "127.0.0.1:8080", **options: Any) -> None: ...
     @property
     def local_addr(self) -> str: ...
     @property
@@ -367,9 +380,9 @@ class Client(Handle):
     """One connection to a host (made in the constructor); `write` goes to the
     host. Options: the crate's `ClientBuilder` setters by name, and
     `tls={"ca": path, "server_name": str, "cert": path, "key": path}`."""
-    def __init__(self, addr: str, name: str | None = None, **options: Any) -> None: ...
+    def __init__(self, addr: str = "127.0.0.1:8080", name: str | None = None, **options: Any) -> None: ...
     @staticmethod
-    def start(addr: str, name: str | None = None, **options: Any) -> Client:
+    def start(addr: str = "127.0.0.1:8080", name: str | None = None, **options: Any) -> Client:
         """A client that does not wait for its host: returned at once
         (`state == "connecting"`), dialling in the background."""
     def wait_connected(self, timeout: float | None = None) -> bool:
@@ -442,8 +455,12 @@ class Hosts:
 
 class Error(Exception):
     """The base of socketengine's exceptions. `payload` is a refused write's
-    payload (or `None`)."""
+    payload (or `None`). An exception `write_many` raises for an item's
+    payload or its write (an `Error`, or the `TypeError` of a payload of
+    the wrong type) also has `written`: how many items went before it (not
+    one for an item that is not a `(channel, payload)` pair)."""
     payload: Buffer | None
+    written: int
 
 class FullError(Error):
     queued: int

@@ -1,7 +1,9 @@
 //! The application's Python functions on a handle: message callbacks
 //! (`on`), hooks (`on_connect`, ...), responders (`on_request`) and
 //! command handlers (`on_command`). The crate runs them on the handle's
-//! dispatcher thread, never its event loop; each call takes the GIL.
+//! dispatcher thread, never its event loop; each call takes the GIL, on
+//! the one Python thread state the dispatcher keeps for its life (see
+//! `inflight`).
 //!
 //! An exception in a callback or hook is reported, not swallowed, and
 //! never stops the handle: it goes to `sys.unraisablehook` (by default a
@@ -24,7 +26,8 @@ use socketengine::{Outgoing, Payload};
 
 use crate::errors::is_remote;
 use crate::event::Event;
-use crate::handle::Side;
+use crate::handle::{Handle, Side};
+use crate::held::Func;
 use crate::message::{Message, Request};
 use crate::value::{to_py_value, to_value};
 
@@ -55,18 +58,18 @@ pub(crate) enum Hook {
 /// Calls `func` with every message on `channel` (a name or a pattern),
 /// named `name` if given.
 pub(crate) fn on(
-    side: &Side,
+    handle: &Bound<'_, Handle>,
     name: Option<&str>,
     channel: &str,
     func: Py<PyAny>,
 ) -> PyResult<CallbackId> {
-    callable(&func)?;
+    let func = held(handle, func)?;
     let f = move |msg: &socketengine::Message| {
         call(&func, |py| {
             Ok(Bound::new(py, Message::new(msg.clone()))?.into_any())
         })
     };
-    let id = match (side, name) {
+    let id = match (&*handle.get().side, name) {
         (Side::Host(h), None) => h.on(channel, f),
         (Side::Host(h), Some(name)) => h.on_named(name, channel, f),
         (Side::Client(c), None) => c.on(channel, f),
@@ -76,14 +79,19 @@ pub(crate) fn on(
 }
 
 /// Calls `func` with every event of `hook`'s kind, as the hook `name`.
-pub(crate) fn hook(side: &Side, hook: Hook, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-    callable(&func)?;
+pub(crate) fn hook(
+    handle: &Bound<'_, Handle>,
+    hook: Hook,
+    name: &str,
+    func: Py<PyAny>,
+) -> PyResult<CallbackId> {
+    let func = held(handle, func)?;
     let f = move |event: &socketengine::Event| {
         call(&func, |py| {
             Ok(Bound::new(py, Event::new(py, event))?.into_any())
         })
     };
-    let id = match (side, hook) {
+    let id = match (&*handle.get().side, hook) {
         (Side::Host(h), Hook::Connect) => h.on_connect(name, f),
         (Side::Host(h), Hook::Disconnect) => h.on_disconnect(name, f),
         (Side::Host(h), Hook::Error) => h.on_error(name, f),
@@ -103,18 +111,23 @@ pub(crate) fn hook(side: &Side, hook: Hook, name: &str, func: Py<PyAny>) -> PyRe
 /// Makes `func` the responder on `channel`: it is called with a `Request`
 /// and returns the answer (bytes-like, `str`, `Json(v)` / `MsgPack(v)`, a
 /// `dict` or `list` as JSON, or `None` for an empty answer).
-pub(crate) fn on_request(side: &Side, channel: &str, func: Py<PyAny>) -> PyResult<()> {
-    callable(&func)?;
+pub(crate) fn on_request(
+    handle: &Bound<'_, Handle>,
+    channel: &str,
+    func: Py<PyAny>,
+) -> PyResult<()> {
+    let func = held(handle, func)?;
     let f = move |request: &socketengine::Request| -> Result<Payload, String> {
         let answered = crate::inflight::attach(|py| {
+            let func = func.get(py).ok_or_else(gone)?;
             let asked = func.call1(py, (Request::new(request),));
             asked
                 .and_then(|answer| answer_payload(answer.bind(py)))
                 .map_err(|err| failure(py, err, &func))
         });
-        answered.unwrap_or_else(|| Err("the Python interpreter is shutting down".to_owned()))
+        answered.unwrap_or_else(|| Err(shutting_down()))
     };
-    let registered = match side {
+    let registered = match &*handle.get().side {
         Side::Host(h) => h.on_request(channel, f),
         Side::Client(c) => c.on_request(channel, f),
     };
@@ -124,19 +137,20 @@ pub(crate) fn on_request(side: &Side, channel: &str, func: Py<PyAny>) -> PyResul
 /// Makes `func` the handler of the commands named `name`: called as
 /// `func(*args, **kwargs)` with the command's arguments, it returns a
 /// JSON-able answer.
-pub(crate) fn on_command(side: &Side, name: &str, func: Py<PyAny>) -> PyResult<()> {
-    callable(&func)?;
+pub(crate) fn on_command(handle: &Bound<'_, Handle>, name: &str, func: Py<PyAny>) -> PyResult<()> {
+    let func = held(handle, func)?;
     let f = move |args: &[Value], kwargs: &Map<String, Value>| -> Result<Value, String> {
         let ran = crate::inflight::attach(|py| {
+            let func = func.get(py).ok_or_else(gone)?;
             let called = command_args(py, args, kwargs).and_then(|(args, kwargs)| {
                 let answer = func.call(py, args, Some(&kwargs))?;
                 to_value(answer.bind(py))
             });
             called.map_err(|err| failure(py, err, &func))
         });
-        ran.unwrap_or_else(|| Err("the Python interpreter is shutting down".to_owned()))
+        ran.unwrap_or_else(|| Err(shutting_down()))
     };
-    let registered = match side {
+    let registered = match &*handle.get().side {
         Side::Host(h) => h.on_command(name, f),
         Side::Client(c) => c.on_command(name, f),
     };
@@ -147,8 +161,10 @@ pub(crate) fn on_command(side: &Side, name: &str, func: Py<PyAny>) -> PyResult<(
 /// `sys.unraisablehook`, then handed to the crate's report of a callback
 /// that failed (unwinding with its text, which the dispatcher catches: no
 /// panic hook runs, nothing is printed twice).
-fn call(func: &Py<PyAny>, arg: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>) {
+/// Nothing happens once the function is gone (see `held`).
+fn call(func: &Func, arg: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>) {
     let failed = crate::inflight::attach(|py| {
+        let func = func.get(py)?;
         let called = arg(py).and_then(|arg| func.call1(py, (arg,)));
         called.err().map(|err| {
             let text = describe(py, &err);
@@ -156,7 +172,7 @@ fn call(func: &Py<PyAny>, arg: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bou
             text
         })
     });
-    if let Some(Some(text)) = failed {
+    if let Some(text) = failed.flatten() {
         resume_unwind(Box::new(text));
     }
 }
@@ -218,10 +234,26 @@ fn command_args<'py>(
     Ok((PyTuple::new(py, args)?, named))
 }
 
+/// `func`, held by `handle` for a callback (see `held`).
+///
+/// # Errors
+///
 /// `TypeError` unless `func` can be called.
-fn callable(func: &Py<PyAny>) -> PyResult<()> {
-    Python::attach(|py| match func.bind(py).is_callable() {
-        true => Ok(()),
-        false => Err(PyTypeError::new_err("a callback must be callable")),
-    })
+fn held(handle: &Bound<'_, Handle>, func: Py<PyAny>) -> PyResult<Func> {
+    let callable = Python::attach(|py| func.bind(py).is_callable());
+    if !callable {
+        return Err(PyTypeError::new_err("a callback must be callable"));
+    }
+    handle.get().held.hold(handle.as_any(), func)
+}
+
+/// A responder's or command handler's answer once exit has begun.
+fn shutting_down() -> String {
+    "the Python interpreter is shutting down".to_owned()
+}
+
+/// A responder's or command handler's answer once its handle was
+/// collected (its functions dropped) while a request was on its way.
+fn gone() -> String {
+    "the handle's responder was dropped".to_owned()
 }

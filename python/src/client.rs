@@ -15,9 +15,10 @@ use crate::handle::{Handle, Side};
 use crate::host::unreachable_side;
 use crate::info::{ClientInfo, ClockEstimate};
 use crate::message::{Reply, unix_seconds};
-use crate::wait::{Replies, Step, seconds, wait};
+use crate::wait::{Replies, Step, duration, seconds, wait};
 
-/// A client: connects to the host at `addr` in the constructor (waiting
+/// A client: connects to the host at `addr` (by default the crate's
+/// `DEFAULT_ADDR`, `"127.0.0.1:8080"`) in the constructor (waiting
 /// without the GIL; Ctrl-C interrupts it) under `name` (the host's
 /// `client-N` if none), and redials if the connection is lost. A plain
 /// `write` goes to the host; `to(...)` routes to other clients through it.
@@ -39,7 +40,8 @@ impl Client {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (addr, name = None, **options))]
+    // The crate's `DEFAULT_ADDR` (a test checks they agree).
+    #[pyo3(signature = (addr = "127.0.0.1:8080", name = None, **options))]
     fn py_new(
         py: Python<'_>,
         addr: &str,
@@ -60,7 +62,7 @@ impl Client {
     /// Raises only what fails before any dialing (an address that does not
     /// resolve, a bad option).
     #[staticmethod]
-    #[pyo3(signature = (addr, name = None, **options))]
+    #[pyo3(signature = (addr = "127.0.0.1:8080", name = None, **options))]
     fn start(
         py: Python<'_>,
         addr: &str,
@@ -150,7 +152,8 @@ impl Client {
     }
 
     /// Asks the host's responder on `channel` and returns its `Reply`
-    /// (waiting without the GIL, at most `timeout` seconds; Ctrl-C
+    /// (waiting without the GIL, at most `timeout` seconds, `float("inf")`
+    /// for no limit; Ctrl-C
     /// interrupts it), or raises what ended the request (`TimedOutError`,
     /// `NoResponderError`, `RemoteError`, ...).
     #[pyo3(signature = (channel, payload = None, timeout = 5.0))]
@@ -165,7 +168,7 @@ impl Client {
             Some(obj) => crate::send::payload(obj)?,
             None => socketengine::Payload::bytes(bytes::Bytes::new()),
         };
-        let timeout = seconds(Some(timeout))?.unwrap_or(Duration::MAX);
+        let timeout = duration(timeout)?;
         let replies = Client::client(slf)
             .to(To::Host)
             .request(channel, payload, timeout)
@@ -215,7 +218,7 @@ impl Client {
     /// Calls `func(event)` with every `"reconnecting"` and
     /// `"host_restarted"` event, as the hook `name`.
     fn on_reconnect(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(&slf.as_super().get().side, Hook::Reconnect, name, func)
+        callbacks::hook(slf.as_super(), Hook::Reconnect, name, func)
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> String {
@@ -249,10 +252,7 @@ pub(crate) fn state_name(state: ConnectionState) -> &'static str {
 
 /// A Python `Client` over `client`.
 fn initializer(client: socketengine::Client) -> PyClassInitializer<Client> {
-    PyClassInitializer::from(Handle {
-        side: Side::keep(Side::Client(client)),
-    })
-    .add_subclass(Client)
+    PyClassInitializer::from(Handle::new(Side::Client(client))).add_subclass(Client)
 }
 
 /// `client` as a new Python `Client` (closed when the last reference to it

@@ -9,16 +9,16 @@
 //! closes every open handle before the interpreter joins its threads and
 //! shuts down, and waits for running callbacks: see `inflight`).
 //!
-//! The cycle collector does not see the functions a handle's callbacks
-//! hold (the engine keeps them), so a handle one of its own callbacks
-//! refers to (`h.on("x", lambda m: h.write("y", m))`) is never collected:
-//! its last reference never goes, and it stays open, with its threads and
-//! its port, until `close()` or exit. Close such a handle explicitly (a
-//! `with` block).
+//! A handle one of its own callbacks refers to
+//! (`h.on("x", lambda m: h.write("y", m))`) is collected as any cycle is:
+//! the handle holds its callbacks' functions where the cycle collector
+//! sees them (see `held`).
 
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use pyo3::PyTraverseError;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use socketengine::{Inbox, To};
@@ -27,6 +27,7 @@ use crate::blocking::blocking;
 use crate::buffer::untracked;
 use crate::callbacks::{self, CallbackId, Hook};
 use crate::errors::to_py;
+use crate::held::Held;
 use crate::image::Image;
 use crate::info::{CallbackStats, ChannelStats, ImageStats};
 use crate::message::Message;
@@ -48,10 +49,10 @@ impl Side {
     /// `side`, shared, and remembered for the exit hook.
     pub(crate) fn keep(side: Side) -> Arc<Side> {
         let side = Arc::new(side);
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|weak| weak.strong_count() > 0);
-            live.push(Arc::downgrade(&side));
-        }
+        let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        live.retain(|weak| weak.strong_count() > 0);
+        live.push(Arc::downgrade(&side));
+        drop(live);
         side
     }
 
@@ -94,12 +95,18 @@ impl Side {
 }
 
 impl Drop for Side {
+    /// Closes the handle without the GIL, even one closed already: a handle
+    /// closed from its own callback has left its dispatcher thread to be
+    /// joined here, and that thread, ending, takes the GIL to release its
+    /// thread state (see `inflight`): joined with the GIL held, it would
+    /// never end. Closing again joins it and returns once it has. A thread
+    /// without the GIL closes as it is: taking the GIL only to let it go
+    /// could meet an interpreter finalising.
     fn drop(&mut self) {
-        if self.inbox().is_closed() {
-            return;
-        }
         let this = &*self;
-        if Python::try_attach(|py| py.detach(|| this.close())).is_none() {
+        let released = crate::inflight::holds_gil()
+            && Python::try_attach(|py| py.detach(|| this.close())).is_some();
+        if !released {
             this.close();
         }
     }
@@ -111,11 +118,15 @@ impl Drop for Side {
 /// already; their threads finish alone).
 #[pyfunction]
 pub(crate) fn _close_all(py: Python<'_>) -> PyResult<()> {
-    let live: Vec<Arc<Side>> = match LIVE.lock() {
-        Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
-        Err(_) => return Ok(()),
-    };
     crate::inflight::close();
+    // A poisoned list is still the list (a push or retain never leaves it
+    // half done).
+    let live: Vec<Arc<Side>> = LIVE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
     blocking(py, move || {
         live.iter().for_each(|side| side.close());
         crate::inflight::drain();
@@ -127,16 +138,34 @@ pub(crate) fn _close_all(py: Python<'_>) -> PyResult<()> {
 /// (`write`, `write_lock`, `write_many`, `write_json`, `write_image`, ...,
 /// to a host's clients or a client's host; `to(...)` names another
 /// target), callbacks (`on`, `on_request`, hooks) and `close()`. A handle
-/// is a context manager that closes on exit. A handle is closed when its
-/// last reference goes, but one that its own callback refers to is never
-/// collected (the engine holds the callback, out of the collector's
-/// sight): close it explicitly.
+/// is a context manager that closes on exit. A handle is closed when it is
+/// collected: when its last reference goes, or, if its own callback refers
+/// to it, when the cycle collector finds the cycle unreachable.
 #[pyclass(subclass, frozen, weakref, module = "socketengine")]
 pub(crate) struct Handle {
     pub(crate) side: Arc<Side>,
+    /// The functions of its callbacks (see `held`).
+    pub(crate) held: Held,
+}
+
+impl Drop for Handle {
+    /// Its functions go with it, before its crate handle is closed (which
+    /// lets go of the GIL): nothing the collector counted as the handle's
+    /// outlives it.
+    fn drop(&mut self) {
+        self.held.clear();
+    }
 }
 
 impl Handle {
+    /// A handle over `side`.
+    pub(crate) fn new(side: Side) -> Handle {
+        Handle {
+            side: Side::keep(side),
+            held: Held::default(),
+        }
+    }
+
     fn dest(&self) -> Dest<'_> {
         Dest {
             side: &self.side,
@@ -161,7 +190,8 @@ sending_methods! { Handle;
     }
 
     /// As `get_all`, but when nothing is queued waits up to `timeout`
-    /// seconds for the next batch (without the GIL; Ctrl-C interrupts it);
+    /// seconds (`float("inf")`: as long as it takes) for the next batch
+    /// (without the GIL; Ctrl-C interrupts it);
     /// `[]` if none came, or at once if the handle is closed.
     fn get_all_timeout<'py>(&self, py: Python<'py>, channel: &str, timeout: f64) -> PyResult<Bound<'py, PyList>> {
         let inbox = self.side.inbox();
@@ -238,18 +268,18 @@ sending_methods! { Handle;
     /// pattern: the clients interested in it). From a client, every target
     /// but its host is routed through the host.
     #[pyo3(signature = (target = None, *, room = None, group = None))]
-    fn to(&self, target: Option<&Bound<'_, PyAny>>, room: Option<String>, group: Option<String>) -> PyResult<Target> {
-        Ok(Target::new(Arc::clone(&self.side), parse_to(target, room, group)?))
+    fn to(slf: &Bound<'_, Self>, target: Option<&Bound<'_, PyAny>>, room: Option<String>, group: Option<String>) -> PyResult<Target> {
+        Ok(Target::new(slf, parse_to(target, room, group)?))
     }
 
     /// A target of every client (from a client: every other client).
-    fn to_all(&self) -> Target {
-        Target::new(Arc::clone(&self.side), To::All)
+    fn to_all(slf: &Bound<'_, Self>) -> Target {
+        Target::new(slf, To::All)
     }
 
     /// A target of the host (a client's plain writes go there already).
-    fn to_host(&self) -> Target {
-        Target::new(Arc::clone(&self.side), To::Host)
+    fn to_host(slf: &Bound<'_, Self>) -> Target {
+        Target::new(slf, To::Host)
     }
 
     /// Calls `func(message)` with every message on `channel` (or a
@@ -257,8 +287,8 @@ sending_methods! { Handle;
     /// with `name`, registering that name again replaces it. An exception
     /// is reported (`sys.unraisablehook`, an event) and the callback kept.
     #[pyo3(signature = (channel, func, *, name = None))]
-    fn on(&self, channel: &str, func: Py<PyAny>, name: Option<&str>) -> PyResult<CallbackId> {
-        callbacks::on(&self.side, name, channel, func)
+    fn on(slf: &Bound<'_, Self>, channel: &str, func: Py<PyAny>, name: Option<&str>) -> PyResult<CallbackId> {
+        callbacks::on(slf, name, channel, func)
     }
 
     /// Removes a callback or hook; whether it was registered.
@@ -278,26 +308,26 @@ sending_methods! { Handle;
     }
 
     /// Calls `func(event)` with every `"connected"` event, as the hook `name`.
-    fn on_connect(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(&self.side, Hook::Connect, name, func)
+    fn on_connect(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
+        callbacks::hook(slf, Hook::Connect, name, func)
     }
 
     /// Calls `func(event)` with every `"disconnected"` event (its `reason`).
-    fn on_disconnect(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(&self.side, Hook::Disconnect, name, func)
+    fn on_disconnect(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
+        callbacks::hook(slf, Hook::Disconnect, name, func)
     }
 
     /// Calls `func(event)` with every event that reports a failure.
-    fn on_error(&self, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
-        callbacks::hook(&self.side, Hook::Error, name, func)
+    fn on_error(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<CallbackId> {
+        callbacks::hook(slf, Hook::Error, name, func)
     }
 
     /// Makes `func(request)` the responder on `channel`: it returns the
     /// answer (bytes-like, `str`, `Json(v)`, a dict or list as JSON, or
     /// `None`), or raises to fail the request (`RemoteError` to refuse it
     /// without a report).
-    fn on_request(&self, channel: &str, func: Py<PyAny>) -> PyResult<()> {
-        callbacks::on_request(&self.side, channel, func)
+    fn on_request(slf: &Bound<'_, Self>, channel: &str, func: Py<PyAny>) -> PyResult<()> {
+        callbacks::on_request(slf, channel, func)
     }
 
     /// Removes the responder on `channel`; whether there was one.
@@ -310,8 +340,8 @@ sending_methods! { Handle;
 
     /// Makes `func(*args, **kwargs)` the handler of the commands named
     /// `name` (on the `cmd` channel); it returns a JSON-able answer.
-    fn on_command(&self, name: &str, func: Py<PyAny>) -> PyResult<()> {
-        callbacks::on_command(&self.side, name, func)
+    fn on_command(slf: &Bound<'_, Self>, name: &str, func: Py<PyAny>) -> PyResult<()> {
+        callbacks::on_command(slf, name, func)
     }
 
     /// The callbacks' counts (registered, queued, dropped, raised).
@@ -343,6 +373,16 @@ sending_methods! { Handle;
     #[getter]
     fn closed(&self) -> bool {
         self.side.inbox().is_closed()
+    }
+
+    /// Reports its callbacks' functions to the cycle collector.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.held.traverse(&visit)
+    }
+
+    /// Drops its callbacks' functions (the collector breaking a cycle).
+    fn __clear__(&self) {
+        self.held.clear();
     }
 
     /// The handle itself, for `with Host(...) as host:`.

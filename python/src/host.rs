@@ -10,8 +10,9 @@ use crate::handle::{Handle, Side};
 use crate::info::ClientInfo;
 use crate::message::unix_seconds;
 
-/// A host: listens on `addr` (`"127.0.0.1:0"`: any free port, see
-/// `local_addr`), accepts clients, stores what they send per channel (the
+/// A host: listens on `addr` (by default the crate's `DEFAULT_ADDR`,
+/// `"127.0.0.1:8080"`; `"127.0.0.1:0"`: any free port, see `local_addr`),
+/// accepts clients, stores what they send per channel (the
 /// latest value and a bounded queue) and writes to them (a plain `write`
 /// goes to every client; `to(...)` names others). Options are the crate's
 /// `HostBuilder` setters, by name (`max_frame=`, `memory_limit=`,
@@ -31,7 +32,8 @@ impl Host {
 #[pymethods]
 impl Host {
     #[new]
-    #[pyo3(signature = (addr = "127.0.0.1:0", **options))]
+    // The crate's `DEFAULT_ADDR` (a test checks they agree).
+    #[pyo3(signature = (addr = "127.0.0.1:8080", **options))]
     fn py_new(
         py: Python<'_>,
         addr: &str,
@@ -39,10 +41,7 @@ impl Host {
     ) -> PyResult<PyClassInitializer<Host>> {
         let builder = crate::options::host(addr, options)?;
         let host = py.detach(|| builder.start()).map_err(to_py)?;
-        Ok(PyClassInitializer::from(Handle {
-            side: Side::keep(Side::Host(host)),
-        })
-        .add_subclass(Host))
+        Ok(PyClassInitializer::from(Handle::new(Side::Host(host))).add_subclass(Host))
     }
 
     /// The address it listens on, `ip:port` (the port chosen for port 0).

@@ -11,8 +11,9 @@
 //! * `wait`: blocking calls (without the GIL, interruptible), and the
 //!   iterators built on them; `blocking`: calls that block inside the
 //!   crate, made interruptible; `callbacks`: Python functions the crate's
-//!   dispatcher thread calls; `errors`: the exception classes; `value`:
-//!   JSON and MessagePack values.
+//!   dispatcher thread calls, `held` where the handle keeps them;
+//!   `errors`: the exception classes; `value`: JSON and MessagePack
+//!   values.
 
 mod blocking;
 #[allow(unsafe_code)]
@@ -22,10 +23,12 @@ mod client;
 mod errors;
 mod event;
 mod handle;
+mod held;
 mod host;
 mod hosts;
 #[allow(unsafe_code)]
 mod image;
+#[allow(unsafe_code)]
 mod inflight;
 mod info;
 mod message;
@@ -70,6 +73,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(handle::_close_all, m)?)?;
     m.add_function(wrap_pyfunction!(pin::_last_lent_address, m)?)?;
+    m.add("DEFAULT_ADDR", socketengine::DEFAULT_ADDR)?;
     m.add("IMAGE_CHANNEL", socketengine::IMAGE_CHANNEL)?;
     m.add("COMMAND_CHANNEL", socketengine::COMMAND_CHANNEL)?;
     m.add("HOST_ID", socketengine::ClientId::HOST.0)?;

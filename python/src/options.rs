@@ -157,15 +157,7 @@ fn size(v: &Bound<'_, PyAny>) -> PyResult<usize> {
 
 /// A duration in seconds: a non-negative number, `float("inf")` for none.
 pub(crate) fn secs(v: &Bound<'_, PyAny>) -> PyResult<Duration> {
-    let secs: f64 = v.extract()?;
-    if secs == f64::INFINITY {
-        return Ok(Duration::MAX);
-    }
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        PyValueError::new_err(format!(
-            "a duration is a number of seconds >= 0, not {secs}"
-        ))
-    })
+    crate::wait::duration(v.extract()?)
 }
 
 /// `None`, or what `parse` makes of `v`.

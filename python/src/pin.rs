@@ -60,7 +60,11 @@ static LAST_LENT: AtomicUsize = AtomicUsize::new(0);
 ///
 /// `TypeError` for an object without the buffer protocol; `ValueError` for
 /// one that is not C-contiguous (a slice with steps, a transposed array):
-/// `numpy.ascontiguousarray(a)` makes a contiguous copy, on purpose.
+/// `numpy.ascontiguousarray(a)` makes a contiguous copy, on purpose. An
+/// object with the buffer protocol that will not export now raises what
+/// it raised: `ValueError` for a released `memoryview`, the exporter's own
+/// `BufferError` (or other) for one that refuses. `ValueError` for a
+/// buffer of Python objects (`dtype=object`: its bytes are pointers).
 pub(crate) fn lend(obj: &Bound<'_, PyAny>) -> PyResult<Lent> {
     if let Ok(bytes) = obj.cast::<PyBytes>() {
         let data = bytes.as_bytes();
@@ -72,7 +76,10 @@ pub(crate) fn lend(obj: &Bound<'_, PyAny>) -> PyResult<Lent> {
         };
         return Ok(lent);
     }
-    let view = PyMemoryView::from(obj).map_err(|_| {
+    let view = PyMemoryView::from(obj).map_err(|err| {
+        if !err.is_instance_of::<PyTypeError>(obj.py()) {
+            return err;
+        }
         let kind = obj
             .get_type()
             .name()
@@ -82,6 +89,12 @@ pub(crate) fn lend(obj: &Bound<'_, PyAny>) -> PyResult<Lent> {
         ))
     })?;
     let buffer = PyUntypedBuffer::get(view.as_any())?;
+    if holds_objects(buffer.format().to_bytes()) {
+        return Err(PyValueError::new_err(
+            "the buffer holds Python objects (a numpy array of dtype=object): \
+             its bytes are pointers, not data",
+        ));
+    }
     if !buffer.is_c_contiguous() {
         return Err(PyValueError::new_err(
             "the buffer is not C-contiguous (a strided slice or a transpose?): \
@@ -181,4 +194,17 @@ unsafe fn bytes_at<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     }
     // SAFETY: the caller's promise.
     unsafe { slice::from_raw_parts(ptr, len) }
+}
+
+/// Whether a buffer's `struct` format has the type code `O` (a Python
+/// object: its bytes are a pointer), outside the field names of a
+/// structured format (`T{<d:x:O:obj:}` has one, `T{<d:Omega:}` none).
+fn holds_objects(format: &[u8]) -> bool {
+    let mut in_name = false;
+    format.iter().any(|&code| {
+        if code == b':' {
+            in_name = !in_name;
+        }
+        !in_name && code == b'O'
+    })
 }

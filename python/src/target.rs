@@ -4,32 +4,40 @@
 //! client, the host.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use pyo3::PyTraverseError;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList, PyString, PyTuple};
 use socketengine::{ClientId, To};
 
 use crate::errors::to_py;
-use crate::handle::Side;
+use crate::handle::{Handle, Side};
 use crate::send::{Dest, sending_methods};
-use crate::wait::{Replies, seconds};
+use crate::wait::{Replies, duration};
 
 /// Where the sending methods send: from `handle.to(...)`, `to_all()` or
 /// `to_host()`. A client's target other than its host is routed through
 /// the host, with the client as the sender.
+///
+/// A target keeps its handle: the handle, and its callbacks, stay while
+/// a target of it is in use (a callback holding a target of its own
+/// handle is a cycle the collector finds, as one holding the handle is).
 #[pyclass(frozen, module = "socketengine")]
 pub(crate) struct Target {
+    /// The Python handle, reported to the collector (see `held`).
+    handle: Py<Handle>,
     side: Arc<Side>,
     to: To,
     mirror: bool,
 }
 
 impl Target {
-    pub(crate) fn new(side: Arc<Side>, to: To) -> Target {
+    pub(crate) fn new(handle: &Bound<'_, Handle>, to: To) -> Target {
         Target {
-            side,
+            handle: handle.clone().unbind(),
+            side: Arc::clone(&handle.get().side),
             to,
             mirror: false,
         }
@@ -47,21 +55,32 @@ impl Target {
 sending_methods! { Target;
     /// The same target, and the host delivers this client's routed
     /// messages back to it too (a client's route to other clients only).
-    fn mirror(&self) -> Target {
-        Target { side: Arc::clone(&self.side), to: self.to.clone(), mirror: true }
+    fn mirror(&self, py: Python<'_>) -> Target {
+        Target {
+            handle: self.handle.clone_ref(py),
+            side: Arc::clone(&self.side),
+            to: self.to.clone(),
+            mirror: true,
+        }
+    }
+
+    /// Reports its handle to the cycle collector (a target only refers to
+    /// its handle; the handle clears the cycle, see `held`).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.handle)
     }
 
     /// Sends a request carrying `payload` on `channel` to each peer this
     /// target names and returns at once with their `Replies` (iterate for
     /// `(client_id, reply_or_error)` as they come, or `.one()`); each has
-    /// `timeout` seconds to answer.
+    /// `timeout` seconds to answer (`float("inf")`: no limit).
     #[pyo3(signature = (channel, payload = None, timeout = 5.0))]
     fn request(&self, channel: &str, payload: Option<&Bound<'_, PyAny>>, timeout: f64) -> PyResult<Replies> {
         let payload = match payload {
             Some(obj) => crate::send::payload(obj)?,
             None => socketengine::Payload::bytes(bytes::Bytes::new()),
         };
-        let timeout = seconds(Some(timeout))?.unwrap_or(Duration::MAX);
+        let timeout = duration(timeout)?;
         let target = self.dest().target();
         target.request(channel, payload, timeout).map(Replies::new).map_err(to_py)
     }

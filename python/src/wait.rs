@@ -30,7 +30,8 @@ pub(crate) enum Step<T> {
     Ended,
 }
 
-/// Waits up to `timeout` (`None`: as long as it takes) for `step`, which
+/// Waits up to `timeout` (`None`, or one too long for the clock, such as
+/// `Duration::MAX`: as long as it takes) for `step`, which
 /// waits at most the duration it is given; between slices it checks for
 /// signals (raising what a handler raised, such as `KeyboardInterrupt`).
 pub(crate) fn wait<T: Send>(
@@ -55,19 +56,32 @@ pub(crate) fn wait<T: Send>(
     }
 }
 
-/// A timeout in seconds as a `Duration`; `None` stays `None` (no limit).
+/// A number of seconds as a `Duration`: `float("inf")` is no limit
+/// (`Duration::MAX`, which [`wait`] waits for ever, in slices, and the
+/// crate cuts to a year).
+///
+/// # Errors
+///
+/// `ValueError` for a negative or not-a-number duration.
+pub(crate) fn duration(secs: f64) -> PyResult<Duration> {
+    if secs == f64::INFINITY {
+        return Ok(Duration::MAX);
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        PyValueError::new_err(format!(
+            "a duration is a number of seconds >= 0 (float(\"inf\") for none), not {secs}"
+        ))
+    })
+}
+
+/// A timeout in seconds as a `Duration`; `None` stays `None` and
+/// `float("inf")` is `Duration::MAX`: no limit either way.
 ///
 /// # Errors
 ///
 /// `ValueError` for a negative or not-a-number timeout.
 pub(crate) fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    timeout
-        .map(|secs| {
-            Duration::try_from_secs_f64(secs).map_err(|_| {
-                PyValueError::new_err(format!("a timeout is a number of seconds >= 0, not {secs}"))
-            })
-        })
-        .transpose()
+    timeout.map(duration).transpose()
 }
 
 /// What a receive found, as the crate's receivers report it.
@@ -85,8 +99,8 @@ macro_rules! receiving_methods {
     ($class:ident, $item:ty, $source:ident) => {
         #[pymethods]
         impl $class {
-            /// The next one, waiting up to `timeout` seconds (`None`: as long
-            /// as it takes); `None` if none came in time. Raises `ClosedError`
+            /// The next one, waiting up to `timeout` seconds (`None` or
+            /// `float("inf")`: as long as it takes); `None` if none came in time. Raises `ClosedError`
             /// once the handle is closed and nothing is left.
             #[pyo3(signature = (timeout = None))]
             fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<$item>> {

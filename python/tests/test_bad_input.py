@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import socketengine as se
-from conftest import WAIT
+from conftest import WAIT, received
 
 
 @pytest.mark.parametrize("call", [
@@ -62,6 +62,48 @@ def test_wrong_types_are_type_errors(host, client, call):
 def test_values_out_of_range_are_value_errors(host, client, call):
     with pytest.raises(ValueError):
         call(host, client)
+
+
+def test_a_buffer_that_will_not_export_says_why(client):
+    released = memoryview(b"abc")
+    released.release()
+    with pytest.raises(ValueError, match="released"):
+        client.write("ch", released)
+    with pytest.raises(ValueError, match="dtype"):  # numpy's refusal, not "not a payload"
+        client.write("ch", np.zeros(3, dtype="datetime64[D]"))
+    with pytest.raises(ValueError, match="Python objects"):  # its bytes would be pointers
+        client.write("ch", np.array([object(), object()]))
+    with pytest.raises(ValueError, match="Python objects"):  # an object field of a record
+        client.write("ch", np.zeros(2, dtype=[("x", "<f8"), ("obj", "O")]))
+    with pytest.raises(TypeError, match="a payload is"):  # no buffer protocol at all
+        client.write("ch", object())
+
+
+def test_a_record_whose_field_name_has_an_o_is_data(client):
+    records = np.zeros(2, dtype=[("Omega", "<f8")])  # format T{<d:Omega:}
+    assert client.write("ch", records) == 1
+
+
+def test_an_infinite_timeout_is_no_limit_and_a_bad_one_a_value_error(host, client):
+    inf = float("inf")
+    host.on_request("ask", lambda request: b"host")
+    client.on_request("ask", lambda request: b"client")
+    sub = host.subscribe("y")
+    client.write_lock("x", b"1")
+    client.write_lock("y", b"2")
+    assert [bytes(m.payload) for m in host.get_all_timeout("x", inf)] == [b"1"]
+    assert sub.recv(timeout=inf).payload == b"2"
+    assert client.request("ask", timeout=inf).payload == b"host"
+    assert host.to(client.id).request("ask", timeout=inf).one().payload == b"client"
+    assert client.wait_connected(inf)
+    client.write_lock("y", b"3")
+    assert next(sub.iter(inf)).payload == b"3"
+    for bad in (-1.0, float("nan"), -inf):
+        for call in (lambda: host.get_all_timeout("x", bad), lambda: sub.recv(timeout=bad),
+                     lambda: client.request("ask", timeout=bad), lambda: host.to_all().request("ask", timeout=bad),
+                     lambda: client.wait_connected(bad), lambda: sub.iter(bad)):
+            with pytest.raises(ValueError, match="seconds >= 0"):
+                call()
 
 
 def test_a_nested_cycle_is_refused_not_followed(client):
@@ -141,7 +183,10 @@ def test_a_write_many_failure_says_how_many_went(host, client):
     with pytest.raises(se.InvalidChannelError) as caught:
         client.write_many([("ok", b"1"), ("ok", b"2"), ("", b"3"), ("ok", b"4")])
     assert caught.value.written == 2
-    assert [bytes(m.payload) for m in host.get_all_timeout("ok", WAIT)][:1] == [b"1"]
+    # The two before it went, the one after it did not: every item checked,
+    # up to a marker sent after the batch on the same channel.
+    client.write_lock("ok", b"end")
+    assert [bytes(m.payload) for m in received(host, "ok", 3)] == [b"1", b"2", b"end"]
 
 
 def test_a_closed_handle_refuses_writes_and_ends_reads(host, client):

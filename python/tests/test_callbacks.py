@@ -1,13 +1,15 @@
 """Callbacks, hooks, responders and commands: Python functions the handle's
 dispatcher thread calls, in order, with the GIL; what one that raises does."""
 
+import gc
 import queue
 import threading
+import weakref
 
 import pytest
 
 import socketengine as se
-from conftest import WAIT
+from conftest import WAIT, received
 
 
 def test_a_callback_gets_every_message_of_its_channel_in_order(host, client):
@@ -107,10 +109,12 @@ def test_request_failures_are_typed(host, client):
         client.request("nobody", timeout=WAIT)
     release = threading.Event()
     host.on_request("slow", lambda req: release.wait(WAIT) and None)
-    with pytest.raises(se.TimedOutError) as caught:
-        client.request("slow", timeout=0.05)
-    assert caught.value.timeout == pytest.approx(0.05)
-    release.set()
+    try:
+        with pytest.raises(se.TimedOutError) as caught:
+            client.request("slow", timeout=0.05)
+        assert caught.value.timeout == pytest.approx(0.05)
+    finally:
+        release.set()
     replies = host.to_all().request("nothing", timeout=WAIT)
     assert len(replies) == 1
     client_id, answer = next(replies)
@@ -124,3 +128,82 @@ def test_commands_run_by_name(host, client):
     assert reply.json() == 6
     with pytest.raises(se.UnknownCommandError):
         host.to("arm").request(se.COMMAND_CHANNEL, se.Json({"name": "dance"}), timeout=WAIT).one()
+
+
+def test_a_handle_its_own_callbacks_refer_to_is_collected_and_closed(host):
+    def cyclic():
+        h = se.Host("127.0.0.1:0")
+        h.on("x", lambda msg: h.write("y", msg.payload))
+        h.on_connect("log", lambda event: h.write("hello", b""))
+        h.on_request("ask", lambda request: str(h.port))
+        h.on_command("port", lambda: h.port)
+        c = se.Client(host.local_addr, "loop")
+        c.on("x", lambda msg: c.write("y", msg.payload))
+        c.on_reconnect("log", lambda event: c.write("back", b""))
+        t = se.Host("127.0.0.1:0")
+        to_all = t.to_all()  # the callback refers to a target, not the handle
+        t.on("x", lambda msg: to_all.write("y", msg.payload))
+        return weakref.ref(h), weakref.ref(c), weakref.ref(t), h.port
+
+    h, c, t, port = cyclic()
+    gc.collect()
+    assert h() is None and c() is None and t() is None
+    with se.Host(f"127.0.0.1:{port}") as again:  # the port is free: the host was closed
+        assert again.port == port
+    assert "disconnected" in (event.kind for event in host.events().iter(WAIT))  # the client was closed
+
+
+def test_a_target_in_use_keeps_its_handle_and_its_callbacks():
+    def made():
+        h = se.Host("127.0.0.1:0")
+        h.on("x", lambda msg: h.write("echo", msg.payload))  # a cycle through h
+        return h.local_addr, h.to_all(), weakref.ref(h)  # only the target is kept
+
+    addr, target, handle = made()
+    gc.collect()  # the target holds the handle: nothing to collect
+    with se.Client(addr, "c") as c:
+        c.write_lock("x", b"after")
+        assert [bytes(m.payload) for m in received(c, "echo")] == [b"after"]
+        target.write_lock("y", b"z")
+        assert bytes(received(c, "y")[0].payload) == b"z"
+    del target
+    gc.collect()
+    assert handle() is None  # now the handle goes
+
+
+def test_a_collection_keeps_the_callbacks_of_a_handle_in_use(host, client):
+    seen = queue.Queue()
+    host.on("x", lambda msg: seen.put(host.port))
+    host.on_request("ask", lambda request: str(host.port))
+    gc.collect()
+    client.write_lock("x", b"")
+    assert seen.get(timeout=WAIT) == host.port
+    assert client.request("ask", timeout=WAIT).payload == str(host.port).encode()
+
+
+def test_the_dispatcher_thread_keeps_one_python_thread_state(host, client):
+    # threading.local() lives in the thread state: one per call would
+    # forget it between calls. Closing the handle ends the thread and
+    # releases its thread state, and with it the thread's locals.
+    local = threading.local()
+    seen = queue.Queue()
+    kept = []
+
+    class Marker:
+        pass
+
+    def callback(msg):
+        seen.put((getattr(local, "last", None), threading.get_ident()))
+        local.last = bytes(msg.payload)
+        if not kept:
+            local.marker = Marker()
+            kept.append(weakref.ref(local.marker))
+
+    host.on("x", callback)
+    client.write_many_lock([("x", b"1"), ("x", b"2"), ("x", b"3")])
+    calls = [seen.get(timeout=WAIT) for _ in range(3)]
+    assert [last for last, _ in calls] == [None, b"1", b"2"]
+    assert len({thread for _, thread in calls}) == 1
+    assert kept[0]() is not None
+    host.close()
+    assert kept[0]() is None

@@ -56,3 +56,74 @@ def test_exit_waits_for_a_running_callback_instead_of_aborting():
     for _ in range(3):
         code, out = run(RUNNING_CALLBACK)
         assert (code, out) == (0, "exiting\n")
+
+
+CLOSED_BY_ITS_OWN_CALLBACK = """
+import gc, threading, socketengine as se
+for round in range(30):
+    host = se.Host("127.0.0.1:0")
+    closed = threading.Event()
+    def stop(msg):
+        host.close()  # from the dispatcher thread: it is left to be joined
+        closed.set()
+    host.on("stop", stop)
+    with se.Client(host.local_addr, "stopper", reconnect=False) as client:
+        client.write_lock("stop", b"")
+        assert closed.wait(5), round
+    del host, stop  # a cycle: the collector drops the handle, with the GIL
+    gc.collect()
+print("exiting", flush=True)
+"""
+
+
+def test_a_handle_closed_by_its_own_callback_then_collected_does_not_hang():
+    # The dispatcher thread, ending, takes the GIL to release its thread
+    # state: the drop must not join it with the GIL held.
+    code, out = run(CLOSED_BY_ITS_OWN_CALLBACK)
+    assert (code, out) == (0, "exiting\n")
+
+
+COLLECTED_WHILE_ITS_DISPATCHER_CALLS = """
+import gc, threading, time, socketengine as se
+host = se.Host("127.0.0.1:0")
+called = threading.Event()
+
+class Obj:
+    def cb(self, msg):
+        pass
+
+def make(round):
+    def echo_a(msg):  # made first: the collector clears it first
+        called.set()
+        time.sleep(0.0005)  # the dispatcher stays busy, the GIL free
+        try:
+            echo_a.h.write("y", b"")
+        except se.NotConnectedError:  # a's host may be gone at exit
+            pass
+    ob = Obj()  # B's cycle: b -> bound method -> ob -> b
+    b = se.Client(host.local_addr, f"b{round}")
+    ob.h = b
+    b.on("x", ob.cb)
+    a = se.Client(host.local_addr, f"a{round}")
+    echo_a.h = a  # A's cycle: a -> echo_a -> a
+    a.on("x", echo_a)
+    keep = [a]
+    keep.append(keep)  # keeps a past echo_a's clearing
+
+gc.disable()
+for round in range(30):
+    make(round)
+    called.clear()
+    host.write_many([("x", b"1")] * 300)
+    assert called.wait(5), round
+    gc.collect()  # closing b lets go of the GIL while a's callbacks are due
+print("exiting", flush=True)
+"""
+
+
+def test_a_collection_that_lets_go_of_the_gil_never_calls_a_cleared_callback():
+    # The collector clears a's function, then frees b (closing it without
+    # the GIL) while a's dispatcher has messages for that function: the
+    # function must not run half cleared (a crash), nor at all.
+    code, out = run(COLLECTED_WHILE_ITS_DISPATCHER_CALLS)
+    assert (code, out) == (0, "exiting\n")

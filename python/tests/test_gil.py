@@ -5,35 +5,16 @@ Each test would fail, not hang, without the behaviour it checks: the thread
 that unblocks the wait is pure Python and needs the GIL, and every wait is
 bounded."""
 
-import dis
-import signal
-import sys
 import threading
 import time
 
 import pytest
 
 import socketengine as se
-from conftest import WAIT, needs_sigint
+from conftest import WAIT, in_call, interrupt_main_in_call, when_main_is_in_call
 
 # A blocking call the tests interrupt waits this long at most.
 LONG = 30.0
-
-
-def in_call(function, *args):
-    """Calls `function`: a frame whose presence on top of the main thread's
-    stack, at its call instruction, shows the main thread inside it."""
-    return function(*args)
-
-
-def main_is_in_call():
-    """Whether the main thread is inside `in_call`'s call (seeing its stack
-    needs the GIL: only a wait that released it lets this run then)."""
-    frame = sys._current_frames().get(threading.main_thread().ident)
-    if frame is None or frame.f_code is not in_call.__code__:
-        return False
-    at = [i for i in dis.get_instructions(frame.f_code) if i.offset == frame.f_lasti]
-    return bool(at) and at[0].opname.startswith("CALL")
 
 
 def run_python_then(action, rounds=20_000):
@@ -42,27 +23,15 @@ def run_python_then(action, rounds=20_000):
     if it never sees the main thread there, it does nothing (and the main
     thread's wait times out: the test fails)."""
     progress = []
-    pause = threading.Event()  # never set: a wait that gives up the GIL
 
     def work():
-        # Seen there twice, the GIL given up between: once could be the
-        # switch at the call instruction itself, before the call starts.
-        seen = 0
-        for _ in range(5000):
-            seen = seen + 1 if main_is_in_call() else 0
-            if seen == 2:
-                break
-            pause.wait(0.002)
-        else:
-            return
         total = 0
         for i in range(rounds):
             total += i
         progress.append(total)
         action()
 
-    thread = threading.Thread(target=work)
-    thread.start()
+    thread, _ = when_main_is_in_call(work)
     return thread, progress
 
 
@@ -88,32 +57,13 @@ def test_a_python_responder_runs_while_its_requester_blocks(host, client):
     assert client.request("add", se.Json([1, 2, 3]), timeout=LONG).payload == b"6"
 
 
-def interrupt_main_when_blocked_in(function_name):
-    """Sends SIGINT to the main thread once it is inside `function_name`'s
-    blocking call (its frame is the test's, at the line of the call)."""
-    needs_sigint()
-    main = threading.main_thread().ident
-    done = threading.Event()
-
-    def watch():
-        for _ in range(1000):
-            frame = sys._current_frames().get(main)
-            if frame is not None and frame.f_code.co_name == function_name:
-                signal.pthread_kill(main, signal.SIGINT)
-                return
-            if done.wait(0.005):
-                return
-
-    thread = threading.Thread(target=watch)
-    thread.start()
-    return thread, done
-
-
-def test_ctrl_c_interrupts_get_all_timeout(host):
-    thread, done = interrupt_main_when_blocked_in("test_ctrl_c_interrupts_get_all_timeout")
+@pytest.mark.parametrize("timeout", [LONG, float("inf")])
+def test_ctrl_c_interrupts_get_all_timeout(host, timeout):
+    # With no limit, closing the handle ends the wait if no signal came.
+    thread, done = interrupt_main_in_call(otherwise=host.close)
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        host.get_all_timeout("never", LONG)
+        in_call(host.get_all_timeout, "never", timeout)
     done.set()
     thread.join(WAIT)
     # Interrupted, not returned at its timeout (then raised).
@@ -122,26 +72,31 @@ def test_ctrl_c_interrupts_get_all_timeout(host):
 
 def test_ctrl_c_interrupts_a_subscription(host):
     sub = host.subscribe("never")
-    thread, done = interrupt_main_when_blocked_in("test_ctrl_c_interrupts_a_subscription")
+    thread, done = interrupt_main_in_call()
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        next(sub.iter(timeout=LONG))  # bounded: StopIteration, not a hang, if no signal came
+        in_call(sub.recv, LONG)
     done.set()
     thread.join(WAIT)
     assert time.monotonic() - start < LONG / 2
 
 
-def test_ctrl_c_interrupts_a_request(host, client):
+@pytest.mark.parametrize("timeout", [LONG, float("inf")])
+def test_ctrl_c_interrupts_a_request(host, client, timeout):
     release = threading.Event()
     host.on_request("slow", lambda req: release.wait(LONG) and b"late")
-    thread, done = interrupt_main_when_blocked_in("test_ctrl_c_interrupts_a_request")
+    # With no limit, the responder answers if no signal came.
+    thread, done = interrupt_main_in_call(otherwise=release.set)
     start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        client.request("slow", b"", timeout=LONG)
-    done.set()
-    thread.join(WAIT)
-    assert time.monotonic() - start < LONG / 2
-    release.set()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            in_call(client.request, "slow", b"", timeout)
+        done.set()
+        thread.join(WAIT)
+        assert time.monotonic() - start < LONG / 2
+    finally:  # else closing the handles waits for the responder
+        done.set()
+        release.set()
 
 
 def test_closing_a_handle_ends_a_wait_in_another_thread(host, client):

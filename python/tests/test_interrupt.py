@@ -17,7 +17,7 @@ import time
 import pytest
 
 import socketengine as se
-from conftest import WAIT, needs_sigint
+from conftest import WAIT, in_call, interrupt_main_in_call, needs_sigint
 from test_gil import LONG
 
 BIG = 64 << 20  # far more than loopback's socket buffers hold
@@ -59,45 +59,21 @@ def stalled():
             yield host
 
 
-def interrupted(call):
-    """Runs `call` on the main thread, interrupted by SIGINT once it is
-    inside it (its frame on the main thread's stack); returns how long it
-    took to raise KeyboardInterrupt."""
-    needs_sigint()
-    main = threading.main_thread().ident
-    done = threading.Event()
-
-    def inside():
-        frame = sys._current_frames().get(main)
-        while frame is not None:
-            if frame.f_code.co_name == "blocked_in_call":
-                return True
-            frame = frame.f_back
-        return False
-
-    def watch():
-        for _ in range(1000):
-            if inside():
-                signal.pthread_kill(main, signal.SIGINT)
-                return
-            if done.wait(0.005):
-                return
-
-    def blocked_in_call():
-        call()
-
-    thread = threading.Thread(target=watch)
-    thread.start()
+def interrupted(function, *args):
+    """Calls `function(*args)` on the main thread, interrupted by SIGINT
+    once it is inside that call (see `when_main_is_in_call`); returns how
+    long it took to raise KeyboardInterrupt."""
+    thread, done = interrupt_main_in_call()
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        blocked_in_call()
+        in_call(function, *args)
     done.set()
     thread.join(WAIT)
     return time.monotonic() - start
 
 
 def test_ctrl_c_interrupts_a_locked_write(stalled):
-    took = interrupted(lambda: stalled.write_lock("big", bytes(BIG)))
+    took = interrupted(stalled.write_lock, "big", bytes(BIG))
     assert took < LONG / 2
 
 
@@ -112,12 +88,14 @@ def test_ctrl_c_interrupts_close_waiting_for_a_callback(host, client):
     release, running = threading.Event(), threading.Event()
     client.on("slow", lambda msg: (running.set(), release.wait(LONG)))
     host.write_lock("slow", b"x")
-    assert running.wait(WAIT)
-    took = interrupted(client.close)
-    assert took < LONG / 2
-    # The handle is closed already; its threads finish alone.
-    assert client.closed
-    release.set()
+    try:
+        assert running.wait(WAIT)
+        took = interrupted(client.close)
+        assert took < LONG / 2
+        # The handle is closed already; its threads finish alone.
+        assert client.closed
+    finally:
+        release.set()
 
 
 def test_a_small_locked_write_runs_inline(host, client):
@@ -159,10 +137,10 @@ def stopped_host():
 
 
 @pytest.mark.parametrize("ask", [
-    lambda c: c.clients(),
-    lambda c: c.lookup("nobody"),
+    lambda c: (c.clients,),
+    lambda c: (c.lookup, "nobody"),
 ])
 def test_ctrl_c_interrupts_what_a_client_asks_of_its_host(stopped_host, ask):
-    took = interrupted(lambda: ask(stopped_host))
+    took = interrupted(*ask(stopped_host))
     assert took < LONG / 2
 

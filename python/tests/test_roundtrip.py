@@ -2,6 +2,7 @@
 typed messages, events, context managers."""
 
 import ctypes
+import inspect
 import itertools
 
 import numpy as np
@@ -137,6 +138,22 @@ def test_images_of_every_raw_format_round_trip(host, client):
     assert (image.format, image.timestamp_ns) == ("bgr8", 123)
     assert host.get_image("cam").format == "bgr8"
     assert host.image_stats("cam").received == 5
+
+
+def test_an_image_names_its_format_by_one_of_the_typed_names():
+    names = ["gray8", "gray16", "rgb8", "bgr8", "rgba8", "jpeg", "png"]  # PixelFormat in __init__.pyi
+    for name in names:
+        size = {"gray8": 1, "gray16": 2, "rgb8": 3, "bgr8": 3, "rgba8": 4}.get(name, 1)  # bytes per pixel
+        image = se.Image.from_bytes(bytes(4 * 2 * size), 4, 2, name.upper())  # any case in
+        assert image.format == name  # the typed name out
+    with pytest.raises(ValueError, match="one of"):
+        se.Image.from_bytes(b"", 0, 0, "unknown")
+
+
+def test_host_and_client_default_to_the_crates_address():
+    assert se.DEFAULT_ADDR == "127.0.0.1:8080"
+    for make in (se.Host, se.Client, se.Client.start):
+        assert inspect.signature(make).parameters["addr"].default == se.DEFAULT_ADDR
 
 
 def test_padded_rows_and_encoded_files_keep_their_geometry(host, client):

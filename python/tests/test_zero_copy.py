@@ -62,6 +62,24 @@ def test_a_sent_read_only_buffer_is_lent_not_copied(host, client, make):
     assert host.get_all_timeout("big", WAIT)[0].payload == data
 
 
+def test_the_engine_sends_a_read_only_buffer_from_the_callers_memory():
+    # `_last_lent_address` shows what the binding hands the engine; this
+    # shows the engine sent from it: the array is changed after the write
+    # returned (breaking, on purpose, the rule of a lent buffer), and what
+    # a client connecting later receives is the changed array. A latched
+    # value is kept as written (the same `Bytes`, no copy) and sent to each
+    # new client. (Up to 4 KiB the engine copies the payload beside its
+    # header instead: one buffer to write is cheaper.)
+    base = np.zeros(64 << 10, dtype=np.uint8)
+    lent = read_only(base.view())
+    with se.Host("127.0.0.1:0", latched=["cfg"]) as host:
+        host.write("cfg", lent)
+        base[:] = 7
+        with se.Client(host.local_addr, "late") as late:
+            got = late.get_all_timeout("cfg", WAIT)[0].payload
+    assert bytes(got) == bytes([7]) * len(base)
+
+
 def test_a_sent_array_becomes_an_image_over_its_own_memory(host, client):
     frame = read_only(np.full((720, 1280, 3), 9, dtype=np.uint8))
     image = se.Image(frame, seq=3)

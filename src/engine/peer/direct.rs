@@ -119,6 +119,12 @@ impl Peer {
             // of this frame must not start the next connection's stream, but
             // what was queued on that next connection meanwhile goes out.
             self.hand_over(out);
+            if n == total && failed.is_none() {
+                // The whole frame reached the kernel before the close: it was
+                // written, as a locked write promises (nothing left to wait
+                // for: any count of `written` is past 0).
+                return Ok(0);
+            }
             let gone = Error::new(ErrorKind::NotConnected);
             return Err(if n == 0 {
                 gone.with_payload(payload)
