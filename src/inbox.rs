@@ -204,6 +204,7 @@ impl Inbox {
             stats.full += peer.full;
             stats.fallbacks += peer.fallbacks;
             stats.unanswered += peer.unanswered;
+            stats.refused += peer.refused;
             stats.mapped += peer.mapped;
         }
         stats

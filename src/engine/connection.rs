@@ -125,6 +125,9 @@ pub(crate) struct Open {
     /// The peer's shared-memory segment, once this end mapped it.
     #[cfg(unix)]
     shm_in: Option<shm::ShmIn>,
+    /// Whether the peer offered a segment on this connection (once only).
+    #[cfg(unix)]
+    shm_offered: bool,
 }
 
 impl Open {
@@ -148,6 +151,8 @@ impl Open {
             may_publish: None,
             #[cfg(unix)]
             shm_in: None,
+            #[cfg(unix)]
+            shm_offered: false,
         }
     }
 

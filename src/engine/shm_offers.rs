@@ -1,9 +1,9 @@
 //! The loop's side of shared-memory offers (design: `docs/ARCHITECTURE.md`,
 //! "Shared-memory images"): each made right after the welcome, with a
 //! deadline for the peer's answer; one unanswered by then is withdrawn (its
-//! name removed from `/dev/shm`, images on the socket, counted), so a peer
-//! that never answers (an older build, a broken one) leaves no name behind
-//! for the rest of its connection.
+//! file closed, images on the socket, counted), so a peer that never
+//! answers (an older build, a broken one) holds no memory of ours for the
+//! rest of its connection.
 
 use std::time::Instant;
 
@@ -17,7 +17,8 @@ impl EventLoop {
     /// schedules the offer's expiry.
     pub(super) fn offer_shm(&mut self, peer: &Peer, now: Instant) {
         let config = &self.shared.config;
-        if !config.shm_images || !peer.addr().ip().is_loopback() {
+        // An IPv4 peer of a dual-stack listener shows as `::ffff:127.0.0.1`.
+        if !config.shm_images || !peer.addr().ip().to_canonical().is_loopback() {
             return;
         }
         let deadline = now.checked_add(config.shm_answer_timeout);

@@ -32,8 +32,9 @@ pub const OP_SHM_RELEASE: u8 = 0x0a;
 
 /// The version of the shared-memory operations an offer carries; a receiver
 /// drops an offer of another unanswered, as a peer that does not know the
-/// operations does.
-pub const SHM_VERSION: u8 = 1;
+/// operations does. Version 1 named a file in `/dev/shm`; version 2 passes
+/// a sealed memory file by its sender's process id and descriptor.
+pub const SHM_VERSION: u8 = 2;
 
 /// The prefix of every segment's name; the rest is 32 lowercase hex digits.
 pub const SEGMENT_PREFIX: &str = "socketengine-";
@@ -48,9 +49,12 @@ pub const MAX_RELEASES: usize = 512;
 /// fields, the offset and the send time.
 pub const SHM_IMAGE_LEN: usize = 37 + 8 + 8;
 
-/// A segment's name: [`SEGMENT_PREFIX`] and 32 lowercase hex digits, so a
-/// name from the wire can only ever name a file of this crate's making in
-/// the shared-memory directory (no `/`, no `..`).
+/// A segment's name: [`SEGMENT_PREFIX`] and 32 lowercase hex digits (16
+/// random bytes). It is the name of the sender's memory file, and its
+/// secret: the sender writes it right after the segment's slots, where the
+/// receiver checks it, so a segment is mapped only by the peer it was
+/// offered to (the name travels on that connection alone); an answer
+/// carries it to match its offer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SegmentName(String);
 
@@ -78,7 +82,7 @@ impl SegmentName {
         Ok(SegmentName(format!("{SEGMENT_PREFIX}{hex}")))
     }
 
-    /// The name, as a file name in the shared-memory directory.
+    /// The name, as text (ASCII).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -100,21 +104,31 @@ impl SegmentName {
 }
 
 /// An image sender's offer of its segment ([`OP_SHM_OFFER`]): version `u8`,
-/// the segment's length `u64`, its name (`n: u8`, `n` bytes).
+/// the length of the segment's slots `u64`, the sender's process id `u32`,
+/// the descriptor of the segment's memory file in that process `u32`, the
+/// segment's name (`n: u8`, `n` bytes), which follows the slots in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ShmOffer {
-    /// Length of the segment in bytes: every image's range lies within it.
+    /// Length of the segment's slots in bytes: every image's range lies
+    /// within it; the name follows it in the file.
     pub len: u64,
-    /// The segment's file name in the shared-memory directory.
+    /// The sender's process id: the receiver opens
+    /// `/proc/<pid>/fd/<fd>`.
+    pub pid: u32,
+    /// The descriptor of the segment's memory file in the sender's process.
+    pub fd: u32,
+    /// The segment's name, written right after its slots.
     pub name: SegmentName,
 }
 
 impl ShmOffer {
     /// The payload of an [`OP_SHM_OFFER`] frame (version [`SHM_VERSION`]).
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(10 + SEGMENT_NAME_LEN);
+        let mut out = BytesMut::with_capacity(18 + SEGMENT_NAME_LEN);
         out.put_u8(SHM_VERSION);
         out.put_u64_le(self.len);
+        out.put_u32_le(self.pid);
+        out.put_u32_le(self.fd);
         self.name.put(&mut out);
         out.freeze()
     }
@@ -137,9 +151,11 @@ impl ShmOffer {
         if len == 0 {
             return Err(DecodeError::BadShm("empty segment"));
         }
+        let (pid, rest) = take_u32(rest, "process id")?;
+        let (fd, rest) = take_u32(rest, "descriptor")?;
         let (name, rest) = SegmentName::take(rest)?;
         match rest.is_empty() {
-            true => Ok(Some(ShmOffer { len, name })),
+            true => Ok(Some(ShmOffer { len, pid, fd, name })),
             false => Err(DecodeError::BadShm("bytes after the offer")),
         }
     }
@@ -154,7 +170,9 @@ pub enum ShmStatus {
     Off,
     /// Code 2: the receiver does not see the sender on a loopback address.
     NotLocal,
-    /// Code 3: the receiver could not open or map the segment.
+    /// Code 3: the receiver could not open or map the segment, or refused
+    /// it (not a sealed memory file, too short, another name after its
+    /// slots).
     Unavailable,
 }
 
@@ -323,4 +341,11 @@ fn take_u64<'a>(b: &'a [u8], field: &'static str) -> Result<(u64, &'a [u8]), Dec
     let mut v = [0u8; 8];
     v.copy_from_slice(head);
     Ok((u64::from_le_bytes(v), &b[8..]))
+}
+
+fn take_u32<'a>(b: &'a [u8], field: &'static str) -> Result<(u32, &'a [u8]), DecodeError> {
+    let head = b.get(..4).ok_or(DecodeError::Truncated(field))?;
+    let mut v = [0u8; 4];
+    v.copy_from_slice(head);
+    Ok((u32::from_le_bytes(v), &b[4..]))
 }

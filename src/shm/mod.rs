@@ -1,121 +1,107 @@
 //! Shared-memory segments for images between two processes of one machine
 //! ([wire format](crate::protocol#shared-memory-images)): the sender's
-//! segment, a file in `/dev/shm` it creates and writes images into, and the
-//! receiver's read-only mapping of it, whose images are [`Bytes`] over the
-//! mapping that release their slot when the last clone is dropped.
+//! segment, a sealed anonymous memory file it writes images into (named in
+//! no directory), and the receiver's read-only mapping of it, opened through
+//! `/proc/<pid>/fd/<fd>`, whose images are [`Bytes`] over the mapping that
+//! release their slot when the last clone is dropped.
 //!
-//! The mapping itself (the `unsafe`, and what we accept of a peer writing
-//! while we read) is in [`map`]; everything here is checked, safe code.
+//! Who can map a segment: only a process the kernel lets open another
+//! process's descriptor through `/proc` (ptrace read access: the same user,
+//! or root), and of those only the peer that was sent the segment's name on
+//! its connection (the receiver checks the name written after the slots).
+//! Another user's process gets `EACCES`; a process of the same user could
+//! read or signal ours anyway.
+//!
+//! The system calls (the `unsafe`, and what we accept of a peer writing
+//! while we read) are in [`map`]; everything here is checked, safe code.
 
 mod map;
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use memmap2::{Mmap, MmapMut};
 
-use crate::protocol::{DecodeError, SegmentName, ShmImage, ShmOffer};
-
-/// Where segments live: the tmpfs every Linux system mounts for POSIX
-/// shared memory.
-pub(crate) const SHM_DIR: &str = "/dev/shm";
+use crate::protocol::{DecodeError, SEGMENT_NAME_LEN, SegmentName, ShmImage, ShmOffer};
 
 /// What a receiver calls with an image's offset once nothing holds the
 /// image any longer. It runs on whatever thread drops the last clone, so it
 /// must not block (the engine's queues a release for its loop and wakes it).
 pub(crate) type Release = Arc<dyn Fn(u64) + Send + Sync>;
 
-/// An image sender's segment: its name (until removed), its file and its
-/// writable mapping. Dropping it removes the name if still there; the
-/// memory lives on while the receiver maps it.
+/// An image sender's segment: its memory file (kept open for the
+/// connection's life, so the receiver can open it through `/proc` until it
+/// answers), `len` bytes of slots and its name after them, all mapped
+/// writable. Dropping it closes the file; the memory lives on while the
+/// receiver maps it.
 pub(crate) struct Segment {
     name: SegmentName,
-    /// Whether the name is still in [`SHM_DIR`] (it goes once the receiver
-    /// answered, the offer expired, or the connection ended).
-    named: bool,
+    /// Bytes of slots (the name follows them in the file).
+    len: usize,
     map: MmapMut,
-    /// Held so the mapping's file stays open as long as the mapping.
-    _file: File,
+    file: File,
 }
 
 impl Segment {
-    /// A new segment of `len` bytes under a random name: created (never
-    /// opened: `O_EXCL`), mode 0600, sized and mapped.
+    /// A new segment of `len` bytes of slots under a random name: a memory
+    /// file, sized, its pages reserved (no memory: an error here, never a
+    /// fault later), sealed against shrinking and growing, mapped, its name
+    /// written after the slots. Reserving takes time in proportion to `len`
+    /// (about 20 ms for 64 MiB).
     ///
     /// # Errors
     ///
-    /// The file's creation, sizing or mapping failing (no `/dev/shm`, no
-    /// space, a name taken: 128 random bits make that an attack, not luck).
+    /// The file's creation, sizing, reservation (`ENOSPC`, `ENOMEM`),
+    /// sealing or mapping failing (no memory files: not Linux).
     pub(crate) fn create(len: usize) -> io::Result<Segment> {
         let name = SegmentName::from_random(crate::random::bytes());
-        let path = path_of(&name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)?;
-        let sized = file.set_len(len as u64);
-        let map = sized.and_then(|()| map::map_owned(&file, len));
-        match map {
-            Ok(map) => Ok(Segment {
-                name,
-                named: true,
-                map,
-                _file: file,
-            }),
-            Err(err) => {
-                // Best effort: the name must not outlive a failed creation.
-                let _ = std::fs::remove_file(&path);
-                Err(err)
-            }
-        }
+        let total = len
+            .checked_add(SEGMENT_NAME_LEN)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let file = map::memfd(name.as_str())?;
+        file.set_len(total as u64)?;
+        map::reserve(&file, total)?;
+        map::seal(&file)?;
+        let mut map = map::map_owned(&file, total)?;
+        map[len..].copy_from_slice(name.as_str().as_bytes());
+        Ok(Segment {
+            name,
+            len,
+            map,
+            file,
+        })
     }
 
-    /// The offer of this segment.
+    /// The offer of this segment: its length, this process and the file's
+    /// descriptor, its name.
     pub(crate) fn offer(&self) -> ShmOffer {
         ShmOffer {
-            len: self.map.len() as u64,
+            len: self.len as u64,
+            pid: std::process::id(),
+            // A descriptor is never negative.
+            fd: self.file.as_raw_fd() as u32,
             name: self.name.clone(),
         }
     }
 
-    /// Its length in bytes.
+    /// Its length in bytes (of slots).
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.len
     }
 
     /// Copies `bytes` into the segment at `offset`; `None` (nothing copied)
-    /// if they would run past its end.
+    /// if they would run past its slots.
     pub(crate) fn write(&mut self, offset: usize, bytes: &[u8]) -> Option<()> {
-        let end = offset.checked_add(bytes.len())?;
+        let end = offset
+            .checked_add(bytes.len())
+            .filter(|&end| end <= self.len)?;
         self.map.get_mut(offset..end)?.copy_from_slice(bytes);
         Some(())
-    }
-
-    /// Removes the name from [`SHM_DIR`] (once; later calls do nothing).
-    ///
-    /// # Errors
-    ///
-    /// The removal failing (someone else removed it: nothing is left).
-    pub(crate) fn unlink(&mut self) -> io::Result<()> {
-        match std::mem::replace(&mut self.named, false) {
-            true => std::fs::remove_file(path_of(&self.name)),
-            false => Ok(()),
-        }
-    }
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        // Nothing to do with an error here: the name is gone either way.
-        let _ = self.unlink();
     }
 }
 
@@ -124,35 +110,51 @@ impl Drop for Segment {
 /// connection is gone and the last image dropped.
 pub(crate) struct Mapped {
     map: Mmap,
+    /// Bytes of slots: images lie within them.
+    len: usize,
 }
 
 impl Mapped {
-    /// Opens and maps the segment an offer names: read-only, a regular file
-    /// (no symbolic link followed) of this process's effective user, at
-    /// least as long as offered.
+    /// Opens and maps the segment an offer points at, through
+    /// `/proc/<pid>/fd/<fd>`: read-only and never waiting (`O_NONBLOCK`: a
+    /// pipe or FIFO opens at once, and is then refused), a regular file
+    /// sealed against shrinking (a memory file: nothing can cut a page off
+    /// our mapping), at least as long as offered, whose bytes after the
+    /// slots are the offer's name (the segment was offered to us: an offer
+    /// of another peer's segment, or of a descriptor since reused, is
+    /// refused).
     ///
     /// # Errors
     ///
-    /// The file missing or failing a check (`InvalidData`), or the mapping
+    /// The file out of reach (`NotFound`, `PermissionDenied`: another
+    /// user's process), failing a check (`InvalidData`), or the mapping
     /// failing.
     pub(crate) fn open(offer: &ShmOffer) -> io::Result<Arc<Mapped>> {
+        let refused = || io::Error::new(io::ErrorKind::InvalidData, "not the segment offered");
+        let path = format!("/proc/{}/fd/{}", offer.pid, offer.fd);
         let file = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path_of(&offer.name))?;
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(path)?;
         let meta = file.metadata()?;
-        let len = usize::try_from(offer.len).ok().filter(|&len| {
-            meta.is_file() && meta.uid() == map::effective_uid() && meta.len() >= len as u64
-        });
-        let len = len.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad segment"))?;
-        Ok(Arc::new(Mapped {
-            map: map::map_shared(&file, len)?,
-        }))
+        let len = usize::try_from(offer.len).map_err(|_| refused())?;
+        let total = len.checked_add(SEGMENT_NAME_LEN).ok_or_else(refused)?;
+        if !meta.is_file() || meta.len() < total as u64 {
+            return Err(refused());
+        }
+        if !map::cannot_shrink(&file).map_err(|_| refused())? {
+            return Err(refused());
+        }
+        let map = map::map_shared(&file, total)?;
+        if &map[len..] != offer.name.as_str().as_bytes() {
+            return Err(refused());
+        }
+        Ok(Arc::new(Mapped { map, len }))
     }
 
-    /// Its length in bytes.
+    /// Its length in bytes (of slots).
     pub(crate) fn len(&self) -> u64 {
-        self.map.len() as u64
+        self.len as u64
     }
 
     /// The image's bytes: a [`Bytes`] over the mapping, with no copy, that
@@ -187,6 +189,14 @@ struct SlotView {
 }
 
 impl AsRef<[u8]> for SlotView {
+    /// The image's bytes, as a `&[u8]` over memory the peer may write while
+    /// we hold it. What is accepted (the [`map`] module's note): a peer that
+    /// breaks the protocol shows torn pixels, nothing else. Nothing the
+    /// crate decides on is read from the segment (an image's geometry,
+    /// sequence and length come from the frame on the socket; its range is
+    /// checked against the mapping), the bytes are plain `u8`, and Python
+    /// gets them as a read-only buffer. A reader that needs them stable
+    /// while it works copies them.
     fn as_ref(&self) -> &[u8] {
         &self.map.map[self.range.clone()]
     }
@@ -196,10 +206,6 @@ impl Drop for SlotView {
     fn drop(&mut self) {
         (self.release)(self.offset);
     }
-}
-
-fn path_of(name: &SegmentName) -> PathBuf {
-    PathBuf::from(SHM_DIR).join(name.as_str())
 }
 
 #[cfg(test)]

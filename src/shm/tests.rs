@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{Mapped, Release, Segment, path_of};
+use super::{Mapped, Release, Segment};
 use crate::protocol::{DecodeError, ImageMeta, SegmentName, ShmImage, ShmOffer};
 
 fn image(offset: u64, len: u64) -> ShmImage {
@@ -30,15 +30,14 @@ fn recorder() -> (Release, Arc<Mutex<Vec<u64>>>) {
 }
 
 #[test]
-fn a_receiver_sees_the_senders_bytes_in_place_after_the_name_is_gone() {
-    let mut segment = Segment::create(1 << 20).expect("a segment in /dev/shm");
+fn a_receiver_sees_the_senders_bytes_in_place() {
+    let mut segment = Segment::create(1 << 20).expect("a memory file");
     let pixels: Vec<u8> = (0..6000u32).map(|i| (i * 7) as u8).collect();
     segment.write(4096, &pixels).expect("within the segment");
     let offer = segment.offer();
     assert_eq!(offer.len, 1 << 20);
+    assert_eq!(offer.pid, std::process::id());
     let mapped = Mapped::open(&offer).expect("the receiver maps it");
-    segment.unlink().expect("the name goes once answered");
-    assert!(!path_of(&offer.name).exists());
     let (release, released) = recorder();
     let bytes = mapped
         .view(&image(4096, 6000), release)
@@ -89,32 +88,39 @@ fn views_outside_the_mapping_and_writes_past_the_segment_are_refused() {
 }
 
 #[test]
-fn a_receiver_refuses_a_missing_or_short_segment() {
+fn a_receiver_refuses_a_missing_short_or_misnamed_segment() {
     let segment = Segment::create(4096).expect("a segment");
+    let refused = |offer: &ShmOffer| Mapped::open(offer).err().map(|e| e.kind());
     let longer = ShmOffer {
         len: 8192,
         ..segment.offer()
     };
-    let short = Mapped::open(&longer).err().map(|e| e.kind());
-    assert_eq!(short, Some(std::io::ErrorKind::InvalidData));
-    let missing = ShmOffer {
-        len: 4096,
+    assert_eq!(refused(&longer), Some(std::io::ErrorKind::InvalidData));
+    let misnamed = ShmOffer {
         name: SegmentName::from_random([0; 16]),
+        ..segment.offer()
     };
-    let missing = Mapped::open(&missing).err().map(|e| e.kind());
-    assert_eq!(missing, Some(std::io::ErrorKind::NotFound));
+    assert_eq!(refused(&misnamed), Some(std::io::ErrorKind::InvalidData));
+    let missing = ShmOffer {
+        fd: 1 << 20,
+        ..segment.offer()
+    };
+    assert_eq!(refused(&missing), Some(std::io::ErrorKind::NotFound));
 }
 
 #[test]
-fn a_dropped_segment_leaves_no_name_behind() {
+fn a_segment_is_sealed_and_named_in_no_directory() {
     let segment = Segment::create(4096).expect("a segment");
-    let path = path_of(&segment.offer().name);
-    assert!(path.exists());
-    let mode = std::fs::metadata(&path).expect("there").permissions();
-    assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
-        0o600
-    );
-    drop(segment);
-    assert!(!path.exists());
+    let offer = segment.offer();
+    let link = format!("/proc/self/fd/{}", offer.fd);
+    let target = std::fs::read_link(&link).expect("our descriptor");
+    let target = target.to_string_lossy();
+    assert!(target.starts_with("/memfd:socketengine-"), "{target}");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&link)
+        .expect("ours to open");
+    assert!(file.set_len(0).is_err(), "sealed against shrinking");
+    assert!(file.set_len(1 << 20).is_err(), "and growing");
+    assert_eq!(file.metadata().expect("there").len(), 4096 + 45);
 }

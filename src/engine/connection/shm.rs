@@ -49,14 +49,20 @@ impl Open {
     }
 
     /// Maps the peer's segment if this end may, and answers. An offer of
-    /// another version is dropped unanswered, as an older peer drops it.
+    /// another version is dropped unanswered, as an older peer drops it; a
+    /// second offer on the connection is [`DecodeError::BadShm`] (its
+    /// releases could not tell the segments apart). A segment refused
+    /// ([`Mapped::open`]'s checks) is answered unavailable and counted.
     fn on_offer(&mut self, frame: &Frame, shared: &Shared) -> Result<()> {
         let Some(offer) = ShmOffer::decode(&frame.payload)? else {
             return Ok(());
         };
+        if std::mem::replace(&mut self.shm_offered, true) {
+            return Err(DecodeError::BadShm("a second offer").into());
+        }
         let status = match () {
             _ if !shared.config.shm_images => ShmStatus::Off,
-            _ if !self.peer.addr().ip().is_loopback() => ShmStatus::NotLocal,
+            _ if !self.peer.addr().ip().to_canonical().is_loopback() => ShmStatus::NotLocal,
             _ => match Mapped::open(&offer) {
                 Ok(mapped) => {
                     self.shm_in = Some(ShmIn {
@@ -65,7 +71,10 @@ impl Open {
                     });
                     ShmStatus::Mapped
                 }
-                Err(_) => ShmStatus::Unavailable,
+                Err(_) => {
+                    self.peer.count_shm_refused();
+                    ShmStatus::Unavailable
+                }
             },
         };
         let answer = ShmAnswer {

@@ -54,7 +54,7 @@ impl Peer {
             return Ok(());
         }
         let image = Charged::new(&self.memory, &payload);
-        self.offer_image(header, image.as_ref());
+        self.offer_to_lane(header, image.as_ref(), false);
         Ok(())
     }
 
@@ -65,12 +65,18 @@ impl Peer {
     /// replaced or refused one is counted there). Without a lane, or closed,
     /// it does nothing.
     pub(crate) fn offer_image(&self, header: &Header<'_>, image: Option<&Charged>) -> bool {
+        self.offer_to_lane(header, image, true)
+    }
+
+    /// [`offer_image`](Self::offer_image), through shared memory first if
+    /// `shm` (not when the caller just tried).
+    fn offer_to_lane(&self, header: &Header<'_>, image: Option<&Charged>, shm: bool) -> bool {
         let mut out = self.out.lock();
         if !out.is_open() {
             return false;
         }
         let image = image.filter(|_| out.takes_images());
-        if let Some(image) = image {
+        if let Some(image) = image.filter(|_| shm) {
             out = match self.shm_or_socket(out, header, &image.bytes()) {
                 Ok(()) => return true,
                 Err(out) => out,
@@ -89,9 +95,9 @@ impl Peer {
     }
 
     /// Sends an unlocked image through shared memory when it may go that
-    /// way: `Ok` when it is dealt with (sent, or dropped and counted for
-    /// want of a slot, as a full window conflates), else the lock back for
-    /// the socket's path.
+    /// way: `Ok` when sent, else the lock back for the socket's path (no
+    /// slot free included: the lane then keeps the newest image, as for a
+    /// full window).
     fn shm_or_socket<'a>(
         &self,
         mut out: MutexGuard<'a, OutState>,
@@ -103,13 +109,6 @@ impl Peer {
             ShmTry::Socket => {}
             ShmTry::Sent => {
                 self.wake_loop(out);
-                return Ok(());
-            }
-            ShmTry::Full => {
-                self.count_shm_full();
-                if let Some(lane) = &mut out.images {
-                    lane.count_dropped(header.channel);
-                }
                 return Ok(());
             }
         }
@@ -137,8 +136,8 @@ impl Peer {
             return Ok(LockedImage::Frame { written });
         }
         #[cfg(unix)]
-        if let Some(sent) = self.shm_locked(header, &payload, timeout) {
-            return sent.map(|written| LockedImage::Frame { written });
+        if let Some(written) = self.shm_locked(header, &payload) {
+            return Ok(LockedImage::Frame { written });
         }
         let deadline = deadline(timeout);
         // Charged once (by the caller, for several peers), or on the first

@@ -5,20 +5,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::Peer;
 use super::out::OutState;
+use crate::SharedMemoryStats;
 use crate::protocol::{
     DecodeError, Header, Kind, MAX_RELEASES, OP_SHM_IMAGE, OP_SHM_OFFER, OP_SHM_RELEASE,
     SHM_CHANNEL, ShmAnswer, ShmImage, ShmStatus, Slots, encode_release,
 };
 use crate::shm::Segment;
-use crate::time::deadline;
-use crate::{Error, ErrorKind, Result, SharedMemoryStats};
 
 /// Where a peer's images stand with shared memory.
 #[derive(Default)]
@@ -52,24 +51,27 @@ impl std::fmt::Debug for ShmOut {
 pub(super) struct ShmCounters {
     /// Images sent through the segment.
     sent: AtomicU64,
-    /// Unlocked images dropped for want of a free slot.
+    /// Images sent over the socket for want of a free slot, or behind one
+    /// of their channel still in the lane.
     full: AtomicU64,
     /// Segments that could not be made, were declined or not answered.
     fallbacks: AtomicU64,
     /// Of the fallbacks, offers not answered by their deadline.
     unanswered: AtomicU64,
+    /// The peer's offers this end refused: out of reach, not a sealed
+    /// memory file, too short, or not the segment offered.
+    refused: AtomicU64,
 }
 
 /// What [`Peer::try_shm`] did with an image.
 pub(super) enum ShmTry {
     /// Not for shared memory (none mapped, routed, larger than the segment,
+    /// no slot free (counted), an image of its channel still in the lane,
     /// or the connection ended while it was copied): send it over the
-    /// socket.
+    /// socket, where the lane keeps the newest.
     Socket,
     /// Copied into a slot and its frame queued.
     Sent,
-    /// No slot free now.
-    Full,
 }
 
 /// The release frames for `offsets` (the receiver's, coalesced while they
@@ -105,8 +107,8 @@ impl Peer {
         true
     }
 
-    /// Withdraws the offer if its deadline is past at `now`: its name goes
-    /// from `/dev/shm`, images stay on the socket, counted as a fallback
+    /// Withdraws the offer if its deadline is past at `now`: its file is
+    /// closed (the peer can no longer open it), images stay on the socket, counted as a fallback
     /// and as unanswered (an answer that comes later changes nothing).
     /// Returns the deadline of an offer still awaited.
     pub(crate) fn expire_shm_offer(&self, now: Instant) -> Option<Instant> {
@@ -117,7 +119,7 @@ impl Peer {
         if deadline > now {
             return Some(deadline);
         }
-        // Dropping the segment removes its name.
+        // Dropping the segment closes its file and unmaps it.
         out.shm = ShmOut::Off;
         drop(out);
         self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
@@ -125,9 +127,10 @@ impl Peer {
         None
     }
 
-    /// The receiver's answer to the offer: the name goes either way; a
-    /// mapped segment takes images from now on. An answer about another
-    /// segment, or to an offer withdrawn, changes nothing.
+    /// The receiver's answer to the offer: a mapped segment takes images
+    /// from now on (its file kept open for the connection's life), another
+    /// answer closes it. An answer about another segment, or to an offer
+    /// withdrawn, changes nothing.
     pub(crate) fn shm_answered(&self, answer: &ShmAnswer) {
         let mut out = self.out.lock();
         let ShmOut::Offered(segment, deadline) = std::mem::take(&mut out.shm) else {
@@ -137,9 +140,6 @@ impl Peer {
             out.shm = ShmOut::Offered(segment, deadline);
             return;
         }
-        let mut segment = segment;
-        // The name is not needed once answered; an error means it is gone.
-        let _ = segment.unlink();
         out.shm = match answer.status {
             ShmStatus::Mapped => {
                 let slots = Slots::new(segment.len() as u64);
@@ -153,7 +153,7 @@ impl Peer {
     }
 
     /// The receiver no longer holds the images at `offsets`: their slots
-    /// are free again, and a locked image waiting for one may go.
+    /// are free again for the next images.
     ///
     /// # Errors
     ///
@@ -169,12 +169,14 @@ impl Peer {
                 .release(offset)
                 .map_err(|_| DecodeError::BadShm("release of a slot not in use"))?;
         }
-        drop(out);
-        self.written_cv.notify_all();
         Ok(())
     }
 
-    /// Sends `image` through the segment if it may go that way: a free slot
+    /// Sends `image` through the segment if it may go that way (else, and
+    /// when no slot is free, counted, it goes over the socket, so the lane
+    /// keeps the newest of its channel and a locked image never waits for a
+    /// slot; and while an image of its channel is in the lane, so none
+    /// overtakes it): a free slot
     /// taken under the peer's lock (the slot is this writer's alone until
     /// the receiver releases it, which it cannot before the frame), the
     /// image copied into it with the peer's lock let go (6 MB take about a
@@ -189,7 +191,7 @@ impl Peer {
         header: &Header<'_>,
         image: &Bytes,
     ) -> ShmTry {
-        let ShmOut::Mapped(segment, slots) = &mut out.shm else {
+        let ShmOut::Mapped(_, slots) = &out.shm else {
             return ShmTry::Socket;
         };
         let Kind::Image(meta) = header.kind else {
@@ -199,8 +201,20 @@ impl Peer {
         if header.route.is_some() || image.len() as u64 > room || image.is_empty() {
             return ShmTry::Socket;
         }
+        if out
+            .images
+            .as_ref()
+            .is_some_and(|lane| lane.is_busy(header.channel))
+        {
+            self.shm.full.fetch_add(1, Ordering::Relaxed);
+            return ShmTry::Socket;
+        }
+        let ShmOut::Mapped(segment, slots) = &mut out.shm else {
+            return ShmTry::Socket;
+        };
         let Some(offset) = slots.take(image.len() as u64) else {
-            return ShmTry::Full;
+            self.shm.full.fetch_add(1, Ordering::Relaxed);
+            return ShmTry::Socket;
         };
         let segment = Arc::clone(segment);
         MutexGuard::unlocked(out, || {
@@ -229,34 +243,17 @@ impl Peer {
         ShmTry::Sent
     }
 
-    /// A locked image through the segment: waits, up to `timeout`, for a
-    /// slot; `None` if the image goes over the socket instead, else the byte
-    /// count its frame is out at.
-    pub(super) fn shm_locked(
-        &self,
-        header: &Header<'_>,
-        image: &Bytes,
-        timeout: Duration,
-    ) -> Option<Result<u64>> {
-        let deadline = deadline(timeout);
+    /// A locked image through the segment: `None` if it goes over the
+    /// socket instead (no slot free included: it never waits for one), else
+    /// the byte count its frame is out at.
+    pub(super) fn shm_locked(&self, header: &Header<'_>, image: &Bytes) -> Option<u64> {
         let mut out = self.out.lock();
-        loop {
-            match self.try_shm(&mut out, header, image) {
-                ShmTry::Socket => return None,
-                ShmTry::Sent => {
-                    let target = out.pushed;
-                    self.wake_loop(out);
-                    return Some(Ok(target));
-                }
-                ShmTry::Full => {}
-            }
-            if self.wait_uncounted(&mut out, deadline) {
-                let timed_out = Error::new(ErrorKind::TimedOut(timeout));
-                return Some(Err(timed_out.with_payload(image.clone())));
-            }
-            if !out.is_open() {
-                let gone = Error::new(ErrorKind::NotConnected);
-                return Some(Err(gone.with_payload(image.clone())));
+        match self.try_shm(&mut out, header, image) {
+            ShmTry::Socket => None,
+            ShmTry::Sent => {
+                let target = out.pushed;
+                self.wake_loop(out);
+                Some(target)
             }
         }
     }
@@ -286,9 +283,9 @@ impl Peer {
         self.wake_loop(out);
     }
 
-    /// Counts an unlocked image dropped for want of a free slot.
-    pub(super) fn count_shm_full(&self) {
-        self.shm.full.fetch_add(1, Ordering::Relaxed);
+    /// Counts an offer of the peer's this end refused.
+    pub(crate) fn count_shm_refused(&self) {
+        self.shm.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// This peer's part of the handle's [`SharedMemoryStats`].
@@ -300,6 +297,7 @@ impl Peer {
             full: count(&self.shm.full),
             fallbacks: count(&self.shm.fallbacks),
             unanswered: count(&self.shm.unanswered),
+            refused: count(&self.shm.refused),
             mapped: usize::from(mapped),
         }
     }

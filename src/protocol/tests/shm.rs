@@ -40,11 +40,18 @@ fn through_decoder(op: u8, channel: &str, payload: &[u8]) -> Vec<u8> {
 fn operations_encode_to_the_worked_bytes_and_back() {
     let offer = ShmOffer {
         len: 64 << 20,
+        pid: 4242,
+        fd: 9,
         name: name(),
     };
     let hex = "ab".repeat(16);
     let wire_name = [&[45u8][..], b"socketengine-", hex.as_bytes()].concat();
-    let offer_bytes = [&b"\x01\x00\x00\x00\x04\x00\x00\x00\x00"[..], &wire_name].concat();
+    let head = b"\x02\x00\x00\x00\x04\x00\x00\x00\x00\x92\x10\x00\x00\x09\x00\x00\x00";
+    let offer_bytes = [&head[..], &wire_name].concat();
+    let frame = Header::new(Kind::Control { op: OP_SHM_OFFER }, SHM_CHANNEL)
+        .to_bytes(&offer.encode())
+        .expect("valid");
+    assert_eq!(&frame[..11], b"\x46\x00\x00\x00\x08\x00\x03shm\x07");
     assert_eq!(&offer.encode()[..], &offer_bytes[..]);
     let read = through_decoder(OP_SHM_OFFER, SHM_CHANNEL, &offer_bytes);
     assert_eq!(ShmOffer::decode(&read), Ok(Some(offer)));
@@ -102,7 +109,11 @@ fn every_status_and_a_send_time_round_trip() {
 #[test]
 fn malformed_operations_are_typed_errors() {
     let good_name = [&[45u8][..], name().as_str().as_bytes()].concat();
-    let offer = |len: &[u8], tail: &[u8]| [&[1u8][..], len, tail].concat();
+    let ids = [&7u32.to_le_bytes()[..], &3u32.to_le_bytes()].concat();
+    let offer = |len: &[u8], tail: &[u8]| match tail {
+        [] => [&[2u8][..], len].concat(),
+        _ => [&[2u8][..], len, &ids, tail].concat(),
+    };
     let eight = 64u64.to_le_bytes();
     let upper = [&[45u8][..], b"socketengine-", "AB".repeat(16).as_bytes()].concat();
     let escape = [&[19u8][..], b"socketengine-/../x1"].concat();
@@ -126,7 +137,12 @@ fn malformed_operations_are_typed_errors() {
     for (payload, want) in table {
         assert_eq!(ShmOffer::decode(&payload), Err(want), "{payload:?}");
     }
-    assert_eq!(ShmOffer::decode(&[2, 0, 0]), Ok(None), "another version");
+    assert_eq!(ShmOffer::decode(&[1, 0, 0]), Ok(None), "another version");
+    let short_ids = [&[2u8][..], &eight, &[7, 0, 0, 0, 3]].concat();
+    assert_eq!(
+        ShmOffer::decode(&short_ids),
+        Err(DecodeError::Truncated("descriptor"))
+    );
     let bad_status = [&[4u8][..], &good_name].concat();
     assert_eq!(
         ShmAnswer::decode(&bad_status),
