@@ -193,8 +193,8 @@ impl Inbox {
     }
 
     /// This handle's images through shared memory: peers that map its
-    /// segment, images sent, dropped for want of a free slot, and
-    /// connections that fell back to the socket.
+    /// segment, images sent, sent over the socket for want of a free slot,
+    /// connections that fell back to the socket, and peers' offers refused.
     pub fn shared_memory_stats(&self) -> SharedMemoryStats {
         let mut stats = SharedMemoryStats::default();
         #[cfg(unix)]

@@ -469,8 +469,8 @@ pub mod protocol;
 #[allow(unreachable_pub, dead_code, unused_imports)]
 mod protocol;
 mod send;
-// Shared-memory segments for images on one machine (`/dev/shm`; Unix only:
-// elsewhere images always go over the socket).
+// Shared-memory segments for images on one machine (sealed memory files;
+// Linux only: elsewhere images always go over the socket).
 #[cfg(unix)]
 mod shm;
 mod store;

@@ -20,8 +20,8 @@ pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
 
 /// Default time an offer of a segment waits for the peer's answer: the
 /// answer is one round trip behind the welcome, on one machine; this is
-/// past any such round trip on a loaded one, yet bounds how long a name
-/// of a peer that never answers stays in `/dev/shm`.
+/// past any such round trip on a loaded one, yet bounds how long a peer
+/// that never answers keeps a segment of ours (its memory) alive.
 pub(crate) const DEFAULT_SHM_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The image setters of both builders, written once.
@@ -119,16 +119,19 @@ macro_rules! image_setters {
         /// Sends images to a peer on this machine through shared memory
         /// instead of the socket, and takes its images that way, when the
         /// peer has this on too: the sender writes each image into a
-        /// segment of its own in `/dev/shm` (one copy) and sends a small
+        /// segment of its own, a sealed memory file named in no directory
+        /// (one copy), and sends a small
         /// frame pointing at it; the receiver's [`Image`](crate::Image)
         /// is its bytes in place, with no copy, and its slot is the
         /// sender's again once every clone of it is dropped. Only between
-        /// loopback addresses, on Unix; a peer without it, or one that
-        /// cannot map the segment, gets images over the socket as before
-        /// (nothing changes on the wire for it), and so do routed images
-        /// and images larger than the segment. With every slot held by the
-        /// receiver, an unlocked image is dropped and counted (as a full
-        /// window conflates) and a locked one waits for a slot. The wire
+        /// loopback addresses, on Linux; a peer without it, or one that
+        /// cannot map the segment (another user's process, another process
+        /// namespace), gets images over the socket as before (nothing
+        /// changes on the wire for it), and so do routed images and images
+        /// larger than the segment. With every slot held by the receiver,
+        /// an image goes over the socket too, counted (the lane keeps the
+        /// newest, as a full window conflates; a locked one never waits
+        /// for a slot). The wire
         /// format and the design: the protocol's "Shared-memory images" and
         /// `docs/ARCHITECTURE.md`. Default: off.
         pub fn shared_memory_images(mut self, on: bool) -> Self {
@@ -139,7 +142,10 @@ macro_rules! image_setters {
         /// Bytes of the segment offered to each peer for shared-memory
         /// images (see [`shared_memory_images`](Self::shared_memory_images)):
         /// at least a few images, since the receiver holds its latest and
-        /// its queue's. Pages are used only once written. Default: 64 MiB.
+        /// its queue's. Its pages are reserved when it is made (no memory
+        /// then: images stay on the socket, counted as a fallback), on the
+        /// handle's event loop right after the welcome: about 14 ms for
+        /// 64 MiB on a 2-core machine. Default: 64 MiB.
         pub fn shared_memory_segment(mut self, bytes: usize) -> Self {
             self.config.shm_segment = bytes;
             self
@@ -149,7 +155,7 @@ macro_rules! image_setters {
         /// [`shared_memory_images`](Self::shared_memory_images)) waits for
         /// the peer's answer. A peer that does not take part (an older
         /// build) never answers; once this is past, the offer is withdrawn:
-        /// the segment's name leaves `/dev/shm`, images to that peer stay on
+        /// the segment's file is closed, images to that peer stay on
         /// the socket, and it is counted in
         /// [`SharedMemoryStats::unanswered`](crate::SharedMemoryStats::unanswered)
         /// (an answer that comes later changes nothing). `Duration::MAX`

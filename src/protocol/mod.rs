@@ -333,22 +333,32 @@
 //!
 //! * **Offer.** An end with shared-memory images on (a setting of both
 //!   handles, off by default) whose peer's address is a loopback address
-//!   creates a file in `/dev/shm` (new, mode 0600, named [`SEGMENT_PREFIX`]
-//!   and 16 random bytes in lowercase hex, [`SegmentName`]) of `len` bytes,
-//!   and sends [`OP_SHM_OFFER`] (`0x07`) on channel [`SHM_CHANNEL`] (`shm`)
-//!   right after the welcome: version `u8` ([`SHM_VERSION`], 1), `len`
-//!   `u64`, the name (`n: u8`, `n` bytes) ([`ShmOffer`]).
+//!   (an IPv4-mapped IPv6 one included) makes its *segment*: an anonymous
+//!   memory file (Linux `memfd_create`, named in no directory) of `len`
+//!   bytes of slots followed by the segment's name ([`SegmentName`]:
+//!   [`SEGMENT_PREFIX`] and 16 random bytes in lowercase hex, 45 bytes),
+//!   its pages reserved, sealed against shrinking and growing (and against
+//!   further seals). It keeps the file's descriptor open while the
+//!   segment is offered or mapped, and sends [`OP_SHM_OFFER`] (`0x07`) on
+//!   channel [`SHM_CHANNEL`] (`shm`) right after the welcome: version `u8`
+//!   ([`SHM_VERSION`], 2), `len` `u64`, its process id `u32`, the
+//!   descriptor `u32`, the name (`n: u8`, `n` bytes) ([`ShmOffer`]).
 //! * **Answer.** The receiver answers with [`OP_SHM_ANSWER`] (`0x08`) on
 //!   `shm`: status `u8`, then the offer's name ([`ShmAnswer`]). Status 0:
-//!   it opened the file read-only (a regular file of its own user, at least
-//!   `len` bytes, no symbolic link) and mapped `len` bytes; 1 its setting
-//!   is off; 2 the sender's address is not a loopback one; 3 it could not
-//!   open or map it. A peer that does not know the operations, or an
-//!   offer's version, never answers. The sender removes the file's name once
-//!   answered, when the connection ends, or when it stops waiting for the
-//!   answer (a deadline of its own choosing: an answer after it changes
-//!   nothing, and images go as above); the memory lives while either maps
-//!   it.
+//!   it opened `/proc/<pid>/fd/<descriptor>` read-only without waiting,
+//!   found a regular file of at least `len` + 45 bytes sealed against
+//!   shrinking, mapped it and read the offer's name right after the `len`
+//!   bytes; 1 its setting is off; 2 the sender's address is not a
+//!   loopback one; 3 it could not open, map or check it (another user's
+//!   process, another process namespace, not a sealed memory file, too
+//!   short, another name: a segment not offered on this connection). A
+//!   peer that does not know the operations, or an offer's version (1
+//!   named a file in `/dev/shm`), never answers. The sender closes the
+//!   file on any answer but 0, when the connection ends, or when it stops
+//!   waiting for the answer (a deadline of its own choosing: an answer
+//!   after it changes nothing, and images go as above); the memory lives
+//!   while either end maps it. One offer a connection: a second is
+//!   [`DecodeError::BadShm`].
 //!   Until an answer of status 0, and after any other, images go as above.
 //! * **Images.** The sender copies an image into a free range of its
 //!   segment (its *slot*) and sends [`OP_SHM_IMAGE`] (`0x09`) on the
@@ -358,9 +368,10 @@
 //!   (`total payload` is the image's length), the slot's offset `u64`, the
 //!   send time `u64` (0: none) ([`ShmImage`], [`SHM_IMAGE_LEN`] = 53 bytes).
 //!   It does not write the slot again until the receiver releases it. An
-//!   image with a route, one larger than the segment, and any image while
-//!   no slot is free but newer ones would take it go as above, or are
-//!   replaced by newer ones of their channel, as a full window has it.
+//!   image with a route, one larger than the segment, one while no slot is
+//!   free, and one of a channel whose earlier image went as above and is
+//!   not yet all sent go as above (where a newer one of its channel may
+//!   replace it, as a full window has it; none overtakes an older one).
 //! * **Release.** The receiver sends [`OP_SHM_RELEASE`] (`0x0a`) on `shm`
 //!   with the offsets of images it no longer holds, `u64` each, 1 to
 //!   [`MAX_RELEASES`] (512) per frame, each image released once (releases
@@ -374,15 +385,21 @@
 //! that starts no slot in use, are [`DecodeError::BadShm`]: the receiver
 //! closes that connection only. A sender may still write a slot while the
 //! receiver reads it (a broken or hostile peer): the receiver then sees
-//! torn pixels, never memory outside the mapping.
+//! torn pixels, never memory outside the mapping; the seals keep every
+//! page of the mapping backed, so reading it never faults.
 //!
-//! A client offers a 64 MiB segment, the host maps it, and an image of 2 ×
-//! 1 RGB pixels (6 bytes, sequence 7) on `cam` goes at offset 4096, then is
-//! released (name bytes elided: 45 bytes, `socketengine-` and 32 hex digits):
+//! A client (process 4242) offers a 64 MiB segment, its descriptor 9, the
+//! host maps it, and an image of 2 × 1 RGB pixels (6 bytes, sequence 7) on
+//! `cam` goes at offset 4096, then is released (name bytes elided: 45
+//! bytes, `socketengine-` and 32 hex digits):
 //!
 //! ```text
-//! 3e 00 00 00 08 00 03 73 68 6d 07   len = 62, control, "shm", op: offer
-//! 01 00 00 00 04 00 00 00 00 2d ..   version 1, len 64 MiB, name of 45 bytes
+//! 46 00 00 00 08 00 03 73 68 6d 07   len = 70, control, "shm", op: offer
+//! 02                                 version 2
+//! 00 00 00 04 00 00 00 00            len 64 MiB
+//! 92 10 00 00                        process id 4242
+//! 09 00 00 00                        descriptor 9
+//! 2d ..                              name of 45 bytes
 //! 36 00 00 00 08 00 03 73 68 6d 08   len = 54, control, "shm", op: answer
 //! 00 2d ..                           status 0 (mapped), the name
 //! 3c 00 00 00 08 00 03 63 61 6d 09   len = 60, control, "cam", op: image
