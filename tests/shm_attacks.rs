@@ -1,7 +1,7 @@
 //! The shared-memory path under attack (regressions of its security
 //! review): a segment cannot be truncated under a mapping, a file that is
-//! not a sealed memory file (a FIFO, a regular file, a socket, an unsealed
-//! memory file) is refused without the host's loop waiting, a segment not
+//! not a sealed memory file (a FIFO, a regular file, a socket, a device, an
+//! unsealed memory file) is refused without the host's loop waiting, a segment not
 //! offered to a connection cannot be mapped through it, a second offer
 //! closes its connection; and a reader of the latest image only is never
 //! left with a frozen stream nor misses the newest image of a burst while
@@ -96,7 +96,7 @@ fn an_unsealed_memory_file_is_refused_and_counted() {
 }
 
 #[test]
-fn a_fifo_a_regular_file_or_a_socket_is_refused_without_the_loop_waiting() {
+fn a_fifo_a_regular_file_a_socket_or_a_device_is_refused_without_the_loop_waiting() {
     let host = shm_host();
     let good = client_with(&host, "good", |b| b);
     let dir = std::env::temp_dir().join(format!("shm-attack-{}", std::process::id()));
@@ -114,13 +114,18 @@ fn a_fifo_a_regular_file_or_a_socket_is_refused_without_the_loop_waiting() {
         .unwrap();
     let regular = std::fs::File::create(dir.join("plain")).unwrap();
     regular.set_len(8192).unwrap();
+    // A device (its opening may act: a serial port's raises its lines).
+    let device = std::fs::File::open("/dev/null").unwrap();
     let (raw, _) = raw_handshake(&host, "evil");
     let socket_fd = raw.as_raw_fd();
     let pid = std::process::id();
-    for (count, fd) in [fifo_end.as_raw_fd(), regular.as_raw_fd(), socket_fd]
-        .into_iter()
-        .enumerate()
-    {
+    let fds = [
+        fifo_end.as_raw_fd(),
+        regular.as_raw_fd(),
+        socket_fd,
+        device.as_raw_fd(),
+    ];
+    for (count, fd) in fds.into_iter().enumerate() {
         // One offer a connection: a fresh one each.
         let (mut raw, _) = raw_handshake(&host, &format!("evil{count}"));
         assert_eq!(
@@ -130,8 +135,8 @@ fn a_fifo_a_regular_file_or_a_socket_is_refused_without_the_loop_waiting() {
         good.write("ping", &b"1"[..]).unwrap();
         wait_received(&host, "ping", count as u64 + 1);
     }
-    assert_eq!(host.shared_memory_stats().refused, 3);
-    drop((fifo_end, regular));
+    assert_eq!(host.shared_memory_stats().refused, 4);
+    drop((fifo_end, regular, device));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -237,4 +242,30 @@ fn the_newest_image_of_a_burst_arrives_while_every_slot_is_held() {
     }
     let newest = wait_image(|| host.get_image(IMAGE_CHANNEL), 10);
     assert!(newest.data().iter().all(|&b| b == 10));
+}
+
+#[test]
+fn an_ipv4_client_of_a_dual_stack_host_is_on_loopback() {
+    // The one test off 127.0.0.1: a dual-stack listener sees an IPv4 peer
+    // as `::ffff:127.0.0.1`. Without IPv6 on the machine there is nothing
+    // to test.
+    let started = Host::builder()
+        .addr("[::]:0")
+        .shared_memory_images(true)
+        .start();
+    let Ok(host) = started else {
+        eprintln!("no IPv6 listener here: {started:?}");
+        return;
+    };
+    let port = host.local_addr().port();
+    let cam = Client::builder()
+        .addr(format!("127.0.0.1:{port}"))
+        .name("cam")
+        .shared_memory_images(true)
+        .connect()
+        .unwrap();
+    // Both directions: the host's segment to the client, the client's to it.
+    assert!(wait_until(TIMEOUT, || {
+        host.shared_memory_stats().mapped == 1 && cam.shared_memory_stats().mapped == 1
+    }));
 }

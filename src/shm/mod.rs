@@ -21,7 +21,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -116,8 +116,11 @@ pub(crate) struct Mapped {
 
 impl Mapped {
     /// Opens and maps the segment an offer points at, through
-    /// `/proc/<pid>/fd/<fd>`: read-only and never waiting (`O_NONBLOCK`: a
-    /// pipe or FIFO opens at once, and is then refused), a regular file
+    /// `/proc/<pid>/fd/<fd>`: only once `stat` shows a regular file there
+    /// (so no device, whose opening may act, such as a serial port's, nor
+    /// FIFO is ever opened), read-only and never waiting (`O_NONBLOCK`, in
+    /// case the descriptor changed in between: the file opened must be the
+    /// one seen), a regular file
     /// sealed against shrinking (a memory file: nothing can cut a page off
     /// our mapping), at least as long as offered, whose bytes after the
     /// slots are the offer's name (the segment was offered to us: an offer
@@ -132,6 +135,10 @@ impl Mapped {
     pub(crate) fn open(offer: &ShmOffer) -> io::Result<Arc<Mapped>> {
         let refused = || io::Error::new(io::ErrorKind::InvalidData, "not the segment offered");
         let path = format!("/proc/{}/fd/{}", offer.pid, offer.fd);
+        let seen = std::fs::metadata(&path)?;
+        if !seen.is_file() {
+            return Err(refused());
+        }
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -139,7 +146,8 @@ impl Mapped {
         let meta = file.metadata()?;
         let len = usize::try_from(offer.len).map_err(|_| refused())?;
         let total = len.checked_add(SEGMENT_NAME_LEN).ok_or_else(refused)?;
-        if !meta.is_file() || meta.len() < total as u64 {
+        let same = (meta.dev(), meta.ino()) == (seen.dev(), seen.ino());
+        if !same || !meta.is_file() || meta.len() < total as u64 {
             return Err(refused());
         }
         if !map::cannot_shrink(&file).map_err(|_| refused())? {
