@@ -191,26 +191,27 @@ fn a_second_offer_closes_its_connection() {
     closed_with(&events, raw_id, "a second offer");
 }
 
-/// A camera whose segment holds `slots` images of `px` bytes, mapped.
-fn camera(host: &Host, slots: usize, px: usize) -> Client {
+/// A camera whose segment holds `slots` RGB images of `width` × `height`,
+/// mapped, and its images: every byte the sequence number's.
+fn camera(host: &Host, slots: usize, width: u32, height: u32) -> (Client, impl Fn(u64) -> Image) {
+    let px = width as usize * height as usize * 3;
     let cam = client_with(host, "cam", |b| {
         b.shared_memory_images(true)
             .shared_memory_segment(slots * px)
     });
     assert!(wait_until(TIMEOUT, || cam.shared_memory_stats().mapped == 1));
-    cam
+    let frame = move |seq: u64| {
+        Image::new(width, height, PixelFormat::Rgb8, vec![seq as u8; px])
+            .unwrap()
+            .with_seq(seq)
+    };
+    (cam, frame)
 }
 
 #[test]
 fn a_latest_value_reader_whose_queue_pins_every_slot_keeps_seeing_new_images() {
     let host = shm_host();
-    let px = 320 * 240 * 3;
-    let cam = camera(&host, 4, px);
-    let frame = |seq: u64| {
-        Image::new(320, 240, PixelFormat::Rgb8, vec![seq as u8; px])
-            .unwrap()
-            .with_seq(seq)
-    };
+    let (cam, frame) = camera(&host, 4, 320, 240);
     // Four images fill the segment; the host's queue holds them all.
     for seq in 1..=4 {
         cam.write_lock(IMAGE_CHANNEL, frame(seq)).unwrap();
@@ -230,13 +231,7 @@ fn a_latest_value_reader_whose_queue_pins_every_slot_keeps_seeing_new_images() {
 #[test]
 fn the_newest_image_of_a_burst_arrives_while_every_slot_is_held() {
     let host = shm_host();
-    let px = 64 * 48 * 3;
-    let cam = camera(&host, 3, px);
-    let frame = |seq: u64| {
-        Image::new(64, 48, PixelFormat::Rgb8, vec![seq as u8; px])
-            .unwrap()
-            .with_seq(seq)
-    };
+    let (cam, frame) = camera(&host, 3, 64, 48);
     for seq in 1..=10 {
         cam.write(IMAGE_CHANNEL, frame(seq)).unwrap();
     }
