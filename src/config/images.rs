@@ -143,9 +143,10 @@ macro_rules! image_setters {
         /// images (see [`shared_memory_images`](Self::shared_memory_images)):
         /// at least a few images, since the receiver holds its latest and
         /// its queue's. Its pages are reserved when it is made (no memory
-        /// then: images stay on the socket, counted as a fallback), on the
-        /// handle's event loop right after the welcome: about 14 ms for
-        /// 64 MiB on a 2-core machine. Default: 64 MiB.
+        /// then: images stay on the socket, counted as a fallback), on a
+        /// thread of its own right after the welcome (about 14 ms for
+        /// 64 MiB on a 2-core machine; the event loop does not wait).
+        /// Default: 64 MiB.
         pub fn shared_memory_segment(mut self, bytes: usize) -> Self {
             self.config.shm_segment = bytes;
             self

@@ -190,6 +190,8 @@ impl EventLoop {
                 self.expire_partials(now);
             }
             #[cfg(unix)]
+            self.take_shm_offers_due();
+            #[cfg(unix)]
             if self.shm_offer_due.is_some_and(|at| at <= now) {
                 self.expire_shm_offers(now);
             }
@@ -444,7 +446,7 @@ impl EventLoop {
         let max_frame = shared.config.max_frame;
         conn.state = State::Open(Open::new(Arc::clone(&peer), max_frame, peer.id(), false));
         #[cfg(unix)]
-        self.offer_shm(&peer, now);
+        self.offer_shm(&peer);
         self.gate.finish(token);
         self.open_count += 1;
         if let Some(old) = replaced {

@@ -179,6 +179,12 @@ pub(crate) struct Shared {
     pub(crate) clock: clock::HandleClock,
     /// A client's attempts to reach its host, as its handle reports them.
     pub(crate) dial: dial_state::DialState,
+    /// The earliest deadline of shared-memory offers made since the loop
+    /// last looked: a segment is made off the loop (its pages take
+    /// milliseconds to reserve), whose thread notes its offer's deadline
+    /// here for the loop to time.
+    #[cfg(unix)]
+    pub(crate) shm_offers_due: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Shared {
@@ -247,6 +253,8 @@ impl Shared {
             republish: republish::Republish::new(config_republish),
             clock,
             dial: dial_state::DialState::default(),
+            #[cfg(unix)]
+            shm_offers_due: Arc::default(),
         }
     }
 

@@ -363,7 +363,7 @@ impl EventLoop {
         conn.state = State::Open(Open::new(peer.clone(), max_frame, ClientId::HOST, true));
         let addr = conn.addr;
         #[cfg(unix)]
-        self.offer_shm(&peer, now);
+        self.offer_shm(&peer);
         self.open_count += 1;
         let name = peer.name().to_owned();
         self.shared.emit(Event::Connected {

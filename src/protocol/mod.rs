@@ -340,7 +340,8 @@
 //!   its pages reserved, sealed against shrinking and growing (and against
 //!   further seals). It keeps the file's descriptor open while the
 //!   segment is offered or mapped, and sends [`OP_SHM_OFFER`] (`0x07`) on
-//!   channel [`SHM_CHANNEL`] (`shm`) right after the welcome: version `u8`
+//!   channel [`SHM_CHANNEL`] (`shm`) after the welcome, once the segment
+//!   is made (other frames, images among them, may come first): version `u8`
 //!   ([`SHM_VERSION`], 2), `len` `u64`, its process id `u32`, the
 //!   descriptor `u32`, the name (`n: u8`, `n` bytes) ([`ShmOffer`]).
 //! * **Answer.** The receiver answers with [`OP_SHM_ANSWER`] (`0x08`) on

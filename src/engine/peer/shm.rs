@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
@@ -86,25 +86,52 @@ pub(super) fn release_frames(offsets: &[u64]) -> impl Iterator<Item = Bytes> + '
 }
 
 impl Peer {
-    /// Offers a new segment of `len` bytes to the peer (on the loop, right
-    /// after the welcome), its answer awaited until `deadline`. A segment
-    /// that cannot be made leaves images on the socket, counted as a
-    /// fallback. Returns whether the offer went.
-    pub(crate) fn offer_shm(&self, len: usize, deadline: Option<Instant>) -> bool {
-        let mut out = self.out.lock();
-        let segment = match Segment::create(len) {
-            Ok(segment) => segment,
-            Err(_) => {
-                self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
-                return false;
-            }
+    /// Offers a new segment of `len` bytes to the peer (called on the loop,
+    /// right after the welcome): made on a thread of its own, since
+    /// reserving its pages takes milliseconds (about 14 for 64 MiB), which
+    /// neither the loop nor this peer's writers wait for (images go over
+    /// the socket meanwhile). Once made, the offer is queued and its
+    /// answer awaited for `timeout`, the deadline noted in `due` for the
+    /// loop, which is woken. A segment that cannot be made (or a thread
+    /// that cannot start) leaves images on the socket, counted as a
+    /// fallback; one made after the connection ended is dropped.
+    pub(crate) fn offer_shm(
+        self: &Arc<Self>,
+        len: usize,
+        timeout: Duration,
+        due: &Arc<Mutex<Option<Instant>>>,
+    ) {
+        let serial = self.serial();
+        let (peer, due) = (Arc::clone(self), Arc::clone(due));
+        let started = std::thread::Builder::new()
+            .name("socketengine-shm".into())
+            .spawn(move || peer.make_offer(serial, len, timeout, &due));
+        if started.is_err() {
+            self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// [`offer_shm`](Self::offer_shm)'s thread: makes the segment and
+    /// offers it on connection `serial`, if still open.
+    fn make_offer(&self, serial: u64, len: usize, timeout: Duration, due: &Mutex<Option<Instant>>) {
+        let Ok(segment) = Segment::create(len) else {
+            self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
+            return;
         };
+        let mut out = self.out.lock();
+        if out.serial != serial || !out.is_open() || !matches!(out.shm, ShmOut::Off) {
+            return;
+        }
+        let deadline = Instant::now().checked_add(timeout);
         let header = Header::new(Kind::Control { op: OP_SHM_OFFER }, SHM_CHANNEL);
         let offer = segment.offer().encode();
         out.pushed += out.pending.push_valid(&header, offer) as u64;
         out.shm = ShmOut::Offered(segment, deadline);
+        if let Some(deadline) = deadline {
+            let mut due = due.lock();
+            *due = [*due, Some(deadline)].into_iter().flatten().min();
+        }
         self.wake_loop(out);
-        true
     }
 
     /// Withdraws the offer if its deadline is past at `now`: its file is
