@@ -13,7 +13,7 @@ mod images;
 
 pub(crate) use images::{
     DEFAULT_IMAGE_WINDOW, DEFAULT_MAX_PARTIAL_IMAGE_BYTES, DEFAULT_PARTIAL_TIMEOUT,
-    DEFAULT_SHM_ANSWER_TIMEOUT, DEFAULT_SHM_SEGMENT,
+    DEFAULT_SHM_ANSWER_TIMEOUT, DEFAULT_SHM_LIMIT, DEFAULT_SHM_SEGMENT,
 };
 
 /// Default address of a host, and of the host a client connects to.
@@ -114,6 +114,8 @@ pub(crate) struct Config {
     pub(crate) shm_images: bool,
     /// Bytes of the segment this handle offers each such peer.
     pub(crate) shm_segment: usize,
+    /// Most bytes of all this handle's segments at once.
+    pub(crate) shm_limit: usize,
     /// How long an offer of a segment waits for the peer's answer.
     pub(crate) shm_answer_timeout: Duration,
     /// Added to the handle's every reading of the system clock (tests only).
@@ -232,6 +234,7 @@ impl Default for Config {
             stamp_messages: false,
             shm_images: false,
             shm_segment: DEFAULT_SHM_SEGMENT,
+            shm_limit: DEFAULT_SHM_LIMIT,
             shm_answer_timeout: DEFAULT_SHM_ANSWER_TIMEOUT,
             clock_skew_ns: 0,
         }

@@ -397,3 +397,27 @@ fn writers_on_several_threads_share_one_segment_byte_identical() {
     assert!(stats.sent >= 64, "{stats:?}");
     assert_eq!(stats.sent + stats.full, 100);
 }
+
+#[test]
+fn segments_past_the_handles_limit_leave_images_on_the_socket_until_one_goes() {
+    let segment = 64 * 48 * 3 * 4;
+    let host = host_with(|b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(segment)
+            .shared_memory_limit(segment)
+    });
+    let first = shm_client(&host, "first");
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+    // The host's segment for a second client would pass its limit.
+    let second = shm_client(&host, "second");
+    wait_stats(|| host.shared_memory_stats(), |s| s.fallbacks == 1);
+    wait_stats(|| second.shared_memory_stats(), |s| s.mapped == 1);
+    host.to("second").write(IMAGE_CHANNEL, small(1)).unwrap();
+    wait_image(|| second.get_image(IMAGE_CHANNEL), 1);
+    assert_eq!(host.shared_memory_stats().sent, 0);
+    // The first gone, its segment's bytes return: a third client gets one.
+    drop(first);
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 0);
+    let _third = shm_client(&host, "third");
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+}

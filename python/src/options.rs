@@ -53,6 +53,7 @@ macro_rules! common_option {
             "stamp_messages" => $b.stamp_messages(boolean($v)?),
             "shared_memory_images" => $b.shared_memory_images(boolean($v)?),
             "shared_memory_segment" => $b.shared_memory_segment(size($v)?),
+            "shared_memory_limit" => $b.shared_memory_limit(size($v)?),
             "shared_memory_answer_timeout" => $b.shared_memory_answer_timeout(secs($v)?),
             "channel_capacity" => {
                 let mut b = $b;

@@ -9,6 +9,10 @@ use super::{ClientBuilder, HostBuilder};
 /// Default length of a shared-memory segment: ten 1080p RGB frames.
 pub(crate) const DEFAULT_SHM_SEGMENT: usize = 64 << 20;
 
+/// Default most bytes of all a handle's segments at once: eight of the
+/// default length.
+pub(crate) const DEFAULT_SHM_LIMIT: usize = 512 << 20;
+
 /// Default time a frame or an image may take to arrive whole.
 pub(crate) const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -149,6 +153,20 @@ macro_rules! image_setters {
         /// Default: 64 MiB.
         pub fn shared_memory_segment(mut self, bytes: usize) -> Self {
             self.config.shm_segment = bytes;
+            self
+        }
+
+        /// Most bytes of all this handle's shared-memory segments at once
+        /// (see [`shared_memory_images`](Self::shared_memory_images)): a
+        /// segment is memory reserved for the connection's life, one per
+        /// local peer, so a handle that many local peers connect to would
+        /// otherwise reserve it for each. A peer that would take the
+        /// handle past it gets images over the socket, counted in
+        /// [`SharedMemoryStats::fallbacks`](crate::SharedMemoryStats::fallbacks);
+        /// a segment's bytes return when its connection ends. Default:
+        /// 512 MiB (eight segments of the default length).
+        pub fn shared_memory_limit(mut self, bytes: usize) -> Self {
+            self.config.shm_limit = bytes;
             self
         }
 

@@ -185,11 +185,16 @@ pub(crate) struct Shared {
     /// here for the loop to time.
     #[cfg(unix)]
     pub(crate) shm_offers_due: Arc<Mutex<Option<Instant>>>,
+    /// The bytes of this handle's segments, against its limit.
+    #[cfg(unix)]
+    pub(crate) shm_budget: Arc<crate::shm::Budget>,
 }
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         let memory = Memory::new(config.memory_limit);
+        #[cfg(unix)]
+        let shm_budget = crate::shm::Budget::new(config.shm_limit);
         let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
             .hold_in(Arc::clone(&memory), config.queue_bytes)
             .limit_images(config.image_queue_capacity)
@@ -255,6 +260,8 @@ impl Shared {
             dial: dial_state::DialState::default(),
             #[cfg(unix)]
             shm_offers_due: Arc::default(),
+            #[cfg(unix)]
+            shm_budget,
         }
     }
 

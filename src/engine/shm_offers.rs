@@ -24,8 +24,8 @@ impl EventLoop {
         if !config.shm_images || !peer.addr().ip().to_canonical().is_loopback() {
             return;
         }
-        let due = &self.shared.shm_offers_due;
-        peer.offer_shm(config.shm_segment, config.shm_answer_timeout, due);
+        let (due, budget) = (&self.shared.shm_offers_due, &self.shared.shm_budget);
+        peer.offer_shm(config.shm_segment, config.shm_answer_timeout, due, budget);
     }
 
     /// Times the expiry of the offers made since the last look (each turn).

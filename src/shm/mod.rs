@@ -23,6 +23,7 @@ use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use memmap2::{Mmap, MmapMut};
@@ -33,6 +34,49 @@ use crate::protocol::{DecodeError, SEGMENT_NAME_LEN, SegmentName, ShmImage, ShmO
 /// image any longer. It runs on whatever thread drops the last clone, so it
 /// must not block (the engine's queues a release for its loop and wakes it).
 pub(crate) type Release = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// The bytes of a handle's segments, against its limit: each segment holds
+/// a [`Charge`] of its length, returned when it drops.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    /// A budget of `limit` bytes, none used.
+    pub(crate) fn new(limit: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            used: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// Takes `len` bytes if they fit.
+    fn charge(self: &Arc<Self>, len: usize) -> Option<Charge> {
+        let fits = |used: usize| used.checked_add(len).filter(|&sum| sum <= self.limit);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, fits)
+            .ok()?;
+        Some(Charge {
+            budget: Arc::clone(self),
+            len,
+        })
+    }
+}
+
+/// Bytes taken from a [`Budget`], given back when dropped.
+#[derive(Debug)]
+struct Charge {
+    budget: Arc<Budget>,
+    len: usize,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.len, Ordering::AcqRel);
+    }
+}
 
 /// An image sender's segment: its memory file (kept open for the
 /// connection's life, so the receiver can open it through `/proc` until it
@@ -45,6 +89,8 @@ pub(crate) struct Segment {
     len: usize,
     map: MmapMut,
     file: File,
+    /// Its bytes, against the handle's limit.
+    _charge: Charge,
 }
 
 impl Segment {
@@ -54,11 +100,17 @@ impl Segment {
     /// written after the slots. Reserving takes time in proportion to `len`
     /// (about 20 ms for 64 MiB).
     ///
+    /// Its `len` bytes are charged to `budget` while it lives.
+    ///
     /// # Errors
     ///
-    /// The file's creation, sizing, reservation (`ENOSPC`, `ENOMEM`),
-    /// sealing or mapping failing (no memory files: not Linux).
-    pub(crate) fn create(len: usize) -> io::Result<Segment> {
+    /// `len` past what is left of `budget` (`OutOfMemory`); the file's
+    /// creation, sizing, reservation (`ENOSPC`, `ENOMEM`), sealing or
+    /// mapping failing (no memory files: not Linux).
+    pub(crate) fn create(len: usize, budget: &Arc<Budget>) -> io::Result<Segment> {
+        let charge = budget
+            .charge(len)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         let name = SegmentName::from_random(crate::random::bytes());
         let total = len
             .checked_add(SEGMENT_NAME_LEN)
@@ -74,6 +126,7 @@ impl Segment {
             len,
             map,
             file,
+            _charge: charge,
         })
     }
 

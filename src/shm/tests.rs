@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{Mapped, Release, Segment};
+use super::{Budget, Mapped, Release, Segment};
 use crate::protocol::{DecodeError, ImageMeta, SegmentName, ShmImage, ShmOffer};
 
 fn image(offset: u64, len: u64) -> ShmImage {
@@ -22,6 +22,10 @@ fn image(offset: u64, len: u64) -> ShmImage {
     }
 }
 
+fn unlimited() -> Arc<Budget> {
+    Budget::new(usize::MAX)
+}
+
 fn recorder() -> (Release, Arc<Mutex<Vec<u64>>>) {
     let released = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&released);
@@ -31,7 +35,7 @@ fn recorder() -> (Release, Arc<Mutex<Vec<u64>>>) {
 
 #[test]
 fn a_receiver_sees_the_senders_bytes_in_place() {
-    let mut segment = Segment::create(1 << 20).expect("a memory file");
+    let mut segment = Segment::create(1 << 20, &unlimited()).expect("a memory file");
     let pixels: Vec<u8> = (0..6000u32).map(|i| (i * 7) as u8).collect();
     segment.write(4096, &pixels).expect("within the segment");
     let offer = segment.offer();
@@ -56,7 +60,7 @@ fn a_receiver_sees_the_senders_bytes_in_place() {
 
 #[test]
 fn the_last_clone_dropped_releases_the_slot_once() {
-    let segment = Segment::create(8192).expect("a segment");
+    let segment = Segment::create(8192, &unlimited()).expect("a segment");
     let mapped = Mapped::open(&segment.offer()).expect("mapped");
     let (release, released) = recorder();
     let bytes = mapped.view(&image(64, 128), release).expect("in range");
@@ -71,7 +75,7 @@ fn the_last_clone_dropped_releases_the_slot_once() {
 
 #[test]
 fn views_outside_the_mapping_and_writes_past_the_segment_are_refused() {
-    let mut segment = Segment::create(8192).expect("a segment");
+    let mut segment = Segment::create(8192, &unlimited()).expect("a segment");
     let mapped = Mapped::open(&segment.offer()).expect("mapped");
     for (offset, len) in [(8192, 1), (8000, 193), (u64::MAX, 2), (0, 0)] {
         let (release, released) = recorder();
@@ -89,7 +93,7 @@ fn views_outside_the_mapping_and_writes_past_the_segment_are_refused() {
 
 #[test]
 fn a_receiver_refuses_a_missing_short_or_misnamed_segment() {
-    let segment = Segment::create(4096).expect("a segment");
+    let segment = Segment::create(4096, &unlimited()).expect("a segment");
     let refused = |offer: &ShmOffer| Mapped::open(offer).err().map(|e| e.kind());
     let longer = ShmOffer {
         len: 8192,
@@ -110,7 +114,7 @@ fn a_receiver_refuses_a_missing_short_or_misnamed_segment() {
 
 #[test]
 fn a_segment_is_sealed_and_named_in_no_directory() {
-    let segment = Segment::create(4096).expect("a segment");
+    let segment = Segment::create(4096, &unlimited()).expect("a segment");
     let offer = segment.offer();
     let link = format!("/proc/self/fd/{}", offer.fd);
     let target = std::fs::read_link(&link).expect("our descriptor");
@@ -123,4 +127,15 @@ fn a_segment_is_sealed_and_named_in_no_directory() {
     assert!(file.set_len(0).is_err(), "sealed against shrinking");
     assert!(file.set_len(1 << 20).is_err(), "and growing");
     assert_eq!(file.metadata().expect("there").len(), 4096 + 45);
+}
+
+#[test]
+fn segments_past_the_budget_are_refused_until_one_goes() {
+    let budget = Budget::new(8192);
+    let first = Segment::create(8192, &budget).expect("fits");
+    let over = Segment::create(1, &budget).err().map(|e| e.kind());
+    assert_eq!(over, Some(std::io::ErrorKind::OutOfMemory));
+    drop(first);
+    let again = Segment::create(4096, &budget).expect("its bytes came back");
+    assert_eq!(again.len(), 4096);
 }

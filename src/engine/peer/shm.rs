@@ -17,7 +17,7 @@ use crate::protocol::{
     DecodeError, Header, Kind, MAX_RELEASES, OP_SHM_IMAGE, OP_SHM_OFFER, OP_SHM_RELEASE,
     SHM_CHANNEL, ShmAnswer, ShmImage, ShmStatus, Slots, encode_release,
 };
-use crate::shm::Segment;
+use crate::shm::{Budget, Segment};
 
 /// Where a peer's images stand with shared memory.
 #[derive(Default)]
@@ -100,24 +100,33 @@ impl Peer {
         len: usize,
         timeout: Duration,
         due: &Arc<Mutex<Option<Instant>>>,
+        budget: &Arc<Budget>,
     ) {
         let serial = self.serial();
-        let (peer, due) = (Arc::clone(self), Arc::clone(due));
+        let (peer, due, budget) = (Arc::clone(self), Arc::clone(due), Arc::clone(budget));
         let started = std::thread::Builder::new()
             .name("socketengine-shm".into())
-            .spawn(move || peer.make_offer(serial, len, timeout, &due));
+            .spawn(move || {
+                let Ok(segment) = Segment::create(len, &budget) else {
+                    peer.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                peer.make_offer(serial, segment, timeout, &due);
+            });
         if started.is_err() {
             self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// [`offer_shm`](Self::offer_shm)'s thread: makes the segment and
-    /// offers it on connection `serial`, if still open.
-    fn make_offer(&self, serial: u64, len: usize, timeout: Duration, due: &Mutex<Option<Instant>>) {
-        let Ok(segment) = Segment::create(len) else {
-            self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
+    /// [`offer_shm`](Self::offer_shm)'s thread, the segment made: offers
+    /// it on connection `serial`, if still open.
+    fn make_offer(
+        &self,
+        serial: u64,
+        segment: Segment,
+        timeout: Duration,
+        due: &Mutex<Option<Instant>>,
+    ) {
         let mut out = self.out.lock();
         if out.serial != serial || !out.is_open() || !matches!(out.shm, ShmOut::Off) {
             return;
