@@ -133,6 +133,20 @@ pub(crate) fn _close_all(py: Python<'_>) -> PyResult<()> {
     })
 }
 
+/// In a child made by `fork()`, forgets the handles it inherited: their
+/// threads were not copied into it, so closing one would join threads that
+/// are not there, and a callback running in the parent at the fork would
+/// be waited for for ever. The child's inherited handles are left as they
+/// are (never closed, never dropped); a child makes handles of its own.
+#[pyfunction]
+pub(crate) fn _after_fork_in_child() {
+    let inherited = std::mem::take(&mut *LIVE.lock().unwrap_or_else(PoisonError::into_inner));
+    for side in inherited.iter().filter_map(Weak::upgrade) {
+        std::mem::forget(side);
+    }
+    crate::inflight::forked();
+}
+
 /// What a `Host` and a `Client` share: reading (`get`, `get_all`,
 /// `get_all_timeout`, `get_image`, `subscribe`, `events`, ...), sending
 /// (`write`, `write_lock`, `write_many`, `write_json`, `write_image`, ...,

@@ -20,7 +20,7 @@
 //! touches an interpreter that is going away.
 
 use std::cell::Cell;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -117,6 +117,13 @@ impl Drop for Landing {
             LANDED.notify_all();
         }
     }
+}
+
+/// In a child made by `fork()`: the calls counted were the parent's
+/// threads', which the child does not have.
+pub(crate) fn forked() {
+    let mut flight = FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+    flight.0 = 0;
 }
 
 /// Refuses every new call; for the exit hook, before it closes the handles.

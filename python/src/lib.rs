@@ -72,6 +72,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<info::ClockEstimate>()?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(handle::_close_all, m)?)?;
+    m.add_function(wrap_pyfunction!(handle::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(pin::_last_lent_address, m)?)?;
     m.add("DEFAULT_ADDR", socketengine::DEFAULT_ADDR)?;
     m.add("IMAGE_CHANNEL", socketengine::IMAGE_CHANNEL)?;
@@ -91,5 +92,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.py()
         .import("atexit")?
         .call_method1("register", (close_all,))?;
+    // A handle does not cross `fork()` (see `_after_fork_in_child`).
+    let after_fork = m.getattr("_after_fork_in_child")?;
+    let kwargs = pyo3::types::PyDict::new(m.py());
+    kwargs.set_item("after_in_child", after_fork)?;
+    m.py()
+        .import("os")?
+        .call_method("register_at_fork", (), Some(&kwargs))?;
     Ok(())
 }

@@ -127,3 +127,34 @@ def test_a_collection_that_lets_go_of_the_gil_never_calls_a_cleared_callback():
     # function must not run half cleared (a crash), nor at all.
     code, out = run(COLLECTED_WHILE_ITS_DISPATCHER_CALLS)
     assert (code, out) == (0, "exiting\n")
+
+
+FORKED_WHILE_A_CALLBACK_RUNS = """
+import os, threading, socketengine as se
+host = se.Host("127.0.0.1:0")
+client = se.Client(host.local_addr, "parent")
+running, release = threading.Event(), threading.Event()
+def slow(msg):
+    running.set()
+    release.wait(10)
+host.on("slow", slow)
+client.write_lock("slow", b"")
+assert running.wait(5)
+pid = os.fork()
+if pid == 0:
+    # The child inherits the handles, not their threads: its exit must not
+    # join them, nor wait for the parent's running callback.
+    with se.Host("127.0.0.1:0") as own:  # a handle of its own works
+        with se.Client(own.local_addr, "child") as c:
+            c.write_lock("x", b"1")
+            assert own.get_all_timeout("x", 5)[0].payload == b"1"
+    raise SystemExit(0)
+release.set()
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+def test_a_forked_child_leaves_the_inherited_handles_and_exits():
+    code, out = run(FORKED_WHILE_A_CALLBACK_RUNS)
+    assert (code, out) == (0, "child 0\n")
