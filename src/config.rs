@@ -9,6 +9,13 @@ use crate::RouteRequest;
 use crate::auth::{Auth, Credential};
 use crate::protocol::Pattern;
 
+mod images;
+
+pub(crate) use images::{
+    DEFAULT_IMAGE_WINDOW, DEFAULT_MAX_PARTIAL_IMAGE_BYTES, DEFAULT_PARTIAL_TIMEOUT,
+    DEFAULT_SHM_ANSWER_TIMEOUT, DEFAULT_SHM_LIMIT, DEFAULT_SHM_SEGMENT,
+};
+
 /// Default address of a host, and of the host a client connects to.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
@@ -102,6 +109,15 @@ pub(crate) struct Config {
     pub(crate) forward_timeout: Duration,
     /// Whether every message written carries its send time (host clock).
     pub(crate) stamp_messages: bool,
+    /// Whether images to and from a peer on this machine may go through
+    /// shared memory (both ends must say so).
+    pub(crate) shm_images: bool,
+    /// Bytes of the segment this handle offers each such peer.
+    pub(crate) shm_segment: usize,
+    /// Most bytes of all this handle's segments at once.
+    pub(crate) shm_limit: usize,
+    /// How long an offer of a segment waits for the peer's answer.
+    pub(crate) shm_answer_timeout: Duration,
     /// Added to the handle's every reading of the system clock (tests only).
     pub(crate) clock_skew_ns: i64,
 }
@@ -216,6 +232,10 @@ impl Default for Config {
             callback_queue_bytes: DEFAULT_CALLBACK_QUEUE_BYTES,
             forward_timeout: DEFAULT_FORWARD_TIMEOUT,
             stamp_messages: false,
+            shm_images: false,
+            shm_segment: DEFAULT_SHM_SEGMENT,
+            shm_limit: DEFAULT_SHM_LIMIT,
+            shm_answer_timeout: DEFAULT_SHM_ANSWER_TIMEOUT,
             clock_skew_ns: 0,
         }
     }
@@ -244,18 +264,9 @@ pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default ceiling of the bytes peers may make a handle hold.
 pub(crate) const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
-/// Default time a frame or an image may take to arrive whole.
-pub(crate) const DEFAULT_PARTIAL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Default most bytes of one connection's images in progress.
-pub(crate) const DEFAULT_MAX_PARTIAL_IMAGE_BYTES: usize = 128 << 20;
-
 /// Default write deadline: how long bytes may wait unwritten before their
 /// peer is closed as a slow consumer.
 pub(crate) const DEFAULT_WRITE_DEADLINE: Duration = Duration::from_secs(5);
-
-/// Default image window: image payload bytes sent and not yet acknowledged.
-pub(crate) const DEFAULT_IMAGE_WINDOW: usize = 1 << 20;
 
 /// Default most rooms one client may be in.
 pub(crate) const DEFAULT_MAX_ROOMS_PER_CLIENT: usize = 256;
@@ -314,15 +325,6 @@ macro_rules! common_setters {
         /// frames fit; a 4K one always does).
         pub fn queue_bytes(mut self, bytes: usize) -> Self {
             self.config.queue_bytes = bytes;
-            self
-        }
-
-        /// Queue capacity of channels that carry images, once the first image
-        /// arrives on them (a camera's queue of 1024 1080p frames would hold
-        /// 6 GB); a channel given its own [`channel_capacity`](Self::channel_capacity)
-        /// keeps that. Default: 8.
-        pub fn image_queue_capacity(mut self, images: usize) -> Self {
-            self.config.image_queue_capacity = images;
             self
         }
 
@@ -462,56 +464,6 @@ macro_rules! common_setters {
             self
         }
 
-        /// Payload bytes per chunk of an image, or `None` for plain FIFO sending.
-        ///
-        /// With chunks (the default, 256 KiB), images travel on their own lane per
-        /// connection: they are cut into chunks, control and data frames go out
-        /// between chunks and first, and an image not yet started is replaced by
-        /// a newer one on its channel (conflation, counted in
-        /// [`ImageStats::dropped`](crate::ImageStats::dropped)). With `None`,
-        /// an image is one frame queued in order with every other frame: no
-        /// priority, no conflation, and unlocked image writes fail with
-        /// [`ErrorKind::Full`](crate::ErrorKind::Full) over the outbox budget.
-        pub fn image_chunk(mut self, bytes: Option<usize>) -> Self {
-            self.config.image_chunk = bytes.map(|b| b.max(1));
-            self
-        }
-
-        /// Image payload bytes that may be on their way to a peer, sent but not yet
-        /// acknowledged by it, before the next chunk waits (with chunking on).
-        ///
-        /// The receiver acknowledges image bytes as it reads them, so this
-        /// bounds the image data queued in the kernels' buffers (on loopback the
-        /// receive buffer alone may grow to tens of megabytes). What cannot be
-        /// sent waits on the image lane, where newer images replace older ones
-        /// and control frames go first: a control frame never waits behind more
-        /// than this much image data.
-        ///
-        /// This is the ceiling: the window in force follows the link, about
-        /// its delivery rate × (base delay + [`image_queue_delay`](Self::image_queue_delay)),
-        /// measured by this side from when the acknowledgements come (the
-        /// rate they acknowledge at, and the least delay from a chunk to its
-        /// acknowledgement), so on a slow link a control frame waits for about the target,
-        /// not for this much. While control or data frames flow (for
-        /// 100 ms after the last one) the ceiling is halved; a stream of images
-        /// alone may use all of it. Keep it above the fastest link's
-        /// bandwidth-delay product plus the target (1 MiB is 1 Gbit/s at 8 ms).
-        /// Default: 1 MiB.
-        pub fn image_window(mut self, bytes: usize) -> Self {
-            self.config.image_window = bytes.max(1);
-            self
-        }
-
-        /// The image data a control frame may find queued ahead of it on the
-        /// link, in time: the [image window](Self::image_window) is kept at
-        /// about the link's delivery rate × (its base delay + this). Longer
-        /// keeps the link busier through hiccups in acknowledgements; shorter
-        /// keeps control frames closer to the front. Default: 1 ms.
-        pub fn image_queue_delay(mut self, target: Duration) -> Self {
-            self.config.image_queue_delay = target;
-            self
-        }
-
         /// `TCP_NOTSENT_LOWAT` (Linux and Android): how many bytes written but not
         /// yet sent the kernel may hold per connection, or `None` for the system's
         /// default (no limit). The [image window](Self::image_window) already
@@ -527,36 +479,6 @@ macro_rules! common_setters {
         /// TCP keepalive idle time, or `None` to turn keepalive off. Default: 10 s.
         pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
             self.config.keepalive = idle;
-            self
-        }
-
-        /// How long a frame may take to arrive whole from its first byte, and
-        /// an image from its first frame to its last chunk. A frame that
-        /// takes longer (a body sent slowly to hold a buffer open) closes its
-        /// connection with [`ErrorKind::FrameTimeout`](crate::ErrorKind::FrameTimeout);
-        /// an image that takes longer is dropped, its memory given back, and
-        /// counted in [`ImageStats::incomplete`](crate::ImageStats::incomplete)
-        /// (the rest of its chunks are read and let go; the connection stays).
-        /// Checked a few times per timeout, so a late one goes within a
-        /// quarter of it (and at most a second) past it. Keep it above the
-        /// time the largest frame takes on the link, and, with several image
-        /// channels on one connection, all their images in flight together.
-        /// `Duration::MAX` turns it off. Default: 10 s.
-        pub fn partial_timeout(mut self, timeout: Duration) -> Self {
-            self.config.partial_timeout = timeout;
-            self
-        }
-
-        /// Most bytes one connection's images in progress (received in part;
-        /// the wire format allows 16 at once) may hold together. An image's buffer grows as its bytes
-        /// arrive, charged to the [memory limit](Self::memory_limit); a
-        /// growth past either is refused, and the image dropped and counted in
-        /// [`ImageStats::incomplete`](crate::ImageStats::incomplete) (its
-        /// connection stays). A connection's one image in progress is held
-        /// whatever this says, up to [`max_frame`](Self::max_frame).
-        /// Default: 128 MiB.
-        pub fn max_partial_image_bytes(mut self, bytes: usize) -> Self {
-            self.config.max_partial_image_bytes = bytes;
             self
         }
 

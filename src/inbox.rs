@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 
 use crate::engine::Shared;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::{ChannelStats, Event, Image, ImageStats, Message, Subscription};
+use crate::{ChannelStats, Event, Image, ImageStats, Message, SharedMemoryStats, Subscription};
 
 /// What a handle has received: per channel the latest message, a bounded
 /// queue, the latest per sender, subscriptions, and connection events.
@@ -188,6 +188,24 @@ impl Inbox {
             let lane = peer.image_stats(channel);
             stats.sent += lane.sent;
             stats.dropped += lane.dropped;
+        }
+        stats
+    }
+
+    /// This handle's images through shared memory: peers that map its
+    /// segment, images sent, sent over the socket for want of a free slot,
+    /// connections that fell back to the socket, and peers' offers refused.
+    pub fn shared_memory_stats(&self) -> SharedMemoryStats {
+        let mut stats = SharedMemoryStats::default();
+        #[cfg(unix)]
+        for peer in self.shared.registry.peers() {
+            let peer = peer.shm_stats();
+            stats.sent += peer.sent;
+            stats.full += peer.full;
+            stats.fallbacks += peer.fallbacks;
+            stats.unanswered += peer.unanswered;
+            stats.refused += peer.refused;
+            stats.mapped += peer.mapped;
         }
         stats
     }

@@ -121,6 +121,42 @@ pub struct RequestStats {
     pub panicked: u64,
 }
 
+/// A handle's images through shared memory (see
+/// [`shared_memory_images`](crate::HostBuilder::shared_memory_images)), from
+/// [`shared_memory_stats`](crate::Inbox::shared_memory_stats), summed over
+/// its connected peers. All zero with the setting off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SharedMemoryStats {
+    /// Connected peers that mapped this handle's segment: its images to
+    /// them go through it.
+    pub mapped: usize,
+    /// Images sent through a peer's mapping of this handle's segment (also
+    /// counted in their channel's [`ImageStats::sent`](crate::ImageStats::sent)).
+    pub sent: u64,
+    /// Images sent over the socket because every slot of the segment was
+    /// held by the receiver, or behind such an image of their channel still
+    /// being sent (so none overtakes it): the lane then keeps the newest of
+    /// a channel, as for a full window; a locked image never waits for a
+    /// slot.
+    pub full: u64,
+    /// Connections on loopback whose images go over the socket instead: the
+    /// peer declined the segment (its setting off, or it could not map
+    /// it), this handle could not make one, or the peer did not answer the
+    /// offer in time.
+    pub fallbacks: u64,
+    /// Of the fallbacks, offers the peer did not answer within
+    /// [`shared_memory_answer_timeout`](crate::HostBuilder::shared_memory_answer_timeout)
+    /// (a peer of an older build, or a broken one): their segments were
+    /// withdrawn, their files closed.
+    pub unanswered: u64,
+    /// Offers of peers this handle refused, their images left on the
+    /// socket: a segment out of reach (another user's process, another
+    /// process namespace), not a memory file sealed against shrinking,
+    /// shorter than offered, or not the one offered to this connection.
+    pub refused: u64,
+}
+
 /// A handle's message callbacks and hooks, from
 /// [`Host::callback_stats`](crate::Host::callback_stats) and
 /// [`Client::callback_stats`](crate::Client::callback_stats).

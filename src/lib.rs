@@ -28,7 +28,10 @@
 //!   `host.to("planner")`, a list of ids or names.
 //! * **The payload kind is a type** ([`Outgoing`]): bytes (`&str`, `Vec<u8>`,
 //!   [`Bytes`](bytes::Bytes), ...) travel as data; an [`Image`] travels on the
-//!   image path (chunked, conflated) whichever call sends it; with the
+//!   image path (chunked, conflated) whichever call sends it (or, between
+//!   two processes of one machine that both set
+//!   [`shared_memory_images`](HostBuilder::shared_memory_images), through
+//!   shared memory, read in place); with the
 //!   `serde` feature, `Json(&value)` and `MsgPack(&value)` travel as typed
 //!   data (below).
 //! * **The mode is the verb**: [`write`](Target::write) is *unlocked* — it
@@ -466,6 +469,10 @@ pub mod protocol;
 #[allow(unreachable_pub, dead_code, unused_imports)]
 mod protocol;
 mod send;
+// Shared-memory segments for images on one machine (sealed memory files;
+// Linux only: elsewhere images always go over the socket).
+#[cfg(unix)]
+mod shm;
 mod store;
 mod time;
 mod tls;
@@ -489,7 +496,7 @@ pub use image::{IMAGE_CHANNEL, Image, ImageError, ImageStats, PixelFormat};
 pub use inbox::{Events, Inbox};
 pub use info::{
     AdmissionStats, CallbackStats, ChannelInfo, ChannelStats, ClientInfo, CloseCode,
-    ConnectionState, DisconnectReason, Event, RequestStats,
+    ConnectionState, DisconnectReason, Event, RequestStats, SharedMemoryStats,
 };
 pub use message::Message;
 pub use protocol::Encoding;

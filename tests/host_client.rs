@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use bytes::Bytes;
-use socketengine::protocol::{Header, Hello, VERSION, WELCOME_LEN, Welcome, WelcomeStatus};
+use socketengine::protocol::{Header, Hello, WELCOME_LEN, Welcome};
 use socketengine::{Client, ClientId, ErrorKind, Event};
 use util::{
     TIMEOUT, bytes_of, client, client_with, fake_host, host, host_with, next_disconnect,
@@ -336,14 +336,7 @@ fn unlocked_write_to_a_peer_that_stops_reading_fails_full_with_the_payload() {
 fn client_writes_to_a_host_that_stops_reading_fail_full_or_time_out() {
     const BUDGET: usize = 1 << 20;
     const CHUNK: usize = 64 * 1024;
-    let welcome = Welcome {
-        version: VERSION,
-        status: WelcomeStatus::Accepted,
-        client_id: 7,
-        host_time_ns: 0,
-        resume: socketengine::protocol::ResumeToken::NONE,
-        epoch: 1,
-    };
+    let welcome = util::accepted_welcome(7);
     let (addr, fake) = fake_host(welcome);
     let client = Client::builder()
         .addr(addr.to_string())

@@ -12,13 +12,11 @@ use std::time::{Duration, Instant};
 use std::io::Read;
 
 use bytes::BytesMut;
-use socketengine::protocol::{
-    Decoder, Header, ImageMeta, Kind, OP_IMAGE_ACK, Welcome, WelcomeStatus,
-};
+use socketengine::protocol::{Decoder, Header, ImageMeta, Kind, OP_IMAGE_ACK};
 use socketengine::{Client, ErrorKind, IMAGE_CHANNEL, Image, ImageError, PixelFormat};
 use util::{
     TIMEOUT, assert_closed_by_peer, client, client_with, fake_host, host, host_with, next_error,
-    raw_handshake, wait_until,
+    raw_handshake, wait_image, wait_until,
 };
 
 const RAW_FORMATS: [PixelFormat; 5] = [
@@ -52,17 +50,6 @@ fn assert_not_torn(img: &Image) {
         "image {} holds bytes of another image",
         img.seq()
     );
-}
-
-/// Waits until `get` returns an image with sequence number `seq`.
-fn wait_image(get: impl Fn() -> Option<Image>, seq: u64) -> Image {
-    let mut got = None;
-    let arrived = wait_until(TIMEOUT, || {
-        got = get().filter(|i| i.seq() == seq);
-        got.is_some()
-    });
-    assert!(arrived, "image {seq} did not arrive");
-    got.unwrap()
 }
 
 #[test]
@@ -408,14 +395,7 @@ fn read_until_image_done(stream: &mut std::net::TcpStream, total: u64) -> Vec<(K
 /// message goes out before the image ends; with plain FIFO sending, after.
 #[test]
 fn a_control_message_overtakes_a_large_image_unless_chunking_is_off() {
-    let welcome = Welcome {
-        version: socketengine::protocol::VERSION,
-        status: WelcomeStatus::Accepted,
-        client_id: 1,
-        host_time_ns: 0,
-        resume: socketengine::protocol::ResumeToken::NONE,
-        epoch: 1,
-    };
+    let welcome = util::accepted_welcome(1);
     for chunked in [true, false] {
         let (addr, accepted) = fake_host(welcome);
         let cam = Client::builder()

@@ -9,9 +9,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use socketengine::protocol::{
-    Frame, Header, Kind, ResumeToken, STATUS_NO_RESPONDER, VERSION, Welcome, WelcomeStatus,
-};
+use socketengine::protocol::{Frame, Header, Kind, STATUS_NO_RESPONDER};
 use socketengine::{Client, ClientId, ErrorKind};
 
 use util::{
@@ -35,14 +33,7 @@ fn read_frame(stream: &mut TcpStream) -> Frame {
 /// A client of a fake host (id 7) that accepted it and then does only what
 /// the test does with the returned stream.
 fn client_of_fake_host() -> (Client, TcpStream) {
-    let (addr, fake) = fake_host(Welcome {
-        version: VERSION,
-        status: WelcomeStatus::Accepted,
-        client_id: 7,
-        host_time_ns: 0,
-        resume: ResumeToken::NONE,
-        epoch: 1,
-    });
+    let (addr, fake) = fake_host(util::accepted_welcome(7));
     let client = Client::builder()
         .addr(addr.to_string())
         .name("asker")

@@ -9,7 +9,9 @@
 * ``frames``: 1080p RGB ``uint8`` numpy frames one way (frames/s, GB/s):
   the sender cycles through four distinct arrays (larger than the caches),
   and the receiver touches every frame (one byte of each 4 KiB page, and
-  the last pixel). socketengine ``write_image_lock``; imagezmq
+  the last pixel). socketengine ``write_image_lock`` (and, as
+  ``socketengine-shm``, both ends with ``shared_memory_images=True``: the
+  frames go through a shared-memory segment, not the socket); imagezmq
   ``ImageSender`` / ``ImageHub`` in REQ/REP mode (its default: the hub
   replies to each frame) and in PUB/SUB mode (``REQ_REP=False``);
   pyzmq PUSH/PULL with ``copy=False``; Zenoh ``put`` of the frame's bytes.
@@ -131,7 +133,7 @@ def latencies(samples):
 
 # ---------------------------------------------------------------- socketengine
 
-def se_child(workload, addr, secs):
+def se_child(workload, addr, secs, **options):
     import socketengine as se
     if workload == "rtt":
         with se.Host(addr) as host:
@@ -139,10 +141,10 @@ def se_child(workload, addr, secs):
             host.subscribe("stop").recv(timeout=secs + GRACE)
         return
     # One way: the writer of rates.py (the same channels and end marker).
-    rates.write(workload, addr, secs)
+    rates.write(workload, addr, secs, **options)
 
 
-def se_parent(workload, secs):
+def se_parent(workload, secs, lib="socketengine", **options):
     import socketengine as se
     if workload == "rtt":
         addr = f"127.0.0.1:{free_port()}"
@@ -161,8 +163,8 @@ def se_parent(workload, secs):
         finish(child)
         return latencies(samples)
     channel = "small" if workload == "small" else "cam"
-    with se.Host("127.0.0.1:0", queue_capacity=1 << 20, image_queue_capacity=64) as host:
-        child = spawn("socketengine", workload, host.local_addr, secs)
+    with se.Host("127.0.0.1:0", queue_capacity=1 << 20, image_queue_capacity=64, **options) as host:
+        child = spawn(lib, workload, host.local_addr, secs)
         counter, touched = Counter(), 0
         while host.get("done") is None and child.poll() is None:
             batch = host.get_all_timeout(channel, 0.2)
@@ -434,6 +436,7 @@ MEASURES = {
     ("socketengine", "small"): lambda s: se_parent("small", s),
     ("socketengine", "frames"): lambda s: se_parent("frames", s),
     ("socketengine", "rtt"): lambda s: se_parent("rtt", s),
+    ("socketengine-shm", "frames"): lambda s: se_parent("frames", s, "socketengine-shm", shared_memory_images=True),
     ("pyzmq", "small"): lambda s: zmq_parent("small", s),
     ("pyzmq-multipart", "small"): lambda s: zmq_parent("small", s, multipart=True),
     ("pyzmq", "frames"): lambda s: zmq_parent("frames", s),
@@ -447,6 +450,7 @@ MEASURES = {
 }
 CHILDREN = {
     "socketengine": se_child,
+    "socketengine-shm": lambda w, a, s: se_child(w, a, s, shared_memory_images=True),
     "pyzmq": zmq_child,
     "pyzmq-multipart": lambda w, a, s: zmq_child(w, a, s, multipart=True),
     "imagezmq": lambda w, a, s: izmq_child(w, a, s, reqrep=True),

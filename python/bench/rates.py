@@ -22,9 +22,10 @@ BATCH = 1000
 FRAME = (1080, 1920, 3)
 
 
-def write(workload, addr, secs):
-    """The child: writes `workload` to the host at `addr` for `secs` seconds."""
-    with se.Client(addr, "writer") as client:
+def write(workload, addr, secs, **options):
+    """The child: writes `workload` to the host at `addr` for `secs` seconds
+    (a client with `options`)."""
+    with se.Client(addr, "writer", **options) as client:
         deadline = time.monotonic() + secs
         if workload == "small":
             batch = [("small", bytes(64))] * BATCH

@@ -51,6 +51,10 @@ macro_rules! common_option {
             "callback_queue_bytes" => $b.callback_queue_bytes(size($v)?),
             "write_deadline" => $b.write_deadline(maybe($v, secs)?),
             "stamp_messages" => $b.stamp_messages(boolean($v)?),
+            "shared_memory_images" => $b.shared_memory_images(boolean($v)?),
+            "shared_memory_segment" => $b.shared_memory_segment(size($v)?),
+            "shared_memory_limit" => $b.shared_memory_limit(size($v)?),
+            "shared_memory_answer_timeout" => $b.shared_memory_answer_timeout(secs($v)?),
             "channel_capacity" => {
                 let mut b = $b;
                 for (channel, n) in per_channel($v)? {

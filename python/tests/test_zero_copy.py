@@ -123,3 +123,34 @@ def test_a_latched_writable_value_is_the_one_written():
         assert host.get("cfg").payload == b"a" * len(value)
         with se.Client(host.local_addr, "late") as late:
             assert late.get_all_timeout("cfg", WAIT)[0].payload == b"a" * len(value)
+
+
+def in_a_segment(addr):
+    """Whether `addr` lies in one of this process's shared-memory segments."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            if "/memfd:socketengine-" in line:
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                if lo <= addr < hi:
+                    return True
+    return False
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="Linux only")
+def test_with_shared_memory_images_a_received_array_is_the_senders_segment():
+    frame = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    with se.Host("127.0.0.1:0", shared_memory_images=True) as host, \
+            se.Client(host.local_addr, "cam", shared_memory_images=True,
+                      shared_memory_answer_timeout=30.0) as client:
+        inbox = host.subscribe("cam")
+        # The segment is offered right after the welcome; the first images
+        # may go over the socket until the host's answer arrives.
+        for seq in range(200):
+            client.write_image_lock("cam", frame, seq=seq)
+            image = inbox.recv(WAIT).image
+            array = np.asarray(image)
+            if in_a_segment(address(array)):
+                break
+        else:
+            pytest.fail("no image came through shared memory")
+        assert (array == frame).all() and not array.flags.writeable

@@ -11,6 +11,8 @@ use mio::net::TcpStream;
 
 mod heartbeat;
 mod reading;
+#[cfg(unix)]
+pub(crate) mod shm;
 mod storing;
 
 use reading::read_open;
@@ -28,6 +30,8 @@ use crate::protocol::{
     ChannelName, DecodeError, Decoded, Decoder, Failure, Frame, Header, Kind, OP_IMAGE_ACK,
     OP_JOIN, OP_LEAVE, OP_ROOMS, Outbox, Pattern, Undelivered,
 };
+#[cfg(unix)]
+use crate::protocol::{OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER, OP_SHM_RELEASE};
 use crate::store::{Message, Slot};
 use crate::{Action, ClientId, DisconnectReason, Event, Result};
 
@@ -118,6 +122,12 @@ pub(crate) struct Open {
     /// The last channel this peer was found permitted to publish on, so a
     /// run of frames on one channel is checked once.
     may_publish: Option<ChannelName>,
+    /// The peer's shared-memory segment, once this end mapped it.
+    #[cfg(unix)]
+    shm_in: Option<shm::ShmIn>,
+    /// Whether the peer offered a segment on this connection (once only).
+    #[cfg(unix)]
+    shm_offered: bool,
 }
 
 impl Open {
@@ -139,6 +149,10 @@ impl Open {
             reason: None,
             frame_since: None,
             may_publish: None,
+            #[cfg(unix)]
+            shm_in: None,
+            #[cfg(unix)]
+            shm_offered: false,
         }
     }
 
@@ -184,6 +198,10 @@ impl Open {
                     .map_err(|_| DecodeError::Truncated("image acknowledgement"))?;
                 self.peer.ack_images(u64::from_le_bytes(total), now);
             }
+            #[cfg(unix)]
+            Kind::Control {
+                op: OP_SHM_OFFER | OP_SHM_ANSWER | OP_SHM_IMAGE | OP_SHM_RELEASE,
+            } => self.on_shm(frame, shared, now)?,
             Kind::Control {
                 op: OP_JOIN | OP_LEAVE | OP_ROOMS,
             } => {

@@ -87,6 +87,8 @@ pub(crate) struct EventLoop {
     pub(super) next_partial_check: Option<Instant>,
     /// When the oldest request a host forwarded reaches the forward timeout.
     forward_due: Option<Instant>,
+    /// When the first shared-memory offer awaiting its answer expires.
+    pub(super) shm_offer_due: Option<Instant>,
 }
 
 impl EventLoop {
@@ -120,6 +122,7 @@ impl EventLoop {
             last_relief: None,
             next_partial_check: None,
             forward_due: None,
+            shm_offer_due: None,
         };
         event_loop.schedule_partial_check(Instant::now());
         event_loop.next_heartbeat = event_loop
@@ -186,6 +189,12 @@ impl EventLoop {
             if self.next_partial_check.is_some_and(|at| at <= now) {
                 self.expire_partials(now);
             }
+            #[cfg(unix)]
+            self.take_shm_offers_due();
+            #[cfg(unix)]
+            if self.shm_offer_due.is_some_and(|at| at <= now) {
+                self.expire_shm_offers(now);
+            }
             if self.starved_retry.is_some_and(|at| at <= now) {
                 self.starved_retry = None;
                 for token in std::mem::take(&mut self.starved) {
@@ -204,7 +213,7 @@ impl EventLoop {
         [handshake, self.accept_retry, self.next_heartbeat, redial]
             .into_iter()
             .chain([self.next_partial_check, self.next_write_check])
-            .chain([self.starved_retry, self.forward_due])
+            .chain([self.starved_retry, self.forward_due, self.shm_offer_due])
             .flatten()
             .min()
     }
@@ -436,6 +445,8 @@ impl EventLoop {
         };
         let max_frame = shared.config.max_frame;
         conn.state = State::Open(Open::new(Arc::clone(&peer), max_frame, peer.id(), false));
+        #[cfg(unix)]
+        self.offer_shm(&peer);
         self.gate.finish(token);
         self.open_count += 1;
         if let Some(old) = replaced {

@@ -31,6 +31,8 @@ mod rooms;
 mod route;
 mod secure;
 mod service;
+#[cfg(unix)]
+mod shm_offers;
 mod slow;
 mod socket;
 mod tls;
@@ -177,11 +179,22 @@ pub(crate) struct Shared {
     pub(crate) clock: clock::HandleClock,
     /// A client's attempts to reach its host, as its handle reports them.
     pub(crate) dial: dial_state::DialState,
+    /// The earliest deadline of shared-memory offers made since the loop
+    /// last looked: a segment is made off the loop (its pages take
+    /// milliseconds to reserve), whose thread notes its offer's deadline
+    /// here for the loop to time.
+    #[cfg(unix)]
+    pub(crate) shm_offers_due: Arc<Mutex<Option<Instant>>>,
+    /// The bytes of this handle's segments, against its limit.
+    #[cfg(unix)]
+    pub(crate) shm_budget: Arc<crate::shm::Budget>,
 }
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         let memory = Memory::new(config.memory_limit);
+        #[cfg(unix)]
+        let shm_budget = crate::shm::Budget::new(config.shm_limit);
         let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
             .hold_in(Arc::clone(&memory), config.queue_bytes)
             .limit_images(config.image_queue_capacity)
@@ -245,6 +258,10 @@ impl Shared {
             republish: republish::Republish::new(config_republish),
             clock,
             dial: dial_state::DialState::default(),
+            #[cfg(unix)]
+            shm_offers_due: Arc::default(),
+            #[cfg(unix)]
+            shm_budget,
         }
     }
 

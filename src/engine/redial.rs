@@ -362,6 +362,8 @@ impl EventLoop {
         declare_interest(&peer);
         conn.state = State::Open(Open::new(peer.clone(), max_frame, ClientId::HOST, true));
         let addr = conn.addr;
+        #[cfg(unix)]
+        self.offer_shm(&peer);
         self.open_count += 1;
         let name = peer.name().to_owned();
         self.shared.emit(Event::Connected {

@@ -54,6 +54,10 @@ pub enum DecodeError {
     /// A control frame's payload does not fit its operation.
     #[error("malformed control payload: {0}")]
     BadControl(&'static str),
+    /// A shared-memory operation's payload is malformed, or an image it
+    /// points to lies outside the segment ([wire format](super#shared-memory-images)).
+    #[error("malformed shared-memory operation: {0}")]
+    BadShm(&'static str),
     /// The route tag is unknown.
     #[error("unknown route tag {0}")]
     BadRoute(u8),

@@ -215,7 +215,7 @@ impl Kind {
         }
     }
 
-    fn put_fields(&self, dst: &mut impl BufMut) {
+    pub(crate) fn put_fields(&self, dst: &mut impl BufMut) {
         match *self {
             Kind::Data => {}
             Kind::Image(m) => {

@@ -183,10 +183,24 @@ impl ImageLane {
         waiting.map_or(0, |image| image.payload.len())
     }
 
+    /// Whether `channel` has an image being sent or waiting: a newer one
+    /// must then follow it through the lane (an image sent another way
+    /// could arrive before it, and the older one would then be the latest).
+    pub fn is_busy(&self, channel: &str) -> bool {
+        let slot = self.slots.iter().find(|s| s.channel.as_str() == channel);
+        slot.is_some_and(|s| s.sending.is_some() || s.waiting.is_some())
+    }
+
     /// Counts an image on `channel` dropped before it was offered (the
     /// sender had no room for it), as one replaced or refused is.
     pub fn count_dropped(&mut self, channel: &str) {
         self.slot(channel).stats.dropped += 1;
+    }
+
+    /// Counts an image on `channel` sent outside the lane (through shared
+    /// memory), as one whose last chunk was taken is.
+    pub fn count_sent(&mut self, channel: &str) {
+        self.slot(channel).stats.sent += 1;
     }
 
     /// Drops the unlocked images waiting on every channel (not yet started;

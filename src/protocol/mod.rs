@@ -322,6 +322,99 @@
 //! before; nothing on the wire tells the sender. A frame not whole within a
 //! receiver's timeout, or one it cannot allocate, closes the connection.
 //!
+//! ## Shared-memory images
+//!
+//! Two processes of one machine may pass images through memory instead of
+//! the socket, so neither kernel copy of a large image is made. Everything
+//! about it is control operations (kind `0x08`), which a peer that does
+//! not take part drops unread, so the handshake, the frames and the TCP
+//! image path above are unchanged for it. Each direction is negotiated on
+//! its own: the end that sends images owns a segment; the other maps it.
+//!
+//! * **Offer.** An end with shared-memory images on (a setting of both
+//!   handles, off by default) whose peer's address is a loopback address
+//!   (an IPv4-mapped IPv6 one included) makes its *segment*: an anonymous
+//!   memory file (Linux `memfd_create`, named in no directory) of `len`
+//!   bytes of slots followed by the segment's name ([`SegmentName`]:
+//!   [`SEGMENT_PREFIX`] and 16 random bytes in lowercase hex, 45 bytes),
+//!   its pages reserved, sealed against shrinking and growing (and against
+//!   further seals). It keeps the file's descriptor open while the
+//!   segment is offered or mapped, and sends [`OP_SHM_OFFER`] (`0x07`) on
+//!   channel [`SHM_CHANNEL`] (`shm`) after the welcome, once the segment
+//!   is made (other frames, images among them, may come first): version `u8`
+//!   ([`SHM_VERSION`], 2), `len` `u64`, its process id `u32`, the
+//!   descriptor `u32`, the name (`n: u8`, `n` bytes) ([`ShmOffer`]).
+//! * **Answer.** The receiver answers with [`OP_SHM_ANSWER`] (`0x08`) on
+//!   `shm`: status `u8`, then the offer's name ([`ShmAnswer`]). Status 0:
+//!   it opened `/proc/<pid>/fd/<descriptor>` read-only without waiting,
+//!   found a regular file of at least `len` + 45 bytes sealed against
+//!   shrinking, mapped it and read the offer's name right after the `len`
+//!   bytes; 1 its setting is off; 2 the sender's address is not a
+//!   loopback one; 3 it could not open, map or check it (another user's
+//!   process, another process namespace, not a sealed memory file, too
+//!   short, another name: a segment not offered on this connection). A
+//!   peer that does not know the operations, or an offer's version (1
+//!   named a file in `/dev/shm`), never answers. The sender closes the
+//!   file on any answer but 0, when the connection ends, or when it stops
+//!   waiting for the answer (a deadline of its own choosing: an answer
+//!   after it changes nothing, and images go as above); the memory lives
+//!   while either end maps it. One offer a connection: a second is
+//!   [`DecodeError::BadShm`].
+//!   Until an answer of status 0, and after any other, images go as above.
+//! * **Images.** The sender copies an image into a free range of its
+//!   segment (its *slot*) and sends [`OP_SHM_IMAGE`] (`0x09`) on the
+//!   image's channel, with no route (a host's copy of a client's image
+//!   carries the origin flag and id, as an image frame would): the image
+//!   frame's 37 bytes of fields
+//!   (`total payload` is the image's length), the slot's offset `u64`, the
+//!   send time `u64` (0: none) ([`ShmImage`], [`SHM_IMAGE_LEN`] = 53 bytes).
+//!   It does not write the slot again until the receiver releases it. An
+//!   image with a route, one larger than the segment, one while no slot is
+//!   free, and one of a channel whose earlier image went as above and is
+//!   not yet all sent go as above (where a newer one of its channel may
+//!   replace it, as a full window has it; none overtakes an older one).
+//! * **Release.** The receiver sends [`OP_SHM_RELEASE`] (`0x0a`) on `shm`
+//!   with the offsets of images it no longer holds, `u64` each, 1 to
+//!   [`MAX_RELEASES`] (512) per frame, each image released once (releases
+//!   made together may go in one frame). Shared
+//!   images take no part in the window: the release is their
+//!   acknowledgement.
+//!
+//! An offer or answer that does not parse, an image operation from a
+//! sender whose segment is not mapped, with a route, or whose bytes lie
+//! outside the segment ([`ShmImage::range`]), and a release of an offset
+//! that starts no slot in use, are [`DecodeError::BadShm`]: the receiver
+//! closes that connection only. A sender may still write a slot while the
+//! receiver reads it (a broken or hostile peer): the receiver then sees
+//! torn pixels, never memory outside the mapping; the seals keep every
+//! page of the mapping backed, so reading it never faults.
+//!
+//! A client (process 4242) offers a 64 MiB segment, its descriptor 9, the
+//! host maps it, and an image of 2 × 1 RGB pixels (6 bytes, sequence 7) on
+//! `cam` goes at offset 4096, then is released (name bytes elided: 45
+//! bytes, `socketengine-` and 32 hex digits):
+//!
+//! ```text
+//! 46 00 00 00 08 00 03 73 68 6d 07   len = 70, control, "shm", op: offer
+//! 02                                 version 2
+//! 00 00 00 04 00 00 00 00            len 64 MiB
+//! 92 10 00 00                        process id 4242
+//! 09 00 00 00                        descriptor 9
+//! 2d ..                              name of 45 bytes
+//! 36 00 00 00 08 00 03 73 68 6d 08   len = 54, control, "shm", op: answer
+//! 00 2d ..                           status 0 (mapped), the name
+//! 3c 00 00 00 08 00 03 63 61 6d 09   len = 60, control, "cam", op: image
+//! 02 00 00 00 01 00 00 00 03         width 2, height 1, format 3 (Rgb8)
+//! 06 00 00 00                        stride 6
+//! 07 00 00 00 00 00 00 00            seq 7
+//! 00 00 00 00 00 00 00 00            capture time: none
+//! 06 00 00 00 00 00 00 00            length 6
+//! 00 10 00 00 00 00 00 00            offset 4096
+//! 00 00 00 00 00 00 00 00            send time: none
+//! 0f 00 00 00 08 00 03 73 68 6d 0a   len = 15, control, "shm", op: release
+//! 00 10 00 00 00 00 00 00            offset 4096
+//! ```
+//!
 //! ## Routing
 //!
 //! A client sets a route on a data frame, or on the first frame of an image,
@@ -642,6 +735,18 @@
 //! let answer = b"\xf8\x16\x31\x60\xff\x9c\x97\x17";
 //! assert_eq!(&pong[..], [&b"\x1c\x00\x00\x00\x07\x00\x09heartbeat"[..], t_wire, answer].concat());
 //!
+//! // The shared-memory image and its release, from that section.
+//! use socketengine::protocol::{ImageMeta, OP_SHM_IMAGE, OP_SHM_RELEASE, ShmImage};
+//! let meta = ImageMeta { width: 2, height: 1, format: 3, stride: 6, seq: 7, timestamp_ns: 0, total_len: 6 };
+//! let image = ShmImage { meta, offset: 4096, sent_at: None }.encode();
+//! let wire = Header::new(Kind::Control { op: OP_SHM_IMAGE }, "cam").to_bytes(&image).unwrap();
+//! assert_eq!(&wire[..11], b"\x3c\x00\x00\x00\x08\x00\x03cam\x09");
+//! assert_eq!(&wire[11..24], b"\x02\0\0\0\x01\0\0\0\x03\x06\0\0\0");
+//! assert_eq!(&wire[48..56], b"\x00\x10\0\0\0\0\0\0");
+//! let release = socketengine::protocol::encode_release(&[4096]).unwrap();
+//! let wire = Header::new(Kind::Control { op: OP_SHM_RELEASE }, "shm").to_bytes(&release).unwrap();
+//! assert_eq!(&wire[..], b"\x0f\0\0\0\x08\0\x03shm\x0a\x00\x10\0\0\0\0\0\0");
+//!
 //! // The slow consumer's close frame, from the Close section.
 //! let close = socketengine::protocol::close_frame(4, "slow").unwrap();
 //! assert_eq!(&close[..], b"\x0d\x00\x00\x00\x09\x00\x05close\x04slow");
@@ -661,6 +766,8 @@ mod lane;
 mod listing;
 mod outbox;
 mod pattern;
+mod shm;
+mod slots;
 mod status;
 mod window;
 
@@ -699,6 +806,12 @@ pub use listing::{
 };
 pub use outbox::{DEFAULT_COALESCE, Outbox};
 pub use pattern::Pattern;
+pub use shm::{
+    MAX_RELEASES, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER, OP_SHM_RELEASE, SEGMENT_NAME_LEN,
+    SEGMENT_PREFIX, SHM_CHANNEL, SHM_IMAGE_LEN, SHM_VERSION, SegmentName, ShmAnswer, ShmImage,
+    ShmOffer, ShmStatus, decode_release, encode_release,
+};
+pub use slots::{NotInUse, SLOT_ALIGN, Slots};
 pub use status::{
     Failure, MAX_FAILURE_TEXT, STATUS_BAD_REQUEST, STATUS_BUSY, STATUS_FAILED, STATUS_FORBIDDEN,
     STATUS_GONE, STATUS_NO_RESPONDER, STATUS_OK, STATUS_TIMED_OUT, STATUS_TOO_LARGE,

@@ -80,6 +80,17 @@ pub(crate) fn frame_1080p(seq: u64) -> Image {
         .with_seq(seq)
 }
 
+/// Waits until `get` returns an image with sequence number `seq`.
+pub(crate) fn wait_image(get: impl Fn() -> Option<Image>, seq: u64) -> Image {
+    let mut got = None;
+    let arrived = wait_until(TIMEOUT, || {
+        got = get().filter(|i| i.seq() == seq);
+        got.is_some()
+    });
+    assert!(arrived, "image {seq} did not arrive");
+    got.expect("checked above")
+}
+
 /// Messages received on `channel` so far (0 before the first).
 pub(crate) fn received(host: &Host, channel: &str) -> u64 {
     host.channel_stats(channel).map_or(0, |s| s.received)
@@ -273,6 +284,18 @@ pub(crate) fn assert_closed_by_peer(stream: &mut TcpStream) {
         }
     }
     panic!("the host kept sending instead of closing");
+}
+
+/// A welcome that accepts a client as `client_id` (for [`fake_host`]).
+pub(crate) fn accepted_welcome(client_id: u64) -> Welcome {
+    Welcome {
+        version: socketengine::protocol::VERSION,
+        status: WelcomeStatus::Accepted,
+        client_id,
+        host_time_ns: 0,
+        resume: socketengine::protocol::ResumeToken::NONE,
+        epoch: 1,
+    }
 }
 
 /// A fake host on 127.0.0.1:0 that answers one handshake with `welcome` and then

@@ -144,9 +144,34 @@ impl Open {
 
     pub(super) fn store_image(
         &mut self,
+        image: Finished,
+        shared: &Shared,
+        now: Instant,
+    ) -> Result<()> {
+        self.store_image_from(image, shared, now, false)
+    }
+
+    /// Stores an image in the peer's shared memory as [`store_image`]
+    /// does, except that a host relays a copy of its bytes of its own: what
+    /// waits for a relay's receivers must not hold the sender's slot.
+    ///
+    /// [`store_image`]: Self::store_image
+    #[cfg(unix)]
+    pub(super) fn store_shared_image(
+        &mut self,
+        image: Finished,
+        shared: &Shared,
+        now: Instant,
+    ) -> Result<()> {
+        self.store_image_from(image, shared, now, true)
+    }
+
+    fn store_image_from(
+        &mut self,
         mut image: Finished,
         shared: &Shared,
         now: Instant,
+        in_shared_memory: bool,
     ) -> Result<()> {
         if let Some(route) = image.route.take() {
             match hub::on_routed(&route, self.side()) {
@@ -180,7 +205,11 @@ impl Open {
         self.store(msg.with_image(image.meta), shared)?;
         self.store_batch();
         let marks = (Encoding::Bytes, image.sent_at);
-        self.relay(shared, channel.as_str(), kind, marks, &image.data);
+        let relayed = match in_shared_memory && self.relays(shared) {
+            true => Bytes::copy_from_slice(&image.data),
+            false => image.data,
+        };
+        self.relay(shared, channel.as_str(), kind, marks, &relayed);
         if let (Some(slot), 1..) = (&self.slot, image.skipped) {
             slot.count_skipped(image.skipped);
         }

@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::out::Link;
+use parking_lot::MutexGuard;
+
+use super::out::{Link, OutState};
+#[cfg(unix)]
+use super::shm::ShmTry;
 use super::{Charged, Peer};
 use crate::protocol::{Header, LaneStats, Offer, TicketStatus};
 use crate::time::deadline;
@@ -42,11 +46,15 @@ impl Peer {
         if !self.image_lane {
             return self.queue(header, payload);
         }
-        if !self.out.lock().is_open() {
+        let out = self.out.lock();
+        if !out.is_open() {
             return Err(Error::new(ErrorKind::NotConnected).with_payload(payload));
         }
+        if self.shm_or_socket(out, header, &payload).is_ok() {
+            return Ok(());
+        }
         let image = Charged::new(&self.memory, &payload);
-        self.offer_image(header, image.as_ref());
+        self.offer_to_lane(header, image.as_ref(), false);
         Ok(())
     }
 
@@ -57,11 +65,23 @@ impl Peer {
     /// replaced or refused one is counted there). Without a lane, or closed,
     /// it does nothing.
     pub(crate) fn offer_image(&self, header: &Header<'_>, image: Option<&Charged>) -> bool {
+        self.offer_to_lane(header, image, true)
+    }
+
+    /// [`offer_image`](Self::offer_image), through shared memory first if
+    /// `shm` (not when the caller just tried).
+    fn offer_to_lane(&self, header: &Header<'_>, image: Option<&Charged>, shm: bool) -> bool {
         let mut out = self.out.lock();
         if !out.is_open() {
             return false;
         }
         let image = image.filter(|_| out.takes_images());
+        if let Some(image) = image.filter(|_| shm) {
+            out = match self.shm_or_socket(out, header, &image.bytes()) {
+                Ok(()) => return true,
+                Err(out) => out,
+            };
+        }
         let Some(lane) = &mut out.images else {
             return false;
         };
@@ -72,6 +92,29 @@ impl Peer {
         }
         self.wake_loop(out);
         offered
+    }
+
+    /// Sends an unlocked image through shared memory when it may go that
+    /// way: `Ok` when sent, else the lock back for the socket's path (no
+    /// slot free included: the lane then keeps the newest image, as for a
+    /// full window).
+    fn shm_or_socket<'a>(
+        &self,
+        mut out: MutexGuard<'a, OutState>,
+        header: &Header<'_>,
+        image: &Bytes,
+    ) -> std::result::Result<(), MutexGuard<'a, OutState>> {
+        #[cfg(unix)]
+        match self.try_shm(&mut out, header, image) {
+            ShmTry::Socket => {}
+            ShmTry::Sent => {
+                self.wake_loop(out);
+                return Ok(());
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (header, image, &mut out);
+        Err(out)
     }
 
     /// Offers a locked image: waits, up to `timeout`, for the channel's waiting
@@ -90,6 +133,10 @@ impl Peer {
     ) -> Result<LockedImage> {
         if !self.image_lane {
             let written = self.start_locked(header, payload, timeout)?;
+            return Ok(LockedImage::Frame { written });
+        }
+        #[cfg(unix)]
+        if let Some(written) = self.shm_locked(header, &payload) {
             return Ok(LockedImage::Frame { written });
         }
         let deadline = deadline(timeout);

@@ -38,6 +38,8 @@ mod drain;
 mod images;
 mod out;
 mod share;
+#[cfg(unix)]
+mod shm;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -101,6 +103,9 @@ pub(crate) struct Peer {
     /// The handle's memory budget, which images offered to the lane are
     /// charged to (the outbox's share is under the lock).
     memory: Arc<Memory>,
+    /// This peer's shared-memory counters, for the stats.
+    #[cfg(unix)]
+    shm: shm::ShmCounters,
     /// Callers blocked in `wait_written`, `wait_flushed` or `start_locked`;
     /// while non-zero the loop reports every write at once instead of once per
     /// batch, and wakes them.
@@ -211,6 +216,8 @@ impl Peer {
             permissions: parts.permissions,
             image_lane: parts.image_chunk.is_some(),
             memory,
+            #[cfg(unix)]
+            shm: shm::ShmCounters::default(),
         }
     }
 

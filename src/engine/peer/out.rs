@@ -88,11 +88,17 @@ pub(super) struct OutState {
     /// How far the data written to the peer has gone, for the loop's
     /// checks (see [`stalled_for`](Self::stalled_for)).
     drain: Drain,
+    /// This connection's images through shared memory: under this lock,
+    /// since a writer takes a slot and queues its frame in one step.
+    #[cfg(unix)]
+    pub(super) shm: super::shm::ShmOut,
 }
 
 /// Frames that go out with the next write whatever the budgets, one of each
 /// kind (a newer one replaces the one waiting): they are tiny, and what they
 /// say is only ever the newest. A peer that stops reading cannot grow them.
+/// With them go the shared-memory releases, coalesced: at most one per slot
+/// of the peer's segment.
 #[derive(Debug, Default)]
 pub(super) struct Urgent {
     /// The newest image acknowledgement: the peer sends no more images until
@@ -103,15 +109,29 @@ pub(super) struct Urgent {
     pub(super) pong: Option<Bytes>,
     /// This side's newest heartbeat ping.
     pub(super) ping: Option<Bytes>,
+    /// Offsets of the peer's shared-memory images this side no longer
+    /// holds, sent together with the next write (see
+    /// [`Peer::queue_release`](super::Peer::queue_release)).
+    #[cfg(unix)]
+    pub(super) releases: Vec<u64>,
 }
 
 impl Urgent {
     fn len(&self) -> usize {
-        self.frames().map(Bytes::len).sum()
+        self.frames().map(Bytes::len).sum::<usize>() + self.releases_len()
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.frames().next().is_none()
+        self.frames().next().is_none() && self.releases_len() == 0
+    }
+
+    /// Bytes of the releases waiting (their offsets; the frames' headers
+    /// are a few bytes more per 512).
+    fn releases_len(&self) -> usize {
+        #[cfg(unix)]
+        return self.releases.len() * 8;
+        #[cfg(not(unix))]
+        0
     }
 
     fn frames(&self) -> impl Iterator<Item = &Bytes> {
@@ -125,6 +145,11 @@ impl Urgent {
             .into_iter()
             .flatten()
         {
+            moved += frame.len();
+            out.push_raw(frame);
+        }
+        #[cfg(unix)]
+        for frame in super::shm::release_frames(&std::mem::take(&mut self.releases)) {
             moved += frame.len();
             out.push_raw(frame);
         }
@@ -161,6 +186,8 @@ impl OutState {
             serial: 0,
             share,
             drain: Drain::default(),
+            #[cfg(unix)]
+            shm: super::shm::ShmOut::Off,
         }
     }
 
@@ -354,6 +381,12 @@ impl OutState {
         self.set_inflight(0, 0);
         self.drain.reset(self.written);
         self.flow.close(self.written);
+        // The segment goes with the connection (its name too, if still
+        // there); the receiver's mapping lives while it holds images.
+        #[cfg(unix)]
+        {
+            self.shm = super::shm::ShmOut::Off;
+        }
         stream
     }
 

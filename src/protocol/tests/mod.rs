@@ -404,4 +404,5 @@ mod handshake;
 mod lane;
 mod outbox;
 mod properties;
+mod shm;
 mod step;

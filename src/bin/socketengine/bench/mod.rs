@@ -9,6 +9,7 @@
 
 mod camera;
 pub(crate) mod harness;
+mod image;
 mod loaded;
 mod netns;
 
@@ -77,6 +78,10 @@ enum Workload {
     Loaded,
     /// The four above.
     All,
+    /// 1080p RGB images one way, the engine over the socket and through
+    /// shared memory (`shared_memory_images`), each beside raw TCP; the
+    /// reader touches every image. Not in `all`.
+    Image,
     /// A 1080p camera at 30 frames a second (raw RGB, then JPEG quality 80),
     /// its host's reader polling the newest image at 30 Hz: frames
     /// delivered, their age when read (p50, p99), frames dropped; and raw
@@ -122,6 +127,9 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let target = queue_delay(args.image_queue_delay)?;
         if wants(Workload::Loaded) {
             rows.extend(loaded::loaded(&progress, secs, target)?);
+        }
+        if args.workload == Workload::Image {
+            rows.extend(image::image(&progress, secs)?);
         }
         if args.workload == Workload::Camera {
             rows.extend(camera::camera(&progress, secs, target)?);

@@ -1,0 +1,423 @@
+//! Images through shared memory between a host and its clients on loopback
+//! (`shared_memory_images`): negotiated when both ends ask, byte-identical,
+//! released and reused, over the socket and counted when the receiver
+//! holds every slot, relayed through a host, no segment held past its use
+//! and nothing named in `/dev/shm`, and a bogus image operation closing only
+//! its own connection. Attacks on the path: `tests/shm_attacks.rs`.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+#[path = "util/shm.rs"]
+mod shm_util;
+mod util;
+
+use std::io::Write;
+use std::time::Duration;
+
+use shm_util::{closed_with, control, gray_image_op, holds, raw_segment, read_answer, read_offer};
+use socketengine::protocol::{
+    Header, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER, OP_SHM_RELEASE, SHM_CHANNEL,
+    ShmAnswer, ShmStatus, decode_release,
+};
+use socketengine::{
+    Client, Event, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay, SharedMemoryStats,
+};
+use util::{
+    TIMEOUT, client_with, host_with, noise, raw_handshake, read_frame, wait_image, wait_until,
+};
+
+fn shm_host() -> Host {
+    host_with(|b| b.shared_memory_images(true))
+}
+
+fn shm_client(host: &Host, name: &str) -> Client {
+    client_with(host, name, |b| b.shared_memory_images(true))
+}
+
+/// A 64 × 48 RGB image of noise, numbered `seq`.
+fn small(seq: u64) -> Image {
+    let pixels = noise(seq, 64 * 48 * 3);
+    Image::new(64, 48, PixelFormat::Rgb8, pixels)
+        .unwrap()
+        .with_seq(seq)
+}
+
+/// A client of `host` whose segment holds `slots` of the [`small`]
+/// images, once the host mapped it.
+fn cam_with_slots(host: &Host, slots: usize) -> Client {
+    let cam = client_with(host, "cam", |b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(slots * 64 * 48 * 3)
+    });
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    cam
+}
+
+/// Waits until `stats` (of one handle) holds `cond`.
+fn wait_stats(stats: impl Fn() -> SharedMemoryStats, cond: impl Fn(&SharedMemoryStats) -> bool) {
+    assert!(wait_until(TIMEOUT, || cond(&stats())), "{:?}", stats());
+}
+
+/// Whether `ptr` lies in one of this process's mappings of a segment.
+fn in_a_segment(ptr: *const u8) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter(|line| line.contains("/memfd:socketengine-"))
+        .any(|line| {
+            let range = line.split_whitespace().next().unwrap();
+            let (lo, hi) = range.split_once('-').unwrap();
+            let lo = usize::from_str_radix(lo, 16).unwrap();
+            let hi = usize::from_str_radix(hi, 16).unwrap();
+            (lo..hi).contains(&(ptr as usize))
+        })
+}
+
+#[test]
+fn images_go_both_ways_through_shared_memory_byte_identical() {
+    let host = shm_host();
+    let cam = shm_client(&host, "cam");
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+    for seq in 1..=5 {
+        let sent = small(seq);
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+        let got = wait_image(|| host.get_image(IMAGE_CHANNEL), seq);
+        assert_eq!(got, sent);
+        assert!(in_a_segment(got.data().as_ptr()), "no copy: in the mapping");
+        host.to(cam.id()).write_lock("back", &sent).unwrap();
+        let back = wait_image(|| cam.get_image("back"), seq);
+        assert_eq!(back, sent);
+        assert!(in_a_segment(back.data().as_ptr()));
+    }
+    assert_eq!(cam.shared_memory_stats().sent, 5);
+    assert_eq!(host.shared_memory_stats().sent, 5);
+    assert_eq!(cam.image_stats(IMAGE_CHANNEL).sent, 5);
+    assert_eq!(host.image_stats(IMAGE_CHANNEL).received, 5);
+    // Both segments' names were removed once answered.
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let segments: Vec<&str> = maps
+        .lines()
+        .filter(|l| l.contains("socketengine-"))
+        .collect();
+    assert!(segments.len() >= 2, "{segments:?}");
+    assert!(
+        segments.iter().all(|l| l.ends_with("(deleted)")),
+        "{segments:?}"
+    );
+}
+
+#[test]
+fn one_end_off_keeps_images_on_the_socket_counted() {
+    for (host_on, client_on) in [(true, false), (false, true)] {
+        let host = host_with(|b| b.shared_memory_images(host_on));
+        let cam = client_with(&host, "cam", |b| b.shared_memory_images(client_on));
+        let (offering, stats): (&str, SharedMemoryStats) = match host_on {
+            true => {
+                wait_stats(|| host.shared_memory_stats(), |s| s.fallbacks == 1);
+                ("host", host.shared_memory_stats())
+            }
+            false => {
+                wait_stats(|| cam.shared_memory_stats(), |s| s.fallbacks == 1);
+                ("client", cam.shared_memory_stats())
+            }
+        };
+        assert_eq!(stats.mapped, 0, "{offering}");
+        let sent = small(1);
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+        host.to(cam.id()).write_lock("back", &sent).unwrap();
+        assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), 1), sent);
+        assert_eq!(wait_image(|| cam.get_image("back"), 1), sent);
+        assert_eq!(cam.shared_memory_stats().sent, 0);
+        assert_eq!(host.shared_memory_stats().sent, 0);
+    }
+}
+
+#[test]
+fn released_slots_are_reused_for_more_images_than_the_segment_holds() {
+    let host = shm_host();
+    let cam = cam_with_slots(&host, 4);
+    // Three times the segment's slots, each image read and let go; one
+    // written while the release of a slot is on its way goes over the
+    // socket (a locked write never waits for a slot).
+    let mut seq = 0;
+    let reused = wait_until(TIMEOUT, || {
+        seq += 1;
+        let sent = small(seq);
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+        assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), seq), sent);
+        drop(host.get_all(IMAGE_CHANNEL));
+        cam.shared_memory_stats().sent >= 12
+    });
+    let stats = cam.shared_memory_stats();
+    assert!(reused, "{stats:?}");
+    assert_eq!(stats.sent + stats.full, seq);
+}
+
+#[test]
+fn an_image_larger_than_the_segment_goes_over_the_socket() {
+    let host = shm_host();
+    let cam = cam_with_slots(&host, 1);
+    let large = Image::new(128, 96, PixelFormat::Rgb8, noise(5, 128 * 96 * 3))
+        .unwrap()
+        .with_seq(5);
+    cam.write_lock(IMAGE_CHANNEL, &large).unwrap();
+    let got = wait_image(|| host.get_image(IMAGE_CHANNEL), 5);
+    assert_eq!(got, large);
+    assert!(!in_a_segment(got.data().as_ptr()), "read from the socket");
+    cam.write_lock(IMAGE_CHANNEL, small(6)).unwrap();
+    let got = wait_image(|| host.get_image(IMAGE_CHANNEL), 6);
+    assert!(
+        in_a_segment(got.data().as_ptr()),
+        "a fitting one still goes through it"
+    );
+    assert_eq!(cam.shared_memory_stats().sent, 1);
+}
+
+#[test]
+fn a_receiver_holding_every_slot_makes_images_go_over_the_socket_counted() {
+    let host = shm_host();
+    let cam = cam_with_slots(&host, 3);
+    // The host keeps the latest and its queue: three images fill the
+    // segment; the rest go over the socket, the newest of them arriving.
+    for seq in 1..=10 {
+        cam.write(IMAGE_CHANNEL, small(seq)).unwrap();
+    }
+    let stats = cam.shared_memory_stats();
+    assert_eq!((stats.sent, stats.full), (3, 7));
+    let newest = wait_image(|| host.get_image(IMAGE_CHANNEL), 10);
+    assert!(newest.data() == small(10).data());
+    // Once the host lets go of all but the latest, images take slots again.
+    drop(host.get_all(IMAGE_CHANNEL));
+    let mut seq = 10;
+    let went = wait_until(TIMEOUT, || {
+        seq += 1;
+        cam.write(IMAGE_CHANNEL, small(seq)).unwrap();
+        cam.shared_memory_stats().sent > 3
+    });
+    assert!(went, "{:?}", cam.shared_memory_stats());
+}
+
+#[test]
+fn a_host_relays_a_clients_shared_image_to_another_from_its_own_segment() {
+    let host = host_with(|b| b.shared_memory_images(true).relay(Relay::Others));
+    let cam = shm_client(&host, "cam");
+    let viewer = shm_client(&host, "viewer");
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 2);
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    for seq in 1..=20 {
+        let sent = small(seq);
+        cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+        let got = wait_image(|| viewer.get_image(IMAGE_CHANNEL), seq);
+        assert_eq!(got, sent);
+        assert!(in_a_segment(got.data().as_ptr()));
+    }
+    // The relayed copies hold none of the camera's slots.
+    assert!(host.shared_memory_stats().sent >= 1);
+    assert_eq!(cam.shared_memory_stats().full, 0);
+}
+
+#[test]
+fn an_unanswered_offer_is_closed_when_the_peer_dies_and_never_named() {
+    let host = shm_host();
+    let (mut raw, _) = raw_handshake(&host, "mute");
+    let offer = read_offer(&mut raw);
+    assert_eq!(offer.pid, std::process::id());
+    assert!(holds(&offer), "open until answered");
+    let path = std::path::Path::new("/dev/shm").join(offer.name.as_str());
+    assert!(!path.exists(), "nothing named in /dev/shm");
+    drop(raw);
+    assert!(wait_until(TIMEOUT, || !holds(&offer)), "{offer:?} held");
+}
+
+#[test]
+fn an_offer_never_answered_is_withdrawn_at_its_deadline_and_images_stay_on_the_socket() {
+    let host = host_with(|b| {
+        b.shared_memory_images(true)
+            .shared_memory_answer_timeout(Duration::from_millis(50))
+    });
+    let events = host.events();
+    // A peer that takes part in the handshake and never answers the offer.
+    let (mut raw, raw_id) = raw_handshake(&host, "mute");
+    let offer = read_offer(&mut raw);
+    wait_stats(
+        || host.shared_memory_stats(),
+        |s| (s.unanswered, s.fallbacks, s.mapped) == (1, 1, 0),
+    );
+    assert!(!holds(&offer), "{offer:?} held");
+    // An answer after the deadline changes nothing (the segment is gone);
+    // a message behind it on the connection shows the host has read it.
+    let late = ShmAnswer {
+        status: ShmStatus::Mapped,
+        name: offer.name.clone(),
+    };
+    raw.write_all(&control(OP_SHM_ANSWER, SHM_CHANNEL, &late.encode()))
+        .unwrap();
+    let mark = Header::new(Kind::Data, "mark").to_bytes(b"x").unwrap();
+    raw.write_all(&mark).unwrap();
+    util::wait_received(&host, "mark", 1);
+    assert_eq!(host.shared_memory_stats().mapped, 0);
+    // The host's images to it go over the socket, the connection open.
+    host.to(raw_id).write("back", small(1)).unwrap();
+    let image = (0..64)
+        .map(|_| read_frame(&mut raw).kind)
+        .find(|kind| matches!(kind, Kind::Image(_) | Kind::Control { op: OP_SHM_IMAGE }));
+    assert!(matches!(image, Some(Kind::Image(_))), "{image:?}");
+    assert_eq!(host.shared_memory_stats().sent, 0);
+    let events: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert!(
+        events.iter().all(|e| matches!(e, Event::Connected { .. })),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_client_withdraws_its_offer_to_a_host_that_never_answers() {
+    // A host of an older build: it welcomes the client and drops the offer.
+    let (addr, fake) = util::fake_host(util::accepted_welcome(7));
+    let cam = Client::builder()
+        .addr(addr.to_string())
+        .name("cam")
+        .shared_memory_images(true)
+        .shared_memory_answer_timeout(Duration::from_millis(50))
+        .connect()
+        .unwrap();
+    let mut host_side = fake.join().unwrap();
+    let offer = read_offer(&mut host_side);
+    wait_stats(
+        || cam.shared_memory_stats(),
+        |s| (s.unanswered, s.fallbacks, s.mapped) == (1, 1, 0),
+    );
+    assert!(!holds(&offer), "{offer:?} held");
+}
+
+#[test]
+fn a_declined_offer_is_closed_at_once_and_counted() {
+    let host = shm_host();
+    let (mut raw, _) = raw_handshake(&host, "declines");
+    let offer = read_offer(&mut raw);
+    let answer = ShmAnswer {
+        status: ShmStatus::Off,
+        name: offer.name.clone(),
+    };
+    raw.write_all(&control(OP_SHM_ANSWER, SHM_CHANNEL, &answer.encode()))
+        .unwrap();
+    assert!(wait_until(TIMEOUT, || !holds(&offer)), "{offer:?} held");
+    wait_stats(|| host.shared_memory_stats(), |s| s.fallbacks == 1);
+}
+
+#[test]
+fn an_image_outside_the_segment_closes_only_its_connection() {
+    let host = shm_host();
+    let events = host.events();
+    let good = shm_client(&host, "good");
+    let (mut raw, raw_id) = raw_handshake(&host, "liar");
+    let segment = raw_segment(4096, [1; 16], true);
+    let offer = segment.offer.encode();
+    raw.write_all(&control(OP_SHM_OFFER, SHM_CHANNEL, &offer))
+        .unwrap();
+    assert_eq!(read_answer(&mut raw).status, ShmStatus::Mapped);
+    // 300 bytes at 4000 run past the 4096 mapped.
+    raw.write_all(&gray_image_op(300, 4000)).unwrap();
+    closed_with(&events, raw_id, "image past the segment");
+    util::assert_closed_by_peer(&mut raw);
+    // The other client carries on, through its own mapping.
+    let sent = small(9);
+    good.write_lock(IMAGE_CHANNEL, &sent).unwrap();
+    assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), 9), sent);
+}
+
+#[test]
+fn an_image_operation_without_a_mapped_segment_closes_its_connection() {
+    let host = host_with(|b| b);
+    let events = host.events();
+    let (mut raw, raw_id) = raw_handshake(&host, "early");
+    raw.write_all(&gray_image_op(1, 0)).unwrap();
+    closed_with(&events, raw_id, "image without a mapped segment");
+}
+
+#[test]
+fn a_burst_of_dropped_images_releases_each_slot_once() {
+    let host = shm_host();
+    let (mut raw, _) = raw_handshake(&host, "sender");
+    let segment = raw_segment(4096, [2; 16], true);
+    let offer = segment.offer.encode();
+    raw.write_all(&control(OP_SHM_OFFER, SHM_CHANNEL, &offer))
+        .unwrap();
+    assert_eq!(read_answer(&mut raw).status, ShmStatus::Mapped);
+    // 20 images of 64 bytes, each in a slot of its own.
+    let offsets: Vec<u64> = (0..20).map(|i| i * 64).collect();
+    for &offset in &offsets {
+        raw.write_all(&gray_image_op(64, offset)).unwrap();
+    }
+    util::wait_received(&host, "cam", 20);
+    // The queue's overflow went as it came; the rest go at once (the store
+    // keeps a copy of a latest value this small, not the view).
+    drop(host.get_all("cam"));
+    let mut released = Vec::new();
+    for _ in 0..200 {
+        if released.len() >= offsets.len() {
+            break;
+        }
+        let frame = read_frame(&mut raw);
+        if frame.kind == (Kind::Control { op: OP_SHM_RELEASE }) {
+            released.extend(decode_release(&frame.payload).unwrap());
+        }
+    }
+    released.sort_unstable();
+    assert_eq!(released, offsets, "each released once");
+}
+
+#[test]
+fn writers_on_several_threads_share_one_segment_byte_identical() {
+    let host = shm_host();
+    let cam = cam_with_slots(&host, 64);
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let cam = &cam;
+            scope.spawn(move || {
+                for seq in 1..=25 {
+                    let image = small(thread * 1000 + seq);
+                    cam.write_lock(&format!("cam{thread}"), image).unwrap();
+                }
+            });
+        }
+    });
+    for thread in 0..4 {
+        let channel = format!("cam{thread}");
+        wait_image(|| host.get_image(&channel), thread * 1000 + 25);
+        for image in host.get_all(&channel) {
+            let image = image.image().unwrap();
+            let seq = image.seq();
+            assert!(image.data() == small(seq).data(), "{channel} {seq}");
+        }
+    }
+    // The first 64 fill the segment; any later one that found its slots
+    // held went over the socket.
+    let stats = cam.shared_memory_stats();
+    assert!(stats.sent >= 64, "{stats:?}");
+    assert_eq!(stats.sent + stats.full, 100);
+}
+
+#[test]
+fn segments_past_the_handles_limit_leave_images_on_the_socket_until_one_goes() {
+    let segment = 64 * 48 * 3 * 4;
+    let host = host_with(|b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(segment)
+            .shared_memory_limit(segment)
+    });
+    let first = shm_client(&host, "first");
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+    // The host's segment for a second client would pass its limit.
+    let second = shm_client(&host, "second");
+    wait_stats(|| host.shared_memory_stats(), |s| s.fallbacks == 1);
+    wait_stats(|| second.shared_memory_stats(), |s| s.mapped == 1);
+    host.to("second").write(IMAGE_CHANNEL, small(1)).unwrap();
+    wait_image(|| second.get_image(IMAGE_CHANNEL), 1);
+    assert_eq!(host.shared_memory_stats().sent, 0);
+    // The first gone, its segment's bytes return: a third client gets one.
+    drop(first);
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 0);
+    let _third = shm_client(&host, "third");
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+}
