@@ -264,3 +264,31 @@ fn an_ipv4_client_of_a_dual_stack_host_is_on_loopback() {
         host.shared_memory_stats().mapped == 1 && cam.shared_memory_stats().mapped == 1
     }));
 }
+
+#[test]
+fn a_hosts_own_segment_offered_back_counts_against_its_limit() {
+    // The second review: a peer with the host's offer (its own descriptor
+    // and name) offers it back on another connection; the host can always
+    // open its own descriptors, so what it maps must count, or each round
+    // would keep a segment's pages past the limit.
+    let segment = 1 << 20;
+    let host = host_with(|b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(segment)
+            .shared_memory_limit(segment)
+    });
+    let (mut a, _) = raw_handshake(&host, "a");
+    let own = read_offer(&mut a);
+    // The host's limit is spent on a's segment: b is offered none.
+    let (mut b, _) = raw_handshake(&host, "b");
+    assert_eq!(offered(&mut b, &own), ShmStatus::Mapped, "within the limit");
+    let (mut c, _) = raw_handshake(&host, "c");
+    assert_eq!(offered(&mut c, &own), ShmStatus::Unavailable, "past it");
+    assert_eq!(host.shared_memory_stats().refused, 1);
+    // A peer's own segment past the limit is refused too.
+    let big = raw_segment(2 * segment as u64, [9; 16], true);
+    let (mut d, _) = raw_handshake(&host, "d");
+    assert_eq!(offered(&mut d, &big.offer), ShmStatus::Unavailable);
+    assert_eq!(host.shared_memory_stats().refused, 2);
+    still_served(&host, &mut d, 1);
+}

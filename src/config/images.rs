@@ -135,7 +135,9 @@ macro_rules! image_setters {
         /// larger than the segment. With every slot held by the receiver,
         /// an image goes over the socket too, counted (the lane keeps the
         /// newest, as a full window conflates; a locked one never waits
-        /// for a slot). The wire
+        /// for a slot). The sender can still write the bytes of an image
+        /// it sent (the segment is its memory): a receiver that checks an
+        /// image's pixels and then acts on them copies them first. The wire
         /// format and the design: the protocol's "Shared-memory images" and
         /// `docs/ARCHITECTURE.md`. Default: off.
         pub fn shared_memory_images(mut self, on: bool) -> Self {
@@ -150,7 +152,8 @@ macro_rules! image_setters {
         /// then: images stay on the socket, counted as a fallback), on a
         /// thread of its own right after the welcome (about 14 ms for
         /// 64 MiB on a 2-core machine; the event loop does not wait).
-        /// Default: 64 MiB.
+        /// 0: no segment is offered (this end's images go over the socket;
+        /// a peer's offer is still taken). Default: 64 MiB.
         pub fn shared_memory_segment(mut self, bytes: usize) -> Self {
             self.config.shm_segment = bytes;
             self
@@ -163,8 +166,13 @@ macro_rules! image_setters {
         /// otherwise reserve it for each. A peer that would take the
         /// handle past it gets images over the socket, counted in
         /// [`SharedMemoryStats::fallbacks`](crate::SharedMemoryStats::fallbacks);
-        /// a segment's bytes return when its connection ends. Default:
-        /// 512 MiB (eight segments of the default length).
+        /// a segment's bytes return when its connection ends. The peers'
+        /// segments this handle maps count against the same number, apart
+        /// (a peer whose segment would pass it has it refused, counted in
+        /// [`SharedMemoryStats::refused`](crate::SharedMemoryStats::refused)),
+        /// so no peer makes it hold more, not even by offering one of this
+        /// handle's own segments back. Default: 512 MiB (eight segments of
+        /// the default length).
         pub fn shared_memory_limit(mut self, bytes: usize) -> Self {
             self.config.shm_limit = bytes;
             self

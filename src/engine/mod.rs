@@ -188,6 +188,11 @@ pub(crate) struct Shared {
     /// The bytes of this handle's segments, against its limit.
     #[cfg(unix)]
     pub(crate) shm_budget: Arc<crate::shm::Budget>,
+    /// The bytes of its peers' segments it maps, against the same limit
+    /// counted apart (a peer offering one of this handle's own segments
+    /// back, or a huge one, is refused past it).
+    #[cfg(unix)]
+    pub(crate) shm_mapped_budget: Arc<crate::shm::Budget>,
 }
 
 impl Shared {
@@ -195,6 +200,8 @@ impl Shared {
         let memory = Memory::new(config.memory_limit);
         #[cfg(unix)]
         let shm_budget = crate::shm::Budget::new(config.shm_limit);
+        #[cfg(unix)]
+        let shm_mapped_budget = crate::shm::Budget::new(config.shm_limit);
         let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
             .hold_in(Arc::clone(&memory), config.queue_bytes)
             .limit_images(config.image_queue_capacity)
@@ -262,6 +269,8 @@ impl Shared {
             shm_offers_due: Arc::default(),
             #[cfg(unix)]
             shm_budget,
+            #[cfg(unix)]
+            shm_mapped_budget,
         }
     }
 

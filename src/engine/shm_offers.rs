@@ -21,7 +21,10 @@ impl EventLoop {
     pub(super) fn offer_shm(&mut self, peer: &Arc<Peer>) {
         let config = &self.shared.config;
         // An IPv4 peer of a dual-stack listener shows as `::ffff:127.0.0.1`.
-        if !config.shm_images || !peer.addr().ip().to_canonical().is_loopback() {
+        // A segment of no bytes would hold no image: none is offered (the
+        // peer's own offer is still answered).
+        let local = peer.addr().ip().to_canonical().is_loopback();
+        if !config.shm_images || config.shm_segment == 0 || !local {
             return;
         }
         let (due, budget) = (&self.shared.shm_offers_due, &self.shared.shm_budget);

@@ -337,8 +337,9 @@
 //!   memory file (Linux `memfd_create`, named in no directory) of `len`
 //!   bytes of slots followed by the segment's name ([`SegmentName`]:
 //!   [`SEGMENT_PREFIX`] and 16 random bytes in lowercase hex, 45 bytes),
-//!   its pages reserved, sealed against shrinking and growing (and against
-//!   further seals). It keeps the file's descriptor open while the
+//!   its pages reserved, sealed against shrinking, growing and writes by
+//!   any later route (`F_SEAL_FUTURE_WRITE`: its own mapping, made first,
+//!   stays writable; no hole can be punched), and against further seals. It keeps the file's descriptor open while the
 //!   segment is offered or mapped, and sends [`OP_SHM_OFFER`] (`0x07`) on
 //!   channel [`SHM_CHANNEL`] (`shm`) after the welcome, once the segment
 //!   is made (other frames, images among them, may come first): version `u8`
@@ -347,8 +348,9 @@
 //! * **Answer.** The receiver answers with [`OP_SHM_ANSWER`] (`0x08`) on
 //!   `shm`: status `u8`, then the offer's name ([`ShmAnswer`]). Status 0:
 //!   it opened `/proc/<pid>/fd/<descriptor>` read-only without waiting,
-//!   found a regular file of at least `len` + 45 bytes sealed against
-//!   shrinking, mapped it and read the offer's name right after the `len`
+//!   found a regular file on tmpfs of at least `len` + 45 bytes, every page
+//!   backed, sealed against shrinking and later writes, within its limit of
+//!   mapped bytes, mapped it and read the offer's name right after the `len`
 //!   bytes; 1 its setting is off; 2 the sender's address is not a
 //!   loopback one; 3 it could not open, map or check it (another user's
 //!   process, another process namespace, not a sealed memory file, too

@@ -24,7 +24,8 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 /// The seals a segment carries: it cannot shrink (no page of a mapping is
 /// ever cut off), nor grow, nor take or lose seals.
-const SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+const SEALS: libc::c_int =
+    libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 /// A new anonymous memory file named `name` (shown as `/memfd:<name>` in
@@ -75,7 +76,23 @@ pub(super) fn cannot_shrink(file: &File) -> io::Result<bool> {
     // SAFETY: a system call on a descriptor `file` owns; no memory passed.
     match unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) } {
         -1 => Err(io::Error::last_os_error()),
-        seals => Ok(seals & libc::F_SEAL_SHRINK != 0),
+        seals => {
+            let need = libc::F_SEAL_SHRINK | libc::F_SEAL_FUTURE_WRITE;
+            Ok(seals & need == need)
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+/// Whether `file` lies on tmpfs (a memory file of `memfd_create`; not
+/// hugetlbfs, whose holes fault with `SIGBUS` once its pool is empty).
+pub(super) fn on_tmpfs(file: &File) -> io::Result<bool> {
+    // SAFETY: `buf` is a valid, writable `statfs` the call fills.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; a descriptor `file` owns.
+    match unsafe { libc::fstatfs(file.as_raw_fd(), &mut buf) } {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(buf.f_type == libc::TMPFS_MAGIC),
     }
 }
 
@@ -128,6 +145,10 @@ mod unsupported {
     pub(in crate::shm) fn cannot_shrink(_: &File) -> io::Result<bool> {
         Err(no())
     }
+
+    pub(in crate::shm) fn on_tmpfs(_: &File) -> io::Result<bool> {
+        Err(no())
+    }
 }
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(super) use unsupported::{cannot_shrink, memfd, reserve, seal};
+pub(super) use unsupported::{cannot_shrink, memfd, on_tmpfs, reserve, seal};

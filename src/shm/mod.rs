@@ -118,9 +118,9 @@ impl Segment {
         let file = map::memfd(name.as_str())?;
         file.set_len(total as u64)?;
         map::reserve(&file, total)?;
-        map::seal(&file)?;
         let mut map = map::map_owned(&file, total)?;
         map[len..].copy_from_slice(name.as_str().as_bytes());
+        map::seal(&file)?;
         Ok(Segment {
             name,
             len,
@@ -165,6 +165,8 @@ pub(crate) struct Mapped {
     map: Mmap,
     /// Bytes of slots: images lie within them.
     len: usize,
+    /// Its bytes, against the handle's limit.
+    _charge: Charge,
 }
 
 impl Mapped {
@@ -185,22 +187,35 @@ impl Mapped {
     /// The file out of reach (`NotFound`, `PermissionDenied`: another
     /// user's process), failing a check (`InvalidData`), or the mapping
     /// failing.
-    pub(crate) fn open(offer: &ShmOffer) -> io::Result<Arc<Mapped>> {
+    pub(crate) fn open(offer: &ShmOffer, budget: &Arc<Budget>) -> io::Result<Arc<Mapped>> {
         let refused = || io::Error::new(io::ErrorKind::InvalidData, "not the segment offered");
-        let path = format!("/proc/{}/fd/{}", offer.pid, offer.fd);
-        let seen = std::fs::metadata(&path)?;
-        if !seen.is_file() {
+        let len = usize::try_from(offer.len).map_err(|_| refused())?;
+        let total = len.checked_add(SEGMENT_NAME_LEN).ok_or_else(refused)?;
+        // What this end maps counts against a limit too (its own
+        // segments offered back to it included: opening its own process's
+        // descriptors is always allowed).
+        let charge = budget.charge(len).ok_or_else(refused)?;
+        // O_PATH: nothing is opened yet (no device's open, no FIFO); the
+        // inode is pinned, so the file reopened below is the one checked.
+        let path = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+            .open(format!("/proc/{}/fd/{}", offer.pid, offer.fd))?;
+        if !path.metadata()?.is_file() {
             return Err(refused());
         }
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(path)?;
+            .open(format!("/proc/self/fd/{}", path.as_raw_fd()))?;
         let meta = file.metadata()?;
-        let len = usize::try_from(offer.len).map_err(|_| refused())?;
-        let total = len.checked_add(SEGMENT_NAME_LEN).ok_or_else(refused)?;
-        let same = (meta.dev(), meta.ino()) == (seen.dev(), seen.ino());
-        if !same || !meta.is_file() || meta.len() < total as u64 {
+        // Every page backed now (`st_blocks`), and sealed so none can be
+        // punched out later (F_SEAL_FUTURE_WRITE) nor cut off (SHRINK).
+        let backed = meta.blocks().saturating_mul(512) >= total as u64;
+        if !meta.is_file() || meta.len() < total as u64 || !backed {
+            return Err(refused());
+        }
+        if !map::on_tmpfs(&file).map_err(|_| refused())? {
             return Err(refused());
         }
         if !map::cannot_shrink(&file).map_err(|_| refused())? {
@@ -210,7 +225,11 @@ impl Mapped {
         if &map[len..] != offer.name.as_str().as_bytes() {
             return Err(refused());
         }
-        Ok(Arc::new(Mapped { map, len }))
+        Ok(Arc::new(Mapped {
+            map,
+            len,
+            _charge: charge,
+        }))
     }
 
     /// Its length in bytes (of slots).

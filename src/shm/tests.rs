@@ -41,7 +41,7 @@ fn a_receiver_sees_the_senders_bytes_in_place() {
     let offer = segment.offer();
     assert_eq!(offer.len, 1 << 20);
     assert_eq!(offer.pid, std::process::id());
-    let mapped = Mapped::open(&offer).expect("the receiver maps it");
+    let mapped = Mapped::open(&offer, &unlimited()).expect("the receiver maps it");
     let (release, released) = recorder();
     let bytes = mapped
         .view(&image(4096, 6000), release)
@@ -61,7 +61,7 @@ fn a_receiver_sees_the_senders_bytes_in_place() {
 #[test]
 fn the_last_clone_dropped_releases_the_slot_once() {
     let segment = Segment::create(8192, &unlimited()).expect("a segment");
-    let mapped = Mapped::open(&segment.offer()).expect("mapped");
+    let mapped = Mapped::open(&segment.offer(), &unlimited()).expect("mapped");
     let (release, released) = recorder();
     let bytes = mapped.view(&image(64, 128), release).expect("in range");
     let clone = bytes.clone();
@@ -76,7 +76,7 @@ fn the_last_clone_dropped_releases_the_slot_once() {
 #[test]
 fn views_outside_the_mapping_and_writes_past_the_segment_are_refused() {
     let mut segment = Segment::create(8192, &unlimited()).expect("a segment");
-    let mapped = Mapped::open(&segment.offer()).expect("mapped");
+    let mapped = Mapped::open(&segment.offer(), &unlimited()).expect("mapped");
     for (offset, len) in [(8192, 1), (8000, 193), (u64::MAX, 2), (0, 0)] {
         let (release, released) = recorder();
         let err = mapped.view(&image(offset, len), release).err();
@@ -94,7 +94,7 @@ fn views_outside_the_mapping_and_writes_past_the_segment_are_refused() {
 #[test]
 fn a_receiver_refuses_a_missing_short_or_misnamed_segment() {
     let segment = Segment::create(4096, &unlimited()).expect("a segment");
-    let refused = |offer: &ShmOffer| Mapped::open(offer).err().map(|e| e.kind());
+    let refused = |offer: &ShmOffer| Mapped::open(offer, &unlimited()).err().map(|e| e.kind());
     let longer = ShmOffer {
         len: 8192,
         ..segment.offer()

@@ -40,8 +40,13 @@ pub(crate) fn raw_segment(len: u64, name: [u8; 16], sealed: bool) -> RawSegment 
     let trailer = name.as_str().as_bytes();
     file.set_len(len + trailer.len() as u64).unwrap();
     file.write_all_at(trailer, len).unwrap();
+    // SAFETY: a system call on a descriptor `file` owns.
+    let r =
+        unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, (len + trailer.len() as u64) as i64) };
+    assert_eq!(r, 0);
     if sealed {
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        let seals =
+            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL;
         // SAFETY: fcntl on a descriptor `file` owns, integer argument.
         let done = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) };
         assert_eq!(done, 0, "F_ADD_SEALS: {}", std::io::Error::last_os_error());

@@ -63,7 +63,7 @@ impl Open {
         let status = match () {
             _ if !shared.config.shm_images => ShmStatus::Off,
             _ if !self.peer.addr().ip().to_canonical().is_loopback() => ShmStatus::NotLocal,
-            _ => match Mapped::open(&offer) {
+            _ => match Mapped::open(&offer, &shared.shm_mapped_budget) {
                 Ok(mapped) => {
                     self.shm_in = Some(ShmIn {
                         release: releaser(Arc::clone(&self.peer), &mapped),
