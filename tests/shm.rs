@@ -14,7 +14,9 @@ mod util;
 use std::io::Write;
 use std::time::Duration;
 
-use shm_util::{closed_with, control, gray_image_op, holds, raw_segment, read_answer, read_offer};
+use shm_util::{
+    closed_with, control, gray_image_op, holds, host_offer, raw_segment, read_answer, read_offer,
+};
 use socketengine::protocol::{
     Header, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER, OP_SHM_RELEASE, SHM_CHANNEL,
     ShmAnswer, ShmStatus, decode_release,
@@ -23,7 +25,8 @@ use socketengine::{
     Client, Event, Host, IMAGE_CHANNEL, Image, PixelFormat, Relay, SharedMemoryStats,
 };
 use util::{
-    TIMEOUT, client_with, host_with, noise, raw_handshake, read_frame, wait_image, wait_until,
+    TIMEOUT, client_with, host_with, noise, raw_handshake, read_frame, wait_image, wait_received,
+    wait_until,
 };
 
 fn shm_host() -> Host {
@@ -49,8 +52,16 @@ fn cam_with_slots(host: &Host, slots: usize) -> Client {
         b.shared_memory_images(true)
             .shared_memory_segment(slots * 64 * 48 * 3)
     });
-    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    first_image_mapped(&cam);
     cam
+}
+
+/// Waits until the host mapped `cam`'s segment, which the camera makes at
+/// its first image for the host (written here on `first`: it goes over
+/// the socket, holding no slot).
+fn first_image_mapped(cam: &Client) {
+    cam.write_lock("first", small(0)).unwrap();
+    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
 }
 
 /// Waits until `stats` (of one handle) holds `cond`.
@@ -76,7 +87,9 @@ fn in_a_segment(ptr: *const u8) -> bool {
 fn images_go_both_ways_through_shared_memory_byte_identical() {
     let host = shm_host();
     let cam = shm_client(&host, "cam");
-    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    // Each end makes its segment at its first image for the other.
+    first_image_mapped(&cam);
+    host.to(cam.id()).write_lock("first", small(0)).unwrap();
     wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
     for seq in 1..=5 {
         let sent = small(seq);
@@ -111,6 +124,10 @@ fn one_end_off_keeps_images_on_the_socket_counted() {
     for (host_on, client_on) in [(true, false), (false, true)] {
         let host = host_with(|b| b.shared_memory_images(host_on));
         let cam = client_with(&host, "cam", |b| b.shared_memory_images(client_on));
+        // The first images make the offering end's segment, declined.
+        let first = small(1);
+        cam.write_lock(IMAGE_CHANNEL, &first).unwrap();
+        host.to(cam.id()).write_lock("back", &first).unwrap();
         let (offering, stats): (&str, SharedMemoryStats) = match host_on {
             true => {
                 wait_stats(|| host.shared_memory_stats(), |s| s.fallbacks == 1);
@@ -122,11 +139,11 @@ fn one_end_off_keeps_images_on_the_socket_counted() {
             }
         };
         assert_eq!(stats.mapped, 0, "{offering}");
-        let sent = small(1);
+        let sent = small(2);
         cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
         host.to(cam.id()).write_lock("back", &sent).unwrap();
-        assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), 1), sent);
-        assert_eq!(wait_image(|| cam.get_image("back"), 1), sent);
+        assert_eq!(wait_image(|| host.get_image(IMAGE_CHANNEL), 2), sent);
+        assert_eq!(wait_image(|| cam.get_image("back"), 2), sent);
         assert_eq!(cam.shared_memory_stats().sent, 0);
         assert_eq!(host.shared_memory_stats().sent, 0);
     }
@@ -205,8 +222,10 @@ fn a_host_relays_a_clients_shared_image_to_another_from_its_own_segment() {
     let host = host_with(|b| b.shared_memory_images(true).relay(Relay::Others));
     let cam = shm_client(&host, "cam");
     let viewer = shm_client(&host, "viewer");
-    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 2);
-    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    // The camera's first image makes its segment, and the host's for the
+    // viewer it relays it to; the host sends the camera none.
+    first_image_mapped(&cam);
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
     for seq in 1..=20 {
         let sent = small(seq);
         cam.write_lock(IMAGE_CHANNEL, &sent).unwrap();
@@ -222,8 +241,8 @@ fn a_host_relays_a_clients_shared_image_to_another_from_its_own_segment() {
 #[test]
 fn an_unanswered_offer_is_closed_when_the_peer_dies_and_never_named() {
     let host = shm_host();
-    let (mut raw, _) = raw_handshake(&host, "mute");
-    let offer = read_offer(&mut raw);
+    let (mut raw, raw_id) = raw_handshake(&host, "mute");
+    let offer = host_offer(&host, &mut raw, raw_id);
     assert_eq!(offer.pid, std::process::id());
     assert!(holds(&offer), "open until answered");
     let path = std::path::Path::new("/dev/shm").join(offer.name.as_str());
@@ -241,7 +260,7 @@ fn an_offer_never_answered_is_withdrawn_at_its_deadline_and_images_stay_on_the_s
     let events = host.events();
     // A peer that takes part in the handshake and never answers the offer.
     let (mut raw, raw_id) = raw_handshake(&host, "mute");
-    let offer = read_offer(&mut raw);
+    let offer = host_offer(&host, &mut raw, raw_id);
     wait_stats(
         || host.shared_memory_stats(),
         |s| (s.unanswered, s.fallbacks, s.mapped) == (1, 1, 0),
@@ -285,6 +304,7 @@ fn a_client_withdraws_its_offer_to_a_host_that_never_answers() {
         .connect()
         .unwrap();
     let mut host_side = fake.join().unwrap();
+    cam.write(IMAGE_CHANNEL, small(1)).unwrap();
     let offer = read_offer(&mut host_side);
     wait_stats(
         || cam.shared_memory_stats(),
@@ -296,8 +316,8 @@ fn a_client_withdraws_its_offer_to_a_host_that_never_answers() {
 #[test]
 fn a_declined_offer_is_closed_at_once_and_counted() {
     let host = shm_host();
-    let (mut raw, _) = raw_handshake(&host, "declines");
-    let offer = read_offer(&mut raw);
+    let (mut raw, raw_id) = raw_handshake(&host, "declines");
+    let offer = host_offer(&host, &mut raw, raw_id);
     let answer = ShmAnswer {
         status: ShmStatus::Off,
         name: offer.name.clone(),
@@ -416,11 +436,13 @@ fn segments_past_the_handles_limit_leave_images_on_the_socket_until_one_goes() {
             .shared_memory_segment(segment / 2)
     };
     let first = client_with(&host, "first", half);
+    host.to("first").write(IMAGE_CHANNEL, small(0)).unwrap();
     wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
     // The host's segment for a second client would pass its limit.
     let second = client_with(&host, "second", half);
+    host.to("second").write(IMAGE_CHANNEL, small(0)).unwrap();
     wait_stats(|| host.shared_memory_stats(), |s| s.fallbacks == 1);
-    wait_stats(|| second.shared_memory_stats(), |s| s.mapped == 1);
+    first_image_mapped(&second);
     host.to("second").write(IMAGE_CHANNEL, small(1)).unwrap();
     wait_image(|| second.get_image(IMAGE_CHANNEL), 1);
     assert_eq!(host.shared_memory_stats().sent, 0);
@@ -428,6 +450,7 @@ fn segments_past_the_handles_limit_leave_images_on_the_socket_until_one_goes() {
     drop(first);
     wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 0);
     let _third = client_with(&host, "third", half);
+    host.to("third").write(IMAGE_CHANNEL, small(0)).unwrap();
     wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
 }
 
@@ -436,7 +459,7 @@ fn a_segment_of_no_bytes_offers_none_and_the_connection_carries_on() {
     let host = host_with(|b| b.shared_memory_images(true).shared_memory_segment(0));
     let cam = shm_client(&host, "cam");
     // The host maps the client's segment; it offers none of its own.
-    wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
+    first_image_mapped(&cam);
     cam.write(IMAGE_CHANNEL, small(1)).unwrap();
     let got = wait_image(|| host.get_image(IMAGE_CHANNEL), 1);
     assert!(in_a_segment(got.data().as_ptr()), "the client's segment");
@@ -444,4 +467,49 @@ fn a_segment_of_no_bytes_offers_none_and_the_connection_carries_on() {
     let got = wait_image(|| cam.get_image(IMAGE_CHANNEL), 2);
     assert!(!in_a_segment(got.data().as_ptr()), "over the socket");
     assert_eq!(host.shared_memory_stats().mapped, 0);
+}
+
+#[test]
+fn a_peer_sent_no_images_holds_no_segment_and_leaves_the_limit_to_those_that_are() {
+    // A limit of one segment: before segments waited for the first image,
+    // two clients that only exchange control took it (and their memory),
+    // and the viewer that came next got its images over the socket.
+    let segment = 64 * 48 * 3 * 4;
+    let host = host_with(|b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(segment)
+            .shared_memory_limit(segment)
+    });
+    let controls: Vec<Client> = (0..2)
+        .map(|i| shm_client(&host, &format!("control{i}")))
+        .collect();
+    for (i, control) in controls.iter().enumerate() {
+        control.write_lock("cmd", b"go".as_slice()).unwrap();
+        host.to(control.id())
+            .write_lock("state", b"ok".as_slice())
+            .unwrap();
+        wait_received(&host, "cmd", i as u64 + 1);
+        let got = wait_until(TIMEOUT, || control.get("state").is_some());
+        assert!(got, "control{i}");
+    }
+    // No image either way, no segment either way (this process's maps hold
+    // other tests' segments, so the stats tell).
+    for stats in controls
+        .iter()
+        .map(|control| control.shared_memory_stats())
+        .chain([host.shared_memory_stats()])
+    {
+        assert_eq!((stats.mapped, stats.fallbacks), (0, 0), "{stats:?}");
+    }
+    // The viewer's images go through the one segment the limit allows.
+    let viewer = shm_client(&host, "viewer");
+    host.to("viewer").write(IMAGE_CHANNEL, small(1)).unwrap();
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+    host.to("viewer")
+        .write_lock(IMAGE_CHANNEL, small(2))
+        .unwrap();
+    let got = wait_image(|| viewer.get_image(IMAGE_CHANNEL), 2);
+    assert!(in_a_segment(got.data().as_ptr()), "through the segment");
+    assert_eq!(host.shared_memory_stats().fallbacks, 0);
+    drop(controls);
 }

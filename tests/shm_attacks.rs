@@ -18,7 +18,7 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
-use shm_util::{closed_with, control, gray_image_op, raw_segment, read_answer, read_offer};
+use shm_util::{closed_with, control, gray_image_op, host_offer, raw_segment, read_answer};
 use socketengine::protocol::{
     Header, Kind, OP_SHM_OFFER, SHM_CHANNEL, SegmentName, ShmOffer, ShmStatus,
 };
@@ -34,6 +34,14 @@ fn offered(raw: &mut TcpStream, offer: &ShmOffer) -> ShmStatus {
     let frame = control(OP_SHM_OFFER, SHM_CHANNEL, &offer.encode());
     raw.write_all(&frame).unwrap();
     read_answer(raw).status
+}
+
+/// Waits until the host mapped `cam`'s segment, which the camera makes at
+/// its first image (written here on `first`, over the socket).
+fn first_image_mapped(cam: &Client) {
+    let first = Image::new(8, 8, PixelFormat::Gray8, vec![0; 64]).unwrap();
+    cam.write_lock("first", first).unwrap();
+    assert!(wait_until(TIMEOUT, || cam.shared_memory_stats().mapped == 1));
 }
 
 /// Shows the host's loop still serves its connections: a message from
@@ -58,8 +66,8 @@ fn offer_of(pid: u32, fd: u32) -> ShmOffer {
 #[test]
 fn a_segment_cannot_be_truncated_under_the_receivers_mapping() {
     let host = shm_host();
-    let (mut raw, _) = raw_handshake(&host, "evil");
-    let host_offer = read_offer(&mut raw);
+    let (mut raw, raw_id) = raw_handshake(&host, "evil");
+    let host_offer = host_offer(&host, &mut raw, raw_id);
     // The peer's own segment: mapped, then the peer tries to shrink it.
     let segment = raw_segment(1 << 20, [3; 16], true);
     assert_eq!(offered(&mut raw, &segment.offer), ShmStatus::Mapped);
@@ -145,8 +153,8 @@ fn a_segment_offered_to_another_connection_cannot_be_mapped() {
     let host = shm_host();
     // The victim's segment from the host, whose descriptor an attacker
     // guesses (here: knows); the name travels to the victim alone.
-    let (mut victim, _) = raw_handshake(&host, "victim");
-    let victim_offer = read_offer(&mut victim);
+    let (mut victim, victim_id) = raw_handshake(&host, "victim");
+    let victim_offer = host_offer(&host, &mut victim, victim_id);
     let (mut evil, _) = raw_handshake(&host, "evil");
     let stolen = offer_of(victim_offer.pid, victim_offer.fd);
     let stolen = ShmOffer {
@@ -156,7 +164,7 @@ fn a_segment_offered_to_another_connection_cannot_be_mapped() {
     assert_eq!(offered(&mut evil, &stolen), ShmStatus::Unavailable);
     // Any segment of this process (a camera's to the host among them).
     let cam = client_with(&host, "cam", |b| b.shared_memory_images(true));
-    assert!(wait_until(TIMEOUT, || cam.shared_memory_stats().mapped == 1));
+    first_image_mapped(&cam);
     let cam_fds = std::fs::read_dir("/proc/self/fd")
         .unwrap()
         .filter_map(|entry| {
@@ -199,7 +207,7 @@ fn camera(host: &Host, slots: usize, width: u32, height: u32) -> (Client, impl F
         b.shared_memory_images(true)
             .shared_memory_segment(slots * px)
     });
-    assert!(wait_until(TIMEOUT, || cam.shared_memory_stats().mapped == 1));
+    first_image_mapped(&cam);
     let frame = move |seq: u64| {
         Image::new(width, height, PixelFormat::Rgb8, vec![seq as u8; px])
             .unwrap()
@@ -259,7 +267,11 @@ fn an_ipv4_client_of_a_dual_stack_host_is_on_loopback() {
         .shared_memory_images(true)
         .connect()
         .unwrap();
-    // Both directions: the host's segment to the client, the client's to it.
+    // Both directions: the host's segment to the client, the client's to it,
+    // each made at the first image.
+    let first = Image::new(8, 8, PixelFormat::Gray8, vec![0; 64]).unwrap();
+    cam.write("first", &first).unwrap();
+    host.to(cam.id()).write("first", &first).unwrap();
     assert!(wait_until(TIMEOUT, || {
         host.shared_memory_stats().mapped == 1 && cam.shared_memory_stats().mapped == 1
     }));
@@ -277,9 +289,10 @@ fn a_hosts_own_segment_offered_back_counts_against_its_limit() {
             .shared_memory_segment(segment)
             .shared_memory_limit(segment)
     });
-    let (mut a, _) = raw_handshake(&host, "a");
-    let own = read_offer(&mut a);
-    // The host's limit is spent on a's segment: b is offered none.
+    let (mut a, a_id) = raw_handshake(&host, "a");
+    let own = host_offer(&host, &mut a, a_id);
+    // The host's limit is spent on a's segment (b gets no images: it is
+    // offered none anyway).
     let (mut b, _) = raw_handshake(&host, "b");
     assert_eq!(offered(&mut b, &own), ShmStatus::Mapped, "within the limit");
     let (mut c, _) = raw_handshake(&host, "c");

@@ -143,8 +143,8 @@ def test_with_shared_memory_images_a_received_array_is_the_senders_segment():
             se.Client(host.local_addr, "cam", shared_memory_images=True,
                       shared_memory_answer_timeout=30.0) as client:
         inbox = host.subscribe("cam")
-        # The segment is offered right after the welcome; the first images
-        # may go over the socket until the host's answer arrives.
+        # The segment is made and offered at the first image; it and the
+        # next ones may go over the socket until the host's answer arrives.
         for seq in range(200):
             client.write_image_lock("cam", frame, seq=seq)
             image = inbox.recv(WAIT).image

@@ -150,8 +150,10 @@ macro_rules! image_setters {
         /// at least a few images, since the receiver holds its latest and
         /// its queue's. Its pages are reserved when it is made (no memory
         /// then: images stay on the socket, counted as a fallback), on a
-        /// thread of its own right after the welcome (about 14 ms for
-        /// 64 MiB on a 2-core machine; the event loop does not wait).
+        /// thread of its own at the first image for the peer (about 14 ms
+        /// for 64 MiB on a 2-core machine; the event loop does not wait, and
+        /// images go over the socket until the peer has mapped it), so a
+        /// peer that gets no images is offered none.
         /// 0: no segment is offered (this end's images go over the socket;
         /// a peer's offer is still taken). Default: 64 MiB.
         pub fn shared_memory_segment(mut self, bytes: usize) -> Self {
@@ -162,8 +164,8 @@ macro_rules! image_setters {
         /// Most bytes of all this handle's shared-memory segments at once
         /// (see [`shared_memory_images`](Self::shared_memory_images)): a
         /// segment is memory reserved for the connection's life, one per
-        /// local peer, so a handle that many local peers connect to would
-        /// otherwise reserve it for each. A peer that would take the
+        /// local peer this handle sends images to, so a handle that sends
+        /// images to many local peers would otherwise reserve it for each. A peer that would take the
         /// handle past it gets images over the socket, counted in
         /// [`SharedMemoryStats::fallbacks`](crate::SharedMemoryStats::fallbacks);
         /// a segment's bytes return when its connection ends. The peers'

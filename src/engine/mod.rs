@@ -179,15 +179,14 @@ pub(crate) struct Shared {
     pub(crate) clock: clock::HandleClock,
     /// A client's attempts to reach its host, as its handle reports them.
     pub(crate) dial: dial_state::DialState,
-    /// The earliest deadline of shared-memory offers made since the loop
-    /// last looked: a segment is made off the loop (its pages take
-    /// milliseconds to reserve), whose thread notes its offer's deadline
-    /// here for the loop to time.
+    /// The segments this handle offers its peers: their length, the
+    /// answer's timeout, the bytes of those made against its limit, and the
+    /// earliest deadline of offers made since the loop last looked (a
+    /// segment is made off the loop, since its pages take milliseconds to
+    /// reserve, by a thread that notes its offer's deadline there for the
+    /// loop to time).
     #[cfg(unix)]
-    pub(crate) shm_offers_due: Arc<Mutex<Option<Instant>>>,
-    /// The bytes of this handle's segments, against its limit.
-    #[cfg(unix)]
-    pub(crate) shm_budget: Arc<crate::shm::Budget>,
+    pub(crate) shm_plan: Arc<peer::ShmPlan>,
     /// The bytes of its peers' segments it maps, against the same limit
     /// counted apart (a peer offering one of this handle's own segments
     /// back, or a huge one, is refused past it).
@@ -199,7 +198,12 @@ impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         let memory = Memory::new(config.memory_limit);
         #[cfg(unix)]
-        let shm_budget = crate::shm::Budget::new(config.shm_limit);
+        let shm_plan = Arc::new(peer::ShmPlan {
+            len: config.shm_segment,
+            timeout: config.shm_answer_timeout,
+            due: Arc::default(),
+            budget: crate::shm::Budget::new(config.shm_limit),
+        });
         #[cfg(unix)]
         let shm_mapped_budget = crate::shm::Budget::new(config.shm_limit);
         let store = Store::new(config.queue_capacity, config.channel_capacity.clone())
@@ -266,9 +270,7 @@ impl Shared {
             clock,
             dial: dial_state::DialState::default(),
             #[cfg(unix)]
-            shm_offers_due: Arc::default(),
-            #[cfg(unix)]
-            shm_budget,
+            shm_plan,
             #[cfg(unix)]
             shm_mapped_budget,
         }

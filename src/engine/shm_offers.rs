@@ -1,7 +1,7 @@
 //! The loop's side of shared-memory offers (design: `docs/ARCHITECTURE.md`,
-//! "Shared-memory images"): each started right after the welcome (the
-//! segment made on a thread of its own), with a deadline for the peer's
-//! answer from when it is offered; one unanswered by then is withdrawn (its
+//! "Shared-memory images"): each allowed right after the welcome and made
+//! at the first image for the peer (on a thread of its own), with a
+//! deadline for the peer's answer from when it is offered; one unanswered by then is withdrawn (its
 //! file closed, images on the socket, counted), so a peer that never
 //! answers (an older build, a broken one) holds no memory of ours for the
 //! rest of its connection.
@@ -14,9 +14,10 @@ use super::connection::{Conn, State};
 use super::event_loop::EventLoop;
 
 impl EventLoop {
-    /// Offers `peer` a segment for this end's images, if this handle has
-    /// shared-memory images on and the peer is on a loopback address: made
-    /// off the loop ([`Peer::offer_shm`]), its expiry timed once offered
+    /// Lets this end offer `peer` a segment for its images, if this handle
+    /// has shared-memory images on and the peer is on a loopback address:
+    /// made off the loop at the first image for the peer
+    /// ([`Peer::allow_shm`]), its expiry timed once offered
     /// ([`take_shm_offers_due`](Self::take_shm_offers_due)).
     pub(super) fn offer_shm(&mut self, peer: &Arc<Peer>) {
         let config = &self.shared.config;
@@ -27,13 +28,12 @@ impl EventLoop {
         if !config.shm_images || config.shm_segment == 0 || !local {
             return;
         }
-        let (due, budget) = (&self.shared.shm_offers_due, &self.shared.shm_budget);
-        peer.offer_shm(config.shm_segment, config.shm_answer_timeout, due, budget);
+        peer.allow_shm(&self.shared.shm_plan);
     }
 
     /// Times the expiry of the offers made since the last look (each turn).
     pub(super) fn take_shm_offers_due(&mut self) {
-        let made = self.shared.shm_offers_due.lock().take();
+        let made = self.shared.shm_plan.due.lock().take();
         self.shm_offer_due = [self.shm_offer_due, made].into_iter().flatten().min();
     }
 

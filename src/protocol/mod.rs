@@ -342,7 +342,9 @@
 //!   stays writable; no hole can be punched), and against further seals. It keeps the file's descriptor open while the
 //!   segment is offered or mapped, and sends [`OP_SHM_OFFER`] (`0x07`) on
 //!   channel [`SHM_CHANNEL`] (`shm`) after the welcome, once the segment
-//!   is made (other frames, images among them, may come first): version `u8`
+//!   is made (this crate makes it at its first image for the peer, so a
+//!   peer that gets none is offered none; other frames, images among them,
+//!   may come first): version `u8`
 //!   ([`SHM_VERSION`], 2), `len` `u64`, its process id `u32`, the
 //!   descriptor `u32`, the name (`n: u8`, `n` bytes) ([`ShmOffer`]).
 //! * **Answer.** The receiver answers with [`OP_SHM_ANSWER`] (`0x08`) on

@@ -16,7 +16,7 @@ use socketengine::protocol::{
     DecodeError, Header, ImageMeta, Kind, OP_SHM_ANSWER, OP_SHM_IMAGE, OP_SHM_OFFER, SegmentName,
     ShmAnswer, ShmImage, ShmOffer,
 };
-use socketengine::{ClientId, ErrorKind, Events};
+use socketengine::{ClientId, ErrorKind, Events, Host, Image, PixelFormat};
 
 use crate::util::{next_error, read_frame};
 
@@ -64,6 +64,15 @@ pub(crate) fn raw_segment(len: u64, name: [u8; 16], sealed: bool) -> RawSegment 
 pub(crate) fn holds(offer: &ShmOffer) -> bool {
     let link = std::fs::read_link(format!("/proc/{}/fd/{}", offer.pid, offer.fd));
     link.is_ok_and(|target| target.to_string_lossy().contains(offer.name.as_str()))
+}
+
+/// The host's segment offer to the raw client `id`: made at the first
+/// image the host writes to it (written here, on `first`; it goes over the
+/// socket), read as [`read_offer`] does.
+pub(crate) fn host_offer(host: &Host, raw: &mut TcpStream, id: ClientId) -> ShmOffer {
+    let image = Image::new(8, 8, PixelFormat::Gray8, vec![0; 64]).unwrap();
+    host.to(id).write("first", image).unwrap();
+    read_offer(raw)
 }
 
 /// Reads frames from a raw client until the host's segment offer.

@@ -55,6 +55,8 @@ pub(crate) use images::LockedImage;
 use out::{OutState, Writer};
 pub(crate) use share::Charged;
 use share::Share;
+#[cfg(unix)]
+pub(crate) use shm::ShmPlan;
 
 use super::wire::Sink;
 use super::{Command, Notifier};

@@ -3,8 +3,8 @@
 //! (design: `docs/ARCHITECTURE.md`, "Shared-memory images"; wire: the
 //! protocol's "Shared-memory images").
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,6 +26,15 @@ pub(super) enum ShmOut {
     /// loopback, no segment), declined, or not answered in time.
     #[default]
     Off,
+    /// A segment may be offered: it is, at this end's first image for the
+    /// peer (which goes over the socket meanwhile), so a peer that gets no
+    /// images (a control loop, a viewer's own connection back) holds no
+    /// memory of this handle's. The peer itself, weakly, for the thread
+    /// that makes the segment.
+    Ready(Arc<ShmPlan>, Weak<Peer>),
+    /// The first image came: the segment is being made on a thread of its
+    /// own, then offered.
+    Making,
     /// The segment is offered; images go over the socket until the answer,
     /// which is awaited until the deadline (`None`: for ever).
     Offered(Segment, Option<Instant>),
@@ -39,10 +48,26 @@ impl std::fmt::Debug for ShmOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ShmOut::Off => f.write_str("Off"),
+            ShmOut::Ready(plan, _) => write!(f, "Ready({} bytes)", plan.len),
+            ShmOut::Making => f.write_str("Making"),
             ShmOut::Offered(_, deadline) => write!(f, "Offered(until {deadline:?})"),
             ShmOut::Mapped(_, slots) => write!(f, "Mapped({} slots in use)", slots.slots()),
         }
     }
+}
+
+/// What a segment offered to a peer will be, and where its offer is
+/// accounted: the handle's settings and budget, shared by its peers.
+#[derive(Debug)]
+pub(crate) struct ShmPlan {
+    /// The segment's length in bytes (`shared_memory_segment`).
+    pub(crate) len: usize,
+    /// How long the peer's answer is awaited (`shared_memory_answer_timeout`).
+    pub(crate) timeout: Duration,
+    /// The earliest deadline of the offers made since the loop last looked.
+    pub(crate) due: Arc<Mutex<Option<Instant>>>,
+    /// The bytes of the segments this handle makes (`shared_memory_limit`).
+    pub(crate) budget: Arc<Budget>,
 }
 
 /// A peer's shared-memory counters, for the stats: written under the
@@ -86,40 +111,60 @@ pub(super) fn release_frames(offsets: &[u64]) -> impl Iterator<Item = Bytes> + '
 }
 
 impl Peer {
-    /// Offers a new segment of `len` bytes to the peer (called on the loop,
-    /// right after the welcome): made on a thread of its own, since
-    /// reserving its pages takes milliseconds (about 14 for 64 MiB), which
-    /// neither the loop nor this peer's writers wait for (images go over
-    /// the socket meanwhile). Once made, the offer is queued and its
-    /// answer awaited for `timeout`, the deadline noted in `due` for the
-    /// loop, which is woken. A segment that cannot be made (or a thread
-    /// that cannot start) leaves images on the socket, counted as a
-    /// fallback; one made after the connection ended is dropped.
-    pub(crate) fn offer_shm(
-        self: &Arc<Self>,
-        len: usize,
-        timeout: Duration,
-        due: &Arc<Mutex<Option<Instant>>>,
-        budget: &Arc<Budget>,
-    ) {
-        let serial = self.serial();
-        let (peer, due, budget) = (Arc::clone(self), Arc::clone(due), Arc::clone(budget));
-        let started = std::thread::Builder::new()
-            .name("socketengine-shm".into())
-            .spawn(move || {
-                let Ok(segment) = Segment::create(len, &budget) else {
-                    peer.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    return;
-                };
-                peer.make_offer(serial, segment, timeout, &due);
-            });
-        if started.is_err() {
+    /// Lets this end offer the peer a segment (called on the loop, right
+    /// after the welcome, for a peer on loopback): it is made and offered
+    /// at the first image written to the peer ([`start_offer`](Self::start_offer)).
+    pub(crate) fn allow_shm(self: &Arc<Self>, plan: &Arc<ShmPlan>) {
+        let mut out = self.out.lock();
+        if out.is_open() && matches!(out.shm, ShmOut::Off) {
+            out.shm = ShmOut::Ready(Arc::clone(plan), Arc::downgrade(self));
+        }
+    }
+
+    /// The first image for the peer came: makes the segment on a thread
+    /// of its own, since reserving its pages takes milliseconds (about 14
+    /// for 64 MiB), which neither the loop nor this peer's writers wait for
+    /// (images go over the socket meanwhile). Once made, the offer is
+    /// queued and its answer awaited for the plan's timeout, the deadline
+    /// noted for the loop, which is woken. A segment that cannot be made
+    /// (or a thread that cannot start) leaves images on the socket, counted
+    /// as a fallback; one made after the connection ended is dropped.
+    fn start_offer(&self, out: &mut MutexGuard<'_, OutState>) {
+        let ShmOut::Ready(plan, peer) = std::mem::replace(&mut out.shm, ShmOut::Making) else {
+            return;
+        };
+        // The caller is the peer, so it is alive.
+        let Some(peer) = peer.upgrade() else {
+            return;
+        };
+        let serial = out.serial;
+        let started = MutexGuard::unlocked(out, || {
+            std::thread::Builder::new()
+                .name("socketengine-shm".into())
+                .spawn(move || match Segment::create(plan.len, &plan.budget) {
+                    Ok(segment) => peer.make_offer(serial, segment, plan.timeout, &plan.due),
+                    Err(_) => peer.offer_failed(serial),
+                })
+        });
+        if started.is_err() && out.serial == serial && matches!(out.shm, ShmOut::Making) {
+            out.shm = ShmOut::Off;
             self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// [`offer_shm`](Self::offer_shm)'s thread, the segment made: offers
-    /// it on connection `serial`, if still open.
+    /// [`start_offer`](Self::start_offer)'s thread, no segment made (the
+    /// handle's limit reached, or the system's): images stay on the socket,
+    /// counted as a fallback.
+    fn offer_failed(&self, serial: u64) {
+        let mut out = self.out.lock();
+        if out.serial == serial && matches!(out.shm, ShmOut::Making) {
+            out.shm = ShmOut::Off;
+        }
+        self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// [`start_offer`](Self::start_offer)'s thread, the segment made:
+    /// offers it on connection `serial`, if still open.
     fn make_offer(
         &self,
         serial: u64,
@@ -128,7 +173,7 @@ impl Peer {
         due: &Mutex<Option<Instant>>,
     ) {
         let mut out = self.out.lock();
-        if out.serial != serial || !out.is_open() || !matches!(out.shm, ShmOut::Off) {
+        if out.serial != serial || !out.is_open() || !matches!(out.shm, ShmOut::Making) {
             return;
         }
         let deadline = Instant::now().checked_add(timeout);
@@ -227,14 +272,21 @@ impl Peer {
         header: &Header<'_>,
         image: &Bytes,
     ) -> ShmTry {
-        let ShmOut::Mapped(_, slots) = &out.shm else {
-            return ShmTry::Socket;
-        };
         let Kind::Image(meta) = header.kind else {
             return ShmTry::Socket;
         };
-        let room = slots.len();
+        let room = match &out.shm {
+            ShmOut::Mapped(_, slots) => slots.len(),
+            ShmOut::Ready(plan, _) => plan.len as u64,
+            ShmOut::Off | ShmOut::Offered(..) | ShmOut::Making => return ShmTry::Socket,
+        };
         if header.route.is_some() || image.len() as u64 > room || image.is_empty() {
+            return ShmTry::Socket;
+        }
+        if matches!(out.shm, ShmOut::Ready(..)) {
+            // The first image that could go through a segment: it goes over
+            // the socket while the segment is made and offered.
+            self.start_offer(out);
             return ShmTry::Socket;
         }
         if out

@@ -58,15 +58,6 @@ fn engine(images: &[Image], shm: bool, secs: Duration) -> anyhow::Result<f64> {
         .name("cam")
         .shared_memory_images(shm)
         .connect()?;
-    if shm {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while client.shared_memory_stats().mapped == 0 {
-            if Instant::now() > deadline {
-                bail!("the host never mapped the client's segment");
-            }
-            thread::yield_now();
-        }
-    }
     let (received, stop) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicBool::new(false)),
@@ -76,7 +67,18 @@ fn engine(images: &[Image], shm: bool, secs: Duration) -> anyhow::Result<f64> {
         thread::spawn(move || read(&host, &received, &stop))
     };
     let write = |i: usize| client.write_lock(CHANNEL, &images[i % images.len()]);
-    for i in 0..WARMUP {
+    write(0).context("first image")?;
+    if shm {
+        // The first image made the client's segment and offered it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while client.shared_memory_stats().mapped == 0 {
+            if Instant::now() > deadline {
+                bail!("the host never mapped the client's segment");
+            }
+            thread::yield_now();
+        }
+    }
+    for i in 1..WARMUP {
         write(i).context("warm-up image")?;
     }
     let (start, before) = (Instant::now(), received.load(Ordering::Relaxed));
