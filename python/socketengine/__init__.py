@@ -42,6 +42,7 @@ from socketengine._native import (
     Replies,
     Reply,
     Request,
+    SharedMemoryStats,
     Subscription,
     Target,
     Until,

@@ -245,6 +245,22 @@ class ImageStats:
     host clock), median over the newest 1024 reads, in seconds."""
     age_p99: float | None
 
+class SharedMemoryStats:
+    """This handle's images through shared memory (``shared_memory_images``)."""
+    mapped: int
+    """Connected peers that mapped this handle's segment (made at its first
+    image for each peer)."""
+    sent: int
+    """Images sent through a peer's mapping of this handle's segment."""
+    full: int
+    """Images sent over the socket because every slot was held."""
+    fallbacks: int
+    """Connections on loopback whose images go over the socket instead."""
+    unanswered: int
+    """Of the fallbacks, offers the peer did not answer in time."""
+    refused: int
+    """Offers of peers this handle refused."""
+
 class ClientInfo:
     id: int
     name: str
@@ -313,6 +329,7 @@ class Handle(_Sending):
     def events(self) -> Events: ...
     def channel_stats(self, channel: str) -> ChannelStats | None: ...
     def image_stats(self, channel: str = "image") -> ImageStats: ...
+    def shared_memory_stats(self) -> SharedMemoryStats: ...
     def channels(self) -> list[str]: ...
     def memory_used(self) -> int: ...
     def to(self, target: TargetSpec | None = None, *, room: str | None = None, group: str | None = None) -> Target: ...

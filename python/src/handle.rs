@@ -29,7 +29,7 @@ use crate::callbacks::{self, CallbackId, Hook};
 use crate::errors::to_py;
 use crate::held::Held;
 use crate::image::Image;
-use crate::info::{CallbackStats, ChannelStats, ImageStats};
+use crate::info::{CallbackStats, ChannelStats, ImageStats, SharedMemoryStats};
 use crate::message::Message;
 use crate::send::{Dest, sending_methods};
 use crate::target::{Target, parse_to};
@@ -265,6 +265,14 @@ sending_methods! { Handle;
     #[pyo3(signature = (channel = "image"))]
     fn image_stats(&self, channel: &str) -> ImageStats {
         self.side.inbox().image_stats(channel).into()
+    }
+
+    /// This handle's images through shared memory (`shared_memory_images`):
+    /// peers that mapped its segment, images sent through it, sent over the
+    /// socket for want of a free slot, fallbacks, unanswered offers, and
+    /// peers' offers refused.
+    fn shared_memory_stats(&self) -> SharedMemoryStats {
+        self.side.inbox().shared_memory_stats().into()
     }
 
     /// Names of the channels that received messages or subscribers, sorted.

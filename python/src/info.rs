@@ -97,6 +97,47 @@ impl ImageStats {
     }
 }
 
+/// This handle's images through shared memory (`shared_memory_stats`).
+#[pyclass(frozen, get_all, module = "socketengine")]
+pub(crate) struct SharedMemoryStats {
+    /// Connected peers that mapped this handle's segment.
+    mapped: usize,
+    /// Images sent through a peer's mapping of this handle's segment.
+    sent: u64,
+    /// Images sent over the socket because every slot was held.
+    full: u64,
+    /// Connections on loopback whose images go over the socket instead.
+    fallbacks: u64,
+    /// Of the fallbacks, offers the peer did not answer in time.
+    unanswered: u64,
+    /// Offers of peers this handle refused.
+    refused: u64,
+}
+
+impl From<socketengine::SharedMemoryStats> for SharedMemoryStats {
+    fn from(s: socketengine::SharedMemoryStats) -> Self {
+        SharedMemoryStats {
+            mapped: s.mapped,
+            sent: s.sent,
+            full: s.full,
+            fallbacks: s.fallbacks,
+            unanswered: s.unanswered,
+            refused: s.refused,
+        }
+    }
+}
+
+#[pymethods]
+impl SharedMemoryStats {
+    fn __repr__(&self) -> String {
+        let s = self;
+        format!(
+            "SharedMemoryStats(mapped={}, sent={}, full={}, fallbacks={}, unanswered={}, refused={})",
+            s.mapped, s.sent, s.full, s.fallbacks, s.unanswered, s.refused
+        )
+    }
+}
+
 /// One of a host's clients (`clients()`).
 #[pyclass(frozen, get_all, module = "socketengine")]
 pub(crate) struct ClientInfo {

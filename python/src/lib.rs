@@ -67,6 +67,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<callbacks::CallbackId>()?;
     m.add_class::<info::ChannelStats>()?;
     m.add_class::<info::ImageStats>()?;
+    m.add_class::<info::SharedMemoryStats>()?;
     m.add_class::<info::ClientInfo>()?;
     m.add_class::<info::CallbackStats>()?;
     m.add_class::<info::ClockEstimate>()?;

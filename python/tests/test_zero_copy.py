@@ -154,3 +154,9 @@ def test_with_shared_memory_images_a_received_array_is_the_senders_segment():
         else:
             pytest.fail("no image came through shared memory")
         assert (array == frame).all() and not array.flags.writeable
+        stats = client.shared_memory_stats()
+        assert isinstance(stats, se.SharedMemoryStats)
+        assert stats.mapped == 1 and stats.sent >= 1 and stats.fallbacks == 0, stats
+        # The host sent the camera no image: it made no segment for it.
+        assert host.shared_memory_stats().mapped == 0
+        assert "mapped=1" in repr(stats)
