@@ -446,12 +446,18 @@ fn segments_past_the_handles_limit_leave_images_on_the_socket_until_one_goes() {
     host.to("second").write(IMAGE_CHANNEL, small(1)).unwrap();
     wait_image(|| second.get_image(IMAGE_CHANNEL), 1);
     assert_eq!(host.shared_memory_stats().sent, 0);
-    // The first gone, its segment's bytes return: a third client gets one.
+    // The first gone, its segment's bytes return: the second's next image
+    // tries again (over the socket itself) and gets one, counted once.
     drop(first);
     wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 0);
-    let _third = client_with(&host, "third", half);
-    host.to("third").write(IMAGE_CHANNEL, small(0)).unwrap();
+    host.to("second").write(IMAGE_CHANNEL, small(2)).unwrap();
     wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+    host.to("second")
+        .write_lock(IMAGE_CHANNEL, small(3))
+        .unwrap();
+    let got = wait_image(|| second.get_image(IMAGE_CHANNEL), 3);
+    assert!(in_a_segment(got.data().as_ptr()), "through the segment");
+    assert_eq!(host.shared_memory_stats().fallbacks, 1);
 }
 
 #[test]
@@ -512,4 +518,47 @@ fn a_peer_sent_no_images_holds_no_segment_and_leaves_the_limit_to_those_that_are
     assert!(in_a_segment(got.data().as_ptr()), "through the segment");
     assert_eq!(host.shared_memory_stats().fallbacks, 0);
     drop(controls);
+}
+
+#[test]
+fn a_connection_that_ends_while_its_segment_is_made_leaves_the_next_one_a_segment() {
+    // The security review of lazy segments: a limit of one segment, the
+    // connection kicked while its segment (tens of milliseconds to make)
+    // is being made; the reconnected client's first image then found the
+    // budget still held by the dead connection's segment and kept its
+    // images on the socket for good.
+    let segment = 64 << 20;
+    let host = shm_host();
+    let host_events = host.events();
+    let cam = client_with(&host, "cam", |b| {
+        b.shared_memory_images(true)
+            .shared_memory_segment(segment)
+            .shared_memory_limit(segment)
+            .redial_after_kick(true)
+            .reconnect_backoff(Duration::from_millis(1), Duration::from_millis(5))
+    });
+    let connected = |events: &socketengine::Events| {
+        let got = wait_until(TIMEOUT, || {
+            matches!(events.try_recv(), Ok(Event::Connected { .. }))
+        });
+        assert!(got, "no connection");
+    };
+    connected(&host_events);
+    for round in 0..3 {
+        // The first image on the connection (written once the client has
+        // the welcome) starts making the segment; kicked at once.
+        let written = wait_until(TIMEOUT, || cam.write(IMAGE_CHANNEL, small(round)).is_ok());
+        assert!(written, "round {round}: not connected");
+        host.disconnect(cam.id(), "kick").unwrap();
+        connected(&host_events);
+        let mut seq = 100 * (round + 1);
+        let mapped = wait_until(TIMEOUT, || {
+            seq += 1;
+            let _ = cam.write(IMAGE_CHANNEL, small(seq));
+            cam.shared_memory_stats().mapped == 1
+        });
+        assert!(mapped, "round {round}: {:?}", cam.shared_memory_stats());
+        host.disconnect(cam.id(), "kick").unwrap();
+        connected(&host_events);
+    }
 }

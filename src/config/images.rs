@@ -108,8 +108,8 @@ macro_rules! image_setters {
         }
 
         /// Most bytes one connection's images in progress (received in part;
-        /// the wire format allows 16 at once) may hold together. An image's buffer grows as its bytes
-        /// arrive, charged to the [memory limit](Self::memory_limit); a
+        /// the wire format allows 16 at once) may hold together. An image's
+        /// buffer grows as its bytes arrive, charged to the [memory limit](Self::memory_limit); a
         /// growth past either is refused, and the image dropped and counted in
         /// [`ImageStats::incomplete`](crate::ImageStats::incomplete) (its
         /// connection stays). A connection's one image in progress is held
@@ -145,11 +145,13 @@ macro_rules! image_setters {
             self
         }
 
-        /// Bytes of the segment offered to each peer for shared-memory
-        /// images (see [`shared_memory_images`](Self::shared_memory_images)):
+        /// Bytes of the segment offered to each local peer this end sends
+        /// images to (see [`shared_memory_images`](Self::shared_memory_images)):
         /// at least a few images, since the receiver holds its latest and
-        /// its queue's. Its pages are reserved when it is made (no memory
-        /// then: images stay on the socket, counted as a fallback), on a
+        /// its queue's. Its pages are reserved when it is made (no room
+        /// then, in the limit or the system's memory: images stay on the
+        /// socket, counted as a fallback, until a segment of the handle's
+        /// goes and the next image tries again), on a
         /// thread of its own at the first image for the peer (about 14 ms
         /// for 64 MiB on a 2-core machine; the event loop does not wait, and
         /// images go over the socket until the peer has mapped it), so a
@@ -165,10 +167,12 @@ macro_rules! image_setters {
         /// (see [`shared_memory_images`](Self::shared_memory_images)): a
         /// segment is memory reserved for the connection's life, one per
         /// local peer this handle sends images to, so a handle that sends
-        /// images to many local peers would otherwise reserve it for each. A peer that would take the
-        /// handle past it gets images over the socket, counted in
-        /// [`SharedMemoryStats::fallbacks`](crate::SharedMemoryStats::fallbacks);
-        /// a segment's bytes return when its connection ends. The peers'
+        /// images to many local peers would otherwise reserve it for each.
+        /// A peer that would take the handle past it gets images over the
+        /// socket, counted in
+        /// [`SharedMemoryStats::fallbacks`](crate::SharedMemoryStats::fallbacks),
+        /// until a segment's bytes return (its connection ends): its next
+        /// image tries again. The peers'
         /// segments this handle maps count against the same number, apart
         /// (a peer whose segment would pass it has it refused, counted in
         /// [`SharedMemoryStats::refused`](crate::SharedMemoryStats::refused)),

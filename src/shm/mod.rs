@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use memmap2::{Mmap, MmapMut};
@@ -41,6 +41,9 @@ pub(crate) type Release = Arc<dyn Fn(u64) + Send + Sync>;
 pub(crate) struct Budget {
     used: AtomicUsize,
     limit: usize,
+    /// Charges given back so far: a segment refused for want of room may be
+    /// tried again once this moved.
+    releases: AtomicU64,
 }
 
 impl Budget {
@@ -49,7 +52,14 @@ impl Budget {
         Arc::new(Budget {
             used: AtomicUsize::new(0),
             limit,
+            releases: AtomicU64::new(0),
         })
+    }
+
+    /// How many charges were given back so far (read before a charge that
+    /// may fail: a different count later means room may have come back).
+    pub(crate) fn releases(&self) -> u64 {
+        self.releases.load(Ordering::Acquire)
     }
 
     /// Takes `len` bytes if they fit.
@@ -75,6 +85,7 @@ struct Charge {
 impl Drop for Charge {
     fn drop(&mut self) {
         self.budget.used.fetch_sub(self.len, Ordering::AcqRel);
+        self.budget.releases.fetch_add(1, Ordering::AcqRel);
     }
 }
 

@@ -77,10 +77,17 @@ impl Peer {
         }
         let image = image.filter(|_| out.takes_images());
         if let Some(image) = image.filter(|_| shm) {
+            let serial = out.serial;
             out = match self.shm_or_socket(out, header, &image.bytes()) {
                 Ok(()) => return true,
                 Err(out) => out,
             };
+            // The lock was let go (a copy into a slot, a segment's thread
+            // started): the connection may have ended, or another begun,
+            // meanwhile; its lane is not this image's.
+            if out.serial != serial || !out.is_open() {
+                return false;
+            }
         }
         let Some(lane) = &mut out.images else {
             return false;

@@ -29,9 +29,8 @@ pub(super) enum ShmOut {
     /// A segment may be offered: it is, at this end's first image for the
     /// peer (which goes over the socket meanwhile), so a peer that gets no
     /// images (a control loop, a viewer's own connection back) holds no
-    /// memory of this handle's. The peer itself, weakly, for the thread
-    /// that makes the segment.
-    Ready(Arc<ShmPlan>, Weak<Peer>),
+    /// memory of this handle's.
+    Ready(ShmReady),
     /// The first image came: the segment is being made on a thread of its
     /// own, then offered.
     Making,
@@ -48,7 +47,7 @@ impl std::fmt::Debug for ShmOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ShmOut::Off => f.write_str("Off"),
-            ShmOut::Ready(plan, _) => write!(f, "Ready({} bytes)", plan.len),
+            ShmOut::Ready(ready) => write!(f, "Ready(after {:?})", ready.after),
             ShmOut::Making => f.write_str("Making"),
             ShmOut::Offered(_, deadline) => write!(f, "Offered(until {deadline:?})"),
             ShmOut::Mapped(_, slots) => write!(f, "Mapped({} slots in use)", slots.slots()),
@@ -68,6 +67,28 @@ pub(crate) struct ShmPlan {
     pub(crate) due: Arc<Mutex<Option<Instant>>>,
     /// The bytes of the segments this handle makes (`shared_memory_limit`).
     pub(crate) budget: Arc<Budget>,
+}
+
+/// A peer that may be offered a segment ([`ShmOut::Ready`]).
+pub(super) struct ShmReady {
+    plan: Arc<ShmPlan>,
+    /// The peer itself, weakly, for the thread that makes the segment.
+    peer: Weak<Peer>,
+    /// `None`: not tried on this connection. `Some(n)`: a segment found no
+    /// room (the handle's limit, or the system's memory) when the budget
+    /// had given back `n` charges; tried again at the first image after it
+    /// gave back another (a peer's connection ended, a segment made for a
+    /// connection that ended meanwhile was dropped), and never counted as
+    /// a fallback twice.
+    after: Option<u64>,
+}
+
+impl ShmReady {
+    /// Whether an image now may start making the segment.
+    fn due(&self) -> bool {
+        self.after
+            .is_none_or(|seen| self.plan.budget.releases() != seen)
+    }
 }
 
 /// A peer's shared-memory counters, for the stats: written under the
@@ -117,50 +138,92 @@ impl Peer {
     pub(crate) fn allow_shm(self: &Arc<Self>, plan: &Arc<ShmPlan>) {
         let mut out = self.out.lock();
         if out.is_open() && matches!(out.shm, ShmOut::Off) {
-            out.shm = ShmOut::Ready(Arc::clone(plan), Arc::downgrade(self));
+            out.shm = ShmOut::Ready(ShmReady {
+                plan: Arc::clone(plan),
+                peer: Arc::downgrade(self),
+                after: None,
+            });
         }
     }
 
     /// The first image for the peer came: makes the segment on a thread
     /// of its own, since reserving its pages takes milliseconds (about 14
     /// for 64 MiB), which neither the loop nor this peer's writers wait for
-    /// (images go over the socket meanwhile). Once made, the offer is
-    /// queued and its answer awaited for the plan's timeout, the deadline
-    /// noted for the loop, which is woken. A segment that cannot be made
-    /// (or a thread that cannot start) leaves images on the socket, counted
-    /// as a fallback; one made after the connection ended is dropped.
+    /// (images go over the socket meanwhile; on the loop, which relays
+    /// images, only the thread's start). Once made, the offer is queued
+    /// and its answer awaited for the plan's timeout, the deadline noted
+    /// for the loop, which is woken. A segment that cannot be made leaves
+    /// images on the socket, counted as a fallback (once a connection):
+    /// for want of room, until room may have come back
+    /// ([`ShmReady::after`]); for any other reason (or a thread that cannot
+    /// start), for the connection's life. One made after the connection
+    /// ended is dropped.
     fn start_offer(&self, out: &mut MutexGuard<'_, OutState>) {
-        let ShmOut::Ready(plan, peer) = std::mem::replace(&mut out.shm, ShmOut::Making) else {
+        let ShmOut::Ready(ready) = std::mem::replace(&mut out.shm, ShmOut::Making) else {
             return;
         };
-        // The caller is the peer, so it is alive.
-        let Some(peer) = peer.upgrade() else {
+        let Some(peer) = ready.peer.upgrade() else {
+            // The peer is going (its caller held the last reference).
+            out.shm = ShmOut::Off;
             return;
         };
-        let serial = out.serial;
+        let (serial, retry) = (out.serial, ready.after.is_some());
+        let plan = ready.plan;
         let started = MutexGuard::unlocked(out, || {
             std::thread::Builder::new()
                 .name("socketengine-shm".into())
-                .spawn(move || match Segment::create(plan.len, &plan.budget) {
-                    Ok(segment) => peer.make_offer(serial, segment, plan.timeout, &plan.due),
-                    Err(_) => peer.offer_failed(serial),
+                .spawn(move || {
+                    if peer.out.lock().serial != serial {
+                        return; // The connection ended: nothing to make.
+                    }
+                    let seen = plan.budget.releases();
+                    match Segment::create(plan.len, &plan.budget) {
+                        Ok(segment) => peer.make_offer(serial, segment, plan.timeout, &plan.due),
+                        Err(err) => peer.offer_failed(serial, &err, seen, retry, plan),
+                    }
                 })
         });
         if started.is_err() && out.serial == serial && matches!(out.shm, ShmOut::Making) {
             out.shm = ShmOut::Off;
-            self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
+            if !retry {
+                self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
-    /// [`start_offer`](Self::start_offer)'s thread, no segment made (the
-    /// handle's limit reached, or the system's): images stay on the socket,
-    /// counted as a fallback.
-    fn offer_failed(&self, serial: u64) {
+    /// [`start_offer`](Self::start_offer)'s thread, no segment made: for
+    /// want of room (the handle's limit, the system's memory: `err`
+    /// `OutOfMemory` or `StorageFull`) the peer is ready again once the
+    /// budget gives back a charge after the `seen`th, else images stay on
+    /// the socket; counted as a fallback unless this was a `retry`, and
+    /// only while the connection lasts.
+    fn offer_failed(
+        self: &Arc<Self>,
+        serial: u64,
+        err: &std::io::Error,
+        seen: u64,
+        retry: bool,
+        plan: Arc<ShmPlan>,
+    ) {
         let mut out = self.out.lock();
-        if out.serial == serial && matches!(out.shm, ShmOut::Making) {
-            out.shm = ShmOut::Off;
+        if out.serial != serial || !matches!(out.shm, ShmOut::Making) {
+            return;
         }
-        self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
+        let no_room = matches!(
+            err.kind(),
+            std::io::ErrorKind::OutOfMemory | std::io::ErrorKind::StorageFull
+        );
+        out.shm = match no_room {
+            true => ShmOut::Ready(ShmReady {
+                plan,
+                peer: Arc::downgrade(self),
+                after: Some(seen),
+            }),
+            false => ShmOut::Off,
+        };
+        if !retry {
+            self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// [`start_offer`](Self::start_offer)'s thread, the segment made:
@@ -277,8 +340,10 @@ impl Peer {
         };
         let room = match &out.shm {
             ShmOut::Mapped(_, slots) => slots.len(),
-            ShmOut::Ready(plan, _) => plan.len as u64,
-            ShmOut::Off | ShmOut::Offered(..) | ShmOut::Making => return ShmTry::Socket,
+            ShmOut::Ready(ready) if ready.due() => ready.plan.len as u64,
+            ShmOut::Ready(_) | ShmOut::Off | ShmOut::Offered(..) | ShmOut::Making => {
+                return ShmTry::Socket;
+            }
         };
         if header.route.is_some() || image.len() as u64 > room || image.is_empty() {
             return ShmTry::Socket;
