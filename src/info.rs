@@ -140,10 +140,11 @@ pub struct SharedMemoryStats {
     /// a channel, as for a full window; a locked image never waits for a
     /// slot.
     pub full: u64,
-    /// Connections on loopback whose images go over the socket instead: the
-    /// peer declined the segment (its setting off, or it could not map
-    /// it), this handle could not make one, or the peer did not answer the
-    /// offer in time.
+    /// Times a connection on loopback had its images go over the socket
+    /// instead: the peer declined the segment (its setting off, or it
+    /// could not map it), this handle could not make one (counted once a
+    /// connection, though a later image may get one when the limit has
+    /// room again), or the peer did not answer the offer in time.
     pub fallbacks: u64,
     /// Of the fallbacks, offers the peer did not answer within
     /// [`shared_memory_answer_timeout`](crate::HostBuilder::shared_memory_answer_timeout)

@@ -255,7 +255,8 @@ class SharedMemoryStats:
     full: int
     """Images sent over the socket because every slot was held."""
     fallbacks: int
-    """Connections on loopback whose images go over the socket instead."""
+    """Times a connection on loopback had its images go over the socket
+    instead (declined, no segment made, or not answered in time)."""
     unanswered: int
     """Of the fallbacks, offers the peer did not answer in time."""
     refused: int

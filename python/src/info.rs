@@ -106,7 +106,8 @@ pub(crate) struct SharedMemoryStats {
     sent: u64,
     /// Images sent over the socket because every slot was held.
     full: u64,
-    /// Connections on loopback whose images go over the socket instead.
+    /// Times a connection on loopback had its images go over the socket
+    /// instead (declined, no segment made, or not answered in time).
     fallbacks: u64,
     /// Of the fallbacks, offers the peer did not answer in time.
     unanswered: u64,

@@ -148,10 +148,10 @@ macro_rules! image_setters {
         /// Bytes of the segment offered to each local peer this end sends
         /// images to (see [`shared_memory_images`](Self::shared_memory_images)):
         /// at least a few images, since the receiver holds its latest and
-        /// its queue's. Its pages are reserved when it is made (no room
-        /// then, in the limit or the system's memory: images stay on the
-        /// socket, counted as a fallback, until a segment of the handle's
-        /// goes and the next image tries again), on a
+        /// its queue's. Its pages are reserved when it is made (no memory
+        /// then: images stay on the socket, counted as a fallback; no room
+        /// in [`shared_memory_limit`](Self::shared_memory_limit): the same,
+        /// until room comes back), on a
         /// thread of its own at the first image for the peer (about 14 ms
         /// for 64 MiB on a 2-core machine; the event loop does not wait, and
         /// images go over the socket until the peer has mapped it), so a
@@ -171,8 +171,8 @@ macro_rules! image_setters {
         /// A peer that would take the handle past it gets images over the
         /// socket, counted in
         /// [`SharedMemoryStats::fallbacks`](crate::SharedMemoryStats::fallbacks),
-        /// until a segment's bytes return (its connection ends): its next
-        /// image tries again. The peers'
+        /// until a segment's bytes return (its connection ended, its offer
+        /// was declined or not answered): its next image then tries again. The peers'
         /// segments this handle maps count against the same number, apart
         /// (a peer whose segment would pass it has it refused, counted in
         /// [`SharedMemoryStats::refused`](crate::SharedMemoryStats::refused)),

@@ -62,6 +62,13 @@ impl Budget {
         self.releases.load(Ordering::Acquire)
     }
 
+    /// Whether `len` bytes fit now (a hint: another charge may take them
+    /// first).
+    pub(crate) fn has_room(&self, len: usize) -> bool {
+        let used = self.used.load(Ordering::Acquire);
+        used.checked_add(len).is_some_and(|sum| sum <= self.limit)
+    }
+
     /// Takes `len` bytes if they fit.
     fn charge(self: &Arc<Self>, len: usize) -> Option<Charge> {
         let fits = |used: usize| used.checked_add(len).filter(|&sum| sum <= self.limit);
@@ -84,8 +91,29 @@ struct Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
+        // The room first, then the count: whoever reads the count moved
+        // (`releases`, Acquire) then finds the room (a charge refused
+        // after reading the count it had before is tried again).
         self.budget.used.fetch_sub(self.len, Ordering::AcqRel);
         self.budget.releases.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Why [`Segment::create`] made no segment.
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    /// The handle's limit has no room for it: room comes back when one of
+    /// its segments goes ([`Budget::releases`]).
+    NoRoom,
+    /// The system refused: no memory files (not Linux), no memory or space
+    /// for its pages, its sealing or mapping failing (which of these,
+    /// nothing acts on: images go over the socket all the same).
+    System,
+}
+
+impl From<io::Error> for CreateError {
+    fn from(_: io::Error) -> Self {
+        CreateError::System
     }
 }
 
@@ -115,13 +143,12 @@ impl Segment {
     ///
     /// # Errors
     ///
-    /// `len` past what is left of `budget` (`OutOfMemory`); the file's
-    /// creation, sizing, reservation (`ENOSPC`, `ENOMEM`), sealing or
-    /// mapping failing (no memory files: not Linux).
-    pub(crate) fn create(len: usize, budget: &Arc<Budget>) -> io::Result<Segment> {
-        let charge = budget
-            .charge(len)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    /// [`CreateError::NoRoom`]: `len` past what is left of `budget`;
+    /// [`CreateError::System`]: the file's creation, sizing, reservation
+    /// (`ENOSPC`, `ENOMEM`), sealing or mapping failing (no memory files:
+    /// not Linux). Its charge is given back either way.
+    pub(crate) fn create(len: usize, budget: &Arc<Budget>) -> Result<Segment, CreateError> {
+        let charge = budget.charge(len).ok_or(CreateError::NoRoom)?;
         let name = SegmentName::from_random(crate::random::bytes());
         let total = len
             .checked_add(SEGMENT_NAME_LEN)

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{Budget, Mapped, Release, Segment};
+use super::{Budget, CreateError, Mapped, Release, Segment};
 use crate::protocol::{DecodeError, ImageMeta, SegmentName, ShmImage, ShmOffer};
 
 fn image(offset: u64, len: u64) -> ShmImage {
@@ -133,9 +133,26 @@ fn a_segment_is_sealed_and_named_in_no_directory() {
 fn segments_past_the_budget_are_refused_until_one_goes() {
     let budget = Budget::new(8192);
     let first = Segment::create(8192, &budget).expect("fits");
-    let over = Segment::create(1, &budget).err().map(|e| e.kind());
-    assert_eq!(over, Some(std::io::ErrorKind::OutOfMemory));
+    let releases = budget.releases();
+    let over = Segment::create(1, &budget).err();
+    assert!(matches!(over, Some(CreateError::NoRoom)), "{over:?}");
+    assert!(!budget.has_room(1));
+    assert_eq!(budget.releases(), releases, "a refusal gives nothing back");
     drop(first);
+    assert_eq!(budget.releases(), releases + 1);
+    assert!(budget.has_room(8192) && !budget.has_room(8193));
     let again = Segment::create(4096, &budget).expect("its bytes came back");
     assert_eq!(again.len(), 4096);
+}
+
+#[test]
+fn a_segment_the_system_refuses_is_told_apart_and_gives_its_charge_back() {
+    // Charged, then refused (a length past what a file can hold): the
+    // system's failure, not the limit's, and the bytes are back.
+    let budget = Budget::new(usize::MAX);
+    let releases = budget.releases();
+    let refused = Segment::create(usize::MAX - 8, &budget).err();
+    assert!(matches!(refused, Some(CreateError::System)), "{refused:?}");
+    assert_eq!(budget.releases(), releases + 1);
+    assert!(budget.has_room(usize::MAX));
 }

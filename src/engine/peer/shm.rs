@@ -17,7 +17,7 @@ use crate::protocol::{
     DecodeError, Header, Kind, MAX_RELEASES, OP_SHM_IMAGE, OP_SHM_OFFER, OP_SHM_RELEASE,
     SHM_CHANNEL, ShmAnswer, ShmImage, ShmStatus, Slots, encode_release,
 };
-use crate::shm::{Budget, Segment};
+use crate::shm::{Budget, CreateError, Segment};
 
 /// Where a peer's images stand with shared memory.
 #[derive(Default)]
@@ -75,19 +75,21 @@ pub(super) struct ShmReady {
     /// The peer itself, weakly, for the thread that makes the segment.
     peer: Weak<Peer>,
     /// `None`: not tried on this connection. `Some(n)`: a segment found no
-    /// room (the handle's limit, or the system's memory) when the budget
-    /// had given back `n` charges; tried again at the first image after it
-    /// gave back another (a peer's connection ended, a segment made for a
-    /// connection that ended meanwhile was dropped), and never counted as
-    /// a fallback twice.
+    /// room in the handle's limit when its budget had given back `n`
+    /// charges; tried again at the first image after it gave back another
+    /// (a peer's connection ended, a segment made for a connection that
+    /// ended meanwhile was dropped) and the room is there, and never
+    /// counted as a fallback twice.
     after: Option<u64>,
 }
 
 impl ShmReady {
-    /// Whether an image now may start making the segment.
+    /// Whether an image now may start making the segment (no thread is
+    /// started for a segment sure to find no room).
     fn due(&self) -> bool {
+        let budget = &self.plan.budget;
         self.after
-            .is_none_or(|seen| self.plan.budget.releases() != seen)
+            .is_none_or(|seen| budget.releases() != seen && budget.has_room(self.plan.len))
     }
 }
 
@@ -154,10 +156,11 @@ impl Peer {
     /// and its answer awaited for the plan's timeout, the deadline noted
     /// for the loop, which is woken. A segment that cannot be made leaves
     /// images on the socket, counted as a fallback (once a connection):
-    /// for want of room, until room may have come back
-    /// ([`ShmReady::after`]); for any other reason (or a thread that cannot
-    /// start), for the connection's life. One made after the connection
-    /// ended is dropped.
+    /// for want of room in the handle's limit, until room comes back
+    /// ([`ShmReady::after`]); refused by the system (no memory for its
+    /// pages, no memory files), or a thread that cannot start, for the
+    /// connection's life, so no image retries a reservation the system
+    /// just refused. One made after the connection ended is dropped.
     fn start_offer(&self, out: &mut MutexGuard<'_, OutState>) {
         let ShmOut::Ready(ready) = std::mem::replace(&mut out.shm, ShmOut::Making) else {
             return;
@@ -192,15 +195,14 @@ impl Peer {
     }
 
     /// [`start_offer`](Self::start_offer)'s thread, no segment made: for
-    /// want of room (the handle's limit, the system's memory: `err`
-    /// `OutOfMemory` or `StorageFull`) the peer is ready again once the
-    /// budget gives back a charge after the `seen`th, else images stay on
-    /// the socket; counted as a fallback unless this was a `retry`, and
-    /// only while the connection lasts.
+    /// want of room in the handle's limit, the peer is ready again once the
+    /// budget gives back a charge after the `seen`th; refused by the
+    /// system, images stay on the socket. Counted as a fallback unless this
+    /// was a `retry`, and only while the connection lasts.
     fn offer_failed(
         self: &Arc<Self>,
         serial: u64,
-        err: &std::io::Error,
+        err: &CreateError,
         seen: u64,
         retry: bool,
         plan: Arc<ShmPlan>,
@@ -209,17 +211,13 @@ impl Peer {
         if out.serial != serial || !matches!(out.shm, ShmOut::Making) {
             return;
         }
-        let no_room = matches!(
-            err.kind(),
-            std::io::ErrorKind::OutOfMemory | std::io::ErrorKind::StorageFull
-        );
-        out.shm = match no_room {
-            true => ShmOut::Ready(ShmReady {
+        out.shm = match err {
+            CreateError::NoRoom => ShmOut::Ready(ShmReady {
                 plan,
                 peer: Arc::downgrade(self),
                 after: Some(seen),
             }),
-            false => ShmOut::Off,
+            CreateError::System => ShmOut::Off,
         };
         if !retry {
             self.shm.fallbacks.fetch_add(1, Ordering::Relaxed);
