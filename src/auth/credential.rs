@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
+use zeroize::Zeroize as _;
 
 use crate::protocol::{AuthMethod, Proof};
 use crate::{Error, ErrorKind, Result};
@@ -36,7 +37,17 @@ pub struct Credential(Secret);
 enum Secret {
     /// A shared token, kept as its SHA-256 (what the proof is keyed with).
     Token([u8; 32]),
+    /// A key, which wipes itself when dropped (ed25519-dalek's `zeroize`).
     Ed25519(SigningKey),
+}
+
+impl Drop for Secret {
+    /// Wipes a token's digest: it proves the name as the token does.
+    fn drop(&mut self) {
+        if let Secret::Token(digest) = self {
+            digest.zeroize();
+        }
+    }
 }
 
 impl Credential {
