@@ -64,6 +64,20 @@ fn first_image_mapped(cam: &Client) {
     wait_stats(|| cam.shared_memory_stats(), |s| s.mapped == 1);
 }
 
+/// The host writes image `seq` to its client `name` (which may make its
+/// segment for it, the image going over the socket), waits until the
+/// host has one segment mapped (its only one in the tests that call this),
+/// and shows image `seq + 1` arrives through it.
+fn host_images_through_a_segment(host: &Host, client: &Client, name: &str, seq: u64) {
+    host.to(name).write(IMAGE_CHANNEL, small(seq)).unwrap();
+    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
+    host.to(name)
+        .write_lock(IMAGE_CHANNEL, small(seq + 1))
+        .unwrap();
+    let got = wait_image(|| client.get_image(IMAGE_CHANNEL), seq + 1);
+    assert!(in_a_segment(got.data().as_ptr()), "through the segment");
+}
+
 /// Waits until `stats` (of one handle) holds `cond`.
 fn wait_stats(stats: impl Fn() -> SharedMemoryStats, cond: impl Fn(&SharedMemoryStats) -> bool) {
     assert!(wait_until(TIMEOUT, || cond(&stats())), "{:?}", stats());
@@ -450,13 +464,7 @@ fn segments_past_the_handles_limit_leave_images_on_the_socket_until_one_goes() {
     // tries again (over the socket itself) and gets one, counted once.
     drop(first);
     wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 0);
-    host.to("second").write(IMAGE_CHANNEL, small(2)).unwrap();
-    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
-    host.to("second")
-        .write_lock(IMAGE_CHANNEL, small(3))
-        .unwrap();
-    let got = wait_image(|| second.get_image(IMAGE_CHANNEL), 3);
-    assert!(in_a_segment(got.data().as_ptr()), "through the segment");
+    host_images_through_a_segment(&host, &second, "second", 2);
     assert_eq!(host.shared_memory_stats().fallbacks, 1);
 }
 
@@ -509,13 +517,7 @@ fn a_peer_sent_no_images_holds_no_segment_and_leaves_the_limit_to_those_that_are
     }
     // The viewer's images go through the one segment the limit allows.
     let viewer = shm_client(&host, "viewer");
-    host.to("viewer").write(IMAGE_CHANNEL, small(1)).unwrap();
-    wait_stats(|| host.shared_memory_stats(), |s| s.mapped == 1);
-    host.to("viewer")
-        .write_lock(IMAGE_CHANNEL, small(2))
-        .unwrap();
-    let got = wait_image(|| viewer.get_image(IMAGE_CHANNEL), 2);
-    assert!(in_a_segment(got.data().as_ptr()), "through the segment");
+    host_images_through_a_segment(&host, &viewer, "viewer", 1);
     assert_eq!(host.shared_memory_stats().fallbacks, 0);
     drop(controls);
 }

@@ -18,7 +18,9 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
-use shm_util::{closed_with, control, gray_image_op, host_offer, raw_segment, read_answer};
+use shm_util::{
+    closed_with, control, first_image, gray_image_op, host_offer, raw_segment, read_answer,
+};
 use socketengine::protocol::{
     Header, Kind, OP_SHM_OFFER, SHM_CHANNEL, SegmentName, ShmOffer, ShmStatus,
 };
@@ -39,8 +41,7 @@ fn offered(raw: &mut TcpStream, offer: &ShmOffer) -> ShmStatus {
 /// Waits until the host mapped `cam`'s segment, which the camera makes at
 /// its first image (written here on `first`, over the socket).
 fn first_image_mapped(cam: &Client) {
-    let first = Image::new(8, 8, PixelFormat::Gray8, vec![0; 64]).unwrap();
-    cam.write_lock("first", first).unwrap();
+    cam.write_lock("first", first_image()).unwrap();
     assert!(wait_until(TIMEOUT, || cam.shared_memory_stats().mapped == 1));
 }
 
@@ -269,9 +270,8 @@ fn an_ipv4_client_of_a_dual_stack_host_is_on_loopback() {
         .unwrap();
     // Both directions: the host's segment to the client, the client's to it,
     // each made at the first image.
-    let first = Image::new(8, 8, PixelFormat::Gray8, vec![0; 64]).unwrap();
-    cam.write("first", &first).unwrap();
-    host.to(cam.id()).write("first", &first).unwrap();
+    cam.write("first", first_image()).unwrap();
+    host.to(cam.id()).write("first", first_image()).unwrap();
     assert!(wait_until(TIMEOUT, || {
         host.shared_memory_stats().mapped == 1 && cam.shared_memory_stats().mapped == 1
     }));

@@ -66,12 +66,17 @@ pub(crate) fn holds(offer: &ShmOffer) -> bool {
     link.is_ok_and(|target| target.to_string_lossy().contains(offer.name.as_str()))
 }
 
+/// An 8 × 8 gray image: a first image, which makes its sender's segment
+/// (and goes over the socket itself).
+pub(crate) fn first_image() -> Image {
+    Image::new(8, 8, PixelFormat::Gray8, vec![0; 64]).unwrap()
+}
+
 /// The host's segment offer to the raw client `id`: made at the first
 /// image the host writes to it (written here, on `first`; it goes over the
 /// socket), read as [`read_offer`] does.
 pub(crate) fn host_offer(host: &Host, raw: &mut TcpStream, id: ClientId) -> ShmOffer {
-    let image = Image::new(8, 8, PixelFormat::Gray8, vec![0; 64]).unwrap();
-    host.to(id).write("first", image).unwrap();
+    host.to(id).write("first", first_image()).unwrap();
     read_offer(raw)
 }
 
